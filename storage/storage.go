@@ -1,0 +1,217 @@
+// Package storage holds aisix's domain types (provider keys, models, routing
+// groups, caller keys), their validation rules, the domain errors and the
+// Store interface that every backend implements: storage/sqlite on a local
+// file, and the admin API client for remote mode.
+//
+// It imports nothing but the standard library.
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// Meta is what the store keeps about every row.
+type Meta struct {
+	// Revision grows on every write. It is taken from one store-wide counter,
+	// so a row's revision is also the store revision that last wrote it.
+	Revision  int64     `json:"-"`
+	CreatedAt time.Time `json:"-"`
+	UpdatedAt time.Time `json:"-"`
+}
+
+// Adapter names: the wire families a provider key can speak.
+const (
+	AdapterOpenAI      = "openai"
+	AdapterAnthropic   = "anthropic"
+	AdapterAzureOpenAI = "azure-openai"
+	AdapterBedrock     = "bedrock"
+	AdapterVertex      = "vertex"
+)
+
+// Adapters lists every accepted adapter name.
+var Adapters = []string{AdapterOpenAI, AdapterAnthropic, AdapterAzureOpenAI, AdapterBedrock, AdapterVertex}
+
+// ProviderKey is an upstream credential plus where to send it.
+type ProviderKey struct {
+	ID          string
+	DisplayName string
+	Provider    string
+	Adapter     string
+	// Secret is the plaintext credential. Stores that cannot reveal it (the
+	// admin API client) leave it empty; SecretHint is always set on reads.
+	Secret string
+	// SecretHint is the masked form of Secret (see MaskSecret).
+	SecretHint string
+	APIBase    string
+	Meta
+}
+
+// EffectiveAdapter is the adapter a provider key dispatches to: its Adapter,
+// or its Provider when that names an adapter.
+func (pk *ProviderKey) EffectiveAdapter() string {
+	if pk.Adapter != "" {
+		return pk.Adapter
+	}
+	for _, a := range Adapters {
+		if pk.Provider == a {
+			return a
+		}
+	}
+	return ""
+}
+
+// Strategies of a routing model.
+const (
+	StrategyFailover   = "failover"
+	StrategyRoundRobin = "round_robin"
+	StrategyWeighted   = "weighted"
+)
+
+// Policies for when every routing candidate is cooling down.
+const (
+	WhenAllUnavailableFail      = "fail"
+	WhenAllUnavailableTryAnyway = "try_anyway"
+)
+
+// Model kinds.
+const (
+	KindDirect  = "direct"
+	KindRouting = "routing"
+)
+
+// Model is either a direct model (Provider, ModelName, ProviderKeyID) that
+// calls one upstream model, or a routing model (Routing) that spreads calls
+// over direct models. The JSON tags give the admin API's value shape.
+type Model struct {
+	ID          string `json:"-"`
+	DisplayName string `json:"display_name"`
+
+	Provider      string `json:"provider,omitempty"`
+	ModelName     string `json:"model_name,omitempty"`
+	ProviderKeyID string `json:"provider_key_id,omitempty"`
+	// Timeout bounds one non-streaming attempt, in milliseconds; nil or 0 is none.
+	Timeout *int64 `json:"timeout,omitempty"`
+	// StreamTimeout bounds the wait for the first chunk and every gap between
+	// chunks, in milliseconds; nil or 0 falls back to Timeout.
+	StreamTimeout *int64 `json:"stream_timeout,omitempty"`
+	// Retries is the number of extra tries on this model after a retryable failure.
+	Retries  *int      `json:"retries,omitempty"`
+	Cooldown *Cooldown `json:"cooldown,omitempty"`
+
+	Routing *Routing `json:"routing,omitempty"`
+
+	Meta `json:"-"`
+}
+
+// Kind is KindRouting for a routing model and KindDirect otherwise.
+func (m *Model) Kind() string {
+	if m.Routing != nil {
+		return KindRouting
+	}
+	return KindDirect
+}
+
+// Cooldown tunes how a direct model is taken out of rotation after failures.
+// Every field is optional; nil means the default.
+type Cooldown struct {
+	Enabled            *bool `json:"enabled,omitempty"`
+	DefaultSeconds     *int  `json:"default_seconds,omitempty"`
+	MaxSeconds         *int  `json:"max_seconds,omitempty"`
+	HonorRetryAfter    *bool `json:"honor_retry_after,omitempty"`
+	TriggerStatuses    []int `json:"trigger_statuses,omitempty"`
+	TriggerOnTimeout   *bool `json:"trigger_on_timeout,omitempty"`
+	TriggerOnTransport *bool `json:"trigger_on_transport,omitempty"`
+}
+
+// Routing is the routing block of a routing model.
+type Routing struct {
+	Strategy           string   `json:"strategy,omitempty"`
+	Targets            []Target `json:"targets"`
+	Retries            *int     `json:"retries,omitempty"`
+	MaxFallbacks       *int     `json:"max_fallbacks,omitempty"`
+	RetryOn429         *bool    `json:"retry_on_429,omitempty"`
+	FallbackOnStatuses []int    `json:"fallback_on_statuses,omitempty"`
+	WhenAllUnavailable string   `json:"when_all_unavailable,omitempty"`
+	// Timeout bounds the whole request, retries and failovers included, in ms.
+	Timeout *int64 `json:"timeout,omitempty"`
+}
+
+// Target is one entry of a routing model: the display name of a direct model.
+type Target struct {
+	Model  string `json:"model"`
+	Weight *int   `json:"weight,omitempty"`
+}
+
+// APIKey is a caller key. Only the SHA-256 of the plaintext is stored.
+type APIKey struct {
+	ID          string
+	DisplayName string
+	// KeyHash is the lower-case hex SHA-256 of the plaintext key.
+	KeyHash string
+	// AllowedModels lists model display names the key may call; "*" allows all.
+	AllowedModels []string
+	ExpiresAt     *time.Time
+	Disabled      bool
+	Meta
+}
+
+// Dataset is everything the proxy needs, read in one consistent transaction.
+type Dataset struct {
+	Revision     int64
+	ProviderKeys []ProviderKey
+	Models       []Model
+	APIKeys      []APIKey
+}
+
+// Store is the management interface shared by the local SQLite store and the
+// remote admin API client. Create methods assign ID and Meta and return the
+// stored resource. Update methods replace the whole resource named by its ID.
+//
+// Errors: ErrNotFound for an unknown id; ErrConflict for a duplicate display
+// name or key hash, or a delete of something still referenced; ErrInvalid for
+// a resource that fails Validate or references a missing provider key or
+// target; ErrRevisionMismatch when ifRevision is non-zero and differs from
+// the stored revision.
+type Store interface {
+	ListProviderKeys(ctx context.Context) ([]ProviderKey, error)
+	GetProviderKey(ctx context.Context, id string) (ProviderKey, error)
+	CreateProviderKey(ctx context.Context, pk ProviderKey) (ProviderKey, error)
+	// UpdateProviderKey replaces a provider key. An empty Secret keeps the
+	// stored one, so a client that never saw the secret can still edit the rest.
+	UpdateProviderKey(ctx context.Context, pk ProviderKey, ifRevision int64) (ProviderKey, error)
+	DeleteProviderKey(ctx context.Context, id string) error
+
+	ListModels(ctx context.Context) ([]Model, error)
+	GetModel(ctx context.Context, id string) (Model, error)
+	CreateModel(ctx context.Context, m Model) (Model, error)
+	UpdateModel(ctx context.Context, m Model, ifRevision int64) (Model, error)
+	DeleteModel(ctx context.Context, id string) error
+
+	ListAPIKeys(ctx context.Context) ([]APIKey, error)
+	GetAPIKey(ctx context.Context, id string) (APIKey, error)
+	CreateAPIKey(ctx context.Context, k APIKey) (APIKey, error)
+	UpdateAPIKey(ctx context.Context, k APIKey, ifRevision int64) (APIKey, error)
+	DeleteAPIKey(ctx context.Context, id string) error
+
+	Close() error
+}
+
+// Source is what the proxy's config loader reads: a cheap revision probe to
+// notice changes, and one consistent load of everything (secrets included).
+type Source interface {
+	// Revision returns the store-wide revision; it changes on every write,
+	// whichever process made it.
+	Revision(ctx context.Context) (int64, error)
+	// Load reads the whole dataset in one transaction.
+	Load(ctx context.Context) (Dataset, error)
+}
+
+// MaskSecret returns a form of secret that is safe to show: a short prefix
+// and the last four characters of a long secret, "***" otherwise.
+func MaskSecret(secret string) string {
+	if len(secret) < 16 {
+		return "***"
+	}
+	return secret[:3] + "…" + secret[len(secret)-4:]
+}

@@ -1,0 +1,219 @@
+package storage
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Limits on resource fields.
+const (
+	MaxDisplayNameLen = 128
+	MaxRetries        = 10
+	MaxTargets        = 64
+	// MaxCooldownSeconds caps any cooldown, configured or taken from Retry-After.
+	MaxCooldownSeconds = 86400
+)
+
+var (
+	providerRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	keyHashRe  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// ValidateDisplayName checks that name can be used as a resource name and as
+// an HTTP header value: 1 to 128 visible ASCII characters, no spaces.
+func ValidateDisplayName(field, name string) error {
+	if name == "" {
+		return FieldErrorf(field, "is required")
+	}
+	if len(name) > MaxDisplayNameLen {
+		return FieldErrorf(field, "must be at most %d characters", MaxDisplayNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= 0x20 || c >= 0x7f {
+			return FieldErrorf(field, "must be visible ASCII without spaces (got %q)", name)
+		}
+	}
+	return nil
+}
+
+// Validate checks a provider key on its own (references are the store's job).
+func (pk *ProviderKey) Validate() error {
+	if err := ValidateDisplayName("display_name", pk.DisplayName); err != nil {
+		return err
+	}
+	if pk.Provider != "" && (len(pk.Provider) > 64 || !providerRe.MatchString(pk.Provider)) {
+		return FieldErrorf("provider", "must match %s (at most 64 characters)", providerRe)
+	}
+	if pk.Adapter != "" && !slices.Contains(Adapters, pk.Adapter) {
+		return FieldErrorf("adapter", "must be one of %s", strings.Join(Adapters, ", "))
+	}
+	if pk.EffectiveAdapter() == "" {
+		return FieldErrorf("adapter", "is required unless provider is one of %s", strings.Join(Adapters, ", "))
+	}
+	if pk.APIBase != "" {
+		u, err := url.Parse(pk.APIBase)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return FieldErrorf("api_base", "must be an http or https URL (got %q)", pk.APIBase)
+		}
+	}
+	return nil
+}
+
+// ValidateSecret checks a secret given on create (or a replacement on update).
+func ValidateSecret(secret string) error {
+	if secret == "" {
+		return FieldErrorf("secret", "is required")
+	}
+	if strings.ContainsAny(secret, "\r\n") {
+		return FieldErrorf("secret", "must not contain line breaks")
+	}
+	return nil
+}
+
+// Validate checks a model on its own: exactly one of direct or routing, and
+// every field in range. Whether its provider key or targets exist is checked
+// by the store.
+func (m *Model) Validate() error {
+	if err := ValidateDisplayName("display_name", m.DisplayName); err != nil {
+		return err
+	}
+	if err := nonNegative("timeout", m.Timeout); err != nil {
+		return err
+	}
+	if err := nonNegative("stream_timeout", m.StreamTimeout); err != nil {
+		return err
+	}
+	if err := retriesInRange("retries", m.Retries); err != nil {
+		return err
+	}
+	direct := m.Provider != "" || m.ModelName != "" || m.ProviderKeyID != ""
+	if m.Routing != nil {
+		if direct {
+			return FieldErrorf("routing", "a routing model must not set provider, model_name or provider_key_id")
+		}
+		if m.Cooldown != nil {
+			return FieldErrorf("cooldown", "applies to direct models only")
+		}
+		if m.StreamTimeout != nil {
+			return FieldErrorf("stream_timeout", "applies to direct models only")
+		}
+		return m.Routing.validate()
+	}
+	if !direct {
+		return Errorf(ErrInvalid, "a model needs either provider, model_name and provider_key_id (direct) or routing")
+	}
+	if m.Provider == "" {
+		return FieldErrorf("provider", "is required")
+	}
+	if len(m.Provider) > 64 || !providerRe.MatchString(m.Provider) {
+		return FieldErrorf("provider", "must match %s (at most 64 characters)", providerRe)
+	}
+	if m.ModelName == "" {
+		return FieldErrorf("model_name", "is required")
+	}
+	if m.ProviderKeyID == "" {
+		return FieldErrorf("provider_key_id", "is required")
+	}
+	if m.Cooldown != nil {
+		return m.Cooldown.validate()
+	}
+	return nil
+}
+
+func (c *Cooldown) validate() error {
+	if c.DefaultSeconds != nil && (*c.DefaultSeconds < 0 || *c.DefaultSeconds > MaxCooldownSeconds) {
+		return FieldErrorf("cooldown.default_seconds", "must be between 0 and %d", MaxCooldownSeconds)
+	}
+	if c.MaxSeconds != nil && (*c.MaxSeconds < 1 || *c.MaxSeconds > MaxCooldownSeconds) {
+		return FieldErrorf("cooldown.max_seconds", "must be between 1 and %d", MaxCooldownSeconds)
+	}
+	for i, s := range c.TriggerStatuses {
+		if s < 100 || s > 599 {
+			return FieldErrorf(fmt.Sprintf("cooldown.trigger_statuses[%d]", i), "must be an HTTP status (100-599)")
+		}
+	}
+	return nil
+}
+
+func (r *Routing) validate() error {
+	switch r.Strategy {
+	case "", StrategyFailover, StrategyRoundRobin, StrategyWeighted:
+	default:
+		return FieldErrorf("routing.strategy", "must be one of failover, round_robin, weighted")
+	}
+	if len(r.Targets) == 0 {
+		return FieldErrorf("routing.targets", "needs at least one target")
+	}
+	if len(r.Targets) > MaxTargets {
+		return FieldErrorf("routing.targets", "must have at most %d targets", MaxTargets)
+	}
+	seen := make(map[string]bool, len(r.Targets))
+	for i, t := range r.Targets {
+		field := fmt.Sprintf("routing.targets[%d]", i)
+		if t.Model == "" {
+			return FieldErrorf(field+".model", "is required")
+		}
+		if seen[t.Model] {
+			return FieldErrorf(field+".model", "%q is listed twice", t.Model)
+		}
+		seen[t.Model] = true
+		if t.Weight != nil && *t.Weight < 0 {
+			return FieldErrorf(field+".weight", "must be 0 or more")
+		}
+	}
+	if err := retriesInRange("routing.retries", r.Retries); err != nil {
+		return err
+	}
+	if r.MaxFallbacks != nil && *r.MaxFallbacks < 0 {
+		return FieldErrorf("routing.max_fallbacks", "must be 0 or more")
+	}
+	for i, s := range r.FallbackOnStatuses {
+		if s < 400 || s > 599 {
+			return FieldErrorf(fmt.Sprintf("routing.fallback_on_statuses[%d]", i), "must be an HTTP error status (400-599)")
+		}
+	}
+	switch r.WhenAllUnavailable {
+	case "", WhenAllUnavailableFail, WhenAllUnavailableTryAnyway:
+	default:
+		return FieldErrorf("routing.when_all_unavailable", "must be fail or try_anyway")
+	}
+	return nonNegative("routing.timeout", r.Timeout)
+}
+
+// Validate checks a caller key on its own.
+func (k *APIKey) Validate() error {
+	if k.DisplayName != "" {
+		if err := ValidateDisplayName("display_name", k.DisplayName); err != nil {
+			return err
+		}
+	}
+	if !keyHashRe.MatchString(k.KeyHash) {
+		return FieldErrorf("key_hash", "must be the lower-case hex SHA-256 of the key (64 characters 0-9a-f)")
+	}
+	if k.AllowedModels == nil {
+		return FieldErrorf("allowed_models", "is required (use [\"*\"] for every model)")
+	}
+	for i, name := range k.AllowedModels {
+		if name == "" {
+			return FieldErrorf(fmt.Sprintf("allowed_models[%d]", i), "must not be empty")
+		}
+	}
+	return nil
+}
+
+func nonNegative(field string, v *int64) error {
+	if v != nil && *v < 0 {
+		return FieldErrorf(field, "must be 0 or more (milliseconds)")
+	}
+	return nil
+}
+
+func retriesInRange(field string, v *int) error {
+	if v != nil && (*v < 0 || *v > MaxRetries) {
+		return FieldErrorf(field, "must be between 0 and %d", MaxRetries)
+	}
+	return nil
+}
