@@ -1,0 +1,35 @@
+// Package health keeps the runtime state of every direct model: cooldowns,
+// their reasons, probes, and live counters. It is keyed by model id, lives in
+// memory, and survives config snapshot swaps.
+package health
+
+import "time"
+
+// States a direct model can be in.
+const (
+	StateHealthy   = "healthy"
+	StateCooldown  = "cooldown"
+	StateProbing   = "probing"
+	StateUnhealthy = "unhealthy"
+)
+
+// Status is a point-in-time copy of one model's runtime state.
+type Status struct {
+	State string
+	// CooldownUntil is set while State is cooldown or probing.
+	CooldownUntil time.Time
+	// Reason says why the model last failed (transport_error, …); empty when healthy.
+	Reason string
+
+	Requests uint64
+	Failures uint64
+	InFlight int64
+
+	LatencyP50 time.Duration
+	LatencyP95 time.Duration
+	TTFTP50    time.Duration
+
+	LastError     string
+	LastErrorAt   time.Time
+	LastSuccessAt time.Time
+}
