@@ -1,0 +1,458 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aisix/aisix/storage"
+)
+
+// modelSpec is the JSON stored in models.spec: every model field that no
+// constraint needs. It is the storage format, so it has its own types rather
+// than reusing the storage package's JSON tags, which serve the admin API.
+type modelSpec struct {
+	Provider      string        `json:"provider,omitempty"`
+	ModelName     string        `json:"model_name,omitempty"`
+	Timeout       *int64        `json:"timeout,omitempty"`
+	StreamTimeout *int64        `json:"stream_timeout,omitempty"`
+	Retries       *int          `json:"retries,omitempty"`
+	Cooldown      *cooldownSpec `json:"cooldown,omitempty"`
+	Routing       *routingSpec  `json:"routing,omitempty"`
+}
+
+type cooldownSpec struct {
+	Enabled            *bool `json:"enabled,omitempty"`
+	DefaultSeconds     *int  `json:"default_seconds,omitempty"`
+	MaxSeconds         *int  `json:"max_seconds,omitempty"`
+	HonorRetryAfter    *bool `json:"honor_retry_after,omitempty"`
+	TriggerStatuses    []int `json:"trigger_statuses,omitempty"`
+	TriggerOnTimeout   *bool `json:"trigger_on_timeout,omitempty"`
+	TriggerOnTransport *bool `json:"trigger_on_transport,omitempty"`
+}
+
+// routingSpec is the routing block without its targets, which live in
+// model_targets.
+type routingSpec struct {
+	Strategy           string `json:"strategy,omitempty"`
+	Retries            *int   `json:"retries,omitempty"`
+	MaxFallbacks       *int   `json:"max_fallbacks,omitempty"`
+	RetryOn429         *bool  `json:"retry_on_429,omitempty"`
+	FallbackOnStatuses []int  `json:"fallback_on_statuses,omitempty"`
+	WhenAllUnavailable string `json:"when_all_unavailable,omitempty"`
+	Timeout            *int64 `json:"timeout,omitempty"`
+}
+
+func encodeSpec(m *storage.Model) (string, error) {
+	sp := modelSpec{
+		Provider:      m.Provider,
+		ModelName:     m.ModelName,
+		Timeout:       m.Timeout,
+		StreamTimeout: m.StreamTimeout,
+		Retries:       m.Retries,
+	}
+	if c := m.Cooldown; c != nil {
+		sp.Cooldown = &cooldownSpec{
+			Enabled:            c.Enabled,
+			DefaultSeconds:     c.DefaultSeconds,
+			MaxSeconds:         c.MaxSeconds,
+			HonorRetryAfter:    c.HonorRetryAfter,
+			TriggerStatuses:    c.TriggerStatuses,
+			TriggerOnTimeout:   c.TriggerOnTimeout,
+			TriggerOnTransport: c.TriggerOnTransport,
+		}
+	}
+	if r := m.Routing; r != nil {
+		sp.Routing = &routingSpec{
+			Strategy:           r.Strategy,
+			Retries:            r.Retries,
+			MaxFallbacks:       r.MaxFallbacks,
+			RetryOn429:         r.RetryOn429,
+			FallbackOnStatuses: r.FallbackOnStatuses,
+			WhenAllUnavailable: r.WhenAllUnavailable,
+			Timeout:            r.Timeout,
+		}
+	}
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return "", fmt.Errorf("encode model spec: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeSpec fills m from the stored spec. A routing model gets a non-nil
+// Routing whose Targets the caller fills from model_targets.
+func decodeSpec(m *storage.Model, kind, spec string) error {
+	var sp modelSpec
+	if err := json.Unmarshal([]byte(spec), &sp); err != nil {
+		return fmt.Errorf("decode spec of model %q: %w", m.ID, err)
+	}
+	m.Provider = sp.Provider
+	m.ModelName = sp.ModelName
+	m.Timeout = sp.Timeout
+	m.StreamTimeout = sp.StreamTimeout
+	m.Retries = sp.Retries
+	if c := sp.Cooldown; c != nil {
+		m.Cooldown = &storage.Cooldown{
+			Enabled:            c.Enabled,
+			DefaultSeconds:     c.DefaultSeconds,
+			MaxSeconds:         c.MaxSeconds,
+			HonorRetryAfter:    c.HonorRetryAfter,
+			TriggerStatuses:    c.TriggerStatuses,
+			TriggerOnTimeout:   c.TriggerOnTimeout,
+			TriggerOnTransport: c.TriggerOnTransport,
+		}
+	}
+	if kind == storage.KindRouting {
+		r := sp.Routing
+		if r == nil {
+			r = &routingSpec{}
+		}
+		m.Routing = &storage.Routing{
+			Strategy:           r.Strategy,
+			Retries:            r.Retries,
+			MaxFallbacks:       r.MaxFallbacks,
+			RetryOn429:         r.RetryOn429,
+			FallbackOnStatuses: r.FallbackOnStatuses,
+			WhenAllUnavailable: r.WhenAllUnavailable,
+			Timeout:            r.Timeout,
+		}
+	}
+	return nil
+}
+
+const modelColumns = `id, display_name, kind, provider_key_id, spec, revision, created_at, updated_at`
+
+func scanModel(sc scanner) (storage.Model, error) {
+	var (
+		m                storage.Model
+		kind, spec       string
+		pkID             sql.NullString
+		created, updated string
+	)
+	if err := sc.Scan(&m.ID, &m.DisplayName, &kind, &pkID, &spec, &m.Revision, &created, &updated); err != nil {
+		return storage.Model{}, err
+	}
+	m.ProviderKeyID = pkID.String
+	if err := decodeSpec(&m, kind, spec); err != nil {
+		return storage.Model{}, err
+	}
+	if err := scanMeta(&m.Meta, m.Revision, created, updated); err != nil {
+		return storage.Model{}, err
+	}
+	return m, nil
+}
+
+// targetsQuery renders routing targets by the current display name of the
+// model they point at.
+const targetsQuery = `SELECT t.routing_model_id, m.display_name, t.weight
+	FROM model_targets t JOIN models m ON m.id = t.target_model_id`
+
+func scanTarget(sc scanner) (routingID string, t storage.Target, err error) {
+	var w sql.NullInt64
+	if err := sc.Scan(&routingID, &t.Model, &w); err != nil {
+		return "", storage.Target{}, err
+	}
+	if w.Valid {
+		v := int(w.Int64)
+		t.Weight = &v
+	}
+	return routingID, t, nil
+}
+
+func listModels(ctx context.Context, q querier) ([]storage.Model, error) {
+	targets := make(map[string][]storage.Target)
+	trows, err := q.QueryContext(ctx, targetsQuery+` ORDER BY t.routing_model_id, t.position`)
+	if err != nil {
+		return nil, fmt.Errorf("list model targets: %w", err)
+	}
+	defer trows.Close()
+	for trows.Next() {
+		id, t, err := scanTarget(trows)
+		if err != nil {
+			return nil, fmt.Errorf("list model targets: %w", err)
+		}
+		targets[id] = append(targets[id], t)
+	}
+	if err := trows.Err(); err != nil {
+		return nil, fmt.Errorf("list model targets: %w", err)
+	}
+
+	rows, err := q.QueryContext(ctx, `SELECT `+modelColumns+` FROM models ORDER BY display_name`)
+	if err != nil {
+		return nil, fmt.Errorf("list models: %w", err)
+	}
+	defer rows.Close()
+	var ms []storage.Model
+	for rows.Next() {
+		m, err := scanModel(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list models: %w", err)
+		}
+		if m.Routing != nil {
+			m.Routing.Targets = targets[m.ID]
+		}
+		ms = append(ms, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list models: %w", err)
+	}
+	return ms, nil
+}
+
+func getModel(ctx context.Context, q querier, id string) (storage.Model, error) {
+	m, err := scanModel(q.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM models WHERE id = ?`, id))
+	if err != nil {
+		return storage.Model{}, mapErr("get", resource{kind: kindModel, id: id}, err)
+	}
+	if m.Routing == nil {
+		return m, nil
+	}
+	rows, err := q.QueryContext(ctx, targetsQuery+` WHERE t.routing_model_id = ? ORDER BY t.position`, id)
+	if err != nil {
+		return storage.Model{}, fmt.Errorf("get model targets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		_, t, err := scanTarget(rows)
+		if err != nil {
+			return storage.Model{}, fmt.Errorf("get model targets: %w", err)
+		}
+		m.Routing.Targets = append(m.Routing.Targets, t)
+	}
+	if err := rows.Err(); err != nil {
+		return storage.Model{}, fmt.Errorf("get model targets: %w", err)
+	}
+	return m, nil
+}
+
+// ListModels returns every model, sorted by display name, with routing
+// targets named by the current display names of their models. It returns
+// nil when there are none.
+func (s *Store) ListModels(ctx context.Context) ([]storage.Model, error) {
+	var ms []storage.Model
+	// Models and targets come from two queries; one snapshot keeps them
+	// consistent.
+	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ms, err = listModels(ctx, tx)
+		return err
+	})
+	return ms, err
+}
+
+// GetModel returns the model with the given id. It returns ErrNotFound if
+// there is none.
+func (s *Store) GetModel(ctx context.Context, id string) (storage.Model, error) {
+	var m storage.Model
+	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		m, err = getModel(ctx, tx, id)
+		return err
+	})
+	return m, err
+}
+
+// resolveRefs checks what m refers to and returns the ids of its routing
+// targets, in order. selfID is the id m is (or will be) stored under.
+// It returns ErrInvalid if a direct model's provider key does not exist, or
+// if a routing target is not an existing direct model.
+func resolveRefs(ctx context.Context, tx *sql.Tx, m *storage.Model, selfID string) ([]string, error) {
+	if m.Routing == nil {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM provider_keys WHERE id = ?`, m.ProviderKeyID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, storage.FieldErrorf("provider_key_id", "provider key %q does not exist", m.ProviderKeyID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	ids := make([]string, len(m.Routing.Targets))
+	for i, t := range m.Routing.Targets {
+		field := fmt.Sprintf("routing.targets[%d].model", i)
+		var id, kind string
+		err := tx.QueryRowContext(ctx, `SELECT id, kind FROM models WHERE display_name = ?`, t.Model).Scan(&id, &kind)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, storage.FieldErrorf(field, "%q is not an existing direct model", t.Model)
+		case err != nil:
+			return nil, err
+		case id == selfID:
+			return nil, storage.FieldErrorf(field, "%q is this model itself; a routing model targets direct models", t.Model)
+		case kind != storage.KindDirect:
+			return nil, storage.FieldErrorf(field, "%q is not an existing direct model (it is a routing model)", t.Model)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+// routersOf returns the display names of the routing models that target id.
+func routersOf(ctx context.Context, tx *sql.Tx, id string) ([]string, error) {
+	return queryNames(ctx, tx, `SELECT r.display_name
+		FROM model_targets t JOIN models r ON r.id = t.routing_model_id
+		WHERE t.target_model_id = ? ORDER BY r.display_name`, id)
+}
+
+func insertTargets(ctx context.Context, tx *sql.Tx, m *storage.Model, id string, targetIDs []string) error {
+	for i, tid := range targetIDs {
+		var w any
+		if p := m.Routing.Targets[i].Weight; p != nil {
+			w = *p
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO model_targets (routing_model_id, target_model_id, position, weight)
+			VALUES (?, ?, ?, ?)`, id, tid, i, w)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// CreateModel stores a new model under a new ID and returns it. It returns
+// ErrInvalid if m fails validation, if a direct model's provider key does
+// not exist or a routing target is not an existing direct model, and
+// ErrConflict if its display name is taken.
+func (s *Store) CreateModel(ctx context.Context, m storage.Model) (storage.Model, error) {
+	if err := m.Validate(); err != nil {
+		return storage.Model{}, err
+	}
+	spec, err := encodeSpec(&m)
+	if err != nil {
+		return storage.Model{}, err
+	}
+	r := resource{kind: kindModel, id: s.newID(), name: m.DisplayName}
+	var out storage.Model
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		targetIDs, err := resolveRefs(ctx, tx, &m, r.id)
+		if err != nil {
+			return err
+		}
+		rev, err := bumpRevision(ctx, tx)
+		if err != nil {
+			return err
+		}
+		now := formatTime(s.now())
+		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.id, m.DisplayName, m.Kind(), nullIfEmpty(m.ProviderKeyID), spec, rev, now, now)
+		if err != nil {
+			return err
+		}
+		if err := insertTargets(ctx, tx, &m, r.id, targetIDs); err != nil {
+			return err
+		}
+		out, err = getModel(ctx, tx, r.id)
+		return err
+	})
+	if err != nil {
+		return storage.Model{}, mapErr("create", r, err)
+	}
+	return out, nil
+}
+
+// UpdateModel replaces the model m.ID and returns it. Renaming a direct
+// model renames it in every routing model that targets it. It returns
+// ErrNotFound if there is no such model, ErrRevisionMismatch if ifRevision
+// is non-zero and not the stored revision, ErrInvalid as CreateModel does,
+// and ErrConflict if the new display name is taken or if m turns a direct
+// model that routing models target into a routing model.
+func (s *Store) UpdateModel(ctx context.Context, m storage.Model, ifRevision int64) (storage.Model, error) {
+	if err := m.Validate(); err != nil {
+		return storage.Model{}, err
+	}
+	spec, err := encodeSpec(&m)
+	if err != nil {
+		return storage.Model{}, err
+	}
+	r := resource{kind: kindModel, id: m.ID, name: m.DisplayName}
+	var out storage.Model
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		var (
+			name, kind string
+			cur        int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT display_name, kind, revision FROM models WHERE id = ?`, m.ID).Scan(&name, &kind, &cur)
+		if err != nil {
+			return err
+		}
+		if err := checkRevision(kindModel, m.ID, ifRevision, cur); err != nil {
+			return err
+		}
+		if kind == storage.KindDirect && m.Kind() == storage.KindRouting {
+			routers, err := routersOf(ctx, tx, m.ID)
+			if err != nil {
+				return err
+			}
+			if len(routers) > 0 {
+				return storage.Errorf(storage.ErrConflict,
+					"model %q is a target of routing model(s) %s; remove it from them before turning it into a routing model",
+					name, strings.Join(routers, ", "))
+			}
+		}
+		targetIDs, err := resolveRefs(ctx, tx, &m, m.ID)
+		if err != nil {
+			return err
+		}
+		rev, err := bumpRevision(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE models SET
+				display_name = ?, kind = ?, provider_key_id = ?, spec = ?, revision = ?, updated_at = ?
+			WHERE id = ?`,
+			m.DisplayName, m.Kind(), nullIfEmpty(m.ProviderKeyID), spec, rev, formatTime(s.now()), m.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM model_targets WHERE routing_model_id = ?`, m.ID); err != nil {
+			return err
+		}
+		if err := insertTargets(ctx, tx, &m, m.ID, targetIDs); err != nil {
+			return err
+		}
+		out, err = getModel(ctx, tx, m.ID)
+		return err
+	})
+	if err != nil {
+		return storage.Model{}, mapErr("update", r, err)
+	}
+	return out, nil
+}
+
+// DeleteModel deletes the model id (and, for a routing model, its target
+// list). It returns ErrNotFound if there is none, and ErrConflict, naming
+// them, if routing models still target it.
+func (s *Store) DeleteModel(ctx context.Context, id string) error {
+	r := resource{kind: kindModel, id: id}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var name string
+		if err := tx.QueryRowContext(ctx, `SELECT display_name FROM models WHERE id = ?`, id).Scan(&name); err != nil {
+			return err
+		}
+		routers, err := routersOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if len(routers) > 0 {
+			return storage.Errorf(storage.ErrConflict, "model %q is a target of routing model(s) %s", name, strings.Join(routers, ", "))
+		}
+		if _, err := bumpRevision(ctx, tx); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM models WHERE id = ?`, id)
+		return err
+	})
+	return mapErr("delete", r, err)
+}

@@ -1,0 +1,191 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/aisix/aisix/storage"
+)
+
+const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, revision, created_at, updated_at`
+
+func scanProviderKey(sc scanner) (storage.ProviderKey, error) {
+	var (
+		pk               storage.ProviderKey
+		created, updated string
+	)
+	err := sc.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase,
+		&pk.Revision, &created, &updated)
+	if err != nil {
+		return storage.ProviderKey{}, err
+	}
+	pk.SecretHint = storage.MaskSecret(pk.Secret)
+	if err := scanMeta(&pk.Meta, pk.Revision, created, updated); err != nil {
+		return storage.ProviderKey{}, err
+	}
+	return pk, nil
+}
+
+func listProviderKeys(ctx context.Context, q querier) ([]storage.ProviderKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys ORDER BY display_name`)
+	if err != nil {
+		return nil, fmt.Errorf("list provider keys: %w", err)
+	}
+	defer rows.Close()
+	var pks []storage.ProviderKey
+	for rows.Next() {
+		pk, err := scanProviderKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list provider keys: %w", err)
+		}
+		pks = append(pks, pk)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list provider keys: %w", err)
+	}
+	return pks, nil
+}
+
+func getProviderKey(ctx context.Context, q querier, id string) (storage.ProviderKey, error) {
+	pk, err := scanProviderKey(q.QueryRowContext(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys WHERE id = ?`, id))
+	if err != nil {
+		return storage.ProviderKey{}, mapErr("get", resource{kind: kindProviderKey, id: id}, err)
+	}
+	return pk, nil
+}
+
+// ListProviderKeys returns every provider key, secrets included, sorted by
+// display name. It returns nil when there are none.
+func (s *Store) ListProviderKeys(ctx context.Context) ([]storage.ProviderKey, error) {
+	return listProviderKeys(ctx, s.reader)
+}
+
+// GetProviderKey returns the provider key with the given id, secret
+// included. It returns ErrNotFound if there is none.
+func (s *Store) GetProviderKey(ctx context.Context, id string) (storage.ProviderKey, error) {
+	return getProviderKey(ctx, s.reader, id)
+}
+
+// CreateProviderKey stores a new provider key under a new ID and returns it.
+// It returns ErrInvalid if pk fails validation or has no secret, and
+// ErrConflict if its display name is taken.
+func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (storage.ProviderKey, error) {
+	if err := pk.Validate(); err != nil {
+		return storage.ProviderKey{}, err
+	}
+	if err := storage.ValidateSecret(pk.Secret); err != nil {
+		return storage.ProviderKey{}, err
+	}
+	r := resource{kind: kindProviderKey, id: s.newID(), name: pk.DisplayName}
+	var out storage.ProviderKey
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		rev, err := bumpRevision(ctx, tx)
+		if err != nil {
+			return err
+		}
+		now := formatTime(s.now())
+		_, err = tx.ExecContext(ctx, `INSERT INTO provider_keys (`+providerKeyColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, rev, now, now)
+		if err != nil {
+			return err
+		}
+		out, err = getProviderKey(ctx, tx, r.id)
+		return err
+	})
+	if err != nil {
+		return storage.ProviderKey{}, mapErr("create", r, err)
+	}
+	return out, nil
+}
+
+// UpdateProviderKey replaces the provider key pk.ID and returns it. An empty
+// Secret keeps the stored one. It returns ErrNotFound if there is no such
+// key, ErrRevisionMismatch if ifRevision is non-zero and not the stored
+// revision, ErrInvalid if pk fails validation, and ErrConflict if the new
+// display name is taken.
+func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, ifRevision int64) (storage.ProviderKey, error) {
+	if err := pk.Validate(); err != nil {
+		return storage.ProviderKey{}, err
+	}
+	if pk.Secret != "" {
+		if err := storage.ValidateSecret(pk.Secret); err != nil {
+			return storage.ProviderKey{}, err
+		}
+	}
+	r := resource{kind: kindProviderKey, id: pk.ID, name: pk.DisplayName}
+	var out storage.ProviderKey
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var cur int64
+		if err := tx.QueryRowContext(ctx, `SELECT revision FROM provider_keys WHERE id = ?`, pk.ID).Scan(&cur); err != nil {
+			return err
+		}
+		if err := checkRevision(kindProviderKey, pk.ID, ifRevision, cur); err != nil {
+			return err
+		}
+		rev, err := bumpRevision(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE provider_keys SET
+				display_name = ?, provider = ?, adapter = ?,
+				secret = CASE WHEN ? = '' THEN secret ELSE ? END,
+				api_base = ?, revision = ?, updated_at = ?
+			WHERE id = ?`,
+			pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.Secret, pk.APIBase, rev, formatTime(s.now()), pk.ID)
+		if err != nil {
+			return err
+		}
+		out, err = getProviderKey(ctx, tx, pk.ID)
+		return err
+	})
+	if err != nil {
+		return storage.ProviderKey{}, mapErr("update", r, err)
+	}
+	return out, nil
+}
+
+// DeleteProviderKey deletes the provider key id. It returns ErrNotFound if
+// there is none, and ErrConflict, naming them, if models still use it.
+func (s *Store) DeleteProviderKey(ctx context.Context, id string) error {
+	r := resource{kind: kindProviderKey, id: id}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var name string
+		if err := tx.QueryRowContext(ctx, `SELECT display_name FROM provider_keys WHERE id = ?`, id).Scan(&name); err != nil {
+			return err
+		}
+		users, err := queryNames(ctx, tx, `SELECT display_name FROM models WHERE provider_key_id = ? ORDER BY display_name`, id)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return storage.Errorf(storage.ErrConflict, "provider key %q is used by model(s) %s", name, strings.Join(users, ", "))
+		}
+		if _, err := bumpRevision(ctx, tx); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM provider_keys WHERE id = ?`, id)
+		return err
+	})
+	return mapErr("delete", r, err)
+}
+
+// queryNames runs a query that returns one text column.
+func queryNames(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
+}

@@ -1,0 +1,362 @@
+// Package sqlite implements storage.Store and storage.Source on a SQLite file
+// (modernc.org/sqlite, no cgo).
+//
+// One file can be opened by several processes at once (aisix serve and the
+// CLI in local mode): the database runs in WAL mode, every connection waits
+// on a busy timeout instead of failing, and every write runs in an IMMEDIATE
+// transaction on the process's single writer connection, so writers queue
+// instead of failing with "database is locked". Readers use their own pool
+// and never block writers.
+//
+// Every write bumps one store-wide revision counter in the same transaction;
+// Revision reads it, so a process notices any other process's writes by
+// polling one row.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/aisix/aisix/storage"
+)
+
+// busyTimeout is how long a connection waits for another connection's lock
+// before giving up. Writes are short, so reaching it means something is stuck.
+const busyTimeout = 10 * time.Second
+
+// timeFormat is how times are stored: UTC with fixed-width nanoseconds, so
+// that the text sorts in time order.
+const timeFormat = "2006-01-02T15:04:05.000000000Z"
+
+// Interface guards.
+var (
+	_ storage.Store  = (*Store)(nil)
+	_ storage.Source = (*Store)(nil)
+)
+
+// Store is the SQLite store. It is safe for concurrent use, and several
+// Stores (in one process or many) may open the same file.
+type Store struct {
+	path string
+	// writer has exactly one connection, so this process's writes queue in
+	// database/sql instead of contending for SQLite's write lock.
+	writer *sql.DB
+	// reader is a pool of query_only connections for reads.
+	reader *sql.DB
+	now    func() time.Time
+	newID  func() string
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithNow sets the clock used for created_at and updated_at (default
+// time.Now), so tests can be deterministic.
+func WithNow(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
+// WithNewID sets the ID generator for new rows (default: a random UUIDv4).
+func WithNewID(newID func() string) Option {
+	return func(s *Store) { s.newID = newID }
+}
+
+// Open opens (creating if needed) the SQLite store at path and applies any
+// pending migrations. The parent directory is created with mode 0700 and a
+// new database file with mode 0600, since it holds provider secrets.
+// Several processes may Open the same file at the same time.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open store: empty database path")
+	}
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open store: %q: give a file path (in-memory and URI databases are not supported)", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("open store: create directory: %w", err)
+	}
+	// Create the file ourselves so that it is private; SQLite gives the
+	// -wal and -shm files the same mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+
+	s := &Store{
+		path:  abs,
+		now:   time.Now,
+		newID: uuid.NewString,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+
+	s.writer, err = sql.Open("sqlite", dsn(abs, true))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+	if err := s.writer.PingContext(ctx); err != nil {
+		_ = s.writer.Close()
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.writer.Close()
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+
+	s.reader, err = sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		_ = s.writer.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	n := max(4, runtime.NumCPU())
+	s.reader.SetMaxOpenConns(n)
+	s.reader.SetMaxIdleConns(n)
+	s.reader.SetConnMaxLifetime(0)
+	s.reader.SetConnMaxIdleTime(0)
+	if err := s.reader.PingContext(ctx); err != nil {
+		_ = s.reader.Close()
+		_ = s.writer.Close()
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+// dsn returns the driver DSN for path. The pragmas live in the DSN so that
+// every pooled connection gets them, busy_timeout first so that the others
+// wait for locks instead of failing. The writer begins IMMEDIATE
+// transactions: taking the write lock at BEGIN means a transaction never has
+// to upgrade a read lock, which is where SQLite returns SQLITE_BUSY without
+// waiting.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	if writer {
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	// A file: URI, escaped, so that a path with '?', '#' or '%' still names
+	// the right file.
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Path returns the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes both connection pools. The last connection to close
+// checkpoints the WAL into the database file.
+func (s *Store) Close() error {
+	return errors.Join(s.reader.Close(), s.writer.Close())
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// withTx runs fn in a write transaction on the writer connection. It commits
+// if fn returns nil and rolls back if fn returns an error or panics (the
+// panic is re-raised after the rollback).
+func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}
+
+// withReadTx runs fn in a read-only transaction on the reader pool, so that
+// everything fn reads comes from one snapshot of the database.
+func (s *Store) withReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read transaction: %w", err)
+	}
+	// A read-only transaction has nothing to commit; rolling back ends it.
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
+}
+
+// bumpRevision increments the store-wide revision inside tx and returns the
+// new value, which the caller stamps on the row it writes.
+func bumpRevision(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var rev int64
+	err := tx.QueryRowContext(ctx,
+		`UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value`).Scan(&rev)
+	if err != nil {
+		return 0, fmt.Errorf("bump revision: %w", err)
+	}
+	return rev, nil
+}
+
+// checkRevision returns ErrRevisionMismatch when want is set and differs
+// from the stored revision got.
+func checkRevision(kind, id string, want, got int64) error {
+	if want != 0 && want != got {
+		return storage.Errorf(storage.ErrRevisionMismatch,
+			"%s %q is at revision %d, not %d: it was changed by someone else; reload and retry", kind, id, got, want)
+	}
+	return nil
+}
+
+// Revision returns the store-wide revision. It changes on every write made
+// by any process that has the file open.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	var rev int64
+	if err := s.reader.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'revision'`).Scan(&rev); err != nil {
+		return 0, fmt.Errorf("read revision: %w", err)
+	}
+	return rev, nil
+}
+
+// Load reads the whole dataset, secrets included, and its revision in one
+// read transaction, so the result is a consistent snapshot.
+func (s *Store) Load(ctx context.Context) (storage.Dataset, error) {
+	var ds storage.Dataset
+	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'revision'`).Scan(&ds.Revision); err != nil {
+			return fmt.Errorf("read revision: %w", err)
+		}
+		var err error
+		if ds.ProviderKeys, err = listProviderKeys(ctx, tx); err != nil {
+			return err
+		}
+		if ds.Models, err = listModels(ctx, tx); err != nil {
+			return err
+		}
+		ds.APIKeys, err = listAPIKeys(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return storage.Dataset{}, fmt.Errorf("load dataset: %w", err)
+	}
+	return ds, nil
+}
+
+// Resource kinds, as they appear in messages.
+const (
+	kindProviderKey = "provider key"
+	kindModel       = "model"
+	kindAPIKey      = "API key"
+)
+
+// resource names what a statement was reading or writing, for messages.
+type resource struct {
+	kind string
+	id   string
+	// name is the display name being written, if any.
+	name string
+}
+
+// mapErr turns an error from a store operation into a domain error where it
+// has one: sql.ErrNoRows into ErrNotFound, unique violations into
+// ErrConflict, foreign-key violations into ErrConflict on delete and
+// ErrInvalid otherwise, check and not-null violations into ErrInvalid.
+// Domain errors pass through unchanged; anything else is wrapped with op.
+func mapErr(op string, r resource, err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *storage.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Errorf(storage.ErrNotFound, "%s %q not found", r.kind, r.id)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		msg := se.Error()
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			switch {
+			case strings.Contains(msg, ".display_name"):
+				return storage.Errorf(storage.ErrConflict, "name %q already in use by another %s", r.name, r.kind)
+			case strings.Contains(msg, ".key_hash"):
+				return storage.Errorf(storage.ErrConflict, "key_hash already in use by another API key")
+			case strings.Contains(msg, ".id"):
+				return storage.Errorf(storage.ErrConflict, "%s id %q already exists", r.kind, r.id)
+			}
+			return storage.Errorf(storage.ErrConflict, "%s conflicts with an existing one", r.kind)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			if op == "delete" {
+				return storage.Errorf(storage.ErrConflict, "%s %q is still in use", r.kind, r.id)
+			}
+			return storage.Errorf(storage.ErrInvalid, "%s refers to something that does not exist", r.kind)
+		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+			return storage.Errorf(storage.ErrInvalid, "%s is not valid: %s", r.kind, msg)
+		}
+	}
+	return fmt.Errorf("%s %s: %w", op, r.kind, err)
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanMeta parses the stored revision and times into m.
+func scanMeta(m *storage.Meta, rev int64, created, updated string) error {
+	var err error
+	m.Revision = rev
+	if m.CreatedAt, err = parseTime(created); err != nil {
+		return err
+	}
+	m.UpdatedAt, err = parseTime(updated)
+	return err
+}
