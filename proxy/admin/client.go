@@ -1,0 +1,360 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aisix/aisix/storage"
+)
+
+// ErrAdminKeyRejected means the admin API answered 401: the admin key is
+// missing or not one the server accepts.
+var ErrAdminKeyRejected = errors.New("admin key rejected")
+
+// maxResponseBytes caps what the client reads from one response.
+const maxResponseBytes = 64 << 20
+
+// Client is a storage.Store backed by a remote admin API. Reads never carry
+// a secret: provider keys come back with SecretHint set and Secret empty.
+type Client struct {
+	base string
+	key  string
+	hc   *http.Client
+}
+
+var _ storage.Store = (*Client)(nil)
+
+// NewClient returns a client of the admin API at baseURL (for example
+// http://127.0.0.1:3001) that authenticates with adminKey. A nil hc uses a
+// client with a 30 s timeout.
+func NewClient(baseURL, adminKey string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), key: adminKey, hc: hc}
+}
+
+// Close does nothing; the http.Client belongs to the caller.
+func (c *Client) Close() error { return nil }
+
+// do sends one request and decodes a 2xx body into out (when non-nil). Every
+// other status becomes an error of the storage vocabulary.
+func (c *Client) do(ctx context.Context, method, path string, in any, ifRevision int64, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("build request for aisix admin API at %s: %w", c.base, err)
+	}
+	req.Header.Set("Authorization", bearerPrefix+c.key)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if ifRevision != 0 {
+		req.Header.Set("If-Match", strconv.Quote(strconv.FormatInt(ifRevision, 10)))
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("%s %s: %w", method, path, ctxErr)
+		}
+		return fmt.Errorf("cannot reach aisix admin API at %s: %w", c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return fmt.Errorf("read response of aisix admin API at %s: %w", c.base, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("decode response of %s %s: %w", method, path, err)
+		}
+		return nil
+	}
+	return c.statusError(resp.StatusCode, raw)
+}
+
+// statusError maps an error response back to the domain errors the server
+// mapped it from.
+func (c *Client) statusError(status int, raw []byte) error {
+	var eb errorBody
+	if json.Unmarshal(raw, &eb) != nil || eb.ErrorMsg == "" {
+		eb.ErrorMsg = strings.TrimSpace(string(raw))
+		if len(eb.ErrorMsg) > 200 {
+			eb.ErrorMsg = eb.ErrorMsg[:200] + "…"
+		}
+	}
+	var kind error
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		kind = storage.ErrInvalid
+	case http.StatusNotFound:
+		kind = storage.ErrNotFound
+	case http.StatusConflict:
+		kind = storage.ErrConflict
+	case http.StatusPreconditionFailed:
+		kind = storage.ErrRevisionMismatch
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w by %s", ErrAdminKeyRejected, c.base)
+	default:
+		return fmt.Errorf("aisix admin API at %s answered %d: %s", c.base, status, eb.ErrorMsg)
+	}
+	return &storage.Error{Kind: kind, Field: eb.Field, Message: eb.ErrorMsg}
+}
+
+// unwrapURLError drops the *url.Error wrapper, whose text repeats the method
+// and URL the caller's message already names.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func resourcePath(kind, id string) string {
+	return "/admin/v1/" + kind + "/" + url.PathEscape(id)
+}
+
+// Provider keys.
+
+func providerKeyFromEntry(e *entry[providerKeyValue]) storage.ProviderKey {
+	v := e.Value
+	return storage.ProviderKey{
+		ID:          e.ID,
+		DisplayName: v.DisplayName,
+		Provider:    v.Provider,
+		Adapter:     v.Adapter,
+		SecretHint:  v.Secret,
+		APIBase:     v.APIBase,
+		Meta:        e.meta(),
+	}
+}
+
+func providerKeyBody(pk storage.ProviderKey) providerKeyInput {
+	in := providerKeyInput{
+		DisplayName: pk.DisplayName,
+		Provider:    pk.Provider,
+		Adapter:     pk.Adapter,
+		APIBase:     pk.APIBase,
+	}
+	if pk.Secret != "" {
+		in.Secret = &pk.Secret
+	}
+	return in
+}
+
+// ListProviderKeys lists provider keys, secrets masked.
+func (c *Client) ListProviderKeys(ctx context.Context) ([]storage.ProviderKey, error) {
+	var es []entry[providerKeyValue]
+	if err := c.do(ctx, http.MethodGet, "/admin/v1/"+kindProviderKey, nil, 0, &es); err != nil {
+		return nil, err
+	}
+	var out []storage.ProviderKey
+	for i := range es {
+		out = append(out, providerKeyFromEntry(&es[i]))
+	}
+	return out, nil
+}
+
+// GetProviderKey reads one provider key, secret masked. It returns
+// storage.ErrNotFound for an unknown id.
+func (c *Client) GetProviderKey(ctx context.Context, id string) (storage.ProviderKey, error) {
+	var e entry[providerKeyValue]
+	if err := c.do(ctx, http.MethodGet, resourcePath(kindProviderKey, id), nil, 0, &e); err != nil {
+		return storage.ProviderKey{}, err
+	}
+	return providerKeyFromEntry(&e), nil
+}
+
+// CreateProviderKey creates pk and returns it as stored, secret masked.
+func (c *Client) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (storage.ProviderKey, error) {
+	var e entry[providerKeyValue]
+	if err := c.do(ctx, http.MethodPost, "/admin/v1/"+kindProviderKey, providerKeyBody(pk), 0, &e); err != nil {
+		return storage.ProviderKey{}, err
+	}
+	return providerKeyFromEntry(&e), nil
+}
+
+// UpdateProviderKey replaces pk; an empty Secret keeps the stored one. A
+// non-zero ifRevision is sent as If-Match.
+func (c *Client) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, ifRevision int64) (storage.ProviderKey, error) {
+	var e entry[providerKeyValue]
+	if err := c.do(ctx, http.MethodPut, resourcePath(kindProviderKey, pk.ID), providerKeyBody(pk), ifRevision, &e); err != nil {
+		return storage.ProviderKey{}, err
+	}
+	return providerKeyFromEntry(&e), nil
+}
+
+// DeleteProviderKey deletes a provider key.
+func (c *Client) DeleteProviderKey(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, resourcePath(kindProviderKey, id), nil, 0, nil)
+}
+
+// Models.
+
+func modelFromEntry(e *entry[storage.Model]) storage.Model {
+	m := e.Value
+	m.ID = e.ID
+	m.Meta = e.meta()
+	return m
+}
+
+// ListModels lists models.
+func (c *Client) ListModels(ctx context.Context) ([]storage.Model, error) {
+	var es []entry[storage.Model]
+	if err := c.do(ctx, http.MethodGet, "/admin/v1/"+kindModel, nil, 0, &es); err != nil {
+		return nil, err
+	}
+	var out []storage.Model
+	for i := range es {
+		out = append(out, modelFromEntry(&es[i]))
+	}
+	return out, nil
+}
+
+// GetModel reads one model. It returns storage.ErrNotFound for an unknown id.
+func (c *Client) GetModel(ctx context.Context, id string) (storage.Model, error) {
+	var e entry[storage.Model]
+	if err := c.do(ctx, http.MethodGet, resourcePath(kindModel, id), nil, 0, &e); err != nil {
+		return storage.Model{}, err
+	}
+	return modelFromEntry(&e), nil
+}
+
+// CreateModel creates m and returns it as stored.
+func (c *Client) CreateModel(ctx context.Context, m storage.Model) (storage.Model, error) {
+	var e entry[storage.Model]
+	if err := c.do(ctx, http.MethodPost, "/admin/v1/"+kindModel, m, 0, &e); err != nil {
+		return storage.Model{}, err
+	}
+	return modelFromEntry(&e), nil
+}
+
+// UpdateModel replaces m. A non-zero ifRevision is sent as If-Match.
+func (c *Client) UpdateModel(ctx context.Context, m storage.Model, ifRevision int64) (storage.Model, error) {
+	var e entry[storage.Model]
+	if err := c.do(ctx, http.MethodPut, resourcePath(kindModel, m.ID), m, ifRevision, &e); err != nil {
+		return storage.Model{}, err
+	}
+	return modelFromEntry(&e), nil
+}
+
+// DeleteModel deletes a model.
+func (c *Client) DeleteModel(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, resourcePath(kindModel, id), nil, 0, nil)
+}
+
+// Caller keys.
+
+func apiKeyFromEntry(e *entry[apiKeyValue]) storage.APIKey {
+	v := e.Value
+	return storage.APIKey{
+		ID:            e.ID,
+		DisplayName:   v.DisplayName,
+		KeyHash:       v.KeyHash,
+		AllowedModels: v.AllowedModels,
+		ExpiresAt:     v.ExpiresAt,
+		Disabled:      v.Disabled,
+		Meta:          e.meta(),
+	}
+}
+
+func apiKeyBody(k storage.APIKey) apiKeyInput {
+	in := apiKeyInput{
+		DisplayName:   k.DisplayName,
+		KeyHash:       k.KeyHash,
+		AllowedModels: k.AllowedModels,
+		Disabled:      k.Disabled,
+	}
+	if k.ExpiresAt != nil {
+		s := k.ExpiresAt.Format(time.RFC3339Nano)
+		in.ExpiresAt = &s
+	}
+	return in
+}
+
+// ListAPIKeys lists caller keys.
+func (c *Client) ListAPIKeys(ctx context.Context) ([]storage.APIKey, error) {
+	var es []entry[apiKeyValue]
+	if err := c.do(ctx, http.MethodGet, "/admin/v1/"+kindAPIKey, nil, 0, &es); err != nil {
+		return nil, err
+	}
+	var out []storage.APIKey
+	for i := range es {
+		out = append(out, apiKeyFromEntry(&es[i]))
+	}
+	return out, nil
+}
+
+// GetAPIKey reads one caller key. It returns storage.ErrNotFound for an
+// unknown id.
+func (c *Client) GetAPIKey(ctx context.Context, id string) (storage.APIKey, error) {
+	var e entry[apiKeyValue]
+	if err := c.do(ctx, http.MethodGet, resourcePath(kindAPIKey, id), nil, 0, &e); err != nil {
+		return storage.APIKey{}, err
+	}
+	return apiKeyFromEntry(&e), nil
+}
+
+// CreateAPIKey creates k and returns it as stored.
+func (c *Client) CreateAPIKey(ctx context.Context, k storage.APIKey) (storage.APIKey, error) {
+	var e entry[apiKeyValue]
+	if err := c.do(ctx, http.MethodPost, "/admin/v1/"+kindAPIKey, apiKeyBody(k), 0, &e); err != nil {
+		return storage.APIKey{}, err
+	}
+	return apiKeyFromEntry(&e), nil
+}
+
+// UpdateAPIKey replaces k. A non-zero ifRevision is sent as If-Match.
+func (c *Client) UpdateAPIKey(ctx context.Context, k storage.APIKey, ifRevision int64) (storage.APIKey, error) {
+	var e entry[apiKeyValue]
+	if err := c.do(ctx, http.MethodPut, resourcePath(kindAPIKey, k.ID), apiKeyBody(k), ifRevision, &e); err != nil {
+		return storage.APIKey{}, err
+	}
+	return apiKeyFromEntry(&e), nil
+}
+
+// DeleteAPIKey deletes a caller key.
+func (c *Client) DeleteAPIKey(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, resourcePath(kindAPIKey, id), nil, 0, nil)
+}
+
+// RotateAPIKey gives caller key id a new random plaintext key and returns
+// the updated key and the plaintext, which the server shows only this once.
+// It returns storage.ErrNotFound for an unknown id.
+func (c *Client) RotateAPIKey(ctx context.Context, id string) (storage.APIKey, string, error) {
+	var out rotated
+	if err := c.do(ctx, http.MethodPost, resourcePath(kindAPIKey, id)+"/rotate", nil, 0, &out); err != nil {
+		return storage.APIKey{}, "", err
+	}
+	return apiKeyFromEntry(&out.Entry), out.Plaintext, nil
+}
+
+// ModelsStatus reads the runtime status of every model, in store order.
+func (c *Client) ModelsStatus(ctx context.Context) ([]StatusRow, error) {
+	var rows []StatusRow
+	if err := c.do(ctx, http.MethodGet, "/admin/v1/models/status", nil, 0, &rows); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}

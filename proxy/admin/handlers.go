@@ -1,0 +1,432 @@
+package admin
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/storage"
+)
+
+// Resource kinds, as logged and as named in URLs.
+const (
+	kindProviderKey = "provider_keys"
+	kindModel       = "models"
+	kindAPIKey      = "apikeys"
+)
+
+// response is what an API handler answers on success.
+type response struct {
+	status int
+	body   any
+	// id and revision name the resource written or read; a revision sets ETag.
+	id       string
+	revision int64
+	// location is sent on 201.
+	location string
+}
+
+type apiFunc func(w http.ResponseWriter, r *http.Request) (response, error)
+
+// handleAPI registers an authenticated route. Methods other than GET are
+// writes: each is logged in one line, and a successful one calls OnChange
+// before the response goes out.
+func (s *Server) handleAPI(pattern, kind string, fn apiFunc) {
+	method, _, _ := strings.Cut(pattern, " ")
+	write := method != http.MethodGet
+	s.handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authenticate(w, r) {
+			return
+		}
+		resp, err := fn(w, r)
+		if err != nil {
+			status := s.writeError(w, r, err)
+			if write {
+				_, body := s.classify(err)
+				s.logWrite(r, kind, r.PathValue("id"), status, 0, body.ErrorMsg)
+			}
+			return
+		}
+		if write && s.onChange != nil {
+			s.onChange()
+		}
+		if resp.revision > 0 {
+			w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(resp.revision, 10)))
+		}
+		if resp.location != "" {
+			w.Header().Set("Location", resp.location)
+		}
+		writeJSON(w, resp.status, resp.body)
+		if write {
+			s.logWrite(r, kind, resp.id, resp.status, resp.revision, "")
+		}
+	}))
+}
+
+// logWrite logs one admin write. It takes no body and no header: only what
+// identifies the write and its outcome.
+func (s *Server) logWrite(r *http.Request, kind, id string, status int, revision int64, errMsg string) {
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("kind", kind),
+		slog.String("id", id),
+		slog.Int("status", status),
+	}
+	level := slog.LevelInfo
+	if revision > 0 {
+		attrs = append(attrs, slog.Int64("revision", revision))
+	}
+	if errMsg != "" {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("error_msg", errMsg))
+	}
+	s.log.LogAttrs(r.Context(), level, "admin write", attrs...)
+}
+
+func entryResponse[T any](status int, e entry[T]) response {
+	return response{status: status, body: e, id: e.ID, revision: e.Revision}
+}
+
+func created[T any](kind string, e entry[T]) response {
+	resp := entryResponse(http.StatusCreated, e)
+	resp.location = "/admin/v1/" + kind + "/" + e.ID
+	return resp
+}
+
+func deletedResponse(id string) response {
+	return response{status: http.StatusOK, body: deleted{Deleted: true, ID: id}, id: id}
+}
+
+// Provider keys.
+
+func (s *Server) listProviderKeys(_ http.ResponseWriter, r *http.Request) (response, error) {
+	pks, err := s.store.ListProviderKeys(r.Context())
+	if err != nil {
+		return response{}, err
+	}
+	out := make([]entry[providerKeyValue], 0, len(pks))
+	for _, pk := range pks {
+		out = append(out, providerKeyEntry(pk))
+	}
+	return response{status: http.StatusOK, body: out}, nil
+}
+
+func (s *Server) getProviderKey(_ http.ResponseWriter, r *http.Request) (response, error) {
+	pk, err := s.store.GetProviderKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return response{}, err
+	}
+	return entryResponse(http.StatusOK, providerKeyEntry(pk)), nil
+}
+
+func (s *Server) createProviderKey(w http.ResponseWriter, r *http.Request) (response, error) {
+	var in providerKeyInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return response{}, err
+	}
+	secret, given, err := in.secret()
+	if err != nil {
+		return response{}, err
+	}
+	if !given {
+		return response{}, storage.FieldErrorf("secret", "is required")
+	}
+	if looksMasked(secret) {
+		return response{}, storage.FieldErrorf("secret", "is a masked value as shown by GET; send the real secret")
+	}
+	pk, err := s.store.CreateProviderKey(r.Context(), storage.ProviderKey{
+		DisplayName: in.DisplayName,
+		Provider:    in.Provider,
+		Adapter:     in.Adapter,
+		Secret:      secret,
+		APIBase:     in.APIBase,
+	})
+	if err != nil {
+		return response{}, err
+	}
+	return created(kindProviderKey, providerKeyEntry(pk)), nil
+}
+
+func (s *Server) updateProviderKey(w http.ResponseWriter, r *http.Request) (response, error) {
+	id := r.PathValue("id")
+	rev, err := ifMatch(r)
+	if err != nil {
+		return response{}, err
+	}
+	var in providerKeyInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return response{}, err
+	}
+	secret, given, err := in.secret()
+	if err != nil {
+		return response{}, err
+	}
+	if given {
+		if secret == "" {
+			return response{}, storage.FieldErrorf("secret", "must not be empty (omit it to keep the stored secret)")
+		}
+		if looksMasked(secret) {
+			// A value read back with GET and sent again: keep the stored
+			// secret rather than store its mask.
+			cur, err := s.store.GetProviderKey(r.Context(), id)
+			if err != nil {
+				return response{}, err
+			}
+			if secret != storage.MaskSecret(cur.Secret) && secret != cur.SecretHint {
+				return response{}, storage.FieldErrorf("secret", "is a masked value that does not match the stored secret; send the real secret or omit it")
+			}
+			secret = ""
+		}
+	}
+	pk, err := s.store.UpdateProviderKey(r.Context(), storage.ProviderKey{
+		ID:          id,
+		DisplayName: in.DisplayName,
+		Provider:    in.Provider,
+		Adapter:     in.Adapter,
+		Secret:      secret,
+		APIBase:     in.APIBase,
+	}, rev)
+	if err != nil {
+		return response{}, err
+	}
+	return entryResponse(http.StatusOK, providerKeyEntry(pk)), nil
+}
+
+func (s *Server) deleteProviderKey(_ http.ResponseWriter, r *http.Request) (response, error) {
+	id := r.PathValue("id")
+	if err := s.store.DeleteProviderKey(r.Context(), id); err != nil {
+		return response{}, err
+	}
+	return deletedResponse(id), nil
+}
+
+// Models. The value is storage.Model's own JSON shape, which is defined for
+// the API and holds nothing secret.
+
+func (s *Server) listModels(_ http.ResponseWriter, r *http.Request) (response, error) {
+	ms, err := s.store.ListModels(r.Context())
+	if err != nil {
+		return response{}, err
+	}
+	out := make([]entry[storage.Model], 0, len(ms))
+	for _, m := range ms {
+		out = append(out, modelEntry(m))
+	}
+	return response{status: http.StatusOK, body: out}, nil
+}
+
+func (s *Server) getModel(_ http.ResponseWriter, r *http.Request) (response, error) {
+	m, err := s.store.GetModel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return response{}, err
+	}
+	return entryResponse(http.StatusOK, modelEntry(m)), nil
+}
+
+func (s *Server) createModel(w http.ResponseWriter, r *http.Request) (response, error) {
+	var in storage.Model
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return response{}, err
+	}
+	m, err := s.store.CreateModel(r.Context(), in)
+	if err != nil {
+		return response{}, err
+	}
+	return created(kindModel, modelEntry(m)), nil
+}
+
+func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) (response, error) {
+	rev, err := ifMatch(r)
+	if err != nil {
+		return response{}, err
+	}
+	var in storage.Model
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return response{}, err
+	}
+	in.ID = r.PathValue("id")
+	m, err := s.store.UpdateModel(r.Context(), in, rev)
+	if err != nil {
+		return response{}, err
+	}
+	return entryResponse(http.StatusOK, modelEntry(m)), nil
+}
+
+func (s *Server) deleteModel(_ http.ResponseWriter, r *http.Request) (response, error) {
+	id := r.PathValue("id")
+	if err := s.store.DeleteModel(r.Context(), id); err != nil {
+		return response{}, err
+	}
+	return deletedResponse(id), nil
+}
+
+// Caller keys.
+
+func (s *Server) listAPIKeys(_ http.ResponseWriter, r *http.Request) (response, error) {
+	ks, err := s.store.ListAPIKeys(r.Context())
+	if err != nil {
+		return response{}, err
+	}
+	out := make([]entry[apiKeyValue], 0, len(ks))
+	for _, k := range ks {
+		out = append(out, apiKeyEntry(k))
+	}
+	return response{status: http.StatusOK, body: out}, nil
+}
+
+func (s *Server) getAPIKey(_ http.ResponseWriter, r *http.Request) (response, error) {
+	k, err := s.store.GetAPIKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return response{}, err
+	}
+	return entryResponse(http.StatusOK, apiKeyEntry(k)), nil
+}
+
+func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) (response, error) {
+	var in apiKeyInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return response{}, err
+	}
+	k, err := in.toStorage("")
+	if err != nil {
+		return response{}, err
+	}
+	k, err = s.store.CreateAPIKey(r.Context(), k)
+	if err != nil {
+		return response{}, err
+	}
+	return created(kindAPIKey, apiKeyEntry(k)), nil
+}
+
+func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) (response, error) {
+	rev, err := ifMatch(r)
+	if err != nil {
+		return response{}, err
+	}
+	var in apiKeyInput
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return response{}, err
+	}
+	k, err := in.toStorage(r.PathValue("id"))
+	if err != nil {
+		return response{}, err
+	}
+	k, err = s.store.UpdateAPIKey(r.Context(), k, rev)
+	if err != nil {
+		return response{}, err
+	}
+	return entryResponse(http.StatusOK, apiKeyEntry(k)), nil
+}
+
+func (s *Server) deleteAPIKey(_ http.ResponseWriter, r *http.Request) (response, error) {
+	id := r.PathValue("id")
+	if err := s.store.DeleteAPIKey(r.Context(), id); err != nil {
+		return response{}, err
+	}
+	return deletedResponse(id), nil
+}
+
+// rotateAttempts bounds the read-modify-write loop of a rotate that keeps
+// losing to concurrent writes of the same key.
+const rotateAttempts = 5
+
+func (s *Server) rotateAPIKey(_ http.ResponseWriter, r *http.Request) (response, error) {
+	id := r.PathValue("id")
+	for attempt := 1; ; attempt++ {
+		k, err := s.store.GetAPIKey(r.Context(), id)
+		if err != nil {
+			return response{}, err
+		}
+		plaintext, hash, err := mintKey()
+		if err != nil {
+			return response{}, err
+		}
+		k.KeyHash = hash
+		// Conditional on the revision just read, so a concurrent PUT is
+		// never overwritten with the fields read before it.
+		updated, err := s.store.UpdateAPIKey(r.Context(), k, k.Revision)
+		if errors.Is(err, storage.ErrRevisionMismatch) && attempt < rotateAttempts {
+			continue
+		}
+		if err != nil {
+			return response{}, err
+		}
+		e := apiKeyEntry(updated)
+		return response{
+			status:   http.StatusOK,
+			body:     rotated{Entry: e, Plaintext: plaintext},
+			id:       e.ID,
+			revision: e.Revision,
+		}, nil
+	}
+}
+
+// mintKey returns a new caller key, "sk-" and 48 hex characters (192 random
+// bits), and the lower-case hex SHA-256 that is all the store keeps.
+func mintKey() (plaintext, hash string, err error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", fmt.Errorf("read random bytes: %w", err)
+	}
+	plaintext = "sk-" + hex.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(plaintext))
+	return plaintext, hex.EncodeToString(sum[:]), nil
+}
+
+// Runtime status.
+
+func (s *Server) modelsStatus(_ http.ResponseWriter, r *http.Request) (response, error) {
+	ms, err := s.store.ListModels(r.Context())
+	if err != nil {
+		return response{}, err
+	}
+	now := s.now()
+	rows := make([]StatusRow, 0, len(ms))
+	for i := range ms {
+		rows = append(rows, s.statusRow(&ms[i], now))
+	}
+	return response{status: http.StatusOK, body: rows}, nil
+}
+
+func (s *Server) statusRow(m *storage.Model, now time.Time) StatusRow {
+	row := StatusRow{ID: m.ID, DisplayName: m.DisplayName, Kind: m.Kind()}
+	if row.Kind == storage.KindRouting {
+		row.Status = StatusNotApplicable
+		return row
+	}
+	var st health.Status
+	if s.status != nil {
+		st = s.status.ModelStatus(m.ID)
+	}
+	row.Status = st.State
+	if row.Status == "" {
+		row.Status = health.StateHealthy
+	}
+	if !st.CooldownUntil.IsZero() && st.CooldownUntil.After(now) {
+		cu := NewSystemTime(st.CooldownUntil)
+		row.CooldownUntil = &cu
+	}
+	row.StatusReason = st.Reason
+	row.DirectStats = &DirectStats{
+		Provider:      m.Provider,
+		Requests:      st.Requests,
+		Failures:      st.Failures,
+		InFlight:      st.InFlight,
+		LatencyP50Ms:  millis(st.LatencyP50),
+		LatencyP95Ms:  millis(st.LatencyP95),
+		TTFTP50Ms:     millis(st.TTFTP50),
+		LastError:     st.LastError,
+		LastErrorAt:   timePtr(st.LastErrorAt),
+		LastSuccessAt: timePtr(st.LastSuccessAt),
+	}
+	return row
+}

@@ -1,0 +1,259 @@
+// Package admin is aisix's admin HTTP API (/admin/v1/…, /livez, /readyz,
+// /admin/openapi.json) and its Go client. The Server manages provider keys,
+// models and caller keys in a storage.Store and reports runtime model status;
+// the Client implements storage.Store over that API, so the CLI's remote mode
+// behaves exactly like its local one.
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/storage"
+)
+
+// DefaultMaxBodyBytes caps a request body when Config.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 2 << 20
+
+// StatusSource reports the runtime state of a direct model by id.
+type StatusSource interface {
+	ModelStatus(id string) health.Status
+}
+
+// Config configures a Server.
+type Config struct {
+	// Store holds the resources. Required.
+	Store storage.Store
+	// Keys are the accepted admin keys. With none, every authenticated route
+	// answers 401.
+	Keys []string
+	// Status reports runtime model state; nil reports every direct model healthy.
+	Status StatusSource
+	// OnChange, when set, is called after each successful write, before the
+	// response is sent, so the proxy sees the change as soon as the client does.
+	OnChange func()
+	// Ready reports readiness for /readyz; nil is always ready.
+	Ready func() bool
+	// Logger receives one line per write and per rejected authentication;
+	// nil discards.
+	Logger *slog.Logger
+	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the admin API. It is an http.Handler.
+type Server struct {
+	store    storage.Store
+	keys     [][sha256.Size]byte
+	status   StatusSource
+	onChange func()
+	ready    func() bool
+	log      *slog.Logger
+	maxBody  int64
+	now      func() time.Time
+
+	mux *http.ServeMux
+	// routes lists every registered pattern, for the OpenAPI test.
+	routes []string
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	s := &Server{
+		store:    cfg.Store,
+		status:   cfg.Status,
+		onChange: cfg.OnChange,
+		ready:    cfg.Ready,
+		log:      cfg.Logger,
+		maxBody:  cfg.MaxBodyBytes,
+		now:      cfg.Now,
+		mux:      http.NewServeMux(),
+	}
+	for _, k := range cfg.Keys {
+		// An empty key would match a request that sends "Bearer " and nothing.
+		if k = strings.TrimSpace(k); k != "" {
+			s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+		}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.registerRoutes()
+	return s
+}
+
+func (s *Server) registerRoutes() {
+	s.handle("GET /livez", http.HandlerFunc(s.livez))
+	s.handle("GET /readyz", http.HandlerFunc(s.readyz))
+	s.handle("GET /admin/openapi.json", http.HandlerFunc(serveOpenAPI))
+
+	s.handleAPI("GET /admin/v1/provider_keys", kindProviderKey, s.listProviderKeys)
+	s.handleAPI("POST /admin/v1/provider_keys", kindProviderKey, s.createProviderKey)
+	s.handleAPI("GET /admin/v1/provider_keys/{id}", kindProviderKey, s.getProviderKey)
+	s.handleAPI("PUT /admin/v1/provider_keys/{id}", kindProviderKey, s.updateProviderKey)
+	s.handleAPI("DELETE /admin/v1/provider_keys/{id}", kindProviderKey, s.deleteProviderKey)
+
+	s.handleAPI("GET /admin/v1/models", kindModel, s.listModels)
+	s.handleAPI("POST /admin/v1/models", kindModel, s.createModel)
+	s.handleAPI("GET /admin/v1/models/status", kindModel, s.modelsStatus)
+	s.handleAPI("GET /admin/v1/models/{id}", kindModel, s.getModel)
+	s.handleAPI("PUT /admin/v1/models/{id}", kindModel, s.updateModel)
+	s.handleAPI("DELETE /admin/v1/models/{id}", kindModel, s.deleteModel)
+
+	s.handleAPI("GET /admin/v1/apikeys", kindAPIKey, s.listAPIKeys)
+	s.handleAPI("POST /admin/v1/apikeys", kindAPIKey, s.createAPIKey)
+	s.handleAPI("GET /admin/v1/apikeys/{id}", kindAPIKey, s.getAPIKey)
+	s.handleAPI("PUT /admin/v1/apikeys/{id}", kindAPIKey, s.updateAPIKey)
+	s.handleAPI("DELETE /admin/v1/apikeys/{id}", kindAPIKey, s.deleteAPIKey)
+	s.handleAPI("POST /admin/v1/apikeys/{id}/rotate", kindAPIKey, s.rotateAPIKey)
+}
+
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.routes = append(s.routes, pattern)
+}
+
+// ServeHTTP routes r. Requests the router cannot place (unknown path, wrong
+// method) get the JSON error envelope instead of ServeMux's plain text, and
+// under /admin/v1 only after authentication, so an anonymous client cannot
+// map the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		// Through the mux, not h: only ServeHTTP fills in r.PathValue.
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	if isAdminAPIPath(r.URL.Path) && !s.authenticate(w, r) {
+		return
+	}
+	// Let the mux decide between 404 and 405 (and compute Allow), but keep
+	// only its verdict.
+	rec := &discardWriter{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		s.writeError(w, r, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, r.URL.Path))
+	default:
+		s.writeError(w, r, errorf(http.StatusNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+	}
+}
+
+func isAdminAPIPath(p string) bool {
+	return p == "/admin/v1" || strings.HasPrefix(p, "/admin/v1/")
+}
+
+// discardWriter records the status and headers a handler writes and drops
+// the body.
+type discardWriter struct {
+	header http.Header
+	status int
+}
+
+func (d *discardWriter) Header() http.Header { return d.header }
+
+func (d *discardWriter) Write(p []byte) (int, error) {
+	if d.status == 0 {
+		d.status = http.StatusOK
+	}
+	return len(p), nil
+}
+
+func (d *discardWriter) WriteHeader(status int) {
+	if d.status == 0 {
+		d.status = status
+	}
+}
+
+func (s *Server) livez(w http.ResponseWriter, _ *http.Request) {
+	writeText(w, http.StatusOK, "ok")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if s.ready != nil && !s.ready() {
+		writeText(w, http.StatusServiceUnavailable, "draining")
+		return
+	}
+	writeText(w, http.StatusOK, "ok")
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body+"\n")
+}
+
+const bearerPrefix = "Bearer "
+
+// authenticate checks the admin key of r and answers 401 itself when it is
+// missing or wrong. It never reads the body and never logs key material.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
+	key, reason := adminKey(r)
+	if reason == "" && !s.keyMatches(key) {
+		reason = "unknown admin key"
+	}
+	if reason == "" {
+		return true
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "admin authentication failed",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("remote_addr", r.RemoteAddr),
+		slog.String("reason", reason),
+	)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="aisix-admin"`)
+	s.writeError(w, r, errorf(http.StatusUnauthorized, "missing or malformed admin authorization"))
+	return false
+}
+
+// adminKey extracts the admin key from r: Authorization: Bearer, or
+// x-api-key when there is no Authorization header at all. reason is non-empty
+// when no usable key was sent.
+func adminKey(r *http.Request) (key, reason string) {
+	if auth, ok := r.Header["Authorization"]; ok {
+		if len(auth) != 1 {
+			return "", "more than one authorization header"
+		}
+		if !strings.HasPrefix(auth[0], bearerPrefix) {
+			return "", "authorization is not a bearer token"
+		}
+		key = strings.TrimSpace(auth[0][len(bearerPrefix):])
+	} else {
+		key = strings.TrimSpace(r.Header.Get("X-Api-Key"))
+	}
+	if key == "" {
+		return "", "no admin key"
+	}
+	return key, ""
+}
+
+// keyMatches compares key with every configured key in constant time.
+// Hashing both sides first gives equal lengths, so the comparison time
+// reveals neither the length nor a prefix of a configured key.
+func (s *Server) keyMatches(key string) bool {
+	sum := sha256.Sum256([]byte(key))
+	match := 0
+	for i := range s.keys {
+		match |= subtle.ConstantTimeCompare(sum[:], s.keys[i][:])
+	}
+	return match == 1
+}

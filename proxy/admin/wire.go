@@ -1,0 +1,238 @@
+package admin
+
+import (
+	"strings"
+	"time"
+
+	"github.com/aisix/aisix/storage"
+)
+
+// This file holds the wire types of the admin API: what goes over HTTP, as
+// opposed to the storage types. Secrets only ever travel inwards.
+
+// entry is the envelope of every GET, POST and PUT response.
+type entry[T any] struct {
+	ID        string     `json:"id"`
+	Value     T          `json:"value"`
+	Revision  int64      `json:"revision"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+}
+
+func newEntry[T any](id string, v T, m storage.Meta) entry[T] {
+	return entry[T]{ID: id, Value: v, Revision: m.Revision, CreatedAt: timePtr(m.CreatedAt), UpdatedAt: timePtr(m.UpdatedAt)}
+}
+
+// meta rebuilds the storage metadata an entry carries.
+func (e *entry[T]) meta() storage.Meta {
+	m := storage.Meta{Revision: e.Revision}
+	if e.CreatedAt != nil {
+		m.CreatedAt = *e.CreatedAt
+	}
+	if e.UpdatedAt != nil {
+		m.UpdatedAt = *e.UpdatedAt
+	}
+	return m
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// deleted is the body of a successful DELETE.
+type deleted struct {
+	Deleted bool   `json:"deleted"`
+	ID      string `json:"id"`
+}
+
+// errorBody is the error envelope. Field is set, in addition to the message,
+// when a validation error names one field; the client uses it to rebuild the
+// storage.Error.
+type errorBody struct {
+	ErrorMsg string `json:"error_msg"`
+	Field    string `json:"field,omitempty"`
+}
+
+// providerKeyInput is the body of a provider key POST or PUT.
+type providerKeyInput struct {
+	DisplayName string `json:"display_name"`
+	Provider    string `json:"provider"`
+	Adapter     string `json:"adapter"`
+	// Secret and APIKey are two spellings of the same field.
+	Secret  *string `json:"secret"`
+	APIKey  *string `json:"api_key"`
+	APIBase string  `json:"api_base"`
+}
+
+// secret returns the secret given under either spelling, and whether one was
+// given at all.
+func (in *providerKeyInput) secret() (string, bool, error) {
+	switch {
+	case in.Secret != nil && in.APIKey != nil:
+		if *in.Secret != *in.APIKey {
+			return "", false, storage.FieldErrorf("secret", "secret and api_key are two names for the same field; give one of them")
+		}
+		return *in.Secret, true, nil
+	case in.Secret != nil:
+		return *in.Secret, true, nil
+	case in.APIKey != nil:
+		return *in.APIKey, true, nil
+	}
+	return "", false, nil
+}
+
+// looksMasked reports whether s is the masked form a GET returns rather than a
+// real secret, so a value read back and sent again cannot replace the stored
+// credential with "***".
+func looksMasked(s string) bool {
+	return s == "***" || strings.Contains(s, "…")
+}
+
+// providerKeyValue is the value of a provider key entry: the secret masked.
+type providerKeyValue struct {
+	DisplayName string `json:"display_name"`
+	Provider    string `json:"provider,omitempty"`
+	Adapter     string `json:"adapter,omitempty"`
+	// Secret is masked (see storage.MaskSecret); never the plaintext.
+	Secret  string `json:"secret"`
+	APIBase string `json:"api_base,omitempty"`
+}
+
+func providerKeyEntry(pk storage.ProviderKey) entry[providerKeyValue] {
+	hint := pk.SecretHint
+	if pk.Secret != "" || hint == "" {
+		hint = storage.MaskSecret(pk.Secret)
+	}
+	v := providerKeyValue{
+		DisplayName: pk.DisplayName,
+		Provider:    pk.Provider,
+		Adapter:     pk.Adapter,
+		Secret:      hint,
+		APIBase:     pk.APIBase,
+	}
+	return newEntry(pk.ID, v, pk.Meta)
+}
+
+func modelEntry(m storage.Model) entry[storage.Model] {
+	return newEntry(m.ID, m, m.Meta)
+}
+
+// apiKeyInput is the body of a caller key POST or PUT.
+type apiKeyInput struct {
+	DisplayName   string   `json:"display_name"`
+	KeyHash       string   `json:"key_hash"`
+	AllowedModels []string `json:"allowed_models"`
+	// ExpiresAt is parsed by hand to name the field in the error.
+	ExpiresAt *string `json:"expires_at"`
+	Disabled  bool    `json:"disabled"`
+}
+
+func (in *apiKeyInput) toStorage(id string) (storage.APIKey, error) {
+	k := storage.APIKey{
+		ID:            id,
+		DisplayName:   in.DisplayName,
+		KeyHash:       in.KeyHash,
+		AllowedModels: in.AllowedModels,
+		Disabled:      in.Disabled,
+	}
+	if in.ExpiresAt != nil && *in.ExpiresAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, *in.ExpiresAt)
+		if err != nil {
+			return k, storage.FieldErrorf("expires_at", "must be an RFC 3339 time such as 2030-01-02T15:04:05Z (got %q)", *in.ExpiresAt)
+		}
+		k.ExpiresAt = &t
+	}
+	return k, nil
+}
+
+// apiKeyValue is the value of a caller key entry.
+type apiKeyValue struct {
+	DisplayName   string     `json:"display_name,omitempty"`
+	KeyHash       string     `json:"key_hash"`
+	AllowedModels []string   `json:"allowed_models"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+	Disabled      bool       `json:"disabled"`
+}
+
+func apiKeyEntry(k storage.APIKey) entry[apiKeyValue] {
+	allowed := k.AllowedModels
+	if allowed == nil {
+		allowed = []string{}
+	}
+	return newEntry(k.ID, apiKeyValue{
+		DisplayName:   k.DisplayName,
+		KeyHash:       k.KeyHash,
+		AllowedModels: allowed,
+		ExpiresAt:     k.ExpiresAt,
+		Disabled:      k.Disabled,
+	}, k.Meta)
+}
+
+// rotated is the body of a successful rotate: the new entry and the only copy
+// of the plaintext key that will ever exist outside the caller.
+type rotated struct {
+	Entry     entry[apiKeyValue] `json:"entry"`
+	Plaintext string             `json:"plaintext"`
+}
+
+// Model statuses beyond the health states.
+const (
+	// StatusNotApplicable is the status of a routing model: runtime state is
+	// tracked on the direct models it targets.
+	StatusNotApplicable = "not_applicable"
+)
+
+// StatusRow is one row of GET /admin/v1/models/status.
+type StatusRow struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	// Kind is storage.KindDirect or storage.KindRouting.
+	Kind string `json:"kind"`
+	// Status is one of the health.State* values for a direct model and
+	// StatusNotApplicable for a routing model.
+	Status string `json:"status"`
+	// CooldownUntil is set only while a cooldown is still running.
+	CooldownUntil *SystemTime `json:"cooldown_until,omitempty"`
+	// StatusReason says why the model last failed; empty when unknown.
+	StatusReason string `json:"status_reason,omitempty"`
+	// DirectStats is set on direct rows only.
+	*DirectStats
+}
+
+// DirectStats are the live counters of a direct model, for the dashboard.
+type DirectStats struct {
+	Provider      string     `json:"provider"`
+	Requests      uint64     `json:"requests"`
+	Failures      uint64     `json:"failures"`
+	InFlight      int64      `json:"in_flight"`
+	LatencyP50Ms  float64    `json:"latency_p50_ms"`
+	LatencyP95Ms  float64    `json:"latency_p95_ms"`
+	TTFTP50Ms     float64    `json:"ttft_p50_ms"`
+	LastError     string     `json:"last_error,omitempty"`
+	LastErrorAt   *time.Time `json:"last_error_at,omitempty"`
+	LastSuccessAt *time.Time `json:"last_success_at,omitempty"`
+}
+
+// SystemTime is a point in time as the reference product prints it: whole
+// seconds and nanoseconds since the Unix epoch.
+type SystemTime struct {
+	Secs  int64 `json:"secs_since_epoch"`
+	Nanos int64 `json:"nanos_since_epoch"`
+}
+
+// NewSystemTime converts t.
+func NewSystemTime(t time.Time) SystemTime {
+	return SystemTime{Secs: t.Unix(), Nanos: int64(t.Nanosecond())}
+}
+
+// Time converts st back to a time.Time.
+func (st SystemTime) Time() time.Time {
+	return time.Unix(st.Secs, st.Nanos)
+}
+
+func millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
