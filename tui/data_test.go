@@ -1,0 +1,134 @@
+package tui
+
+import (
+	"testing"
+	"time"
+)
+
+func snapOf(rows ...ModelRow) Snapshot {
+	return Snapshot{StartedAt: t0.Add(-time.Hour), Models: rows}
+}
+
+func TestRatesOverTheLastMinute(t *testing.T) {
+	row := func(req, fail uint64) ModelRow { return ModelRow{ID: "m", Name: "m", Requests: req, Failures: fail} }
+	type step struct {
+		at        int // seconds after t0
+		req, fail uint64
+		reqPerMin float64
+		reqOK     bool
+		errRatio  float64
+		errOK     bool
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"one sample has no rate", []step{{0, 10, 0, 0, false, 0, false}}},
+		{"two samples", []step{{0, 10, 0, 0, false, 0, false}, {30, 40, 3, 60, true, 0.1, true}}},
+		{"no requests: no error rate", []step{{0, 10, 1, 0, false, 0, false}, {10, 10, 1, 0, true, 0, false}}},
+		{
+			"only the last minute counts",
+			[]step{
+				{0, 0, 0, 0, false, 0, false},
+				{30, 600, 600, 1200, true, 1, true}, // a burst of failures
+				{60, 600, 600, 600, true, 1, true},
+				{90, 660, 600, 60, true, 0, true}, // base is now t+30: the burst left the window
+				{150, 720, 600, 60, true, 0, true},
+			},
+		},
+		{
+			"counters going back start afresh",
+			[]step{{0, 100, 10, 0, false, 0, false}, {10, 110, 10, 60, true, 0, true}, {20, 5, 0, 0, false, 0, false}, {30, 15, 1, 60, true, 0.1, true}},
+		},
+		{
+			"a clock that does not move replaces the sample",
+			[]step{{0, 10, 0, 0, false, 0, false}, {0, 20, 0, 0, false, 0, false}, {60, 80, 0, 60, true, 0, true}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d viewData
+			for i, s := range tt.steps {
+				d.applySnapshot(snapOf(row(s.req, s.fail)), t0.Add(time.Duration(s.at)*time.Second))
+				got := d.rates["m"]
+				if got.reqOK != s.reqOK || got.reqPerMin != s.reqPerMin || got.errOK != s.errOK || got.errRatio != s.errRatio {
+					t.Errorf("step %d: rates %+v, want %+v", i, got, s)
+				}
+			}
+		})
+	}
+}
+
+func TestRatesTotals(t *testing.T) {
+	var d viewData
+	d.applySnapshot(snapOf(ModelRow{ID: "a", Requests: 10}, ModelRow{ID: "b", Requests: 0}), t0)
+	if d.total.ok {
+		t.Error("totals from one sample")
+	}
+	d.applySnapshot(snapOf(ModelRow{ID: "a", Requests: 70, Failures: 6}, ModelRow{ID: "b", Requests: 60}), t0.Add(time.Minute))
+	if !d.total.ok || d.total.reqPerSec != 2 || d.total.errPerSec != 0.1 {
+		t.Errorf("totals %+v, want 2 req/s and 0.1 err/s", d.total)
+	}
+	// A model that appears later has no rate until its second sample.
+	d.applySnapshot(snapOf(ModelRow{ID: "a", Requests: 70, Failures: 6}, ModelRow{ID: "b", Requests: 60}, ModelRow{ID: "c", Requests: 5}), t0.Add(61*time.Second))
+	if d.rates["c"].reqOK {
+		t.Error("rate for a model seen once")
+	}
+}
+
+func TestCooldownHistory(t *testing.T) {
+	m := func(status, reason string, until time.Time) ModelRow {
+		return ModelRow{ID: "p", Name: "p", Status: status, Reason: reason, CooldownUntil: until}
+	}
+	var d viewData
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	d.applySnapshot(snapOf(m(StatusCooldown, "transport_error", at(20))), at(0)) // already cooling down
+	d.applySnapshot(snapOf(m(StatusCooldown, "transport_error", at(20))), at(1))
+	d.applySnapshot(snapOf(m(StatusProbing, "", time.Time{})), at(20))
+	d.applySnapshot(snapOf(m(StatusHealthy, "", time.Time{})), at(21))
+	d.applySnapshot(snapOf(m(StatusCooldown, "upstream_rate_limited", at(60))), at(30))
+	d.applySnapshot(snapOf(m(StatusCooldown, "upstream_rate_limited", at(90))), at(31)) // extended
+
+	h := d.history["p"]
+	if len(h) != 2 {
+		t.Fatalf("history %+v, want 2 spans", h)
+	}
+	if first := h[0]; !first.partial || !first.start.Equal(at(0)) || !first.end.Equal(at(20)) || first.after != StatusProbing || first.reason != "transport_error" {
+		t.Errorf("first span %+v", first)
+	}
+	if second := h[1]; second.partial || !second.start.Equal(at(30)) || !second.end.IsZero() || !second.until.Equal(at(90)) || second.reason != "upstream_rate_limited" {
+		t.Errorf("second span %+v", second)
+	}
+
+	// Bounded.
+	for i := range 3 * maxHistory {
+		s := 100 + 2*i
+		d.applySnapshot(snapOf(m(StatusCooldown, "x", at(s+1))), at(s))
+		d.applySnapshot(snapOf(m(StatusHealthy, "", time.Time{})), at(s+1))
+	}
+	if n := len(d.history["p"]); n != maxHistory {
+		t.Errorf("history length %d, want %d", n, maxHistory)
+	}
+}
+
+func TestEventsAreBounded(t *testing.T) {
+	var d viewData
+	for i := range maxEvents + 10 {
+		d.applyEvents([]Event{{Seq: uint64(i + 1), Time: t0}})
+	}
+	if len(d.events) != maxEvents || d.events[0].Seq != 11 {
+		t.Errorf("events %d, first seq %d", len(d.events), d.events[0].Seq)
+	}
+}
+
+func TestCloneIsIndependent(t *testing.T) {
+	var d viewData
+	d.applySnapshot(snapOf(ModelRow{ID: "p", Status: StatusCooldown, CooldownUntil: t0.Add(time.Minute)}), t0)
+	d.applyEvents([]Event{{Seq: 1, Time: t0, Kind: EventProbeOK}})
+	c := d.clone()
+	d.applySnapshot(snapOf(ModelRow{ID: "p", Status: StatusHealthy}), t0.Add(time.Second))
+	d.applyEvents([]Event{{Seq: 2, Time: t0, Kind: EventProbeOK}})
+	if len(c.events) != 1 || !c.history["p"][0].end.IsZero() || c.snap.Models[0].Status != StatusCooldown {
+		t.Errorf("clone changed with the original: %+v", c)
+	}
+}

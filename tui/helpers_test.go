@@ -1,0 +1,218 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// t0 is the fixed "now" of every test: 12:03:41 UTC.
+var t0 = time.Date(2026, 11, 26, 12, 3, 41, 0, time.UTC)
+
+// fakeClock is a settable clock, safe for the program's goroutines.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fakeSource is a StatusSource fed by the test. Fetch returns the current
+// snapshot or error; Events returns the queued events after since.
+type fakeSource struct {
+	mu       sync.Mutex
+	snap     Snapshot
+	err      error
+	events   []Event
+	fetches  int
+	fetchedC chan struct{} // receives after every Fetch, if not nil
+	// clock, if set, stamps ServerTime on every snapshot, like a server
+	// whose clock agrees with ours.
+	clock *fakeClock
+}
+
+func (s *fakeSource) set(snap Snapshot, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snap, s.err = snap, err
+}
+
+func (s *fakeSource) addEvents(evs ...Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, evs...)
+}
+
+func (s *fakeSource) Fetch(ctx context.Context) (Snapshot, error) {
+	s.mu.Lock()
+	s.fetches++
+	snap, err, ch := s.snap, s.err, s.fetchedC
+	if s.clock != nil {
+		snap.ServerTime = s.clock.Now()
+	}
+	s.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return Snapshot{}, err
+	}
+	return snap, err
+}
+
+func (s *fakeSource) Events(_ context.Context, since uint64) ([]Event, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Event
+	next := since
+	for _, e := range s.events {
+		if e.Seq > since {
+			out = append(out, e)
+			next = e.Seq
+		}
+	}
+	return out, next, nil
+}
+
+var errDown = errors.New("dial tcp 127.0.0.1:3001: connect: connection refused")
+
+// tutorialSnapshot is the tutorial's setup after the primary was pointed at
+// an unreachable host, plus a few models to show ordering, at time now.
+// scale multiplies the counters, so two snapshots a minute apart give rates.
+func tutorialSnapshot(now time.Time, scale uint64) Snapshot {
+	return Snapshot{
+		Server:     "http://127.0.0.1:3001",
+		Version:    "0.1.0",
+		StartedAt:  t0.Add(-2*time.Hour - 3*time.Minute - 14*time.Second),
+		ServerTime: now,
+		Models: []ModelRow{
+			{
+				ID: "4f49a654-b03d-4f19-a40c-9a6dc3210a55", Name: "gpt-4o-secondary", Provider: "openai",
+				Status: StatusHealthy, Requests: 240 * scale, Failures: 0,
+				InFlight: 2, LatencyP50: 820 * time.Millisecond, LatencyP95: 1900 * time.Millisecond, TTFTP50: 310 * time.Millisecond,
+				LastSuccessAt: now.Add(-time.Second),
+				Config: []KV{{"model_name", "gpt-4o-mini"}, {"provider_key", "openai-secondary (…c727)"}, {"api_base", "https://api.openai.com/v1"}},
+			},
+			{
+				ID: "3b909841-c0a7-4ad8-8f1b-a9df8f10b581", Name: "gpt-4o-primary", Provider: "openai",
+				Status: StatusCooldown, CooldownUntil: now.Add(27 * time.Second), Reason: "transport_error",
+				Requests: 100 * scale, Failures: 10 * scale, LatencyP50: 640 * time.Millisecond, LatencyP95: 1200 * time.Millisecond, TTFTP50: 280 * time.Millisecond,
+				LastError: "dial tcp: lookup api.openai.invalid: no such host", LastErrorAt: now.Add(-3 * time.Second),
+				LastSuccessAt: now.Add(-95 * time.Second),
+				Config: []KV{{"model_name", "gpt-4o-mini"}, {"provider_key", "openai-primary (…5a)"}, {"api_base", "https://api.openai.invalid/v1"}, {"secret", "sk-should-never-show"}},
+			},
+			{
+				ID: "9c1e", Name: "claude-haiku", Provider: "anthropic",
+				Status: StatusProbing, Reason: "upstream_rate_limited", Requests: 30 * scale, Failures: 3 * scale,
+				LatencyP50: 450 * time.Millisecond, LatencyP95: 980 * time.Millisecond,
+				LastError: "429 Too Many Requests: rate limit reached for requests", LastErrorAt: now.Add(-40 * time.Second),
+			},
+			{
+				ID: "77aa", Name: "llama-local", Provider: "ollama",
+				Status: StatusUnhealthy, Reason: "upstream_5xx", Requests: 12 * scale, Failures: 12 * scale,
+				LastError: "502 Bad Gateway", LastErrorAt: now.Add(-2 * time.Second),
+			},
+		},
+		Groups: []GroupRow{
+			{
+				Name: "chat-prod", Strategy: "failover", Serving: "gpt-4o-secondary",
+				Targets: []GroupTarget{
+					{Name: "gpt-4o-primary", Status: StatusCooldown, Skipped: true, Why: "cooldown: transport_error"},
+					{Name: "gpt-4o-secondary", Status: StatusHealthy},
+				},
+			},
+			{
+				Name: "chat-cheap", Strategy: "failover",
+				Targets: []GroupTarget{
+					{Name: "claude-haiku", Status: StatusProbing},
+					{Name: "llama-local", Status: StatusUnhealthy, Skipped: true, Why: "unhealthy: upstream_5xx"},
+				},
+			},
+		},
+	}
+}
+
+// tutorialEvents is what the server's ring holds at t0.
+func tutorialEvents(now time.Time) []Event {
+	return []Event{
+		{Seq: 1, Time: now.Add(-5 * time.Minute), Kind: EventConfigChanged, Model: "gpt-4o-primary", Detail: "provider key updated"},
+		{Seq: 2, Time: now.Add(-62 * time.Second), Kind: EventProbeOK, Model: "llama-local"},
+		{Seq: 3, Time: now.Add(-2 * time.Second), Kind: EventAttemptFailed, Model: "llama-local", Target: "llama-local", Reason: "upstream_5xx", Detail: "502 Bad Gateway"},
+		{Seq: 4, Time: now.Add(-1 * time.Second), Kind: EventAttemptFailed, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "transport_error", Detail: "dial tcp: lookup api.openai.invalid: no such host"},
+		{Seq: 5, Time: now.Add(-1 * time.Second), Kind: EventAttemptFailed, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "transport_error", Detail: "dial tcp: lookup api.openai.invalid: no such host"},
+		{Seq: 6, Time: now, Kind: EventCooldownEntered, Model: "gpt-4o-primary", Reason: "transport_error", Detail: "30s"},
+		{Seq: 7, Time: now, Kind: EventFailover, Model: "chat-prod", Target: "gpt-4o-secondary", Reason: "transport_error", Detail: "gpt-4o-primary"},
+	}
+}
+
+// newTestModel returns a colourless model at size w×h on clock c.
+func newTestModel(tb testing.TB, src StatusSource, c *fakeClock, w, h int) Model {
+	tb.Helper()
+	m := New(src, Options{Server: "127.0.0.1:3001", Version: "0.1.0", Now: c.Now, NoColor: true})
+	return send(tb, m, tea.WindowSizeMsg{Width: w, Height: h})
+}
+
+// send feeds msgs to m's Update in order and returns the final model.
+func send(tb testing.TB, m Model, msgs ...tea.Msg) Model {
+	tb.Helper()
+	for _, msg := range msgs {
+		nm, _ := m.Update(msg)
+		m = nm.(Model)
+	}
+	return m
+}
+
+// sendCmd feeds one message and returns the model and its command.
+func sendCmd(tb testing.TB, m Model, msg tea.Msg) (Model, tea.Cmd) {
+	tb.Helper()
+	nm, cmd := m.Update(msg)
+	return nm.(Model), cmd
+}
+
+func keyMsg(k string) tea.KeyMsg {
+	switch k {
+	case "up":
+		return tea.KeyMsg{Type: tea.KeyUp}
+	case "down":
+		return tea.KeyMsg{Type: tea.KeyDown}
+	case "enter":
+		return tea.KeyMsg{Type: tea.KeyEnter}
+	case "esc":
+		return tea.KeyMsg{Type: tea.KeyEsc}
+	case "backspace":
+		return tea.KeyMsg{Type: tea.KeyBackspace}
+	case "ctrl+c":
+		return tea.KeyMsg{Type: tea.KeyCtrlC}
+	}
+	return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)}
+}
+
+// loaded returns a model that has seen two snapshots a minute apart (so it
+// has rates) and the tutorial's events, at t0 on clock c.
+func loaded(tb testing.TB, c *fakeClock, w, h int) Model {
+	tb.Helper()
+	m := newTestModel(tb, &fakeSource{}, c, w, h)
+	c.Advance(-time.Minute)
+	m = send(tb, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 1)})
+	c.Advance(time.Minute)
+	return send(tb, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 2), events: tutorialEvents(c.Now()), next: 7})
+}

@@ -1,0 +1,152 @@
+package tui
+
+import (
+	"context"
+	"time"
+)
+
+// StatusSource is everything the dashboard needs from a running server. The
+// CLI adapts the admin API client to it. Both methods are polled from
+// bubbletea commands, never from Update or View, and must honour ctx.
+type StatusSource interface {
+	// Fetch returns the current state of every model and routing group.
+	// The dashboard calls it about once per Options.RefreshEvery.
+	Fetch(ctx context.Context) (Snapshot, error)
+	// Events returns the routing events with a sequence number greater than
+	// since, oldest first, and the cursor to pass as since on the next call
+	// (normally the Seq of the last event returned, or since itself when there
+	// is nothing new). since is 0 on the first call, which may return the
+	// server's recent history. A cursor lower than since tells the dashboard
+	// the server restarted; it then starts again from 0.
+	Events(ctx context.Context, since uint64) ([]Event, uint64, error)
+}
+
+// Model statuses, as reported by the server in ModelRow.Status and
+// GroupTarget.Status. Any other value is shown as is, after the known bad ones.
+const (
+	StatusHealthy   = "healthy"
+	StatusCooldown  = "cooldown"
+	StatusProbing   = "probing"
+	StatusUnhealthy = "unhealthy"
+)
+
+// Event kinds the feed knows how to word. Other kinds are shown generically.
+const (
+	// EventAttemptFailed: a request for Model (a direct model or a routing
+	// group) failed on Target with Reason; Detail is the short error.
+	EventAttemptFailed = "attempt_failed"
+	// EventFailover: a request for the routing group Model was served by
+	// Target after Detail (the target that failed) failed with Reason.
+	EventFailover = "failover"
+	// EventCooldownEntered: the direct model Model entered cooldown because
+	// of Reason; Detail may say for how long.
+	EventCooldownEntered = "cooldown_entered"
+	// EventCooldownLeft: the direct model Model left cooldown (Detail may say
+	// into which status).
+	EventCooldownLeft = "cooldown_left"
+	// EventProbeOK: a probe of Model succeeded; the model is healthy again.
+	EventProbeOK = "probe_ok"
+	// EventProbeFailed: a probe of Model failed with Reason; Detail is the
+	// short error.
+	EventProbeFailed = "probe_failed"
+	// EventConfigChanged: the configuration changed; Model names the
+	// resource if there is one and Detail says what happened.
+	EventConfigChanged = "config_changed"
+)
+
+// Snapshot is one poll of the server's runtime state. Counters are
+// cumulative since StartedAt; the dashboard derives rates from successive
+// snapshots itself.
+type Snapshot struct {
+	// Server is the address the data came from; Options.Server wins if set.
+	Server string
+	// Version is the server's version.
+	Version string
+	// StartedAt is when the server started; a change means it restarted.
+	StartedAt time.Time
+	// ServerTime is the server's clock when the snapshot was taken. It is
+	// optional; when set, countdowns are corrected for clock skew between
+	// the server and this terminal.
+	ServerTime time.Time
+	// Models are the direct models (those that call a provider).
+	Models []ModelRow
+	// Groups are the routing groups (multi-target models).
+	Groups []GroupRow
+}
+
+// ModelRow is the runtime state of one direct model.
+type ModelRow struct {
+	ID       string
+	Name     string
+	Provider string
+	// Status is one of StatusHealthy, StatusCooldown, StatusProbing,
+	// StatusUnhealthy.
+	Status string
+	// CooldownUntil is when the cooldown ends (server clock); zero when not
+	// cooling down.
+	CooldownUntil time.Time
+	// Reason is why the model last failed (transport_error,
+	// upstream_rate_limited, …); empty when healthy.
+	Reason string
+
+	// Requests and Failures are cumulative attempt counters.
+	Requests uint64
+	Failures uint64
+	// InFlight is the number of attempts running now.
+	InFlight int64
+
+	LatencyP50 time.Duration
+	LatencyP95 time.Duration
+	TTFTP50    time.Duration
+
+	LastError     string
+	LastErrorAt   time.Time
+	LastSuccessAt time.Time
+
+	// Config is shown in the detail view, in order. It must never hold a
+	// secret; as a second line of defence, values of keys that look like
+	// secrets are hidden anyway.
+	Config []KV
+}
+
+// KV is one configuration entry shown in the detail view.
+type KV struct {
+	Key   string
+	Value string
+}
+
+// GroupRow is one routing group (a multi-target model such as chat-prod).
+type GroupRow struct {
+	Name string
+	// Strategy is the routing strategy, e.g. failover.
+	Strategy string
+	// Targets are in configured order. The dashboard lists the available
+	// ones first, in that order (the order they would be tried now), then
+	// the skipped ones with why.
+	Targets []GroupTarget
+	// Serving is the target requests go to now; empty means the first
+	// target that is not skipped.
+	Serving string
+}
+
+// GroupTarget is one target of a routing group.
+type GroupTarget struct {
+	Name   string
+	Status string
+	// Skipped is true when the target would not be tried now.
+	Skipped bool
+	// Why says why it is skipped (e.g. "cooldown: transport_error").
+	Why string
+}
+
+// Event is one routing event from the server's event ring.
+type Event struct {
+	Seq  uint64
+	Time time.Time
+	// Kind is one of the Event* constants (others are shown generically).
+	Kind   string
+	Model  string
+	Target string
+	Reason string
+	Detail string
+}

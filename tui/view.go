@@ -1,0 +1,383 @@
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+)
+
+// headerHeight is the header's two lines and its rule.
+const headerHeight = 3
+
+// View draws the whole screen: exactly height lines, none wider than width.
+func (m Model) View() string {
+	lines := m.headerLines()
+	footer := m.footerLines()
+	avail := max(m.height-len(lines)-len(footer), 0)
+	var body []string
+	if m.mode == modeDetail {
+		body = m.detailLines(avail)
+	} else {
+		body = m.mainLines(avail)
+	}
+	if len(body) > avail {
+		body = body[:avail]
+	}
+	lines = append(lines, body...)
+	for len(lines) < m.height-len(footer) {
+		lines = append(lines, "")
+	}
+	lines = append(lines, footer...)
+	if len(lines) > m.height {
+		lines = lines[:m.height]
+	}
+	for i, l := range lines {
+		lines[i] = truncate(l, m.width)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// joinLR puts left and right on one line of width w, cutting left first.
+func joinLR(left, right string, w int) string {
+	lw, rw := width(left), width(right)
+	switch {
+	case right == "":
+		return truncate(left, w)
+	case lw+2+rw <= w:
+		return left + strings.Repeat(" ", w-lw-rw) + right
+	case rw+2 < w:
+		left = truncate(left, w-rw-2)
+		return left + strings.Repeat(" ", w-width(left)-rw) + right
+	}
+	return truncate(right, w)
+}
+
+func (m *Model) headerLines() []string {
+	d, now, st := m.shown(), m.frameNow(), m.styles
+	server := orDefault(m.opts.Server, d.snap.Server)
+	left := st.appTitle.Render(" aisix status ") + " " + server
+	if v := orDefault(d.snap.Version, m.opts.Version); v != "" {
+		if !strings.HasPrefix(v, "v") {
+			v = "v" + v
+		}
+		left += "  " + v
+	}
+	if d.have && !d.snap.StartedAt.IsZero() {
+		left += "  " + st.headerKey.Render("up") + " " + compactDuration(now.Add(d.skew).Sub(d.snap.StartedAt))
+	}
+	line1 := joinLR(left, m.connText(), m.width)
+
+	tot := d.total
+	failovers := d.failoversSince(now.Add(d.skew).Add(-rateWindow))
+	counts := map[string]int{}
+	for _, r := range d.snap.Models {
+		counts[r.Status]++
+	}
+	var byStatus []string
+	for _, s := range []string{StatusHealthy, StatusProbing, StatusCooldown, StatusUnhealthy} {
+		if counts[s] > 0 {
+			byStatus = append(byStatus, st.status(s).Render(statusSymbol(s))+" "+fmt.Sprint(counts[s]))
+		}
+	}
+	kv := func(k, v string) string { return st.headerKey.Render(k) + " " + v }
+	parts := []string{
+		kv("req/s", rate(tot.reqPerSec, tot.ok)),
+		kv("err/s", rate(tot.errPerSec, tot.ok)),
+		kv("failovers/1m", fmt.Sprint(failovers)),
+		kv("models", fmt.Sprint(len(d.snap.Models))) + " " + strings.Join(byStatus, " "),
+	}
+	left2 := strings.Join(parts, "   ")
+	var right2 string
+	switch {
+	case m.paused:
+		right2 = st.paused.Render("‖ paused at " + clock(m.pausedAt, m.loc()) + " · p resumes")
+	case m.failures > 0 && m.lastErr != "":
+		right2 = st.errText.Render(truncate(m.lastErr, max(m.width/2, 20)))
+	}
+	line2 := joinLR(left2, right2, m.width)
+	rule := st.dim.Render(strings.Repeat("─", m.width))
+	return []string{line1, line2, rule}
+}
+
+// connText is the connection state: live, reconnecting or stale since T.
+// It always describes now, even while the view is paused.
+func (m *Model) connText() string {
+	st := m.styles
+	retry := "retrying…"
+	if !m.fetching {
+		retry = "retry in " + countdown(m.retryAt.Sub(m.now))
+	}
+	switch {
+	case m.failures == 0 && !m.data.have:
+		return st.dim.Render("◌ connecting…")
+	case m.failures == 0:
+		return st.connLive.Render(symHealthy + " live")
+	case !m.data.have:
+		return st.connStale.Render(symUnhealthy + " unreachable · " + retry)
+	case m.now.Sub(m.lastOK) < m.staleAfter():
+		return st.connReconnecting.Render(symProbing + " reconnecting · " + retry)
+	}
+	return st.connStale.Render(symUnhealthy + " stale since " + clock(m.lastOK, m.loc()) + " · " + retry)
+}
+
+// mainLines is the body of the main screen: models, groups, events.
+func (m *Model) mainLines(avail int) []string {
+	d, st := m.shown(), m.styles
+	if !d.have {
+		msg := "  waiting for the first status from the server…"
+		if m.failures > 0 {
+			msg = "  cannot reach the server yet: " + m.lastErr
+		}
+		return []string{"", st.dim.Render(msg)}
+	}
+	rows := m.rows()
+	groups := m.groups()
+	feed := m.feed()
+
+	modelsWant := 2 + max(1, len(rows))
+	groupsWant := 0
+	if len(groups) > 0 {
+		groupsWant = 1 + len(groups)
+	}
+	eventsWant := 1 + max(1, len(feed))
+	rem := avail - 1 // blank line between models and events
+	if groupsWant > 0 {
+		rem--
+	}
+	eventsMin := min(eventsWant, 4)
+	groupsMin := min(groupsWant, 3)
+	mh := min(modelsWant, max(3, rem-groupsMin-eventsMin))
+	rem -= mh
+	gh := min(groupsWant, max(0, rem-eventsMin))
+	if gh == 1 {
+		gh = 0
+	}
+	if groupsWant > 0 && gh == 0 {
+		rem++ // no blank line for a section not shown
+	}
+	rem -= gh
+	eh := rem
+	if eh < 2 {
+		eh = 0
+	}
+
+	lines := m.modelsSection(rows, mh)
+	if gh > 0 {
+		lines = append(lines, "")
+		lines = append(lines, m.groupsSection(groups, gh)...)
+	}
+	if eh > 0 {
+		lines = append(lines, "")
+		lines = append(lines, m.eventsSection(feed, eh)...)
+	}
+	return lines
+}
+
+func (m *Model) modelsSection(rows []ModelRow, h int) []string {
+	d, st := m.shown(), m.styles
+	title := st.section.Render("MODELS") + " " + fmt.Sprint(len(d.snap.Models))
+	if f := m.filterText(); f != "" {
+		title += st.dim.Render(fmt.Sprintf("   filter %q: %d shown · esc clears", f, len(rows)))
+	}
+	n := max(h-2, 1)
+	offset := 0
+	if m.sel >= n {
+		offset = m.sel - n + 1
+	}
+	if more := len(rows) - offset - n; more > 0 {
+		title += st.dim.Render(fmt.Sprintf("   ↓ %d more", more))
+	}
+	if offset > 0 {
+		title += st.dim.Render(fmt.Sprintf("   ↑ %d more", offset))
+	}
+	lines := []string{title}
+	if len(rows) == 0 {
+		msg := "  no direct models reported by the server"
+		if m.filterText() != "" {
+			msg = "  no model matches the filter"
+		}
+		return append(lines, st.dim.Render(msg))
+	}
+	return append(lines, m.table(rows, offset, n, m.width)...)
+}
+
+// groups returns the routing groups on screen: those whose name, or one of
+// whose targets' names, matches the filter.
+func (m *Model) groups() []GroupRow {
+	var out []GroupRow
+	for _, g := range m.shown().snap.Groups {
+		ok := m.matches(g.Name)
+		for _, t := range g.Targets {
+			ok = ok || m.matches(t.Name)
+		}
+		if ok {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (m *Model) groupsSection(groups []GroupRow, h int) []string {
+	st := m.styles
+	lines := []string{st.section.Render("ROUTING GROUPS") + " " + fmt.Sprint(len(groups))}
+	nameW, stratW := 0, 0
+	for _, g := range groups {
+		nameW = max(nameW, width(g.Name))
+		stratW = max(stratW, width(g.Strategy))
+	}
+	nameW = min(nameW, 32)
+	for i, g := range groups {
+		if i == h-2 && len(groups) > h-1 {
+			lines = append(lines, st.dim.Render(fmt.Sprintf("  … %d more", len(groups)-i)))
+			break
+		}
+		lines = append(lines, "  "+m.groupLine(g, nameW, stratW))
+	}
+	return lines
+}
+
+// groupLine is one routing group: the targets in the order they would be
+// tried now, the serving one marked, then the skipped ones and why.
+func (m *Model) groupLine(g GroupRow, nameW, stratW int) string {
+	st, d := m.styles, m.shown()
+	var tried, skipped []GroupTarget
+	for _, t := range g.Targets {
+		if t.Skipped {
+			skipped = append(skipped, t)
+		} else {
+			tried = append(tried, t)
+		}
+	}
+	serving := g.Serving
+	if serving == "" && len(tried) > 0 {
+		serving = tried[0].Name
+	}
+	var parts []string
+	for _, t := range tried {
+		if t.Name == serving {
+			parts = append(parts, st.serving.Render(symServing+" "+t.Name+" (serving)"))
+			continue
+		}
+		parts = append(parts, st.status(t.Status).Render(statusSymbol(t.Status))+" "+t.Name)
+	}
+	s := padRight(g.Name, nameW) + "  "
+	if stratW > 0 {
+		s += st.dim.Render(padRight(g.Strategy, stratW)) + "  "
+	}
+	if len(tried) == 0 {
+		s += st.errText.Render(symUnhealthy + " no target available")
+	} else {
+		s += strings.Join(parts, " → ")
+	}
+	if len(skipped) == 0 {
+		return s
+	}
+	var sk []string
+	for _, t := range skipped {
+		why := orDefault(t.Why, t.Status)
+		if r, ok := d.modelByName(t.Name); ok {
+			if left := m.cooldownLeft(r); left != "" {
+				why += ", " + left
+			}
+		}
+		item := st.status(t.Status).Render(statusSymbol(t.Status)) + " " + t.Name
+		if why != "" {
+			item += st.dim.Render(" (" + why + ")")
+		}
+		sk = append(sk, item)
+	}
+	return s + "   " + st.dim.Render("skipped:") + " " + strings.Join(sk, ", ")
+}
+
+// feed returns the event feed lines on screen, newest first.
+func (m *Model) feed() []feedLine {
+	lines := buildFeed(m.shown().events)
+	slices.Reverse(lines)
+	if m.filterText() == "" {
+		return lines
+	}
+	var out []feedLine
+	for _, l := range lines {
+		if m.matches(l.model) || (l.target != "" && m.matches(l.target)) || (l.servedBy != "" && m.matches(l.servedBy)) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (m *Model) eventsSection(feed []feedLine, h int) []string {
+	st := m.styles
+	title := st.section.Render("EVENTS")
+	if m.eventsErr != "" {
+		title += " " + st.errText.Render("unavailable: "+m.eventsErr)
+	}
+	lines := []string{title}
+	if len(feed) == 0 {
+		return append(lines, st.dim.Render("  no routing events yet"))
+	}
+	for i, l := range feed {
+		if i >= h-1 {
+			break
+		}
+		lines = append(lines, "  "+m.feedText(l, false))
+	}
+	return lines
+}
+
+// feedText is one feed line with its time; withDetail adds error texts.
+func (m *Model) feedText(l feedLine, withDetail bool) string {
+	st := m.styles
+	s := st.dim.Render(clock(l.at, m.loc())) + " " + st.event(l.kind).Render(l.text())
+	if withDetail && l.detail != "" && (l.kind == EventAttemptFailed || l.kind == EventProbeFailed) {
+		s += st.dim.Render(" — " + oneLine(l.detail))
+	}
+	return s
+}
+
+func (m *Model) footerLines() []string {
+	st := m.styles
+	if m.filtering {
+		return []string{m.filter.view(st)}
+	}
+	var km interface {
+		ShortHelp() []key.Binding
+		FullHelp() [][]key.Binding
+	} = m.keys
+	if m.mode == modeDetail {
+		km = detailKeys(m.keys)
+	}
+	lines := strings.Split(m.help.View(km), "\n")
+	if m.showHelp {
+		legend := strings.Join([]string{
+			st.statusHealthy.Render(symHealthy) + " healthy",
+			st.statusProbing.Render(symProbing) + " probing",
+			st.statusCooldown.Render(symCooldown) + " cooldown",
+			st.statusUnhealthy.Render(symUnhealthy) + " unhealthy",
+		}, "  ")
+		lines = append([]string{"", legend,
+			st.dim.Render("REQ/MIN, ERR%: last minute · P50/P95: latency · TTFT: p50 time to first token · INFL: in flight"),
+		}, lines...)
+	}
+	return lines
+}
+
+// footerHeight is how many lines the footer takes now.
+func (m *Model) footerHeight() int { return len(m.footerLines()) }
+
+// detailKeys is the key map the help shows on the detail screen.
+type detailKeys keyMap
+
+// ShortHelp is the one-line help of the detail screen.
+func (k detailKeys) ShortHelp() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "scroll")),
+		k.Back, k.Pause, k.Help, k.Quit,
+	}
+}
+
+// FullHelp is the full help of the detail screen.
+func (k detailKeys) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{k.Up, k.Down}, {k.Back, k.Pause}, {k.Help, k.Quit}}
+}
