@@ -110,7 +110,7 @@ func tutorialSnapshot(now time.Time, scale uint64) Snapshot {
 				Status: StatusHealthy, Requests: 240 * scale, Failures: 0,
 				InFlight: 2, LatencyP50: 820 * time.Millisecond, LatencyP95: 1900 * time.Millisecond, TTFTP50: 310 * time.Millisecond,
 				LastSuccessAt: now.Add(-time.Second),
-				Config: []KV{{"model_name", "gpt-4o-mini"}, {"provider_key", "openai-secondary (…c727)"}, {"api_base", "https://api.openai.com/v1"}},
+				Config:        []KV{{"model_name", "gpt-4o-mini"}, {"provider_key", "openai-secondary (…c727)"}, {"api_base", "https://api.openai.com/v1"}},
 			},
 			{
 				ID: "3b909841-c0a7-4ad8-8f1b-a9df8f10b581", Name: "gpt-4o-primary", Provider: "openai",
@@ -118,7 +118,7 @@ func tutorialSnapshot(now time.Time, scale uint64) Snapshot {
 				Requests: 100 * scale, Failures: 10 * scale, LatencyP50: 640 * time.Millisecond, LatencyP95: 1200 * time.Millisecond, TTFTP50: 280 * time.Millisecond,
 				LastError: "dial tcp: lookup api.openai.invalid: no such host", LastErrorAt: now.Add(-3 * time.Second),
 				LastSuccessAt: now.Add(-95 * time.Second),
-				Config: []KV{{"model_name", "gpt-4o-mini"}, {"provider_key", "openai-primary (…5a)"}, {"api_base", "https://api.openai.invalid/v1"}, {"secret", "sk-should-never-show"}},
+				Config:        []KV{{"model_name", "gpt-4o-mini"}, {"provider_key", "openai-primary (…5a)"}, {"api_base", "https://api.openai.invalid/v1"}, {"secret", "sk-should-never-show"}},
 			},
 			{
 				ID: "9c1e", Name: "claude-haiku", Provider: "anthropic",
