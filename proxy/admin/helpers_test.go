@@ -263,3 +263,13 @@ func (e *env) fixture(t testing.TB, prefix string) fixture {
 	f.routing = e.mustAdmin(t, 201, "POST", "/admin/v1/models", routingBody(prefix+"-routing", prefix+"-direct")).id(t)
 	return f
 }
+
+func TestLogValuesRedact(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	secret := "sk-logvalue-secret-0000000000"
+	log.Info("x", "in", providerKeyInput{DisplayName: "pk", Secret: &secret, APIKey: &secret}, "rotated", rotated{Plaintext: secret})
+	if strings.Contains(buf.String(), secret) || !strings.Contains(buf.String(), `"display_name":"pk"`) {
+		t.Errorf("log line %s", buf.String())
+	}
+}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 
@@ -65,6 +66,17 @@ type providerKeyInput struct {
 	Secret  *string `json:"secret"`
 	APIKey  *string `json:"api_key"`
 	APIBase string  `json:"api_base"`
+}
+
+// LogValue keeps the secret out of any log line that mentions the input.
+func (in providerKeyInput) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("display_name", in.DisplayName),
+		slog.String("provider", in.Provider),
+		slog.String("adapter", in.Adapter),
+		slog.String("api_base", in.APIBase),
+		slog.String("secret", "REDACTED"),
+	)
 }
 
 // secret returns the secret given under either spelling, and whether one was
@@ -176,6 +188,11 @@ func apiKeyEntry(k storage.APIKey) entry[apiKeyValue] {
 type rotated struct {
 	Entry     entry[apiKeyValue] `json:"entry"`
 	Plaintext string             `json:"plaintext"`
+}
+
+// LogValue keeps the plaintext key out of any log line.
+func (r rotated) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", r.Entry.ID), slog.String("plaintext", "REDACTED"))
 }
 
 // Model statuses beyond the health states.
