@@ -18,6 +18,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -118,11 +119,18 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	s.writer.SetMaxIdleConns(1)
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
-	if err := s.writer.PingContext(ctx); err != nil {
-		_ = s.writer.Close()
-		return nil, fmt.Errorf("open store %s: %w", abs, err)
-	}
-	if err := s.migrate(ctx); err != nil {
+	// The first connection to a fresh file switches it to WAL, which needs
+	// an exclusive lock; when two processes do that at the same moment, the
+	// loser gets SQLITE_BUSY at once (SQLite does not wait where waiting
+	// could deadlock). Once the file is in WAL mode this cannot happen, so
+	// retrying the setup is enough.
+	err = retryBusy(ctx, func() error {
+		if err := s.writer.PingContext(ctx); err != nil {
+			return err
+		}
+		return s.migrate(ctx)
+	})
+	if err != nil {
 		_ = s.writer.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
@@ -137,7 +145,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	s.reader.SetMaxIdleConns(n)
 	s.reader.SetConnMaxLifetime(0)
 	s.reader.SetConnMaxIdleTime(0)
-	if err := s.reader.PingContext(ctx); err != nil {
+	if err := retryBusy(ctx, func() error { return s.reader.PingContext(ctx) }); err != nil {
 		_ = s.reader.Close()
 		_ = s.writer.Close()
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
@@ -166,6 +174,41 @@ func dsn(path string, writer bool) string {
 	// the right file.
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	return u.String()
+}
+
+// retryBusy calls fn until it returns something other than SQLITE_BUSY or
+// SQLITE_LOCKED, for at most busyTimeout, backing off between tries. It is
+// for Open only: every later statement waits on busy_timeout instead.
+func retryBusy(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(busyTimeout)
+	delay := 2 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		// Jitter, so that processes that collided do not collide again.
+		wait := delay/2 + time.Duration(rand.Int64N(int64(delay)))
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
 }
 
 // Path returns the absolute path of the database file.

@@ -71,18 +71,30 @@ func TestOpen(t *testing.T) {
 	t.Run("path with URI characters", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "we?ird#dir %41")
 		path := filepath.Join(dir, "aisix.db")
-		s := openStore(t, path)
-		_, err := s.CreateProviderKey(t.Context(), storage.ProviderKey{DisplayName: "k", Provider: "openai", Secret: "sk-x"})
+		s, err := sqlite.Open(t.Context(), path)
 		mustNoErr(t, err)
-		if _, err := os.Stat(path); err != nil {
-			t.Errorf("database is not at the given path: %v", err)
+		_, err = s.CreateProviderKey(t.Context(), storage.ProviderKey{DisplayName: "k", Provider: "openai", Secret: "sk-x"})
+		mustNoErr(t, err)
+		mustNoErr(t, s.Close())
+		// Open created the file before SQLite saw the path, so only data in
+		// it shows that SQLite wrote there.
+		fi, err := os.Stat(path)
+		mustNoErr(t, err)
+		if fi.Size() == 0 {
+			t.Fatal("database file at the given path is empty: SQLite wrote elsewhere")
 		}
 		entries, err := os.ReadDir(dir)
 		mustNoErr(t, err)
 		for _, e := range entries {
-			if e.Name() != "aisix.db" && e.Name() != "aisix.db-wal" && e.Name() != "aisix.db-shm" {
-				t.Errorf("unexpected file %q next to the database", e.Name())
+			if e.Name() != "aisix.db" {
+				t.Errorf("unexpected file %q next to the database after Close", e.Name())
 			}
+		}
+		s2 := openStore(t, path)
+		pks, err := s2.ListProviderKeys(t.Context())
+		mustNoErr(t, err)
+		if len(pks) != 1 {
+			t.Errorf("reopened store lists %d provider keys, want 1", len(pks))
 		}
 	})
 	for _, path := range []string{"", ":memory:", "file:x.db?mode=memory"} {
