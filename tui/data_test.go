@@ -124,10 +124,10 @@ func TestEventsAreBounded(t *testing.T) {
 func TestCloneIsIndependent(t *testing.T) {
 	var d viewData
 	d.applySnapshot(snapOf(ModelRow{ID: "p", Status: StatusCooldown, CooldownUntil: t0.Add(time.Minute)}), t0)
-	d.applyEvents([]Event{{Seq: 1, Time: t0, Kind: EventProbeOK}})
+	d.applyEvents([]Event{{Seq: 1, Time: t0, Kind: EventConfigReloaded}})
 	c := d.clone()
 	d.applySnapshot(snapOf(ModelRow{ID: "p", Status: StatusHealthy}), t0.Add(time.Second))
-	d.applyEvents([]Event{{Seq: 2, Time: t0, Kind: EventProbeOK}})
+	d.applyEvents([]Event{{Seq: 2, Time: t0, Kind: EventConfigReloaded}})
 	if len(c.events) != 1 || !c.history["p"][0].end.IsZero() || c.snap.Models[0].Status != StatusCooldown {
 		t.Errorf("clone changed with the original: %+v", c)
 	}

@@ -121,13 +121,14 @@ func (m *Model) detailContent() string {
 	}
 
 	section("RECENT EVENTS")
-	var evs []Event
-	for _, e := range d.events {
-		if eventMentions(e, r.Name) {
-			evs = append(evs, e)
+	// Coalesce first, then pick the lines about this model, so a failover
+	// line keeps the target that served the request in the end.
+	var lines []feedLine
+	for _, l := range buildFeed(d.events) {
+		if l.mentions(r.Name) {
+			lines = append(lines, l)
 		}
 	}
-	lines := buildFeed(evs)
 	slices.Reverse(lines)
 	if len(lines) == 0 {
 		add(st.dim.Render("  none yet"))

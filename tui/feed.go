@@ -6,11 +6,18 @@ import (
 	"time"
 )
 
-// coalesceWindow is how far apart two repeats may be and still share a line.
-const coalesceWindow = time.Minute
+const (
+	// coalesceWindow is how far apart two repeats may be and still share a
+	// line.
+	coalesceWindow = time.Minute
+	// coalesceLookback is how many earlier lines a new event may join, so
+	// repeats still coalesce when other events are interleaved with them.
+	coalesceLookback = 8
+)
 
 // feedLine is one line of the event feed: one event, or several that read
-// as one (repeats, or the failed attempts that led to a failover).
+// as one (repeats, or the failed attempts that led to a failover and the
+// target that served the request in the end).
 type feedLine struct {
 	at     time.Time // time of the latest event on the line
 	kind   string
@@ -18,22 +25,25 @@ type feedLine struct {
 	target string // for a failover: the target that failed
 	reason string
 	detail string
-	// servedBy is the target that served the request, for failovers.
-	servedBy string
+	// next is the target a failover moved to; served says it answered.
+	next   string
+	served bool
 	// count is how many events (failed attempts, for a failover) the line
 	// stands for.
 	count int
 }
 
-// sameAs reports whether e repeats the line, for coalescing.
+// subject is who a line is about: the target, or the model asked for.
+func (l feedLine) subject() string { return orDefault(l.target, l.model) }
+
+// sameAs reports whether o repeats the line, for coalescing.
 func (l feedLine) sameAs(o feedLine) bool {
 	if l.kind != o.kind || l.model != o.model || l.target != o.target ||
-		l.reason != o.reason || l.servedBy != o.servedBy {
+		l.reason != o.reason || l.next != o.next || l.served != o.served {
 		return false
 	}
 	switch l.kind {
-	case EventAttemptFailed, EventFailover, EventCooldownEntered, EventCooldownLeft,
-		EventProbeOK, EventProbeFailed:
+	case EventAttemptFailed, EventFailover, EventCooldownEntered, EventCooldownLeft:
 		// Details of these (error texts, durations) vary between repeats.
 		return true
 	}
@@ -45,19 +55,19 @@ func lineFor(e Event) feedLine {
 		at: e.Time, kind: e.Kind, model: e.Model, target: e.Target,
 		reason: e.Reason, detail: e.Detail, count: 1,
 	}
-	if e.Kind == EventFailover {
-		l.target, l.servedBy, l.detail = e.Detail, e.Target, ""
+	switch e.Kind {
+	case EventFailover:
+		l.target, l.next, l.detail = e.Detail, e.Target, ""
+	case EventServed:
+		l.target, l.next, l.served = "", e.Target, true
 	}
 	return l
 }
 
-// coalesceLookback is how many earlier lines a new event may join, so
-// repeats still coalesce when other events are interleaved with them.
-const coalesceLookback = 8
-
 // buildFeed turns events (oldest first) into feed lines (oldest first, by
 // their latest event): repeats within a minute share a line with a count,
-// and the failed attempts that a failover followed read as one line with it:
+// and the failed attempts, the failover they caused and the target that
+// served the request in the end read as one line:
 //
 //	chat-prod: gpt-4o-primary transport_error ×2 → served by gpt-4o-secondary
 func buildFeed(events []Event) []feedLine {
@@ -74,27 +84,38 @@ func buildFeed(events []Event) []feedLine {
 		}
 		return -1
 	}
-	// moveToEnd takes line i out and appends it, as it is now the latest.
-	moveToEnd := func(i int) {
+	// take removes line i and returns it.
+	take := func(i int) feedLine {
 		l := lines[i]
 		lines = append(lines[:i], lines[i+1:]...)
-		lines = append(lines, l)
+		return l
 	}
 	for _, e := range events {
 		l := lineFor(e)
-		if l.kind == EventFailover {
+		switch l.kind {
+		case EventFailover:
+			// The failed attempts that led to this failover.
 			i := find(l.at, func(o feedLine) bool {
 				return o.kind == EventAttemptFailed && o.model == l.model &&
 					(l.target == "" || o.target == l.target)
 			})
 			if i >= 0 {
-				// The attempts that led to this failover.
-				o := lines[i]
-				o.kind, o.servedBy, o.at, o.detail = EventFailover, l.servedBy, l.at, ""
+				o := take(i)
+				o.kind, o.next, o.at, o.detail = EventFailover, l.next, l.at, ""
 				if l.reason != "" {
 					o.reason = l.reason
 				}
-				lines = append(lines[:i], lines[i+1:]...)
+				l = o
+			}
+		case EventServed:
+			// The failover (or failed attempts) this request got over.
+			i := find(l.at, func(o feedLine) bool {
+				return o.model == l.model && !o.served &&
+					((o.kind == EventFailover && o.next == l.next) || o.kind == EventAttemptFailed)
+			})
+			if i >= 0 {
+				o := take(i)
+				o.kind, o.next, o.served, o.at, o.detail = EventFailover, l.next, true, l.at, ""
 				l = o
 			}
 		}
@@ -103,12 +124,13 @@ func buildFeed(events []Event) []feedLine {
 			lines = append(lines, l)
 			continue
 		}
-		lines[i].count += l.count
-		lines[i].at = l.at
+		o := take(i)
+		o.count += l.count
+		o.at = l.at
 		if l.detail != "" {
-			lines[i].detail = l.detail
+			o.detail = l.detail
 		}
-		moveToEnd(i)
+		lines = append(lines, o)
 	}
 	return lines
 }
@@ -119,55 +141,58 @@ func (l feedLine) text() string {
 	if l.count > 1 {
 		times = fmt.Sprintf(" ×%d", l.count)
 	}
-	join := func(parts ...string) string {
-		var b []string
-		for _, p := range parts {
-			if p != "" {
-				b = append(b, p)
-			}
-		}
-		return strings.Join(b, " ")
-	}
 	who := l.model + ":"
 	if l.target != "" && l.target != l.model {
 		who = l.model + ": " + l.target
+	}
+	if l.model == "" {
+		who = l.target + ":"
 	}
 	switch l.kind {
 	case EventAttemptFailed:
 		return join(who, orDefault(l.reason, "failed")) + times
 	case EventFailover:
-		return join(who, l.reason) + times + " → served by " + orDefault(l.servedBy, "?")
+		to := " → " + orDefault(l.next, "?")
+		if l.served {
+			to = " → served by " + orDefault(l.next, "?")
+		}
+		return join(who, l.reason) + times + to
+	case EventServed:
+		return l.model + ": served by " + orDefault(l.next, "?") + times
 	case EventCooldownEntered:
-		s := join(l.model, "cooling down:", orDefault(l.reason, "?"))
+		s := join(l.subject(), "cooling down:", orDefault(l.reason, "?"))
 		if l.detail != "" {
 			s += " (" + l.detail + ")"
 		}
 		return s + times
 	case EventCooldownLeft:
-		s := l.model + " left cooldown"
-		if l.detail != "" {
-			s += " → " + l.detail
+		return l.subject() + " left cooldown" + times
+	case EventProbe:
+		s := join(l.subject(), "probe", orDefault(l.detail, "?"))
+		if l.reason != "" {
+			s += ": " + l.reason
 		}
 		return s + times
-	case EventProbeOK:
-		return l.model + " probe ok" + times
-	case EventProbeFailed:
-		return join(l.model, "probe failed:", orDefault(l.reason, "?")) + times
-	case EventConfigChanged:
-		return join("config changed:", l.model, l.detail) + times
+	case EventConfigReloaded:
+		return join("config reloaded", l.detail) + times
 	}
 	return join(l.kind, who, l.reason, l.detail) + times
 }
 
-// mentions reports whether the line is about the named model.
-func (l feedLine) mentions(name string) bool {
-	return name != "" && (l.model == name || l.target == name || l.servedBy == name)
+// join joins the non-empty parts with spaces.
+func join(parts ...string) string {
+	var b []string
+	for _, p := range parts {
+		if p != "" {
+			b = append(b, p)
+		}
+	}
+	return strings.Join(b, " ")
 }
 
-// eventMentions reports whether e is about the named model.
-func eventMentions(e Event, name string) bool {
-	return name != "" && (e.Model == name || e.Target == name ||
-		(e.Kind == EventFailover && e.Detail == name))
+// mentions reports whether the line is about the named model.
+func (l feedLine) mentions(name string) bool {
+	return name != "" && (l.model == name || l.target == name || l.next == name)
 }
 
 func orDefault(s, def string) string {

@@ -10,8 +10,11 @@ func TestBuildFeed(t *testing.T) {
 	fail := func(s int, model, target, reason string) Event {
 		return Event{Time: at(s), Kind: EventAttemptFailed, Model: model, Target: target, Reason: reason, Detail: "err " + reason}
 	}
-	failover := func(s int, group, failed, served, reason string) Event {
-		return Event{Time: at(s), Kind: EventFailover, Model: group, Target: served, Detail: failed, Reason: reason}
+	failover := func(s int, group, failed, next, reason string) Event {
+		return Event{Time: at(s), Kind: EventFailover, Model: group, Target: next, Detail: failed, Reason: reason}
+	}
+	served := func(s int, group, by string) Event {
+		return Event{Time: at(s), Kind: EventServed, Model: group, Target: by, Detail: "trail"}
 	}
 	tests := []struct {
 		name   string
@@ -25,6 +28,7 @@ func TestBuildFeed(t *testing.T) {
 				fail(0, "chat-prod", "gpt-4o-primary", "transport_error"),
 				fail(0, "chat-prod", "gpt-4o-primary", "transport_error"),
 				failover(0, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary", "transport_error"),
+				served(0, "chat-prod", "gpt-4o-secondary"),
 			},
 			[]string{"12:03:41 chat-prod: gpt-4o-primary transport_error ×2 → served by gpt-4o-secondary"},
 		},
@@ -33,8 +37,9 @@ func TestBuildFeed(t *testing.T) {
 			[]Event{
 				fail(0, "chat-prod", "gpt-4o-primary", "transport_error"),
 				fail(1, "chat-prod", "gpt-4o-primary", "transport_error"),
-				{Time: at(1), Kind: EventCooldownEntered, Model: "gpt-4o-primary", Reason: "transport_error", Detail: "30s"},
+				{Time: at(1), Kind: EventCooldownEntered, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "transport_error", Detail: "30s"},
 				failover(2, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary", "transport_error"),
+				served(2, "chat-prod", "gpt-4o-secondary"),
 			},
 			[]string{
 				"12:03:42 gpt-4o-primary cooling down: transport_error (30s)",
@@ -42,17 +47,37 @@ func TestBuildFeed(t *testing.T) {
 			},
 		},
 		{
+			"a failover not yet served",
+			[]Event{
+				fail(0, "chat-prod", "gpt-4o-primary", "transport_error"),
+				failover(0, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary", "transport_error"),
+			},
+			[]string{"12:03:41 chat-prod: gpt-4o-primary transport_error → gpt-4o-secondary"},
+		},
+		{
 			"a failover with no attempts seen",
-			[]Event{failover(0, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary", "upstream_5xx")},
-			[]string{"12:03:41 chat-prod: gpt-4o-primary upstream_5xx → served by gpt-4o-secondary"},
+			[]Event{failover(0, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary", "upstream_5xx"), served(1, "chat-prod", "gpt-4o-secondary")},
+			[]string{"12:03:42 chat-prod: gpt-4o-primary upstream_5xx → served by gpt-4o-secondary"},
+		},
+		{
+			"a retry served by the same target",
+			[]Event{fail(0, "gpt-4o-primary", "gpt-4o-primary", "timeout"), served(1, "gpt-4o-primary", "gpt-4o-primary")},
+			[]string{"12:03:42 gpt-4o-primary: timeout → served by gpt-4o-primary"},
+		},
+		{
+			"served alone",
+			[]Event{served(0, "chat-prod", "gpt-4o-primary")},
+			[]string{"12:03:41 chat-prod: served by gpt-4o-primary"},
 		},
 		{
 			"repeated failovers add up",
 			[]Event{
 				fail(0, "chat-prod", "gpt-4o-primary", "transport_error"),
 				failover(0, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary", "transport_error"),
+				served(0, "chat-prod", "gpt-4o-secondary"),
 				fail(5, "chat-prod", "gpt-4o-primary", "transport_error"),
 				failover(5, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary", "transport_error"),
+				served(5, "chat-prod", "gpt-4o-secondary"),
 			},
 			[]string{"12:03:46 chat-prod: gpt-4o-primary transport_error ×2 → served by gpt-4o-secondary"},
 		},
@@ -60,11 +85,11 @@ func TestBuildFeed(t *testing.T) {
 			"repeats coalesce across interleaved events",
 			[]Event{
 				fail(0, "a", "a", "upstream_5xx"),
-				{Time: at(1), Kind: EventProbeOK, Model: "b"},
+				{Time: at(1), Kind: EventProbe, Model: "b", Target: "b", Detail: ProbeSucceeded},
 				fail(2, "a", "a", "upstream_5xx"),
 				fail(3, "a", "a", "upstream_5xx"),
 			},
-			[]string{"12:03:42 b probe ok", "12:03:44 a: upstream_5xx ×3"},
+			[]string{"12:03:42 b probe succeeded", "12:03:44 a: upstream_5xx ×3"},
 		},
 		{
 			"repeats more than a minute apart do not",
@@ -79,26 +104,30 @@ func TestBuildFeed(t *testing.T) {
 		{
 			"every kind has its wording",
 			[]Event{
-				{Time: at(0), Kind: EventCooldownLeft, Model: "a", Detail: "probing"},
-				{Time: at(1), Kind: EventProbeFailed, Model: "a", Reason: "transport_error"},
-				{Time: at(2), Kind: EventConfigChanged, Model: "chat-prod", Detail: "routing updated"},
-				{Time: at(3), Kind: "surprise", Model: "a", Reason: "why", Detail: "what"},
+				{Time: at(0), Kind: EventCooldownLeft, Model: "chat-prod", Target: "a"},
+				{Time: at(1), Kind: EventProbe, Model: "chat-prod", Target: "a", Detail: ProbeStarted},
+				{Time: at(2), Kind: EventProbe, Model: "a", Detail: ProbeFailed, Reason: "transport_error"},
+				{Time: at(3), Kind: EventConfigReloaded, Detail: "revision 12"},
+				{Time: at(4), Kind: "surprise", Model: "a", Reason: "why", Detail: "what"},
+				{Time: at(5), Kind: EventCooldownEntered, Target: "b"},
 			},
 			[]string{
-				"12:03:41 a left cooldown → probing",
-				"12:03:42 a probe failed: transport_error",
-				"12:03:43 config changed: chat-prod routing updated",
-				"12:03:44 surprise a: why what",
+				"12:03:41 a left cooldown",
+				"12:03:42 a probe started",
+				"12:03:43 a probe failed: transport_error",
+				"12:03:44 config reloaded revision 12",
+				"12:03:45 surprise a: why what",
+				"12:03:46 b cooling down: ?",
 			},
 		},
 		{
-			"config changes with different details stay apart",
+			"reloads with different details stay apart",
 			[]Event{
-				{Time: at(0), Kind: EventConfigChanged, Model: "m", Detail: "created"},
-				{Time: at(1), Kind: EventConfigChanged, Model: "m", Detail: "updated"},
-				{Time: at(2), Kind: EventConfigChanged, Model: "m", Detail: "updated"},
+				{Time: at(0), Kind: EventConfigReloaded, Detail: "revision 1"},
+				{Time: at(1), Kind: EventConfigReloaded, Detail: "revision 2"},
+				{Time: at(2), Kind: EventConfigReloaded, Detail: "revision 2"},
 			},
-			[]string{"12:03:41 config changed: m created", "12:03:43 config changed: m updated ×2"},
+			[]string{"12:03:41 config reloaded revision 1", "12:03:43 config reloaded revision 2 ×2"},
 		},
 	}
 	for _, tt := range tests {
@@ -116,17 +145,19 @@ func TestBuildFeed(t *testing.T) {
 	}
 }
 
-func TestEventMentions(t *testing.T) {
-	e := Event{Kind: EventFailover, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: "gpt-4o-primary"}
+func TestFeedLineMentions(t *testing.T) {
+	lines := buildFeed([]Event{
+		{Time: t0, Kind: EventAttemptFailed, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "transport_error"},
+		{Time: t0, Kind: EventFailover, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: "gpt-4o-primary"},
+	})
+	if len(lines) != 1 {
+		t.Fatalf("lines %+v", lines)
+	}
 	for name, want := range map[string]bool{
 		"chat-prod": true, "gpt-4o-secondary": true, "gpt-4o-primary": true, "other": false, "": false,
 	} {
-		if got := eventMentions(e, name); got != want {
-			t.Errorf("eventMentions(%q) = %v, want %v", name, got, want)
+		if got := lines[0].mentions(name); got != want {
+			t.Errorf("mentions(%q) = %v, want %v", name, got, want)
 		}
-	}
-	// Detail is only a model name for failovers.
-	if eventMentions(Event{Kind: EventConfigChanged, Detail: "x"}, "x") {
-		t.Error("a config change's detail counted as a model name")
 	}
 }

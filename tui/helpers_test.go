@@ -151,16 +151,19 @@ func tutorialSnapshot(now time.Time, scale uint64) Snapshot {
 	}
 }
 
-// tutorialEvents is what the server's ring holds at t0.
+// tutorialEvents is what the server's ring holds at t0: the tutorial's
+// failover as the server publishes it, and a few others.
 func tutorialEvents(now time.Time) []Event {
+	const trail = "gpt-4o-primary transport_error, gpt-4o-primary transport_error, gpt-4o-secondary 200"
 	return []Event{
-		{Seq: 1, Time: now.Add(-5 * time.Minute), Kind: EventConfigChanged, Model: "gpt-4o-primary", Detail: "provider key updated"},
-		{Seq: 2, Time: now.Add(-62 * time.Second), Kind: EventProbeOK, Model: "llama-local"},
+		{Seq: 1, Time: now.Add(-5 * time.Minute), Kind: EventConfigReloaded, Detail: "revision 7"},
+		{Seq: 2, Time: now.Add(-62 * time.Second), Kind: EventProbe, Model: "llama-local", Target: "llama-local", Detail: ProbeStarted},
 		{Seq: 3, Time: now.Add(-2 * time.Second), Kind: EventAttemptFailed, Model: "llama-local", Target: "llama-local", Reason: "upstream_5xx", Detail: "502 Bad Gateway"},
 		{Seq: 4, Time: now.Add(-1 * time.Second), Kind: EventAttemptFailed, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "transport_error", Detail: "dial tcp: lookup api.openai.invalid: no such host"},
 		{Seq: 5, Time: now.Add(-1 * time.Second), Kind: EventAttemptFailed, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "transport_error", Detail: "dial tcp: lookup api.openai.invalid: no such host"},
-		{Seq: 6, Time: now, Kind: EventCooldownEntered, Model: "gpt-4o-primary", Reason: "transport_error", Detail: "30s"},
+		{Seq: 6, Time: now, Kind: EventCooldownEntered, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "transport_error", Detail: "30s"},
 		{Seq: 7, Time: now, Kind: EventFailover, Model: "chat-prod", Target: "gpt-4o-secondary", Reason: "transport_error", Detail: "gpt-4o-primary"},
+		{Seq: 8, Time: now, Kind: EventServed, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: trail},
 	}
 }
 
@@ -214,5 +217,5 @@ func loaded(tb testing.TB, c *fakeClock, w, h int) Model {
 	c.Advance(-time.Minute)
 	m = send(tb, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 1)})
 	c.Advance(time.Minute)
-	return send(tb, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 2), events: tutorialEvents(c.Now()), next: 7})
+	return send(tb, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 2), events: tutorialEvents(c.Now()), next: 8})
 }

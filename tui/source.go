@@ -30,28 +30,37 @@ const (
 	StatusUnhealthy = "unhealthy"
 )
 
-// Event kinds the feed knows how to word. Other kinds are shown generically.
+// Event kinds the feed knows how to word (the server's routing events);
+// other kinds are shown generically. Model is always the name the caller
+// asked for (a direct model or a routing group such as chat-prod) and
+// Target the direct model concerned.
 const (
-	// EventAttemptFailed: a request for Model (a direct model or a routing
-	// group) failed on Target with Reason; Detail is the short error.
+	// EventAttemptFailed: one upstream attempt on Target failed with Reason;
+	// Detail is the short error.
 	EventAttemptFailed = "attempt_failed"
-	// EventFailover: a request for the routing group Model was served by
-	// Target after Detail (the target that failed) failed with Reason.
+	// EventFailover: the request moved on to Target after Detail (the
+	// previous target) failed with Reason.
 	EventFailover = "failover"
-	// EventCooldownEntered: the direct model Model entered cooldown because
-	// of Reason; Detail may say for how long.
+	// EventCooldownEntered: Target went into cooldown because of Reason;
+	// Detail may give the length.
 	EventCooldownEntered = "cooldown_entered"
-	// EventCooldownLeft: the direct model Model left cooldown (Detail may say
-	// into which status).
+	// EventCooldownLeft: Target answered again after a cooldown.
 	EventCooldownLeft = "cooldown_left"
-	// EventProbeOK: a probe of Model succeeded; the model is healthy again.
-	EventProbeOK = "probe_ok"
-	// EventProbeFailed: a probe of Model failed with Reason; Detail is the
-	// short error.
-	EventProbeFailed = "probe_failed"
-	// EventConfigChanged: the configuration changed; Model names the
-	// resource if there is one and Detail says what happened.
-	EventConfigChanged = "config_changed"
+	// EventProbe: one request tested Target after its cooldown ran out;
+	// Detail is ProbeStarted, ProbeSucceeded or ProbeFailed.
+	EventProbe = "probe"
+	// EventServed: a request that needed more than one attempt (or a probe)
+	// was served by Target; Detail may give the attempt trail.
+	EventServed = "served"
+	// EventConfigReloaded: a new configuration is live; Detail says which.
+	EventConfigReloaded = "config_reloaded"
+)
+
+// Details of an EventProbe.
+const (
+	ProbeStarted   = "started"
+	ProbeSucceeded = "succeeded"
+	ProbeFailed    = "failed"
 )
 
 // Snapshot is one poll of the server's runtime state. Counters are

@@ -120,19 +120,27 @@ func (s styles) status(status string) lipgloss.Style {
 	return s.statusUnknown
 }
 
-// event returns the style for an event kind.
-func (s styles) event(kind string) lipgloss.Style {
-	switch kind {
-	case EventAttemptFailed, EventProbeFailed:
+// event returns the style for a feed line.
+func (s styles) event(l feedLine) lipgloss.Style {
+	switch l.kind {
+	case EventAttemptFailed:
 		return s.eventBad
 	case EventFailover:
 		return s.eventFailover
 	case EventCooldownEntered:
 		return s.eventCooldown
-	case EventCooldownLeft, EventProbeOK:
+	case EventCooldownLeft, EventServed:
 		return s.eventGood
-	case EventConfigChanged:
+	case EventConfigReloaded:
 		return s.eventConfig
+	case EventProbe:
+		switch l.detail {
+		case ProbeSucceeded:
+			return s.eventGood
+		case ProbeFailed:
+			return s.eventBad
+		}
+		return s.eventCooldown
 	}
 	return s.eventOther
 }

@@ -41,8 +41,8 @@ func TestUpdateSnapshot(t *testing.T) {
 	if n := m.data.failoversSince(t0.Add(-time.Minute)); n != 1 {
 		t.Errorf("failovers in the last minute = %d, want 1", n)
 	}
-	if m.cursor != 7 || len(m.data.events) != 7 {
-		t.Errorf("cursor = %d, events = %d; want 7 and 7", m.cursor, len(m.data.events))
+	if m.cursor != 8 || len(m.data.events) != 8 {
+		t.Errorf("cursor = %d, events = %d; want 8 and 8", m.cursor, len(m.data.events))
 	}
 	if m.fetching {
 		t.Error("still fetching after the result arrived")
@@ -68,7 +68,7 @@ func TestUpdateRefreshLoop(t *testing.T) {
 	// The poll itself: Fetch, then Events since the cursor.
 	msg := m.refreshCmd()()
 	rm, ok := msg.(refreshMsg)
-	if !ok || rm.err != nil || len(rm.snap.Models) != 4 || len(rm.events) != 7 || rm.next != 7 {
+	if !ok || rm.err != nil || len(rm.snap.Models) != 4 || len(rm.events) != 8 || rm.next != 8 {
 		t.Fatalf("refreshCmd() = %#v", msg)
 	}
 	m, cmd = sendCmd(t, m, rm)
@@ -80,14 +80,14 @@ func TestUpdateRefreshLoop(t *testing.T) {
 		t.Fatal("a due tick did not start a poll")
 	}
 	// The next poll asks only for events after the cursor.
-	src.addEvents(Event{Seq: 8, Time: t0, Kind: EventProbeOK, Model: "claude-haiku"})
+	src.addEvents(Event{Seq: 9, Time: t0, Kind: EventProbe, Model: "claude-haiku", Detail: ProbeSucceeded})
 	rm = cmd().(refreshMsg)
-	if len(rm.events) != 1 || rm.events[0].Seq != 8 || rm.since != 7 {
+	if len(rm.events) != 1 || rm.events[0].Seq != 9 || rm.since != 8 {
 		t.Fatalf("second poll events = %+v since %d", rm.events, rm.since)
 	}
 	m = send(t, m, rm)
-	if len(m.data.events) != 8 || m.cursor != 8 {
-		t.Errorf("events = %d cursor = %d, want 8 and 8", len(m.data.events), m.cursor)
+	if len(m.data.events) != 9 || m.cursor != 9 {
+		t.Errorf("events = %d cursor = %d, want 9 and 9", len(m.data.events), m.cursor)
 	}
 }
 
@@ -360,19 +360,19 @@ func TestUpdatePauseFreezesTheView(t *testing.T) {
 	c.Advance(time.Second)
 	snap := tutorialSnapshot(c.Now(), 3)
 	snap.Models[1].Status, snap.Models[1].Reason, snap.Models[1].CooldownUntil = StatusHealthy, "", time.Time{}
-	m = send(t, m, refreshMsg{snap: snap, since: 7, next: 8, events: []Event{
-		{Seq: 8, Time: c.Now(), Kind: EventCooldownLeft, Model: "gpt-4o-primary", Detail: "healthy"},
+	m = send(t, m, refreshMsg{snap: snap, since: 8, next: 9, events: []Event{
+		{Seq: 9, Time: c.Now(), Kind: EventCooldownLeft, Model: "chat-prod", Target: "gpt-4o-primary"},
 	}}, clockMsg(c.Now()))
 	if after := m.View(); after != before {
 		t.Errorf("paused view changed:\n%s\n---\n%s", before, after)
 	}
-	if len(m.data.events) != 8 {
-		t.Errorf("events while paused: %d, want 8", len(m.data.events))
+	if len(m.data.events) != 9 {
+		t.Errorf("events while paused: %d, want 9", len(m.data.events))
 	}
 
 	m = send(t, m, keyMsg("p"))
 	v := m.View()
-	if !strings.Contains(v, "gpt-4o-primary left cooldown → healthy") || strings.Contains(v, "cooldown 26s") {
+	if !strings.Contains(v, "gpt-4o-primary left cooldown") || strings.Contains(v, "cooldown 26s") {
 		t.Errorf("resumed view is not current:\n%s", v)
 	}
 }
@@ -496,17 +496,17 @@ func TestUpdateEventsRestartAndErrors(t *testing.T) {
 	m := loaded(t, c, 120, 40)
 
 	// Repeated events are dropped by sequence number.
-	m = send(t, m, refreshMsg{snap: tutorialSnapshot(t0, 2), since: 7, next: 7, events: tutorialEvents(t0)[5:]})
-	if len(m.data.events) != 7 {
-		t.Errorf("events = %d after a repeat, want 7", len(m.data.events))
+	m = send(t, m, refreshMsg{snap: tutorialSnapshot(t0, 2), since: 8, next: 8, events: tutorialEvents(t0)[5:]})
+	if len(m.data.events) != 8 {
+		t.Errorf("events = %d after a repeat, want 8", len(m.data.events))
 	}
 	// Events failing leaves the snapshot live and says so.
-	m = send(t, m, refreshMsg{snap: tutorialSnapshot(t0, 2), since: 7, evErr: errors.New("events: 404 not found")})
-	if m.failures != 0 || !strings.Contains(m.View(), "unavailable: events: 404 not found") || m.cursor != 7 {
+	m = send(t, m, refreshMsg{snap: tutorialSnapshot(t0, 2), since: 8, evErr: errors.New("events: 404 not found")})
+	if m.failures != 0 || !strings.Contains(m.View(), "unavailable: events: 404 not found") || m.cursor != 8 {
 		t.Errorf("failures %d cursor %d", m.failures, m.cursor)
 	}
 	// A cursor going backwards restarts from 0.
-	m = send(t, m, refreshMsg{snap: tutorialSnapshot(t0, 2), since: 7, next: 2})
+	m = send(t, m, refreshMsg{snap: tutorialSnapshot(t0, 2), since: 8, next: 2})
 	if m.cursor != 0 || m.eventsErr != "" {
 		t.Errorf("cursor = %d, want 0", m.cursor)
 	}
@@ -514,12 +514,12 @@ func TestUpdateEventsRestartAndErrors(t *testing.T) {
 	// server's events are shown, and rates start afresh.
 	snap := tutorialSnapshot(t0, 1)
 	snap.StartedAt = t0
-	m = send(t, m, refreshMsg{snap: snap, since: 0, next: 1, events: []Event{{Seq: 1, Time: t0, Kind: EventConfigChanged, Detail: "reloaded"}}})
+	m = send(t, m, refreshMsg{snap: snap, since: 0, next: 1, events: []Event{{Seq: 1, Time: t0, Kind: EventConfigReloaded, Detail: "revision 1"}}})
 	if m.cursor != 0 || m.data.lastSeq != 0 {
 		t.Errorf("after restart: cursor %d lastSeq %d", m.cursor, m.data.lastSeq)
 	}
-	m = send(t, m, refreshMsg{snap: snap, since: 0, next: 1, events: []Event{{Seq: 1, Time: t0, Kind: EventConfigChanged, Detail: "reloaded"}}})
-	if m.cursor != 1 || !strings.Contains(m.View(), "config changed: reloaded") {
+	m = send(t, m, refreshMsg{snap: snap, since: 0, next: 1, events: []Event{{Seq: 1, Time: t0, Kind: EventConfigReloaded, Detail: "revision 1"}}})
+	if m.cursor != 1 || !strings.Contains(m.View(), "config reloaded revision 1") {
 		t.Errorf("after restart: cursor %d", m.cursor)
 	}
 	if r := m.data.rates["3b909841-c0a7-4ad8-8f1b-a9df8f10b581"]; r.reqOK {

@@ -136,31 +136,38 @@ func (m *Model) mainLines(avail int) []string {
 	groups := m.groups()
 	feed := m.feed()
 
+	// Heights: the models table first (it is the point), but it leaves
+	// groups and events a few lines when it can spare them; each section
+	// below the table costs a blank line too.
 	modelsWant := 2 + max(1, len(rows))
 	groupsWant := 0
 	if len(groups) > 0 {
 		groupsWant = 1 + len(groups)
 	}
 	eventsWant := 1 + max(1, len(feed))
-	rem := avail - 1 // blank line between models and events
+	eventsMin, groupsMin := min(eventsWant, 3), min(groupsWant, 3)
+
+	rem := avail
+	mh := min(modelsWant, rem)
+	need := 1 + eventsMin
 	if groupsWant > 0 {
-		rem--
+		need += 1 + groupsMin
 	}
-	eventsMin := min(eventsWant, 4)
-	groupsMin := min(groupsWant, 3)
-	mh := min(modelsWant, max(3, rem-groupsMin-eventsMin))
+	if rem-mh < need {
+		mh = min(mh, max(min(modelsWant, 6), rem-need))
+	}
 	rem -= mh
-	gh := min(groupsWant, max(0, rem-eventsMin))
-	if gh == 1 {
-		gh = 0
+	gh := 0
+	if groupsWant > 0 && rem >= 3 {
+		gh = min(groupsWant, rem-1)
+		if rem-1-gh < 1+eventsMin {
+			gh = min(rem-1, max(groupsMin, rem-1-(1+eventsMin)))
+		}
+		rem -= 1 + gh
 	}
-	if groupsWant > 0 && gh == 0 {
-		rem++ // no blank line for a section not shown
-	}
-	rem -= gh
-	eh := rem
-	if eh < 2 {
-		eh = 0
+	eh := 0
+	if rem >= 3 {
+		eh = rem - 1
 	}
 
 	lines := m.modelsSection(rows, mh)
@@ -300,7 +307,7 @@ func (m *Model) feed() []feedLine {
 	}
 	var out []feedLine
 	for _, l := range lines {
-		if m.matches(l.model) || (l.target != "" && m.matches(l.target)) || (l.servedBy != "" && m.matches(l.servedBy)) {
+		if m.matches(l.model) || (l.target != "" && m.matches(l.target)) || (l.next != "" && m.matches(l.next)) {
 			out = append(out, l)
 		}
 	}
@@ -329,8 +336,8 @@ func (m *Model) eventsSection(feed []feedLine, h int) []string {
 // feedText is one feed line with its time; withDetail adds error texts.
 func (m *Model) feedText(l feedLine, withDetail bool) string {
 	st := m.styles
-	s := st.dim.Render(clock(l.at, m.loc())) + " " + st.event(l.kind).Render(l.text())
-	if withDetail && l.detail != "" && (l.kind == EventAttemptFailed || l.kind == EventProbeFailed) {
+	s := st.dim.Render(clock(l.at, m.loc())) + " " + st.event(l).Render(l.text())
+	if withDetail && l.detail != "" && l.kind == EventAttemptFailed {
 		s += st.dim.Render(" — " + oneLine(l.detail))
 	}
 	return s
@@ -357,7 +364,7 @@ func (m *Model) footerLines() []string {
 			st.statusUnhealthy.Render(symUnhealthy) + " unhealthy",
 		}, "  ")
 		lines = append([]string{"", legend,
-			st.dim.Render("REQ/MIN, ERR%: last minute · P50/P95: latency · TTFT: p50 time to first token · INFL: in flight"),
+			st.dim.Render("REQ/MIN, ERR%: last minute · TTFT: time to first token · INFL: in flight"),
 		}, lines...)
 	}
 	return lines

@@ -1,0 +1,85 @@
+package tui
+
+import (
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/golden"
+)
+
+// TestView compares View with testdata/TestView/<case>.golden, drawn
+// without colour at fixed sizes. Refresh with: go test ./tui -run TestView -update
+func TestView(t *testing.T) {
+	tests := []struct {
+		name  string
+		w, h  int
+		setup func(t *testing.T, m Model, c *fakeClock) Model
+	}{
+		{name: "main_120x40", w: 120, h: 40},
+		{name: "main_80x24", w: 80, h: 24},
+		{name: "main_60x20", w: 60, h: 20},
+		{name: "main_40x12", w: 40, h: 12},
+		{name: "countdown_ticked_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, c *fakeClock) Model {
+			c.Advance(5 * time.Second)
+			return send(t, m, clockMsg(c.Now()))
+		}},
+		{name: "detail_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, _ *fakeClock) Model {
+			return send(t, m, keyMsg("j"), keyMsg("enter"))
+		}},
+		{name: "detail_80x24", w: 80, h: 24, setup: func(t *testing.T, m Model, _ *fakeClock) Model {
+			return send(t, m, keyMsg("j"), keyMsg("enter"))
+		}},
+		{name: "help_80x24", w: 80, h: 24, setup: func(t *testing.T, m Model, _ *fakeClock) Model {
+			return send(t, m, keyMsg("?"))
+		}},
+		{name: "filter_80x24", w: 80, h: 24, setup: func(t *testing.T, m Model, _ *fakeClock) Model {
+			return send(t, m, keyMsg("/"), keyMsg("g"), keyMsg("p"), keyMsg("t"))
+		}},
+		{name: "selected_third_80x24", w: 80, h: 24, setup: func(t *testing.T, m Model, _ *fakeClock) Model {
+			return send(t, m, keyMsg("j"), keyMsg("j"))
+		}},
+		{name: "reconnecting_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, c *fakeClock) Model {
+			c.Advance(time.Second)
+			return send(t, m, refreshMsg{err: errDown})
+		}},
+		{name: "stale_paused_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, c *fakeClock) Model {
+			m = send(t, m, keyMsg("p"))
+			for range 4 {
+				c.Advance(2 * time.Second)
+				m = send(t, m, refreshMsg{err: errDown})
+			}
+			return m
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock(t0)
+			m := loaded(t, c, tt.w, tt.h)
+			if tt.setup != nil {
+				m = tt.setup(t, m, c)
+			}
+			golden.RequireEqual(t, []byte(m.View()))
+		})
+	}
+}
+
+// TestViewWithoutData covers the screens before the first snapshot.
+func TestViewWithoutData(t *testing.T) {
+	tests := []struct {
+		name string
+		msgs []any
+	}{
+		{name: "connecting_80x24"},
+		{name: "unreachable_80x24", msgs: []any{refreshMsg{err: errDown}}},
+		{name: "no_models_80x24", msgs: []any{refreshMsg{snap: Snapshot{Version: "0.1.0", StartedAt: t0.Add(-time.Minute)}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestModel(t, &fakeSource{}, newClock(t0), 80, 24)
+			for _, msg := range tt.msgs {
+				m = send(t, m, msg)
+			}
+			golden.RequireEqual(t, []byte(m.View()))
+		})
+	}
+}
