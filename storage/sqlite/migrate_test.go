@@ -25,13 +25,13 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 	mustNoErr(t, err)
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { mustNoErr(t, db.Close()) })
 	return db
 }
 
 func appliedMigrations(t *testing.T, db *sql.DB) []appliedMigration {
 	t.Helper()
-	rows, err := db.Query(`SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
+	rows, err := db.QueryContext(t.Context(), `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
 	mustNoErr(t, err)
 	defer rows.Close()
 	var ms []appliedMigration
@@ -56,14 +56,14 @@ func TestMigrations(t *testing.T) {
 	if got := appliedMigrations(t, db); !slices.Equal(got, want) {
 		t.Fatalf("schema_migrations = %+v, want %+v", got, want)
 	}
-	tables, err := queryStrings(db, `SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`)
+	tables, err := queryStrings(t.Context(), db, `SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`)
 	mustNoErr(t, err)
 	wantTables := []string{"api_keys", "meta", "model_targets", "models", "provider_keys", "schema_migrations"}
 	if !slices.Equal(tables, wantTables) {
 		t.Errorf("tables = %q, want %q", tables, wantTables)
 	}
 	var mode string
-	mustNoErr(t, db.QueryRow(`PRAGMA journal_mode`).Scan(&mode))
+	mustNoErr(t, db.QueryRowContext(t.Context(), `PRAGMA journal_mode`).Scan(&mode))
 	if mode != "wal" {
 		t.Errorf("journal_mode = %q, want wal", mode)
 	}
@@ -83,12 +83,15 @@ func TestMigrations(t *testing.T) {
 	})
 
 	t.Run("newer schema is refused", func(t *testing.T) {
-		_, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', '')`)
+		_, err := db.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, '0099_future', '')`)
 		mustNoErr(t, err)
-		defer db.Exec(`DELETE FROM schema_migrations WHERE version = 99`)
+		defer func() {
+			_, err := db.ExecContext(context.Background(), `DELETE FROM schema_migrations WHERE version = 99`)
+			mustNoErr(t, err)
+		}()
 		s, err := sqlite.Open(t.Context(), path)
 		if err == nil {
-			s.Close()
+			_ = s.Close()
 			t.Fatal("Open succeeded on a database from a newer binary")
 		}
 		if !strings.Contains(err.Error(), "newer") {
@@ -122,7 +125,7 @@ func TestConcurrentOpen(t *testing.T) {
 			t.Errorf("Open %d: %v", i, err)
 			continue
 		}
-		t.Cleanup(func() { stores[i].Close() })
+		t.Cleanup(func() { mustNoErr(t, stores[i].Close()) })
 	}
 	if t.Failed() {
 		return
@@ -142,8 +145,8 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 }
 
-func queryStrings(db *sql.DB, q string) ([]string, error) {
-	rows, err := db.Query(q)
+func queryStrings(ctx context.Context, db *sql.DB, q string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}

@@ -101,7 +101,7 @@ func TestOpen(t *testing.T) {
 		t.Run(fmt.Sprintf("rejects %q", path), func(t *testing.T) {
 			s, err := sqlite.Open(t.Context(), path)
 			if err == nil {
-				s.Close()
+				_ = s.Close()
 				t.Fatal("Open succeeded, want an error")
 			}
 		})
