@@ -137,7 +137,7 @@ func resourcePath(kind, id string) string {
 
 // Provider keys.
 
-func providerKeyFromEntry(e *entry[providerKeyValue]) storage.ProviderKey {
+func providerKeyFromEntry(e *Entry[ProviderKeyValue]) storage.ProviderKey {
 	v := e.Value
 	return storage.ProviderKey{
 		ID:          e.ID,
@@ -165,7 +165,7 @@ func providerKeyBody(pk storage.ProviderKey) providerKeyInput {
 
 // ListProviderKeys lists provider keys, secrets masked.
 func (c *Client) ListProviderKeys(ctx context.Context) ([]storage.ProviderKey, error) {
-	var es []entry[providerKeyValue]
+	var es []Entry[ProviderKeyValue]
 	if err := c.do(ctx, http.MethodGet, "/admin/v1/"+kindProviderKey, nil, 0, &es); err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func (c *Client) ListProviderKeys(ctx context.Context) ([]storage.ProviderKey, e
 // GetProviderKey reads one provider key, secret masked. It returns
 // storage.ErrNotFound for an unknown id.
 func (c *Client) GetProviderKey(ctx context.Context, id string) (storage.ProviderKey, error) {
-	var e entry[providerKeyValue]
+	var e Entry[ProviderKeyValue]
 	if err := c.do(ctx, http.MethodGet, resourcePath(kindProviderKey, id), nil, 0, &e); err != nil {
 		return storage.ProviderKey{}, err
 	}
@@ -188,7 +188,7 @@ func (c *Client) GetProviderKey(ctx context.Context, id string) (storage.Provide
 
 // CreateProviderKey creates pk and returns it as stored, secret masked.
 func (c *Client) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (storage.ProviderKey, error) {
-	var e entry[providerKeyValue]
+	var e Entry[ProviderKeyValue]
 	if err := c.do(ctx, http.MethodPost, "/admin/v1/"+kindProviderKey, providerKeyBody(pk), 0, &e); err != nil {
 		return storage.ProviderKey{}, err
 	}
@@ -198,7 +198,7 @@ func (c *Client) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) 
 // UpdateProviderKey replaces pk; an empty Secret keeps the stored one. A
 // non-zero ifRevision is sent as If-Match.
 func (c *Client) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, ifRevision int64) (storage.ProviderKey, error) {
-	var e entry[providerKeyValue]
+	var e Entry[ProviderKeyValue]
 	if err := c.do(ctx, http.MethodPut, resourcePath(kindProviderKey, pk.ID), providerKeyBody(pk), ifRevision, &e); err != nil {
 		return storage.ProviderKey{}, err
 	}
@@ -212,7 +212,7 @@ func (c *Client) DeleteProviderKey(ctx context.Context, id string) error {
 
 // Models.
 
-func modelFromEntry(e *entry[storage.Model]) storage.Model {
+func modelFromEntry(e *Entry[storage.Model]) storage.Model {
 	m := e.Value
 	m.ID = e.ID
 	m.Meta = e.meta()
@@ -221,7 +221,7 @@ func modelFromEntry(e *entry[storage.Model]) storage.Model {
 
 // ListModels lists models.
 func (c *Client) ListModels(ctx context.Context) ([]storage.Model, error) {
-	var es []entry[storage.Model]
+	var es []Entry[storage.Model]
 	if err := c.do(ctx, http.MethodGet, "/admin/v1/"+kindModel, nil, 0, &es); err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func (c *Client) ListModels(ctx context.Context) ([]storage.Model, error) {
 
 // GetModel reads one model. It returns storage.ErrNotFound for an unknown id.
 func (c *Client) GetModel(ctx context.Context, id string) (storage.Model, error) {
-	var e entry[storage.Model]
+	var e Entry[storage.Model]
 	if err := c.do(ctx, http.MethodGet, resourcePath(kindModel, id), nil, 0, &e); err != nil {
 		return storage.Model{}, err
 	}
@@ -243,7 +243,7 @@ func (c *Client) GetModel(ctx context.Context, id string) (storage.Model, error)
 
 // CreateModel creates m and returns it as stored.
 func (c *Client) CreateModel(ctx context.Context, m storage.Model) (storage.Model, error) {
-	var e entry[storage.Model]
+	var e Entry[storage.Model]
 	if err := c.do(ctx, http.MethodPost, "/admin/v1/"+kindModel, m, 0, &e); err != nil {
 		return storage.Model{}, err
 	}
@@ -252,7 +252,7 @@ func (c *Client) CreateModel(ctx context.Context, m storage.Model) (storage.Mode
 
 // UpdateModel replaces m. A non-zero ifRevision is sent as If-Match.
 func (c *Client) UpdateModel(ctx context.Context, m storage.Model, ifRevision int64) (storage.Model, error) {
-	var e entry[storage.Model]
+	var e Entry[storage.Model]
 	if err := c.do(ctx, http.MethodPut, resourcePath(kindModel, m.ID), m, ifRevision, &e); err != nil {
 		return storage.Model{}, err
 	}
@@ -266,7 +266,7 @@ func (c *Client) DeleteModel(ctx context.Context, id string) error {
 
 // Caller keys.
 
-func apiKeyFromEntry(e *entry[apiKeyValue]) storage.APIKey {
+func apiKeyFromEntry(e *Entry[APIKeyValue]) storage.APIKey {
 	v := e.Value
 	return storage.APIKey{
 		ID:            e.ID,
@@ -295,7 +295,7 @@ func apiKeyBody(k storage.APIKey) apiKeyInput {
 
 // ListAPIKeys lists caller keys.
 func (c *Client) ListAPIKeys(ctx context.Context) ([]storage.APIKey, error) {
-	var es []entry[apiKeyValue]
+	var es []Entry[APIKeyValue]
 	if err := c.do(ctx, http.MethodGet, "/admin/v1/"+kindAPIKey, nil, 0, &es); err != nil {
 		return nil, err
 	}
@@ -309,7 +309,7 @@ func (c *Client) ListAPIKeys(ctx context.Context) ([]storage.APIKey, error) {
 // GetAPIKey reads one caller key. It returns storage.ErrNotFound for an
 // unknown id.
 func (c *Client) GetAPIKey(ctx context.Context, id string) (storage.APIKey, error) {
-	var e entry[apiKeyValue]
+	var e Entry[APIKeyValue]
 	if err := c.do(ctx, http.MethodGet, resourcePath(kindAPIKey, id), nil, 0, &e); err != nil {
 		return storage.APIKey{}, err
 	}
@@ -318,7 +318,7 @@ func (c *Client) GetAPIKey(ctx context.Context, id string) (storage.APIKey, erro
 
 // CreateAPIKey creates k and returns it as stored.
 func (c *Client) CreateAPIKey(ctx context.Context, k storage.APIKey) (storage.APIKey, error) {
-	var e entry[apiKeyValue]
+	var e Entry[APIKeyValue]
 	if err := c.do(ctx, http.MethodPost, "/admin/v1/"+kindAPIKey, apiKeyBody(k), 0, &e); err != nil {
 		return storage.APIKey{}, err
 	}
@@ -327,7 +327,7 @@ func (c *Client) CreateAPIKey(ctx context.Context, k storage.APIKey) (storage.AP
 
 // UpdateAPIKey replaces k. A non-zero ifRevision is sent as If-Match.
 func (c *Client) UpdateAPIKey(ctx context.Context, k storage.APIKey, ifRevision int64) (storage.APIKey, error) {
-	var e entry[apiKeyValue]
+	var e Entry[APIKeyValue]
 	if err := c.do(ctx, http.MethodPut, resourcePath(kindAPIKey, k.ID), apiKeyBody(k), ifRevision, &e); err != nil {
 		return storage.APIKey{}, err
 	}
@@ -357,4 +357,24 @@ func (c *Client) ModelsStatus(ctx context.Context) ([]StatusRow, error) {
 		return nil, err
 	}
 	return rows, nil
+}
+
+// Info reads what the server says about itself.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var in Info
+	if err := c.do(ctx, http.MethodGet, "/admin/v1/info", nil, 0, &in); err != nil {
+		return Info{}, err
+	}
+	return in, nil
+}
+
+// Events reads the routing events published after since, oldest first, and
+// the cursor to pass next time.
+func (c *Client) Events(ctx context.Context, since uint64) ([]Event, uint64, error) {
+	var page eventPage
+	path := "/admin/v1/events?since=" + strconv.FormatUint(since, 10)
+	if err := c.do(ctx, http.MethodGet, path, nil, 0, &page); err != nil {
+		return nil, since, err
+	}
+	return page.Events, page.Next, nil
 }

@@ -92,11 +92,11 @@ func (s *Server) logWrite(r *http.Request, kind, id string, status int, revision
 	s.log.LogAttrs(r.Context(), level, "admin write", attrs...)
 }
 
-func entryResponse[T any](status int, e entry[T]) response {
+func entryResponse[T any](status int, e Entry[T]) response {
 	return response{status: status, body: e, id: e.ID, revision: e.Revision}
 }
 
-func created[T any](kind string, e entry[T]) response {
+func created[T any](kind string, e Entry[T]) response {
 	resp := entryResponse(http.StatusCreated, e)
 	resp.location = "/admin/v1/" + kind + "/" + e.ID
 	return resp
@@ -113,9 +113,9 @@ func (s *Server) listProviderKeys(_ http.ResponseWriter, r *http.Request) (respo
 	if err != nil {
 		return response{}, err
 	}
-	out := make([]entry[providerKeyValue], 0, len(pks))
+	out := make([]Entry[ProviderKeyValue], 0, len(pks))
 	for _, pk := range pks {
-		out = append(out, providerKeyEntry(pk))
+		out = append(out, ProviderKeyEntry(pk))
 	}
 	return response{status: http.StatusOK, body: out}, nil
 }
@@ -125,7 +125,7 @@ func (s *Server) getProviderKey(_ http.ResponseWriter, r *http.Request) (respons
 	if err != nil {
 		return response{}, err
 	}
-	return entryResponse(http.StatusOK, providerKeyEntry(pk)), nil
+	return entryResponse(http.StatusOK, ProviderKeyEntry(pk)), nil
 }
 
 func (s *Server) createProviderKey(w http.ResponseWriter, r *http.Request) (response, error) {
@@ -153,7 +153,7 @@ func (s *Server) createProviderKey(w http.ResponseWriter, r *http.Request) (resp
 	if err != nil {
 		return response{}, err
 	}
-	return created(kindProviderKey, providerKeyEntry(pk)), nil
+	return created(kindProviderKey, ProviderKeyEntry(pk)), nil
 }
 
 func (s *Server) updateProviderKey(w http.ResponseWriter, r *http.Request) (response, error) {
@@ -198,7 +198,7 @@ func (s *Server) updateProviderKey(w http.ResponseWriter, r *http.Request) (resp
 	if err != nil {
 		return response{}, err
 	}
-	return entryResponse(http.StatusOK, providerKeyEntry(pk)), nil
+	return entryResponse(http.StatusOK, ProviderKeyEntry(pk)), nil
 }
 
 func (s *Server) deleteProviderKey(_ http.ResponseWriter, r *http.Request) (response, error) {
@@ -217,9 +217,9 @@ func (s *Server) listModels(_ http.ResponseWriter, r *http.Request) (response, e
 	if err != nil {
 		return response{}, err
 	}
-	out := make([]entry[storage.Model], 0, len(ms))
+	out := make([]Entry[storage.Model], 0, len(ms))
 	for _, m := range ms {
-		out = append(out, modelEntry(m))
+		out = append(out, ModelEntry(m))
 	}
 	return response{status: http.StatusOK, body: out}, nil
 }
@@ -229,7 +229,7 @@ func (s *Server) getModel(_ http.ResponseWriter, r *http.Request) (response, err
 	if err != nil {
 		return response{}, err
 	}
-	return entryResponse(http.StatusOK, modelEntry(m)), nil
+	return entryResponse(http.StatusOK, ModelEntry(m)), nil
 }
 
 func (s *Server) createModel(w http.ResponseWriter, r *http.Request) (response, error) {
@@ -241,7 +241,7 @@ func (s *Server) createModel(w http.ResponseWriter, r *http.Request) (response, 
 	if err != nil {
 		return response{}, err
 	}
-	return created(kindModel, modelEntry(m)), nil
+	return created(kindModel, ModelEntry(m)), nil
 }
 
 func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) (response, error) {
@@ -258,7 +258,7 @@ func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) (response, 
 	if err != nil {
 		return response{}, err
 	}
-	return entryResponse(http.StatusOK, modelEntry(m)), nil
+	return entryResponse(http.StatusOK, ModelEntry(m)), nil
 }
 
 func (s *Server) deleteModel(_ http.ResponseWriter, r *http.Request) (response, error) {
@@ -276,9 +276,9 @@ func (s *Server) listAPIKeys(_ http.ResponseWriter, r *http.Request) (response, 
 	if err != nil {
 		return response{}, err
 	}
-	out := make([]entry[apiKeyValue], 0, len(ks))
+	out := make([]Entry[APIKeyValue], 0, len(ks))
 	for _, k := range ks {
-		out = append(out, apiKeyEntry(k))
+		out = append(out, APIKeyEntry(k))
 	}
 	return response{status: http.StatusOK, body: out}, nil
 }
@@ -288,7 +288,7 @@ func (s *Server) getAPIKey(_ http.ResponseWriter, r *http.Request) (response, er
 	if err != nil {
 		return response{}, err
 	}
-	return entryResponse(http.StatusOK, apiKeyEntry(k)), nil
+	return entryResponse(http.StatusOK, APIKeyEntry(k)), nil
 }
 
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) (response, error) {
@@ -304,7 +304,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) (response,
 	if err != nil {
 		return response{}, err
 	}
-	return created(kindAPIKey, apiKeyEntry(k)), nil
+	return created(kindAPIKey, APIKeyEntry(k)), nil
 }
 
 func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) (response, error) {
@@ -324,7 +324,7 @@ func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) (response,
 	if err != nil {
 		return response{}, err
 	}
-	return entryResponse(http.StatusOK, apiKeyEntry(k)), nil
+	return entryResponse(http.StatusOK, APIKeyEntry(k)), nil
 }
 
 func (s *Server) deleteAPIKey(_ http.ResponseWriter, r *http.Request) (response, error) {
@@ -360,7 +360,7 @@ func (s *Server) rotateAPIKey(_ http.ResponseWriter, r *http.Request) (response,
 		if err != nil {
 			return response{}, err
 		}
-		e := apiKeyEntry(updated)
+		e := APIKeyEntry(updated)
 		return response{
 			status:   http.StatusOK,
 			body:     rotated{Entry: e, Plaintext: plaintext},
@@ -429,4 +429,41 @@ func (s *Server) statusRow(m *storage.Model, now time.Time) StatusRow {
 		LastSuccessAt: timePtr(st.LastSuccessAt),
 	}
 	return row
+}
+
+// Server information and routing events.
+
+func (s *Server) info(_ http.ResponseWriter, r *http.Request) (response, error) {
+	in := Info{Version: s.version, StartedAt: s.startedAt, ServerTime: s.now()}
+	if src, ok := s.store.(storage.Source); ok {
+		rev, err := src.Revision(r.Context())
+		if err != nil {
+			return response{}, err
+		}
+		in.StoreRevision = rev
+	}
+	if s.configRev != nil {
+		in.ConfigRevision = s.configRev()
+	}
+	return response{status: http.StatusOK, body: in}, nil
+}
+
+func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (response, error) {
+	var since uint64
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return response{}, errorf(http.StatusBadRequest, "since must be an event sequence number (got %q)", v)
+		}
+		since = n
+	}
+	page := eventPage{Events: []Event{}, Next: since}
+	if s.events != nil {
+		evs, next := s.events(since)
+		if evs != nil {
+			page.Events = evs
+		}
+		page.Next = next
+	}
+	return response{status: http.StatusOK, body: page}, nil
 }

@@ -47,6 +47,20 @@ type Config struct {
 	MaxBodyBytes int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// Version is reported by GET /admin/v1/info.
+	Version string
+	// StartedAt is the process start reported by /admin/v1/info; zero means
+	// the time New was called.
+	StartedAt time.Time
+	// ConfigRevision, when set, reports the store revision of the routing
+	// snapshot the proxy is serving, so a client can tell when a write made
+	// straight to the store is live (/admin/v1/info compares it with the
+	// store's own revision).
+	ConfigRevision func() int64
+	// Events, when set, returns the routing events published after since and
+	// the cursor for the next call (GET /admin/v1/events). nil reports none.
+	Events func(since uint64) ([]Event, uint64)
 }
 
 // Server is the admin API. It is an http.Handler.
@@ -60,6 +74,11 @@ type Server struct {
 	maxBody  int64
 	now      func() time.Time
 
+	version   string
+	startedAt time.Time
+	configRev func() int64
+	events    func(since uint64) ([]Event, uint64)
+
 	mux *http.ServeMux
 	// routes lists every registered pattern, for the OpenAPI test.
 	routes []string
@@ -68,14 +87,18 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{
-		store:    cfg.Store,
-		status:   cfg.Status,
-		onChange: cfg.OnChange,
-		ready:    cfg.Ready,
-		log:      cfg.Logger,
-		maxBody:  cfg.MaxBodyBytes,
-		now:      cfg.Now,
-		mux:      http.NewServeMux(),
+		store:     cfg.Store,
+		status:    cfg.Status,
+		onChange:  cfg.OnChange,
+		ready:     cfg.Ready,
+		log:       cfg.Logger,
+		maxBody:   cfg.MaxBodyBytes,
+		now:       cfg.Now,
+		version:   cfg.Version,
+		startedAt: cfg.StartedAt,
+		configRev: cfg.ConfigRevision,
+		events:    cfg.Events,
+		mux:       http.NewServeMux(),
 	}
 	for _, k := range cfg.Keys {
 		// An empty key would match a request that sends "Bearer " and nothing.
@@ -91,6 +114,9 @@ func New(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.startedAt.IsZero() {
+		s.startedAt = s.now()
 	}
 	s.registerRoutes()
 	return s
@@ -120,6 +146,9 @@ func (s *Server) registerRoutes() {
 	s.handleAPI("PUT /admin/v1/apikeys/{id}", kindAPIKey, s.updateAPIKey)
 	s.handleAPI("DELETE /admin/v1/apikeys/{id}", kindAPIKey, s.deleteAPIKey)
 	s.handleAPI("POST /admin/v1/apikeys/{id}/rotate", kindAPIKey, s.rotateAPIKey)
+
+	s.handleAPI("GET /admin/v1/info", "", s.info)
+	s.handleAPI("GET /admin/v1/events", "", s.listEvents)
 }
 
 func (s *Server) handle(pattern string, h http.Handler) {

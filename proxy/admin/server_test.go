@@ -173,9 +173,9 @@ func TestProviderKeys(t *testing.T) {
 	if loc := r.header.Get("Location"); loc != "/admin/v1/provider_keys/"+id {
 		t.Errorf("Location %q", loc)
 	}
-	var created entry[providerKeyValue]
+	var created Entry[ProviderKeyValue]
 	r.decode(t, &created)
-	want := providerKeyValue{DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-…6789", APIBase: "https://api.openai.com/v1"}
+	want := ProviderKeyValue{DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-…6789", APIBase: "https://api.openai.com/v1"}
 	if created.Value != want {
 		t.Errorf("value %+v, want %+v", created.Value, want)
 	}
@@ -190,12 +190,12 @@ func TestProviderKeys(t *testing.T) {
 	}
 
 	// Get and list agree.
-	var got entry[providerKeyValue]
+	var got Entry[ProviderKeyValue]
 	e.mustAdmin(t, 200, "GET", "/admin/v1/provider_keys/"+id, "").decode(t, &got)
 	if !reflect.DeepEqual(stripTimes(got), stripTimes(created)) {
 		t.Errorf("get %+v, want %+v", got, created)
 	}
-	var list []entry[providerKeyValue]
+	var list []Entry[ProviderKeyValue]
 	e.mustAdmin(t, 200, "GET", "/admin/v1/provider_keys", "").decode(t, &list)
 	if len(list) != 1 || list[0].ID != id || list[0].Value.Secret != "sk-…6789" {
 		t.Errorf("list %+v", list)
@@ -241,7 +241,7 @@ func TestProviderKeys(t *testing.T) {
 			wantChanges := before
 			if st.status == 200 {
 				wantChanges++
-				var e2 entry[providerKeyValue]
+				var e2 Entry[ProviderKeyValue]
 				r.decode(t, &e2)
 				if e2.Value.Secret != st.wantMask || e2.Value.APIBase != st.wantBase {
 					t.Errorf("value %+v, want secret %q and api_base %q", e2.Value, st.wantMask, st.wantBase)
@@ -272,7 +272,7 @@ func TestProviderKeys(t *testing.T) {
 	checkErrorEnvelope(t, e.mustAdmin(t, 404, "DELETE", "/admin/v1/provider_keys/"+id, ""), "")
 }
 
-func stripTimes[T any](e entry[T]) entry[T] {
+func stripTimes[T any](e Entry[T]) Entry[T] {
 	e.CreatedAt, e.UpdatedAt = nil, nil
 	return e
 }
@@ -315,7 +315,7 @@ func TestModels(t *testing.T) {
 	plainID := r.id(t)
 	assertJSONEqual(t, r.object(t)["value"], directBody("plain", pk))
 
-	var list []entry[storage.Model]
+	var list []Entry[storage.Model]
 	e.mustAdmin(t, 200, "GET", "/admin/v1/models", "").decode(t, &list)
 	stored, err := e.store.ListModels(context.Background())
 	if err != nil {
@@ -391,7 +391,7 @@ func TestAPIKeys(t *testing.T) {
 	r = e.mustAdmin(t, 200, "PUT", "/admin/v1/apikeys/"+id, fmt.Sprintf(`{"key_hash":%q,"allowed_models":[]}`, hash))
 	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":[],"disabled":false}`, hash))
 
-	var list []entry[apiKeyValue]
+	var list []Entry[APIKeyValue]
 	e.mustAdmin(t, 200, "GET", "/admin/v1/apikeys", "").decode(t, &list)
 	if len(list) != 1 || list[0].ID != id {
 		t.Errorf("list %+v", list)
@@ -659,7 +659,7 @@ func TestIfMatch(t *testing.T) {
 	f := e.fixture(t, "im")
 	rev := func(r reply) int64 {
 		t.Helper()
-		var en entry[json.RawMessage]
+		var en Entry[json.RawMessage]
 		r.decode(t, &en)
 		if et := r.header.Get("ETag"); et != strconv.Quote(strconv.FormatInt(en.Revision, 10)) {
 			t.Errorf("ETag %q, revision %d", et, en.Revision)
@@ -759,7 +759,7 @@ func TestWriteLog(t *testing.T) {
 	e := newEnv(t)
 	r := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", pkBody("logged", "sk-logged-secret-000000000", "https://x.example"))
 	id := r.id(t)
-	var en entry[providerKeyValue]
+	var en Entry[ProviderKeyValue]
 	r.decode(t, &en)
 	e.mustAdmin(t, 404, "DELETE", "/admin/v1/models/nope", "")
 	e.mustAdmin(t, 200, "GET", "/admin/v1/provider_keys", "")
@@ -925,7 +925,7 @@ func TestConcurrentWriters(t *testing.T) {
 					fail("writer %d get: %d %s", i, r.status, r.body)
 					return
 				}
-				var en entry[apiKeyValue]
+				var en Entry[APIKeyValue]
 				r.decode(t, &en)
 				body := apiKeyBodyJSON(en.Value.KeyHash, append(en.Value.AllowedModels, name)...)
 				r = e.admin(t, "PUT", "/admin/v1/apikeys/"+shared, body, fmt.Sprintf("If-Match: %d", en.Revision))
@@ -949,7 +949,7 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Error(f)
 	}
 
-	var en entry[apiKeyValue]
+	var en Entry[APIKeyValue]
 	e.mustAdmin(t, 200, "GET", "/admin/v1/apikeys/"+shared, "").decode(t, &en)
 	if len(en.Value.AllowedModels) != writers+1 {
 		t.Errorf("shared key has %d models, want %d: lost updates", len(en.Value.AllowedModels), writers+1)

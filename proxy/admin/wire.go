@@ -11,8 +11,10 @@ import (
 // This file holds the wire types of the admin API: what goes over HTTP, as
 // opposed to the storage types. Secrets only ever travel inwards.
 
-// entry is the envelope of every GET, POST and PUT response.
-type entry[T any] struct {
+// Entry is the envelope of every GET, POST and PUT response: the resource's
+// id, its value and the store revision of its last write. The CLI prints
+// the same shape for -o json.
+type Entry[T any] struct {
 	ID        string     `json:"id"`
 	Value     T          `json:"value"`
 	Revision  int64      `json:"revision"`
@@ -20,12 +22,12 @@ type entry[T any] struct {
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
-func newEntry[T any](id string, v T, m storage.Meta) entry[T] {
-	return entry[T]{ID: id, Value: v, Revision: m.Revision, CreatedAt: timePtr(m.CreatedAt), UpdatedAt: timePtr(m.UpdatedAt)}
+func newEntry[T any](id string, v T, m storage.Meta) Entry[T] {
+	return Entry[T]{ID: id, Value: v, Revision: m.Revision, CreatedAt: timePtr(m.CreatedAt), UpdatedAt: timePtr(m.UpdatedAt)}
 }
 
 // meta rebuilds the storage metadata an entry carries.
-func (e *entry[T]) meta() storage.Meta {
+func (e *Entry[T]) meta() storage.Meta {
 	m := storage.Meta{Revision: e.Revision}
 	if e.CreatedAt != nil {
 		m.CreatedAt = *e.CreatedAt
@@ -103,8 +105,8 @@ func looksMasked(s string) bool {
 	return s == "***" || strings.Contains(s, "…")
 }
 
-// providerKeyValue is the value of a provider key entry: the secret masked.
-type providerKeyValue struct {
+// ProviderKeyValue is the value of a provider key entry: the secret masked.
+type ProviderKeyValue struct {
 	DisplayName string `json:"display_name"`
 	Provider    string `json:"provider,omitempty"`
 	Adapter     string `json:"adapter,omitempty"`
@@ -113,12 +115,14 @@ type providerKeyValue struct {
 	APIBase string `json:"api_base,omitempty"`
 }
 
-func providerKeyEntry(pk storage.ProviderKey) entry[providerKeyValue] {
+// ProviderKeyEntry is the entry of pk as the API returns it: the secret is
+// masked (pk.SecretHint, or storage.MaskSecret of pk.Secret).
+func ProviderKeyEntry(pk storage.ProviderKey) Entry[ProviderKeyValue] {
 	hint := pk.SecretHint
 	if pk.Secret != "" || hint == "" {
 		hint = storage.MaskSecret(pk.Secret)
 	}
-	v := providerKeyValue{
+	v := ProviderKeyValue{
 		DisplayName: pk.DisplayName,
 		Provider:    pk.Provider,
 		Adapter:     pk.Adapter,
@@ -128,7 +132,8 @@ func providerKeyEntry(pk storage.ProviderKey) entry[providerKeyValue] {
 	return newEntry(pk.ID, v, pk.Meta)
 }
 
-func modelEntry(m storage.Model) entry[storage.Model] {
+// ModelEntry is the entry of m as the API returns it.
+func ModelEntry(m storage.Model) Entry[storage.Model] {
 	return newEntry(m.ID, m, m.Meta)
 }
 
@@ -160,8 +165,8 @@ func (in *apiKeyInput) toStorage(id string) (storage.APIKey, error) {
 	return k, nil
 }
 
-// apiKeyValue is the value of a caller key entry.
-type apiKeyValue struct {
+// APIKeyValue is the value of a caller key entry.
+type APIKeyValue struct {
 	DisplayName   string     `json:"display_name,omitempty"`
 	KeyHash       string     `json:"key_hash"`
 	AllowedModels []string   `json:"allowed_models"`
@@ -169,12 +174,14 @@ type apiKeyValue struct {
 	Disabled      bool       `json:"disabled"`
 }
 
-func apiKeyEntry(k storage.APIKey) entry[apiKeyValue] {
+// APIKeyEntry is the entry of k as the API returns it; allowed_models is
+// never null.
+func APIKeyEntry(k storage.APIKey) Entry[APIKeyValue] {
 	allowed := k.AllowedModels
 	if allowed == nil {
 		allowed = []string{}
 	}
-	return newEntry(k.ID, apiKeyValue{
+	return newEntry(k.ID, APIKeyValue{
 		DisplayName:   k.DisplayName,
 		KeyHash:       k.KeyHash,
 		AllowedModels: allowed,
@@ -186,7 +193,7 @@ func apiKeyEntry(k storage.APIKey) entry[apiKeyValue] {
 // rotated is the body of a successful rotate: the new entry and the only copy
 // of the plaintext key that will ever exist outside the caller.
 type rotated struct {
-	Entry     entry[apiKeyValue] `json:"entry"`
+	Entry     Entry[APIKeyValue] `json:"entry"`
 	Plaintext string             `json:"plaintext"`
 }
 
@@ -252,4 +259,41 @@ func (st SystemTime) Time() time.Time {
 
 func millis(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
+}
+
+// Info describes the running server (GET /admin/v1/info).
+type Info struct {
+	Version    string    `json:"version"`
+	StartedAt  time.Time `json:"started_at"`
+	ServerTime time.Time `json:"server_time"`
+	// StoreRevision is the store-wide revision; 0 when the store cannot tell.
+	StoreRevision int64 `json:"store_revision"`
+	// ConfigRevision is the store revision the proxy's routing snapshot was
+	// built from; 0 when unknown. Equal to StoreRevision once every write is
+	// live.
+	ConfigRevision int64 `json:"config_revision"`
+}
+
+// Event is one routing event for the dashboard: a failed attempt, a
+// failover, a cooldown entered or left, a probe, a configuration reload.
+type Event struct {
+	// Seq numbers events from 1, in publication order.
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	Kind string    `json:"kind"`
+	// Model is the alias the caller asked for.
+	Model string `json:"model,omitempty"`
+	// Target is the display name of the direct model concerned.
+	Target   string `json:"target,omitempty"`
+	TargetID string `json:"target_id,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+	CallID   string `json:"call_id,omitempty"`
+}
+
+// eventPage is the body of GET /admin/v1/events.
+type eventPage struct {
+	Events []Event `json:"events"`
+	// Next is the cursor to pass as since on the next call.
+	Next uint64 `json:"next"`
 }

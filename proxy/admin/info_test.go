@@ -1,0 +1,110 @@
+package admin
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestInfo(t *testing.T) {
+	started := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
+	now := started.Add(time.Hour)
+	var configRev int64
+	c, e := newClient(t, func(cfg *Config) {
+		cfg.Version = "9.9.9"
+		cfg.StartedAt = started
+		cfg.Now = func() time.Time { return now }
+		cfg.ConfigRevision = func() int64 { return configRev }
+	})
+	ctx := context.Background()
+
+	in, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Info{Version: "9.9.9", StartedAt: started, ServerTime: now}
+	if in != want {
+		t.Errorf("info %+v, want %+v", in, want)
+	}
+
+	id := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("info"), "*")).id(t)
+	k, err := e.store.GetAPIKey(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err = c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.StoreRevision != k.Revision || in.ConfigRevision != 0 {
+		t.Errorf("revisions store %d config %d, want %d and 0", in.StoreRevision, in.ConfigRevision, k.Revision)
+	}
+	configRev = k.Revision
+	if in, err = c.Info(ctx); err != nil || in.ConfigRevision != k.Revision {
+		t.Errorf("config revision %d, %v; want %d", in.ConfigRevision, err, k.Revision)
+	}
+	if r := e.raw(t, "GET", "/admin/v1/info", ""); r.status != 401 {
+		t.Errorf("info without a key: %d", r.status)
+	}
+}
+
+func TestEvents(t *testing.T) {
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	all := []Event{
+		{Seq: 1, Time: t0, Kind: "attempt_failed", Model: "chat-prod", Target: "gpt-4o-primary", TargetID: "a", Reason: "transport_error", CallID: "c1"},
+		{Seq: 2, Time: t0.Add(time.Millisecond), Kind: "failover", Model: "chat-prod", Target: "gpt-4o-secondary", Detail: "gpt-4o-primary"},
+		{Seq: 3, Time: t0.Add(2 * time.Millisecond), Kind: "cooldown_entered", Target: "gpt-4o-primary", Reason: "transport_error", Detail: "30s"},
+	}
+	var gotSince []uint64
+	c, e := newClient(t, func(cfg *Config) {
+		cfg.Events = func(since uint64) ([]Event, uint64) {
+			gotSince = append(gotSince, since)
+			if since >= uint64(len(all)) {
+				return nil, since
+			}
+			return all[since:], uint64(len(all))
+		}
+	})
+	ctx := context.Background()
+
+	tests := []struct {
+		since    uint64
+		wantSeqs []uint64
+		wantNext uint64
+	}{
+		{0, []uint64{1, 2, 3}, 3},
+		{2, []uint64{3}, 3},
+		{3, nil, 3},
+	}
+	for _, tt := range tests {
+		evs, next, err := c.Events(ctx, tt.since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []uint64
+		for i, ev := range evs {
+			seqs = append(seqs, ev.Seq)
+			if ev != all[ev.Seq-1] {
+				t.Errorf("event %d: %+v, want %+v", i, ev, all[ev.Seq-1])
+			}
+		}
+		if len(seqs) != len(tt.wantSeqs) || next != tt.wantNext {
+			t.Errorf("since %d: seqs %v next %d, want %v next %d", tt.since, seqs, next, tt.wantSeqs, tt.wantNext)
+		}
+	}
+	if len(gotSince) != 3 || gotSince[1] != 2 {
+		t.Errorf("source called with %v", gotSince)
+	}
+	if r := e.mustAdmin(t, 200, "GET", "/admin/v1/events?since=3", ""); string(r.body) != `{"events":[],"next":3}`+"\n" {
+		t.Errorf("empty page %s", r.body)
+	}
+	checkErrorEnvelope(t, e.mustAdmin(t, 400, "GET", "/admin/v1/events?since=-1", ""), "since")
+
+	t.Run("no source", func(t *testing.T) {
+		c, _ := newClient(t)
+		evs, next, err := c.Events(ctx, 7)
+		if err != nil || len(evs) != 0 || next != 7 {
+			t.Errorf("events %v next %d err %v", evs, next, err)
+		}
+	})
+}
