@@ -1,0 +1,341 @@
+// Package apikey implements `aisix apikey`: caller keys. aisix generates a
+// strong key, stores only its SHA-256, and prints the plaintext exactly once.
+package apikey
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/cli/output"
+	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/storage"
+)
+
+// NewCmdAPIKey returns the apikey command group.
+func NewCmdAPIKey(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "apikey <command>",
+		Aliases: []string{"apikeys", "api-key"},
+		Short:   "Manage caller API keys (only their SHA-256 is stored)",
+	}
+	cmd.AddCommand(newCmdCreate(f, nil), newCmdList(f), newCmdGet(f), newCmdDelete(f), newCmdRotate(f))
+	return cmd
+}
+
+// CreateOptions are the inputs of `apikey create`.
+type CreateOptions struct {
+	Name          string
+	AllowedModels []string
+	KeyHash       string
+	KeyStdin      bool
+	KeyFile       string
+	ExpiresIn     time.Duration
+	Disable       bool
+	Output        output.Options
+}
+
+// created is the machine shape of a create or rotate: the entry, and the
+// plaintext when aisix generated it (shown this once).
+type created struct {
+	Entry     any    `json:"entry"`
+	Plaintext string `json:"plaintext,omitempty"`
+}
+
+func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *CreateOptions) error) *cobra.Command {
+	opts := &CreateOptions{}
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a caller key and print it once",
+		Example: `  aisix apikey create --name app-prod --allow-model chat-prod
+  aisix apikey create --allow-model '*' --expires-in 720h -o json
+  printf '%s' "$CALLER_KEY" | aisix apikey create --allow-model chat-prod --key-stdin -q`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(opts.AllowedModels) == 0 {
+				return cmdutil.FlagErrorf("at least one --allow-model is required (use '*' for every model)")
+			}
+			if opts.KeyHash != "" && opts.KeyStdin {
+				return cmdutil.FlagErrorf("--key-hash and --key-stdin cannot be used together")
+			}
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := opts.Output.Resolve(cfg.Output); err != nil {
+				return err
+			}
+			generated := opts.KeyHash == "" && !opts.KeyStdin
+			if generated && opts.Output.Quiet && opts.KeyFile == "" {
+				return cmdutil.FlagErrorf("-q would lose the generated key: add --key-file PATH, or use -o json")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), cmd, opts)
+			}
+			return createRun(cmd.Context(), f, cmd, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Name, "name", "", "display name (optional, unique)")
+	fl.StringArrayVar(&opts.AllowedModels, "allow-model", nil, "model the key may call (repeat; '*' for all)")
+	fl.StringVar(&opts.KeyHash, "key-hash", "", "store this precomputed lower-case hex SHA-256 instead of generating a key")
+	fl.BoolVar(&opts.KeyStdin, "key-stdin", false, "read the plaintext key to use from standard input")
+	fl.StringVar(&opts.KeyFile, "key-file", "", "also write the generated key to this file (mode 0600)")
+	fl.DurationVar(&opts.ExpiresIn, "expires-in", 0, "expire the key after this long, e.g. 720h")
+	fl.BoolVar(&opts.Disable, "disable", false, "create the key disabled")
+	opts.Output.AddFlags(cmd)
+	return cmd
+}
+
+func createRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts *CreateOptions) error {
+	k := storage.APIKey{DisplayName: opts.Name, AllowedModels: opts.AllowedModels, Disabled: opts.Disable, KeyHash: opts.KeyHash}
+	var plaintext string
+	switch {
+	case opts.KeyStdin:
+		sf := cmdutil.SecretFlags{Stdin: true}
+		key, err := sf.Read(f.IO, "key", true)
+		if err != nil {
+			return err
+		}
+		k.KeyHash = Hash(key)
+	case opts.KeyHash == "":
+		key, err := Generate()
+		if err != nil {
+			return err
+		}
+		plaintext, k.KeyHash = key, Hash(key)
+	}
+	if opts.ExpiresIn > 0 {
+		t := f.Now().Add(opts.ExpiresIn).UTC().Truncate(time.Second)
+		k.ExpiresAt = &t
+	}
+	s, err := f.Store(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	stored, err := s.CreateAPIKey(ctx, k)
+	if err != nil {
+		return err
+	}
+	return printCreated(f, &opts.Output, stored, plaintext, opts.KeyFile)
+}
+
+func printCreated(f *cmdutil.Factory, o *output.Options, k storage.APIKey, plaintext, keyFile string) error {
+	if plaintext != "" && keyFile != "" {
+		if err := os.WriteFile(keyFile, []byte(plaintext+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write key file: %w", err)
+		}
+	}
+	switch {
+	case o.Quiet:
+		_, err := fmt.Fprintln(f.IO.Out, k.ID)
+		return err
+	case o.Format != output.FormatTable:
+		return o.Print(f.IO, nil, created{Entry: admin.APIKeyEntry(k), Plaintext: plaintext}, output.Table{})
+	}
+	if err := output.WriteTable(f.IO, table([]storage.APIKey{k})); err != nil {
+		return err
+	}
+	if plaintext != "" {
+		fmt.Fprintf(f.IO.Out, "\nCaller key (shown only now; aisix stores its SHA-256):\n%s\n", plaintext)
+	}
+	return nil
+}
+
+func newCmdList(f *cmdutil.Factory) *cobra.Command {
+	var o output.Options
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List caller keys",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := o.Resolve(cfg.Output); err != nil {
+				return err
+			}
+			s, err := f.Store(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			all, err := s.ListAPIKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ids := make([]string, len(all))
+			entries := make([]any, len(all))
+			for i, k := range all {
+				ids[i], entries[i] = k.ID, admin.APIKeyEntry(k)
+			}
+			return o.Print(f.IO, ids, entries, table(all))
+		},
+	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+func newCmdGet(f *cmdutil.Factory) *cobra.Command {
+	var o output.Options
+	cmd := &cobra.Command{
+		Use:   "get <name|id>",
+		Short: "Show one caller key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := o.Resolve(cfg.Output); err != nil {
+				return err
+			}
+			s, err := f.Store(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			k, err := cmdutil.FindAPIKey(cmd.Context(), s, args[0])
+			if err != nil {
+				return err
+			}
+			return o.Print(f.IO, []string{k.ID}, admin.APIKeyEntry(k), table([]storage.APIKey{k}))
+		},
+	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+func newCmdDelete(f *cmdutil.Factory) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:     "delete <name|id>",
+		Aliases: []string{"rm"},
+		Short:   "Delete a caller key",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.Store(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			k, err := cmdutil.FindAPIKey(cmd.Context(), s, args[0])
+			if err != nil {
+				return err
+			}
+			if err := cmdutil.ConfirmDelete(f.IO, yes, fmt.Sprintf("API key %s", label(k))); err != nil {
+				return err
+			}
+			if err := s.DeleteAPIKey(cmd.Context(), k.ID); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.IO.ErrOut, "Deleted API key %s\n", label(k))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (required without a terminal)")
+	return cmd
+}
+
+func newCmdRotate(f *cmdutil.Factory) *cobra.Command {
+	var o output.Options
+	var keyFile string
+	cmd := &cobra.Command{
+		Use:   "rotate <name|id>",
+		Short: "Replace a caller key with a new generated one; the old one stops working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := o.Resolve(cfg.Output); err != nil {
+				return err
+			}
+			if o.Quiet && keyFile == "" {
+				return cmdutil.FlagErrorf("-q would lose the new key: add --key-file PATH, or use -o json")
+			}
+			s, err := f.Store(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			k, err := cmdutil.FindAPIKey(cmd.Context(), s, args[0])
+			if err != nil {
+				return err
+			}
+			key, err := Generate()
+			if err != nil {
+				return err
+			}
+			k.KeyHash = Hash(key)
+			updated, err := s.UpdateAPIKey(cmd.Context(), k, k.Revision)
+			if err != nil {
+				return err
+			}
+			return printCreated(f, &o, updated, key, keyFile)
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key-file", "", "also write the new key to this file (mode 0600)")
+	o.AddFlags(cmd)
+	return cmd
+}
+
+// Generate returns a new caller key: "sk-" and 48 hex characters (192 bits).
+func Generate() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate key: %w", err)
+	}
+	return "sk-" + hex.EncodeToString(b), nil
+}
+
+// Hash returns the lower-case hex SHA-256 of a caller key, as stored.
+func Hash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+func label(k storage.APIKey) string {
+	if k.DisplayName != "" {
+		return fmt.Sprintf("%s (%s)", k.DisplayName, k.ID)
+	}
+	return k.ID
+}
+
+func table(all []storage.APIKey) output.Table {
+	t := output.Table{Headers: []string{"name", "id", "allowed models", "state", "expires", "key hash"}}
+	for _, k := range all {
+		state := "active"
+		switch {
+		case k.Disabled:
+			state = "disabled"
+		case k.ExpiresAt != nil && k.ExpiresAt.Before(time.Now()):
+			state = "expired"
+		}
+		expires := "-"
+		if k.ExpiresAt != nil {
+			expires = output.Time(*k.ExpiresAt)
+		}
+		t.Rows = append(t.Rows, []string{output.Or(k.DisplayName), k.ID, strings.Join(k.AllowedModels, ","), state, expires, shortHash(k.KeyHash)})
+	}
+	return t
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}

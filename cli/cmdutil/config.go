@@ -1,0 +1,201 @@
+package cmdutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// QuickstartAdminKey is the well-known admin key that `make run` and the
+// tutorial use. serve accepts it only on a loopback admin address.
+const QuickstartAdminKey = "admin-local-only-change-me"
+
+// Config is every setting of aisix, resolved with the precedence
+// flag > AISIX_* environment > config file > default.
+type Config struct {
+	// File is the config file that was read, if any.
+	File string
+	// DB is the SQLite file shared by serve and local-mode commands.
+	DB string
+	// Server is the admin API URL for remote mode; empty means local mode.
+	Server string
+	// AdminKey is the admin key used by remote commands and status, and by
+	// serve when set (it then replaces AdminKeys).
+	AdminKey string
+	// AdminKeys are the admin keys serve accepts (admin.admin_keys in the file).
+	AdminKeys []string
+	// Output is the default output format of management commands.
+	Output string
+
+	ProxyAddr    string
+	AdminAddr    string
+	MaxBodyBytes int64
+	LogFormat    string
+	LogLevel     string
+	// DrainTimeout bounds how long serve waits for in-flight requests on shutdown.
+	DrainTimeout time.Duration
+	// ReloadInterval is how often serve polls the store for changes made by
+	// other processes.
+	ReloadInterval time.Duration
+}
+
+// configKey binds one setting: its viper key, its environment variable, its
+// default, and optionally the flag that sets it.
+type configKey struct {
+	key, env string
+	def      any
+}
+
+var configKeys = []configKey{
+	{"db", "AISIX_DB", ""},
+	{"server", "AISIX_SERVER", ""},
+	{"admin_key", "AISIX_ADMIN_KEY", ""},
+	{"admin_key_env", "AISIX_ADMIN_KEY_ENV", ""},
+	{"admin.admin_keys", "", []string(nil)},
+	{"output", "AISIX_OUTPUT", "table"},
+	{"proxy.addr", "AISIX_PROXY_ADDR", "127.0.0.1:3000"},
+	{"admin.addr", "AISIX_ADMIN_ADDR", "127.0.0.1:3001"},
+	{"proxy.max_body_bytes", "AISIX_PROXY_MAX_BODY_BYTES", int64(10 << 20)},
+	{"log.format", "AISIX_LOG_FORMAT", "json"},
+	{"log.level", "AISIX_LOG_LEVEL", "info"},
+	{"shutdown.drain_timeout", "AISIX_DRAIN_TIMEOUT", "30s"},
+	{"reload_interval", "AISIX_RELOAD_INTERVAL", "250ms"},
+}
+
+// flagKeys maps flag names to the config keys they set.
+var flagKeys = map[string]string{
+	"db":             "db",
+	"server":         "server",
+	"admin-key":      "admin_key",
+	"output":         "output",
+	"proxy-addr":     "proxy.addr",
+	"admin-addr":     "admin.addr",
+	"log-format":     "log.format",
+	"log-level":      "log.level",
+	"drain-timeout":  "shutdown.drain_timeout",
+	"max-body-bytes": "proxy.max_body_bytes",
+}
+
+// LoadConfig resolves the configuration from flags (only those the user set
+// win over the rest), the environment and the config file. An explicitly
+// named config file must exist; the default user config file is optional.
+func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
+	v := viper.New()
+	for _, k := range configKeys {
+		v.SetDefault(k.key, k.def)
+		if k.env != "" {
+			if err := v.BindEnv(k.key, k.env); err != nil {
+				return nil, fmt.Errorf("bind %s: %w", k.env, err)
+			}
+		}
+	}
+	if flags != nil {
+		for name, key := range flagKeys {
+			if f := flags.Lookup(name); f != nil {
+				if err := v.BindPFlag(key, f); err != nil {
+					return nil, fmt.Errorf("bind --%s: %w", name, err)
+				}
+			}
+		}
+	}
+
+	file := explicitFile
+	if file == "" {
+		file = os.Getenv("AISIX_CONFIG")
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("read config file %s: %w", file, err)
+		}
+	} else if def := DefaultConfigFile(); def != "" {
+		if _, err := os.Stat(def); err == nil {
+			v.SetConfigFile(def)
+			if err := v.ReadInConfig(); err != nil {
+				return nil, fmt.Errorf("read config file %s: %w", def, err)
+			}
+			file = def
+		}
+	}
+
+	c := &Config{
+		File:         file,
+		DB:           v.GetString("db"),
+		Server:       strings.TrimRight(v.GetString("server"), "/"),
+		AdminKey:     v.GetString("admin_key"),
+		AdminKeys:    v.GetStringSlice("admin.admin_keys"),
+		Output:       v.GetString("output"),
+		ProxyAddr:    v.GetString("proxy.addr"),
+		AdminAddr:    v.GetString("admin.addr"),
+		MaxBodyBytes: v.GetInt64("proxy.max_body_bytes"),
+		LogFormat:    v.GetString("log.format"),
+		LogLevel:     v.GetString("log.level"),
+	}
+	if c.AdminKey == "" {
+		if env := v.GetString("admin_key_env"); env != "" {
+			c.AdminKey = os.Getenv(env)
+		}
+	}
+	var err error
+	if c.DrainTimeout, err = parseDuration("shutdown.drain_timeout", v.GetString("shutdown.drain_timeout")); err != nil {
+		return nil, err
+	}
+	if c.ReloadInterval, err = parseDuration("reload_interval", v.GetString("reload_interval")); err != nil {
+		return nil, err
+	}
+	if c.DB == "" {
+		c.DB = DefaultDBPath()
+		if c.DB == "" {
+			return nil, errors.New("no database path: set --db or AISIX_DB (no home directory found)")
+		}
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return nil, fmt.Errorf("log.format must be json or text (got %q)", c.LogFormat)
+	}
+	if c.MaxBodyBytes <= 0 {
+		return nil, fmt.Errorf("proxy.max_body_bytes must be positive (got %d)", c.MaxBodyBytes)
+	}
+	return c, nil
+}
+
+func parseDuration(key, s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s must be a duration such as 30s (got %q)", key, s)
+	}
+	return d, nil
+}
+
+// DefaultDBPath is the SQLite file serve and the CLI share when no --db is
+// given: $XDG_DATA_HOME/aisix/aisix.db, or ~/.local/share/aisix/aisix.db.
+func DefaultDBPath() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "aisix", "aisix.db")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".local", "share", "aisix", "aisix.db")
+}
+
+// DefaultConfigFile is the user config file: $XDG_CONFIG_HOME/aisix/config.yaml,
+// or ~/.config/aisix/config.yaml.
+func DefaultConfigFile() string {
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "aisix", "config.yaml")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".config", "aisix", "config.yaml")
+}

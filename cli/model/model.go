@@ -1,0 +1,391 @@
+// Package model implements `aisix model`: direct models (create, list, get,
+// update, delete) and routing groups (`aisix model route NAME …`).
+package model
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/cli/output"
+	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/storage"
+)
+
+// NewCmdModel returns the model command group.
+func NewCmdModel(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "model <command>",
+		Aliases: []string{"models"},
+		Short:   "Manage direct models and routing groups",
+	}
+	cmd.AddCommand(newCmdCreate(f, nil), newCmdList(f), newCmdGet(f), newCmdUpdate(f, nil), newCmdDelete(f), newCmdRoute(f, nil))
+	return cmd
+}
+
+// directFlags are the settings of a direct model shared by create and update.
+type directFlags struct {
+	name, provider, modelName, providerKey string
+	timeout, streamTimeout                 string
+	retries                                int
+	cooldownSeconds, cooldownMax           int
+	noCooldown                             bool
+}
+
+func (d *directFlags) add(fl *pflag.FlagSet) {
+	fl.StringVar(&d.name, "name", "", "display name: what callers send as model (unique)")
+	fl.StringVar(&d.provider, "provider", "", "vendor label, e.g. openai")
+	fl.StringVar(&d.modelName, "model-name", "", "model id sent upstream, e.g. gpt-4o-mini")
+	fl.StringVar(&d.providerKey, "provider-key", "", "provider key name or id")
+	fl.StringVar(&d.timeout, "timeout", "", "deadline of one non-streaming attempt, e.g. 30s (0: none)")
+	fl.StringVar(&d.streamTimeout, "stream-timeout", "", "deadline for the first chunk and each gap between chunks, e.g. 10s")
+	fl.IntVar(&d.retries, "retries", 0, "extra tries on this model after a retryable failure")
+	fl.IntVar(&d.cooldownSeconds, "cooldown-seconds", 0, "cooldown length when the upstream gives no Retry-After (default 30; 0 turns cooldown off)")
+	fl.IntVar(&d.cooldownMax, "cooldown-max-seconds", 0, "cap on a cooldown taken from Retry-After (default 600)")
+	fl.BoolVar(&d.noCooldown, "no-cooldown", false, "never cool this model down")
+}
+
+// apply sets on m every field whose flag was given.
+func (d *directFlags) apply(ctx context.Context, s storage.Store, fl *pflag.FlagSet, m *storage.Model) error {
+	if fl.Changed("name") {
+		m.DisplayName = d.name
+	}
+	if fl.Changed("provider") {
+		m.Provider = d.provider
+	}
+	if fl.Changed("model-name") {
+		m.ModelName = d.modelName
+	}
+	if fl.Changed("provider-key") {
+		pk, err := cmdutil.FindProviderKey(ctx, s, d.providerKey)
+		if err != nil {
+			return err
+		}
+		m.ProviderKeyID = pk.ID
+	}
+	if fl.Changed("timeout") {
+		ms, err := cmdutil.ParseMillis("timeout", d.timeout)
+		if err != nil {
+			return err
+		}
+		m.Timeout = &ms
+	}
+	if fl.Changed("stream-timeout") {
+		ms, err := cmdutil.ParseMillis("stream-timeout", d.streamTimeout)
+		if err != nil {
+			return err
+		}
+		m.StreamTimeout = &ms
+	}
+	if fl.Changed("retries") {
+		r := d.retries
+		m.Retries = &r
+	}
+	if fl.Changed("cooldown-seconds") || fl.Changed("cooldown-max-seconds") || fl.Changed("no-cooldown") {
+		if m.Cooldown == nil {
+			m.Cooldown = &storage.Cooldown{}
+		}
+		if fl.Changed("cooldown-seconds") {
+			v := d.cooldownSeconds
+			m.Cooldown.DefaultSeconds = &v
+		}
+		if fl.Changed("cooldown-max-seconds") {
+			v := d.cooldownMax
+			m.Cooldown.MaxSeconds = &v
+		}
+		if fl.Changed("no-cooldown") {
+			v := !d.noCooldown
+			m.Cooldown.Enabled = &v
+		}
+	}
+	return nil
+}
+
+// CreateOptions are the inputs of `model create`.
+type CreateOptions struct {
+	flags  directFlags
+	Output output.Options
+}
+
+func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *CreateOptions) error) *cobra.Command {
+	opts := &CreateOptions{}
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a direct model (one upstream model behind one provider key)",
+		Example: `  aisix model create --name gpt-4o-primary --provider openai --model-name gpt-4o-mini --provider-key openai-primary
+  ID=$(aisix model create --name gpt-4o-secondary --provider openai --model-name gpt-4o-mini --provider-key openai-secondary -q)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, req := range []string{"name", "provider", "model-name", "provider-key"} {
+				if !cmd.Flags().Changed(req) {
+					return cmdutil.FlagErrorf("--%s is required", req)
+				}
+			}
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := opts.Output.Resolve(cfg.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), cmd, opts)
+			}
+			ctx := cmd.Context()
+			s, err := f.Store(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			var m storage.Model
+			if err := opts.flags.apply(ctx, s, cmd.Flags(), &m); err != nil {
+				return fmt.Errorf("model %q: %w", opts.flags.name, err)
+			}
+			created, err := s.CreateModel(ctx, m)
+			if err != nil {
+				return fmt.Errorf("model %q: %w", opts.flags.name, err)
+			}
+			return printModels(f, &opts.Output, false, created)
+		},
+	}
+	opts.flags.add(cmd.Flags())
+	opts.Output.AddFlags(cmd)
+	return cmd
+}
+
+// UpdateOptions are the inputs of `model update`.
+type UpdateOptions struct {
+	Ref    string
+	flags  directFlags
+	Output output.Options
+}
+
+func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *UpdateOptions) error) *cobra.Command {
+	opts := &UpdateOptions{}
+	cmd := &cobra.Command{
+		Use:               "update <name|id>",
+		Short:             "Change a direct model; only the flags given change (use `model route` for groups)",
+		Example:           `  aisix model update gpt-4o-primary --timeout 20s --retries 1`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeModels(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Ref = args[0]
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := opts.Output.Resolve(cfg.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), cmd, opts)
+			}
+			ctx := cmd.Context()
+			s, err := f.Store(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			m, err := cmdutil.FindModel(ctx, s, opts.Ref)
+			if err != nil {
+				return err
+			}
+			if m.Routing != nil {
+				return fmt.Errorf("model %q is a routing group: change it with `aisix model route %s …`", m.DisplayName, m.DisplayName)
+			}
+			if err := opts.flags.apply(ctx, s, cmd.Flags(), &m); err != nil {
+				return fmt.Errorf("model %q: %w", opts.Ref, err)
+			}
+			updated, err := s.UpdateModel(ctx, m, m.Revision)
+			if err != nil {
+				return fmt.Errorf("model %q: %w", opts.Ref, err)
+			}
+			return printModels(f, &opts.Output, false, updated)
+		},
+	}
+	opts.flags.add(cmd.Flags())
+	opts.Output.AddFlags(cmd)
+	return cmd
+}
+
+func newCmdList(f *cmdutil.Factory) *cobra.Command {
+	var o output.Options
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List models and routing groups",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := o.Resolve(cfg.Output); err != nil {
+				return err
+			}
+			s, err := f.Store(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			all, err := s.ListModels(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printModels(f, &o, true, all...)
+		},
+	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+func newCmdGet(f *cmdutil.Factory) *cobra.Command {
+	var o output.Options
+	cmd := &cobra.Command{
+		Use:               "get <name|id>",
+		Short:             "Show one model",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeModels(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := o.Resolve(cfg.Output); err != nil {
+				return err
+			}
+			s, err := f.Store(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			m, err := cmdutil.FindModel(cmd.Context(), s, args[0])
+			if err != nil {
+				return err
+			}
+			return printModels(f, &o, false, m)
+		},
+	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+func newCmdDelete(f *cmdutil.Factory) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:               "delete <name|id>",
+		Aliases:           []string{"rm"},
+		Short:             "Delete a model (refused while a routing group targets it)",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeModels(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.Store(cmd)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			m, err := cmdutil.FindModel(cmd.Context(), s, args[0])
+			if err != nil {
+				return err
+			}
+			if err := cmdutil.ConfirmDelete(f.IO, yes, fmt.Sprintf("model %q", m.DisplayName)); err != nil {
+				return err
+			}
+			if err := s.DeleteModel(cmd.Context(), m.ID); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.IO.ErrOut, "Deleted model %s (%s)\n", m.DisplayName, m.ID)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (required without a terminal)")
+	return cmd
+}
+
+// printModels prints one model as an entry, or a list as an array.
+func printModels(f *cmdutil.Factory, o *output.Options, list bool, all ...storage.Model) error {
+	ids := make([]string, len(all))
+	entries := make([]any, len(all))
+	t := output.Table{Headers: []string{"name", "id", "kind", "upstream", "details", "revision"}}
+	for i, m := range all {
+		ids[i] = m.ID
+		entries[i] = admin.ModelEntry(m)
+		t.Rows = append(t.Rows, []string{m.DisplayName, m.ID, m.Kind(), upstream(m), details(m), fmt.Sprint(m.Revision)})
+	}
+	if list {
+		return o.Print(f.IO, ids, entries, t)
+	}
+	return o.Print(f.IO, ids, entries[0], t)
+}
+
+func upstream(m storage.Model) string {
+	if m.Routing == nil {
+		return m.Provider + "/" + m.ModelName
+	}
+	names := make([]string, len(m.Routing.Targets))
+	for i, t := range m.Routing.Targets {
+		names[i] = t.Model
+		if t.Weight != nil {
+			names[i] += fmt.Sprintf("=%d", *t.Weight)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+func details(m storage.Model) string {
+	var parts []string
+	if r := m.Routing; r != nil {
+		strategy := r.Strategy
+		if strategy == "" {
+			strategy = storage.StrategyFailover
+		}
+		parts = append(parts, strategy)
+		if r.Retries != nil {
+			parts = append(parts, fmt.Sprintf("retries=%d", *r.Retries))
+		}
+		if r.MaxFallbacks != nil {
+			parts = append(parts, fmt.Sprintf("max_fallbacks=%d", *r.MaxFallbacks))
+		}
+		if r.Timeout != nil && *r.Timeout > 0 {
+			parts = append(parts, "timeout="+cmdutil.FormatMillis(r.Timeout))
+		}
+		return strings.Join(parts, " ")
+	}
+	if m.Timeout != nil && *m.Timeout > 0 {
+		parts = append(parts, "timeout="+cmdutil.FormatMillis(m.Timeout))
+	}
+	if m.StreamTimeout != nil && *m.StreamTimeout > 0 {
+		parts = append(parts, "stream_timeout="+cmdutil.FormatMillis(m.StreamTimeout))
+	}
+	if m.Retries != nil {
+		parts = append(parts, fmt.Sprintf("retries=%d", *m.Retries))
+	}
+	return output.Or(strings.Join(parts, " "))
+}
+
+// completeModels completes model names from the configured store.
+func completeModels(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		s, err := f.Store(cmd)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer s.Close()
+		all, err := s.ListModels(cmd.Context())
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		names := make([]string, len(all))
+		for i, m := range all {
+			names[i] = m.DisplayName
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}

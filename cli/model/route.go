@@ -1,0 +1,310 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/cli/output"
+	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/storage"
+)
+
+// RouteOptions are the inputs of `model route`.
+type RouteOptions struct {
+	Name               string
+	Strategy           string
+	Targets            []string
+	Retries            int
+	MaxFallbacks       int
+	Timeout            string
+	RetryOn429         bool
+	WhenAllUnavailable string
+	FallbackOnStatuses []int
+	Explain            bool
+	Output             output.Options
+}
+
+func newCmdRoute(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *RouteOptions) error) *cobra.Command {
+	opts := &RouteOptions{}
+	cmd := &cobra.Command{
+		Use:   "route <name>",
+		Short: "Create or replace a routing group (idempotent), or explain its current order",
+		Long: `Create the routing model <name>, or replace its routing if it exists, so CI can
+run the same command on every deploy. Targets are direct models, tried in the
+order the strategy gives; targets cooling down move behind healthy ones.
+
+With --explain, ask the running server for live status and print the order in
+which targets would be tried right now, and why.`,
+		Example: `  aisix model route chat-prod --strategy failover --target gpt-4o-primary --target gpt-4o-secondary --retries 1 --max-fallbacks 1
+  aisix model route chat-prod --strategy weighted --target a=3 --target b=1
+  aisix model route chat-prod --explain`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeModels(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			fl := cmd.Flags()
+			if !opts.Explain && len(opts.Targets) == 0 {
+				return cmdutil.FlagErrorf("at least one --target is required")
+			}
+			if opts.Explain && fl.NFlag() > 1+boolToInt(fl.Changed("output")) {
+				for _, n := range []string{"target", "strategy", "retries", "max-fallbacks", "timeout", "retry-on-429", "when-all-unavailable", "fallback-on-status"} {
+					if fl.Changed(n) {
+						return cmdutil.FlagErrorf("--explain cannot be combined with --%s", n)
+					}
+				}
+			}
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			if err := opts.Output.Resolve(cfg.Output); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), cmd, opts)
+			}
+			if opts.Explain {
+				return explainRun(cmd.Context(), f, cmd, opts)
+			}
+			return routeRun(cmd.Context(), f, cmd, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Strategy, "strategy", storage.StrategyFailover, "failover, round_robin or weighted")
+	fl.StringArrayVar(&opts.Targets, "target", nil, "target direct model, NAME or NAME=WEIGHT (repeat, in order)")
+	fl.IntVar(&opts.Retries, "retries", 0, "extra tries on the same target before failing over")
+	fl.IntVar(&opts.MaxFallbacks, "max-fallbacks", -1, "how many targets after the first may be tried (default: all)")
+	fl.StringVar(&opts.Timeout, "timeout", "", "deadline of the whole request, retries and failovers included, e.g. 60s")
+	fl.BoolVar(&opts.RetryOn429, "retry-on-429", true, "treat an upstream 429 as retryable (false: return it to the caller)")
+	fl.StringVar(&opts.WhenAllUnavailable, "when-all-unavailable", "", "when every target cools down: try_anyway (default) or fail")
+	fl.IntSliceVar(&opts.FallbackOnStatuses, "fallback-on-status", nil, "extra upstream statuses that fail over (repeat or comma-separate)")
+	fl.BoolVar(&opts.Explain, "explain", false, "print the order targets would be tried in now (needs a running server)")
+	opts.Output.AddFlags(cmd)
+	return cmd
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// routing builds the routing block the flags describe.
+func (o *RouteOptions) routing(cmd *cobra.Command) (*storage.Routing, error) {
+	r := &storage.Routing{Strategy: o.Strategy, WhenAllUnavailable: o.WhenAllUnavailable, FallbackOnStatuses: o.FallbackOnStatuses}
+	for _, t := range o.Targets {
+		name, w, hasWeight := strings.Cut(t, "=")
+		tgt := storage.Target{Model: name}
+		if hasWeight {
+			n, err := strconv.Atoi(w)
+			if err != nil || n < 0 {
+				return nil, cmdutil.FlagErrorf("--target %q: weight must be a whole number 0 or more", t)
+			}
+			tgt.Weight = &n
+		}
+		r.Targets = append(r.Targets, tgt)
+	}
+	fl := cmd.Flags()
+	if fl.Changed("retries") {
+		n := o.Retries
+		r.Retries = &n
+	}
+	if o.MaxFallbacks >= 0 {
+		n := o.MaxFallbacks
+		r.MaxFallbacks = &n
+	}
+	if fl.Changed("retry-on-429") {
+		b := o.RetryOn429
+		r.RetryOn429 = &b
+	}
+	if o.Timeout != "" {
+		ms, err := cmdutil.ParseMillis("timeout", o.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		r.Timeout = &ms
+	}
+	return r, nil
+}
+
+func routeRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts *RouteOptions) error {
+	r, err := opts.routing(cmd)
+	if err != nil {
+		return err
+	}
+	s, err := f.Store(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	existing, err := cmdutil.FindModel(ctx, s, opts.Name)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		m, err := s.CreateModel(ctx, storage.Model{DisplayName: opts.Name, Routing: r})
+		if err != nil {
+			return fmt.Errorf("model %q: %w", opts.Name, err)
+		}
+		return printModels(f, &opts.Output, false, m)
+	case err != nil:
+		return err
+	case existing.Routing == nil:
+		return fmt.Errorf("model %q is a direct model, not a routing group", opts.Name)
+	}
+	replaced := storage.Model{ID: existing.ID, DisplayName: existing.DisplayName, Timeout: existing.Timeout, Routing: r}
+	m, err := s.UpdateModel(ctx, replaced, existing.Revision)
+	if err != nil {
+		return fmt.Errorf("model %q: %w", opts.Name, err)
+	}
+	return printModels(f, &opts.Output, false, m)
+}
+
+// ExplainRow is one target of `model route --explain`.
+type ExplainRow struct {
+	Position      int        `json:"position"`
+	Target        string     `json:"target"`
+	Status        string     `json:"status"`
+	CooldownUntil *time.Time `json:"cooldown_until,omitempty"`
+	Reason        string     `json:"reason,omitempty"`
+	Tried         bool       `json:"tried"`
+	Why           string     `json:"why"`
+}
+
+// explainRun reads the group from the running server and its targets' live
+// status, and orders them the way the proxy does: the strategy's order, then
+// healthy targets before cooling ones (soonest cooldown end first), then the
+// max_fallbacks budget.
+func explainRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts *RouteOptions) error {
+	client, url, err := f.AdminClient(cmd)
+	if err != nil {
+		return err
+	}
+	m, err := cmdutil.FindModel(ctx, client, opts.Name)
+	if err != nil {
+		return fmt.Errorf("explain needs a running server at %s: %w", url, err)
+	}
+	if m.Routing == nil {
+		return fmt.Errorf("model %q is a direct model, not a routing group", opts.Name)
+	}
+	rows, err := client.ModelsStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("explain needs a running server at %s: %w", url, err)
+	}
+	byName := make(map[string]admin.StatusRow, len(rows))
+	for _, r := range rows {
+		byName[r.DisplayName] = r
+	}
+	now := f.Now()
+	out := Explain(m.Routing, byName, now)
+	if opts.Output.Format == output.FormatJSON || opts.Output.Format == output.FormatYAML {
+		return opts.Output.Print(f.IO, nil, out, output.Table{})
+	}
+	strategy := m.Routing.Strategy
+	if strategy == "" {
+		strategy = storage.StrategyFailover
+	}
+	fmt.Fprintf(f.IO.Out, "%s (%s): order of attempts right now\n", m.DisplayName, strategy)
+	t := output.Table{Headers: []string{"#", "target", "status", "why"}}
+	for _, r := range out {
+		pos := fmt.Sprint(r.Position)
+		if !r.Tried {
+			pos = "-"
+		}
+		t.Rows = append(t.Rows, []string{pos, r.Target, r.Status, r.Why})
+	}
+	return output.WriteTable(f.IO, t)
+}
+
+// Explain orders the targets of r the way the proxy would try them now, given
+// the live status rows by display name.
+func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Time) []ExplainRow {
+	type cand struct {
+		row   ExplainRow
+		until time.Time
+		cool  bool
+	}
+	var cands []cand
+	for _, t := range r.Targets {
+		st, ok := status[t.Model]
+		c := cand{row: ExplainRow{Target: t.Model, Status: "unknown"}}
+		if ok {
+			c.row.Status = st.Status
+			c.row.Reason = st.StatusReason
+			if st.CooldownUntil != nil {
+				until := st.CooldownUntil.Time()
+				if until.After(now) {
+					c.until, c.cool = until, true
+					c.row.CooldownUntil = &until
+				}
+			}
+		}
+		switch {
+		case c.cool:
+			c.row.Why = fmt.Sprintf("cooling down for %s (until %s) because of %s", until(c.until, now), c.until.UTC().Format(time.TimeOnly), output.Or(c.row.Reason))
+		case c.row.Status == "probing":
+			c.row.Why = "cooldown over: the next request is a probe"
+		case ok:
+			c.row.Why = "healthy"
+		default:
+			c.row.Why = "not a known direct model"
+		}
+		cands = append(cands, c)
+	}
+	// Healthy targets keep the strategy's order; cooling ones follow, soonest
+	// end first.
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].cool != cands[j].cool {
+			return !cands[i].cool
+		}
+		if cands[i].cool {
+			return cands[i].until.Before(cands[j].until)
+		}
+		return false
+	})
+	budget := len(cands)
+	if r.MaxFallbacks != nil && *r.MaxFallbacks+1 < budget {
+		budget = *r.MaxFallbacks + 1
+	}
+	allCool := len(cands) > 0
+	for _, c := range cands {
+		allCool = allCool && c.cool
+	}
+	out := make([]ExplainRow, len(cands))
+	for i, c := range cands {
+		c.row.Position = i + 1
+		c.row.Tried = i < budget
+		if !c.row.Tried {
+			c.row.Why += "; beyond the max_fallbacks budget"
+		} else if allCool && r.WhenAllUnavailable == storage.WhenAllUnavailableFail {
+			c.row.Tried = false
+			c.row.Why += "; not tried: every target is cooling down and when_all_unavailable is fail (503)"
+		}
+		if c.row.Tried && i == 0 && !c.cool {
+			c.row.Why += "; serves next"
+		}
+		out[i] = c.row
+	}
+	switch r.Strategy {
+	case storage.StrategyRoundRobin:
+		if len(out) > 0 {
+			out[0].Why += " (round_robin rotates the first pick per request)"
+		}
+	case storage.StrategyWeighted:
+		if len(out) > 0 {
+			out[0].Why += " (weighted picks the first at random by weight)"
+		}
+	}
+	return out
+}
+
+func until(t, now time.Time) string {
+	return t.Sub(now).Round(time.Second).String()
+}

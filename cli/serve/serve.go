@@ -1,0 +1,248 @@
+// Package serve implements `aisix serve`: configuration in, then the SQLite
+// store, the routing table and its watcher, the proxy and admin listeners,
+// and a graceful drain on SIGINT/SIGTERM.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/proxy"
+	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/routing"
+	"github.com/aisix/aisix/storage/sqlite"
+)
+
+// NewCmdServe returns the serve command.
+func NewCmdServe(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the proxy (127.0.0.1:3000) and the admin API (127.0.0.1:3001)",
+		Long: `Run the OpenAI-compatible proxy and the admin API on the embedded SQLite store.
+
+Settings come from flags, then AISIX_* environment variables, then the config
+file (--config), then defaults. An admin key is required: --admin-key,
+AISIX_ADMIN_KEY, or admin.admin_keys in the config file.`,
+		Example: `  aisix serve --admin-key "$AISIX_ADMIN_KEY"
+  AISIX_ADMIN_KEY=admin-local-only-change-me aisix serve --db ./aisix.db --log-format text`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.Config(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return Run(ctx, cfg, f.IO.ErrOut, f.Version)
+		},
+	}
+	fl := cmd.Flags()
+	fl.String("proxy-addr", "127.0.0.1:3000", "proxy listen address")
+	fl.String("admin-addr", "127.0.0.1:3001", "admin API listen address")
+	fl.String("log-format", "json", "log format: json or text")
+	fl.String("log-level", "info", "log level: debug, info, warn or error")
+	fl.String("drain-timeout", "30s", "how long to wait for in-flight requests on shutdown")
+	fl.Int64("max-body-bytes", 10<<20, "largest request body the proxy accepts")
+	return cmd
+}
+
+// Run serves until ctx is cancelled, then drains and returns. Logs go to logw.
+func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version string) error {
+	keys := cfg.AdminKeys
+	if cfg.AdminKey != "" {
+		keys = []string{cfg.AdminKey}
+	}
+	keys = nonEmpty(keys)
+	if len(keys) == 0 {
+		return fmt.Errorf("no admin key: set --admin-key, AISIX_ADMIN_KEY or admin.admin_keys in the config file (for a loopback-only trial: AISIX_ADMIN_KEY=%s)", cmdutil.QuickstartAdminKey)
+	}
+	for _, k := range keys {
+		if k == cmdutil.QuickstartAdminKey && !isLoopback(cfg.AdminAddr) {
+			return fmt.Errorf("refusing the well-known quickstart admin key on non-loopback admin address %s: set a strong admin key", cfg.AdminAddr)
+		}
+	}
+	logger, err := newLogger(logw, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+
+	started := time.Now()
+	store, err := sqlite.Open(ctx, cfg.DB)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", cfg.DB, err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Error("close database", "err", err)
+		}
+	}()
+
+	reg := health.NewRegistry()
+	table := routing.NewTable(store, logger.With("component", "routing"))
+	if err := table.Reload(ctx); err != nil {
+		return fmt.Errorf("load configuration: %w", err)
+	}
+
+	var draining atomic.Bool
+	ready := func() bool { return !draining.Load() }
+
+	proxyHandler := proxy.New(proxy.Options{
+		Table:        table,
+		Health:       reg,
+		Logger:       logger.With("component", "proxy"),
+		Version:      version,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Ready:        ready,
+	})
+	adminHandler := admin.New(admin.Config{
+		Store:  store,
+		Keys:   keys,
+		Status: reg,
+		OnChange: func() {
+			if err := table.Reload(context.Background()); err != nil {
+				logger.Error("reload configuration after admin write", "err", err)
+			}
+		},
+		Ready:     ready,
+		Logger:    logger.With("component", "admin"),
+		Version:   version,
+		StartedAt: started,
+		ConfigRevision: func() int64 {
+			if snap := table.Snapshot(); snap != nil {
+				return snap.Revision
+			}
+			return 0
+		},
+		Events: func(since uint64) ([]admin.Event, uint64) {
+			evs, next := reg.Events(since)
+			out := make([]admin.Event, len(evs))
+			for i, e := range evs {
+				out[i] = admin.Event(e)
+			}
+			return out, next
+		},
+	})
+
+	proxyLn, err := net.Listen("tcp", cfg.ProxyAddr)
+	if err != nil {
+		return fmt.Errorf("listen on proxy address: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		proxyLn.Close()
+		return fmt.Errorf("listen on admin address: %w", err)
+	}
+	proxySrv := &http.Server{
+		Handler:           proxyHandler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	adminSrv := &http.Server{
+		Handler:           adminHandler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go table.Watch(watchCtx, cfg.ReloadInterval)
+
+	logger.Info("aisix started",
+		"version", version,
+		"proxy_addr", proxyLn.Addr().String(),
+		"admin_addr", adminLn.Addr().String(),
+		"db", cfg.DB,
+		"startup_ms", time.Since(started).Milliseconds())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveHTTP(proxySrv, proxyLn) })
+	g.Go(func() error { return serveHTTP(adminSrv, adminLn) })
+	g.Go(func() error {
+		<-gctx.Done()
+		draining.Store(true)
+		logger.Info("aisix draining", "drain_timeout", cfg.DrainTimeout.String())
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+		defer cancel()
+		// Admin first is not needed: both drain together under one deadline.
+		var errs []error
+		done := make(chan error, 2)
+		go func() { done <- proxySrv.Shutdown(sctx) }()
+		go func() { done <- adminSrv.Shutdown(sctx) }()
+		for range 2 {
+			if err := <-done; err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			logger.Warn("drain deadline passed; closing remaining connections", "err", errors.Join(errs...))
+			proxySrv.Close()
+			adminSrv.Close()
+		}
+		return nil
+	})
+	err = g.Wait()
+	stopWatch()
+	logger.Info("aisix stopped", "uptime_s", int(time.Since(started).Seconds()))
+	return err
+}
+
+func serveHTTP(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level must be debug, info, warn or error (got %q)", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// isLoopback reports whether a listen address only accepts local connections.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func nonEmpty(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}

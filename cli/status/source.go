@@ -1,0 +1,139 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aisix/aisix/cli/model"
+	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/tui"
+)
+
+// Source adapts the admin API client to the dashboard's StatusSource.
+type Source struct {
+	Client *admin.Client
+	URL    string
+	// Now is the clock used to order groups; nil means time.Now.
+	Now func() time.Time
+}
+
+var _ tui.StatusSource = (*Source)(nil)
+
+// Fetch reads the status rows, the models and the server info.
+func (s *Source) Fetch(ctx context.Context) (tui.Snapshot, error) {
+	rows, err := s.Client.ModelsStatus(ctx)
+	if err != nil {
+		return tui.Snapshot{}, err
+	}
+	models, err := s.Client.ListModels(ctx)
+	if err != nil {
+		return tui.Snapshot{}, err
+	}
+	info, err := s.Client.Info(ctx)
+	if err != nil {
+		return tui.Snapshot{}, err
+	}
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	return buildSnapshot(s.URL, info, rows, models, now), nil
+}
+
+// Events reads the routing events after since.
+func (s *Source) Events(ctx context.Context, since uint64) ([]tui.Event, uint64, error) {
+	evs, next, err := s.Client.Events(ctx, since)
+	if err != nil {
+		return nil, since, err
+	}
+	out := make([]tui.Event, len(evs))
+	for i, e := range evs {
+		out[i] = tui.Event{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Model: e.Model, Target: e.Target, Reason: e.Reason, Detail: e.Detail}
+	}
+	return out, next, nil
+}
+
+func buildSnapshot(url string, info admin.Info, rows []admin.StatusRow, models []storage.Model, now time.Time) tui.Snapshot {
+	snap := tui.Snapshot{Server: url, Version: info.Version, StartedAt: info.StartedAt, ServerTime: info.ServerTime}
+	byName := make(map[string]admin.StatusRow, len(rows))
+	for _, r := range rows {
+		byName[r.DisplayName] = r
+	}
+	if !info.ServerTime.IsZero() {
+		now = info.ServerTime
+	}
+	for _, m := range models {
+		if m.Routing != nil {
+			snap.Groups = append(snap.Groups, group(m, byName, now))
+			continue
+		}
+		r, ok := byName[m.DisplayName]
+		if !ok || r.DirectStats == nil {
+			continue
+		}
+		row := tui.ModelRow{
+			ID: m.ID, Name: m.DisplayName, Provider: m.Provider, Status: r.Status, Reason: r.StatusReason,
+			Requests: r.Requests, Failures: r.Failures, InFlight: r.InFlight,
+			LatencyP50: ms(r.LatencyP50Ms), LatencyP95: ms(r.LatencyP95Ms), TTFTP50: ms(r.TTFTP50Ms),
+			LastError: r.LastError, Config: config(m),
+		}
+		if r.CooldownUntil != nil {
+			row.CooldownUntil = r.CooldownUntil.Time()
+		}
+		if r.LastErrorAt != nil {
+			row.LastErrorAt = *r.LastErrorAt
+		}
+		if r.LastSuccessAt != nil {
+			row.LastSuccessAt = *r.LastSuccessAt
+		}
+		snap.Models = append(snap.Models, row)
+	}
+	return snap
+}
+
+func group(m storage.Model, byName map[string]admin.StatusRow, now time.Time) tui.GroupRow {
+	g := tui.GroupRow{Name: m.DisplayName, Strategy: m.Routing.Strategy}
+	if g.Strategy == "" {
+		g.Strategy = storage.StrategyFailover
+	}
+	for _, r := range model.Explain(m.Routing, byName, now) {
+		t := tui.GroupTarget{Name: r.Target, Status: r.Status, Skipped: !r.Tried || r.CooldownUntil != nil}
+		if t.Skipped {
+			t.Why = r.Why
+		}
+		if g.Serving == "" && r.Tried && r.CooldownUntil == nil {
+			g.Serving = r.Target
+		}
+		g.Targets = append(g.Targets, t)
+	}
+	return g
+}
+
+// config lists what the detail view shows of a direct model: never a secret.
+func config(m storage.Model) []tui.KV {
+	kv := []tui.KV{{Key: "id", Value: m.ID}, {Key: "provider", Value: m.Provider}, {Key: "model_name", Value: m.ModelName}, {Key: "provider_key_id", Value: m.ProviderKeyID}}
+	if m.Timeout != nil {
+		kv = append(kv, tui.KV{Key: "timeout", Value: (time.Duration(*m.Timeout) * time.Millisecond).String()})
+	}
+	if m.StreamTimeout != nil {
+		kv = append(kv, tui.KV{Key: "stream_timeout", Value: (time.Duration(*m.StreamTimeout) * time.Millisecond).String()})
+	}
+	if m.Retries != nil {
+		kv = append(kv, tui.KV{Key: "retries", Value: strconv.Itoa(*m.Retries)})
+	}
+	if c := m.Cooldown; c != nil {
+		if c.DefaultSeconds != nil {
+			kv = append(kv, tui.KV{Key: "cooldown.default_seconds", Value: strconv.Itoa(*c.DefaultSeconds)})
+		}
+		if c.Enabled != nil {
+			kv = append(kv, tui.KV{Key: "cooldown.enabled", Value: fmt.Sprint(*c.Enabled)})
+		}
+	}
+	kv = append(kv, tui.KV{Key: "revision", Value: strconv.FormatInt(m.Revision, 10)})
+	return kv
+}
+
+func ms(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
