@@ -7,8 +7,10 @@ import "time"
 
 // States a direct model can be in.
 const (
-	StateHealthy   = "healthy"
-	StateCooldown  = "cooldown"
+	StateHealthy  = "healthy"
+	StateCooldown = "cooldown"
+	// StateProbing is a model whose cooldown has run out but which has not
+	// answered since: the next request to it is a probe (half-open).
 	StateProbing   = "probing"
 	StateUnhealthy = "unhealthy"
 )
@@ -32,4 +34,10 @@ type Status struct {
 	LastError     string
 	LastErrorAt   time.Time
 	LastSuccessAt time.Time
+
+	// ProbeInFlight is set while one request is testing a model whose
+	// cooldown has run out.
+	ProbeInFlight bool
+	// Cooldowns counts how many times the model entered cooldown.
+	Cooldowns uint64
 }

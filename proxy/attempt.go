@@ -1,0 +1,463 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aisix/aisix/proxy/provider"
+	"github.com/aisix/aisix/proxy/routing"
+)
+
+var (
+	eventStream = []string{"text/event-stream"}
+	noCache     = []string{"no-cache"}
+	noBuffering = []string{"no"}
+	doneFrame   = []byte("data: [DONE]\n\n")
+	doneData    = []byte("[DONE]")
+	keepAliveFr = []byte(": keep-alive\n\n")
+)
+
+// maxErrorBody caps an upstream error body read for classification and
+// pass-through.
+const maxErrorBody = 1 << 20
+
+// plainAttempt is one non-streaming call: the whole answer is read, its
+// model value spliced, and written with a Content-Length.
+func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
+	t := cd.t
+	actx := c.r.Context()
+	timeout, cause := t.Timeout, errAttemptTimeout
+	if !c.deadline.IsZero() {
+		if left := time.Until(c.deadline); timeout == 0 || left < timeout {
+			timeout, cause = left, errBudget
+		}
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeoutCause(actx, timeout, cause)
+		defer cancel()
+	}
+	req, err := provider.NewChatRequest(actx, provider.ChatRequest{
+		URL: t.ProviderKey.URL, Auth: t.ProviderKey.Auth, Body: body, Caller: c.r.Header,
+	})
+	if err != nil {
+		return c.errorFailure(t, actx, err), false
+	}
+	t0 := time.Now()
+	resp, err := c.s.transport.RoundTrip(req)
+	if err != nil {
+		return c.errorFailure(t, actx, err), false
+	}
+	defer resp.Body.Close()
+	bp := getBuf()
+	defer putBuf(bp)
+	ok := resp.StatusCode/100 == 2
+	limit := c.s.maxResp
+	if !ok {
+		limit = maxErrorBody
+	}
+	rb, err := readBody(resp.Body, limit, bp)
+	switch {
+	case errors.Is(err, errTooLarge):
+		if !ok {
+			rb = (*bp)[:limit]
+			break
+		}
+		return decodeFailure(t, "upstream response exceeds "+strconv.FormatInt(limit, 10)+" bytes"), false
+	case err != nil:
+		return c.errorFailure(t, actx, err), false
+	}
+	if !ok {
+		return c.statusFailure(t, resp, rb), false
+	}
+	sp, err := provider.FindModel(rb)
+	if err != nil {
+		return decodeFailure(t, "upstream returned a body that is not a JSON object"), false
+	}
+	c.served(cd, resp.StatusCode)
+	c.healthy(cd, time.Since(t0), 0)
+	h := c.w.Header()
+	h["Content-Type"] = appJSON
+	h["Content-Length"] = []string{strconv.Itoa(sp.Len(rb, c.model.NameJSON))}
+	h[hdrServedBy] = t.ServedBy
+	h[hdrAttempts] = []string{string(c.trail)}
+	c.status = resp.StatusCode
+	c.w.WriteHeader(resp.StatusCode)
+	_ = sp.WriteTo(c.w, rb, c.model.NameJSON)
+	return nil, true
+}
+
+// sseState is a pooled buffered reader and SSE parser.
+type sseState struct {
+	br *bufio.Reader
+	sr provider.SSEReader
+}
+
+var ssePool = sync.Pool{New: func() any { return &sseState{br: bufio.NewReaderSize(nil, 16<<10)} }}
+
+// streamAttempt is one streaming call. Until the first chunk that carries
+// content, any failure is a failed attempt and the walk goes on; the chunks
+// seen before it are held back. On that chunk the response is committed
+// (headers, held chunks) and relayed event by event.
+func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
+	t := cd.t
+	actx, cancel := context.WithCancelCause(c.r.Context())
+	defer cancel(nil)
+	t0 := time.Now()
+	wd := startWatchdog(t0, t.StreamTimeout, c.deadline, cancel)
+	defer wd.stop()
+
+	req, err := provider.NewChatRequest(actx, provider.ChatRequest{
+		URL: t.ProviderKey.URL, Auth: t.ProviderKey.Auth, Body: body, Stream: true, Caller: c.r.Header,
+	})
+	if err != nil {
+		return c.errorFailure(t, actx, err), false
+	}
+	resp, err := c.s.transport.RoundTrip(req)
+	if err != nil {
+		return c.errorFailure(t, actx, err), false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		bp := getBuf()
+		defer putBuf(bp)
+		rb, err := readBody(resp.Body, maxErrorBody, bp)
+		switch {
+		case errors.Is(err, errTooLarge):
+			rb = (*bp)[:maxErrorBody]
+		case err != nil:
+			return c.errorFailure(t, actx, err), false
+		}
+		return c.statusFailure(t, resp, rb), false
+	}
+	wd.touch()
+
+	st := ssePool.Get().(*sseState)
+	st.br.Reset(resp.Body)
+	st.sr.Reset(st.br, 0)
+	defer func() {
+		st.br.Reset(nil)
+		ssePool.Put(st)
+	}()
+
+	out := c.out[:0]
+	finished := false
+	for {
+		ev, err := st.sr.Next()
+		if err != nil {
+			c.out = out
+			return c.preCommitReadFailure(t, actx, err), false
+		}
+		wd.touch()
+		data := bytes.TrimSpace(ev.Data)
+		if isErrorEvent(ev.Name) {
+			c.out = out
+			return inBandFailure(t), false
+		}
+		if bytes.Equal(data, doneData) {
+			c.out = out
+			return streamAbortFailure(t, "upstream stream ended before any content"), false
+		}
+		ch, err := provider.ScanChunk(data)
+		if err != nil {
+			c.out = out
+			return decodeFailure(t, "upstream sent a malformed stream event before any content"), false
+		}
+		if ch.Error {
+			c.out = out
+			return inBandFailure(t), false
+		}
+		if !isMessageEvent(ev.Name) {
+			continue
+		}
+		out = appendFrame(out, data, ch.Model, c.model.NameJSON)
+		if ch.Content || ch.Finished {
+			finished = ch.Finished
+			break
+		}
+	}
+	c.out = out
+	c.relay(cd, actx, st, wd, t0, finished)
+	return nil, true
+}
+
+func isErrorEvent(name []byte) bool   { return string(name) == "error" }
+func isMessageEvent(name []byte) bool { return len(name) == 0 || string(name) == "message" }
+
+// preCommitReadFailure classifies a stream that failed before its first
+// content: every such failure is retryable.
+func (c *call) preCommitReadFailure(t *routing.Target, actx context.Context, err error) *failure {
+	if c.r.Context().Err() != nil || context.Cause(actx) != nil {
+		return c.errorFailure(t, actx, err)
+	}
+	switch {
+	case err == io.EOF:
+		return streamAbortFailure(t, "upstream stream ended before any content")
+	case errors.Is(err, provider.ErrEventTooLarge):
+		return decodeFailure(t, "upstream sent an oversized stream event")
+	}
+	return streamAbortFailure(t, "upstream stream was cut before any content")
+}
+
+// relay commits the response to this target and copies the rest of the
+// stream. After commit there is no failover: a failure ends the caller's
+// stream with an `event: error` frame and no [DONE].
+func (c *call) relay(cd *candidate, actx context.Context, st *sseState, wd *watchdog, t0 time.Time, finished bool) {
+	t := cd.t
+	ttft := time.Since(t0)
+	wd.commit()
+	c.served(cd, http.StatusOK)
+	h := c.w.Header()
+	h["Content-Type"] = eventStream
+	h["Cache-Control"] = noCache
+	h["X-Accel-Buffering"] = noBuffering
+	h[hdrServedBy] = t.ServedBy
+	h[hdrAttempts] = []string{string(c.trail)}
+	c.status = http.StatusOK
+	c.w.WriteHeader(http.StatusOK)
+	sw := newStreamWriter(c.w, c.s.keepAlive)
+	defer sw.close()
+	if sw.write(c.out) != nil {
+		cd.h.Neutral()
+		return
+	}
+	for {
+		ev, err := st.sr.Next()
+		if err != nil {
+			switch {
+			case err == io.EOF && finished:
+				// Ended properly without [DONE]: complete it.
+				if sw.write(doneFrame) != nil {
+					cd.h.Neutral()
+					return
+				}
+				c.healthy(cd, time.Since(t0), ttft)
+			case c.r.Context().Err() != nil:
+				cd.h.Neutral()
+			case context.Cause(actx) == errStalled:
+				c.failCommitted(cd, sw, timeoutFailure(t, "upstream stream stalled for more than "+ms(t.StreamTimeout)))
+			case err == io.EOF:
+				c.failCommitted(cd, sw, streamAbortFailure(t, "upstream stream ended before the answer was complete"))
+			default:
+				c.failCommitted(cd, sw, streamAbortFailure(t, "upstream stream was cut mid-answer"))
+			}
+			return
+		}
+		wd.touch()
+		data := bytes.TrimSpace(ev.Data)
+		if isErrorEvent(ev.Name) {
+			c.failCommitted(cd, sw, inBandFailure(t))
+			return
+		}
+		if bytes.Equal(data, doneData) {
+			if sw.write(doneFrame) != nil {
+				cd.h.Neutral()
+				return
+			}
+			c.healthy(cd, time.Since(t0), ttft)
+			return
+		}
+		ch, err := provider.ScanChunk(data)
+		if err != nil {
+			c.s.logger.Warn("dropped a malformed stream event", "call_id", c.callID, "target", t.Name, "bytes", len(data))
+			continue
+		}
+		if ch.Error {
+			c.failCommitted(cd, sw, inBandFailure(t))
+			return
+		}
+		if !isMessageEvent(ev.Name) {
+			continue
+		}
+		c.out = appendFrame(c.out[:0], data, ch.Model, c.model.NameJSON)
+		if sw.write(c.out) != nil {
+			cd.h.Neutral()
+			return
+		}
+		finished = finished || ch.Finished
+	}
+}
+
+// failCommitted ends a committed stream with an error frame.
+func (c *call) failCommitted(cd *candidate, sw *streamWriter, f *failure) {
+	c.out = append(c.out[:0], "event: error\ndata: "...)
+	c.out = appendError(c.out, f.errType, f.msg, "")
+	c.out = append(c.out, "\n\n"...)
+	_ = sw.write(c.out)
+	c.recordFailure(cd, f)
+	c.status = f.status // for the access log; the caller saw 200 and the error frame
+}
+
+// appendFrame appends an SSE data frame carrying data with its model value
+// replaced by name.
+func appendFrame(dst, data []byte, sp provider.Splice, name []byte) []byte {
+	if bytes.IndexByte(data, '\n') < 0 {
+		dst = append(dst, "data: "...)
+		dst = sp.AppendTo(dst, data, name)
+		return append(dst, "\n\n"...)
+	}
+	// Multi-line data (pretty-printed JSON): one data line per line.
+	return provider.AppendData(dst, sp.AppendTo(nil, data, name))
+}
+
+// served records the winning target in the trail.
+func (c *call) served(cd *candidate, status int) {
+	c.addTrailStatus(cd.t.Name, status)
+	c.servedBy = cd.t.Name
+}
+
+// watchdog bounds a streaming attempt: the wait for each event (the first
+// one included) by the target's stream timeout, and, until commit, the
+// whole attempt by the routing budget. It reads the time an event last
+// arrived from an atomic and re-arms itself lazily, so the relay pays one
+// atomic store per event, not a timer reset.
+type watchdog struct {
+	base      time.Time
+	gap       time.Duration
+	budgetAt  time.Duration
+	last      atomic.Int64
+	committed atomic.Bool
+	stopped   atomic.Bool
+	cancel    context.CancelCauseFunc
+	timer     *time.Timer
+}
+
+func startWatchdog(base time.Time, gap time.Duration, deadline time.Time, cancel context.CancelCauseFunc) *watchdog {
+	var budgetAt time.Duration
+	if !deadline.IsZero() {
+		budgetAt = max(deadline.Sub(base), time.Nanosecond)
+	}
+	if gap <= 0 && budgetAt == 0 {
+		return nil
+	}
+	wd := &watchdog{base: base, gap: gap, budgetAt: budgetAt, cancel: cancel}
+	first := gap
+	if budgetAt > 0 && (first <= 0 || budgetAt < first) {
+		first = budgetAt
+	}
+	wd.timer = time.AfterFunc(first, wd.fire)
+	return wd
+}
+
+func (wd *watchdog) fire() {
+	if wd.stopped.Load() {
+		return
+	}
+	now := time.Since(wd.base)
+	var next time.Duration
+	if wd.gap > 0 {
+		idle := now - time.Duration(wd.last.Load())
+		if idle >= wd.gap {
+			wd.cancel(errStalled)
+			return
+		}
+		next = wd.gap - idle
+	}
+	if wd.budgetAt > 0 && !wd.committed.Load() {
+		if now >= wd.budgetAt {
+			wd.cancel(errBudget)
+			return
+		}
+		if left := wd.budgetAt - now; next == 0 || left < next {
+			next = left
+		}
+	}
+	if next > 0 {
+		wd.timer.Reset(next)
+	}
+}
+
+func (wd *watchdog) touch() {
+	if wd != nil {
+		wd.last.Store(int64(time.Since(wd.base)))
+	}
+}
+
+func (wd *watchdog) commit() {
+	if wd != nil {
+		wd.committed.Store(true)
+	}
+}
+
+func (wd *watchdog) stop() {
+	if wd != nil {
+		wd.stopped.Store(true)
+		wd.timer.Stop()
+	}
+}
+
+// streamWriter writes SSE frames to the caller, flushing each one, and
+// sends a comment when the stream has been silent for the keep-alive
+// interval. The keep-alive runs on a timer goroutine, so writes are
+// serialised by a mutex private to this stream.
+type streamWriter struct {
+	mu       sync.Mutex
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	err      error
+	done     bool
+	base     time.Time
+	last     atomic.Int64
+	interval time.Duration
+	timer    *time.Timer
+}
+
+func newStreamWriter(w http.ResponseWriter, interval time.Duration) *streamWriter {
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), base: time.Now(), interval: interval}
+	if interval > 0 {
+		sw.timer = time.AfterFunc(interval, sw.tick)
+	}
+	return sw
+}
+
+func (sw *streamWriter) write(b []byte) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.writeLocked(b)
+}
+
+func (sw *streamWriter) writeLocked(b []byte) error {
+	if sw.err != nil {
+		return sw.err
+	}
+	if _, sw.err = sw.w.Write(b); sw.err == nil {
+		if err := sw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			sw.err = err
+		}
+	}
+	sw.last.Store(int64(time.Since(sw.base)))
+	return sw.err
+}
+
+func (sw *streamWriter) tick() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.done {
+		return
+	}
+	idle := time.Since(sw.base) - time.Duration(sw.last.Load())
+	if idle < sw.interval {
+		sw.timer.Reset(sw.interval - idle)
+		return
+	}
+	if sw.writeLocked(keepAliveFr) == nil {
+		sw.timer.Reset(sw.interval)
+	}
+}
+
+func (sw *streamWriter) close() {
+	sw.mu.Lock()
+	sw.done = true
+	sw.mu.Unlock()
+	if sw.timer != nil {
+		sw.timer.Stop()
+	}
+}

@@ -1,0 +1,511 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/provider"
+	"github.com/aisix/aisix/proxy/routing"
+)
+
+// maxShortRetryAfter is the longest upstream Retry-After the proxy waits
+// out on the same target (when it fits the request's budget); a longer one
+// fails over at once.
+const maxShortRetryAfter = 5 * time.Second
+
+// candidate is one target of a request's walk.
+type candidate struct {
+	t     *routing.Target
+	h     *health.Target
+	until time.Time // cooldown end, for targets that are cooling down
+	probe int64     // half-open probe token held by this request
+}
+
+// call is the state of one chat-completions request. Calls are pooled.
+type call struct {
+	s        *Server
+	w        http.ResponseWriter
+	r        *http.Request
+	callID   string
+	model    *routing.Model
+	req      provider.Request
+	body     []byte
+	start    time.Time
+	deadline time.Time // routing budget end; zero when none
+
+	cands    []candidate
+	cooling  []candidate
+	broken   []candidate
+	order    []*routing.Target
+	trail    []byte
+	out      []byte
+	upBody   []byte
+	upFor    *routing.Target
+	attempts int
+	failures int
+	status   int
+	servedBy string
+	last     *failure
+}
+
+var callPool = sync.Pool{New: func() any { return new(call) }}
+
+func (c *call) reset() {
+	*c = call{
+		cands:   c.cands[:0],
+		cooling: c.cooling[:0],
+		broken:  c.broken[:0],
+		order:   c.order[:0],
+		trail:   c.trail[:0],
+		out:     c.out[:0],
+	}
+}
+
+// chat serves POST /v1/chat/completions.
+func (s *Server) chat(w http.ResponseWriter, r *http.Request, callID string) {
+	c := callPool.Get().(*call)
+	c.s, c.w, c.r, c.callID, c.start = s, w, r, callID, time.Now()
+	defer func() {
+		s.accessLog(c)
+		c.releaseProbes()
+		if cap(c.out) > 64<<10 {
+			c.out = nil
+		}
+		c.reset()
+		callPool.Put(c)
+	}()
+
+	if r.ContentLength > s.maxBody {
+		c.writeError(http.StatusRequestEntityTooLarge, "invalid_request_error", tooLargeMsg(s.maxBody), "")
+		return
+	}
+	snap := s.table.Snapshot()
+	key := s.authenticate(w, r, snap)
+	if key == nil {
+		c.status = http.StatusUnauthorized
+		return
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	body, err := readBody(r.Body, s.maxBody, bp)
+	switch {
+	case errors.Is(err, errTooLarge):
+		c.writeError(http.StatusRequestEntityTooLarge, "invalid_request_error", tooLargeMsg(s.maxBody), "")
+		return
+	case err != nil:
+		c.writeError(http.StatusBadRequest, "invalid_request_error", "request payload is invalid: could not read the request body", "")
+		return
+	}
+	req, err := provider.ParseRequest(body)
+	if err != nil {
+		c.writeError(http.StatusBadRequest, "invalid_request_error", "request payload is invalid: "+err.Error(), "")
+		return
+	}
+	c.req, c.body = req, body
+	// Access before existence: a key learns nothing about names it may not use.
+	if !key.Allows(req.Model) {
+		c.writeError(http.StatusForbidden, "permission_denied", "API key is not allowed to use model "+strconv.Quote(req.Model), "")
+		return
+	}
+	c.model = snap.Model(req.Model)
+	if c.model == nil {
+		c.writeError(http.StatusNotFound, "model_not_found", "model "+strconv.Quote(req.Model)+" not found", "")
+		return
+	}
+	if g := c.model.Group; g != nil && g.Timeout > 0 {
+		c.deadline = c.start.Add(g.Timeout)
+	}
+	if !c.plan() {
+		return
+	}
+	c.run()
+}
+
+func tooLargeMsg(n int64) string {
+	return "request body exceeds " + strconv.FormatInt(n, 10) + "-byte limit"
+}
+
+func (c *call) writeError(status int, typ, msg, code string) {
+	c.status = status
+	writeError(c.w, status, typ, msg, code)
+}
+
+func (s *Server) accessLog(c *call) {
+	if !s.accessEnabled {
+		return
+	}
+	s.logger.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("call_id", c.callID),
+		slog.String("model", c.req.Model),
+		slog.Bool("stream", c.req.Stream),
+		slog.Int("status", c.status),
+		slog.String("served_by", c.servedBy),
+		slog.Int("attempts", c.attempts),
+		slog.Duration("latency", time.Since(c.start)),
+	)
+}
+
+// plan builds the walk: strategy order, then runtime filtering (cooling
+// targets behind healthy ones, soonest-ending cooldown first; targets that
+// cannot be dispatched last), then the max_fallbacks budget. A half-open
+// target (cooldown over, not yet confirmed) counts as healthy for the one
+// request that wins its probe, and as cooling for the others. It writes a
+// 503 and returns false when the group fails fast on all-unavailable.
+func (c *call) plan() bool {
+	reg := c.s.health
+	now := reg.Now()
+	if t := c.model.Direct; t != nil {
+		// A direct model is always called, cooling or not: there is
+		// nothing else. A half-open one is still marked as a probe.
+		cd := candidate{t: t, h: reg.Target(t.ID)}
+		if av, _ := cd.h.Check(now); av == health.HalfOpen {
+			cd.probe, _ = cd.h.TryProbe(now)
+		}
+		c.cands = append(c.cands[:0], cd)
+		return true
+	}
+	g := c.model.Group
+	c.order = g.Order(c.order[:0])
+	healthy := c.cands[:0]
+	cooling, broken := c.cooling[:0], c.broken[:0]
+	for _, t := range c.order {
+		if t.Err != nil {
+			broken = append(broken, candidate{t: t})
+			continue
+		}
+		ht := reg.Target(t.ID)
+		av, until := ht.Check(now)
+		switch av {
+		case health.Available:
+			healthy = append(healthy, candidate{t: t, h: ht})
+		case health.HalfOpen:
+			if tok, ok := ht.TryProbe(now); ok {
+				healthy = append(healthy, candidate{t: t, h: ht, probe: tok})
+			} else {
+				cooling = append(cooling, candidate{t: t, h: ht, until: until})
+			}
+		default:
+			cooling = append(cooling, candidate{t: t, h: ht, until: until})
+		}
+	}
+	c.cooling, c.broken = cooling, broken
+	if len(healthy) == 0 && len(cooling) > 0 && g.FailWhenAllUnavailable {
+		earliest := cooling[0].until
+		for _, cd := range cooling[1:] {
+			if cd.until.Before(earliest) {
+				earliest = cd.until
+			}
+		}
+		c.w.Header()["Retry-After"] = []string{retryAfterSeconds(earliest.Sub(now))}
+		c.writeError(http.StatusServiceUnavailable, "all_candidates_unavailable", "all routing candidates are unavailable", "")
+		return false
+	}
+	if len(cooling) > 1 {
+		slices.SortStableFunc(cooling, func(a, b candidate) int { return a.until.Compare(b.until) })
+	}
+	cands := append(append(healthy, cooling...), broken...)
+	if n := g.Budget(); len(cands) > n {
+		for _, cd := range cands[n:] {
+			if cd.probe != 0 {
+				cd.h.ReleaseProbe(cd.probe)
+			}
+		}
+		cands = cands[:n]
+	}
+	c.cands = cands
+	return true
+}
+
+// releaseProbes gives back probe claims this request did not settle.
+func (c *call) releaseProbes() {
+	for i := range c.cands {
+		if cd := &c.cands[i]; cd.probe != 0 {
+			cd.h.ReleaseProbe(cd.probe)
+			cd.probe = 0
+		}
+	}
+}
+
+// run walks the candidates until one answers or the walk must stop.
+func (c *call) run() {
+	for i := range c.cands {
+		cd := &c.cands[i]
+		if i > 0 && c.attempts > 0 {
+			c.s.health.Publish(health.Event{Kind: health.EventFailover, Model: c.model.Name,
+				Target: cd.t.Name, TargetID: cd.t.ID, Detail: "from " + c.cands[i-1].t.Name, CallID: c.callID})
+		}
+		if c.tryTarget(cd) {
+			return
+		}
+		if c.last != nil && c.last.action == actStop {
+			break
+		}
+	}
+	c.writeFailure(c.last)
+}
+
+// retriesFor is the number of extra tries on t for this request.
+func (c *call) retriesFor(t *routing.Target) int {
+	if g := c.model.Group; g != nil {
+		return g.RetriesFor(t)
+	}
+	if t.RetriesSet {
+		return t.Retries
+	}
+	return 0
+}
+
+// tryTarget makes the tries on one target. It returns true when the
+// request is finished (answered, or the caller went away).
+func (c *call) tryTarget(cd *candidate) bool {
+	t := cd.t
+	if t.Err != nil {
+		c.addTrail(t.Name, "config_error")
+		c.last = &failure{label: "config_error", action: actFailover, status: t.Err.Status, errType: t.Err.Type, msg: t.Err.Message}
+		return false
+	}
+	retries := c.retriesFor(t)
+	for try := 0; ; try++ {
+		if c.r.Context().Err() != nil {
+			c.status = statusClientClosed
+			return true
+		}
+		if c.budgetLeft() <= 0 {
+			c.last = c.budgetFailure()
+			return false
+		}
+		f, done := c.attempt(cd)
+		if done {
+			return true
+		}
+		c.recordFailure(cd, f)
+		c.last = f
+		if f.clientGone {
+			c.status = statusClientClosed
+			return true
+		}
+		switch f.action {
+		case actStop, actFailover:
+			return false
+		}
+		if try >= retries {
+			return false
+		}
+		wait := f.wait
+		if wait == 0 {
+			wait = backoff(try)
+		}
+		if !c.sleep(wait) {
+			if c.r.Context().Err() != nil {
+				c.status = statusClientClosed
+				return true
+			}
+			return false // the wait does not fit the budget: fail over
+		}
+	}
+}
+
+// statusClientClosed is what the access log records for a caller that went
+// away (nginx's 499); nothing is written to the connection.
+const statusClientClosed = 499
+
+// backoff is the pause before a same-target retry: short, doubling, jittered.
+func backoff(try int) time.Duration {
+	d := 50 * time.Millisecond << min(try, 5)
+	if d > time.Second {
+		d = time.Second
+	}
+	return d + rand.N(d/2+1)
+}
+
+// budgetLeft is the time left in the routing budget (a large value when
+// there is none).
+func (c *call) budgetLeft() time.Duration {
+	if c.deadline.IsZero() {
+		return time.Duration(1<<62 - 1)
+	}
+	return time.Until(c.deadline)
+}
+
+// sleep waits d unless the caller goes away first or d does not fit the
+// budget; it reports whether it waited.
+func (c *call) sleep(d time.Duration) bool {
+	if d >= c.budgetLeft() {
+		return false
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-c.r.Context().Done():
+		return false
+	}
+}
+
+func (c *call) addTrail(name, outcome string) {
+	if len(c.trail) > 0 {
+		c.trail = append(c.trail, ',')
+	}
+	c.trail = append(c.trail, name...)
+	c.trail = append(c.trail, '=')
+	c.trail = append(c.trail, outcome...)
+}
+
+func (c *call) addTrailStatus(name string, status int) {
+	if len(c.trail) > 0 {
+		c.trail = append(c.trail, ',')
+	}
+	c.trail = append(c.trail, name...)
+	c.trail = append(c.trail, '=')
+	c.trail = strconv.AppendInt(c.trail, int64(status), 10)
+}
+
+// upstreamBody is the caller's body with the model value replaced by the
+// target's model_name. It is a fresh slice per target (the transport may
+// still read a request body after RoundTrip returns), reused for retries.
+func (c *call) upstreamBody(t *routing.Target) []byte {
+	if c.upFor != t {
+		sp := c.req.ModelAt
+		c.upBody = sp.AppendTo(make([]byte, 0, sp.Len(c.body, t.ModelNameJSON)), c.body, t.ModelNameJSON)
+		c.upFor = t
+	}
+	return c.upBody
+}
+
+// attempt makes one upstream call. It returns done when the request is
+// finished (answered), or the failure otherwise.
+func (c *call) attempt(cd *candidate) (*failure, bool) {
+	body := c.upstreamBody(cd.t)
+	c.attempts++
+	cd.h.Begin()
+	if c.req.Stream {
+		return c.streamAttempt(cd, body)
+	}
+	return c.plainAttempt(cd, body)
+}
+
+// healthy records a successful attempt in health, and its events.
+func (c *call) healthy(cd *candidate, latency, ttft time.Duration) {
+	t := cd.t
+	recovered := cd.h.Succeeded(latency, ttft)
+	reg := c.s.health
+	if cd.probe != 0 {
+		reg.Publish(health.Event{Kind: health.EventProbe, Model: c.model.Name, Target: t.Name, TargetID: t.ID,
+			Detail: "succeeded", CallID: c.callID})
+		cd.probe = 0
+	}
+	if recovered {
+		reg.Publish(health.Event{Kind: health.EventCooldownLeft, Model: c.model.Name, Target: t.Name, TargetID: t.ID,
+			Detail: "answered again", CallID: c.callID})
+	}
+	if c.failures > 0 {
+		reg.Publish(health.Event{Kind: health.EventServed, Model: c.model.Name, Target: t.Name, TargetID: t.ID,
+			Detail: string(c.trail), CallID: c.callID})
+	}
+}
+
+// recordFailure records a failed attempt: trail, health (cooldown), events.
+func (c *call) recordFailure(cd *candidate, f *failure) {
+	t := cd.t
+	if f.clientGone {
+		cd.h.Neutral()
+		return
+	}
+	c.failures++
+	c.addTrail(t.Name, f.label)
+	reg := c.s.health
+	if f.effect == effNeutral {
+		cd.h.Neutral()
+	} else {
+		until, entered := cd.h.Failed(f.reason, f.msg, f.cooldown)
+		if entered {
+			reg.Publish(health.Event{Kind: health.EventCooldownEntered, Model: c.model.Name, Target: t.Name, TargetID: t.ID,
+				Reason: f.reason, Detail: "until " + until.UTC().Format(time.RFC3339), CallID: c.callID})
+		}
+	}
+	reg.Publish(health.Event{Kind: health.EventAttemptFailed, Model: c.model.Name, Target: t.Name, TargetID: t.ID,
+		Reason: f.label, Detail: f.msg, CallID: c.callID})
+	if cd.probe != 0 {
+		reg.Publish(health.Event{Kind: health.EventProbe, Model: c.model.Name, Target: t.Name, TargetID: t.ID,
+			Reason: f.reason, Detail: "failed: " + f.msg, CallID: c.callID})
+		if f.effect == effNeutral || f.cooldown <= 0 {
+			cd.h.ReleaseProbe(cd.probe)
+		}
+		cd.probe = 0
+	}
+}
+
+// writeFailure answers the caller with the last failure.
+func (c *call) writeFailure(f *failure) {
+	if f == nil {
+		f = &failure{status: http.StatusBadGateway, errType: "upstream_error", msg: "no upstream could be tried"}
+	}
+	h := c.w.Header()
+	if len(c.trail) > 0 {
+		h[hdrAttempts] = []string{string(c.trail)}
+	}
+	if f.retryAfter != "" {
+		h["Retry-After"] = []string{f.retryAfter}
+	}
+	if f.body != nil {
+		ct := f.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		h["Content-Type"] = []string{ct}
+		h["Content-Length"] = []string{strconv.Itoa(len(f.body))}
+		c.status = f.status
+		c.w.WriteHeader(f.status)
+		_, _ = c.w.Write(f.body)
+		return
+	}
+	c.writeError(f.status, f.errType, f.msg, "")
+}
+
+// readBody reads r into *bp, growing it, up to limit bytes.
+func readBody(r io.Reader, limit int64, bp *[]byte) ([]byte, error) {
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			*bp = b
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			*bp = b
+			return b, nil
+		}
+		if err != nil {
+			*bp = b
+			return nil, err
+		}
+	}
+}
+
+var errTooLarge = errors.New("body too large")
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) > 1<<20 {
+		return // let the GC have outsized buffers
+	}
+	*bp = (*bp)[:0]
+	bufPool.Put(bp)
+}

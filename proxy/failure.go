@@ -1,0 +1,256 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aisix/aisix/proxy/provider"
+	"github.com/aisix/aisix/proxy/routing"
+)
+
+// action is what the walk does after a failed attempt.
+type action uint8
+
+const (
+	// actRetry retries the same target when retries remain, else fails over.
+	actRetry action = iota
+	// actFailover goes to the next target at once.
+	actFailover
+	// actStop answers the caller with this failure now.
+	actStop
+)
+
+// effect is what a failed attempt does to the target's health.
+type effect uint8
+
+const (
+	// effFailed counts against the target (and may start a cooldown).
+	effFailed effect = iota
+	// effNeutral says nothing about the target: caller-side problems.
+	effNeutral
+)
+
+// Reasons recorded as status_reason.
+const (
+	reasonTransport    = "transport_error"
+	reasonTimeout      = "request_timeout"
+	reasonDecode       = "upstream_decode_error"
+	reasonInBand       = "upstream_in_band_error"
+	reasonAuth         = "upstream_auth_failure"
+	reasonUpTimeout    = "upstream_request_timeout"
+	reasonRateLimited  = "upstream_rate_limited"
+	reasonServerError  = "upstream_server_error"
+	reasonStatusFailed = "upstream_status_failure"
+)
+
+// failure is one failed attempt, classified once: what the walk does next,
+// what it does to the target's health, and what the caller gets if it is
+// the last one.
+type failure struct {
+	label    string // x-aisix-attempts outcome: a status code or a class
+	action   action
+	effect   effect
+	reason   string        // status_reason
+	cooldown time.Duration // cooldown to arm; 0 for none
+	wait     time.Duration // for actRetry: an upstream Retry-After to wait out
+
+	// msg is safe to show callers and the dashboard: it never holds
+	// upstream text that could name internal hosts.
+	msg        string
+	status     int
+	errType    string
+	retryAfter string // Retry-After of the final answer
+	// body, when set, is an upstream 4xx body returned untouched.
+	body        []byte
+	contentType string
+
+	clientGone bool
+}
+
+// Causes that end an attempt's context.
+var (
+	errAttemptTimeout = errors.New("attempt timed out")
+	errBudget         = errors.New("routing budget exhausted")
+	errStalled        = errors.New("stream stalled")
+)
+
+// errorFailure classifies an error from the transport or from reading an
+// upstream body.
+func (c *call) errorFailure(t *routing.Target, actx context.Context, err error) *failure {
+	if c.r.Context().Err() != nil {
+		return &failure{clientGone: true, action: actStop, effect: effNeutral}
+	}
+	switch context.Cause(actx) {
+	case errBudget:
+		f := c.budgetFailure()
+		if t.Cooldown.OnTimeout {
+			f.cooldown = t.Cooldown.Length(0, false)
+		}
+		return f
+	case errAttemptTimeout:
+		return timeoutFailure(t, "upstream request timed out after "+ms(t.Timeout))
+	case errStalled:
+		return timeoutFailure(t, "upstream sent nothing for "+ms(t.StreamTimeout))
+	}
+	text := provider.TransportErrorText(err)
+	f := &failure{
+		label: "transport_error", action: actRetry, reason: reasonTransport,
+		msg: "transport error: " + text, status: http.StatusBadGateway, errType: "transport_error",
+	}
+	if text == "connect timeout" {
+		// A host that does not answer a SYN will not answer the next one
+		// either: fail over at once instead of waiting again.
+		f.action = actFailover
+	}
+	if t.Cooldown.OnTransport {
+		f.cooldown = t.Cooldown.Length(0, false)
+	}
+	return f
+}
+
+// timeoutFailure is a silent upstream: no same-target retry, fail over.
+func timeoutFailure(t *routing.Target, msg string) *failure {
+	f := &failure{
+		label: "timeout", action: actFailover, reason: reasonTimeout,
+		msg: msg, status: http.StatusGatewayTimeout, errType: "timeout",
+	}
+	if t.Cooldown.OnTimeout {
+		f.cooldown = t.Cooldown.Length(0, false)
+	}
+	return f
+}
+
+// budgetFailure ends the walk: the routing timeout has run out.
+func (c *call) budgetFailure() *failure {
+	f := &failure{
+		label: "timeout", action: actStop, reason: reasonTimeout, effect: effFailed,
+		msg: "request timed out after " + ms(c.model.Group.Timeout) + " (routing timeout)", status: http.StatusGatewayTimeout, errType: "timeout",
+	}
+	return f
+}
+
+func decodeFailure(t *routing.Target, msg string) *failure {
+	f := &failure{
+		label: "upstream_decode_error", action: actRetry, reason: reasonDecode,
+		msg: msg, status: http.StatusBadGateway, errType: "upstream_decode_error",
+	}
+	if t.Cooldown.OnTransport {
+		f.cooldown = t.Cooldown.Length(0, false)
+	}
+	return f
+}
+
+// streamAbortFailure is a stream that failed before its first content.
+func streamAbortFailure(t *routing.Target, msg string) *failure {
+	f := &failure{
+		label: "stream_aborted", action: actRetry, reason: reasonTransport,
+		msg: msg, status: http.StatusBadGateway, errType: "stream_aborted",
+	}
+	if t.Cooldown.OnTransport {
+		f.cooldown = t.Cooldown.Length(0, false)
+	}
+	return f
+}
+
+func inBandFailure(t *routing.Target) *failure {
+	f := &failure{
+		label: "in_band_error", action: actRetry, reason: reasonInBand,
+		msg: "upstream stream reported an error", status: http.StatusBadGateway, errType: "upstream_error",
+	}
+	if t.Cooldown.OnTransport {
+		f.cooldown = t.Cooldown.Length(0, false)
+	}
+	return f
+}
+
+// statusFailure classifies an upstream non-2xx answer. body is only valid
+// during the call; it is copied when the failure may pass it on.
+func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte) *failure {
+	code := resp.StatusCode
+	raHeader := resp.Header.Get("Retry-After")
+	ra, hasRA := provider.ParseRetryAfter(raHeader, c.s.now())
+	f := &failure{label: strconv.Itoa(code), status: code}
+	passthrough := func() {
+		f.body = bytes.Clone(body)
+		f.contentType = resp.Header.Get("Content-Type")
+		if hasRA {
+			f.retryAfter = raHeader
+		}
+	}
+	g := c.model.Group
+	switch {
+	case code == http.StatusTooManyRequests:
+		passthrough()
+		switch {
+		case g != nil && !g.RetryOn429:
+			f.action = actStop
+		case hasRA && ra <= maxShortRetryAfter && ra < c.budgetLeft():
+			f.action, f.wait = actRetry, max(ra, time.Millisecond)
+		default:
+			f.action = actFailover
+		}
+	case g != nil && g.FallbackOn(code):
+		f.action = actRetry
+		if code < 500 {
+			passthrough()
+		}
+	case code >= 500:
+		f.action = actRetry
+	case code == http.StatusUnauthorized:
+		// The provider key was refused: that is the gateway's credential,
+		// not the caller's, so another target may well answer.
+		f.action = actFailover
+	case code == http.StatusBadRequest && provider.IsContextLengthExceeded(body):
+		// Never retried on the same model; the next target's window may
+		// be larger. The caller's prompt is the cause: no cooldown.
+		f.action, f.effect = actFailover, effNeutral
+		passthrough()
+	case code >= 400:
+		// Any other 4xx is the caller's problem: returned at once, untouched.
+		f.action, f.effect = actStop, effNeutral
+		passthrough()
+	default:
+		f.action = actRetry // 1xx/3xx: not a usable answer
+	}
+	if f.body == nil {
+		f.errType = "upstream_error"
+		f.status = http.StatusBadGateway
+		if code == http.StatusUnauthorized {
+			f.msg = "upstream rejected the provider credentials (401)"
+		} else {
+			f.msg = "upstream returned " + strconv.Itoa(code)
+		}
+	} else {
+		f.msg = "upstream returned " + strconv.Itoa(code)
+	}
+	f.reason = statusReason(code)
+	if t.Cooldown.Triggers(code) {
+		f.effect = effFailed
+		f.cooldown = t.Cooldown.Length(ra, hasRA)
+	} else if f.effect == effFailed && code < 500 && code != http.StatusUnauthorized && !(g != nil && g.FallbackOn(code)) {
+		f.effect = effNeutral
+	}
+	return f
+}
+
+func statusReason(code int) string {
+	switch {
+	case code == http.StatusUnauthorized:
+		return reasonAuth
+	case code == http.StatusRequestTimeout:
+		return reasonUpTimeout
+	case code == http.StatusTooManyRequests:
+		return reasonRateLimited
+	case code >= 500:
+		return reasonServerError
+	}
+	return reasonStatusFailed
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+}

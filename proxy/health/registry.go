@@ -1,0 +1,308 @@
+package health
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Registry holds the runtime state of every direct model, by model id. All
+// methods are safe for concurrent use. The request path touches only
+// per-model atomics; a per-model mutex is taken only when a model changes
+// state (fails, recovers), never on a plain success.
+type Registry struct {
+	now          func() time.Time
+	probeTimeout time.Duration
+	targets      sync.Map // model id → *Target
+
+	ring  ring
+	subMu sync.Mutex
+	subs  atomic.Pointer[[]*subscriber]
+}
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithClock makes the registry read time from now (tests drive cooldown
+// expiry with a fake clock).
+func WithClock(now func() time.Time) Option {
+	return func(r *Registry) { r.now = now }
+}
+
+// WithEventCapacity sets how many recent events the ring keeps (default 1024).
+func WithEventCapacity(n int) Option {
+	return func(r *Registry) {
+		if n > 0 {
+			r.ring.slots = make([]atomic.Pointer[Event], n)
+		}
+	}
+}
+
+// WithProbeTimeout sets how long a half-open probe may stay unanswered
+// before another request may probe instead (default 2 minutes).
+func WithProbeTimeout(d time.Duration) Option {
+	return func(r *Registry) {
+		if d > 0 {
+			r.probeTimeout = d
+		}
+	}
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry(opts ...Option) *Registry {
+	r := &Registry{now: time.Now, probeTimeout: 2 * time.Minute}
+	r.ring.slots = make([]atomic.Pointer[Event], 1024)
+	for _, o := range opts {
+		o(r)
+	}
+	empty := []*subscriber(nil)
+	r.subs.Store(&empty)
+	return r
+}
+
+// Now is the registry's clock.
+func (r *Registry) Now() time.Time { return r.now() }
+
+// Target returns the state of the direct model with the given id, creating
+// it on first use.
+func (r *Registry) Target(id string) *Target {
+	if v, ok := r.targets.Load(id); ok {
+		return v.(*Target)
+	}
+	v, _ := r.targets.LoadOrStore(id, &Target{reg: r, id: id})
+	return v.(*Target)
+}
+
+// Retain forgets the state of every model for which keep returns false (the
+// config dropped them).
+func (r *Registry) Retain(keep func(id string) bool) {
+	r.targets.Range(func(k, _ any) bool {
+		if !keep(k.(string)) {
+			r.targets.Delete(k)
+		}
+		return true
+	})
+}
+
+// Status returns a copy of the runtime state of the direct model with the
+// given id. A model never seen reports healthy with zero counters.
+func (r *Registry) Status(id string) Status {
+	v, ok := r.targets.Load(id)
+	if !ok {
+		return Status{State: StateHealthy}
+	}
+	return v.(*Target).status(r.now())
+}
+
+// ModelStatus is Status under the name the admin API's StatusSource uses.
+func (r *Registry) ModelStatus(id string) Status { return r.Status(id) }
+
+// Availability is what a routing decision needs to know about a target.
+type Availability int
+
+// Availabilities.
+const (
+	// Available: no cooldown.
+	Available Availability = iota
+	// HalfOpen: the cooldown has run out; one request may probe.
+	HalfOpen
+	// Cooling: in cooldown until the returned time.
+	Cooling
+)
+
+// Target is the runtime state of one direct model. It must not be copied.
+type Target struct {
+	reg *Registry
+	id  string
+
+	until       atomic.Int64 // cooldown end, Unix ns; 0 when none
+	probeAt     atomic.Int64 // when a probe was claimed, Unix ns; 0 when none
+	requests    atomic.Uint64
+	failures    atomic.Uint64
+	cooldowns   atomic.Uint64
+	inFlight    atomic.Int64
+	lastSuccess atomic.Int64 // Unix ns
+	latency     window
+	ttft        window
+
+	mu        sync.Mutex
+	reason    string
+	lastErr   string
+	lastErrAt time.Time
+}
+
+// ID is the model id.
+func (t *Target) ID() string { return t.id }
+
+// Check reports whether the target may be used at now, and until when it
+// cools down when it may not.
+func (t *Target) Check(now time.Time) (Availability, time.Time) {
+	u := t.until.Load()
+	if u == 0 {
+		return Available, time.Time{}
+	}
+	if now.UnixNano() < u {
+		return Cooling, time.Unix(0, u)
+	}
+	return HalfOpen, time.Unix(0, u)
+}
+
+// TryProbe claims the single probe of a half-open target. It returns a token
+// for ReleaseProbe and whether the claim succeeded. A probe left unanswered
+// longer than the registry's probe timeout may be claimed again.
+func (t *Target) TryProbe(now time.Time) (int64, bool) {
+	n := now.UnixNano()
+	if n == 0 {
+		n = 1
+	}
+	p := t.probeAt.Load()
+	if p != 0 && time.Duration(n-p) < t.reg.probeTimeout {
+		return 0, false
+	}
+	if !t.probeAt.CompareAndSwap(p, n) {
+		return 0, false
+	}
+	return n, true
+}
+
+// ReleaseProbe gives back a probe claim that produced no verdict (the probe
+// was never sent, or the caller went away).
+func (t *Target) ReleaseProbe(token int64) {
+	if token != 0 {
+		t.probeAt.CompareAndSwap(token, 0)
+	}
+}
+
+// Begin counts an attempt starting. Every Begin must be followed by exactly
+// one of Succeeded, Failed or Neutral.
+func (t *Target) Begin() {
+	t.requests.Add(1)
+	t.inFlight.Add(1)
+}
+
+// Succeeded records a successful attempt. It clears any cooldown, its
+// reason and any probe, and reports whether the target was cooling down or
+// half-open before (it recovered).
+func (t *Target) Succeeded(latency, ttft time.Duration) (recovered bool) {
+	t.inFlight.Add(-1)
+	t.latency.add(latency)
+	if ttft > 0 {
+		t.ttft.add(ttft)
+	}
+	t.lastSuccess.Store(t.reg.now().UnixNano())
+	// The common case reads two atomics and takes no lock. A reason is set
+	// only together with a cooldown end, so until == 0 means no reason.
+	if t.until.Load() == 0 && t.probeAt.Load() == 0 {
+		return false
+	}
+	t.mu.Lock()
+	recovered = t.until.Load() != 0
+	t.until.Store(0)
+	t.probeAt.Store(0)
+	t.reason = ""
+	t.mu.Unlock()
+	return recovered
+}
+
+// Failed records a failed attempt with its reason and a caller-safe detail.
+// A positive cooldown (re)arms the cooldown to now+cooldown; it returns the
+// cooldown end (zero when none) and whether the target was not cooling down
+// before.
+func (t *Target) Failed(reason, detail string, cooldown time.Duration) (until time.Time, entered bool) {
+	t.inFlight.Add(-1)
+	t.failures.Add(1)
+	now := t.reg.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lastErr = detail
+	t.lastErrAt = now
+	if cooldown <= 0 {
+		return time.Time{}, false
+	}
+	prev := t.until.Load()
+	until = now.Add(cooldown)
+	t.until.Store(until.UnixNano())
+	t.probeAt.Store(0)
+	t.reason = reason
+	entered = prev == 0 || prev <= now.UnixNano()
+	if entered {
+		t.cooldowns.Add(1)
+	}
+	return until, entered
+}
+
+// Neutral records an attempt that says nothing about the target's health:
+// the caller went away, or the upstream rejected the caller's request.
+func (t *Target) Neutral() {
+	t.inFlight.Add(-1)
+}
+
+func (t *Target) status(now time.Time) Status {
+	st := Status{
+		State:     StateHealthy,
+		Requests:  t.requests.Load(),
+		Failures:  t.failures.Load(),
+		InFlight:  t.inFlight.Load(),
+		Cooldowns: t.cooldowns.Load(),
+	}
+	if ls := t.lastSuccess.Load(); ls != 0 {
+		st.LastSuccessAt = time.Unix(0, ls)
+	}
+	st.LatencyP50, st.LatencyP95 = t.latency.percentiles()
+	st.TTFTP50, _ = t.ttft.percentiles()
+	t.mu.Lock()
+	st.LastError, st.LastErrorAt = t.lastErr, t.lastErrAt
+	reason := t.reason
+	t.mu.Unlock()
+	if u := t.until.Load(); u != 0 {
+		st.CooldownUntil = time.Unix(0, u)
+		st.Reason = reason
+		st.State = StateCooldown
+		if now.UnixNano() >= u {
+			st.State = StateProbing
+		}
+		st.ProbeInFlight = t.probeAt.Load() != 0
+	}
+	return st
+}
+
+// window keeps the most recent samples of a duration, lock-free: writers
+// claim a slot with one atomic add; readers copy and sort.
+type window struct {
+	n atomic.Uint64
+	v [windowSize]atomic.Int64
+}
+
+const windowSize = 256
+
+func (w *window) add(d time.Duration) {
+	i := w.n.Add(1) - 1
+	w.v[i%windowSize].Store(int64(d))
+}
+
+// percentiles returns the p50 and p95 of the recent samples.
+func (w *window) percentiles() (p50, p95 time.Duration) {
+	n := w.n.Load()
+	if n == 0 {
+		return 0, 0
+	}
+	if n > windowSize {
+		n = windowSize
+	}
+	buf := make([]int64, n)
+	for i := range buf {
+		buf[i] = w.v[i].Load()
+	}
+	slices.Sort(buf)
+	return time.Duration(buf[pct(len(buf), 50)]), time.Duration(buf[pct(len(buf), 95)])
+}
+
+// pct is the index of the p-th percentile (nearest rank) in n sorted samples.
+func pct(n, p int) int {
+	i := (n*p + 99) / 100
+	if i < 1 {
+		i = 1
+	}
+	return i - 1
+}

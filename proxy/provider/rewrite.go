@@ -1,0 +1,289 @@
+package provider
+
+import (
+	"errors"
+	"io"
+	"strings"
+)
+
+// Errors of ParseRequest. Their text is written for the caller (it becomes
+// the message of a 400 invalid_request_error).
+var (
+	ErrInvalidJSON    = errors.New("invalid JSON request body")
+	ErrMissingModel   = errors.New("model is required and must be a non-empty string")
+	ErrDuplicateModel = errors.New("model is given more than once")
+	ErrMissingMsgs    = errors.New("messages is required and must be an array")
+	ErrEmptyMessages  = errors.New("messages array must not be empty")
+)
+
+// Request is what the proxy learns from a caller's chat-completions body in
+// one pass, without decoding it.
+type Request struct {
+	// Model is the decoded value of the top-level "model" field.
+	Model string
+	// ModelAt is where that value sits in the body (quotes included), so an
+	// upstream body is the caller's body with only this span replaced.
+	ModelAt Splice
+	// Stream is true when the top-level "stream" field is true.
+	Stream bool
+}
+
+// ParseRequest scans a chat-completions request body. The body must be one
+// JSON object with a non-empty string "model" (exactly once, however its key
+// is spelled with escapes) and a non-empty array "messages".
+func ParseRequest(body []byte) (Request, error) {
+	var (
+		req       Request
+		models    int
+		msgs      = -1 // -1 absent, -2 not an array, else element count (0 or 1+)
+		modelErr  bool
+		dupFolded bool
+	)
+	end, err := eachMember(body, 0, func(m member) bool {
+		switch requestKey(m) {
+		case keyModel:
+			models++
+			s, esc, err := skipString(body, m.vs)
+			if err != nil || s != m.ve {
+				modelErr = true
+				return true
+			}
+			v, ok := decodeString(body, m.vs, m.ve, esc)
+			if !ok || v == "" {
+				modelErr = true
+				return true
+			}
+			req.Model = v
+			req.ModelAt = Splice{At: m.vs, End: m.ve}
+		case keyStream:
+			req.Stream = string(body[m.vs:m.ve]) == "true"
+		case keyMessages:
+			if body[m.vs] != '[' {
+				msgs = -2
+				return true
+			}
+			if isEmptyValue(body, m.vs, m.ve) {
+				msgs = 0
+			} else {
+				msgs = 1
+			}
+		case keyModelFolded:
+			// Another letter case of "model": case-insensitive decoders
+			// would read it as the model, so it must not smuggle a second one.
+			dupFolded = true
+		}
+		return true
+	})
+	if err != nil {
+		return Request{}, ErrInvalidJSON
+	}
+	if end = skipWS(body, end); end != len(body) {
+		return Request{}, ErrInvalidJSON
+	}
+	switch {
+	case models > 1 || dupFolded:
+		return Request{}, ErrDuplicateModel
+	case models == 0 || modelErr:
+		return Request{}, ErrMissingModel
+	case msgs < 0:
+		return Request{}, ErrMissingMsgs
+	case msgs == 0:
+		return Request{}, ErrEmptyMessages
+	}
+	return req, nil
+}
+
+const (
+	keyOther = iota
+	keyModel
+	keyStream
+	keyMessages
+	keyModelFolded
+)
+
+// requestKey classifies a top-level request member by its decoded key, so
+// an escaped spelling such as "mod\u0065l" counts as "model" exactly as the
+// upstream's JSON parser will read it.
+func requestKey(m member) int {
+	k := m.key
+	if m.keyEscaped {
+		k = []byte(decodeKey(m.key))
+	}
+	switch string(k) {
+	case "model":
+		return keyModel
+	case "stream":
+		return keyStream
+	case "messages":
+		return keyMessages
+	}
+	if len(k) == 5 && strings.EqualFold(string(k), "model") {
+		return keyModelFolded
+	}
+	return keyOther
+}
+
+// Splice says where the top-level model value of a JSON object sits: the
+// span [At, End) to replace, or, when Insert is set, the offset just after
+// the opening brace where a "model" member must be added.
+type Splice struct {
+	At, End int
+	Insert  bool
+	// Empty is set with Insert when the object has no members (no comma).
+	Empty bool
+}
+
+// FindModel locates the top-level "model" member of the JSON object b, for
+// rewriting. A missing member gives an insertion point.
+func FindModel(b []byte) (Splice, error) {
+	var sp Splice
+	found := false
+	end, err := eachMember(b, 0, func(m member) bool {
+		if m.keyIs("model") {
+			sp = Splice{At: m.vs, End: m.ve}
+			found = true
+		}
+		return true
+	})
+	if err != nil {
+		return Splice{}, err
+	}
+	if skipWS(b, end) != len(b) {
+		return Splice{}, errSyntax
+	}
+	if !found {
+		return insertAt(b), nil
+	}
+	return sp, nil
+}
+
+func insertAt(b []byte) Splice {
+	i := skipWS(b, 0) + 1 // after '{'
+	return Splice{At: i, End: i, Insert: true, Empty: b[skipWS(b, i)] == '}'}
+}
+
+const modelKey = `"model":`
+
+// Len is the length of body after the splice with val.
+func (s Splice) Len(body, val []byte) int {
+	n := len(body) - (s.End - s.At) + len(val)
+	if s.Insert {
+		n += len(modelKey)
+		if !s.Empty {
+			n++
+		}
+	}
+	return n
+}
+
+// AppendTo appends body with the splice applied (val in place of the model
+// value) to dst.
+func (s Splice) AppendTo(dst, body, val []byte) []byte {
+	dst = append(dst, body[:s.At]...)
+	if s.Insert {
+		dst = append(dst, modelKey...)
+	}
+	dst = append(dst, val...)
+	if s.Insert && !s.Empty {
+		dst = append(dst, ',')
+	}
+	return append(dst, body[s.End:]...)
+}
+
+// WriteTo writes body with the splice applied to w without building it in
+// memory first.
+func (s Splice) WriteTo(w io.Writer, body, val []byte) error {
+	if _, err := w.Write(body[:s.At]); err != nil {
+		return err
+	}
+	if s.Insert {
+		if _, err := io.WriteString(w, modelKey); err != nil {
+			return err
+		}
+	}
+	if _, err := w.Write(val); err != nil {
+		return err
+	}
+	if s.Insert && !s.Empty {
+		if _, err := w.Write([]byte{','}); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(body[s.End:])
+	return err
+}
+
+// Chunk is what the proxy learns from one streamed chat.completion.chunk.
+type Chunk struct {
+	// Model is where the chunk's model value sits.
+	Model Splice
+	// Content is set when a choice's delta carries something a caller would
+	// see: text, a tool or function call, a refusal, reasoning, audio.
+	Content bool
+	// Finished is set when a choice has a non-null finish_reason.
+	Finished bool
+	// Error is set when the chunk is an in-band error ({"error": …}).
+	Error bool
+}
+
+// contentKeys are the delta members that carry output.
+var contentKeys = [...]string{"content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning", "audio"}
+
+// ScanChunk scans one SSE data payload of a chat-completions stream. An
+// error means the payload is not a JSON object.
+func ScanChunk(b []byte) (Chunk, error) {
+	var c Chunk
+	found := false
+	var inner error
+	end, err := eachMember(b, 0, func(m member) bool {
+		switch {
+		case m.keyIs("model"):
+			c.Model = Splice{At: m.vs, End: m.ve}
+			found = true
+		case m.keyIs("error"):
+			c.Error = string(b[m.vs:m.ve]) != "null"
+		case m.keyIs("choices"):
+			if b[m.vs] != '[' {
+				return true
+			}
+			_, inner = eachElement(b, m.vs, func(vs, _ int) bool {
+				if b[vs] != '{' {
+					return true
+				}
+				_, inner = eachMember(b, vs, func(cm member) bool {
+					switch {
+					case cm.keyIs("finish_reason"):
+						if string(b[cm.vs:cm.ve]) != "null" {
+							c.Finished = true
+						}
+					case cm.keyIs("delta") || cm.keyIs("message"):
+						if b[cm.vs] != '{' {
+							return true
+						}
+						_, inner = eachMember(b, cm.vs, func(dm member) bool {
+							for _, k := range contentKeys {
+								if dm.keyIs(k) && !isEmptyValue(b, dm.vs, dm.ve) {
+									c.Content = true
+								}
+							}
+							return true
+						})
+					}
+					return true
+				})
+				return true
+			})
+		}
+		return true
+	})
+	if err != nil || inner != nil {
+		return Chunk{}, errSyntax
+	}
+	if skipWS(b, end) != len(b) {
+		return Chunk{}, errSyntax
+	}
+	if !found {
+		c.Model = insertAt(b)
+	}
+	return c, nil
+}

@@ -1,0 +1,161 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aisix/aisix/storage"
+)
+
+// Table holds the live snapshot and rebuilds it from a storage.Source.
+// Readers call Snapshot (one atomic load); Reload and Watch build a new
+// snapshot off to the side and swap it in whole, so a request sees either
+// the old configuration or the new one, never a mix.
+type Table struct {
+	src    storage.Source
+	logger *slog.Logger
+
+	snap   atomic.Pointer[Snapshot]
+	loaded atomic.Bool
+
+	mu       sync.Mutex // serialises reloads; guards rr and hooks
+	rr       map[string]*atomic.Uint64
+	hooks    []func(old, cur *Snapshot)
+	lastErr  string
+	watchErr string
+}
+
+// NewTable returns a table over src holding an empty snapshot until the
+// first Reload.
+func NewTable(src storage.Source, logger *slog.Logger) *Table {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Table{src: src, logger: logger, rr: map[string]*atomic.Uint64{}}
+	empty, _ := Build(storage.Dataset{Revision: -1})
+	t.snap.Store(empty)
+	return t
+}
+
+// Snapshot returns the live snapshot. It never returns nil.
+func (t *Table) Snapshot() *Snapshot { return t.snap.Load() }
+
+// Loaded reports whether a snapshot has been loaded from the source.
+func (t *Table) Loaded() bool { return t.loaded.Load() }
+
+// OnSwap registers fn to run after every swap, with the previous and the
+// new snapshot. fn runs on the reloading goroutine and must be quick.
+func (t *Table) OnSwap(fn func(old, cur *Snapshot)) {
+	t.mu.Lock()
+	t.hooks = append(t.hooks, fn)
+	t.mu.Unlock()
+}
+
+// Reload loads the whole dataset, builds a snapshot and swaps it in. When
+// the load or the build fails the live snapshot stays in place (a bad
+// dataset never replaces a good one); the error is logged and returned.
+func (t *Table) Reload(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ds, err := t.src.Load(ctx)
+	if err != nil {
+		err = fmt.Errorf("load configuration: %w", err)
+		t.logFailure(err)
+		return err
+	}
+	cur := t.snap.Load()
+	if t.loaded.Load() && ds.Revision < cur.Revision {
+		// An older read finishing late must not roll the config back.
+		return nil
+	}
+	next, err := build(ds, t.counter)
+	if err != nil {
+		err = fmt.Errorf("build configuration snapshot at revision %d: %w", ds.Revision, err)
+		t.logFailure(err)
+		return err
+	}
+	t.snap.Store(next)
+	t.loaded.Store(true)
+	if t.lastErr != "" {
+		t.logger.Info("configuration recovered", "revision", next.Revision)
+		t.lastErr = ""
+	}
+	t.logger.Debug("configuration loaded", "revision", next.Revision,
+		"models", len(next.models), "caller_keys", len(next.keysByHash), "provider_keys", len(next.providerKeys))
+	t.pruneCounters(next)
+	for _, fn := range t.hooks {
+		fn(cur, next)
+	}
+	return nil
+}
+
+// logFailure logs a failed reload at error level once per distinct error,
+// so a broken store polled every second does not flood the log.
+func (t *Table) logFailure(err error) {
+	if msg := err.Error(); msg != t.lastErr {
+		t.logger.Error("configuration reload failed; still serving the previous snapshot",
+			"revision", t.snap.Load().Revision, "err", err)
+		t.lastErr = msg
+	}
+}
+
+// counter returns the round-robin counter of a routing model, shared by
+// every snapshot so rotation continues across reloads. Called under mu.
+func (t *Table) counter(id string) *atomic.Uint64 {
+	c := t.rr[id]
+	if c == nil {
+		c = new(atomic.Uint64)
+		t.rr[id] = c
+	}
+	return c
+}
+
+func (t *Table) pruneCounters(s *Snapshot) {
+	for id := range t.rr {
+		if s.modelsByID[id] == nil {
+			delete(t.rr, id)
+		}
+	}
+}
+
+// Watch polls the source's revision every interval and reloads when it
+// differs from the live snapshot's; this is how a running server notices
+// writes made straight to the store by another process. It returns when
+// ctx is done.
+func (t *Table) Watch(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rev, err := t.src.Revision(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if msg := err.Error(); msg != t.watchErr {
+				t.logger.Warn("read configuration revision", "err", err)
+				t.watchErr = msg
+			}
+			continue
+		}
+		t.watchErr = ""
+		if t.loaded.Load() && rev == t.snap.Load().Revision {
+			continue
+		}
+		if err := t.Reload(ctx); err != nil && errors.Is(err, context.Canceled) {
+			return
+		}
+	}
+}

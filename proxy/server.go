@@ -1,0 +1,295 @@
+// Package proxy is aisix's OpenAI-compatible front door: caller-key auth,
+// model resolution, the retry/failover/cooldown loop, streaming relay, and
+// the x-aisix-* headers. It reads configuration only from a routing.Table
+// snapshot and runtime state only from a health.Registry: a proxied request
+// never touches the database and takes no lock shared with other requests.
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/routing"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes      = 10 << 20
+	DefaultConnectTimeout    = 5 * time.Second
+	DefaultKeepAliveInterval = 15 * time.Second
+	// DefaultMaxResponseBytes caps a non-streaming upstream body.
+	DefaultMaxResponseBytes = 64 << 20
+)
+
+// Options configure a Server. Table is required.
+type Options struct {
+	// Table supplies the configuration snapshot.
+	Table *routing.Table
+	// Health keeps runtime state; nil gets a fresh registry.
+	Health *health.Registry
+	// Logger receives one access line per request at info level, and
+	// warnings; nil discards.
+	Logger *slog.Logger
+	// Version goes into the Server header ("AISIX/<version>").
+	Version string
+	// MaxBodyBytes caps a request body (default 10 MiB); larger gets 413.
+	MaxBodyBytes int64
+	// MaxResponseBytes caps a non-streaming upstream body (default 64 MiB).
+	MaxResponseBytes int64
+	// ConnectTimeout bounds TCP connect and TLS handshake to an upstream
+	// (default 5s). Used only when Transport is nil.
+	ConnectTimeout time.Duration
+	// KeepAliveInterval is how long a committed stream may stay silent
+	// before an SSE comment is sent (default 15s; negative disables).
+	KeepAliveInterval time.Duration
+	// Ready reports readiness for /readyz; nil means "a snapshot has been
+	// loaded".
+	Ready func() bool
+	// Transport sends upstream requests; nil gets a tuned *http.Transport
+	// (pooled keep-alive connections, many idle connections per host,
+	// HTTP/2 when the upstream offers it).
+	Transport http.RoundTripper
+	// Now is the clock for key expiry and Retry-After dates; nil is
+	// time.Now. Cooldowns use the health registry's clock.
+	Now func() time.Time
+}
+
+// Server is the proxy's http.Handler.
+type Server struct {
+	table     *routing.Table
+	health    *health.Registry
+	logger    *slog.Logger
+	transport http.RoundTripper
+	now       func() time.Time
+	ready     func() bool
+
+	serverHdr     []string
+	maxBody       int64
+	maxResp       int64
+	keepAlive     time.Duration
+	accessEnabled bool
+}
+
+// New returns a proxy server. It registers a hook on opts.Table that
+// publishes a config_reloaded event and forgets the runtime state of
+// models that were removed.
+func New(opts Options) *Server {
+	s := &Server{
+		table:     opts.Table,
+		health:    opts.Health,
+		logger:    opts.Logger,
+		transport: opts.Transport,
+		now:       opts.Now,
+		ready:     opts.Ready,
+		maxBody:   opts.MaxBodyBytes,
+		maxResp:   opts.MaxResponseBytes,
+		keepAlive: opts.KeepAliveInterval,
+	}
+	if s.health == nil {
+		s.health = health.NewRegistry()
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.maxResp <= 0 {
+		s.maxResp = DefaultMaxResponseBytes
+	}
+	if s.keepAlive == 0 {
+		s.keepAlive = DefaultKeepAliveInterval
+	}
+	if s.transport == nil {
+		ct := opts.ConnectTimeout
+		if ct <= 0 {
+			ct = DefaultConnectTimeout
+		}
+		s.transport = NewTransport(ct)
+	}
+	if s.ready == nil {
+		s.ready = s.table.Loaded
+	}
+	version := opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	s.serverHdr = []string{"AISIX/" + version}
+	s.accessEnabled = s.logger.Enabled(context.Background(), slog.LevelInfo)
+	reg := s.health
+	s.table.OnSwap(func(_, cur *routing.Snapshot) {
+		reg.Retain(func(id string) bool { return cur.ModelByID(id) != nil })
+		reg.Publish(health.Event{Kind: health.EventConfigReloaded, Detail: "revision " + strconv.FormatInt(cur.Revision, 10)})
+	})
+	return s
+}
+
+// NewTransport returns the upstream transport New uses by default: pooled
+// keep-alive connections with a high idle limit per host, HTTP/2 when the
+// upstream offers it over TLS, connect and TLS handshake bounded by
+// connectTimeout, the environment's proxy settings, and no response
+// header timeout (the proxy bounds each attempt itself).
+func NewTransport(connectTimeout time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         d.DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: connectTimeout,
+		ReadBufferSize:      16 << 10,
+		WriteBufferSize:     16 << 10,
+	}
+}
+
+// Health returns the registry the server records into.
+func (s *Server) Health() *health.Registry { return s.health }
+
+var (
+	hdrServer   = "Server"
+	hdrCallID   = "X-Aisix-Call-Id"
+	hdrServedBy = "X-Aisix-Served-By"
+	hdrAttempts = "X-Aisix-Attempts"
+	textPlain   = []string{"text/plain; charset=utf-8"}
+	appJSON     = []string{"application/json"}
+	noSniff     = []string{"nosniff"}
+)
+
+// ServeHTTP routes the proxy's four endpoints. Every response carries
+// Server and x-aisix-call-id, errors included.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h[hdrServer] = s.serverHdr
+	callID := newCallID()
+	h[hdrCallID] = []string{callID}
+	switch r.URL.Path {
+	case "/v1/chat/completions":
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, http.MethodPost)
+			return
+		}
+		s.chat(w, r, callID)
+	case "/v1/models":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, http.MethodGet)
+			return
+		}
+		s.listModels(w, r)
+	case "/livez":
+		plain(w, http.StatusOK, "ok\n")
+	case "/readyz":
+		if s.ready() {
+			plain(w, http.StatusOK, "ok\n")
+			return
+		}
+		plain(w, http.StatusServiceUnavailable, "not ready\n")
+	default:
+		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown route "+strconv.Quote(r.URL.Path), "")
+	}
+}
+
+func plain(w http.ResponseWriter, status int, body string) {
+	h := w.Header()
+	h["Content-Type"] = textPlain
+	h["X-Content-Type-Options"] = noSniff
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, "invalid_request_error", "method not allowed", "")
+}
+
+// callerKey extracts the caller's key: Authorization: Bearer <key>, or
+// x-api-key when there is no Authorization header.
+func callerKey(r *http.Request) (string, bool) {
+	if v := r.Header["Authorization"]; len(v) > 0 {
+		a := v[0]
+		if len(a) < 7 || !strings.EqualFold(a[:7], "bearer ") {
+			return "", false
+		}
+		k := strings.TrimSpace(a[7:])
+		return k, k != ""
+	}
+	if v := r.Header["X-Api-Key"]; len(v) > 0 {
+		k := strings.TrimSpace(v[0])
+		return k, k != ""
+	}
+	return "", false
+}
+
+// authenticate resolves the caller key or writes the 401.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, snap *routing.Snapshot) *routing.CallerKey {
+	raw, ok := callerKey(r)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "invalid_api_key", "missing or malformed Authorization header", "")
+		return nil
+	}
+	key := snap.Authenticate(raw)
+	switch {
+	case key == nil:
+		writeError(w, http.StatusUnauthorized, "invalid_api_key", "invalid API key", "")
+		return nil
+	case key.Disabled:
+		writeError(w, http.StatusUnauthorized, "invalid_api_key", "API key is disabled", "")
+		return nil
+	case !key.ExpiresAt.IsZero() && !s.now().Before(key.ExpiresAt):
+		writeError(w, http.StatusUnauthorized, "invalid_api_key", "API key has expired", "")
+		return nil
+	}
+	return key
+}
+
+// listModels answers GET /v1/models: every alias the key may call,
+// routing groups included, sorted.
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
+	snap := s.table.Snapshot()
+	key := s.authenticate(w, r, snap)
+	if key == nil {
+		return
+	}
+	created := strconv.AppendInt(nil, s.now().Unix(), 10)
+	b := make([]byte, 0, 256)
+	b = append(b, `{"object":"list","data":[`...)
+	first := true
+	for _, m := range snap.Models() {
+		if !key.Allows(m.Name) {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `{"id":`...)
+		b = append(b, m.NameJSON...)
+		b = append(b, `,"object":"model","created":`...)
+		b = append(b, created...)
+		b = append(b, `,"owned_by":`...)
+		owner := m.OwnedBy
+		if owner == "" {
+			owner = "aisix"
+		}
+		b = appendJSONString(b, owner)
+		b = append(b, '}')
+	}
+	b = append(b, "]}"...)
+	h := w.Header()
+	h["Content-Type"] = appJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b)
+	}
+}
