@@ -66,11 +66,7 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 			if opts.KeyHash != "" && opts.KeyStdin {
 				return cmdutil.FlagErrorf("--key-hash and --key-stdin cannot be used together")
 			}
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := opts.Output.Resolve(cfg.Output); err != nil {
+			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
 			}
 			generated := opts.KeyHash == "" && !opts.KeyStdin
@@ -159,11 +155,7 @@ func newCmdList(f *cmdutil.Factory) *cobra.Command {
 		Short:   "List caller keys",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := o.Resolve(cfg.Output); err != nil {
+			if err := o.Prepare(f, cmd); err != nil {
 				return err
 			}
 			s, err := f.Store(cmd)
@@ -194,11 +186,7 @@ func newCmdGet(f *cmdutil.Factory) *cobra.Command {
 		Short: "Show one caller key",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := o.Resolve(cfg.Output); err != nil {
+			if err := o.Prepare(f, cmd); err != nil {
 				return err
 			}
 			s, err := f.Store(cmd)
@@ -256,11 +244,7 @@ func newCmdRotate(f *cmdutil.Factory) *cobra.Command {
 		Short: "Replace a caller key with a new generated one; the old one stops working",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := o.Resolve(cfg.Output); err != nil {
+			if err := o.Prepare(f, cmd); err != nil {
 				return err
 			}
 			if o.Quiet && keyFile == "" {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/aisix/aisix/cli/iostreams"
@@ -185,4 +186,24 @@ func FormatMillis(ms *int64) string {
 		return "-"
 	}
 	return (time.Duration(*ms) * time.Millisecond).String()
+}
+
+// CompleteNames returns a cobra completion function that offers the names
+// list reads from the configured store, for the first argument only.
+func CompleteNames(f *Factory, list func(context.Context, storage.Store) ([]string, error)) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		s, err := f.Store(cmd)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer s.Close()
+		names, err := list(cmd.Context(), s)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
 }

@@ -125,11 +125,7 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 					return cmdutil.FlagErrorf("--%s is required", req)
 				}
 			}
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := opts.Output.Resolve(cfg.Output); err != nil {
+			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -174,11 +170,7 @@ func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 		ValidArgsFunction: completeModels(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := opts.Output.Resolve(cfg.Output); err != nil {
+			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -220,11 +212,7 @@ func newCmdList(f *cmdutil.Factory) *cobra.Command {
 		Short:   "List models and routing groups",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := o.Resolve(cfg.Output); err != nil {
+			if err := o.Prepare(f, cmd); err != nil {
 				return err
 			}
 			s, err := f.Store(cmd)
@@ -251,11 +239,7 @@ func newCmdGet(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeModels(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := o.Resolve(cfg.Output); err != nil {
+			if err := o.Prepare(f, cmd); err != nil {
 				return err
 			}
 			s, err := f.Store(cmd)
@@ -369,23 +353,12 @@ func details(m storage.Model) string {
 
 // completeModels completes model names from the configured store.
 func completeModels(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		s, err := f.Store(cmd)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		defer s.Close()
-		all, err := s.ListModels(cmd.Context())
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
+	return cmdutil.CompleteNames(f, func(ctx context.Context, s storage.Store) ([]string, error) {
+		all, err := s.ListModels(ctx)
 		names := make([]string, len(all))
 		for i, m := range all {
 			names[i] = m.DisplayName
 		}
-		return names, cobra.ShellCompDirectiveNoFileComp
-	}
+		return names, err
+	})
 }

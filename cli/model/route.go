@@ -61,11 +61,7 @@ which targets would be tried right now, and why.`,
 					}
 				}
 			}
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := opts.Output.Resolve(cfg.Output); err != nil {
+			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -145,3 +145,13 @@ func Or(s string) string {
 	}
 	return s
 }
+
+// Prepare resolves the format against the configured default (the output
+// key of the config file) and validates the flags.
+func (o *Options) Prepare(f *cmdutil.Factory, cmd *cobra.Command) error {
+	cfg, err := f.Config(cmd)
+	if err != nil {
+		return err
+	}
+	return o.Resolve(cfg.Output)
+}

@@ -49,11 +49,7 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 			if opts.Provider == "" && opts.Adapter == "" {
 				return cmdutil.FlagErrorf("--provider or --adapter is required")
 			}
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := opts.Output.Resolve(cfg.Output); err != nil {
+			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -110,11 +106,7 @@ func newCmdList(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *
 		Short:   "List provider keys (secrets masked)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := opts.Output.Resolve(cfg.Output); err != nil {
+			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -151,11 +143,7 @@ func newCmdGet(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *G
 		ValidArgsFunction: completeNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := opts.Output.Resolve(cfg.Output); err != nil {
+			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -211,11 +199,7 @@ func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 			if fl.Changed("api-base") {
 				opts.APIBase = &apiBase
 			}
-			cfg, err := f.Config(cmd)
-			if err != nil {
-				return err
-			}
-			if err := opts.Output.Resolve(cfg.Output); err != nil {
+			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -336,23 +320,12 @@ func table(all []storage.ProviderKey) output.Table {
 
 // completeNames completes provider key names from the configured store.
 func completeNames(f *cmdutil.Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		s, err := f.Store(cmd)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		defer s.Close()
-		all, err := s.ListProviderKeys(cmd.Context())
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
+	return cmdutil.CompleteNames(f, func(ctx context.Context, s storage.Store) ([]string, error) {
+		all, err := s.ListProviderKeys(ctx)
 		names := make([]string, len(all))
 		for i, pk := range all {
 			names[i] = pk.DisplayName
 		}
-		return names, cobra.ShellCompDirectiveNoFileComp
-	}
+		return names, err
+	})
 }
