@@ -24,8 +24,6 @@ import (
 const (
 	// defaultRefresh is how often the server is polled unless told otherwise.
 	defaultRefresh = time.Second
-	// maxBackoff caps the wait between retries of a failing server.
-	maxBackoff = 10 * time.Second
 	// minFetchTimeout bounds one poll, so a hung server reads as down.
 	minFetchTimeout = 3 * time.Second
 	// defaultWidth and defaultHeight are used until the terminal says.
@@ -93,13 +91,14 @@ type Model struct {
 	now           time.Time
 
 	// Connection to the server.
-	fetching  bool
-	failures  int
-	lastErr   string
-	lastOK    time.Time
-	retryAt   time.Time
-	cursor    uint64
-	eventsErr string
+	backoffUnit time.Duration // one second, but for tests
+	fetching    bool
+	failures    int
+	lastErr     string
+	lastOK      time.Time
+	retryAt     time.Time
+	cursor      uint64
+	eventsErr   string
 
 	data      viewData
 	frozen    viewData // what a paused dashboard shows
@@ -144,7 +143,8 @@ func New(src StatusSource, opts Options) Model {
 		vp:     viewport.New(defaultWidth, defaultHeight),
 		now:    opts.Now(),
 		// Init starts the first poll; no other may start before it ends.
-		fetching: true,
+		fetching:    true,
+		backoffUnit: time.Second,
 	}
 	m.setSize(defaultWidth, defaultHeight)
 	return m
@@ -189,15 +189,10 @@ func (m Model) staleAfter() time.Duration {
 }
 
 // backoff is the wait before retry n (1-based) of a failing server:
-// 1s, 2s, 4s, 8s, then 10s.
-func backoff(n int) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	if n > 5 {
-		return maxBackoff
-	}
-	return min(maxBackoff, time.Second<<(n-1))
+// 1s, 2s, 4s, 8s, then 10s, in units of one second (tests shrink it).
+func backoff(n int, unit time.Duration) time.Duration {
+	n = min(max(n, 1), 5)
+	return min(10*unit, unit<<(n-1))
 }
 
 func clockCmd() tea.Cmd {
@@ -265,7 +260,7 @@ func (m *Model) handleRefresh(msg refreshMsg) tea.Cmd {
 	if msg.err != nil {
 		m.failures++
 		m.lastErr = oneLine(msg.err.Error())
-		d := backoff(m.failures)
+		d := backoff(m.failures, m.backoffUnit)
 		m.retryAt = m.now.Add(d)
 		return refreshAfter(d)
 	}
