@@ -2,11 +2,14 @@
 // loopback address, for the README walkthrough and the benchmark rig.
 //
 //	go run ./e2e/cmd/mockupstream -addr 127.0.0.1:9000
+//
+// It prints its URL on stderr once it is listening.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -22,9 +25,14 @@ func main() {
 	fail := flag.Float64("fail-share", 0, "share of requests answered with 500")
 	flag.Parse()
 	h := mockup.New(mockup.Options{Chunks: *chunks, Delay: *delay, ChunkDelay: *chunkDelay, FailShare: *fail})
-	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(os.Stderr, "mock OpenAI upstream on http://%s/v1\n", *addr)
-	if err := srv.ListenAndServe(); err != nil {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mockupstream:", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "mock OpenAI upstream on http://%s/v1\n", ln.Addr())
+	if err := srv.Serve(ln); err != nil {
 		fmt.Fprintln(os.Stderr, "mockupstream:", err)
 		os.Exit(1)
 	}
