@@ -32,6 +32,9 @@ func (m *Model) detailLines(avail int) []string {
 	}
 	vp := m.vp
 	vp.Height = avail - 1
+	if vp.TotalLineCount() > vp.Height {
+		title += st.dim.Render(fmt.Sprintf("   ↑↓ %d%%", int(vp.ScrollPercent()*100)))
+	}
 	lines := []string{title}
 	for _, l := range strings.Split(vp.View(), "\n") {
 		// The viewport pads every line to its width; trailing blanks only
