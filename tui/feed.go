@@ -31,6 +31,8 @@ type feedLine struct {
 	// count is how many events (failed attempts, for a failover) the line
 	// stands for.
 	count int
+	// until is the end of a cooldown, when the event's detail gives it.
+	until time.Time
 }
 
 // subject is who a line is about: the target, or the model asked for.
@@ -57,9 +59,17 @@ func lineFor(e Event) feedLine {
 	}
 	switch e.Kind {
 	case EventFailover:
-		l.target, l.next, l.detail = e.Detail, e.Target, ""
+		// The server words it "from gpt-4o-primary"; a bare name works too.
+		l.target, l.next, l.detail = strings.TrimPrefix(e.Detail, "from "), e.Target, ""
 	case EventServed:
 		l.target, l.next, l.served = "", e.Target, true
+	case EventCooldownEntered:
+		// "until 2026-11-26T06:37:31Z" reads better as a local clock time.
+		if ts, ok := strings.CutPrefix(e.Detail, "until "); ok {
+			if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+				l.until, l.detail = t, ""
+			}
+		}
 	}
 	return l
 }
@@ -135,8 +145,9 @@ func buildFeed(events []Event) []feedLine {
 	return lines
 }
 
-// text is the line's wording, without its time.
-func (l feedLine) text() string {
+// text is the line's wording, without its time; times in it are shown in
+// loc.
+func (l feedLine) text(loc *time.Location) string {
 	times := ""
 	if l.count > 1 {
 		times = fmt.Sprintf(" ×%d", l.count)
@@ -161,7 +172,10 @@ func (l feedLine) text() string {
 		return l.model + ": served by " + orDefault(l.next, "?") + times
 	case EventCooldownEntered:
 		s := join(l.subject(), "cooling down:", orDefault(l.reason, "?"))
-		if l.detail != "" {
+		switch {
+		case !l.until.IsZero():
+			s += " (until " + clock(l.until, loc) + ")"
+		case l.detail != "":
 			s += " (" + l.detail + ")"
 		}
 		return s + times

@@ -47,6 +47,20 @@ func TestBuildFeed(t *testing.T) {
 			},
 		},
 		{
+			"as the server words it: cooldown first, failover from, no reason",
+			[]Event{
+				{Time: at(0), Kind: EventCooldownEntered, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "transport_error", Detail: "until 2026-11-26T12:04:11Z"},
+				fail(0, "chat-prod", "gpt-4o-primary", "transport_error"),
+				fail(0, "chat-prod", "gpt-4o-primary", "transport_error"),
+				{Time: at(0), Kind: EventFailover, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: "from gpt-4o-primary"},
+				{Time: at(0), Kind: EventServed, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: "gpt-4o-primary=transport_error,gpt-4o-primary=transport_error,gpt-4o-secondary=200"},
+			},
+			[]string{
+				"12:03:41 gpt-4o-primary cooling down: transport_error (until 12:04:11)",
+				"12:03:41 chat-prod: gpt-4o-primary transport_error ×2 → served by gpt-4o-secondary",
+			},
+		},
+		{
 			"a failover not yet served",
 			[]Event{
 				fail(0, "chat-prod", "gpt-4o-primary", "transport_error"),
@@ -137,7 +151,7 @@ func TestBuildFeed(t *testing.T) {
 				t.Fatalf("got %d lines, want %d: %+v", len(lines), len(tt.want), lines)
 			}
 			for i, l := range lines {
-				if got := clock(l.at, time.UTC) + " " + l.text(); got != tt.want[i] {
+				if got := clock(l.at, time.UTC) + " " + l.text(time.UTC); got != tt.want[i] {
 					t.Errorf("line %d = %q, want %q", i, got, tt.want[i])
 				}
 			}

@@ -20,6 +20,9 @@ type column struct {
 	right bool
 	minW  int
 	maxW  int
+	// natW is the least natural width, so the column does not jump as
+	// statuses and reasons come and go.
+	natW int
 	// flex columns take what width is left, down to minW.
 	flex bool
 	cell func(r ModelRow) cell
@@ -66,13 +69,13 @@ func (m *Model) columns() []column {
 	st := m.styles
 	styled := func(text string, s lipgloss.Style) cell { return cell{text: text, style: &s} }
 	return []column{
-		{title: "STATUS", minW: 1, maxW: 20, cell: func(r ModelRow) cell {
+		{title: "STATUS", minW: 1, natW: width("◔ cooldown 27s"), maxW: 20, cell: func(r ModelRow) cell {
 			return styled(m.statusText(r, false), st.status(r.Status))
 		}},
 		{title: "MODEL", minW: 8, maxW: 32, cell: func(r ModelRow) cell {
 			return cell{text: r.Name}
 		}},
-		{title: "REASON", prio: 1, minW: 6, maxW: 24, cell: func(r ModelRow) cell {
+		{title: "REASON", prio: 1, minW: 6, natW: width("transport_error"), maxW: 24, cell: func(r ModelRow) cell {
 			if r.Reason == "" {
 				return cell{}
 			}
@@ -109,6 +112,10 @@ func (m *Model) columns() []column {
 			if r.LastError == "" {
 				return cell{}
 			}
+			if r.Status == StatusHealthy {
+				// Old news once the model answers again.
+				return styled(oneLine(r.LastError), st.dim)
+			}
 			return styled(oneLine(r.LastError), st.errText)
 		}},
 	}
@@ -130,7 +137,7 @@ func (m *Model) table(rows []ModelRow, offset, n, w int) []string {
 	// jump while scrolling.
 	widths := make([]int, len(cols))
 	for j, c := range cols {
-		nat := width(c.title)
+		nat := max(width(c.title), c.natW)
 		for i := range rows {
 			nat = max(nat, width(cells[i][j].text))
 		}

@@ -286,7 +286,9 @@ func (m *Model) groupLine(g GroupRow, nameW, stratW int) string {
 		why := orDefault(t.Why, t.Status)
 		if r, ok := d.modelByName(t.Name); ok {
 			if left := m.cooldownLeft(r); left != "" {
-				why += ", " + left
+				// Word it from the model row, with a countdown that ticks
+				// here, rather than the server's text frozen at the poll.
+				why = join("cooldown:", r.Reason) + ", " + left
 			}
 		}
 		item := st.status(t.Status).Render(statusSymbol(t.Status)) + " " + t.Name
@@ -336,7 +338,7 @@ func (m *Model) eventsSection(feed []feedLine, h int) []string {
 // feedText is one feed line with its time; withDetail adds error texts.
 func (m *Model) feedText(l feedLine, withDetail bool) string {
 	st := m.styles
-	s := st.dim.Render(clock(l.at, m.loc())) + " " + st.event(l).Render(l.text())
+	s := st.dim.Render(clock(l.at, m.loc())) + " " + st.event(l).Render(l.text(m.loc()))
 	if withDetail && l.detail != "" && l.kind == EventAttemptFailed {
 		s += st.dim.Render(" — " + oneLine(l.detail))
 	}
