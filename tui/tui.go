@@ -269,15 +269,18 @@ func (m *Model) handleRefresh(msg refreshMsg) tea.Cmd {
 	m.lastErr = ""
 	m.lastOK = m.now
 	m.data.applySnapshot(msg.snap, m.now)
+	if restarted {
+		// The server restarted: its event numbers start again, so forget
+		// ours and read its ring from the start on the next poll.
+		m.data.lastSeq = 0
+		m.cursor = 0
+	}
 	switch {
 	case msg.evErr != nil:
 		m.eventsErr = oneLine(msg.evErr.Error())
 	case restarted:
-		// The server restarted: its event numbers start again, so read its
-		// ring from the start on the next poll.
+		// These events were asked for with the old server's cursor.
 		m.eventsErr = ""
-		m.data.lastSeq = 0
-		m.cursor = 0
 	case msg.next < msg.since:
 		// A cursor going backwards also means a restart; events already
 		// seen are still dropped by their sequence number.
