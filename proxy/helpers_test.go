@@ -129,7 +129,7 @@ func (r response) errType(t testing.TB) string {
 	return s
 }
 
-var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
 
 // do sends a request to the proxy.
 func (e *env) do(method, path, key, body string, header ...string) response {
