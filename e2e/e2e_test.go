@@ -131,14 +131,21 @@ func cmdWaitSync(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: waitsync ADMINURL")
 	}
+	if err := waitSync(args[0], ts.Getenv("AISIX_ADMIN_KEY")); err != nil {
+		ts.Fatalf("%v", err)
+	}
+}
+
+// waitSync polls GET /admin/v1/info until config_revision == store_revision.
+func waitSync(admin, key string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		req, err := http.NewRequest(http.MethodGet, args[0]+"/admin/v1/info", nil)
+		req, err := http.NewRequest(http.MethodGet, admin+"/admin/v1/info", nil)
 		if err != nil {
-			ts.Fatalf("waitsync: %v", err)
+			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+ts.Getenv("AISIX_ADMIN_KEY"))
+		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			var info struct {
@@ -148,7 +155,7 @@ func cmdWaitSync(ts *testscript.TestScript, neg bool, args []string) {
 			err = json.NewDecoder(resp.Body).Decode(&info)
 			resp.Body.Close()
 			if err == nil && info.Config == info.Store && info.Store > 0 {
-				return
+				return nil
 			}
 			last = fmt.Sprintf("config %d, store %d, err %v", info.Config, info.Store, err)
 		} else {
@@ -156,7 +163,7 @@ func cmdWaitSync(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a process we do not control
 	}
-	ts.Fatalf("waitsync: snapshot did not catch up within 30s (%s)", last)
+	return fmt.Errorf("waitsync: snapshot did not catch up within 30s (%s)", last)
 }
 
 // http [-H 'Name: value']... [-save VAR=field]... [-expand] METHOD URL [bodyfile]
