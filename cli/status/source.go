@@ -101,7 +101,11 @@ func group(m storage.Model, byName map[string]admin.StatusRow, now time.Time) tu
 	}
 	for _, r := range model.Explain(m.Routing, byName, now) {
 		t := tui.GroupTarget{Name: r.Target, Status: r.Status, Skipped: !r.Tried || r.CooldownUntil != nil}
-		if t.Skipped {
+		switch {
+		case r.CooldownUntil != nil:
+			// The dashboard words the countdown itself from the model row.
+			t.Why = "cooldown: " + r.Reason
+		case t.Skipped:
 			t.Why = r.Why
 		}
 		if g.Serving == "" && r.Tried && r.CooldownUntil == nil {

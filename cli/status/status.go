@@ -60,7 +60,7 @@ status rows and exits; add --watch for one JSON line per update.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Watch, "watch", false, "with -o json: print one JSON line per update until interrupted")
-	cmd.Flags().DurationVar(&opts.Every, "every", time.Second, "how often to refresh")
+	cmd.Flags().DurationVar(&opts.Every, "every", 500*time.Millisecond, "how often to refresh")
 	opts.Output.AddFlags(cmd)
 	return cmd
 }
