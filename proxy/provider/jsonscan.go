@@ -32,7 +32,8 @@ func skipWS(b []byte, i int) int {
 }
 
 // skipString expects b[i] == '"' and returns the index after the closing
-// quote, and whether the string holds escapes.
+// quote, and whether the string needs decoding: it holds escapes or bytes
+// outside ASCII (which encoding/json would check for valid UTF-8).
 func skipString(b []byte, i int) (int, bool, error) {
 	if i >= len(b) || b[i] != '"' {
 		return 0, false, errSyntax
@@ -67,6 +68,9 @@ func skipString(b []byte, i int) (int, bool, error) {
 			}
 		case c < 0x20:
 			return 0, false, errSyntax
+		case c >= 0x80:
+			escaped = true
+			i++
 		default:
 			i++
 		}

@@ -1,0 +1,132 @@
+package provider
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestTransportErrorText(t *testing.T) {
+	dial := func(err error) error {
+		return &url.Error{Op: "Post", URL: "http://10.9.8.7:4000/v1/chat/completions",
+			Err: &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 9, 8, 7), Port: 4000}, Err: err}}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{name: "refused", err: dial(&os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}), want: "connection refused"},
+		{name: "reset", err: dial(&os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}), want: "connection reset by upstream"},
+		{name: "no such host", err: dial(&net.DNSError{Err: "no such host", Name: "api.openai.invalid", IsNotFound: true}), want: "DNS lookup failed: no such host"},
+		{name: "dns other", err: dial(&net.DNSError{Err: "server misbehaving", Name: "x"}), want: "DNS lookup failed"},
+		{name: "unreachable", err: dial(syscall.EHOSTUNREACH), want: "upstream host unreachable"},
+		{name: "tls", err: dial(x509.UnknownAuthorityError{}), want: "TLS handshake failed"},
+		{name: "connect timeout", err: dial(os.ErrDeadlineExceeded), want: "connect timeout"},
+		{name: "eof", err: &url.Error{Op: "Post", URL: "http://10.9.8.7", Err: io.EOF}, want: "upstream closed the connection"},
+		{name: "unexpected eof", err: io.ErrUnexpectedEOF, want: "upstream closed the connection"},
+		{name: "anything else", err: errors.New("proxyconnect tcp: 10.1.1.1:3128 said no"), want: "upstream unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := TransportErrorText(tt.err); got != tt.want {
+				t.Errorf("got %q, want %q (from %v)", got, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"2", 2 * time.Second, true},
+		{" 0.5 ", 500 * time.Millisecond, true},
+		{"0", 0, true},
+		{"-1", 0, false},
+		{"", 0, false},
+		{"soon", 0, false},
+		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, true},
+		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0, true},
+		{"99999999", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, ok := ParseRetryAfter(tt.in, now)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("got %v %v, want %v %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestNewChatRequest(t *testing.T) {
+	u, _ := url.Parse("https://api.example.com/v1/chat/completions")
+	caller := http.Header{
+		"Authorization":       {"Bearer sk-caller"},
+		"X-Api-Key":           {"sk-caller"},
+		"Connection":          {"keep-alive, X-Hop"},
+		"X-Hop":               {"1"},
+		"Keep-Alive":          {"timeout=5"},
+		"Te":                  {"trailers"},
+		"Accept-Encoding":     {"br"},
+		"Cookie":              {"a=b"},
+		"Openai-Organization": {"org-x"},
+		"X-Aisix-Call-Id":     {"forged"},
+		"User-Agent":          {"sdk/1"},
+		"X-Stainless-Lang":    {"python"},
+	}
+	body := []byte(`{"model":"m"}`)
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) {
+			req, err := NewChatRequest(context.Background(), ChatRequest{URL: u, Auth: []string{"Bearer sk-up"}, Body: body, Stream: stream, Caller: caller})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Method != http.MethodPost || req.URL.String() != u.String() || req.Host != "api.example.com" || req.ContentLength != int64(len(body)) {
+				t.Errorf("request line: %s %s host %s len %d", req.Method, req.URL, req.Host, req.ContentLength)
+			}
+			want := http.Header{
+				"Authorization": {"Bearer sk-up"}, "Content-Type": {"application/json"},
+				"User-Agent": {"sdk/1"}, "X-Stainless-Lang": {"python"},
+			}
+			if stream {
+				want["Accept"] = []string{"text/event-stream"}
+			} else {
+				want["Accept"] = []string{"application/json"}
+			}
+			if fmt.Sprint(req.Header) != fmt.Sprint(want) {
+				t.Errorf("header = %v\nwant %v", req.Header, want)
+			}
+			if req.GetBody == nil {
+				t.Fatal("GetBody not set: the body cannot be replayed")
+			}
+			rc, _ := req.GetBody()
+			b, _ := io.ReadAll(rc)
+			if string(b) != string(body) {
+				t.Errorf("replayed body %s", b)
+			}
+		})
+	}
+}
+
+func TestIsContextLengthExceeded(t *testing.T) {
+	if !IsContextLengthExceeded([]byte(`{"error":{"code":"context_length_exceeded"}}`)) {
+		t.Error("not detected")
+	}
+	if IsContextLengthExceeded([]byte(`{"error":{"code":"content_policy_violation"}}`)) {
+		t.Error("false positive")
+	}
+}
