@@ -34,6 +34,12 @@ fmt-check:
 tidy-check:
 	$(GO) mod tidy && git diff --exit-code go.mod go.sum
 
+## bench: the benchmark rig (e2e/bench): aisix against direct-to-mock, and nginx when installed; a markdown table on stdout
+## quick run: make bench BENCH_ARGS="-runs 1 -duration 5s"
+BENCH_ARGS ?=
+bench:
+	$(GO) run ./e2e/bench/cmd/benchrun -go '$(GO)' $(BENCH_ARGS)
+
 ## bench-micro: hot-path micro-benchmarks with allocations
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./proxy/... ./storage/...

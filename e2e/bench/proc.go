@@ -191,3 +191,24 @@ func ReadUsage(pids []int) (Usage, error) {
 	}
 	return u, nil
 }
+
+// readLoadAvg returns the 1-minute load average from /proc/loadavg.
+func readLoadAvg() (float64, error) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, err
+	}
+	return parseLoadAvg(b)
+}
+
+func parseLoadAvg(b []byte) (float64, error) {
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return 0, errors.New("parse loadavg: empty")
+	}
+	v, err := strconv.ParseFloat(string(f[0]), 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse loadavg: %w", err)
+	}
+	return v, nil
+}

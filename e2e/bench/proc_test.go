@@ -144,3 +144,21 @@ func TestReadSelf(t *testing.T) {
 		t.Errorf("ChildPIDs(parent) = %v, does not list this process %d", kids, os.Getpid())
 	}
 }
+
+func TestParseLoadAvg(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    float64
+		wantErr bool
+	}{
+		{"1.91 3.68 2.44 3/512 12345\n", 1.91, false},
+		{"", 0, true},
+		{"x 1 2", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseLoadAvg([]byte(tt.in))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseLoadAvg(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

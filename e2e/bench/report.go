@@ -31,7 +31,8 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- Added latency = through the proxy − direct to the mock, paired within a run. Open-loop latency runs from each request's "+
 		"intended send time. CPU/req = utime+stime of the proxy's processes over the run ÷ requests. Peak RSS = VmHWM (summed over nginx's processes). "+
 		"The load generator, the mock upstream and the proxy share the machine.\n")
-	fmt.Fprintf(&b, "- Session time: %s.\n\n", r.Elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "- Session time: %s. Machine load (1-minute load average at the start of each measured run): %s.\n\n",
+		r.Elapsed.Round(time.Second), cell(r.LoadAvg, "%.2f"))
 
 	r.summary(&b)
 	for _, sc := range r.Scenarios {
@@ -61,15 +62,19 @@ const dash = "—"
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // cell formats the median of xs and, over several values that differ, their
-// spread.
+// spread. A unit after a space in format ("%.3f ms") is written once.
 func cell(xs []float64, format string) string {
 	m := Median(xs)
 	if math.IsNaN(m) {
 		return dash
 	}
-	s := fmt.Sprintf(format, m)
-	if lo, hi := Spread(xs); len(finite(xs)) > 1 && fmt.Sprintf(format, lo) != fmt.Sprintf(format, hi) {
-		s += " (" + fmt.Sprintf(format, lo) + "–" + fmt.Sprintf(format, hi) + ")"
+	num, unit := format, ""
+	if i := strings.IndexByte(format, ' '); i >= 0 {
+		num, unit = format[:i], format[i:]
+	}
+	s := fmt.Sprintf(num, m) + unit
+	if lo, hi := Spread(xs); len(finite(xs)) > 1 && fmt.Sprintf(num, lo) != fmt.Sprintf(num, hi) {
+		s += " (" + fmt.Sprintf(num, lo) + "–" + fmt.Sprintf(num, hi) + ")"
 	}
 	return s
 }

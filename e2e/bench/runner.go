@@ -166,6 +166,9 @@ type Report struct {
 	SmallWrites []time.Duration
 	Scale       *ScaleReport
 	Elapsed     time.Duration
+	// LoadAvg is the machine's 1-minute load average at the start of each
+	// measured run: other work on the machine skews the figures.
+	LoadAvg []float64
 }
 
 // Scenario returns the scenario with the given id, nil when not run.
@@ -196,6 +199,7 @@ type rig struct {
 	adminPort int
 	nginxPort int
 	main      mainConfig
+	loadAvg   []float64
 }
 
 func (r *rig) logf(format string, args ...any) {
@@ -276,6 +280,7 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 		}
 	}
 	rep.Elapsed = time.Since(started)
+	rep.LoadAvg = r.loadAvg
 	return rep, nil
 }
 
@@ -577,6 +582,9 @@ func (r *rig) measureLoad(ctx context.Context, cfg LoadConfig, pids []int) (Samp
 		if _, err := RunLoad(ctx, w); err != nil {
 			return Sample{}, err
 		}
+	}
+	if la, err := readLoadAvg(); err == nil {
+		r.loadAvg = append(r.loadAvg, la)
 	}
 	before, err := ReadUsage(pids)
 	if err != nil {

@@ -98,17 +98,20 @@ func TestMedianSpread(t *testing.T) {
 
 func TestCell(t *testing.T) {
 	tests := []struct {
-		xs   []float64
-		want string
+		xs     []float64
+		format string
+		want   string
 	}{
-		{[]float64{1.5, 1.2, 2.0}, "1.50 (1.20–2.00)"},
-		{[]float64{1.5}, "1.50"},
-		{[]float64{1.501, 1.499}, "1.50"},
-		{[]float64{math.NaN()}, dash},
+		{[]float64{1.5, 1.2, 2.0}, "%.2f", "1.50 (1.20–2.00)"},
+		{[]float64{1.5}, "%.2f", "1.50"},
+		{[]float64{1.501, 1.499}, "%.2f", "1.50"},
+		{[]float64{math.NaN()}, "%.2f", dash},
+		{[]float64{1, 3, 2}, "%.1f ms", "2.0 ms (1.0–3.0)"},
+		{[]float64{-0.5, 0.25}, "%+.2f ms", "-0.12 ms (-0.50–+0.25)"},
 	}
 	for _, tt := range tests {
-		if got := cell(tt.xs, "%.2f"); got != tt.want {
-			t.Errorf("cell(%v) = %q, want %q", tt.xs, got, tt.want)
+		if got := cell(tt.xs, tt.format); got != tt.want {
+			t.Errorf("cell(%v, %q) = %q, want %q", tt.xs, tt.format, got, tt.want)
 		}
 	}
 }
