@@ -82,12 +82,6 @@ type ChatRequest struct {
 // replayed (GetBody is set), so the transport may resend it on a stale
 // pooled connection.
 func NewChatRequest(ctx context.Context, cr ChatRequest) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(cr.Body))
-	if err != nil {
-		return nil, err
-	}
-	req.URL = cr.URL
-	req.Host = cr.URL.Host
 	h := make(http.Header, len(cr.Caller)+3)
 	if conn := cr.Caller["Connection"]; len(conn) > 0 {
 		// Headers named in Connection are hop-by-hop too.
@@ -110,9 +104,34 @@ func NewChatRequest(ctx context.Context, cr ChatRequest) (*http.Request, error) 
 	} else {
 		h["Accept"] = acceptJSON
 	}
-	req.Header = h
-	return req, nil
+	body := cr.Body
+	rb := &replayBody{}
+	rb.Reset(body)
+	// Built by hand rather than with http.NewRequestWithContext: the URL
+	// is already parsed, and this saves several allocations per attempt.
+	req := http.Request{
+		Method:        http.MethodPost,
+		URL:           cr.URL,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          rb,
+		ContentLength: int64(len(body)),
+		Host:          cr.URL.Host,
+		GetBody: func() (io.ReadCloser, error) {
+			r := &replayBody{}
+			r.Reset(body)
+			return r, nil
+		},
+	}
+	return req.WithContext(ctx), nil
 }
+
+// replayBody is a request body over bytes the request does not own.
+type replayBody struct{ bytes.Reader }
+
+func (*replayBody) Close() error { return nil }
 
 func namedIn(conn []string, key string) bool {
 	for _, v := range conn {
