@@ -60,6 +60,12 @@ type call struct {
 var callPool = sync.Pool{New: func() any { return new(call) }}
 
 func (c *call) reset() {
+	// Drop references to snapshot and health objects so a pooled call
+	// does not keep an old configuration alive.
+	clear(c.cands[:cap(c.cands)])
+	clear(c.cooling[:cap(c.cooling)])
+	clear(c.broken[:cap(c.broken)])
+	clear(c.order[:cap(c.order)])
 	*c = call{
 		cands:   c.cands[:0],
 		cooling: c.cooling[:0],

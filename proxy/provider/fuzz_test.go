@@ -84,7 +84,11 @@ func FuzzScanChunk(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ScanChunk(b)
+		isObject := json.Valid(b) && bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{"))
 		if err != nil {
+			if isObject {
+				t.Fatalf("rejected a valid JSON object %q", b)
+			}
 			return
 		}
 		if !json.Valid(b) {

@@ -331,6 +331,95 @@ func eachElement(b []byte, i int, fn func(vs, ve int) bool) (int, error) {
 	}
 }
 
+// walkObject walks the object at b[i] in one pass: fn gets each member's
+// key and the start of its value, consumes the value (descending into it or
+// skipping it) and returns the index just after it.
+func walkObject(b []byte, i int, fn func(key []byte, esc bool, vs int) (int, error)) (int, error) {
+	i = skipWS(b, i)
+	if i >= len(b) || b[i] != '{' {
+		return 0, errNotObjct
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		i = skipWS(b, i)
+		ks := i
+		ke, esc, err := skipString(b, i)
+		if err != nil {
+			return 0, err
+		}
+		j := skipWS(b, ke)
+		if j >= len(b) || b[j] != ':' {
+			return 0, errSyntax
+		}
+		vs := skipWS(b, j+1)
+		if vs >= len(b) {
+			return 0, errSyntax
+		}
+		ve, err := fn(b[ks+1:ke-1], esc, vs)
+		if err != nil {
+			return 0, err
+		}
+		i = skipWS(b, ve)
+		if i >= len(b) {
+			return 0, errSyntax
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, errSyntax
+		}
+	}
+}
+
+// walkArray walks the array at b[i] in one pass; fn consumes each element
+// and returns the index just after it.
+func walkArray(b []byte, i int, fn func(vs int) (int, error)) (int, error) {
+	i = skipWS(b, i)
+	if i >= len(b) || b[i] != '[' {
+		return 0, errSyntax
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		vs := skipWS(b, i)
+		if vs >= len(b) {
+			return 0, errSyntax
+		}
+		ve, err := fn(vs)
+		if err != nil {
+			return 0, err
+		}
+		i = skipWS(b, ve)
+		if i >= len(b) {
+			return 0, errSyntax
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case ']':
+			return i + 1, nil
+		default:
+			return 0, errSyntax
+		}
+	}
+}
+
+// keyEq reports whether a raw key, decoded, equals name.
+func keyEq(key []byte, esc bool, name string) bool {
+	if !esc {
+		return string(key) == name
+	}
+	return decodeKey(key) == name
+}
+
 // keyIs reports whether the member's key, decoded, equals name. Escaped keys
 // are decoded (rare), so `"mod\u0065l"` is recognised as "model" exactly as
 // the upstream's JSON parser will see it.

@@ -229,54 +229,64 @@ type Chunk struct {
 // contentKeys are the delta members that carry output.
 var contentKeys = [...]string{"content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning", "audio"}
 
-// ScanChunk scans one SSE data payload of a chat-completions stream. An
-// error means the payload is not a JSON object.
+// ScanChunk scans one SSE data payload of a chat-completions stream, in a
+// single pass. An error means the payload is not a JSON object.
 func ScanChunk(b []byte) (Chunk, error) {
 	var c Chunk
 	found := false
-	var inner error
-	end, err := eachMember(b, 0, func(m member) bool {
-		switch {
-		case m.keyIs("model"):
-			c.Model = Splice{At: m.vs, End: m.ve}
-			found = true
-		case m.keyIs("error"):
-			c.Error = string(b[m.vs:m.ve]) != "null"
-		case m.keyIs("choices"):
-			if b[m.vs] != '[' {
-				return true
-			}
-			_, inner = eachElement(b, m.vs, func(vs, _ int) bool {
-				if b[vs] != '{' {
-					return true
-				}
-				_, inner = eachMember(b, vs, func(cm member) bool {
-					switch {
-					case cm.keyIs("finish_reason"):
-						if string(b[cm.vs:cm.ve]) != "null" {
-							c.Finished = true
-						}
-					case cm.keyIs("delta") || cm.keyIs("message"):
-						if b[cm.vs] != '{' {
-							return true
-						}
-						_, inner = eachMember(b, cm.vs, func(dm member) bool {
-							for _, k := range contentKeys {
-								if dm.keyIs(k) && !isEmptyValue(b, dm.vs, dm.ve) {
-									c.Content = true
-								}
-							}
-							return true
-						})
-					}
-					return true
-				})
-				return true
-			})
+	delta := func(key []byte, esc bool, vs int) (int, error) {
+		ve, err := skipValue(b, vs)
+		if err != nil {
+			return 0, err
 		}
-		return true
+		if !c.Content && !isEmptyValue(b, vs, ve) {
+			for _, k := range contentKeys {
+				if keyEq(key, esc, k) {
+					c.Content = true
+					break
+				}
+			}
+		}
+		return ve, nil
+	}
+	choice := func(key []byte, esc bool, vs int) (int, error) {
+		switch {
+		case keyEq(key, esc, "finish_reason"):
+			ve, err := skipValue(b, vs)
+			if err == nil && string(b[vs:ve]) != "null" {
+				c.Finished = true
+			}
+			return ve, err
+		case b[vs] == '{' && (keyEq(key, esc, "delta") || keyEq(key, esc, "message")):
+			return walkObject(b, vs, delta)
+		}
+		return skipValue(b, vs)
+	}
+	element := func(vs int) (int, error) {
+		if b[vs] != '{' {
+			return skipValue(b, vs)
+		}
+		return walkObject(b, vs, choice)
+	}
+	end, err := walkObject(b, 0, func(key []byte, esc bool, vs int) (int, error) {
+		switch {
+		case keyEq(key, esc, "model"):
+			ve, err := skipValue(b, vs)
+			c.Model = Splice{At: vs, End: ve}
+			found = true
+			return ve, err
+		case keyEq(key, esc, "error"):
+			ve, err := skipValue(b, vs)
+			if err == nil && string(b[vs:ve]) != "null" {
+				c.Error = true
+			}
+			return ve, err
+		case b[vs] == '[' && keyEq(key, esc, "choices"):
+			return walkArray(b, vs, element)
+		}
+		return skipValue(b, vs)
 	})
-	if err != nil || inner != nil {
+	if err != nil {
 		return Chunk{}, errSyntax
 	}
 	if skipWS(b, end) != len(b) {
