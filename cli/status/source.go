@@ -80,6 +80,9 @@ func buildSnapshot(url string, info admin.Info, rows []admin.StatusRow, models [
 			LatencyP50: ms(r.LatencyP50Ms), LatencyP95: ms(r.LatencyP95Ms), TTFTP50: ms(r.TTFTP50Ms),
 			LastError: r.LastError, Config: config(m),
 		}
+		if r.Probing {
+			row.Status = tui.StatusProbing
+		}
 		if r.CooldownUntil != nil {
 			row.CooldownUntil = r.CooldownUntil.Time()
 		}

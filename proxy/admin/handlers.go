@@ -408,7 +408,11 @@ func (s *Server) statusRow(m *storage.Model, now time.Time) StatusRow {
 		st = s.status.ModelStatus(m.ID)
 	}
 	row.Status = st.State
-	if row.Status == "" {
+	probing := st.State == health.StateProbing
+	if row.Status == "" || probing {
+		// A model whose cooldown has ended is available again: the next
+		// request goes to it as a probe. The tutorial's status vocabulary
+		// has no word for that, so it reads healthy and says probing apart.
 		row.Status = health.StateHealthy
 	}
 	if !st.CooldownUntil.IsZero() && st.CooldownUntil.After(now) {
@@ -421,6 +425,7 @@ func (s *Server) statusRow(m *storage.Model, now time.Time) StatusRow {
 		Requests:      st.Requests,
 		Failures:      st.Failures,
 		InFlight:      st.InFlight,
+		Probing:       probing,
 		LatencyP50Ms:  millis(st.LatencyP50),
 		LatencyP95Ms:  millis(st.LatencyP95),
 		TTFTP50Ms:     millis(st.TTFTP50),

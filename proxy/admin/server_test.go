@@ -842,7 +842,7 @@ func TestModelsStatus(t *testing.T) {
 		%q:{"id":%q,"display_name":"healthy","kind":"direct","status":"healthy",
 		 "provider":"openai","requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0},
 		%q:{"id":%q,"display_name":"group","kind":"routing","status":"not_applicable"},
-		%q:{"id":%q,"display_name":"expired","kind":"direct","status":"probing","status_reason":"upstream_server_error",
+		%q:{"id":%q,"display_name":"expired","kind":"direct","status":"healthy","status_reason":"upstream_server_error","probing":true,
 		 "provider":"openai","requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0},
 		%q:{"id":%q,"display_name":"busy","kind":"direct","status":"healthy",
 		 "provider":"openai","requests":10,"failures":0,"in_flight":2,"latency_p50_ms":1.5,"latency_p95_ms":20,"ttft_p50_ms":250,

@@ -232,6 +232,7 @@ type DirectStats struct {
 	Requests      uint64     `json:"requests"`
 	Failures      uint64     `json:"failures"`
 	InFlight      int64      `json:"in_flight"`
+	Probing       bool       `json:"probing,omitempty"`
 	LatencyP50Ms  float64    `json:"latency_p50_ms"`
 	LatencyP95Ms  float64    `json:"latency_p95_ms"`
 	TTFTP50Ms     float64    `json:"ttft_p50_ms"`
