@@ -103,18 +103,19 @@ func paired(a, b []Sample, f func(a, b Sample) float64) []float64 {
 	return out
 }
 
-func p50(s Sample) float64   { return msOf(s.Load.Latency.P50) }
-func p90(s Sample) float64   { return msOf(s.Load.Latency.P90) }
-func p99(s Sample) float64   { return msOf(s.Load.Latency.P99) }
-func pmax(s Sample) float64  { return msOf(s.Load.Latency.Max) }
-func t50(s Sample) float64   { return msOf(s.Load.TTFB.P50) }
-func t99(s Sample) float64   { return msOf(s.Load.TTFB.P99) }
-func rps(s Sample) float64   { return s.Load.RPS }
-func cpu(s Sample) float64   { return s.CPUPerReq }
-func reqs(s Sample) float64  { return float64(s.Load.Requests) }
-func errs(s Sample) float64  { return float64(s.Load.Errors) }
-func lag50(s Sample) float64 { return float64(s.Load.Lag.P50) / float64(time.Microsecond) }
-func lag99(s Sample) float64 { return float64(s.Load.Lag.P99) / float64(time.Microsecond) }
+func p50(s Sample) float64     { return msOf(s.Load.Latency.P50) }
+func p90(s Sample) float64     { return msOf(s.Load.Latency.P90) }
+func p99(s Sample) float64     { return msOf(s.Load.Latency.P99) }
+func pmax(s Sample) float64    { return msOf(s.Load.Latency.Max) }
+func t50(s Sample) float64     { return msOf(s.Load.TTFB.P50) }
+func t99(s Sample) float64     { return msOf(s.Load.TTFB.P99) }
+func rps(s Sample) float64     { return s.Load.RPS }
+func cpu(s Sample) float64     { return s.CPUPerReq }
+func mockCPU(s Sample) float64 { return s.MockCPUPerReq }
+func reqs(s Sample) float64    { return float64(s.Load.Requests) }
+func errs(s Sample) float64    { return float64(s.Load.Errors) }
+func lag50(s Sample) float64   { return float64(s.Load.Lag.P50) / float64(time.Microsecond) }
+func lag99(s Sample) float64   { return float64(s.Load.Lag.P99) / float64(time.Microsecond) }
 func minus(f func(Sample) float64) func(a, b Sample) float64 {
 	return func(a, b Sample) float64 { return f(a) - f(b) }
 }
@@ -162,8 +163,9 @@ func (r *Report) summary(b *strings.Builder) {
 		fmt.Sprintf("CPU/req at %s rps", fmtRate(o.Rate)), fmt.Sprintf("max rps (c=%d), ratio to direct", o.Concurrency),
 		"CPU/req at max rps", "streaming: added TTFB p50", "streaming CPU/req", "peak RSS")
 	pd, cd, sd := plain.Samples[TargetDirect], closed.Samples[TargetDirect], stream.Samples[TargetDirect]
-	row(b, "direct (mock)", "p50 "+msCell(each(pd, p50)), "p99 "+msCell(each(pd, p99)), dash,
-		rpsCell(each(cd, rps)), dash, "TTFB p50 "+msCell(each(sd, t50)), dash, dash)
+	row(b, "direct (mock)", "p50 "+msCell(each(pd, p50)), "p99 "+msCell(each(pd, p99)), "(mock server: "+usCell(each(pd, mockCPU))+")",
+		rpsCell(each(cd, rps)), "(mock server: "+usCell(each(cd, mockCPU))+")", "TTFB p50 "+msCell(each(sd, t50)),
+		"(mock server: "+usCell(each(sd, mockCPU))+")", dash)
 	med := map[string]map[string]float64{}
 	for _, t := range []string{TargetAisix, TargetAisixGroup, TargetNginx} {
 		ps := plain.Samples[t]
@@ -200,7 +202,8 @@ func (r *Report) summary(b *strings.Builder) {
 		row(b, "**aisix / nginx**", x("add50"), x("add99"), x("cpu"), x("rps"), x("cpumax"), x("tadd50"), x("scpu"), x("rss"))
 	}
 	row(b, "*goal (issue 6)*", "≤ +0.150 ms", "", "", "≥ 0.9× nginx", "≤ 1.5× nginx", "", "≤ 2× nginx", "≤ 30 MB")
-	fmt.Fprintf(b, "\nPeak RSS here is the largest VmHWM of any run of any scenario.\n\n")
+	fmt.Fprintf(b, "\nPeak RSS here is the largest VmHWM of any run of any scenario. The mock server's CPU/req (direct runs) is what a "+
+		"minimal Go net/http server costs on this machine at the same load.\n\n")
 }
 
 func maxOf(xs []float64) float64 {
@@ -226,7 +229,7 @@ func (r *Report) lagNote(b *strings.Builder, sc *ScenarioReport) {
 
 func (r *Report) plainTable(b *strings.Builder, sc *ScenarioReport) {
 	fmt.Fprintf(b, "### %s\n\n", sc.Title)
-	header(b, "through", "requests", "errors", "achieved rps", "p50", "p90", "p99", "max", "added p50", "added p99", "CPU/req", "peak RSS")
+	header(b, "through", "requests", "errors", "achieved rps", "p50", "p90", "p99", "max", "added p50", "added p99", "CPU/req", "peak RSS", "mock CPU/req")
 	d := sc.Samples[TargetDirect]
 	for _, t := range sc.Targets {
 		ss := sc.Samples[t]
@@ -235,14 +238,14 @@ func (r *Report) plainTable(b *strings.Builder, sc *ScenarioReport) {
 			a50, a99 = addCell(paired(ss, d, minus(p50))), addCell(paired(ss, d, minus(p99)))
 		}
 		row(b, t, cell(each(ss, reqs), "%.0f"), sumErrors(ss), rpsCell(each(ss, rps)), msCell(each(ss, p50)), msCell(each(ss, p90)),
-			msCell(each(ss, p99)), msCell(each(ss, pmax)), a50, a99, usCell(each(ss, cpu)), mbCell(each(ss, rss)))
+			msCell(each(ss, p99)), msCell(each(ss, pmax)), a50, a99, usCell(each(ss, cpu)), mbCell(each(ss, rss)), usCell(each(ss, mockCPU)))
 	}
 	r.lagNote(b, sc)
 }
 
 func (r *Report) closedTable(b *strings.Builder, sc *ScenarioReport) {
 	fmt.Fprintf(b, "### %s\n\n", sc.Title)
-	header(b, "through", "requests", "errors", "rps", "ratio to direct", "p50", "p90", "p99", "max", "CPU/req", "peak RSS")
+	header(b, "through", "requests", "errors", "rps", "ratio to direct", "p50", "p90", "p99", "max", "CPU/req", "peak RSS", "mock CPU/req")
 	d := sc.Samples[TargetDirect]
 	for _, t := range sc.Targets {
 		ss := sc.Samples[t]
@@ -251,7 +254,7 @@ func (r *Report) closedTable(b *strings.Builder, sc *ScenarioReport) {
 			rat = cell(paired(ss, d, ratio(rps)), "%.2f")
 		}
 		row(b, t, cell(each(ss, reqs), "%.0f"), sumErrors(ss), rpsCell(each(ss, rps)), rat, msCell(each(ss, p50)), msCell(each(ss, p90)),
-			msCell(each(ss, p99)), msCell(each(ss, pmax)), usCell(each(ss, cpu)), mbCell(each(ss, rss)))
+			msCell(each(ss, p99)), msCell(each(ss, pmax)), usCell(each(ss, cpu)), mbCell(each(ss, rss)), usCell(each(ss, mockCPU)))
 	}
 	fmt.Fprintln(b)
 }
@@ -259,7 +262,7 @@ func (r *Report) closedTable(b *strings.Builder, sc *ScenarioReport) {
 func (r *Report) streamTable(b *strings.Builder, sc *ScenarioReport) {
 	fmt.Fprintf(b, "### %s\n\n", sc.Title)
 	header(b, "through", "streams", "errors", "TTFB p50", "TTFB p99", "added TTFB p50", "added TTFB p99", "total p50", "total p99",
-		"added total p50", "CPU/stream", "peak RSS")
+		"added total p50", "CPU/stream", "peak RSS", "mock CPU/stream")
 	d := sc.Samples[TargetDirect]
 	for _, t := range sc.Targets {
 		ss := sc.Samples[t]
@@ -269,7 +272,7 @@ func (r *Report) streamTable(b *strings.Builder, sc *ScenarioReport) {
 			tot = addCell(paired(ss, d, minus(p50)))
 		}
 		row(b, t, cell(each(ss, reqs), "%.0f"), sumErrors(ss), msCell(each(ss, t50)), msCell(each(ss, t99)), a50, a99,
-			msCell(each(ss, p50)), msCell(each(ss, p99)), tot, usCell(each(ss, cpu)), mbCell(each(ss, rss)))
+			msCell(each(ss, p50)), msCell(each(ss, p99)), tot, usCell(each(ss, cpu)), mbCell(each(ss, rss)), usCell(each(ss, mockCPU)))
 	}
 	fmt.Fprintf(b, "\nTTFB is the time to the first byte of the body (the first SSE event). A stream that ends before `data: [DONE]` counts as an error.\n")
 	r.lagNote(b, sc)

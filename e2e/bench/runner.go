@@ -104,6 +104,10 @@ type Sample struct {
 	// processes), in bytes; 0 when not measured. Each target process is
 	// started fresh for each run, so it is the peak of that run.
 	PeakRSS int64
+	// MockCPUPerReq is the mock upstream's CPU time per request over the
+	// same run, in µs: the cost of a minimal Go net/http server on this
+	// machine at this load, for reference.
+	MockCPUPerReq float64
 }
 
 // Target names.
@@ -194,6 +198,7 @@ type rig struct {
 
 	mockURL   string // chat completions URL of the fast mock
 	mockPort  int
+	mockPID   int
 	deadPort  int
 	proxyPort int
 	adminPort int
@@ -384,9 +389,11 @@ func (r *rig) setup(ctx context.Context) error {
 		}
 	}
 	// deadPort was listened on and closed: connections to it are refused.
-	if _, err := r.startMock(ctx, "mock", r.mockPort, 0); err != nil {
+	mock, err := r.startMock(ctx, "mock", r.mockPort, 0)
+	if err != nil {
 		return err
 	}
+	r.mockPID = mock.pid()
 	r.mockURL = fmt.Sprintf("http://127.0.0.1:%d/v1/chat/completions", r.mockPort)
 
 	switch r.opts.Nginx {
@@ -590,6 +597,10 @@ func (r *rig) measureLoad(ctx context.Context, cfg LoadConfig, pids []int) (Samp
 	if err != nil {
 		return Sample{}, err
 	}
+	mockBefore, err := ReadStat(r.mockPID)
+	if err != nil {
+		return Sample{}, err
+	}
 	res, err := RunLoad(ctx, cfg)
 	if err != nil {
 		return Sample{}, err
@@ -598,7 +609,14 @@ func (r *rig) measureLoad(ctx context.Context, cfg LoadConfig, pids []int) (Samp
 	if err != nil {
 		return Sample{}, err
 	}
-	s := Sample{Load: res, CPUPerReq: math.NaN()}
+	mockAfter, err := ReadStat(r.mockPID)
+	if err != nil {
+		return Sample{}, err
+	}
+	s := Sample{Load: res, CPUPerReq: math.NaN(), MockCPUPerReq: math.NaN()}
+	if res.Requests > 0 {
+		s.MockCPUPerReq = float64((mockAfter.CPU() - mockBefore.CPU()).Microseconds()) / float64(res.Requests)
+	}
 	if len(pids) > 0 && res.Requests > 0 {
 		s.CPUPerReq = float64((after.CPU - before.CPU).Microseconds()) / float64(res.Requests)
 		s.PeakRSS = after.Mem.HWM

@@ -56,6 +56,9 @@ func TestRunTiny(t *testing.T) {
 			if measured := tg != TargetDirect; measured != (s.PeakRSS > 0) || measured != (s.CPUPerReq > 0) {
 				t.Errorf("%s through %s: CPU/req %v, peak RSS %d: want both measured for a proxy and neither direct", id, tg, s.CPUPerReq, s.PeakRSS)
 			}
+			if !(s.MockCPUPerReq > 0) {
+				t.Errorf("%s through %s: mock CPU/req %v, want it measured", id, tg, s.MockCPUPerReq)
+			}
 			if sc.Stream && s.Load.TTFB.N != s.Load.Requests {
 				t.Errorf("%s through %s: %d TTFB samples for %d streams", id, tg, s.Load.TTFB.N, s.Load.Requests)
 			}
