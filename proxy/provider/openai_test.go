@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -119,6 +122,71 @@ func TestNewChatRequest(t *testing.T) {
 				t.Errorf("replayed body %s", b)
 			}
 		})
+	}
+}
+
+// countingConn counts the writes made to a connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestNewChatRequestOneWrite: net/http sends the headers and a body that
+// fits its write buffer in one write to the connection, on a fresh and on a
+// reused connection, and the upstream receives the whole body.
+func TestNewChatRequestOneWrite(t *testing.T) {
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"` + string(bytes.Repeat([]byte("x"), 2000)) + `"}]}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ := io.ReadAll(r.Body)
+		if !bytes.Equal(got, body) || r.ContentLength != int64(len(body)) {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	var writes, dials atomic.Int64
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{Conn: c, writes: &writes}, nil
+	}}
+	defer tr.CloseIdleConnections()
+	u, err := url.Parse(srv.URL + "/v1/chat/completions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) {
+			writes.Store(0)
+			req, err := NewChatRequest(context.Background(), ChatRequest{URL: u, Auth: []string{"Bearer sk-up"}, Body: body, Stream: stream,
+				Caller: http.Header{"User-Agent": {"sdk/1"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("upstream status %d: body not received intact", resp.StatusCode)
+			}
+			if n := writes.Load(); n != 1 {
+				t.Errorf("request written in %d writes, want 1 (headers flushed before the body?)", n)
+			}
+		})
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d connections dialled, want 1 (reused)", n)
 	}
 }
 

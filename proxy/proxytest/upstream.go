@@ -5,6 +5,7 @@
 package proxytest
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,10 +43,12 @@ type Behavior func(w http.ResponseWriter, c *Call)
 
 // Request is a recorded request.
 type Request struct {
-	Header http.Header
-	Body   []byte
-	Model  string
-	Stream bool
+	// ProtoMajor is the HTTP version the request came in (1 or 2).
+	ProtoMajor int
+	Header     http.Header
+	Body       []byte
+	Model      string
+	Stream     bool
 }
 
 // Upstream is a fake OpenAI upstream on a loopback httptest server. Its
@@ -76,6 +79,23 @@ func New(name string, script ...Behavior) *Upstream {
 	u.server.Start()
 	return u
 }
+
+// NewTLS starts an upstream like New, served over TLS with HTTP/2 offered
+// (ALPN h2), as real providers are. Its certificate is self-signed: trust
+// Certificate() in the client.
+func NewTLS(name string, script ...Behavior) *Upstream {
+	u := &Upstream{Name: name, done: make(chan struct{}), hitC: make(chan struct{}, 1)}
+	u.Script(script...)
+	u.server = httptest.NewUnstartedServer(http.HandlerFunc(u.serve))
+	u.server.Config.ErrorLog = log.New(io.Discard, "", 0)
+	u.server.EnableHTTP2 = true
+	u.server.StartTLS()
+	return u
+}
+
+// Certificate is the TLS certificate of an upstream started with NewTLS
+// (nil otherwise).
+func (u *Upstream) Certificate() *x509.Certificate { return u.server.Certificate() }
 
 // Script replaces the script and starts it from its first behaviour.
 func (u *Upstream) Script(script ...Behavior) {
@@ -150,7 +170,7 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	hit := int(u.hits.Add(1))
 	u.mu.Lock()
-	u.reqs = append(u.reqs, Request{Header: r.Header.Clone(), Body: body, Model: parsed.Model, Stream: parsed.Stream})
+	u.reqs = append(u.reqs, Request{ProtoMajor: r.ProtoMajor, Header: r.Header.Clone(), Body: body, Model: parsed.Model, Stream: parsed.Stream})
 	b := u.plan[min(u.pos, len(u.plan)-1)]
 	u.pos++
 	u.mu.Unlock()
