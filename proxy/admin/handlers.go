@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -106,27 +107,44 @@ func deletedResponse(id string) response {
 	return response{status: http.StatusOK, body: deleted{Deleted: true, ID: id}, id: id}
 }
 
+// Reads and deletes are the same for every kind; these build them from the
+// store method and the entry shape.
+
+func listHandler[T, V any](list func(context.Context) ([]T, error), entry func(T) Entry[V]) apiFunc {
+	return func(_ http.ResponseWriter, r *http.Request) (response, error) {
+		all, err := list(r.Context())
+		if err != nil {
+			return response{}, err
+		}
+		out := make([]Entry[V], 0, len(all))
+		for _, v := range all {
+			out = append(out, entry(v))
+		}
+		return response{status: http.StatusOK, body: out}, nil
+	}
+}
+
+func getHandler[T, V any](get func(context.Context, string) (T, error), entry func(T) Entry[V]) apiFunc {
+	return func(_ http.ResponseWriter, r *http.Request) (response, error) {
+		v, err := get(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return response{}, err
+		}
+		return entryResponse(http.StatusOK, entry(v)), nil
+	}
+}
+
+func deleteHandler(del func(context.Context, string) error) apiFunc {
+	return func(_ http.ResponseWriter, r *http.Request) (response, error) {
+		id := r.PathValue("id")
+		if err := del(r.Context(), id); err != nil {
+			return response{}, err
+		}
+		return deletedResponse(id), nil
+	}
+}
+
 // Provider keys.
-
-func (s *Server) listProviderKeys(_ http.ResponseWriter, r *http.Request) (response, error) {
-	pks, err := s.store.ListProviderKeys(r.Context())
-	if err != nil {
-		return response{}, err
-	}
-	out := make([]Entry[ProviderKeyValue], 0, len(pks))
-	for _, pk := range pks {
-		out = append(out, ProviderKeyEntry(pk))
-	}
-	return response{status: http.StatusOK, body: out}, nil
-}
-
-func (s *Server) getProviderKey(_ http.ResponseWriter, r *http.Request) (response, error) {
-	pk, err := s.store.GetProviderKey(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return response{}, err
-	}
-	return entryResponse(http.StatusOK, ProviderKeyEntry(pk)), nil
-}
 
 func (s *Server) createProviderKey(w http.ResponseWriter, r *http.Request) (response, error) {
 	var in providerKeyInput
@@ -201,36 +219,8 @@ func (s *Server) updateProviderKey(w http.ResponseWriter, r *http.Request) (resp
 	return entryResponse(http.StatusOK, ProviderKeyEntry(pk)), nil
 }
 
-func (s *Server) deleteProviderKey(_ http.ResponseWriter, r *http.Request) (response, error) {
-	id := r.PathValue("id")
-	if err := s.store.DeleteProviderKey(r.Context(), id); err != nil {
-		return response{}, err
-	}
-	return deletedResponse(id), nil
-}
-
 // Models. The value is storage.Model's own JSON shape, which is defined for
 // the API and holds nothing secret.
-
-func (s *Server) listModels(_ http.ResponseWriter, r *http.Request) (response, error) {
-	ms, err := s.store.ListModels(r.Context())
-	if err != nil {
-		return response{}, err
-	}
-	out := make([]Entry[storage.Model], 0, len(ms))
-	for _, m := range ms {
-		out = append(out, ModelEntry(m))
-	}
-	return response{status: http.StatusOK, body: out}, nil
-}
-
-func (s *Server) getModel(_ http.ResponseWriter, r *http.Request) (response, error) {
-	m, err := s.store.GetModel(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return response{}, err
-	}
-	return entryResponse(http.StatusOK, ModelEntry(m)), nil
-}
 
 func (s *Server) createModel(w http.ResponseWriter, r *http.Request) (response, error) {
 	var in storage.Model
@@ -261,35 +251,7 @@ func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) (response, 
 	return entryResponse(http.StatusOK, ModelEntry(m)), nil
 }
 
-func (s *Server) deleteModel(_ http.ResponseWriter, r *http.Request) (response, error) {
-	id := r.PathValue("id")
-	if err := s.store.DeleteModel(r.Context(), id); err != nil {
-		return response{}, err
-	}
-	return deletedResponse(id), nil
-}
-
 // Caller keys.
-
-func (s *Server) listAPIKeys(_ http.ResponseWriter, r *http.Request) (response, error) {
-	ks, err := s.store.ListAPIKeys(r.Context())
-	if err != nil {
-		return response{}, err
-	}
-	out := make([]Entry[APIKeyValue], 0, len(ks))
-	for _, k := range ks {
-		out = append(out, APIKeyEntry(k))
-	}
-	return response{status: http.StatusOK, body: out}, nil
-}
-
-func (s *Server) getAPIKey(_ http.ResponseWriter, r *http.Request) (response, error) {
-	k, err := s.store.GetAPIKey(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return response{}, err
-	}
-	return entryResponse(http.StatusOK, APIKeyEntry(k)), nil
-}
 
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) (response, error) {
 	var in apiKeyInput
@@ -325,14 +287,6 @@ func (s *Server) updateAPIKey(w http.ResponseWriter, r *http.Request) (response,
 		return response{}, err
 	}
 	return entryResponse(http.StatusOK, APIKeyEntry(k)), nil
-}
-
-func (s *Server) deleteAPIKey(_ http.ResponseWriter, r *http.Request) (response, error) {
-	id := r.PathValue("id")
-	if err := s.store.DeleteAPIKey(r.Context(), id); err != nil {
-		return response{}, err
-	}
-	return deletedResponse(id), nil
 }
 
 // rotateAttempts bounds the read-modify-write loop of a rotate that keeps
