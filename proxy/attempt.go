@@ -84,14 +84,16 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	}
 	c.served(cd, resp.StatusCode)
 	c.healthy(cd, time.Since(t0), 0)
+	// The answer with the alias spliced in, written in one call: with its
+	// Content-Length, net/http sends it with the headers in one write.
+	c.out = sp.AppendTo(c.out[:0], rb, c.model.NameJSON)
 	h := c.w.Header()
 	h["Content-Type"] = appJSON
-	h["Content-Length"] = []string{strconv.Itoa(sp.Len(rb, c.model.NameJSON))}
 	h[hdrServedBy] = t.ServedBy
-	h[hdrAttempts] = []string{string(c.trail)}
+	c.setAttempts(h, len(c.out))
 	c.status = resp.StatusCode
 	c.w.WriteHeader(resp.StatusCode)
-	_ = sp.WriteTo(c.w, rb, c.model.NameJSON)
+	_, _ = c.w.Write(c.out)
 	return nil, true
 }
 
@@ -220,7 +222,7 @@ func (c *call) relay(cd *candidate, actx context.Context, st *sseState, wd *watc
 	h["Cache-Control"] = noCache
 	h["X-Accel-Buffering"] = noBuffering
 	h[hdrServedBy] = t.ServedBy
-	h[hdrAttempts] = []string{string(c.trail)}
+	c.setAttempts(h, -1)
 	c.status = http.StatusOK
 	c.w.WriteHeader(http.StatusOK)
 	sw := newStreamWriter(c.w, c.s.keepAlive)

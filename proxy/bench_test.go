@@ -107,3 +107,45 @@ func BenchmarkChatPlain(b *testing.B) { benchChat(b, false) }
 
 // BenchmarkChatStream: one 20-chunk streaming request through the handler.
 func BenchmarkChatStream(b *testing.B) { benchChat(b, true) }
+
+// BenchmarkChatHTTP: one request from a keep-alive HTTP/1.1 client through
+// a loopback http.Server running the proxy to the fast upstream: the whole
+// path, the caller's socket and net/http's response writer included (the
+// client's and the upstream's costs too).
+func BenchmarkChatHTTP(b *testing.B) {
+	for _, stream := range []bool{false, true} {
+		name := "plain"
+		if stream {
+			name = "stream"
+		}
+		b.Run(name, func(b *testing.B) {
+			front := httptest.NewServer(benchServer(b))
+			b.Cleanup(front.Close)
+			tr := &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}
+			b.Cleanup(tr.CloseIdleConnections)
+			body := []byte(chatBody("chat-prod", stream))
+			rd := bytes.NewReader(body)
+			req, err := http.NewRequest(http.MethodPost, front.URL+"/v1/chat/completions", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+callerKey)
+			req.Header.Set("Content-Type", "application/json")
+			req.ContentLength = int64(len(body))
+			b.ReportAllocs()
+			for b.Loop() {
+				rd.Reset(body)
+				req.Body = io.NopCloser(rd)
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || n == 0 {
+					b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+				}
+			}
+		})
+	}
+}

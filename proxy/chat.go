@@ -35,6 +35,7 @@ type call struct {
 	s        *Server
 	w        http.ResponseWriter
 	r        *http.Request
+	vals     *hdrVals
 	callID   string
 	model    *routing.Model
 	req      provider.Request
@@ -77,9 +78,9 @@ func (c *call) reset() {
 }
 
 // chat serves POST /v1/chat/completions.
-func (s *Server) chat(w http.ResponseWriter, r *http.Request, callID string) {
+func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 	c := callPool.Get().(*call)
-	c.s, c.w, c.r, c.callID, c.start = s, w, r, callID, time.Now()
+	c.s, c.w, c.r, c.vals, c.callID, c.start = s, w, r, vals, vals[0], time.Now()
 	defer func() {
 		s.accessLog(c)
 		c.releaseProbes()
@@ -458,17 +459,17 @@ func (c *call) writeFailure(f *failure) {
 	}
 	h := c.w.Header()
 	if len(c.trail) > 0 {
-		h[hdrAttempts] = []string{string(c.trail)}
+		c.setAttempts(h, -1)
 	}
 	if f.retryAfter != "" {
 		h["Retry-After"] = []string{f.retryAfter}
 	}
 	if f.body != nil {
-		ct := f.contentType
-		if ct == "" {
-			ct = "application/json"
+		if f.contentType == "" {
+			h["Content-Type"] = appJSON
+		} else {
+			h["Content-Type"] = []string{f.contentType}
 		}
-		h["Content-Type"] = []string{ct}
 		h["Content-Length"] = []string{strconv.Itoa(len(f.body))}
 		c.status = f.status
 		c.w.WriteHeader(f.status)
@@ -476,6 +477,23 @@ func (c *call) writeFailure(f *failure) {
 		return
 	}
 	c.writeError(f.status, f.errType, f.msg, "")
+}
+
+// setAttempts sets x-aisix-attempts to the trail and, when contentLength
+// is not negative, Content-Length, from one string allocation.
+func (c *call) setAttempts(h http.Header, contentLength int) {
+	var buf [256]byte
+	b := append(buf[:0], c.trail...)
+	if contentLength >= 0 {
+		b = strconv.AppendInt(b, int64(contentLength), 10)
+	}
+	s := string(b)
+	c.vals[1] = s[:len(c.trail)]
+	h[hdrAttempts] = c.vals[1:2:2]
+	if contentLength >= 0 {
+		c.vals[2] = s[len(c.trail):]
+		h["Content-Length"] = c.vals[2:3:3]
+	}
 }
 
 // readBody reads r into *bp, growing it, up to limit bytes.
