@@ -2,9 +2,15 @@ package proxy
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/proxytest"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
@@ -37,5 +43,23 @@ func BenchmarkRoutingDecision(b *testing.B) {
 		if !c.plan() || len(c.cands) != 2 {
 			b.Fatal("no plan")
 		}
+	}
+}
+
+// BenchmarkAccessLog: the one info line per request, through a JSON
+// handler (as `aisix serve` configures it) into io.Discard: the cost of
+// building and formatting it, without the write system call.
+func BenchmarkAccessLog(b *testing.B) {
+	tbl := routing.NewTable(proxytest.NewSource(storage.Dataset{}), nil)
+	if err := tbl.Reload(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil)).With("component", "proxy")
+	s := New(Options{Table: tbl, Logger: logger})
+	c := &call{s: s, w: httptest.NewRecorder(), r: httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil), callID: newCallID(), req: provider.Request{Model: "chat-prod"}, status: 200,
+		servedBy: "gpt-4o-primary", attempts: 1, start: time.Now()}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.accessLog(c)
 	}
 }

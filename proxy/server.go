@@ -62,12 +62,14 @@ type Options struct {
 
 // Server is the proxy's http.Handler.
 type Server struct {
-	table     *routing.Table
-	health    *health.Registry
-	logger    *slog.Logger
-	transport http.RoundTripper
-	now       func() time.Time
-	ready     func() bool
+	table  *routing.Table
+	health *health.Registry
+	logger *slog.Logger
+	// logHandler is logger's handler, for the access line.
+	logHandler slog.Handler
+	transport  http.RoundTripper
+	now        func() time.Time
+	ready      func() bool
 
 	serverHdr     []string
 	maxBody       int64
@@ -124,6 +126,7 @@ func New(opts Options) *Server {
 		version = "dev"
 	}
 	s.serverHdr = []string{"AISIX/" + version}
+	s.logHandler = s.logger.Handler()
 	s.accessEnabled = s.logger.Enabled(context.Background(), slog.LevelInfo)
 	reg := s.health
 	s.table.OnSwap(func(_, cur *routing.Snapshot) {
