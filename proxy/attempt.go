@@ -103,7 +103,12 @@ type sseState struct {
 	sr provider.SSEReader
 }
 
-var ssePool = sync.Pool{New: func() any { return &sseState{br: bufio.NewReaderSize(nil, 16<<10)} }}
+// sseBufSize is the stream reader's buffer. Chat chunks are a few hundred
+// bytes; a longer line is still read whole (SSEReader joins the pieces).
+// Each open stream holds one, so it is kept small.
+const sseBufSize = 4 << 10
+
+var ssePool = sync.Pool{New: func() any { return &sseState{br: bufio.NewReaderSize(nil, sseBufSize)} }}
 
 // streamAttempt is one streaming call. Until the first chunk that carries
 // content, any failure is a failed attempt and the walk goes on; the chunks
@@ -216,6 +221,7 @@ func (c *call) relay(cd *candidate, actx context.Context, st *sseState, wd *watc
 	t := cd.t
 	ttft := time.Since(t0)
 	wd.commit()
+	c.releaseBody()
 	c.served(cd, http.StatusOK)
 	h := c.w.Header()
 	h["Content-Type"] = eventStream

@@ -40,6 +40,7 @@ type call struct {
 	model    *routing.Model
 	req      provider.Request
 	body     []byte
+	bodyBuf  *[]byte // pooled buffer holding body
 	start    time.Time
 	deadline time.Time // routing budget end; zero when none
 
@@ -83,6 +84,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 	c.s, c.w, c.r, c.vals, c.callID, c.start = s, w, r, vals, vals[0], time.Now()
 	defer func() {
 		s.accessLog(c)
+		c.releaseBody()
 		c.releaseProbes()
 		if cap(c.out) > 64<<10 {
 			c.out = nil
@@ -101,9 +103,20 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 		c.status = http.StatusUnauthorized
 		return
 	}
-	bp := getBuf()
-	defer putBuf(bp)
-	body, err := readBody(r.Body, s.maxBody, bp)
+	// A body of known length is read into a buffer of exactly its size
+	// (one byte more, to see EOF without growing): it lives as long as the
+	// call, which for a stream means minutes, so a pooled 8 KB buffer per
+	// open stream would cost more than the allocation does. A body of
+	// unknown length goes into a pooled, growable buffer.
+	var body []byte
+	var err error
+	if n := r.ContentLength; n >= 0 {
+		buf := make([]byte, 0, n+1)
+		body, err = readBody(r.Body, s.maxBody, &buf)
+	} else {
+		c.bodyBuf = getBuf()
+		body, err = readBody(r.Body, s.maxBody, c.bodyBuf)
+	}
 	switch {
 	case errors.Is(err, errTooLarge):
 		c.writeError(http.StatusRequestEntityTooLarge, "invalid_request_error", tooLargeMsg(s.maxBody), "")
@@ -246,6 +259,16 @@ func (c *call) plan() bool {
 	}
 	c.cands = cands
 	return true
+}
+
+// releaseBody returns the caller's body buffer, when pooled, to the pool.
+// A committed stream calls it early: nothing reads the caller's body after
+// commit, and a stream can stay open for minutes.
+func (c *call) releaseBody() {
+	if c.bodyBuf != nil {
+		putBuf(c.bodyBuf)
+		c.bodyBuf, c.body = nil, nil
+	}
 }
 
 // releaseProbes gives back probe claims this request did not settle.

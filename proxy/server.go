@@ -146,9 +146,10 @@ func New(opts Options) *Server {
 // Compression is off: the proxy rewrites the model field of every answer,
 // so a gzip answer would cost a decompression per request (and a 40 KB
 // reader per connection) to save bytes on what is usually a short or
-// loopback hop. Buffers: a request whose headers and body fit the 16 KB
-// write buffer goes out in one write; answers are read through a 4 KB
-// buffer, which larger reads bypass.
+// loopback hop. Buffers (each pooled connection keeps both, so each open
+// stream does): a request whose headers and body fit the 8 KB write buffer
+// goes out in one write, a larger one in two; answers are read through a
+// 4 KB buffer, which larger reads bypass.
 func NewTransport(connectTimeout time.Duration) *http.Transport {
 	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
@@ -161,7 +162,7 @@ func NewTransport(connectTimeout time.Duration) *http.Transport {
 		TLSHandshakeTimeout: connectTimeout,
 		DisableCompression:  true,
 		ReadBufferSize:      4 << 10,
-		WriteBufferSize:     16 << 10,
+		WriteBufferSize:     8 << 10,
 	}
 }
 

@@ -1,0 +1,82 @@
+package proxy_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aisix/aisix/proxy/proxytest"
+	"github.com/aisix/aisix/storage"
+)
+
+// TestStreamEventsLargerThanBuffer: events far larger than the stream
+// reader's buffer (the first content chunk included, before commit) are
+// relayed whole, with the alias as their model.
+func TestStreamEventsLargerThanBuffer(t *testing.T) {
+	big := strings.Repeat("a", 20<<10)
+	mid := strings.Repeat("b", 5<<10)
+	up := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{Chunks: []string{big, " small ", mid}}))
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{providerKey("pk", up.BaseURL())},
+		Models:       []storage.Model{directModel("gpt-4o-primary", "pk")},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	}
+	e := newEnv(t, ds)
+	st := e.stream("gpt-4o-primary")
+	if st.status != http.StatusOK || !st.done() {
+		t.Fatalf("status %d, done %v: %.200s", st.status, st.done(), st.raw)
+	}
+	if got := st.content(t); got != big+" small "+mid {
+		t.Errorf("content: %d bytes, want %d", len(got), len(big+" small "+mid))
+	}
+	if strings.Contains(st.raw, `"model":"gpt-4o-mini"`) {
+		t.Error("an event kept the upstream model name")
+	}
+}
+
+// TestCallerBodyOfUnknownLength: a chunked caller body (no Content-Length)
+// is read whole and forwarded with only the model replaced, plain and
+// streaming, including when the stream outlives the body's buffer.
+func TestCallerBodyOfUnknownLength(t *testing.T) {
+	up := upstream(t, "primary")
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{providerKey("pk", up.BaseURL())},
+		Models:       []storage.Model{directModel("gpt-4o-primary", "pk")},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	}
+	e := newEnv(t, ds)
+	long := strings.Repeat("y", 12<<10) // larger than a pooled buffer's first size
+	for _, stream := range []bool{false, true} {
+		name := "plain"
+		if stream {
+			name = "stream"
+		}
+		t.Run(name, func(t *testing.T) {
+			body := `{"model":"gpt-4o-primary","messages":[{"role":"user","content":"` + long + `"}]`
+			if stream {
+				body += `,"stream":true`
+			}
+			body += "}"
+			req, _ := http.NewRequest(http.MethodPost, e.front.URL+"/v1/chat/completions", io.MultiReader(strings.NewReader(body)))
+			req.Header.Set("Authorization", "Bearer "+callerKey)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || req.ContentLength != 0 {
+				t.Fatalf("status %d (caller content length %d): %.200s", resp.StatusCode, req.ContentLength, b)
+			}
+			if stream && !strings.HasSuffix(string(b), "data: [DONE]\n\n") {
+				t.Errorf("stream not complete: %.200s", b)
+			}
+			reqs := up.Requests()
+			want := strings.Replace(body, `"gpt-4o-primary"`, `"gpt-4o-mini"`, 1)
+			if got := string(reqs[len(reqs)-1].Body); got != want {
+				t.Errorf("upstream body differs: %d bytes, want %d", len(got), len(want))
+			}
+		})
+	}
+}
