@@ -364,12 +364,21 @@ func (c *call) tryTarget(cd *candidate) bool {
 // away (nginx's 499); nothing is written to the connection.
 const statusClientClosed = 499
 
-// backoff is the pause before a same-target retry: short, doubling, jittered.
+// Same-target retry backoff: base doubling per try up to the cap.
+const (
+	backoffBase = 10 * time.Millisecond
+	backoffCap  = time.Second
+)
+
+// backoff is the pause before same-target retry number try+1. The first is
+// short (10-15 ms): the failures worth a same-target retry (a reset on a
+// reused connection, a 5xx blip) usually clear at once, and a request that
+// discovers a refusing primary should not pay much before failing over.
+// It doubles per try up to backoffCap, with up to half again of random
+// jitter so that the retries of many requests do not line up. An upstream
+// Retry-After, when it is followed, replaces it.
 func backoff(try int) time.Duration {
-	d := 50 * time.Millisecond << min(try, 5)
-	if d > time.Second {
-		d = time.Second
-	}
+	d := min(backoffBase<<min(try, 10), backoffCap)
 	return d + rand.N(d/2+1)
 }
 
