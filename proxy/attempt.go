@@ -192,7 +192,7 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 		}
 	}
 	c.out = out
-	c.relay(cd, actx, st, wd, t0, finished)
+	c.relay(cd, actx, cancel, st, wd, t0, finished)
 	return nil, true
 }
 
@@ -217,7 +217,7 @@ func (c *call) preCommitReadFailure(t *routing.Target, actx context.Context, err
 // relay commits the response to this target and copies the rest of the
 // stream. After commit there is no failover: a failure ends the caller's
 // stream with an `event: error` frame and no [DONE].
-func (c *call) relay(cd *candidate, actx context.Context, st *sseState, wd *watchdog, t0 time.Time, finished bool) {
+func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelCauseFunc, st *sseState, wd *watchdog, t0 time.Time, finished bool) {
 	t := cd.t
 	ttft := time.Since(t0)
 	wd.commit()
@@ -271,6 +271,7 @@ func (c *call) relay(cd *candidate, actx context.Context, st *sseState, wd *watc
 				return
 			}
 			c.healthy(cd, time.Since(t0), ttft)
+			drainAfterDone(st.br, cancel)
 			return
 		}
 		ch, err := provider.ScanChunk(data)
@@ -292,6 +293,28 @@ func (c *call) relay(cd *candidate, actx context.Context, st *sseState, wd *watc
 		}
 		finished = finished || ch.Finished
 	}
+}
+
+// Bounds of drainAfterDone.
+const (
+	drainWait  = 50 * time.Millisecond
+	drainLimit = 64 << 10
+)
+
+var errDrained = errors.New("upstream body still open after [DONE]")
+
+// drainAfterDone reads what is left of an upstream stream after [DONE],
+// normally just the end of the chunked body (or HTTP/2 END_STREAM), so
+// that net/http puts the connection back in the pool: a body closed before
+// its end costs the connection, and the next request a new dial (and, on a
+// real upstream, a TLS handshake). The end usually follows [DONE] at once;
+// an upstream that keeps the body open longer than drainWait, or sends
+// more than drainLimit bytes, loses the connection as before. The caller
+// already has [DONE]; only the end of its response waits.
+func drainAfterDone(r io.Reader, cancel context.CancelCauseFunc) {
+	tm := time.AfterFunc(drainWait, func() { cancel(errDrained) })
+	defer tm.Stop()
+	_, _ = io.CopyN(io.Discard, r, drainLimit)
 }
 
 // failCommitted ends a committed stream with an error frame.

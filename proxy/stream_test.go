@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisix/aisix/proxy/proxytest"
 	"github.com/aisix/aisix/storage"
@@ -78,5 +79,59 @@ func TestCallerBodyOfUnknownLength(t *testing.T) {
 				t.Errorf("upstream body differs: %d bytes, want %d", len(got), len(want))
 			}
 		})
+	}
+}
+
+// TestStreamReusesUpstreamConnection: a stream that ends with [DONE] is
+// read to the end of its body, so the upstream connection goes back to
+// the pool (a body closed early costs the connection, and the next stream
+// a new dial and, on real upstreams, a TLS handshake). Plain answers too.
+func TestStreamReusesUpstreamConnection(t *testing.T) {
+	// The end of the body comes a little after [DONE], as it can when the
+	// two arrive in separate packets.
+	held := proxytest.Stream(proxytest.StreamOptions{HoldAfterDone: 5 * time.Millisecond})
+	up := upstream(t, "primary", func(w http.ResponseWriter, c *proxytest.Call) {
+		if c.Stream {
+			held(w, c)
+			return
+		}
+		proxytest.OK()(w, c)
+	})
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{providerKey("pk", up.BaseURL())},
+		Models:       []storage.Model{directModel("gpt-4o-primary", "pk")},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	}
+	e := newEnv(t, ds)
+	for i := range 4 {
+		if st := e.stream("gpt-4o-primary"); st.status != http.StatusOK || !st.done() {
+			t.Fatalf("stream %d: status %d, done %v", i, st.status, st.done())
+		}
+		if r := e.chat("gpt-4o-primary"); r.status != http.StatusOK {
+			t.Fatalf("plain %d: status %d", i, r.status)
+		}
+	}
+	if n := up.Conns(); n != 1 {
+		t.Errorf("upstream accepted %d connections for 8 sequential requests, want 1", n)
+	}
+}
+
+// TestStreamHeldOpenAfterDone: an upstream that keeps its body open after
+// [DONE] does not hold the caller: the stream ends complete, promptly.
+func TestStreamHeldOpenAfterDone(t *testing.T) {
+	up := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{HoldAfterDone: time.Minute}))
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{providerKey("pk", up.BaseURL())},
+		Models:       []storage.Model{directModel("gpt-4o-primary", "pk")},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	}
+	e := newEnv(t, ds)
+	st := e.stream("gpt-4o-primary")
+	if st.status != http.StatusOK || !st.done() {
+		t.Fatalf("status %d, done %v: %.300s", st.status, st.done(), st.raw)
+	}
+	wantUnder(t, st.took, 5*time.Second)
+	if got := st.content(t); got != "hello from primary" {
+		t.Errorf("content %q", got)
 	}
 }

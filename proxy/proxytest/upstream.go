@@ -62,12 +62,13 @@ type Upstream struct {
 	once   sync.Mutex
 	closed bool
 
-	hits atomic.Int64
-	mu   sync.Mutex
-	pos  int
-	plan []Behavior
-	reqs []Request
-	hitC chan struct{}
+	hits  atomic.Int64
+	conns atomic.Int64
+	mu    sync.Mutex
+	pos   int
+	plan  []Behavior
+	reqs  []Request
+	hitC  chan struct{}
 }
 
 // New starts an upstream that answers by the script (default: OK()).
@@ -76,6 +77,7 @@ func New(name string, script ...Behavior) *Upstream {
 	u.Script(script...)
 	u.server = httptest.NewUnstartedServer(http.HandlerFunc(u.serve))
 	u.server.Config.ErrorLog = log.New(io.Discard, "", 0)
+	u.server.Config.ConnState = u.connState
 	u.server.Start()
 	return u
 }
@@ -88,6 +90,7 @@ func NewTLS(name string, script ...Behavior) *Upstream {
 	u.Script(script...)
 	u.server = httptest.NewUnstartedServer(http.HandlerFunc(u.serve))
 	u.server.Config.ErrorLog = log.New(io.Discard, "", 0)
+	u.server.Config.ConnState = u.connState
 	u.server.EnableHTTP2 = true
 	u.server.StartTLS()
 	return u
@@ -112,6 +115,15 @@ func (u *Upstream) URL() string { return u.server.URL }
 
 // BaseURL is the api_base to configure: URL + "/v1".
 func (u *Upstream) BaseURL() string { return u.server.URL + "/v1" }
+
+// Conns is the number of connections accepted so far.
+func (u *Upstream) Conns() int { return int(u.conns.Load()) }
+
+func (u *Upstream) connState(_ net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		u.conns.Add(1)
+	}
+}
 
 // Hits is the number of chat-completions requests received.
 func (u *Upstream) Hits() int { return int(u.hits.Load()) }
@@ -342,6 +354,9 @@ type StreamOptions struct {
 	NoDone bool
 	// EmptyFirst sends an empty event ("data: \n\n") first.
 	EmptyFirst bool
+	// HoldAfterDone keeps the response open this long after data: [DONE]
+	// before ending it.
+	HoldAfterDone time.Duration
 }
 
 // Stream answers a text/event-stream of chat.completion.chunk events.
@@ -417,6 +432,7 @@ func Stream(o StreamOptions) Behavior {
 		if !o.NoDone {
 			send("data: [DONE]\n\n")
 		}
+		wait(o.HoldAfterDone)
 	}
 }
 
