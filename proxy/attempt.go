@@ -99,8 +99,28 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 
 // sseState is a pooled buffered reader and SSE parser.
 type sseState struct {
+	fr flushingReader
 	br *bufio.Reader
 	sr provider.SSEReader
+}
+
+// flushingReader is a stream's upstream body as the SSE reader sees it.
+// Once the answer is committed (sw set), output the relay has written but
+// not yet flushed is flushed before every read from the upstream: before
+// the relay could wait for the upstream, so no event waits for anything,
+// while events that arrived together leave in one write.
+type flushingReader struct {
+	r  io.Reader
+	sw *streamWriter
+}
+
+func (f *flushingReader) Read(p []byte) (int, error) {
+	if f.sw != nil {
+		if err := f.sw.flushPending(); err != nil {
+			return 0, err
+		}
+	}
+	return f.r.Read(p)
 }
 
 // sseBufSize is the stream reader's buffer. Chat chunks are a few hundred
@@ -148,10 +168,12 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	wd.touch()
 
 	st := ssePool.Get().(*sseState)
-	st.br.Reset(resp.Body)
+	st.fr = flushingReader{r: resp.Body}
+	st.br.Reset(&st.fr)
 	st.sr.Reset(st.br, 0)
 	defer func() {
 		st.br.Reset(nil)
+		st.fr = flushingReader{}
 		ssePool.Put(st)
 	}()
 
@@ -233,7 +255,8 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	c.w.WriteHeader(http.StatusOK)
 	sw := newStreamWriter(c.w, c.s.keepAlive)
 	defer sw.close()
-	if sw.write(c.out) != nil {
+	st.fr.sw = sw
+	if sw.buffer(c.out) != nil {
 		cd.h.Neutral()
 		return
 	}
@@ -241,6 +264,8 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 		ev, err := st.sr.Next()
 		if err != nil {
 			switch {
+			case sw.failed():
+				cd.h.Neutral() // the caller's connection failed, not the upstream
 			case err == io.EOF && finished:
 				// Ended properly without [DONE]: complete it.
 				if sw.write(doneFrame) != nil {
@@ -287,7 +312,7 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			continue
 		}
 		c.out = appendFrame(c.out[:0], data, ch.Model, c.model.NameJSON)
-		if sw.write(c.out) != nil {
+		if sw.buffer(c.out) != nil {
 			cd.h.Neutral()
 			return
 		}
@@ -425,16 +450,19 @@ func (wd *watchdog) stop() {
 	}
 }
 
-// streamWriter writes SSE frames to the caller, flushing each one, and
-// sends a comment when the stream has been silent for the keep-alive
-// interval. The keep-alive runs on a timer goroutine, so writes are
-// serialised by a mutex private to this stream.
+// streamWriter writes SSE frames to the caller and sends a comment when
+// the stream has been silent for the keep-alive interval. write flushes at
+// once; buffer leaves the frame for the next flushPending, which the relay
+// makes before it reads from the upstream again. The keep-alive runs on a
+// timer goroutine, so writes are serialised by a mutex private to this
+// stream.
 type streamWriter struct {
 	mu       sync.Mutex
 	w        http.ResponseWriter
 	rc       *http.ResponseController
 	err      error
 	done     bool
+	pending  bool // written, not yet flushed
 	base     time.Time
 	last     atomic.Int64
 	interval time.Duration
@@ -460,12 +488,48 @@ func (sw *streamWriter) writeLocked(b []byte) error {
 		return sw.err
 	}
 	if _, sw.err = sw.w.Write(b); sw.err == nil {
-		if err := sw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			sw.err = err
-		}
+		sw.flushLocked()
 	}
 	sw.last.Store(int64(time.Since(sw.base)))
 	return sw.err
+}
+
+func (sw *streamWriter) flushLocked() {
+	sw.pending = false
+	if err := sw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		sw.err = err
+	}
+}
+
+// buffer writes b without flushing it.
+func (sw *streamWriter) buffer(b []byte) error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.err != nil {
+		return sw.err
+	}
+	if _, sw.err = sw.w.Write(b); sw.err == nil {
+		sw.pending = true
+	}
+	sw.last.Store(int64(time.Since(sw.base)))
+	return sw.err
+}
+
+// flushPending flushes what buffer left, if anything.
+func (sw *streamWriter) flushPending() error {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.pending && sw.err == nil {
+		sw.flushLocked()
+	}
+	return sw.err
+}
+
+// failed reports whether a write or flush to the caller failed.
+func (sw *streamWriter) failed() bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.err != nil
 }
 
 func (sw *streamWriter) tick() {

@@ -1,12 +1,15 @@
 package proxy_test
 
 import (
+	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aisix/aisix/proxy"
 	"github.com/aisix/aisix/proxy/proxytest"
 	"github.com/aisix/aisix/storage"
 )
@@ -133,5 +136,43 @@ func TestStreamHeldOpenAfterDone(t *testing.T) {
 	wantUnder(t, st.took, 5*time.Second)
 	if got := st.content(t); got != "hello from primary" {
 		t.Errorf("content %q", got)
+	}
+}
+
+// TestStreamEventsNotHeldBack: every event the upstream has sent reaches
+// the caller while the upstream is silent, before anything more comes: the
+// relay never waits for the upstream with unflushed events.
+func TestStreamEventsNotHeldBack(t *testing.T) {
+	up := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{Chunks: []string{"one", "two", "three"}, RoleChunk: true, StallAfter: 2}))
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{providerKey("pk", up.BaseURL())},
+		// The stall outlasts the caller's patience: only events flushed
+		// before the relay waits can reach it.
+		Models:  []storage.Model{directModel("gpt-4o-primary", "pk", withStreamTimeout(120_000))},
+		APIKeys: []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	}
+	e := newEnv(t, ds, func(o *proxy.Options) { o.KeepAliveInterval = -1 }) // no comment flushes either
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.front.URL+"/v1/chat/completions", strings.NewReader(chatBody("gpt-4o-primary", true)))
+	req.Header.Set("Authorization", "Bearer "+callerKey)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var got []string
+	for len(got) < 2 && sc.Scan() {
+		line := sc.Text()
+		for _, w := range []string{`"one"`, `"two"`, `"three"`} {
+			if strings.HasPrefix(line, "data: ") && strings.Contains(line, w) {
+				got = append(got, w)
+			}
+		}
+	}
+	// The upstream is stalled after "two" until the caller goes away.
+	if len(got) != 2 || got[0] != `"one"` || got[1] != `"two"` || ctx.Err() != nil {
+		t.Fatalf("caller got %v before the upstream's silence ended (err %v)", got, ctx.Err())
 	}
 }
