@@ -205,7 +205,9 @@ func (r *rig) scale(ctx context.Context) (*ScaleReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	sr.StreamHWM = m.HWM
+	// VmHWM can read a little below a VmRSS sampled earlier once the
+	// runtime has returned memory (madvise), so the peak is the larger.
+	sr.StreamHWM = max(m.HWM, sr.StreamRSS)
 	return sr, nil
 }
 
