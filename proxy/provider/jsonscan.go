@@ -254,82 +254,45 @@ type member struct {
 // walk early (the returned end index is then 0). It returns the index just
 // after the closing brace.
 func eachMember(b []byte, i int, fn func(m member) bool) (int, error) {
-	i = skipWS(b, i)
-	if i >= len(b) || b[i] != '{' {
-		return 0, errNotObjct
-	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, nil
-	}
-	for {
-		i = skipWS(b, i)
-		ks := i
-		ke, esc, err := skipString(b, i)
-		if err != nil {
-			return 0, err
-		}
-		j := skipWS(b, ke)
-		if j >= len(b) || b[j] != ':' {
-			return 0, errSyntax
-		}
-		vs := skipWS(b, j+1)
+	end, err := walkObject(b, i, func(key []byte, esc bool, vs int) (int, error) {
 		ve, err := skipValue(b, vs)
 		if err != nil {
 			return 0, err
 		}
-		if !fn(member{key: b[ks+1 : ke-1], keyEscaped: esc, vs: vs, ve: ve}) {
-			return 0, nil
+		if !fn(member{key: key, keyEscaped: esc, vs: vs, ve: ve}) {
+			return 0, errStopWalk
 		}
-		i = skipWS(b, ve)
-		if i >= len(b) {
-			return 0, errSyntax
-		}
-		switch b[i] {
-		case ',':
-			i++
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, errSyntax
-		}
+		return ve, nil
+	})
+	if err == errStopWalk {
+		return 0, nil
 	}
+	return end, err
 }
 
 // eachElement walks the array starting at b[i], calling fn with each
-// element's span. fn returning false stops the walk.
+// element's span. fn returning false stops the walk (the returned end index
+// is then 0).
 func eachElement(b []byte, i int, fn func(vs, ve int) bool) (int, error) {
-	i = skipWS(b, i)
-	if i >= len(b) || b[i] != '[' {
-		return 0, errSyntax
-	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, nil
-	}
-	for {
-		vs := skipWS(b, i)
+	end, err := walkArray(b, i, func(vs int) (int, error) {
 		ve, err := skipValue(b, vs)
 		if err != nil {
 			return 0, err
 		}
 		if !fn(vs, ve) {
-			return 0, nil
+			return 0, errStopWalk
 		}
-		i = skipWS(b, ve)
-		if i >= len(b) {
-			return 0, errSyntax
-		}
-		switch b[i] {
-		case ',':
-			i++
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, errSyntax
-		}
+		return ve, nil
+	})
+	if err == errStopWalk {
+		return 0, nil
 	}
+	return end, err
 }
+
+// errStopWalk ends a walk early on the caller's request; it never escapes
+// eachMember or eachElement.
+var errStopWalk = errors.New("stop walk")
 
 // walkObject walks the object at b[i] in one pass: fn gets each member's
 // key and the start of its value, consumes the value (descending into it or
