@@ -86,11 +86,7 @@ func (c *call) errorFailure(t *routing.Target, actx context.Context, err error) 
 	}
 	switch context.Cause(actx) {
 	case errBudget:
-		f := c.budgetFailure()
-		if t.Cooldown.OnTimeout {
-			f.cooldown = t.Cooldown.Length(0, false)
-		}
-		return f
+		return c.budgetFailure().coolIf(t.Cooldown.OnTimeout, t)
 	case errAttemptTimeout:
 		return timeoutFailure(t, "upstream request timed out after "+ms(t.Timeout))
 	case errStalled:
@@ -106,7 +102,13 @@ func (c *call) errorFailure(t *routing.Target, actx context.Context, err error) 
 		// either: fail over at once instead of waiting again.
 		f.action = actFailover
 	}
-	if t.Cooldown.OnTransport {
+	return f.coolIf(t.Cooldown.OnTransport, t)
+}
+
+// coolIf gives f the target's default cooldown when on (one of the
+// target's trigger switches) is set, and returns f.
+func (f *failure) coolIf(on bool, t *routing.Target) *failure {
+	if on {
 		f.cooldown = t.Cooldown.Length(0, false)
 	}
 	return f
@@ -118,10 +120,7 @@ func timeoutFailure(t *routing.Target, msg string) *failure {
 		label: "timeout", action: actFailover, reason: reasonTimeout,
 		msg: msg, status: http.StatusGatewayTimeout, errType: "timeout",
 	}
-	if t.Cooldown.OnTimeout {
-		f.cooldown = t.Cooldown.Length(0, false)
-	}
-	return f
+	return f.coolIf(t.Cooldown.OnTimeout, t)
 }
 
 // budgetFailure ends the walk: the routing timeout has run out.
@@ -138,10 +137,7 @@ func decodeFailure(t *routing.Target, msg string) *failure {
 		label: "upstream_decode_error", action: actRetry, reason: reasonDecode,
 		msg: msg, status: http.StatusBadGateway, errType: "upstream_decode_error",
 	}
-	if t.Cooldown.OnTransport {
-		f.cooldown = t.Cooldown.Length(0, false)
-	}
-	return f
+	return f.coolIf(t.Cooldown.OnTransport, t)
 }
 
 // streamAbortFailure is a stream that failed before its first content.
@@ -150,10 +146,7 @@ func streamAbortFailure(t *routing.Target, msg string) *failure {
 		label: "stream_aborted", action: actRetry, reason: reasonTransport,
 		msg: msg, status: http.StatusBadGateway, errType: "stream_aborted",
 	}
-	if t.Cooldown.OnTransport {
-		f.cooldown = t.Cooldown.Length(0, false)
-	}
-	return f
+	return f.coolIf(t.Cooldown.OnTransport, t)
 }
 
 func inBandFailure(t *routing.Target) *failure {
@@ -161,10 +154,7 @@ func inBandFailure(t *routing.Target) *failure {
 		label: "in_band_error", action: actRetry, reason: reasonInBand,
 		msg: "upstream stream reported an error", status: http.StatusBadGateway, errType: "upstream_error",
 	}
-	if t.Cooldown.OnTransport {
-		f.cooldown = t.Cooldown.Length(0, false)
-	}
-	return f
+	return f.coolIf(t.Cooldown.OnTransport, t)
 }
 
 // statusFailure classifies an upstream non-2xx answer. body is only valid
