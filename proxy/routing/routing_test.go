@@ -305,6 +305,11 @@ func TestTableReload(t *testing.T) {
 	if err := tbl.Reload(context.Background()); err != nil || tbl.Snapshot() == good {
 		t.Fatalf("recovery: %v", err)
 	}
+	// A reload at the revision already live builds nothing and swaps nothing.
+	live := tbl.Snapshot()
+	if err := tbl.Reload(context.Background()); err != nil || tbl.Snapshot() != live {
+		t.Fatalf("same-revision reload: %v, snapshot replaced: %v", err, tbl.Snapshot() != live)
+	}
 	if fmt.Sprint(swaps) != "[3 5]" {
 		t.Errorf("swaps at revisions %v", swaps)
 	}

@@ -62,6 +62,14 @@ func (t *Table) OnSwap(fn func(old, cur *Snapshot)) {
 func (t *Table) Reload(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// Several writers can ask for a reload at once; whoever gets the lock
+	// second usually finds the revision already live. A revision probe is
+	// cheap, a full load and build is not (about 40 ms at 11,000 rows).
+	if t.loaded.Load() {
+		if rev, err := t.src.Revision(ctx); err == nil && rev == t.snap.Load().Revision {
+			return nil
+		}
+	}
 	ds, err := t.src.Load(ctx)
 	if err != nil {
 		err = fmt.Errorf("load configuration: %w", err)
@@ -69,8 +77,9 @@ func (t *Table) Reload(ctx context.Context) error {
 		return err
 	}
 	cur := t.snap.Load()
-	if t.loaded.Load() && ds.Revision < cur.Revision {
-		// An older read finishing late must not roll the config back.
+	if t.loaded.Load() && ds.Revision <= cur.Revision {
+		// An older read finishing late must not roll the config back, and
+		// the same revision needs no second build.
 		return nil
 	}
 	next, err := build(ds, t.counter)
