@@ -113,16 +113,13 @@ func createRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts
 		t := f.Now().Add(opts.ExpiresIn).UTC().Truncate(time.Second)
 		k.ExpiresAt = &t
 	}
-	s, err := f.Store(cmd)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	stored, err := s.CreateAPIKey(ctx, k)
-	if err != nil {
-		return err
-	}
-	return printCreated(f, &opts.Output, stored, plaintext, opts.KeyFile)
+	return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+		stored, err := s.CreateAPIKey(ctx, k)
+		if err != nil {
+			return err
+		}
+		return printCreated(f, &opts.Output, stored, plaintext, opts.KeyFile)
+	})
 }
 
 func printCreated(f *cmdutil.Factory, o *output.Options, k storage.APIKey, plaintext, keyFile string) error {
@@ -158,21 +155,18 @@ func newCmdList(f *cmdutil.Factory) *cobra.Command {
 			if err := o.Prepare(f, cmd); err != nil {
 				return err
 			}
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			all, err := s.ListAPIKeys(cmd.Context())
-			if err != nil {
-				return err
-			}
-			ids := make([]string, len(all))
-			entries := make([]any, len(all))
-			for i, k := range all {
-				ids[i], entries[i] = k.ID, admin.APIKeyEntry(k)
-			}
-			return o.Print(f.IO, ids, entries, table(all))
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				all, err := s.ListAPIKeys(ctx)
+				if err != nil {
+					return err
+				}
+				ids := make([]string, len(all))
+				entries := make([]any, len(all))
+				for i, k := range all {
+					ids[i], entries[i] = k.ID, admin.APIKeyEntry(k)
+				}
+				return o.Print(f.IO, ids, entries, table(all))
+			})
 		},
 	}
 	o.AddFlags(cmd)
@@ -189,16 +183,13 @@ func newCmdGet(f *cmdutil.Factory) *cobra.Command {
 			if err := o.Prepare(f, cmd); err != nil {
 				return err
 			}
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			k, err := cmdutil.FindAPIKey(cmd.Context(), s, args[0])
-			if err != nil {
-				return err
-			}
-			return o.Print(f.IO, []string{k.ID}, admin.APIKeyEntry(k), table([]storage.APIKey{k}))
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				k, err := cmdutil.FindAPIKey(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				return o.Print(f.IO, []string{k.ID}, admin.APIKeyEntry(k), table([]storage.APIKey{k}))
+			})
 		},
 	}
 	o.AddFlags(cmd)
@@ -213,23 +204,20 @@ func newCmdDelete(f *cmdutil.Factory) *cobra.Command {
 		Short:   "Delete a caller key",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			k, err := cmdutil.FindAPIKey(cmd.Context(), s, args[0])
-			if err != nil {
-				return err
-			}
-			if err := cmdutil.ConfirmDelete(f.IO, yes, fmt.Sprintf("API key %s", label(k))); err != nil {
-				return err
-			}
-			if err := s.DeleteAPIKey(cmd.Context(), k.ID); err != nil {
-				return err
-			}
-			fmt.Fprintf(f.IO.ErrOut, "Deleted API key %s\n", label(k))
-			return nil
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				k, err := cmdutil.FindAPIKey(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				if err := cmdutil.ConfirmDelete(f.IO, yes, fmt.Sprintf("API key %s", label(k))); err != nil {
+					return err
+				}
+				if err := s.DeleteAPIKey(ctx, k.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(f.IO.ErrOut, "Deleted API key %s\n", label(k))
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (required without a terminal)")
@@ -250,25 +238,22 @@ func newCmdRotate(f *cmdutil.Factory) *cobra.Command {
 			if o.Quiet && keyFile == "" {
 				return cmdutil.FlagErrorf("-q would lose the new key: add --key-file PATH, or use -o json")
 			}
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			k, err := cmdutil.FindAPIKey(cmd.Context(), s, args[0])
-			if err != nil {
-				return err
-			}
-			key, err := Generate()
-			if err != nil {
-				return err
-			}
-			k.KeyHash = Hash(key)
-			updated, err := s.UpdateAPIKey(cmd.Context(), k, k.Revision)
-			if err != nil {
-				return err
-			}
-			return printCreated(f, &o, updated, key, keyFile)
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				k, err := cmdutil.FindAPIKey(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				key, err := Generate()
+				if err != nil {
+					return err
+				}
+				k.KeyHash = Hash(key)
+				updated, err := s.UpdateAPIKey(ctx, k, k.Revision)
+				if err != nil {
+					return err
+				}
+				return printCreated(f, &o, updated, key, keyFile)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "also write the new key to this file (mode 0600)")

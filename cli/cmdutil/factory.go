@@ -94,3 +94,18 @@ func (f *Factory) AdminClient(cmd *cobra.Command) (*admin.Client, string, error)
 	}
 	return admin.NewClient(url, c.AdminKey, &http.Client{Timeout: 10 * time.Second}), url, nil
 }
+
+// WithStore opens the configured store, runs fn with the command's context,
+// and closes the store.
+func (f *Factory) WithStore(cmd *cobra.Command, fn func(context.Context, storage.Store) error) error {
+	s, err := f.Store(cmd)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return fn(ctx, s)
+}

@@ -131,21 +131,17 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 			if runF != nil {
 				return runF(cmd.Context(), cmd, opts)
 			}
-			ctx := cmd.Context()
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			var m storage.Model
-			if err := opts.flags.apply(ctx, s, cmd.Flags(), &m); err != nil {
-				return fmt.Errorf("model %q: %w", opts.flags.name, err)
-			}
-			created, err := s.CreateModel(ctx, m)
-			if err != nil {
-				return fmt.Errorf("model %q: %w", opts.flags.name, err)
-			}
-			return printModels(f, &opts.Output, false, created)
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				var m storage.Model
+				if err := opts.flags.apply(ctx, s, cmd.Flags(), &m); err != nil {
+					return fmt.Errorf("model %q: %w", opts.flags.name, err)
+				}
+				created, err := s.CreateModel(ctx, m)
+				if err != nil {
+					return fmt.Errorf("model %q: %w", opts.flags.name, err)
+				}
+				return printModels(f, &opts.Output, false, created)
+			})
 		},
 	}
 	opts.flags.add(cmd.Flags())
@@ -176,27 +172,23 @@ func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 			if runF != nil {
 				return runF(cmd.Context(), cmd, opts)
 			}
-			ctx := cmd.Context()
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			m, err := cmdutil.FindModel(ctx, s, opts.Ref)
-			if err != nil {
-				return err
-			}
-			if m.Routing != nil {
-				return fmt.Errorf("model %q is a routing group: change it with `aisix model route %s …`", m.DisplayName, m.DisplayName)
-			}
-			if err := opts.flags.apply(ctx, s, cmd.Flags(), &m); err != nil {
-				return fmt.Errorf("model %q: %w", opts.Ref, err)
-			}
-			updated, err := s.UpdateModel(ctx, m, m.Revision)
-			if err != nil {
-				return fmt.Errorf("model %q: %w", opts.Ref, err)
-			}
-			return printModels(f, &opts.Output, false, updated)
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				m, err := cmdutil.FindModel(ctx, s, opts.Ref)
+				if err != nil {
+					return err
+				}
+				if m.Routing != nil {
+					return fmt.Errorf("model %q is a routing group: change it with `aisix model route %s …`", m.DisplayName, m.DisplayName)
+				}
+				if err := opts.flags.apply(ctx, s, cmd.Flags(), &m); err != nil {
+					return fmt.Errorf("model %q: %w", opts.Ref, err)
+				}
+				updated, err := s.UpdateModel(ctx, m, m.Revision)
+				if err != nil {
+					return fmt.Errorf("model %q: %w", opts.Ref, err)
+				}
+				return printModels(f, &opts.Output, false, updated)
+			})
 		},
 	}
 	opts.flags.add(cmd.Flags())
@@ -215,16 +207,13 @@ func newCmdList(f *cmdutil.Factory) *cobra.Command {
 			if err := o.Prepare(f, cmd); err != nil {
 				return err
 			}
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			all, err := s.ListModels(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return printModels(f, &o, true, all...)
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				all, err := s.ListModels(ctx)
+				if err != nil {
+					return err
+				}
+				return printModels(f, &o, true, all...)
+			})
 		},
 	}
 	o.AddFlags(cmd)
@@ -242,16 +231,13 @@ func newCmdGet(f *cmdutil.Factory) *cobra.Command {
 			if err := o.Prepare(f, cmd); err != nil {
 				return err
 			}
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			m, err := cmdutil.FindModel(cmd.Context(), s, args[0])
-			if err != nil {
-				return err
-			}
-			return printModels(f, &o, false, m)
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				m, err := cmdutil.FindModel(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				return printModels(f, &o, false, m)
+			})
 		},
 	}
 	o.AddFlags(cmd)
@@ -267,23 +253,20 @@ func newCmdDelete(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeModels(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			m, err := cmdutil.FindModel(cmd.Context(), s, args[0])
-			if err != nil {
-				return err
-			}
-			if err := cmdutil.ConfirmDelete(f.IO, yes, fmt.Sprintf("model %q", m.DisplayName)); err != nil {
-				return err
-			}
-			if err := s.DeleteModel(cmd.Context(), m.ID); err != nil {
-				return err
-			}
-			fmt.Fprintf(f.IO.ErrOut, "Deleted model %s (%s)\n", m.DisplayName, m.ID)
-			return nil
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				m, err := cmdutil.FindModel(ctx, s, args[0])
+				if err != nil {
+					return err
+				}
+				if err := cmdutil.ConfirmDelete(f.IO, yes, fmt.Sprintf("model %q", m.DisplayName)); err != nil {
+					return err
+				}
+				if err := s.DeleteModel(ctx, m.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(f.IO.ErrOut, "Deleted model %s (%s)\n", m.DisplayName, m.ID)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (required without a terminal)")

@@ -137,30 +137,27 @@ func routeRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts 
 	if err != nil {
 		return err
 	}
-	s, err := f.Store(cmd)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	existing, err := cmdutil.FindModel(ctx, s, opts.Name)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		m, err := s.CreateModel(ctx, storage.Model{DisplayName: opts.Name, Routing: r})
+	return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+		existing, err := cmdutil.FindModel(ctx, s, opts.Name)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			m, err := s.CreateModel(ctx, storage.Model{DisplayName: opts.Name, Routing: r})
+			if err != nil {
+				return fmt.Errorf("model %q: %w", opts.Name, err)
+			}
+			return printModels(f, &opts.Output, false, m)
+		case err != nil:
+			return err
+		case existing.Routing == nil:
+			return fmt.Errorf("model %q is a direct model, not a routing group", opts.Name)
+		}
+		replaced := storage.Model{ID: existing.ID, DisplayName: existing.DisplayName, Timeout: existing.Timeout, Routing: r}
+		m, err := s.UpdateModel(ctx, replaced, existing.Revision)
 		if err != nil {
 			return fmt.Errorf("model %q: %w", opts.Name, err)
 		}
 		return printModels(f, &opts.Output, false, m)
-	case err != nil:
-		return err
-	case existing.Routing == nil:
-		return fmt.Errorf("model %q is a direct model, not a routing group", opts.Name)
-	}
-	replaced := storage.Model{ID: existing.ID, DisplayName: existing.DisplayName, Timeout: existing.Timeout, Routing: r}
-	m, err := s.UpdateModel(ctx, replaced, existing.Revision)
-	if err != nil {
-		return fmt.Errorf("model %q: %w", opts.Name, err)
-	}
-	return printModels(f, &opts.Output, false, m)
+	})
 }
 
 // ExplainRow is one target of `model route --explain`.

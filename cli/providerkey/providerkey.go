@@ -80,19 +80,16 @@ func createRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts
 	if err != nil {
 		return err
 	}
-	s, err := f.Store(cmd)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	pk, err := s.CreateProviderKey(ctx, storage.ProviderKey{
-		DisplayName: opts.Name, Provider: opts.Provider, Adapter: opts.Adapter,
-		APIBase: opts.APIBase, Secret: secret,
+	return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+		pk, err := s.CreateProviderKey(ctx, storage.ProviderKey{
+			DisplayName: opts.Name, Provider: opts.Provider, Adapter: opts.Adapter,
+			APIBase: opts.APIBase, Secret: secret,
+		})
+		if err != nil {
+			return fmt.Errorf("provider key %q: %w", opts.Name, err)
+		}
+		return printOne(f, &opts.Output, pk)
 	})
-	if err != nil {
-		return fmt.Errorf("provider key %q: %w", opts.Name, err)
-	}
-	return printOne(f, &opts.Output, pk)
 }
 
 // ListOptions are the inputs of `provider-key list`.
@@ -112,16 +109,13 @@ func newCmdList(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *
 			if runF != nil {
 				return runF(cmd.Context(), cmd, opts)
 			}
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			all, err := s.ListProviderKeys(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return printMany(f, &opts.Output, all)
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				all, err := s.ListProviderKeys(ctx)
+				if err != nil {
+					return err
+				}
+				return printMany(f, &opts.Output, all)
+			})
 		},
 	}
 	opts.Output.AddFlags(cmd)
@@ -149,16 +143,13 @@ func newCmdGet(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *G
 			if runF != nil {
 				return runF(cmd.Context(), cmd, opts)
 			}
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			pk, err := cmdutil.FindProviderKey(cmd.Context(), s, opts.Ref)
-			if err != nil {
-				return err
-			}
-			return printOne(f, &opts.Output, pk)
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				pk, err := cmdutil.FindProviderKey(ctx, s, opts.Ref)
+				if err != nil {
+					return err
+				}
+				return printOne(f, &opts.Output, pk)
+			})
 		},
 	}
 	opts.Output.AddFlags(cmd)
@@ -223,30 +214,27 @@ func updateRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts
 	if err != nil {
 		return err
 	}
-	s, err := f.Store(cmd)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	pk, err := cmdutil.FindProviderKey(ctx, s, opts.Ref)
-	if err != nil {
-		return err
-	}
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
+	return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+		pk, err := cmdutil.FindProviderKey(ctx, s, opts.Ref)
+		if err != nil {
+			return err
 		}
-	}
-	set(&pk.DisplayName, opts.Name)
-	set(&pk.Provider, opts.Provider)
-	set(&pk.Adapter, opts.Adapter)
-	set(&pk.APIBase, opts.APIBase)
-	pk.Secret = secret // empty keeps the stored secret
-	updated, err := s.UpdateProviderKey(ctx, pk, pk.Revision)
-	if err != nil {
-		return fmt.Errorf("provider key %q: %w", opts.Ref, err)
-	}
-	return printOne(f, &opts.Output, updated)
+		set := func(dst *string, v *string) {
+			if v != nil {
+				*dst = *v
+			}
+		}
+		set(&pk.DisplayName, opts.Name)
+		set(&pk.Provider, opts.Provider)
+		set(&pk.Adapter, opts.Adapter)
+		set(&pk.APIBase, opts.APIBase)
+		pk.Secret = secret // empty keeps the stored secret
+		updated, err := s.UpdateProviderKey(ctx, pk, pk.Revision)
+		if err != nil {
+			return fmt.Errorf("provider key %q: %w", opts.Ref, err)
+		}
+		return printOne(f, &opts.Output, updated)
+	})
 }
 
 // DeleteOptions are the inputs of `provider-key delete`.
@@ -268,23 +256,20 @@ func newCmdDelete(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 			if runF != nil {
 				return runF(cmd.Context(), cmd, opts)
 			}
-			s, err := f.Store(cmd)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			pk, err := cmdutil.FindProviderKey(cmd.Context(), s, opts.Ref)
-			if err != nil {
-				return err
-			}
-			if err := cmdutil.ConfirmDelete(f.IO, opts.Yes, fmt.Sprintf("provider key %q", pk.DisplayName)); err != nil {
-				return err
-			}
-			if err := s.DeleteProviderKey(cmd.Context(), pk.ID); err != nil {
-				return err
-			}
-			fmt.Fprintf(f.IO.ErrOut, "Deleted provider key %s (%s)\n", pk.DisplayName, pk.ID)
-			return nil
+			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+				pk, err := cmdutil.FindProviderKey(ctx, s, opts.Ref)
+				if err != nil {
+					return err
+				}
+				if err := cmdutil.ConfirmDelete(f.IO, opts.Yes, fmt.Sprintf("provider key %q", pk.DisplayName)); err != nil {
+					return err
+				}
+				if err := s.DeleteProviderKey(ctx, pk.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(f.IO.ErrOut, "Deleted provider key %s (%s)\n", pk.DisplayName, pk.ID)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (required without a terminal)")
