@@ -8,6 +8,8 @@ package storage
 
 import (
 	"context"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -44,7 +46,51 @@ type ProviderKey struct {
 	// SecretHint is the masked form of Secret (see MaskSecret).
 	SecretHint string
 	APIBase    string
+	// SecretHost is the host name (lower case, no port) the stored secret
+	// was entered for. The store sets it whenever a secret is written, from
+	// BaseHost at that moment; clients never set it. A secret is only ever
+	// sent to that host: see SecretBound.
+	SecretHost string
+	// ForwardHeaders names caller request headers (canonical form) that may
+	// go upstream beyond the adapter's own allowlist.
+	ForwardHeaders []string
 	Meta
+}
+
+// DefaultOpenAIBase is the base URL of an openai provider key without
+// api_base (and with provider empty or "openai").
+const DefaultOpenAIBase = "https://api.openai.com/v1"
+
+// BaseURL is the base URL requests go to: api_base trimmed, or the
+// adapter's default when there is one ("" when there is none).
+func (pk *ProviderKey) BaseURL() string {
+	base := strings.TrimRight(strings.TrimSpace(pk.APIBase), "/")
+	if base != "" {
+		return base
+	}
+	if pk.EffectiveAdapter() == AdapterOpenAI && (pk.Provider == "" || pk.Provider == AdapterOpenAI) {
+		return DefaultOpenAIBase
+	}
+	return ""
+}
+
+// BaseHost is the lower-case host name (no port) of BaseURL, "" when it
+// has none.
+func (pk *ProviderKey) BaseHost() string {
+	u, err := url.Parse(pk.BaseURL())
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
+
+// SecretBound reports whether the stored secret may be sent to BaseHost:
+// api_base still points at the host the secret was entered for. After an
+// api_base change to another host without a new secret it is false, and
+// requests go there without the credential until the secret is entered
+// again or api_base points back.
+func (pk *ProviderKey) SecretBound() bool {
+	return pk.SecretHost == pk.BaseHost()
 }
 
 // EffectiveAdapter is the adapter a provider key dispatches to: its Adapter,
@@ -149,10 +195,17 @@ type APIKey struct {
 	DisplayName string
 	// KeyHash is the lower-case hex SHA-256 of the plaintext key.
 	KeyHash string
-	// AllowedModels lists model display names the key may call; "*" allows all.
+	// AllowedModels lists model display names the key may call; "*" allows
+	// all. It is what clients read and write.
 	AllowedModels []string
-	ExpiresAt     *time.Time
-	Disabled      bool
+	// AllowedModelIDs is what the store keeps: the ids of the models named
+	// in AllowedModels ("*" kept as is), in the same order. Stores set it on
+	// read and ignore it on write, resolving names to ids instead. Renaming
+	// a model keeps its callers; deleting a model removes it from every
+	// key, so a new model with the same name is not granted to old keys.
+	AllowedModelIDs []string
+	ExpiresAt       *time.Time
+	Disabled        bool
 	Meta
 }
 
