@@ -44,7 +44,24 @@ type Snapshot struct {
 	providerKeys map[string]*ProviderKey
 	sorted       []*Model
 	cache        *keyCache
+	configErrs   []RowError
 }
+
+// RowError is a stored row the snapshot could not use: it was skipped (or,
+// for a model whose provider key was skipped, left out with it) and the
+// rest of the configuration is served. The admin API's info endpoint and
+// the dashboard list them.
+type RowError struct {
+	// Kind is "provider_key", "model" or "api_key".
+	Kind   string
+	ID     string
+	Name   string
+	Reason string
+}
+
+// ConfigErrors lists the rows skipped when the snapshot was built. The
+// slice is shared: do not modify it.
+func (s *Snapshot) ConfigErrors() []RowError { return s.configErrs }
 
 // CallerKey is a caller API key as the proxy needs it.
 type CallerKey struct {
@@ -55,6 +72,21 @@ type CallerKey struct {
 	allowed   map[string]struct{}
 	ExpiresAt time.Time
 	Disabled  bool
+}
+
+// AllowsModel reports whether the key may call m, by id: access follows
+// the model through renames and does not pass to a new model that reuses a
+// deleted one's name. A nil m (no such model) is allowed only to a "*" key,
+// which then learns it does not exist.
+func (k *CallerKey) AllowsModel(m *Model) bool {
+	if k.All {
+		return true
+	}
+	if m == nil {
+		return false
+	}
+	_, ok := k.allowed[m.ID]
+	return ok
 }
 
 // Allows reports whether the key may call the model alias name.
@@ -75,8 +107,16 @@ type ProviderKey struct {
 	Adapter  string
 	// URL is the prebuilt chat-completions endpoint, nil when Err is set.
 	URL *url.URL
-	// Auth is the prebuilt Authorization header value.
+	// Auth is the prebuilt Authorization header value; nil when the secret
+	// is not bound to the host api_base names now (SecretUnbound).
 	Auth []string
+	// SecretUnbound is set when api_base points at another host than the
+	// one the secret was entered for: requests go without the credential
+	// until the secret is entered again or api_base points back.
+	SecretUnbound bool
+	// ForwardHeaders are caller header names (canonical) this key lets
+	// through beyond the adapter's allowlist.
+	ForwardHeaders []string
 	// Err is set when the key cannot be dispatched (adapter not
 	// implemented, no base URL).
 	Err *ConfigError
