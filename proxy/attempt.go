@@ -33,21 +33,15 @@ const maxErrorBody = 1 << 20
 // model value spliced, and written with a Content-Length.
 func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	t := cd.t
-	actx := c.r.Context()
 	timeout, cause := t.Timeout, errAttemptTimeout
 	if !c.deadline.IsZero() {
-		if left := time.Until(c.deadline); timeout == 0 || left < timeout {
+		if left := time.Until(c.deadline); left < timeout {
 			timeout, cause = left, errBudget
 		}
 	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeoutCause(actx, timeout, cause)
-		defer cancel()
-	}
-	req, err := provider.NewChatRequest(actx, provider.ChatRequest{
-		URL: t.ProviderKey.URL, Auth: t.ProviderKey.Auth, Body: body, Caller: c.r.Header,
-	})
+	actx, cancel := context.WithTimeoutCause(c.r.Context(), timeout, cause)
+	defer cancel()
+	req, err := provider.NewChatRequest(actx, c.chatRequest(t, body, false))
 	if err != nil {
 		return c.errorFailure(t, actx, err), false
 	}
@@ -83,7 +77,7 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 		return decodeFailure(t, "upstream returned a body that is not a JSON object"), false
 	}
 	c.served(cd, resp.StatusCode)
-	c.healthy(cd, time.Since(t0), 0)
+	c.settled(cd, cd.h.Succeeded(cd.att, time.Since(t0), 0))
 	// The answer with the alias spliced in, written in one call: with its
 	// Content-Length, net/http sends it with the headers in one write.
 	c.out = sp.AppendTo(c.out[:0], rb, c.model.NameJSON)
@@ -92,9 +86,46 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	h[hdrServedBy] = t.ServedBy
 	c.setAttempts(h, len(c.out))
 	c.status = resp.StatusCode
+	if len(c.out) > largeAnswer {
+		// Bound the time a caller may take to read a large answer.
+		c.setWriteDeadline(time.Now().Add(c.s.writeTimeout))
+		defer c.setWriteDeadline(time.Time{})
+	}
 	c.w.WriteHeader(resp.StatusCode)
-	_, _ = c.w.Write(c.out)
+	if _, err := c.w.Write(c.out); err != nil && isTimeout(err) {
+		c.slowClient()
+	}
 	return nil, true
+}
+
+// largeAnswer is the answer size above which a write deadline guards the
+// write: a smaller one fits the socket buffers and never blocks.
+const largeAnswer = 256 << 10
+
+// chatRequest describes the upstream call to t with body.
+func (c *call) chatRequest(t *routing.Target, body []byte, stream bool) provider.ChatRequest {
+	pk := t.ProviderKey
+	return provider.ChatRequest{
+		URL: pk.URL, Auth: pk.Auth, Body: body, Stream: stream,
+		Caller: c.r.Header, Forward: pk.ForwardHeaders,
+	}
+}
+
+// setWriteDeadline sets the caller connection's write deadline, where the
+// ResponseWriter supports one.
+func (c *call) setWriteDeadline(t time.Time) {
+	if d, ok := c.w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = d.SetWriteDeadline(t)
+	}
+}
+
+// slowClient records a caller that did not take its answer within the
+// write timeout: the answer is abandoned, the upstream is not blamed.
+func (c *call) slowClient() {
+	c.status = statusClientClosed
+	c.outcome = "slow_client"
+	c.s.logger.Warn("slow client: no write progress within the write timeout; ended its answer",
+		"call_id", c.callID, "model", clip(c.req.Model), "write_timeout", c.s.writeTimeout.String())
 }
 
 // sseState is a pooled buffered reader and SSE parser.
@@ -123,6 +154,14 @@ func (f *flushingReader) Read(p []byte) (int, error) {
 	return f.r.Read(p)
 }
 
+// Bounds on what an upstream stream can make the proxy hold: one event's
+// data, and the events held back before the first content (role chunks and
+// the like, which a well-behaved upstream sends one of).
+const (
+	maxEventBytes = 1 << 20
+	maxHeldBytes  = 1 << 20
+)
+
 // sseBufSize is the stream reader's buffer. Chat chunks are a few hundred
 // bytes; a longer line is still read whole (SSEReader joins the pieces).
 // Each open stream holds one, so it is kept small.
@@ -139,12 +178,10 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	actx, cancel := context.WithCancelCause(c.r.Context())
 	defer cancel(nil)
 	t0 := time.Now()
-	wd := startWatchdog(t0, t.StreamTimeout, c.deadline, cancel)
+	wd := startWatchdog(t0, t, c.deadline, cancel)
 	defer wd.stop()
 
-	req, err := provider.NewChatRequest(actx, provider.ChatRequest{
-		URL: t.ProviderKey.URL, Auth: t.ProviderKey.Auth, Body: body, Stream: true, Caller: c.r.Header,
-	})
+	req, err := provider.NewChatRequest(actx, c.chatRequest(t, body, true))
 	if err != nil {
 		return c.errorFailure(t, actx, err), false
 	}
@@ -165,12 +202,12 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 		}
 		return c.statusFailure(t, resp, rb), false
 	}
-	wd.touch()
+	wd.headers()
 
 	st := ssePool.Get().(*sseState)
 	st.fr = flushingReader{r: resp.Body}
 	st.br.Reset(&st.fr)
-	st.sr.Reset(st.br, 0)
+	st.sr.Reset(st.br, maxEventBytes)
 	defer func() {
 		st.br.Reset(nil)
 		st.fr = flushingReader{}
@@ -212,6 +249,10 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 			finished = ch.Finished
 			break
 		}
+		if len(out) > maxHeldBytes {
+			c.out = out[:0]
+			return decodeFailure(t, "upstream sent more than "+strconv.Itoa(maxHeldBytes)+" bytes of stream events before any content"), false
+		}
 	}
 	c.out = out
 	c.relay(cd, actx, cancel, st, wd, t0, finished)
@@ -245,6 +286,9 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	wd.commit()
 	c.releaseBody()
 	c.served(cd, http.StatusOK)
+	// The target has answered: settle its cooldown and probe now, not when
+	// the stream ends minutes later.
+	c.settled(cd, cd.h.Recover(cd.att))
 	h := c.w.Header()
 	h["Content-Type"] = eventStream
 	h["Cache-Control"] = noCache
@@ -253,11 +297,11 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	c.setAttempts(h, -1)
 	c.status = http.StatusOK
 	c.w.WriteHeader(http.StatusOK)
-	sw := newStreamWriter(c.w, c.s.keepAlive)
+	sw := newStreamWriter(c.w, c.s.keepAlive, c.s.writeTimeout)
 	defer sw.close()
 	st.fr.sw = sw
 	if sw.buffer(c.out) != nil {
-		cd.h.Neutral()
+		c.callerFailed(cd, sw)
 		return
 	}
 	for {
@@ -265,18 +309,18 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 		if err != nil {
 			switch {
 			case sw.failed():
-				cd.h.Neutral() // the caller's connection failed, not the upstream
+				c.callerFailed(cd, sw) // the caller's connection failed, not the upstream
 			case err == io.EOF && finished:
 				// Ended properly without [DONE]: complete it.
 				if sw.write(doneFrame) != nil {
-					cd.h.Neutral()
+					c.callerFailed(cd, sw)
 					return
 				}
-				c.healthy(cd, time.Since(t0), ttft)
+				cd.h.Succeeded(cd.att, time.Since(t0), ttft)
 			case c.r.Context().Err() != nil:
-				cd.h.Neutral()
+				c.callerFailed(cd, sw)
 			case context.Cause(actx) == errStalled:
-				c.failCommitted(cd, sw, timeoutFailure(t, "upstream stream stalled for more than "+ms(t.StreamTimeout)))
+				c.failCommitted(cd, sw, timeoutFailure(t, "upstream stream stalled for more than "+ms(t.StreamIdleTimeout)))
 			case err == io.EOF:
 				c.failCommitted(cd, sw, streamAbortFailure(t, "upstream stream ended before the answer was complete"))
 			default:
@@ -292,10 +336,10 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 		}
 		if bytes.Equal(data, doneData) {
 			if sw.write(doneFrame) != nil {
-				cd.h.Neutral()
+				c.callerFailed(cd, sw)
 				return
 			}
-			c.healthy(cd, time.Since(t0), ttft)
+			cd.h.Succeeded(cd.att, time.Since(t0), ttft)
 			drainAfterDone(st.br, cancel)
 			return
 		}
@@ -313,11 +357,25 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 		}
 		c.out = appendFrame(c.out[:0], data, ch.Model, c.model.NameJSON)
 		if sw.buffer(c.out) != nil {
-			cd.h.Neutral()
+			c.callerFailed(cd, sw)
 			return
 		}
 		finished = finished || ch.Finished
 	}
+}
+
+// callerFailed ends a committed stream whose caller went away or stopped
+// reading: the attempt says nothing about the target (the upstream is
+// cancelled when the attempt returns, and not cooled), and the access line
+// says 499.
+func (c *call) callerFailed(cd *candidate, sw *streamWriter) {
+	cd.h.Neutral()
+	if sw.timedOut() {
+		c.slowClient()
+		return
+	}
+	c.status = statusClientClosed
+	c.outcome = "client_closed"
 }
 
 // Bounds of drainAfterDone.
@@ -370,36 +428,41 @@ func (c *call) served(cd *candidate, status int) {
 	c.servedBy = cd.t.Name
 }
 
-// watchdog bounds a streaming attempt: the wait for each event (the first
-// one included) by the target's stream timeout, and, until commit, the
-// whole attempt by the routing budget. It reads the time an event last
-// arrived from an atomic and re-arms itself lazily, so the relay pays one
-// atomic store per event, not a timer reset.
+// watchdog bounds a streaming attempt in three phases: the wait for
+// response headers (StreamHeaderTimeout from the start), then for the first
+// content chunk (StreamFirstTimeout from the start), and after commit every
+// gap between events (StreamIdleTimeout); until commit the routing budget
+// bounds it too. It reads the time an event last arrived from an atomic and
+// re-arms itself lazily, so the relay pays one atomic store per event, not
+// a timer reset.
 type watchdog struct {
-	base      time.Time
-	gap       time.Duration
-	budgetAt  time.Duration
-	last      atomic.Int64
-	committed atomic.Bool
-	stopped   atomic.Bool
-	cancel    context.CancelCauseFunc
-	timer     *time.Timer
+	base     time.Time
+	header   time.Duration
+	first    time.Duration
+	idle     time.Duration
+	budgetAt time.Duration
+	last     atomic.Int64
+	phase    atomic.Int32
+	stopped  atomic.Bool
+	cancel   context.CancelCauseFunc
+	timer    *time.Timer
 }
 
-func startWatchdog(base time.Time, gap time.Duration, deadline time.Time, cancel context.CancelCauseFunc) *watchdog {
-	var budgetAt time.Duration
+// Phases of a watchdog.
+const (
+	phaseHeaders int32 = iota // waiting for response headers
+	phaseFirst                // headers in, waiting for the first content
+	phaseRelay                // committed
+)
+
+func startWatchdog(base time.Time, t *routing.Target, deadline time.Time, cancel context.CancelCauseFunc) *watchdog {
+	wd := &watchdog{base: base, header: t.StreamHeaderTimeout, first: t.StreamFirstTimeout, idle: t.StreamIdleTimeout, cancel: cancel}
+	next := wd.header
 	if !deadline.IsZero() {
-		budgetAt = max(deadline.Sub(base), time.Nanosecond)
+		wd.budgetAt = max(deadline.Sub(base), time.Nanosecond)
+		next = min(next, wd.budgetAt)
 	}
-	if gap <= 0 && budgetAt == 0 {
-		return nil
-	}
-	wd := &watchdog{base: base, gap: gap, budgetAt: budgetAt, cancel: cancel}
-	first := gap
-	if budgetAt > 0 && (first <= 0 || budgetAt < first) {
-		first = budgetAt
-	}
-	wd.timer = time.AfterFunc(first, wd.fire)
+	wd.timer = time.AfterFunc(next, wd.fire)
 	return wd
 }
 
@@ -409,45 +472,53 @@ func (wd *watchdog) fire() {
 	}
 	now := time.Since(wd.base)
 	var next time.Duration
-	if wd.gap > 0 {
+	phase := wd.phase.Load()
+	switch phase {
+	case phaseHeaders:
+		if now >= wd.header {
+			wd.cancel(errNoHeaders)
+			return
+		}
+		next = wd.header - now
+	case phaseFirst:
+		if now >= wd.first {
+			wd.cancel(errNoFirstChunk)
+			return
+		}
+		next = wd.first - now
+	default:
 		idle := now - time.Duration(wd.last.Load())
-		if idle >= wd.gap {
+		if idle >= wd.idle {
 			wd.cancel(errStalled)
 			return
 		}
-		next = wd.gap - idle
+		next = wd.idle - idle
 	}
-	if wd.budgetAt > 0 && !wd.committed.Load() {
+	if wd.budgetAt > 0 && phase != phaseRelay {
 		if now >= wd.budgetAt {
 			wd.cancel(errBudget)
 			return
 		}
-		if left := wd.budgetAt - now; next == 0 || left < next {
-			next = left
-		}
+		next = min(next, wd.budgetAt-now)
 	}
-	if next > 0 {
-		wd.timer.Reset(next)
-	}
+	wd.timer.Reset(next)
 }
 
-func (wd *watchdog) touch() {
-	if wd != nil {
-		wd.last.Store(int64(time.Since(wd.base)))
-	}
-}
+// headers records that the response headers arrived.
+func (wd *watchdog) headers() { wd.phase.Store(phaseFirst) }
 
+// touch records that an event arrived.
+func (wd *watchdog) touch() { wd.last.Store(int64(time.Since(wd.base))) }
+
+// commit records the first content: from now on the idle bound applies.
 func (wd *watchdog) commit() {
-	if wd != nil {
-		wd.committed.Store(true)
-	}
+	wd.touch()
+	wd.phase.Store(phaseRelay)
 }
 
 func (wd *watchdog) stop() {
-	if wd != nil {
-		wd.stopped.Store(true)
-		wd.timer.Stop()
-	}
+	wd.stopped.Store(true)
+	wd.timer.Stop()
 }
 
 // streamWriter writes SSE frames to the caller and sends a comment when
@@ -456,6 +527,12 @@ func (wd *watchdog) stop() {
 // makes before it reads from the upstream again. The keep-alive runs on a
 // timer goroutine, so writes are serialised by a mutex private to this
 // stream.
+//
+// Every write runs under a write deadline of writeTimeout, renewed at most
+// once a second (a deadline costs a timer update, not a system call, but
+// not nothing): a caller that takes no bytes for that long has its stream
+// ended, and cannot hold the upstream and a goroutine for as long as it
+// likes.
 type streamWriter struct {
 	mu       sync.Mutex
 	w        http.ResponseWriter
@@ -467,14 +544,41 @@ type streamWriter struct {
 	last     atomic.Int64
 	interval time.Duration
 	timer    *time.Timer
+
+	writeTimeout time.Duration
+	deadlineAt   time.Duration // since base, when the deadline was last renewed
+	hasDeadline  bool
 }
 
-func newStreamWriter(w http.ResponseWriter, interval time.Duration) *streamWriter {
-	sw := &streamWriter{w: w, rc: http.NewResponseController(w), base: time.Now(), interval: interval}
+func newStreamWriter(w http.ResponseWriter, interval, writeTimeout time.Duration) *streamWriter {
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), base: time.Now(), interval: interval, writeTimeout: writeTimeout}
 	if interval > 0 {
 		sw.timer = time.AfterFunc(interval, sw.tick)
 	}
 	return sw
+}
+
+// renewDeadline keeps the write deadline at least writeTimeout-1s ahead.
+// Called under mu, before every write.
+func (sw *streamWriter) renewDeadline() {
+	if sw.writeTimeout <= 0 {
+		return
+	}
+	now := time.Since(sw.base)
+	if sw.hasDeadline && now-sw.deadlineAt < time.Second {
+		return
+	}
+	if err := sw.rc.SetWriteDeadline(sw.base.Add(now + sw.writeTimeout)); err == nil {
+		sw.deadlineAt, sw.hasDeadline = now, true
+	}
+}
+
+// timedOut reports whether the stream failed because the caller took no
+// bytes within the write timeout.
+func (sw *streamWriter) timedOut() bool {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.err != nil && isTimeout(sw.err)
 }
 
 func (sw *streamWriter) write(b []byte) error {
@@ -487,6 +591,7 @@ func (sw *streamWriter) writeLocked(b []byte) error {
 	if sw.err != nil {
 		return sw.err
 	}
+	sw.renewDeadline()
 	if _, sw.err = sw.w.Write(b); sw.err == nil {
 		sw.flushLocked()
 	}
@@ -508,6 +613,7 @@ func (sw *streamWriter) buffer(b []byte) error {
 	if sw.err != nil {
 		return sw.err
 	}
+	sw.renewDeadline()
 	if _, sw.err = sw.w.Write(b); sw.err == nil {
 		sw.pending = true
 	}
@@ -520,6 +626,7 @@ func (sw *streamWriter) flushPending() error {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	if sw.pending && sw.err == nil {
+		sw.renewDeadline()
 		sw.flushLocked()
 	}
 	return sw.err
@@ -551,6 +658,10 @@ func (sw *streamWriter) tick() {
 func (sw *streamWriter) close() {
 	sw.mu.Lock()
 	sw.done = true
+	if sw.hasDeadline && sw.err == nil {
+		// The connection may serve another request: no stale deadline.
+		_ = sw.rc.SetWriteDeadline(time.Time{})
+	}
 	sw.mu.Unlock()
 	if sw.timer != nil {
 		sw.timer.Stop()

@@ -217,8 +217,8 @@ func TestAuth(t *testing.T) {
 		{name: "no key", model: "chat-prod", wantCode: 401, wantType: "invalid_api_key", wantMatch: "missing or malformed"},
 		{name: "not bearer", header: []string{"Authorization", "Basic abc"}, model: "chat-prod", wantCode: 401, wantType: "invalid_api_key"},
 		{name: "unknown key", header: []string{"Authorization", "Bearer sk-nope"}, model: "chat-prod", wantCode: 401, wantType: "invalid_api_key", wantMatch: "invalid API key"},
-		{name: "disabled key", header: []string{"Authorization", "Bearer sk-off"}, model: "chat-prod", wantCode: 401, wantType: "invalid_api_key", wantMatch: "disabled"},
-		{name: "expired key", header: []string{"Authorization", "Bearer sk-old"}, model: "chat-prod", wantCode: 401, wantType: "invalid_api_key", wantMatch: "expired"},
+		{name: "disabled key", header: []string{"Authorization", "Bearer sk-off"}, model: "chat-prod", wantCode: 401, wantType: "invalid_api_key", wantMatch: "invalid API key"},
+		{name: "expired key", header: []string{"Authorization", "Bearer sk-old"}, model: "chat-prod", wantCode: 401, wantType: "invalid_api_key", wantMatch: "invalid API key"},
 		{name: "x-api-key", header: []string{"X-Api-Key", callerKey}, model: "chat-prod", wantCode: 200},
 		{name: "lower-case bearer", header: []string{"Authorization", "bearer " + callerKey}, model: "chat-prod", wantCode: 200},
 		{name: "allowed alias", header: []string{"Authorization", "Bearer sk-restricted"}, model: "chat-prod", wantCode: 200},
@@ -305,8 +305,10 @@ func TestUpstreamRequest(t *testing.T) {
 		"  \"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}}],\n" +
 		"  \"response_format\":{\"type\":\"json_object\"}, \"n\": 2, \"temperature\": 0.5e0\n}"
 	r := e.do(http.MethodPost, "/v1/chat/completions", callerKey, body,
-		"Connection", "X-Hop", "X-Hop", "secret-hop", "X-Custom", "kept", "OpenAI-Organization", "org-caller",
-		"X-Aisix-Served-By", "forged")
+		"Connection", "X-Hop", "X-Hop", "secret-hop", "X-Custom", "dropped", "OpenAI-Organization", "org-caller",
+		"X-Aisix-Served-By", "forged", "Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+		"X-Forwarded-For", "10.0.0.1", "Idempotency-Key", "k1", "Api-Key", "azure-key", "X-Goog-Api-Key", "g-key",
+		"Anthropic-Version", "2023-06-01", "X-Amz-Security-Token", "tok")
 	if r.status != 200 {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
@@ -320,8 +322,10 @@ func TestUpstreamRequest(t *testing.T) {
 		t.Errorf("upstream body:\n%s\nwant:\n%s", got.Body, want)
 	}
 	wantHeader(t, got.Header, "Authorization", "Bearer sk-upstream-pk-primary")
-	wantHeader(t, got.Header, "X-Custom", "kept")
-	for _, h := range []string{"X-Hop", "Openai-Organization", "X-Aisix-Served-By", "X-Api-Key"} {
+	// An allowlist, not a denylist: trace context goes up, nothing else.
+	wantHeader(t, got.Header, "Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	for _, h := range []string{"X-Hop", "Openai-Organization", "X-Aisix-Served-By", "X-Api-Key", "X-Custom",
+		"X-Forwarded-For", "Idempotency-Key", "Api-Key", "X-Goog-Api-Key", "Anthropic-Version", "X-Amz-Security-Token"} {
 		if v := got.Header.Get(h); v != "" {
 			t.Errorf("header %s forwarded upstream: %q", h, v)
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/provider"
@@ -27,7 +28,11 @@ type candidate struct {
 	t     *routing.Target
 	h     *health.Target
 	until time.Time // cooldown end, for targets that are cooling down
-	probe int64     // half-open probe token held by this request
+	// halfOpen is set for a target whose cooldown has run out: the
+	// attempt on it claims the probe when it is dispatched.
+	halfOpen bool
+	probe    int64          // half-open probe token held by this request
+	att      health.Attempt // the attempt in flight, from Begin
 }
 
 // call is the state of one chat-completions request. Calls are pooled.
@@ -56,7 +61,10 @@ type call struct {
 	failures int
 	status   int
 	servedBy string
-	last     *failure
+	// outcome qualifies status in the access line when the caller ended
+	// the request: client_closed or slow_client.
+	outcome string
+	last    *failure
 }
 
 var callPool = sync.Pool{New: func() any { return new(call) }}
@@ -103,23 +111,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 		c.status = http.StatusUnauthorized
 		return
 	}
-	// A body of known length is read into a buffer of exactly its size
-	// (one byte more, to see EOF without growing): it lives as long as the
-	// call, which for a stream means minutes, so a pooled 8 KB buffer per
-	// open stream would cost more than the allocation does. A body of
-	// unknown length goes into a pooled, growable buffer.
-	var body []byte
-	var err error
-	if n := r.ContentLength; n >= 0 {
-		buf := make([]byte, 0, n+1)
-		body, err = readBody(r.Body, s.maxBody, &buf)
-	} else {
-		c.bodyBuf = getBuf()
-		body, err = readBody(r.Body, s.maxBody, c.bodyBuf)
-	}
+	body, err := c.readBody()
 	switch {
 	case errors.Is(err, errTooLarge):
 		c.writeError(http.StatusRequestEntityTooLarge, "invalid_request_error", tooLargeMsg(s.maxBody), "")
+		return
+	case err != nil && isTimeout(err):
+		c.writeError(http.StatusRequestTimeout, "invalid_request_error",
+			"timed out reading the request body (limit "+s.bodyTimeout.String()+")", "request_timeout")
 		return
 	case err != nil:
 		c.writeError(http.StatusBadRequest, "invalid_request_error", "request payload is invalid: could not read the request body", "")
@@ -131,14 +130,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 		return
 	}
 	c.req, c.body = req, body
-	// Access before existence: a key learns nothing about names it may not use.
-	if !key.Allows(req.Model) {
-		c.writeError(http.StatusForbidden, "permission_denied", "API key is not allowed to use model "+strconv.Quote(req.Model), "")
+	// Access before existence: a key learns nothing about names it may not
+	// use. Access is by model id, so it follows renames and does not pass
+	// to a new model that reuses a deleted one's name.
+	c.model = snap.Model(req.Model)
+	if !key.AllowsModel(c.model) {
+		c.writeError(http.StatusForbidden, "permission_denied", "API key is not allowed to use model "+strconv.Quote(clip(req.Model)), "")
 		return
 	}
-	c.model = snap.Model(req.Model)
 	if c.model == nil {
-		c.writeError(http.StatusNotFound, "model_not_found", "model "+strconv.Quote(req.Model)+" not found", "")
+		c.writeError(http.StatusNotFound, "model_not_found", "model "+strconv.Quote(clip(req.Model))+" not found", "")
 		return
 	}
 	if g := c.model.Group; g != nil && g.Timeout > 0 {
@@ -148,6 +149,52 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 		return
 	}
 	c.run()
+}
+
+// readBody reads the caller's body under the size cap and the body read
+// timeout. The buffer grows as bytes arrive: a declared Content-Length is
+// only a hint (a caller may declare 10 MB and send ten bytes), so at most
+// initialBodyBuf is allocated before any byte is read. A body of declared
+// length up to that is read into a buffer of exactly its size (one byte
+// more, to see EOF without growing): it lives as long as the call, which
+// for a stream means minutes, so a pooled 8 KB buffer per open stream
+// would cost more than the allocation does. A body of unknown length goes
+// into a pooled, growable buffer.
+func (c *call) readBody() ([]byte, error) {
+	s, r := c.s, c.r
+	rd, canDeadline := c.w.(interface{ SetReadDeadline(time.Time) error })
+	if canDeadline && s.bodyTimeout > 0 {
+		if rd.SetReadDeadline(time.Now().Add(s.bodyTimeout)) == nil {
+			// Clear it once the body is in: the connection's background
+			// read (which notices a caller hanging up) and the next request
+			// on it must not inherit it.
+			defer rd.SetReadDeadline(time.Time{})
+		}
+	}
+	if n := r.ContentLength; n >= 0 {
+		buf := make([]byte, 0, min(n, initialBodyBuf)+1)
+		return readBody(r.Body, s.maxBody, &buf)
+	}
+	c.bodyBuf = getBuf()
+	return readBody(r.Body, s.maxBody, c.bodyBuf)
+}
+
+// initialBodyBuf is the most readBody allocates before bytes arrive.
+const initialBodyBuf = 64 << 10
+
+// maxEcho caps a caller-supplied model name echoed into errors and logs.
+const maxEcho = 256
+
+// clip caps a caller-supplied string echoed into errors and logs.
+func clip(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func tooLargeMsg(n int64) string {
@@ -180,13 +227,16 @@ func (s *Server) accessLog(c *call) {
 	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
 	rec.AddAttrs(
 		slog.String("call_id", c.callID),
-		slog.String("model", c.req.Model),
+		slog.String("model", clip(c.req.Model)),
 		slog.Bool("stream", c.req.Stream),
 		slog.Int("status", c.status),
 		slog.String("served_by", c.servedBy),
 		slog.Int("attempts", c.attempts),
 		slog.Duration("latency", rec.Time.Sub(c.start)),
 	)
+	if c.outcome != "" {
+		rec.AddAttrs(slog.String("outcome", c.outcome))
+	}
 	_ = s.logHandler.Handle(context.Background(), rec)
 }
 
@@ -203,9 +253,8 @@ func (c *call) plan() bool {
 		// A direct model is always called, cooling or not: there is
 		// nothing else. A half-open one is still marked as a probe.
 		cd := candidate{t: t, h: reg.Target(t.ID)}
-		if av, _ := cd.h.Check(now); av == health.HalfOpen {
-			cd.probe, _ = cd.h.TryProbe(now)
-		}
+		av, _ := cd.h.Check(now)
+		cd.halfOpen = av == health.HalfOpen
 		c.cands = append(c.cands[:0], cd)
 		return true
 	}
@@ -224,8 +273,11 @@ func (c *call) plan() bool {
 		case health.Available:
 			healthy = append(healthy, candidate{t: t, h: ht})
 		case health.HalfOpen:
-			if tok, ok := ht.TryProbe(now); ok {
-				healthy = append(healthy, candidate{t: t, h: ht, probe: tok})
+			// Placed as healthy while its probe is free; the probe is
+			// claimed only when the attempt is dispatched, so a request
+			// that never reaches this target holds nothing.
+			if ht.ProbeFree(now) {
+				healthy = append(healthy, candidate{t: t, h: ht, halfOpen: true})
 			} else {
 				cooling = append(cooling, candidate{t: t, h: ht, until: until})
 			}
@@ -250,11 +302,6 @@ func (c *call) plan() bool {
 	}
 	cands := append(append(healthy, cooling...), broken...)
 	if n := g.Budget(); len(cands) > n {
-		for _, cd := range cands[n:] {
-			if cd.probe != 0 {
-				cd.h.ReleaseProbe(cd.probe)
-			}
-		}
 		cands = cands[:n]
 	}
 	c.cands = cands
@@ -289,6 +336,9 @@ func (c *call) run() {
 			c.s.health.Publish(health.Event{Kind: health.EventFailover, Model: c.model.Name,
 				Target: cd.t.Name, TargetID: cd.t.ID, Detail: "from " + c.cands[i-1].t.Name, CallID: c.callID})
 		}
+		if cd.halfOpen && !c.claimProbe(cd, i == len(c.cands)-1) {
+			continue
+		}
 		if c.tryTarget(cd) {
 			return
 		}
@@ -297,6 +347,19 @@ func (c *call) run() {
 		}
 	}
 	c.writeFailure(c.last)
+}
+
+// claimProbe claims the half-open probe of cd as its attempt is
+// dispatched. When another request claimed it since the walk was planned,
+// cd is skipped (it is still cooling, as far as this request is concerned)
+// unless it is the last candidate, which is tried anyway, without the
+// probe, as a direct model always is.
+func (c *call) claimProbe(cd *candidate, last bool) bool {
+	if tok, ok := cd.h.TryProbe(c.s.health.Now()); ok {
+		cd.probe = tok
+		return true
+	}
+	return last || c.model.Direct != nil
 }
 
 // retriesFor is the number of extra tries on t for this request.
@@ -442,17 +505,18 @@ func (c *call) upstreamBody(t *routing.Target) []byte {
 func (c *call) attempt(cd *candidate) (*failure, bool) {
 	body := c.upstreamBody(cd.t)
 	c.attempts++
-	cd.h.Begin()
+	cd.att = cd.h.Begin()
 	if c.req.Stream {
 		return c.streamAttempt(cd, body)
 	}
 	return c.plainAttempt(cd, body)
 }
 
-// healthy records a successful attempt in health, and its events.
-func (c *call) healthy(cd *candidate, latency, ttft time.Duration) {
+// settled publishes the events of a target that answered: the probe it
+// was, the cooldown it left (recovered, from health.Recover), and the
+// failover that led to it.
+func (c *call) settled(cd *candidate, recovered bool) {
 	t := cd.t
-	recovered := cd.h.Succeeded(latency, ttft)
 	reg := c.s.health
 	if cd.probe != 0 {
 		reg.Publish(health.Event{Kind: health.EventProbe, Model: c.model.Name, Target: t.Name, TargetID: t.ID,

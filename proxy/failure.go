@@ -1,10 +1,11 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -41,6 +42,8 @@ const (
 	reasonDecode       = "upstream_decode_error"
 	reasonInBand       = "upstream_in_band_error"
 	reasonAuth         = "upstream_auth_failure"
+	reasonForbidden    = "upstream_forbidden"
+	reasonNotFound     = "upstream_model_not_found"
 	reasonUpTimeout    = "upstream_request_timeout"
 	reasonRateLimited  = "upstream_rate_limited"
 	reasonServerError  = "upstream_server_error"
@@ -75,8 +78,19 @@ type failure struct {
 var (
 	errAttemptTimeout = errors.New("attempt timed out")
 	errBudget         = errors.New("routing budget exhausted")
+	errNoHeaders      = errors.New("no response headers")
+	errNoFirstChunk   = errors.New("no first chunk")
 	errStalled        = errors.New("stream stalled")
 )
+
+// isTimeout reports whether err is a deadline or timeout error.
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
 
 // errorFailure classifies an error from the transport or from reading an
 // upstream body.
@@ -86,11 +100,15 @@ func (c *call) errorFailure(t *routing.Target, actx context.Context, err error) 
 	}
 	switch context.Cause(actx) {
 	case errBudget:
-		return c.budgetFailure().coolIf(t.Cooldown.OnTimeout, t)
+		return c.budgetFailure()
 	case errAttemptTimeout:
 		return timeoutFailure(t, "upstream request timed out after "+ms(t.Timeout))
+	case errNoHeaders:
+		return timeoutFailure(t, "upstream sent no response headers within "+ms(t.StreamHeaderTimeout))
+	case errNoFirstChunk:
+		return timeoutFailure(t, "upstream sent no content within "+ms(t.StreamFirstTimeout))
 	case errStalled:
-		return timeoutFailure(t, "upstream sent nothing for "+ms(t.StreamTimeout))
+		return timeoutFailure(t, "upstream sent nothing for "+ms(t.StreamIdleTimeout))
 	}
 	text := provider.TransportErrorText(err)
 	f := &failure{
@@ -123,10 +141,12 @@ func timeoutFailure(t *routing.Target, msg string) *failure {
 	return f.coolIf(t.Cooldown.OnTimeout, t)
 }
 
-// budgetFailure ends the walk: the routing timeout has run out.
+// budgetFailure ends the walk: the routing timeout has run out. That is
+// nobody's fault, so it says nothing about the target that happened to be
+// running: no failure counted, no cooldown.
 func (c *call) budgetFailure() *failure {
 	f := &failure{
-		label: "timeout", action: actStop, reason: reasonTimeout, effect: effFailed,
+		label: "timeout", action: actStop, reason: reasonTimeout, effect: effNeutral,
 		msg: "request timed out after " + ms(c.model.Group.Timeout) + " (routing timeout)", status: http.StatusGatewayTimeout, errType: "timeout",
 	}
 	return f
@@ -157,27 +177,35 @@ func inBandFailure(t *routing.Target) *failure {
 	return f.coolIf(t.Cooldown.OnTransport, t)
 }
 
-// statusFailure classifies an upstream non-2xx answer. body is only valid
-// during the call; it is copied when the failure may pass it on.
+// statusFailure classifies an upstream non-2xx answer by whose fault it
+// is. A status that says something about the target (401, 403, 404, 408,
+// 429, 5xx and every other 4xx but the three below) moves the walk on: the
+// next target may well answer. A status about the request itself (400
+// other than a context-length overflow, 413, 422: a bad parameter, a prompt
+// too large, a content-policy refusal) is returned to the caller at once;
+// another target would refuse it too. A status that arms a cooldown always
+// moves the walk on, whatever its class, except a 429 in a group that set
+// retry_on_429: false. body is only valid during the call; a passed-on
+// body is rebuilt, never echoed (see sanitizeErrorBody).
 func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte) *failure {
 	code := resp.StatusCode
-	raHeader := resp.Header.Get("Retry-After")
-	ra, hasRA := provider.ParseRetryAfter(raHeader, c.s.now())
-	f := &failure{label: strconv.Itoa(code), status: code}
+	ra, hasRA := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), c.s.now())
+	f := &failure{label: strconv.Itoa(code), status: code, reason: statusReason(code)}
 	passthrough := func() {
-		f.body = bytes.Clone(body)
-		f.contentType = resp.Header.Get("Content-Type")
+		f.body = provider.SanitizeErrorBody(body, code)
+		f.contentType = "application/json"
 		if hasRA {
-			f.retryAfter = raHeader
+			f.retryAfter = retryAfterSeconds(ra)
 		}
 	}
 	g := c.model.Group
+	optedOut429 := false
 	switch {
 	case code == http.StatusTooManyRequests:
 		passthrough()
 		switch {
 		case g != nil && !g.RetryOn429:
-			f.action = actStop
+			f.action, optedOut429 = actStop, true
 		case hasRA && ra <= maxShortRetryAfter && ra < c.budgetLeft():
 			f.action, f.wait = actRetry, max(ra, time.Millisecond)
 		default:
@@ -188,49 +216,68 @@ func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte
 		if code < 500 {
 			passthrough()
 		}
-	case code >= 500:
+	case code >= 500, code == http.StatusRequestTimeout:
 		f.action = actRetry
-	case code == http.StatusUnauthorized:
-		// The provider key was refused: that is the gateway's credential,
-		// not the caller's, so another target may well answer.
-		f.action = actFailover
 	case code == http.StatusBadRequest && provider.IsContextLengthExceeded(body):
 		// Never retried on the same model; the next target's window may
 		// be larger. The caller's prompt is the cause: no cooldown.
 		f.action, f.effect = actFailover, effNeutral
 		passthrough()
-	case code >= 400:
-		// Any other 4xx is the caller's problem: returned at once, untouched.
+	case callerFault(code):
 		f.action, f.effect = actStop, effNeutral
 		passthrough()
+	case code >= 400:
+		// The target's configuration: its credentials (401), its access to
+		// the model or region (403), the model itself (404), billing
+		// (402), a retired model (410). A retry on it is pointless.
+		f.action = actFailover
 	default:
 		f.action = actRetry // 1xx/3xx: not a usable answer
 	}
 	if f.body == nil {
 		f.errType = "upstream_error"
 		f.status = http.StatusBadGateway
-		if code == http.StatusUnauthorized {
+		switch code {
+		case http.StatusUnauthorized:
 			f.msg = "upstream rejected the provider credentials (401)"
-		} else {
+		case http.StatusForbidden:
+			f.msg = "upstream refused access to the model (403)"
+		case http.StatusNotFound:
+			f.msg = "upstream does not know the model (404)"
+		default:
 			f.msg = "upstream returned " + strconv.Itoa(code)
 		}
 	} else {
 		f.msg = "upstream returned " + strconv.Itoa(code)
 	}
-	f.reason = statusReason(code)
 	if t.Cooldown.Triggers(code) {
 		f.effect = effFailed
 		f.cooldown = t.Cooldown.Length(ra, hasRA)
-	} else if f.effect == effFailed && code < 500 && code != http.StatusUnauthorized && !(g != nil && g.FallbackOn(code)) {
-		f.effect = effNeutral
+		if f.action == actStop && !optedOut429 {
+			f.action = actFailover
+		}
 	}
 	return f
+}
+
+// callerFault reports whether an upstream status is about the caller's
+// request rather than the target.
+func callerFault(code int) bool {
+	switch code {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
 }
 
 func statusReason(code int) string {
 	switch {
 	case code == http.StatusUnauthorized:
 		return reasonAuth
+	case code == http.StatusForbidden:
+		return reasonForbidden
+	case code == http.StatusNotFound:
+		return reasonNotFound
 	case code == http.StatusRequestTimeout:
 		return reasonUpTimeout
 	case code == http.StatusTooManyRequests:

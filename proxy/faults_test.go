@@ -159,13 +159,14 @@ func TestFaultsPlain(t *testing.T) {
 			secondary:  proxytest.Sequence(proxytest.Hang()),
 			routing:    storage.Routing{Retries: ptr(2), Timeout: ptr(int64(400))},
 			wantStatus: 504, wantTrail: p + "=timeout", wantErrType: "timeout",
-			wantHits: [2]int{1, 0}, wantState: health.StateCooldown, wantReason: "request_timeout", maxTime: 2 * time.Second,
+			// Running out of the budget is nobody's fault: no cooldown.
+			wantHits: [2]int{1, 0}, wantState: health.StateHealthy, maxTime: 2 * time.Second,
 		},
 		{
-			name:       "fallback_on_statuses makes a listed 4xx retryable",
-			primary:    proxytest.Sequence(proxytest.Status(404, `{"error":{"message":"overloaded","type":"x"}}`)),
-			routing:    storage.Routing{FallbackOnStatuses: []int{404}},
-			wantStatus: 200, wantServedBy: s, wantTrail: p + "=404," + s + "=200",
+			name:       "fallback_on_statuses makes a listed caller-fault 4xx retryable",
+			primary:    proxytest.Sequence(proxytest.Status(422, `{"error":{"message":"overloaded","type":"x"}}`)),
+			routing:    storage.Routing{FallbackOnStatuses: []int{422}},
+			wantStatus: 200, wantServedBy: s, wantTrail: p + "=422," + s + "=200",
 			wantHits: [2]int{1, 1}, wantState: health.StateHealthy, maxTime: 2 * time.Second,
 		},
 		{

@@ -21,8 +21,18 @@ import (
 // Defaults of Options.
 const (
 	DefaultMaxBodyBytes      = 10 << 20
-	DefaultConnectTimeout    = 5 * time.Second
+	DefaultConnectTimeout    = routing.DefaultConnectTimeout
 	DefaultKeepAliveInterval = 15 * time.Second
+	// DefaultWriteTimeout bounds how long a caller may take no bytes of its
+	// answer (a stream's next chunk) before the answer is abandoned.
+	DefaultWriteTimeout = 60 * time.Second
+	// DefaultBodyReadTimeout bounds the time to read a request body.
+	DefaultBodyReadTimeout = 30 * time.Second
+	// HTTP/2 upstream liveness: a connection that has received nothing for
+	// DefaultH2ReadIdle is pinged, and closed when the ping goes
+	// unanswered for DefaultH2PingTimeout, failing every stream on it.
+	DefaultH2ReadIdle    = 15 * time.Second
+	DefaultH2PingTimeout = 15 * time.Second
 	// DefaultMaxResponseBytes caps a non-streaming upstream body.
 	DefaultMaxResponseBytes = 64 << 20
 )
@@ -45,6 +55,14 @@ type Options struct {
 	// ConnectTimeout bounds TCP connect and TLS handshake to an upstream
 	// (default 5s). Used only when Transport is nil.
 	ConnectTimeout time.Duration
+	// WriteTimeout bounds how long a caller may take no bytes of its answer
+	// (default 60s; negative disables). A stream whose caller stops reading
+	// is ended and logged as a slow client; its upstream is cancelled, not
+	// cooled.
+	WriteTimeout time.Duration
+	// BodyReadTimeout bounds reading a request body (default 30s; negative
+	// disables); a caller that trickles or stops gets 408.
+	BodyReadTimeout time.Duration
 	// KeepAliveInterval is how long a committed stream may stay silent
 	// before an SSE comment is sent (default 15s; negative disables).
 	KeepAliveInterval time.Duration
@@ -75,6 +93,8 @@ type Server struct {
 	maxBody       int64
 	maxResp       int64
 	keepAlive     time.Duration
+	writeTimeout  time.Duration
+	bodyTimeout   time.Duration
 	accessEnabled bool
 }
 
@@ -83,15 +103,17 @@ type Server struct {
 // models that were removed.
 func New(opts Options) *Server {
 	s := &Server{
-		table:     opts.Table,
-		health:    opts.Health,
-		logger:    opts.Logger,
-		transport: opts.Transport,
-		now:       opts.Now,
-		ready:     opts.Ready,
-		maxBody:   opts.MaxBodyBytes,
-		maxResp:   opts.MaxResponseBytes,
-		keepAlive: opts.KeepAliveInterval,
+		table:        opts.Table,
+		health:       opts.Health,
+		logger:       opts.Logger,
+		transport:    opts.Transport,
+		now:          opts.Now,
+		ready:        opts.Ready,
+		maxBody:      opts.MaxBodyBytes,
+		maxResp:      opts.MaxResponseBytes,
+		keepAlive:    opts.KeepAliveInterval,
+		writeTimeout: defaultDuration(opts.WriteTimeout, DefaultWriteTimeout),
+		bodyTimeout:  defaultDuration(opts.BodyReadTimeout, DefaultBodyReadTimeout),
 	}
 	if s.health == nil {
 		s.health = health.NewRegistry()
@@ -136,12 +158,24 @@ func New(opts Options) *Server {
 	return s
 }
 
+// defaultDuration is d, def when d is 0, and 0 (off) when d is negative.
+func defaultDuration(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
 // NewTransport returns the upstream transport New uses by default: pooled
 // keep-alive connections with a high idle limit per host, HTTP/2 when the
 // upstream offers it over TLS (plain-text upstreams speak HTTP/1.1),
 // connect and TLS handshake bounded by connectTimeout, the environment's
-// proxy settings, and no response header timeout (the proxy bounds each
-// attempt itself).
+// proxy settings, no response header timeout (the proxy bounds each
+// attempt itself), and a ping-based liveness check on HTTP/2 connections,
+// so that one dead connection cannot hang every stream multiplexed on it.
 //
 // Compression is off: the proxy rewrites the model field of every answer,
 // so a gzip answer would cost a decompression per request (and a 40 KB
@@ -163,6 +197,10 @@ func NewTransport(connectTimeout time.Duration) *http.Transport {
 		DisableCompression:  true,
 		ReadBufferSize:      4 << 10,
 		WriteBufferSize:     8 << 10,
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: DefaultH2ReadIdle,
+			PingTimeout:     DefaultH2PingTimeout,
+		},
 	}
 }
 
@@ -260,14 +298,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, snap *rout
 	}
 	key := snap.Authenticate(raw)
 	switch {
-	case key == nil:
+	case key == nil, key.Disabled, !key.ExpiresAt.IsZero() && !s.now().Before(key.ExpiresAt):
+		// One text for unknown, disabled and expired keys: a caller cannot
+		// tell which keys exist.
 		writeError(w, http.StatusUnauthorized, "invalid_api_key", "invalid API key", "")
-		return nil
-	case key.Disabled:
-		writeError(w, http.StatusUnauthorized, "invalid_api_key", "API key is disabled", "")
-		return nil
-	case !key.ExpiresAt.IsZero() && !s.now().Before(key.ExpiresAt):
-		writeError(w, http.StatusUnauthorized, "invalid_api_key", "API key has expired", "")
 		return nil
 	}
 	return key

@@ -75,8 +75,8 @@ func TestCooldownStateMachine(t *testing.T) {
 			if _, ok := tg.TryProbe(clk.Now()); ok {
 				t.Fatal("a second probe was granted while the first is in flight")
 			}
-			tg.Begin()
-			if !tg.Succeeded(40*time.Millisecond, 0) {
+			a := tg.Begin()
+			if !tg.Succeeded(a, 40*time.Millisecond, 0) {
 				t.Error("Succeeded did not report the recovery")
 			}
 			tg.ReleaseProbe(tok) // settled already: a no-op
@@ -131,16 +131,16 @@ func TestPercentiles(t *testing.T) {
 	r := health.NewRegistry()
 	tg := r.Target("m")
 	for i := 1; i <= 100; i++ {
-		tg.Begin()
-		tg.Succeeded(time.Duration(i)*time.Millisecond, time.Duration(i)*time.Microsecond)
+		a := tg.Begin()
+		tg.Succeeded(a, time.Duration(i)*time.Millisecond, time.Duration(i)*time.Microsecond)
 	}
 	st := r.Status("m")
 	if st.LatencyP50 != 50*time.Millisecond || st.LatencyP95 != 95*time.Millisecond || st.TTFTP50 != 50*time.Microsecond {
 		t.Errorf("p50 %v p95 %v ttft %v", st.LatencyP50, st.LatencyP95, st.TTFTP50)
 	}
 	for i := 0; i < 1000; i++ { // the window keeps only recent samples
-		tg.Begin()
-		tg.Succeeded(time.Second, 0)
+		a := tg.Begin()
+		tg.Succeeded(a, time.Second, 0)
 	}
 	if st := r.Status("m"); st.LatencyP50 != time.Second || st.LatencyP95 != time.Second {
 		t.Errorf("window not rolling: %v %v", st.LatencyP50, st.LatencyP95)
@@ -241,14 +241,14 @@ func TestConcurrentUse(t *testing.T) {
 			var cursor uint64
 			for i := 0; i < 500; i++ {
 				tg := r.Target(fmt.Sprint("m", i%3))
-				tg.Begin()
+				a := tg.Begin()
 				switch i % 4 {
 				case 0:
 					tg.Failed("transport_error", "x", time.Millisecond)
 				case 1:
 					tg.Neutral()
 				default:
-					tg.Succeeded(time.Millisecond, time.Microsecond)
+					tg.Succeeded(a, time.Millisecond, time.Microsecond)
 				}
 				if tok, ok := tg.TryProbe(time.Now()); ok {
 					tg.ReleaseProbe(tok)

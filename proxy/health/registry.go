@@ -116,8 +116,9 @@ type Target struct {
 	reg *Registry
 	id  string
 
-	until       atomic.Int64 // cooldown end, Unix ns; 0 when none
-	probeAt     atomic.Int64 // when a probe was claimed, Unix ns; 0 when none
+	until       atomic.Int64  // cooldown end, Unix ns; 0 when none
+	probeAt     atomic.Int64  // when a probe was claimed, Unix ns; 0 when none
+	armed       atomic.Uint64 // how many times a cooldown was (re)armed
 	requests    atomic.Uint64
 	failures    atomic.Uint64
 	cooldowns   atomic.Uint64
@@ -166,6 +167,14 @@ func (t *Target) TryProbe(now time.Time) (int64, bool) {
 	return n, true
 }
 
+// ProbeFree reports whether a half-open target's probe is free to claim
+// at now (none claimed, or the claim went stale). Planning uses it to place
+// the target; the claim itself is made when the attempt is dispatched.
+func (t *Target) ProbeFree(now time.Time) bool {
+	p := t.probeAt.Load()
+	return p == 0 || time.Duration(now.UnixNano()-p) >= t.reg.probeTimeout
+}
+
 // ReleaseProbe gives back a probe claim that produced no verdict (the probe
 // was never sent, or the caller went away).
 func (t *Target) ReleaseProbe(token int64) {
@@ -174,34 +183,52 @@ func (t *Target) ReleaseProbe(token int64) {
 	}
 }
 
+// Attempt identifies one attempt for Succeeded and Recover: it remembers
+// which cooldowns had been armed when the attempt was sent.
+type Attempt uint64
+
 // Begin counts an attempt starting. Every Begin must be followed by exactly
 // one of Succeeded, Failed or Neutral.
-func (t *Target) Begin() {
+func (t *Target) Begin() Attempt {
 	t.requests.Add(1)
 	t.inFlight.Add(1)
+	return Attempt(t.armed.Load())
 }
 
-// Succeeded records a successful attempt. It clears any cooldown, its
-// reason and any probe, and reports whether the target was cooling down or
-// half-open before (it recovered).
-func (t *Target) Succeeded(latency, ttft time.Duration) (recovered bool) {
+// Succeeded records a successful attempt and then Recovers with it; it
+// reports whether the target recovered.
+func (t *Target) Succeeded(a Attempt, latency, ttft time.Duration) (recovered bool) {
 	t.inFlight.Add(-1)
 	t.latency.add(latency)
 	if ttft > 0 {
 		t.ttft.add(ttft)
 	}
 	t.lastSuccess.Store(t.reg.now().UnixNano())
+	return t.Recover(a)
+}
+
+// Recover clears the cooldown, its reason and any probe after a good answer
+// to attempt a, and reports whether the target was cooling down or
+// half-open before. A stream calls it when it commits, so a streamed probe
+// settles at its first content, not minutes later at its end. An answer to
+// an attempt sent before the current cooldown was armed clears nothing: it
+// is older news than the failure, and letting it clear the cooldown would
+// make a failing target flap.
+func (t *Target) Recover(a Attempt) (recovered bool) {
 	// The common case reads two atomics and takes no lock. A reason is set
 	// only together with a cooldown end, so until == 0 means no reason.
 	if t.until.Load() == 0 && t.probeAt.Load() == 0 {
 		return false
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.armed.Load() != uint64(a) {
+		return false
+	}
 	recovered = t.until.Load() != 0
 	t.until.Store(0)
 	t.probeAt.Store(0)
 	t.reason = ""
-	t.mu.Unlock()
 	return recovered
 }
 
@@ -222,6 +249,7 @@ func (t *Target) Failed(reason, detail string, cooldown time.Duration) (until ti
 	}
 	prev := t.until.Load()
 	until = now.Add(cooldown)
+	t.armed.Add(1)
 	t.until.Store(until.UnixNano())
 	t.probeAt.Store(0)
 	t.reason = reason

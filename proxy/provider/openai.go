@@ -15,6 +15,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,67 +38,44 @@ var (
 	acceptSSE       = []string{"text/event-stream"}
 )
 
-// dropHeaders are the caller headers never sent upstream: hop-by-hop
-// headers (RFC 9110 §7.6.1 and the ones httputil.ReverseProxy strips), the
-// caller's own credentials, headers the proxy sets itself, and headers that
-// would select a provider account other than the provider key's.
-var dropHeaders = map[string]bool{
-	"Connection":          true,
-	"Proxy-Connection":    true,
-	"Keep-Alive":          true,
-	"Proxy-Authenticate":  true,
-	"Proxy-Authorization": true,
-	"Te":                  true,
-	"Trailer":             true,
-	"Transfer-Encoding":   true,
-	"Upgrade":             true,
-	"Authorization":       true,
-	"X-Api-Key":           true,
-	"Cookie":              true,
-	"Host":                true,
-	"Content-Length":      true,
-	"Content-Type":        true,
-	"Accept":              true,
-	"Accept-Encoding":     true,
-	"Expect":              true,
-	"Openai-Organization": true,
-	"Openai-Project":      true,
-}
+// OpenAIForwardHeaders are the caller headers the OpenAI adapter sends
+// upstream: trace context, the beta-feature switch and the client's user
+// agent. Everything else stays at the gateway (an allowlist, not a
+// denylist): forwarding headers such as X-Forwarded-For, Idempotency-Key,
+// or another vendor's credentials (Api-Key, X-Goog-Api-Key, Anthropic-*,
+// X-Amz-*) would leak the caller's details or change what the provider key
+// authorises. A provider key may let more through by name
+// (forward_headers).
+var OpenAIForwardHeaders = []string{"Openai-Beta", "Traceparent", "Tracestate", "User-Agent"}
 
 // ChatRequest is one upstream chat-completions call.
 type ChatRequest struct {
 	// URL is the prebuilt {api_base}/chat/completions.
 	URL *url.URL
-	// Auth is the prebuilt Authorization header value ("Bearer <secret>").
+	// Auth is the prebuilt Authorization header value ("Bearer <secret>");
+	// nil sends no credential.
 	Auth []string
 	// Body is the caller's body with the model value replaced. The request
 	// keeps a reference; it must not be modified afterwards.
 	Body   []byte
 	Stream bool
-	// Caller is the caller's header; safe end-to-end headers are copied.
+	// Caller is the caller's header; the adapter's allowlist and Forward
+	// choose what is copied.
 	Caller http.Header
+	// Forward names extra caller headers (canonical) to copy.
+	Forward []string
 }
 
 // NewChatRequest builds the upstream *http.Request. The body can be
 // replayed (GetBody is set), so the transport may resend it on a stale
 // pooled connection.
 func NewChatRequest(ctx context.Context, cr ChatRequest) (*http.Request, error) {
-	h := make(http.Header, len(cr.Caller)+3)
-	if conn := cr.Caller["Connection"]; len(conn) > 0 {
-		// Headers named in Connection are hop-by-hop too.
-		for k, v := range cr.Caller {
-			if !dropHeaders[k] && !strings.HasPrefix(k, "X-Aisix-") && !namedIn(conn, k) {
-				h[k] = v
-			}
-		}
-	} else {
-		for k, v := range cr.Caller {
-			if !dropHeaders[k] && !strings.HasPrefix(k, "X-Aisix-") {
-				h[k] = v
-			}
-		}
+	h := make(http.Header, 4+len(cr.Forward))
+	copyHeaders(h, cr.Caller, OpenAIForwardHeaders)
+	copyHeaders(h, cr.Caller, cr.Forward)
+	if cr.Auth != nil {
+		h["Authorization"] = cr.Auth
 	}
-	h["Authorization"] = cr.Auth
 	h["Content-Type"] = contentTypeJSON
 	if cr.Stream {
 		h["Accept"] = acceptSSE
@@ -128,15 +106,13 @@ func NewChatRequest(ctx context.Context, cr ChatRequest) (*http.Request, error) 
 	return req.WithContext(ctx), nil
 }
 
-func namedIn(conn []string, key string) bool {
-	for _, v := range conn {
-		for _, f := range strings.Split(v, ",") {
-			if http.CanonicalHeaderKey(strings.TrimSpace(f)) == key {
-				return true
-			}
+// copyHeaders copies the caller headers named in names (canonical) to dst.
+func copyHeaders(dst, caller http.Header, names []string) {
+	for _, k := range names {
+		if v, ok := caller[k]; ok {
+			dst[k] = v
 		}
 	}
-	return false
 }
 
 // ParseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
@@ -146,7 +122,9 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n < 0 || n > float64(storage.MaxCooldownSeconds) {
+		// NaN and infinities parse; they, negative and absurd values are
+		// ignored rather than trusted.
+		if math.IsNaN(n) || n < 0 || n > float64(storage.MaxCooldownSeconds) {
 			return 0, false
 		}
 		return time.Duration(n * float64(time.Second)), true
@@ -155,6 +133,9 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		d := t.Sub(now)
 		if d < 0 {
 			d = 0
+		}
+		if d > time.Duration(storage.MaxCooldownSeconds)*time.Second {
+			return 0, false
 		}
 		return d, true
 	}

@@ -103,7 +103,7 @@ func TestNewChatRequest(t *testing.T) {
 			}
 			want := http.Header{
 				"Authorization": {"Bearer sk-up"}, "Content-Type": {"application/json"},
-				"User-Agent": {"sdk/1"}, "X-Stainless-Lang": {"python"},
+				"User-Agent": {"sdk/1"},
 			}
 			if stream {
 				want["Accept"] = []string{"text/event-stream"}
@@ -196,5 +196,25 @@ func TestIsContextLengthExceeded(t *testing.T) {
 	}
 	if IsContextLengthExceeded([]byte(`{"error":{"code":"content_policy_violation"}}`)) {
 		t.Error("false positive")
+	}
+}
+
+// TestNewChatRequestForward: a provider key's forward_headers let named
+// caller headers through beyond the allowlist, and no Auth sends no
+// credential at all (a secret not bound to the current host).
+func TestNewChatRequestForward(t *testing.T) {
+	u, _ := url.Parse("http://127.0.0.1:9/v1/chat/completions")
+	caller := http.Header{"Idempotency-Key": {"k1"}, "X-Other": {"x"}, "Authorization": {"Bearer sk-caller"}}
+	req, err := NewChatRequest(context.Background(), ChatRequest{URL: u, Body: []byte(`{}`), Caller: caller, Forward: []string{"Idempotency-Key"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := req.Header.Get("Idempotency-Key"); got != "k1" {
+		t.Errorf("Idempotency-Key = %q, want k1", got)
+	}
+	for _, h := range []string{"X-Other", "Authorization"} {
+		if v, ok := req.Header[h]; ok {
+			t.Errorf("%s sent upstream: %q", h, v)
+		}
 	}
 }

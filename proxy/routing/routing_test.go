@@ -56,8 +56,8 @@ func TestBuild(t *testing.T) {
 	if d.ProviderKey.URL.String() != "https://api.openai.com/v1/chat/completions" || d.ProviderKey.Auth[0] != "Bearer sk-one" {
 		t.Errorf("upstream %s auth %v", d.ProviderKey.URL, d.ProviderKey.Auth)
 	}
-	if d.Timeout != 2*time.Second || d.StreamTimeout != 2*time.Second || d.Retries != 2 || !d.RetriesSet {
-		t.Errorf("timeouts %v/%v retries %d", d.Timeout, d.StreamTimeout, d.Retries)
+	if d.Timeout != 2*time.Second || d.StreamIdleTimeout != 2*time.Second || d.StreamHeaderTimeout != 2*time.Second || d.Retries != 2 || !d.RetriesSet {
+		t.Errorf("timeouts %v/%v retries %d", d.Timeout, d.StreamIdleTimeout, d.Retries)
 	}
 	if string(d.ModelNameJSON) != `"gpt-4o-mini"` || string(m.NameJSON) != `"gpt-4o-primary"` {
 		t.Errorf("JSON names %s %s", d.ModelNameJSON, m.NameJSON)
@@ -72,8 +72,8 @@ func TestBuild(t *testing.T) {
 	if sec.Cooldown.Triggers(429) || !sec.Cooldown.Triggers(503) || sec.Cooldown.Length(0, false) != 5*time.Second {
 		t.Errorf("custom cooldown %+v", sec.Cooldown)
 	}
-	if sec.Timeout != 0 || sec.StreamTimeout != 700*time.Millisecond {
-		t.Errorf("stream timeout %v", sec.StreamTimeout)
+	if sec.Timeout != routing.DefaultTimeout || sec.StreamIdleTimeout != 700*time.Millisecond || sec.StreamFirstTimeout != 700*time.Millisecond {
+		t.Errorf("timeouts %v/%v", sec.Timeout, sec.StreamIdleTimeout)
 	}
 	g := s.Model("chat-prod").Group
 	if g == nil || len(g.Targets) != 2 || g.Targets[0] != d || g.Budget() != 2 || g.RetriesFor(d) != 2 || g.RetriesFor(sec) != 1 || !g.RetryOn429 {

@@ -162,11 +162,16 @@ type Target struct {
 	// ModelNameJSON is ModelName as a JSON string, spliced into requests.
 	ModelNameJSON []byte
 	ProviderKey   *ProviderKey
-	// Timeout bounds one non-streaming attempt; 0 is none.
+	// Timeout bounds one non-streaming attempt (DefaultTimeout unless the
+	// model sets one); never 0.
 	Timeout time.Duration
-	// StreamTimeout bounds the wait for the first chunk and every gap
-	// between chunks; 0 is none.
-	StreamTimeout time.Duration
+	// StreamHeaderTimeout bounds a streaming attempt's wait for response
+	// headers, StreamFirstTimeout (from the attempt's start) its wait for
+	// the first content chunk, and StreamIdleTimeout every gap between
+	// chunks after that. All are set (see resolveTimeouts).
+	StreamHeaderTimeout time.Duration
+	StreamFirstTimeout  time.Duration
+	StreamIdleTimeout   time.Duration
 	// Retries is the model's own retries, when RetriesSet.
 	Retries    int
 	RetriesSet bool
@@ -457,6 +462,9 @@ func build(ds storage.Dataset, counters func(id string) *atomic.Uint64) (*Snapsh
 				ck.All = true
 			}
 			ck.allowed[name] = struct{}{}
+			if m := s.models[name]; m != nil {
+				ck.allowed[m.ID] = struct{}{}
+			}
 		}
 		s.keysByHash[k.KeyHash] = ck
 	}
@@ -567,13 +575,11 @@ func chatURL(pk *storage.ProviderKey) (*url.URL, error) {
 func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {
 	t := &Target{
 		ID: m.ID, Name: m.DisplayName, ModelName: m.ModelName, ModelNameJSON: jsonString(m.ModelName),
-		ProviderKey: pk, Timeout: millis(m.Timeout), StreamTimeout: millis(m.StreamTimeout),
-		ServedBy: []string{m.DisplayName}, Err: pk.Err,
+		ProviderKey: pk, ServedBy: []string{m.DisplayName}, Err: pk.Err,
 		Cooldown: resolveCooldown(m.Cooldown),
 	}
-	if t.StreamTimeout == 0 {
-		t.StreamTimeout = t.Timeout
-	}
+	to := resolveTimeouts(m)
+	t.Timeout, t.StreamHeaderTimeout, t.StreamFirstTimeout, t.StreamIdleTimeout = to.timeout, to.header, to.first, to.idle
 	if m.Retries != nil {
 		t.Retries, t.RetriesSet = *m.Retries, true
 	}
@@ -582,7 +588,7 @@ func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {
 
 func resolveCooldown(c *storage.Cooldown) Cooldown {
 	out := Cooldown{Default: DefaultCooldown, Max: DefaultCooldownMax, HonorRetryAfter: true, OnTimeout: true, OnTransport: true}
-	for _, st := range []int{401, 408, 429} {
+	for _, st := range []int{401, 403, 404, 408, 429} {
 		out.triggers.add(st)
 	}
 	for st := 500; st <= 599; st++ {
