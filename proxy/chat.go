@@ -102,6 +102,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 	}()
 
 	if r.ContentLength > s.maxBody {
+		// Refused unread; Connection: close keeps net/http from waiting
+		// to discard a body the caller may never send.
+		w.Header()["Connection"] = connClose
 		c.writeError(http.StatusRequestEntityTooLarge, "invalid_request_error", tooLargeMsg(s.maxBody), "")
 		return
 	}
@@ -112,6 +115,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 		return
 	}
 	body, err := c.readBody()
+	if err != nil {
+		w.Header()["Connection"] = connClose // the rest of the body is not coming
+	}
 	switch {
 	case errors.Is(err, errTooLarge):
 		c.writeError(http.StatusRequestEntityTooLarge, "invalid_request_error", tooLargeMsg(s.maxBody), "")
@@ -178,6 +184,8 @@ func (c *call) readBody() ([]byte, error) {
 	c.bodyBuf = getBuf()
 	return readBody(r.Body, s.maxBody, c.bodyBuf)
 }
+
+var connClose = []string{"close"}
 
 // initialBodyBuf is the most readBody allocates before bytes arrive.
 const initialBodyBuf = 64 << 10

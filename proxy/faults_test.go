@@ -170,6 +170,70 @@ func TestFaultsPlain(t *testing.T) {
 			wantHits: [2]int{1, 1}, wantState: health.StateHealthy, maxTime: 2 * time.Second,
 		},
 		{
+			name:       "403 (no access to the model or region) fails over and cools down",
+			primary:    proxytest.Sequence(proxytest.Status(403, `{"error":{"message":"Project proj_abc123 does not have access to model gpt-4o-mini","type":"invalid_request_error","code":"model_not_found"}}`)),
+			routing:    storage.Routing{Retries: ptr(1)},
+			wantStatus: 200, wantServedBy: s, wantTrail: p + "=403," + s + "=200",
+			wantHits: [2]int{1, 1}, wantState: health.StateCooldown, wantReason: "upstream_forbidden", maxTime: 2 * time.Second,
+		},
+		{
+			name:       "404 model_not_found fails over and cools down",
+			primary:    proxytest.Sequence(proxytest.Status(404, `{"error":{"message":"The model gpt-4o-mini does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}`)),
+			routing:    storage.Routing{Retries: ptr(1)},
+			wantStatus: 200, wantServedBy: s, wantTrail: p + "=404," + s + "=200",
+			wantHits: [2]int{1, 1}, wantState: health.StateCooldown, wantReason: "upstream_model_not_found", maxTime: 2 * time.Second,
+		},
+		{
+			name:       "408 cools the target and fails over (it used to stop the walk)",
+			primary:    proxytest.Sequence(proxytest.Status(408, `{"error":{"message":"timeout","type":"timeout"}}`)),
+			wantStatus: 200, wantServedBy: s, wantTrail: p + "=408," + s + "=200",
+			wantHits: [2]int{1, 1}, wantState: health.StateCooldown, wantReason: "upstream_request_timeout", maxTime: 2 * time.Second,
+		},
+		{
+			name:       "422 is the caller's: returned at once, nothing cooled",
+			primary:    proxytest.Sequence(proxytest.Status(422, `{"error":{"message":"Unprocessable: messages[0].role","type":"invalid_request_error","param":"messages","code":null}}`)),
+			routing:    storage.Routing{Retries: ptr(1)},
+			wantStatus: 422, wantTrail: p + "=422",
+			wantHits: [2]int{1, 0}, wantState: health.StateHealthy, wantErrType: "invalid_request_error", maxTime: 2 * time.Second,
+		},
+		{
+			name:       "413 is the caller's: returned at once",
+			primary:    proxytest.Sequence(proxytest.Status(413, `{"error":{"message":"request too large","type":"invalid_request_error"}}`)),
+			wantStatus: 413, wantTrail: p + "=413",
+			wantHits: [2]int{1, 0}, wantState: health.StateHealthy, maxTime: 2 * time.Second,
+		},
+		{
+			name:    "a status listed in trigger_statuses cools the target and so fails over",
+			primary: proxytest.Sequence(proxytest.Status(400, `{"error":{"message":"bad","type":"invalid_request_error"}}`)),
+			mods: []func(*storage.Model){func(m *storage.Model) {
+				if m.DisplayName == p {
+					m.Cooldown = &storage.Cooldown{TriggerStatuses: []int{400}}
+				}
+			}},
+			wantStatus: 200, wantServedBy: s, wantTrail: p + "=400," + s + "=200",
+			wantHits: [2]int{1, 1}, wantState: health.StateCooldown, wantReason: "upstream_status_failure", maxTime: 2 * time.Second,
+		},
+		{
+			name: "a returned 400 is rebuilt: type, code and param kept, account and network details removed",
+			primary: proxytest.Sequence(proxytest.Status(400, `{"error":{"message":"Invalid value for org-AbCdEf123456 project proj_XyZ987654: `+
+				`key sk-abc***wxyz rejected by http://10.1.2.3:8080/internal via inference-7.internal.corp","type":"invalid_request_error","param":"temperature","code":"invalid_value","extra":"x"}}`,
+				"Content-Type", "text/plain")),
+			wantStatus: 400, wantTrail: p + "=400",
+			wantHits: [2]int{1, 0}, wantState: health.StateHealthy, wantErrType: "invalid_request_error", maxTime: 2 * time.Second,
+			check: func(t *testing.T, r response) {
+				for _, leak := range []string{"org-AbCdEf", "proj_XyZ", "sk-abc", "wxyz", "10.1.2.3", "internal.corp", "/internal", "extra"} {
+					if strings.Contains(string(r.body), leak) {
+						t.Errorf("body leaks %q: %s", leak, r.body)
+					}
+				}
+				e := r.json(t)["error"].(map[string]any)
+				if e["param"] != "temperature" || e["code"] != "invalid_value" || !strings.HasPrefix(e["message"].(string), "Invalid value for") {
+					t.Errorf("error envelope not kept: %s", r.body)
+				}
+				wantHeader(t, r.header, "Content-Type", "application/json")
+			},
+		},
+		{
 			name:       "a refused provider key (401) fails over and cools down",
 			primary:    proxytest.Sequence(proxytest.Status(401, `{"error":{"message":"Incorrect API key provided: sk-up***","type":"invalid_request_error","code":"invalid_api_key"}}`)),
 			routing:    storage.Routing{Retries: ptr(1)},

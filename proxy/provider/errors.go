@@ -103,10 +103,10 @@ var redactions = []struct {
 	with string
 }{
 	// URLs, with any scheme: they name hosts, paths and sometimes keys.
-	{regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]*`), "[url]"},
+	{regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]*[^\s"'<>.,;:!?)]`), "[url]"},
 	// Key fragments: OpenAI-style sk-/pk-/rk- keys, masked or not
 	// ("sk-abc***wxyz"), AWS access key ids, Google API keys, bearer tokens.
-	{regexp.MustCompile(`\b(?:sk|pk|rk)-[A-Za-z0-9_*.…\-]{3,}`), "[key]"},
+	{regexp.MustCompile(`\b(?:sk|pk|rk)-[A-Za-z0-9_*…\-]{3,}(?:\.[A-Za-z0-9_*…\-]+)*`), "[key]"},
 	{regexp.MustCompile(`\b(?:AKIA|ASIA)[A-Z0-9]{12,}\b`), "[key]"},
 	{regexp.MustCompile(`\bAIza[A-Za-z0-9_\-]{20,}`), "[key]"},
 	{regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]+`), "[key]"},

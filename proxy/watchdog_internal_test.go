@@ -1,0 +1,61 @@
+package proxy
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aisix/aisix/proxy/routing"
+)
+
+// TestWatchdogPhases: the header bound applies until headers come, then the
+// first-chunk bound (from the attempt's start), then the idle bound per
+// gap. Each bound fires no earlier than it should; waits for the firing are
+// generous.
+func TestWatchdogPhases(t *testing.T) {
+	tgt := &routing.Target{StreamHeaderTimeout: 50 * time.Millisecond, StreamFirstTimeout: 300 * time.Millisecond, StreamIdleTimeout: 100 * time.Millisecond}
+	run := func(t *testing.T, steps func(wd *watchdog), want error, notBefore time.Duration) {
+		t.Helper()
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		start := time.Now()
+		wd := startWatchdog(start, tgt, time.Time{}, cancel)
+		defer wd.stop()
+		steps(wd)
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatal("watchdog never fired")
+		}
+		if took := time.Since(start); took < notBefore {
+			t.Errorf("fired after %v, before its bound %v", took, notBefore)
+		}
+		if got := context.Cause(ctx); got != want {
+			t.Errorf("cause %v, want %v", got, want)
+		}
+	}
+	t.Run("no headers", func(t *testing.T) {
+		run(t, func(*watchdog) {}, errNoHeaders, 50*time.Millisecond)
+	})
+	t.Run("headers, no content", func(t *testing.T) {
+		run(t, func(wd *watchdog) { wd.headers() }, errNoFirstChunk, 300*time.Millisecond)
+	})
+	t.Run("committed, then silent", func(t *testing.T) {
+		run(t, func(wd *watchdog) {
+			wd.headers()
+			time.Sleep(120 * time.Millisecond) // past the header bound: must not fire
+			wd.commit()
+		}, errStalled, 220*time.Millisecond)
+	})
+	t.Run("budget before the bounds", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		start := time.Now()
+		wd := startWatchdog(start, tgt, start.Add(20*time.Millisecond), cancel)
+		defer wd.stop()
+		<-ctx.Done()
+		if got := context.Cause(ctx); got != errBudget {
+			t.Errorf("cause %v, want the routing budget", got)
+		}
+	})
+}
