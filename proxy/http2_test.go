@@ -1,12 +1,15 @@
 package proxy_test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,5 +85,99 @@ func TestHTTP2(t *testing.T) {
 	// And an HTTP/1.1 caller on the same proxy still reaches the HTTP/2 upstream.
 	if r := e.chat("gpt-4o-h2"); r.status != http.StatusOK {
 		t.Errorf("HTTP/1.1 caller: status %d: %s", r.status, r.body)
+	}
+}
+
+// frozenRelay forwards TCP between a listener and target until frozen;
+// after that it swallows every byte both ways without closing, as a dead
+// network path does.
+type frozenRelay struct {
+	ln     net.Listener
+	target string
+	frozen atomic.Bool
+}
+
+func newFrozenRelay(t *testing.T, target string) *frozenRelay {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &frozenRelay{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); u.Close() })
+			go r.pipe(u, c)
+			go r.pipe(c, u)
+		}
+	}()
+	return r
+}
+
+func (r *frozenRelay) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if r.frozen.Load() {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// TestHTTP2DeadConnectionPinged: a committed stream on an HTTP/2 upstream
+// connection that goes dead (no bytes either way, nothing closed) ends
+// once the transport's ping goes unanswered, long before the stream's own
+// idle bound.
+func TestHTTP2DeadConnectionPinged(t *testing.T) {
+	up := proxytest.NewTLS("h2-upstream", proxytest.Stream(proxytest.StreamOptions{Chunks: []string{"a", "b"}, StallAfter: 1}))
+	t.Cleanup(up.Close)
+	relay := newFrozenRelay(t, strings.TrimPrefix(up.URL(), "https://"))
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{providerKey("pk-h2", "https://"+relay.ln.Addr().String()+"/v1")},
+		Models:       []storage.Model{directModel("gpt-4o-h2", "pk-h2", withStreamTimeout(120_000))},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(up.Certificate())
+	tr := proxy.NewTransport(2 * time.Second)
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	tr.HTTP2.SendPingTimeout, tr.HTTP2.PingTimeout = 200*time.Millisecond, 200*time.Millisecond
+	t.Cleanup(tr.CloseIdleConnections)
+	e := newEnv(t, ds, func(o *proxy.Options) { o.Transport = tr })
+
+	req, _ := http.NewRequest(http.MethodPost, e.front.URL+"/v1/chat/completions", strings.NewReader(chatBody("gpt-4o-h2", true)))
+	req.Header.Set("Authorization", "Bearer "+callerKey)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, `"content":"a"`) {
+		t.Fatalf("first chunk %q: %v", line, err)
+	}
+	relay.frozen.Store(true)
+	start := time.Now()
+	rest, _ := io.ReadAll(br)
+	if !strings.Contains(string(rest), "event: error") || strings.Contains(string(rest), "[DONE]") {
+		t.Errorf("stream on a dead connection ended with %q, want an error event", rest)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("dead connection noticed after %v", took)
 	}
 }
