@@ -96,26 +96,178 @@ func TestBuild(t *testing.T) {
 	}
 }
 
-func TestBuildRejectsBadDatasets(t *testing.T) {
+// rowErrors is a snapshot's config errors as "kind id: reason" lines.
+func rowErrors(s *routing.Snapshot) []string {
+	var out []string
+	for _, re := range s.ConfigErrors() {
+		out = append(out, re.Kind+" "+re.ID+" "+re.Name+": "+re.Reason)
+	}
+	return out
+}
+
+func TestBuildSkipsBadRows(t *testing.T) {
+	ds := dataset()
+	ds.ProviderKeys = append(ds.ProviderKeys, storage.ProviderKey{ID: "pk-bad", DisplayName: "broken", Provider: "openai",
+		Secret: "sk-bad-secret", APIBase: "ftp://user:hunter2@files.example/v1"})
+	ds.Models = append(ds.Models,
+		storage.Model{ID: "m-bad", DisplayName: "too-many-retries", Provider: "openai", ModelName: "x", ProviderKeyID: "pk1", Retries: ptr(99)},
+		storage.Model{ID: "m-orphan", DisplayName: "orphan", Provider: "openai", ModelName: "x", ProviderKeyID: "pk-bad"})
+	ds.APIKeys = append(ds.APIKeys, storage.APIKey{ID: "k-bad", KeyHash: "sk-plain", AllowedModels: []string{"*"}})
+	s, err := routing.Build(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"chat-prod", "gpt-4o-primary", "gpt-4o-secondary"} {
+		if s.Model(name) == nil {
+			t.Errorf("good model %s not served", name)
+		}
+	}
+	if s.Model("too-many-retries") != nil || s.Model("orphan") != nil || s.ProviderKey("pk-bad") != nil {
+		t.Error("a bad row is served")
+	}
+	if len(s.Models()) != 3 {
+		t.Errorf("models %d, want 3", len(s.Models()))
+	}
+	if s.Authenticate("sk-caller") == nil || s.Authenticate("sk-all") == nil {
+		t.Error("good caller keys not served")
+	}
+	got := strings.Join(rowErrors(s), "\n")
+	for _, want := range []string{
+		`provider_key pk-bad broken: api_base: must be an http or https URL (got "ftp://files.example/v1")`,
+		"model m-bad too-many-retries: retries: must be between 0 and",
+		"model m-orphan orphan: its provider key pk-bad was skipped: api_base: must be",
+		"api_key k-bad : key_hash: must be",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("config errors lack %q:\n%s", want, got)
+		}
+	}
+	if len(s.ConfigErrors()) != 4 {
+		t.Errorf("%d config errors, want 4:\n%s", len(s.ConfigErrors()), got)
+	}
+	if strings.Contains(got, "hunter2") || strings.Contains(got, "sk-bad-secret") {
+		t.Errorf("config errors leak a credential:\n%s", got)
+	}
+}
+
+func TestBuildDegrades(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(ds *storage.Dataset)
-		want   string
+		// want is the config errors, one "kind id name: reason" per row.
+		want []string
+		// check looks at the snapshot.
+		check func(t *testing.T, s *routing.Snapshot)
 	}{
-		{name: "missing provider key", mutate: func(ds *storage.Dataset) { ds.Models[0].ProviderKeyID = "nope" }, want: "provider key nope does not exist"},
-		{name: "missing target", mutate: func(ds *storage.Dataset) { ds.Models[2].Routing.Targets[1].Model = "ghost" }, want: `routing target "ghost" does not exist`},
-		{name: "duplicate name", mutate: func(ds *storage.Dataset) { ds.Models[1].DisplayName = "gpt-4o-primary" }, want: "duplicate"},
-		{name: "duplicate key hash", mutate: func(ds *storage.Dataset) { ds.APIKeys[1].KeyHash = ds.APIKeys[0].KeyHash }, want: "duplicate key hash"},
-		{name: "invalid model", mutate: func(ds *storage.Dataset) { ds.Models[0].Retries = ptr(99) }, want: "retries"},
-		{name: "invalid key hash", mutate: func(ds *storage.Dataset) { ds.APIKeys[0].KeyHash = "sk-plain" }, want: "key_hash"},
+		{
+			name:   "missing provider key",
+			mutate: func(ds *storage.Dataset) { ds.Models[0].ProviderKeyID = "nope" },
+			want:   []string{"model m1 gpt-4o-primary: provider key nope does not exist", `model r1 chat-prod: routing target "gpt-4o-primary" was skipped: provider key nope does not exist`},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				g := s.Model("chat-prod").Group
+				if g.Targets[0].Err == nil || g.Targets[1].Err != nil || g.Targets[1] != s.Model("gpt-4o-secondary").Direct {
+					t.Errorf("targets %+v %+v", g.Targets[0], g.Targets[1])
+				}
+			},
+		},
+		{
+			name:   "missing target",
+			mutate: func(ds *storage.Dataset) { ds.Models[2].Routing.Targets[1].Model = "ghost" },
+			want:   []string{`model r1 chat-prod: routing target "ghost" does not exist`},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				g := s.Model("chat-prod").Group
+				if len(g.Targets) != 2 || g.Targets[0].Err != nil || g.Targets[1].Err == nil || g.Targets[1].Name != "ghost" {
+					t.Errorf("targets %+v", g.Targets)
+				}
+				if e := g.Targets[1].Err; e.Type != "config_error" || e.Status != 500 {
+					t.Errorf("target error %+v", e)
+				}
+			},
+		},
+		{
+			name: "every target unusable",
+			mutate: func(ds *storage.Dataset) {
+				ds.Models[2].Routing.Targets = []storage.Target{{Model: "ghost"}, {Model: "chat-prod"}}
+			},
+			want: []string{`model r1 chat-prod: routing target "ghost" does not exist; routing target "chat-prod" is a routing model, not a direct model`},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				g := s.Model("chat-prod").Group
+				if g == nil || len(g.Targets) != 2 || g.Targets[0].Err == nil || g.Targets[1].Err == nil {
+					t.Errorf("group %+v", g)
+				}
+			},
+		},
+		{
+			name:   "duplicate name",
+			mutate: func(ds *storage.Dataset) { ds.Models[1].DisplayName = "gpt-4o-primary" },
+			want: []string{
+				`model m1 gpt-4o-primary: display name "gpt-4o-primary" is used by more than one model`,
+				`model m2 gpt-4o-primary: display name "gpt-4o-primary" is used by more than one model`,
+				`model r1 chat-prod: routing target "gpt-4o-primary" was skipped: display name "gpt-4o-primary" is used by more than one model; routing target "gpt-4o-secondary" does not exist`,
+			},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				if s.Model("gpt-4o-primary") != nil || s.ModelByID("m1") != nil || s.ModelByID("m2") != nil {
+					t.Error("an ambiguous model is served")
+				}
+			},
+		},
+		{
+			name:   "duplicate model id",
+			mutate: func(ds *storage.Dataset) { ds.Models[1].ID = "m1" },
+			want: []string{
+				"model m1 gpt-4o-primary: id m1 is used by more than one model",
+				"model m1 gpt-4o-secondary: id m1 is used by more than one model",
+				`model r1 chat-prod: routing target "gpt-4o-primary" was skipped: id m1 is used by more than one model; routing target "gpt-4o-secondary" was skipped: id m1 is used by more than one model`,
+			},
+		},
+		{
+			name:   "duplicate provider key id",
+			mutate: func(ds *storage.Dataset) { ds.ProviderKeys[1].ID = "pk1" },
+			want: []string{
+				"provider_key pk1 openai-primary: id pk1 is used by more than one provider key",
+				"provider_key pk1 openai-secondary: id pk1 is used by more than one provider key",
+				"model m1 gpt-4o-primary: its provider key pk1 was skipped: id pk1 is used by more than one provider key",
+				"model m2 gpt-4o-secondary: provider key pk2 does not exist",
+				`model r1 chat-prod: routing target "gpt-4o-primary" was skipped: its provider key pk1 was skipped: id pk1 is used by more than one provider key; routing target "gpt-4o-secondary" was skipped: provider key pk2 does not exist`,
+			},
+		},
+		{
+			name:   "duplicate key hash",
+			mutate: func(ds *storage.Dataset) { ds.APIKeys[1].KeyHash = ds.APIKeys[0].KeyHash },
+			want: []string{
+				"api_key k1 : its key hash is shared with another caller key",
+				"api_key k2 : its key hash is shared with another caller key",
+			},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				if s.Authenticate("sk-caller") != nil {
+					t.Error("a key whose hash is shared authenticates")
+				}
+			},
+		},
+		{
+			name:   "adapter not implemented",
+			mutate: func(ds *storage.Dataset) { ds.ProviderKeys[1].Adapter = "anthropic" },
+			want:   []string{`provider_key pk2 openai-secondary: the "anthropic" adapter of provider key "openai-secondary" is not implemented yet`},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				if d := s.Model("gpt-4o-secondary").Direct; d.Err == nil || d.Err.Type != "not_implemented" {
+					t.Errorf("target error %+v", d.Err)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ds := dataset()
 			tt.mutate(&ds)
-			_, err := routing.Build(ds)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
+			s, err := routing.Build(ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rowErrors(s); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("config errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if tt.check != nil {
+				tt.check(t, s)
 			}
 		})
 	}
@@ -287,36 +439,81 @@ func TestTableReload(t *testing.T) {
 		t.Fatal("not loaded")
 	}
 
-	// A bad dataset never replaces a good snapshot.
-	src.Update(func(ds *storage.Dataset) { ds.Models[2].Routing.Targets[0].Model = "ghost" })
-	if err := tbl.Reload(context.Background()); err == nil {
-		t.Fatal("bad dataset accepted")
-	}
-	if tbl.Snapshot() != good {
-		t.Fatal("bad dataset replaced the snapshot")
-	}
-	// Neither does a failing store.
+	// A failing store never replaces a good snapshot.
 	src.Fail(errors.New("disk on fire"))
 	if err := tbl.Reload(context.Background()); err == nil || tbl.Snapshot() != good {
 		t.Fatal("failing store replaced the snapshot")
 	}
 	src.Fail(nil)
-	src.Update(func(ds *storage.Dataset) { ds.Models[2].Routing.Targets[0].Model = "gpt-4o-primary" })
+	// A dataset with a bad row is served without it.
+	src.Update(func(ds *storage.Dataset) { ds.Models[0].Retries = ptr(99) })
 	if err := tbl.Reload(context.Background()); err != nil || tbl.Snapshot() == good {
 		t.Fatalf("recovery: %v", err)
+	}
+	if s := tbl.Snapshot(); s.Model("gpt-4o-primary") != nil || s.Model("chat-prod") == nil || len(s.ConfigErrors()) != 2 {
+		t.Fatalf("bad row: %v", rowErrors(s))
 	}
 	// A reload at the revision already live builds nothing and swaps nothing.
 	live := tbl.Snapshot()
 	if err := tbl.Reload(context.Background()); err != nil || tbl.Snapshot() != live {
 		t.Fatalf("same-revision reload: %v, snapshot replaced: %v", err, tbl.Snapshot() != live)
 	}
-	if fmt.Sprint(swaps) != "[3 5]" {
+	if fmt.Sprint(swaps) != "[3 4]" {
 		t.Errorf("swaps at revisions %v", swaps)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if !strings.Contains(logs.String(), "still serving the previous snapshot") || strings.Contains(logs.String(), "sk-one") {
 		t.Errorf("logs:\n%s", logs.String())
+	}
+}
+
+// TestTableLogsRowErrorsOncePerRevision: the skipped rows are logged at
+// warn level, one line each, when a revision is loaded, and not again on
+// reloads and polls of the same revision.
+func TestTableLogsRowErrorsOncePerRevision(t *testing.T) {
+	ds := dataset()
+	ds.Models[1].Retries = ptr(99)
+	ds.APIKeys[0].KeyHash = "sk-plain"
+	src := proxytest.NewSource(ds)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	tbl := routing.NewTable(src, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)))
+	rowLines := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "not served as stored") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for i := 0; i < 3; i++ {
+		if err := tbl.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := rowLines()
+	// m2, the routing model that lost it as a target, and k1.
+	if len(lines) != 3 {
+		t.Fatalf("%d row lines after three reloads of one revision, want 3:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "level=WARN") || !strings.Contains(l, "revision=3") {
+			t.Errorf("row line %q", l)
+		}
+	}
+	if !strings.Contains(lines[0], "kind=model id=m2 name=gpt-4o-secondary") || !strings.Contains(lines[2], "kind=api_key id=k1") {
+		t.Errorf("row lines:\n%s", strings.Join(lines, "\n"))
+	}
+	src.Update(func(*storage.Dataset) {})
+	if err := tbl.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rowLines()); n != 6 {
+		t.Errorf("%d row lines after a new revision, want 6", n)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,20 +48,28 @@ type Snapshot struct {
 	configErrs   []RowError
 }
 
-// RowError is a stored row the snapshot could not use: it was skipped (or,
-// for a model whose provider key was skipped, left out with it) and the
-// rest of the configuration is served. The admin API's info endpoint and
-// the dashboard list them.
+// RowError is a stored row the snapshot does not serve as stored, while the
+// rest of the configuration is served: a row that was skipped (or, for a
+// model whose provider key was skipped, left out with it), a provider key
+// kept with a ConfigError that its models answer (adapter not implemented,
+// api_base unusable or refused), or a routing model with targets it cannot
+// use (it serves the others). The admin API's info endpoint and the
+// dashboard list them.
 type RowError struct {
 	// Kind is "provider_key", "model" or "api_key".
-	Kind   string
-	ID     string
-	Name   string
+	Kind string
+	ID   string
+	// Name is the display name; caller keys may have none.
+	Name string
+	// Reason says what is wrong. It never holds a secret: an api_base
+	// quoted in it has its user info and query removed.
 	Reason string
 }
 
-// ConfigErrors lists the rows skipped when the snapshot was built. The
-// slice is shared: do not modify it.
+// ConfigErrors lists the rows not served as stored, in the order the build
+// found them: provider keys, then models (routing models with unusable
+// targets after the skipped ones), then caller keys, each in dataset order.
+// The slice is shared: do not modify it.
 func (s *Snapshot) ConfigErrors() []RowError { return s.configErrs }
 
 // CallerKey is a caller API key as the proxy needs it.
@@ -375,17 +384,34 @@ func (c *keyCache) put(raw string, k *CallerKey) {
 	sh.m.Store(&next)
 }
 
-// Build resolves a dataset into a snapshot. It fails on a dataset the proxy
-// must not serve from: invalid resources, duplicate names, ids or key
-// hashes, or references to provider keys or targets that do not exist.
-// Problems that affect one model only (an adapter not implemented yet, a
-// routing target that is itself a routing model) do not fail the build:
-// that model answers a clear configuration error instead.
+// Build resolves a dataset into a snapshot. A row the proxy cannot serve
+// does not take the rest down with it: a provider key, model or caller key
+// that fails Validate, shares a unique field (id, display name, key hash)
+// with another row, or names a provider key that does not exist is
+// skipped, and so is a direct model whose provider key was skipped. Rows
+// that collide are all skipped: which of them was meant is anyone's guess.
+// A routing model keeps the targets it can use: one that does not exist,
+// was skipped, or is itself a routing model becomes a target that answers
+// a configuration error, which the walk passes over; a group with no usable
+// target still exists and answers that error. Every row not served as
+// stored is listed in ConfigErrors.
+//
+// The error is for a dataset that cannot be used at all. No dataset is
+// that today, so it is nil; a failed load is the Source's error instead.
 func Build(ds storage.Dataset) (*Snapshot, error) {
-	return build(ds, nil)
+	return build(ds, nil), nil
 }
 
-func build(ds storage.Dataset, counters func(id string) *atomic.Uint64) (*Snapshot, error) {
+// builder is the state of one build.
+type builder struct {
+	s *Snapshot
+	// skippedKeys and skippedModels hold why a provider key (by id) or a
+	// model (by display name) was skipped, for the rows that refer to it.
+	skippedKeys   map[string]string
+	skippedModels map[string]string
+}
+
+func build(ds storage.Dataset, counters func(id string) *atomic.Uint64) *Snapshot {
 	s := &Snapshot{
 		Revision:     ds.Revision,
 		keysByHash:   make(map[string]*CallerKey, len(ds.APIKeys)),
@@ -394,59 +420,128 @@ func build(ds storage.Dataset, counters func(id string) *atomic.Uint64) (*Snapsh
 		providerKeys: make(map[string]*ProviderKey, len(ds.ProviderKeys)),
 		cache:        newKeyCache(),
 	}
-	for i := range ds.ProviderKeys {
-		pk := &ds.ProviderKeys[i]
-		if err := pk.Validate(); err != nil {
-			return nil, fmt.Errorf("provider key %s: %w", pk.ID, err)
-		}
-		if _, dup := s.providerKeys[pk.ID]; dup {
-			return nil, fmt.Errorf("provider key id %s: duplicate", pk.ID)
-		}
-		s.providerKeys[pk.ID] = resolveProviderKey(pk)
+	b := &builder{s: s, skippedKeys: map[string]string{}, skippedModels: map[string]string{}}
+	b.providerKeys(ds.ProviderKeys)
+	b.models(ds.Models)
+	// Groups are resolved once every model exists.
+	b.groups(ds.Models, counters)
+	b.callerKeys(ds.APIKeys)
+	s.sorted = make([]*Model, 0, len(s.models))
+	for _, m := range s.models {
+		s.sorted = append(s.sorted, m)
 	}
-	for i := range ds.Models {
-		m := &ds.Models[i]
-		if err := m.Validate(); err != nil {
-			return nil, fmt.Errorf("model %s (%s): %w", m.DisplayName, m.ID, err)
+	slices.SortFunc(s.sorted, func(a, b *Model) int { return strings.Compare(a.Name, b.Name) })
+	return s
+}
+
+// Row kinds of a RowError.
+const (
+	kindProviderKey = "provider_key"
+	kindModel       = "model"
+	kindAPIKey      = "api_key"
+)
+
+func (b *builder) problem(kind, id, name, reason string) {
+	b.s.configErrs = append(b.s.configErrs, RowError{Kind: kind, ID: id, Name: name, Reason: reason})
+}
+
+// tally counts the rows sharing each value of a unique field.
+func tally[T any](rows []T, field func(*T) string) map[string]int {
+	n := make(map[string]int, len(rows))
+	for i := range rows {
+		n[field(&rows[i])]++
+	}
+	return n
+}
+
+func (b *builder) providerKeys(pks []storage.ProviderKey) {
+	ids := tally(pks, func(pk *storage.ProviderKey) string { return pk.ID })
+	for i := range pks {
+		pk := &pks[i]
+		var reason string
+		if err := pk.Validate(); err != nil {
+			reason = redactBase(err.Error(), pk.APIBase)
+		} else if ids[pk.ID] > 1 {
+			reason = "id " + pk.ID + " is used by more than one provider key"
 		}
-		if _, dup := s.models[m.DisplayName]; dup {
-			return nil, fmt.Errorf("model display name %q: duplicate", m.DisplayName)
+		if reason != "" {
+			b.problem(kindProviderKey, pk.ID, pk.DisplayName, reason)
+			b.skippedKeys[pk.ID] = reason
+			continue
 		}
-		if _, dup := s.modelsByID[m.ID]; dup {
-			return nil, fmt.Errorf("model id %s: duplicate", m.ID)
+		rpk := resolveProviderKey(pk)
+		if rpk.Err != nil {
+			b.problem(kindProviderKey, pk.ID, pk.DisplayName, rpk.Err.Message)
+		}
+		b.s.providerKeys[pk.ID] = rpk
+	}
+}
+
+func (b *builder) models(ms []storage.Model) {
+	s := b.s
+	names := tally(ms, func(m *storage.Model) string { return m.DisplayName })
+	ids := tally(ms, func(m *storage.Model) string { return m.ID })
+	for i := range ms {
+		m := &ms[i]
+		var reason string
+		switch err := m.Validate(); {
+		case err != nil:
+			reason = err.Error()
+		case names[m.DisplayName] > 1:
+			reason = fmt.Sprintf("display name %q is used by more than one model", m.DisplayName)
+		case ids[m.ID] > 1:
+			reason = "id " + m.ID + " is used by more than one model"
+		case m.Routing != nil:
+		case b.skippedKeys[m.ProviderKeyID] != "":
+			reason = fmt.Sprintf("its provider key %s was skipped: %s", m.ProviderKeyID, b.skippedKeys[m.ProviderKeyID])
+		case s.providerKeys[m.ProviderKeyID] == nil:
+			reason = "provider key " + m.ProviderKeyID + " does not exist"
+		}
+		if reason != "" {
+			b.problem(kindModel, m.ID, m.DisplayName, reason)
+			b.skippedModels[m.DisplayName] = reason
+			continue
 		}
 		rm := &Model{ID: m.ID, Name: m.DisplayName, NameJSON: jsonString(m.DisplayName), OwnedBy: m.Provider}
 		if m.Routing == nil {
-			pk := s.providerKeys[m.ProviderKeyID]
-			if pk == nil {
-				return nil, fmt.Errorf("model %s: provider key %s does not exist", m.DisplayName, m.ProviderKeyID)
-			}
-			rm.Direct = resolveTarget(m, pk)
+			rm.Direct = resolveTarget(m, s.providerKeys[m.ProviderKeyID])
 		} else {
 			rm.OwnedBy = "aisix"
 		}
 		s.models[m.DisplayName] = rm
 		s.modelsByID[m.ID] = rm
 	}
-	// Groups are resolved once every model exists.
-	for i := range ds.Models {
-		m := &ds.Models[i]
-		if m.Routing == nil {
-			continue
+}
+
+func (b *builder) groups(ms []storage.Model, counters func(string) *atomic.Uint64) {
+	for i := range ms {
+		m := &ms[i]
+		rm := b.s.models[m.DisplayName]
+		if m.Routing == nil || rm == nil || rm.ID != m.ID {
+			continue // a direct model, or a skipped row
 		}
-		g, err := s.resolveGroup(m, counters)
-		if err != nil {
-			return nil, err
+		var problems []string
+		rm.Group, problems = b.resolveGroup(m, counters)
+		if len(problems) > 0 {
+			b.problem(kindModel, m.ID, m.DisplayName, strings.Join(problems, "; "))
 		}
-		s.models[m.DisplayName].Group = g
 	}
-	for i := range ds.APIKeys {
-		k := &ds.APIKeys[i]
+}
+
+func (b *builder) callerKeys(keys []storage.APIKey) {
+	s := b.s
+	hashes := tally(keys, func(k *storage.APIKey) string { return k.KeyHash })
+	for i := range keys {
+		k := &keys[i]
+		var reason string
 		if err := k.Validate(); err != nil {
-			return nil, fmt.Errorf("caller key %s: %w", k.ID, err)
+			reason = err.Error()
+		} else if hashes[k.KeyHash] > 1 {
+			reason = "its key hash is shared with another caller key"
 		}
-		if _, dup := s.keysByHash[k.KeyHash]; dup {
-			return nil, fmt.Errorf("caller key %s: duplicate key hash", k.ID)
+		if reason != "" {
+			b.problem(kindAPIKey, k.ID, k.DisplayName, reason)
+			continue
 		}
 		ck := &CallerKey{ID: k.ID, Name: k.DisplayName, Disabled: k.Disabled, allowed: make(map[string]struct{}, len(k.AllowedModels))}
 		if k.ExpiresAt != nil {
@@ -460,15 +555,11 @@ func build(ds storage.Dataset, counters func(id string) *atomic.Uint64) (*Snapsh
 		}
 		s.keysByHash[k.KeyHash] = ck
 	}
-	s.sorted = make([]*Model, 0, len(s.models))
-	for _, m := range s.models {
-		s.sorted = append(s.sorted, m)
-	}
-	slices.SortFunc(s.sorted, func(a, b *Model) int { return strings.Compare(a.Name, b.Name) })
-	return s, nil
 }
 
-func (s *Snapshot) resolveGroup(m *storage.Model, counters func(string) *atomic.Uint64) (*Group, error) {
+// resolveGroup resolves a routing block. It returns, beside the group,
+// what is wrong with the targets it cannot use.
+func (b *builder) resolveGroup(m *storage.Model, counters func(string) *atomic.Uint64) (*Group, []string) {
 	r := m.Routing
 	g := &Group{
 		Strategy:               r.Strategy,
@@ -494,20 +585,11 @@ func (s *Snapshot) resolveGroup(m *storage.Model, counters func(string) *atomic.
 	} else {
 		g.rr = new(atomic.Uint64)
 	}
+	var problems []string
 	for _, t := range r.Targets {
-		tm := s.models[t.Model]
-		if tm == nil {
-			return nil, fmt.Errorf("model %s: routing target %q does not exist", m.DisplayName, t.Model)
-		}
-		target := tm.Direct
-		if target == nil {
-			// A routing model as a target: not dispatchable, skipped as a
-			// configuration error at request time.
-			target = &Target{
-				ID: tm.ID, Name: tm.Name, ServedBy: []string{tm.Name},
-				Err: &ConfigError{Status: http.StatusInternalServerError, Type: "config_error",
-					Message: fmt.Sprintf("routing target %q is a routing model, not a direct model", tm.Name)},
-			}
+		target, ok := b.target(t.Model)
+		if !ok {
+			problems = append(problems, target.Err.Message)
 		}
 		w := 1
 		if t.Weight != nil {
@@ -517,7 +599,48 @@ func (s *Snapshot) resolveGroup(m *storage.Model, counters func(string) *atomic.
 		g.weights = append(g.weights, w)
 		g.total += w
 	}
-	return g, nil
+	return g, problems
+}
+
+// target resolves a routing target by name. One that is not a direct
+// model (missing, skipped, a routing model) is a target with Err, passed
+// over as a configuration error at request time, and ok is false. A direct
+// model whose provider key has Err is ok: the key is the row at fault.
+func (b *builder) target(name string) (t *Target, ok bool) {
+	tm := b.s.models[name]
+	if tm != nil && tm.Direct != nil {
+		return tm.Direct, true
+	}
+	broken := &Target{Name: name, ServedBy: []string{name}}
+	switch {
+	case tm != nil:
+		broken.ID = tm.ID
+		broken.Err = configError("routing target %q is a routing model, not a direct model", name)
+	case b.skippedModels[name] != "":
+		broken.Err = configError("routing target %q was skipped: %s", name, b.skippedModels[name])
+	default:
+		broken.Err = configError("routing target %q does not exist", name)
+	}
+	return broken, false
+}
+
+// configError is a configuration problem of one routing target.
+func configError(format string, a ...any) *ConfigError {
+	return &ConfigError{Status: http.StatusInternalServerError, Type: "config_error", Message: fmt.Sprintf(format, a...)}
+}
+
+// redactBase replaces a raw api_base quoted in msg by its scheme, host and
+// path: user info and a query can carry credentials.
+func redactBase(msg, base string) string {
+	if base == "" {
+		return msg
+	}
+	safe := "(unparsable)"
+	if u, err := url.Parse(base); err == nil {
+		safe = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	}
+	msg = strings.ReplaceAll(msg, strconv.Quote(base), strconv.Quote(safe))
+	return strings.ReplaceAll(msg, base, safe)
 }
 
 func resolveProviderKey(pk *storage.ProviderKey) *ProviderKey {

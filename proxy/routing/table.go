@@ -57,8 +57,9 @@ func (t *Table) OnSwap(fn func(old, cur *Snapshot)) {
 }
 
 // Reload loads the whole dataset, builds a snapshot and swaps it in. When
-// the load or the build fails the live snapshot stays in place (a bad
-// dataset never replaces a good one); the error is logged and returned.
+// the load fails the live snapshot stays in place; the error is logged and
+// returned. Rows the build skips (see Build) do not stop the swap: each is
+// logged at warn level, once per revision loaded.
 func (t *Table) Reload(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -82,17 +83,16 @@ func (t *Table) Reload(ctx context.Context) error {
 		// the same revision needs no second build.
 		return nil
 	}
-	next, err := build(ds, t.counter)
-	if err != nil {
-		err = fmt.Errorf("build configuration snapshot at revision %d: %w", ds.Revision, err)
-		t.logFailure(err)
-		return err
-	}
+	next := build(ds, t.counter)
 	t.snap.Store(next)
 	t.loaded.Store(true)
 	if t.lastErr != "" {
 		t.logger.Info("configuration recovered", "revision", next.Revision)
 		t.lastErr = ""
+	}
+	for _, re := range next.configErrs {
+		t.logger.Warn("configuration row not served as stored", "revision", next.Revision,
+			"kind", re.Kind, "id", re.ID, "name", re.Name, "reason", re.Reason)
 	}
 	t.logger.Debug("configuration loaded", "revision", next.Revision,
 		"models", len(next.models), "caller_keys", len(next.keysByHash), "provider_keys", len(next.providerKeys))
