@@ -550,6 +550,86 @@ func TestTableWatch(t *testing.T) {
 	}
 }
 
+// restoredSource is a source whose dataset tests replace whole, revision
+// included, as a restored backup does.
+type restoredSource struct {
+	mu sync.Mutex
+	ds storage.Dataset
+}
+
+func (s *restoredSource) Revision(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds.Revision, nil
+}
+
+func (s *restoredSource) Load(context.Context) (storage.Dataset, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds, nil
+}
+
+func (s *restoredSource) set(ds storage.Dataset) {
+	s.mu.Lock()
+	s.ds = ds
+	s.mu.Unlock()
+}
+
+// TestTableRevisionBackwards: a store restored to an older revision is
+// loaded, by Reload and by Watch, and the step back is logged.
+func TestTableRevisionBackwards(t *testing.T) {
+	at := func(rev int64, modelName string) storage.Dataset {
+		ds := dataset()
+		ds.Revision = rev
+		ds.Models[0].ModelName = modelName
+		return ds
+	}
+	src := &restoredSource{ds: at(5, "gpt-4o")}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	tbl := routing.NewTable(src, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)))
+	swapped := make(chan int64, 8)
+	tbl.OnSwap(func(_, cur *routing.Snapshot) { swapped <- cur.Revision })
+	if err := tbl.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-swapped
+	src.set(at(3, "restored"))
+	if err := tbl.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := tbl.Snapshot(); got.Revision != 3 || got.Model("gpt-4o-primary").Direct.ModelName != "restored" {
+		t.Fatalf("after a restore to revision 3: revision %d", got.Revision)
+	}
+	<-swapped
+	mu.Lock()
+	if !strings.Contains(logs.String(), `level=WARN msg="store revision went backwards; reloading" from=5 to=3`) {
+		t.Errorf("logs:\n%s", logs.String())
+	}
+	mu.Unlock()
+
+	// Watch: back to 5, then a restore to 2.
+	src.set(at(5, "gpt-4o"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tbl.Watch(ctx, time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	for _, want := range []int64{5, 2} {
+		select {
+		case rev := <-swapped:
+			if rev != want {
+				t.Fatalf("swapped to %d, want %d", rev, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Watch did not swap to revision %d", want)
+		}
+		src.set(at(2, "older"))
+	}
+	if got := tbl.Snapshot().Model("gpt-4o-primary").Direct.ModelName; got != "older" {
+		t.Errorf("model name %s after Watch loaded revision 2", got)
+	}
+}
+
 func TestRoundRobinSurvivesReload(t *testing.T) {
 	ds := dataset()
 	ds.Models[2].Routing.Strategy = storage.StrategyRoundRobin

@@ -56,7 +56,8 @@ func (t *Table) OnSwap(fn func(old, cur *Snapshot)) {
 	t.mu.Unlock()
 }
 
-// Reload loads the whole dataset, builds a snapshot and swaps it in. When
+// Reload loads the whole dataset, builds a snapshot and swaps it in unless
+// its revision is the live one; a lower revision is loaded too. When
 // the load fails the live snapshot stays in place; the error is logged and
 // returned. Rows the build skips (see Build) do not stop the swap: each is
 // logged at warn level, once per revision loaded.
@@ -78,10 +79,16 @@ func (t *Table) Reload(ctx context.Context) error {
 		return err
 	}
 	cur := t.snap.Load()
-	if t.loaded.Load() && ds.Revision <= cur.Revision {
-		// An older read finishing late must not roll the config back, and
-		// the same revision needs no second build.
-		return nil
+	if t.loaded.Load() {
+		// Reloads are serialised by mu, so a lower revision is not an
+		// older read finishing late: the store went back (a restored
+		// backup) and what it holds now is the configuration.
+		switch {
+		case ds.Revision == cur.Revision:
+			return nil
+		case ds.Revision < cur.Revision:
+			t.logger.Warn("store revision went backwards; reloading", "from", cur.Revision, "to", ds.Revision)
+		}
 	}
 	next := build(ds, t.counter)
 	t.snap.Store(next)
