@@ -341,6 +341,75 @@ func TestAuthenticate(t *testing.T) {
 	wg.Wait()
 }
 
+// TestCallerAccessByID: access follows the model id the store resolved,
+// through a rename, and not to a new model that reuses an old name.
+func TestCallerAccessByID(t *testing.T) {
+	withIDs := func(mutate func(ds *storage.Dataset)) *routing.Snapshot {
+		t.Helper()
+		ds := dataset()
+		ds.APIKeys[0].AllowedModels = []string{"chat-prod", "gpt-4o-primary"}
+		ds.APIKeys[0].AllowedModelIDs = []string{"r1", "m1"}
+		ds.APIKeys[1].AllowedModelIDs = []string{"*"}
+		mutate(&ds)
+		s, err := routing.Build(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tests := []struct {
+		name   string
+		mutate func(ds *storage.Dataset)
+		model  string
+		want   bool
+	}{
+		{name: "allowed", mutate: func(*storage.Dataset) {}, model: "gpt-4o-primary", want: true},
+		{name: "not allowed", mutate: func(*storage.Dataset) {}, model: "gpt-4o-secondary", want: false},
+		{name: "renamed keeps access", model: "gpt-4o-renamed", want: true, mutate: func(ds *storage.Dataset) {
+			ds.Models[0].DisplayName = "gpt-4o-renamed"
+			ds.Models[2].Routing.Targets[0].Model = "gpt-4o-renamed"
+		}},
+		{name: "new model reusing a deleted name", model: "gpt-4o-primary", want: false, mutate: func(ds *storage.Dataset) {
+			// m1 deleted (the store drops it from the key), m9 takes its name.
+			ds.Models[0].ID = "m9"
+			ds.APIKeys[0].AllowedModelIDs = []string{"r1"}
+		}},
+		{name: "new model reusing the name, id still listed", model: "gpt-4o-primary", want: false, mutate: func(ds *storage.Dataset) {
+			ds.Models[0].ID = "m9"
+		}},
+		{name: "names resolved when the source gives no ids", model: "gpt-4o-primary", want: true, mutate: func(ds *storage.Dataset) {
+			ds.APIKeys[0].AllowedModelIDs = nil
+		}},
+		{name: "unknown name grants nothing", model: "gpt-4o-secondary", want: false, mutate: func(ds *storage.Dataset) {
+			ds.APIKeys[0].AllowedModelIDs = nil
+			ds.APIKeys[0].AllowedModels = []string{"ghost"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := withIDs(tt.mutate)
+			k := s.Authenticate("sk-caller")
+			m := s.Model(tt.model)
+			if m == nil {
+				t.Fatalf("no model %s", tt.model)
+			}
+			if got := k.AllowsModel(m); got != tt.want {
+				t.Errorf("AllowsModel(%s) = %v, want %v", tt.model, got, tt.want)
+			}
+			if got := k.Allows(tt.model); got != tt.want {
+				t.Errorf("Allows(%s) = %v, want %v", tt.model, got, tt.want)
+			}
+			if k.AllowsModel(nil) || k.Allows("ghost") {
+				t.Error("a missing model is allowed to a key without *")
+			}
+			all := s.Authenticate("sk-all")
+			if !all.All || !all.AllowsModel(m) || !all.AllowsModel(nil) {
+				t.Errorf("* key: %+v", all)
+			}
+		})
+	}
+}
+
 func TestOrder(t *testing.T) {
 	ds := dataset()
 	ds.Models = append(ds.Models, storage.Model{ID: "m3", DisplayName: "third", Provider: "openai", ModelName: "x", ProviderKeyID: "pk1"})

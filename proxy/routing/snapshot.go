@@ -77,8 +77,11 @@ type CallerKey struct {
 	ID   string
 	Name string
 	// All is set when allowed_models holds "*".
-	All       bool
+	All bool
+	// allowed holds the ids of the models the key may call, and names
+	// their display names in this snapshot (for Allows).
 	allowed   map[string]struct{}
+	names     map[string]struct{}
 	ExpiresAt time.Time
 	Disabled  bool
 }
@@ -98,12 +101,15 @@ func (k *CallerKey) AllowsModel(m *Model) bool {
 	return ok
 }
 
-// Allows reports whether the key may call the model alias name.
+// Allows reports whether the key may call the model whose display name in
+// this snapshot is name. It answers as AllowsModel does.
+//
+// Deprecated: use AllowsModel with the model the name resolves to.
 func (k *CallerKey) Allows(name string) bool {
 	if k.All {
 		return true
 	}
-	_, ok := k.allowed[name]
+	_, ok := k.names[name]
 	return ok
 }
 
@@ -543,18 +549,46 @@ func (b *builder) callerKeys(keys []storage.APIKey) {
 			b.problem(kindAPIKey, k.ID, k.DisplayName, reason)
 			continue
 		}
-		ck := &CallerKey{ID: k.ID, Name: k.DisplayName, Disabled: k.Disabled, allowed: make(map[string]struct{}, len(k.AllowedModels))}
-		if k.ExpiresAt != nil {
-			ck.ExpiresAt = *k.ExpiresAt
-		}
-		for _, name := range k.AllowedModels {
-			if name == "*" {
-				ck.All = true
-			}
-			ck.allowed[name] = struct{}{}
-		}
+		ck := b.callerKey(k)
 		s.keysByHash[k.KeyHash] = ck
 	}
+}
+
+// callerKey resolves a caller key's access by model id, from
+// AllowedModelIDs as the store fills it. A Source that leaves the ids
+// empty (older test fixtures, for one) gets AllowedModels resolved to ids
+// here instead, by the display names in this dataset: names of models that
+// do not exist (or were skipped) grant nothing, and such a key follows no
+// rename, since the names it holds are the ones that were stored.
+func (b *builder) callerKey(k *storage.APIKey) *CallerKey {
+	ck := &CallerKey{ID: k.ID, Name: k.DisplayName, Disabled: k.Disabled}
+	if k.ExpiresAt != nil {
+		ck.ExpiresAt = *k.ExpiresAt
+	}
+	ids := k.AllowedModelIDs
+	if len(ids) == 0 {
+		ids = make([]string, 0, len(k.AllowedModels))
+		for _, name := range k.AllowedModels {
+			if name == "*" {
+				ids = append(ids, name)
+			} else if m := b.s.models[name]; m != nil {
+				ids = append(ids, m.ID)
+			}
+		}
+	}
+	ck.allowed = make(map[string]struct{}, len(ids))
+	ck.names = make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		if id == "*" {
+			ck.All = true
+			continue
+		}
+		ck.allowed[id] = struct{}{}
+		if m := b.s.modelsByID[id]; m != nil {
+			ck.names[m.Name] = struct{}{}
+		}
+	}
+	return ck
 }
 
 // resolveGroup resolves a routing block. It returns, beside the group,
