@@ -22,8 +22,8 @@ func dataset() storage.Dataset {
 	return storage.Dataset{
 		Revision: 3,
 		ProviderKeys: []storage.ProviderKey{
-			{ID: "pk1", DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-one", APIBase: "https://api.openai.com/v1"},
-			{ID: "pk2", DisplayName: "openai-secondary", Provider: "openai", Secret: "sk-two", APIBase: "http://127.0.0.1:9/v1/"},
+			{ID: "pk1", DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-one", APIBase: "https://api.openai.com/v1", SecretHost: "api.openai.com"},
+			{ID: "pk2", DisplayName: "openai-secondary", Provider: "openai", Secret: "sk-two", APIBase: "http://127.0.0.1:9/v1/", SecretHost: "127.0.0.1"},
 		},
 		Models: []storage.Model{
 			{ID: "m1", DisplayName: "gpt-4o-primary", Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk1",
@@ -303,6 +303,51 @@ func TestUpstreamURL(t *testing.T) {
 			}
 			if pk.Err != nil || pk.URL.String() != tt.want {
 				t.Errorf("got %v %v, want %s", pk.URL, pk.Err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSecretBoundToHost: a secret goes only to the host it was entered
+// for; after api_base moves to another host the key sends none.
+func TestSecretBoundToHost(t *testing.T) {
+	tests := []struct {
+		name            string
+		base, host      string
+		wantUnbound     bool
+		wantAuth        string
+		forward, wantFH []string
+	}{
+		{name: "bound", base: "https://gw.example.com/v1", host: "gw.example.com", wantAuth: "Bearer sk-one"},
+		{name: "port does not matter", base: "https://gw.example.com:8443/v1", host: "gw.example.com", wantAuth: "Bearer sk-one"},
+		{name: "moved to another host", base: "https://evil.example.net/v1", host: "gw.example.com", wantUnbound: true},
+		{name: "default base", base: "", host: "api.openai.com", wantAuth: "Bearer sk-one"},
+		{name: "default base, secret for another host", base: "", host: "gw.example.com", wantUnbound: true},
+		{name: "never bound", base: "https://gw.example.com/v1", host: "", wantUnbound: true},
+		{name: "forward headers", base: "https://gw.example.com/v1", host: "gw.example.com", wantAuth: "Bearer sk-one",
+			forward: []string{"x-tenant-id", "OpenAI-Organization"}, wantFH: []string{"X-Tenant-Id", "Openai-Organization"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := dataset()
+			pk := &ds.ProviderKeys[0]
+			pk.APIBase, pk.SecretHost, pk.ForwardHeaders = tt.base, tt.host, tt.forward
+			s, err := routing.Build(ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := s.ProviderKey("pk1")
+			if got.Err != nil {
+				t.Fatal(got.Err)
+			}
+			if got.SecretUnbound != tt.wantUnbound || s.Model("gpt-4o-primary").Direct.ProviderKey != got {
+				t.Errorf("SecretUnbound = %v, want %v", got.SecretUnbound, tt.wantUnbound)
+			}
+			if auth := strings.Join(got.Auth, ","); auth != tt.wantAuth {
+				t.Errorf("Auth = %q, want %q", auth, tt.wantAuth)
+			}
+			if fmt.Sprint(got.ForwardHeaders) != fmt.Sprint(tt.wantFH) {
+				t.Errorf("ForwardHeaders = %v, want %v", got.ForwardHeaders, tt.wantFH)
 			}
 		})
 	}

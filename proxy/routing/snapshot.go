@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -126,8 +127,10 @@ type ProviderKey struct {
 	// is not bound to the host api_base names now (SecretUnbound).
 	Auth []string
 	// SecretUnbound is set when api_base points at another host than the
-	// one the secret was entered for: requests go without the credential
-	// until the secret is entered again or api_base points back.
+	// one the secret was entered for (storage.ProviderKey.SecretBound is
+	// false): requests go without the credential until the secret is
+	// entered again or api_base points back. The status API reports it
+	// per direct model through Target.ProviderKey.
 	SecretUnbound bool
 	// ForwardHeaders are caller header names (canonical) this key lets
 	// through beyond the adapter's allowlist.
@@ -170,6 +173,9 @@ type Model struct {
 }
 
 // Target is a direct model: one upstream model behind one provider key.
+// ProviderKey.SecretUnbound tells whether the key's secret must be entered
+// again before the model gets a credential (the status API's
+// secret_needs_reentry).
 type Target struct {
 	ID        string
 	Name      string
@@ -680,7 +686,13 @@ func redactBase(msg, base string) string {
 func resolveProviderKey(pk *storage.ProviderKey) *ProviderKey {
 	out := &ProviderKey{
 		ID: pk.ID, Name: pk.DisplayName, Provider: pk.Provider, Adapter: pk.EffectiveAdapter(),
-		Auth: []string{"Bearer " + pk.Secret},
+		SecretUnbound: !pk.SecretBound(),
+	}
+	if !out.SecretUnbound {
+		out.Auth = []string{"Bearer " + pk.Secret}
+	}
+	for _, h := range pk.ForwardHeaders {
+		out.ForwardHeaders = append(out.ForwardHeaders, textproto.CanonicalMIMEHeaderKey(h))
 	}
 	if out.Adapter != storage.AdapterOpenAI {
 		out.Err = &ConfigError{Status: http.StatusNotImplemented, Type: "not_implemented",
