@@ -276,13 +276,29 @@ func TestBuildDegrades(t *testing.T) {
 func TestUpstreamURL(t *testing.T) {
 	tests := []struct {
 		provider, adapter, base string
-		want, wantErr           string
+		want, wantErr, wantMsg  string
 	}{
 		{provider: "openai", base: "https://api.openai.com", want: "https://api.openai.com/v1/chat/completions"},
+		{provider: "openai", base: "https://api.openai.com/", want: "https://api.openai.com/v1/chat/completions"},
+		{provider: "openai", base: "HTTPS://API.OPENAI.COM", want: "https://API.OPENAI.COM/v1/chat/completions"},
 		{provider: "openai", base: "", want: "https://api.openai.com/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com/v1//", want: "https://gw.example.com/v1/chat/completions"},
 		{provider: "openai", base: "https://gw.example.com/openai/v1/chat/completions/", want: "https://gw.example.com/openai/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com/v1/completions", want: "https://gw.example.com/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com/v1/embeddings", want: "https://gw.example.com/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com", want: "https://gw.example.com/chat/completions"},
+		{provider: "openai", base: "http://127.0.0.1:8080/a/../v1", want: "http://127.0.0.1:8080/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com/my%20models/v1", want: "https://gw.example.com/my%20models/v1/chat/completions"},
+		{provider: "openai", base: "https://api.openai.com:443", want: "https://api.openai.com:443/chat/completions"},
 		{provider: "deepseek", adapter: "openai", base: "https://api.deepseek.com", want: "https://api.deepseek.com/chat/completions"},
-		{provider: "deepseek", adapter: "openai", base: "", wantErr: "config_error"},
+		{provider: "deepseek", adapter: "openai", base: "", wantErr: "config_error", wantMsg: "no api_base"},
+		{provider: "openai", base: "https://gw.example.com/v1?api-version=1", wantErr: "config_error", wantMsg: "query"},
+		{provider: "openai", base: "https://gw.example.com/v1?", wantErr: "config_error", wantMsg: "query"},
+		{provider: "openai", base: "https://gw.example.com/v1#x", wantErr: "config_error", wantMsg: "fragment"},
+		{provider: "openai", base: "https://gw.example.com/v1#", wantErr: "config_error", wantMsg: "fragment"},
+		{provider: "openai", base: "https://evil.example?x=/v1", wantErr: "config_error", wantMsg: "query"},
+		{provider: "openai", base: "https://user:hunter2@gw.example.com/v1", wantErr: "config_error", wantMsg: "user info"},
+		{provider: "openai", base: "https://hunter2@gw.example.com/v1", wantErr: "config_error", wantMsg: "user info"},
 		{provider: "anthropic", adapter: "anthropic", base: "https://api.anthropic.com", wantErr: "not_implemented"},
 		{provider: "x", adapter: "bedrock", wantErr: "not_implemented"},
 	}
@@ -295,9 +311,18 @@ func TestUpstreamURL(t *testing.T) {
 				t.Fatal(err)
 			}
 			pk := s.ProviderKey("pk1")
+			if pk == nil {
+				t.Fatalf("provider key skipped: %v", rowErrors(s))
+			}
 			if tt.wantErr != "" {
 				if pk.Err == nil || pk.Err.Type != tt.wantErr || s.Model("gpt-4o-primary").Direct.Err != pk.Err {
 					t.Fatalf("want %s config error, got %+v", tt.wantErr, pk.Err)
+				}
+				if !strings.Contains(pk.Err.Message, tt.wantMsg) || strings.Contains(pk.Err.Message, "hunter2") {
+					t.Errorf("message %q, want one saying %q and no credential", pk.Err.Message, tt.wantMsg)
+				}
+				if errs := rowErrors(s); len(errs) != 1 || !strings.Contains(errs[0], pk.Err.Message) {
+					t.Errorf("config errors %v", errs)
 				}
 				return
 			}

@@ -29,8 +29,6 @@ import (
 const (
 	DefaultCooldown    = 30 * time.Second
 	DefaultCooldownMax = 600 * time.Second
-	// DefaultOpenAIBase is used for an openai provider key without api_base.
-	DefaultOpenAIBase = "https://api.openai.com/v1"
 )
 
 // Snapshot is one immutable, fully resolved view of the configuration. It
@@ -708,29 +706,50 @@ func resolveProviderKey(pk *storage.ProviderKey) *ProviderKey {
 	return out
 }
 
-// chatURL builds {api_base}/chat/completions: white space and a trailing
-// slash trimmed, a pasted endpoint suffix removed, /v1 added to the bare
-// api.openai.com host only, and the OpenAI default used for an openai key
-// without a base.
+// endpointSuffixes are endpoint paths people paste at the end of api_base.
+var endpointSuffixes = []string{"/chat/completions", "/completions", "/embeddings"}
+
+// chatURL builds {api_base}/chat/completions from the key's base URL
+// (storage.ProviderKey.BaseURL: api_base without surrounding white space
+// and trailing slashes, or the OpenAI default for an openai key without
+// one): a pasted endpoint suffix removed, /v1 added to the bare
+// api.openai.com host only, and the path joined to the parsed URL, so
+// nothing in the base can move it. A base that is not http(s), has no
+// host, or carries user info, a query or a fragment is refused. The error
+// never quotes the base, which may hold a credential.
 func chatURL(pk *storage.ProviderKey) (*url.URL, error) {
-	base := strings.TrimRight(strings.TrimSpace(pk.APIBase), "/")
-	for _, suffix := range []string{"/chat/completions", "/completions", "/embeddings"} {
+	base := pk.BaseURL()
+	for _, suffix := range endpointSuffixes {
 		base = strings.TrimSuffix(base, suffix)
 	}
 	if base == "" {
-		if pk.Provider != "" && pk.Provider != storage.AdapterOpenAI {
-			return nil, fmt.Errorf("provider key %q has no api_base for provider %q", pk.DisplayName, pk.Provider)
+		return nil, fmt.Errorf("provider key %q has no api_base for provider %q", pk.DisplayName, pk.Provider)
+	}
+	unusable := func(why string) error {
+		return fmt.Errorf("provider key %q has an unusable api_base: %s", pk.DisplayName, why)
+	}
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return nil, unusable("it is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, unusable("the scheme must be http or https")
+	case u.Opaque != "" || u.Host == "":
+		return nil, unusable("it has no host")
+	case u.User != nil:
+		return nil, unusable("it carries user info (user:password@); the credential belongs in the secret")
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, unusable("it has a query (?…)")
+	case u.Fragment != "" || strings.Contains(base, "#"):
+		return nil, unusable("it has a fragment (#…)")
+	}
+	if u.Path == "" {
+		u.Path = "/"
+		if u.Scheme == "https" && strings.EqualFold(u.Host, "api.openai.com") {
+			u.Path = "/v1"
 		}
-		base = DefaultOpenAIBase
 	}
-	if base == "https://api.openai.com" {
-		base += "/v1"
-	}
-	u, err := url.Parse(base + "/chat/completions")
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("provider key %q has an unusable api_base", pk.DisplayName)
-	}
-	return u, nil
+	return u.JoinPath("chat", "completions"), nil
 }
 
 func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {
