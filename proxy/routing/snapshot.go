@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"slices"
@@ -408,20 +409,43 @@ func (c *keyCache) put(raw string, k *CallerKey) {
 //
 // The error is for a dataset that cannot be used at all. No dataset is
 // that today, so it is nil; a failed load is the Source's error instead.
-func Build(ds storage.Dataset) (*Snapshot, error) {
-	return build(ds, nil), nil
+func Build(ds storage.Dataset, opts ...Option) (*Snapshot, error) {
+	return build(ds, nil, newOptions(opts)), nil
+}
+
+// Option configures Build and NewTable.
+type Option func(*options)
+
+type options struct {
+	egress EgressPolicy
+}
+
+func newOptions(opts []Option) options {
+	var o options
+	for _, fn := range opts {
+		fn(&o)
+	}
+	return o
+}
+
+// WithEgress sets the policy every api_base host is checked against; the
+// default is the zero EgressPolicy. A refused host is a ConfigError on its
+// provider key, listed in ConfigErrors.
+func WithEgress(p EgressPolicy) Option {
+	return func(o *options) { o.egress = p }
 }
 
 // builder is the state of one build.
 type builder struct {
-	s *Snapshot
+	s      *Snapshot
+	egress EgressPolicy
 	// skippedKeys and skippedModels hold why a provider key (by id) or a
 	// model (by display name) was skipped, for the rows that refer to it.
 	skippedKeys   map[string]string
 	skippedModels map[string]string
 }
 
-func build(ds storage.Dataset, counters func(id string) *atomic.Uint64) *Snapshot {
+func build(ds storage.Dataset, counters func(id string) *atomic.Uint64, o options) *Snapshot {
 	s := &Snapshot{
 		Revision:     ds.Revision,
 		keysByHash:   make(map[string]*CallerKey, len(ds.APIKeys)),
@@ -430,7 +454,7 @@ func build(ds storage.Dataset, counters func(id string) *atomic.Uint64) *Snapsho
 		providerKeys: make(map[string]*ProviderKey, len(ds.ProviderKeys)),
 		cache:        newKeyCache(),
 	}
-	b := &builder{s: s, skippedKeys: map[string]string{}, skippedModels: map[string]string{}}
+	b := &builder{s: s, egress: o.egress, skippedKeys: map[string]string{}, skippedModels: map[string]string{}}
 	b.providerKeys(ds.ProviderKeys)
 	b.models(ds.Models)
 	// Groups are resolved once every model exists.
@@ -479,7 +503,7 @@ func (b *builder) providerKeys(pks []storage.ProviderKey) {
 			b.skippedKeys[pk.ID] = reason
 			continue
 		}
-		rpk := resolveProviderKey(pk)
+		rpk := resolveProviderKey(pk, b.egress)
 		if rpk.Err != nil {
 			b.problem(kindProviderKey, pk.ID, pk.DisplayName, rpk.Err.Message)
 		}
@@ -681,7 +705,7 @@ func redactBase(msg, base string) string {
 	return strings.ReplaceAll(msg, base, safe)
 }
 
-func resolveProviderKey(pk *storage.ProviderKey) *ProviderKey {
+func resolveProviderKey(pk *storage.ProviderKey, egress EgressPolicy) *ProviderKey {
 	out := &ProviderKey{
 		ID: pk.ID, Name: pk.DisplayName, Provider: pk.Provider, Adapter: pk.EffectiveAdapter(),
 		SecretUnbound: !pk.SecretBound(),
@@ -697,7 +721,7 @@ func resolveProviderKey(pk *storage.ProviderKey) *ProviderKey {
 			Message: fmt.Sprintf("the %q adapter of provider key %q is not implemented yet", out.Adapter, pk.DisplayName)}
 		return out
 	}
-	u, err := chatURL(pk)
+	u, err := chatURL(pk, egress)
 	if err != nil {
 		out.Err = &ConfigError{Status: http.StatusBadGateway, Type: "config_error", Message: err.Error()}
 		return out
@@ -715,9 +739,10 @@ var endpointSuffixes = []string{"/chat/completions", "/completions", "/embedding
 // one): a pasted endpoint suffix removed, /v1 added to the bare
 // api.openai.com host only, and the path joined to the parsed URL, so
 // nothing in the base can move it. A base that is not http(s), has no
-// host, or carries user info, a query or a fragment is refused. The error
-// never quotes the base, which may hold a credential.
-func chatURL(pk *storage.ProviderKey) (*url.URL, error) {
+// host, or carries user info, a query or a fragment is refused, and so is
+// a host the egress policy refuses. The error never quotes the base, which
+// may hold a credential.
+func chatURL(pk *storage.ProviderKey, egress EgressPolicy) (*url.URL, error) {
 	base := pk.BaseURL()
 	for _, suffix := range endpointSuffixes {
 		base = strings.TrimSuffix(base, suffix)
@@ -742,6 +767,9 @@ func chatURL(pk *storage.ProviderKey) (*url.URL, error) {
 		return nil, unusable("it has a query (?…)")
 	case u.Fragment != "" || strings.Contains(base, "#"):
 		return nil, unusable("it has a fragment (#…)")
+	}
+	if err := egress.Check(u.Hostname(), netip.Addr{}); err != nil {
+		return nil, unusable(err.Error())
 	}
 	if u.Path == "" {
 		u.Path = "/"

@@ -19,6 +19,7 @@ import (
 type Table struct {
 	src    storage.Source
 	logger *slog.Logger
+	opts   options
 
 	snap   atomic.Pointer[Snapshot]
 	loaded atomic.Bool
@@ -31,14 +32,13 @@ type Table struct {
 }
 
 // NewTable returns a table over src holding an empty snapshot until the
-// first Reload.
-func NewTable(src storage.Source, logger *slog.Logger) *Table {
+// first Reload. opts apply to every snapshot it builds.
+func NewTable(src storage.Source, logger *slog.Logger, opts ...Option) *Table {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	t := &Table{src: src, logger: logger, rr: map[string]*atomic.Uint64{}}
-	empty, _ := Build(storage.Dataset{Revision: -1})
-	t.snap.Store(empty)
+	t := &Table{src: src, logger: logger, opts: newOptions(opts), rr: map[string]*atomic.Uint64{}}
+	t.snap.Store(build(storage.Dataset{Revision: -1}, nil, t.opts))
 	return t
 }
 
@@ -90,7 +90,7 @@ func (t *Table) Reload(ctx context.Context) error {
 			t.logger.Warn("store revision went backwards; reloading", "from", cur.Revision, "to", ds.Revision)
 		}
 	}
-	next := build(ds, t.counter)
+	next := build(ds, t.counter, t.opts)
 	t.snap.Store(next)
 	t.loaded.Store(true)
 	if t.lastErr != "" {
