@@ -447,15 +447,7 @@ func TestUpdateWindowSizes(t *testing.T) {
 				if m.width != sz.w || m.height != sz.h {
 					t.Fatalf("size %dx%d", m.width, m.height)
 				}
-				lines := strings.Split(m.View(), "\n")
-				if len(lines) != sz.h {
-					t.Errorf("%d lines, want %d", len(lines), sz.h)
-				}
-				for i, l := range lines {
-					if width(l) > sz.w {
-						t.Errorf("line %d is %d wide: %q", i, width(l), l)
-					}
-				}
+				checkFits(t, m.View(), sz.w, sz.h)
 			})
 		}
 	}
@@ -579,6 +571,20 @@ func TestNoColorHasNoEscapes(t *testing.T) {
 	}
 }
 
+// checkFits checks that a view is exactly h lines, none wider than w.
+func checkFits(t *testing.T, view string, w, h int) {
+	t.Helper()
+	lines := strings.Split(view, "\n")
+	if len(lines) != h {
+		t.Errorf("%d lines, want %d", len(lines), h)
+	}
+	for i, l := range lines {
+		if width(l) > w {
+			t.Errorf("line %d is %d wide: %q", i, width(l), l)
+		}
+	}
+}
+
 func TestUpdateConfigErrors(t *testing.T) {
 	c := newClock(t0)
 	m := loaded(t, c, 120, 40)
@@ -626,15 +632,7 @@ func TestUpdateConfigErrorsFitEverySize(t *testing.T) {
 				s := troubledSnapshot(t0, 2)
 				s.ConfigErrors = manyConfigErrors(n)
 				m := send(t, loaded(t, newClock(t0), sz.w, sz.h), refreshMsg{snap: s, since: 8, next: 8})
-				lines := strings.Split(m.View(), "\n")
-				if len(lines) != sz.h {
-					t.Errorf("%d lines, want %d", len(lines), sz.h)
-				}
-				for i, l := range lines {
-					if width(l) > sz.w {
-						t.Errorf("line %d is %d wide: %q", i, width(l), l)
-					}
-				}
+				checkFits(t, m.View(), sz.w, sz.h)
 				// The models stay on a screen of ordinary height.
 				if sz.h >= 24 && !strings.Contains(m.View(), "gpt-4o-secondary") {
 					t.Errorf("config errors crowd out the models:\n%s", m.View())

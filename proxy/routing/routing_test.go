@@ -656,37 +656,52 @@ func TestTableLogsRowErrorsOncePerRevision(t *testing.T) {
 	}
 }
 
-func TestTableWatch(t *testing.T) {
-	src := proxytest.NewSource(dataset())
-	tbl := routing.NewTable(src, nil)
+// swapWaiter registers an OnSwap hook on tbl and returns a function that
+// waits for the next swap and checks its revision.
+func swapWaiter(t *testing.T, tbl *routing.Table) func(want int64) {
 	swapped := make(chan int64, 8)
 	tbl.OnSwap(func(_, cur *routing.Snapshot) { swapped <- cur.Revision })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tbl.Watch(ctx, 5*time.Millisecond); close(done) }()
-	wait := func(want int64) {
+	return func(want int64) {
 		t.Helper()
 		select {
 		case rev := <-swapped:
 			if rev != want {
 				t.Fatalf("swapped to %d, want %d", rev, want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatalf("no swap to revision %d", want)
 		}
 	}
+}
+
+// startWatch runs tbl.Watch; stop cancels it and checks that it returns.
+func startWatch(t *testing.T, tbl *routing.Table, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tbl.Watch(ctx, every); close(done) }()
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Watch did not return after cancel")
+		}
+	}
+}
+
+func TestTableWatch(t *testing.T) {
+	src := proxytest.NewSource(dataset())
+	tbl := routing.NewTable(src, nil)
+	wait := swapWaiter(t, tbl)
+	stop := startWatch(t, tbl, 5*time.Millisecond)
 	wait(3) // the first poll loads
 	src.Update(func(ds *storage.Dataset) { ds.Models[0].ModelName = "gpt-4o" })
 	wait(4)
 	if got := tbl.Snapshot().Model("gpt-4o-primary").Direct.ModelName; got != "gpt-4o" {
 		t.Errorf("model name %s", got)
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Watch did not return after cancel")
-	}
+	stop()
 }
 
 // restoredSource is a source whose dataset tests replace whole, revision
@@ -727,12 +742,11 @@ func TestTableRevisionBackwards(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	tbl := routing.NewTable(src, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)))
-	swapped := make(chan int64, 8)
-	tbl.OnSwap(func(_, cur *routing.Snapshot) { swapped <- cur.Revision })
+	wait := swapWaiter(t, tbl)
 	if err := tbl.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	<-swapped
+	wait(5)
 	src.set(at(3, "restored"))
 	if err := tbl.Reload(context.Background()); err != nil {
 		t.Fatal(err)
@@ -740,7 +754,7 @@ func TestTableRevisionBackwards(t *testing.T) {
 	if got := tbl.Snapshot(); got.Revision != 3 || got.Model("gpt-4o-primary").Direct.ModelName != "restored" {
 		t.Fatalf("after a restore to revision 3: revision %d", got.Revision)
 	}
-	<-swapped
+	wait(3)
 	mu.Lock()
 	if !strings.Contains(logs.String(), `level=WARN msg="store revision went backwards; reloading" from=5 to=3`) {
 		t.Errorf("logs:\n%s", logs.String())
@@ -749,21 +763,11 @@ func TestTableRevisionBackwards(t *testing.T) {
 
 	// Watch: back to 5, then a restore to 2.
 	src.set(at(5, "gpt-4o"))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tbl.Watch(ctx, time.Millisecond); close(done) }()
-	defer func() { cancel(); <-done }()
-	for _, want := range []int64{5, 2} {
-		select {
-		case rev := <-swapped:
-			if rev != want {
-				t.Fatalf("swapped to %d, want %d", rev, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("Watch did not swap to revision %d", want)
-		}
-		src.set(at(2, "older"))
-	}
+	stop := startWatch(t, tbl, time.Millisecond)
+	defer stop()
+	wait(5)
+	src.set(at(2, "older"))
+	wait(2)
 	if got := tbl.Snapshot().Model("gpt-4o-primary").Direct.ModelName; got != "older" {
 		t.Errorf("model name %s after Watch loaded revision 2", got)
 	}
