@@ -59,8 +59,8 @@ func (t *Table) OnSwap(fn func(old, cur *Snapshot)) {
 // Reload loads the whole dataset, builds a snapshot and swaps it in unless
 // its revision is the live one; a lower revision is loaded too. When
 // the load fails the live snapshot stays in place; the error is logged and
-// returned. Rows the build skips (see Build) do not stop the swap: each is
-// logged at warn level, once per revision loaded.
+// returned. Rows not served as stored (see Build) do not stop the swap:
+// each is logged at warn level, once per revision loaded.
 func (t *Table) Reload(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
