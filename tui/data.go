@@ -85,6 +85,7 @@ func (d viewData) clone() viewData {
 	c := d
 	c.snap.Models = slices.Clone(d.snap.Models)
 	c.snap.Groups = slices.Clone(d.snap.Groups)
+	c.snap.ConfigErrors = slices.Clone(d.snap.ConfigErrors)
 	c.samples = slices.Clone(d.samples)
 	c.rates = maps.Clone(d.rates)
 	c.events = slices.Clone(d.events)

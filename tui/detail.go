@@ -66,6 +66,18 @@ func (m *Model) detailContent() string {
 		status += "  " + r.Reason
 	}
 	add(kv("status", status))
+	// wrapped adds text under the values, wrapped to the screen.
+	wrapped := func(text string) {
+		indent := strings.Repeat(" ", 15)
+		for _, l := range strings.Split(ansi.Wrap(oneLine(text), max(m.width-len(indent), 20), " "), "\n") {
+			add(indent + st.errText.Render(l))
+		}
+	}
+	if r.SecretNeedsReentry {
+		add(kv("secret", st.errText.Render(symWarning+" needs re-entry")))
+		wrapped("The provider key's api_base now points at another host than its secret was entered for, " +
+			"so requests go there without a credential. Enter the secret again, or point api_base back.")
+	}
 
 	rt := d.rates[modelKey(r)]
 	section("TRAFFIC")
@@ -76,11 +88,7 @@ func (m *Model) detailContent() string {
 	add(kv("last ok", when(r.LastSuccessAt, now.Add(d.skew), loc)))
 	add(kv("last error", when(r.LastErrorAt, now.Add(d.skew), loc)))
 	if r.LastError != "" {
-		indent := strings.Repeat(" ", 15)
-		wrapped := ansi.Wrap(oneLine(r.LastError), max(m.width-len(indent), 20), " ")
-		for _, l := range strings.Split(wrapped, "\n") {
-			add(indent + st.errText.Render(l))
-		}
+		wrapped(r.LastError)
 	}
 
 	section("CONFIG")

@@ -23,7 +23,14 @@ const (
 	symUnknown   = "?"
 	symCursor    = "▸"
 	symServing   = "▶"
+	// symWarning marks what an operator must fix: a config error, a
+	// secret to enter again.
+	symWarning = "⚠"
 )
+
+// secretReentryText is the reason cell of a model whose secret must be
+// entered again; it wins over the failure reason, which follows from it.
+const secretReentryText = symWarning + " secret: re-enter"
 
 func statusSymbol(status string) string {
 	switch status {

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -149,6 +150,33 @@ func tutorialSnapshot(now time.Time, scale uint64) Snapshot {
 			},
 		},
 	}
+}
+
+// troubledSnapshot is tutorialSnapshot with rows the server could not
+// serve as stored, and claude-haiku's provider key moved to another host
+// without its secret.
+func troubledSnapshot(now time.Time, scale uint64) Snapshot {
+	s := tutorialSnapshot(now, scale)
+	s.ConfigErrors = []ConfigError{
+		{Kind: "provider_key", ID: "pk-7", Name: "azure-east", Reason: `provider key "azure-east" has an unusable api_base: host 169.254.169.254 is a cloud metadata address, refused by the egress policy`},
+		{Kind: "model", ID: "m-12", Name: "gpt-4o-batch", Reason: "retries: must be between 0 and 10"},
+		{Kind: "api_key", ID: "k-3f2a", Reason: "key_hash: must be the lower-case hex SHA-256 of the key (64 characters 0-9a-f)"},
+	}
+	for i := range s.Models {
+		if r := &s.Models[i]; r.Name == "claude-haiku" {
+			r.SecretNeedsReentry, r.Reason = true, "upstream_auth_failure"
+		}
+	}
+	return s
+}
+
+// manyConfigErrors is n config errors about models.
+func manyConfigErrors(n int) []ConfigError {
+	out := make([]ConfigError, n)
+	for i := range out {
+		out[i] = ConfigError{Kind: "model", ID: fmt.Sprint("m", i), Name: fmt.Sprint("broken-", i), Reason: "provider key pk-x does not exist"}
+	}
+	return out
 }
 
 // tutorialEvents is what the server's ring holds at t0: the tutorial's

@@ -81,6 +81,21 @@ type Snapshot struct {
 	Models []ModelRow
 	// Groups are the routing groups (multi-target models).
 	Groups []GroupRow
+	// ConfigErrors are the stored rows the server does not serve as
+	// stored (skipped, or answering a configuration error); none when the
+	// configuration is sound.
+	ConfigErrors []ConfigError
+}
+
+// ConfigError is one stored row the server does not serve as stored.
+type ConfigError struct {
+	// Kind is the row's kind: provider_key, model or api_key.
+	Kind string
+	ID   string
+	// Name is its display name; caller keys may have none.
+	Name string
+	// Reason says what is wrong with it.
+	Reason string
 }
 
 // ModelRow is the runtime state of one direct model.
@@ -95,8 +110,13 @@ type ModelRow struct {
 	// cooling down.
 	CooldownUntil time.Time
 	// Reason is why the model last failed (transport_error,
-	// upstream_rate_limited, …); empty when healthy.
+	// upstream_rate_limited, upstream_model_not_found, …); empty when
+	// healthy.
 	Reason string
+	// SecretNeedsReentry is set when the model's provider key now points
+	// at another host than its secret was entered for: the server sends
+	// no credential until the secret is entered again.
+	SecretNeedsReentry bool
 
 	// Requests and Failures are cumulative attempt counters.
 	Requests uint64

@@ -76,6 +76,9 @@ func (m *Model) columns() []column {
 			return cell{text: r.Name}
 		}},
 		{title: "REASON", prio: 1, minW: 6, natW: width("transport_error"), maxW: 24, cell: func(r ModelRow) cell {
+			if r.SecretNeedsReentry {
+				return styled(secretReentryText, st.errText)
+			}
 			if r.Reason == "" {
 				return cell{}
 			}

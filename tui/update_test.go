@@ -447,15 +447,7 @@ func TestUpdateWindowSizes(t *testing.T) {
 				if m.width != sz.w || m.height != sz.h {
 					t.Fatalf("size %dx%d", m.width, m.height)
 				}
-				lines := strings.Split(m.View(), "\n")
-				if len(lines) != sz.h {
-					t.Errorf("%d lines, want %d", len(lines), sz.h)
-				}
-				for i, l := range lines {
-					if width(l) > sz.w {
-						t.Errorf("line %d is %d wide: %q", i, width(l), l)
-					}
-				}
+				checkFits(t, m.View(), sz.w, sz.h)
 			})
 		}
 	}
@@ -576,5 +568,76 @@ func TestNoColorHasNoEscapes(t *testing.T) {
 			t.Errorf("%s view has escape codes with NoColor", screen)
 		}
 		m = send(t, m, keyMsg("enter"))
+	}
+}
+
+// checkFits checks that a view is exactly h lines, none wider than w.
+func checkFits(t *testing.T, view string, w, h int) {
+	t.Helper()
+	lines := strings.Split(view, "\n")
+	if len(lines) != h {
+		t.Errorf("%d lines, want %d", len(lines), h)
+	}
+	for i, l := range lines {
+		if width(l) > w {
+			t.Errorf("line %d is %d wide: %q", i, width(l), l)
+		}
+	}
+}
+
+func TestUpdateConfigErrors(t *testing.T) {
+	c := newClock(t0)
+	m := loaded(t, c, 120, 40)
+	if strings.Contains(m.View(), "CONFIG ERRORS") {
+		t.Fatal("a sound configuration shows a config errors section")
+	}
+	m = send(t, m, refreshMsg{snap: troubledSnapshot(t0, 2), since: 8, next: 8})
+	if n := len(m.shown().snap.ConfigErrors); n != 3 {
+		t.Fatalf("config errors %d, want 3", n)
+	}
+	v := m.View()
+	for _, want := range []string{"CONFIG ERRORS 3", "⚠ model         gpt-4o-batch  retries: must be between 0 and 10", "⚠ api key       k-3f2a"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+	var haiku string
+	for _, l := range strings.Split(v, "\n") {
+		if strings.Contains(l, "claude-haiku") && strings.Contains(l, "◐ probing") {
+			haiku = l
+		}
+	}
+	if !strings.Contains(haiku, secretReentryText) || strings.Contains(haiku, "upstream_auth_failure") {
+		t.Errorf("claude-haiku row %q: want the re-entry marker instead of the reason", haiku)
+	}
+
+	// Paused, the errors stay on screen while the server heals; resumed,
+	// they go.
+	m = send(t, m, keyMsg("p"))
+	c.Advance(time.Second)
+	m = send(t, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 2), since: 8, next: 8})
+	if !strings.Contains(m.View(), "CONFIG ERRORS 3") || len(m.data.snap.ConfigErrors) != 0 {
+		t.Error("paused view lost its config errors, or the live data kept them")
+	}
+	m = send(t, m, keyMsg("p"))
+	if v := m.View(); strings.Contains(v, "CONFIG ERRORS") || strings.Contains(v, secretReentryText) {
+		t.Errorf("healed server still shows trouble:\n%s", v)
+	}
+}
+
+func TestUpdateConfigErrorsFitEverySize(t *testing.T) {
+	for _, n := range []int{1, 3, 40} {
+		for _, sz := range []struct{ w, h int }{{200, 60}, {120, 40}, {80, 24}, {60, 20}, {40, 12}, {20, 8}, {10, 5}, {1, 1}} {
+			t.Run(fmt.Sprintf("%d/%dx%d", n, sz.w, sz.h), func(t *testing.T) {
+				s := troubledSnapshot(t0, 2)
+				s.ConfigErrors = manyConfigErrors(n)
+				m := send(t, loaded(t, newClock(t0), sz.w, sz.h), refreshMsg{snap: s, since: 8, next: 8})
+				checkFits(t, m.View(), sz.w, sz.h)
+				// The models stay on a screen of ordinary height.
+				if sz.h >= 24 && !strings.Contains(m.View(), "gpt-4o-secondary") {
+					t.Errorf("config errors crowd out the models:\n%s", m.View())
+				}
+			})
+		}
 	}
 }

@@ -132,6 +132,14 @@ func (m *Model) mainLines(avail int) []string {
 		}
 		return []string{"", st.dim.Render(msg)}
 	}
+	// Config errors go first: they are what to fix. They take at most a
+	// third of the screen, so the models keep the rest.
+	var top []string
+	if errs := d.snap.ConfigErrors; len(errs) > 0 {
+		h := min(1+min(len(errs), maxConfigErrorLines), max(1, (avail-1)/3))
+		top = append(m.configErrorsSection(errs, h), "")
+		avail = max(avail-len(top), 0)
+	}
 	rows := m.rows()
 	groups := m.groups()
 	feed := m.feed()
@@ -170,7 +178,7 @@ func (m *Model) mainLines(avail int) []string {
 		eh = rem - 1
 	}
 
-	lines := m.modelsSection(rows, mh)
+	lines := append(top, m.modelsSection(rows, mh)...)
 	if gh > 0 {
 		lines = append(lines, "")
 		lines = append(lines, m.groupsSection(groups, gh)...)
@@ -209,6 +217,35 @@ func (m *Model) modelsSection(rows []ModelRow, h int) []string {
 	}
 	return append(lines, m.table(rows, offset, n, m.width)...)
 }
+
+// maxConfigErrorLines bounds the config errors listed on the main screen.
+const maxConfigErrorLines = 5
+
+// configErrorsSection lists the rows the server does not serve as stored:
+// kind, name (the id of a row without one) and reason, in h lines at most.
+func (m *Model) configErrorsSection(errs []ConfigError, h int) []string {
+	st := m.styles
+	title := st.section.Render("CONFIG ERRORS") + " " + st.errText.Render(fmt.Sprint(len(errs)))
+	n := min(len(errs), max(h-1, 0))
+	if more := len(errs) - n; more > 0 {
+		title += st.dim.Render(fmt.Sprintf("   … %d more", more))
+	}
+	lines := []string{title}
+	kindW, nameW := 0, 0
+	for _, e := range errs[:n] {
+		kindW = max(kindW, width(kindText(e.Kind)))
+		nameW = max(nameW, width(orDefault(e.Name, e.ID)))
+	}
+	nameW = min(nameW, 32)
+	for _, e := range errs[:n] {
+		lines = append(lines, "  "+st.errText.Render(symWarning)+" "+padRight(kindText(e.Kind), kindW)+"  "+
+			padRight(orDefault(e.Name, e.ID), nameW)+"  "+st.dim.Render(oneLine(e.Reason)))
+	}
+	return lines
+}
+
+// kindText words a config error's kind: provider_key is "provider key".
+func kindText(kind string) string { return strings.ReplaceAll(kind, "_", " ") }
 
 // groups returns the routing groups on screen: those whose name, or one of
 // whose targets' names, matches the filter.
@@ -364,6 +401,7 @@ func (m *Model) footerLines() []string {
 			st.statusProbing.Render(symProbing) + " probing",
 			st.statusCooldown.Render(symCooldown) + " cooldown",
 			st.statusUnhealthy.Render(symUnhealthy) + " unhealthy",
+			st.errText.Render(symWarning) + " to fix",
 		}, "  ")
 		lines = append([]string{"", legend,
 			st.dim.Render("REQ/MIN, ERR%: last minute · TTFT: time to first token · INFL: in flight"),

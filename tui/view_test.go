@@ -42,6 +42,18 @@ func TestView(t *testing.T) {
 			c.Advance(time.Second)
 			return send(t, m, refreshMsg{err: errDown})
 		}},
+		{name: "config_errors_120x40", w: 120, h: 40, setup: troubled},
+		{name: "config_errors_80x24", w: 80, h: 24, setup: troubled},
+		{name: "config_errors_40x12", w: 40, h: 12, setup: troubled},
+		{name: "config_errors_many_80x24", w: 80, h: 24, setup: func(t *testing.T, m Model, c *fakeClock) Model {
+			s := troubledSnapshot(c.Now(), 2)
+			s.ConfigErrors = manyConfigErrors(9)
+			return send(t, m, refreshMsg{snap: s, since: 8, next: 8})
+		}},
+		{name: "detail_secret_80x24", w: 80, h: 24, setup: func(t *testing.T, m Model, c *fakeClock) Model {
+			m = troubled(t, m, c)
+			return send(t, m, keyMsg("j"), keyMsg("j"), keyMsg("enter"))
+		}},
 		{name: "stale_paused_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, c *fakeClock) Model {
 			m = send(t, m, keyMsg("p"))
 			for range 4 {
@@ -61,6 +73,11 @@ func TestView(t *testing.T) {
 			golden.RequireEqual(t, []byte(m.View()))
 		})
 	}
+}
+
+// troubled feeds the troubled snapshot to m.
+func troubled(t *testing.T, m Model, c *fakeClock) Model {
+	return send(t, m, refreshMsg{snap: troubledSnapshot(c.Now(), 2), since: 8, next: 8})
 }
 
 // TestViewWithoutData covers the screens before the first snapshot.

@@ -40,7 +40,7 @@ func (s *Source) Fetch(ctx context.Context) (tui.Snapshot, error) {
 	if s.Now != nil {
 		now = s.Now()
 	}
-	return buildSnapshot(s.URL, info, rows, models, now), nil
+	return buildSnapshot(s.URL, info, rows, models, now, readExtras(info, rows)), nil
 }
 
 // Events reads the routing events after since.
@@ -56,8 +56,9 @@ func (s *Source) Events(ctx context.Context, since uint64) ([]tui.Event, uint64,
 	return out, next, nil
 }
 
-func buildSnapshot(url string, info admin.Info, rows []admin.StatusRow, models []storage.Model, now time.Time) tui.Snapshot {
-	snap := tui.Snapshot{Server: url, Version: info.Version, StartedAt: info.StartedAt, ServerTime: info.ServerTime}
+func buildSnapshot(url string, info admin.Info, rows []admin.StatusRow, models []storage.Model, now time.Time, ex extras) tui.Snapshot {
+	snap := tui.Snapshot{Server: url, Version: info.Version, StartedAt: info.StartedAt, ServerTime: info.ServerTime,
+		ConfigErrors: ex.configErrors}
 	byName := make(map[string]admin.StatusRow, len(rows))
 	for _, r := range rows {
 		byName[r.DisplayName] = r
@@ -79,6 +80,7 @@ func buildSnapshot(url string, info admin.Info, rows []admin.StatusRow, models [
 			Requests: r.Requests, Failures: r.Failures, InFlight: r.InFlight,
 			LatencyP50: ms(r.LatencyP50Ms), LatencyP95: ms(r.LatencyP95Ms), TTFTP50: ms(r.TTFTP50Ms),
 			LastError: r.LastError, Config: config(m),
+			SecretNeedsReentry: ex.secretNeedsReentry[r.ID],
 		}
 		if r.Probing {
 			row.Status = tui.StatusProbing

@@ -22,8 +22,8 @@ func dataset() storage.Dataset {
 	return storage.Dataset{
 		Revision: 3,
 		ProviderKeys: []storage.ProviderKey{
-			{ID: "pk1", DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-one", APIBase: "https://api.openai.com/v1"},
-			{ID: "pk2", DisplayName: "openai-secondary", Provider: "openai", Secret: "sk-two", APIBase: "http://127.0.0.1:9/v1/"},
+			{ID: "pk1", DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-one", APIBase: "https://api.openai.com/v1", SecretHost: "api.openai.com"},
+			{ID: "pk2", DisplayName: "openai-secondary", Provider: "openai", Secret: "sk-two", APIBase: "http://127.0.0.1:9/v1/", SecretHost: "127.0.0.1"},
 		},
 		Models: []storage.Model{
 			{ID: "m1", DisplayName: "gpt-4o-primary", Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk1",
@@ -96,26 +96,178 @@ func TestBuild(t *testing.T) {
 	}
 }
 
-func TestBuildRejectsBadDatasets(t *testing.T) {
+// rowErrors is a snapshot's config errors as "kind id: reason" lines.
+func rowErrors(s *routing.Snapshot) []string {
+	var out []string
+	for _, re := range s.ConfigErrors() {
+		out = append(out, re.Kind+" "+re.ID+" "+re.Name+": "+re.Reason)
+	}
+	return out
+}
+
+func TestBuildSkipsBadRows(t *testing.T) {
+	ds := dataset()
+	ds.ProviderKeys = append(ds.ProviderKeys, storage.ProviderKey{ID: "pk-bad", DisplayName: "broken", Provider: "openai",
+		Secret: "sk-bad-secret", APIBase: "ftp://user:hunter2@files.example/v1"})
+	ds.Models = append(ds.Models,
+		storage.Model{ID: "m-bad", DisplayName: "too-many-retries", Provider: "openai", ModelName: "x", ProviderKeyID: "pk1", Retries: ptr(99)},
+		storage.Model{ID: "m-orphan", DisplayName: "orphan", Provider: "openai", ModelName: "x", ProviderKeyID: "pk-bad"})
+	ds.APIKeys = append(ds.APIKeys, storage.APIKey{ID: "k-bad", KeyHash: "sk-plain", AllowedModels: []string{"*"}})
+	s, err := routing.Build(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"chat-prod", "gpt-4o-primary", "gpt-4o-secondary"} {
+		if s.Model(name) == nil {
+			t.Errorf("good model %s not served", name)
+		}
+	}
+	if s.Model("too-many-retries") != nil || s.Model("orphan") != nil || s.ProviderKey("pk-bad") != nil {
+		t.Error("a bad row is served")
+	}
+	if len(s.Models()) != 3 {
+		t.Errorf("models %d, want 3", len(s.Models()))
+	}
+	if s.Authenticate("sk-caller") == nil || s.Authenticate("sk-all") == nil {
+		t.Error("good caller keys not served")
+	}
+	got := strings.Join(rowErrors(s), "\n")
+	for _, want := range []string{
+		`provider_key pk-bad broken: api_base: must be an http or https URL (got "ftp://files.example/v1")`,
+		"model m-bad too-many-retries: retries: must be between 0 and",
+		"model m-orphan orphan: its provider key pk-bad was skipped: api_base: must be",
+		"api_key k-bad : key_hash: must be",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("config errors lack %q:\n%s", want, got)
+		}
+	}
+	if len(s.ConfigErrors()) != 4 {
+		t.Errorf("%d config errors, want 4:\n%s", len(s.ConfigErrors()), got)
+	}
+	if strings.Contains(got, "hunter2") || strings.Contains(got, "sk-bad-secret") {
+		t.Errorf("config errors leak a credential:\n%s", got)
+	}
+}
+
+func TestBuildDegrades(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(ds *storage.Dataset)
-		want   string
+		// want is the config errors, one "kind id name: reason" per row.
+		want []string
+		// check looks at the snapshot.
+		check func(t *testing.T, s *routing.Snapshot)
 	}{
-		{name: "missing provider key", mutate: func(ds *storage.Dataset) { ds.Models[0].ProviderKeyID = "nope" }, want: "provider key nope does not exist"},
-		{name: "missing target", mutate: func(ds *storage.Dataset) { ds.Models[2].Routing.Targets[1].Model = "ghost" }, want: `routing target "ghost" does not exist`},
-		{name: "duplicate name", mutate: func(ds *storage.Dataset) { ds.Models[1].DisplayName = "gpt-4o-primary" }, want: "duplicate"},
-		{name: "duplicate key hash", mutate: func(ds *storage.Dataset) { ds.APIKeys[1].KeyHash = ds.APIKeys[0].KeyHash }, want: "duplicate key hash"},
-		{name: "invalid model", mutate: func(ds *storage.Dataset) { ds.Models[0].Retries = ptr(99) }, want: "retries"},
-		{name: "invalid key hash", mutate: func(ds *storage.Dataset) { ds.APIKeys[0].KeyHash = "sk-plain" }, want: "key_hash"},
+		{
+			name:   "missing provider key",
+			mutate: func(ds *storage.Dataset) { ds.Models[0].ProviderKeyID = "nope" },
+			want:   []string{"model m1 gpt-4o-primary: provider key nope does not exist", `model r1 chat-prod: routing target "gpt-4o-primary" was skipped: provider key nope does not exist`},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				g := s.Model("chat-prod").Group
+				if g.Targets[0].Err == nil || g.Targets[1].Err != nil || g.Targets[1] != s.Model("gpt-4o-secondary").Direct {
+					t.Errorf("targets %+v %+v", g.Targets[0], g.Targets[1])
+				}
+			},
+		},
+		{
+			name:   "missing target",
+			mutate: func(ds *storage.Dataset) { ds.Models[2].Routing.Targets[1].Model = "ghost" },
+			want:   []string{`model r1 chat-prod: routing target "ghost" does not exist`},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				g := s.Model("chat-prod").Group
+				if len(g.Targets) != 2 || g.Targets[0].Err != nil || g.Targets[1].Err == nil || g.Targets[1].Name != "ghost" {
+					t.Errorf("targets %+v", g.Targets)
+				}
+				if e := g.Targets[1].Err; e.Type != "config_error" || e.Status != 500 {
+					t.Errorf("target error %+v", e)
+				}
+			},
+		},
+		{
+			name: "every target unusable",
+			mutate: func(ds *storage.Dataset) {
+				ds.Models[2].Routing.Targets = []storage.Target{{Model: "ghost"}, {Model: "chat-prod"}}
+			},
+			want: []string{`model r1 chat-prod: routing target "ghost" does not exist; routing target "chat-prod" is a routing model, not a direct model`},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				g := s.Model("chat-prod").Group
+				if g == nil || len(g.Targets) != 2 || g.Targets[0].Err == nil || g.Targets[1].Err == nil {
+					t.Errorf("group %+v", g)
+				}
+			},
+		},
+		{
+			name:   "duplicate name",
+			mutate: func(ds *storage.Dataset) { ds.Models[1].DisplayName = "gpt-4o-primary" },
+			want: []string{
+				`model m1 gpt-4o-primary: display name "gpt-4o-primary" is used by more than one model`,
+				`model m2 gpt-4o-primary: display name "gpt-4o-primary" is used by more than one model`,
+				`model r1 chat-prod: routing target "gpt-4o-primary" was skipped: display name "gpt-4o-primary" is used by more than one model; routing target "gpt-4o-secondary" does not exist`,
+			},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				if s.Model("gpt-4o-primary") != nil || s.ModelByID("m1") != nil || s.ModelByID("m2") != nil {
+					t.Error("an ambiguous model is served")
+				}
+			},
+		},
+		{
+			name:   "duplicate model id",
+			mutate: func(ds *storage.Dataset) { ds.Models[1].ID = "m1" },
+			want: []string{
+				"model m1 gpt-4o-primary: id m1 is used by more than one model",
+				"model m1 gpt-4o-secondary: id m1 is used by more than one model",
+				`model r1 chat-prod: routing target "gpt-4o-primary" was skipped: id m1 is used by more than one model; routing target "gpt-4o-secondary" was skipped: id m1 is used by more than one model`,
+			},
+		},
+		{
+			name:   "duplicate provider key id",
+			mutate: func(ds *storage.Dataset) { ds.ProviderKeys[1].ID = "pk1" },
+			want: []string{
+				"provider_key pk1 openai-primary: id pk1 is used by more than one provider key",
+				"provider_key pk1 openai-secondary: id pk1 is used by more than one provider key",
+				"model m1 gpt-4o-primary: its provider key pk1 was skipped: id pk1 is used by more than one provider key",
+				"model m2 gpt-4o-secondary: provider key pk2 does not exist",
+				`model r1 chat-prod: routing target "gpt-4o-primary" was skipped: its provider key pk1 was skipped: id pk1 is used by more than one provider key; routing target "gpt-4o-secondary" was skipped: provider key pk2 does not exist`,
+			},
+		},
+		{
+			name:   "duplicate key hash",
+			mutate: func(ds *storage.Dataset) { ds.APIKeys[1].KeyHash = ds.APIKeys[0].KeyHash },
+			want: []string{
+				"api_key k1 : its key hash is shared with another caller key",
+				"api_key k2 : its key hash is shared with another caller key",
+			},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				if s.Authenticate("sk-caller") != nil {
+					t.Error("a key whose hash is shared authenticates")
+				}
+			},
+		},
+		{
+			name:   "adapter not implemented",
+			mutate: func(ds *storage.Dataset) { ds.ProviderKeys[1].Adapter = "anthropic" },
+			want:   []string{`provider_key pk2 openai-secondary: the "anthropic" adapter of provider key "openai-secondary" is not implemented yet`},
+			check: func(t *testing.T, s *routing.Snapshot) {
+				if d := s.Model("gpt-4o-secondary").Direct; d.Err == nil || d.Err.Type != "not_implemented" {
+					t.Errorf("target error %+v", d.Err)
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ds := dataset()
 			tt.mutate(&ds)
-			_, err := routing.Build(ds)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want %q", err, tt.want)
+			s, err := routing.Build(ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rowErrors(s); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("config errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if tt.check != nil {
+				tt.check(t, s)
 			}
 		})
 	}
@@ -124,13 +276,29 @@ func TestBuildRejectsBadDatasets(t *testing.T) {
 func TestUpstreamURL(t *testing.T) {
 	tests := []struct {
 		provider, adapter, base string
-		want, wantErr           string
+		want, wantErr, wantMsg  string
 	}{
 		{provider: "openai", base: "https://api.openai.com", want: "https://api.openai.com/v1/chat/completions"},
+		{provider: "openai", base: "https://api.openai.com/", want: "https://api.openai.com/v1/chat/completions"},
+		{provider: "openai", base: "HTTPS://API.OPENAI.COM", want: "https://API.OPENAI.COM/v1/chat/completions"},
 		{provider: "openai", base: "", want: "https://api.openai.com/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com/v1//", want: "https://gw.example.com/v1/chat/completions"},
 		{provider: "openai", base: "https://gw.example.com/openai/v1/chat/completions/", want: "https://gw.example.com/openai/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com/v1/completions", want: "https://gw.example.com/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com/v1/embeddings", want: "https://gw.example.com/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com", want: "https://gw.example.com/chat/completions"},
+		{provider: "openai", base: "http://127.0.0.1:8080/a/../v1", want: "http://127.0.0.1:8080/v1/chat/completions"},
+		{provider: "openai", base: "https://gw.example.com/my%20models/v1", want: "https://gw.example.com/my%20models/v1/chat/completions"},
+		{provider: "openai", base: "https://api.openai.com:443", want: "https://api.openai.com:443/chat/completions"},
 		{provider: "deepseek", adapter: "openai", base: "https://api.deepseek.com", want: "https://api.deepseek.com/chat/completions"},
-		{provider: "deepseek", adapter: "openai", base: "", wantErr: "config_error"},
+		{provider: "deepseek", adapter: "openai", base: "", wantErr: "config_error", wantMsg: "no api_base"},
+		{provider: "openai", base: "https://gw.example.com/v1?api-version=1", wantErr: "config_error", wantMsg: "query"},
+		{provider: "openai", base: "https://gw.example.com/v1?", wantErr: "config_error", wantMsg: "query"},
+		{provider: "openai", base: "https://gw.example.com/v1#x", wantErr: "config_error", wantMsg: "fragment"},
+		{provider: "openai", base: "https://gw.example.com/v1#", wantErr: "config_error", wantMsg: "fragment"},
+		{provider: "openai", base: "https://evil.example?x=/v1", wantErr: "config_error", wantMsg: "query"},
+		{provider: "openai", base: "https://user:hunter2@gw.example.com/v1", wantErr: "config_error", wantMsg: "user info"},
+		{provider: "openai", base: "https://hunter2@gw.example.com/v1", wantErr: "config_error", wantMsg: "user info"},
 		{provider: "anthropic", adapter: "anthropic", base: "https://api.anthropic.com", wantErr: "not_implemented"},
 		{provider: "x", adapter: "bedrock", wantErr: "not_implemented"},
 	}
@@ -143,14 +311,68 @@ func TestUpstreamURL(t *testing.T) {
 				t.Fatal(err)
 			}
 			pk := s.ProviderKey("pk1")
+			if pk == nil {
+				t.Fatalf("provider key skipped: %v", rowErrors(s))
+			}
 			if tt.wantErr != "" {
 				if pk.Err == nil || pk.Err.Type != tt.wantErr || s.Model("gpt-4o-primary").Direct.Err != pk.Err {
 					t.Fatalf("want %s config error, got %+v", tt.wantErr, pk.Err)
+				}
+				if !strings.Contains(pk.Err.Message, tt.wantMsg) || strings.Contains(pk.Err.Message, "hunter2") {
+					t.Errorf("message %q, want one saying %q and no credential", pk.Err.Message, tt.wantMsg)
+				}
+				if errs := rowErrors(s); len(errs) != 1 || !strings.Contains(errs[0], pk.Err.Message) {
+					t.Errorf("config errors %v", errs)
 				}
 				return
 			}
 			if pk.Err != nil || pk.URL.String() != tt.want {
 				t.Errorf("got %v %v, want %s", pk.URL, pk.Err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSecretBoundToHost: a secret goes only to the host it was entered
+// for; after api_base moves to another host the key sends none.
+func TestSecretBoundToHost(t *testing.T) {
+	tests := []struct {
+		name            string
+		base, host      string
+		wantUnbound     bool
+		wantAuth        string
+		forward, wantFH []string
+	}{
+		{name: "bound", base: "https://gw.example.com/v1", host: "gw.example.com", wantAuth: "Bearer sk-one"},
+		{name: "port does not matter", base: "https://gw.example.com:8443/v1", host: "gw.example.com", wantAuth: "Bearer sk-one"},
+		{name: "moved to another host", base: "https://evil.example.net/v1", host: "gw.example.com", wantUnbound: true},
+		{name: "default base", base: "", host: "api.openai.com", wantAuth: "Bearer sk-one"},
+		{name: "default base, secret for another host", base: "", host: "gw.example.com", wantUnbound: true},
+		{name: "never bound", base: "https://gw.example.com/v1", host: "", wantUnbound: true},
+		{name: "forward headers", base: "https://gw.example.com/v1", host: "gw.example.com", wantAuth: "Bearer sk-one",
+			forward: []string{"x-tenant-id", "OpenAI-Organization"}, wantFH: []string{"X-Tenant-Id", "Openai-Organization"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := dataset()
+			pk := &ds.ProviderKeys[0]
+			pk.APIBase, pk.SecretHost, pk.ForwardHeaders = tt.base, tt.host, tt.forward
+			s, err := routing.Build(ds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := s.ProviderKey("pk1")
+			if got.Err != nil {
+				t.Fatal(got.Err)
+			}
+			if got.SecretUnbound != tt.wantUnbound || s.Model("gpt-4o-primary").Direct.ProviderKey != got {
+				t.Errorf("SecretUnbound = %v, want %v", got.SecretUnbound, tt.wantUnbound)
+			}
+			if auth := strings.Join(got.Auth, ","); auth != tt.wantAuth {
+				t.Errorf("Auth = %q, want %q", auth, tt.wantAuth)
+			}
+			if fmt.Sprint(got.ForwardHeaders) != fmt.Sprint(tt.wantFH) {
+				t.Errorf("ForwardHeaders = %v, want %v", got.ForwardHeaders, tt.wantFH)
 			}
 		})
 	}
@@ -187,6 +409,75 @@ func TestAuthenticate(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestCallerAccessByID: access follows the model id the store resolved,
+// through a rename, and not to a new model that reuses an old name.
+func TestCallerAccessByID(t *testing.T) {
+	withIDs := func(mutate func(ds *storage.Dataset)) *routing.Snapshot {
+		t.Helper()
+		ds := dataset()
+		ds.APIKeys[0].AllowedModels = []string{"chat-prod", "gpt-4o-primary"}
+		ds.APIKeys[0].AllowedModelIDs = []string{"r1", "m1"}
+		ds.APIKeys[1].AllowedModelIDs = []string{"*"}
+		mutate(&ds)
+		s, err := routing.Build(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tests := []struct {
+		name   string
+		mutate func(ds *storage.Dataset)
+		model  string
+		want   bool
+	}{
+		{name: "allowed", mutate: func(*storage.Dataset) {}, model: "gpt-4o-primary", want: true},
+		{name: "not allowed", mutate: func(*storage.Dataset) {}, model: "gpt-4o-secondary", want: false},
+		{name: "renamed keeps access", model: "gpt-4o-renamed", want: true, mutate: func(ds *storage.Dataset) {
+			ds.Models[0].DisplayName = "gpt-4o-renamed"
+			ds.Models[2].Routing.Targets[0].Model = "gpt-4o-renamed"
+		}},
+		{name: "new model reusing a deleted name", model: "gpt-4o-primary", want: false, mutate: func(ds *storage.Dataset) {
+			// m1 deleted (the store drops it from the key), m9 takes its name.
+			ds.Models[0].ID = "m9"
+			ds.APIKeys[0].AllowedModelIDs = []string{"r1"}
+		}},
+		{name: "new model reusing the name, id still listed", model: "gpt-4o-primary", want: false, mutate: func(ds *storage.Dataset) {
+			ds.Models[0].ID = "m9"
+		}},
+		{name: "names resolved when the source gives no ids", model: "gpt-4o-primary", want: true, mutate: func(ds *storage.Dataset) {
+			ds.APIKeys[0].AllowedModelIDs = nil
+		}},
+		{name: "unknown name grants nothing", model: "gpt-4o-secondary", want: false, mutate: func(ds *storage.Dataset) {
+			ds.APIKeys[0].AllowedModelIDs = nil
+			ds.APIKeys[0].AllowedModels = []string{"ghost"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := withIDs(tt.mutate)
+			k := s.Authenticate("sk-caller")
+			m := s.Model(tt.model)
+			if m == nil {
+				t.Fatalf("no model %s", tt.model)
+			}
+			if got := k.AllowsModel(m); got != tt.want {
+				t.Errorf("AllowsModel(%s) = %v, want %v", tt.model, got, tt.want)
+			}
+			if got := k.Allows(tt.model); got != tt.want {
+				t.Errorf("Allows(%s) = %v, want %v", tt.model, got, tt.want)
+			}
+			if k.AllowsModel(nil) || k.Allows("ghost") {
+				t.Error("a missing model is allowed to a key without *")
+			}
+			all := s.Authenticate("sk-all")
+			if !all.All || !all.AllowsModel(m) || !all.AllowsModel(nil) {
+				t.Errorf("* key: %+v", all)
+			}
+		})
+	}
 }
 
 func TestOrder(t *testing.T) {
@@ -287,30 +578,26 @@ func TestTableReload(t *testing.T) {
 		t.Fatal("not loaded")
 	}
 
-	// A bad dataset never replaces a good snapshot.
-	src.Update(func(ds *storage.Dataset) { ds.Models[2].Routing.Targets[0].Model = "ghost" })
-	if err := tbl.Reload(context.Background()); err == nil {
-		t.Fatal("bad dataset accepted")
-	}
-	if tbl.Snapshot() != good {
-		t.Fatal("bad dataset replaced the snapshot")
-	}
-	// Neither does a failing store.
+	// A failing store never replaces a good snapshot.
 	src.Fail(errors.New("disk on fire"))
 	if err := tbl.Reload(context.Background()); err == nil || tbl.Snapshot() != good {
 		t.Fatal("failing store replaced the snapshot")
 	}
 	src.Fail(nil)
-	src.Update(func(ds *storage.Dataset) { ds.Models[2].Routing.Targets[0].Model = "gpt-4o-primary" })
+	// A dataset with a bad row is served without it.
+	src.Update(func(ds *storage.Dataset) { ds.Models[0].Retries = ptr(99) })
 	if err := tbl.Reload(context.Background()); err != nil || tbl.Snapshot() == good {
 		t.Fatalf("recovery: %v", err)
+	}
+	if s := tbl.Snapshot(); s.Model("gpt-4o-primary") != nil || s.Model("chat-prod") == nil || len(s.ConfigErrors()) != 2 {
+		t.Fatalf("bad row: %v", rowErrors(s))
 	}
 	// A reload at the revision already live builds nothing and swaps nothing.
 	live := tbl.Snapshot()
 	if err := tbl.Reload(context.Background()); err != nil || tbl.Snapshot() != live {
 		t.Fatalf("same-revision reload: %v, snapshot replaced: %v", err, tbl.Snapshot() != live)
 	}
-	if fmt.Sprint(swaps) != "[3 5]" {
+	if fmt.Sprint(swaps) != "[3 4]" {
 		t.Errorf("swaps at revisions %v", swaps)
 	}
 	mu.Lock()
@@ -320,36 +607,169 @@ func TestTableReload(t *testing.T) {
 	}
 }
 
-func TestTableWatch(t *testing.T) {
-	src := proxytest.NewSource(dataset())
-	tbl := routing.NewTable(src, nil)
+// TestTableLogsRowErrorsOncePerRevision: the skipped rows are logged at
+// warn level, one line each, when a revision is loaded, and not again on
+// reloads and polls of the same revision.
+func TestTableLogsRowErrorsOncePerRevision(t *testing.T) {
+	ds := dataset()
+	ds.Models[1].Retries = ptr(99)
+	ds.APIKeys[0].KeyHash = "sk-plain"
+	src := proxytest.NewSource(ds)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	tbl := routing.NewTable(src, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)))
+	rowLines := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "not served as stored") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for i := 0; i < 3; i++ {
+		if err := tbl.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := rowLines()
+	// m2, the routing model that lost it as a target, and k1.
+	if len(lines) != 3 {
+		t.Fatalf("%d row lines after three reloads of one revision, want 3:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "level=WARN") || !strings.Contains(l, "revision=3") {
+			t.Errorf("row line %q", l)
+		}
+	}
+	if !strings.Contains(lines[0], "kind=model id=m2 name=gpt-4o-secondary") || !strings.Contains(lines[2], "kind=api_key id=k1") {
+		t.Errorf("row lines:\n%s", strings.Join(lines, "\n"))
+	}
+	src.Update(func(*storage.Dataset) {})
+	if err := tbl.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rowLines()); n != 6 {
+		t.Errorf("%d row lines after a new revision, want 6", n)
+	}
+}
+
+// swapWaiter registers an OnSwap hook on tbl and returns a function that
+// waits for the next swap and checks its revision.
+func swapWaiter(t *testing.T, tbl *routing.Table) func(want int64) {
 	swapped := make(chan int64, 8)
 	tbl.OnSwap(func(_, cur *routing.Snapshot) { swapped <- cur.Revision })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { tbl.Watch(ctx, 5*time.Millisecond); close(done) }()
-	wait := func(want int64) {
+	return func(want int64) {
 		t.Helper()
 		select {
 		case rev := <-swapped:
 			if rev != want {
 				t.Fatalf("swapped to %d, want %d", rev, want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatalf("no swap to revision %d", want)
 		}
 	}
+}
+
+// startWatch runs tbl.Watch; stop cancels it and checks that it returns.
+func startWatch(t *testing.T, tbl *routing.Table, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tbl.Watch(ctx, every); close(done) }()
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Watch did not return after cancel")
+		}
+	}
+}
+
+func TestTableWatch(t *testing.T) {
+	src := proxytest.NewSource(dataset())
+	tbl := routing.NewTable(src, nil)
+	wait := swapWaiter(t, tbl)
+	stop := startWatch(t, tbl, 5*time.Millisecond)
 	wait(3) // the first poll loads
 	src.Update(func(ds *storage.Dataset) { ds.Models[0].ModelName = "gpt-4o" })
 	wait(4)
 	if got := tbl.Snapshot().Model("gpt-4o-primary").Direct.ModelName; got != "gpt-4o" {
 		t.Errorf("model name %s", got)
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Watch did not return after cancel")
+	stop()
+}
+
+// restoredSource is a source whose dataset tests replace whole, revision
+// included, as a restored backup does.
+type restoredSource struct {
+	mu sync.Mutex
+	ds storage.Dataset
+}
+
+func (s *restoredSource) Revision(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds.Revision, nil
+}
+
+func (s *restoredSource) Load(context.Context) (storage.Dataset, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ds, nil
+}
+
+func (s *restoredSource) set(ds storage.Dataset) {
+	s.mu.Lock()
+	s.ds = ds
+	s.mu.Unlock()
+}
+
+// TestTableRevisionBackwards: a store restored to an older revision is
+// loaded, by Reload and by Watch, and the step back is logged.
+func TestTableRevisionBackwards(t *testing.T) {
+	at := func(rev int64, modelName string) storage.Dataset {
+		ds := dataset()
+		ds.Revision = rev
+		ds.Models[0].ModelName = modelName
+		return ds
+	}
+	src := &restoredSource{ds: at(5, "gpt-4o")}
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	tbl := routing.NewTable(src, slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil)))
+	wait := swapWaiter(t, tbl)
+	if err := tbl.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wait(5)
+	src.set(at(3, "restored"))
+	if err := tbl.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := tbl.Snapshot(); got.Revision != 3 || got.Model("gpt-4o-primary").Direct.ModelName != "restored" {
+		t.Fatalf("after a restore to revision 3: revision %d", got.Revision)
+	}
+	wait(3)
+	mu.Lock()
+	if !strings.Contains(logs.String(), `level=WARN msg="store revision went backwards; reloading" from=5 to=3`) {
+		t.Errorf("logs:\n%s", logs.String())
+	}
+	mu.Unlock()
+
+	// Watch: back to 5, then a restore to 2.
+	src.set(at(5, "gpt-4o"))
+	stop := startWatch(t, tbl, time.Millisecond)
+	defer stop()
+	wait(5)
+	src.set(at(2, "older"))
+	wait(2)
+	if got := tbl.Snapshot().Model("gpt-4o-primary").Direct.ModelName; got != "older" {
+		t.Errorf("model name %s after Watch loaded revision 2", got)
 	}
 }
 

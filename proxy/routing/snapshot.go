@@ -13,8 +13,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
+	"net/textproto"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,8 +30,6 @@ import (
 const (
 	DefaultCooldown    = 30 * time.Second
 	DefaultCooldownMax = 600 * time.Second
-	// DefaultOpenAIBase is used for an openai provider key without api_base.
-	DefaultOpenAIBase = "https://api.openai.com/v1"
 )
 
 // Snapshot is one immutable, fully resolved view of the configuration. It
@@ -47,20 +48,28 @@ type Snapshot struct {
 	configErrs   []RowError
 }
 
-// RowError is a stored row the snapshot could not use: it was skipped (or,
-// for a model whose provider key was skipped, left out with it) and the
-// rest of the configuration is served. The admin API's info endpoint and
-// the dashboard list them.
+// RowError is a stored row the snapshot does not serve as stored, while the
+// rest of the configuration is served: a row that was skipped (or, for a
+// model whose provider key was skipped, left out with it), a provider key
+// kept with a ConfigError that its models answer (adapter not implemented,
+// api_base unusable or refused), or a routing model with targets it cannot
+// use (it serves the others). The admin API's info endpoint and the
+// dashboard list them.
 type RowError struct {
 	// Kind is "provider_key", "model" or "api_key".
-	Kind   string
-	ID     string
-	Name   string
+	Kind string
+	ID   string
+	// Name is the display name; caller keys may have none.
+	Name string
+	// Reason says what is wrong. It never holds a secret: an api_base
+	// quoted in it has its user info and query removed.
 	Reason string
 }
 
-// ConfigErrors lists the rows skipped when the snapshot was built. The
-// slice is shared: do not modify it.
+// ConfigErrors lists the rows not served as stored, in the order the build
+// found them: provider keys, then models (routing models with unusable
+// targets after the skipped ones), then caller keys, each in dataset order.
+// The slice is shared: do not modify it.
 func (s *Snapshot) ConfigErrors() []RowError { return s.configErrs }
 
 // CallerKey is a caller API key as the proxy needs it.
@@ -68,8 +77,11 @@ type CallerKey struct {
 	ID   string
 	Name string
 	// All is set when allowed_models holds "*".
-	All       bool
+	All bool
+	// allowed holds the ids of the models the key may call, and names
+	// their display names in this snapshot (for Allows).
 	allowed   map[string]struct{}
+	names     map[string]struct{}
 	ExpiresAt time.Time
 	Disabled  bool
 }
@@ -89,12 +101,15 @@ func (k *CallerKey) AllowsModel(m *Model) bool {
 	return ok
 }
 
-// Allows reports whether the key may call the model alias name.
+// Allows reports whether the key may call the model whose display name in
+// this snapshot is name. It answers as AllowsModel does.
+//
+// Deprecated: use AllowsModel with the model the name resolves to.
 func (k *CallerKey) Allows(name string) bool {
 	if k.All {
 		return true
 	}
-	_, ok := k.allowed[name]
+	_, ok := k.names[name]
 	return ok
 }
 
@@ -111,8 +126,10 @@ type ProviderKey struct {
 	// is not bound to the host api_base names now (SecretUnbound).
 	Auth []string
 	// SecretUnbound is set when api_base points at another host than the
-	// one the secret was entered for: requests go without the credential
-	// until the secret is entered again or api_base points back.
+	// one the secret was entered for (storage.ProviderKey.SecretBound is
+	// false): requests go without the credential until the secret is
+	// entered again or api_base points back. The status API reports it
+	// per direct model through Target.ProviderKey.
 	SecretUnbound bool
 	// ForwardHeaders are caller header names (canonical) this key lets
 	// through beyond the adapter's allowlist.
@@ -155,6 +172,9 @@ type Model struct {
 }
 
 // Target is a direct model: one upstream model behind one provider key.
+// ProviderKey.SecretUnbound tells whether the key's secret must be entered
+// again before the model gets a credential (the status API's
+// secret_needs_reentry).
 type Target struct {
 	ID        string
 	Name      string
@@ -380,17 +400,57 @@ func (c *keyCache) put(raw string, k *CallerKey) {
 	sh.m.Store(&next)
 }
 
-// Build resolves a dataset into a snapshot. It fails on a dataset the proxy
-// must not serve from: invalid resources, duplicate names, ids or key
-// hashes, or references to provider keys or targets that do not exist.
-// Problems that affect one model only (an adapter not implemented yet, a
-// routing target that is itself a routing model) do not fail the build:
-// that model answers a clear configuration error instead.
-func Build(ds storage.Dataset) (*Snapshot, error) {
-	return build(ds, nil)
+// Build resolves a dataset into a snapshot. A row the proxy cannot serve
+// does not take the rest down with it: a provider key, model or caller key
+// that fails Validate, shares a unique field (id, display name, key hash)
+// with another row, or names a provider key that does not exist is
+// skipped, and so is a direct model whose provider key was skipped. Rows
+// that collide are all skipped: which of them was meant is anyone's guess.
+// A routing model keeps the targets it can use: one that does not exist,
+// was skipped, or is itself a routing model becomes a target that answers
+// a configuration error, which the walk passes over; a group with no usable
+// target still exists and answers that error. Every row not served as
+// stored is listed in ConfigErrors.
+//
+// The error is for a dataset that cannot be used at all. No dataset is
+// that today, so it is nil; a failed load is the Source's error instead.
+func Build(ds storage.Dataset, opts ...Option) (*Snapshot, error) {
+	return build(ds, nil, newOptions(opts)), nil
 }
 
-func build(ds storage.Dataset, counters func(id string) *atomic.Uint64) (*Snapshot, error) {
+// Option configures Build and NewTable.
+type Option func(*options)
+
+type options struct {
+	egress EgressPolicy
+}
+
+func newOptions(opts []Option) options {
+	var o options
+	for _, fn := range opts {
+		fn(&o)
+	}
+	return o
+}
+
+// WithEgress sets the policy every api_base host is checked against; the
+// default is the zero EgressPolicy. A refused host is a ConfigError on its
+// provider key, listed in ConfigErrors.
+func WithEgress(p EgressPolicy) Option {
+	return func(o *options) { o.egress = p }
+}
+
+// builder is the state of one build.
+type builder struct {
+	s      *Snapshot
+	egress EgressPolicy
+	// skippedKeys and skippedModels hold why a provider key (by id) or a
+	// model (by display name) was skipped, for the rows that refer to it.
+	skippedKeys   map[string]string
+	skippedModels map[string]string
+}
+
+func build(ds storage.Dataset, counters func(id string) *atomic.Uint64, o options) *Snapshot {
 	s := &Snapshot{
 		Revision:     ds.Revision,
 		keysByHash:   make(map[string]*CallerKey, len(ds.APIKeys)),
@@ -399,84 +459,174 @@ func build(ds storage.Dataset, counters func(id string) *atomic.Uint64) (*Snapsh
 		providerKeys: make(map[string]*ProviderKey, len(ds.ProviderKeys)),
 		cache:        newKeyCache(),
 	}
-	for i := range ds.ProviderKeys {
-		pk := &ds.ProviderKeys[i]
-		if err := pk.Validate(); err != nil {
-			return nil, fmt.Errorf("provider key %s: %w", pk.ID, err)
-		}
-		if _, dup := s.providerKeys[pk.ID]; dup {
-			return nil, fmt.Errorf("provider key id %s: duplicate", pk.ID)
-		}
-		s.providerKeys[pk.ID] = resolveProviderKey(pk)
+	b := &builder{s: s, egress: o.egress, skippedKeys: map[string]string{}, skippedModels: map[string]string{}}
+	b.providerKeys(ds.ProviderKeys)
+	b.models(ds.Models)
+	// Groups are resolved once every model exists.
+	b.groups(ds.Models, counters)
+	b.callerKeys(ds.APIKeys)
+	s.sorted = make([]*Model, 0, len(s.models))
+	for _, m := range s.models {
+		s.sorted = append(s.sorted, m)
 	}
-	for i := range ds.Models {
-		m := &ds.Models[i]
-		if err := m.Validate(); err != nil {
-			return nil, fmt.Errorf("model %s (%s): %w", m.DisplayName, m.ID, err)
+	slices.SortFunc(s.sorted, func(a, b *Model) int { return strings.Compare(a.Name, b.Name) })
+	return s
+}
+
+// Row kinds of a RowError.
+const (
+	kindProviderKey = "provider_key"
+	kindModel       = "model"
+	kindAPIKey      = "api_key"
+)
+
+func (b *builder) problem(kind, id, name, reason string) {
+	b.s.configErrs = append(b.s.configErrs, RowError{Kind: kind, ID: id, Name: name, Reason: reason})
+}
+
+// tally counts the rows sharing each value of a unique field.
+func tally[T any](rows []T, field func(*T) string) map[string]int {
+	n := make(map[string]int, len(rows))
+	for i := range rows {
+		n[field(&rows[i])]++
+	}
+	return n
+}
+
+func (b *builder) providerKeys(pks []storage.ProviderKey) {
+	ids := tally(pks, func(pk *storage.ProviderKey) string { return pk.ID })
+	for i := range pks {
+		pk := &pks[i]
+		var reason string
+		if err := pk.Validate(); err != nil {
+			reason = redactBase(err.Error(), pk.APIBase)
+		} else if ids[pk.ID] > 1 {
+			reason = "id " + pk.ID + " is used by more than one provider key"
 		}
-		if _, dup := s.models[m.DisplayName]; dup {
-			return nil, fmt.Errorf("model display name %q: duplicate", m.DisplayName)
+		if reason != "" {
+			b.problem(kindProviderKey, pk.ID, pk.DisplayName, reason)
+			b.skippedKeys[pk.ID] = reason
+			continue
 		}
-		if _, dup := s.modelsByID[m.ID]; dup {
-			return nil, fmt.Errorf("model id %s: duplicate", m.ID)
+		rpk := resolveProviderKey(pk, b.egress)
+		if rpk.Err != nil {
+			b.problem(kindProviderKey, pk.ID, pk.DisplayName, rpk.Err.Message)
+		}
+		b.s.providerKeys[pk.ID] = rpk
+	}
+}
+
+func (b *builder) models(ms []storage.Model) {
+	s := b.s
+	names := tally(ms, func(m *storage.Model) string { return m.DisplayName })
+	ids := tally(ms, func(m *storage.Model) string { return m.ID })
+	for i := range ms {
+		m := &ms[i]
+		var reason string
+		switch err := m.Validate(); {
+		case err != nil:
+			reason = err.Error()
+		case names[m.DisplayName] > 1:
+			reason = fmt.Sprintf("display name %q is used by more than one model", m.DisplayName)
+		case ids[m.ID] > 1:
+			reason = "id " + m.ID + " is used by more than one model"
+		case m.Routing != nil:
+		case b.skippedKeys[m.ProviderKeyID] != "":
+			reason = fmt.Sprintf("its provider key %s was skipped: %s", m.ProviderKeyID, b.skippedKeys[m.ProviderKeyID])
+		case s.providerKeys[m.ProviderKeyID] == nil:
+			reason = "provider key " + m.ProviderKeyID + " does not exist"
+		}
+		if reason != "" {
+			b.problem(kindModel, m.ID, m.DisplayName, reason)
+			b.skippedModels[m.DisplayName] = reason
+			continue
 		}
 		rm := &Model{ID: m.ID, Name: m.DisplayName, NameJSON: jsonString(m.DisplayName), OwnedBy: m.Provider}
 		if m.Routing == nil {
-			pk := s.providerKeys[m.ProviderKeyID]
-			if pk == nil {
-				return nil, fmt.Errorf("model %s: provider key %s does not exist", m.DisplayName, m.ProviderKeyID)
-			}
-			rm.Direct = resolveTarget(m, pk)
+			rm.Direct = resolveTarget(m, s.providerKeys[m.ProviderKeyID])
 		} else {
 			rm.OwnedBy = "aisix"
 		}
 		s.models[m.DisplayName] = rm
 		s.modelsByID[m.ID] = rm
 	}
-	// Groups are resolved once every model exists.
-	for i := range ds.Models {
-		m := &ds.Models[i]
-		if m.Routing == nil {
-			continue
-		}
-		g, err := s.resolveGroup(m, counters)
-		if err != nil {
-			return nil, err
-		}
-		s.models[m.DisplayName].Group = g
-	}
-	for i := range ds.APIKeys {
-		k := &ds.APIKeys[i]
-		if err := k.Validate(); err != nil {
-			return nil, fmt.Errorf("caller key %s: %w", k.ID, err)
-		}
-		if _, dup := s.keysByHash[k.KeyHash]; dup {
-			return nil, fmt.Errorf("caller key %s: duplicate key hash", k.ID)
-		}
-		ck := &CallerKey{ID: k.ID, Name: k.DisplayName, Disabled: k.Disabled, allowed: make(map[string]struct{}, len(k.AllowedModels))}
-		if k.ExpiresAt != nil {
-			ck.ExpiresAt = *k.ExpiresAt
-		}
-		for _, name := range k.AllowedModels {
-			if name == "*" {
-				ck.All = true
-			}
-			ck.allowed[name] = struct{}{}
-			if m := s.models[name]; m != nil {
-				ck.allowed[m.ID] = struct{}{}
-			}
-		}
-		s.keysByHash[k.KeyHash] = ck
-	}
-	s.sorted = make([]*Model, 0, len(s.models))
-	for _, m := range s.models {
-		s.sorted = append(s.sorted, m)
-	}
-	slices.SortFunc(s.sorted, func(a, b *Model) int { return strings.Compare(a.Name, b.Name) })
-	return s, nil
 }
 
-func (s *Snapshot) resolveGroup(m *storage.Model, counters func(string) *atomic.Uint64) (*Group, error) {
+func (b *builder) groups(ms []storage.Model, counters func(string) *atomic.Uint64) {
+	for i := range ms {
+		m := &ms[i]
+		rm := b.s.models[m.DisplayName]
+		if m.Routing == nil || rm == nil || rm.ID != m.ID {
+			continue // a direct model, or a skipped row
+		}
+		var problems []string
+		rm.Group, problems = b.resolveGroup(m, counters)
+		if len(problems) > 0 {
+			b.problem(kindModel, m.ID, m.DisplayName, strings.Join(problems, "; "))
+		}
+	}
+}
+
+func (b *builder) callerKeys(keys []storage.APIKey) {
+	s := b.s
+	hashes := tally(keys, func(k *storage.APIKey) string { return k.KeyHash })
+	for i := range keys {
+		k := &keys[i]
+		var reason string
+		if err := k.Validate(); err != nil {
+			reason = err.Error()
+		} else if hashes[k.KeyHash] > 1 {
+			reason = "its key hash is shared with another caller key"
+		}
+		if reason != "" {
+			b.problem(kindAPIKey, k.ID, k.DisplayName, reason)
+			continue
+		}
+		ck := b.callerKey(k)
+		s.keysByHash[k.KeyHash] = ck
+	}
+}
+
+// callerKey resolves a caller key's access by model id, from
+// AllowedModelIDs as the store fills it. A Source that leaves the ids
+// empty (older test fixtures, for one) gets AllowedModels resolved to ids
+// here instead, by the display names in this dataset: names of models that
+// do not exist (or were skipped) grant nothing, and such a key follows no
+// rename, since the names it holds are the ones that were stored.
+func (b *builder) callerKey(k *storage.APIKey) *CallerKey {
+	ck := &CallerKey{ID: k.ID, Name: k.DisplayName, Disabled: k.Disabled}
+	if k.ExpiresAt != nil {
+		ck.ExpiresAt = *k.ExpiresAt
+	}
+	ids := k.AllowedModelIDs
+	if len(ids) == 0 {
+		ids = make([]string, 0, len(k.AllowedModels))
+		for _, name := range k.AllowedModels {
+			if name == "*" {
+				ids = append(ids, name)
+			} else if m := b.s.models[name]; m != nil {
+				ids = append(ids, m.ID)
+			}
+		}
+	}
+	ck.allowed = make(map[string]struct{}, len(ids))
+	ck.names = make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		if id == "*" {
+			ck.All = true
+			continue
+		}
+		ck.allowed[id] = struct{}{}
+		if m := b.s.modelsByID[id]; m != nil {
+			ck.names[m.Name] = struct{}{}
+		}
+	}
+	return ck
+}
+
+// resolveGroup resolves a routing block. It returns, beside the group,
+// what is wrong with the targets it cannot use.
+func (b *builder) resolveGroup(m *storage.Model, counters func(string) *atomic.Uint64) (*Group, []string) {
 	r := m.Routing
 	g := &Group{
 		Strategy:               r.Strategy,
@@ -502,20 +652,11 @@ func (s *Snapshot) resolveGroup(m *storage.Model, counters func(string) *atomic.
 	} else {
 		g.rr = new(atomic.Uint64)
 	}
+	var problems []string
 	for _, t := range r.Targets {
-		tm := s.models[t.Model]
-		if tm == nil {
-			return nil, fmt.Errorf("model %s: routing target %q does not exist", m.DisplayName, t.Model)
-		}
-		target := tm.Direct
-		if target == nil {
-			// A routing model as a target: not dispatchable, skipped as a
-			// configuration error at request time.
-			target = &Target{
-				ID: tm.ID, Name: tm.Name, ServedBy: []string{tm.Name},
-				Err: &ConfigError{Status: http.StatusInternalServerError, Type: "config_error",
-					Message: fmt.Sprintf("routing target %q is a routing model, not a direct model", tm.Name)},
-			}
+		target, ok := b.target(t.Model)
+		if !ok {
+			problems = append(problems, target.Err.Message)
 		}
 		w := 1
 		if t.Weight != nil {
@@ -525,20 +666,67 @@ func (s *Snapshot) resolveGroup(m *storage.Model, counters func(string) *atomic.
 		g.weights = append(g.weights, w)
 		g.total += w
 	}
-	return g, nil
+	return g, problems
 }
 
-func resolveProviderKey(pk *storage.ProviderKey) *ProviderKey {
+// target resolves a routing target by name. One that is not a direct
+// model (missing, skipped, a routing model) is a target with Err, passed
+// over as a configuration error at request time, and ok is false. A direct
+// model whose provider key has Err is ok: the key is the row at fault.
+func (b *builder) target(name string) (t *Target, ok bool) {
+	tm := b.s.models[name]
+	if tm != nil && tm.Direct != nil {
+		return tm.Direct, true
+	}
+	broken := &Target{Name: name, ServedBy: []string{name}}
+	switch {
+	case tm != nil:
+		broken.ID = tm.ID
+		broken.Err = configError("routing target %q is a routing model, not a direct model", name)
+	case b.skippedModels[name] != "":
+		broken.Err = configError("routing target %q was skipped: %s", name, b.skippedModels[name])
+	default:
+		broken.Err = configError("routing target %q does not exist", name)
+	}
+	return broken, false
+}
+
+// configError is a configuration problem of one routing target.
+func configError(format string, a ...any) *ConfigError {
+	return &ConfigError{Status: http.StatusInternalServerError, Type: "config_error", Message: fmt.Sprintf(format, a...)}
+}
+
+// redactBase replaces a raw api_base quoted in msg by its scheme, host and
+// path: user info and a query can carry credentials.
+func redactBase(msg, base string) string {
+	if base == "" {
+		return msg
+	}
+	safe := "(unparsable)"
+	if u, err := url.Parse(base); err == nil {
+		safe = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	}
+	msg = strings.ReplaceAll(msg, strconv.Quote(base), strconv.Quote(safe))
+	return strings.ReplaceAll(msg, base, safe)
+}
+
+func resolveProviderKey(pk *storage.ProviderKey, egress EgressPolicy) *ProviderKey {
 	out := &ProviderKey{
 		ID: pk.ID, Name: pk.DisplayName, Provider: pk.Provider, Adapter: pk.EffectiveAdapter(),
-		Auth: []string{"Bearer " + pk.Secret},
+		SecretUnbound: !pk.SecretBound(),
+	}
+	if !out.SecretUnbound {
+		out.Auth = []string{"Bearer " + pk.Secret}
+	}
+	for _, h := range pk.ForwardHeaders {
+		out.ForwardHeaders = append(out.ForwardHeaders, textproto.CanonicalMIMEHeaderKey(h))
 	}
 	if out.Adapter != storage.AdapterOpenAI {
 		out.Err = &ConfigError{Status: http.StatusNotImplemented, Type: "not_implemented",
 			Message: fmt.Sprintf("the %q adapter of provider key %q is not implemented yet", out.Adapter, pk.DisplayName)}
 		return out
 	}
-	u, err := chatURL(pk)
+	u, err := chatURL(pk, egress)
 	if err != nil {
 		out.Err = &ConfigError{Status: http.StatusBadGateway, Type: "config_error", Message: err.Error()}
 		return out
@@ -547,29 +735,54 @@ func resolveProviderKey(pk *storage.ProviderKey) *ProviderKey {
 	return out
 }
 
-// chatURL builds {api_base}/chat/completions: white space and a trailing
-// slash trimmed, a pasted endpoint suffix removed, /v1 added to the bare
-// api.openai.com host only, and the OpenAI default used for an openai key
-// without a base.
-func chatURL(pk *storage.ProviderKey) (*url.URL, error) {
-	base := strings.TrimRight(strings.TrimSpace(pk.APIBase), "/")
-	for _, suffix := range []string{"/chat/completions", "/completions", "/embeddings"} {
+// endpointSuffixes are endpoint paths people paste at the end of api_base.
+var endpointSuffixes = []string{"/chat/completions", "/completions", "/embeddings"}
+
+// chatURL builds {api_base}/chat/completions from the key's base URL
+// (storage.ProviderKey.BaseURL: api_base without surrounding white space
+// and trailing slashes, or the OpenAI default for an openai key without
+// one): a pasted endpoint suffix removed, /v1 added to the bare
+// api.openai.com host only, and the path joined to the parsed URL, so
+// nothing in the base can move it. A base that is not http(s), has no
+// host, or carries user info, a query or a fragment is refused, and so is
+// a host the egress policy refuses. The error never quotes the base, which
+// may hold a credential.
+func chatURL(pk *storage.ProviderKey, egress EgressPolicy) (*url.URL, error) {
+	base := pk.BaseURL()
+	for _, suffix := range endpointSuffixes {
 		base = strings.TrimSuffix(base, suffix)
 	}
 	if base == "" {
-		if pk.Provider != "" && pk.Provider != storage.AdapterOpenAI {
-			return nil, fmt.Errorf("provider key %q has no api_base for provider %q", pk.DisplayName, pk.Provider)
+		return nil, fmt.Errorf("provider key %q has no api_base for provider %q", pk.DisplayName, pk.Provider)
+	}
+	unusable := func(why string) error {
+		return fmt.Errorf("provider key %q has an unusable api_base: %s", pk.DisplayName, why)
+	}
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return nil, unusable("it is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, unusable("the scheme must be http or https")
+	case u.Opaque != "" || u.Host == "":
+		return nil, unusable("it has no host")
+	case u.User != nil:
+		return nil, unusable("it carries user info (user:password@); the credential belongs in the secret")
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, unusable("it has a query (?…)")
+	case u.Fragment != "" || strings.Contains(base, "#"):
+		return nil, unusable("it has a fragment (#…)")
+	}
+	if err := egress.Check(u.Hostname(), netip.Addr{}); err != nil {
+		return nil, unusable(err.Error())
+	}
+	if u.Path == "" {
+		u.Path = "/"
+		if u.Scheme == "https" && strings.EqualFold(u.Host, "api.openai.com") {
+			u.Path = "/v1"
 		}
-		base = DefaultOpenAIBase
 	}
-	if base == "https://api.openai.com" {
-		base += "/v1"
-	}
-	u, err := url.Parse(base + "/chat/completions")
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("provider key %q has an unusable api_base", pk.DisplayName)
-	}
-	return u, nil
+	return u.JoinPath("chat", "completions"), nil
 }
 
 func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {

@@ -19,6 +19,7 @@ import (
 type Table struct {
 	src    storage.Source
 	logger *slog.Logger
+	opts   options
 
 	snap   atomic.Pointer[Snapshot]
 	loaded atomic.Bool
@@ -31,14 +32,13 @@ type Table struct {
 }
 
 // NewTable returns a table over src holding an empty snapshot until the
-// first Reload.
-func NewTable(src storage.Source, logger *slog.Logger) *Table {
+// first Reload. opts apply to every snapshot it builds.
+func NewTable(src storage.Source, logger *slog.Logger, opts ...Option) *Table {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	t := &Table{src: src, logger: logger, rr: map[string]*atomic.Uint64{}}
-	empty, _ := Build(storage.Dataset{Revision: -1})
-	t.snap.Store(empty)
+	t := &Table{src: src, logger: logger, opts: newOptions(opts), rr: map[string]*atomic.Uint64{}}
+	t.snap.Store(build(storage.Dataset{Revision: -1}, nil, t.opts))
 	return t
 }
 
@@ -56,9 +56,11 @@ func (t *Table) OnSwap(fn func(old, cur *Snapshot)) {
 	t.mu.Unlock()
 }
 
-// Reload loads the whole dataset, builds a snapshot and swaps it in. When
-// the load or the build fails the live snapshot stays in place (a bad
-// dataset never replaces a good one); the error is logged and returned.
+// Reload loads the whole dataset, builds a snapshot and swaps it in unless
+// its revision is the live one; a lower revision is loaded too. When
+// the load fails the live snapshot stays in place; the error is logged and
+// returned. Rows not served as stored (see Build) do not stop the swap:
+// each is logged at warn level, once per revision loaded.
 func (t *Table) Reload(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -77,22 +79,27 @@ func (t *Table) Reload(ctx context.Context) error {
 		return err
 	}
 	cur := t.snap.Load()
-	if t.loaded.Load() && ds.Revision <= cur.Revision {
-		// An older read finishing late must not roll the config back, and
-		// the same revision needs no second build.
-		return nil
+	if t.loaded.Load() {
+		// Reloads are serialised by mu, so a lower revision is not an
+		// older read finishing late: the store went back (a restored
+		// backup) and what it holds now is the configuration.
+		switch {
+		case ds.Revision == cur.Revision:
+			return nil
+		case ds.Revision < cur.Revision:
+			t.logger.Warn("store revision went backwards; reloading", "from", cur.Revision, "to", ds.Revision)
+		}
 	}
-	next, err := build(ds, t.counter)
-	if err != nil {
-		err = fmt.Errorf("build configuration snapshot at revision %d: %w", ds.Revision, err)
-		t.logFailure(err)
-		return err
-	}
+	next := build(ds, t.counter, t.opts)
 	t.snap.Store(next)
 	t.loaded.Store(true)
 	if t.lastErr != "" {
 		t.logger.Info("configuration recovered", "revision", next.Revision)
 		t.lastErr = ""
+	}
+	for _, re := range next.configErrs {
+		t.logger.Warn("configuration row not served as stored", "revision", next.Revision,
+			"kind", re.Kind, "id", re.ID, "name", re.Name, "reason", re.Reason)
 	}
 	t.logger.Debug("configuration loaded", "revision", next.Revision,
 		"models", len(next.models), "caller_keys", len(next.keysByHash), "provider_keys", len(next.providerKeys))
