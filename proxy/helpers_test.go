@@ -273,7 +273,9 @@ func (e *env) stream(model string) streamResult {
 // Dataset builders.
 
 func providerKey(id, base string) storage.ProviderKey {
-	return storage.ProviderKey{ID: id, DisplayName: id, Provider: "openai", Adapter: "openai", Secret: "sk-upstream-" + id, APIBase: base}
+	pk := storage.ProviderKey{ID: id, DisplayName: id, Provider: "openai", Adapter: "openai", Secret: "sk-upstream-" + id, APIBase: base}
+	pk.SecretHost = pk.BaseHost() // as the store does when the secret is written
+	return pk
 }
 
 func directModel(name, pkID string, mods ...func(*storage.Model)) storage.Model {

@@ -425,3 +425,15 @@ func TestModelEchoClipped(t *testing.T) {
 		t.Errorf("status %d, %d-byte error body", r.status, len(r.body))
 	}
 }
+
+// TestEgressAtDial: the default transport's dialer applies the egress
+// policy to the address it connects to, whatever the snapshot let through.
+func TestEgressAtDial(t *testing.T) {
+	up := upstream(t, "primary")
+	e := newEnv(t, pair(up, up, storage.Routing{}), func(o *proxy.Options) { o.Egress.DenyPrivate = true })
+	r := e.chat("chat-prod")
+	if r.status != http.StatusBadGateway {
+		t.Errorf("status %d, want 502: %s", r.status, r.body)
+	}
+	wantHits(t, up, 0)
+}

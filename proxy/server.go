@@ -73,6 +73,11 @@ type Options struct {
 	// (pooled keep-alive connections, many idle connections per host,
 	// HTTP/2 when the upstream offers it).
 	Transport http.RoundTripper
+	// Egress is the policy the default transport's dialer applies to every
+	// address it connects to (names resolving to metadata or link-local
+	// addresses, and with DenyPrivate private ones, are refused). Used only
+	// when Transport is nil.
+	Egress routing.EgressPolicy
 	// Now is the clock for key expiry and Retry-After dates; nil is
 	// time.Now. Cooldowns use the health registry's clock.
 	Now func() time.Time
@@ -138,7 +143,7 @@ func New(opts Options) *Server {
 		if ct <= 0 {
 			ct = DefaultConnectTimeout
 		}
-		s.transport = NewTransport(ct)
+		s.transport = newTransport(ct, opts.Egress)
 	}
 	if s.ready == nil {
 		s.ready = s.table.Loaded
@@ -184,8 +189,16 @@ func defaultDuration(d, def time.Duration) time.Duration {
 // stream does): a request whose headers and body fit the 8 KB write buffer
 // goes out in one write, a larger one in two; answers are read through a
 // 4 KB buffer, which larger reads bypass.
+//
+// Its dialer applies the default egress policy (routing.EgressPolicy{}) to
+// every address it connects to, after name resolution: a name that
+// resolves to a cloud metadata or link-local address is refused.
 func NewTransport(connectTimeout time.Duration) *http.Transport {
-	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
+	return newTransport(connectTimeout, routing.EgressPolicy{})
+}
+
+func newTransport(connectTimeout time.Duration, egress routing.EgressPolicy) *http.Transport {
+	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second, Control: egress.Control}
 	return &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         d.DialContext,
@@ -320,7 +333,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	b = append(b, `{"object":"list","data":[`...)
 	first := true
 	for _, m := range snap.Models() {
-		if !key.Allows(m.Name) {
+		if !key.AllowsModel(m) {
 			continue
 		}
 		if !first {
