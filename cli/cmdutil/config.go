@@ -43,6 +43,14 @@ type Config struct {
 	// ReloadInterval is how often serve polls the store for changes made by
 	// other processes.
 	ReloadInterval time.Duration
+	// StreamWriteTimeout bounds how long a caller may take no bytes of its
+	// answer (0 disables); BodyReadTimeout bounds reading a request body.
+	StreamWriteTimeout time.Duration
+	BodyReadTimeout    time.Duration
+	// AllowMetadataEgress lets upstreams be link-local or cloud metadata
+	// addresses; DenyPrivateEgress also refuses loopback and private ones.
+	AllowMetadataEgress bool
+	DenyPrivateEgress   bool
 }
 
 // configKey binds one setting: its viper key, its environment variable, its
@@ -66,6 +74,10 @@ var configKeys = []configKey{
 	{"log.level", "AISIX_LOG_LEVEL", "info"},
 	{"shutdown.drain_timeout", "AISIX_DRAIN_TIMEOUT", "30s"},
 	{"reload_interval", "AISIX_RELOAD_INTERVAL", "250ms"},
+	{"proxy.stream_write_timeout", "AISIX_PROXY_STREAM_WRITE_TIMEOUT", "60s"},
+	{"proxy.body_read_timeout", "AISIX_PROXY_BODY_READ_TIMEOUT", "30s"},
+	{"upstream.allow_metadata", "AISIX_UPSTREAM_ALLOW_METADATA", false},
+	{"upstream.deny_private", "AISIX_UPSTREAM_DENY_PRIVATE", false},
 }
 
 // flagKeys maps flag names to the config keys they set.
@@ -80,6 +92,11 @@ var flagKeys = map[string]string{
 	"log-level":      "log.level",
 	"drain-timeout":  "shutdown.drain_timeout",
 	"max-body-bytes": "proxy.max_body_bytes",
+
+	"stream-write-timeout":  "proxy.stream_write_timeout",
+	"body-read-timeout":     "proxy.body_read_timeout",
+	"allow-metadata-egress": "upstream.allow_metadata",
+	"deny-private-egress":   "upstream.deny_private",
 }
 
 // LoadConfig resolves the configuration from flags (only those the user set
@@ -136,6 +153,9 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		MaxBodyBytes: v.GetInt64("proxy.max_body_bytes"),
 		LogFormat:    v.GetString("log.format"),
 		LogLevel:     v.GetString("log.level"),
+
+		AllowMetadataEgress: v.GetBool("upstream.allow_metadata"),
+		DenyPrivateEgress:   v.GetBool("upstream.deny_private"),
 	}
 	if c.AdminKey == "" {
 		if env := v.GetString("admin_key_env"); env != "" {
@@ -147,6 +167,12 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		return nil, err
 	}
 	if c.ReloadInterval, err = parseDuration("reload_interval", v.GetString("reload_interval")); err != nil {
+		return nil, err
+	}
+	if c.StreamWriteTimeout, err = parseDuration("proxy.stream_write_timeout", v.GetString("proxy.stream_write_timeout")); err != nil {
+		return nil, err
+	}
+	if c.BodyReadTimeout, err = parseDuration("proxy.body_read_timeout", v.GetString("proxy.body_read_timeout")); err != nil {
 		return nil, err
 	}
 	if c.DB == "" {

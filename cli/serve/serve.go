@@ -58,7 +58,19 @@ AISIX_ADMIN_KEY, or admin.admin_keys in the config file.`,
 	fl.String("log-level", "info", "log level: debug, info, warn or error")
 	fl.String("drain-timeout", "30s", "how long to wait for in-flight requests on shutdown")
 	fl.Int64("max-body-bytes", 10<<20, "largest request body the proxy accepts")
+	fl.String("stream-write-timeout", "60s", "how long a caller may take no bytes of its answer before it is ended as a slow client (0 disables)")
+	fl.String("body-read-timeout", "30s", "how long reading a request body may take before the caller gets 408 (0 disables)")
+	fl.Bool("allow-metadata-egress", false, "let upstreams be link-local or cloud metadata addresses (169.254.0.0/16, metadata.google.internal)")
+	fl.Bool("deny-private-egress", false, "also refuse upstreams on loopback, private and unique-local addresses")
 	return cmd
+}
+
+// offIfZero maps a configured 0 ("off") to the proxy's negative "off".
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // Run serves until ctx is cancelled, then drains and returns. Logs go to logw.
@@ -93,7 +105,8 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	}()
 
 	reg := health.NewRegistry()
-	table := routing.NewTable(store, logger.With("component", "routing"))
+	egress := routing.EgressPolicy{AllowMetadata: cfg.AllowMetadataEgress, DenyPrivate: cfg.DenyPrivateEgress}
+	table := routing.NewTable(store, logger.With("component", "routing"), routing.WithEgress(egress))
 	if err := table.Reload(ctx); err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
@@ -108,6 +121,10 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		Version:      version,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        ready,
+		Egress:       egress,
+		// 0 in the config means off; the proxy reads negative as off.
+		WriteTimeout:    offIfZero(cfg.StreamWriteTimeout),
+		BodyReadTimeout: offIfZero(cfg.BodyReadTimeout),
 	})
 	adminHandler := admin.New(admin.Config{
 		Store:  store,
