@@ -70,7 +70,7 @@ func (f *Factory) Store(cmd *cobra.Command) (storage.Store, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s, err := sqlite.Open(ctx, c.DB)
+	s, err := sqlite.Open(ctx, c.DB, sqlite.WithLogger(NewWarnLogger(f.IO.ErrOut)))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", c.DB, err)
 	}

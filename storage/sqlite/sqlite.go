@@ -18,6 +18,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -58,6 +60,7 @@ type Store struct {
 	reader *sql.DB
 	now    func() time.Time
 	newID  func() string
+	log    *slog.Logger
 }
 
 // Option configures a Store.
@@ -74,9 +77,17 @@ func WithNewID(newID func() string) Option {
 	return func(s *Store) { s.newID = newID }
 }
 
+// WithLogger sets where Open reports what it fixed on its own, such as a
+// database file readable by other users (default: nowhere).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) { s.log = l }
+}
+
 // Open opens (creating if needed) the SQLite store at path and applies any
 // pending migrations. The parent directory is created with mode 0700 and a
-// new database file with mode 0600, since it holds provider secrets.
+// new database file with mode 0600, since it holds provider secrets; an
+// existing file (and its -wal and -shm files) with a wider mode is changed
+// to 0600, with a warning to the WithLogger logger.
 // Several processes may Open the same file at the same time.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
@@ -109,6 +120,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	// Before any connection: SQLite gives a -wal or -shm file it creates
+	// the mode of the database file.
+	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
+		s.makePrivate(ctx, p)
 	}
 
 	s.writer, err = sql.Open("sqlite", dsn(abs, true))
@@ -153,18 +172,47 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// makePrivate changes the file at path to mode 0600 when it exists with
+// any permission beyond that, and says so: the file holds provider secrets.
+// It never fails Open; a file it cannot change is reported too.
+func (s *Store) makePrivate(ctx context.Context, path string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return // no such file (yet); anything worse surfaces when SQLite opens it
+	}
+	mode := fi.Mode().Perm()
+	if mode&^0o600 == 0 {
+		return
+	}
+	attrs := []slog.Attr{slog.String("path", path), slog.String("mode", fmt.Sprintf("%04o", mode))}
+	if err := os.Chmod(path, 0o600); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn,
+			fmt.Sprintf("database file %s has mode %04o, which lets other users read it, and it could not be changed to 0600: %v", path, mode, err),
+			attrs...)
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelWarn,
+		fmt.Sprintf("database file %s had mode %04o, which let other users read it; changed it to 0600", path, mode),
+		attrs...)
+}
+
 // dsn returns the driver DSN for path. The pragmas live in the DSN so that
 // every pooled connection gets them, busy_timeout first so that the others
 // wait for locks instead of failing. The writer begins IMMEDIATE
 // transactions: taking the write lock at BEGIN means a transaction never has
 // to upgrade a read lock, which is where SQLite returns SQLITE_BUSY without
 // waiting.
+//
+// synchronous is FULL: in WAL mode NORMAL may lose the last transactions on
+// power loss, and an acknowledged configuration write (a rotated secret, a
+// revoked key) must survive it. Config writes are rare, so the extra fsync
+// per commit costs nothing that matters; reads are unaffected.
 func dsn(path string, writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous(FULL)")
 	if writer {
 		q.Set("_txlock", "immediate")
 	} else {
