@@ -269,13 +269,14 @@ func (c *Client) DeleteModel(ctx context.Context, id string) error {
 func apiKeyFromEntry(e *Entry[APIKeyValue]) storage.APIKey {
 	v := e.Value
 	return storage.APIKey{
-		ID:            e.ID,
-		DisplayName:   v.DisplayName,
-		KeyHash:       v.KeyHash,
-		AllowedModels: v.AllowedModels,
-		ExpiresAt:     v.ExpiresAt,
-		Disabled:      v.Disabled,
-		Meta:          e.meta(),
+		ID:              e.ID,
+		DisplayName:     v.DisplayName,
+		KeyHash:         v.KeyHash,
+		AllowedModels:   v.AllowedModels,
+		AllowedModelIDs: v.AllowedModelIDs,
+		ExpiresAt:       v.ExpiresAt,
+		Disabled:        v.Disabled,
+		Meta:            e.meta(),
 	}
 }
 

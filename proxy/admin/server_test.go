@@ -369,17 +369,23 @@ func assertJSONEqual(t testing.TB, got any, want string) {
 
 func TestAPIKeys(t *testing.T) {
 	e := newEnv(t)
+	f := e.fixture(t, "ak")
+	chatProd := e.mustAdmin(t, 201, "POST", "/admin/v1/models", routingBody("chat-prod", "ak-direct")).id(t)
 	hash := hashKey("sk-caller-one")
 	r := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hash, "chat-prod"))
 	id := r.id(t)
 	if loc := r.header.Get("Location"); loc != "/admin/v1/apikeys/"+id {
 		t.Errorf("Location %q", loc)
 	}
-	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":["chat-prod"],"disabled":false}`, hash))
+	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":["chat-prod"],"allowed_model_ids":[%q],"disabled":false}`, hash, chatProd))
 
-	full := fmt.Sprintf(`{"display_name":"ci-bot","key_hash":%q,"allowed_models":["*"],"expires_at":"2031-02-03T04:05:06Z","disabled":true}`, hash)
+	full := fmt.Sprintf(`{"display_name":"ci-bot","key_hash":%q,"allowed_models":["*","ak-direct"],"expires_at":"2031-02-03T04:05:06Z","disabled":true}`, hash)
 	r = e.mustAdmin(t, 200, "PUT", "/admin/v1/apikeys/"+id, full)
-	assertJSONEqual(t, r.object(t)["value"], full)
+	fullOut := fmt.Sprintf(`{"display_name":"ci-bot","key_hash":%q,"allowed_models":["*","ak-direct"],"allowed_model_ids":["*",%q],"expires_at":"2031-02-03T04:05:06Z","disabled":true}`, hash, f.direct)
+	assertJSONEqual(t, r.object(t)["value"], fullOut)
+	// The value read back is accepted as a body: allowed_model_ids is ignored.
+	r = e.mustAdmin(t, 200, "PUT", "/admin/v1/apikeys/"+id, strings.Replace(fullOut, `"allowed_model_ids":["*",`, `"allowed_model_ids":["bogus",`, 1))
+	assertJSONEqual(t, r.object(t)["value"], fullOut)
 	k, err := e.store.GetAPIKey(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +395,18 @@ func TestAPIKeys(t *testing.T) {
 	}
 
 	r = e.mustAdmin(t, 200, "PUT", "/admin/v1/apikeys/"+id, fmt.Sprintf(`{"key_hash":%q,"allowed_models":[]}`, hash))
-	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":[],"disabled":false}`, hash))
+	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":[],"allowed_model_ids":[],"disabled":false}`, hash))
+
+	// A name no model has cannot be stored as an id.
+	r = e.mustAdmin(t, 400, "PUT", "/admin/v1/apikeys/"+id, apiKeyBodyJSON(hash, "*", "no-such-model"))
+	assertJSONEqual(t, r.object(t), `{"error_msg":"allowed_models[1]: \"no-such-model\" is not an existing model","field":"allowed_models[1]"}`)
+	e.mustAdmin(t, 400, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("sk-caller-two"), "no-such-model"))
+
+	// Deleting an allowed model succeeds and takes it off the key.
+	e.mustAdmin(t, 200, "PUT", "/admin/v1/apikeys/"+id, apiKeyBodyJSON(hash, "chat-prod"))
+	e.mustAdmin(t, 200, "DELETE", "/admin/v1/models/"+chatProd, "")
+	r = e.mustAdmin(t, 200, "GET", "/admin/v1/apikeys/"+id, "")
+	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":[],"allowed_model_ids":[],"disabled":false}`, hash))
 
 	var list []Entry[APIKeyValue]
 	e.mustAdmin(t, 200, "GET", "/admin/v1/apikeys", "").decode(t, &list)
@@ -403,7 +420,8 @@ func TestAPIKeys(t *testing.T) {
 func TestRotate(t *testing.T) {
 	e := newEnv(t)
 	oldHash := hashKey("sk-before-rotation")
-	id := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(oldHash, "a", "b")).id(t)
+	e.fixture(t, "rot")
+	id := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(oldHash, "rot-direct", "rot-routing")).id(t)
 	before, err := e.store.GetAPIKey(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -875,7 +893,7 @@ func TestConcurrentWriters(t *testing.T) {
 	const writers = 50
 	e := newEnv(t)
 	pk := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", pkBody("cc-pk", "sk-concurrent-secret-0000", "https://x.example")).id(t)
-	shared := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("shared"), "seed")).id(t)
+	shared := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("shared"), "*")).id(t)
 	startChanges := e.changes.Load()
 
 	var (
@@ -913,8 +931,9 @@ func TestConcurrentWriters(t *testing.T) {
 				}
 				writes.Add(1)
 			}
-			// A contended read-modify-write on one shared key: retry on 412.
-			name := fmt.Sprintf("model-%d", i)
+			// A contended read-modify-write on one shared key, allowing the
+			// writer's own model: retry on 412.
+			name := fmt.Sprintf("cc-%d", i)
 			for attempt := 0; ; attempt++ {
 				if attempt == 500 {
 					fail("writer %d: no progress after %d attempts", i, attempt)
@@ -955,7 +974,7 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Errorf("shared key has %d models, want %d: lost updates", len(en.Value.AllowedModels), writers+1)
 	}
 	for i := range writers {
-		if !slices.Contains(en.Value.AllowedModels, fmt.Sprintf("model-%d", i)) {
+		if !slices.Contains(en.Value.AllowedModels, fmt.Sprintf("cc-%d", i)) {
 			t.Errorf("update of writer %d lost", i)
 		}
 	}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"time"
@@ -142,6 +143,9 @@ type apiKeyInput struct {
 	DisplayName   string   `json:"display_name"`
 	KeyHash       string   `json:"key_hash"`
 	AllowedModels []string `json:"allowed_models"`
+	// AllowedModelIDs is read-only: accepted, so that a value read back
+	// can be sent again, and ignored (allowed_models decides).
+	AllowedModelIDs json.RawMessage `json:"allowed_model_ids,omitempty"`
 	// ExpiresAt is parsed by hand to name the field in the error.
 	ExpiresAt *string `json:"expires_at"`
 	Disabled  bool    `json:"disabled"`
@@ -167,27 +171,37 @@ func (in *apiKeyInput) toStorage(id string) (storage.APIKey, error) {
 
 // APIKeyValue is the value of a caller key entry.
 type APIKeyValue struct {
-	DisplayName   string     `json:"display_name,omitempty"`
-	KeyHash       string     `json:"key_hash"`
-	AllowedModels []string   `json:"allowed_models"`
-	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
-	Disabled      bool       `json:"disabled"`
+	DisplayName string `json:"display_name,omitempty"`
+	KeyHash     string `json:"key_hash"`
+	// AllowedModels are the current names of the allowed models, in order.
+	AllowedModels []string `json:"allowed_models"`
+	// AllowedModelIDs are their ids, which is what the store keeps
+	// ("*" as is); read-only.
+	AllowedModelIDs []string   `json:"allowed_model_ids"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	Disabled        bool       `json:"disabled"`
 }
 
-// APIKeyEntry is the entry of k as the API returns it; allowed_models is
-// never null.
+// APIKeyEntry is the entry of k as the API returns it; allowed_models and
+// allowed_model_ids are never null.
 func APIKeyEntry(k storage.APIKey) Entry[APIKeyValue] {
-	allowed := k.AllowedModels
-	if allowed == nil {
-		allowed = []string{}
-	}
 	return newEntry(k.ID, APIKeyValue{
-		DisplayName:   k.DisplayName,
-		KeyHash:       k.KeyHash,
-		AllowedModels: allowed,
-		ExpiresAt:     k.ExpiresAt,
-		Disabled:      k.Disabled,
+		DisplayName:     k.DisplayName,
+		KeyHash:         k.KeyHash,
+		AllowedModels:   nonNil(k.AllowedModels),
+		AllowedModelIDs: nonNil(k.AllowedModelIDs),
+		ExpiresAt:       k.ExpiresAt,
+		Disabled:        k.Disabled,
 	}, k.Meta)
+}
+
+// nonNil returns s, or an empty slice for nil, so that JSON shows [] and
+// not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // rotated is the body of a successful rotate: the new entry and the only copy

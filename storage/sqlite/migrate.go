@@ -18,6 +18,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
+// SchemaVersion is the schema version this binary uses: the number of its
+// embedded migrations (a test checks that they agree).
+const SchemaVersion = 2
+
 // migration is one numbered schema change.
 type migration struct {
 	version int
@@ -84,8 +88,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	if newest > len(ms) {
 		return fmt.Errorf("database schema version %d is newer than this binary supports (%d): upgrade aisix", newest, len(ms))
 	}
+	// One time stamps every migration applied by this Open.
+	now := formatTime(s.now())
 	for _, m := range ms {
-		if m.version <= newest {
+		if m.version <= newest || (s.upTo > 0 && m.version > s.upTo) {
 			continue
 		}
 		err := s.withTx(ctx, func(tx *sql.Tx) error {
@@ -100,7 +106,7 @@ func (s *Store) migrate(ctx context.Context) error {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, formatTime(s.now()))
+				m.version, m.name, now)
 			return err
 		})
 		if err != nil {

@@ -432,8 +432,10 @@ func (s *Store) UpdateModel(ctx context.Context, m storage.Model, ifRevision int
 }
 
 // DeleteModel deletes the model id (and, for a routing model, its target
-// list). It returns ErrNotFound if there is none, and ErrConflict, naming
-// them, if routing models still target it.
+// list) and removes it from the allowed models of every caller key, in one
+// transaction: a model created later under the same name is not granted to
+// those keys. It returns ErrNotFound if there is none, and ErrConflict,
+// naming them, if routing models still target it.
 func (s *Store) DeleteModel(ctx context.Context, id string) error {
 	r := resource{kind: kindModel, id: id}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
@@ -448,7 +450,15 @@ func (s *Store) DeleteModel(ctx context.Context, id string) error {
 		if len(routers) > 0 {
 			return storage.Errorf(storage.ErrConflict, "model %q is a target of routing model(s) %s", name, strings.Join(routers, ", "))
 		}
-		if _, err := bumpRevision(ctx, tx); err != nil {
+		rev, err := bumpRevision(ctx, tx)
+		if err != nil {
+			return err
+		}
+		// The caller keys that allow it change: stamp them with this write.
+		// ON DELETE CASCADE removes the model from their lists.
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET revision = ?, updated_at = ?
+			WHERE id IN (SELECT api_key_id FROM api_key_models WHERE model_id = ?)`, rev, formatTime(s.now()), id)
+		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM models WHERE id = ?`, id)

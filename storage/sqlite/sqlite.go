@@ -61,6 +61,8 @@ type Store struct {
 	now    func() time.Time
 	newID  func() string
 	log    *slog.Logger
+	// upTo, when set, stops migrating at that version (for upgrade tests).
+	upTo int
 }
 
 // Option configures a Store.
