@@ -61,8 +61,12 @@ type Store struct {
 	now    func() time.Time
 	newID  func() string
 	log    *slog.Logger
+	mode   MigrateMode
 	// upTo, when set, stops migrating at that version (for upgrade tests).
 	upTo int
+	// migrations is what Open found and did to the schema.
+	migrations MigrationReport
+	schemaRead bool
 }
 
 // Option configures a Store.
@@ -85,12 +89,17 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *Store) { s.log = l }
 }
 
-// Open opens (creating if needed) the SQLite store at path and applies any
-// pending migrations. The parent directory is created with mode 0700 and a
-// new database file with mode 0600, since it holds provider secrets; an
-// existing file (and its -wal and -shm files) with a wider mode is changed
-// to 0600, with a warning to the WithLogger logger.
-// Several processes may Open the same file at the same time.
+// Open opens the SQLite store at path. What it may do to the file is
+// WithMigrate's mode: by default it creates the file if needed and applies
+// every pending migration. A file whose schema is newer than this binary's
+// is refused in every mode with a *SchemaError, and so is, in the modes
+// that do not migrate, one whose schema is older.
+//
+// The parent directory is created with mode 0700 and a new database file
+// with mode 0600, since it holds provider secrets; an existing file (and
+// its -wal and -shm files) with a wider mode is changed to 0600, with a
+// warning to the WithLogger logger, except in MigrateNone mode. Several
+// processes may Open the same file at the same time.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: empty database path")
@@ -102,19 +111,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("open store: create directory: %w", err)
-	}
-	// Create the file ourselves so that it is private; SQLite gives the
-	// -wal and -shm files the same mode.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-
 	s := &Store{
 		path:  abs,
 		now:   time.Now,
@@ -126,13 +122,34 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+
+	if s.mode == MigrateNone {
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+			return nil, fmt.Errorf("open store: create directory: %w", err)
+		}
+		// Create the file ourselves so that it is private; SQLite gives
+		// the -wal and -shm files the same mode.
+		f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
 	// Before any connection: SQLite gives a -wal or -shm file it creates
-	// the mode of the database file.
+	// the mode of the database file. MigrateNone changes nothing.
 	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
-		s.makePrivate(ctx, p)
+		if s.mode != MigrateNone {
+			s.makePrivate(ctx, p)
+		}
 	}
 
-	s.writer, err = sql.Open("sqlite", dsn(abs, true))
+	s.writer, err = sql.Open("sqlite", s.dsn(true))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -149,14 +166,18 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		if err := s.writer.PingContext(ctx); err != nil {
 			return err
 		}
-		return s.migrate(ctx)
+		return s.prepareSchema(ctx)
 	})
 	if err != nil {
 		_ = s.writer.Close()
+		var se *SchemaError
+		if errors.As(err, &se) {
+			return nil, se // it names the file and what to do
+		}
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
 
-	s.reader, err = sql.Open("sqlite", dsn(abs, false))
+	s.reader, err = sql.Open("sqlite", s.dsn(false))
 	if err != nil {
 		_ = s.writer.Close()
 		return nil, fmt.Errorf("open store: %w", err)
@@ -209,10 +230,17 @@ func (s *Store) makePrivate(ctx context.Context, path string) {
 // power loss, and an acknowledged configuration write (a rotated secret, a
 // revoked key) must survive it. Config writes are rare, so the extra fsync
 // per commit costs nothing that matters; reads are unaffected.
-func dsn(path string, writer bool) string {
+//
+// In MigrateNone mode nothing may write: the file is opened with mode=rw,
+// so SQLite does not create it either if it disappears in between, and
+// journal_mode is left as it is (switching it writes the file; an aisix
+// database is in WAL mode already).
+func (s *Store) dsn(writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
+	if s.mode != MigrateNone {
+		q.Add("_pragma", "journal_mode(WAL)")
+	}
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
 	if writer {
@@ -220,9 +248,12 @@ func dsn(path string, writer bool) string {
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
+	if s.mode == MigrateNone {
+		q.Set("mode", "rw")
+	}
 	// A file: URI, escaped, so that a path with '?', '#' or '%' still names
 	// the right file.
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	u := url.URL{Scheme: "file", Path: s.path, RawQuery: q.Encode()}
 	return u.String()
 }
 

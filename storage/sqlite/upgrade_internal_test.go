@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -27,14 +28,15 @@ UPDATE meta SET value = 7 WHERE key = 'revision';
 func openV1(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "aisix.db")
-	old, err := Open(context.Background(), path, func(s *Store) { s.upTo = 1 })
+	if err := MigrateTo(t.Context(), path, 1); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.writer.ExecContext(t.Context(), v1Rows); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Close(); err != nil {
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), v1Rows); err != nil {
 		t.Fatal(err)
 	}
 	return path
