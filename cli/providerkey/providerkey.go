@@ -171,6 +171,11 @@ func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 	cmd := &cobra.Command{
 		Use:   "update <name|id>",
 		Short: "Change a provider key; only the flags given change (the secret is kept unless a new one is given)",
+		Long: `Change a provider key; only the flags given change. The secret is kept unless a
+new one is given, and stays bound to the host it was entered for: after
+--api-base moves the key to another host, requests go there without it
+(shown as "re-enter for HOST") until the secret is given again or --api-base
+points back.`,
 		Example: `  aisix provider-key update openai-primary --api-base https://api.openai.invalid/v1
   printf '%s' "$NEW_KEY" | aisix provider-key update openai-primary --secret-stdin`,
 		Args:              cobra.ExactArgs(1),
@@ -293,14 +298,26 @@ func printMany(f *cmdutil.Factory, o *output.Options, all []storage.ProviderKey)
 func table(all []storage.ProviderKey) output.Table {
 	t := output.Table{Headers: []string{"name", "id", "provider", "adapter", "api base", "secret", "revision", "updated"}}
 	for _, pk := range all {
-		hint := pk.SecretHint
-		if hint == "" {
-			hint = storage.MaskSecret(pk.Secret)
-		}
 		t.Rows = append(t.Rows, []string{pk.DisplayName, pk.ID, output.Or(pk.Provider), output.Or(pk.EffectiveAdapter()),
-			output.Or(pk.APIBase), hint, fmt.Sprint(pk.Revision), output.Time(pk.UpdatedAt)})
+			output.Or(pk.APIBase), secretColumn(pk), fmt.Sprint(pk.Revision), output.Time(pk.UpdatedAt)})
 	}
 	return t
+}
+
+// secretColumn is the masked secret, and a note when it was entered for
+// another host than api_base names now, so the proxy does not send it.
+func secretColumn(pk storage.ProviderKey) string {
+	hint := pk.SecretHint
+	if hint == "" {
+		hint = storage.MaskSecret(pk.Secret)
+	}
+	if pk.SecretBound() {
+		return hint
+	}
+	if host := pk.BaseHost(); host != "" {
+		return hint + " (re-enter for " + host + ")"
+	}
+	return hint + " (re-enter)"
 }
 
 // completeNames completes provider key names from the configured store.

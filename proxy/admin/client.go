@@ -146,6 +146,7 @@ func providerKeyFromEntry(e *Entry[ProviderKeyValue]) storage.ProviderKey {
 		Adapter:     v.Adapter,
 		SecretHint:  v.Secret,
 		APIBase:     v.APIBase,
+		SecretHost:  v.SecretHost,
 		Meta:        e.meta(),
 	}
 }

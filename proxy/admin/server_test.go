@@ -175,7 +175,7 @@ func TestProviderKeys(t *testing.T) {
 	}
 	var created Entry[ProviderKeyValue]
 	r.decode(t, &created)
-	want := ProviderKeyValue{DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-…6789", APIBase: "https://api.openai.com/v1"}
+	want := ProviderKeyValue{DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-…6789", APIBase: "https://api.openai.com/v1", SecretHost: "api.openai.com"}
 	if created.Value != want {
 		t.Errorf("value %+v, want %+v", created.Value, want)
 	}
@@ -218,15 +218,20 @@ func TestProviderKeys(t *testing.T) {
 		wantSecret string
 		wantMask   string
 		wantBase   string
+		// wantHost is the secret's host; the secret needs re-entry when
+		// api_base names another.
+		wantHost string
 	}{
-		{"put as in the tutorial", pkBody("openai-primary", secret, "https://api.openai.invalid/v1"), nil, 200, secret, "sk-…6789", "https://api.openai.invalid/v1"},
-		{"put without secret keeps it", `{"display_name":"openai-primary","provider":"openai","adapter":"openai","api_base":"https://b.example/v1"}`, nil, 200, secret, "sk-…6789", "https://b.example/v1"},
-		{"put with the masked value keeps it", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…6789","api_base":"https://c.example/v1"}`, nil, 200, secret, "sk-…6789", "https://c.example/v1"},
-		{"put with a foreign mask", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…0000"}`, nil, 400, secret, "", ""},
-		{"put with empty secret", `{"display_name":"openai-primary","provider":"openai","secret":""}`, nil, 400, secret, "", ""},
-		{"put via api_key alias", `{"display_name":"openai-primary","provider":"openai","api_key":"short-key"}`, nil, 200, "short-key", "***", ""},
-		{"both spellings equal", `{"display_name":"openai-primary","provider":"openai","secret":"sk-new-secret-1234567890","api_key":"sk-new-secret-1234567890"}`, nil, 200, "sk-new-secret-1234567890", "sk-…7890", ""},
-		{"both spellings differ", `{"display_name":"openai-primary","provider":"openai","secret":"a","api_key":"b"}`, nil, 400, "sk-new-secret-1234567890", "", ""},
+		{"put as in the tutorial", pkBody("openai-primary", secret, "https://api.openai.invalid/v1"), nil, 200, secret, "sk-…6789", "https://api.openai.invalid/v1", "api.openai.invalid"},
+		{"put without secret keeps it", `{"display_name":"openai-primary","provider":"openai","adapter":"openai","api_base":"https://b.example/v1"}`, nil, 200, secret, "sk-…6789", "https://b.example/v1", "api.openai.invalid"},
+		{"put with the masked value keeps it", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…6789","api_base":"https://c.example/v1"}`, nil, 200, secret, "sk-…6789", "https://c.example/v1", "api.openai.invalid"},
+		{"put back to the secret's host", `{"display_name":"openai-primary","provider":"openai","api_base":"https://api.openai.invalid/v1"}`, nil, 200, secret, "sk-…6789", "https://api.openai.invalid/v1", "api.openai.invalid"},
+		{"put with a foreign mask", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…0000"}`, nil, 400, secret, "", "", ""},
+		{"put with empty secret", `{"display_name":"openai-primary","provider":"openai","secret":""}`, nil, 400, secret, "", "", ""},
+		{"put via api_key alias", `{"display_name":"openai-primary","provider":"openai","api_key":"short-key"}`, nil, 200, "short-key", "***", "", "api.openai.com"},
+		{"both spellings equal", `{"display_name":"openai-primary","provider":"openai","secret":"sk-new-secret-1234567890","api_key":"sk-new-secret-1234567890"}`, nil, 200, "sk-new-secret-1234567890", "sk-…7890", "", "api.openai.com"},
+		{"both spellings differ", `{"display_name":"openai-primary","provider":"openai","secret":"a","api_key":"b"}`, nil, 400, "sk-new-secret-1234567890", "", "", ""},
+		{"read-only fields sent back are ignored", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…7890","secret_host":"d.example","secret_needs_reentry":false,"api_base":"https://d.example/v1"}`, nil, 200, "sk-new-secret-1234567890", "sk-…7890", "https://d.example/v1", "api.openai.com"},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -245,6 +250,10 @@ func TestProviderKeys(t *testing.T) {
 				r.decode(t, &e2)
 				if e2.Value.Secret != st.wantMask || e2.Value.APIBase != st.wantBase {
 					t.Errorf("value %+v, want secret %q and api_base %q", e2.Value, st.wantMask, st.wantBase)
+				}
+				pk := storage.ProviderKey{Provider: e2.Value.Provider, APIBase: e2.Value.APIBase}
+				if reentry := pk.BaseHost() != st.wantHost; e2.Value.SecretHost != st.wantHost || e2.Value.SecretNeedsReentry != reentry {
+					t.Errorf("secret_host %q, secret_needs_reentry %t; want %q, %t", e2.Value.SecretHost, e2.Value.SecretNeedsReentry, st.wantHost, reentry)
 				}
 			} else {
 				checkErrorEnvelope(t, r, "secret")

@@ -69,6 +69,11 @@ type providerKeyInput struct {
 	Secret  *string `json:"secret"`
 	APIKey  *string `json:"api_key"`
 	APIBase string  `json:"api_base"`
+	// SecretHost and SecretNeedsReentry are read-only: accepted, so that a
+	// value read back can be sent again, and ignored (the store binds a
+	// secret to a host itself).
+	SecretHost         json.RawMessage `json:"secret_host,omitempty"`
+	SecretNeedsReentry json.RawMessage `json:"secret_needs_reentry,omitempty"`
 }
 
 // LogValue keeps the secret out of any log line that mentions the input.
@@ -114,6 +119,13 @@ type ProviderKeyValue struct {
 	// Secret is masked (see storage.MaskSecret); never the plaintext.
 	Secret  string `json:"secret"`
 	APIBase string `json:"api_base,omitempty"`
+	// SecretHost is the host the secret was entered for; the proxy sends
+	// it nowhere else.
+	SecretHost string `json:"secret_host"`
+	// SecretNeedsReentry is set when api_base now names another host than
+	// SecretHost: requests go there without the credential until the
+	// secret is sent again (or api_base points back).
+	SecretNeedsReentry bool `json:"secret_needs_reentry"`
 }
 
 // ProviderKeyEntry is the entry of pk as the API returns it: the secret is
@@ -129,6 +141,9 @@ func ProviderKeyEntry(pk storage.ProviderKey) Entry[ProviderKeyValue] {
 		Adapter:     pk.Adapter,
 		Secret:      hint,
 		APIBase:     pk.APIBase,
+
+		SecretHost:         pk.SecretHost,
+		SecretNeedsReentry: !pk.SecretBound(),
 	}
 	return newEntry(pk.ID, v, pk.Meta)
 }

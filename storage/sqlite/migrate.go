@@ -9,6 +9,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/aisix/aisix/storage"
 )
 
 // migrationFS holds the schema migrations: NNNN_name.sql, applied in order
@@ -20,13 +22,48 @@ var migrationFS embed.FS
 
 // SchemaVersion is the schema version this binary uses: the number of its
 // embedded migrations (a test checks that they agree).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migration is one numbered schema change.
 type migration struct {
 	version int
 	name    string
 	sql     string
+}
+
+// migrationSteps are the Go steps of migrations whose data change SQL
+// cannot express (it needs the storage package's rules), by version. Each
+// runs in the migration's transaction, right after its SQL.
+var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	3: fillSecretHosts,
+}
+
+// fillSecretHosts binds every stored secret to the host its key's base URL
+// names now (migration 0003).
+func fillSecretHosts(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, provider, adapter, api_base FROM provider_keys`)
+	if err != nil {
+		return err
+	}
+	var pks []storage.ProviderKey
+	for rows.Next() {
+		var pk storage.ProviderKey
+		if err := rows.Scan(&pk.ID, &pk.Provider, &pk.Adapter, &pk.APIBase); err != nil {
+			rows.Close()
+			return err
+		}
+		pks = append(pks, pk)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, pk := range pks {
+		if _, err := tx.ExecContext(ctx, `UPDATE provider_keys SET secret_host = ? WHERE id = ?`, pk.BaseHost(), pk.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // loadMigrations reads the embedded migrations and checks that they are
@@ -206,6 +243,11 @@ func (s *Store) migrate(ctx context.Context, ms []migration) error {
 			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
+			}
+			if step := migrationSteps[m.version]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 				m.version, m.name, now)

@@ -9,14 +9,14 @@ import (
 	"github.com/aisix/aisix/storage"
 )
 
-const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, revision, created_at, updated_at`
+const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, secret_host, revision, created_at, updated_at`
 
 func scanProviderKey(sc scanner) (storage.ProviderKey, error) {
 	var (
 		pk               storage.ProviderKey
 		created, updated string
 	)
-	err := sc.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase,
+	err := sc.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase, &pk.SecretHost,
 		&pk.Revision, &created, &updated)
 	if err != nil {
 		return storage.ProviderKey{}, err
@@ -68,9 +68,10 @@ func (s *Store) GetProviderKey(ctx context.Context, id string) (storage.Provider
 	return getProviderKey(ctx, s.reader, id)
 }
 
-// CreateProviderKey stores a new provider key under a new ID and returns it.
-// It returns ErrInvalid if pk fails validation or has no secret, and
-// ErrConflict if its display name is taken.
+// CreateProviderKey stores a new provider key under a new ID and returns it,
+// its secret bound to the host of its base URL (SecretHost; the one given
+// is ignored). It returns ErrInvalid if pk fails validation or has no
+// secret, and ErrConflict if its display name is taken.
 func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (storage.ProviderKey, error) {
 	if err := pk.Validate(); err != nil {
 		return storage.ProviderKey{}, err
@@ -87,8 +88,8 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 		}
 		now := formatTime(s.now())
 		_, err = tx.ExecContext(ctx, `INSERT INTO provider_keys (`+providerKeyColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, rev, now, now)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, pk.BaseHost(), rev, now, now)
 		if err != nil {
 			return err
 		}
@@ -101,8 +102,12 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 	return out, nil
 }
 
-// UpdateProviderKey replaces the provider key pk.ID and returns it. An empty
-// Secret keeps the stored one. It returns ErrNotFound if there is no such
+// UpdateProviderKey replaces the provider key pk.ID and returns it. A
+// non-empty Secret replaces the stored one and binds it to the host of the
+// new base URL; an empty Secret keeps the stored one and the host it was
+// entered for, so after an api_base change to another host the key reads
+// back with SecretBound false until the secret is sent again or api_base
+// points back. The SecretHost given is ignored. It returns ErrNotFound if there is no such
 // key, ErrRevisionMismatch if ifRevision is non-zero and not the stored
 // revision, ErrInvalid if pk fails validation, and ErrConflict if the new
 // display name is taken.
@@ -129,12 +134,15 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 		if err != nil {
 			return err
 		}
+		// A new secret is bound to the host it is sent to from now on; no
+		// secret keeps the stored one and its host.
 		_, err = tx.ExecContext(ctx, `UPDATE provider_keys SET
-				display_name = ?, provider = ?, adapter = ?,
-				secret = CASE WHEN ? = '' THEN secret ELSE ? END,
-				api_base = ?, revision = ?, updated_at = ?
-			WHERE id = ?`,
-			pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.Secret, pk.APIBase, rev, formatTime(s.now()), pk.ID)
+				display_name = ?1, provider = ?2, adapter = ?3,
+				secret = CASE WHEN ?4 = '' THEN secret ELSE ?4 END,
+				secret_host = CASE WHEN ?4 = '' THEN secret_host ELSE ?5 END,
+				api_base = ?6, revision = ?7, updated_at = ?8
+			WHERE id = ?9`,
+			pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.BaseHost(), pk.APIBase, rev, formatTime(s.now()), pk.ID)
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,9 @@ import (
 // by name, including names no model has.
 const v1Rows = `
 INSERT INTO provider_keys (id, display_name, provider, adapter, secret, api_base, revision, created_at, updated_at) VALUES
-	('pk-1', 'openai-primary', 'openai', '', 'sk-primary-0123456789', '', 1, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z');
+	('pk-1', 'openai-primary', 'openai', '', 'sk-primary-0123456789', '', 1, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z'),
+	('pk-2', 'local', 'my-gateway', 'openai', 'sk-local-0123456789', 'http://LocalHost:9000/v1', 1, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z'),
+	('pk-3', 'claude', 'anthropic', '', 'sk-ant-0123456789', '', 1, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z');
 INSERT INTO models (id, display_name, kind, provider_key_id, spec, revision, created_at, updated_at) VALUES
 	('m-chat', 'chat-prod', 'direct', 'pk-1', '{"provider":"openai","model_name":"gpt-4o"}', 2, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z'),
 	('m-mini', 'gpt-4o-mini', 'direct', 'pk-1', '{"provider":"openai","model_name":"gpt-4o-mini"}', 3, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z'),
@@ -51,6 +53,22 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := t.Context()
+
+	t.Run("secrets are bound to the current host", func(t *testing.T) {
+		want := map[string]string{"pk-1": "api.openai.com", "pk-2": "localhost", "pk-3": ""}
+		pks, err := s.ListProviderKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pks) != len(want) {
+			t.Fatalf("%d provider keys after the upgrade, want %d", len(pks), len(want))
+		}
+		for _, pk := range pks {
+			if pk.SecretHost != want[pk.ID] || !pk.SecretBound() || pk.Secret == "" {
+				t.Errorf("%s: secret_host %q bound %t, want %q and bound", pk.ID, pk.SecretHost, pk.SecretBound(), want[pk.ID])
+			}
+		}
+	})
 
 	t.Run("allowed models become ids", func(t *testing.T) {
 		want := map[string]struct{ names, ids []string }{

@@ -267,4 +267,66 @@ var providerKeyCases = []testCase{
 		noErr(t, s.DeleteModel(t.Context(), m2.ID), "DeleteModel")
 		noErr(t, s.DeleteProviderKey(t.Context(), pk.ID), "DeleteProviderKey once unused")
 	}},
+	{"SecretBoundToHost", func(t *testing.T, s storage.Store) {
+		bound := func(t *testing.T, pk storage.ProviderKey, host string, ok bool) {
+			t.Helper()
+			if pk.SecretHost != host || pk.SecretBound() != ok {
+				t.Errorf("%s (api_base %q): secret_host %q, bound %t; want %q, %t",
+					pk.DisplayName, pk.APIBase, pk.SecretHost, pk.SecretBound(), host, ok)
+			}
+		}
+		for _, tc := range []struct{ name, apiBase, host string }{
+			{"default-base", "", "api.openai.com"},
+			{"loopback", "http://127.0.0.1:9000/v1", "127.0.0.1"},
+			{"upper-case", "https://API.OpenAI.com:443/v1", "api.openai.com"},
+		} {
+			in := providerKey(tc.name)
+			in.APIBase = tc.apiBase
+			in.SecretHost = "attacker.example" // clients never set it
+			bound(t, mustCreateProviderKey(t, s, in), tc.host, true)
+		}
+
+		created := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		created.APIBase = "https://api.openai.com/v1"
+		created.Secret = ""
+		up, err := s.UpdateProviderKey(t.Context(), created, 0)
+		noErr(t, err, "UpdateProviderKey")
+		bound(t, up, "api.openai.com", true)
+
+		// The tutorial's failover trigger: another host, no secret.
+		in := up
+		in.APIBase = "https://api.openai.invalid/v1"
+		in.Secret = ""
+		up, err = s.UpdateProviderKey(t.Context(), in, 0)
+		noErr(t, err, "UpdateProviderKey to another host")
+		bound(t, up, "api.openai.com", false)
+		checkSecret(t, up, secretFor("openai-primary"))
+		got, err := s.GetProviderKey(t.Context(), up.ID)
+		noErr(t, err, "GetProviderKey")
+		bound(t, got, "api.openai.com", false)
+		if src, ok := s.(storage.Source); ok {
+			ds, err := src.Load(t.Context())
+			noErr(t, err, "Load")
+			for _, pk := range ds.ProviderKeys {
+				if pk.ID == up.ID {
+					bound(t, pk, "api.openai.com", false)
+				}
+			}
+		}
+
+		// Pointing back binds it again.
+		in.APIBase = "https://api.openai.com/v1"
+		up, err = s.UpdateProviderKey(t.Context(), in, 0)
+		noErr(t, err, "UpdateProviderKey back")
+		bound(t, up, "api.openai.com", true)
+
+		// Sending the secret again binds it to the new host.
+		in.APIBase = "https://api.openai.invalid/v1"
+		in.Secret = "sk-reentered-0123456789abcdef"
+		in.SecretHost = "api.openai.com"
+		up, err = s.UpdateProviderKey(t.Context(), in, 0)
+		noErr(t, err, "UpdateProviderKey with a secret")
+		bound(t, up, "api.openai.invalid", true)
+		checkSecret(t, up, in.Secret)
+	}},
 }
