@@ -2,6 +2,7 @@ package providerkey_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -65,6 +66,45 @@ func TestSecretBoundToHost(t *testing.T) {
 		}
 		if out := e.Must("", "provider-key", "list", "-o", "json").Stdout; strings.Contains(out, primarySecret) {
 			t.Errorf("list -o json shows the secret: %s", out)
+		}
+	})
+}
+
+func TestForwardHeaders(t *testing.T) {
+	modes(t, func(t *testing.T, e *clitest.Env) {
+		v := value(t, e.Must(primarySecret, "provider-key", "create", "--name", "openai-primary", "--provider", "openai",
+			"--forward-header", "x-trace-id", "--forward-header", "OpenAI-Beta", "--secret-stdin", "-o", "json").Stdout)
+		if got := fmt.Sprint(v["forward_headers"]); got != "[X-Trace-Id Openai-Beta]" {
+			t.Errorf("create: forward_headers %s, want [X-Trace-Id Openai-Beta]", got)
+		}
+
+		// Other flags keep the list.
+		v = value(t, e.Must("", "provider-key", "update", "openai-primary", "--api-base", "https://api.openai.com/v1", "-o", "json").Stdout)
+		if got := fmt.Sprint(v["forward_headers"]); got != "[X-Trace-Id Openai-Beta]" {
+			t.Errorf("update without the flag: forward_headers %s, want them kept", got)
+		}
+		// Given flags replace it.
+		v = value(t, e.Must("", "provider-key", "update", "openai-primary", "--forward-header", "X-Tenant", "-o", "json").Stdout)
+		if got := fmt.Sprint(v["forward_headers"]); got != "[X-Tenant]" {
+			t.Errorf("update --forward-header: forward_headers %s, want [X-Tenant]", got)
+		}
+		e.TTY = true
+		if out := e.Must("", "provider-key", "get", "openai-primary").Stdout; !strings.Contains(out, "FORWARD HEADERS") || !strings.Contains(out, "X-Tenant") {
+			t.Errorf("get table:\n%s", out)
+		}
+		e.TTY = false
+		v = value(t, e.Must("", "provider-key", "update", "openai-primary", "--clear-forward-headers", "-o", "json").Stdout)
+		if _, ok := v["forward_headers"]; ok {
+			t.Errorf("update --clear-forward-headers: value %v still lists forward_headers", v)
+		}
+
+		r := e.Run("", "provider-key", "update", "openai-primary", "--forward-header", "Authorization")
+		if r.Code != 1 || !strings.Contains(r.Stderr, "forward_headers[0]: Authorization cannot be forwarded") || strings.Count(r.Stderr, "\n") != 1 {
+			t.Errorf("forwarding Authorization: exit %d stderr %q", r.Code, r.Stderr)
+		}
+		r = e.Run("", "provider-key", "update", "openai-primary", "--forward-header", "X-A", "--clear-forward-headers")
+		if r.Code != 2 || !strings.Contains(r.Stderr, "cannot be used together") {
+			t.Errorf("both flags: exit %d stderr %q", r.Code, r.Stderr)
 		}
 	})
 }

@@ -148,15 +148,18 @@ func providerKeyFromEntry(e *Entry[ProviderKeyValue]) storage.ProviderKey {
 		APIBase:     v.APIBase,
 		SecretHost:  v.SecretHost,
 		Meta:        e.meta(),
+
+		ForwardHeaders: v.ForwardHeaders,
 	}
 }
 
 func providerKeyBody(pk storage.ProviderKey) providerKeyInput {
 	in := providerKeyInput{
-		DisplayName: pk.DisplayName,
-		Provider:    pk.Provider,
-		Adapter:     pk.Adapter,
-		APIBase:     pk.APIBase,
+		DisplayName:    pk.DisplayName,
+		Provider:       pk.Provider,
+		Adapter:        pk.Adapter,
+		APIBase:        pk.APIBase,
+		ForwardHeaders: pk.ForwardHeaders,
 	}
 	if pk.Secret != "" {
 		in.Secret = &pk.Secret

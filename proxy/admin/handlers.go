@@ -161,13 +161,7 @@ func (s *Server) createProviderKey(w http.ResponseWriter, r *http.Request) (resp
 	if looksMasked(secret) {
 		return response{}, storage.FieldErrorf("secret", "is a masked value as shown by GET; send the real secret")
 	}
-	pk, err := s.store.CreateProviderKey(r.Context(), storage.ProviderKey{
-		DisplayName: in.DisplayName,
-		Provider:    in.Provider,
-		Adapter:     in.Adapter,
-		Secret:      secret,
-		APIBase:     in.APIBase,
-	})
+	pk, err := s.store.CreateProviderKey(r.Context(), in.toStorage("", secret))
 	if err != nil {
 		return response{}, err
 	}
@@ -205,14 +199,7 @@ func (s *Server) updateProviderKey(w http.ResponseWriter, r *http.Request) (resp
 			secret = ""
 		}
 	}
-	pk, err := s.store.UpdateProviderKey(r.Context(), storage.ProviderKey{
-		ID:          id,
-		DisplayName: in.DisplayName,
-		Provider:    in.Provider,
-		Adapter:     in.Adapter,
-		Secret:      secret,
-		APIBase:     in.APIBase,
-	}, rev)
+	pk, err := s.store.UpdateProviderKey(r.Context(), in.toStorage(id, secret), rev)
 	if err != nil {
 		return response{}, err
 	}

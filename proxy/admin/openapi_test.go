@@ -189,9 +189,11 @@ func TestOpenAPIDocumentsEntries(t *testing.T) {
 	e := newEnv(t)
 	f := e.fixture(t, "oa")
 	key := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("oa"), "oa-routing", "*")).id(t)
+	fwd := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", `{"display_name":"oa-fwd","provider":"openai","secret":"sk-oa-fwd-0000000000","forward_headers":["X-Trace-Id"]}`).id(t)
 	doc, _ := loadOpenAPI(t, e)
 	for _, c := range []struct{ path, schema string }{
 		{"/admin/v1/provider_keys/" + f.pk, "ProviderKeyEntry"},
+		{"/admin/v1/provider_keys/" + fwd, "ProviderKeyEntry"},
 		{"/admin/v1/models/" + f.direct, "ModelEntry"},
 		{"/admin/v1/models/" + f.routing, "ModelEntry"},
 		{"/admin/v1/apikeys/" + key, "APIKeyEntry"},

@@ -176,7 +176,7 @@ func TestProviderKeys(t *testing.T) {
 	var created Entry[ProviderKeyValue]
 	r.decode(t, &created)
 	want := ProviderKeyValue{DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-…6789", APIBase: "https://api.openai.com/v1", SecretHost: "api.openai.com"}
-	if created.Value != want {
+	if !reflect.DeepEqual(created.Value, want) {
 		t.Errorf("value %+v, want %+v", created.Value, want)
 	}
 	if created.Revision <= 0 || created.CreatedAt == nil || created.UpdatedAt == nil {
@@ -263,6 +263,22 @@ func TestProviderKeys(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("forward_headers", func(t *testing.T) {
+		r := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", `{"display_name":"fwd","provider":"openai","secret":"sk-fwd-secret-000000000","forward_headers":["x-trace-id","OpenAI-Beta"]}`)
+		v := r.object(t)["value"].(map[string]any)
+		assertJSONEqual(t, v["forward_headers"], `["X-Trace-Id","Openai-Beta"]`)
+		fid := r.id(t)
+		// A PUT replaces the list; one without it forwards nothing, and the
+		// value then omits the field.
+		r = e.mustAdmin(t, 200, "PUT", "/admin/v1/provider_keys/"+fid, `{"display_name":"fwd","provider":"openai","forward_headers":["x-tenant"]}`)
+		assertJSONEqual(t, r.object(t)["value"].(map[string]any)["forward_headers"], `["X-Tenant"]`)
+		r = e.mustAdmin(t, 200, "PUT", "/admin/v1/provider_keys/"+fid, `{"display_name":"fwd","provider":"openai","forward_headers":[]}`)
+		if _, ok := r.object(t)["value"].(map[string]any)["forward_headers"]; ok {
+			t.Errorf("value %s lists forward_headers after clearing them", r.body)
+		}
+		e.mustAdmin(t, 200, "DELETE", "/admin/v1/provider_keys/"+fid, "")
+	})
 
 	t.Run("create with api_key alias", func(t *testing.T) {
 		r := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", `{"display_name":"alias","provider":"openai","api_key":"sk-alias-secret-000011112222"}`)
@@ -544,6 +560,12 @@ func TestErrors(t *testing.T) {
 		{name: "unknown routing target", method: "POST", path: "/admin/v1/models", body: routingBody("dangling", "no-such-model"), status: 400, msg: ""},
 		{name: "routing target is a routing model", method: "POST", path: "/admin/v1/models", body: routingBody("nested", "fx-routing"), status: 400, msg: ""},
 		{name: "bad api_base", method: "POST", path: "/admin/v1/provider_keys", body: pkBody("bad-base", "sk-some-secret-000000000", "ftp://x"), status: 400, msg: "api_base", field: "api_base"},
+		{name: "forward Authorization", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"fwd","provider":"openai","secret":"sk-fwd-secret-000000000","forward_headers":["X-Trace-Id","authorization"]}`, status: 400,
+			msg: "forward_headers[1]: Authorization cannot be forwarded: it carries the caller's aisix key (the provider key's secret is sent instead)", field: "forward_headers[1]"},
+		{name: "forward hop-by-hop", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"fwd","provider":"openai","secret":"sk-fwd-secret-000000000","forward_headers":["keep-alive"]}`, status: 400,
+			msg: "forward_headers[0]: Keep-Alive cannot be forwarded: it is hop-by-hop", field: "forward_headers[0]"},
+		{name: "forward a non-name", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"fwd","provider":"openai","secret":"sk-fwd-secret-000000000","forward_headers":["X-Trace-Id:"]}`, status: 400,
+			msg: "forward_headers[0]: must be a header name", field: "forward_headers[0]"},
 		{name: "bad adapter", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"bad-adapter","adapter":"smoke-signals","secret":"s"}`, status: 400, msg: "adapter", field: "adapter"},
 		{name: "secret missing", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"nosecret","provider":"openai"}`, status: 400, msg: "secret: is required", field: "secret"},
 		{name: "masked secret on create", method: "POST", path: "/admin/v1/provider_keys", body: pkBody("masked", "***", "https://x.example"), status: 400, msg: "masked", field: "secret"},

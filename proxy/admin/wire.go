@@ -69,6 +69,8 @@ type providerKeyInput struct {
 	Secret  *string `json:"secret"`
 	APIKey  *string `json:"api_key"`
 	APIBase string  `json:"api_base"`
+	// ForwardHeaders replaces the list; omitted or [] forwards none.
+	ForwardHeaders []string `json:"forward_headers"`
 	// SecretHost and SecretNeedsReentry are read-only: accepted, so that a
 	// value read back can be sent again, and ignored (the store binds a
 	// secret to a host itself).
@@ -83,6 +85,7 @@ func (in providerKeyInput) LogValue() slog.Value {
 		slog.String("provider", in.Provider),
 		slog.String("adapter", in.Adapter),
 		slog.String("api_base", in.APIBase),
+		slog.Any("forward_headers", in.ForwardHeaders),
 		slog.String("secret", "REDACTED"),
 	)
 }
@@ -104,6 +107,20 @@ func (in *providerKeyInput) secret() (string, bool, error) {
 	return "", false, nil
 }
 
+// toStorage is the provider key the input describes, with the secret
+// already resolved from its two spellings.
+func (in *providerKeyInput) toStorage(id, secret string) storage.ProviderKey {
+	return storage.ProviderKey{
+		ID:             id,
+		DisplayName:    in.DisplayName,
+		Provider:       in.Provider,
+		Adapter:        in.Adapter,
+		Secret:         secret,
+		APIBase:        in.APIBase,
+		ForwardHeaders: in.ForwardHeaders,
+	}
+}
+
 // looksMasked reports whether s is the masked form a GET returns rather than a
 // real secret, so a value read back and sent again cannot replace the stored
 // credential with "***".
@@ -119,6 +136,9 @@ type ProviderKeyValue struct {
 	// Secret is masked (see storage.MaskSecret); never the plaintext.
 	Secret  string `json:"secret"`
 	APIBase string `json:"api_base,omitempty"`
+	// ForwardHeaders are the caller headers (canonical names) sent
+	// upstream beyond the adapter's own; omitted when none.
+	ForwardHeaders []string `json:"forward_headers,omitempty"`
 	// SecretHost is the host the secret was entered for; the proxy sends
 	// it nowhere else.
 	SecretHost string `json:"secret_host"`
@@ -142,6 +162,7 @@ func ProviderKeyEntry(pk storage.ProviderKey) Entry[ProviderKeyValue] {
 		Secret:      hint,
 		APIBase:     pk.APIBase,
 
+		ForwardHeaders:     pk.ForwardHeaders,
 		SecretHost:         pk.SecretHost,
 		SecretNeedsReentry: !pk.SecretBound(),
 	}

@@ -56,6 +56,7 @@ func TestMigrations(t *testing.T) {
 		{1, "0001_init", "2025-01-02T03:04:05.000000000Z"},
 		{2, "0002_api_key_models", "2025-01-02T03:04:05.000000000Z"},
 		{3, "0003_provider_key_secret_host", "2025-01-02T03:04:05.000000000Z"},
+		{4, "0004_provider_key_forward_headers", "2025-01-02T03:04:05.000000000Z"},
 	}
 	if got := appliedMigrations(t, db); !slices.Equal(got, want) {
 		t.Fatalf("schema_migrations = %+v, want %+v", got, want)

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -219,6 +220,22 @@ var providerKeyCases = []testCase{
 			{"unknown adapter", func(pk *storage.ProviderKey) { pk.Adapter = "cohere" }, "adapter"},
 			{"no adapter for unknown provider", func(pk *storage.ProviderKey) { pk.Provider = "mistral" }, "adapter"},
 			{"api_base not a URL", func(pk *storage.ProviderKey) { pk.APIBase = "ftp://example.com" }, "api_base"},
+			{"forward header not a token", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"X-Ok", "X Bad"} }, "forward_headers[1]"},
+			{"forward header empty", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{""} }, "forward_headers[0]"},
+			{"forward Authorization", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"authorization"} }, "forward_headers[0]"},
+			{"forward X-Api-Key", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"x-api-key"} }, "forward_headers[0]"},
+			{"forward Host", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"X-Ok", "HOST"} }, "forward_headers[1]"},
+			{"forward Content-Length", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"content-length"} }, "forward_headers[0]"},
+			{"forward Connection", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"Connection"} }, "forward_headers[0]"},
+			{"forward Transfer-Encoding", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"transfer-encoding"} }, "forward_headers[0]"},
+			{"forward Upgrade", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"Upgrade"} }, "forward_headers[0]"},
+			{"forward header twice", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"X-Trace-Id", "x-trace-id"} }, "forward_headers[1]"},
+			{"too many forward headers", func(pk *storage.ProviderKey) {
+				pk.ForwardHeaders = nil
+				for i := range storage.MaxForwardHeaders + 1 {
+					pk.ForwardHeaders = append(pk.ForwardHeaders, fmt.Sprintf("X-H%d", i))
+				}
+			}, "forward_headers"},
 			{"no secret", func(pk *storage.ProviderKey) { pk.Secret = "" }, "secret"},
 			{"secret with line break", func(pk *storage.ProviderKey) { pk.Secret = "sk-abc\r\nX-Evil: 1" }, "secret"},
 		}
@@ -328,5 +345,46 @@ var providerKeyCases = []testCase{
 		noErr(t, err, "UpdateProviderKey with a secret")
 		bound(t, up, "api.openai.invalid", true)
 		checkSecret(t, up, in.Secret)
+	}},
+	{"ForwardHeaders", func(t *testing.T, s storage.Store) {
+		in := providerKey("openai-primary")
+		in.ForwardHeaders = []string{"x-trace-id", "OpenAI-Beta", "X-REQUEST-ID"}
+		created := mustCreateProviderKey(t, s, in)
+		want := []string{"X-Trace-Id", "Openai-Beta", "X-Request-Id"}
+		if !slices.Equal(created.ForwardHeaders, want) {
+			t.Errorf("forward_headers = %q, want %q (canonical, in order)", created.ForwardHeaders, want)
+		}
+		got, err := s.GetProviderKey(t.Context(), created.ID)
+		noErr(t, err, "GetProviderKey")
+		if !slices.Equal(got.ForwardHeaders, want) {
+			t.Errorf("read back forward_headers = %q, want %q", got.ForwardHeaders, want)
+		}
+		if src, ok := s.(storage.Source); ok {
+			ds, err := src.Load(t.Context())
+			noErr(t, err, "Load")
+			if len(ds.ProviderKeys) != 1 || !slices.Equal(ds.ProviderKeys[0].ForwardHeaders, want) {
+				t.Errorf("Load forward_headers = %v, want %q", ds.ProviderKeys, want)
+			}
+		}
+
+		// An update replaces the list, like every other field.
+		up := got
+		up.Secret = ""
+		up.ForwardHeaders = []string{"x-tenant"}
+		got, err = s.UpdateProviderKey(t.Context(), up, 0)
+		noErr(t, err, "UpdateProviderKey")
+		if !slices.Equal(got.ForwardHeaders, []string{"X-Tenant"}) {
+			t.Errorf("forward_headers after update = %q, want [X-Tenant]", got.ForwardHeaders)
+		}
+		up.ForwardHeaders = nil
+		got, err = s.UpdateProviderKey(t.Context(), up, 0)
+		noErr(t, err, "UpdateProviderKey")
+		if len(got.ForwardHeaders) != 0 {
+			t.Errorf("forward_headers after clearing = %q, want none", got.ForwardHeaders)
+		}
+		other := mustCreateProviderKey(t, s, providerKey("plain"))
+		if len(other.ForwardHeaders) != 0 {
+			t.Errorf("forward_headers of a key without = %q, want none", other.ForwardHeaders)
+		}
 	}},
 }
