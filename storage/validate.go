@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Limits on resource fields.
@@ -57,13 +58,45 @@ func (pk *ProviderKey) Validate() error {
 		return FieldErrorf("adapter", "is required unless provider is one of %s", strings.Join(Adapters, ", "))
 	}
 	if pk.APIBase != "" {
-		u, err := url.Parse(pk.APIBase)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return FieldErrorf("api_base", "must be an http or https URL (got %q)", pk.APIBase)
+		if err := validateAPIBase(pk.APIBase); err != nil {
+			return err
 		}
 	}
 	_, err := CanonicalForwardHeaders(pk.ForwardHeaders)
 	return err
+}
+
+// validateAPIBase checks that s is a base URL requests can be sent to: http
+// or https, a host, and nothing that would be sent somewhere it should not
+// (user:password@, whose password would otherwise land in logs and
+// messages) or that has no meaning in a base URL (a query, a fragment). The
+// errors never repeat s: it may hold a credential.
+func validateAPIBase(s string) error {
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return FieldErrorf("api_base", "must not contain spaces or control characters")
+		}
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		// err repeats s; say what is wrong without it.
+		return FieldErrorf("api_base", "is not a valid URL (check the host, the port and any %%-escapes)")
+	case u.User != nil:
+		return FieldErrorf("api_base", "must not contain a user name or password (user:password@); give the credential as the secret")
+	case u.Scheme != "http" && u.Scheme != "https":
+		if u.Scheme == "" {
+			return FieldErrorf("api_base", "must be an http or https URL, such as https://api.openai.com/v1")
+		}
+		return FieldErrorf("api_base", "must be an http or https URL (got scheme %q)", u.Scheme)
+	case u.Opaque != "" || u.Hostname() == "":
+		return FieldErrorf("api_base", "must name a host, such as https://api.openai.com/v1")
+	case u.RawQuery != "" || u.ForceQuery:
+		return FieldErrorf("api_base", "must not have a query (?…): it is a base URL that paths are added to")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return FieldErrorf("api_base", "must not have a fragment (#…)")
+	}
+	return nil
 }
 
 // refusedForwardHeaders are header names a provider key may not forward,

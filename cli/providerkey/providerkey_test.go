@@ -108,3 +108,16 @@ func TestForwardHeaders(t *testing.T) {
 		}
 	})
 }
+
+func TestAPIBaseWithCredentialsRefused(t *testing.T) {
+	modes(t, func(t *testing.T, e *clitest.Env) {
+		r := e.Run(primarySecret, "provider-key", "create", "--name", "p", "--provider", "openai",
+			"--api-base", "https://user:hunter2@api.example.com/v1", "--secret-stdin")
+		if r.Code != 1 || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "api_base: must not contain a user name or password") {
+			t.Errorf("exit %d stderr %q, want one line naming api_base", r.Code, r.Stderr)
+		}
+		if strings.Contains(r.Stderr+r.Stdout, "hunter2") {
+			t.Errorf("output repeats the password: %q %q", r.Stdout, r.Stderr)
+		}
+	})
+}

@@ -1,8 +1,10 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aisix/aisix/storage"
@@ -385,6 +387,63 @@ var providerKeyCases = []testCase{
 		other := mustCreateProviderKey(t, s, providerKey("plain"))
 		if len(other.ForwardHeaders) != 0 {
 			t.Errorf("forward_headers of a key without = %q, want none", other.ForwardHeaders)
+		}
+	}},
+	{"APIBase", func(t *testing.T, s storage.Store) {
+		for i, base := range []string{
+			"http://127.0.0.1:9000/v1",
+			"https://api.openai.invalid/v1",
+			"https://api.openai.com",
+			"https://api.openai.com/v1/",
+			"HTTPS://API.OPENAI.COM/v1",
+			"http://[::1]:8080/v1",
+			"http://localhost:11434/v1",
+		} {
+			in := providerKey(fmt.Sprintf("ok-%d", i))
+			in.APIBase = base
+			got := mustCreateProviderKey(t, s, in)
+			if got.APIBase != base {
+				t.Errorf("api_base %q read back as %q", base, got.APIBase)
+			}
+		}
+		const password = "hunter2-0123456789"
+		created := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		for _, tc := range []struct{ name, base, says string }{
+			{"user and password", "https://admin:" + password + "@api.example.com/v1", "password"},
+			{"user only", "https://" + password + "@api.example.com/v1", "user name"},
+			{"password with a bad escape", "https://u:" + password + "%zz@api.example.com/v1", "valid URL"},
+			{"query", "https://api.example.com/v1?key=" + password, "query"},
+			{"empty query", "https://api.example.com/v1?", "query"},
+			{"fragment", "https://api.example.com/v1#" + password, "fragment"},
+			{"space", "https://api.example.com/v1 " + password, "spaces"},
+			{"inner space", "https://api.example .com/v1", "spaces"},
+			{"tab", "https://api.example.com/\tv1", "control"},
+			{"newline", "https://api.example.com/v1\n" + password, "control"},
+			{"no scheme", "api.example.com/v1", "http or https"},
+			{"other scheme", "ftp://api.example.com", "ftp"},
+			{"no host", "https:///v1", "host"},
+			{"port only", "http://:9000/v1", "host"},
+			{"opaque", "https:api.example.com", "host"},
+			{"bad port", "http://api.example.com:port/v1", "valid URL"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				in := providerKey("bad-base")
+				in.APIBase = tc.base
+				_, err := s.CreateProviderKey(t.Context(), in)
+				wantErr(t, err, storage.ErrInvalid, "api_base", tc.says)
+				var de *storage.Error
+				if errors.As(err, &de) && de.Field != "api_base" {
+					t.Errorf("field = %q, want api_base", de.Field)
+				}
+				if strings.Contains(err.Error(), password) {
+					t.Errorf("error %q repeats a credential", err)
+				}
+				up := created
+				up.Secret = ""
+				up.APIBase = tc.base
+				_, err = s.UpdateProviderKey(t.Context(), up, 0)
+				wantErr(t, err, storage.ErrInvalid, "api_base", tc.says)
+			})
 		}
 	}},
 }
