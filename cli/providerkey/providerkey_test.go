@@ -9,12 +9,6 @@ import (
 	"github.com/aisix/aisix/cli/cmdutil/clitest"
 )
 
-// modes runs fn in local mode and in remote mode (through the admin API).
-func modes(t *testing.T, fn func(t *testing.T, e *clitest.Env)) {
-	t.Run("local", func(t *testing.T) { fn(t, clitest.New(t)) })
-	t.Run("remote", func(t *testing.T) { fn(t, clitest.New(t).Remote()) })
-}
-
 // value decodes the value of an entry printed with -o json.
 func value(t *testing.T, out string) map[string]any {
 	t.Helper()
@@ -30,7 +24,7 @@ func value(t *testing.T, out string) map[string]any {
 const primarySecret = "sk-primary-test-secret-0001"
 
 func TestSecretBoundToHost(t *testing.T) {
-	modes(t, func(t *testing.T, e *clitest.Env) {
+	clitest.Modes(t, func(t *testing.T, e *clitest.Env) {
 		e.Must(primarySecret, "provider-key", "create", "--name", "openai-primary", "--provider", "openai",
 			"--api-base", "https://api.openai.com/v1", "--secret-stdin", "-q")
 
@@ -71,7 +65,7 @@ func TestSecretBoundToHost(t *testing.T) {
 }
 
 func TestForwardHeaders(t *testing.T) {
-	modes(t, func(t *testing.T, e *clitest.Env) {
+	clitest.Modes(t, func(t *testing.T, e *clitest.Env) {
 		v := value(t, e.Must(primarySecret, "provider-key", "create", "--name", "openai-primary", "--provider", "openai",
 			"--forward-header", "x-trace-id", "--forward-header", "OpenAI-Beta", "--secret-stdin", "-o", "json").Stdout)
 		if got := fmt.Sprint(v["forward_headers"]); got != "[X-Trace-Id Openai-Beta]" {
@@ -110,7 +104,7 @@ func TestForwardHeaders(t *testing.T) {
 }
 
 func TestAPIBaseWithCredentialsRefused(t *testing.T) {
-	modes(t, func(t *testing.T, e *clitest.Env) {
+	clitest.Modes(t, func(t *testing.T, e *clitest.Env) {
 		r := e.Run(primarySecret, "provider-key", "create", "--name", "p", "--provider", "openai",
 			"--api-base", "https://user:hunter2@api.example.com/v1", "--secret-stdin")
 		if r.Code != 1 || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "api_base: must not contain a user name or password") {

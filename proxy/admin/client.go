@@ -214,7 +214,9 @@ func (c *Client) DeleteProviderKey(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, resourcePath(kindProviderKey, id), nil, 0, nil)
 }
 
-// Models.
+// Models. Entries decode into storage.Model, which skips the read-only
+// effective object: it is computed from the model, again, by whoever
+// needs it (EffectiveOf).
 
 func modelFromEntry(e *Entry[storage.Model]) storage.Model {
 	m := e.Value

@@ -207,14 +207,14 @@ func (s *Server) updateProviderKey(w http.ResponseWriter, r *http.Request) (resp
 }
 
 // Models. The value is storage.Model's own JSON shape, which is defined for
-// the API and holds nothing secret.
+// the API and holds nothing secret, and the effective settings.
 
 func (s *Server) createModel(w http.ResponseWriter, r *http.Request) (response, error) {
-	var in storage.Model
+	var in modelInput
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return response{}, err
 	}
-	m, err := s.store.CreateModel(r.Context(), in)
+	m, err := s.store.CreateModel(r.Context(), in.Model)
 	if err != nil {
 		return response{}, err
 	}
@@ -226,12 +226,12 @@ func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) (response, 
 	if err != nil {
 		return response{}, err
 	}
-	var in storage.Model
+	var in modelInput
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return response{}, err
 	}
 	in.ID = r.PathValue("id")
-	m, err := s.store.UpdateModel(r.Context(), in, rev)
+	m, err := s.store.UpdateModel(r.Context(), in.Model, rev)
 	if err != nil {
 		return response{}, err
 	}

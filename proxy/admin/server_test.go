@@ -302,6 +302,18 @@ func stripTimes[T any](e Entry[T]) Entry[T] {
 	return e
 }
 
+// modelValue returns the value of a model entry without its read-only
+// effective object, which it checks is there: what the model stores.
+func modelValue(t *testing.T, r reply) map[string]any {
+	t.Helper()
+	v, _ := r.object(t)["value"].(map[string]any)
+	if _, ok := v["effective"].(map[string]any); !ok {
+		t.Errorf("model entry without an effective object: %s", r.body)
+	}
+	delete(v, "effective")
+	return v
+}
+
 func TestModels(t *testing.T) {
 	e := newEnv(t)
 	pk := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", pkBody("pk", "sk-model-test-secret-0000", "https://x.example/v1")).id(t)
@@ -322,7 +334,7 @@ func TestModels(t *testing.T) {
 	if loc := r.header.Get("Location"); loc != "/admin/v1/models/"+fullID {
 		t.Errorf("Location %q", loc)
 	}
-	assertJSONEqual(t, r.object(t)["value"], full)
+	assertJSONEqual(t, modelValue(t, r), full)
 
 	routing := `{
 		"display_name": "group",
@@ -333,12 +345,13 @@ func TestModels(t *testing.T) {
 	}`
 	r = e.mustAdmin(t, 201, "POST", "/admin/v1/models", routing)
 	groupID := r.id(t)
-	assertJSONEqual(t, r.object(t)["value"], routing)
+	assertJSONEqual(t, modelValue(t, r), routing)
 
-	// A model response echoes exactly the fields sent.
+	// A model response echoes exactly the fields sent (and the effective
+	// settings, checked in TestModelEffective).
 	r = e.mustAdmin(t, 201, "POST", "/admin/v1/models", directBody("plain", pk))
 	plainID := r.id(t)
-	assertJSONEqual(t, r.object(t)["value"], directBody("plain", pk))
+	assertJSONEqual(t, modelValue(t, r), directBody("plain", pk))
 
 	var list []Entry[storage.Model]
 	e.mustAdmin(t, 200, "GET", "/admin/v1/models", "").decode(t, &list)
@@ -363,11 +376,11 @@ func TestModels(t *testing.T) {
 	// Full replace: fields left out are gone.
 	rev := r.object(t)["revision"].(float64)
 	r = e.mustAdmin(t, 200, "PUT", "/admin/v1/models/"+fullID, directBody("full", pk))
-	assertJSONEqual(t, r.object(t)["value"], directBody("full", pk))
+	assertJSONEqual(t, modelValue(t, r), directBody("full", pk))
 	if got := r.object(t)["revision"].(float64); got <= rev {
 		t.Errorf("revision %v after update, want > %v", got, rev)
 	}
-	assertJSONEqual(t, e.mustAdmin(t, 200, "GET", "/admin/v1/models/"+fullID, "").object(t)["value"], directBody("full", pk))
+	assertJSONEqual(t, modelValue(t, e.mustAdmin(t, 200, "GET", "/admin/v1/models/"+fullID, "")), directBody("full", pk))
 
 	// Deleting a target of a routing model is refused; the group goes first.
 	checkErrorEnvelope(t, e.mustAdmin(t, 409, "DELETE", "/admin/v1/models/"+fullID, ""), "")
@@ -1021,4 +1034,73 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	t.Logf("%d writes by %d writers in %v (%.0f writes/s), %d If-Match conflicts retried",
 		writes.Load(), writers, elapsed.Round(time.Millisecond), float64(writes.Load())/elapsed.Seconds(), conflicts.Load())
+}
+
+// TestModelEffective checks the read-only effective object of every model
+// entry (POST, PUT, GET, list): the settings the proxy enforces once
+// defaults apply, and that a value read back is accepted as a body.
+func TestModelEffective(t *testing.T) {
+	e := newEnv(t)
+	f := e.fixture(t, "ef")
+	var defaultTriggers []string
+	for _, st := range []int{401, 408, 429} {
+		defaultTriggers = append(defaultTriggers, strconv.Itoa(st))
+	}
+	for st := 500; st <= 599; st++ {
+		defaultTriggers = append(defaultTriggers, strconv.Itoa(st))
+	}
+	effective := func(t *testing.T, r reply) any {
+		t.Helper()
+		v, _ := r.object(t)["value"].(map[string]any)
+		return v["effective"]
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"direct with defaults", directBody("d-plain", f.pk),
+			`{"timeout_ms":300000,"stream_header_timeout_ms":30000,"stream_first_chunk_timeout_ms":60000,"stream_idle_timeout_ms":20000,"connect_timeout_ms":5000,"retries":0,
+			"cooldown":{"enabled":true,"default_seconds":30,"max_seconds":600,"trigger_statuses":[` + strings.Join(defaultTriggers, ",") + `]}}`},
+		{"direct with settings", fmt.Sprintf(`{"display_name":"d-set","provider":"openai","model_name":"m","provider_key_id":%q,
+			"timeout":30000,"stream_timeout":5000,"retries":2,"cooldown":{"default_seconds":10,"max_seconds":60,"trigger_statuses":[429,503]}}`, f.pk),
+			`{"timeout_ms":30000,"stream_header_timeout_ms":5000,"stream_first_chunk_timeout_ms":5000,"stream_idle_timeout_ms":5000,"connect_timeout_ms":5000,"retries":2,
+			"cooldown":{"enabled":true,"default_seconds":10,"max_seconds":60,"trigger_statuses":[429,503]}}`},
+		{"direct without cooldown", fmt.Sprintf(`{"display_name":"d-off","provider":"openai","model_name":"m","provider_key_id":%q,"timeout":1000,"cooldown":{"enabled":false}}`, f.pk),
+			`{"timeout_ms":1000,"stream_header_timeout_ms":1000,"stream_first_chunk_timeout_ms":1000,"stream_idle_timeout_ms":1000,"connect_timeout_ms":5000,"retries":0,
+			"cooldown":{"enabled":false,"default_seconds":30,"max_seconds":600,"trigger_statuses":[]}}`},
+		{"routing with defaults", `{"display_name":"r-plain","routing":{"targets":[{"model":"ef-direct"},{"model":"d-plain"},{"model":"d-set"}]}}`,
+			`{"strategy":"failover","retries":0,"max_fallbacks":2,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway"}`},
+		{"routing as in the tutorial", routingBody("chat-prod", "ef-direct", "d-plain"),
+			`{"strategy":"failover","retries":1,"max_fallbacks":1,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway"}`},
+		{"routing with more fallbacks than targets", `{"display_name":"r-many","routing":{"strategy":"round_robin","targets":[{"model":"ef-direct"},{"model":"d-set"}],
+			"max_fallbacks":5,"retry_on_429":false,"timeout":9000,"when_all_unavailable":"fail"}}`,
+			`{"strategy":"round_robin","retries":0,"max_fallbacks":1,"retry_on_429":false,"timeout_ms":9000,"when_all_unavailable":"fail"}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.mustAdmin(t, 201, "POST", "/admin/v1/models", c.body)
+			assertJSONEqual(t, effective(t, r), c.want)
+			id := r.id(t)
+			got := e.mustAdmin(t, 200, "GET", "/admin/v1/models/"+id, "")
+			assertJSONEqual(t, effective(t, got), c.want)
+
+			// The value read back, effective and all, is a valid PUT body; a
+			// doctored effective object changes nothing.
+			v := got.object(t)["value"].(map[string]any)
+			v["effective"] = map[string]any{"timeout_ms": 1, "bogus": true}
+			body, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			put := e.mustAdmin(t, 200, "PUT", "/admin/v1/models/"+id, string(body))
+			assertJSONEqual(t, effective(t, put), c.want)
+			assertJSONEqual(t, modelValue(t, put), c.body)
+		})
+	}
+	var list []map[string]any
+	e.mustAdmin(t, 200, "GET", "/admin/v1/models", "").decode(t, &list)
+	for _, en := range list {
+		if _, ok := en["value"].(map[string]any)["effective"].(map[string]any); !ok {
+			t.Errorf("listed entry %v has no effective object", en["id"])
+		}
+	}
+	// Unknown fields are still refused next to effective.
+	checkErrorEnvelope(t, e.mustAdmin(t, 400, "POST", "/admin/v1/models",
+		`{"display_name":"x","routing":{"targets":[{"model":"ef-direct"}]},"effective":{},"bogus":1}`), "bogus")
 }

@@ -1,11 +1,13 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -169,9 +171,115 @@ func ProviderKeyEntry(pk storage.ProviderKey) Entry[ProviderKeyValue] {
 	return newEntry(pk.ID, v, pk.Meta)
 }
 
-// ModelEntry is the entry of m as the API returns it.
-func ModelEntry(m storage.Model) Entry[storage.Model] {
-	return newEntry(m.ID, m, m.Meta)
+// ModelValue is the value of a model entry: the model as stored, in the
+// shape a POST or PUT sends, and the settings the proxy enforces for it
+// once defaults apply.
+type ModelValue struct {
+	storage.Model
+	// Effective is a DirectEffective or a RoutingEffective; read-only.
+	Effective any `json:"effective"`
+}
+
+// modelInput is the body of a model POST or PUT: storage.Model's shape,
+// no unknown fields. A value read back may be sent again: its effective
+// object is accepted and ignored.
+type modelInput struct{ storage.Model }
+
+// UnmarshalJSON decodes a model strictly, dropping effective. (A struct
+// embedding storage.Model beside an Effective field would do the same,
+// but name fields "Model.timeout" in type errors.)
+func (in *modelInput) UnmarshalJSON(b []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	if _, ok := fields["effective"]; ok {
+		delete(fields, "effective")
+		var err error
+		if b, err = json.Marshal(fields); err != nil {
+			return err
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(&in.Model)
+}
+
+// DirectEffective is what a direct model's settings come to: every bound
+// in milliseconds, never 0 (unbounded), since defaults fill what the model
+// leaves unset.
+type DirectEffective struct {
+	TimeoutMs                 int64             `json:"timeout_ms"`
+	StreamHeaderTimeoutMs     int64             `json:"stream_header_timeout_ms"`
+	StreamFirstChunkTimeoutMs int64             `json:"stream_first_chunk_timeout_ms"`
+	StreamIdleTimeoutMs       int64             `json:"stream_idle_timeout_ms"`
+	ConnectTimeoutMs          int64             `json:"connect_timeout_ms"`
+	Retries                   int               `json:"retries"`
+	Cooldown                  EffectiveCooldown `json:"cooldown"`
+}
+
+// EffectiveCooldown is a direct model's cooldown once defaults apply.
+type EffectiveCooldown struct {
+	Enabled        bool  `json:"enabled"`
+	DefaultSeconds int64 `json:"default_seconds"`
+	MaxSeconds     int64 `json:"max_seconds"`
+	// TriggerStatuses are the upstream statuses that start a cooldown, in
+	// order; empty when cooldown is off.
+	TriggerStatuses []int `json:"trigger_statuses"`
+}
+
+// RoutingEffective is what a routing model's settings come to.
+type RoutingEffective struct {
+	Strategy string `json:"strategy"`
+	Retries  int    `json:"retries"`
+	// MaxFallbacks is how many targets after the first a request may try:
+	// the configured number, capped at the targets there are.
+	MaxFallbacks int  `json:"max_fallbacks"`
+	RetryOn429   bool `json:"retry_on_429"`
+	// TimeoutMs bounds the whole request; 0 is none beyond the attempts'.
+	TimeoutMs          int64  `json:"timeout_ms"`
+	WhenAllUnavailable string `json:"when_all_unavailable"`
+}
+
+// EffectiveOf is m's effective settings (routing.EffectiveOf) in the
+// admin API's shape: a DirectEffective or a RoutingEffective.
+func EffectiveOf(m *storage.Model) any {
+	e := routing.EffectiveOf(m)
+	if r := m.Routing; r != nil {
+		most := max(len(r.Targets)-1, 0)
+		fallbacks := e.MaxFallbacks
+		if fallbacks < 0 || fallbacks > most {
+			fallbacks = most
+		}
+		return RoutingEffective{
+			Strategy:           e.Strategy,
+			Retries:            e.RoutingRetries,
+			MaxFallbacks:       fallbacks,
+			RetryOn429:         e.RetryOn429,
+			TimeoutMs:          e.RoutingTimeout.Milliseconds(),
+			WhenAllUnavailable: e.WhenAllUnavailable,
+		}
+	}
+	return DirectEffective{
+		TimeoutMs:                 e.Timeout.Milliseconds(),
+		StreamHeaderTimeoutMs:     e.StreamHeaderTimeout.Milliseconds(),
+		StreamFirstChunkTimeoutMs: e.StreamFirstChunkTimeout.Milliseconds(),
+		StreamIdleTimeoutMs:       e.StreamIdleTimeout.Milliseconds(),
+		ConnectTimeoutMs:          e.ConnectTimeout.Milliseconds(),
+		Retries:                   e.Retries,
+		Cooldown: EffectiveCooldown{
+			Enabled:         e.CooldownEnabled,
+			DefaultSeconds:  int64(e.CooldownDefault / time.Second),
+			MaxSeconds:      int64(e.CooldownMax / time.Second),
+			TriggerStatuses: nonNil(e.CooldownTriggers),
+		},
+	}
+}
+
+// ModelEntry is the entry of m as the API returns it, effective settings
+// included.
+func ModelEntry(m storage.Model) Entry[ModelValue] {
+	return newEntry(m.ID, ModelValue{Model: m, Effective: EffectiveOf(&m)}, m.Meta)
 }
 
 // apiKeyInput is the body of a caller key POST or PUT.

@@ -83,3 +83,10 @@ func (e *Env) Must(stdin string, args ...string) Result {
 	}
 	return r
 }
+
+// Modes runs fn twice, in subtests: in local mode and in remote mode
+// (through an admin API server), each on a new database.
+func Modes(t *testing.T, fn func(t *testing.T, e *Env)) {
+	t.Run("local", func(t *testing.T) { fn(t, New(t)) })
+	t.Run("remote", func(t *testing.T) { fn(t, New(t).Remote()) })
+}
