@@ -178,27 +178,15 @@ func expiresArg(k *storage.APIKey) any {
 // id), with allowed models named by their current display names. It
 // returns nil when there are none.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]storage.APIKey, error) {
-	var ks []storage.APIKey
 	// Keys and their allowed models come from two queries; one snapshot
 	// keeps them consistent.
-	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		ks, err = listAPIKeys(ctx, tx)
-		return err
-	})
-	return ks, err
+	return readOne(ctx, s, func(tx *sql.Tx) ([]storage.APIKey, error) { return listAPIKeys(ctx, tx) })
 }
 
 // GetAPIKey returns the caller key with the given id. It returns
 // ErrNotFound if there is none.
 func (s *Store) GetAPIKey(ctx context.Context, id string) (storage.APIKey, error) {
-	var k storage.APIKey
-	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		k, err = getAPIKey(ctx, tx, id)
-		return err
-	})
-	return k, err
+	return readOne(ctx, s, func(tx *sql.Tx) (storage.APIKey, error) { return getAPIKey(ctx, tx, id) })
 }
 
 // CreateAPIKey stores a new caller key under a new ID and returns it. Its

@@ -233,27 +233,15 @@ func getModel(ctx context.Context, q querier, id string) (storage.Model, error) 
 // targets named by the current display names of their models. It returns
 // nil when there are none.
 func (s *Store) ListModels(ctx context.Context) ([]storage.Model, error) {
-	var ms []storage.Model
 	// Models and targets come from two queries; one snapshot keeps them
 	// consistent.
-	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		ms, err = listModels(ctx, tx)
-		return err
-	})
-	return ms, err
+	return readOne(ctx, s, func(tx *sql.Tx) ([]storage.Model, error) { return listModels(ctx, tx) })
 }
 
 // GetModel returns the model with the given id. It returns ErrNotFound if
 // there is none.
 func (s *Store) GetModel(ctx context.Context, id string) (storage.Model, error) {
-	var m storage.Model
-	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		m, err = getModel(ctx, tx, id)
-		return err
-	})
-	return m, err
+	return readOne(ctx, s, func(tx *sql.Tx) (storage.Model, error) { return getModel(ctx, tx, id) })
 }
 
 // resolveRefs checks what m refers to and returns the ids of its routing

@@ -346,6 +346,18 @@ func (s *Store) withReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error
 	return fn(tx)
 }
 
+// readOne runs read in one read transaction (see withReadTx) and returns
+// its result: for reads made of several queries that must agree.
+func readOne[T any](ctx context.Context, s *Store, read func(*sql.Tx) (T, error)) (T, error) {
+	var v T
+	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		v, err = read(tx)
+		return err
+	})
+	return v, err
+}
+
 // bumpRevision increments the store-wide revision inside tx and returns the
 // new value, which the caller stamps on the row it writes.
 func bumpRevision(ctx context.Context, tx *sql.Tx) (int64, error) {
