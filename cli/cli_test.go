@@ -93,9 +93,9 @@ func TestLocalModeTutorial(t *testing.T) {
 		t.Fatalf("create secondary: %d %s", code, errOut)
 	}
 	var entry struct {
-		ID       string            `json:"id"`
-		Value    map[string]string `json:"value"`
-		Revision int64             `json:"revision"`
+		ID       string         `json:"id"`
+		Value    map[string]any `json:"value"`
+		Revision int64          `json:"revision"`
 	}
 	if err := json.Unmarshal([]byte(out), &entry); err != nil {
 		t.Fatalf("json output %q: %v", out, err)

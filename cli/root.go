@@ -16,6 +16,7 @@ import (
 	"github.com/aisix/aisix/cli/apikey"
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/cli/iostreams"
+	"github.com/aisix/aisix/cli/migrate"
 	"github.com/aisix/aisix/cli/model"
 	"github.com/aisix/aisix/cli/providerkey"
 	"github.com/aisix/aisix/cli/serve"
@@ -82,6 +83,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		model.NewCmdModel(f),
 		apikey.NewCmdAPIKey(f),
 		status.NewCmdStatus(f),
+		migrate.NewCmdMigrate(f, nil),
 		newCmdVersion(f),
 	)
 	return root

@@ -223,8 +223,8 @@ type Dataset struct {
 //
 // Errors: ErrNotFound for an unknown id; ErrConflict for a duplicate display
 // name or key hash, or a delete of something still referenced; ErrInvalid for
-// a resource that fails Validate or references a missing provider key or
-// target; ErrRevisionMismatch when ifRevision is non-zero and differs from
+// a resource that fails Validate or references a missing provider key,
+// target or allowed model; ErrRevisionMismatch when ifRevision is non-zero and differs from
 // the stored revision.
 type Store interface {
 	ListProviderKeys(ctx context.Context) ([]ProviderKey, error)

@@ -2,15 +2,19 @@ package storage
 
 import (
 	"fmt"
+	"net/textproto"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Limits on resource fields.
 const (
 	MaxDisplayNameLen = 128
+	// MaxForwardHeaders caps the forward_headers of a provider key.
+	MaxForwardHeaders = 32
 	MaxRetries        = 10
 	MaxTargets        = 64
 	// MaxCooldownSeconds caps any cooldown, configured or taken from Retry-After.
@@ -54,12 +58,113 @@ func (pk *ProviderKey) Validate() error {
 		return FieldErrorf("adapter", "is required unless provider is one of %s", strings.Join(Adapters, ", "))
 	}
 	if pk.APIBase != "" {
-		u, err := url.Parse(pk.APIBase)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return FieldErrorf("api_base", "must be an http or https URL (got %q)", pk.APIBase)
+		if err := validateAPIBase(pk.APIBase); err != nil {
+			return err
 		}
 	}
+	_, err := CanonicalForwardHeaders(pk.ForwardHeaders)
+	return err
+}
+
+// validateAPIBase checks that s is a base URL requests can be sent to: http
+// or https, a host, and nothing that would be sent somewhere it should not
+// (user:password@, whose password would otherwise land in logs and
+// messages) or that has no meaning in a base URL (a query, a fragment). The
+// errors never repeat s: it may hold a credential.
+func validateAPIBase(s string) error {
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return FieldErrorf("api_base", "must not contain spaces or control characters")
+		}
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		// err repeats s; say what is wrong without it.
+		return FieldErrorf("api_base", "is not a valid URL (check the host, the port and any %%-escapes)")
+	case u.User != nil:
+		return FieldErrorf("api_base", "must not contain a user name or password (user:password@); give the credential as the secret")
+	case u.Scheme != "http" && u.Scheme != "https":
+		if u.Scheme == "" {
+			return FieldErrorf("api_base", "must be an http or https URL, such as https://api.openai.com/v1")
+		}
+		return FieldErrorf("api_base", "must be an http or https URL (got scheme %q)", u.Scheme)
+	case u.Opaque != "" || u.Hostname() == "":
+		return FieldErrorf("api_base", "must name a host, such as https://api.openai.com/v1")
+	case u.RawQuery != "" || u.ForceQuery:
+		return FieldErrorf("api_base", "must not have a query (?…): it is a base URL that paths are added to")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return FieldErrorf("api_base", "must not have a fragment (#…)")
+	}
 	return nil
+}
+
+// refusedForwardHeaders are header names a provider key may not forward,
+// and why: the caller's own credentials, what the proxy sets for the
+// upstream request itself, and the hop-by-hop headers (RFC 9110, 7.6.1).
+var refusedForwardHeaders = map[string]string{
+	"Authorization":       "carries the caller's aisix key (the provider key's secret is sent instead)",
+	"X-Api-Key":           "carries the caller's aisix key (the provider key's secret is sent instead)",
+	"Proxy-Authorization": "is a credential for a proxy",
+	"Host":                "is set from api_base",
+	"Content-Length":      "is set from the body sent upstream",
+	"Connection":          "is hop-by-hop",
+	"Keep-Alive":          "is hop-by-hop",
+	"Proxy-Connection":    "is hop-by-hop",
+	"Proxy-Authenticate":  "is hop-by-hop",
+	"Te":                  "is hop-by-hop",
+	"Trailer":             "is hop-by-hop",
+	"Transfer-Encoding":   "is hop-by-hop",
+	"Upgrade":             "is hop-by-hop",
+}
+
+// CanonicalForwardHeaders checks the forward_headers of a provider key and
+// returns them in canonical form (as http.CanonicalHeaderKey writes them),
+// in order, or nil when there are none. Each must be a header name (RFC
+// 9110 token characters), listed once whatever its case, and not one of
+// the headers the proxy must control (Authorization, Host, Content-Length,
+// the hop-by-hop headers, …); at most MaxForwardHeaders.
+func CanonicalForwardHeaders(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if len(names) > MaxForwardHeaders {
+		return nil, FieldErrorf("forward_headers", "must list at most %d headers (got %d)", MaxForwardHeaders, len(names))
+	}
+	out := make([]string, len(names))
+	for i, name := range names {
+		field := fmt.Sprintf("forward_headers[%d]", i)
+		if !isToken(name) {
+			return nil, FieldErrorf(field, "must be a header name: letters, digits and !#$%%&'*+-.^_`|~ (got %q)", name)
+		}
+		c := textproto.CanonicalMIMEHeaderKey(name)
+		if why, ok := refusedForwardHeaders[c]; ok {
+			return nil, FieldErrorf(field, "%s cannot be forwarded: it %s", c, why)
+		}
+		if j := slices.Index(out[:i], c); j >= 0 {
+			return nil, FieldErrorf(field, "%s is listed twice (also forward_headers[%d])", c, j)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token, the syntax of a
+// header field name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateSecret checks a secret given on create (or a replacement on update).

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -55,7 +56,19 @@ func (c *Config) IsRemote() bool { return c.Server != "" }
 
 // Store opens the store the configuration names: the admin API client when a
 // server is configured, the SQLite file otherwise. The caller closes it.
+//
+// A local file is never migrated here: a new (or empty) file is
+// initialised, but one with an older schema is refused with a
+// *sqlite.SchemaError that says to run `aisix migrate`; schema changes
+// happen only in `aisix serve` and `aisix migrate`. Warnings (a file other
+// users could read, made private) go to stderr as one line each.
 func (f *Factory) Store(cmd *cobra.Command) (storage.Store, error) {
+	return f.openStore(cmd, sqlite.MigrateNewOnly, NewWarnLogger(f.IO.ErrOut))
+}
+
+// openStore opens the configured store; a local file in the given mode,
+// reporting to log (nil: nowhere).
+func (f *Factory) openStore(cmd *cobra.Command, mode sqlite.MigrateMode, log *slog.Logger) (storage.Store, error) {
 	c, err := f.Config(cmd)
 	if err != nil {
 		return nil, err
@@ -66,15 +79,27 @@ func (f *Factory) Store(cmd *cobra.Command) (storage.Store, error) {
 		}
 		return admin.NewClient(c.Server, c.AdminKey, &http.Client{Timeout: 30 * time.Second}), nil
 	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
+	opts := []sqlite.Option{sqlite.WithMigrate(mode)}
+	if log != nil {
+		opts = append(opts, sqlite.WithLogger(log))
 	}
-	s, err := sqlite.Open(ctx, c.DB)
+	s, err := sqlite.Open(contextOf(cmd), c.DB, opts...)
 	if err != nil {
+		var se *sqlite.SchemaError
+		if errors.As(err, &se) {
+			return nil, err // one line that names the file and what to do
+		}
 		return nil, fmt.Errorf("open database %s: %w", c.DB, err)
 	}
 	return s, nil
+}
+
+// contextOf is cmd's context, or Background for a command run without one.
+func contextOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
 }
 
 // AdminClient returns a client for the admin API of a running server: the
@@ -103,9 +128,5 @@ func (f *Factory) WithStore(cmd *cobra.Command, fn func(context.Context, storage
 		return err
 	}
 	defer s.Close()
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return fn(ctx, s)
+	return fn(contextOf(cmd), s)
 }

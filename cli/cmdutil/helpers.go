@@ -17,6 +17,7 @@ import (
 
 	"github.com/aisix/aisix/cli/iostreams"
 	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/sqlite"
 )
 
 var uuidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -189,13 +190,15 @@ func FormatMillis(ms *int64) string {
 }
 
 // CompleteNames returns a cobra completion function that offers the names
-// list reads from the configured store, for the first argument only.
+// list reads from the configured store, for the first argument only. It
+// never creates, migrates or otherwise changes a local database: when the
+// file does not exist or its schema is not current, it offers nothing.
 func CompleteNames(f *Factory, list func(context.Context, storage.Store) ([]string, error)) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		s, err := f.Store(cmd)
+		s, err := f.openStore(cmd, sqlite.MigrateNone, nil)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

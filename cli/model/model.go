@@ -5,7 +5,11 @@ package model
 import (
 	"context"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -223,8 +227,12 @@ func newCmdList(f *cmdutil.Factory) *cobra.Command {
 func newCmdGet(f *cmdutil.Factory) *cobra.Command {
 	var o output.Options
 	cmd := &cobra.Command{
-		Use:               "get <name|id>",
-		Short:             "Show one model",
+		Use:   "get <name|id>",
+		Short: "Show one model and the settings it runs with",
+		Long: `Show one model. On a terminal an "Effective settings" section follows: what
+the proxy enforces once defaults fill what the model leaves unset (timeouts,
+retries, cooldown; for a routing group its strategy and failover budget).
+-o json and -o yaml carry the same as the entry's "effective" object.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeModels(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -236,7 +244,13 @@ func newCmdGet(f *cmdutil.Factory) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printModels(f, &o, false, m)
+				if err := printModels(f, &o, false, m); err != nil {
+					return err
+				}
+				if o.Format != output.FormatTable || o.Quiet || !f.IO.IsStdoutTTY() {
+					return nil // piped tables stay one row per model
+				}
+				return printEffective(f.IO.Out, &m)
 			})
 		},
 	}
@@ -344,4 +358,69 @@ func completeModels(f *cmdutil.Factory) func(*cobra.Command, []string, string) (
 		}
 		return names, err
 	})
+}
+
+// printEffective writes the "Effective settings" section of `model get`.
+func printEffective(w io.Writer, m *storage.Model) error {
+	var rows [][2]string
+	switch e := admin.EffectiveOf(m).(type) {
+	case admin.DirectEffective:
+		cooldown := "off"
+		if c := e.Cooldown; c.Enabled {
+			cooldown = fmt.Sprintf("%s (at most %s from Retry-After) after %s", seconds(c.DefaultSeconds), seconds(c.MaxSeconds), statusRanges(c.TriggerStatuses))
+		}
+		rows = [][2]string{
+			{"timeout", millis(e.TimeoutMs)},
+			{"stream header timeout", millis(e.StreamHeaderTimeoutMs)},
+			{"stream first chunk timeout", millis(e.StreamFirstChunkTimeoutMs)},
+			{"stream idle timeout", millis(e.StreamIdleTimeoutMs)},
+			{"connect timeout", millis(e.ConnectTimeoutMs)},
+			{"retries", strconv.Itoa(e.Retries)},
+			{"cooldown", cooldown},
+		}
+	case admin.RoutingEffective:
+		timeout := "none"
+		if e.TimeoutMs > 0 {
+			timeout = millis(e.TimeoutMs)
+		}
+		rows = [][2]string{
+			{"strategy", e.Strategy},
+			{"retries", strconv.Itoa(e.Retries)},
+			{"max fallbacks", strconv.Itoa(e.MaxFallbacks)},
+			{"retry on 429", strconv.FormatBool(e.RetryOn429)},
+			{"timeout", timeout},
+			{"when all unavailable", e.WhenAllUnavailable},
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nEffective settings (defaults applied):")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
+	}
+	return tw.Flush()
+}
+
+func millis(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() }
+
+func seconds(s int64) string { return (time.Duration(s) * time.Second).String() }
+
+// statusRanges renders ascending statuses compactly: "401, 408, 429, 500-599".
+func statusRanges(sts []int) string {
+	if len(sts) == 0 {
+		return "no status"
+	}
+	var parts []string
+	for i := 0; i < len(sts); {
+		j := i
+		for j+1 < len(sts) && sts[j+1] == sts[j]+1 {
+			j++
+		}
+		if j > i {
+			parts = append(parts, fmt.Sprintf("%d-%d", sts[i], sts[j]))
+		} else {
+			parts = append(parts, strconv.Itoa(sts[i]))
+		}
+		i = j + 1
+	}
+	return "status " + strings.Join(parts, ", ")
 }

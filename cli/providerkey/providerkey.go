@@ -6,6 +6,7 @@ package providerkey
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -29,6 +30,7 @@ func NewCmdProviderKey(f *cmdutil.Factory) *cobra.Command {
 // CreateOptions are the inputs of `provider-key create`.
 type CreateOptions struct {
 	Name, Provider, Adapter, APIBase string
+	ForwardHeaders                   []string
 	Secret                           cmdutil.SecretFlags
 	Output                           output.Options
 }
@@ -63,9 +65,14 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 	fl.StringVar(&opts.Provider, "provider", "", "vendor label, e.g. openai")
 	fl.StringVar(&opts.Adapter, "adapter", "", "wire family: openai, anthropic, azure-openai, bedrock, vertex (default: from --provider)")
 	fl.StringVar(&opts.APIBase, "api-base", "", "upstream base URL, e.g. https://api.openai.com/v1")
+	addForwardHeaderFlag(cmd, &opts.ForwardHeaders)
 	addSecretFlags(cmd, &opts.Secret)
 	opts.Output.AddFlags(cmd)
 	return cmd
+}
+
+func addForwardHeaderFlag(cmd *cobra.Command, names *[]string) {
+	cmd.Flags().StringArrayVar(names, "forward-header", nil, "caller request header to send upstream too, e.g. X-Trace-Id (repeat)")
 }
 
 func addSecretFlags(cmd *cobra.Command, sf *cmdutil.SecretFlags) {
@@ -83,7 +90,7 @@ func createRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts
 	return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
 		pk, err := s.CreateProviderKey(ctx, storage.ProviderKey{
 			DisplayName: opts.Name, Provider: opts.Provider, Adapter: opts.Adapter,
-			APIBase: opts.APIBase, Secret: secret,
+			APIBase: opts.APIBase, Secret: secret, ForwardHeaders: opts.ForwardHeaders,
 		})
 		if err != nil {
 			return fmt.Errorf("provider key %q: %w", opts.Name, err)
@@ -161,18 +168,31 @@ func newCmdGet(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *G
 type UpdateOptions struct {
 	Ref                              string
 	Name, Provider, Adapter, APIBase *string
-	Secret                           cmdutil.SecretFlags
-	Output                           output.Options
+	// ForwardHeaders, when set, replaces the list (empty: forward none).
+	ForwardHeaders *[]string
+	Secret         cmdutil.SecretFlags
+	Output         output.Options
 }
 
 func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *UpdateOptions) error) *cobra.Command {
 	opts := &UpdateOptions{}
-	var name, provider, adapter, apiBase string
+	var (
+		name, provider, adapter, apiBase string
+		forward                          []string
+		clearForward                     bool
+	)
 	cmd := &cobra.Command{
 		Use:   "update <name|id>",
 		Short: "Change a provider key; only the flags given change (the secret is kept unless a new one is given)",
+		Long: `Change a provider key; only the flags given change. The secret is kept unless a
+new one is given, and stays bound to the host it was entered for: after
+--api-base moves the key to another host, requests go there without it
+(shown as "re-enter for HOST") until the secret is given again or --api-base
+points back.`,
 		Example: `  aisix provider-key update openai-primary --api-base https://api.openai.invalid/v1
-  printf '%s' "$NEW_KEY" | aisix provider-key update openai-primary --secret-stdin`,
+  printf '%s' "$NEW_KEY" | aisix provider-key update openai-primary --secret-stdin
+  aisix provider-key update openai-primary --forward-header X-Trace-Id --forward-header OpenAI-Beta
+  aisix provider-key update openai-primary --clear-forward-headers`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -190,6 +210,14 @@ func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 			if fl.Changed("api-base") {
 				opts.APIBase = &apiBase
 			}
+			switch {
+			case clearForward && fl.Changed("forward-header"):
+				return cmdutil.FlagErrorf("--forward-header and --clear-forward-headers cannot be used together")
+			case clearForward:
+				opts.ForwardHeaders = &[]string{}
+			case fl.Changed("forward-header"):
+				opts.ForwardHeaders = &forward
+			}
 			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
 			}
@@ -204,6 +232,8 @@ func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 	fl.StringVar(&provider, "provider", "", "vendor label")
 	fl.StringVar(&adapter, "adapter", "", "wire family")
 	fl.StringVar(&apiBase, "api-base", "", "upstream base URL")
+	addForwardHeaderFlag(cmd, &forward)
+	fl.BoolVar(&clearForward, "clear-forward-headers", false, "forward no caller headers beyond the adapter's own")
 	addSecretFlags(cmd, &opts.Secret)
 	opts.Output.AddFlags(cmd)
 	return cmd
@@ -228,6 +258,9 @@ func updateRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts
 		set(&pk.Provider, opts.Provider)
 		set(&pk.Adapter, opts.Adapter)
 		set(&pk.APIBase, opts.APIBase)
+		if opts.ForwardHeaders != nil {
+			pk.ForwardHeaders = *opts.ForwardHeaders // the given flags replace the list
+		}
 		pk.Secret = secret // empty keeps the stored secret
 		updated, err := s.UpdateProviderKey(ctx, pk, pk.Revision)
 		if err != nil {
@@ -291,16 +324,29 @@ func printMany(f *cmdutil.Factory, o *output.Options, all []storage.ProviderKey)
 }
 
 func table(all []storage.ProviderKey) output.Table {
-	t := output.Table{Headers: []string{"name", "id", "provider", "adapter", "api base", "secret", "revision", "updated"}}
+	t := output.Table{Headers: []string{"name", "id", "provider", "adapter", "api base", "secret", "forward headers", "revision", "updated"}}
 	for _, pk := range all {
-		hint := pk.SecretHint
-		if hint == "" {
-			hint = storage.MaskSecret(pk.Secret)
-		}
 		t.Rows = append(t.Rows, []string{pk.DisplayName, pk.ID, output.Or(pk.Provider), output.Or(pk.EffectiveAdapter()),
-			output.Or(pk.APIBase), hint, fmt.Sprint(pk.Revision), output.Time(pk.UpdatedAt)})
+			output.Or(pk.APIBase), secretColumn(pk), output.Or(strings.Join(pk.ForwardHeaders, ",")),
+			fmt.Sprint(pk.Revision), output.Time(pk.UpdatedAt)})
 	}
 	return t
+}
+
+// secretColumn is the masked secret, and a note when it was entered for
+// another host than api_base names now, so the proxy does not send it.
+func secretColumn(pk storage.ProviderKey) string {
+	hint := pk.SecretHint
+	if hint == "" {
+		hint = storage.MaskSecret(pk.Secret)
+	}
+	if pk.SecretBound() {
+		return hint
+	}
+	if host := pk.BaseHost(); host != "" {
+		return hint + " (re-enter for " + host + ")"
+	}
+	return hint + " (re-enter)"
 }
 
 // completeNames completes provider key names from the configured store.

@@ -146,16 +146,20 @@ func providerKeyFromEntry(e *Entry[ProviderKeyValue]) storage.ProviderKey {
 		Adapter:     v.Adapter,
 		SecretHint:  v.Secret,
 		APIBase:     v.APIBase,
+		SecretHost:  v.SecretHost,
 		Meta:        e.meta(),
+
+		ForwardHeaders: v.ForwardHeaders,
 	}
 }
 
 func providerKeyBody(pk storage.ProviderKey) providerKeyInput {
 	in := providerKeyInput{
-		DisplayName: pk.DisplayName,
-		Provider:    pk.Provider,
-		Adapter:     pk.Adapter,
-		APIBase:     pk.APIBase,
+		DisplayName:    pk.DisplayName,
+		Provider:       pk.Provider,
+		Adapter:        pk.Adapter,
+		APIBase:        pk.APIBase,
+		ForwardHeaders: pk.ForwardHeaders,
 	}
 	if pk.Secret != "" {
 		in.Secret = &pk.Secret
@@ -210,7 +214,9 @@ func (c *Client) DeleteProviderKey(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, resourcePath(kindProviderKey, id), nil, 0, nil)
 }
 
-// Models.
+// Models. Entries decode into storage.Model, which skips the read-only
+// effective object: it is computed from the model, again, by whoever
+// needs it (EffectiveOf).
 
 func modelFromEntry(e *Entry[storage.Model]) storage.Model {
 	m := e.Value
@@ -269,13 +275,14 @@ func (c *Client) DeleteModel(ctx context.Context, id string) error {
 func apiKeyFromEntry(e *Entry[APIKeyValue]) storage.APIKey {
 	v := e.Value
 	return storage.APIKey{
-		ID:            e.ID,
-		DisplayName:   v.DisplayName,
-		KeyHash:       v.KeyHash,
-		AllowedModels: v.AllowedModels,
-		ExpiresAt:     v.ExpiresAt,
-		Disabled:      v.Disabled,
-		Meta:          e.meta(),
+		ID:              e.ID,
+		DisplayName:     v.DisplayName,
+		KeyHash:         v.KeyHash,
+		AllowedModels:   v.AllowedModels,
+		AllowedModelIDs: v.AllowedModelIDs,
+		ExpiresAt:       v.ExpiresAt,
+		Disabled:        v.Disabled,
+		Meta:            e.meta(),
 	}
 }
 

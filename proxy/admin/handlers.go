@@ -161,13 +161,7 @@ func (s *Server) createProviderKey(w http.ResponseWriter, r *http.Request) (resp
 	if looksMasked(secret) {
 		return response{}, storage.FieldErrorf("secret", "is a masked value as shown by GET; send the real secret")
 	}
-	pk, err := s.store.CreateProviderKey(r.Context(), storage.ProviderKey{
-		DisplayName: in.DisplayName,
-		Provider:    in.Provider,
-		Adapter:     in.Adapter,
-		Secret:      secret,
-		APIBase:     in.APIBase,
-	})
+	pk, err := s.store.CreateProviderKey(r.Context(), in.toStorage("", secret))
 	if err != nil {
 		return response{}, err
 	}
@@ -205,14 +199,7 @@ func (s *Server) updateProviderKey(w http.ResponseWriter, r *http.Request) (resp
 			secret = ""
 		}
 	}
-	pk, err := s.store.UpdateProviderKey(r.Context(), storage.ProviderKey{
-		ID:          id,
-		DisplayName: in.DisplayName,
-		Provider:    in.Provider,
-		Adapter:     in.Adapter,
-		Secret:      secret,
-		APIBase:     in.APIBase,
-	}, rev)
+	pk, err := s.store.UpdateProviderKey(r.Context(), in.toStorage(id, secret), rev)
 	if err != nil {
 		return response{}, err
 	}
@@ -220,14 +207,14 @@ func (s *Server) updateProviderKey(w http.ResponseWriter, r *http.Request) (resp
 }
 
 // Models. The value is storage.Model's own JSON shape, which is defined for
-// the API and holds nothing secret.
+// the API and holds nothing secret, and the effective settings.
 
 func (s *Server) createModel(w http.ResponseWriter, r *http.Request) (response, error) {
-	var in storage.Model
+	var in modelInput
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return response{}, err
 	}
-	m, err := s.store.CreateModel(r.Context(), in)
+	m, err := s.store.CreateModel(r.Context(), in.Model)
 	if err != nil {
 		return response{}, err
 	}
@@ -239,12 +226,12 @@ func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) (response, 
 	if err != nil {
 		return response{}, err
 	}
-	var in storage.Model
+	var in modelInput
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return response{}, err
 	}
 	in.ID = r.PathValue("id")
-	m, err := s.store.UpdateModel(r.Context(), in, rev)
+	m, err := s.store.UpdateModel(r.Context(), in.Model, rev)
 	if err != nil {
 		return response{}, err
 	}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -179,4 +180,108 @@ func resolves(doc map[string]any, ref string) bool {
 		}
 	}
 	return true
+}
+
+// TestOpenAPIDocumentsEntries checks every entry the API returns against
+// the schema the document gives it: each field is documented, each
+// required field is there, nested objects too.
+func TestOpenAPIDocumentsEntries(t *testing.T) {
+	e := newEnv(t)
+	f := e.fixture(t, "oa")
+	key := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("oa"), "oa-routing", "*")).id(t)
+	fwd := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", `{"display_name":"oa-fwd","provider":"openai","secret":"sk-oa-fwd-0000000000","forward_headers":["X-Trace-Id"]}`).id(t)
+	doc, _ := loadOpenAPI(t, e)
+	for _, c := range []struct{ path, schema string }{
+		{"/admin/v1/provider_keys/" + f.pk, "ProviderKeyEntry"},
+		{"/admin/v1/provider_keys/" + fwd, "ProviderKeyEntry"},
+		{"/admin/v1/models/" + f.direct, "ModelEntry"},
+		{"/admin/v1/models/" + f.routing, "ModelEntry"},
+		{"/admin/v1/apikeys/" + key, "APIKeyEntry"},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			var v any
+			e.mustAdmin(t, 200, "GET", c.path, "").decode(t, &v)
+			for _, problem := range schemaProblems(doc, map[string]any{"$ref": "#/components/schemas/" + c.schema}, v, "") {
+				t.Error(problem)
+			}
+		})
+	}
+}
+
+// schemaProblems lists where v does not fit schema: undocumented or
+// missing required object fields, and values of the wrong JSON type. A
+// oneOf fits when one of its alternatives does.
+func schemaProblems(doc map[string]any, schema map[string]any, v any, at string) []string {
+	for {
+		ref, ok := schema["$ref"].(string)
+		if !ok {
+			break
+		}
+		p, _ := strings.CutPrefix(ref, "#/")
+		var cur any = doc
+		for _, part := range strings.Split(p, "/") {
+			m, _ := cur.(map[string]any)
+			cur = m[part]
+		}
+		schema, _ = cur.(map[string]any)
+	}
+	if alts, ok := schema["oneOf"].([]any); ok {
+		var all []string
+		for _, a := range alts {
+			alt, _ := a.(map[string]any)
+			ps := schemaProblems(doc, alt, v, at)
+			if len(ps) == 0 {
+				return nil
+			}
+			all = append(all, ps...)
+		}
+		return append([]string{at + ": fits no alternative of oneOf:"}, all...)
+	}
+	typ, _ := schema["type"].(string)
+	switch v := v.(type) {
+	case map[string]any:
+		if typ != "object" {
+			return []string{fmt.Sprintf("%s: object, documented as %q", at, typ)}
+		}
+		props, _ := schema["properties"].(map[string]any)
+		var out []string
+		for k, x := range v {
+			ps, ok := props[k].(map[string]any)
+			if !ok {
+				out = append(out, fmt.Sprintf("%s.%s: not documented", at, k))
+				continue
+			}
+			out = append(out, schemaProblems(doc, ps, x, at+"."+k)...)
+		}
+		req, _ := schema["required"].([]any)
+		for _, r := range req {
+			if _, ok := v[r.(string)]; !ok {
+				out = append(out, fmt.Sprintf("%s.%s: required but missing", at, r))
+			}
+		}
+		return out
+	case []any:
+		if typ != "array" {
+			return []string{fmt.Sprintf("%s: array, documented as %q", at, typ)}
+		}
+		items, _ := schema["items"].(map[string]any)
+		var out []string
+		for i, x := range v {
+			out = append(out, schemaProblems(doc, items, x, fmt.Sprintf("%s[%d]", at, i))...)
+		}
+		return out
+	case string:
+		if typ != "string" && typ != "" {
+			return []string{fmt.Sprintf("%s: string, documented as %q", at, typ)}
+		}
+	case float64:
+		if typ != "integer" && typ != "number" {
+			return []string{fmt.Sprintf("%s: number, documented as %q", at, typ)}
+		}
+	case bool:
+		if typ != "boolean" {
+			return []string{fmt.Sprintf("%s: boolean, documented as %q", at, typ)}
+		}
+	}
+	return nil
 }

@@ -175,8 +175,8 @@ func TestProviderKeys(t *testing.T) {
 	}
 	var created Entry[ProviderKeyValue]
 	r.decode(t, &created)
-	want := ProviderKeyValue{DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-…6789", APIBase: "https://api.openai.com/v1"}
-	if created.Value != want {
+	want := ProviderKeyValue{DisplayName: "openai-primary", Provider: "openai", Adapter: "openai", Secret: "sk-…6789", APIBase: "https://api.openai.com/v1", SecretHost: "api.openai.com"}
+	if !reflect.DeepEqual(created.Value, want) {
 		t.Errorf("value %+v, want %+v", created.Value, want)
 	}
 	if created.Revision <= 0 || created.CreatedAt == nil || created.UpdatedAt == nil {
@@ -218,15 +218,20 @@ func TestProviderKeys(t *testing.T) {
 		wantSecret string
 		wantMask   string
 		wantBase   string
+		// wantHost is the secret's host; the secret needs re-entry when
+		// api_base names another.
+		wantHost string
 	}{
-		{"put as in the tutorial", pkBody("openai-primary", secret, "https://api.openai.invalid/v1"), nil, 200, secret, "sk-…6789", "https://api.openai.invalid/v1"},
-		{"put without secret keeps it", `{"display_name":"openai-primary","provider":"openai","adapter":"openai","api_base":"https://b.example/v1"}`, nil, 200, secret, "sk-…6789", "https://b.example/v1"},
-		{"put with the masked value keeps it", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…6789","api_base":"https://c.example/v1"}`, nil, 200, secret, "sk-…6789", "https://c.example/v1"},
-		{"put with a foreign mask", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…0000"}`, nil, 400, secret, "", ""},
-		{"put with empty secret", `{"display_name":"openai-primary","provider":"openai","secret":""}`, nil, 400, secret, "", ""},
-		{"put via api_key alias", `{"display_name":"openai-primary","provider":"openai","api_key":"short-key"}`, nil, 200, "short-key", "***", ""},
-		{"both spellings equal", `{"display_name":"openai-primary","provider":"openai","secret":"sk-new-secret-1234567890","api_key":"sk-new-secret-1234567890"}`, nil, 200, "sk-new-secret-1234567890", "sk-…7890", ""},
-		{"both spellings differ", `{"display_name":"openai-primary","provider":"openai","secret":"a","api_key":"b"}`, nil, 400, "sk-new-secret-1234567890", "", ""},
+		{"put as in the tutorial", pkBody("openai-primary", secret, "https://api.openai.invalid/v1"), nil, 200, secret, "sk-…6789", "https://api.openai.invalid/v1", "api.openai.invalid"},
+		{"put without secret keeps it", `{"display_name":"openai-primary","provider":"openai","adapter":"openai","api_base":"https://b.example/v1"}`, nil, 200, secret, "sk-…6789", "https://b.example/v1", "api.openai.invalid"},
+		{"put with the masked value keeps it", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…6789","api_base":"https://c.example/v1"}`, nil, 200, secret, "sk-…6789", "https://c.example/v1", "api.openai.invalid"},
+		{"put back to the secret's host", `{"display_name":"openai-primary","provider":"openai","api_base":"https://api.openai.invalid/v1"}`, nil, 200, secret, "sk-…6789", "https://api.openai.invalid/v1", "api.openai.invalid"},
+		{"put with a foreign mask", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…0000"}`, nil, 400, secret, "", "", ""},
+		{"put with empty secret", `{"display_name":"openai-primary","provider":"openai","secret":""}`, nil, 400, secret, "", "", ""},
+		{"put via api_key alias", `{"display_name":"openai-primary","provider":"openai","api_key":"short-key"}`, nil, 200, "short-key", "***", "", "api.openai.com"},
+		{"both spellings equal", `{"display_name":"openai-primary","provider":"openai","secret":"sk-new-secret-1234567890","api_key":"sk-new-secret-1234567890"}`, nil, 200, "sk-new-secret-1234567890", "sk-…7890", "", "api.openai.com"},
+		{"both spellings differ", `{"display_name":"openai-primary","provider":"openai","secret":"a","api_key":"b"}`, nil, 400, "sk-new-secret-1234567890", "", "", ""},
+		{"read-only fields sent back are ignored", `{"display_name":"openai-primary","provider":"openai","secret":"sk-…7890","secret_host":"d.example","secret_needs_reentry":false,"api_base":"https://d.example/v1"}`, nil, 200, "sk-new-secret-1234567890", "sk-…7890", "https://d.example/v1", "api.openai.com"},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -246,6 +251,10 @@ func TestProviderKeys(t *testing.T) {
 				if e2.Value.Secret != st.wantMask || e2.Value.APIBase != st.wantBase {
 					t.Errorf("value %+v, want secret %q and api_base %q", e2.Value, st.wantMask, st.wantBase)
 				}
+				pk := storage.ProviderKey{Provider: e2.Value.Provider, APIBase: e2.Value.APIBase}
+				if reentry := pk.BaseHost() != st.wantHost; e2.Value.SecretHost != st.wantHost || e2.Value.SecretNeedsReentry != reentry {
+					t.Errorf("secret_host %q, secret_needs_reentry %t; want %q, %t", e2.Value.SecretHost, e2.Value.SecretNeedsReentry, st.wantHost, reentry)
+				}
 			} else {
 				checkErrorEnvelope(t, r, "secret")
 			}
@@ -254,6 +263,22 @@ func TestProviderKeys(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("forward_headers", func(t *testing.T) {
+		r := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", `{"display_name":"fwd","provider":"openai","secret":"sk-fwd-secret-000000000","forward_headers":["x-trace-id","OpenAI-Beta"]}`)
+		v := r.object(t)["value"].(map[string]any)
+		assertJSONEqual(t, v["forward_headers"], `["X-Trace-Id","Openai-Beta"]`)
+		fid := r.id(t)
+		// A PUT replaces the list; one without it forwards nothing, and the
+		// value then omits the field.
+		r = e.mustAdmin(t, 200, "PUT", "/admin/v1/provider_keys/"+fid, `{"display_name":"fwd","provider":"openai","forward_headers":["x-tenant"]}`)
+		assertJSONEqual(t, r.object(t)["value"].(map[string]any)["forward_headers"], `["X-Tenant"]`)
+		r = e.mustAdmin(t, 200, "PUT", "/admin/v1/provider_keys/"+fid, `{"display_name":"fwd","provider":"openai","forward_headers":[]}`)
+		if _, ok := r.object(t)["value"].(map[string]any)["forward_headers"]; ok {
+			t.Errorf("value %s lists forward_headers after clearing them", r.body)
+		}
+		e.mustAdmin(t, 200, "DELETE", "/admin/v1/provider_keys/"+fid, "")
+	})
 
 	t.Run("create with api_key alias", func(t *testing.T) {
 		r := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", `{"display_name":"alias","provider":"openai","api_key":"sk-alias-secret-000011112222"}`)
@@ -277,6 +302,18 @@ func stripTimes[T any](e Entry[T]) Entry[T] {
 	return e
 }
 
+// modelValue returns the value of a model entry without its read-only
+// effective object, which it checks is there: what the model stores.
+func modelValue(t *testing.T, r reply) map[string]any {
+	t.Helper()
+	v, _ := r.object(t)["value"].(map[string]any)
+	if _, ok := v["effective"].(map[string]any); !ok {
+		t.Errorf("model entry without an effective object: %s", r.body)
+	}
+	delete(v, "effective")
+	return v
+}
+
 func TestModels(t *testing.T) {
 	e := newEnv(t)
 	pk := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", pkBody("pk", "sk-model-test-secret-0000", "https://x.example/v1")).id(t)
@@ -297,7 +334,7 @@ func TestModels(t *testing.T) {
 	if loc := r.header.Get("Location"); loc != "/admin/v1/models/"+fullID {
 		t.Errorf("Location %q", loc)
 	}
-	assertJSONEqual(t, r.object(t)["value"], full)
+	assertJSONEqual(t, modelValue(t, r), full)
 
 	routing := `{
 		"display_name": "group",
@@ -308,12 +345,13 @@ func TestModels(t *testing.T) {
 	}`
 	r = e.mustAdmin(t, 201, "POST", "/admin/v1/models", routing)
 	groupID := r.id(t)
-	assertJSONEqual(t, r.object(t)["value"], routing)
+	assertJSONEqual(t, modelValue(t, r), routing)
 
-	// A model response echoes exactly the fields sent.
+	// A model response echoes exactly the fields sent (and the effective
+	// settings, checked in TestModelEffective).
 	r = e.mustAdmin(t, 201, "POST", "/admin/v1/models", directBody("plain", pk))
 	plainID := r.id(t)
-	assertJSONEqual(t, r.object(t)["value"], directBody("plain", pk))
+	assertJSONEqual(t, modelValue(t, r), directBody("plain", pk))
 
 	var list []Entry[storage.Model]
 	e.mustAdmin(t, 200, "GET", "/admin/v1/models", "").decode(t, &list)
@@ -338,11 +376,11 @@ func TestModels(t *testing.T) {
 	// Full replace: fields left out are gone.
 	rev := r.object(t)["revision"].(float64)
 	r = e.mustAdmin(t, 200, "PUT", "/admin/v1/models/"+fullID, directBody("full", pk))
-	assertJSONEqual(t, r.object(t)["value"], directBody("full", pk))
+	assertJSONEqual(t, modelValue(t, r), directBody("full", pk))
 	if got := r.object(t)["revision"].(float64); got <= rev {
 		t.Errorf("revision %v after update, want > %v", got, rev)
 	}
-	assertJSONEqual(t, e.mustAdmin(t, 200, "GET", "/admin/v1/models/"+fullID, "").object(t)["value"], directBody("full", pk))
+	assertJSONEqual(t, modelValue(t, e.mustAdmin(t, 200, "GET", "/admin/v1/models/"+fullID, "")), directBody("full", pk))
 
 	// Deleting a target of a routing model is refused; the group goes first.
 	checkErrorEnvelope(t, e.mustAdmin(t, 409, "DELETE", "/admin/v1/models/"+fullID, ""), "")
@@ -369,17 +407,23 @@ func assertJSONEqual(t testing.TB, got any, want string) {
 
 func TestAPIKeys(t *testing.T) {
 	e := newEnv(t)
+	f := e.fixture(t, "ak")
+	chatProd := e.mustAdmin(t, 201, "POST", "/admin/v1/models", routingBody("chat-prod", "ak-direct")).id(t)
 	hash := hashKey("sk-caller-one")
 	r := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hash, "chat-prod"))
 	id := r.id(t)
 	if loc := r.header.Get("Location"); loc != "/admin/v1/apikeys/"+id {
 		t.Errorf("Location %q", loc)
 	}
-	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":["chat-prod"],"disabled":false}`, hash))
+	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":["chat-prod"],"allowed_model_ids":[%q],"disabled":false}`, hash, chatProd))
 
-	full := fmt.Sprintf(`{"display_name":"ci-bot","key_hash":%q,"allowed_models":["*"],"expires_at":"2031-02-03T04:05:06Z","disabled":true}`, hash)
+	full := fmt.Sprintf(`{"display_name":"ci-bot","key_hash":%q,"allowed_models":["*","ak-direct"],"expires_at":"2031-02-03T04:05:06Z","disabled":true}`, hash)
 	r = e.mustAdmin(t, 200, "PUT", "/admin/v1/apikeys/"+id, full)
-	assertJSONEqual(t, r.object(t)["value"], full)
+	fullOut := fmt.Sprintf(`{"display_name":"ci-bot","key_hash":%q,"allowed_models":["*","ak-direct"],"allowed_model_ids":["*",%q],"expires_at":"2031-02-03T04:05:06Z","disabled":true}`, hash, f.direct)
+	assertJSONEqual(t, r.object(t)["value"], fullOut)
+	// The value read back is accepted as a body: allowed_model_ids is ignored.
+	r = e.mustAdmin(t, 200, "PUT", "/admin/v1/apikeys/"+id, strings.Replace(fullOut, `"allowed_model_ids":["*",`, `"allowed_model_ids":["bogus",`, 1))
+	assertJSONEqual(t, r.object(t)["value"], fullOut)
 	k, err := e.store.GetAPIKey(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +433,18 @@ func TestAPIKeys(t *testing.T) {
 	}
 
 	r = e.mustAdmin(t, 200, "PUT", "/admin/v1/apikeys/"+id, fmt.Sprintf(`{"key_hash":%q,"allowed_models":[]}`, hash))
-	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":[],"disabled":false}`, hash))
+	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":[],"allowed_model_ids":[],"disabled":false}`, hash))
+
+	// A name no model has cannot be stored as an id.
+	r = e.mustAdmin(t, 400, "PUT", "/admin/v1/apikeys/"+id, apiKeyBodyJSON(hash, "*", "no-such-model"))
+	assertJSONEqual(t, r.object(t), `{"error_msg":"allowed_models[1]: \"no-such-model\" is not an existing model","field":"allowed_models[1]"}`)
+	e.mustAdmin(t, 400, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("sk-caller-two"), "no-such-model"))
+
+	// Deleting an allowed model succeeds and takes it off the key.
+	e.mustAdmin(t, 200, "PUT", "/admin/v1/apikeys/"+id, apiKeyBodyJSON(hash, "chat-prod"))
+	e.mustAdmin(t, 200, "DELETE", "/admin/v1/models/"+chatProd, "")
+	r = e.mustAdmin(t, 200, "GET", "/admin/v1/apikeys/"+id, "")
+	assertJSONEqual(t, r.object(t)["value"], fmt.Sprintf(`{"key_hash":%q,"allowed_models":[],"allowed_model_ids":[],"disabled":false}`, hash))
 
 	var list []Entry[APIKeyValue]
 	e.mustAdmin(t, 200, "GET", "/admin/v1/apikeys", "").decode(t, &list)
@@ -403,7 +458,8 @@ func TestAPIKeys(t *testing.T) {
 func TestRotate(t *testing.T) {
 	e := newEnv(t)
 	oldHash := hashKey("sk-before-rotation")
-	id := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(oldHash, "a", "b")).id(t)
+	e.fixture(t, "rot")
+	id := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(oldHash, "rot-direct", "rot-routing")).id(t)
 	before, err := e.store.GetAPIKey(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -517,6 +573,12 @@ func TestErrors(t *testing.T) {
 		{name: "unknown routing target", method: "POST", path: "/admin/v1/models", body: routingBody("dangling", "no-such-model"), status: 400, msg: ""},
 		{name: "routing target is a routing model", method: "POST", path: "/admin/v1/models", body: routingBody("nested", "fx-routing"), status: 400, msg: ""},
 		{name: "bad api_base", method: "POST", path: "/admin/v1/provider_keys", body: pkBody("bad-base", "sk-some-secret-000000000", "ftp://x"), status: 400, msg: "api_base", field: "api_base"},
+		{name: "forward Authorization", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"fwd","provider":"openai","secret":"sk-fwd-secret-000000000","forward_headers":["X-Trace-Id","authorization"]}`, status: 400,
+			msg: "forward_headers[1]: Authorization cannot be forwarded: it carries the caller's aisix key (the provider key's secret is sent instead)", field: "forward_headers[1]"},
+		{name: "forward hop-by-hop", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"fwd","provider":"openai","secret":"sk-fwd-secret-000000000","forward_headers":["keep-alive"]}`, status: 400,
+			msg: "forward_headers[0]: Keep-Alive cannot be forwarded: it is hop-by-hop", field: "forward_headers[0]"},
+		{name: "forward a non-name", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"fwd","provider":"openai","secret":"sk-fwd-secret-000000000","forward_headers":["X-Trace-Id:"]}`, status: 400,
+			msg: "forward_headers[0]: must be a header name", field: "forward_headers[0]"},
 		{name: "bad adapter", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"bad-adapter","adapter":"smoke-signals","secret":"s"}`, status: 400, msg: "adapter", field: "adapter"},
 		{name: "secret missing", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":"nosecret","provider":"openai"}`, status: 400, msg: "secret: is required", field: "secret"},
 		{name: "masked secret on create", method: "POST", path: "/admin/v1/provider_keys", body: pkBody("masked", "***", "https://x.example"), status: 400, msg: "masked", field: "secret"},
@@ -875,7 +937,7 @@ func TestConcurrentWriters(t *testing.T) {
 	const writers = 50
 	e := newEnv(t)
 	pk := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", pkBody("cc-pk", "sk-concurrent-secret-0000", "https://x.example")).id(t)
-	shared := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("shared"), "seed")).id(t)
+	shared := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("shared"), "*")).id(t)
 	startChanges := e.changes.Load()
 
 	var (
@@ -913,8 +975,9 @@ func TestConcurrentWriters(t *testing.T) {
 				}
 				writes.Add(1)
 			}
-			// A contended read-modify-write on one shared key: retry on 412.
-			name := fmt.Sprintf("model-%d", i)
+			// A contended read-modify-write on one shared key, allowing the
+			// writer's own model: retry on 412.
+			name := fmt.Sprintf("cc-%d", i)
 			for attempt := 0; ; attempt++ {
 				if attempt == 500 {
 					fail("writer %d: no progress after %d attempts", i, attempt)
@@ -955,7 +1018,7 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Errorf("shared key has %d models, want %d: lost updates", len(en.Value.AllowedModels), writers+1)
 	}
 	for i := range writers {
-		if !slices.Contains(en.Value.AllowedModels, fmt.Sprintf("model-%d", i)) {
+		if !slices.Contains(en.Value.AllowedModels, fmt.Sprintf("cc-%d", i)) {
 			t.Errorf("update of writer %d lost", i)
 		}
 	}
@@ -971,4 +1034,73 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	t.Logf("%d writes by %d writers in %v (%.0f writes/s), %d If-Match conflicts retried",
 		writes.Load(), writers, elapsed.Round(time.Millisecond), float64(writes.Load())/elapsed.Seconds(), conflicts.Load())
+}
+
+// TestModelEffective checks the read-only effective object of every model
+// entry (POST, PUT, GET, list): the settings the proxy enforces once
+// defaults apply, and that a value read back is accepted as a body.
+func TestModelEffective(t *testing.T) {
+	e := newEnv(t)
+	f := e.fixture(t, "ef")
+	var defaultTriggers []string
+	for _, st := range []int{401, 408, 429} {
+		defaultTriggers = append(defaultTriggers, strconv.Itoa(st))
+	}
+	for st := 500; st <= 599; st++ {
+		defaultTriggers = append(defaultTriggers, strconv.Itoa(st))
+	}
+	effective := func(t *testing.T, r reply) any {
+		t.Helper()
+		v, _ := r.object(t)["value"].(map[string]any)
+		return v["effective"]
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"direct with defaults", directBody("d-plain", f.pk),
+			`{"timeout_ms":300000,"stream_header_timeout_ms":30000,"stream_first_chunk_timeout_ms":60000,"stream_idle_timeout_ms":20000,"connect_timeout_ms":5000,"retries":0,
+			"cooldown":{"enabled":true,"default_seconds":30,"max_seconds":600,"trigger_statuses":[` + strings.Join(defaultTriggers, ",") + `]}}`},
+		{"direct with settings", fmt.Sprintf(`{"display_name":"d-set","provider":"openai","model_name":"m","provider_key_id":%q,
+			"timeout":30000,"stream_timeout":5000,"retries":2,"cooldown":{"default_seconds":10,"max_seconds":60,"trigger_statuses":[429,503]}}`, f.pk),
+			`{"timeout_ms":30000,"stream_header_timeout_ms":5000,"stream_first_chunk_timeout_ms":5000,"stream_idle_timeout_ms":5000,"connect_timeout_ms":5000,"retries":2,
+			"cooldown":{"enabled":true,"default_seconds":10,"max_seconds":60,"trigger_statuses":[429,503]}}`},
+		{"direct without cooldown", fmt.Sprintf(`{"display_name":"d-off","provider":"openai","model_name":"m","provider_key_id":%q,"timeout":1000,"cooldown":{"enabled":false}}`, f.pk),
+			`{"timeout_ms":1000,"stream_header_timeout_ms":1000,"stream_first_chunk_timeout_ms":1000,"stream_idle_timeout_ms":1000,"connect_timeout_ms":5000,"retries":0,
+			"cooldown":{"enabled":false,"default_seconds":30,"max_seconds":600,"trigger_statuses":[]}}`},
+		{"routing with defaults", `{"display_name":"r-plain","routing":{"targets":[{"model":"ef-direct"},{"model":"d-plain"},{"model":"d-set"}]}}`,
+			`{"strategy":"failover","retries":0,"max_fallbacks":2,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway"}`},
+		{"routing as in the tutorial", routingBody("chat-prod", "ef-direct", "d-plain"),
+			`{"strategy":"failover","retries":1,"max_fallbacks":1,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway"}`},
+		{"routing with more fallbacks than targets", `{"display_name":"r-many","routing":{"strategy":"round_robin","targets":[{"model":"ef-direct"},{"model":"d-set"}],
+			"max_fallbacks":5,"retry_on_429":false,"timeout":9000,"when_all_unavailable":"fail"}}`,
+			`{"strategy":"round_robin","retries":0,"max_fallbacks":1,"retry_on_429":false,"timeout_ms":9000,"when_all_unavailable":"fail"}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.mustAdmin(t, 201, "POST", "/admin/v1/models", c.body)
+			assertJSONEqual(t, effective(t, r), c.want)
+			id := r.id(t)
+			got := e.mustAdmin(t, 200, "GET", "/admin/v1/models/"+id, "")
+			assertJSONEqual(t, effective(t, got), c.want)
+
+			// The value read back, effective and all, is a valid PUT body; a
+			// doctored effective object changes nothing.
+			v := got.object(t)["value"].(map[string]any)
+			v["effective"] = map[string]any{"timeout_ms": 1, "bogus": true}
+			body, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			put := e.mustAdmin(t, 200, "PUT", "/admin/v1/models/"+id, string(body))
+			assertJSONEqual(t, effective(t, put), c.want)
+			assertJSONEqual(t, modelValue(t, put), c.body)
+		})
+	}
+	var list []map[string]any
+	e.mustAdmin(t, 200, "GET", "/admin/v1/models", "").decode(t, &list)
+	for _, en := range list {
+		if _, ok := en["value"].(map[string]any)["effective"].(map[string]any); !ok {
+			t.Errorf("listed entry %v has no effective object", en["id"])
+		}
+	}
+	// Unknown fields are still refused next to effective.
+	checkErrorEnvelope(t, e.mustAdmin(t, 400, "POST", "/admin/v1/models",
+		`{"display_name":"x","routing":{"targets":[{"model":"ef-direct"}]},"effective":{},"bogus":1}`), "bogus")
 }

@@ -109,7 +109,8 @@ func TestTutorial(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("PUT answered %d: %s", r.status, r.body)
 	}
-	assertJSONEqual(t, r.object(t)["value"], `{"display_name":"openai-primary","provider":"openai","adapter":"openai","secret":"sk-…cdef","api_base":"https://api.openai.invalid/v1"}`)
+	// The secret was sent again, so it is bound to the new host.
+	assertJSONEqual(t, r.object(t)["value"], `{"display_name":"openai-primary","provider":"openai","adapter":"openai","secret":"sk-…cdef","api_base":"https://api.openai.invalid/v1","secret_host":"api.openai.invalid","secret_needs_reentry":false}`)
 
 	// The proxy would now put the primary in cooldown; the status rows show
 	// it as printed.

@@ -1,10 +1,13 @@
 package admin
 
 import (
+	"bytes"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -68,6 +71,13 @@ type providerKeyInput struct {
 	Secret  *string `json:"secret"`
 	APIKey  *string `json:"api_key"`
 	APIBase string  `json:"api_base"`
+	// ForwardHeaders replaces the list; omitted or [] forwards none.
+	ForwardHeaders []string `json:"forward_headers"`
+	// SecretHost and SecretNeedsReentry are read-only: accepted, so that a
+	// value read back can be sent again, and ignored (the store binds a
+	// secret to a host itself).
+	SecretHost         json.RawMessage `json:"secret_host,omitempty"`
+	SecretNeedsReentry json.RawMessage `json:"secret_needs_reentry,omitempty"`
 }
 
 // LogValue keeps the secret out of any log line that mentions the input.
@@ -77,6 +87,7 @@ func (in providerKeyInput) LogValue() slog.Value {
 		slog.String("provider", in.Provider),
 		slog.String("adapter", in.Adapter),
 		slog.String("api_base", in.APIBase),
+		slog.Any("forward_headers", in.ForwardHeaders),
 		slog.String("secret", "REDACTED"),
 	)
 }
@@ -98,6 +109,20 @@ func (in *providerKeyInput) secret() (string, bool, error) {
 	return "", false, nil
 }
 
+// toStorage is the provider key the input describes, with the secret
+// already resolved from its two spellings.
+func (in *providerKeyInput) toStorage(id, secret string) storage.ProviderKey {
+	return storage.ProviderKey{
+		ID:             id,
+		DisplayName:    in.DisplayName,
+		Provider:       in.Provider,
+		Adapter:        in.Adapter,
+		Secret:         secret,
+		APIBase:        in.APIBase,
+		ForwardHeaders: in.ForwardHeaders,
+	}
+}
+
 // looksMasked reports whether s is the masked form a GET returns rather than a
 // real secret, so a value read back and sent again cannot replace the stored
 // credential with "***".
@@ -113,6 +138,16 @@ type ProviderKeyValue struct {
 	// Secret is masked (see storage.MaskSecret); never the plaintext.
 	Secret  string `json:"secret"`
 	APIBase string `json:"api_base,omitempty"`
+	// ForwardHeaders are the caller headers (canonical names) sent
+	// upstream beyond the adapter's own; omitted when none.
+	ForwardHeaders []string `json:"forward_headers,omitempty"`
+	// SecretHost is the host the secret was entered for; the proxy sends
+	// it nowhere else.
+	SecretHost string `json:"secret_host"`
+	// SecretNeedsReentry is set when api_base now names another host than
+	// SecretHost: requests go there without the credential until the
+	// secret is sent again (or api_base points back).
+	SecretNeedsReentry bool `json:"secret_needs_reentry"`
 }
 
 // ProviderKeyEntry is the entry of pk as the API returns it: the secret is
@@ -128,13 +163,123 @@ func ProviderKeyEntry(pk storage.ProviderKey) Entry[ProviderKeyValue] {
 		Adapter:     pk.Adapter,
 		Secret:      hint,
 		APIBase:     pk.APIBase,
+
+		ForwardHeaders:     pk.ForwardHeaders,
+		SecretHost:         pk.SecretHost,
+		SecretNeedsReentry: !pk.SecretBound(),
 	}
 	return newEntry(pk.ID, v, pk.Meta)
 }
 
-// ModelEntry is the entry of m as the API returns it.
-func ModelEntry(m storage.Model) Entry[storage.Model] {
-	return newEntry(m.ID, m, m.Meta)
+// ModelValue is the value of a model entry: the model as stored, in the
+// shape a POST or PUT sends, and the settings the proxy enforces for it
+// once defaults apply.
+type ModelValue struct {
+	storage.Model
+	// Effective is a DirectEffective or a RoutingEffective; read-only.
+	Effective any `json:"effective"`
+}
+
+// modelInput is the body of a model POST or PUT: storage.Model's shape,
+// no unknown fields. A value read back may be sent again: its effective
+// object is accepted and ignored.
+type modelInput struct{ storage.Model }
+
+// UnmarshalJSON decodes a model strictly, dropping effective. (A struct
+// embedding storage.Model beside an Effective field would do the same,
+// but name fields "Model.timeout" in type errors.)
+func (in *modelInput) UnmarshalJSON(b []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	if _, ok := fields["effective"]; ok {
+		delete(fields, "effective")
+		var err error
+		if b, err = json.Marshal(fields); err != nil {
+			return err
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(&in.Model)
+}
+
+// DirectEffective is what a direct model's settings come to: every bound
+// in milliseconds, never 0 (unbounded), since defaults fill what the model
+// leaves unset.
+type DirectEffective struct {
+	TimeoutMs                 int64             `json:"timeout_ms"`
+	StreamHeaderTimeoutMs     int64             `json:"stream_header_timeout_ms"`
+	StreamFirstChunkTimeoutMs int64             `json:"stream_first_chunk_timeout_ms"`
+	StreamIdleTimeoutMs       int64             `json:"stream_idle_timeout_ms"`
+	ConnectTimeoutMs          int64             `json:"connect_timeout_ms"`
+	Retries                   int               `json:"retries"`
+	Cooldown                  EffectiveCooldown `json:"cooldown"`
+}
+
+// EffectiveCooldown is a direct model's cooldown once defaults apply.
+type EffectiveCooldown struct {
+	Enabled        bool  `json:"enabled"`
+	DefaultSeconds int64 `json:"default_seconds"`
+	MaxSeconds     int64 `json:"max_seconds"`
+	// TriggerStatuses are the upstream statuses that start a cooldown, in
+	// order; empty when cooldown is off.
+	TriggerStatuses []int `json:"trigger_statuses"`
+}
+
+// RoutingEffective is what a routing model's settings come to.
+type RoutingEffective struct {
+	Strategy string `json:"strategy"`
+	Retries  int    `json:"retries"`
+	// MaxFallbacks is how many targets after the first a request may try:
+	// the configured number, capped at the targets there are.
+	MaxFallbacks int  `json:"max_fallbacks"`
+	RetryOn429   bool `json:"retry_on_429"`
+	// TimeoutMs bounds the whole request; 0 is none beyond the attempts'.
+	TimeoutMs          int64  `json:"timeout_ms"`
+	WhenAllUnavailable string `json:"when_all_unavailable"`
+}
+
+// EffectiveOf is m's effective settings (routing.EffectiveOf) in the
+// admin API's shape: a DirectEffective or a RoutingEffective.
+func EffectiveOf(m *storage.Model) any {
+	e := routing.EffectiveOf(m)
+	if r := m.Routing; r != nil {
+		most := max(len(r.Targets)-1, 0)
+		fallbacks := e.MaxFallbacks
+		if fallbacks < 0 || fallbacks > most {
+			fallbacks = most
+		}
+		return RoutingEffective{
+			Strategy:           e.Strategy,
+			Retries:            e.RoutingRetries,
+			MaxFallbacks:       fallbacks,
+			RetryOn429:         e.RetryOn429,
+			TimeoutMs:          e.RoutingTimeout.Milliseconds(),
+			WhenAllUnavailable: e.WhenAllUnavailable,
+		}
+	}
+	return DirectEffective{
+		TimeoutMs:                 e.Timeout.Milliseconds(),
+		StreamHeaderTimeoutMs:     e.StreamHeaderTimeout.Milliseconds(),
+		StreamFirstChunkTimeoutMs: e.StreamFirstChunkTimeout.Milliseconds(),
+		StreamIdleTimeoutMs:       e.StreamIdleTimeout.Milliseconds(),
+		ConnectTimeoutMs:          e.ConnectTimeout.Milliseconds(),
+		Retries:                   e.Retries,
+		Cooldown: EffectiveCooldown{
+			Enabled:         e.CooldownEnabled,
+			DefaultSeconds:  int64(e.CooldownDefault / time.Second),
+			MaxSeconds:      int64(e.CooldownMax / time.Second),
+			TriggerStatuses: nonNil(e.CooldownTriggers),
+		},
+	}
+}
+
+// ModelEntry is the entry of m as the API returns it, effective settings
+// included.
+func ModelEntry(m storage.Model) Entry[ModelValue] {
+	return newEntry(m.ID, ModelValue{Model: m, Effective: EffectiveOf(&m)}, m.Meta)
 }
 
 // apiKeyInput is the body of a caller key POST or PUT.
@@ -142,6 +287,9 @@ type apiKeyInput struct {
 	DisplayName   string   `json:"display_name"`
 	KeyHash       string   `json:"key_hash"`
 	AllowedModels []string `json:"allowed_models"`
+	// AllowedModelIDs is read-only: accepted, so that a value read back
+	// can be sent again, and ignored (allowed_models decides).
+	AllowedModelIDs json.RawMessage `json:"allowed_model_ids,omitempty"`
 	// ExpiresAt is parsed by hand to name the field in the error.
 	ExpiresAt *string `json:"expires_at"`
 	Disabled  bool    `json:"disabled"`
@@ -167,27 +315,37 @@ func (in *apiKeyInput) toStorage(id string) (storage.APIKey, error) {
 
 // APIKeyValue is the value of a caller key entry.
 type APIKeyValue struct {
-	DisplayName   string     `json:"display_name,omitempty"`
-	KeyHash       string     `json:"key_hash"`
-	AllowedModels []string   `json:"allowed_models"`
-	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
-	Disabled      bool       `json:"disabled"`
+	DisplayName string `json:"display_name,omitempty"`
+	KeyHash     string `json:"key_hash"`
+	// AllowedModels are the current names of the allowed models, in order.
+	AllowedModels []string `json:"allowed_models"`
+	// AllowedModelIDs are their ids, which is what the store keeps
+	// ("*" as is); read-only.
+	AllowedModelIDs []string   `json:"allowed_model_ids"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	Disabled        bool       `json:"disabled"`
 }
 
-// APIKeyEntry is the entry of k as the API returns it; allowed_models is
-// never null.
+// APIKeyEntry is the entry of k as the API returns it; allowed_models and
+// allowed_model_ids are never null.
 func APIKeyEntry(k storage.APIKey) Entry[APIKeyValue] {
-	allowed := k.AllowedModels
-	if allowed == nil {
-		allowed = []string{}
-	}
 	return newEntry(k.ID, APIKeyValue{
-		DisplayName:   k.DisplayName,
-		KeyHash:       k.KeyHash,
-		AllowedModels: allowed,
-		ExpiresAt:     k.ExpiresAt,
-		Disabled:      k.Disabled,
+		DisplayName:     k.DisplayName,
+		KeyHash:         k.KeyHash,
+		AllowedModels:   nonNil(k.AllowedModels),
+		AllowedModelIDs: nonNil(k.AllowedModelIDs),
+		ExpiresAt:       k.ExpiresAt,
+		Disabled:        k.Disabled,
 	}, k.Meta)
+}
+
+// nonNil returns s, or an empty slice for nil, so that JSON shows [] and
+// not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // rotated is the body of a successful rotate: the new entry and the only copy

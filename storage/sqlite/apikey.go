@@ -3,29 +3,25 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/aisix/aisix/storage"
 )
 
-const apiKeyColumns = `id, display_name, key_hash, allowed_models, expires_at, disabled, revision, created_at, updated_at`
+const apiKeyColumns = `id, display_name, key_hash, expires_at, disabled, revision, created_at, updated_at`
 
 func scanAPIKey(sc scanner) (storage.APIKey, error) {
 	var (
 		k                storage.APIKey
 		name, expires    sql.NullString
-		allowed          string
 		created, updated string
 	)
-	err := sc.Scan(&k.ID, &name, &k.KeyHash, &allowed, &expires, &k.Disabled, &k.Revision, &created, &updated)
+	err := sc.Scan(&k.ID, &name, &k.KeyHash, &expires, &k.Disabled, &k.Revision, &created, &updated)
 	if err != nil {
 		return storage.APIKey{}, err
 	}
 	k.DisplayName = name.String
-	if k.AllowedModels, err = decodeAllowed(allowed); err != nil {
-		return storage.APIKey{}, fmt.Errorf("decode allowed_models of API key %q: %w", k.ID, err)
-	}
 	if expires.Valid {
 		t, err := parseTime(expires.String)
 		if err != nil {
@@ -39,24 +35,69 @@ func scanAPIKey(sc scanner) (storage.APIKey, error) {
 	return k, nil
 }
 
-// decodeAllowed decodes the stored allowed_models. The result is never nil:
-// nil means "not given", which validation rejects. The common ["*"] skips
-// the JSON decoder, which matters when loading many keys.
-func decodeAllowed(s string) ([]string, error) {
-	if s == `["*"]` {
-		return []string{"*"}, nil
+// allowedQuery renders the allowed models of caller keys, one row per
+// entry: the key, then the model's id and current display name, both NULL
+// for the entry that allows every model.
+const allowedQuery = `SELECT a.api_key_id, a.model_id, m.display_name
+	FROM api_key_models a LEFT JOIN models m ON m.id = a.model_id`
+
+// allowed is one caller key's allowed models, names and ids in stored order.
+type allowed struct{ names, ids []string }
+
+// queryAllowed runs allowedQuery with the given filter and order and groups
+// the rows by caller key.
+func queryAllowed(ctx context.Context, q querier, rest string, args ...any) (map[string]*allowed, error) {
+	rows, err := q.QueryContext(ctx, allowedQuery+rest, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list allowed models: %w", err)
 	}
-	allowed := []string{}
-	if err := json.Unmarshal([]byte(s), &allowed); err != nil {
-		return nil, err
+	defer rows.Close()
+	out := make(map[string]*allowed)
+	var (
+		// Rows come grouped by key; RawBytes and the last key seen spare
+		// Load a string and a map lookup per row.
+		keyID, modelID, name sql.RawBytes
+		last                 *allowed
+		lastID               string
+	)
+	for rows.Next() {
+		if err := rows.Scan(&keyID, &modelID, &name); err != nil {
+			return nil, fmt.Errorf("list allowed models: %w", err)
+		}
+		if last == nil || string(keyID) != lastID {
+			lastID = string(keyID)
+			last = &allowed{}
+			out[lastID] = last
+		}
+		if modelID == nil {
+			last.names = append(last.names, "*")
+			last.ids = append(last.ids, "*")
+			continue
+		}
+		last.names = append(last.names, string(name))
+		last.ids = append(last.ids, string(modelID))
 	}
-	if allowed == nil {
-		allowed = []string{}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list allowed models: %w", err)
 	}
-	return allowed, nil
+	return out, nil
+}
+
+// setAllowed fills k's allowed models from a (nil: none). Neither list is
+// ever nil: nil means "not given", which validation rejects.
+func setAllowed(k *storage.APIKey, a *allowed) {
+	if a == nil {
+		k.AllowedModels, k.AllowedModelIDs = []string{}, []string{}
+		return
+	}
+	k.AllowedModels, k.AllowedModelIDs = a.names, a.ids
 }
 
 func listAPIKeys(ctx context.Context, q querier) ([]storage.APIKey, error) {
+	all, err := queryAllowed(ctx, q, ` ORDER BY a.api_key_id, a.position`)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := q.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
@@ -68,6 +109,7 @@ func listAPIKeys(ctx context.Context, q querier) ([]storage.APIKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list API keys: %w", err)
 		}
+		setAllowed(&k, all[k.ID])
 		ks = append(ks, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -81,56 +123,99 @@ func getAPIKey(ctx context.Context, q querier, id string) (storage.APIKey, error
 	if err != nil {
 		return storage.APIKey{}, mapErr("get", resource{kind: kindAPIKey, id: id}, err)
 	}
+	a, err := queryAllowed(ctx, q, ` WHERE a.api_key_id = ? ORDER BY a.position`, id)
+	if err != nil {
+		return storage.APIKey{}, err
+	}
+	setAllowed(&k, a[id])
 	return k, nil
 }
 
-// apiKeyArgs returns the stored forms of k's optional fields.
-func apiKeyArgs(k *storage.APIKey) (allowed string, expires any, err error) {
-	b, err := json.Marshal(k.AllowedModels)
-	if err != nil {
-		return "", nil, fmt.Errorf("encode allowed_models: %w", err)
+// resolveAllowed returns the stored form of the model names a caller key
+// allows: each model's id, nil for "*". It returns ErrInvalid, naming the
+// entry, for a name no model has: an id cannot be stored for it.
+func resolveAllowed(ctx context.Context, tx *sql.Tx, names []string) ([]any, error) {
+	ids := make([]any, len(names))
+	for i, name := range names {
+		if name == "*" {
+			continue
+		}
+		var id string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM models WHERE display_name = ?`, name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, storage.FieldErrorf(fmt.Sprintf("allowed_models[%d]", i), "%q is not an existing model", name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
 	}
-	if k.ExpiresAt != nil {
-		expires = formatTime(*k.ExpiresAt)
+	return ids, nil
+}
+
+// writeAllowed replaces the allowed models of caller key id with ids.
+func writeAllowed(ctx context.Context, tx *sql.Tx, id string, ids []any) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM api_key_models WHERE api_key_id = ?`, id); err != nil {
+		return err
 	}
-	return string(b), expires, nil
+	for i, mid := range ids {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_key_models (api_key_id, position, model_id) VALUES (?, ?, ?)`, id, i, mid)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func expiresArg(k *storage.APIKey) any {
+	if k.ExpiresAt == nil {
+		return nil
+	}
+	return formatTime(*k.ExpiresAt)
 }
 
 // ListAPIKeys returns every caller key, oldest first (by created_at, then
-// id). It returns nil when there are none.
+// id), with allowed models named by their current display names. It
+// returns nil when there are none.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]storage.APIKey, error) {
-	return listAPIKeys(ctx, s.reader)
+	// Keys and their allowed models come from two queries; one snapshot
+	// keeps them consistent.
+	return readOne(ctx, s, func(tx *sql.Tx) ([]storage.APIKey, error) { return listAPIKeys(ctx, tx) })
 }
 
 // GetAPIKey returns the caller key with the given id. It returns
 // ErrNotFound if there is none.
 func (s *Store) GetAPIKey(ctx context.Context, id string) (storage.APIKey, error) {
-	return getAPIKey(ctx, s.reader, id)
+	return readOne(ctx, s, func(tx *sql.Tx) (storage.APIKey, error) { return getAPIKey(ctx, tx, id) })
 }
 
-// CreateAPIKey stores a new caller key under a new ID and returns it.
-// AllowedModels may name models that do not exist. It returns ErrInvalid if
-// k fails validation, and ErrConflict if its display name or key hash is
-// taken.
+// CreateAPIKey stores a new caller key under a new ID and returns it. Its
+// AllowedModels are stored as the ids of the models they name, so the key
+// keeps its access when a model is renamed. It returns ErrInvalid if k
+// fails validation or allows a model that does not exist, and ErrConflict
+// if its display name or key hash is taken.
 func (s *Store) CreateAPIKey(ctx context.Context, k storage.APIKey) (storage.APIKey, error) {
 	if err := k.Validate(); err != nil {
 		return storage.APIKey{}, err
 	}
-	allowed, expires, err := apiKeyArgs(&k)
-	if err != nil {
-		return storage.APIKey{}, err
-	}
 	r := resource{kind: kindAPIKey, id: s.newID(), name: k.DisplayName}
 	var out storage.APIKey
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		ids, err := resolveAllowed(ctx, tx, k.AllowedModels)
+		if err != nil {
+			return err
+		}
 		rev, err := bumpRevision(ctx, tx)
 		if err != nil {
 			return err
 		}
 		now := formatTime(s.now())
-		_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.id, nullIfEmpty(k.DisplayName), k.KeyHash, allowed, expires, k.Disabled, rev, now, now)
+		_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.id, nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(&k), k.Disabled, rev, now, now)
 		if err != nil {
+			return err
+		}
+		if err := writeAllowed(ctx, tx, r.id, ids); err != nil {
 			return err
 		}
 		out, err = getAPIKey(ctx, tx, r.id)
@@ -144,19 +229,16 @@ func (s *Store) CreateAPIKey(ctx context.Context, k storage.APIKey) (storage.API
 
 // UpdateAPIKey replaces the caller key k.ID and returns it. It returns
 // ErrNotFound if there is no such key, ErrRevisionMismatch if ifRevision is
-// non-zero and not the stored revision, ErrInvalid if k fails validation,
-// and ErrConflict if the new display name or key hash is taken.
+// non-zero and not the stored revision, ErrInvalid if k fails validation or
+// allows a model that does not exist, and ErrConflict if the new display
+// name or key hash is taken.
 func (s *Store) UpdateAPIKey(ctx context.Context, k storage.APIKey, ifRevision int64) (storage.APIKey, error) {
 	if err := k.Validate(); err != nil {
 		return storage.APIKey{}, err
 	}
-	allowed, expires, err := apiKeyArgs(&k)
-	if err != nil {
-		return storage.APIKey{}, err
-	}
 	r := resource{kind: kindAPIKey, id: k.ID, name: k.DisplayName}
 	var out storage.APIKey
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		var cur int64
 		if err := tx.QueryRowContext(ctx, `SELECT revision FROM api_keys WHERE id = ?`, k.ID).Scan(&cur); err != nil {
 			return err
@@ -164,16 +246,23 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k storage.APIKey, ifRevision i
 		if err := checkRevision(kindAPIKey, k.ID, ifRevision, cur); err != nil {
 			return err
 		}
+		ids, err := resolveAllowed(ctx, tx, k.AllowedModels)
+		if err != nil {
+			return err
+		}
 		rev, err := bumpRevision(ctx, tx)
 		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET
-				display_name = ?, key_hash = ?, allowed_models = ?, expires_at = ?, disabled = ?,
+				display_name = ?, key_hash = ?, expires_at = ?, disabled = ?,
 				revision = ?, updated_at = ?
 			WHERE id = ?`,
-			nullIfEmpty(k.DisplayName), k.KeyHash, allowed, expires, k.Disabled, rev, formatTime(s.now()), k.ID)
+			nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(&k), k.Disabled, rev, formatTime(s.now()), k.ID)
 		if err != nil {
+			return err
+		}
+		if err := writeAllowed(ctx, tx, k.ID, ids); err != nil {
 			return err
 		}
 		out, err = getAPIKey(ctx, tx, k.ID)

@@ -26,10 +26,24 @@ func TestConcurrentWriters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "aisix.db")
 	stores := []*sqlite.Store{openStore(t, path), openStore(t, path)}
 	ctx := t.Context()
+	const n = 50
+	// Caller keys allow existing models only: one each writer names, and
+	// the one they all name.
+	pk, err := stores[0].CreateProviderKey(ctx, storage.ProviderKey{DisplayName: "pk", Provider: "openai", Secret: "sk-writers-0123456789"})
+	mustNoErr(t, err)
+	for i := range n + 1 {
+		name := fmt.Sprintf("writer-%02d", i)
+		if i == n {
+			name = "gpt-4o"
+		}
+		_, err := stores[0].CreateModel(ctx, storage.Model{DisplayName: name, Provider: "openai", ModelName: "gpt-4o", ProviderKeyID: pk.ID})
+		mustNoErr(t, err)
+	}
+	setup, err := stores[0].Revision(ctx)
+	mustNoErr(t, err)
 	shared, err := stores[0].CreateAPIKey(ctx, storage.APIKey{DisplayName: "shared", KeyHash: hashOf("shared"), AllowedModels: []string{}})
 	mustNoErr(t, err)
 
-	const n = 50
 	var (
 		wg    sync.WaitGroup
 		start = make(chan struct{})
@@ -96,8 +110,9 @@ func TestConcurrentWriters(t *testing.T) {
 			t.Errorf("API key %s allowed_models = %q, want its update", k.DisplayName, k.AllowedModels)
 		}
 	}
-	// 1 shared create + n creates + n updates + n successful shared updates.
-	wantRev := int64(1 + 3*n)
+	// The setup, then 1 shared create + n creates + n updates + n
+	// successful shared updates.
+	wantRev := setup + int64(1+3*n)
 	for i, s := range stores {
 		rev, err := s.Revision(ctx)
 		mustNoErr(t, err)

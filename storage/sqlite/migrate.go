@@ -9,6 +9,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/aisix/aisix/storage"
 )
 
 // migrationFS holds the schema migrations: NNNN_name.sql, applied in order
@@ -18,11 +20,50 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
+// SchemaVersion is the schema version this binary uses: the number of its
+// embedded migrations (a test checks that they agree).
+const SchemaVersion = 4
+
 // migration is one numbered schema change.
 type migration struct {
 	version int
 	name    string
 	sql     string
+}
+
+// migrationSteps are the Go steps of migrations whose data change SQL
+// cannot express (it needs the storage package's rules), by version. Each
+// runs in the migration's transaction, right after its SQL.
+var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	3: fillSecretHosts,
+}
+
+// fillSecretHosts binds every stored secret to the host its key's base URL
+// names now (migration 0003).
+func fillSecretHosts(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, provider, adapter, api_base FROM provider_keys`)
+	if err != nil {
+		return err
+	}
+	var pks []storage.ProviderKey
+	for rows.Next() {
+		var pk storage.ProviderKey
+		if err := rows.Scan(&pk.ID, &pk.Provider, &pk.Adapter, &pk.APIBase); err != nil {
+			rows.Close()
+			return err
+		}
+		pks = append(pks, pk)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, pk := range pks {
+		if _, err := tx.ExecContext(ctx, `UPDATE provider_keys SET secret_host = ? WHERE id = ?`, pk.BaseHost(), pk.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // loadMigrations reads the embedded migrations and checks that they are
@@ -57,16 +98,124 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies every pending migration, each in its own IMMEDIATE
-// transaction that first checks whether the version is already recorded: if
-// two processes open a fresh file at once, the second waits for the first's
-// write lock, then sees the version and skips it.
-func (s *Store) migrate(ctx context.Context) error {
+// MigrateMode says what Open may do to a database's schema.
+type MigrateMode int
+
+const (
+	// MigrateAll creates the file if needed and applies every pending
+	// migration: what aisix serve and aisix migrate do. It is the default.
+	MigrateAll MigrateMode = iota
+	// MigrateNewOnly creates and initialises a new, empty file, but
+	// refuses one with an older schema (a *SchemaError): management
+	// commands leave upgrades to aisix migrate and serve.
+	MigrateNewOnly
+	// MigrateNone changes nothing: the file must exist and have this
+	// binary's schema, else Open fails (a *SchemaError for an older or
+	// newer one). Neither the file nor its directory is created. For
+	// shell completion, which must not have side effects.
+	MigrateNone
+)
+
+// WithMigrate sets what Open may do to the schema (default MigrateAll).
+func WithMigrate(m MigrateMode) Option {
+	return func(s *Store) { s.mode = m }
+}
+
+// SchemaError means a database file's schema version is not the one this
+// binary uses, and Open was not allowed to, or cannot, change that.
+type SchemaError struct {
+	// Path is the database file.
+	Path string
+	// Version is the file's schema version; Want is this binary's.
+	Version, Want int
+}
+
+func (e *SchemaError) Error() string {
+	if e.Version > e.Want {
+		return fmt.Sprintf("database %s is at schema version %d, newer than this aisix (%d): upgrade aisix", e.Path, e.Version, e.Want)
+	}
+	return fmt.Sprintf("database %s is at schema version %d, this aisix needs %d: run \"aisix migrate\" (or restart aisix serve)", e.Path, e.Version, e.Want)
+}
+
+// Migration names one schema migration.
+type Migration struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"`
+}
+
+// MigrationReport is what Open found and did to a database's schema.
+type MigrationReport struct {
+	// From is the schema version the file had (0 for a new file).
+	From int `json:"from_version"`
+	// To is the version it has now.
+	To int `json:"version"`
+	// Applied lists the migrations this Open applied, oldest first; empty
+	// when the file was current (or another process migrated it first).
+	Applied []Migration `json:"applied"`
+}
+
+// Migrations reports what Open found and did to the schema.
+func (s *Store) Migrations() MigrationReport { return s.migrations }
+
+// schemaState reads, without writing, the schema version of the file and
+// whether it is empty (no tables at all: a new file).
+func schemaState(ctx context.Context, q querier) (version int, empty bool, err error) {
+	var tables int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table'`).Scan(&tables); err != nil {
+		return 0, false, fmt.Errorf("read schema: %w", err)
+	}
+	if tables == 0 {
+		return 0, true, nil
+	}
+	var has int
+	err = q.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has)
+	if err != nil || has == 0 {
+		return 0, false, err
+	}
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		return 0, false, fmt.Errorf("read schema version: %w", err)
+	}
+	return version, false, nil
+}
+
+// prepareSchema brings the schema to this binary's version, or checks it
+// is there, as the store's MigrateMode allows.
+func (s *Store) prepareSchema(ctx context.Context) error {
 	ms, err := loadMigrations(migrationFS)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	want := len(ms)
+	if s.upTo > 0 {
+		want = min(want, s.upTo)
+	}
+	version, empty, err := schemaState(ctx, s.writer)
+	if err != nil {
+		return err
+	}
+	if !s.schemaRead {
+		// Open retries this when busy: From is what the first try found.
+		s.schemaRead = true
+		s.migrations.From = version
+	}
+	s.migrations.To = version
+	switch {
+	case version > len(ms):
+		return &SchemaError{Path: s.path, Version: version, Want: len(ms)}
+	case version == want:
+		return nil
+	case s.mode == MigrateNone, s.mode == MigrateNewOnly && !empty:
+		return &SchemaError{Path: s.path, Version: version, Want: want}
+	}
+	return s.migrate(ctx, ms[:want])
+}
+
+// migrate applies every pending migration of ms, each in its own IMMEDIATE
+// transaction that first checks whether the version is already recorded: if
+// two processes open a fresh file at once, the second waits for the first's
+// write lock, then sees the version and skips it.
+func (s *Store) migrate(ctx context.Context, ms []migration) error {
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT NOT NULL,
@@ -77,17 +226,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var newest int
-	if err := s.writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if newest > len(ms) {
-		return fmt.Errorf("database schema version %d is newer than this binary supports (%d): upgrade aisix", newest, len(ms))
-	}
+	// One time stamps every migration applied by this Open.
+	now := formatTime(s.now())
 	for _, m := range ms {
-		if m.version <= newest {
+		if m.version <= s.migrations.To {
 			continue
 		}
+		applied := false
 		err := s.withTx(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
@@ -99,13 +244,39 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
+			if step := migrationSteps[m.version]; step != nil {
+				if err := step(ctx, tx); err != nil {
+					return err
+				}
+			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, formatTime(s.now()))
+				m.version, m.name, now)
+			applied = err == nil
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("apply migration %s: %w", m.name, err)
 		}
+		if applied {
+			s.migrations.Applied = append(s.migrations.Applied, Migration{Version: m.version, Name: m.name})
+		}
+		s.migrations.To = m.version
 	}
 	return nil
+}
+
+// MigrateTo creates the database at path if needed and migrates it to
+// schema version, and no further, then closes it. It exists so that tests
+// can make files of older versions; it never downgrades (a newer file is
+// left alone, and refused with a *SchemaError).
+func MigrateTo(ctx context.Context, path string, version int, opts ...Option) error {
+	if version < 1 {
+		return fmt.Errorf("migrate %s: no schema version %d", path, version)
+	}
+	opts = append(opts, func(s *Store) { s.upTo = version })
+	s, err := Open(ctx, path, opts...)
+	if err != nil {
+		return err
+	}
+	return s.Close()
 }

@@ -59,5 +59,8 @@ func TestLoadMigrations(t *testing.T) {
 		if len(ms) == 0 || ms[0].name != "0001_init" {
 			t.Fatalf("embedded migrations = %+v, want 0001_init first", ms)
 		}
+		if len(ms) != SchemaVersion {
+			t.Errorf("%d embedded migrations, but SchemaVersion is %d: bump it with a new migration", len(ms), SchemaVersion)
+		}
 	})
 }

@@ -52,13 +52,18 @@ func TestMigrations(t *testing.T) {
 	mustNoErr(t, s.Close())
 
 	db := rawDB(t, path)
-	want := []appliedMigration{{1, "0001_init", "2025-01-02T03:04:05.000000000Z"}}
+	want := []appliedMigration{
+		{1, "0001_init", "2025-01-02T03:04:05.000000000Z"},
+		{2, "0002_api_key_models", "2025-01-02T03:04:05.000000000Z"},
+		{3, "0003_provider_key_secret_host", "2025-01-02T03:04:05.000000000Z"},
+		{4, "0004_provider_key_forward_headers", "2025-01-02T03:04:05.000000000Z"},
+	}
 	if got := appliedMigrations(t, db); !slices.Equal(got, want) {
 		t.Fatalf("schema_migrations = %+v, want %+v", got, want)
 	}
 	tables, err := queryStrings(t.Context(), db, `SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`)
 	mustNoErr(t, err)
-	wantTables := []string{"api_keys", "meta", "model_targets", "models", "provider_keys", "schema_migrations"}
+	wantTables := []string{"api_key_models", "api_keys", "meta", "model_targets", "models", "provider_keys", "schema_migrations"}
 	if !slices.Equal(tables, wantTables) {
 		t.Errorf("tables = %q, want %q", tables, wantTables)
 	}
@@ -130,8 +135,15 @@ func TestConcurrentOpen(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if got := appliedMigrations(t, rawDB(t, path)); len(got) != 1 || got[0].version != 1 {
-		t.Errorf("schema_migrations = %+v, want version 1 once", got)
+	got := appliedMigrations(t, rawDB(t, path))
+	for i, m := range got {
+		if m.version != i+1 {
+			t.Errorf("schema_migrations = %+v, want versions 1, 2, … once each", got)
+			break
+		}
+	}
+	if len(got) != sqlite.SchemaVersion {
+		t.Errorf("%d migrations recorded, want %d", len(got), sqlite.SchemaVersion)
 	}
 	// Every store works on the shared file.
 	_, err := stores[0].CreateProviderKey(t.Context(), storage.ProviderKey{DisplayName: "k", Provider: "openai", Secret: "sk-1"})

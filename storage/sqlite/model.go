@@ -233,27 +233,15 @@ func getModel(ctx context.Context, q querier, id string) (storage.Model, error) 
 // targets named by the current display names of their models. It returns
 // nil when there are none.
 func (s *Store) ListModels(ctx context.Context) ([]storage.Model, error) {
-	var ms []storage.Model
 	// Models and targets come from two queries; one snapshot keeps them
 	// consistent.
-	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		ms, err = listModels(ctx, tx)
-		return err
-	})
-	return ms, err
+	return readOne(ctx, s, func(tx *sql.Tx) ([]storage.Model, error) { return listModels(ctx, tx) })
 }
 
 // GetModel returns the model with the given id. It returns ErrNotFound if
 // there is none.
 func (s *Store) GetModel(ctx context.Context, id string) (storage.Model, error) {
-	var m storage.Model
-	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		m, err = getModel(ctx, tx, id)
-		return err
-	})
-	return m, err
+	return readOne(ctx, s, func(tx *sql.Tx) (storage.Model, error) { return getModel(ctx, tx, id) })
 }
 
 // resolveRefs checks what m refers to and returns the ids of its routing
@@ -432,8 +420,10 @@ func (s *Store) UpdateModel(ctx context.Context, m storage.Model, ifRevision int
 }
 
 // DeleteModel deletes the model id (and, for a routing model, its target
-// list). It returns ErrNotFound if there is none, and ErrConflict, naming
-// them, if routing models still target it.
+// list) and removes it from the allowed models of every caller key, in one
+// transaction: a model created later under the same name is not granted to
+// those keys. It returns ErrNotFound if there is none, and ErrConflict,
+// naming them, if routing models still target it.
 func (s *Store) DeleteModel(ctx context.Context, id string) error {
 	r := resource{kind: kindModel, id: id}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
@@ -448,7 +438,15 @@ func (s *Store) DeleteModel(ctx context.Context, id string) error {
 		if len(routers) > 0 {
 			return storage.Errorf(storage.ErrConflict, "model %q is a target of routing model(s) %s", name, strings.Join(routers, ", "))
 		}
-		if _, err := bumpRevision(ctx, tx); err != nil {
+		rev, err := bumpRevision(ctx, tx)
+		if err != nil {
+			return err
+		}
+		// The caller keys that allow it change: stamp them with this write.
+		// ON DELETE CASCADE removes the model from their lists.
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET revision = ?, updated_at = ?
+			WHERE id IN (SELECT api_key_id FROM api_key_models WHERE model_id = ?)`, rev, formatTime(s.now()), id)
+		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM models WHERE id = ?`, id)

@@ -3,23 +3,32 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/aisix/aisix/storage"
 )
 
-const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, revision, created_at, updated_at`
+const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, secret_host, forward_headers,
+	revision, created_at, updated_at`
 
 func scanProviderKey(sc scanner) (storage.ProviderKey, error) {
 	var (
 		pk               storage.ProviderKey
+		forward          string
 		created, updated string
 	)
-	err := sc.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase,
-		&pk.Revision, &created, &updated)
+	err := sc.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase, &pk.SecretHost,
+		&forward, &pk.Revision, &created, &updated)
 	if err != nil {
 		return storage.ProviderKey{}, err
+	}
+	// Most keys forward nothing: skip the decoder for them.
+	if forward != "[]" {
+		if err := json.Unmarshal([]byte(forward), &pk.ForwardHeaders); err != nil {
+			return storage.ProviderKey{}, fmt.Errorf("decode forward_headers of provider key %q: %w", pk.ID, err)
+		}
 	}
 	pk.SecretHint = storage.MaskSecret(pk.Secret)
 	if err := scanMeta(&pk.Meta, pk.Revision, created, updated); err != nil {
@@ -68,11 +77,14 @@ func (s *Store) GetProviderKey(ctx context.Context, id string) (storage.Provider
 	return getProviderKey(ctx, s.reader, id)
 }
 
-// CreateProviderKey stores a new provider key under a new ID and returns it.
-// It returns ErrInvalid if pk fails validation or has no secret, and
-// ErrConflict if its display name is taken.
+// CreateProviderKey stores a new provider key under a new ID and returns it,
+// its secret bound to the host of its base URL (SecretHost; the one given
+// is ignored) and its ForwardHeaders in canonical form. It returns
+// ErrInvalid if pk fails validation or has no secret, and ErrConflict if
+// its display name is taken.
 func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (storage.ProviderKey, error) {
-	if err := pk.Validate(); err != nil {
+	forward, err := providerKeyArgs(&pk)
+	if err != nil {
 		return storage.ProviderKey{}, err
 	}
 	if err := storage.ValidateSecret(pk.Secret); err != nil {
@@ -80,15 +92,15 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 	}
 	r := resource{kind: kindProviderKey, id: s.newID(), name: pk.DisplayName}
 	var out storage.ProviderKey
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		rev, err := bumpRevision(ctx, tx)
 		if err != nil {
 			return err
 		}
 		now := formatTime(s.now())
 		_, err = tx.ExecContext(ctx, `INSERT INTO provider_keys (`+providerKeyColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, rev, now, now)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, pk.BaseHost(), forward, rev, now, now)
 		if err != nil {
 			return err
 		}
@@ -101,13 +113,38 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 	return out, nil
 }
 
-// UpdateProviderKey replaces the provider key pk.ID and returns it. An empty
-// Secret keeps the stored one. It returns ErrNotFound if there is no such
+// providerKeyArgs validates pk and returns the stored form of its
+// forward_headers (canonical names, as JSON).
+func providerKeyArgs(pk *storage.ProviderKey) (forward string, err error) {
+	if err := pk.Validate(); err != nil {
+		return "", err
+	}
+	names, err := storage.CanonicalForwardHeaders(pk.ForwardHeaders)
+	if err != nil {
+		return "", err
+	}
+	if names == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal(names)
+	if err != nil {
+		return "", fmt.Errorf("encode forward_headers: %w", err)
+	}
+	return string(b), nil
+}
+
+// UpdateProviderKey replaces the provider key pk.ID and returns it. A
+// non-empty Secret replaces the stored one and binds it to the host of the
+// new base URL; an empty Secret keeps the stored one and the host it was
+// entered for, so after an api_base change to another host the key reads
+// back with SecretBound false until the secret is sent again or api_base
+// points back. The SecretHost given is ignored. It returns ErrNotFound if there is no such
 // key, ErrRevisionMismatch if ifRevision is non-zero and not the stored
 // revision, ErrInvalid if pk fails validation, and ErrConflict if the new
 // display name is taken.
 func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, ifRevision int64) (storage.ProviderKey, error) {
-	if err := pk.Validate(); err != nil {
+	forward, err := providerKeyArgs(&pk)
+	if err != nil {
 		return storage.ProviderKey{}, err
 	}
 	if pk.Secret != "" {
@@ -117,7 +154,7 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 	}
 	r := resource{kind: kindProviderKey, id: pk.ID, name: pk.DisplayName}
 	var out storage.ProviderKey
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		var cur int64
 		if err := tx.QueryRowContext(ctx, `SELECT revision FROM provider_keys WHERE id = ?`, pk.ID).Scan(&cur); err != nil {
 			return err
@@ -129,12 +166,15 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 		if err != nil {
 			return err
 		}
+		// A new secret is bound to the host it is sent to from now on; no
+		// secret keeps the stored one and its host.
 		_, err = tx.ExecContext(ctx, `UPDATE provider_keys SET
-				display_name = ?, provider = ?, adapter = ?,
-				secret = CASE WHEN ? = '' THEN secret ELSE ? END,
-				api_base = ?, revision = ?, updated_at = ?
-			WHERE id = ?`,
-			pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.Secret, pk.APIBase, rev, formatTime(s.now()), pk.ID)
+				display_name = ?1, provider = ?2, adapter = ?3,
+				secret = CASE WHEN ?4 = '' THEN secret ELSE ?4 END,
+				secret_host = CASE WHEN ?4 = '' THEN secret_host ELSE ?5 END,
+				api_base = ?6, forward_headers = ?7, revision = ?8, updated_at = ?9
+			WHERE id = ?10`,
+			pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.BaseHost(), pk.APIBase, forward, rev, formatTime(s.now()), pk.ID)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -58,6 +60,13 @@ type Store struct {
 	reader *sql.DB
 	now    func() time.Time
 	newID  func() string
+	log    *slog.Logger
+	mode   MigrateMode
+	// upTo, when set, stops migrating at that version (for upgrade tests).
+	upTo int
+	// migrations is what Open found and did to the schema.
+	migrations MigrationReport
+	schemaRead bool
 }
 
 // Option configures a Store.
@@ -74,10 +83,23 @@ func WithNewID(newID func() string) Option {
 	return func(s *Store) { s.newID = newID }
 }
 
-// Open opens (creating if needed) the SQLite store at path and applies any
-// pending migrations. The parent directory is created with mode 0700 and a
-// new database file with mode 0600, since it holds provider secrets.
-// Several processes may Open the same file at the same time.
+// WithLogger sets where Open reports what it fixed on its own, such as a
+// database file readable by other users (default: nowhere).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) { s.log = l }
+}
+
+// Open opens the SQLite store at path. What it may do to the file is
+// WithMigrate's mode: by default it creates the file if needed and applies
+// every pending migration. A file whose schema is newer than this binary's
+// is refused in every mode with a *SchemaError, and so is, in the modes
+// that do not migrate, one whose schema is older.
+//
+// The parent directory is created with mode 0700 and a new database file
+// with mode 0600, since it holds provider secrets; an existing file (and
+// its -wal and -shm files) with a wider mode is changed to 0600, with a
+// warning to the WithLogger logger, except in MigrateNone mode. Several
+// processes may Open the same file at the same time.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: empty database path")
@@ -89,19 +111,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-		return nil, fmt.Errorf("open store: create directory: %w", err)
-	}
-	// Create the file ourselves so that it is private; SQLite gives the
-	// -wal and -shm files the same mode.
-	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-
 	s := &Store{
 		path:  abs,
 		now:   time.Now,
@@ -110,8 +119,37 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 
-	s.writer, err = sql.Open("sqlite", dsn(abs, true))
+	if s.mode == MigrateNone {
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+			return nil, fmt.Errorf("open store: create directory: %w", err)
+		}
+		// Create the file ourselves so that it is private; SQLite gives
+		// the -wal and -shm files the same mode.
+		f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	// Before any connection: SQLite gives a -wal or -shm file it creates
+	// the mode of the database file. MigrateNone changes nothing.
+	for _, p := range []string{abs, abs + "-wal", abs + "-shm"} {
+		if s.mode != MigrateNone {
+			s.makePrivate(ctx, p)
+		}
+	}
+
+	s.writer, err = sql.Open("sqlite", s.dsn(true))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -128,14 +166,18 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		if err := s.writer.PingContext(ctx); err != nil {
 			return err
 		}
-		return s.migrate(ctx)
+		return s.prepareSchema(ctx)
 	})
 	if err != nil {
 		_ = s.writer.Close()
+		var se *SchemaError
+		if errors.As(err, &se) {
+			return nil, se // it names the file and what to do
+		}
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
 
-	s.reader, err = sql.Open("sqlite", dsn(abs, false))
+	s.reader, err = sql.Open("sqlite", s.dsn(false))
 	if err != nil {
 		_ = s.writer.Close()
 		return nil, fmt.Errorf("open store: %w", err)
@@ -153,26 +195,65 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// makePrivate changes the file at path to mode 0600 when it exists with
+// any permission beyond that, and says so: the file holds provider secrets.
+// It never fails Open; a file it cannot change is reported too.
+func (s *Store) makePrivate(ctx context.Context, path string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return // no such file (yet); anything worse surfaces when SQLite opens it
+	}
+	mode := fi.Mode().Perm()
+	if mode&^0o600 == 0 {
+		return
+	}
+	attrs := []slog.Attr{slog.String("path", path), slog.String("mode", fmt.Sprintf("%04o", mode))}
+	if err := os.Chmod(path, 0o600); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn,
+			fmt.Sprintf("database file %s has mode %04o, which lets other users read it, and it could not be changed to 0600: %v", path, mode, err),
+			attrs...)
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelWarn,
+		fmt.Sprintf("database file %s had mode %04o, which let other users read it; changed it to 0600", path, mode),
+		attrs...)
+}
+
 // dsn returns the driver DSN for path. The pragmas live in the DSN so that
 // every pooled connection gets them, busy_timeout first so that the others
 // wait for locks instead of failing. The writer begins IMMEDIATE
 // transactions: taking the write lock at BEGIN means a transaction never has
 // to upgrade a read lock, which is where SQLite returns SQLITE_BUSY without
 // waiting.
-func dsn(path string, writer bool) string {
+//
+// synchronous is FULL: in WAL mode NORMAL may lose the last transactions on
+// power loss, and an acknowledged configuration write (a rotated secret, a
+// revoked key) must survive it. Config writes are rare, so the extra fsync
+// per commit costs nothing that matters; reads are unaffected.
+//
+// In MigrateNone mode nothing may write: the file is opened with mode=rw,
+// so SQLite does not create it either if it disappears in between, and
+// journal_mode is left as it is (switching it writes the file; an aisix
+// database is in WAL mode already).
+func (s *Store) dsn(writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
+	if s.mode != MigrateNone {
+		q.Add("_pragma", "journal_mode(WAL)")
+	}
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous(FULL)")
 	if writer {
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
+	if s.mode == MigrateNone {
+		q.Set("mode", "rw")
+	}
 	// A file: URI, escaped, so that a path with '?', '#' or '%' still names
 	// the right file.
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	u := url.URL{Scheme: "file", Path: s.path, RawQuery: q.Encode()}
 	return u.String()
 }
 
@@ -263,6 +344,18 @@ func (s *Store) withReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error
 	// A read-only transaction has nothing to commit; rolling back ends it.
 	defer func() { _ = tx.Rollback() }()
 	return fn(tx)
+}
+
+// readOne runs read in one read transaction (see withReadTx) and returns
+// its result: for reads made of several queries that must agree.
+func readOne[T any](ctx context.Context, s *Store, read func(*sql.Tx) (T, error)) (T, error) {
+	var v T
+	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		v, err = read(tx)
+		return err
+	})
+	return v, err
 }
 
 // bumpRevision increments the store-wide revision inside tx and returns the

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -18,6 +19,13 @@ func sameAPIKey(t *testing.T, got, want storage.APIKey) {
 	}
 	if !slices.Equal(got.AllowedModels, want.AllowedModels) {
 		t.Errorf("allowed_models = %q, want %q", got.AllowedModels, want.AllowedModels)
+	}
+	// Ids are the store's: compare them when want came from a store.
+	if want.AllowedModelIDs != nil && !slices.Equal(got.AllowedModelIDs, want.AllowedModelIDs) {
+		t.Errorf("allowed model ids = %q, want %q", got.AllowedModelIDs, want.AllowedModelIDs)
+	}
+	if len(got.AllowedModelIDs) != len(got.AllowedModels) {
+		t.Errorf("allowed model ids = %q for allowed_models %q, want one id per name", got.AllowedModelIDs, got.AllowedModels)
 	}
 	switch {
 	case got.ExpiresAt == nil && want.ExpiresAt == nil:
@@ -38,15 +46,17 @@ func fmtTime(t *time.Time) string {
 
 var apiKeyCases = []testCase{
 	{"CreateAndGet", func(t *testing.T, s storage.Store) {
+		pk := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		mustCreateModel(t, s, direct("gpt-4o", pk.ID))
+		mustCreateModel(t, s, routing("chat-prod", "gpt-4o"))
 		rv := newRevisions(t, s)
 		expires := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
 		for _, in := range []storage.APIKey{
 			apiKey("ci-bot", "one"),
 			{
-				DisplayName: "team-a",
-				KeyHash:     keyHash("two"),
-				// Caller keys may name models that do not exist (yet).
-				AllowedModels: []string{"chat-prod", "no-such-model"},
+				DisplayName:   "team-a",
+				KeyHash:       keyHash("two"),
+				AllowedModels: []string{"chat-prod", "gpt-4o"},
 				ExpiresAt:     &expires,
 				Disabled:      true,
 			},
@@ -109,6 +119,9 @@ var apiKeyCases = []testCase{
 		}
 	}},
 	{"Update", func(t *testing.T, s storage.Store) {
+		pk := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		mustCreateModel(t, s, direct("gpt-4o", pk.ID))
+		mustCreateModel(t, s, routing("chat-prod", "gpt-4o"))
 		rv := newRevisions(t, s)
 		expires := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 		in := apiKey("ci-bot", "one")
@@ -238,5 +251,117 @@ var apiKeyCases = []testCase{
 		noErr(t, err, "GetAPIKey")
 		sameAPIKey(t, got, created)
 		sameMeta(t, got.Meta, created.Meta)
+	}},
+	{"AllowedModelsByID", func(t *testing.T, s storage.Store) {
+		pk := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		m := mustCreateModel(t, s, direct("gpt-4o", pk.ID))
+		r := mustCreateModel(t, s, routing("chat-prod", "gpt-4o"))
+		k := mustCreateAPIKey(t, s, storage.APIKey{DisplayName: "app", KeyHash: keyHash("app"), AllowedModels: []string{"chat-prod", "*", "gpt-4o"}})
+		if want := []string{r.ID, "*", m.ID}; !slices.Equal(k.AllowedModelIDs, want) {
+			t.Errorf("allowed model ids = %q, want %q (ids in the order given, \"*\" as is)", k.AllowedModelIDs, want)
+		}
+		// Ids the client sends are ignored: names decide.
+		in := k
+		in.AllowedModelIDs = []string{m.ID}
+		in.AllowedModels = []string{"gpt-4o"}
+		up, err := s.UpdateAPIKey(t.Context(), in, 0)
+		noErr(t, err, "UpdateAPIKey")
+		if !slices.Equal(up.AllowedModels, []string{"gpt-4o"}) || !slices.Equal(up.AllowedModelIDs, []string{m.ID}) {
+			t.Errorf("after update: allowed %q ids %q, want [gpt-4o] [%s]", up.AllowedModels, up.AllowedModelIDs, m.ID)
+		}
+	}},
+	{"RenameKeepsAccess", func(t *testing.T, s storage.Store) {
+		pk := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		m := mustCreateModel(t, s, direct("gpt-4o", pk.ID))
+		r := mustCreateModel(t, s, routing("chat-prod", "gpt-4o"))
+		k := mustCreateAPIKey(t, s, storage.APIKey{DisplayName: "app", KeyHash: keyHash("app"), AllowedModels: []string{"chat-prod", "gpt-4o"}})
+
+		r.DisplayName = "chat-prod-v2"
+		_, err := s.UpdateModel(t.Context(), r, r.Revision)
+		noErr(t, err, "UpdateModel rename")
+		got, err := s.GetAPIKey(t.Context(), k.ID)
+		noErr(t, err, "GetAPIKey")
+		if want := []string{"chat-prod-v2", "gpt-4o"}; !slices.Equal(got.AllowedModels, want) {
+			t.Errorf("allowed_models after rename = %q, want %q (the new name)", got.AllowedModels, want)
+		}
+		if want := []string{r.ID, m.ID}; !slices.Equal(got.AllowedModelIDs, want) {
+			t.Errorf("allowed model ids after rename = %q, want %q", got.AllowedModelIDs, want)
+		}
+		// A new model under the old name is not the one the key allows.
+		mustCreateModel(t, s, routing("chat-prod", "gpt-4o"))
+		got, err = s.GetAPIKey(t.Context(), k.ID)
+		noErr(t, err, "GetAPIKey")
+		if want := []string{"chat-prod-v2", "gpt-4o"}; !slices.Equal(got.AllowedModels, want) {
+			t.Errorf("allowed_models after reusing the old name = %q, want %q", got.AllowedModels, want)
+		}
+		ks, err := s.ListAPIKeys(t.Context())
+		noErr(t, err, "ListAPIKeys")
+		if len(ks) != 1 {
+			t.Fatalf("listed %d API keys, want 1", len(ks))
+		}
+		sameAPIKey(t, ks[0], got)
+	}},
+	{"DeleteAndRecreateDoesNotGrant", func(t *testing.T, s storage.Store) {
+		pk := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		m := mustCreateModel(t, s, direct("gpt-4o", pk.ID))
+		r := mustCreateModel(t, s, routing("chat-prod", "gpt-4o"))
+		k := mustCreateAPIKey(t, s, storage.APIKey{DisplayName: "app", KeyHash: keyHash("app"), AllowedModels: []string{"chat-prod", "gpt-4o"}})
+		other := mustCreateAPIKey(t, s, apiKey("all", "all"))
+		rv := newRevisions(t, s)
+
+		// The tutorial deletes chat-prod while a key still allows it.
+		noErr(t, s.DeleteModel(t.Context(), r.ID), "DeleteModel of an allowed model")
+		rv.deleted()
+		got, err := s.GetAPIKey(t.Context(), k.ID)
+		noErr(t, err, "GetAPIKey")
+		if !slices.Equal(got.AllowedModels, []string{"gpt-4o"}) || !slices.Equal(got.AllowedModelIDs, []string{m.ID}) {
+			t.Errorf("after delete: allowed %q ids %q, want [gpt-4o] [%s]", got.AllowedModels, got.AllowedModelIDs, m.ID)
+		}
+		if got.Revision <= k.Revision {
+			t.Errorf("revision of a key whose model was deleted = %d, want > %d", got.Revision, k.Revision)
+		}
+		untouched, err := s.GetAPIKey(t.Context(), other.ID)
+		noErr(t, err, "GetAPIKey")
+		sameAPIKey(t, untouched, other)
+		sameMeta(t, untouched.Meta, other.Meta)
+
+		again := mustCreateModel(t, s, routing("chat-prod", "gpt-4o"))
+		rv.wrote(again.Revision)
+		got, err = s.GetAPIKey(t.Context(), k.ID)
+		noErr(t, err, "GetAPIKey")
+		if !slices.Equal(got.AllowedModels, []string{"gpt-4o"}) {
+			t.Errorf("allowed_models after recreating chat-prod = %q, want [gpt-4o]: a new model is not granted to old keys", got.AllowedModels)
+		}
+		if src, ok := s.(storage.Source); ok {
+			ds, err := src.Load(t.Context())
+			noErr(t, err, "Load")
+			for _, lk := range ds.APIKeys {
+				if lk.ID == k.ID && !slices.Equal(lk.AllowedModelIDs, []string{m.ID}) {
+					t.Errorf("Load: allowed model ids = %q, want [%s]", lk.AllowedModelIDs, m.ID)
+				}
+			}
+		}
+	}},
+	{"UnknownAllowedModel", func(t *testing.T, s storage.Store) {
+		pk := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		mustCreateModel(t, s, direct("gpt-4o", pk.ID))
+		in := storage.APIKey{DisplayName: "app", KeyHash: keyHash("app"), AllowedModels: []string{"gpt-4o", "no-such-model"}}
+		_, err := s.CreateAPIKey(t.Context(), in)
+		wantErr(t, err, storage.ErrInvalid, "allowed_models[1]", `"no-such-model"`)
+		var de *storage.Error
+		if errors.As(err, &de) && de.Field != "allowed_models[1]" {
+			t.Errorf("field = %q, want allowed_models[1]", de.Field)
+		}
+		k0 := mustCreateAPIKey(t, s, apiKey("app", "app"))
+		k := k0
+		k.AllowedModels = []string{"no-such-model"}
+		_, err = s.UpdateAPIKey(t.Context(), k, 0)
+		wantErr(t, err, storage.ErrInvalid, "allowed_models[0]", `"no-such-model"`)
+		ks, err := s.ListAPIKeys(t.Context())
+		noErr(t, err, "ListAPIKeys")
+		if len(ks) != 1 {
+			t.Fatalf("after refused writes: %d API keys, want 1", len(ks))
+		}
+		sameAPIKey(t, ks[0], k0)
 	}},
 }

@@ -1,7 +1,10 @@
 package storagetest
 
 import (
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aisix/aisix/storage"
@@ -219,6 +222,22 @@ var providerKeyCases = []testCase{
 			{"unknown adapter", func(pk *storage.ProviderKey) { pk.Adapter = "cohere" }, "adapter"},
 			{"no adapter for unknown provider", func(pk *storage.ProviderKey) { pk.Provider = "mistral" }, "adapter"},
 			{"api_base not a URL", func(pk *storage.ProviderKey) { pk.APIBase = "ftp://example.com" }, "api_base"},
+			{"forward header not a token", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"X-Ok", "X Bad"} }, "forward_headers[1]"},
+			{"forward header empty", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{""} }, "forward_headers[0]"},
+			{"forward Authorization", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"authorization"} }, "forward_headers[0]"},
+			{"forward X-Api-Key", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"x-api-key"} }, "forward_headers[0]"},
+			{"forward Host", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"X-Ok", "HOST"} }, "forward_headers[1]"},
+			{"forward Content-Length", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"content-length"} }, "forward_headers[0]"},
+			{"forward Connection", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"Connection"} }, "forward_headers[0]"},
+			{"forward Transfer-Encoding", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"transfer-encoding"} }, "forward_headers[0]"},
+			{"forward Upgrade", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"Upgrade"} }, "forward_headers[0]"},
+			{"forward header twice", func(pk *storage.ProviderKey) { pk.ForwardHeaders = []string{"X-Trace-Id", "x-trace-id"} }, "forward_headers[1]"},
+			{"too many forward headers", func(pk *storage.ProviderKey) {
+				pk.ForwardHeaders = nil
+				for i := range storage.MaxForwardHeaders + 1 {
+					pk.ForwardHeaders = append(pk.ForwardHeaders, fmt.Sprintf("X-H%d", i))
+				}
+			}, "forward_headers"},
 			{"no secret", func(pk *storage.ProviderKey) { pk.Secret = "" }, "secret"},
 			{"secret with line break", func(pk *storage.ProviderKey) { pk.Secret = "sk-abc\r\nX-Evil: 1" }, "secret"},
 		}
@@ -266,5 +285,165 @@ var providerKeyCases = []testCase{
 		noErr(t, s.DeleteModel(t.Context(), m1.ID), "DeleteModel")
 		noErr(t, s.DeleteModel(t.Context(), m2.ID), "DeleteModel")
 		noErr(t, s.DeleteProviderKey(t.Context(), pk.ID), "DeleteProviderKey once unused")
+	}},
+	{"SecretBoundToHost", func(t *testing.T, s storage.Store) {
+		bound := func(t *testing.T, pk storage.ProviderKey, host string, ok bool) {
+			t.Helper()
+			if pk.SecretHost != host || pk.SecretBound() != ok {
+				t.Errorf("%s (api_base %q): secret_host %q, bound %t; want %q, %t",
+					pk.DisplayName, pk.APIBase, pk.SecretHost, pk.SecretBound(), host, ok)
+			}
+		}
+		for _, tc := range []struct{ name, apiBase, host string }{
+			{"default-base", "", "api.openai.com"},
+			{"loopback", "http://127.0.0.1:9000/v1", "127.0.0.1"},
+			{"upper-case", "https://API.OpenAI.com:443/v1", "api.openai.com"},
+		} {
+			in := providerKey(tc.name)
+			in.APIBase = tc.apiBase
+			in.SecretHost = "attacker.example" // clients never set it
+			bound(t, mustCreateProviderKey(t, s, in), tc.host, true)
+		}
+
+		created := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		created.APIBase = "https://api.openai.com/v1"
+		created.Secret = ""
+		up, err := s.UpdateProviderKey(t.Context(), created, 0)
+		noErr(t, err, "UpdateProviderKey")
+		bound(t, up, "api.openai.com", true)
+
+		// The tutorial's failover trigger: another host, no secret.
+		in := up
+		in.APIBase = "https://api.openai.invalid/v1"
+		in.Secret = ""
+		up, err = s.UpdateProviderKey(t.Context(), in, 0)
+		noErr(t, err, "UpdateProviderKey to another host")
+		bound(t, up, "api.openai.com", false)
+		checkSecret(t, up, secretFor("openai-primary"))
+		got, err := s.GetProviderKey(t.Context(), up.ID)
+		noErr(t, err, "GetProviderKey")
+		bound(t, got, "api.openai.com", false)
+		if src, ok := s.(storage.Source); ok {
+			ds, err := src.Load(t.Context())
+			noErr(t, err, "Load")
+			for _, pk := range ds.ProviderKeys {
+				if pk.ID == up.ID {
+					bound(t, pk, "api.openai.com", false)
+				}
+			}
+		}
+
+		// Pointing back binds it again.
+		in.APIBase = "https://api.openai.com/v1"
+		up, err = s.UpdateProviderKey(t.Context(), in, 0)
+		noErr(t, err, "UpdateProviderKey back")
+		bound(t, up, "api.openai.com", true)
+
+		// Sending the secret again binds it to the new host.
+		in.APIBase = "https://api.openai.invalid/v1"
+		in.Secret = "sk-reentered-0123456789abcdef"
+		in.SecretHost = "api.openai.com"
+		up, err = s.UpdateProviderKey(t.Context(), in, 0)
+		noErr(t, err, "UpdateProviderKey with a secret")
+		bound(t, up, "api.openai.invalid", true)
+		checkSecret(t, up, in.Secret)
+	}},
+	{"ForwardHeaders", func(t *testing.T, s storage.Store) {
+		in := providerKey("openai-primary")
+		in.ForwardHeaders = []string{"x-trace-id", "OpenAI-Beta", "X-REQUEST-ID"}
+		created := mustCreateProviderKey(t, s, in)
+		want := []string{"X-Trace-Id", "Openai-Beta", "X-Request-Id"}
+		if !slices.Equal(created.ForwardHeaders, want) {
+			t.Errorf("forward_headers = %q, want %q (canonical, in order)", created.ForwardHeaders, want)
+		}
+		got, err := s.GetProviderKey(t.Context(), created.ID)
+		noErr(t, err, "GetProviderKey")
+		if !slices.Equal(got.ForwardHeaders, want) {
+			t.Errorf("read back forward_headers = %q, want %q", got.ForwardHeaders, want)
+		}
+		if src, ok := s.(storage.Source); ok {
+			ds, err := src.Load(t.Context())
+			noErr(t, err, "Load")
+			if len(ds.ProviderKeys) != 1 || !slices.Equal(ds.ProviderKeys[0].ForwardHeaders, want) {
+				t.Errorf("Load forward_headers = %v, want %q", ds.ProviderKeys, want)
+			}
+		}
+
+		// An update replaces the list, like every other field.
+		up := got
+		up.Secret = ""
+		up.ForwardHeaders = []string{"x-tenant"}
+		got, err = s.UpdateProviderKey(t.Context(), up, 0)
+		noErr(t, err, "UpdateProviderKey")
+		if !slices.Equal(got.ForwardHeaders, []string{"X-Tenant"}) {
+			t.Errorf("forward_headers after update = %q, want [X-Tenant]", got.ForwardHeaders)
+		}
+		up.ForwardHeaders = nil
+		got, err = s.UpdateProviderKey(t.Context(), up, 0)
+		noErr(t, err, "UpdateProviderKey")
+		if len(got.ForwardHeaders) != 0 {
+			t.Errorf("forward_headers after clearing = %q, want none", got.ForwardHeaders)
+		}
+		other := mustCreateProviderKey(t, s, providerKey("plain"))
+		if len(other.ForwardHeaders) != 0 {
+			t.Errorf("forward_headers of a key without = %q, want none", other.ForwardHeaders)
+		}
+	}},
+	{"APIBase", func(t *testing.T, s storage.Store) {
+		for i, base := range []string{
+			"http://127.0.0.1:9000/v1",
+			"https://api.openai.invalid/v1",
+			"https://api.openai.com",
+			"https://api.openai.com/v1/",
+			"HTTPS://API.OPENAI.COM/v1",
+			"http://[::1]:8080/v1",
+			"http://localhost:11434/v1",
+		} {
+			in := providerKey(fmt.Sprintf("ok-%d", i))
+			in.APIBase = base
+			got := mustCreateProviderKey(t, s, in)
+			if got.APIBase != base {
+				t.Errorf("api_base %q read back as %q", base, got.APIBase)
+			}
+		}
+		const password = "hunter2-0123456789"
+		created := mustCreateProviderKey(t, s, providerKey("openai-primary"))
+		for _, tc := range []struct{ name, base, says string }{
+			{"user and password", "https://admin:" + password + "@api.example.com/v1", "password"},
+			{"user only", "https://" + password + "@api.example.com/v1", "user name"},
+			{"password with a bad escape", "https://u:" + password + "%zz@api.example.com/v1", "valid URL"},
+			{"query", "https://api.example.com/v1?key=" + password, "query"},
+			{"empty query", "https://api.example.com/v1?", "query"},
+			{"fragment", "https://api.example.com/v1#" + password, "fragment"},
+			{"space", "https://api.example.com/v1 " + password, "spaces"},
+			{"inner space", "https://api.example .com/v1", "spaces"},
+			{"tab", "https://api.example.com/\tv1", "control"},
+			{"newline", "https://api.example.com/v1\n" + password, "control"},
+			{"no scheme", "api.example.com/v1", "http or https"},
+			{"other scheme", "ftp://api.example.com", "ftp"},
+			{"no host", "https:///v1", "host"},
+			{"port only", "http://:9000/v1", "host"},
+			{"opaque", "https:api.example.com", "host"},
+			{"bad port", "http://api.example.com:port/v1", "valid URL"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				in := providerKey("bad-base")
+				in.APIBase = tc.base
+				_, err := s.CreateProviderKey(t.Context(), in)
+				wantErr(t, err, storage.ErrInvalid, "api_base", tc.says)
+				var de *storage.Error
+				if errors.As(err, &de) && de.Field != "api_base" {
+					t.Errorf("field = %q, want api_base", de.Field)
+				}
+				if strings.Contains(err.Error(), password) {
+					t.Errorf("error %q repeats a credential", err)
+				}
+				up := created
+				up.Secret = ""
+				up.APIBase = tc.base
+				_, err = s.UpdateProviderKey(t.Context(), up, 0)
+				wantErr(t, err, storage.ErrInvalid, "api_base", tc.says)
+			})
+		}
 	}},
 }

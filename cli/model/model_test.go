@@ -1,0 +1,93 @@
+package model_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aisix/aisix/cli/cmdutil/clitest"
+)
+
+// setup creates the tutorial's models: two direct models and chat-prod.
+func setup(t *testing.T, e *clitest.Env) {
+	t.Helper()
+	e.Must("sk-primary-test-secret-0001", "provider-key", "create", "--name", "openai-primary", "--provider", "openai", "--secret-stdin", "-q")
+	e.Must("", "model", "create", "--name", "gpt-4o-primary", "--provider", "openai", "--model-name", "gpt-4o-mini", "--provider-key", "openai-primary", "-q")
+	e.Must("", "model", "create", "--name", "gpt-4o-secondary", "--provider", "openai", "--model-name", "gpt-4o-mini", "--provider-key", "openai-primary",
+		"--timeout", "30s", "--retries", "2", "--no-cooldown", "-q")
+	e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--target", "gpt-4o-secondary", "--retries", "1", "-q")
+}
+
+func effectiveOf(t *testing.T, out string) map[string]any {
+	t.Helper()
+	var en struct {
+		Value struct {
+			Effective map[string]any `json:"effective"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(out), &en); err != nil {
+		t.Fatalf("-o json output %q: %v", out, err)
+	}
+	return en.Value.Effective
+}
+
+func TestGetShowsEffectiveSettings(t *testing.T) {
+	clitest.Modes(t, func(t *testing.T, e *clitest.Env) {
+		setup(t, e)
+
+		eff := effectiveOf(t, e.Must("", "model", "get", "gpt-4o-primary", "-o", "json").Stdout)
+		if eff["timeout_ms"] != 300000.0 || eff["stream_header_timeout_ms"] != 30000.0 || eff["connect_timeout_ms"] != 5000.0 || eff["retries"] != 0.0 {
+			t.Errorf("direct model with defaults: effective %v", eff)
+		}
+		if c, _ := eff["cooldown"].(map[string]any); c["enabled"] != true || c["default_seconds"] != 30.0 {
+			t.Errorf("direct model with defaults: cooldown %v", eff["cooldown"])
+		}
+		eff = effectiveOf(t, e.Must("", "model", "get", "gpt-4o-secondary", "-o", "json").Stdout)
+		if c, _ := eff["cooldown"].(map[string]any); eff["timeout_ms"] != 30000.0 || eff["stream_idle_timeout_ms"] != 30000.0 || eff["retries"] != 2.0 || c["enabled"] != false {
+			t.Errorf("direct model with settings: effective %v", eff)
+		}
+		// max_fallbacks unset: every other target.
+		eff = effectiveOf(t, e.Must("", "model", "get", "chat-prod", "-o", "json").Stdout)
+		if eff["strategy"] != "failover" || eff["retries"] != 1.0 || eff["max_fallbacks"] != 1.0 || eff["retry_on_429"] != true ||
+			eff["timeout_ms"] != 0.0 || eff["when_all_unavailable"] != "try_anyway" {
+			t.Errorf("routing model: effective %v", eff)
+		}
+		if out := e.Must("", "model", "get", "chat-prod", "-o", "yaml").Stdout; !strings.Contains(out, "effective:\n") || !strings.Contains(out, "max_fallbacks: 1\n") {
+			t.Errorf("-o yaml:\n%s", out)
+		}
+		if out := e.Must("", "model", "list", "-o", "json").Stdout; strings.Count(out, `"effective"`) != 3 {
+			t.Errorf("list -o json has %d effective objects, want 3", strings.Count(out, `"effective"`))
+		}
+
+		// Piped, the table stays one row.
+		if out := e.Must("", "model", "get", "chat-prod").Stdout; strings.Count(out, "\n") != 1 {
+			t.Errorf("piped get:\n%s\nwant one row", out)
+		}
+		e.TTY = true
+		out := e.Must("", "model", "get", "gpt-4o-primary").Stdout
+		for _, re := range []string{
+			`(?m)^Effective settings \(defaults applied\):$`,
+			`(?m)^  timeout +5m0s$`,
+			`(?m)^  stream header timeout +30s$`,
+			`(?m)^  stream first chunk timeout +1m0s$`,
+			`(?m)^  stream idle timeout +20s$`,
+			`(?m)^  connect timeout +5s$`,
+			`(?m)^  retries +0$`,
+			`(?m)^  cooldown +30s \(at most 10m0s from Retry-After\) after status 401, 408, 429, 500-599$`,
+		} {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("get gpt-4o-primary on a terminal does not match %s:\n%s", re, out)
+			}
+		}
+		out = e.Must("", "model", "get", "chat-prod").Stdout
+		for _, re := range []string{`(?m)^  strategy +failover$`, `(?m)^  max fallbacks +1$`, `(?m)^  timeout +none$`, `(?m)^  retry on 429 +true$`} {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("get chat-prod on a terminal does not match %s:\n%s", re, out)
+			}
+		}
+		if out := e.Must("", "model", "get", "gpt-4o-secondary").Stdout; !regexp.MustCompile(`(?m)^  cooldown +off$`).MatchString(out) {
+			t.Errorf("get gpt-4o-secondary:\n%s", out)
+		}
+	})
+}
