@@ -74,7 +74,7 @@ func TestGetShowsEffectiveSettings(t *testing.T) {
 			`(?m)^  stream idle timeout +20s$`,
 			`(?m)^  connect timeout +5s$`,
 			`(?m)^  retries +0$`,
-			`(?m)^  cooldown +30s \(at most 10m0s from Retry-After\) after status 401, 408, 429, 500-599$`,
+			`(?m)^  cooldown +30s \(at most 10m0s from Retry-After\) after status 401, 403-404, 408, 429, 500-599$`,
 		} {
 			if !regexp.MustCompile(re).MatchString(out) {
 				t.Errorf("get gpt-4o-primary on a terminal does not match %s:\n%s", re, out)

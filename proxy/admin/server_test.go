@@ -1043,7 +1043,7 @@ func TestModelEffective(t *testing.T) {
 	e := newEnv(t)
 	f := e.fixture(t, "ef")
 	var defaultTriggers []string
-	for _, st := range []int{401, 408, 429} {
+	for _, st := range []int{401, 403, 404, 408, 429} {
 		defaultTriggers = append(defaultTriggers, strconv.Itoa(st))
 	}
 	for st := 500; st <= 599; st++ {
