@@ -94,9 +94,16 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	}
 
 	started := time.Now()
-	store, err := sqlite.Open(ctx, cfg.DB)
+	store, err := sqlite.Open(ctx, cfg.DB, sqlite.WithLogger(logger.With("component", "storage")))
 	if err != nil {
+		var se *sqlite.SchemaError
+		if errors.As(err, &se) {
+			return err // it names the file and what to do
+		}
 		return fmt.Errorf("open database %s: %w", cfg.DB, err)
+	}
+	if rep := store.Migrations(); len(rep.Applied) > 0 {
+		logger.Info("database migrated", "from", rep.From, "to", rep.To)
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
@@ -144,6 +151,14 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 				return snap.Revision
 			}
 			return 0
+		},
+		ConfigErrors: func() []admin.ConfigError {
+			rows := table.Snapshot().ConfigErrors()
+			out := make([]admin.ConfigError, len(rows))
+			for i, r := range rows {
+				out[i] = admin.ConfigError(r)
+			}
+			return out
 		},
 		Events: func(since uint64) ([]admin.Event, uint64) {
 			evs, next := reg.Events(since)

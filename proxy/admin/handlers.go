@@ -330,10 +330,22 @@ func (s *Server) modelsStatus(_ http.ResponseWriter, r *http.Request) (response,
 	if err != nil {
 		return response{}, err
 	}
+	pks, err := s.store.ListProviderKeys(r.Context())
+	if err != nil {
+		return response{}, err
+	}
+	unbound := make(map[string]bool, len(pks))
+	for i := range pks {
+		unbound[pks[i].ID] = !pks[i].SecretBound()
+	}
 	now := s.now()
 	rows := make([]StatusRow, 0, len(ms))
 	for i := range ms {
-		rows = append(rows, s.statusRow(&ms[i], now))
+		row := s.statusRow(&ms[i], now)
+		if row.DirectStats != nil {
+			row.SecretNeedsReentry = unbound[ms[i].ProviderKeyID]
+		}
+		rows = append(rows, row)
 	}
 	return response{status: http.StatusOK, body: rows}, nil
 }
@@ -390,6 +402,10 @@ func (s *Server) info(_ http.ResponseWriter, r *http.Request) (response, error) 
 	}
 	if s.configRev != nil {
 		in.ConfigRevision = s.configRev()
+	}
+	in.ConfigErrors = []ConfigError{}
+	if s.configErrs != nil {
+		in.ConfigErrors = append(in.ConfigErrors, s.configErrs()...)
 	}
 	return response{status: http.StatusOK, body: in}, nil
 }

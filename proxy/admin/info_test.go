@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -15,6 +16,9 @@ func TestInfo(t *testing.T) {
 		cfg.StartedAt = started
 		cfg.Now = func() time.Time { return now }
 		cfg.ConfigRevision = func() int64 { return configRev }
+		cfg.ConfigErrors = func() []ConfigError {
+			return []ConfigError{{Kind: "model", ID: "m1", Name: "broken", Reason: "retries: must be between 0 and 10"}}
+		}
 	})
 	ctx := context.Background()
 
@@ -22,8 +26,9 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Info{Version: "9.9.9", StartedAt: started, ServerTime: now}
-	if in != want {
+	want := Info{Version: "9.9.9", StartedAt: started, ServerTime: now,
+		ConfigErrors: []ConfigError{{Kind: "model", ID: "m1", Name: "broken", Reason: "retries: must be between 0 and 10"}}}
+	if !reflect.DeepEqual(in, want) {
 		t.Errorf("info %+v, want %+v", in, want)
 	}
 

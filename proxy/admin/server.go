@@ -58,6 +58,8 @@ type Config struct {
 	// straight to the store is live (/admin/v1/info compares it with the
 	// store's own revision).
 	ConfigRevision func() int64
+	// ConfigErrors, when set, lists the rows the live snapshot skipped.
+	ConfigErrors func() []ConfigError
 	// Events, when set, returns the routing events published after since and
 	// the cursor for the next call (GET /admin/v1/events). nil reports none.
 	Events func(since uint64) ([]Event, uint64)
@@ -74,10 +76,11 @@ type Server struct {
 	maxBody  int64
 	now      func() time.Time
 
-	version   string
-	startedAt time.Time
-	configRev func() int64
-	events    func(since uint64) ([]Event, uint64)
+	version    string
+	startedAt  time.Time
+	configRev  func() int64
+	configErrs func() []ConfigError
+	events     func(since uint64) ([]Event, uint64)
 
 	mux *http.ServeMux
 	// routes lists every registered pattern, for the OpenAPI test.
@@ -87,18 +90,19 @@ type Server struct {
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{
-		store:     cfg.Store,
-		status:    cfg.Status,
-		onChange:  cfg.OnChange,
-		ready:     cfg.Ready,
-		log:       cfg.Logger,
-		maxBody:   cfg.MaxBodyBytes,
-		now:       cfg.Now,
-		version:   cfg.Version,
-		startedAt: cfg.StartedAt,
-		configRev: cfg.ConfigRevision,
-		events:    cfg.Events,
-		mux:       http.NewServeMux(),
+		store:      cfg.Store,
+		status:     cfg.Status,
+		onChange:   cfg.OnChange,
+		ready:      cfg.Ready,
+		log:        cfg.Logger,
+		maxBody:    cfg.MaxBodyBytes,
+		now:        cfg.Now,
+		version:    cfg.Version,
+		startedAt:  cfg.StartedAt,
+		configRev:  cfg.ConfigRevision,
+		configErrs: cfg.ConfigErrors,
+		events:     cfg.Events,
+		mux:        http.NewServeMux(),
 	}
 	for _, k := range cfg.Keys {
 		// An empty key would match a request that sends "Bearer " and nothing.

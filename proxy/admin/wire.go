@@ -397,6 +397,10 @@ type DirectStats struct {
 	LastError     string     `json:"last_error,omitempty"`
 	LastErrorAt   *time.Time `json:"last_error_at,omitempty"`
 	LastSuccessAt *time.Time `json:"last_success_at,omitempty"`
+	// SecretNeedsReentry is set when the model's provider key points at
+	// another host than the one its secret was entered for: requests go
+	// without the credential until the secret is entered again.
+	SecretNeedsReentry bool `json:"secret_needs_reentry,omitempty"`
 }
 
 // SystemTime is a point in time as the reference product prints it: whole
@@ -431,6 +435,18 @@ type Info struct {
 	// built from; 0 when unknown. Equal to StoreRevision once every write is
 	// live.
 	ConfigRevision int64 `json:"config_revision"`
+	// ConfigErrors lists the stored rows the proxy could not use (skipped,
+	// or kept but undispatchable); everything else is served. Never null.
+	ConfigErrors []ConfigError `json:"config_errors"`
+}
+
+// ConfigError is one stored row the proxy's snapshot could not use.
+type ConfigError struct {
+	// Kind is "provider_key", "model" or "api_key".
+	Kind   string `json:"kind"`
+	ID     string `json:"id"`
+	Name   string `json:"name,omitempty"`
+	Reason string `json:"reason"`
 }
 
 // Event is one routing event for the dashboard: a failed attempt, a
