@@ -237,13 +237,13 @@ func TestEffectiveTimeouts(t *testing.T) {
 	up := newUpstream(t, "up", "", okReply("up"))
 	g := startGateway(t, serveOptions{})
 	tu := setupTutorial(t, g, up.base, up.base, tutorialConfig{})
-	streamOnly := g.create("models", map[string]any{"display_name": "stream-timeout-only", "provider": "openai",
+	streamOnly := g.create(t, "models", map[string]any{"display_name": "stream-timeout-only", "provider": "openai",
 		"model_name": "gpt-4o-mini", "provider_key_id": tu.primaryPK, "stream_timeout": 1500})
-	timeoutOnly := g.create("models", map[string]any{"display_name": "timeout-only", "provider": "openai",
+	timeoutOnly := g.create(t, "models", map[string]any{"display_name": "timeout-only", "provider": "openai",
 		"model_name": "gpt-4o-mini", "provider_key_id": tu.primaryPK, "timeout": 1000})
 
 	get := func(t *testing.T, id string) []byte {
-		code, body := g.adminDo(http.MethodGet, "/admin/v1/models/"+id, nil)
+		code, body := g.adminDo(t, http.MethodGet, "/admin/v1/models/"+id, nil)
 		if code != http.StatusOK {
 			t.Fatalf("GET model: %d %s", code, body)
 		}
@@ -254,7 +254,7 @@ func TestEffectiveTimeouts(t *testing.T) {
 	})
 	t.Run("aisix model get -o json shows the same effective object", func(t *testing.T) {
 		api := effectiveOf(t, get(t, tu.primary))
-		cli := effectiveOf(t, []byte(g.run("model", "get", "gpt-4o-primary", "-o", "json")))
+		cli := effectiveOf(t, []byte(g.run(t, "model", "get", "gpt-4o-primary", "-o", "json")))
 		checkEffective(t, cli, wantDefaults)
 		if !reflect.DeepEqual(api, cli) {
 			t.Errorf("CLI effective %v differs from the admin API's %v", cli, api)
@@ -282,7 +282,7 @@ func TestSilentPrimaryNonStreaming(t *testing.T) {
 	g := startGateway(t, serveOptions{})
 	setupTutorial(t, g, primary.base, secondary.base, tutorialConfig{direct: map[string]any{"timeout": 1000}})
 
-	a := g.mustChat(callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
+	a := g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
 	if a.status != http.StatusOK || a.header.Get("X-Aisix-Served-By") != "gpt-4o-secondary" {
 		t.Fatalf("status %d served by %q (attempts %q), want 200 from gpt-4o-secondary: %s",
 			a.status, a.header.Get("X-Aisix-Served-By"), a.header.Get("X-Aisix-Attempts"), a.body)
@@ -327,7 +327,7 @@ func TestUpstreamStatusClassification(t *testing.T) {
 			g := startGateway(t, serveOptions{})
 			setupTutorial(t, g, primary.base, secondary.base, fastTimeouts)
 
-			a := g.mustChat(callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
+			a := g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
 			if a.status != http.StatusOK || a.header.Get("X-Aisix-Served-By") != "gpt-4o-secondary" {
 				t.Fatalf("status %d served by %q (attempts %q), want 200 from gpt-4o-secondary: %s",
 					a.status, a.header.Get("X-Aisix-Served-By"), a.header.Get("X-Aisix-Attempts"), a.body)
@@ -336,7 +336,7 @@ func TestUpstreamStatusClassification(t *testing.T) {
 			if got := a.header.Get("X-Aisix-Attempts"); !re.MatchString(got) {
 				t.Errorf("x-aisix-attempts %q, want it to match %s", got, re)
 			}
-			row := g.status("gpt-4o-primary")
+			row := g.status(t, "gpt-4o-primary")
 			if row.Status != "cooldown" || row.StatusReason != tc.reason {
 				t.Errorf("gpt-4o-primary status %q reason %q, want cooldown %q: %s", row.Status, row.StatusReason, tc.reason, row.raw)
 			}
@@ -359,7 +359,7 @@ func TestUpstreamStatusClassification(t *testing.T) {
 			g := startGateway(t, serveOptions{})
 			setupTutorial(t, g, primary.base, secondary.base, fastTimeouts)
 
-			a := g.mustChat(callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
+			a := g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
 			if a.status != tc.status {
 				t.Fatalf("status %d, want %d: %s", a.status, tc.status, a.body)
 			}
@@ -373,7 +373,7 @@ func TestUpstreamStatusClassification(t *testing.T) {
 			if n := primary.hits.Load(); n != 1 {
 				t.Errorf("the primary was called %d times, want 1", n)
 			}
-			if row := g.status("gpt-4o-primary"); row.Status != "healthy" || row.CooldownUntil != nil {
+			if row := g.status(t, "gpt-4o-primary"); row.Status != "healthy" || row.CooldownUntil != nil {
 				t.Errorf("the caller's error cooled the primary: %s", row.raw)
 			}
 		})
@@ -400,10 +400,14 @@ const leakyMessage = "Project proj_Xy12AbCd34Ef56 in organization org-abc123def4
 func TestUpstreamErrorRedaction(t *testing.T) {
 	leaks := func(t *testing.T, where, text string) {
 		t.Helper()
+		var found []string
 		for _, s := range leaky {
 			if strings.Contains(text, s) {
-				t.Errorf("%s contains %q:\n%s", where, s, tail(text, 3000))
+				found = append(found, s)
 			}
+		}
+		if len(found) > 0 {
+			t.Errorf("%s contains %q:\n%s", where, found, tail(text, 3000))
 		}
 	}
 
@@ -416,7 +420,7 @@ func TestUpstreamErrorRedaction(t *testing.T) {
 		g := startGateway(t, serveOptions{})
 		setupTutorial(t, g, primary.base, secondary.base, fastTimeouts)
 
-		a := g.mustChat(callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
+		a := g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
 		if a.status != http.StatusBadRequest {
 			t.Fatalf("status %d, want 400: %s", a.status, a.body)
 		}
@@ -428,7 +432,7 @@ func TestUpstreamErrorRedaction(t *testing.T) {
 			t.Errorf("the message is empty")
 		}
 		leaks(t, "the caller's response", a.dump())
-		g.accessLine(a.header.Get("X-Aisix-Call-Id"), 10*time.Second)
+		g.accessLine(t, a.header.Get("X-Aisix-Call-Id"), 10*time.Second)
 		leaks(t, "serve's log", g.log.String())
 	})
 
@@ -441,14 +445,14 @@ func TestUpstreamErrorRedaction(t *testing.T) {
 		g := startGateway(t, serveOptions{})
 		setupTutorial(t, g, primary.base, secondary.base, fastTimeouts)
 
-		a := g.mustChat(callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
+		a := g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
 		if a.status != http.StatusOK {
 			t.Fatalf("status %d, want 200 from the secondary: %s", a.status, a.body)
 		}
 		leaks(t, "the caller's response", a.dump())
-		g.accessLine(a.header.Get("X-Aisix-Call-Id"), 10*time.Second)
+		g.accessLine(t, a.header.Get("X-Aisix-Call-Id"), 10*time.Second)
 		leaks(t, "serve's log", g.log.String())
-		_, st := g.adminDo(http.MethodGet, "/admin/v1/models/status", nil)
+		_, st := g.adminDo(t, http.MethodGet, "/admin/v1/models/status", nil)
 		leaks(t, "models/status", string(st))
 	})
 }
@@ -473,12 +477,12 @@ func TestRetryAfter(t *testing.T) {
 			g := startGateway(t, serveOptions{})
 			setupTutorial(t, g, primary.base, secondary.base, fastTimeouts)
 
-			a := g.mustChat(callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
+			a := g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
 			if a.status != http.StatusOK || a.header.Get("X-Aisix-Served-By") != "gpt-4o-secondary" {
 				t.Fatalf("status %d served by %q (attempts %q), want 200 from gpt-4o-secondary",
 					a.status, a.header.Get("X-Aisix-Served-By"), a.header.Get("X-Aisix-Attempts"))
 			}
-			row := g.status("gpt-4o-primary")
+			row := g.status(t, "gpt-4o-primary")
 			if row.Status != "cooldown" {
 				t.Fatalf("gpt-4o-primary is %q, want cooldown: %s", row.Status, row.raw)
 			}
@@ -499,7 +503,7 @@ func TestRoutingBudget(t *testing.T) {
 			g := startGateway(t, serveOptions{})
 			setupTutorial(t, g, primary.base, secondary.base, tutorialConfig{routing: map[string]any{"timeout": 500}})
 
-			a := g.mustChat(callerKey, chatBody("chat-prod", stream), nil, 30*time.Second)
+			a := g.mustChat(t, callerKey, chatBody("chat-prod", stream), nil, 30*time.Second)
 			if a.status != http.StatusGatewayTimeout {
 				t.Fatalf("status %d, want 504: %s", a.status, a.body)
 			}
@@ -515,7 +519,7 @@ func TestRoutingBudget(t *testing.T) {
 				t.Errorf("the secondary saw %d requests; the budget ran out on the primary", n)
 			}
 			for _, name := range []string{"gpt-4o-primary", "gpt-4o-secondary"} {
-				if row := g.status(name); row.Status != "healthy" || row.CooldownUntil != nil {
+				if row := g.status(t, name); row.Status != "healthy" || row.CooldownUntil != nil {
 					t.Errorf("%s was cooled by the routing budget: %s", name, row.raw)
 				}
 			}
@@ -559,12 +563,12 @@ func TestNoFlapping(t *testing.T) {
 	}()
 	primary.next(t, 30*time.Second) // A is at the primary, held
 
-	b := g.mustChat(callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
+	b := g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
 	if b.status != http.StatusOK || b.header.Get("X-Aisix-Served-By") != "gpt-4o-secondary" {
 		t.Fatalf("request B: status %d served by %q (attempts %q), want 200 from gpt-4o-secondary",
 			b.status, b.header.Get("X-Aisix-Served-By"), b.header.Get("X-Aisix-Attempts"))
 	}
-	if row := g.status("gpt-4o-primary"); row.Status != "cooldown" {
+	if row := g.status(t, "gpt-4o-primary"); row.Status != "cooldown" {
 		t.Fatalf("after B's 500s the primary is %q, want cooldown: %s", row.Status, row.raw)
 	}
 
@@ -578,7 +582,7 @@ func TestNoFlapping(t *testing.T) {
 	if a.status != http.StatusOK || a.header.Get("X-Aisix-Served-By") != "gpt-4o-primary" {
 		t.Fatalf("request A: status %d served by %q, want 200 from gpt-4o-primary: %s", a.status, a.header.Get("X-Aisix-Served-By"), a.body)
 	}
-	if row := g.status("gpt-4o-primary"); row.Status != "cooldown" || row.CooldownUntil == nil {
+	if row := g.status(t, "gpt-4o-primary"); row.Status != "cooldown" || row.CooldownUntil == nil {
 		t.Errorf("A's late success ended the primary's cooldown: %s", row.raw)
 	}
 }

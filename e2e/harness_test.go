@@ -101,21 +101,21 @@ func startGateway(t testing.TB, opts serveOptions) *gateway {
 		g.args = append(g.args, "--config", cfg)
 	}
 	g.log = newLogBuffer()
-	g.start()
+	g.start(t)
 	t.Cleanup(g.stop)
 	return g
 }
 
 // start runs serve on new free ports.
-func (g *gateway) start() {
-	g.t.Helper()
+func (g *gateway) start(t testing.TB) {
+	t.Helper()
 	proxyAddr, err := freeAddr()
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	adminAddr, err := freeAddr()
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	g.proxy, g.admin = "http://"+proxyAddr, "http://"+adminAddr
 	args := append(append([]string(nil), g.args...), "--proxy-addr", proxyAddr, "--admin-addr", adminAddr)
@@ -123,20 +123,20 @@ func (g *gateway) start() {
 	g.cmd.Env = g.env
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	if err := g.cmd.Start(); err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	g.exited = make(chan struct{})
 	go func() {
 		_ = g.cmd.Wait()
 		close(g.exited)
 	}()
-	g.waitReady(g.admin + "/readyz")
-	g.waitReady(g.proxy + "/readyz")
+	g.waitReady(t, g.admin+"/readyz")
+	g.waitReady(t, g.proxy+"/readyz")
 }
 
 // waitReady polls url until it answers 200, failing fast if serve exits.
-func (g *gateway) waitReady(url string) {
-	g.t.Helper()
+func (g *gateway) waitReady(t testing.TB, url string) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(url)
@@ -148,11 +148,11 @@ func (g *gateway) waitReady(url string) {
 		}
 		select {
 		case <-g.exited:
-			g.t.Fatalf("aisix serve exited before %s answered; log:\n%s", url, g.log.String())
+			t.Fatalf("aisix serve exited before %s answered; log:\n%s", url, g.log.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			g.t.Fatalf("%s never answered 200; log:\n%s", url, g.log.String())
+			t.Fatalf("%s never answered 200; log:\n%s", url, g.log.String())
 		}
 		time.Sleep(20 * time.Millisecond) // polling another process
 	}
@@ -179,35 +179,35 @@ func (g *gateway) stop() {
 }
 
 // restart stops serve and starts it again on the same database.
-func (g *gateway) restart() {
-	g.t.Helper()
+func (g *gateway) restart(t testing.TB) {
+	t.Helper()
 	g.stop()
-	g.start()
+	g.start(t)
 }
 
 // run runs an aisix CLI command in local mode on the gateway's database and
 // returns its stdout.
-func (g *gateway) run(args ...string) string {
-	g.t.Helper()
+func (g *gateway) run(t testing.TB, args ...string) string {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "aisix"), args...)
 	cmd.Env = g.env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		g.t.Fatalf("aisix %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		t.Fatalf("aisix %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
 }
 
 // adminDo sends an admin API request with a JSON body (unless nil) and
 // returns the status and body.
-func (g *gateway) adminDo(method, path string, body any) (int, []byte) {
-	g.t.Helper()
+func (g *gateway) adminDo(t testing.TB, method, path string, body any) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			g.t.Fatal(err)
+			t.Fatal(err)
 		}
 		rd = bytes.NewReader(b)
 	}
@@ -215,7 +215,7 @@ func (g *gateway) adminDo(method, path string, body any) (int, []byte) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, g.admin+path, rd)
 	if err != nil {
-		g.t.Fatal(err)
+		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+adminKey)
 	if body != nil {
@@ -223,47 +223,47 @@ func (g *gateway) adminDo(method, path string, body any) (int, []byte) {
 	}
 	resp, err := g.client.Do(req)
 	if err != nil {
-		g.t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		g.t.Fatalf("%s %s: read body: %v", method, path, err)
+		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
 	return resp.StatusCode, data
 }
 
 // mustAdmin is adminDo that requires status want and decodes the body.
-func (g *gateway) mustAdmin(method, path string, body any, want int) map[string]any {
-	g.t.Helper()
-	status, data := g.adminDo(method, path, body)
+func (g *gateway) mustAdmin(t testing.TB, method, path string, body any, want int) map[string]any {
+	t.Helper()
+	status, data := g.adminDo(t, method, path, body)
 	if status != want {
-		g.t.Fatalf("%s %s: status %d, want %d: %s", method, path, status, want, data)
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, status, want, data)
 	}
 	var out map[string]any
 	if len(bytes.TrimSpace(data)) > 0 && data[0] == '{' {
 		if err := json.Unmarshal(data, &out); err != nil {
-			g.t.Fatalf("%s %s: %v: %s", method, path, err, data)
+			t.Fatalf("%s %s: %v: %s", method, path, err, data)
 		}
 	}
 	return out
 }
 
 // create POSTs an admin resource and returns its id.
-func (g *gateway) create(kind string, body any) string {
-	g.t.Helper()
-	e := g.mustAdmin(http.MethodPost, "/admin/v1/"+kind, body, http.StatusCreated)
+func (g *gateway) create(t testing.TB, kind string, body any) string {
+	t.Helper()
+	e := g.mustAdmin(t, http.MethodPost, "/admin/v1/"+kind, body, http.StatusCreated)
 	id, _ := e["id"].(string)
 	if id == "" {
-		g.t.Fatalf("POST /admin/v1/%s: no id in %v", kind, e)
+		t.Fatalf("POST /admin/v1/%s: no id in %v", kind, e)
 	}
 	return id
 }
 
 // createCallerKey stores a caller key for plaintext allowed the models.
-func (g *gateway) createCallerKey(plaintext string, models ...string) string {
-	g.t.Helper()
-	return g.create("apikeys", map[string]any{"key_hash": sha256Hex(plaintext), "allowed_models": models})
+func (g *gateway) createCallerKey(t testing.TB, plaintext string, models ...string) string {
+	t.Helper()
+	return g.create(t, "apikeys", map[string]any{"key_hash": sha256Hex(plaintext), "allowed_models": models})
 }
 
 // statusRow is one row of GET /admin/v1/models/status.
@@ -290,27 +290,27 @@ func (r statusRow) cooldownLeft() time.Duration {
 }
 
 // status returns the models/status row of the model named name.
-func (g *gateway) status(name string) statusRow {
-	g.t.Helper()
-	code, data := g.adminDo(http.MethodGet, "/admin/v1/models/status", nil)
+func (g *gateway) status(t testing.TB, name string) statusRow {
+	t.Helper()
+	code, data := g.adminDo(t, http.MethodGet, "/admin/v1/models/status", nil)
 	if code != http.StatusOK {
-		g.t.Fatalf("GET /admin/v1/models/status: %d %s", code, data)
+		t.Fatalf("GET /admin/v1/models/status: %d %s", code, data)
 	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(data, &raws); err != nil {
-		g.t.Fatalf("models/status: %v: %s", err, data)
+		t.Fatalf("models/status: %v: %s", err, data)
 	}
 	for _, raw := range raws {
 		var r statusRow
 		if err := json.Unmarshal(raw, &r); err != nil {
-			g.t.Fatalf("models/status row: %v: %s", err, raw)
+			t.Fatalf("models/status row: %v: %s", err, raw)
 		}
 		if r.DisplayName == name {
 			r.raw = string(raw)
 			return r
 		}
 	}
-	g.t.Fatalf("models/status has no row %q: %s", name, data)
+	t.Fatalf("models/status has no row %q: %s", name, data)
 	return statusRow{}
 }
 
@@ -340,11 +340,11 @@ var fastTimeouts = tutorialConfig{direct: map[string]any{"timeout": 5000, "strea
 func setupTutorial(t testing.TB, g *gateway, primaryBase, secondaryBase string, cfg tutorialConfig) *tutorial {
 	t.Helper()
 	tu := &tutorial{g: g, primaryBase: primaryBase}
-	tu.primaryPK = g.create("provider_keys", map[string]any{
+	tu.primaryPK = g.create(t, "provider_keys", map[string]any{
 		"display_name": "openai-primary", "provider": "openai", "adapter": "openai",
 		"secret": primarySecret, "api_base": primaryBase,
 	})
-	tu.secondaryPK = g.create("provider_keys", map[string]any{
+	tu.secondaryPK = g.create(t, "provider_keys", map[string]any{
 		"display_name": "openai-secondary", "provider": "openai", "adapter": "openai",
 		"secret": secondarySecret, "api_base": secondaryBase,
 	})
@@ -355,8 +355,8 @@ func setupTutorial(t testing.TB, g *gateway, primaryBase, secondaryBase string, 
 		}
 		return m
 	}
-	tu.primary = g.create("models", direct("gpt-4o-primary", tu.primaryPK))
-	tu.secondary = g.create("models", direct("gpt-4o-secondary", tu.secondaryPK))
+	tu.primary = g.create(t, "models", direct("gpt-4o-primary", tu.primaryPK))
+	tu.secondary = g.create(t, "models", direct("gpt-4o-secondary", tu.secondaryPK))
 	routing := map[string]any{
 		"strategy": "failover",
 		"targets":  []map[string]any{{"model": "gpt-4o-primary"}, {"model": "gpt-4o-secondary"}},
@@ -365,8 +365,8 @@ func setupTutorial(t testing.TB, g *gateway, primaryBase, secondaryBase string, 
 	for k, v := range cfg.routing {
 		routing[k] = v
 	}
-	tu.chat = g.create("models", map[string]any{"display_name": "chat-prod", "routing": routing})
-	tu.apiKey = g.createCallerKey(callerKey, "chat-prod")
+	tu.chat = g.create(t, "models", map[string]any{"display_name": "chat-prod", "routing": routing})
+	tu.apiKey = g.createCallerKey(t, callerKey, "chat-prod")
 	return tu
 }
 
@@ -431,19 +431,19 @@ func (a answer) dump() string {
 }
 
 // mustChat sends a request and reads the whole answer within bound.
-func (g *gateway) mustChat(key, body string, hdr http.Header, bound time.Duration) answer {
-	g.t.Helper()
+func (g *gateway) mustChat(t testing.TB, key, body string, hdr http.Header, bound time.Duration) answer {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	start := time.Now()
 	resp, err := g.chat(ctx, key, body, hdr)
 	if err != nil {
-		g.t.Fatalf("chat: no answer within %v: %v", bound, err)
+		t.Fatalf("chat: no answer within %v: %v", bound, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		g.t.Fatalf("chat: reading the answer (status %d): %v", resp.StatusCode, err)
+		t.Fatalf("chat: reading the answer (status %d): %v", resp.StatusCode, err)
 	}
 	return answer{status: resp.StatusCode, header: resp.Header, body: data, elapsed: time.Since(start)}
 }
@@ -491,6 +491,14 @@ func readSSE(r io.Reader, start time.Time, each func(sseEvent)) ([]sseEvent, err
 			return evs, err
 		}
 	}
+}
+
+// lastEvent is the last of evs (zero when there is none).
+func lastEvent(evs []sseEvent) sseEvent {
+	if len(evs) == 0 {
+		return sseEvent{}
+	}
+	return evs[len(evs)-1]
 }
 
 // contentOf returns the delta content of a chat.completion.chunk event.
@@ -545,7 +553,8 @@ func (b *logBuffer) lines() []string {
 	return strings.Split(s, "\n")
 }
 
-// waitLine waits up to within for a line that match accepts and returns it.
+// waitLine waits up to within for a line that match accepts and returns
+// it; when none comes it reports an error and returns "".
 func (b *logBuffer) waitLine(t testing.TB, within time.Duration, what string, match func(line string) bool) string {
 	t.Helper()
 	deadline := time.NewTimer(within)
@@ -559,7 +568,7 @@ func (b *logBuffer) waitLine(t testing.TB, within time.Duration, what string, ma
 		select {
 		case <-b.changed:
 		case <-deadline.C:
-			t.Fatalf("serve never logged %s within %v; log:\n%s", what, within, tail(b.String(), 6000))
+			t.Errorf("serve never logged %s within %v; log:\n%s", what, within, tail(b.String(), 6000))
 			return ""
 		}
 	}
@@ -574,10 +583,11 @@ func jsonLine(l string) map[string]any {
 	return m
 }
 
-// accessLine waits for the access log line (msg "request") of callID.
-func (g *gateway) accessLine(callID string, within time.Duration) map[string]any {
-	g.t.Helper()
-	l := g.log.waitLine(g.t, within, "the access line of call "+callID, func(l string) bool {
+// accessLine waits for the access log line (msg "request") of callID; nil
+// (and an error reported) when none comes.
+func (g *gateway) accessLine(t testing.TB, callID string, within time.Duration) map[string]any {
+	t.Helper()
+	l := g.log.waitLine(t, within, "the access line of call "+callID, func(l string) bool {
 		m := jsonLine(l)
 		return m != nil && m["msg"] == "request" && m["call_id"] == callID
 	})
