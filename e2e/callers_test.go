@@ -135,8 +135,8 @@ func checkUnreadStreamEnded(t *testing.T, g *gateway, primary *upstream, conn ne
 	}
 }
 
-// TestMisbehavingCallers: with the write and body-read timeouts set small.
-func TestMisbehavingCallers(t *testing.T) {
+// TestCallerMisbehaving: with the write and body-read timeouts set small.
+func TestCallerMisbehaving(t *testing.T) {
 	t.Run("caller that never reads is cut after stream_write_timeout", func(t *testing.T) {
 		primary := newUpstream(t, "primary", "", endless)
 		secondary := newUpstream(t, "secondary", "", okReply("secondary"))
@@ -287,9 +287,9 @@ func shortBody(t *testing.T, g *gateway, bound time.Duration) {
 	}
 }
 
-// TestMisbehavingCallerDefaults: the same with serve's defaults (stream
+// TestCallerMisbehavingDefaults: the same with serve's defaults (stream
 // write timeout 60 s, body read timeout 30 s).
-func TestMisbehavingCallerDefaults(t *testing.T) {
+func TestCallerMisbehavingDefaults(t *testing.T) {
 	slow(t)
 
 	t.Run("caller that never reads is cut after the default 60s", func(t *testing.T) {

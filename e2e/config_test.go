@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +19,8 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// TestHeaderAllowlist: caller headers reach the upstream by an allowlist.
-func TestHeaderAllowlist(t *testing.T) {
+// TestConfigHeaderAllowlist: caller headers reach the upstream by an allowlist.
+func TestConfigHeaderAllowlist(t *testing.T) {
 	primary := newUpstream(t, "primary", "", okReply("primary"))
 	secondary := newUpstream(t, "secondary", "", okReply("secondary"))
 	g := startGateway(t, serveOptions{})
@@ -98,9 +99,9 @@ func field(t testing.TB, entry map[string]any, name string) any {
 	return entry[name]
 }
 
-// TestSecretBoundToHost: a provider secret is only ever sent to the host it
+// TestConfigSecretBoundToHost: a provider secret is only ever sent to the host it
 // was entered for; moving api_base to another host does not take it along.
-func TestSecretBoundToHost(t *testing.T) {
+func TestConfigSecretBoundToHost(t *testing.T) {
 	up1 := newUpstream(t, "upstream-1", "127.0.0.1", okReply("upstream-1"))
 	up2 := newUpstream(t, "upstream-2", "127.0.0.2", okReply("upstream-2"))
 	secondary := newUpstream(t, "secondary", "", okReply("secondary"))
@@ -169,9 +170,9 @@ func TestSecretBoundToHost(t *testing.T) {
 	})
 }
 
-// TestDisabledAndExpiredKeys: a disabled key and an expired key get the same
+// TestConfigDisabledAndExpiredKeys: a disabled key and an expired key get the same
 // 401, so a caller cannot tell which it holds.
-func TestDisabledAndExpiredKeys(t *testing.T) {
+func TestConfigDisabledAndExpiredKeys(t *testing.T) {
 	up := newUpstream(t, "up", "", okReply("up"))
 	g := startGateway(t, serveOptions{})
 	setupTutorial(t, g, up.base, up.base, fastTimeouts)
@@ -190,10 +191,10 @@ func TestDisabledAndExpiredKeys(t *testing.T) {
 	}
 }
 
-// TestAPIBaseValidation: api_base is a plain base URL; credentials in it,
+// TestConfigAPIBaseValidation: api_base is a plain base URL; credentials in it,
 // a query or a fragment are refused without echoing the password, and the
 // cloud metadata address never gets a secret.
-func TestAPIBaseValidation(t *testing.T) {
+func TestConfigAPIBaseValidation(t *testing.T) {
 	up := newUpstream(t, "up", "", okReply("up"))
 	secondary := newUpstream(t, "secondary", "", okReply("secondary"))
 	g := startGateway(t, serveOptions{})
@@ -304,8 +305,8 @@ func corruptModel(t testing.TB, db, name string) {
 	}
 }
 
-// TestBadRowDegrades: one unreadable stored row takes out that model only.
-func TestBadRowDegrades(t *testing.T) {
+// TestConfigBadRowDegrades: one unreadable stored row takes out that model only.
+func TestConfigBadRowDegrades(t *testing.T) {
 	primary := newUpstream(t, "primary", "", okReply("primary"))
 	secondary := newUpstream(t, "secondary", "", okReply("secondary"))
 	g := startGateway(t, serveOptions{})
@@ -357,9 +358,9 @@ func TestBadRowDegrades(t *testing.T) {
 	})
 }
 
-// TestAllowedModelsFollowIDs: a caller key's access follows the model
+// TestConfigAllowedModelsFollowIDs: a caller key's access follows the model
 // through a rename and does not pass to a new model reusing a deleted name.
-func TestAllowedModelsFollowIDs(t *testing.T) {
+func TestConfigAllowedModelsFollowIDs(t *testing.T) {
 	up := newUpstream(t, "up", "", okReply("up"))
 	g := startGateway(t, serveOptions{})
 	tu := setupTutorial(t, g, up.base, up.base, fastTimeouts)
@@ -380,9 +381,9 @@ func TestAllowedModelsFollowIDs(t *testing.T) {
 	})
 }
 
-// TestStoreFileMode: the SQLite file holds provider secrets: serve keeps it
+// TestConfigStoreFileMode: the SQLite file holds provider secrets: serve keeps it
 // 0600, and says so when it finds it more open.
-func TestStoreFileMode(t *testing.T) {
+func TestConfigStoreFileMode(t *testing.T) {
 	g := startGateway(t, serveOptions{})
 	mode := func() os.FileMode {
 		st, err := os.Stat(g.db)
@@ -414,4 +415,87 @@ func TestStoreFileMode(t *testing.T) {
 	if !warned {
 		t.Errorf("no warning about the store's file mode in the log:\n%s", tail(g.log.String(), 3000))
 	}
+}
+
+// wantDefaults is the "effective" object of a direct model with no timeout.
+var wantDefaults = map[string]float64{
+	"timeout_ms":                    300000,
+	"stream_header_timeout_ms":      30000,
+	"stream_first_chunk_timeout_ms": 60000,
+	"stream_idle_timeout_ms":        20000,
+	"connect_timeout_ms":            5000,
+}
+
+// effectiveOf finds the "effective" object of an admin entry: beside the
+// value (preferred) or inside it.
+func effectiveOf(t testing.TB, entry []byte) map[string]any {
+	t.Helper()
+	var e struct {
+		Effective map[string]any `json:"effective"`
+		Value     struct {
+			Effective map[string]any `json:"effective"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal(entry, &e); err != nil {
+		t.Fatalf("not an entry: %v: %s", err, entry)
+	}
+	if e.Effective != nil {
+		return e.Effective
+	}
+	if e.Value.Effective == nil {
+		t.Fatalf("no \"effective\" object in %s", entry)
+	}
+	return e.Value.Effective
+}
+
+func checkEffective(t testing.TB, eff map[string]any, want map[string]float64) {
+	t.Helper()
+	for k, v := range want {
+		if got, ok := eff[k].(float64); !ok || got != v {
+			t.Errorf("effective.%s = %v, want %v (effective: %v)", k, eff[k], v, eff)
+		}
+	}
+}
+
+// TestConfigEffectiveTimeouts: the defaults the proxy enforces are visible, so
+// nobody has to guess them (the 300 s default itself cannot be waited out).
+func TestConfigEffectiveTimeouts(t *testing.T) {
+	up := newUpstream(t, "up", "", okReply("up"))
+	g := startGateway(t, serveOptions{})
+	tu := setupTutorial(t, g, up.base, up.base, tutorialConfig{})
+	streamOnly := g.create(t, "models", map[string]any{"display_name": "stream-timeout-only", "provider": "openai",
+		"model_name": "gpt-4o-mini", "provider_key_id": tu.primaryPK, "stream_timeout": 1500})
+	timeoutOnly := g.create(t, "models", map[string]any{"display_name": "timeout-only", "provider": "openai",
+		"model_name": "gpt-4o-mini", "provider_key_id": tu.primaryPK, "timeout": 1000})
+
+	get := func(t *testing.T, id string) []byte {
+		code, body := g.adminDo(t, http.MethodGet, "/admin/v1/models/"+id, nil)
+		if code != http.StatusOK {
+			t.Fatalf("GET model: %d %s", code, body)
+		}
+		return body
+	}
+	t.Run("admin API shows the defaults of a model with no timeout", func(t *testing.T) {
+		checkEffective(t, effectiveOf(t, get(t, tu.primary)), wantDefaults)
+	})
+	t.Run("aisix model get -o json shows the same effective object", func(t *testing.T) {
+		api := effectiveOf(t, get(t, tu.primary))
+		cli := effectiveOf(t, []byte(g.run(t, "model", "get", "gpt-4o-primary", "-o", "json")))
+		checkEffective(t, cli, wantDefaults)
+		if !reflect.DeepEqual(api, cli) {
+			t.Errorf("CLI effective %v differs from the admin API's %v", cli, api)
+		}
+	})
+	t.Run("stream_timeout bounds headers, first chunk and gaps", func(t *testing.T) {
+		checkEffective(t, effectiveOf(t, get(t, streamOnly)), map[string]float64{
+			"timeout_ms": 300000, "stream_header_timeout_ms": 1500, "stream_first_chunk_timeout_ms": 1500,
+			"stream_idle_timeout_ms": 1500, "connect_timeout_ms": 5000,
+		})
+	})
+	t.Run("timeout alone also bounds the stream", func(t *testing.T) {
+		checkEffective(t, effectiveOf(t, get(t, timeoutOnly)), map[string]float64{
+			"timeout_ms": 1000, "stream_header_timeout_ms": 1000, "stream_first_chunk_timeout_ms": 1000,
+			"stream_idle_timeout_ms": 1000, "connect_timeout_ms": 5000,
+		})
+	})
 }

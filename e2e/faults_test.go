@@ -12,17 +12,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestStreamDefaults: the tutorial as printed, no timeouts anywhere; a
+// TestUpstreamStreamDefaults: the tutorial as printed, no timeouts anywhere; a
 // stream is still bounded (headers 30 s, first content 60 s from the start,
 // gaps 20 s) and a slow first token is not mistaken for a dead upstream.
-func TestStreamDefaults(t *testing.T) {
+func TestUpstreamStreamDefaults(t *testing.T) {
 	slow(t)
 
 	t.Run("silent primary fails over within 35s and is tried once", func(t *testing.T) {
@@ -191,92 +190,9 @@ func waitClosed(t testing.TB, ch <-chan struct{}, within time.Duration, msg stri
 	}
 }
 
-// wantDefaults is the "effective" object of a direct model with no timeout.
-var wantDefaults = map[string]float64{
-	"timeout_ms":                    300000,
-	"stream_header_timeout_ms":      30000,
-	"stream_first_chunk_timeout_ms": 60000,
-	"stream_idle_timeout_ms":        20000,
-	"connect_timeout_ms":            5000,
-}
-
-// effectiveOf finds the "effective" object of an admin entry: beside the
-// value (preferred) or inside it.
-func effectiveOf(t testing.TB, entry []byte) map[string]any {
-	t.Helper()
-	var e struct {
-		Effective map[string]any `json:"effective"`
-		Value     struct {
-			Effective map[string]any `json:"effective"`
-		} `json:"value"`
-	}
-	if err := json.Unmarshal(entry, &e); err != nil {
-		t.Fatalf("not an entry: %v: %s", err, entry)
-	}
-	if e.Effective != nil {
-		return e.Effective
-	}
-	if e.Value.Effective == nil {
-		t.Fatalf("no \"effective\" object in %s", entry)
-	}
-	return e.Value.Effective
-}
-
-func checkEffective(t testing.TB, eff map[string]any, want map[string]float64) {
-	t.Helper()
-	for k, v := range want {
-		if got, ok := eff[k].(float64); !ok || got != v {
-			t.Errorf("effective.%s = %v, want %v (effective: %v)", k, eff[k], v, eff)
-		}
-	}
-}
-
-// TestEffectiveTimeouts: the defaults the proxy enforces are visible, so
-// nobody has to guess them (the 300 s default itself cannot be waited out).
-func TestEffectiveTimeouts(t *testing.T) {
-	up := newUpstream(t, "up", "", okReply("up"))
-	g := startGateway(t, serveOptions{})
-	tu := setupTutorial(t, g, up.base, up.base, tutorialConfig{})
-	streamOnly := g.create(t, "models", map[string]any{"display_name": "stream-timeout-only", "provider": "openai",
-		"model_name": "gpt-4o-mini", "provider_key_id": tu.primaryPK, "stream_timeout": 1500})
-	timeoutOnly := g.create(t, "models", map[string]any{"display_name": "timeout-only", "provider": "openai",
-		"model_name": "gpt-4o-mini", "provider_key_id": tu.primaryPK, "timeout": 1000})
-
-	get := func(t *testing.T, id string) []byte {
-		code, body := g.adminDo(t, http.MethodGet, "/admin/v1/models/"+id, nil)
-		if code != http.StatusOK {
-			t.Fatalf("GET model: %d %s", code, body)
-		}
-		return body
-	}
-	t.Run("admin API shows the defaults of a model with no timeout", func(t *testing.T) {
-		checkEffective(t, effectiveOf(t, get(t, tu.primary)), wantDefaults)
-	})
-	t.Run("aisix model get -o json shows the same effective object", func(t *testing.T) {
-		api := effectiveOf(t, get(t, tu.primary))
-		cli := effectiveOf(t, []byte(g.run(t, "model", "get", "gpt-4o-primary", "-o", "json")))
-		checkEffective(t, cli, wantDefaults)
-		if !reflect.DeepEqual(api, cli) {
-			t.Errorf("CLI effective %v differs from the admin API's %v", cli, api)
-		}
-	})
-	t.Run("stream_timeout bounds headers, first chunk and gaps", func(t *testing.T) {
-		checkEffective(t, effectiveOf(t, get(t, streamOnly)), map[string]float64{
-			"timeout_ms": 300000, "stream_header_timeout_ms": 1500, "stream_first_chunk_timeout_ms": 1500,
-			"stream_idle_timeout_ms": 1500, "connect_timeout_ms": 5000,
-		})
-	})
-	t.Run("timeout alone also bounds the stream", func(t *testing.T) {
-		checkEffective(t, effectiveOf(t, get(t, timeoutOnly)), map[string]float64{
-			"timeout_ms": 1000, "stream_header_timeout_ms": 1000, "stream_first_chunk_timeout_ms": 1000,
-			"stream_idle_timeout_ms": 1000, "connect_timeout_ms": 5000,
-		})
-	})
-}
-
-// TestSilentPrimaryNonStreaming: a non-streaming attempt is bounded by the
+// TestUpstreamSilentNonStreaming: a non-streaming attempt is bounded by the
 // model's timeout, and a silent upstream fails over at once.
-func TestSilentPrimaryNonStreaming(t *testing.T) {
+func TestUpstreamSilentNonStreaming(t *testing.T) {
 	primary := newSilentUpstream(t)
 	secondary := newUpstream(t, "secondary", "", okReply("secondary"))
 	g := startGateway(t, serveOptions{})
@@ -457,9 +373,9 @@ func TestUpstreamErrorRedaction(t *testing.T) {
 	})
 }
 
-// TestRetryAfter: an upstream Retry-After sets the cooldown only when it is
+// TestUpstreamRetryAfter: an upstream Retry-After sets the cooldown only when it is
 // a sane number of seconds.
-func TestRetryAfter(t *testing.T) {
+func TestUpstreamRetryAfter(t *testing.T) {
 	for _, tc := range []struct {
 		retryAfter string
 		min, max   time.Duration
@@ -493,9 +409,9 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-// TestRoutingBudget: running out of the routing budget is nobody's fault:
+// TestUpstreamRoutingBudget: running out of the routing budget is nobody's fault:
 // the target that happened to be running is not cooled.
-func TestRoutingBudget(t *testing.T) {
+func TestUpstreamRoutingBudget(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stream=%t: 504 and no cooldown", stream), func(t *testing.T) {
 			primary := newSilentUpstream(t)
@@ -527,9 +443,9 @@ func TestRoutingBudget(t *testing.T) {
 	}
 }
 
-// TestNoFlapping: a success of a request sent before the cooldown was armed
+// TestUpstreamNoFlapping: a success of a request sent before the cooldown was armed
 // says nothing about the target now, and must not end the cooldown.
-func TestNoFlapping(t *testing.T) {
+func TestUpstreamNoFlapping(t *testing.T) {
 	release := make(chan struct{})
 	held := func(w http.ResponseWriter, c *upstreamCall) {
 		select {
