@@ -42,13 +42,6 @@ func endless(w http.ResponseWriter, c *upstreamCall) {
 	}
 }
 
-// rawCall is a chat request on a raw connection to the proxy.
-type rawCall struct {
-	conn net.Conn
-	br   *bufio.Reader
-	resp *http.Response
-}
-
 // dialProxy connects to the proxy with a small receive buffer, so that a
 // caller that stops reading soon blocks aisix's writes.
 func dialProxy(t testing.TB, g *gateway) net.Conn {

@@ -1,7 +1,9 @@
 // Package e2e drives the real aisix binary: TestMain builds ./cmd/aisix once,
 // puts it on PATH, and testscript runs the scenarios in testdata/*.txtar
 // against `aisix serve` on a temp SQLite file, free loopback ports and local
-// mock upstreams.
+// mock upstreams. The fault tests (TestUpstream*, TestCaller*, TestConfig*;
+// harness in harness_test.go) drive the same binary from Go, with upstreams
+// and callers that misbehave.
 package e2e
 
 import (

@@ -323,7 +323,6 @@ type tutorial struct {
 	primaryPK, secondaryPK   string
 	primary, secondary, chat string // model ids
 	apiKey                   string
-	primaryBase              string
 }
 
 // tutorialConfig adds fields to the tutorial's resources; nil adds nothing
@@ -339,7 +338,7 @@ var fastTimeouts = tutorialConfig{direct: map[string]any{"timeout": 5000, "strea
 
 func setupTutorial(t testing.TB, g *gateway, primaryBase, secondaryBase string, cfg tutorialConfig) *tutorial {
 	t.Helper()
-	tu := &tutorial{g: g, primaryBase: primaryBase}
+	tu := &tutorial{g: g}
 	tu.primaryPK = g.create(t, "provider_keys", map[string]any{
 		"display_name": "openai-primary", "provider": "openai", "adapter": "openai",
 		"secret": primarySecret, "api_base": primaryBase,
