@@ -1,7 +1,9 @@
 // Package e2e drives the real aisix binary: TestMain builds ./cmd/aisix once,
 // puts it on PATH, and testscript runs the scenarios in testdata/*.txtar
 // against `aisix serve` on a temp SQLite file, free loopback ports and local
-// mock upstreams.
+// mock upstreams. The fault tests (TestUpstream*, TestCaller*, TestConfig*;
+// harness in harness_test.go) drive the same binary from Go, with upstreams
+// and callers that misbehave.
 package e2e
 
 import (
@@ -9,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -49,6 +52,16 @@ func run(m *testing.M) int {
 		return 1
 	}
 	binDir = dir
+	// Most of the fault tests wait on aisix's timers (20-60 s each), not
+	// on the CPU: unless -parallel was given, let more of them wait at
+	// once than the default GOMAXPROCS, so the package takes about as long
+	// as its longest test.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "16")
+	}
 	return m.Run()
 }
 
@@ -327,8 +340,13 @@ func cmdSHA256(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: sha256 VAR STRING")
 	}
-	sum := sha256.Sum256([]byte(args[1]))
-	ts.Setenv(args[0], hex.EncodeToString(sum[:]))
+	ts.Setenv(args[0], sha256Hex(args[1]))
+}
+
+// sha256Hex is the lower-case hex SHA-256 of s: a caller key's key_hash.
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // mock NAME: start a well-behaved OpenAI-compatible upstream on loopback and
