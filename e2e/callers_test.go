@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,11 +47,21 @@ func endless(w http.ResponseWriter, c *upstreamCall) {
 // caller that stops reading soon blocks aisix's writes.
 func dialProxy(t testing.TB, g *gateway) net.Conn {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(g.proxy, "http://"), 10*time.Second)
+	// The buffer is set before connecting: shrinking it on an open
+	// connection shrinks a window already advertised, and the kernel then
+	// drops and slowly retransmits what was in flight, which is not what a
+	// slow caller does.
+	d := net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(g.proxy, "http://"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.(*net.TCPConn).SetReadBuffer(4096); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
@@ -199,7 +210,22 @@ func TestCallerMisbehaving(t *testing.T) {
 
 	t.Run("body shorter than its Content-Length gets 408 after body_read_timeout", func(t *testing.T) {
 		g := startGateway(t, serveOptions{config: fastCallerConfig})
+		setupTutorial(t, g, "http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", fastTimeouts)
 		shortBody(t, g, 15*time.Second)
+	})
+
+	t.Run("an unknown key with a body still to come gets 401 at once", func(t *testing.T) {
+		g := startGateway(t, serveOptions{config: fastCallerConfig})
+		conn := dialProxy(t, g)
+		head := fmt.Sprintf("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-nobody\r\n" +
+			"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+		if _, err := io.WriteString(conn, head); err != nil {
+			t.Fatal(err)
+		}
+		resp, _ := readRawResponse(t, conn, 10*time.Second)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("status %d, want 401", resp.StatusCode)
+		}
 	})
 
 	t.Run("Content-Length over max_body_bytes gets 413 before the body is sent", func(t *testing.T) {
@@ -299,6 +325,7 @@ func TestCallerMisbehavingDefaults(t *testing.T) {
 	t.Run("body shorter than its Content-Length gets 408 within the default 30s", func(t *testing.T) {
 		t.Parallel()
 		g := startGateway(t, serveOptions{})
+		setupTutorial(t, g, "http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", tutorialConfig{})
 		shortBody(t, g, 35*time.Second)
 	})
 }

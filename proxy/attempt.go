@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -126,6 +127,33 @@ func (c *call) slowClient() {
 	c.outcome = "slow_client"
 	c.s.logger.Warn("slow client: no write progress within the write timeout; ended its answer",
 		"call_id", c.callID, "model", clip(c.req.Model), "write_timeout", c.s.writeTimeout.String())
+	c.abortCaller()
+}
+
+// abortCaller resets an HTTP/1 caller connection (RST, not FIN): the
+// caller has stopped reading, and a plain close would leave the kernel
+// holding, and slowly retrying, everything still queued for it. An HTTP/2
+// stream is reset by the handler returning.
+func (c *call) abortCaller() {
+	if c.r.ProtoMajor != 1 {
+		return
+	}
+	hj, ok := c.w.(http.Hijacker)
+	if !ok {
+		return
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	nc := conn
+	if u, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		nc = u.NetConn()
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
 }
 
 // sseState is a pooled buffered reader and SSE parser.
@@ -140,9 +168,14 @@ type sseState struct {
 // not yet flushed is flushed before every read from the upstream: before
 // the relay could wait for the upstream, so no event waits for anything,
 // while events that arrived together leave in one write.
+//
+// It also tells the watchdog when the relay is waiting on the upstream:
+// the idle bound measures upstream silence only, never time spent blocked
+// on a caller that reads slowly (that is the write timeout's to bound).
 type flushingReader struct {
 	r  io.Reader
 	sw *streamWriter
+	wd *watchdog
 }
 
 func (f *flushingReader) Read(p []byte) (int, error) {
@@ -151,7 +184,10 @@ func (f *flushingReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	return f.r.Read(p)
+	f.wd.waiting(true)
+	n, err := f.r.Read(p)
+	f.wd.waiting(false)
+	return n, err
 }
 
 // Bounds on what an upstream stream can make the proxy hold: one event's
@@ -205,7 +241,7 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	wd.headers()
 
 	st := ssePool.Get().(*sseState)
-	st.fr = flushingReader{r: resp.Body}
+	st.fr = flushingReader{r: resp.Body, wd: wd}
 	st.br.Reset(&st.fr)
 	st.sr.Reset(st.br, maxEventBytes)
 	defer func() {
@@ -222,7 +258,6 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 			c.out = out
 			return c.preCommitReadFailure(t, actx, err), false
 		}
-		wd.touch()
 		data := bytes.TrimSpace(ev.Data)
 		if isErrorEvent(ev.Name) {
 			c.out = out
@@ -328,7 +363,6 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			}
 			return
 		}
-		wd.touch()
 		data := bytes.TrimSpace(ev.Data)
 		if isErrorEvent(ev.Name) {
 			c.failCommitted(cd, sw, inBandFailure(t))
@@ -441,7 +475,8 @@ type watchdog struct {
 	first    time.Duration
 	idle     time.Duration
 	budgetAt time.Duration
-	last     atomic.Int64
+	last     atomic.Int64 // since base, when the current wait on the upstream began
+	reading  atomic.Bool  // the relay is waiting on the upstream
 	phase    atomic.Int32
 	stopped  atomic.Bool
 	cancel   context.CancelCauseFunc
@@ -487,6 +522,12 @@ func (wd *watchdog) fire() {
 		}
 		next = wd.first - now
 	default:
+		if !wd.reading.Load() {
+			// Not waiting on the upstream (writing to the caller, or
+			// between reads): no silence to measure.
+			next = wd.idle
+			break
+		}
 		idle := now - time.Duration(wd.last.Load())
 		if idle >= wd.idle {
 			wd.cancel(errStalled)
@@ -507,14 +548,17 @@ func (wd *watchdog) fire() {
 // headers records that the response headers arrived.
 func (wd *watchdog) headers() { wd.phase.Store(phaseFirst) }
 
-// touch records that an event arrived.
-func (wd *watchdog) touch() { wd.last.Store(int64(time.Since(wd.base))) }
+// waiting records that the relay starts (true) or stops (false) waiting
+// on the upstream.
+func (wd *watchdog) waiting(on bool) {
+	if on {
+		wd.last.Store(int64(time.Since(wd.base)))
+	}
+	wd.reading.Store(on)
+}
 
 // commit records the first content: from now on the idle bound applies.
-func (wd *watchdog) commit() {
-	wd.touch()
-	wd.phase.Store(phaseRelay)
-}
+func (wd *watchdog) commit() { wd.phase.Store(phaseRelay) }
 
 func (wd *watchdog) stop() {
 	wd.stopped.Store(true)

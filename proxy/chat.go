@@ -102,9 +102,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 	}()
 
 	if r.ContentLength > s.maxBody {
-		// Refused unread; Connection: close keeps net/http from waiting
-		// to discard a body the caller may never send.
-		w.Header()["Connection"] = connClose
+		refuseUnread(w, r)
 		c.writeError(http.StatusRequestEntityTooLarge, "invalid_request_error", tooLargeMsg(s.maxBody), "")
 		return
 	}

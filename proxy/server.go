@@ -306,6 +306,7 @@ func callerKey(r *http.Request) (string, bool) {
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, snap *routing.Snapshot) *routing.CallerKey {
 	raw, ok := callerKey(r)
 	if !ok {
+		refuseUnread(w, r)
 		writeError(w, http.StatusUnauthorized, "invalid_api_key", "missing or malformed Authorization header", "")
 		return nil
 	}
@@ -314,10 +315,20 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, snap *rout
 	case key == nil, key.Disabled, !key.ExpiresAt.IsZero() && !s.now().Before(key.ExpiresAt):
 		// One text for unknown, disabled and expired keys: a caller cannot
 		// tell which keys exist.
+		refuseUnread(w, r)
 		writeError(w, http.StatusUnauthorized, "invalid_api_key", "invalid API key", "")
 		return nil
 	}
 	return key
+}
+
+// refuseUnread prepares the answer to a request refused before its body
+// is read: Connection: close keeps net/http from waiting to discard a body
+// that may never come (a caller with a bad key need not send it).
+func refuseUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header()["Connection"] = connClose
+	}
 }
 
 // listModels answers GET /v1/models: every alias the key may call,

@@ -45,7 +45,23 @@ func TestWatchdogPhases(t *testing.T) {
 			wd.headers()
 			time.Sleep(120 * time.Millisecond) // past the header bound: must not fire
 			wd.commit()
+			wd.waiting(true)
 		}, errStalled, 220*time.Millisecond)
+	})
+	t.Run("committed, blocked on the caller: not upstream silence", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		wd := startWatchdog(time.Now(), tgt, time.Time{}, cancel)
+		defer wd.stop()
+		wd.headers()
+		wd.commit()
+		wd.waiting(true)
+		wd.waiting(false) // a read returned; the relay now writes to a slow caller
+		select {
+		case <-ctx.Done():
+			t.Fatalf("idle bound fired while the relay was not waiting on the upstream: %v", context.Cause(ctx))
+		case <-time.After(500 * time.Millisecond): // five idle bounds
+		}
 	})
 	t.Run("budget before the bounds", func(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())

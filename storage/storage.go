@@ -215,7 +215,27 @@ type Dataset struct {
 	ProviderKeys []ProviderKey
 	Models       []Model
 	APIKeys      []APIKey
+	// Unreadable lists stored rows that could not be decoded (written by a
+	// newer binary, or edited by hand); they are left out of the lists
+	// above, so one bad row never stops the rest from loading.
+	Unreadable []UnreadableRow
 }
+
+// UnreadableRow is a stored row a store could not decode.
+type UnreadableRow struct {
+	// Kind is KindProviderKey, KindModelRow or KindAPIKey.
+	Kind   string
+	ID     string
+	Name   string
+	Reason string
+}
+
+// Row kinds of an UnreadableRow.
+const (
+	KindProviderKey = "provider_key"
+	KindModelRow    = "model"
+	KindAPIKey      = "api_key"
+)
 
 // Store is the management interface shared by the local SQLite store and the
 // remote admin API client. Create methods assign ID and Meta and return the

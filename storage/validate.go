@@ -83,7 +83,7 @@ func validateAPIBase(s string) error {
 		// err repeats s; say what is wrong without it.
 		return FieldErrorf("api_base", "is not a valid URL (check the host, the port and any %%-escapes)")
 	case u.User != nil:
-		return FieldErrorf("api_base", "must not contain a user name or password (user:password@); give the credential as the secret")
+		return FieldErrorf("api_base", "must not contain user info (user@ or user:secret@ before the host); give the credential as the secret")
 	case u.Scheme != "http" && u.Scheme != "https":
 		if u.Scheme == "" {
 			return FieldErrorf("api_base", "must be an http or https URL, such as https://api.openai.com/v1")

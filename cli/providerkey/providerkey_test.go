@@ -107,7 +107,7 @@ func TestAPIBaseWithCredentialsRefused(t *testing.T) {
 	clitest.Modes(t, func(t *testing.T, e *clitest.Env) {
 		r := e.Run(primarySecret, "provider-key", "create", "--name", "p", "--provider", "openai",
 			"--api-base", "https://user:hunter2@api.example.com/v1", "--secret-stdin")
-		if r.Code != 1 || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "api_base: must not contain a user name or password") {
+		if r.Code != 1 || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "api_base: must not contain user info") {
 			t.Errorf("exit %d stderr %q, want one line naming api_base", r.Code, r.Stderr)
 		}
 		if strings.Contains(r.Stderr+r.Stdout, "hunter2") {

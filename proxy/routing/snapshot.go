@@ -460,6 +460,15 @@ func build(ds storage.Dataset, counters func(id string) *atomic.Uint64, o option
 		cache:        newKeyCache(),
 	}
 	b := &builder{s: s, egress: o.egress, skippedKeys: map[string]string{}, skippedModels: map[string]string{}}
+	for _, u := range ds.Unreadable {
+		b.problem(u.Kind, u.ID, u.Name, u.Reason)
+		switch u.Kind {
+		case kindModel:
+			b.skippedModels[u.Name] = u.Reason
+		case kindProviderKey:
+			b.skippedKeys[u.ID] = u.Reason
+		}
+	}
 	b.providerKeys(ds.ProviderKeys)
 	b.models(ds.Models)
 	// Groups are resolved once every model exists.
@@ -475,9 +484,9 @@ func build(ds storage.Dataset, counters func(id string) *atomic.Uint64, o option
 
 // Row kinds of a RowError.
 const (
-	kindProviderKey = "provider_key"
-	kindModel       = "model"
-	kindAPIKey      = "api_key"
+	kindProviderKey = storage.KindProviderKey
+	kindModel       = storage.KindModelRow
+	kindAPIKey      = storage.KindAPIKey
 )
 
 func (b *builder) problem(kind, id, name, reason string) {

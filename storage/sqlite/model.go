@@ -127,6 +127,20 @@ func decodeSpec(m *storage.Model, kind, spec string) error {
 const modelColumns = `id, display_name, kind, provider_key_id, spec, revision, created_at, updated_at`
 
 func scanModel(sc scanner) (storage.Model, error) {
+	m, err := scanModelRow(sc)
+	if errors.Is(err, errBadSpec) {
+		return storage.Model{}, err
+	}
+	return m, err
+}
+
+// errBadSpec marks a model row whose spec could not be decoded.
+var errBadSpec = errors.New("unreadable model spec")
+
+// scanModelRow scans a model. A spec that does not decode returns the row
+// with what its columns say (id, name, kind, provider key) and an error
+// wrapping errBadSpec, so a list can carry on past it.
+func scanModelRow(sc scanner) (storage.Model, error) {
 	var (
 		m                storage.Model
 		kind, spec       string
@@ -137,11 +151,14 @@ func scanModel(sc scanner) (storage.Model, error) {
 		return storage.Model{}, err
 	}
 	m.ProviderKeyID = pkID.String
-	if err := decodeSpec(&m, kind, spec); err != nil {
-		return storage.Model{}, err
-	}
 	if err := scanMeta(&m.Meta, m.Revision, created, updated); err != nil {
 		return storage.Model{}, err
+	}
+	if err := decodeSpec(&m, kind, spec); err != nil {
+		if kind == storage.KindRouting {
+			m.Routing = &storage.Routing{}
+		}
+		return m, fmt.Errorf("%w: %w", errBadSpec, err)
 	}
 	return m, nil
 }
@@ -163,7 +180,11 @@ func scanTarget(sc scanner) (routingID string, t storage.Target, err error) {
 	return routingID, t, nil
 }
 
-func listModels(ctx context.Context, q querier) ([]storage.Model, error) {
+// listModels lists every model. A row whose spec does not decode is left
+// out and reported in bad when bad is not nil (the proxy's Load), and
+// listed with only what its columns say otherwise (the admin API, so the
+// row can still be seen, replaced or deleted).
+func listModels(ctx context.Context, q querier, bad *[]storage.UnreadableRow) ([]storage.Model, error) {
 	targets := make(map[string][]storage.Target)
 	trows, err := q.QueryContext(ctx, targetsQuery+` ORDER BY t.routing_model_id, t.position`)
 	if err != nil {
@@ -188,8 +209,13 @@ func listModels(ctx context.Context, q querier) ([]storage.Model, error) {
 	defer rows.Close()
 	var ms []storage.Model
 	for rows.Next() {
-		m, err := scanModel(rows)
-		if err != nil {
+		m, err := scanModelRow(rows)
+		switch {
+		case errors.Is(err, errBadSpec) && bad != nil:
+			*bad = append(*bad, storage.UnreadableRow{Kind: storage.KindModelRow, ID: m.ID, Name: m.DisplayName, Reason: err.Error()})
+			continue
+		case errors.Is(err, errBadSpec):
+		case err != nil:
 			return nil, fmt.Errorf("list models: %w", err)
 		}
 		if m.Routing != nil {
@@ -235,7 +261,7 @@ func getModel(ctx context.Context, q querier, id string) (storage.Model, error) 
 func (s *Store) ListModels(ctx context.Context) ([]storage.Model, error) {
 	// Models and targets come from two queries; one snapshot keeps them
 	// consistent.
-	return readOne(ctx, s, func(tx *sql.Tx) ([]storage.Model, error) { return listModels(ctx, tx) })
+	return readOne(ctx, s, func(tx *sql.Tx) ([]storage.Model, error) { return listModels(ctx, tx, nil) })
 }
 
 // GetModel returns the model with the given id. It returns ErrNotFound if

@@ -402,7 +402,7 @@ func (s *Store) Load(ctx context.Context) (storage.Dataset, error) {
 		if ds.ProviderKeys, err = listProviderKeys(ctx, tx); err != nil {
 			return err
 		}
-		if ds.Models, err = listModels(ctx, tx); err != nil {
+		if ds.Models, err = listModels(ctx, tx, &ds.Unreadable); err != nil {
 			return err
 		}
 		ds.APIKeys, err = listAPIKeys(ctx, tx)

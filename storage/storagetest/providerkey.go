@@ -409,8 +409,8 @@ var providerKeyCases = []testCase{
 		const password = "hunter2-0123456789"
 		created := mustCreateProviderKey(t, s, providerKey("openai-primary"))
 		for _, tc := range []struct{ name, base, says string }{
-			{"user and password", "https://admin:" + password + "@api.example.com/v1", "password"},
-			{"user only", "https://" + password + "@api.example.com/v1", "user name"},
+			{"user and password", "https://admin:" + password + "@api.example.com/v1", "user info"},
+			{"user only", "https://" + password + "@api.example.com/v1", "user info"},
 			{"password with a bad escape", "https://u:" + password + "%zz@api.example.com/v1", "valid URL"},
 			{"query", "https://api.example.com/v1?key=" + password, "query"},
 			{"empty query", "https://api.example.com/v1?", "query"},

@@ -1,0 +1,46 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aisix/aisix/storage"
+)
+
+// TestUnreadableRow: a model row whose spec no longer decodes (a newer
+// binary wrote it, or a hand edit) is left out of Load and reported, so
+// the rest still loads; the admin list still shows it, to be fixed or
+// deleted.
+func TestUnreadableRow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aisix.db")
+	s := openStore(t, path)
+	ctx := t.Context()
+	pk, err := s.CreateProviderKey(ctx, storage.ProviderKey{DisplayName: "k", Provider: "openai", Secret: "sk-0123456789abcdef"})
+	mustNoErr(t, err)
+	for _, name := range []string{"good", "bad"} {
+		_, err := s.CreateModel(ctx, storage.Model{DisplayName: name, Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: pk.ID})
+		mustNoErr(t, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	mustNoErr(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `UPDATE models SET spec = '{"model_name":"x","timeout":"soon"}' WHERE display_name = 'bad'`)
+	mustNoErr(t, err)
+
+	ds, err := s.Load(ctx)
+	mustNoErr(t, err)
+	if len(ds.Models) != 1 || ds.Models[0].DisplayName != "good" {
+		t.Errorf("Load models %+v, want only the good one", ds.Models)
+	}
+	if len(ds.Unreadable) != 1 || ds.Unreadable[0].Name != "bad" || ds.Unreadable[0].Kind != storage.KindModelRow ||
+		!strings.Contains(ds.Unreadable[0].Reason, "decode spec") {
+		t.Errorf("Unreadable %+v", ds.Unreadable)
+	}
+	ms, err := s.ListModels(ctx)
+	mustNoErr(t, err)
+	if len(ms) != 2 {
+		t.Errorf("ListModels lists %d models, want both", len(ms))
+	}
+}
