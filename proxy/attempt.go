@@ -612,8 +612,11 @@ func (sw *streamWriter) renewDeadline() {
 	if sw.hasDeadline && now-sw.deadlineAt < time.Second {
 		return
 	}
-	if err := sw.rc.SetWriteDeadline(sw.base.Add(now + sw.writeTimeout)); err == nil {
+	switch err := sw.rc.SetWriteDeadline(sw.base.Add(now + sw.writeTimeout)); {
+	case err == nil:
 		sw.deadlineAt, sw.hasDeadline = now, true
+	case errors.Is(err, http.ErrNotSupported):
+		sw.writeTimeout = 0 // this ResponseWriter has no deadlines: stop asking
 	}
 }
 
