@@ -336,15 +336,17 @@ func (c *call) releaseProbes() {
 
 // run walks the candidates until one answers or the walk must stop.
 func (c *call) run() {
+	var prev *candidate
 	for i := range c.cands {
 		cd := &c.cands[i]
-		if i > 0 && c.attempts > 0 {
-			c.s.health.Publish(health.Event{Kind: health.EventFailover, Model: c.model.Name,
-				Target: cd.t.Name, TargetID: cd.t.ID, Detail: "from " + c.cands[i-1].t.Name, CallID: c.callID})
-		}
 		if cd.halfOpen && !c.claimProbe(cd, i == len(c.cands)-1) {
 			continue
 		}
+		if prev != nil && c.attempts > 0 {
+			c.s.health.Publish(health.Event{Kind: health.EventFailover, Model: c.model.Name,
+				Target: cd.t.Name, TargetID: cd.t.ID, Detail: "from " + prev.t.Name, CallID: c.callID})
+		}
+		prev = cd
 		if c.tryTarget(cd) {
 			return
 		}
