@@ -48,6 +48,7 @@ func Run(ctx context.Context, args []string, io *iostreams.IOStreams) int {
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
+	rejectUnknownCommands(root) // after SetOut: the completion command keeps the writer it finds
 	err := root.ExecuteContext(ctx)
 	return exitCode(err, io.ErrOut)
 }
