@@ -15,6 +15,7 @@ import (
 
 	"github.com/aisix/aisix/cli/apikey"
 	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/cli/doctor"
 	"github.com/aisix/aisix/cli/iostreams"
 	"github.com/aisix/aisix/cli/migrate"
 	"github.com/aisix/aisix/cli/model"
@@ -85,6 +86,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		apikey.NewCmdAPIKey(f),
 		status.NewCmdStatus(f),
 		migrate.NewCmdMigrate(f, nil),
+		doctor.NewCmdDoctor(f, nil),
 		newCmdVersion(f),
 	)
 	return root

@@ -13,6 +13,7 @@ func TestUnknownCommandsExit2WithSuggestion(t *testing.T) {
 		want string
 	}{
 		{[]string{"lsit"}, `aisix: unknown command "lsit" for "aisix"` + "\n"},
+		{[]string{"docter"}, `aisix: unknown command "docter" for "aisix"; did you mean "doctor"?` + "\n"},
 		{[]string{"migrat"}, `aisix: unknown command "migrat" for "aisix"; did you mean "migrate"?` + "\n"},
 		{[]string{"model", "lsit"}, `aisix: unknown command "lsit" for "aisix model"; did you mean "list"?` + "\n"},
 		{[]string{"provider-key", "lst"}, `aisix: unknown command "lst" for "aisix provider-key"; did you mean "list"?` + "\n"},
