@@ -92,13 +92,9 @@ Exits 0 when nothing fails (warnings allowed), 1 when a check fails.`,
   aisix doctor --no-network`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ms, err := cmdutil.ParseMillis("timeout", timeout)
-			if err != nil {
+			var err error
+			if opts.KeyTimeout, err = providerkey.ParseTimeout(timeout); err != nil {
 				return err
-			}
-			opts.KeyTimeout = time.Duration(ms) * time.Millisecond
-			if opts.KeyTimeout <= 0 || opts.KeyTimeout > keycheck.MaxTimeout {
-				return cmdutil.FlagErrorf("--timeout must be more than 0 and at most %s (got %s)", keycheck.MaxTimeout, timeout)
 			}
 			switch opts.Output.Format {
 			case "", output.FormatTable, output.FormatJSON, output.FormatYAML:

@@ -51,13 +51,9 @@ network. Exits 0 when the upstream answered 2xx, 1 otherwise.`,
 		ValidArgsFunction: completeNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
-			ms, err := cmdutil.ParseMillis("timeout", timeout)
-			if err != nil {
+			var err error
+			if opts.Timeout, err = ParseTimeout(timeout); err != nil {
 				return err
-			}
-			opts.Timeout = time.Duration(ms) * time.Millisecond
-			if opts.Timeout <= 0 || opts.Timeout > keycheck.MaxTimeout {
-				return cmdutil.FlagErrorf("--timeout must be more than 0 and at most %s (got %s)", keycheck.MaxTimeout, timeout)
 			}
 			if err := opts.Output.Prepare(f, cmd); err != nil {
 				return err
@@ -107,6 +103,21 @@ func testRun(f *cmdutil.Factory, cmd *cobra.Command, opts *TestOptions) error {
 		}
 		return nil
 	})
+}
+
+// ParseTimeout reads a --timeout flag bounding a provider key test: a
+// duration such as 5s, or milliseconds, more than 0 and at most
+// keycheck.MaxTimeout. The error is a usage error.
+func ParseTimeout(s string) (time.Duration, error) {
+	ms, err := cmdutil.ParseMillis("timeout", s)
+	if err != nil {
+		return 0, err
+	}
+	d := time.Duration(ms) * time.Millisecond
+	if d <= 0 || d > keycheck.MaxTimeout {
+		return 0, cmdutil.FlagErrorf("--timeout must be more than 0 and at most %s (got %s)", keycheck.MaxTimeout, s)
+	}
+	return d, nil
 }
 
 // NewChecker returns the checker local mode sends tests with: the proxy's
