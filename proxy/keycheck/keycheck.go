@@ -193,12 +193,10 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 	resp, err := c.transport.RoundTrip(hreq)
 	var answer []byte
 	if err == nil {
-		answer, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		// The status is in: an answer cut short (or cut off by the
+		// timeout) is still an answer.
+		answer, _ = io.ReadAll(io.LimitReader(resp.Body, maxBody))
 		resp.Body.Close()
-		if err != nil && tctx.Err() == nil {
-			// The status is in: an answer cut short is still an answer.
-			err = nil
-		}
 	}
 	res.LatencyMs = time.Since(start).Milliseconds()
 	if ctx.Err() != nil {
@@ -206,9 +204,13 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 	}
 	if err != nil {
 		timedOut := errors.Is(tctx.Err(), context.DeadlineExceeded)
-		if timedOut {
+		var egressErr *routing.EgressError
+		switch {
+		case timedOut:
 			res.Error = "no answer within " + timeout.String()
-		} else {
+		case errors.As(err, &egressErr):
+			res.Error = egressErr.Error()
+		default:
 			res.Error = provider.TransportErrorText(err)
 		}
 		res.Hint = withUnbound(&pk, unbound, transportHint(err, timedOut, res.URLHost, timeout))

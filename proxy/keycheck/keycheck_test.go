@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +222,20 @@ func TestCheckTransportFailures(t *testing.T) {
 		})
 		res := check(t, c, providerKey(u+"/v1"), keycheck.Request{Model: "gpt-4o-mini", Timeout: 300 * time.Millisecond})
 		if res.Status != 0 || res.OK || res.Error != "no answer within 300ms" || !strings.HasPrefix(res.Hint, "timeout:") || res.LatencyMs < 300 {
+			t.Errorf("result %+v", res)
+		}
+	})
+
+	t.Run("egress policy at connect time", func(t *testing.T) {
+		// A name that resolves to a refused address: the dialer's Control
+		// refuses it, as the proxy's does.
+		refusing := keycheck.New(keycheck.Options{Transport: &http.Transport{
+			DialContext: func(_ context.Context, _, _ string) (net.Conn, error) {
+				return nil, &net.OpError{Op: "dial", Net: "tcp", Err: routing.EgressPolicy{DenyPrivate: true}.Check("", netip.MustParseAddr("10.1.2.3"))}
+			},
+		}})
+		res := check(t, refusing, providerKey("https://models.internal.example/v1"), keycheck.Request{Model: "gpt-4o-mini"})
+		if res.Status != 0 || res.Error != "host 10.1.2.3 is a private address, refused by the egress policy" || !strings.HasPrefix(res.Hint, "egress policy: models.internal.example resolves to an address the gateway refuses (private)") {
 			t.Errorf("result %+v", res)
 		}
 	})
