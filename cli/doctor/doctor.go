@@ -241,7 +241,7 @@ func configChecks(r *report, cfg *cmdutil.Config) {
 	}
 	mode := "local mode"
 	if cfg.IsRemote() {
-		mode = "remote mode: this server's store is not opened"
+		mode = "remote mode: not opened"
 	}
 	r.add("config.db", StatusOK, "%s (%s; %s)", cfg.DB, src("db"), mode)
 	if cfg.IsRemote() {
