@@ -15,6 +15,7 @@ import (
 
 	"github.com/aisix/aisix/cli/apikey"
 	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/cli/doctor"
 	"github.com/aisix/aisix/cli/iostreams"
 	"github.com/aisix/aisix/cli/migrate"
 	"github.com/aisix/aisix/cli/model"
@@ -48,6 +49,7 @@ func Run(ctx context.Context, args []string, io *iostreams.IOStreams) int {
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
+	rejectUnknownCommands(root) // after SetOut: the completion command keeps the writer it finds
 	err := root.ExecuteContext(ctx)
 	return exitCode(err, io.ErrOut)
 }
@@ -84,6 +86,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		apikey.NewCmdAPIKey(f),
 		status.NewCmdStatus(f),
 		migrate.NewCmdMigrate(f, nil),
+		doctor.NewCmdDoctor(f, nil),
 		newCmdVersion(f),
 	)
 	return root

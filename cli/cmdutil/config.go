@@ -19,8 +19,13 @@ const QuickstartAdminKey = "admin-local-only-change-me"
 // Config is every setting of aisix, resolved with the precedence
 // flag > AISIX_* environment > config file > default.
 type Config struct {
-	// File is the config file that was read, if any.
-	File string
+	// File is the config file that was read, if any, and FileSource says
+	// why: --config, AISIX_CONFIG, or the default user config file.
+	File       string
+	FileSource Source
+	// Sources says where each setting came from, by config file key
+	// ("db", "server", "admin_key", "output", "proxy.addr", …).
+	Sources map[string]Source
 	// DB is the SQLite file shared by serve and local-mode commands.
 	DB string
 	// Server is the admin API URL for remote mode; empty means local mode.
@@ -123,8 +128,13 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 	}
 
 	file := explicitFile
+	fileSource := Source{Kind: SourceFlag, Name: "--config"}
 	if file == "" {
 		file = os.Getenv("AISIX_CONFIG")
+		fileSource = Source{Kind: SourceEnv, Name: "AISIX_CONFIG"}
+	}
+	if file == "" {
+		fileSource = Source{Kind: SourceDefault}
 	}
 	if file != "" {
 		v.SetConfigFile(file)
@@ -143,6 +153,8 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 
 	c := &Config{
 		File:         file,
+		FileSource:   fileSource,
+		Sources:      sources(v, flags),
 		DB:           v.GetString("db"),
 		Server:       strings.TrimRight(v.GetString("server"), "/"),
 		AdminKey:     v.GetString("admin_key"),

@@ -23,7 +23,7 @@ func NewCmdProviderKey(f *cmdutil.Factory) *cobra.Command {
 		Aliases: []string{"provider-keys", "pk"},
 		Short:   "Manage upstream provider keys (credentials and API bases)",
 	}
-	cmd.AddCommand(newCmdCreate(f, nil), newCmdList(f, nil), newCmdGet(f, nil), newCmdUpdate(f, nil), newCmdDelete(f, nil))
+	cmd.AddCommand(newCmdCreate(f, nil), newCmdList(f, nil), newCmdGet(f, nil), newCmdUpdate(f, nil), newCmdDelete(f, nil), newCmdTest(f, nil))
 	return cmd
 }
 

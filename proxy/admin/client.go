@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -384,4 +385,20 @@ func (c *Client) Events(ctx context.Context, since uint64) ([]Event, uint64, err
 		return nil, since, err
 	}
 	return page.Events, page.Next, nil
+}
+
+// TestProviderKey has the server send one minimal chat completion through
+// provider key id (POST /admin/v1/provider_keys/{id}/test): from its own
+// network, under its own egress policy. An empty model is the model_name of
+// the key's first direct model; a zero timeout is the server's default.
+// The upstream's failure is a Result; the error is the admin API's own:
+// storage.ErrNotFound for an unknown id, storage.ErrInvalid for no model
+// or a timeout out of range.
+func (c *Client) TestProviderKey(ctx context.Context, id, model string, timeout time.Duration) (keycheck.Result, error) {
+	in := providerKeyTestInput{Model: model, TimeoutMs: timeout.Milliseconds()}
+	var res keycheck.Result
+	if err := c.do(ctx, http.MethodPost, resourcePath(kindProviderKey, id)+"/test", in, 0, &res); err != nil {
+		return keycheck.Result{}, err
+	}
+	return res, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -42,7 +43,17 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) (response, error)
 // before the response goes out.
 func (s *Server) handleAPI(pattern, kind string, fn apiFunc) {
 	method, _, _ := strings.Cut(pattern, " ")
-	write := method != http.MethodGet
+	s.handleAuthed(pattern, kind, method != http.MethodGet, fn)
+}
+
+// handleAction registers an authenticated route that changes nothing
+// stored, whatever its method: it is neither logged as a write nor
+// followed by OnChange.
+func (s *Server) handleAction(pattern string, fn apiFunc) {
+	s.handleAuthed(pattern, "", false, fn)
+}
+
+func (s *Server) handleAuthed(pattern, kind string, write bool, fn apiFunc) {
 	s.handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.authenticate(w, r) {
 			return
@@ -428,4 +439,50 @@ func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (response, e
 		page.Next = next
 	}
 	return response{status: http.StatusOK, body: page}, nil
+}
+
+// Provider key tests.
+
+// testProviderKey sends one minimal chat completion through a provider
+// key, from this server, and answers what came of it with 200: the
+// upstream's failure is the result, not an error of this API.
+func (s *Server) testProviderKey(w http.ResponseWriter, r *http.Request) (response, error) {
+	var in providerKeyTestInput
+	// The body is optional: none tests with the key's first direct model.
+	if r.ContentLength != 0 {
+		if err := s.decodeBody(w, r, &in); err != nil {
+			return response{}, err
+		}
+	}
+	req, err := in.request()
+	if err != nil {
+		return response{}, err
+	}
+	pk, err := s.store.GetProviderKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return response{}, err
+	}
+	if req.Model == "" {
+		ms, err := s.store.ListModels(r.Context())
+		if err != nil {
+			return response{}, err
+		}
+		if req.Model, err = keycheck.ModelFor(pk, ms, ""); err != nil {
+			return response{}, storage.FieldErrorf("model", "is required: no direct model uses provider key %q", pk.DisplayName)
+		}
+	}
+	res, err := s.keyCheck.Check(r.Context(), pk, req)
+	if err != nil {
+		return response{}, err
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "provider key test",
+		slog.String("id", pk.ID),
+		slog.String("name", pk.DisplayName),
+		slog.String("model", res.Model),
+		slog.String("url_host", res.URLHost),
+		slog.Int("upstream_status", res.Status),
+		slog.Bool("ok", res.OK),
+		slog.Int64("latency_ms", res.LatencyMs),
+	)
+	return response{status: http.StatusOK, body: res, id: pk.ID}, nil
 }

@@ -56,7 +56,9 @@ func loadOpenAPI(t *testing.T, e *env) (map[string]any, map[string]openAPIOperat
 // exactly the same routes, and that every documented operation, called for
 // real, answers one of its documented statuses.
 func TestOpenAPIMatchesRouter(t *testing.T) {
-	e := newEnv(t)
+	// The provider key test endpoint is called for real: its upstream
+	// request must not leave the process.
+	e := newEnv(t, withCannedUpstream)
 	f := e.fixture(t, "oa")
 	keyID := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("oa"), "*")).id(t)
 	doc, ops := loadOpenAPI(t, e)

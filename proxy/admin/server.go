@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -63,6 +64,11 @@ type Config struct {
 	// Events, when set, returns the routing events published after since and
 	// the cursor for the next call (GET /admin/v1/events). nil reports none.
 	Events func(since uint64) ([]Event, uint64)
+	// KeyCheck sends the one upstream request of
+	// POST /admin/v1/provider_keys/{id}/test, from this server's network
+	// and under its egress policy; nil is keycheck.New with the default
+	// policy (routing.EgressPolicy{}).
+	KeyCheck *keycheck.Checker
 }
 
 // Server is the admin API. It is an http.Handler.
@@ -81,6 +87,7 @@ type Server struct {
 	configRev  func() int64
 	configErrs func() []ConfigError
 	events     func(since uint64) ([]Event, uint64)
+	keyCheck   *keycheck.Checker
 
 	mux *http.ServeMux
 	// routes lists every registered pattern, for the OpenAPI test.
@@ -102,6 +109,7 @@ func New(cfg Config) *Server {
 		configRev:  cfg.ConfigRevision,
 		configErrs: cfg.ConfigErrors,
 		events:     cfg.Events,
+		keyCheck:   cfg.KeyCheck,
 		mux:        http.NewServeMux(),
 	}
 	for _, k := range cfg.Keys {
@@ -122,6 +130,9 @@ func New(cfg Config) *Server {
 	if s.startedAt.IsZero() {
 		s.startedAt = s.now()
 	}
+	if s.keyCheck == nil {
+		s.keyCheck = keycheck.New(keycheck.Options{})
+	}
 	s.registerRoutes()
 	return s
 }
@@ -136,6 +147,7 @@ func (s *Server) registerRoutes() {
 	s.handleAPI("GET /admin/v1/provider_keys/{id}", kindProviderKey, getHandler(s.store.GetProviderKey, ProviderKeyEntry))
 	s.handleAPI("PUT /admin/v1/provider_keys/{id}", kindProviderKey, s.updateProviderKey)
 	s.handleAPI("DELETE /admin/v1/provider_keys/{id}", kindProviderKey, deleteHandler(s.store.DeleteProviderKey))
+	s.handleAction("POST /admin/v1/provider_keys/{id}/test", s.testProviderKey)
 
 	s.handleAPI("GET /admin/v1/models", kindModel, listHandler(s.store.ListModels, ModelEntry))
 	s.handleAPI("POST /admin/v1/models", kindModel, s.createModel)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
 )
@@ -471,4 +472,22 @@ type eventPage struct {
 	Events []Event `json:"events"`
 	// Next is the cursor to pass as since on the next call.
 	Next uint64 `json:"next"`
+}
+
+// providerKeyTestInput is the optional body of
+// POST /admin/v1/provider_keys/{id}/test. The answer is a keycheck.Result.
+type providerKeyTestInput struct {
+	// Model is the upstream model name to ask for; empty is the
+	// model_name of the key's first direct model (by display name).
+	Model string `json:"model,omitempty"`
+	// TimeoutMs bounds the test; 0 is keycheck.DefaultTimeout.
+	TimeoutMs int64 `json:"timeout_ms,omitempty"`
+}
+
+// request is the check the input asks for.
+func (in *providerKeyTestInput) request() (keycheck.Request, error) {
+	if in.TimeoutMs < 0 || in.TimeoutMs > keycheck.MaxTimeout.Milliseconds() {
+		return keycheck.Request{}, storage.FieldErrorf("timeout_ms", "must be between 0 (the default, %d) and %d", keycheck.DefaultTimeout.Milliseconds(), keycheck.MaxTimeout.Milliseconds())
+	}
+	return keycheck.Request{Model: strings.TrimSpace(in.Model), Timeout: time.Duration(in.TimeoutMs) * time.Millisecond}, nil
 }
