@@ -24,6 +24,7 @@ import (
 	"github.com/aisix/aisix/proxy"
 	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage/sqlite"
 )
@@ -133,10 +134,15 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		WriteTimeout:    offIfZero(cfg.StreamWriteTimeout),
 		BodyReadTimeout: offIfZero(cfg.BodyReadTimeout),
 	})
+	// Provider-key tests from the admin API go out under the same egress
+	// policy as proxied requests.
+	keyCheck := keycheck.New(keycheck.Options{Egress: egress})
+	defer keyCheck.Close()
 	adminHandler := admin.New(admin.Config{
-		Store:  store,
-		Keys:   keys,
-		Status: reg,
+		KeyCheck: keyCheck,
+		Store:    store,
+		Keys:     keys,
+		Status:   reg,
 		OnChange: func() {
 			if err := table.Reload(context.Background()); err != nil {
 				logger.Error("reload configuration after admin write", "err", err)
