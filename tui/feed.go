@@ -152,6 +152,9 @@ func buildFeed(events []Event) []feedLine {
 		if l.detail != "" {
 			o.detail = l.detail
 		}
+		if !l.until.IsZero() {
+			o.until = l.until // a repeated cooldown ends when the last one does
+		}
 		if l.revTo > 0 {
 			o.revFrom, o.revTo = min(o.revFrom, l.revFrom), max(o.revTo, l.revTo)
 		}

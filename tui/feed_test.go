@@ -135,6 +135,14 @@ func TestBuildFeed(t *testing.T) {
 			},
 		},
 		{
+			"repeated cooldowns end when the last one does",
+			[]Event{
+				{Time: at(0), Kind: EventCooldownEntered, Target: "p", Reason: "transport_error", Detail: "until 2026-11-26T12:03:49Z"},
+				{Time: at(8), Kind: EventCooldownEntered, Target: "p", Reason: "transport_error", Detail: "until 2026-11-26T12:03:57Z"},
+			},
+			[]string{"12:03:49 p cooling down: transport_error (until 12:03:57) ×2"},
+		},
+		{
 			"a burst of reloads is one line with its revisions",
 			[]Event{
 				{Time: at(0), Kind: EventConfigReloaded, Detail: "revision 2"},
