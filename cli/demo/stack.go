@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -334,13 +335,29 @@ func (st *stack) printAccess(w io.Writer) {
 		st.dir, store, st.logPath, st.proxyURL, st.callerKey, groupName, env, aisix, env, aisix, groupName)
 }
 
-// cliName is how the user can run this binary again: the path they gave
-// (./bin/aisix), or aisix when it was found on PATH.
+// cliName is how the user can run this binary again: aisix when that
+// finds it on PATH, else the path they ran it by (./bin/aisix).
 func cliName() string {
-	if name := os.Args[0]; strings.Contains(name, string(os.PathSeparator)) && filepath.Base(name) == "aisix" {
+	exe, err := os.Executable()
+	if err != nil {
+		return "aisix"
+	}
+	if found, err := exec.LookPath("aisix"); err == nil && sameFile(found, exe) {
+		return "aisix"
+	}
+	if name := os.Args[0]; strings.ContainsRune(name, os.PathSeparator) {
 		return name
 	}
-	return "aisix"
+	return exe
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 func randomHex(n int) string {
