@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,5 +118,54 @@ func answerColorQuery(t *testing.T, s *terminal, tty io.Writer) {
 	}
 	if _, err := io.WriteString(tty, "\x1b]11;rgb:0000/0000/0000\x1b\\\x1b[1;1R"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDemoStopsInTerminal: Ctrl-C and SIGTERM stop the demo on its
+// dashboard as q does: exit 0, everything stopped, nothing left behind.
+func TestDemoStopsInTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives the demo in a pseudo-terminal")
+	}
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		stop func(cmd *exec.Cmd, tty io.Writer) error
+	}{
+		{"ctrl+c", func(_ *exec.Cmd, tty io.Writer) error { _, err := tty.Write([]byte{0x03}); return err }},
+		{"SIGTERM", func(cmd *exec.Cmd, _ io.Writer) error { return cmd.Process.Signal(syscall.SIGTERM) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newDemoHome(t)
+			cmd := exec.Command(filepath.Join(binDir, "aisix"), "demo")
+			cmd.Env = append(h.env, "TERM=xterm-256color")
+			tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tty.Close()
+			screen := &terminal{changed: make(chan struct{}, 1)}
+			go screen.copyFrom(tty)
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			answerColorQuery(t, screen, tty)
+			screen.waitFor(t, "● live", "0 restore primary")
+			if err := tt.stop(cmd, tty); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("aisix demo exited with %v; screen:\n%s", err, tail(screen.text(), 4000))
+				}
+			case <-time.After(60 * time.Second):
+				// Its goroutines, on the terminal, say where it is stuck.
+				_ = cmd.Process.Signal(syscall.SIGQUIT)
+				<-exited
+				t.Fatalf("aisix demo did not stop:\n%s", tail(screen.text(), 60000))
+			}
+			screen.waitFor(t, "demo stopped")
+			h.checkClean(t, screen.text())
+		})
 	}
 }

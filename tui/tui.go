@@ -165,10 +165,14 @@ func New(src StatusSource, opts Options) Model {
 
 // Run draws the dashboard on opts.Output (alternate screen) and reads keys
 // from opts.Input until the user quits or ctx ends. It returns nil then.
+//
+// Run handles no signals: the caller ends ctx on SIGINT and SIGTERM
+// (signal.NotifyContext). Bubble Tea's own handler would race with the
+// caller's and can leave the program hanging on its way out.
 func Run(ctx context.Context, src StatusSource, opts Options) error {
 	m := New(src, opts)
 	m.ctx = ctx
-	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen()}
+	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithoutSignalHandler()}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
 	}

@@ -73,6 +73,10 @@ status rows and exits; add --watch for one JSON line per update.`,
 // or ctx ends. It fails fast with one line when no server answers, before
 // taking over the screen. `aisix status` and `aisix demo` run it.
 func Dashboard(ctx context.Context, ios *iostreams.IOStreams, client *admin.Client, url string, every time.Duration, actions []tui.Action) error {
+	// The dashboard leaves signals to us: SIGINT (when keys do not come
+	// from a terminal) and SIGTERM end it as q does.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	if _, err := client.ModelsStatus(ctx); err != nil {
 		return fmt.Errorf("status needs a running server: %w", err)
 	}
