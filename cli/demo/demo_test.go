@@ -119,6 +119,43 @@ func TestRunKeepsADBFile(t *testing.T) {
 	}
 }
 
+// TestStartOnTakenPorts: the ports picked first are taken by another
+// server (which answers /readyz, as another aisix would); the demo starts
+// on others and configures its own server, not that one.
+func TestStartOnTakenPorts(t *testing.T) {
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			return
+		}
+		http.Error(w, `{"error_msg":"invalid admin key"}`, http.StatusUnauthorized)
+	}))
+	defer foreign.Close()
+	taken := strings.TrimPrefix(foreign.URL, "http://")
+	var tries int
+	cfg := fast
+	cfg.pick = func(bool) (string, string, error) {
+		tries++
+		if tries == 1 {
+			return taken, taken, nil
+		}
+		return pickAddrs(false)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	st, err := startStack(ctx, cfg.withDefaults(), "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.stop()
+	if tries != 2 || st.adminURL == foreign.URL || st.proxyURL == foreign.URL {
+		t.Errorf("%d tries, admin %s proxy %s (foreign %s)", tries, st.adminURL, st.proxyURL, foreign.URL)
+	}
+	models, err := st.client.ListModels(ctx)
+	if err != nil || len(models) != 3 {
+		t.Errorf("models on the demo's server: %d (%v)", len(models), err)
+	}
+}
+
 func TestBreakKeys(t *testing.T) {
 	p, err := mockopenai.Start(mockopenai.Options{})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,6 +51,8 @@ type stackConfig struct {
 	pace *mockopenai.Pace
 	// cooldownSeconds of the direct models.
 	cooldownSeconds int
+	// pick replaces pickAddrs.
+	pick func(preferDefault bool) (proxyAddr, adminAddr string, err error)
 }
 
 func (c stackConfig) withDefaults() stackConfig {
@@ -61,6 +62,9 @@ func (c stackConfig) withDefaults() stackConfig {
 	}
 	if c.cooldownSeconds == 0 {
 		c.cooldownSeconds = defaultCooldown
+	}
+	if c.pick == nil {
+		c.pick = pickAddrs
 	}
 	return c
 }
@@ -113,7 +117,6 @@ func startStack(ctx context.Context, cfg stackConfig, db, version string) (_ *st
 	if err := st.startServe(ctx, version); err != nil {
 		return nil, err
 	}
-	st.client = admin.NewClient(st.adminURL, st.adminKey, nil)
 	if err := st.setup(ctx); err != nil {
 		return nil, err
 	}
@@ -124,7 +127,7 @@ func startStack(ctx context.Context, cfg stackConfig, db, version string) (_ *st
 // are free and on free ports otherwise, and waits until it answers.
 func (st *stack) startServe(ctx context.Context, version string) error {
 	for try := 1; ; try++ {
-		proxyAddr, adminAddr, err := pickAddrs(!st.cfg.anyPorts && try == 1)
+		proxyAddr, adminAddr, err := st.cfg.pick(!st.cfg.anyPorts && try == 1)
 		if err != nil {
 			return err
 		}
@@ -147,7 +150,8 @@ func (st *stack) startServe(ctx context.Context, version string) error {
 		served := make(chan error, 1)
 		go func() { served <- serve.Run(sctx, cfg, st.logFile, version) }()
 		st.proxyURL, st.adminURL = "http://"+proxyAddr, "http://"+adminAddr
-		err = waitReady(ctx, st.adminURL+"/readyz", served)
+		st.client = admin.NewClient(st.adminURL, st.adminKey, nil)
+		err = waitReady(ctx, st.client, served)
 		if err == nil {
 			st.stopServe, st.served = cancel, served
 			return nil
@@ -190,23 +194,18 @@ func isFree(addr string) bool {
 	return true
 }
 
-// waitReady polls url until it answers 200, serve exits (its error), ctx
-// ends or readyWithin passes. serve gives no other sign that it listens.
-func waitReady(ctx context.Context, url string, served <-chan error) error {
+// waitReady polls the admin API until it answers our admin key, serve
+// exits (its error), ctx ends or readyWithin passes. Only our key counts:
+// another server may answer on a port we were about to bind, and serve
+// gives no other sign that it listens.
+func waitReady(ctx context.Context, c *admin.Client, served <-chan error) error {
 	ctx, cancel := context.WithTimeout(ctx, readyWithin)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if _, err := c.Info(ctx); err == nil {
+			return nil
 		}
 		select {
 		case err := <-served:
