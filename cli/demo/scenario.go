@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,9 +27,18 @@ const scenarioSteps = 6
 // restore, recovery. It prints each step with the real response headers
 // and returns an error (one line) at the first step that does not behave.
 func runScenario(ctx context.Context, w io.Writer, st *stack) error {
-	began := time.Now()
 	sc := &scenario{ctx: ctx, w: w, st: st, client: &http.Client{Timeout: chatWithin}}
 	defer sc.client.CloseIdleConnections()
+	err := sc.run()
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted at step %d of %d", sc.n, scenarioSteps)
+	}
+	return err
+}
+
+func (sc *scenario) run() error {
+	st, w := sc.st, sc.w
+	began := time.Now()
 
 	sc.step("healthy", "a request to "+groupName)
 	a, err := sc.chat()
@@ -212,6 +220,6 @@ func (sc *scenario) waitUntil(t time.Time) error {
 	case <-tm.C:
 		return nil
 	case <-sc.ctx.Done():
-		return errors.New("interrupted")
+		return sc.ctx.Err()
 	}
 }
