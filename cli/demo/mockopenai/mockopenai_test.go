@@ -40,6 +40,16 @@ func post(t *testing.T, client *http.Client, s *Server, body string, d time.Dura
 	return client.Do(req)
 }
 
+// mustPost is post that fails the test when no answer comes.
+func mustPost(t *testing.T, client *http.Client, s *Server, body string) *http.Response {
+	t.Helper()
+	resp, err := post(t, client, s, body, bound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 const (
 	plainBody  = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}]}`
 	streamBody = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello."}],"stream":true,"stream_options":{"include_usage":true}}`
@@ -94,10 +104,7 @@ type (
 
 func TestCompletion(t *testing.T) {
 	s := start(t, Options{Name: "primary"})
-	resp, err := post(t, http.DefaultClient, s, plainBody, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := mustPost(t, http.DefaultClient, s, plainBody)
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -131,10 +138,7 @@ func TestCompletion(t *testing.T) {
 
 func TestStream(t *testing.T) {
 	s := start(t, Options{Name: "secondary"})
-	resp, err := post(t, http.DefaultClient, s, streamBody, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := mustPost(t, http.DefaultClient, s, streamBody)
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -195,10 +199,7 @@ func TestPace(t *testing.T) {
 	pace := Pace{FirstToken: 50 * time.Millisecond, FirstTokenMax: 60 * time.Millisecond, Chunk: 10 * time.Millisecond, ChunkMax: 20 * time.Millisecond}
 	s := start(t, Options{Pace: pace})
 	begin := time.Now()
-	resp, err := post(t, http.DefaultClient, s, plainBody, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := mustPost(t, http.DefaultClient, s, plainBody)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	// At least the first token and one gap per further token (every reply
@@ -225,10 +226,7 @@ func TestErrorModes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, body := range []string{plainBody, streamBody} {
-				resp, err := post(t, http.DefaultClient, s, body, bound)
-				if err != nil {
-					t.Fatal(err)
-				}
+				resp := mustPost(t, http.DefaultClient, s, body)
 				e := readError(t, resp)
 				if resp.StatusCode != tt.status || e.Type != tt.typ || e.Message == "" || e.Param != nil {
 					t.Errorf("status %d, error %+v", resp.StatusCode, e)
@@ -240,10 +238,7 @@ func TestErrorModes(t *testing.T) {
 			if err := s.SetMode(Healthy); err != nil {
 				t.Fatal(err)
 			}
-			resp, err := post(t, http.DefaultClient, s, plainBody, bound)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := mustPost(t, http.DefaultClient, s, plainBody)
 			resp.Body.Close()
 			if resp.StatusCode != 200 {
 				t.Errorf("restored: status %d", resp.StatusCode)
@@ -290,10 +285,7 @@ func TestRefuse(t *testing.T) {
 	// A client with a kept-alive connection, as aisix's transport has.
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
-	resp, err := post(t, client, s, plainBody, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := mustPost(t, client, s, plainBody)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 
@@ -315,10 +307,7 @@ func TestRefuse(t *testing.T) {
 	if err := s.SetMode(Healthy); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = post(t, client, s, plainBody, bound)
-	if err != nil {
-		t.Fatalf("after restore: %v", err)
-	}
+	resp = mustPost(t, client, s, plainBody)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("after restore: status %d", resp.StatusCode)
@@ -327,10 +316,7 @@ func TestRefuse(t *testing.T) {
 
 func TestRefuseCutsAStream(t *testing.T) {
 	s := start(t, Options{Pace: Pace{Chunk: time.Hour}})
-	resp, err := post(t, http.DefaultClient, s, streamBody, bound)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := mustPost(t, http.DefaultClient, s, streamBody)
 	defer resp.Body.Close()
 	br := bufio.NewReader(resp.Body)
 	if _, err := br.ReadString('\n'); err != nil { // the role chunk
