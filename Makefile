@@ -4,7 +4,7 @@ BIN       ?= bin/aisix
 VERSION   ?= 0.1.0
 LDFLAGS   := -s -w -X github.com/aisix/aisix/cli.Version=$(VERSION)
 
-.PHONY: all build run test vet fmt fmt-check tidy-check bench bench-micro completions clean
+.PHONY: all build run demo install test vet fmt fmt-check tidy-check bench bench-micro completions clean
 
 all: build
 
@@ -15,6 +15,16 @@ build:
 ## (with the quickstart admin key unless AISIX_ADMIN_KEY is set: serve accepts it on loopback only)
 run: build
 	AISIX_ADMIN_KEY="$${AISIX_ADMIN_KEY:-admin-local-only-change-me}" ./$(BIN) serve --log-format text
+
+## demo: build, then run `aisix demo`: a gateway, two mock upstreams, traffic and the dashboard
+## (1-4 break the primary, 0 restores it, q quits); nothing is left behind
+demo: build
+	./$(BIN) demo
+
+## install: go install with the build's flags, into $(go env GOBIN) or $(go env GOPATH)/bin
+install:
+	$(GO) install -trimpath -ldflags '$(LDFLAGS)' ./cmd/aisix
+	@dir=$$($(GO) env GOBIN); [ -n "$$dir" ] || dir=$$($(GO) env GOPATH)/bin; echo "installed $$dir/aisix"
 
 ## test: formatting, vet, every test under the race detector, and every benchmark once (so none rots; timings are not asserted)
 test: fmt-check vet

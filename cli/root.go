@@ -15,6 +15,7 @@ import (
 
 	"github.com/aisix/aisix/cli/apikey"
 	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/cli/demo"
 	"github.com/aisix/aisix/cli/doctor"
 	"github.com/aisix/aisix/cli/iostreams"
 	"github.com/aisix/aisix/cli/migrate"
@@ -86,6 +87,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		apikey.NewCmdAPIKey(f),
 		status.NewCmdStatus(f),
 		migrate.NewCmdMigrate(f, nil),
+		demo.NewCmdDemo(f, nil),
 		doctor.NewCmdDoctor(f, nil),
 		newCmdVersion(f),
 	)

@@ -13,6 +13,9 @@ const (
 	maxEvents = 500
 	// maxHistory bounds the cooldown spans remembered per model.
 	maxHistory = 20
+	// minRateSpan is the least time two samples must span to give a rate:
+	// two polls a moment apart would mostly say 0.
+	minRateSpan = 2 * time.Second
 )
 
 // counters are one model's cumulative counters in one sample.
@@ -136,6 +139,9 @@ func (d *viewData) addSample(s Snapshot, now time.Time, restarted bool) {
 	if restarted {
 		d.samples = nil
 	}
+	if len(d.samples) == 0 {
+		d.seed(s, cur, now)
+	}
 	d.samples = append(d.samples, cur)
 	// Keep one sample at or before the window start, so the rates span a
 	// whole minute once the dashboard has run that long.
@@ -156,6 +162,10 @@ func (d *viewData) addSample(s Snapshot, now time.Time, restarted bool) {
 			continue
 		}
 		span := now.Sub(base.at)
+		if span < minRateSpan {
+			d.rates[k] = modelRates{}
+			continue
+		}
 		b := base.models[k]
 		dreq, dfail := c.requests-b.requests, c.failures-b.failures
 		r := modelRates{reqPerMin: float64(dreq) / span.Minutes(), reqOK: true}
@@ -175,6 +185,25 @@ func (d *viewData) addSample(s Snapshot, now time.Time, restarted bool) {
 			ok:        true,
 		}
 	}
+}
+
+// seed starts the history of a server that started less than a minute
+// ago with a sample of zero counters at its start: the counters count from
+// there, so the first snapshot already gives true rates rather than
+// nothing (or a 0 from two polls a moment apart).
+func (d *viewData) seed(s Snapshot, cur sample, now time.Time) {
+	if s.StartedAt.IsZero() {
+		return
+	}
+	uptime := now.Add(d.skew).Sub(s.StartedAt)
+	if uptime <= 0 || uptime > rateWindow {
+		return
+	}
+	zero := make(map[string]counters, len(cur.models))
+	for k := range cur.models {
+		zero[k] = counters{}
+	}
+	d.samples = append(d.samples, sample{at: now.Add(-uptime), models: zero})
 }
 
 // baseFor returns the oldest sample that has the model, if it is older than

@@ -59,6 +59,61 @@ func TestRatesOverTheLastMinute(t *testing.T) {
 	}
 }
 
+func TestRatesSeededFromAYoungServer(t *testing.T) {
+	row := func(req, fail uint64) ModelRow { return ModelRow{ID: "m", Name: "m", Requests: req, Failures: fail} }
+	young := func(uptime time.Duration, req, fail uint64, skew time.Duration) Snapshot {
+		return Snapshot{StartedAt: t0.Add(skew - uptime), ServerTime: t0.Add(skew), Models: []ModelRow{row(req, fail)}}
+	}
+	tests := []struct {
+		name      string
+		snap      Snapshot
+		reqPerMin float64
+		reqOK     bool
+		errRatio  float64
+	}{
+		// Counters count from the server's start: the first snapshot of a
+		// server up 10 s with 30 requests says 180/min at once.
+		{"up 10s", young(10*time.Second, 30, 3, 0), 180, true, 0.1},
+		{"up 10s, its clock 1h ahead", young(10*time.Second, 30, 3, time.Hour), 180, true, 0.1},
+		{"up a minute", young(time.Minute, 60, 0, 0), 60, true, 0},
+		// Older than the window: nothing is known of the last minute yet.
+		{"up 2 minutes", young(2*time.Minute, 600, 0, 0), 0, false, 0},
+		// Too short a span to mean anything.
+		{"up 1s", young(time.Second, 2, 0, 0), 0, false, 0},
+		{"no start time", Snapshot{Models: []ModelRow{row(30, 3)}}, 0, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d viewData
+			d.applySnapshot(tt.snap, t0)
+			got := d.rates["m"]
+			if got.reqOK != tt.reqOK || got.reqPerMin != tt.reqPerMin || got.errRatio != tt.errRatio {
+				t.Errorf("rates %+v, want %v/min (ok %v), errors %v", got, tt.reqPerMin, tt.reqOK, tt.errRatio)
+			}
+			if d.total.ok != tt.reqOK || (tt.reqOK && d.total.reqPerSec != tt.reqPerMin/60) {
+				t.Errorf("totals %+v, want %v/s", d.total, tt.reqPerMin/60)
+			}
+		})
+	}
+
+	// The seed stays the base while it is in the window, then real
+	// samples take over.
+	var d viewData
+	poll := func(after time.Duration, req uint64) {
+		now := t0.Add(after)
+		d.applySnapshot(Snapshot{StartedAt: t0.Add(-10 * time.Second), ServerTime: now, Models: []ModelRow{row(req, 0)}}, now)
+	}
+	poll(0, 30)
+	poll(30*time.Second, 30+90)
+	if r := d.rates["m"]; r.reqPerMin != 180 {
+		t.Errorf("30 s later: %v/min, want 180 (still from the start)", r.reqPerMin)
+	}
+	poll(90*time.Second, 30+90+60)
+	if r := d.rates["m"]; r.reqPerMin != 60 {
+		t.Errorf("90 s later: %v/min, want 60 (from the sample 30 s in)", r.reqPerMin)
+	}
+}
+
 func TestRatesTotals(t *testing.T) {
 	var d viewData
 	d.applySnapshot(snapOf(ModelRow{ID: "a", Requests: 10}, ModelRow{ID: "b", Requests: 0}), t0)

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +34,9 @@ type feedLine struct {
 	count int
 	// until is the end of a cooldown, when the event's detail gives it.
 	until time.Time
+	// revFrom and revTo are the revisions a line of config reloads
+	// spans, when the events' details name them.
+	revFrom, revTo int64
 }
 
 // subject is who a line is about: the target, or the model asked for.
@@ -48,6 +52,10 @@ func (l feedLine) sameAs(o feedLine) bool {
 	case EventAttemptFailed, EventFailover, EventCooldownEntered, EventCooldownLeft:
 		// Details of these (error texts, durations) vary between repeats.
 		return true
+	case EventConfigReloaded:
+		// A burst of writes (a setup script) is one line: its revisions
+		// are kept as a range.
+		return l.revTo > 0 && o.revTo > 0 || l.detail == o.detail
 	}
 	return l.detail == o.detail
 }
@@ -63,6 +71,10 @@ func lineFor(e Event) feedLine {
 		l.target, l.next, l.detail = strings.TrimPrefix(e.Detail, "from "), e.Target, ""
 	case EventServed:
 		l.target, l.next, l.served = "", e.Target, true
+	case EventConfigReloaded:
+		if n, err := strconv.ParseInt(strings.TrimPrefix(e.Detail, "revision "), 10, 64); err == nil && n > 0 {
+			l.revFrom, l.revTo = n, n
+		}
 	case EventCooldownEntered:
 		// "until 2026-11-26T06:37:31Z" reads better as a local clock time.
 		if ts, ok := strings.CutPrefix(e.Detail, "until "); ok {
@@ -140,6 +152,12 @@ func buildFeed(events []Event) []feedLine {
 		if l.detail != "" {
 			o.detail = l.detail
 		}
+		if !l.until.IsZero() {
+			o.until = l.until // a repeated cooldown ends when the last one does
+		}
+		if l.revTo > 0 {
+			o.revFrom, o.revTo = min(o.revFrom, l.revFrom), max(o.revTo, l.revTo)
+		}
 		lines = append(lines, o)
 	}
 	return lines
@@ -188,6 +206,9 @@ func (l feedLine) text(loc *time.Location) string {
 		}
 		return s + times
 	case EventConfigReloaded:
+		if l.revFrom < l.revTo {
+			return fmt.Sprintf("config reloaded%s (revisions %d–%d)", times, l.revFrom, l.revTo)
+		}
 		return join("config reloaded", l.detail) + times
 	}
 	return join(l.kind, who, l.reason, l.detail) + times

@@ -135,13 +135,51 @@ func TestBuildFeed(t *testing.T) {
 			},
 		},
 		{
-			"reloads with different details stay apart",
+			"repeated cooldowns end when the last one does",
+			[]Event{
+				{Time: at(0), Kind: EventCooldownEntered, Target: "p", Reason: "transport_error", Detail: "until 2026-11-26T12:03:49Z"},
+				{Time: at(8), Kind: EventCooldownEntered, Target: "p", Reason: "transport_error", Detail: "until 2026-11-26T12:03:57Z"},
+			},
+			[]string{"12:03:49 p cooling down: transport_error (until 12:03:57) ×2"},
+		},
+		{
+			"a burst of reloads is one line with its revisions",
+			[]Event{
+				{Time: at(0), Kind: EventConfigReloaded, Detail: "revision 2"},
+				{Time: at(0), Kind: EventConfigReloaded, Detail: "revision 3"},
+				{Time: at(1), Kind: EventConfigReloaded, Detail: "revision 4"},
+				fail(1, "a", "a", "upstream_5xx"),
+				{Time: at(1), Kind: EventConfigReloaded, Detail: "revision 5"},
+				{Time: at(1), Kind: EventConfigReloaded, Detail: "revision 6"},
+				{Time: at(2), Kind: EventConfigReloaded, Detail: "revision 7"},
+			},
+			[]string{"12:03:42 a: upstream_5xx", "12:03:43 config reloaded ×6 (revisions 2–7)"},
+		},
+		{
+			"the same revision twice",
+			[]Event{
+				{Time: at(0), Kind: EventConfigReloaded, Detail: "revision 2"},
+				{Time: at(1), Kind: EventConfigReloaded, Detail: "revision 2"},
+			},
+			[]string{"12:03:42 config reloaded revision 2 ×2"},
+		},
+		{
+			"reloads more than a minute apart stay apart",
 			[]Event{
 				{Time: at(0), Kind: EventConfigReloaded, Detail: "revision 1"},
-				{Time: at(1), Kind: EventConfigReloaded, Detail: "revision 2"},
-				{Time: at(2), Kind: EventConfigReloaded, Detail: "revision 2"},
+				{Time: at(61), Kind: EventConfigReloaded, Detail: "revision 2"},
 			},
-			[]string{"12:03:41 config reloaded revision 1", "12:03:43 config reloaded revision 2 ×2"},
+			[]string{"12:03:41 config reloaded revision 1", "12:04:42 config reloaded revision 2"},
+		},
+		{
+			"reloads without a revision coalesce only when their details agree",
+			[]Event{
+				{Time: at(0), Kind: EventConfigReloaded, Detail: "from disk"},
+				{Time: at(1), Kind: EventConfigReloaded, Detail: "from disk"},
+				{Time: at(2), Kind: EventConfigReloaded, Detail: "revision 9"},
+				{Time: at(3), Kind: EventConfigReloaded},
+			},
+			[]string{"12:03:42 config reloaded from disk ×2", "12:03:43 config reloaded revision 9", "12:03:44 config reloaded"},
 		},
 	}
 	for _, tt := range tests {

@@ -36,6 +36,7 @@ type styles struct {
 	paused       lipgloss.Style
 	filterPrompt lipgloss.Style
 	cursor       lipgloss.Style
+	result       lipgloss.Style
 
 	connLive         lipgloss.Style
 	connReconnecting lipgloss.Style
@@ -75,6 +76,7 @@ func newStyles(r *lipgloss.Renderer) styles {
 		paused:       r.NewStyle().Bold(true).Foreground(colorAmber),
 		filterPrompt: r.NewStyle().Bold(true).Foreground(colorCyan),
 		cursor:       r.NewStyle(),
+		result:       r.NewStyle().Bold(true).Foreground(colorAmber),
 
 		connLive:         r.NewStyle().Bold(true).Foreground(colorGreen),
 		connReconnecting: r.NewStyle().Bold(true).Foreground(colorAmber),

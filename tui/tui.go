@@ -48,6 +48,8 @@ type Options struct {
 	Input io.Reader
 	// Output is where the dashboard is drawn (os.Stdout if nil).
 	Output io.Writer
+	// Actions are extra keys, listed on the bottom line in this order.
+	Actions []Action
 }
 
 // viewMode is which screen is showing.
@@ -110,6 +112,13 @@ type Model struct {
 	sel       int    // index of the selected row
 	selKey    string // key of the selected model, kept across re-sorts
 	detailKey string // the model the detail view shows
+
+	// Extra keys and the result of the last one pressed.
+	actions    []Action
+	actionKeys []key.Binding
+	actionSeq  int
+	result     string
+	resultAt   time.Time
 }
 
 // New returns the dashboard for src. It polls src once Init runs.
@@ -132,19 +141,23 @@ func New(src StatusSource, opts Options) Model {
 
 	h := help.New()
 	h.Styles = st.help
+	km := newKeyMap()
+	actions := usableActions(opts.Actions, km)
 
 	m := Model{
 		src:    src,
 		opts:   opts,
 		ctx:    context.Background(),
 		styles: st,
-		keys:   newKeyMap(),
+		keys:   km,
 		help:   h,
 		vp:     viewport.New(defaultWidth, defaultHeight),
 		now:    opts.Now(),
 		// Init starts the first poll; no other may start before it ends.
 		fetching:    true,
 		backoffUnit: time.Second,
+		actions:     actions,
+		actionKeys:  actionBindings(actions),
 	}
 	m.setSize(defaultWidth, defaultHeight)
 	return m
@@ -152,10 +165,14 @@ func New(src StatusSource, opts Options) Model {
 
 // Run draws the dashboard on opts.Output (alternate screen) and reads keys
 // from opts.Input until the user quits or ctx ends. It returns nil then.
+//
+// Run handles no signals: the caller ends ctx on SIGINT and SIGTERM
+// (signal.NotifyContext). Bubble Tea's own handler would race with the
+// caller's and can leave the program hanging on its way out.
 func Run(ctx context.Context, src StatusSource, opts Options) error {
 	m := New(src, opts)
 	m.ctx = ctx
-	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen()}
+	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithAltScreen(), tea.WithoutSignalHandler()}
 	if opts.Input != nil {
 		popts = append(popts, tea.WithInput(opts.Input))
 	}
@@ -241,6 +258,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	case refreshMsg:
 		cmd = m.handleRefresh(msg)
+	case actionDoneMsg:
+		m.finishAction(msg)
 	case tea.KeyMsg:
 		var quit bool
 		cmd, quit = m.handleKey(msg)
@@ -334,6 +353,9 @@ func (m *Model) handleKey(msg tea.KeyMsg) (cmd tea.Cmd, quit bool) {
 			m.frozen = viewData{}
 		}
 		return nil, false
+	}
+	if a, ok := m.actionFor(msg); ok {
+		return m.startAction(a), false
 	}
 	if m.showHelp && key.Matches(msg, m.keys.Back) {
 		m.showHelp = false

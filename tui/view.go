@@ -391,10 +391,18 @@ func (m *Model) footerLines() []string {
 		ShortHelp() []key.Binding
 		FullHelp() [][]key.Binding
 	} = m.keys
-	if m.mode == modeDetail {
+	switch {
+	case m.mode == modeDetail:
 		km = detailKeys(m.keys)
+	case len(m.actions) > 0:
+		km = withActions{keys: m.keys, actions: m.actionKeys}
 	}
 	lines := strings.Split(m.help.View(km), "\n")
+	if len(m.actions) > 0 {
+		// A line of its own, always there, so the layout does not jump
+		// when a result comes and goes.
+		lines = append([]string{st.result.Render(m.resultText())}, lines...)
+	}
 	if m.showHelp {
 		legend := strings.Join([]string{
 			st.statusHealthy.Render(symHealthy) + " healthy",

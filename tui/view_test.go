@@ -100,3 +100,26 @@ func TestViewWithoutData(t *testing.T) {
 		})
 	}
 }
+
+// TestViewFirstPoll is the first screen after one poll: a server up a few
+// seconds already has rates (its counters count from its start), an older
+// one shows – until two polls span enough time.
+func TestViewFirstPoll(t *testing.T) {
+	tests := []struct {
+		name   string
+		uptime time.Duration
+	}{
+		{name: "young_server_80x24", uptime: 10 * time.Second},
+		{name: "old_server_80x24", uptime: 2 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock(t0)
+			m := newTestModel(t, &fakeSource{}, c, 80, 24)
+			s := tutorialSnapshot(t0, 1)
+			s.StartedAt = t0.Add(-tt.uptime)
+			m = send(t, m, refreshMsg{snap: s})
+			golden.RequireEqual(t, []byte(m.View()))
+		})
+	}
+}

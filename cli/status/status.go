@@ -3,6 +3,7 @@
 package status
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os/signal"
@@ -12,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/cli/iostreams"
 	"github.com/aisix/aisix/cli/output"
+	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/tui"
 )
 
@@ -65,26 +68,36 @@ status rows and exits; add --watch for one JSON line per update.`,
 	return cmd
 }
 
+// Dashboard draws the live dashboard of the server behind client on ios
+// (polled every every, with the extra keys actions) until the user quits
+// or ctx ends. It fails fast with one line when no server answers, before
+// taking over the screen. `aisix status` and `aisix demo` run it.
+func Dashboard(ctx context.Context, ios *iostreams.IOStreams, client *admin.Client, url string, every time.Duration, actions []tui.Action) error {
+	// The dashboard leaves signals to us: SIGINT (when keys do not come
+	// from a terminal) and SIGTERM end it as q does.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if _, err := client.ModelsStatus(ctx); err != nil {
+		return fmt.Errorf("status needs a running server: %w", err)
+	}
+	return tui.Run(ctx, &Source{Client: client, URL: url}, tui.Options{
+		Server:       url,
+		RefreshEvery: every,
+		NoColor:      !ios.ColorEnabled(),
+		Input:        ios.In,
+		Output:       ios.Out,
+		Actions:      actions,
+	})
+}
+
 func run(cmd *cobra.Command, f *cmdutil.Factory, opts *Options) error {
 	client, url, err := f.AdminClient(cmd)
 	if err != nil {
 		return err
 	}
 	ctx := cmd.Context()
-	src := &Source{Client: client, URL: url}
 	if opts.Output.Format == output.FormatTable && f.IO.IsStdoutTTY() {
-		// Fail fast with one line when no server answers, before taking
-		// over the screen.
-		if _, err := client.ModelsStatus(ctx); err != nil {
-			return fmt.Errorf("status needs a running server: %w", err)
-		}
-		return tui.Run(ctx, src, tui.Options{
-			Server:       url,
-			RefreshEvery: opts.Every,
-			NoColor:      !f.IO.ColorEnabled(),
-			Input:        f.IO.In,
-			Output:       f.IO.Out,
-		})
+		return Dashboard(ctx, f.IO, client, url, opts.Every, nil)
 	}
 	if !opts.Watch {
 		rows, err := client.ModelsStatus(ctx)
