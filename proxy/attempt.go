@@ -87,7 +87,7 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	h[hdrServedBy] = t.ServedBy
 	c.setAttempts(h, len(c.out))
 	c.status = resp.StatusCode
-	if len(c.out) > largeAnswer {
+	if len(c.out) > largeAnswer && c.s.writeTimeout > 0 {
 		// Bound the time a caller may take to read a large answer.
 		c.setWriteDeadline(time.Now().Add(c.s.writeTimeout))
 		defer c.setWriteDeadline(time.Time{})

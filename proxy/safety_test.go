@@ -437,3 +437,16 @@ func TestEgressAtDial(t *testing.T) {
 	}
 	wantHits(t, up, 0)
 }
+
+// TestLargeAnswerWithWriteTimeoutOff: a disabled write timeout puts no
+// deadline on a large answer (a zero timeout must not mean "now").
+func TestLargeAnswerWithWriteTimeoutOff(t *testing.T) {
+	big := `{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"` +
+		strings.Repeat("x", 400<<10) + `"},"finish_reason":"stop"}]}`
+	up := upstream(t, "primary", proxytest.Raw("application/json", big))
+	e := newEnv(t, pair(up, up, storage.Routing{}), func(o *proxy.Options) { o.WriteTimeout = -1 })
+	r := e.chat("chat-prod")
+	if r.status != 200 || len(r.body) < 400<<10 {
+		t.Errorf("status %d, %d bytes", r.status, len(r.body))
+	}
+}
