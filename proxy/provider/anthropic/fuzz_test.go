@@ -44,7 +44,8 @@ func FuzzTranslateRequest(f *testing.F) {
 }
 
 // FuzzStream: any sequence of events (data split on NUL) never panics,
-// and every frame written is "data: " + valid JSON or [DONE].
+// accepts only valid JSON data, and every frame written is "data: " +
+// valid JSON or [DONE].
 func FuzzStream(f *testing.F) {
 	raw, _ := os.ReadFile("testdata/stream/full.anthropic.sse")
 	var seed [][]byte
@@ -63,6 +64,9 @@ func FuzzStream(f *testing.F) {
 			out, _, err = s.Event(out, []byte("message"), d)
 			if err != nil {
 				break
+			}
+			if !json.Valid(d) {
+				t.Fatalf("accepted invalid event data %q", d)
 			}
 		}
 		for _, fr := range frames(out) {

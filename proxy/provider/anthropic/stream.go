@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Stream errors. An error means the upstream stream is unusable; the
@@ -133,6 +134,55 @@ type Stream struct {
 	usage    anUsage
 	blocks   []blockState
 	ev       sEvent
+
+	// One json.Decoder for the whole stream, fed one event's data at a
+	// time: unlike json.Unmarshal it keeps its buffers, so steady-state
+	// events decode without allocating.
+	feed *feed
+	dec  *json.Decoder
+	fed  int64 // bytes given to dec so far
+	err  error // the first decoding error; the stream is unusable after it
+}
+
+// feed is the decoder's reader: the current event's data, then io.EOF.
+type feed struct{ b []byte }
+
+func (f *feed) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// decode decodes one event's data into s.ev. Data must be exactly one JSON
+// value (surrounding space allowed).
+func (s *Stream) decode(data []byte) error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.dec == nil {
+		s.feed = &feed{}
+		s.dec = json.NewDecoder(s.feed)
+	}
+	s.ev.reset()
+	// Trailing space of the last event the decoder did not read.
+	s.fed -= int64(len(s.feed.b))
+	s.feed.b = data
+	s.fed += int64(len(data))
+	err := s.dec.Decode(&s.ev)
+	if err == nil {
+		rest := s.fed - s.dec.InputOffset()
+		if rest < 0 || rest > int64(len(data)) || len(bytes.TrimSpace(data[int64(len(data))-rest:])) > 0 {
+			err = errors.New("more than one JSON value")
+		}
+	}
+	if err != nil {
+		s.err = fmt.Errorf("%w: %v", ErrBadEvent, err)
+		return s.err
+	}
+	return nil
 }
 
 // NewStream returns a translator for one stream answered under alias.
@@ -207,16 +257,15 @@ func (s *Stream) block(i int) *blockState {
 // A JSONTool block (response_format) streams its input as content. The
 // event type is read from data's "type", else from name. err is non-nil
 // for data that is not JSON, an event before message_start, or one after
-// message_stop.
+// message_stop. After a malformed event every later call fails too.
 func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev EventInfo, err error) {
 	if len(bytes.TrimSpace(data)) == 0 && is(name, "ping") {
 		return dst, ev, nil
 	}
-	e := &s.ev
-	e.reset()
-	if err := json.Unmarshal(data, e); err != nil {
-		return dst, ev, fmt.Errorf("%w: %v", ErrBadEvent, err)
+	if err := s.decode(data); err != nil {
+		return dst, ev, err
 	}
+	e := &s.ev
 	typ := []byte(e.Type)
 	if str(typ) {
 		typ = typ[1 : len(typ)-1]

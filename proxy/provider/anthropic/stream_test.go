@@ -194,6 +194,8 @@ func TestStreamBadInput(t *testing.T) {
 		{"no id", []string{`{"type":"message_start","message":{"usage":{}}}`}, ErrBadEvent},
 		{"twice", []string{msgStart, msgStart}, ErrBadEvent},
 		{"huge index", []string{msgStart, `{"type":"content_block_start","index":100000,"content_block":{"type":"text","text":""}}`}, ErrBadEvent},
+		{"two values", []string{msgStart + ` {}`}, ErrBadEvent},
+		{"array", []string{`[1]`}, ErrBadEvent},
 		{"tool without id", []string{msgStart, `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","name":"f"}}`}, ErrBadEvent},
 	}
 	for _, tt := range tests {
@@ -209,6 +211,23 @@ func TestStreamBadInput(t *testing.T) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
 		})
+	}
+	// Space around events, and events larger than the decoder's buffer
+	// with unread trailing space, keep the decoder in step.
+	long := strings.Repeat("x", 3000)
+	s0 := NewStream("a", 1, false)
+	out0, _ := run(t, s0, " \n"+msgStart+"\n ",
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"`+long+`"}}`+strings.Repeat(" ", 5000),
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"y"}}`,
+		`{"type":"message_stop"}`)
+	if fr := frames(out0); len(fr) != 5 || !strings.Contains(fr[1], long) || !strings.Contains(fr[2], `"y"`) {
+		t.Errorf("frames = %q", fr)
+	}
+	// After a malformed event the stream stays failed.
+	s1 := NewStream("a", 1, false)
+	_, _, _ = s1.Event(nil, nil, []byte(`{"type":`))
+	if _, _, err := s1.Event(nil, nil, []byte(msgStart)); !errors.Is(err, ErrBadEvent) {
+		t.Errorf("after a bad event: err = %v", err)
 	}
 	// Unknown events and an empty ping are ignored.
 	s := NewStream("a", 1, false)
