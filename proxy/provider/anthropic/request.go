@@ -97,6 +97,10 @@ type oaPart struct {
 	ImageURL *struct {
 		URL string `json:"url"`
 	} `json:"image_url"`
+	File *struct {
+		FileData string `json:"file_data"`
+		FileID   string `json:"file_id"`
+	} `json:"file"`
 	CacheControl json.RawMessage `json:"cache_control"`
 }
 
@@ -174,7 +178,9 @@ var emptySchema = json.RawMessage(`{"type":"object","properties":{}}`)
 //   - assistant tool_calls become tool_use blocks (arguments parsed into
 //     the input object);
 //   - image_url parts become image blocks: a base64 data URL as a base64
-//     source with its media type, an http(s) URL as a url source;
+//     source with its media type, an http(s) URL as a url source; file
+//     parts with file_data (a base64 data URL, such as a PDF) become
+//     document blocks;
 //   - tools, tool_choice (auto, none, required → any, a named function →
 //     tool) and parallel_tool_calls:false (disable_parallel_tool_use);
 //   - stop → stop_sequences; max_completion_tokens or max_tokens →
@@ -511,6 +517,18 @@ func contentBlocks(field string, raw json.RawMessage, images bool) ([]anBlock, e
 				return nil, err
 			}
 			blocks = append(blocks, anBlock{Type: "image", Source: src, CacheControl: cc})
+		case "file":
+			if !images {
+				return nil, reqErr(pf+".type", "files are only allowed in user messages")
+			}
+			if p.File == nil || p.File.FileData == "" {
+				return nil, reqErr(pf+".file.file_data", "is required (file_id is not supported)")
+			}
+			src, err := dataSource(pf+".file.file_data", p.File.FileData)
+			if err != nil {
+				return nil, err
+			}
+			blocks = append(blocks, anBlock{Type: "document", Source: src, CacheControl: cc})
 		default:
 			return nil, reqErr(pf+".type", "unsupported content part type %q", p.Type)
 		}
@@ -518,14 +536,21 @@ func contentBlocks(field string, raw json.RawMessage, images bool) ([]anBlock, e
 	return blocks, nil
 }
 
+// dataSource turns a data:<media type>;base64,<data> URL into a base64
+// source.
+func dataSource(field, u string) (*anSource, error) {
+	rest, _ := strings.CutPrefix(u, "data:")
+	meta, data, ok := strings.Cut(rest, ",")
+	mediaType, isBase64 := strings.CutSuffix(meta, ";base64")
+	if !strings.HasPrefix(u, "data:") || !ok || !isBase64 || mediaType == "" || data == "" {
+		return nil, reqErr(field, "a data URL must be data:<media type>;base64,<data>")
+	}
+	return &anSource{Type: "base64", MediaType: mediaType, Data: data}, nil
+}
+
 func imageSource(field, u string) (*anSource, error) {
-	if rest, ok := strings.CutPrefix(u, "data:"); ok {
-		meta, data, ok := strings.Cut(rest, ",")
-		mediaType, isBase64 := strings.CutSuffix(meta, ";base64")
-		if !ok || !isBase64 || mediaType == "" || data == "" {
-			return nil, reqErr(field, "a data URL must be data:<media type>;base64,<data>")
-		}
-		return &anSource{Type: "base64", MediaType: mediaType, Data: data}, nil
+	if strings.HasPrefix(u, "data:") {
+		return dataSource(field, u)
 	}
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
 		return &anSource{Type: "url", URL: u}, nil
