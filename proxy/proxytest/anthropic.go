@@ -125,7 +125,8 @@ func (u *AnthropicUpstream) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func anthropicError(w http.ResponseWriter, code int, typ, msg string) {
-	b, _ := json.Marshal(map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": msg}})
+	b, _ := json.Marshal(map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": msg},
+		"request_id": "req_fake" + strconv.Itoa(code)})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)

@@ -33,7 +33,8 @@ const (
 	// BadRequest: any other 4xx the caller's request caused (including 413
 	// request_too_large).
 	BadRequest
-	// Billing: 402 billing_error.
+	// Billing: 402 billing_error, or a 429 whose error.details.error_code
+	// is enforced_spend_limit_reached (not retryable).
 	Billing
 	// Timeout: 504 timeout_error.
 	Timeout
@@ -76,13 +77,23 @@ type envelope struct {
 	Error struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
+		Details struct {
+			ErrorCode string `json:"error_code"`
+		} `json:"details"`
 	} `json:"error"`
 }
+
+// spendLimit is the error_code of a 429 that a retry cannot clear: the
+// organisation's monthly spend limit.
+const spendLimit = "enforced_spend_limit_reached"
 
 func parseEnvelope(body []byte) (typ, msg string) {
 	var env envelope
 	if json.Unmarshal(body, &env) != nil {
 		return "", ""
+	}
+	if env.Error.Type == "rate_limit_error" && env.Error.Details.ErrorCode == spendLimit {
+		return "billing_error", env.Error.Message
 	}
 	return env.Error.Type, env.Error.Message
 }

@@ -26,6 +26,7 @@ func TestClassify(t *testing.T) {
 		{400, envelopeOf("invalid_request_error", "Output blocked by content filtering policy"), ContentPolicy},
 		{400, envelopeOf("invalid_request_error", "messages: field required"), BadRequest},
 		{413, envelopeOf("request_too_large", "Request exceeds the maximum allowed number of bytes."), BadRequest},
+		{429, `{"type":"error","error":{"type":"rate_limit_error","message":"spend limit reached","details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_1"}`, Billing},
 		{402, envelopeOf("billing_error", "credit balance too low"), Billing},
 		{504, envelopeOf("timeout_error", "timed out"), Timeout},
 		{500, envelopeOf("api_error", "Internal server error"), Server},
