@@ -191,7 +191,10 @@ var emptySchema = json.RawMessage(`{"type":"object","properties":{}}`)
 //   - reasoning_effort low/medium/high → thinking with budget
 //     BudgetLow/Medium/High; max_tokens is raised by the budget when it
 //     does not exceed it, and temperature and top_p are dropped (Anthropic
-//     refuses them with thinking); "none" sends no thinking.
+//     refuses them with thinking); "none" sends no thinking. Thinking is
+//     also left out when the last assistant turn used tools: Anthropic
+//     would want that turn's signed thinking block back, which OpenAI
+//     callers do not keep.
 //
 // Every other field (frequency_penalty, presence_penalty, logprobs, seed,
 // logit_bias, service_tier, store, stream_options, ...) is dropped. n > 1
@@ -320,6 +323,13 @@ func TranslateRequest(openaiBody []byte, model string, stream bool, opts Request
 	default:
 		return nil, reqErr("reasoning_effort", "unsupported value %q (low, medium or high)", in.ReasoningEffort)
 	}
+	if budget > 0 && lastAssistantUsesTools(out.Messages) {
+		// With thinking on, Anthropic wants the last assistant turn of a
+		// tool loop to start with its signed thinking block, which OpenAI
+		// callers never send back; such a request would be refused, so
+		// this turn is answered without thinking.
+		budget = 0
+	}
 	if budget > 0 {
 		if out.ToolChoice != nil && (out.ToolChoice.Type == "any" || out.ToolChoice.Type == "tool") {
 			return nil, reqErr("reasoning_effort", "cannot be combined with a forced tool_choice or response_format on Anthropic models")
@@ -336,6 +346,23 @@ func TranslateRequest(openaiBody []byte, model string, stream bool, opts Request
 		return nil, reqErr("body", "%v", err)
 	}
 	return b, nil
+}
+
+// lastAssistantUsesTools reports whether the last assistant turn holds a
+// tool_use block.
+func lastAssistantUsesTools(msgs []anMessage) bool {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != "assistant" {
+			continue
+		}
+		for _, b := range msgs[i].Content {
+			if b.Type == "tool_use" {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
 
 func jsonReason(err error) string {
