@@ -1,0 +1,220 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/aisix/aisix/proxy/provider"
+)
+
+// Class is what an upstream failure means for the gateway.
+type Class int
+
+const (
+	// Unknown is a failure none of the other classes describe.
+	Unknown Class = iota
+	// RateLimited: 429 rate_limit_error. The caller reads retry-after.
+	RateLimited
+	// Overloaded: 529 (or 503) overloaded_error; retryable, fails over.
+	Overloaded
+	// Auth: 401 authentication_error; the provider key is bad.
+	Auth
+	// Forbidden: 403 permission_error.
+	Forbidden
+	// NotFound: 404 not_found_error (usually the model).
+	NotFound
+	// ContextLength: 400 invalid_request_error saying the prompt does not
+	// fit the model's context window.
+	ContextLength
+	// ContentPolicy: 400 invalid_request_error about a content-filtering
+	// policy.
+	ContentPolicy
+	// BadRequest: any other 4xx the caller's request caused (including 413
+	// request_too_large).
+	BadRequest
+	// Billing: 402 billing_error, or a 429 whose error.details.error_code
+	// is enforced_spend_limit_reached (not retryable).
+	Billing
+	// Timeout: 504 timeout_error.
+	Timeout
+	// Server: 5xx api_error.
+	Server
+)
+
+var classNames = [...]string{"unknown", "rate_limited", "overloaded", "auth", "forbidden", "not_found",
+	"context_length", "content_policy", "bad_request", "billing", "timeout", "server"}
+
+func (c Class) String() string {
+	if c < 0 || int(c) >= len(classNames) {
+		return "class(" + strconv.Itoa(int(c)) + ")"
+	}
+	return classNames[c]
+}
+
+// Retryable reports whether another attempt (the same target later, or
+// the next one) may succeed.
+func (c Class) Retryable() bool {
+	switch c {
+	case RateLimited, Overloaded, Timeout, Server, Unknown:
+		return true
+	}
+	return false
+}
+
+// Failure is a classified upstream failure: a non-2xx answer or an
+// in-band stream error event.
+type Failure struct {
+	Class Class
+	// Type is Anthropic's error type ("overloaded_error"), or "".
+	Type string
+	// Message is the upstream's message, unredacted.
+	Message string
+}
+
+// envelope is Anthropic's error body: {"type":"error","error":{"type","message"}}.
+type envelope struct {
+	Error struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+		Details struct {
+			ErrorCode string `json:"error_code"`
+		} `json:"details"`
+	} `json:"error"`
+}
+
+// spendLimit is the error_code of a 429 that a retry cannot clear: the
+// organisation's monthly spend limit.
+const spendLimit = "enforced_spend_limit_reached"
+
+func parseEnvelope(body []byte) (typ, msg string) {
+	var env envelope
+	if json.Unmarshal(body, &env) != nil {
+		return "", ""
+	}
+	if env.Error.Type == "rate_limit_error" && env.Error.Details.ErrorCode == spendLimit {
+		return "billing_error", env.Error.Message
+	}
+	return env.Error.Type, env.Error.Message
+}
+
+// Classify reads an upstream non-2xx answer (status and body) or, with
+// status 0, an in-band error event's data. The Anthropic error type
+// decides when it is known, then the status. The message is the
+// upstream's own: redact it before showing it to anyone.
+func Classify(status int, body []byte) (Class, string) {
+	typ, msg := parseEnvelope(body)
+	return classify(status, typ, msg), msg
+}
+
+func classify(status int, typ, msg string) Class {
+	switch typ {
+	case "rate_limit_error":
+		return RateLimited
+	case "overloaded_error":
+		return Overloaded
+	case "authentication_error":
+		return Auth
+	case "permission_error":
+		return Forbidden
+	case "not_found_error":
+		return NotFound
+	case "request_too_large":
+		return BadRequest
+	case "billing_error":
+		return Billing
+	case "timeout_error":
+		return Timeout
+	case "api_error":
+		return Server
+	case "invalid_request_error":
+		return invalidRequest(msg)
+	}
+	switch {
+	case status == 429:
+		return RateLimited
+	case status == 529 || status == 503:
+		return Overloaded
+	case status == 401:
+		return Auth
+	case status == 403:
+		return Forbidden
+	case status == 404:
+		return NotFound
+	case status == 402:
+		return Billing
+	case status == 504 || status == 408:
+		return Timeout
+	case status >= 500:
+		return Server
+	case status >= 400:
+		return invalidRequest(msg)
+	}
+	return Unknown
+}
+
+func invalidRequest(msg string) Class {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "prompt is too long"), strings.Contains(m, "exceeds the maximum"),
+		strings.Contains(m, "context window"), strings.Contains(m, "context length"):
+		return ContextLength
+	case strings.Contains(m, "content filtering"), strings.Contains(m, "content policy"):
+		return ContentPolicy
+	}
+	return BadRequest
+}
+
+// openAIType is the OpenAI-style error type and code for a class.
+func openAIType(c Class) (typ, code string) {
+	switch c {
+	case RateLimited:
+		return "rate_limit_error", "rate_limit_exceeded"
+	case Auth:
+		return "authentication_error", ""
+	case Forbidden:
+		return "permission_denied", ""
+	case NotFound:
+		return "not_found_error", ""
+	case ContextLength:
+		return "invalid_request_error", "context_length_exceeded"
+	case ContentPolicy:
+		return "invalid_request_error", "content_policy_violation"
+	case Billing:
+		return "billing_error", ""
+	case BadRequest:
+		return "invalid_request_error", ""
+	}
+	return "upstream_error", ""
+}
+
+// OpenAIError rebuilds an upstream error answer as the OpenAI envelope the
+// caller gets: {"error":{"message","type","param":null,"code"}}, with the
+// Anthropic type translated to OpenAI terms. A 4xx keeps the upstream's
+// message with provider.RedactErrorMessage applied; a 5xx, an overload or
+// a timeout says only "upstream returned <status>", so internal details do
+// not leak.
+func OpenAIError(status int, body []byte) []byte {
+	typ, msg := parseEnvelope(body)
+	c := classify(status, typ, msg)
+	otyp, code := openAIType(c)
+	if status >= 500 || otyp == "upstream_error" {
+		msg = ""
+	}
+	msg = provider.RedactErrorMessage(msg)
+	if msg == "" {
+		msg = "upstream returned " + strconv.Itoa(status)
+	}
+	b := make([]byte, 0, 96+len(msg))
+	b = append(b, `{"error":{"message":`...)
+	b = appendString(b, msg)
+	b = append(b, `,"type":`...)
+	b = appendString(b, otyp)
+	b = append(b, `,"param":null,"code":`...)
+	if code == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, code)
+	}
+	return append(b, "}}"...)
+}
