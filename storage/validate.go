@@ -64,13 +64,8 @@ func (pk *ProviderKey) Validate() error {
 	}
 	adapter := pk.EffectiveAdapter()
 	switch {
-	case adapter == AdapterAzureOpenAI && strings.TrimSpace(pk.APIBase) == "":
-		return FieldErrorf("api_base", "is required for azure-openai: the resource URL, such as https://myres.openai.azure.com, or the bare resource name myres")
 	case adapter == AdapterAzureOpenAI && azureResourceRe.MatchString(strings.TrimSpace(pk.APIBase)):
 		// A bare resource name; BaseURL expands it.
-	case adapter == AdapterOpenAI && pk.APIBase == "" && pk.Provider != "" && pk.Provider != AdapterOpenAI:
-		// Sending a vendor's key to api.openai.com would leak it there.
-		return FieldErrorf("api_base", "provider %s has no default base URL; set api_base", pk.Provider)
 	case pk.APIBase != "":
 		if err := validateAPIBase(pk.APIBase); err != nil {
 			return err
@@ -86,6 +81,24 @@ func (pk *ProviderKey) Validate() error {
 	}
 	_, err := CanonicalForwardHeaders(pk.ForwardHeaders)
 	return err
+}
+
+// ValidateWrite checks a provider key about to be stored: Validate, and
+// the rules that only apply to writes, so that rows stored before them
+// still load (the proxy reports those at routing time): an azure-openai
+// key needs api_base, and so does an openai-adapter key of another vendor
+// (its key must never go to api.openai.com by default).
+func (pk *ProviderKey) ValidateWrite() error {
+	if err := pk.Validate(); err != nil {
+		return err
+	}
+	switch adapter := pk.EffectiveAdapter(); {
+	case adapter == AdapterAzureOpenAI && strings.TrimSpace(pk.APIBase) == "":
+		return FieldErrorf("api_base", "is required for azure-openai: the resource URL, such as https://myres.openai.azure.com, or the bare resource name myres")
+	case adapter == AdapterOpenAI && strings.TrimSpace(pk.APIBase) == "" && pk.Provider != "" && pk.Provider != AdapterOpenAI:
+		return FieldErrorf("api_base", "provider %s has no default base URL; set api_base", pk.Provider)
+	}
+	return nil
 }
 
 // validateAPIBase checks that s is a base URL requests can be sent to: http

@@ -116,7 +116,7 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 // providerKeyArgs validates pk and returns the stored form of its
 // forward_headers (canonical names, as JSON).
 func providerKeyArgs(pk *storage.ProviderKey) (forward string, err error) {
-	if err := pk.Validate(); err != nil {
+	if err := pk.ValidateWrite(); err != nil {
 		return "", err
 	}
 	names, err := storage.CanonicalForwardHeaders(pk.ForwardHeaders)
