@@ -49,7 +49,10 @@ func TokenURL(tenant string) string {
 // the client-credentials flow, cached and refreshed a minute before it
 // expires. tokenURL overrides the tenant's endpoint (TokenURL; for tests);
 // httpClient, if not nil, is used for token requests, and its Timeout
-// bounds them. The errors never repeat the secret.
+// bounds them: Apply checks its ctx before a fetch but cannot cancel one in
+// flight, since oauth2's TokenSource takes no context. Apply is safe for
+// concurrent use; concurrent callers share one token request. The errors
+// never repeat the secret.
 func NewAuth(secret, tokenURL string, httpClient *http.Client) (Auth, error) {
 	s := strings.TrimSpace(secret)
 	if s == "" {

@@ -1,6 +1,7 @@
 package azure_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -139,6 +141,43 @@ func TestEntraAuthCachesToken(t *testing.T) {
 	}
 	if got := n.Load(); got != 1 {
 		t.Errorf("%d token requests for 20 Apply calls, want 1", got)
+	}
+}
+
+func TestEntraAuthConcurrent(t *testing.T) {
+	srv, n := tokenServer(t, 3600)
+	a, err := azure.NewAuth(entra, srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			h := http.Header{}
+			if err := a.Apply(t.Context(), h); err != nil || h.Get("Authorization") != "Bearer tok-1" {
+				t.Errorf("Apply: %v, Authorization %q", err, h.Get("Authorization"))
+			}
+		})
+	}
+	wg.Wait()
+	if got := n.Load(); got != 1 {
+		t.Errorf("%d token requests for 16 concurrent Apply calls, want 1", got)
+	}
+}
+
+func TestEntraAuthCanceled(t *testing.T) {
+	srv, n := tokenServer(t, 3600)
+	a, err := azure.NewAuth(entra, srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := a.Apply(ctx, http.Header{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Apply with a canceled context: %v", err)
+	}
+	if n.Load() != 0 {
+		t.Error("a canceled Apply fetched a token")
 	}
 }
 
