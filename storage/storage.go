@@ -8,7 +8,9 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -54,8 +56,16 @@ type ProviderKey struct {
 	// ForwardHeaders names caller request headers (canonical form) that may
 	// go upstream beyond the adapter's own allowlist.
 	ForwardHeaders []string
+	// APIVersion is the Azure OpenAI api-version ("2024-10-21",
+	// "2025-01-01-preview" or "v1"); only azure-openai keys may set it, and
+	// empty means DefaultAzureAPIVersion.
+	APIVersion string
 	Meta
 }
+
+// DefaultAzureAPIVersion is the api-version of an azure-openai provider key
+// without api_version.
+const DefaultAzureAPIVersion = "2024-10-21"
 
 // DefaultOpenAIBase is the base URL of an openai provider key without
 // api_base (and with provider empty or "openai").
@@ -66,6 +76,10 @@ const DefaultOpenAIBase = "https://api.openai.com/v1"
 func (pk *ProviderKey) BaseURL() string {
 	base := strings.TrimRight(strings.TrimSpace(pk.APIBase), "/")
 	if base != "" {
+		if pk.EffectiveAdapter() == AdapterAzureOpenAI && azureResourceRe.MatchString(base) {
+			// A bare Azure resource name.
+			return "https://" + base + ".openai.azure.com"
+		}
 		return base
 	}
 	if pk.EffectiveAdapter() == AdapterOpenAI && (pk.Provider == "" || pk.Provider == AdapterOpenAI) {
@@ -281,10 +295,46 @@ type Source interface {
 }
 
 // MaskSecret returns a form of secret that is safe to show: a short prefix
-// and the last four characters of a long secret, "***" otherwise.
+// and the last four characters of a long secret, "***" otherwise. A JSON
+// secret (one that starts with "{": the Entra ID, Bedrock and Vertex
+// credentials) reveals nothing of its values: it is masked as its field
+// names, sorted, each with the value "…", such as
+// {"client_id":"…","client_secret":"…","tenant_id":"…"}, or as "***" when
+// it is not a JSON object of strings.
 func MaskSecret(secret string) string {
+	if strings.HasPrefix(strings.TrimSpace(secret), "{") {
+		return maskJSONSecret(secret)
+	}
 	if len(secret) < 16 {
 		return "***"
 	}
 	return secret[:3] + "…" + secret[len(secret)-4:]
+}
+
+// maskJSONSecret masks a JSON object secret as its sorted field names.
+func maskJSONSecret(secret string) string {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(secret), &fields); err != nil || len(fields) == 0 {
+		return "***"
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, name := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		q, err := json.Marshal(name)
+		if err != nil {
+			return "***"
+		}
+		b.Write(q)
+		b.WriteString(`:"…"`)
+	}
+	b.WriteByte('}')
+	return b.String()
 }

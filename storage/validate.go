@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/textproto"
 	"net/url"
@@ -24,6 +25,10 @@ const (
 var (
 	providerRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	keyHashRe  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// azureResourceRe matches a bare Azure OpenAI resource name (the
+	// subdomain of openai.azure.com): letters, digits and hyphens.
+	azureResourceRe   = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$`)
+	azureAPIVersionRe = regexp.MustCompile(`^(?:[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?:-preview)?|v1)$`)
 )
 
 // ValidateDisplayName checks that name can be used as a resource name and as
@@ -57,13 +62,43 @@ func (pk *ProviderKey) Validate() error {
 	if pk.EffectiveAdapter() == "" {
 		return FieldErrorf("adapter", "is required unless provider is one of %s", strings.Join(Adapters, ", "))
 	}
-	if pk.APIBase != "" {
+	adapter := pk.EffectiveAdapter()
+	switch {
+	case adapter == AdapterAzureOpenAI && azureResourceRe.MatchString(strings.TrimSpace(pk.APIBase)):
+		// A bare resource name; BaseURL expands it.
+	case pk.APIBase != "":
 		if err := validateAPIBase(pk.APIBase); err != nil {
 			return err
 		}
 	}
+	if pk.APIVersion != "" {
+		if adapter != AdapterAzureOpenAI {
+			return FieldErrorf("api_version", "applies to azure-openai provider keys only (this one's adapter is %s)", adapter)
+		}
+		if !azureAPIVersionRe.MatchString(pk.APIVersion) {
+			return FieldErrorf("api_version", "must be a date YYYY-MM-DD, optionally followed by -preview (such as 2024-10-21 or 2025-01-01-preview), or v1")
+		}
+	}
 	_, err := CanonicalForwardHeaders(pk.ForwardHeaders)
 	return err
+}
+
+// ValidateWrite checks a provider key about to be stored: Validate, and
+// the rules that only apply to writes, so that rows stored before them
+// still load (the proxy reports those at routing time): an azure-openai
+// key needs api_base, and so does an openai-adapter key of another vendor
+// (its key must never go to api.openai.com by default).
+func (pk *ProviderKey) ValidateWrite() error {
+	if err := pk.Validate(); err != nil {
+		return err
+	}
+	switch adapter := pk.EffectiveAdapter(); {
+	case adapter == AdapterAzureOpenAI && strings.TrimSpace(pk.APIBase) == "":
+		return FieldErrorf("api_base", "is required for azure-openai: the resource URL, such as https://myres.openai.azure.com, or the bare resource name myres")
+	case adapter == AdapterOpenAI && strings.TrimSpace(pk.APIBase) == "" && pk.Provider != "" && pk.Provider != AdapterOpenAI:
+		return FieldErrorf("api_base", "provider %s has no default base URL; set api_base", pk.Provider)
+	}
+	return nil
 }
 
 // validateAPIBase checks that s is a base URL requests can be sent to: http
@@ -174,6 +209,91 @@ func ValidateSecret(secret string) error {
 	}
 	if strings.ContainsAny(secret, "\r\n") {
 		return FieldErrorf("secret", "must not contain line breaks")
+	}
+	return nil
+}
+
+// ValidateSecretFor checks a secret given on create (or a replacement on
+// update) against the shape the adapter needs:
+//
+//   - azure-openai: a plain API key, or the Entra ID client credential
+//     {"tenant_id","client_id","client_secret"} (all non-empty strings,
+//     nothing else);
+//   - bedrock: {"access_key_id","secret_access_key","region"} and an
+//     optional "session_token";
+//   - vertex: {"project","region"} and exactly one of
+//     "service_account_json" or "access_token";
+//   - openai and anthropic: a plain string.
+//
+// The errors name the field (secret.client_id) and never repeat any part
+// of the secret.
+func ValidateSecretFor(adapter, secret string) error {
+	if err := ValidateSecret(secret); err != nil {
+		return err
+	}
+	looksJSON := strings.HasPrefix(strings.TrimSpace(secret), "{")
+	switch adapter {
+	case AdapterAzureOpenAI:
+		if !looksJSON {
+			return nil // an api-key
+		}
+		return checkJSONSecret(secret, "an Entra ID credential", []string{"tenant_id", "client_id", "client_secret"}, nil)
+	case AdapterBedrock:
+		if !looksJSON {
+			return FieldErrorf("secret", `must be a JSON object {"access_key_id","secret_access_key","region"} (and optionally "session_token") for bedrock`)
+		}
+		return checkJSONSecret(secret, "a Bedrock credential", []string{"access_key_id", "secret_access_key", "region"}, []string{"session_token"})
+	case AdapterVertex:
+		if !looksJSON {
+			return FieldErrorf("secret", `must be a JSON object {"project","region"} with one of "service_account_json" or "access_token" for vertex`)
+		}
+		if err := checkJSONSecret(secret, "a Vertex credential", []string{"project", "region"}, []string{"service_account_json", "access_token"}); err != nil {
+			return err
+		}
+		var fields map[string]json.RawMessage
+		_ = json.Unmarshal([]byte(secret), &fields) // checked above
+		_, sa := fields["service_account_json"]
+		_, tok := fields["access_token"]
+		if sa == tok {
+			return FieldErrorf("secret", `needs exactly one of "service_account_json" or "access_token" for a Vertex credential`)
+		}
+	}
+	return nil
+}
+
+// checkJSONSecret checks that secret is a JSON object whose fields are the
+// required ones and any of the optional ones, each a non-empty string. Its
+// errors name fields by their expected names only, so that a value pasted
+// in the wrong place is never echoed.
+func checkJSONSecret(secret, what string, required, optional []string) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(secret), &fields); err != nil || fields == nil {
+		// err quotes the input; say what is wrong without it.
+		return FieldErrorf("secret", "looks like JSON but is not a valid JSON object (%s)", what)
+	}
+	allowed := append(slices.Clone(required), optional...)
+	for name := range fields {
+		if !slices.Contains(allowed, name) {
+			return FieldErrorf("secret", "has a field that is not part of %s (allowed: %s)", what, strings.Join(allowed, ", "))
+		}
+	}
+	for _, name := range required {
+		if _, ok := fields[name]; !ok {
+			return FieldErrorf("secret."+name, "is required for %s", what)
+		}
+	}
+	for _, name := range allowed {
+		raw, ok := fields[name]
+		if !ok {
+			continue
+		}
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return FieldErrorf("secret."+name, "must be a string in %s", what)
+		}
+		if strings.TrimSpace(v) == "" {
+			return FieldErrorf("secret."+name, "must not be empty in %s", what)
+		}
 	}
 	return nil
 }

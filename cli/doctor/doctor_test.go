@@ -151,7 +151,7 @@ func TestDoctor(t *testing.T) {
 		want(t, got, "config.output", doctor.StatusOK, "json (flag --output)")
 		if e.Server == "" {
 			want(t, got, "config.server", doctor.StatusOK, "not set (default): local mode")
-			want(t, got, "store.schema", doctor.StatusOK, "schema version 4 (this aisix: 4), revision ")
+			want(t, got, "store.schema", doctor.StatusOK, "schema version 5 (this aisix: 5), revision ")
 			want(t, got, "store.file_mode", doctor.StatusOK, "0600")
 		} else {
 			want(t, got, "config.server", doctor.StatusOK, e.Server+" (env AISIX_SERVER): remote mode")
@@ -214,14 +214,14 @@ func TestDoctorLocalStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = checks(t, e, 1, "--no-network")
-	want(t, got, "store.schema", doctor.StatusFail, "is at schema version 3, this aisix needs 4: run \"aisix migrate\"")
+	want(t, got, "store.schema", doctor.StatusFail, "is at schema version 3, this aisix needs 5: run \"aisix migrate\"")
 	e.Must("", "migrate")
 
 	if err := os.Chmod(e.DB, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got = checks(t, e, 0, "--no-network")
-	want(t, got, "store.schema", doctor.StatusOK, "schema version 4")
+	want(t, got, "store.schema", doctor.StatusOK, "schema version 5")
 	want(t, got, "store.file_mode", doctor.StatusWarn, filepath.Base(e.DB)+" is 0644: other users can read the provider secrets")
 	if fi, err := os.Stat(e.DB); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("doctor changed the file mode: %v %v", fi.Mode(), err)

@@ -30,9 +30,11 @@ func NewCmdProviderKey(f *cmdutil.Factory) *cobra.Command {
 // CreateOptions are the inputs of `provider-key create`.
 type CreateOptions struct {
 	Name, Provider, Adapter, APIBase string
-	ForwardHeaders                   []string
-	Secret                           cmdutil.SecretFlags
-	Output                           output.Options
+	// APIVersion is the Azure OpenAI api-version (azure-openai only).
+	APIVersion     string
+	ForwardHeaders []string
+	Secret         cmdutil.SecretFlags
+	Output         output.Options
 }
 
 func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *CreateOptions) error) *cobra.Command {
@@ -42,7 +44,12 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 		Short: "Create a provider key",
 		Example: `  printf '%s' "$OPENAI_API_KEY" | aisix provider-key create --name openai-primary \
       --provider openai --api-base https://api.openai.com/v1 --secret-stdin
-  aisix provider-key create --name openai-secondary --provider openai --secret-env OPENAI_API_KEY -q`,
+  aisix provider-key create --name openai-secondary --provider openai --secret-env OPENAI_API_KEY -q
+  aisix provider-key create --name azure-east --adapter azure-openai --api-base myres \
+      --api-version 2024-10-21 --secret-env AZURE_OPENAI_API_KEY
+  # Entra ID (service principal) instead of an api-key:
+  printf '%s' '{"tenant_id":"…","client_id":"…","client_secret":"…"}' | aisix provider-key create \
+      --name azure-entra --adapter azure-openai --api-base https://myres.openai.azure.com --secret-stdin`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Name == "" {
@@ -64,12 +71,15 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 	fl.StringVar(&opts.Name, "name", "", "display name (unique)")
 	fl.StringVar(&opts.Provider, "provider", "", "vendor label, e.g. openai")
 	fl.StringVar(&opts.Adapter, "adapter", "", "wire family: openai, anthropic, azure-openai, bedrock, vertex (default: from --provider)")
-	fl.StringVar(&opts.APIBase, "api-base", "", "upstream base URL, e.g. https://api.openai.com/v1")
+	fl.StringVar(&opts.APIBase, "api-base", "", "upstream base URL, e.g. https://api.openai.com/v1 (azure-openai: also a bare resource name)")
+	fl.StringVar(&opts.APIVersion, "api-version", "", apiVersionUsage)
 	addForwardHeaderFlag(cmd, &opts.ForwardHeaders)
 	addSecretFlags(cmd, &opts.Secret)
 	opts.Output.AddFlags(cmd)
 	return cmd
 }
+
+const apiVersionUsage = "Azure OpenAI api-version, e.g. 2024-10-21, 2025-01-01-preview or v1 (azure-openai only; default 2024-10-21)"
 
 func addForwardHeaderFlag(cmd *cobra.Command, names *[]string) {
 	cmd.Flags().StringArrayVar(names, "forward-header", nil, "caller request header to send upstream too, e.g. X-Trace-Id (repeat)")
@@ -91,6 +101,7 @@ func createRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts
 		pk, err := s.CreateProviderKey(ctx, storage.ProviderKey{
 			DisplayName: opts.Name, Provider: opts.Provider, Adapter: opts.Adapter,
 			APIBase: opts.APIBase, Secret: secret, ForwardHeaders: opts.ForwardHeaders,
+			APIVersion: opts.APIVersion,
 		})
 		if err != nil {
 			return fmt.Errorf("provider key %q: %w", opts.Name, err)
@@ -168,6 +179,8 @@ func newCmdGet(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *G
 type UpdateOptions struct {
 	Ref                              string
 	Name, Provider, Adapter, APIBase *string
+	// APIVersion, when set, replaces the api-version ("" for the default).
+	APIVersion *string
 	// ForwardHeaders, when set, replaces the list (empty: forward none).
 	ForwardHeaders *[]string
 	Secret         cmdutil.SecretFlags
@@ -177,9 +190,9 @@ type UpdateOptions struct {
 func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *UpdateOptions) error) *cobra.Command {
 	opts := &UpdateOptions{}
 	var (
-		name, provider, adapter, apiBase string
-		forward                          []string
-		clearForward                     bool
+		name, provider, adapter, apiBase, apiVersion string
+		forward                                      []string
+		clearForward                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "update <name|id>",
@@ -210,6 +223,9 @@ points back.`,
 			if fl.Changed("api-base") {
 				opts.APIBase = &apiBase
 			}
+			if fl.Changed("api-version") {
+				opts.APIVersion = &apiVersion
+			}
 			switch {
 			case clearForward && fl.Changed("forward-header"):
 				return cmdutil.FlagErrorf("--forward-header and --clear-forward-headers cannot be used together")
@@ -232,6 +248,7 @@ points back.`,
 	fl.StringVar(&provider, "provider", "", "vendor label")
 	fl.StringVar(&adapter, "adapter", "", "wire family")
 	fl.StringVar(&apiBase, "api-base", "", "upstream base URL")
+	fl.StringVar(&apiVersion, "api-version", "", apiVersionUsage+"; \"\" for the default")
 	addForwardHeaderFlag(cmd, &forward)
 	fl.BoolVar(&clearForward, "clear-forward-headers", false, "forward no caller headers beyond the adapter's own")
 	addSecretFlags(cmd, &opts.Secret)
@@ -258,6 +275,7 @@ func updateRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts
 		set(&pk.Provider, opts.Provider)
 		set(&pk.Adapter, opts.Adapter)
 		set(&pk.APIBase, opts.APIBase)
+		set(&pk.APIVersion, opts.APIVersion)
 		if opts.ForwardHeaders != nil {
 			pk.ForwardHeaders = *opts.ForwardHeaders // the given flags replace the list
 		}
@@ -324,10 +342,10 @@ func printMany(f *cmdutil.Factory, o *output.Options, all []storage.ProviderKey)
 }
 
 func table(all []storage.ProviderKey) output.Table {
-	t := output.Table{Headers: []string{"name", "id", "provider", "adapter", "api base", "secret", "forward headers", "revision", "updated"}}
+	t := output.Table{Headers: []string{"name", "id", "provider", "adapter", "api base", "api version", "secret", "forward headers", "revision", "updated"}}
 	for _, pk := range all {
 		t.Rows = append(t.Rows, []string{pk.DisplayName, pk.ID, output.Or(pk.Provider), output.Or(pk.EffectiveAdapter()),
-			output.Or(pk.APIBase), secretColumn(pk), output.Or(strings.Join(pk.ForwardHeaders, ",")),
+			output.Or(pk.APIBase), output.Or(pk.APIVersion), secretColumn(pk), output.Or(strings.Join(pk.ForwardHeaders, ",")),
 			fmt.Sprint(pk.Revision), output.Time(pk.UpdatedAt)})
 	}
 	return t

@@ -151,6 +151,7 @@ func providerKeyFromEntry(e *Entry[ProviderKeyValue]) storage.ProviderKey {
 		Meta:        e.meta(),
 
 		ForwardHeaders: v.ForwardHeaders,
+		APIVersion:     v.APIVersion,
 	}
 }
 
@@ -161,6 +162,7 @@ func providerKeyBody(pk storage.ProviderKey) providerKeyInput {
 		Adapter:        pk.Adapter,
 		APIBase:        pk.APIBase,
 		ForwardHeaders: pk.ForwardHeaders,
+		APIVersion:     pk.APIVersion,
 	}
 	if pk.Secret != "" {
 		in.Secret = &pk.Secret

@@ -74,6 +74,8 @@ type providerKeyInput struct {
 	APIBase string  `json:"api_base"`
 	// ForwardHeaders replaces the list; omitted or [] forwards none.
 	ForwardHeaders []string `json:"forward_headers"`
+	// APIVersion is the Azure OpenAI api-version (azure-openai only).
+	APIVersion string `json:"api_version,omitempty"`
 	// SecretHost and SecretNeedsReentry are read-only: accepted, so that a
 	// value read back can be sent again, and ignored (the store binds a
 	// secret to a host itself).
@@ -89,6 +91,7 @@ func (in providerKeyInput) LogValue() slog.Value {
 		slog.String("adapter", in.Adapter),
 		slog.String("api_base", in.APIBase),
 		slog.Any("forward_headers", in.ForwardHeaders),
+		slog.String("api_version", in.APIVersion),
 		slog.String("secret", "REDACTED"),
 	)
 }
@@ -121,6 +124,7 @@ func (in *providerKeyInput) toStorage(id, secret string) storage.ProviderKey {
 		Secret:         secret,
 		APIBase:        in.APIBase,
 		ForwardHeaders: in.ForwardHeaders,
+		APIVersion:     in.APIVersion,
 	}
 }
 
@@ -136,12 +140,16 @@ type ProviderKeyValue struct {
 	DisplayName string `json:"display_name"`
 	Provider    string `json:"provider,omitempty"`
 	Adapter     string `json:"adapter,omitempty"`
-	// Secret is masked (see storage.MaskSecret); never the plaintext.
+	// Secret is masked (see storage.MaskSecret); never the plaintext. A
+	// JSON secret shows only its field names: {"client_id":"…",…}.
 	Secret  string `json:"secret"`
 	APIBase string `json:"api_base,omitempty"`
 	// ForwardHeaders are the caller headers (canonical names) sent
 	// upstream beyond the adapter's own; omitted when none.
 	ForwardHeaders []string `json:"forward_headers,omitempty"`
+	// APIVersion is the Azure OpenAI api-version of an azure-openai key;
+	// omitted when empty (the default, storage.DefaultAzureAPIVersion).
+	APIVersion string `json:"api_version,omitempty"`
 	// SecretHost is the host the secret was entered for; the proxy sends
 	// it nowhere else.
 	SecretHost string `json:"secret_host"`
@@ -166,6 +174,7 @@ func ProviderKeyEntry(pk storage.ProviderKey) Entry[ProviderKeyValue] {
 		APIBase:     pk.APIBase,
 
 		ForwardHeaders:     pk.ForwardHeaders,
+		APIVersion:         pk.APIVersion,
 		SecretHost:         pk.SecretHost,
 		SecretNeedsReentry: !pk.SecretBound(),
 	}

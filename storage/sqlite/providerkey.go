@@ -11,7 +11,7 @@ import (
 )
 
 const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, secret_host, forward_headers,
-	revision, created_at, updated_at`
+	api_version, revision, created_at, updated_at`
 
 func scanProviderKey(sc scanner) (storage.ProviderKey, error) {
 	var (
@@ -20,7 +20,7 @@ func scanProviderKey(sc scanner) (storage.ProviderKey, error) {
 		created, updated string
 	)
 	err := sc.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase, &pk.SecretHost,
-		&forward, &pk.Revision, &created, &updated)
+		&forward, &pk.APIVersion, &pk.Revision, &created, &updated)
 	if err != nil {
 		return storage.ProviderKey{}, err
 	}
@@ -87,7 +87,7 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 	if err != nil {
 		return storage.ProviderKey{}, err
 	}
-	if err := storage.ValidateSecret(pk.Secret); err != nil {
+	if err := storage.ValidateSecretFor(pk.EffectiveAdapter(), pk.Secret); err != nil {
 		return storage.ProviderKey{}, err
 	}
 	r := resource{kind: kindProviderKey, id: s.newID(), name: pk.DisplayName}
@@ -99,8 +99,8 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 		}
 		now := formatTime(s.now())
 		_, err = tx.ExecContext(ctx, `INSERT INTO provider_keys (`+providerKeyColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, pk.BaseHost(), forward, rev, now, now)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, now, now)
 		if err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 // providerKeyArgs validates pk and returns the stored form of its
 // forward_headers (canonical names, as JSON).
 func providerKeyArgs(pk *storage.ProviderKey) (forward string, err error) {
-	if err := pk.Validate(); err != nil {
+	if err := pk.ValidateWrite(); err != nil {
 		return "", err
 	}
 	names, err := storage.CanonicalForwardHeaders(pk.ForwardHeaders)
@@ -148,7 +148,7 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 		return storage.ProviderKey{}, err
 	}
 	if pk.Secret != "" {
-		if err := storage.ValidateSecret(pk.Secret); err != nil {
+		if err := storage.ValidateSecretFor(pk.EffectiveAdapter(), pk.Secret); err != nil {
 			return storage.ProviderKey{}, err
 		}
 	}
@@ -172,9 +172,11 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 				display_name = ?1, provider = ?2, adapter = ?3,
 				secret = CASE WHEN ?4 = '' THEN secret ELSE ?4 END,
 				secret_host = CASE WHEN ?4 = '' THEN secret_host ELSE ?5 END,
-				api_base = ?6, forward_headers = ?7, revision = ?8, updated_at = ?9
+				api_base = ?6, forward_headers = ?7, revision = ?8, updated_at = ?9,
+				api_version = ?11
 			WHERE id = ?10`,
-			pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.BaseHost(), pk.APIBase, forward, rev, formatTime(s.now()), pk.ID)
+			pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.BaseHost(), pk.APIBase, forward, rev, formatTime(s.now()), pk.ID,
+			pk.APIVersion)
 		if err != nil {
 			return err
 		}

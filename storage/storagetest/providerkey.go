@@ -208,6 +208,7 @@ var providerKeyCases = []testCase{
 		other.DisplayName = "openai-backup"
 		other.Provider = "openai-compatible"
 		other.Adapter = storage.AdapterOpenAI
+		other.APIBase = "https://llm.example.com/v1"
 		_, err = s.UpdateProviderKey(t.Context(), other, 0)
 		noErr(t, err, "UpdateProviderKey keeping its name")
 	}},

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		cases []testCase
 	}{
 		{"ProviderKey", providerKeyCases},
+		{"Credential", credentialCases},
 		{"Model", modelCases},
 		{"APIKey", apiKeyCases},
 		{"Revision", revisionCases},
