@@ -5,19 +5,20 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/aisix/aisix/proxy/provider"
 )
 
 // appendError appends OpenAI's error envelope. param is always left out;
 // code only when set.
 func appendError(b []byte, typ, msg, code string) []byte {
 	b = append(b, `{"error":{"message":`...)
-	b = appendJSONString(b, msg)
+	b = provider.AppendJSONString(b, msg)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, typ)
+	b = provider.AppendJSONString(b, typ)
 	if code != "" {
 		b = append(b, `,"code":`...)
-		b = appendJSONString(b, code)
+		b = provider.AppendJSONString(b, code)
 	}
 	return append(b, "}}"...)
 }
@@ -33,48 +34,6 @@ func writeError(w http.ResponseWriter, status int, typ, msg, code string) {
 }
 
 const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 is replaced.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 // newCallID returns a random UUID v4. It draws from the runtime's
 // per-thread ChaCha8 generator: call ids need to be unique, not secret, and

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/routing"
 )
 
@@ -360,7 +361,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 		if owner == "" {
 			owner = "aisix"
 		}
-		b = appendJSONString(b, owner)
+		b = provider.AppendJSONString(b, owner)
 		b = append(b, '}')
 	}
 	b = append(b, "]}"...)

@@ -50,12 +50,12 @@ func SanitizeErrorBody(body []byte, status int) []byte {
 	}
 	b := make([]byte, 0, 96+len(msg))
 	b = append(b, `{"error":{"message":`...)
-	b = appendString(b, msg)
+	b = AppendJSONString(b, msg)
 	b = append(b, `,"type":`...)
 	if typ := scalar(e.Type); typ != "null" {
 		b = append(b, typ...)
 	} else {
-		b = appendString(b, defaultErrorType(status))
+		b = AppendJSONString(b, defaultErrorType(status))
 	}
 	b = append(b, `,"param":`...)
 	b = append(b, scalar(e.Param)...)
@@ -76,7 +76,7 @@ func scalar(raw json.RawMessage) string {
 		if json.Unmarshal(raw, &s) != nil || len(s) > 128 {
 			return "null"
 		}
-		return string(appendString(nil, RedactErrorMessage(s)))
+		return string(AppendJSONString(nil, RedactErrorMessage(s)))
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		var n json.Number
 		if json.Unmarshal(raw, &n) != nil {
@@ -151,10 +151,4 @@ func RedactErrorMessage(msg string) string {
 		msg = msg[:cut] + "…"
 	}
 	return strings.TrimSpace(msg)
-}
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
 }
