@@ -542,6 +542,10 @@ func (wd *watchdog) fire() {
 		}
 		next = min(next, wd.budgetAt-now)
 	}
+	if wd.phase.Load() != phase {
+		// Committed meanwhile: commit's own re-arm must not be pushed back.
+		next = min(next, wd.idle)
+	}
 	wd.timer.Reset(next)
 }
 
@@ -558,7 +562,12 @@ func (wd *watchdog) waiting(on bool) {
 }
 
 // commit records the first content: from now on the idle bound applies.
-func (wd *watchdog) commit() { wd.phase.Store(phaseRelay) }
+// The timer may be set for the first-chunk bound, far later: it is re-armed
+// for the idle bound, once per attempt.
+func (wd *watchdog) commit() {
+	wd.phase.Store(phaseRelay)
+	wd.timer.Reset(wd.idle)
+}
 
 func (wd *watchdog) stop() {
 	wd.stopped.Store(true)

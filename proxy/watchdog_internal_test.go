@@ -14,7 +14,13 @@ import (
 // generous.
 func TestWatchdogPhases(t *testing.T) {
 	tgt := &routing.Target{StreamHeaderTimeout: 50 * time.Millisecond, StreamFirstTimeout: 300 * time.Millisecond, StreamIdleTimeout: 100 * time.Millisecond}
+	var runWith func(t *testing.T, tgt *routing.Target, steps func(wd *watchdog), want error, notBefore time.Duration)
 	run := func(t *testing.T, steps func(wd *watchdog), want error, notBefore time.Duration) {
+		t.Helper()
+		runWith(t, tgt, steps, want, notBefore)
+	}
+	_ = run
+	runWith = func(t *testing.T, tgt *routing.Target, steps func(wd *watchdog), want error, notBefore time.Duration) {
 		t.Helper()
 		ctx, cancel := context.WithCancelCause(context.Background())
 		defer cancel(nil)
@@ -41,7 +47,10 @@ func TestWatchdogPhases(t *testing.T) {
 		run(t, func(wd *watchdog) { wd.headers() }, errNoFirstChunk, 300*time.Millisecond)
 	})
 	t.Run("committed, then silent", func(t *testing.T) {
-		run(t, func(wd *watchdog) {
+		// A first-chunk bound far beyond the sleep, so a slow machine
+		// cannot make it fire first.
+		long := &routing.Target{StreamHeaderTimeout: 50 * time.Millisecond, StreamFirstTimeout: time.Minute, StreamIdleTimeout: 100 * time.Millisecond}
+		runWith(t, long, func(wd *watchdog) {
 			wd.headers()
 			time.Sleep(120 * time.Millisecond) // past the header bound: must not fire
 			wd.commit()
