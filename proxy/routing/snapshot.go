@@ -78,10 +78,8 @@ type CallerKey struct {
 	Name string
 	// All is set when allowed_models holds "*".
 	All bool
-	// allowed holds the ids of the models the key may call, and names
-	// their display names in this snapshot (for Allows).
+	// allowed holds the ids of the models the key may call.
 	allowed   map[string]struct{}
-	names     map[string]struct{}
 	ExpiresAt time.Time
 	Disabled  bool
 }
@@ -98,18 +96,6 @@ func (k *CallerKey) AllowsModel(m *Model) bool {
 		return false
 	}
 	_, ok := k.allowed[m.ID]
-	return ok
-}
-
-// Allows reports whether the key may call the model whose display name in
-// this snapshot is name. It answers as AllowsModel does.
-//
-// Deprecated: use AllowsModel with the model the name resolves to.
-func (k *CallerKey) Allows(name string) bool {
-	if k.All {
-		return true
-	}
-	_, ok := k.names[name]
 	return ok
 }
 
@@ -619,16 +605,12 @@ func (b *builder) callerKey(k *storage.APIKey) *CallerKey {
 		}
 	}
 	ck.allowed = make(map[string]struct{}, len(ids))
-	ck.names = make(map[string]struct{}, len(ids))
 	for _, id := range ids {
 		if id == "*" {
 			ck.All = true
 			continue
 		}
 		ck.allowed[id] = struct{}{}
-		if m := b.s.modelsByID[id]; m != nil {
-			ck.names[m.Name] = struct{}{}
-		}
 	}
 	return ck
 }
