@@ -21,6 +21,37 @@ import (
 // TestUpstreamStreamDefaults: the tutorial as printed, no timeouts anywhere; a
 // stream is still bounded (headers 30 s, first content 60 s from the start,
 // gaps 20 s) and a slow first token is not mistaken for a dead upstream.
+// streamed is one streaming chat-prod request read to its end.
+type streamed struct {
+	resp         *http.Response // its body is read and closed
+	evs          []sseEvent
+	headersAfter time.Duration // from the request to the response headers
+	took         time.Duration // from the request to the end of the stream
+	readErr      error
+}
+
+// streamChatProd starts serve with the tutorial's setup over the two
+// upstreams and no timeouts (the defaults are what these tests measure),
+// sends one streaming chat-prod request bounded by within, and reads the
+// whole stream.
+func streamChatProd(t *testing.T, primaryBase, secondaryBase string, within time.Duration) streamed {
+	t.Helper()
+	g := startGateway(t, serveOptions{})
+	setupTutorial(t, g, primaryBase, secondaryBase, tutorialConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	start := time.Now()
+	resp, err := g.chat(ctx, callerKey, chatBody("chat-prod", true), nil)
+	if err != nil {
+		t.Fatalf("no response headers within %v (the stream header default is 30s): %v", within, err)
+	}
+	defer resp.Body.Close()
+	st := streamed{resp: resp, headersAfter: time.Since(start)}
+	st.evs, st.readErr = readSSE(resp.Body, start, nil)
+	st.took = time.Since(start)
+	return st
+}
+
 func TestUpstreamStreamDefaults(t *testing.T) {
 	slow(t)
 
@@ -28,21 +59,10 @@ func TestUpstreamStreamDefaults(t *testing.T) {
 		t.Parallel()
 		primary := newSilentUpstream(t)
 		secondary := newUpstream(t, "secondary", "", okReply("secondary"))
-		g := startGateway(t, serveOptions{})
-		setupTutorial(t, g, primary.base, secondary.base, tutorialConfig{})
-
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
-		defer cancel()
-		start := time.Now()
-		resp, err := g.chat(ctx, callerKey, chatBody("chat-prod", true), nil)
-		if err != nil {
-			t.Fatalf("no response headers within 50s (the stream header default is 30s): %v", err)
-		}
-		defer resp.Body.Close()
-		took := time.Since(start)
-		evs, err := readSSE(resp.Body, start, nil)
-		if err != nil {
-			t.Fatalf("reading the stream: %v", err)
+		st := streamChatProd(t, primary.base, secondary.base, 50*time.Second)
+		resp, evs, took := st.resp, st.evs, st.headersAfter
+		if st.readErr != nil {
+			t.Fatalf("reading the stream: %v", st.readErr)
 		}
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d, want 200", resp.StatusCode)
@@ -76,21 +96,10 @@ func TestUpstreamStreamDefaults(t *testing.T) {
 			c.hang() // the connection stays open, nothing more comes
 		})
 		secondary := newUpstream(t, "secondary", "", okReply("secondary"))
-		g := startGateway(t, serveOptions{})
-		setupTutorial(t, g, primary.base, secondary.base, tutorialConfig{})
-
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		start := time.Now()
-		resp, err := g.chat(ctx, callerKey, chatBody("chat-prod", true), nil)
-		if err != nil {
-			t.Fatalf("chat: %v", err)
-		}
-		defer resp.Body.Close()
-		evs, err := readSSE(resp.Body, start, nil)
-		took := time.Since(start)
-		if err != nil {
-			t.Fatalf("the stream did not end within 60s (idle default 20s): %v after %d events", err, len(evs))
+		st := streamChatProd(t, primary.base, secondary.base, 60*time.Second)
+		resp, evs, took := st.resp, st.evs, st.took
+		if st.readErr != nil {
+			t.Fatalf("the stream did not end within 60s (idle default 20s): %v after %d events", st.readErr, len(evs))
 		}
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Aisix-Served-By") != "gpt-4o-primary" {
 			t.Fatalf("status %d served by %q, want a 200 stream from gpt-4o-primary", resp.StatusCode, resp.Header.Get("X-Aisix-Served-By"))
@@ -129,20 +138,10 @@ func TestUpstreamStreamDefaults(t *testing.T) {
 			_ = s.content("slow ") && s.content("thinker") && s.finish()
 		})
 		secondary := newUpstream(t, "secondary", "", okReply("secondary"))
-		g := startGateway(t, serveOptions{})
-		setupTutorial(t, g, primary.base, secondary.base, tutorialConfig{})
-
-		ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
-		defer cancel()
-		start := time.Now()
-		resp, err := g.chat(ctx, callerKey, chatBody("chat-prod", true), nil)
-		if err != nil {
-			t.Fatalf("chat: %v", err)
-		}
-		defer resp.Body.Close()
-		evs, err := readSSE(resp.Body, start, nil)
-		if err != nil {
-			t.Fatalf("reading the stream: %v", err)
+		st := streamChatProd(t, primary.base, secondary.base, 55*time.Second)
+		resp, evs := st.resp, st.evs
+		if st.readErr != nil {
+			t.Fatalf("reading the stream: %v", st.readErr)
 		}
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d, want 200", resp.StatusCode)
