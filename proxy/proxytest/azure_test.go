@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/provider/azure"
 	"github.com/aisix/aisix/proxy/proxytest"
 )
@@ -131,11 +132,11 @@ func TestAzure(t *testing.T) {
 		class      azure.Class
 		code       string
 	}{
-		{"wrong key", mustAuth(t, "wrong-key-0123456789"), "gpt-4o", "", chat, 401, azure.ClassAuth, "401"},
-		{"no key", nil, "gpt-4o", "", chat, 401, azure.ClassAuth, "401"},
-		{"unknown deployment", key, "gpt-5", "", chat, 404, azure.ClassNotFound, "DeploymentNotFound"},
-		{"bad api-version", key, "gpt-4o", "latest", chat, 404, azure.ClassNotFound, "404"},
-		{"content filter", key, "gpt-4o", "", `{"messages":[{"role":"user","content":"` + proxytest.AzureFilterTrigger + `"}]}`, 400, azure.ClassContentPolicy, "content_filter"},
+		{"wrong key", mustAuth(t, "wrong-key-0123456789"), "gpt-4o", "", chat, 401, provider.ClassAuth, "401"},
+		{"no key", nil, "gpt-4o", "", chat, 401, provider.ClassAuth, "401"},
+		{"unknown deployment", key, "gpt-5", "", chat, 404, provider.ClassNotFound, "DeploymentNotFound"},
+		{"bad api-version", key, "gpt-4o", "latest", chat, 404, provider.ClassNotFound, "404"},
+		{"content filter", key, "gpt-4o", "", `{"messages":[{"role":"user","content":"` + proxytest.AzureFilterTrigger + `"}]}`, 400, provider.ClassContentPolicy, "content_filter"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := azurePost(t, a, tt.auth, tt.deployment, tt.version, tt.body)
@@ -156,7 +157,7 @@ func TestAzure(t *testing.T) {
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "6" {
 			t.Fatalf("status %d retry-after %q: %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
-		if azure.Classify(resp.StatusCode, []byte(body)) != azure.ClassRateLimited {
+		if azure.Classify(resp.StatusCode, []byte(body)) != provider.ClassRateLimited {
 			t.Error("not classified as rate limited")
 		}
 		if resp, _ := azurePost(t, a, key, "gpt-4o", "", chat); resp.StatusCode != http.StatusOK {

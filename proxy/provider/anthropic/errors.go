@@ -8,59 +8,25 @@ import (
 	"github.com/aisix/aisix/proxy/provider"
 )
 
-// Class is what an upstream failure means for the gateway.
-type Class int
+// Class is provider.Class; the names below are the classes this wire
+// produces.
+type Class = provider.Class
 
+// Classes an Anthropic failure falls into (see provider.Class).
 const (
-	// Unknown is a failure none of the other classes describe.
-	Unknown Class = iota
-	// RateLimited: 429 rate_limit_error. The caller reads retry-after.
-	RateLimited
-	// Overloaded: 529 (or 503) overloaded_error; retryable, fails over.
-	Overloaded
-	// Auth: 401 authentication_error; the provider key is bad.
-	Auth
-	// Forbidden: 403 permission_error.
-	Forbidden
-	// NotFound: 404 not_found_error (usually the model).
-	NotFound
-	// ContextLength: 400 invalid_request_error saying the prompt does not
-	// fit the model's context window.
-	ContextLength
-	// ContentPolicy: 400 invalid_request_error about a content-filtering
-	// policy.
-	ContentPolicy
-	// BadRequest: any other 4xx the caller's request caused (including 413
-	// request_too_large).
-	BadRequest
-	// Billing: 402 billing_error, or a 429 whose error.details.error_code
-	// is enforced_spend_limit_reached (not retryable).
-	Billing
-	// Timeout: 504 timeout_error.
-	Timeout
-	// Server: 5xx api_error.
-	Server
+	Unknown       = provider.ClassUnknown
+	RateLimited   = provider.ClassRateLimited
+	Overloaded    = provider.ClassOverloaded // 529 (or 503) overloaded_error
+	Auth          = provider.ClassAuth
+	Forbidden     = provider.ClassForbidden
+	NotFound      = provider.ClassNotFound
+	ContextLength = provider.ClassContextLength
+	ContentPolicy = provider.ClassContentPolicy
+	BadRequest    = provider.ClassBadRequest // 413 request_too_large too
+	Billing       = provider.ClassBilling    // 402, or a 429 enforced_spend_limit_reached
+	Timeout       = provider.ClassTimeout    // 504 timeout_error
+	Server        = provider.ClassServer
 )
-
-var classNames = [...]string{"unknown", "rate_limited", "overloaded", "auth", "forbidden", "not_found",
-	"context_length", "content_policy", "bad_request", "billing", "timeout", "server"}
-
-func (c Class) String() string {
-	if c < 0 || int(c) >= len(classNames) {
-		return "class(" + strconv.Itoa(int(c)) + ")"
-	}
-	return classNames[c]
-}
-
-// Retryable reports whether another attempt (the same target later, or
-// the next one) may succeed.
-func (c Class) Retryable() bool {
-	switch c {
-	case RateLimited, Overloaded, Timeout, Server, Unknown:
-		return true
-	}
-	return false
-}
 
 // Failure is a classified upstream failure: a non-2xx answer or an
 // in-band stream error event.

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/provider/azure"
 )
 
@@ -247,19 +248,19 @@ func TestClassify(t *testing.T) {
 		fixture string
 		want    azure.Class
 	}{
-		{200, "", azure.ClassOK},
-		{429, "rate_limited.json", azure.ClassRateLimited},
-		{401, "unauthorized.json", azure.ClassAuth},
-		{403, "forbidden.json", azure.ClassForbidden},
-		{404, "deployment_not_found.json", azure.ClassNotFound},
-		{400, "content_filter.json", azure.ClassContentPolicy},
-		{400, "inner_policy_only.json", azure.ClassContentPolicy},
-		{400, "context_length.json", azure.ClassContextLength},
-		{400, "bad_request.json", azure.ClassBadRequest},
-		{400, "", azure.ClassBadRequest},
-		{422, "bad_request.json", azure.ClassBadRequest},
-		{500, "server_error.json", azure.ClassServer},
-		{503, "", azure.ClassServer},
+		{200, "", provider.ClassOK},
+		{429, "rate_limited.json", provider.ClassRateLimited},
+		{401, "unauthorized.json", provider.ClassAuth},
+		{403, "forbidden.json", provider.ClassForbidden},
+		{404, "deployment_not_found.json", provider.ClassNotFound},
+		{400, "content_filter.json", provider.ClassContentPolicy},
+		{400, "inner_policy_only.json", provider.ClassContentPolicy},
+		{400, "context_length.json", provider.ClassContextLength},
+		{400, "bad_request.json", provider.ClassBadRequest},
+		{400, "", provider.ClassBadRequest},
+		{422, "bad_request.json", provider.ClassBadRequest},
+		{500, "server_error.json", provider.ClassServer},
+		{503, "", provider.ClassServer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture+" "+http.StatusText(tt.status), func(t *testing.T) {
@@ -275,7 +276,7 @@ func TestClassify(t *testing.T) {
 			}
 		})
 	}
-	if !azure.ClassRateLimited.Retryable() || !azure.ClassServer.Retryable() || azure.ClassContentPolicy.Retryable() {
+	if !provider.ClassRateLimited.Retryable() || !provider.ClassServer.Retryable() || provider.ClassContentPolicy.Retryable() {
 		t.Error("Retryable: want rate limits and server errors only")
 	}
 	if got := azure.ErrorCode([]byte(`{"error":{"code":"DeploymentNotFound"}}`)); got != "DeploymentNotFound" {

@@ -4,48 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/aisix/aisix/proxy/provider"
 )
 
-// Class is what an Azure OpenAI response status and error body mean for
-// the caller and for failover.
-type Class int
-
-// Classes of an Azure OpenAI response.
-const (
-	// ClassOK is a 2xx response.
-	ClassOK Class = iota
-	// ClassRateLimited is a 429 (token or request rate, or quota).
-	ClassRateLimited
-	// ClassAuth is a 401: a wrong api-key or token, or the wrong endpoint.
-	ClassAuth
-	// ClassForbidden is a 403: network rules, or a blocked resource.
-	ClassForbidden
-	// ClassNotFound is a 404, such as DeploymentNotFound.
-	ClassNotFound
-	// ClassContentPolicy is a 400 content_filter (ResponsibleAIPolicyViolation):
-	// the prompt was filtered. It goes back to the caller and is not
-	// failed over: another deployment would filter it too.
-	ClassContentPolicy
-	// ClassContextLength is a 400 context_length_exceeded.
-	ClassContextLength
-	// ClassBadRequest is any other 4xx.
-	ClassBadRequest
-	// ClassServer is a 5xx.
-	ClassServer
-)
-
-var classNames = [...]string{"ok", "rate_limited", "auth", "forbidden", "not_found", "content_policy", "context_length", "bad_request", "server"}
-
-func (c Class) String() string {
-	if c < 0 || int(c) >= len(classNames) {
-		return "unknown"
-	}
-	return classNames[c]
-}
-
-// Retryable reports whether another attempt (on this deployment or
-// another) may succeed: rate limits and server errors.
-func (c Class) Retryable() bool { return c == ClassRateLimited || c == ClassServer }
+// Class is provider.Class: Classify maps Azure's statuses and error codes
+// into the classes every adapter shares.
+type Class = provider.Class
 
 // errorEnvelope is Azure's error body:
 //
@@ -67,27 +32,27 @@ type errorEnvelope struct {
 func Classify(status int, body []byte) Class {
 	switch {
 	case status >= 200 && status < 300:
-		return ClassOK
+		return provider.ClassOK
 	case status == http.StatusTooManyRequests:
-		return ClassRateLimited
+		return provider.ClassRateLimited
 	case status == http.StatusUnauthorized:
-		return ClassAuth
+		return provider.ClassAuth
 	case status == http.StatusForbidden:
-		return ClassForbidden
+		return provider.ClassForbidden
 	case status == http.StatusNotFound:
-		return ClassNotFound
+		return provider.ClassNotFound
 	case status >= 500:
-		return ClassServer
+		return provider.ClassServer
 	case status == http.StatusBadRequest:
 		code, inner := errorCodes(body)
 		switch {
 		case strings.EqualFold(code, "content_filter") || strings.EqualFold(inner, "ResponsibleAIPolicyViolation"):
-			return ClassContentPolicy
+			return provider.ClassContentPolicy
 		case code == "context_length_exceeded":
-			return ClassContextLength
+			return provider.ClassContextLength
 		}
 	}
-	return ClassBadRequest
+	return provider.ClassBadRequest
 }
 
 // ErrorCode returns the error.code of an Azure error body ("" if none),
