@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -21,8 +20,6 @@ var (
 	eventStream = []string{"text/event-stream"}
 	noCache     = []string{"no-cache"}
 	noBuffering = []string{"no"}
-	doneFrame   = []byte("data: [DONE]\n\n")
-	doneData    = []byte("[DONE]")
 	keepAliveFr = []byte(": keep-alive\n\n")
 )
 
@@ -42,9 +39,9 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	}
 	actx, cancel := context.WithTimeoutCause(c.r.Context(), timeout, cause)
 	defer cancel()
-	req, err := provider.NewChatRequest(actx, c.chatRequest(t, body, false))
+	req, err := t.Endpoint.NewRequest(actx, &c.in, body)
 	if err != nil {
-		return c.errorFailure(t, actx, err), false
+		return c.credentialFailure(t, actx), false
 	}
 	t0 := time.Now()
 	resp, err := c.s.transport.RoundTrip(req)
@@ -73,15 +70,16 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	if !ok {
 		return c.statusFailure(t, resp, rb), false
 	}
-	sp, err := provider.FindModel(rb)
+	// The answer in the caller's wire, written in one call: with its
+	// Content-Length, net/http sends it with the headers in one write.
+	// On the OpenAI wire it is the body with the alias spliced in.
+	out, err := t.Endpoint.Answer(c.out[:0], rb, &c.model.Alias)
 	if err != nil {
-		return decodeFailure(t, "upstream returned a body that is not a JSON object"), false
+		return decodeFailure(t, "upstream returned a body that is not a valid answer"), false
 	}
+	c.out = out
 	c.served(cd, resp.StatusCode)
 	c.settled(cd, cd.h.Succeeded(cd.att, time.Since(t0), 0))
-	// The answer with the alias spliced in, written in one call: with its
-	// Content-Length, net/http sends it with the headers in one write.
-	c.out = sp.AppendTo(c.out[:0], rb, c.model.NameJSON)
 	h := c.w.Header()
 	h["Content-Type"] = appJSON
 	h[hdrServedBy] = t.ServedBy
@@ -102,15 +100,6 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 // largeAnswer is the answer size above which a write deadline guards the
 // write: a smaller one fits the socket buffers and never blocks.
 const largeAnswer = 256 << 10
-
-// chatRequest describes the upstream call to t with body.
-func (c *call) chatRequest(t *routing.Target, body []byte, stream bool) provider.ChatRequest {
-	pk := t.ProviderKey
-	return provider.ChatRequest{
-		URL: pk.URL, Auth: pk.Auth, Body: body, Stream: stream,
-		Caller: c.r.Header, Forward: pk.ForwardHeaders,
-	}
-}
 
 // setWriteDeadline sets the caller connection's write deadline, where the
 // ResponseWriter supports one.
@@ -217,9 +206,9 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	wd := startWatchdog(t0, t, c.deadline, cancel)
 	defer wd.stop()
 
-	req, err := provider.NewChatRequest(actx, c.chatRequest(t, body, true))
+	req, err := t.Endpoint.NewRequest(actx, &c.in, body)
 	if err != nil {
-		return c.errorFailure(t, actx, err), false
+		return c.credentialFailure(t, actx), false
 	}
 	resp, err := c.s.transport.RoundTrip(req)
 	if err != nil {
@@ -250,52 +239,39 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 		ssePool.Put(st)
 	}()
 
+	dec := t.Endpoint.Stream(&c.in, &c.model.Alias)
 	out := c.out[:0]
-	finished := false
+	var info provider.EventInfo
 	for {
 		ev, err := st.sr.Next()
 		if err != nil {
 			c.out = out
 			return c.preCommitReadFailure(t, actx, err), false
 		}
-		data := bytes.TrimSpace(ev.Data)
-		if isErrorEvent(ev.Name) {
-			c.out = out
-			return inBandFailure(t), false
-		}
-		if bytes.Equal(data, doneData) {
-			c.out = out
-			return streamAbortFailure(t, "upstream stream ended before any content"), false
-		}
-		ch, err := provider.ScanChunk(data)
-		if err != nil {
+		out, info, err = dec.Event(out, ev.Name, ev.Data)
+		switch {
+		case err != nil:
 			c.out = out
 			return decodeFailure(t, "upstream sent a malformed stream event before any content"), false
-		}
-		if ch.Error {
+		case info.Error != nil:
 			c.out = out
-			return inBandFailure(t), false
-		}
-		if !isMessageEvent(ev.Name) {
-			continue
-		}
-		out = appendFrame(out, data, ch.Model, c.model.NameJSON)
-		if ch.Content || ch.Finished {
-			finished = ch.Finished
-			break
-		}
-		if len(out) > maxHeldBytes {
+			return inBandFailure(t, info.Error), false
+		case info.Content || info.Finished:
+		case info.Done:
+			c.out = out
+			return streamAbortFailure(t, "upstream stream ended before any content"), false
+		case len(out) > maxHeldBytes:
 			c.out = out[:0]
 			return decodeFailure(t, "upstream sent more than "+strconv.Itoa(maxHeldBytes)+" bytes of stream events before any content"), false
+		default:
+			continue
 		}
+		break
 	}
 	c.out = out
-	c.relay(cd, actx, cancel, st, wd, t0, finished)
+	c.relay(cd, actx, cancel, st, dec, wd, t0, info)
 	return nil, true
 }
-
-func isErrorEvent(name []byte) bool   { return string(name) == "error" }
-func isMessageEvent(name []byte) bool { return len(name) == 0 || string(name) == "message" }
 
 // preCommitReadFailure classifies a stream that failed before its first
 // content: every such failure is retryable.
@@ -315,7 +291,7 @@ func (c *call) preCommitReadFailure(t *routing.Target, actx context.Context, err
 // relay commits the response to this target and copies the rest of the
 // stream. After commit there is no failover: a failure ends the caller's
 // stream with an `event: error` frame and no [DONE].
-func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelCauseFunc, st *sseState, wd *watchdog, t0 time.Time, finished bool) {
+func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelCauseFunc, st *sseState, dec provider.StreamDecoder, wd *watchdog, t0 time.Time, first provider.EventInfo) {
 	t := cd.t
 	ttft := time.Since(t0)
 	wd.commit()
@@ -335,10 +311,21 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	sw := newStreamWriter(c.w, c.s.keepAlive, c.s.writeTimeout)
 	defer sw.close()
 	st.fr.sw = sw
+	if first.Done {
+		// The whole answer came in the first event.
+		if sw.write(c.out) != nil {
+			c.callerFailed(cd, sw)
+			return
+		}
+		cd.h.Succeeded(cd.att, time.Since(t0), ttft)
+		drainAfterDone(st.br, cancel)
+		return
+	}
 	if sw.buffer(c.out) != nil {
 		c.callerFailed(cd, sw)
 		return
 	}
+	finished := first.Finished
 	for {
 		ev, err := st.sr.Next()
 		if err != nil {
@@ -346,8 +333,8 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			case sw.failed():
 				c.callerFailed(cd, sw) // the caller's connection failed, not the upstream
 			case err == io.EOF && finished:
-				// Ended properly without [DONE]: complete it.
-				if sw.write(doneFrame) != nil {
+				// Ended properly without its end marker: complete it.
+				if sw.write(dec.End(c.out[:0])) != nil {
 					c.callerFailed(cd, sw)
 					return
 				}
@@ -363,13 +350,20 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			}
 			return
 		}
-		data := bytes.TrimSpace(ev.Data)
-		if isErrorEvent(ev.Name) {
-			c.failCommitted(cd, sw, inBandFailure(t))
+		out, info, err := dec.Event(c.out[:0], ev.Name, ev.Data)
+		c.out = out
+		switch {
+		case errors.Is(err, provider.ErrSkipEvent):
+			c.s.logger.Warn("dropped a malformed stream event", "call_id", c.callID, "target", t.Name, "bytes", len(ev.Data))
+			continue
+		case err != nil:
+			c.failCommitted(cd, sw, streamAbortFailure(t, "upstream sent a malformed stream event mid-answer"))
 			return
-		}
-		if bytes.Equal(data, doneData) {
-			if sw.write(doneFrame) != nil {
+		case info.Error != nil:
+			c.failCommitted(cd, sw, inBandFailure(t, info.Error))
+			return
+		case info.Done:
+			if sw.write(out) != nil {
 				c.callerFailed(cd, sw)
 				return
 			}
@@ -377,24 +371,11 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			drainAfterDone(st.br, cancel)
 			return
 		}
-		ch, err := provider.ScanChunk(data)
-		if err != nil {
-			c.s.logger.Warn("dropped a malformed stream event", "call_id", c.callID, "target", t.Name, "bytes", len(data))
-			continue
-		}
-		if ch.Error {
-			c.failCommitted(cd, sw, inBandFailure(t))
-			return
-		}
-		if !isMessageEvent(ev.Name) {
-			continue
-		}
-		c.out = appendFrame(c.out[:0], data, ch.Model, c.model.NameJSON)
-		if sw.buffer(c.out) != nil {
+		if len(out) > 0 && sw.buffer(out) != nil {
 			c.callerFailed(cd, sw)
 			return
 		}
-		finished = finished || ch.Finished
+		finished = finished || info.Finished
 	}
 }
 
@@ -442,18 +423,6 @@ func (c *call) failCommitted(cd *candidate, sw *streamWriter, f *failure) {
 	_ = sw.write(c.out)
 	c.recordFailure(cd, f)
 	c.status = f.status // for the access log; the caller saw 200 and the error frame
-}
-
-// appendFrame appends an SSE data frame carrying data with its model value
-// replaced by name.
-func appendFrame(dst, data []byte, sp provider.Splice, name []byte) []byte {
-	if bytes.IndexByte(data, '\n') < 0 {
-		dst = append(dst, "data: "...)
-		dst = sp.AppendTo(dst, data, name)
-		return append(dst, "\n\n"...)
-	}
-	// Multi-line data (pretty-printed JSON): one data line per line.
-	return provider.AppendData(dst, sp.AppendTo(nil, data, name))
 }
 
 // served records the winning target in the trail.

@@ -44,6 +44,7 @@ type call struct {
 	callID   string
 	model    *routing.Model
 	req      provider.Request
+	in       provider.Inbound // the request as adapters see it
 	body     []byte
 	bodyBuf  *[]byte // pooled buffer holding body
 	start    time.Time
@@ -134,6 +135,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 		return
 	}
 	c.req, c.body = req, body
+	c.in = provider.Inbound{Body: body, Req: &c.req, Header: r.Header}
 	// Access before existence: a key learns nothing about names it may not
 	// use. Access is by model id, so it follows renames and does not pass
 	// to a new model that reuses a deleted one's name.
@@ -320,7 +322,7 @@ func (c *call) plan() bool {
 func (c *call) releaseBody() {
 	if c.bodyBuf != nil {
 		putBuf(c.bodyBuf)
-		c.bodyBuf, c.body = nil, nil
+		c.bodyBuf, c.body, c.in.Body = nil, nil, nil
 	}
 }
 
@@ -496,22 +498,29 @@ func (c *call) addTrailStatus(name string, status int) {
 	c.trail = strconv.AppendInt(c.trail, int64(status), 10)
 }
 
-// upstreamBody is the caller's body with the model value replaced by the
-// target's model_name. It is a fresh slice per target (the transport may
-// still read a request body after RoundTrip returns), reused for retries.
-func (c *call) upstreamBody(t *routing.Target) []byte {
+// upstreamBody is the body the target's adapter sends: on the OpenAI wire
+// the caller's body with only the model value replaced. It is a fresh
+// slice per target (the transport may still read a request body after
+// RoundTrip returns), reused for retries. An error is a request the
+// target's wire cannot carry.
+func (c *call) upstreamBody(t *routing.Target) ([]byte, error) {
 	if c.upFor != t {
-		sp := c.req.ModelAt
-		c.upBody = sp.AppendTo(make([]byte, 0, sp.Len(c.body, t.ModelNameJSON)), c.body, t.ModelNameJSON)
-		c.upFor = t
+		b, err := t.Endpoint.Body(&c.in)
+		if err != nil {
+			return nil, err
+		}
+		c.upBody, c.upFor = b, t
 	}
-	return c.upBody
+	return c.upBody, nil
 }
 
 // attempt makes one upstream call. It returns done when the request is
 // finished (answered), or the failure otherwise.
 func (c *call) attempt(cd *candidate) (*failure, bool) {
-	body := c.upstreamBody(cd.t)
+	body, err := c.upstreamBody(cd.t)
+	if err != nil {
+		return translateFailure(err), false
+	}
 	c.attempts++
 	cd.att = cd.h.Begin()
 	if c.req.Stream {

@@ -47,6 +47,7 @@ const (
 	reasonUpTimeout    = "upstream_request_timeout"
 	reasonRateLimited  = "upstream_rate_limited"
 	reasonServerError  = "upstream_server_error"
+	reasonOverloaded   = "upstream_overloaded"
 	reasonStatusFailed = "upstream_status_failure"
 )
 
@@ -169,12 +170,64 @@ func streamAbortFailure(t *routing.Target, msg string) *failure {
 	return f.coolIf(t.Cooldown.OnTransport, t)
 }
 
-func inBandFailure(t *routing.Target) *failure {
+// inBandFailure is an error event in an upstream stream, classified by
+// the adapter. Before commit, a retryable class (overloaded, rate limited,
+// a server error, or a wire that does not say) retries and fails over; a
+// class about the target's configuration fails over at once; a class
+// about the request ends the walk with a 400, as the same answer as a
+// status would.
+func inBandFailure(t *routing.Target, e *provider.Failure) *failure {
 	f := &failure{
 		label: "in_band_error", action: actRetry, reason: reasonInBand,
 		msg: "upstream stream reported an error", status: http.StatusBadGateway, errType: "upstream_error",
 	}
+	switch e.Class {
+	case provider.ClassOverloaded:
+		f.reason, f.msg = reasonOverloaded, "upstream stream reported an error (overloaded)"
+	case provider.ClassRateLimited:
+		f.reason, f.msg, f.action = reasonRateLimited, "upstream stream reported an error (rate limited)", actFailover
+	case provider.ClassAuth, provider.ClassForbidden, provider.ClassNotFound, provider.ClassBilling:
+		f.action, f.msg = actFailover, "upstream stream reported an error ("+e.Class.String()+")"
+	case provider.ClassContextLength:
+		f.action, f.effect = actFailover, effNeutral
+		f.status, f.errType, f.msg = http.StatusBadRequest, "invalid_request_error", "the prompt does not fit the model's context window"
+		return f
+	case provider.ClassBadRequest, provider.ClassContentPolicy:
+		f.action, f.effect = actStop, effNeutral
+		f.status, f.errType = http.StatusBadRequest, "invalid_request_error"
+		if msg := provider.RedactErrorMessage(e.Message); msg != "" {
+			f.msg = msg
+		}
+		return f
+	}
 	return f.coolIf(t.Cooldown.OnTransport, t)
+}
+
+// translateFailure is a caller request the target's wire cannot carry
+// (a field the adapter cannot translate). It says nothing about the
+// target; the next one may speak the caller's wire.
+func translateFailure(err error) *failure {
+	return &failure{
+		label: "unsupported_request", action: actFailover, effect: effNeutral, reason: reasonStatusFailed,
+		msg: "the request cannot be sent to this target: " + err.Error(), status: http.StatusBadRequest, errType: "invalid_request_error",
+	}
+}
+
+// credentialFailure is an attempt that could not get its credential (an
+// Entra ID token request failed): the target's configuration, so the walk
+// moves on and the target cools down as for a 401.
+func (c *call) credentialFailure(t *routing.Target, actx context.Context) *failure {
+	if c.r.Context().Err() != nil {
+		return &failure{clientGone: true, action: actStop, effect: effNeutral}
+	}
+	f := &failure{
+		label: "credential_error", action: actFailover, reason: reasonAuth,
+		msg: "could not get a credential for the upstream (token request failed)", status: http.StatusBadGateway, errType: "upstream_error",
+	}
+	if t.Cooldown.Triggers(http.StatusUnauthorized) {
+		f.cooldown = t.Cooldown.Length(0, false)
+	}
+	return f
 }
 
 // statusFailure classifies an upstream non-2xx answer by whose fault it
@@ -189,10 +242,14 @@ func inBandFailure(t *routing.Target) *failure {
 // body is rebuilt, never echoed (see sanitizeErrorBody).
 func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte) *failure {
 	code := resp.StatusCode
+	cls := t.Endpoint.Classify(code, body)
 	ra, hasRA := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), c.s.now())
 	f := &failure{label: strconv.Itoa(code), status: code, reason: statusReason(code)}
+	if cls == provider.ClassOverloaded {
+		f.reason = reasonOverloaded
+	}
 	passthrough := func() {
-		f.body = provider.SanitizeErrorBody(body, code)
+		f.body = t.Endpoint.ErrorBody(code, body)
 		f.contentType = "application/json"
 		if hasRA {
 			f.retryAfter = retryAfterSeconds(ra)
@@ -218,12 +275,12 @@ func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte
 		}
 	case code >= 500, code == http.StatusRequestTimeout:
 		f.action = actRetry
-	case code == http.StatusBadRequest && provider.IsContextLengthExceeded(body):
+	case cls == provider.ClassContextLength:
 		// Never retried on the same model; the next target's window may
 		// be larger. The caller's prompt is the cause: no cooldown.
 		f.action, f.effect = actFailover, effNeutral
 		passthrough()
-	case callerFault(code):
+	case callerFault(code), cls == provider.ClassContentPolicy:
 		f.action, f.effect = actStop, effNeutral
 		passthrough()
 	case code >= 400:

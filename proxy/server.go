@@ -198,6 +198,11 @@ func NewTransport(connectTimeout time.Duration) *http.Transport {
 	return newTransport(connectTimeout, routing.EgressPolicy{})
 }
 
+// NewEgressTransport is NewTransport whose dialer applies egress.
+func NewEgressTransport(connectTimeout time.Duration, egress routing.EgressPolicy) *http.Transport {
+	return newTransport(connectTimeout, egress)
+}
+
 func newTransport(connectTimeout time.Duration, egress routing.EgressPolicy) *http.Transport {
 	d := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second, Control: egress.Control}
 	return &http.Transport{

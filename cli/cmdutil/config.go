@@ -56,6 +56,10 @@ type Config struct {
 	// addresses; DenyPrivateEgress also refuses loopback and private ones.
 	AllowMetadataEgress bool
 	DenyPrivateEgress   bool
+	// AzureAuthority is the Entra ID authority host URL Azure client
+	// credentials get tokens from ("" is https://login.microsoftonline.com;
+	// a sovereign cloud's, or a test's fake).
+	AzureAuthority string
 }
 
 // configKey binds one setting: its viper key, its environment variable, its
@@ -83,6 +87,7 @@ var configKeys = []configKey{
 	{"proxy.body_read_timeout", "AISIX_PROXY_BODY_READ_TIMEOUT", "30s"},
 	{"upstream.allow_metadata", "AISIX_UPSTREAM_ALLOW_METADATA", false},
 	{"upstream.deny_private", "AISIX_UPSTREAM_DENY_PRIVATE", false},
+	{"upstream.azure_authority", "AISIX_UPSTREAM_AZURE_AUTHORITY", ""},
 }
 
 // flagKeys maps flag names to the config keys they set.
@@ -168,6 +173,7 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 
 		AllowMetadataEgress: v.GetBool("upstream.allow_metadata"),
 		DenyPrivateEgress:   v.GetBool("upstream.deny_private"),
+		AzureAuthority:      strings.TrimRight(strings.TrimSpace(v.GetString("upstream.azure_authority")), "/"),
 	}
 	if c.AdminKey == "" {
 		if env := v.GetString("admin_key_env"); env != "" {

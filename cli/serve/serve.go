@@ -114,7 +114,10 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 
 	reg := health.NewRegistry()
 	egress := routing.EgressPolicy{AllowMetadata: cfg.AllowMetadataEgress, DenyPrivate: cfg.DenyPrivateEgress}
-	table := routing.NewTable(store, logger.With("component", "routing"), routing.WithEgress(egress))
+	// Entra ID tokens for Azure keys go out under the same egress policy.
+	tokens := &http.Client{Timeout: 10 * time.Second, Transport: proxy.NewEgressTransport(proxy.DefaultConnectTimeout, egress)}
+	table := routing.NewTable(store, logger.With("component", "routing"),
+		routing.WithEgress(egress), routing.WithAzureTokens(tokens, cfg.AzureAuthority))
 	if err := table.Reload(ctx); err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
@@ -136,7 +139,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	})
 	// Provider-key tests from the admin API go out under the same egress
 	// policy as proxied requests.
-	keyCheck := keycheck.New(keycheck.Options{Egress: egress})
+	keyCheck := keycheck.New(keycheck.Options{Egress: egress, AzureAuthority: cfg.AzureAuthority})
 	defer keyCheck.Close()
 	adminHandler := admin.New(admin.Config{
 		KeyCheck: keyCheck,

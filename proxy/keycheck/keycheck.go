@@ -88,25 +88,25 @@ type Options struct {
 	// Transport sends the request; nil is proxy.NewTransport's, with
 	// Egress applied to every address it dials.
 	Transport http.RoundTripper
+	// AzureAuthority is the Entra ID authority host Azure keys with a
+	// client credential get tokens from ("": routing.DefaultAuthority).
+	AzureAuthority string
 }
 
 // Checker tests provider keys. It is safe for concurrent use.
 type Checker struct {
 	egress    routing.EgressPolicy
 	transport http.RoundTripper
+	authority string
 	// own is the transport New built, whose idle connections Close closes.
 	own *http.Transport
 }
 
 // New returns a Checker.
 func New(o Options) *Checker {
-	c := &Checker{egress: o.Egress, transport: o.Transport}
+	c := &Checker{egress: o.Egress, transport: o.Transport, authority: o.AzureAuthority}
 	if c.transport == nil {
-		t := proxy.NewTransport(proxy.DefaultConnectTimeout)
-		// The proxy's own transport applies the default egress policy;
-		// its dialer is rebuilt with the same settings and this policy.
-		d := &net.Dialer{Timeout: proxy.DefaultConnectTimeout, KeepAlive: 30 * time.Second, Control: o.Egress.Control}
-		t.DialContext = d.DialContext
+		t := proxy.NewEgressTransport(proxy.DefaultConnectTimeout, o.Egress)
 		c.transport, c.own = t, t
 	}
 	return c
@@ -151,7 +151,11 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 	timeout = min(timeout, MaxTimeout)
 
 	// The same resolution the proxy's snapshot does, on a one-key dataset.
-	snap, err := routing.Build(storage.Dataset{ProviderKeys: []storage.ProviderKey{pk}}, routing.WithEgress(c.egress))
+	// An Entra ID token is fetched through the same transport, so the
+	// check covers the credential exchange too.
+	tokens := &http.Client{Transport: c.transport, Timeout: timeout}
+	snap, err := routing.Build(storage.Dataset{ProviderKeys: []storage.ProviderKey{pk}},
+		routing.WithEgress(c.egress), routing.WithAzureTokens(tokens, c.authority))
 	if err != nil {
 		return res, fmt.Errorf("resolve provider key %q: %w", pk.DisplayName, err)
 	}
@@ -174,6 +178,12 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 		return res, nil
 	}
 	res.URLHost = rpk.URL.Host
+	ep, err := rpk.Endpoint(res.Model)
+	if err != nil {
+		res.Error = err.Error()
+		res.Hint = withUnbound(&pk, unbound, configHint(&pk, res.Error))
+		return res, nil
+	}
 
 	body, err := json.Marshal(map[string]any{
 		"model":      res.Model,
@@ -185,9 +195,21 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	hreq, err := provider.NewChatRequest(tctx, provider.ChatRequest{URL: rpk.URL, Auth: rpk.Auth, Body: body})
+	preq, err := provider.ParseRequest(body)
+	if err != nil {
+		return res, fmt.Errorf("encode request: %w", err)
+	}
+	in := &provider.Inbound{Body: body, Req: &preq, Header: http.Header{}}
+	upBody, err := ep.Body(in)
 	if err != nil {
 		return res, fmt.Errorf("build request: %w", err)
+	}
+	hreq, err := ep.NewRequest(tctx, in, upBody)
+	if err != nil {
+		// The credential could not be had (an Entra ID token request).
+		res.Error = err.Error()
+		res.Hint = withUnbound(&pk, unbound, "check the credential in the secret: "+res.Error)
+		return res, nil
 	}
 	start := time.Now()
 	resp, err := c.transport.RoundTrip(hreq)
@@ -219,7 +241,7 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 	res.Status = resp.StatusCode
 	res.OK = resp.StatusCode >= 200 && resp.StatusCode < 300
 	if !res.OK {
-		msg, code := upstreamError(answer, resp.StatusCode, pk.Secret)
+		msg, code := upstreamError(ep.ErrorBody(resp.StatusCode, answer), pk.Secret)
 		res.Error = msg
 		if code != "" && !strings.Contains(msg, code) {
 			res.Error += " (" + code + ")"
@@ -233,18 +255,18 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 	return res, nil
 }
 
-// upstreamError is the upstream's error message, rebuilt and redacted as
-// the proxy does for its callers (provider.SanitizeErrorBody), and its
+// upstreamError is the upstream's error message from its body as the
+// adapter rebuilt and redacted it for callers (Endpoint.ErrorBody), and its
 // code. The secret itself is removed too, should an upstream quote it in a
 // form the redaction does not recognise.
-func upstreamError(body []byte, status int, secret string) (msg, code string) {
+func upstreamError(rebuilt []byte, secret string) (msg, code string) {
 	var env struct {
 		Error struct {
 			Message string `json:"message"`
 			Code    any    `json:"code"`
 		} `json:"error"`
 	}
-	_ = json.Unmarshal(provider.SanitizeErrorBody(body, status), &env)
+	_ = json.Unmarshal(rebuilt, &env)
 	msg = env.Error.Message
 	switch c := env.Error.Code.(type) {
 	case string:

@@ -82,7 +82,14 @@ func NewChatRequest(ctx context.Context, cr ChatRequest) (*http.Request, error) 
 	} else {
 		h["Accept"] = acceptJSON
 	}
-	body := cr.Body
+	return NewPost(ctx, cr.URL, h, cr.Body), nil
+}
+
+// NewPost builds a POST of body to u with header h, as every adapter
+// sends it. The body can be replayed (GetBody is set), so the transport
+// may resend it on a stale pooled connection; it must not be modified
+// afterwards.
+func NewPost(ctx context.Context, u *url.URL, h http.Header, body []byte) *http.Request {
 	// Built by hand rather than with http.NewRequestWithContext: the URL
 	// is already parsed, and this saves several allocations per attempt.
 	// The body is an io.NopCloser over a *bytes.Reader on purpose: net/http
@@ -91,20 +98,23 @@ func NewChatRequest(ctx context.Context, cr ChatRequest) (*http.Request, error) 
 	// the headers first.
 	req := http.Request{
 		Method:        http.MethodPost,
-		URL:           cr.URL,
+		URL:           u,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        h,
 		Body:          io.NopCloser(bytes.NewReader(body)),
 		ContentLength: int64(len(body)),
-		Host:          cr.URL.Host,
+		Host:          u.Host,
 		GetBody: func() (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(body)), nil
 		},
 	}
-	return req.WithContext(ctx), nil
+	return req.WithContext(ctx)
 }
+
+// CopyHeaders copies the caller headers named in names (canonical) to dst.
+func CopyHeaders(dst, caller http.Header, names []string) { copyHeaders(dst, caller, names) }
 
 // copyHeaders copies the caller headers named in names (canonical) to dst.
 func copyHeaders(dst, caller http.Header, names []string) {

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/proxytest"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
@@ -53,8 +55,8 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("direct model not resolved: %+v", m)
 	}
 	d := m.Direct
-	if d.ProviderKey.URL.String() != "https://api.openai.com/v1/chat/completions" || d.ProviderKey.Auth[0] != "Bearer sk-one" {
-		t.Errorf("upstream %s auth %v", d.ProviderKey.URL, d.ProviderKey.Auth)
+	if d.ProviderKey.URL.String() != "https://api.openai.com/v1/chat/completions" || upstreamHeader(t, d, "Authorization") != "Bearer sk-one" {
+		t.Errorf("upstream %s auth %v", d.ProviderKey.URL, upstreamHeader(t, d, "Authorization"))
 	}
 	if d.Timeout != 2*time.Second || d.StreamIdleTimeout != 2*time.Second || d.StreamHeaderTimeout != 2*time.Second || d.Retries != 2 || !d.RetriesSet {
 		t.Errorf("timeouts %v/%v retries %d", d.Timeout, d.StreamIdleTimeout, d.Retries)
@@ -246,8 +248,8 @@ func TestBuildDegrades(t *testing.T) {
 		},
 		{
 			name:   "adapter not implemented",
-			mutate: func(ds *storage.Dataset) { ds.ProviderKeys[1].Adapter = "anthropic" },
-			want:   []string{`provider_key pk2 openai-secondary: the "anthropic" adapter of provider key "openai-secondary" is not implemented yet`},
+			mutate: func(ds *storage.Dataset) { ds.ProviderKeys[1].Adapter = "vertex" },
+			want:   []string{`provider_key pk2 openai-secondary: the "vertex" adapter of provider key "openai-secondary" is not implemented yet`},
 			check: func(t *testing.T, s *routing.Snapshot) {
 				if d := s.Model("gpt-4o-secondary").Direct; d.Err == nil || d.Err.Type != "not_implemented" {
 					t.Errorf("target error %+v", d.Err)
@@ -299,7 +301,17 @@ func TestUpstreamURL(t *testing.T) {
 		{provider: "openai", base: "https://evil.example?x=/v1", wantErr: "config_error", wantMsg: "query"},
 		{provider: "openai", base: "https://user:hunter2@gw.example.com/v1", wantErr: "config_error", wantMsg: "user info"},
 		{provider: "openai", base: "https://hunter2@gw.example.com/v1", wantErr: "config_error", wantMsg: "user info"},
-		{provider: "anthropic", adapter: "anthropic", base: "https://api.anthropic.com", wantErr: "not_implemented"},
+		{provider: "anthropic", adapter: "anthropic", base: "https://api.anthropic.com", want: "https://api.anthropic.com/v1/messages"},
+		{provider: "anthropic", adapter: "anthropic", base: "", want: "https://api.anthropic.com/v1/messages"},
+		{provider: "anthropic", adapter: "anthropic", base: "https://gw.example.com/anthropic/v1/messages/", want: "https://gw.example.com/anthropic/v1/messages"},
+		{provider: "anthropic", adapter: "anthropic", base: "https://gw.example.com/v1", want: "https://gw.example.com/v1/messages"},
+		{provider: "minimax", adapter: "anthropic", base: "", wantErr: "config_error", wantMsg: "no api_base"},
+		{provider: "anthropic", adapter: "anthropic", base: "https://gw.example.com?x=1", wantErr: "config_error", wantMsg: "query"},
+		{provider: "anthropic", adapter: "anthropic", base: "https://user:hunter2@gw.example.com", wantErr: "config_error", wantMsg: "user info"},
+		{provider: "azure", adapter: "azure-openai", base: "myres", want: "https://myres.openai.azure.com"},
+		{provider: "azure", adapter: "azure-openai", base: "https://myres.openai.azure.com/openai/deployments/gpt-4o/chat/completions", want: "https://myres.openai.azure.com"},
+		{provider: "azure", adapter: "azure-openai", base: "", wantErr: "config_error", wantMsg: "no api_base"},
+		{provider: "azure", adapter: "azure-openai", base: "https://user:hunter2@myres.openai.azure.com", wantErr: "config_error", wantMsg: "api_base"},
 		{provider: "x", adapter: "bedrock", wantErr: "not_implemented"},
 	}
 	for _, tt := range tests {
@@ -377,7 +389,7 @@ func TestSecretBoundToHost(t *testing.T) {
 			if got.SecretUnbound != tt.wantUnbound || s.Model("gpt-4o-primary").Direct.ProviderKey != got {
 				t.Errorf("SecretUnbound = %v, want %v", got.SecretUnbound, tt.wantUnbound)
 			}
-			if auth := strings.Join(got.Auth, ","); auth != tt.wantAuth {
+			if auth := upstreamHeader(t, s.Model("gpt-4o-primary").Direct, "Authorization"); auth != tt.wantAuth {
 				t.Errorf("Auth = %q, want %q", auth, tt.wantAuth)
 			}
 			if fmt.Sprint(got.ForwardHeaders) != fmt.Sprint(tt.wantFH) {
@@ -832,4 +844,33 @@ func BenchmarkAuthenticate(b *testing.B) {
 			}
 		}
 	})
+}
+
+// upstreamHeader is header name of the request target's endpoint builds
+// for a minimal chat request.
+func upstreamHeader(t *testing.T, target *routing.Target, name string) string {
+	t.Helper()
+	req := upstreamRequest(t, target, `{"model":"x","messages":[{"role":"user","content":"hi"}]}`)
+	return req.Header.Get(name)
+}
+
+func upstreamRequest(t *testing.T, target *routing.Target, body string) *http.Request {
+	t.Helper()
+	if target.Endpoint == nil {
+		t.Fatalf("target %s has no endpoint (%v)", target.Name, target.Err)
+	}
+	preq, err := provider.ParseRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &provider.Inbound{Body: []byte(body), Req: &preq, Header: http.Header{}}
+	ub, err := target.Endpoint.Body(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := target.Endpoint.NewRequest(context.Background(), in, ub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

@@ -9,12 +9,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/aisix/aisix/proxy/provider"
 	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/netip"
-	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -106,11 +105,10 @@ type ProviderKey struct {
 	Name     string
 	Provider string
 	Adapter  string
-	// URL is the prebuilt chat-completions endpoint, nil when Err is set.
+	// URL is where the key's requests go: the chat-completions endpoint
+	// (OpenAI), the Messages endpoint (Anthropic), the resource (Azure);
+	// nil when Err is set.
 	URL *url.URL
-	// Auth is the prebuilt Authorization header value; nil when the secret
-	// is not bound to the host api_base names now (SecretUnbound).
-	Auth []string
 	// SecretUnbound is set when api_base points at another host than the
 	// one the secret was entered for (storage.ProviderKey.SecretBound is
 	// false): requests go without the credential until the secret is
@@ -123,6 +121,9 @@ type ProviderKey struct {
 	// Err is set when the key cannot be dispatched (adapter not
 	// implemented, no base URL).
 	Err *ConfigError
+	// bind resolves one upstream model behind the key (see adapters.go);
+	// nil when Err is set.
+	bind func(model string, modelJSON []byte) (provider.Endpoint, error)
 }
 
 // String describes the key without its secret.
@@ -151,10 +152,13 @@ type Model struct {
 	Name string
 	// NameJSON is Name as a JSON string, spliced into responses.
 	NameJSON []byte
-	// OwnedBy is the model's provider label ("aisix" for routing models).
+	// OwnedBy is the model's provider label, else its provider key's
+	// label, else the key's adapter ("aisix" for routing models).
 	OwnedBy string
-	Direct  *Target
-	Group   *Group
+	// Alias is the name answers carry as their model.
+	Alias  provider.Alias
+	Direct *Target
+	Group  *Group
 }
 
 // Target is a direct model: one upstream model behind one provider key.
@@ -184,6 +188,8 @@ type Target struct {
 	Cooldown   Cooldown
 	// ServedBy is the x-aisix-served-by header value.
 	ServedBy []string
+	// Endpoint is the adapter's resolved upstream; nil when Err is set.
+	Endpoint provider.Endpoint
 	// Err is set when the target cannot be dispatched.
 	Err *ConfigError
 }
@@ -409,6 +415,14 @@ type Option func(*options)
 
 type options struct {
 	egress EgressPolicy
+	// tokenClient sends Entra ID token requests; nil means a client with
+	// the egress policy and tokenTimeout.
+	tokenClient *http.Client
+	// authority is the Entra ID authority host URL (DefaultAuthority).
+	authority string
+	// auths keeps Azure credentials (and their cached tokens) from one
+	// build to the next; nil builds new ones.
+	auths *authCache
 }
 
 func newOptions(opts []Option) options {
@@ -428,8 +442,8 @@ func WithEgress(p EgressPolicy) Option {
 
 // builder is the state of one build.
 type builder struct {
-	s      *Snapshot
-	egress EgressPolicy
+	s *Snapshot
+	o *options
 	// skippedKeys and skippedModels hold why a provider key (by id) or a
 	// model (by display name) was skipped, for the rows that refer to it.
 	skippedKeys   map[string]string
@@ -445,7 +459,7 @@ func build(ds storage.Dataset, counters func(id string) *atomic.Uint64, o option
 		providerKeys: make(map[string]*ProviderKey, len(ds.ProviderKeys)),
 		cache:        newKeyCache(),
 	}
-	b := &builder{s: s, egress: o.egress, skippedKeys: map[string]string{}, skippedModels: map[string]string{}}
+	b := &builder{s: s, o: &o, skippedKeys: map[string]string{}, skippedModels: map[string]string{}}
 	for _, u := range ds.Unreadable {
 		b.problem(u.Kind, u.ID, u.Name, u.Reason)
 		switch u.Kind {
@@ -503,7 +517,7 @@ func (b *builder) providerKeys(pks []storage.ProviderKey) {
 			b.skippedKeys[pk.ID] = reason
 			continue
 		}
-		rpk := resolveProviderKey(pk, b.egress)
+		rpk := resolveProviderKey(pk, b.o)
 		if rpk.Err != nil {
 			b.problem(kindProviderKey, pk.ID, pk.DisplayName, rpk.Err.Message)
 		}
@@ -537,8 +551,13 @@ func (b *builder) models(ms []storage.Model) {
 			continue
 		}
 		rm := &Model{ID: m.ID, Name: m.DisplayName, NameJSON: jsonString(m.DisplayName), OwnedBy: m.Provider}
+		rm.Alias = provider.Alias{Name: rm.Name, JSON: rm.NameJSON}
 		if m.Routing == nil {
-			rm.Direct = resolveTarget(m, s.providerKeys[m.ProviderKeyID])
+			pk := s.providerKeys[m.ProviderKeyID]
+			rm.Direct = resolveTarget(m, pk)
+			if rm.OwnedBy == "" {
+				rm.OwnedBy = pk.OwnedBy()
+			}
 		} else {
 			rm.OwnedBy = "aisix"
 		}
@@ -701,31 +720,6 @@ func redactBase(msg, base string) string {
 	return strings.ReplaceAll(msg, base, safe)
 }
 
-func resolveProviderKey(pk *storage.ProviderKey, egress EgressPolicy) *ProviderKey {
-	out := &ProviderKey{
-		ID: pk.ID, Name: pk.DisplayName, Provider: pk.Provider, Adapter: pk.EffectiveAdapter(),
-		SecretUnbound: !pk.SecretBound(),
-	}
-	if !out.SecretUnbound {
-		out.Auth = []string{"Bearer " + pk.Secret}
-	}
-	for _, h := range pk.ForwardHeaders {
-		out.ForwardHeaders = append(out.ForwardHeaders, textproto.CanonicalMIMEHeaderKey(h))
-	}
-	if out.Adapter != storage.AdapterOpenAI {
-		out.Err = &ConfigError{Status: http.StatusNotImplemented, Type: "not_implemented",
-			Message: fmt.Sprintf("the %q adapter of provider key %q is not implemented yet", out.Adapter, pk.DisplayName)}
-		return out
-	}
-	u, err := chatURL(pk, egress)
-	if err != nil {
-		out.Err = &ConfigError{Status: http.StatusBadGateway, Type: "config_error", Message: err.Error()}
-		return out
-	}
-	out.URL = u
-	return out
-}
-
 // endpointSuffixes are endpoint paths people paste at the end of api_base.
 var endpointSuffixes = []string{"/chat/completions", "/completions", "/embeddings"}
 
@@ -746,26 +740,9 @@ func chatURL(pk *storage.ProviderKey, egress EgressPolicy) (*url.URL, error) {
 	if base == "" {
 		return nil, fmt.Errorf("provider key %q has no api_base for provider %q", pk.DisplayName, pk.Provider)
 	}
-	unusable := func(why string) error {
-		return fmt.Errorf("provider key %q has an unusable api_base: %s", pk.DisplayName, why)
-	}
-	u, err := url.Parse(base)
-	switch {
-	case err != nil:
-		return nil, unusable("it is not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, unusable("the scheme must be http or https")
-	case u.Opaque != "" || u.Host == "":
-		return nil, unusable("it has no host")
-	case u.User != nil:
-		return nil, unusable("it carries user info (user:password@); the credential belongs in the secret")
-	case u.RawQuery != "" || u.ForceQuery:
-		return nil, unusable("it has a query (?…)")
-	case u.Fragment != "" || strings.Contains(base, "#"):
-		return nil, unusable("it has a fragment (#…)")
-	}
-	if err := egress.Check(u.Hostname(), netip.Addr{}); err != nil {
-		return nil, unusable(err.Error())
+	u, err := usableURL(pk, base, egress)
+	if err != nil {
+		return nil, err
 	}
 	if u.Path == "" {
 		u.Path = "/"
@@ -781,6 +758,14 @@ func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {
 		ID: m.ID, Name: m.DisplayName, ModelName: m.ModelName, ModelNameJSON: jsonString(m.ModelName),
 		ProviderKey: pk, ServedBy: []string{m.DisplayName}, Err: pk.Err,
 		Cooldown: resolveCooldown(m.Cooldown),
+	}
+	if t.Err == nil {
+		ep, err := pk.bind(m.ModelName, t.ModelNameJSON)
+		if err != nil {
+			t.Err = &ConfigError{Status: http.StatusBadGateway, Type: "config_error",
+				Message: fmt.Sprintf("model %q cannot use provider key %q: %v", m.DisplayName, pk.Name, err)}
+		}
+		t.Endpoint = ep
 	}
 	to := resolveTimeouts(m)
 	t.Timeout, t.StreamHeaderTimeout, t.StreamFirstTimeout, t.StreamIdleTimeout = to.timeout, to.header, to.first, to.idle

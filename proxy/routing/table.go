@@ -38,6 +38,7 @@ func NewTable(src storage.Source, logger *slog.Logger, opts ...Option) *Table {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	t := &Table{src: src, logger: logger, opts: newOptions(opts), rr: map[string]*atomic.Uint64{}}
+	t.opts.auths = newAuthCache()
 	t.snap.Store(build(storage.Dataset{Revision: -1}, nil, t.opts))
 	return t
 }
@@ -91,6 +92,7 @@ func (t *Table) Reload(ctx context.Context) error {
 		}
 	}
 	next := build(ds, t.counter, t.opts)
+	t.opts.auths.rotate()
 	t.snap.Store(next)
 	t.loaded.Store(true)
 	if t.lastErr != "" {

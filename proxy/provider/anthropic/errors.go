@@ -29,14 +29,8 @@ const (
 )
 
 // Failure is a classified upstream failure: a non-2xx answer or an
-// in-band stream error event.
-type Failure struct {
-	Class Class
-	// Type is Anthropic's error type ("overloaded_error"), or "".
-	Type string
-	// Message is the upstream's message, unredacted.
-	Message string
-}
+// in-band stream error event (see provider.Failure).
+type Failure = provider.Failure
 
 // envelope is Anthropic's error body: {"type":"error","error":{"type","message"}}.
 type envelope struct {

@@ -1,6 +1,8 @@
 package anthropic
 
 import (
+	"github.com/aisix/aisix/proxy/provider"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -27,15 +29,9 @@ type RequestOptions struct {
 	DefaultMaxTokens int
 }
 
-// RequestError is a caller body TranslateRequest cannot translate; the
-// proxy answers 400 invalid_request_error with Error() as the message.
-type RequestError struct {
-	// Field names the offending field, such as "messages[2].content".
-	Field  string
-	Reason string
-}
-
-func (e *RequestError) Error() string { return e.Field + ": " + e.Reason }
+// RequestError is a caller body TranslateRequest cannot translate (see
+// provider.RequestError).
+type RequestError = provider.RequestError
 
 func reqErr(field, format string, args ...any) error {
 	return &RequestError{Field: field, Reason: fmt.Sprintf(format, args...)}

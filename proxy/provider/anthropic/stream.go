@@ -1,6 +1,8 @@
 package anthropic
 
 import (
+	"github.com/aisix/aisix/proxy/provider"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -19,19 +21,12 @@ var (
 // maxBlocks caps the content block index a stream may use.
 const maxBlocks = 4096
 
-// EventInfo says what one upstream event meant.
-type EventInfo struct {
-	// Content: a text, tool-call or reasoning delta was written (it counts
-	// for the commit rule). The role chunk, ping, stop events do not.
-	Content bool
-	// Finished: the finish_reason chunk was written (message_delta with a
-	// stop_reason, or message_stop without one before it).
-	Finished bool
-	// Done: message_stop was translated; out ends with "data: [DONE]\n\n".
-	Done bool
-	// Error is an in-band error event; nothing was written for it.
-	Error *Failure
-}
+// EventInfo says what one upstream event meant (see provider.EventInfo):
+// Content for a text, tool-call or reasoning delta (the role chunk, ping
+// and stop events are not), Finished for the finish_reason chunk, Done
+// once message_stop was translated (out ends with "data: [DONE]"), and
+// Error for an in-band error event (nothing written).
+type EventInfo = provider.EventInfo
 
 type blockKind uint8
 
@@ -406,15 +401,30 @@ func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev EventInfo,
 			dst = s.finishChunk(dst, "stop")
 			ev.Finished = true
 		}
-		if s.includeUsage {
-			dst = s.open(dst)
-			dst = append(dst, `],"usage":`...)
-			dst = appendUsage(dst, &s.usage)
-			dst = append(dst, "}\n\n"...)
-		}
-		dst = append(dst, "data: [DONE]\n\n"...)
-		s.done = true
+		dst = s.stop(dst)
 		ev.Done = true
 	}
 	return dst, ev, nil
+}
+
+// stop appends the usage chunk (when the caller asked for it) and [DONE].
+func (s *Stream) stop(dst []byte) []byte {
+	if s.includeUsage {
+		dst = s.open(dst)
+		dst = append(dst, `],"usage":`...)
+		dst = appendUsage(dst, &s.usage)
+		dst = append(dst, "}\n\n"...)
+	}
+	s.done = true
+	return append(dst, "data: [DONE]\n\n"...)
+}
+
+// End completes a stream that ended after its finish_reason chunk without
+// message_stop, as message_stop would have: the usage chunk, then [DONE].
+// It appends nothing to a stream that is done, or that never started.
+func (s *Stream) End(dst []byte) []byte {
+	if s.done || !s.started {
+		return dst
+	}
+	return s.stop(dst)
 }

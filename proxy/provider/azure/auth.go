@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -54,6 +56,23 @@ func TokenURL(tenant string) string {
 // concurrent use; concurrent callers share one token request. The errors
 // never repeat the secret.
 func NewAuth(secret, tokenURL string, httpClient *http.Client) (Auth, error) {
+	return newAuth(secret, func(string) string { return tokenURL }, httpClient)
+}
+
+// NewAuthAt is NewAuth with tokens from the Entra ID authority host
+// authority (https://login.microsoftonline.com, or a sovereign cloud's):
+// {authority}/{tenant_id}/oauth2/v2.0/token.
+func NewAuthAt(secret, authority string, httpClient *http.Client) (Auth, error) {
+	authority = strings.TrimRight(authority, "/")
+	return newAuth(secret, func(tenant string) string {
+		if authority == "" {
+			return TokenURL(tenant)
+		}
+		return authority + "/" + url.PathEscape(tenant) + "/oauth2/v2.0/token"
+	}, httpClient)
+}
+
+func newAuth(secret string, tokenURLOf func(tenant string) string, httpClient *http.Client) (Auth, error) {
 	s := strings.TrimSpace(secret)
 	if s == "" {
 		return nil, invalidSecret("empty")
@@ -73,6 +92,7 @@ func NewAuth(secret, tokenURL string, httpClient *http.Client) (Auth, error) {
 			return nil, invalidSecret("%s is required for an Entra ID credential", f.name)
 		}
 	}
+	tokenURL := tokenURLOf(c.TenantID)
 	if tokenURL == "" {
 		tokenURL = TokenURL(c.TenantID)
 	}
@@ -96,24 +116,47 @@ func NewAuth(secret, tokenURL string, httpClient *http.Client) (Auth, error) {
 type apiKey string
 
 func (k apiKey) Apply(_ context.Context, h http.Header) error {
-	h.Del("Authorization")
-	h.Set("api-key", string(k))
+	delete(h, "Authorization")
+	h["Api-Key"] = []string{string(k)}
 	return nil
 }
 
-// entra holds the cached, self-refreshing token source of a service
-// principal. oauth2's ReuseTokenSource is safe for concurrent use.
-type entra struct{ ts oauth2.TokenSource }
+// entra holds the self-refreshing token source of a service principal.
+// The current token and its header value sit in an atomic, so a request
+// reads them without a lock; only a refresh goes through oauth2's
+// ReuseTokenSource (which holds a mutex while it fetches, so concurrent
+// refreshes share one token request).
+type entra struct {
+	ts  oauth2.TokenSource
+	cur atomic.Pointer[bearer]
+}
+
+// bearer is a token and its Authorization value.
+type bearer struct {
+	expiry time.Time // zero: never expires
+	value  []string
+}
 
 func (e *entra) Apply(ctx context.Context, h http.Header) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	b := e.cur.Load()
+	if b == nil || (!b.expiry.IsZero() && time.Until(b.expiry) <= refreshBefore) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		tok, err := e.ts.Token()
+		if err != nil {
+			// oauth2's error can quote the token endpoint's answer; say
+			// only what kind of failure it was.
+			var re *oauth2.RetrieveError
+			if errors.As(err, &re) && re.Response != nil {
+				return fmt.Errorf("azure: entra id token request refused (%d)", re.Response.StatusCode)
+			}
+			return errors.New("azure: entra id token request failed")
+		}
+		b = &bearer{expiry: tok.Expiry, value: []string{"Bearer " + tok.AccessToken}}
+		e.cur.Store(b)
 	}
-	tok, err := e.ts.Token()
-	if err != nil {
-		return fmt.Errorf("azure: entra id token: %w", err)
-	}
-	h.Del("api-key")
-	h.Set("Authorization", "Bearer "+tok.AccessToken)
+	delete(h, "Api-Key")
+	h["Authorization"] = b.value
 	return nil
 }

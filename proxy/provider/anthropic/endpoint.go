@@ -1,0 +1,113 @@
+package anthropic
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/aisix/aisix/proxy/provider"
+)
+
+// ForwardHeaders are the caller headers the Anthropic adapter sends
+// upstream: trace context and the client's user agent. Anthropic-Beta
+// goes only when the provider key names it in forward_headers: a beta
+// switch changes what the key is billed for and allowed to do.
+var ForwardHeaders = []string{"Traceparent", "Tracestate", "User-Agent"}
+
+// EndpointConfig describes one Anthropic model behind one provider key.
+type EndpointConfig struct {
+	// URL is {api_base}/v1/messages (MessagesURL).
+	URL *url.URL
+	// Secret is sent as X-Api-Key; "" sends no credential.
+	Secret string
+	// Model is the upstream model name.
+	Model string
+	// Forward names extra caller headers (canonical) to copy.
+	Forward []string
+	Request RequestOptions
+}
+
+// Endpoint is the Anthropic Messages wire as a provider.Endpoint: the
+// caller's OpenAI body is translated to a Messages body, and answers and
+// streams are translated back.
+type Endpoint struct {
+	cfg    EndpointConfig
+	apiKey []string
+}
+
+// NewEndpoint returns the endpoint cfg describes.
+func NewEndpoint(cfg EndpointConfig) *Endpoint {
+	e := &Endpoint{cfg: cfg}
+	if cfg.Secret != "" {
+		e.apiKey = []string{cfg.Secret}
+	}
+	return e
+}
+
+var (
+	acceptJSON = []string{"application/json"}
+	acceptSSE  = []string{"text/event-stream"}
+)
+
+// Body translates the caller's body (TranslateRequest).
+func (e *Endpoint) Body(in *provider.Inbound) ([]byte, error) {
+	return TranslateRequest(in.Body, e.cfg.Model, in.Req.Stream, e.cfg.Request)
+}
+
+// NewRequest builds the POST to /v1/messages with X-Api-Key and
+// Anthropic-Version.
+func (e *Endpoint) NewRequest(ctx context.Context, in *provider.Inbound, body []byte) (*http.Request, error) {
+	h := make(http.Header, 6+len(e.cfg.Forward))
+	provider.CopyHeaders(h, in.Header, ForwardHeaders)
+	provider.CopyHeaders(h, in.Header, e.cfg.Forward)
+	if e.apiKey != nil {
+		h["X-Api-Key"] = e.apiKey
+	}
+	h["Anthropic-Version"] = versionValue
+	h["Content-Type"] = jsonValue
+	if in.Req.Stream {
+		h["Accept"] = acceptSSE
+	} else {
+		h["Accept"] = acceptJSON
+	}
+	return provider.NewPost(ctx, e.cfg.URL, h, body), nil
+}
+
+// Answer translates a message into a chat.completion (TranslateResponse).
+func (e *Endpoint) Answer(dst, body []byte, alias *provider.Alias) ([]byte, error) {
+	out, err := TranslateResponse(body, alias.Name, time.Now().Unix())
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, out...), nil
+}
+
+// Stream returns the translator of one Messages event stream.
+func (e *Endpoint) Stream(in *provider.Inbound, alias *provider.Alias) provider.StreamDecoder {
+	return NewStream(alias.Name, time.Now().Unix(), IncludeUsage(in.Body))
+}
+
+// Classify reads an Anthropic error answer (Classify).
+func (e *Endpoint) Classify(status int, body []byte) provider.Class {
+	c, _ := Classify(status, body)
+	return c
+}
+
+// ErrorBody rebuilds an Anthropic error as OpenAI's envelope (OpenAIError).
+func (e *Endpoint) ErrorBody(status int, body []byte) []byte { return OpenAIError(status, body) }
+
+// IncludeUsage reports whether an OpenAI request body asks for the usage
+// chunk (stream_options.include_usage).
+func IncludeUsage(body []byte) bool {
+	var v struct {
+		StreamOptions *struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+	}
+	_ = json.Unmarshal(body, &v)
+	return v.StreamOptions != nil && v.StreamOptions.IncludeUsage
+}
+
+var _ provider.Endpoint = (*Endpoint)(nil)

@@ -1,0 +1,57 @@
+package azure
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/aisix/aisix/proxy/provider"
+)
+
+// EndpointConfig describes one deployment behind one Azure provider key.
+type EndpointConfig struct {
+	// URL is the deployment's (or the v1 API's) chat URL (ChatURL).
+	URL *url.URL
+	// Auth puts the credential on each request (NewAuth); nil sends none.
+	Auth Auth
+	// ModelJSON is the model_name as a JSON string: the body's model,
+	// which on the v1 API names the deployment.
+	ModelJSON []byte
+	// Forward names extra caller headers (canonical) to copy.
+	Forward []string
+}
+
+// Endpoint is Azure OpenAI as a provider.Endpoint. The body and the
+// answers are OpenAI's, so they take the OpenAI wire's zero-decode path;
+// only the URL, the credential and the error classes differ.
+type Endpoint struct {
+	*provider.OpenAI
+	auth Auth
+}
+
+// NewEndpoint returns the endpoint cfg describes.
+func NewEndpoint(cfg EndpointConfig) *Endpoint {
+	return &Endpoint{
+		OpenAI: provider.NewOpenAI(provider.OpenAIConfig{URL: cfg.URL, ModelJSON: cfg.ModelJSON, Forward: cfg.Forward}),
+		auth:   cfg.Auth,
+	}
+}
+
+// NewRequest builds the OpenAI-wire request and puts the credential on
+// it: the api-key header, or an Entra ID bearer token.
+func (e *Endpoint) NewRequest(ctx context.Context, in *provider.Inbound, body []byte) (*http.Request, error) {
+	req, err := e.OpenAI.NewRequest(ctx, in, body)
+	if err != nil || e.auth == nil {
+		return req, err
+	}
+	if err := e.auth.Apply(ctx, req.Header); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// Classify reads an Azure error answer (Classify): a content-filter 400
+// is a content-policy refusal, DeploymentNotFound a 404 not-found.
+func (e *Endpoint) Classify(status int, body []byte) provider.Class { return Classify(status, body) }
+
+var _ provider.Endpoint = (*Endpoint)(nil)

@@ -1,0 +1,151 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+)
+
+// OpenAIConfig describes one OpenAI-wire endpoint.
+type OpenAIConfig struct {
+	// URL is {api_base}/chat/completions.
+	URL *url.URL
+	// Auth is the Authorization header value ("Bearer <secret>"); nil
+	// sends no credential.
+	Auth []string
+	// ModelJSON is the upstream model name as a JSON string, spliced into
+	// the caller's body in place of its model.
+	ModelJSON []byte
+	// Forward names extra caller headers (canonical) to copy.
+	Forward []string
+}
+
+// OpenAI is the OpenAI wire: the caller's body goes upstream with only its
+// model value replaced, and answers come back with only theirs replaced.
+// Nothing is decoded or re-encoded on the way.
+type OpenAI struct{ cfg OpenAIConfig }
+
+// NewOpenAI returns the endpoint cfg describes.
+func NewOpenAI(cfg OpenAIConfig) *OpenAI { return &OpenAI{cfg: cfg} }
+
+// URL is the endpoint's chat-completions URL.
+func (e *OpenAI) URL() *url.URL { return e.cfg.URL }
+
+// Body is the caller's body with the model value replaced.
+func (e *OpenAI) Body(in *Inbound) ([]byte, error) {
+	sp := in.Req.ModelAt
+	return sp.AppendTo(make([]byte, 0, sp.Len(in.Body, e.cfg.ModelJSON)), in.Body, e.cfg.ModelJSON), nil
+}
+
+// NewRequest builds the POST to the chat-completions URL.
+func (e *OpenAI) NewRequest(ctx context.Context, in *Inbound, body []byte) (*http.Request, error) {
+	return NewChatRequest(ctx, ChatRequest{
+		URL: e.cfg.URL, Auth: e.cfg.Auth, Body: body, Stream: in.Req.Stream,
+		Caller: in.Header, Forward: e.cfg.Forward,
+	})
+}
+
+// ErrNotObject is an upstream answer that is not a JSON object.
+var ErrNotObject = errors.New("upstream returned a body that is not a JSON object")
+
+// Answer is the upstream body with its model value replaced by alias.
+func (e *OpenAI) Answer(dst, body []byte, alias *Alias) ([]byte, error) {
+	sp, err := FindModel(body)
+	if err != nil {
+		return dst, ErrNotObject
+	}
+	return sp.AppendTo(dst, body, alias.JSON), nil
+}
+
+// Stream returns the OpenAI stream relay: chunks pass with their model
+// value replaced. It allocates nothing: the decoder is the alias itself.
+func (e *OpenAI) Stream(_ *Inbound, alias *Alias) StreamDecoder { return (*openAIStream)(alias) }
+
+// Classify reads an OpenAI-wire error answer (see ClassifyOpenAI).
+func (e *OpenAI) Classify(status int, body []byte) Class { return ClassifyOpenAI(status, body) }
+
+// ErrorBody rebuilds the upstream error (SanitizeErrorBody).
+func (e *OpenAI) ErrorBody(status int, body []byte) []byte { return SanitizeErrorBody(body, status) }
+
+// ClassifyOpenAI maps an OpenAI-wire status and error body to a Class.
+func ClassifyOpenAI(status int, body []byte) Class {
+	switch {
+	case status >= 200 && status < 300:
+		return ClassOK
+	case status == http.StatusTooManyRequests:
+		return ClassRateLimited
+	case status == http.StatusUnauthorized:
+		return ClassAuth
+	case status == http.StatusPaymentRequired:
+		return ClassBilling
+	case status == http.StatusForbidden:
+		return ClassForbidden
+	case status == http.StatusNotFound:
+		return ClassNotFound
+	case status == http.StatusRequestTimeout:
+		return ClassTimeout
+	case status >= 500:
+		return ClassServer
+	case status == http.StatusBadRequest && IsContextLengthExceeded(body):
+		return ClassContextLength
+	case status == http.StatusBadRequest && (bytes.Contains(body, []byte(`"content_policy_violation"`)) ||
+		bytes.Contains(body, []byte(`"content_filter"`))):
+		return ClassContentPolicy
+	case status >= 400 && status < 500:
+		return ClassBadRequest
+	}
+	return ClassUnknown
+}
+
+var (
+	doneData  = []byte("[DONE]")
+	doneFrame = []byte("data: [DONE]\n\n")
+	// inBandError is the Failure of an OpenAI-wire in-band error: the
+	// wire gives no reliable class. Shared; never modified.
+	inBandError = &Failure{Class: ClassUnknown}
+)
+
+// openAIStream relays OpenAI chat.completion.chunk events.
+type openAIStream Alias
+
+func (s *openAIStream) Event(dst, name, data []byte) ([]byte, EventInfo, error) {
+	var info EventInfo
+	data = bytes.TrimSpace(data)
+	if string(name) == "error" {
+		info.Error = inBandError
+		return dst, info, nil
+	}
+	if bytes.Equal(data, doneData) {
+		info.Done = true
+		return append(dst, doneFrame...), info, nil
+	}
+	ch, err := ScanChunk(data)
+	if err != nil {
+		return dst, info, ErrSkipEvent
+	}
+	if ch.Error {
+		info.Error = inBandError
+		return dst, info, nil
+	}
+	if len(name) != 0 && string(name) != "message" {
+		return dst, info, nil // an event type this wire does not define
+	}
+	info.Content, info.Finished = ch.Content, ch.Finished
+	return appendFrame(dst, data, ch.Model, s.JSON), info, nil
+}
+
+func (s *openAIStream) End(dst []byte) []byte { return append(dst, doneFrame...) }
+
+// appendFrame appends an SSE data frame carrying data with its model value
+// replaced by name.
+func appendFrame(dst, data []byte, sp Splice, name []byte) []byte {
+	if bytes.IndexByte(data, '\n') < 0 {
+		dst = append(dst, "data: "...)
+		dst = sp.AppendTo(dst, data, name)
+		return append(dst, "\n\n"...)
+	}
+	// Multi-line data (pretty-printed JSON): one data line per line.
+	return AppendData(dst, sp.AppendTo(nil, data, name))
+}

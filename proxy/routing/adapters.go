@@ -1,0 +1,242 @@
+package routing
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aisix/aisix/proxy/provider"
+	"github.com/aisix/aisix/proxy/provider/anthropic"
+	"github.com/aisix/aisix/proxy/provider/azure"
+	"github.com/aisix/aisix/storage"
+)
+
+// The adapter registry: how each adapter family turns a stored provider
+// key, and then each model behind it, into a provider.Endpoint. Nothing
+// here runs per request.
+
+// DefaultAuthority is the Entra ID authority host Azure client-credential
+// tokens come from.
+const DefaultAuthority = "https://login.microsoftonline.com"
+
+// tokenTimeout bounds one Entra ID token request.
+const tokenTimeout = 10 * time.Second
+
+// WithAzureTokens sets how Azure provider keys with an Entra ID
+// credential get their tokens: client sends the token requests (nil: a
+// client of its own), and authority replaces DefaultAuthority (a
+// sovereign cloud, or a test's fake), tokens coming from
+// {authority}/{tenant_id}/oauth2/v2.0/token.
+func WithAzureTokens(client *http.Client, authority string) Option {
+	return func(o *options) { o.tokenClient, o.authority = client, authority }
+}
+
+func resolveProviderKey(pk *storage.ProviderKey, o *options) *ProviderKey {
+	out := &ProviderKey{
+		ID: pk.ID, Name: pk.DisplayName, Provider: pk.Provider, Adapter: pk.EffectiveAdapter(),
+		SecretUnbound: !pk.SecretBound(),
+	}
+	for _, h := range pk.ForwardHeaders {
+		out.ForwardHeaders = append(out.ForwardHeaders, textproto.CanonicalMIMEHeaderKey(h))
+	}
+	secret := pk.Secret
+	if out.SecretUnbound {
+		secret = "" // never sent to a host it was not entered for
+	}
+	var err error
+	switch out.Adapter {
+	case storage.AdapterOpenAI:
+		err = out.openAI(pk, secret, o)
+	case storage.AdapterAnthropic:
+		err = out.anthropic(pk, secret, o)
+	case storage.AdapterAzureOpenAI:
+		err = out.azure(pk, secret, o)
+	default:
+		out.Err = &ConfigError{Status: http.StatusNotImplemented, Type: "not_implemented",
+			Message: fmt.Sprintf("the %q adapter of provider key %q is not implemented yet", out.Adapter, pk.DisplayName)}
+		return out
+	}
+	if err != nil {
+		out.Err = &ConfigError{Status: http.StatusBadGateway, Type: "config_error", Message: err.Error()}
+		out.bind = nil
+	}
+	return out
+}
+
+func (out *ProviderKey) openAI(pk *storage.ProviderKey, secret string, o *options) error {
+	u, err := chatURL(pk, o.egress)
+	if err != nil {
+		return err
+	}
+	out.URL = u
+	var auth []string
+	if secret != "" {
+		auth = []string{"Bearer " + secret}
+	}
+	out.bind = func(_ string, modelJSON []byte) (provider.Endpoint, error) {
+		return provider.NewOpenAI(provider.OpenAIConfig{URL: u, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders}), nil
+	}
+	return nil
+}
+
+func (out *ProviderKey) anthropic(pk *storage.ProviderKey, secret string, o *options) error {
+	u, err := anthropic.MessagesURL(pk.APIBase, pk.Provider)
+	switch {
+	case errors.Is(err, anthropic.ErrNoBase):
+		return fmt.Errorf("provider key %q has no api_base for provider %q", pk.DisplayName, pk.Provider)
+	case err != nil:
+		return fmt.Errorf("provider key %q has an unusable api_base: %v", pk.DisplayName, err)
+	}
+	if u, err = usableURL(pk, u.String(), o.egress); err != nil {
+		return err
+	}
+	out.URL = u
+	out.bind = func(model string, _ []byte) (provider.Endpoint, error) {
+		return anthropic.NewEndpoint(anthropic.EndpointConfig{URL: u, Secret: secret, Model: model, Forward: out.ForwardHeaders}), nil
+	}
+	return nil
+}
+
+func (out *ProviderKey) azure(pk *storage.ProviderKey, secret string, o *options) error {
+	base := pk.BaseURL()
+	if base == "" {
+		return fmt.Errorf("provider key %q has no api_base: azure-openai needs the resource URL or name", pk.DisplayName)
+	}
+	res, err := azure.ResourceURL(base)
+	if err != nil {
+		return fmt.Errorf("provider key %q has an unusable api_base: %s", pk.DisplayName, strings.TrimPrefix(err.Error(), "azure: "))
+	}
+	if _, err := usableURL(pk, res.String(), o.egress); err != nil {
+		return err
+	}
+	out.URL = res
+	var auth azure.Auth
+	if secret != "" {
+		if auth, err = o.azureAuth(pk.ID, secret); err != nil {
+			return fmt.Errorf("provider key %q: %s", pk.DisplayName, strings.TrimPrefix(err.Error(), "azure: "))
+		}
+	}
+	version := pk.APIVersion
+	out.bind = func(model string, modelJSON []byte) (provider.Endpoint, error) {
+		u, err := azure.ChatURL(res.String(), model, version)
+		if err != nil {
+			return nil, errors.New(strings.TrimPrefix(err.Error(), "azure: "))
+		}
+		return azure.NewEndpoint(azure.EndpointConfig{URL: u, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders}), nil
+	}
+	return nil
+}
+
+// azureAuth returns the credential of an Azure key: the one the previous
+// build made for the same key, secret and authority (so a configuration
+// write does not cost a token request), or a new one.
+func (o *options) azureAuth(id, secret string) (azure.Auth, error) {
+	authority := strings.TrimRight(o.authority, "/")
+	if authority == "" {
+		authority = DefaultAuthority
+	}
+	client := o.tokenClient
+	if client == nil {
+		client = &http.Client{Timeout: tokenTimeout}
+	}
+	make := func() (azure.Auth, error) { return azure.NewAuthAt(secret, authority, client) }
+	if o.auths == nil {
+		return make()
+	}
+	return o.auths.get(id, secret, authority, make)
+}
+
+// authCache keeps Azure credentials across builds, keyed by provider key
+// id and a hash of the secret and authority: a changed secret gets a new
+// credential. Entries the latest build did not use are dropped.
+type authCache struct {
+	mu   sync.Mutex
+	prev map[[32]byte]azure.Auth
+	next map[[32]byte]azure.Auth
+}
+
+func newAuthCache() *authCache {
+	return &authCache{prev: map[[32]byte]azure.Auth{}, next: map[[32]byte]azure.Auth{}}
+}
+
+func (c *authCache) get(id, secret, authority string, make func() (azure.Auth, error)) (azure.Auth, error) {
+	k := sha256.Sum256([]byte(id + "\x00" + secret + "\x00" + authority))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.next[k]; ok {
+		return a, nil
+	}
+	a, ok := c.prev[k]
+	if !ok {
+		var err error
+		if a, err = make(); err != nil {
+			return nil, err
+		}
+	}
+	c.next[k] = a
+	return a, nil
+}
+
+// rotate ends a build: what it used is what the next build may reuse.
+func (c *authCache) rotate() {
+	c.mu.Lock()
+	c.prev, c.next = c.next, map[[32]byte]azure.Auth{}
+	c.mu.Unlock()
+}
+
+// usableURL parses a base URL and refuses what must not be sent to: not
+// http(s), no host, user info, a query or a fragment, or a host the egress
+// policy refuses. The error never quotes the base, which may hold a
+// credential.
+func usableURL(pk *storage.ProviderKey, base string, egress EgressPolicy) (*url.URL, error) {
+	unusable := func(why string) error {
+		return fmt.Errorf("provider key %q has an unusable api_base: %s", pk.DisplayName, why)
+	}
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return nil, unusable("it is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, unusable("the scheme must be http or https")
+	case u.Opaque != "" || u.Host == "":
+		return nil, unusable("it has no host")
+	case u.User != nil:
+		return nil, unusable("it carries user info (user:password@); the credential belongs in the secret")
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, unusable("it has a query (?…)")
+	case u.Fragment != "" || strings.Contains(base, "#"):
+		return nil, unusable("it has a fragment (#…)")
+	}
+	if err := egress.Check(u.Hostname(), netip.Addr{}); err != nil {
+		return nil, unusable(err.Error())
+	}
+	return u, nil
+}
+
+// OwnedBy is the label /v1/models shows for the key's models when a model
+// sets none: the key's provider label, else its adapter.
+func (pk *ProviderKey) OwnedBy() string {
+	if pk == nil {
+		return ""
+	}
+	if pk.Provider != "" {
+		return pk.Provider
+	}
+	return pk.Adapter
+}
+
+// Endpoint resolves the upstream model named model behind the key, as a
+// direct model over it would be (for checks such as keycheck).
+func (pk *ProviderKey) Endpoint(model string) (provider.Endpoint, error) {
+	if pk.Err != nil {
+		return nil, pk.Err
+	}
+	return pk.bind(model, jsonString(model))
+}
