@@ -184,3 +184,56 @@ func TestSSERoundTrip(t *testing.T) {
 		t.Fatalf("want EOF, got %v", err)
 	}
 }
+
+// FuzzOpenAIStream checks the OpenAI stream decoder on arbitrary events:
+// it never panics, an error leaves dst as it was, and what it writes is
+// whole SSE data frames whose JSON carries the alias as its model.
+func FuzzOpenAIStream(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"c","object":"chat.completion.chunk","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}`,
+		`{"choices":[],"prompt_filter_results":[{"prompt_index":0}]}`,
+		`{"error":{"message":"boom"}}`, `[DONE]`, ` [DONE] `, `{"model":1}`, `{`, ``,
+		"{\n\"model\":\"m\",\n\"choices\":[]\n}",
+	} {
+		f.Add([]byte(""), []byte(s))
+		f.Add([]byte("message"), []byte(s))
+		f.Add([]byte("error"), []byte(s))
+	}
+	alias := &Alias{Name: "chat-prod", JSON: []byte(`"chat-prod"`)}
+	dec := (&OpenAI{}).Stream(nil, alias)
+	f.Fuzz(func(t *testing.T, name, data []byte) {
+		prefix := []byte("x")
+		out, info, err := dec.Event(prefix, name, data)
+		if err != nil || info.Error != nil {
+			if len(out) != 1 {
+				t.Fatalf("error %v / %+v wrote %q", err, info.Error, out[1:])
+			}
+			return
+		}
+		frames := out[1:]
+		if len(frames) == 0 {
+			return
+		}
+		if info.Done {
+			if string(frames) != "data: [DONE]\n\n" {
+				t.Fatalf("done wrote %q", frames)
+			}
+			return
+		}
+		var payload []byte
+		for _, line := range strings.Split(strings.TrimSuffix(string(frames), "\n\n"), "\n") {
+			v, ok := strings.CutPrefix(line, "data: ")
+			if !ok {
+				t.Fatalf("not a data frame: %q", frames)
+			}
+			payload = append(append(payload, v...), '\n')
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(payload, &m); err != nil {
+			t.Fatalf("frame is not a JSON object: %q (%v)", payload, err)
+		}
+		if string(m["model"]) != `"chat-prod"` {
+			t.Fatalf("model %s, want the alias: %q", m["model"], payload)
+		}
+	})
+}

@@ -1,11 +1,14 @@
-// Package provider speaks to upstream model providers. The OpenAI wire
-// (POST {api_base}/chat/completions with a Bearer key) is implemented; the
-// other adapter families are recognised but not implemented yet, and the
-// proxy answers them with a clear configuration error.
+// Package provider is the adapter layer between the proxy and upstream
+// model providers: the Endpoint interface every wire family implements
+// (adapter.go), the failure classes they share (class.go), and the OpenAI
+// wire itself (POST {api_base}/chat/completions with a Bearer key,
+// openai_endpoint.go). The other families live in subpackages
+// (anthropic, azure) that import this one, never the reverse.
 //
 // The package also holds the byte-level tools the proxy's hot path uses on
-// that wire: a one-pass request scanner, the model-field splice, a chunk
-// scanner and an SSE reader. None of them decodes or re-encodes a body.
+// the OpenAI wire: a one-pass request scanner, the model-field splice, a
+// chunk scanner and an SSE reader. None of them decodes or re-encodes a
+// body.
 package provider
 
 import (
@@ -27,10 +30,6 @@ import (
 
 	"github.com/aisix/aisix/storage"
 )
-
-// Implemented reports whether the adapter family has an upstream
-// implementation.
-func Implemented(adapter string) bool { return adapter == storage.AdapterOpenAI }
 
 var (
 	contentTypeJSON = []string{"application/json"}

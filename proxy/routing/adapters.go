@@ -220,18 +220,6 @@ func usableURL(pk *storage.ProviderKey, base string, egress EgressPolicy) (*url.
 	return u, nil
 }
 
-// OwnedBy is the label /v1/models shows for the key's models when a model
-// sets none: the key's provider label, else its adapter.
-func (pk *ProviderKey) OwnedBy() string {
-	if pk == nil {
-		return ""
-	}
-	if pk.Provider != "" {
-		return pk.Provider
-	}
-	return pk.Adapter
-}
-
 // Endpoint resolves the upstream model named model behind the key, as a
 // direct model over it would be (for checks such as keycheck).
 func (pk *ProviderKey) Endpoint(model string) (provider.Endpoint, error) {

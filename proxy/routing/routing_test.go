@@ -3,6 +3,8 @@ package routing_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -873,4 +875,70 @@ func upstreamRequest(t *testing.T, target *routing.Target, body string) *http.Re
 		t.Fatal(err)
 	}
 	return req
+}
+
+// TestOwnedBy: /v1/models shows a direct model's provider label (a
+// vendor on the openai adapter shows its own name); a routing model is
+// aisix's.
+func TestOwnedBy(t *testing.T) {
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{
+			{ID: "ds", DisplayName: "deepseek", Provider: "deepseek", Adapter: "openai", Secret: "s", APIBase: "https://api.deepseek.com"},
+			{ID: "an", DisplayName: "anth", Adapter: "anthropic", Secret: "s"},
+		},
+		Models: []storage.Model{
+			{ID: "m1", DisplayName: "deepseek-chat", Provider: "deepseek", ModelName: "deepseek-chat", ProviderKeyID: "ds"},
+			{ID: "m2", DisplayName: "claude", Provider: "anthropic", ModelName: "claude-sonnet-4-5", ProviderKeyID: "an"},
+			{ID: "m3", DisplayName: "group", Routing: &storage.Routing{Targets: []storage.Target{{Model: "claude"}}}},
+		},
+	}
+	s, err := routing.Build(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := s.ConfigErrors(); len(errs) > 0 {
+		t.Fatalf("config errors %v", errs)
+	}
+	for name, want := range map[string]string{"deepseek-chat": "deepseek", "claude": "anthropic", "group": "aisix"} {
+		if got := s.Model(name).OwnedBy; got != want {
+			t.Errorf("%s: owned_by %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestAnthropicEndpoint: an anthropic key's requests go to /v1/messages
+// with x-api-key and anthropic-version, never a Bearer credential, and
+// the body is the Messages translation.
+func TestAnthropicEndpoint(t *testing.T) {
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{{ID: "an", DisplayName: "anth", Provider: "anthropic", Adapter: "anthropic",
+			Secret: "sk-ant-1", APIBase: "https://gw.example.com/v1", SecretHost: "gw.example.com"}},
+		Models: []storage.Model{{ID: "m", DisplayName: "claude", Provider: "anthropic", ModelName: "claude-sonnet-4-5", ProviderKeyID: "an"}},
+	}
+	s, err := routing.Build(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := upstreamRequest(t, s.Model("claude").Direct, `{"model":"claude","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}`)
+	if req.URL.String() != "https://gw.example.com/v1/messages" {
+		t.Errorf("url %s", req.URL)
+	}
+	if req.Header.Get("X-Api-Key") != "sk-ant-1" || req.Header.Get("Anthropic-Version") != "2023-06-01" || req.Header.Get("Authorization") != "" {
+		t.Errorf("headers %v", req.Header)
+	}
+	b, _ := io.ReadAll(req.Body)
+	var body struct {
+		Model     string `json:"model"`
+		System    any    `json:"system"`
+		MaxTokens int    `json:"max_tokens"`
+		Messages  []struct {
+			Role string `json:"role"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(b, &body); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if body.Model != "claude-sonnet-4-5" || body.System == nil || body.MaxTokens <= 0 || len(body.Messages) != 1 || body.Messages[0].Role != "user" {
+		t.Errorf("body %s", b)
+	}
 }

@@ -152,8 +152,7 @@ type Model struct {
 	Name string
 	// NameJSON is Name as a JSON string, spliced into responses.
 	NameJSON []byte
-	// OwnedBy is the model's provider label, else its provider key's
-	// label, else the key's adapter ("aisix" for routing models).
+	// OwnedBy is the model's provider label ("aisix" for routing models).
 	OwnedBy string
 	// Alias is the name answers carry as their model.
 	Alias  provider.Alias
@@ -553,11 +552,7 @@ func (b *builder) models(ms []storage.Model) {
 		rm := &Model{ID: m.ID, Name: m.DisplayName, NameJSON: jsonString(m.DisplayName), OwnedBy: m.Provider}
 		rm.Alias = provider.Alias{Name: rm.Name, JSON: rm.NameJSON}
 		if m.Routing == nil {
-			pk := s.providerKeys[m.ProviderKeyID]
-			rm.Direct = resolveTarget(m, pk)
-			if rm.OwnedBy == "" {
-				rm.OwnedBy = pk.OwnedBy()
-			}
+			rm.Direct = resolveTarget(m, s.providerKeys[m.ProviderKeyID])
 		} else {
 			rm.OwnedBy = "aisix"
 		}
