@@ -392,6 +392,13 @@ func (c *call) tryTarget(cd *candidate) bool {
 		c.last = &failure{label: "config_error", action: actFailover, status: t.Err.Status, errType: t.Err.Type, msg: t.Err.Message}
 		return false
 	}
+	if _, err := c.upstreamBody(t); err != nil {
+		// The request cannot be put in this target's wire: nothing was
+		// sent, and nothing is said about the target.
+		c.addTrail(t.Name, "unsupported_request")
+		c.last = translateFailure(err)
+		return false
+	}
 	retries := c.retriesFor(t)
 	for try := 0; ; try++ {
 		if c.r.Context().Err() != nil {
@@ -517,7 +524,7 @@ func (c *call) upstreamBody(t *routing.Target) ([]byte, error) {
 // attempt makes one upstream call. It returns done when the request is
 // finished (answered), or the failure otherwise.
 func (c *call) attempt(cd *candidate) (*failure, bool) {
-	body, err := c.upstreamBody(cd.t)
+	body, err := c.upstreamBody(cd.t) // built (and checked) by tryTarget
 	if err != nil {
 		return translateFailure(err), false
 	}

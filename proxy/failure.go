@@ -208,7 +208,7 @@ func inBandFailure(t *routing.Target, e *provider.Failure) *failure {
 // target; the next one may speak the caller's wire.
 func translateFailure(err error) *failure {
 	return &failure{
-		label: "unsupported_request", action: actFailover, effect: effNeutral, reason: reasonStatusFailed,
+		label: "unsupported_request", action: actFailover, effect: effNeutral,
 		msg: "the request cannot be sent to this target: " + err.Error(), status: http.StatusBadRequest, errType: "invalid_request_error",
 	}
 }
