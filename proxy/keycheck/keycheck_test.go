@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/keycheck"
+	"github.com/aisix/aisix/proxy/proxytest"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
 )
@@ -347,5 +348,28 @@ func TestModelFor(t *testing.T) {
 	_, err := keycheck.ModelFor(pk, models[:2], "")
 	if !errors.Is(err, keycheck.ErrNoModel) || err.Error() != `provider key "openai-primary": no model to test with: no direct model uses it; give a model name` {
 		t.Errorf("ModelFor without a model: %v", err)
+	}
+}
+
+// TestCheckAnthropic: a key check speaks the key's own wire: an Anthropic
+// key is tested with a Messages request, and Anthropic's error envelope
+// is read for the result.
+func TestCheckAnthropic(t *testing.T) {
+	up := proxytest.NewAnthropic("claude", proxytest.AnthropicOK(), proxytest.AnthropicAuthError())
+	t.Cleanup(up.Close)
+	c := keycheck.New(keycheck.Options{})
+	t.Cleanup(c.Close)
+	pk := storage.ProviderKey{ID: "pk-a", DisplayName: "anth", Provider: "anthropic", Adapter: "anthropic", Secret: "sk-ant-test-1234", APIBase: up.URL()}
+	pk.SecretHost = pk.BaseHost()
+	res := check(t, c, pk, keycheck.Request{Model: "claude-sonnet-4-5"})
+	if !res.OK || res.Status != 200 {
+		t.Fatalf("result %+v", res)
+	}
+	if reqs := up.Requests(); len(reqs) != 1 || reqs[0].Header.Get("X-Api-Key") != "sk-ant-test-1234" {
+		t.Errorf("requests %+v", reqs)
+	}
+	res = check(t, c, pk, keycheck.Request{Model: "claude-sonnet-4-5"})
+	if res.OK || res.Status != 401 || res.Error == "" || strings.Contains(res.Error+res.Hint, "sk-ant-test-1234") {
+		t.Errorf("401 result %+v", res)
 	}
 }
