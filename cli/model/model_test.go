@@ -5,8 +5,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisix/aisix/cli/cmdutil/clitest"
+	"github.com/aisix/aisix/cli/model"
+	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/storage"
 )
 
 // setup creates the tutorial's models: two direct models and chat-prod.
@@ -90,4 +94,26 @@ func TestGetShowsEffectiveSettings(t *testing.T) {
 			t.Errorf("get gpt-4o-secondary:\n%s", out)
 		}
 	})
+}
+
+// TestExplain: targets keep the strategy's order, cooling ones follow
+// soonest end first, and each row names its provider, so a group that
+// spans providers reads at a glance.
+func TestExplain(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	soon, later := admin.NewSystemTime(now.Add(10*time.Second)), admin.NewSystemTime(now.Add(time.Minute))
+	r := &storage.Routing{Targets: []storage.Target{{Model: "gpt-4o-primary"}, {Model: "claude-fallback"}, {Model: "azure-gpt4o"}, {Model: "gone"}}}
+	status := map[string]admin.StatusRow{
+		"gpt-4o-primary":  {DisplayName: "gpt-4o-primary", Status: "cooldown", CooldownUntil: &later, StatusReason: "transport_error", DirectStats: &admin.DirectStats{Provider: "openai"}},
+		"claude-fallback": {DisplayName: "claude-fallback", Status: "cooldown", CooldownUntil: &soon, StatusReason: "upstream_overloaded", DirectStats: &admin.DirectStats{Provider: "anthropic"}},
+		"azure-gpt4o":     {DisplayName: "azure-gpt4o", Status: "healthy", DirectStats: &admin.DirectStats{Provider: "azure"}},
+	}
+	var got []string
+	for _, row := range model.Explain(r, status, now) {
+		got = append(got, row.Target+"/"+row.Provider+"/"+row.Status)
+	}
+	want := []string{"azure-gpt4o/azure/healthy", "gone//unknown", "claude-fallback/anthropic/cooldown", "gpt-4o-primary/openai/cooldown"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("explain order\n got %v\nwant %v", got, want)
+	}
 }

@@ -164,6 +164,7 @@ func routeRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts 
 type ExplainRow struct {
 	Position      int        `json:"position"`
 	Target        string     `json:"target"`
+	Provider      string     `json:"provider,omitempty"`
 	Status        string     `json:"status"`
 	CooldownUntil *time.Time `json:"cooldown_until,omitempty"`
 	Reason        string     `json:"reason,omitempty"`
@@ -205,13 +206,13 @@ func explainRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opt
 		strategy = storage.StrategyFailover
 	}
 	fmt.Fprintf(f.IO.Out, "%s (%s): order of attempts right now\n", m.DisplayName, strategy)
-	t := output.Table{Headers: []string{"#", "target", "status", "why"}}
+	t := output.Table{Headers: []string{"#", "target", "provider", "status", "why"}}
 	for _, r := range out {
 		pos := fmt.Sprint(r.Position)
 		if !r.Tried {
 			pos = "-"
 		}
-		t.Rows = append(t.Rows, []string{pos, r.Target, r.Status, r.Why})
+		t.Rows = append(t.Rows, []string{pos, r.Target, output.Or(r.Provider), r.Status, r.Why})
 	}
 	return output.WriteTable(f.IO, t)
 }
@@ -231,6 +232,9 @@ func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Tim
 		if ok {
 			c.row.Status = st.Status
 			c.row.Reason = st.StatusReason
+			if st.DirectStats != nil {
+				c.row.Provider = st.Provider
+			}
 			if st.CooldownUntil != nil {
 				until := st.CooldownUntil.Time()
 				if until.After(now) {
