@@ -86,8 +86,9 @@ func (pk *ProviderKey) Validate() error {
 // ValidateWrite checks a provider key about to be stored: Validate, and
 // the rules that only apply to writes, so that rows stored before them
 // still load (the proxy reports those at routing time): an azure-openai
-// key needs api_base, and so does an openai-adapter key of another vendor
-// (its key must never go to api.openai.com by default).
+// key needs api_base, and so does an openai- or anthropic-adapter key of
+// another vendor (its key must never go to api.openai.com or
+// api.anthropic.com by default).
 func (pk *ProviderKey) ValidateWrite() error {
 	if err := pk.Validate(); err != nil {
 		return err
@@ -95,7 +96,8 @@ func (pk *ProviderKey) ValidateWrite() error {
 	switch adapter := pk.EffectiveAdapter(); {
 	case adapter == AdapterAzureOpenAI && strings.TrimSpace(pk.APIBase) == "":
 		return FieldErrorf("api_base", "is required for azure-openai: the resource URL, such as https://myres.openai.azure.com, or the bare resource name myres")
-	case adapter == AdapterOpenAI && strings.TrimSpace(pk.APIBase) == "" && pk.Provider != "" && pk.Provider != AdapterOpenAI:
+	case adapter == AdapterOpenAI && strings.TrimSpace(pk.APIBase) == "" && pk.Provider != "" && pk.Provider != AdapterOpenAI,
+		adapter == AdapterAnthropic && strings.TrimSpace(pk.APIBase) == "" && pk.Provider != "" && pk.Provider != AdapterAnthropic:
 		return FieldErrorf("api_base", "provider %s has no default base URL; set api_base", pk.Provider)
 	}
 	return nil

@@ -37,6 +37,7 @@ func TestAzureProviderKeyWire(t *testing.T) {
 		{"entra missing field", `{"display_name":"b","adapter":"azure-openai","api_base":"myres","secret":"{\"tenant_id\":\"tenant-v4lue\",\"client_secret\":\"s3cret-v4lue\"}"}`, "secret.client_id: is required for an Entra ID credential"},
 		{"azure without api_base", `{"display_name":"b","adapter":"azure-openai","secret":"azure-key-0123456789"}`, "api_base: is required for azure-openai"},
 		{"vendor without api_base", `{"display_name":"b","provider":"groq","adapter":"openai","secret":"gsk-0123456789"}`, "api_base: provider groq has no default base URL; set api_base"},
+		{"anthropic-wire vendor without api_base", `{"display_name":"b","provider":"minimax","adapter":"anthropic","secret":"mm-0123456789"}`, "api_base: provider minimax has no default base URL; set api_base"},
 		{"api_version on openai", `{"display_name":"b","provider":"openai","api_version":"v1","secret":"sk-0123456789"}`, "api_version: applies to azure-openai"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
