@@ -3,6 +3,7 @@ package provider
 import (
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -16,8 +17,8 @@ var (
 	ErrEmptyMessages  = errors.New("messages array must not be empty")
 )
 
-// Request is what the proxy learns from a caller's chat-completions body in
-// one pass, without decoding it.
+// Request is what the proxy learns from a caller's body in one pass,
+// without decoding it.
 type Request struct {
 	// Model is the decoded value of the top-level "model" field.
 	Model string
@@ -26,16 +27,56 @@ type Request struct {
 	ModelAt Splice
 	// Stream is true when the top-level "stream" field is true.
 	Stream bool
+	// PreviousResponseID is the Responses API's previous_response_id
+	// (OpResponses only; "" when absent or not a string).
+	PreviousResponseID string
 }
+
+// Op is what a caller asks an upstream to do: one per proxied endpoint.
+type Op uint8
+
+// Operations.
+const (
+	OpChat        Op = iota // POST /v1/chat/completions
+	OpEmbeddings            // POST /v1/embeddings
+	OpCompletions           // POST /v1/completions (legacy text completions)
+	OpResponses             // POST /v1/responses
+	OpMessages              // POST /v1/messages (Anthropic)
+	OpCountTokens           // POST /v1/messages/count_tokens (Anthropic)
+)
+
+var opNames = [...]string{"chat.completions", "embeddings", "completions", "responses", "messages", "messages.count_tokens"}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return "op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Errors of ParseRequestFor for the other operations.
+var (
+	ErrMissingInput  = errors.New("input is required")
+	ErrMissingPrompt = errors.New("prompt is required")
+)
 
 // ParseRequest scans a chat-completions request body. The body must be one
 // JSON object with a non-empty string "model" (exactly once, however its key
 // is spelled with escapes) and a non-empty array "messages".
-func ParseRequest(body []byte) (Request, error) {
+func ParseRequest(body []byte) (Request, error) { return ParseRequestFor(body, OpChat) }
+
+// ParseRequestFor scans the request body of op: one JSON object with a
+// non-empty string "model" (exactly once, however its key is spelled with
+// escapes) and what op cannot do without: a non-empty array "messages"
+// (chat, messages, count_tokens), an "input" that is not null or empty
+// (embeddings), a "prompt" (completions). Everything else is the
+// upstream's to judge.
+func ParseRequestFor(body []byte, op Op) (Request, error) {
 	var (
 		req       Request
 		models    int
 		msgs      = -1 // -1 absent, -2 not an array, else element count (0 or 1+)
+		input     = -1 // -1 absent, 0 null or empty, 1 present
 		modelErr  bool
 		dupFolded bool
 	)
@@ -67,6 +108,28 @@ func ParseRequest(body []byte) (Request, error) {
 			} else {
 				msgs = 1
 			}
+		case keyInput:
+			if op == OpEmbeddings || op == OpCompletions {
+				if string(body[m.vs:m.ve]) == "null" || isEmptyValue(body, m.vs, m.ve) || string(body[m.vs:m.ve]) == `""` {
+					input = 0
+				} else {
+					input = 1
+				}
+			}
+		case keyPrompt:
+			if op == OpCompletions {
+				if string(body[m.vs:m.ve]) == "null" {
+					input = 0
+				} else {
+					input = 1
+				}
+			}
+		case keyPrevResponse:
+			if op == OpResponses && body[m.vs] == '"' {
+				if s, esc, err := skipString(body, m.vs); err == nil && s == m.ve {
+					req.PreviousResponseID, _ = decodeString(body, m.vs, m.ve, esc)
+				}
+			}
 		case keyModelFolded:
 			// Another letter case of "model": case-insensitive decoders
 			// would read it as the model, so it must not smuggle a second one.
@@ -85,10 +148,26 @@ func ParseRequest(body []byte) (Request, error) {
 		return Request{}, ErrDuplicateModel
 	case models == 0 || modelErr:
 		return Request{}, ErrMissingModel
-	case msgs < 0:
-		return Request{}, ErrMissingMsgs
-	case msgs == 0:
-		return Request{}, ErrEmptyMessages
+	}
+	switch op {
+	case OpChat, OpMessages, OpCountTokens:
+		switch {
+		case msgs < 0:
+			return Request{}, ErrMissingMsgs
+		case msgs == 0:
+			return Request{}, ErrEmptyMessages
+		}
+	case OpEmbeddings:
+		if input <= 0 {
+			return Request{}, ErrMissingInput
+		}
+	case OpCompletions:
+		if input <= 0 {
+			return Request{}, ErrMissingPrompt
+		}
+	}
+	if op == OpCountTokens {
+		req.Stream = false
 	}
 	return req, nil
 }
@@ -98,6 +177,9 @@ const (
 	keyModel
 	keyStream
 	keyMessages
+	keyInput
+	keyPrompt
+	keyPrevResponse
 	keyModelFolded
 )
 
@@ -116,6 +198,12 @@ func requestKey(m member) int {
 		return keyStream
 	case "messages":
 		return keyMessages
+	case "input":
+		return keyInput
+	case "prompt":
+		return keyPrompt
+	case "previous_response_id":
+		return keyPrevResponse
 	}
 	if len(k) == 5 && strings.EqualFold(string(k), "model") {
 		return keyModelFolded
