@@ -19,6 +19,8 @@ import (
 // Inbound is the caller's request as an adapter sees it. It is only valid
 // during the request.
 type Inbound struct {
+	// Op is what the caller asks for (the endpoint it called).
+	Op Op
 	// Body is the caller's body; adapters never modify it.
 	Body []byte
 	// Req is what the one-pass scan learnt (model span, stream).
@@ -40,6 +42,9 @@ type Alias struct {
 // configuration snapshot is built. It is immutable and safe for concurrent
 // use.
 type Endpoint interface {
+	// Supports reports whether the endpoint serves op; one that does not
+	// is skipped (a configuration error of the routing group).
+	Supports(op Op) bool
 	// Body is the upstream body for in. It is built once per target and
 	// reused for retries on it. An error (a *RequestError) is a caller
 	// request this wire cannot carry; the target is skipped.
@@ -100,6 +105,9 @@ type Failure struct {
 	// is shown to anyone.
 	Message string
 }
+
+// ErrUnsupportedOp is an operation an endpoint does not serve.
+var ErrUnsupportedOp = errors.New("this upstream does not serve the endpoint")
 
 // ErrSkipEvent is a malformed stream event that can be dropped: the
 // stream goes on.

@@ -10,8 +10,9 @@ import (
 
 // OpenAIConfig describes one OpenAI-wire endpoint.
 type OpenAIConfig struct {
-	// URL is {api_base}/chat/completions.
-	URL *url.URL
+	// URLs are the upstream URL of each operation the endpoint serves
+	// (OpenAIURLs); nil for one it does not serve.
+	URLs OpURLs
 	// Auth is the Authorization header value ("Bearer <secret>"); nil
 	// sends no credential.
 	Auth []string
@@ -30,11 +31,31 @@ type OpenAI struct{ cfg OpenAIConfig }
 // NewOpenAI returns the endpoint cfg describes.
 func NewOpenAI(cfg OpenAIConfig) *OpenAI { return &OpenAI{cfg: cfg} }
 
+// OpURLs holds an upstream URL per Op.
+type OpURLs [OpCountTokens + 1]*url.URL
+
+// OpenAIURLs are the OpenAI wire's paths under base ({api_base}):
+// chat/completions, completions, embeddings and responses.
+func OpenAIURLs(base *url.URL) OpURLs {
+	var u OpURLs
+	u[OpChat] = base.JoinPath("chat", "completions")
+	u[OpCompletions] = base.JoinPath("completions")
+	u[OpEmbeddings] = base.JoinPath("embeddings")
+	u[OpResponses] = base.JoinPath("responses")
+	return u
+}
+
 // URL is the endpoint's chat-completions URL.
-func (e *OpenAI) URL() *url.URL { return e.cfg.URL }
+func (e *OpenAI) URL() *url.URL { return e.cfg.URLs[OpChat] }
+
+// Supports reports whether the endpoint serves op.
+func (e *OpenAI) Supports(op Op) bool { return int(op) < len(e.cfg.URLs) && e.cfg.URLs[op] != nil }
 
 // Body is the caller's body with the model value replaced.
 func (e *OpenAI) Body(in *Inbound) ([]byte, error) {
+	if !e.Supports(in.Op) {
+		return nil, ErrUnsupportedOp
+	}
 	sp := in.Req.ModelAt
 	return sp.AppendTo(make([]byte, 0, sp.Len(in.Body, e.cfg.ModelJSON)), in.Body, e.cfg.ModelJSON), nil
 }
@@ -42,7 +63,7 @@ func (e *OpenAI) Body(in *Inbound) ([]byte, error) {
 // NewRequest builds the POST to the chat-completions URL.
 func (e *OpenAI) NewRequest(ctx context.Context, in *Inbound, body []byte) (*http.Request, error) {
 	return NewChatRequest(ctx, ChatRequest{
-		URL: e.cfg.URL, Auth: e.cfg.Auth, Body: body, Stream: in.Req.Stream,
+		URL: e.cfg.URLs[in.Op], Auth: e.cfg.Auth, Body: body, Stream: in.Req.Stream,
 		Caller: in.Header, Forward: e.cfg.Forward,
 	})
 }
@@ -59,9 +80,15 @@ func (e *OpenAI) Answer(dst, body []byte, alias *Alias) ([]byte, error) {
 	return sp.AppendTo(dst, body, alias.JSON), nil
 }
 
-// Stream returns the OpenAI stream relay: chunks pass with their model
-// value replaced. It allocates nothing: the decoder is the alias itself.
-func (e *OpenAI) Stream(_ *Inbound, alias *Alias) StreamDecoder { return (*openAIStream)(alias) }
+// Stream returns the OpenAI stream relay: chat and completions chunks pass
+// with their model value replaced, Responses API events as they are. It
+// allocates nothing: the decoder is the alias itself.
+func (e *OpenAI) Stream(in *Inbound, alias *Alias) StreamDecoder {
+	if in != nil && in.Op == OpResponses {
+		return (*responsesStream)(alias)
+	}
+	return (*openAIStream)(alias)
+}
 
 // Classify reads an OpenAI-wire error answer (see ClassifyOpenAI).
 func (e *OpenAI) Classify(status int, body []byte) Class { return ClassifyOpenAI(status, body) }

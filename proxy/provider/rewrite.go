@@ -166,7 +166,7 @@ func ParseRequestFor(body []byte, op Op) (Request, error) {
 			return Request{}, ErrMissingPrompt
 		}
 	}
-	if op == OpCountTokens {
+	if op == OpCountTokens || op == OpEmbeddings {
 		req.Stream = false
 	}
 	return req, nil
@@ -317,7 +317,8 @@ type Chunk struct {
 // contentKeys are the delta members that carry output.
 var contentKeys = [...]string{"content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning", "audio"}
 
-// ScanChunk scans one SSE data payload of a chat-completions stream, in a
+// ScanChunk scans one SSE data payload of a chat-completions (or legacy
+// completions) stream, in a
 // single pass. An error means the payload is not a JSON object.
 func ScanChunk(b []byte) (Chunk, error) {
 	var c Chunk
@@ -347,6 +348,13 @@ func ScanChunk(b []byte) (Chunk, error) {
 			return ve, err
 		case b[vs] == '{' && (keyEq(key, esc, "delta") || keyEq(key, esc, "message")):
 			return walkObject(b, vs, delta)
+		case b[vs] == '"' && keyEq(key, esc, "text"):
+			// A legacy text completion's choice carries its text here.
+			ve, err := skipValue(b, vs)
+			if err == nil && ve-vs > 2 {
+				c.Content = true
+			}
+			return ve, err
 		}
 		return skipValue(b, vs)
 	}

@@ -71,17 +71,18 @@ func resolveProviderKey(pk *storage.ProviderKey, o *options) *ProviderKey {
 }
 
 func (out *ProviderKey) openAI(pk *storage.ProviderKey, secret string, o *options) error {
-	u, err := chatURL(pk, o.egress)
+	base, err := openAIBase(pk, o.egress)
 	if err != nil {
 		return err
 	}
-	out.URL = u
+	urls := provider.OpenAIURLs(base)
+	out.URL = urls[provider.OpChat]
 	var auth []string
 	if secret != "" {
 		auth = []string{"Bearer " + secret}
 	}
 	out.bind = func(_ string, modelJSON []byte) (provider.Endpoint, error) {
-		return provider.NewOpenAI(provider.OpenAIConfig{URL: u, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders}), nil
+		return provider.NewOpenAI(provider.OpenAIConfig{URLs: urls, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders}), nil
 	}
 	return nil
 }
@@ -125,11 +126,11 @@ func (out *ProviderKey) azure(pk *storage.ProviderKey, secret string, o *options
 	}
 	version := pk.APIVersion
 	out.bind = func(model string, modelJSON []byte) (provider.Endpoint, error) {
-		u, err := azure.ChatURL(res.String(), model, version)
+		urls, err := azure.OpURLs(res.String(), model, version)
 		if err != nil {
 			return nil, errors.New(strings.TrimPrefix(err.Error(), "azure: "))
 		}
-		return azure.NewEndpoint(azure.EndpointConfig{URL: u, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders}), nil
+		return azure.NewEndpoint(azure.EndpointConfig{URLs: urls, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders}), nil
 	}
 	return nil
 }

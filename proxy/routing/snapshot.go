@@ -716,9 +716,10 @@ func redactBase(msg, base string) string {
 }
 
 // endpointSuffixes are endpoint paths people paste at the end of api_base.
-var endpointSuffixes = []string{"/chat/completions", "/completions", "/embeddings"}
+var endpointSuffixes = []string{"/chat/completions", "/completions", "/embeddings", "/responses", "/images/generations"}
 
-// chatURL builds {api_base}/chat/completions from the key's base URL
+// openAIBase resolves {api_base}, the URL the OpenAI wire's paths
+// (chat/completions, embeddings, …) go under, from the key's base URL
 // (storage.ProviderKey.BaseURL: api_base without surrounding white space
 // and trailing slashes, or the OpenAI default for an openai key without
 // one): a pasted endpoint suffix removed, /v1 added to the bare
@@ -727,7 +728,7 @@ var endpointSuffixes = []string{"/chat/completions", "/completions", "/embedding
 // host, or carries user info, a query or a fragment is refused, and so is
 // a host the egress policy refuses. The error never quotes the base, which
 // may hold a credential.
-func chatURL(pk *storage.ProviderKey, egress EgressPolicy) (*url.URL, error) {
+func openAIBase(pk *storage.ProviderKey, egress EgressPolicy) (*url.URL, error) {
 	base := pk.BaseURL()
 	for _, suffix := range endpointSuffixes {
 		base = strings.TrimSuffix(base, suffix)
@@ -745,7 +746,7 @@ func chatURL(pk *storage.ProviderKey, egress EgressPolicy) (*url.URL, error) {
 			u.Path = "/v1"
 		}
 	}
-	return u.JoinPath("chat", "completions"), nil
+	return u, nil
 }
 
 func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {

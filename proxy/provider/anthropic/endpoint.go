@@ -51,8 +51,14 @@ var (
 	acceptSSE  = []string{"text/event-stream"}
 )
 
+// Supports reports the operations served: chat completions (translated).
+func (e *Endpoint) Supports(op provider.Op) bool { return op == provider.OpChat }
+
 // Body translates the caller's body (TranslateRequest).
 func (e *Endpoint) Body(in *provider.Inbound) ([]byte, error) {
+	if !e.Supports(in.Op) {
+		return nil, provider.ErrUnsupportedOp
+	}
 	return TranslateRequest(in.Body, e.cfg.Model, in.Req.Stream, e.cfg.Request)
 }
 

@@ -75,13 +75,21 @@ func cutOpenAI(path string) string {
 // with no query, and deployment is not part of the URL: the request body's
 // model must then be the deployment name.
 func ChatURL(apiBase, deployment, apiVersion string) (*url.URL, error) {
+	return OpURL(apiBase, deployment, apiVersion, "chat/completions")
+}
+
+// OpURL is ChatURL for another operation's path under the deployment
+// ("completions", "embeddings"). The Responses API ("responses") exists
+// only on the v1 path, {resource}/openai/v1/responses, whatever
+// apiVersion says; the body's model names the deployment there.
+func OpURL(apiBase, deployment, apiVersion, path string) (*url.URL, error) {
 	u, err := ResourceURL(apiBase)
 	if err != nil {
 		return nil, err
 	}
 	prefix := u.Path
-	if apiVersion == APIVersionV1 {
-		u.Path = prefix + "/openai/v1/chat/completions"
+	if apiVersion == APIVersionV1 || path == "responses" {
+		u.Path = prefix + "/openai/v1/" + path
 		return u, nil
 	}
 	if deployment == "" {
@@ -91,8 +99,8 @@ func ChatURL(apiBase, deployment, apiVersion string) (*url.URL, error) {
 		apiVersion = DefaultAPIVersion
 	}
 	rawPrefix := (&url.URL{Path: prefix}).EscapedPath()
-	u.Path = prefix + "/openai/deployments/" + deployment + "/chat/completions"
-	u.RawPath = rawPrefix + "/openai/deployments/" + url.PathEscape(deployment) + "/chat/completions"
+	u.Path = prefix + "/openai/deployments/" + deployment + "/" + path
+	u.RawPath = rawPrefix + "/openai/deployments/" + url.PathEscape(deployment) + "/" + path
 	u.RawQuery = url.Values{"api-version": {apiVersion}}.Encode()
 	return u, nil
 }

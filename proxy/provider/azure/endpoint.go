@@ -3,15 +3,15 @@ package azure
 import (
 	"context"
 	"net/http"
-	"net/url"
 
 	"github.com/aisix/aisix/proxy/provider"
 )
 
 // EndpointConfig describes one deployment behind one Azure provider key.
 type EndpointConfig struct {
-	// URL is the deployment's (or the v1 API's) chat URL (ChatURL).
-	URL *url.URL
+	// URLs are the deployment's (or the v1 API's) URL per operation
+	// (OpURLs).
+	URLs provider.OpURLs
 	// Auth puts the credential on each request (NewAuth); nil sends none.
 	Auth Auth
 	// ModelJSON is the model_name as a JSON string: the body's model,
@@ -32,9 +32,24 @@ type Endpoint struct {
 // NewEndpoint returns the endpoint cfg describes.
 func NewEndpoint(cfg EndpointConfig) *Endpoint {
 	return &Endpoint{
-		OpenAI: provider.NewOpenAI(provider.OpenAIConfig{URL: cfg.URL, ModelJSON: cfg.ModelJSON, Forward: cfg.Forward}),
+		OpenAI: provider.NewOpenAI(provider.OpenAIConfig{URLs: cfg.URLs, ModelJSON: cfg.ModelJSON, Forward: cfg.Forward}),
 		auth:   cfg.Auth,
 	}
+}
+
+// OpURLs are the URLs of a deployment's chat completions, completions,
+// embeddings and (on the v1 path) responses.
+func OpURLs(apiBase, deployment, apiVersion string) (provider.OpURLs, error) {
+	var u provider.OpURLs
+	for op, path := range map[provider.Op]string{provider.OpChat: "chat/completions", provider.OpCompletions: "completions",
+		provider.OpEmbeddings: "embeddings", provider.OpResponses: "responses"} {
+		v, err := OpURL(apiBase, deployment, apiVersion, path)
+		if err != nil {
+			return u, err
+		}
+		u[op] = v
+	}
+	return u, nil
 }
 
 // NewRequest builds the OpenAI-wire request and puts the credential on
