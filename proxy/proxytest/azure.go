@@ -48,6 +48,8 @@ type AzureRequest struct {
 	Auth   string
 	Stream bool
 	Body   []byte
+	// Header is the request's header.
+	Header http.Header
 }
 
 // Azure is a fake Azure OpenAI resource (httptest): it checks the path,
@@ -162,7 +164,7 @@ func (a *Azure) serve(w http.ResponseWriter, r *http.Request) {
 		Stream bool   `json:"stream"`
 	}
 	_ = json.Unmarshal(body, &in)
-	req := AzureRequest{Path: r.URL.Path, APIVersion: r.URL.Query().Get("api-version"), Stream: in.Stream, Body: body}
+	req := AzureRequest{Path: r.URL.Path, APIVersion: r.URL.Query().Get("api-version"), Stream: in.Stream, Body: body, Header: r.Header.Clone()}
 	switch {
 	case a.opts.APIKey != "" && r.Header.Get("api-key") == a.opts.APIKey:
 		req.Auth = "api-key"
