@@ -403,6 +403,9 @@ type EntraOptions struct {
 	// it knows; a request for another tenant gets AADSTS90002, a wrong
 	// client id AADSTS700016, a wrong secret AADSTS7000215.
 	TenantID, ClientID, ClientSecret string
+	// OtherSecrets are further client secrets it accepts, as an app
+	// registration has during a secret rotation.
+	OtherSecrets []string
 	// ExpiresIn is the expires_in of the tokens it issues, in seconds;
 	// 0 means 3599, as Entra's usual hour.
 	ExpiresIn int
@@ -440,8 +443,12 @@ func NewEntra(opts EntraOptions) *Entra {
 func (e *Entra) Authority() string { return e.server.URL }
 
 // Secret is the provider-key secret of its service principal.
-func (e *Entra) Secret() string {
-	b, _ := json.Marshal(map[string]string{"tenant_id": e.opts.TenantID, "client_id": e.opts.ClientID, "client_secret": e.opts.ClientSecret})
+func (e *Entra) Secret() string { return e.SecretWith(e.opts.ClientSecret) }
+
+// SecretWith is the provider-key secret of its service principal with
+// clientSecret as the client secret.
+func (e *Entra) SecretWith(clientSecret string) string {
+	b, _ := json.Marshal(map[string]string{"tenant_id": e.opts.TenantID, "client_id": e.opts.ClientID, "client_secret": clientSecret})
 	return string(b)
 }
 
@@ -535,7 +542,7 @@ func (e *Entra) serve(w http.ResponseWriter, r *http.Request) {
 		entraError(w, http.StatusBadRequest, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid.", 1002012)
 	case f.Get("client_id") != e.opts.ClientID:
 		entraError(w, http.StatusBadRequest, "unauthorized_client", "AADSTS700016: Application with identifier was not found in the directory.", 700016)
-	case f.Get("client_secret") != e.opts.ClientSecret:
+	case f.Get("client_secret") != e.opts.ClientSecret && !slices.Contains(e.opts.OtherSecrets, f.Get("client_secret")):
 		entraError(w, http.StatusUnauthorized, "invalid_client", EntraInvalidSecretDescription+" '"+e.opts.ClientID+"'.", 7000215)
 	default:
 		tok := fmt.Sprintf("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.entra-%s-%d.sig", e.opts.TenantID, n)
