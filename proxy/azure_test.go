@@ -703,3 +703,45 @@ func TestAzureThreeWay(t *testing.T) {
 		wantHits(t, secondary, 1)
 	})
 }
+
+// TestAzureEntraStall: a token endpoint that does not answer holds the
+// attempt no longer than the model's timeout: it fails over
+// (credential_error) within the timeout, not the token client's 10 s.
+// Once the endpoint answers, the token is there for the next requests.
+func TestAzureEntraStall(t *testing.T) {
+	const p, s = "gpt-4o-azure", "gpt-4o-secondary"
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			en := newEntra(t, proxytest.EntraOptions{TenantID: "tenant-h", ClientID: "client-h", ClientSecret: "client-s3cret-h"})
+			en.Stall()
+			a := newAzure(t, proxytest.AzureOptions{Entra: en})
+			secondary := upstream(t, "secondary")
+			ds := azurePair(a, secondary, storage.Routing{}, withTimeout(300), withStreamTimeout(300))
+			ds.ProviderKeys[0].Secret = en.Secret()
+			// The default token client (10 s timeout), as serve has it.
+			e := newEnvRouting(t, ds, []routing.Option{routing.WithAzureTokens(nil, en.Authority())})
+			var trail string
+			var took time.Duration
+			if stream {
+				r := e.stream("chat-prod")
+				if r.status != 200 || !r.done() {
+					t.Fatalf("status %d:\n%s", r.status, r.raw)
+				}
+				trail, took = r.header.Get("X-Aisix-Attempts"), r.took
+			} else {
+				r := e.chat("chat-prod")
+				if r.status != 200 {
+					t.Fatalf("status %d: %s", r.status, r.body)
+				}
+				trail, took = r.header.Get("X-Aisix-Attempts"), r.took
+			}
+			if trail != p+"=credential_error,"+s+"=200" {
+				t.Errorf("trail %q", trail)
+			}
+			wantUnder(t, took, 3*time.Second)
+			wantAzureHits(t, a, 0)
+		})
+	}
+}
+

@@ -424,7 +424,11 @@ type Entra struct {
 	hits      int
 	issued    map[string]time.Time // token → expiry
 	expiresIn int
-	fail      []int // statuses of the next requests' failures
+	fail      []int         // statuses of the next requests' failures
+	stall     chan struct{} // while set, requests wait for it to close
+	stalled   chan struct{} // signalled when a request starts waiting
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // NewEntra starts a fake Entra ID authority; Close stops it.
@@ -432,7 +436,8 @@ func NewEntra(opts EntraOptions) *Entra {
 	if opts.ExpiresIn == 0 {
 		opts.ExpiresIn = 3599
 	}
-	e := &Entra{opts: opts, issued: map[string]time.Time{}, expiresIn: opts.ExpiresIn}
+	e := &Entra{opts: opts, issued: map[string]time.Time{}, expiresIn: opts.ExpiresIn,
+		stalled: make(chan struct{}, 64), done: make(chan struct{})}
 	e.server = httptest.NewUnstartedServer(http.HandlerFunc(e.serve))
 	e.server.Config.ErrorLog = log.New(io.Discard, "", 0)
 	e.server.Start()
@@ -452,8 +457,37 @@ func (e *Entra) SecretWith(clientSecret string) string {
 	return string(b)
 }
 
-// Close stops the server.
-func (e *Entra) Close() { e.server.Close() }
+// Close releases stalled requests and stops the server.
+func (e *Entra) Close() {
+	e.closeOnce.Do(func() { close(e.done) })
+	e.server.CloseClientConnections()
+	e.server.Close()
+}
+
+// Stall makes token requests from now on hang (as an unreachable
+// authority behind a proxy does) until Release, the caller giving up, or
+// Close.
+func (e *Entra) Stall() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stall == nil {
+		e.stall = make(chan struct{})
+	}
+}
+
+// Release ends a Stall: the waiting requests are answered.
+func (e *Entra) Release() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stall != nil {
+		close(e.stall)
+		e.stall = nil
+	}
+}
+
+// Stalled is signalled once for each request that starts waiting in a
+// Stall.
+func (e *Entra) Stalled() <-chan struct{} { return e.stalled }
 
 // Hits is the number of token requests received so far.
 func (e *Entra) Hits() int {
@@ -516,6 +550,22 @@ func (e *Entra) serve(w http.ResponseWriter, r *http.Request) {
 	if len(e.fail) > 0 {
 		fail, e.fail = e.fail[0], e.fail[1:]
 	}
+	stall := e.stall
+	e.mu.Unlock()
+	if stall != nil {
+		select {
+		case e.stalled <- struct{}{}:
+		default:
+		}
+		select {
+		case <-stall:
+		case <-r.Context().Done():
+			return
+		case <-e.done:
+			return
+		}
+	}
+	e.mu.Lock()
 	expiresIn := e.expiresIn
 	e.mu.Unlock()
 
