@@ -745,3 +745,25 @@ func TestAzureEntraStall(t *testing.T) {
 	}
 }
 
+// TestAzureEntraStallBudget: when the routing timeout runs out while the
+// token request hangs, the walk ends as any budget exhaustion does: a
+// 504, nobody's fault, no cooldown, no further target.
+func TestAzureEntraStallBudget(t *testing.T) {
+	en := newEntra(t, proxytest.EntraOptions{TenantID: "tenant-b", ClientID: "client-b", ClientSecret: "client-s3cret-b"})
+	en.Stall()
+	a := newAzure(t, proxytest.AzureOptions{Entra: en})
+	secondary := upstream(t, "secondary")
+	ds := azurePair(a, secondary, storage.Routing{Timeout: ptr(int64(400))}, withTimeout(5000))
+	ds.ProviderKeys[0].Secret = en.Secret()
+	e := newEnvRouting(t, ds, []routing.Option{routing.WithAzureTokens(nil, en.Authority())})
+	r := e.chat("chat-prod")
+	if r.status != http.StatusGatewayTimeout || r.errType(t) != "timeout" {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	wantHeader(t, r.header, "X-Aisix-Attempts", "gpt-4o-azure=timeout")
+	wantUnder(t, r.took, 3*time.Second)
+	wantHits(t, secondary, 0)
+	if st := e.reg.Status("id-gpt-4o-azure"); st.State != health.StateHealthy {
+		t.Errorf("azure state %s/%q, want healthy (the budget ran out; the target is not to blame)", st.State, st.Reason)
+	}
+}
