@@ -249,6 +249,31 @@ func TestAzureFaultsPlain(t *testing.T) {
 			wantState: health.StateCooldown, wantReason: "upstream_server_error", maxTime: 2 * time.Second,
 		},
 		{
+			name:       "context-length 400 fails over to the next target, no cooldown",
+			next:       []proxytest.AzureAnswer{proxytest.AzureStatus(400, `{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130412 tokens. Please reduce the length of the messages.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}`)},
+			routing:    storage.Routing{Retries: ptr(1)},
+			wantStatus: 200, wantServedBy: s, wantTrail: p + "=400," + s + "=200", wantHits: [2]int{1, 1},
+			wantState: health.StateHealthy, maxTime: 2 * time.Second,
+		},
+		{
+			name:       "403 (key authentication disabled on the resource) fails over and cools down",
+			next:       []proxytest.AzureAnswer{proxytest.AzureStatus(403, `{"error":{"code":"AuthenticationTypeDisabled","message":"Key based authentication is disabled for this resource."}}`)},
+			routing:    storage.Routing{Retries: ptr(1)},
+			wantStatus: 200, wantServedBy: s, wantTrail: p + "=403," + s + "=200", wantHits: [2]int{1, 1},
+			wantState: health.StateCooldown, wantReason: "upstream_forbidden", maxTime: 2 * time.Second,
+		},
+		{
+			name:       "an Azure 400 other than the filter or the context is the caller's: returned with its code",
+			next:       []proxytest.AzureAnswer{proxytest.AzureStatus(400, `{"error":{"message":"Invalid value for 'temperature': must be between 0 and 2.","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}`)},
+			routing:    storage.Routing{Retries: ptr(1)},
+			wantStatus: 400, wantTrail: p + "=400", wantHits: [2]int{1, 0}, wantState: health.StateHealthy, maxTime: 2 * time.Second,
+			check: func(t *testing.T, r response, _ health.Status) {
+				if e, _ := r.json(t)["error"].(map[string]any); e["code"] != "invalid_value" || e["param"] != "temperature" {
+					t.Errorf("error %s", r.body)
+				}
+			},
+		},
+		{
 			name:       "a refused api-key (401) fails over and cools down",
 			opts:       proxytest.AzureOptions{APIKey: "another-key-0123"},
 			routing:    storage.Routing{Retries: ptr(1)},
@@ -355,6 +380,18 @@ func TestAzureFaultsStreaming(t *testing.T) {
 			check: func(t *testing.T, r streamResult) {
 				if !strings.Contains(r.raw, `"finish_reason":"content_filter"`) {
 					t.Errorf("no content_filter finish:\n%s", r.raw)
+				}
+			},
+		},
+		{
+			name:         "the Asynchronous Filter's annotation chunks pass through",
+			next:         []proxytest.AzureAnswer{proxytest.AzureStream(proxytest.AzureStreamOptions{AsyncFilter: true})},
+			wantServedBy: p, wantTrail: p + "=200", wantHits: [2]int{1, 0},
+			wantContent: "Hello from Azure.", wantDone: true, wantState: health.StateHealthy,
+			check: func(t *testing.T, r streamResult) {
+				// prompt filter, 3 × (content, annotation), finish, annotation, [DONE]
+				if n := strings.Count(r.raw, `"content_filter_offsets"`); n != 4 || len(r.events) != 10 {
+					t.Errorf("%d annotations in %d events, want 4 in 10:\n%s", n, len(r.events), r.raw)
 				}
 			},
 		},

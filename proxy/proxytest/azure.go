@@ -342,6 +342,10 @@ type AzureStreamOptions struct {
 	// Filtered ends the content with finish_reason "content_filter" (the
 	// output filter stopped the completion) instead of "stop".
 	Filtered bool
+	// AsyncFilter streams as the Asynchronous Filter mode does: each
+	// content chunk, and the finish, is followed by an annotation chunk
+	// (content_filter_offsets and content_filter_results, no delta).
+	AsyncFilter bool
 }
 
 // AzureStream answers Azure's SSE: first a chunk with no choices and the
@@ -376,9 +380,21 @@ func AzureStream(o AzureStreamOptions) AzureAnswer {
 				return
 			}
 		}
+		offset := 0
+		annotate := func() {
+			if o.AsyncFilter {
+				send(fmt.Sprintf(`{"choices":[{"content_filter_offsets":{"check_offset":0,"start_offset":0,"end_offset":%d},"content_filter_results":%s,"finish_reason":null,"index":0}],"created":0,"id":"","model":"","object":""}`, offset, azureSafe))
+			}
+		}
 		for i, part := range chunks {
+			filter := azureSafe
+			if o.AsyncFilter {
+				filter = "{}" // the results come later, in the annotation
+			}
 			send(fmt.Sprintf(`{"choices":[{"content_filter_results":%s,"delta":{"content":%q},"finish_reason":null,"index":0,"logprobs":null}],`+
-				`"created":1733011200,"id":"chatcmpl-azure-1","model":%q,"object":"chat.completion.chunk","system_fingerprint":"fp_azure"}`, azureSafe, part, c.Model))
+				`"created":1733011200,"id":"chatcmpl-azure-1","model":%q,"object":"chat.completion.chunk","system_fingerprint":"fp_azure"}`, filter, part, c.Model))
+			offset += len(part)
+			annotate()
 			if o.CutAfter == i+1 {
 				panic(http.ErrAbortHandler)
 			}
@@ -393,6 +409,7 @@ func AzureStream(o AzureStreamOptions) AzureAnswer {
 		}
 		send(fmt.Sprintf(`{"choices":[{"content_filter_results":%s,"delta":{},"finish_reason":%q,"index":0,"logprobs":null}],`+
 			`"created":1733011200,"id":"chatcmpl-azure-1","model":%q,"object":"chat.completion.chunk","system_fingerprint":"fp_azure"}`, filter, finish, c.Model))
+		annotate()
 		send("[DONE]")
 	}
 }
