@@ -57,14 +57,16 @@ func newEntra(t testing.TB, o proxytest.EntraOptions) *proxytest.Entra {
 }
 
 // azurePair is chat-prod over gpt-4o-azure (a deployment on a) and
-// gpt-4o-secondary (an OpenAI upstream).
+// gpt-4o-secondary (an OpenAI upstream). mods apply to gpt-4o-azure only:
+// the secondary keeps the default timeouts, so that a short bound meant
+// for Azure cannot fail the fallback on a busy machine.
 func azurePair(a *proxytest.Azure, secondary *proxytest.Upstream, r storage.Routing, mods ...func(*storage.Model)) storage.Dataset {
 	r.Targets = targets("gpt-4o-azure", "gpt-4o-secondary")
 	return storage.Dataset{
 		ProviderKeys: []storage.ProviderKey{azureKey("pk-azure", a.URL(), azureAPIKey, ""), providerKey("pk-secondary", secondary.BaseURL())},
 		Models: []storage.Model{
 			azureModel("gpt-4o-azure", "pk-azure", "gpt-4o", mods...),
-			directModel("gpt-4o-secondary", "pk-secondary", mods...),
+			directModel("gpt-4o-secondary", "pk-secondary"),
 			routingModel("chat-prod", r),
 		},
 		APIKeys: []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
