@@ -728,6 +728,40 @@ func TestAzureThreeWay(t *testing.T) {
 			t.Errorf("azure request authorization %q api-key %q body %s", got.Header.Get("Authorization"), got.Header.Get("Api-Key"), got.Body)
 		}
 	})
+	t.Run("azure streams", func(t *testing.T) {
+		t.Parallel()
+		e, primary, a, secondary := setup(t, proxytest.AzureOptions{})
+		r := e.stream("chat-prod")
+		if r.status != 200 || r.content(t) != "Hello from Azure." || !r.done() {
+			t.Fatalf("status %d:\n%s", r.status, r.raw)
+		}
+		wantHeader(t, r.header, "X-Aisix-Served-By", az)
+		wantHeader(t, r.header, "X-Aisix-Attempts", p+"=401,"+az+"=200")
+		for _, ev := range r.events {
+			if ev.data != "[DONE]" && !strings.Contains(ev.data, `"model":"chat-prod"`) {
+				t.Errorf("chunk without the alias: %s", ev.data)
+			}
+		}
+		wantHits(t, primary, 1)
+		wantAzureHits(t, a, 1)
+		wantHits(t, secondary, 0)
+	})
+	t.Run("azure's content filter ends the walk", func(t *testing.T) {
+		t.Parallel()
+		e, primary, a, secondary := setup(t, proxytest.AzureOptions{})
+		a.Next(proxytest.AzureContentFilter())
+		r := e.chat("chat-prod")
+		if r.status != 400 || !strings.Contains(string(r.body), `"code":"content_filter"`) {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		wantHeader(t, r.header, "X-Aisix-Attempts", p+"=401,"+az+"=400")
+		wantHits(t, primary, 1)
+		wantAzureHits(t, a, 1)
+		wantHits(t, secondary, 0)
+		if st := e.reg.Status("id-" + az); st.State != health.StateHealthy {
+			t.Errorf("azure state %s/%q, want healthy", st.State, st.Reason)
+		}
+	})
 	t.Run("azure refuses too", func(t *testing.T) {
 		t.Parallel()
 		e, primary, a, secondary := setup(t, proxytest.AzureOptions{Deployments: []string{"gpt-35-turbo"}})
