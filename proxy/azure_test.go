@@ -862,3 +862,29 @@ func TestAzureEntraStallBudget(t *testing.T) {
 		t.Errorf("azure state %s/%q, want healthy (the budget ran out; the target is not to blame)", st.State, st.Reason)
 	}
 }
+
+// TestAzureEntraV1: an Entra ID key on the v1 API: the bearer token on
+// /openai/v1/chat/completions, the deployment as the body's model.
+func TestAzureEntraV1(t *testing.T) {
+	en := newEntra(t, proxytest.EntraOptions{TenantID: "tenant-v", ClientID: "client-v", ClientSecret: "client-s3cret-v"})
+	a := newAzure(t, proxytest.AzureOptions{Entra: en})
+	e := newEnvRouting(t, storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{azureKey("pk-azure", a.URL(), en.Secret(), "v1")},
+		Models:       []storage.Model{azureModel("gpt-4o-azure", "pk-azure", "gpt-4o")},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	}, []routing.Option{routing.WithAzureTokens(nil, en.Authority())})
+	if r := e.chat("gpt-4o-azure"); r.status != 200 || r.json(t)["model"] != "gpt-4o-azure" {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if s := e.stream("gpt-4o-azure"); s.status != 200 || s.content(t) != "Hello from Azure." || !s.done() {
+		t.Fatalf("stream: status %d:\n%s", s.status, s.raw)
+	}
+	for _, r := range a.Requests() {
+		if r.Path != "/openai/v1/chat/completions" || r.Auth != "bearer" || r.Deployment != "gpt-4o" || r.Header.Get("Api-Key") != "" {
+			t.Errorf("request %s auth %q deployment %q api-key %q", r.Path, r.Auth, r.Deployment, r.Header.Get("Api-Key"))
+		}
+	}
+	if en.Hits() != 1 {
+		t.Errorf("token requests %d, want 1", en.Hits())
+	}
+}
