@@ -220,6 +220,11 @@ func (c *call) credentialFailure(t *routing.Target, actx context.Context) *failu
 	if c.r.Context().Err() != nil {
 		return &failure{clientGone: true, action: actStop, effect: effNeutral}
 	}
+	if context.Cause(actx) == errBudget {
+		// The routing timeout ran out while the token request was
+		// pending: nobody's fault, as for any attempt.
+		return c.budgetFailure()
+	}
 	f := &failure{
 		label: "credential_error", action: actFailover, reason: reasonAuth,
 		msg: "could not get a credential for the upstream (token request failed)", status: http.StatusBadGateway, errType: "upstream_error",

@@ -76,9 +76,16 @@ type envOption func(*proxy.Options)
 
 func newEnv(t testing.TB, ds storage.Dataset, opts ...envOption) *env {
 	t.Helper()
+	return newEnvRouting(t, ds, nil, opts...)
+}
+
+// newEnvRouting is newEnv with options for the routing table, such as
+// routing.WithAzureTokens.
+func newEnvRouting(t testing.TB, ds storage.Dataset, ropts []routing.Option, opts ...envOption) *env {
+	t.Helper()
 	e := &env{t: t, src: proxytest.NewSource(ds), clock: newFakeClock(), logs: &syncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e.table = routing.NewTable(e.src, logger)
+	e.table = routing.NewTable(e.src, logger, ropts...)
 	if err := e.table.Reload(context.Background()); err != nil {
 		t.Fatalf("load dataset: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -191,5 +192,113 @@ func TestAzureBearer(t *testing.T) {
 	resp, _ = azurePost(t, a, mustAuth(t, "entra-token"), "gpt-4o", "", `{"messages":[]}`)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("api-key on a token-only resource: status %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestAzureNext(t *testing.T) {
+	a := proxytest.NewAzure(proxytest.AzureOptions{APIKey: "azure-key-0123456789"})
+	t.Cleanup(a.Close)
+	key := mustAuth(t, "azure-key-0123456789")
+	const chat = `{"messages":[{"role":"user","content":"hi"}]}`
+	a.Next(proxytest.AzureServerError(503), proxytest.AzureFilteredCompletion())
+	// A request that fails authentication uses none of them.
+	if resp, _ := azurePost(t, a, nil, "gpt-4o", "", chat); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no key: status %d", resp.StatusCode)
+	}
+	resp, body := azurePost(t, a, key, "gpt-4o", "", chat)
+	if resp.StatusCode != http.StatusServiceUnavailable || azure.Classify(resp.StatusCode, []byte(body)) != provider.ClassServer {
+		t.Errorf("first: status %d: %s", resp.StatusCode, body)
+	}
+	resp, body = azurePost(t, a, key, "gpt-4o", "", chat)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"finish_reason":"content_filter"`) || !strings.Contains(body, `"filtered":true`) {
+		t.Errorf("second: status %d: %s", resp.StatusCode, body)
+	}
+	if resp, body = azurePost(t, a, key, "gpt-4o", "", chat); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hello from Azure.") {
+		t.Errorf("third (normal again): status %d: %s", resp.StatusCode, body)
+	}
+	if a.Hits() != 4 {
+		t.Errorf("hits %d, want 4", a.Hits())
+	}
+}
+
+func TestEntra(t *testing.T) {
+	en := proxytest.NewEntra(proxytest.EntraOptions{TenantID: "tenant-1", ClientID: "client-1", ClientSecret: "s3cret-value", ExpiresIn: 1800})
+	t.Cleanup(en.Close)
+	a := proxytest.NewAzure(proxytest.AzureOptions{Entra: en})
+	t.Cleanup(a.Close)
+	auth, err := azure.NewAuthAt(en.Secret(), en.Authority(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if resp, body := azurePost(t, a, auth, "gpt-4o", "", `{"messages":[]}`); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	}
+	if en.Hits() != 1 || en.Issued() != 1 {
+		t.Errorf("token requests %d, issued %d; want 1, 1", en.Hits(), en.Issued())
+	}
+	if last := a.Requests()[2]; last.Auth != "bearer" {
+		t.Errorf("auth %q, want bearer", last.Auth)
+	}
+	// A token not issued by it is refused.
+	if resp, _ := azurePost(t, a, mustAuth(t, "not-a-token"), "gpt-4o", "", `{"messages":[]}`); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unknown token: status %d, want 401", resp.StatusCode)
+	}
+
+	post := func(tenant string, form url.Values) (int, string) {
+		resp, err := http.PostForm(en.Authority()+"/"+tenant+"/oauth2/v2.0/token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	good := url.Values{"grant_type": {"client_credentials"}, "client_id": {"client-1"}, "client_secret": {"s3cret-value"}, "scope": {azure.Scope}}
+	with := func(k, v string) url.Values {
+		f := url.Values{}
+		for key, vs := range good {
+			f[key] = vs
+		}
+		f.Set(k, v)
+		return f
+	}
+	for _, tt := range []struct {
+		name   string
+		tenant string
+		form   url.Values
+		status int
+		code   string
+	}{
+		{"ok", "tenant-1", good, 200, ""},
+		{"wrong secret", "tenant-1", with("client_secret", "nope"), 401, "invalid_client"},
+		{"wrong tenant", "tenant-2", good, 400, "invalid_request"},
+		{"wrong client", "tenant-1", with("client_id", "client-2"), 400, "unauthorized_client"},
+		{"wrong scope", "tenant-1", with("scope", "https://graph.microsoft.com/.default"), 400, "invalid_scope"},
+		{"wrong grant", "tenant-1", with("grant_type", "password"), 400, "unsupported_grant_type"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := post(tt.tenant, tt.form)
+			var out struct {
+				Error       string `json:"error"`
+				AccessToken string `json:"access_token"`
+				ExpiresIn   int    `json:"expires_in"`
+			}
+			if err := json.Unmarshal([]byte(body), &out); err != nil || status != tt.status || out.Error != tt.code {
+				t.Fatalf("status %d error %q (%v), want %d %q: %s", status, out.Error, err, tt.status, tt.code, body)
+			}
+			if tt.code == "" && (out.AccessToken == "" || out.ExpiresIn != 1800 || !en.Valid(out.AccessToken)) {
+				t.Errorf("token answer %s", body)
+			}
+		})
+	}
+	en.FailNext(503)
+	if status, _ := post("tenant-1", good); status != 503 {
+		t.Errorf("FailNext(503): status %d", status)
+	}
+	en.SetExpiresIn(30)
+	if _, body := post("tenant-1", good); !strings.Contains(body, `"expires_in":30`) {
+		t.Errorf("SetExpiresIn: %s", body)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,10 @@ const Scope = "https://cognitiveservices.azure.com/.default"
 // refreshBefore is how long before its expiry a cached token is replaced,
 // so that a request never leaves with a token about to lapse.
 const refreshBefore = 60 * time.Second
+
+// fetchTimeout bounds a token request when the HTTP client sets no
+// Timeout of its own.
+const fetchTimeout = 30 * time.Second
 
 // Auth puts a provider key's credential on an upstream request.
 type Auth interface {
@@ -51,10 +56,11 @@ func TokenURL(tenant string) string {
 // the client-credentials flow, cached and refreshed a minute before it
 // expires. tokenURL overrides the tenant's endpoint (TokenURL; for tests);
 // httpClient, if not nil, is used for token requests, and its Timeout
-// bounds them: Apply checks its ctx before a fetch but cannot cancel one in
-// flight, since oauth2's TokenSource takes no context. Apply is safe for
-// concurrent use; concurrent callers share one token request. The errors
-// never repeat the secret.
+// (else fetchTimeout) bounds them. Apply waits for a token no longer than
+// its ctx allows: the token request runs on a goroutine of its own and
+// goes on when the caller gives up, so that the next caller finds the
+// token. Apply is safe for concurrent use; concurrent callers share one
+// token request. The errors never repeat the secret.
 func NewAuth(secret, tokenURL string, httpClient *http.Client) (Auth, error) {
 	return newAuth(secret, func(string) string { return tokenURL }, httpClient)
 }
@@ -103,13 +109,7 @@ func newAuth(secret string, tokenURLOf func(tenant string) string, httpClient *h
 		Scopes:       []string{Scope},
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
-	// The token source keeps this context for every refresh; it carries
-	// only the HTTP client.
-	ctx := context.Background()
-	if httpClient != nil {
-		ctx = context.WithValue(ctx, oauth2.HTTPClient, httpClient)
-	}
-	return &entra{ts: oauth2.ReuseTokenSourceWithExpiry(nil, cfg.TokenSource(ctx), refreshBefore)}, nil
+	return &entra{cfg: cfg, client: httpClient}, nil
 }
 
 // apiKey is a plain Azure OpenAI key.
@@ -121,14 +121,17 @@ func (k apiKey) Apply(_ context.Context, h http.Header) error {
 	return nil
 }
 
-// entra holds the self-refreshing token source of a service principal.
-// The current token and its header value sit in an atomic, so a request
-// reads them without a lock; only a refresh goes through oauth2's
-// ReuseTokenSource (which holds a mutex while it fetches, so concurrent
-// refreshes share one token request).
+// entra holds a service principal's credential and its current token.
+// The token and its header value sit in an atomic, so a request reads
+// them without a lock; only a refresh takes mu, to join the token request
+// in flight or start one.
 type entra struct {
-	ts  oauth2.TokenSource
-	cur atomic.Pointer[bearer]
+	cfg    *clientcredentials.Config
+	client *http.Client // nil: oauth2's default
+	cur    atomic.Pointer[bearer]
+
+	mu    sync.Mutex
+	fetch *tokenFetch // the token request in flight, if any
 }
 
 // bearer is a token and its Authorization value.
@@ -137,26 +140,86 @@ type bearer struct {
 	value  []string
 }
 
+// stale reports whether b is missing or due for replacement.
+func (b *bearer) stale() bool {
+	return b == nil || (!b.expiry.IsZero() && time.Until(b.expiry) <= refreshBefore)
+}
+
+// tokenFetch is one token request; done is closed when b or err is set.
+type tokenFetch struct {
+	done chan struct{}
+	b    *bearer
+	err  error
+}
+
 func (e *entra) Apply(ctx context.Context, h http.Header) error {
 	b := e.cur.Load()
-	if b == nil || (!b.expiry.IsZero() && time.Until(b.expiry) <= refreshBefore) {
-		if err := ctx.Err(); err != nil {
+	if b.stale() {
+		var err error
+		if b, err = e.refresh(ctx); err != nil {
 			return err
 		}
-		tok, err := e.ts.Token()
-		if err != nil {
-			// oauth2's error can quote the token endpoint's answer; say
-			// only what kind of failure it was.
-			var re *oauth2.RetrieveError
-			if errors.As(err, &re) && re.Response != nil {
-				return fmt.Errorf("azure: entra id token request refused (%d)", re.Response.StatusCode)
-			}
-			return errors.New("azure: entra id token request failed")
-		}
-		b = &bearer{expiry: tok.Expiry, value: []string{"Bearer " + tok.AccessToken}}
-		e.cur.Store(b)
 	}
 	delete(h, "Api-Key")
 	h["Authorization"] = b.value
 	return nil
+}
+
+// refresh returns a fresh token: the one a concurrent refresh just got,
+// or the answer of the token request in flight, started if there is
+// none. It waits no longer than ctx allows.
+func (e *entra) refresh(ctx context.Context) (*bearer, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if b := e.cur.Load(); !b.stale() {
+		e.mu.Unlock()
+		return b, nil
+	}
+	f := e.fetch
+	if f == nil {
+		f = &tokenFetch{done: make(chan struct{})}
+		e.fetch = f
+		go e.run(f)
+	}
+	e.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.b, f.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("azure: entra id token request not answered in time: %w", ctx.Err())
+	}
+}
+
+// run makes the token request of f.
+func (e *entra) run(f *tokenFetch) {
+	ctx := context.Background()
+	if e.client != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, e.client)
+	}
+	if e.client == nil || e.client.Timeout <= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, fetchTimeout)
+		defer cancel()
+	}
+	tok, err := e.cfg.Token(ctx)
+	switch {
+	case err == nil:
+		f.b = &bearer{expiry: tok.Expiry, value: []string{"Bearer " + tok.AccessToken}}
+		e.cur.Store(f.b)
+	default:
+		// oauth2's error can quote the token endpoint's answer; say
+		// only what kind of failure it was.
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil {
+			f.err = fmt.Errorf("azure: entra id token request refused (%d)", re.Response.StatusCode)
+		} else {
+			f.err = errors.New("azure: entra id token request failed")
+		}
+	}
+	e.mu.Lock()
+	e.fetch = nil
+	e.mu.Unlock()
+	close(f.done)
 }

@@ -3,8 +3,9 @@
 // credential kinds (an api-key, or an Entra ID client credential traded
 // for a bearer token), and the classification of Azure's error envelope.
 //
-// It is pure: no global state and no goroutines of its own (the token
-// source refreshes synchronously, inside Apply).
+// It holds no global state. Its one goroutine is an Entra ID token
+// request in flight, which Apply starts and waits for no longer than its
+// context allows (see NewAuth).
 package azure
 
 import (
