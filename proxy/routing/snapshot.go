@@ -414,8 +414,9 @@ type Option func(*options)
 
 type options struct {
 	egress EgressPolicy
-	// tokenClient sends Entra ID token requests; nil means a client with
-	// the egress policy and tokenTimeout.
+	// tokenClient sends Entra ID token requests; nil means a plain client
+	// with tokenTimeout (serve passes one whose dialer applies the egress
+	// policy).
 	tokenClient *http.Client
 	// authority is the Entra ID authority host URL (DefaultAuthority).
 	authority string
