@@ -115,7 +115,6 @@ type Stream struct {
 	stop      string
 	kind      blockKind // the open block, or blockNone
 	next      int64     // the next content block index
-	tool      int       // the open tool block's tool_calls index
 	toolBlock []int64   // tool_calls index → content block index, -1 when unseen
 
 	haveUsage bool
@@ -361,7 +360,7 @@ func (s *Stream) toolDelta(dst []byte, t *cToolDelta) ([]byte, bool) {
 	if block < 0 {
 		// The first delta of this tool call: a new tool_use block.
 		dst = s.closeBlock(dst)
-		s.kind, s.tool = blockTool, i
+		s.kind = blockTool
 		s.next++
 		block = s.next - 1
 		s.toolBlock[i] = block

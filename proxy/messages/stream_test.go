@@ -46,7 +46,7 @@ func runStream(t *testing.T, path string) (out []byte, content, finished, done i
 
 func TestStreamGolden(t *testing.T) {
 	for _, c := range []struct {
-		name                     string
+		name                    string
 		content, finished, done int
 	}{
 		// Content: 2 text deltas, 2 tool starts (one with its first
