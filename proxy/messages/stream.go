@@ -191,8 +191,10 @@ func (s *Stream) unquote(raw []byte) []byte {
 // Event translates one chunk's data (one chat.completion.chunk JSON, or
 // [DONE]) and appends the Anthropic SSE frames it yields to dst:
 //
-//   - the first chunk → message_start (empty content, input_tokens the
-//     estimate, output_tokens 1, as the API does);
+//   - the first chunk → message_start (id "msg_<chunk id>", empty content,
+//     input_tokens the estimate, output_tokens 1, as the API does); a
+//     leading chunk with no id and nothing in it (Azure's
+//     prompt_filter_results chunk) writes nothing;
 //   - content → a text block, reasoning_content (or reasoning) → a
 //     thinking block, each tool_calls index → a tool_use block started
 //     with its id, name and input {}, its arguments as input_json_delta;
@@ -229,11 +231,18 @@ func (s *Stream) Event(dst, data []byte) (out []byte, ev provider.EventInfo, err
 		ev.Error = &provider.Failure{Class: provider.ClassUnknown, Type: string(s.unquote(c.Error.Type)), Message: string(s.unquote(c.Error.Message))}
 		return dst, ev, nil
 	}
-	if !s.started {
-		dst = s.start(dst)
-	}
 	ch := &c.Choices[0]
 	d := &ch.Delta
+	hasUsage := c.Usage != nil && (c.Usage.PromptTokens >= 0 || c.Usage.CompletionTokens >= 0)
+	if !s.started {
+		if !nonEmpty(c.ID) && !hasUsage && !str(ch.FinishReason) && len(d.ToolCalls) == 0 &&
+			!nonEmpty(d.Content) && !nonEmpty(d.ReasoningContent) && !nonEmpty(d.Reasoning) && !nonEmpty(d.Refusal) {
+			// Azure's first chunk (id "", choices [], prompt_filter_results):
+			// the message starts with the next one, which has the id.
+			return dst, ev, nil
+		}
+		dst = s.start(dst)
+	}
 	if !s.finished {
 		reasoning := d.ReasoningContent
 		if !nonEmpty(reasoning) {
@@ -275,7 +284,7 @@ func (s *Stream) Event(dst, data []byte) (out []byte, ev provider.EventInfo, err
 			ev.Finished = true
 		}
 	}
-	if u := c.Usage; u != nil && (u.PromptTokens >= 0 || u.CompletionTokens >= 0) {
+	if u := c.Usage; hasUsage {
 		s.haveUsage = true
 		s.input = max(u.PromptTokens, 0)
 		s.cached = u.PromptTokensDetails.CachedTokens

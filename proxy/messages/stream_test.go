@@ -173,3 +173,33 @@ func TestPingAndErrorEvent(t *testing.T) {
 		t.Error("ErrorEvent did not end the stream")
 	}
 }
+
+func TestStreamAzurePromptFilterChunk(t *testing.T) {
+	s := NewStream("a", 3)
+	out := feedChunks(t, s,
+		`{"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{"hate":{"filtered":false,"severity":"safe"}}}]}`)
+	if len(out) != 0 {
+		t.Fatalf("prompt filter chunk wrote %q", out)
+	}
+	out = feedChunks(t, s,
+		`{"choices":[{"content_filter_results":{},"delta":{"content":"","refusal":null,"role":"assistant"},"finish_reason":null,"index":0,"logprobs":null}],"created":1759277000,"id":"chatcmpl-AZ1","model":"gpt-4o-2024-11-20","object":"chat.completion.chunk","system_fingerprint":"fp_b705f0c291"}`)
+	evs, err := parseFrames(out)
+	if err != nil || len(evs) != 1 || !strings.Contains(evs[0].data, `"id":"msg_chatcmpl-AZ1"`) {
+		t.Errorf("message_start = %q %v", out, err)
+	}
+}
+
+func TestStreamLateArguments(t *testing.T) {
+	// Arguments for a tool call whose block was closed go to its index.
+	s := NewStream("a", 3)
+	out := feedChunks(t, s,
+		chunkHead+`"delta":{"tool_calls":[{"index":0,"id":"c0","function":{"name":"f","arguments":""}}]}}]}`,
+		chunkHead+`"delta":{"tool_calls":[{"index":1,"id":"c1","function":{"name":"g","arguments":"{}"}}]}}]}`,
+		chunkHead+`"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}`)
+	evs, err := parseFrames(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := evs[len(evs)-1]
+	jsonEqual(t, []byte(last.data), []byte(`{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{}"}}`))
+}
