@@ -164,8 +164,9 @@ func contentBlocks(field string, raw json.RawMessage) ([]anBlock, error) {
 //   - tools (custom tools only: a server tool such as web_search or bash
 //     is refused at tools[i].type) become functions with input_schema as
 //     parameters; tool_choice auto/any/tool/none → "auto"/"required"/a
-//     named function/"none"; disable_parallel_tool_use → parallel_tool_calls
-//     false;
+//     named function/"none" (auto, any and none are left out when no
+//     tools are declared: OpenAI refuses a tool_choice without tools);
+//     disable_parallel_tool_use → parallel_tool_calls false;
 //   - max_tokens → max_completion_tokens (max_tokens with
 //     opts.LegacyMaxTokens); stop_sequences → stop; temperature and top_p
 //     as they are; top_k dropped; metadata.user_id → user (an id longer
@@ -301,7 +302,13 @@ func ToChat(body []byte, model string, opts ToChatOptions) (chat []byte, info In
 		if err := json.Unmarshal(in.ToolChoice, &tc); err != nil {
 			return nil, info, reqErr("tool_choice", "must be an object with a type")
 		}
+		if len(in.Tools) == 0 && (tc.Type == "auto" || tc.Type == "any" || tc.Type == "none") {
+			// OpenAI refuses a tool_choice without tools; Anthropic
+			// accepts auto and none, which mean nothing then.
+			tc.Type = "skip"
+		}
 		switch tc.Type {
+		case "skip":
 		case "auto":
 			b = append(b, `,"tool_choice":"auto"`...)
 		case "any":

@@ -82,6 +82,7 @@ func TestToChatFields(t *testing.T) {
 			`{"model":"up",` + msgs + `,"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"none"}`},
 		{"missing schema", `{"model":"m",` + msgs + `,"tools":[{"name":"f","description":"d"}]}`,
 			`{"model":"up",` + msgs + `,"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{}}}}]}`},
+		{"tool_choice without tools", `{"model":"m",` + msgs + `,"tool_choice":{"type":"auto","disable_parallel_tool_use":true}}`, `{"model":"up",` + msgs + `}`},
 		{"short user id", `{"model":"m",` + msgs + `,"metadata":{"user_id":"u-42"}}`, `{"model":"up",` + msgs + `,"user":"u-42"}`},
 		{"effort low", `{"model":"m",` + msgs + `,"thinking":{"type":"enabled","budget_tokens":1024}}`, `{"model":"up",` + msgs + `,"reasoning_effort":"low"}`},
 		{"effort medium", `{"model":"m",` + msgs + `,"thinking":{"type":"enabled","budget_tokens":4096}}`, `{"model":"up",` + msgs + `,"reasoning_effort":"medium"}`},
