@@ -1,0 +1,47 @@
+// Package messages translates the Anthropic Messages API (POST
+// /v1/messages) to and from OpenAI chat completions, so a caller speaking
+// Messages (Claude Code, the Anthropic SDKs) can be served by an
+// OpenAI-wire target: ToChat turns the caller's request into a chat body,
+// FromChat and Stream turn the answer back into Anthropic's message object
+// and event stream, ErrorBody rebuilds an error in Anthropic's envelope,
+// and CountTokensEstimate answers count_tokens without an upstream.
+//
+// It is pure translation over bytes: no HTTP, no goroutines.
+package messages
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aisix/aisix/proxy/provider"
+)
+
+// RequestError is a caller body ToChat cannot translate (see
+// provider.RequestError); Field names the field at fault.
+type RequestError = provider.RequestError
+
+func reqErr(field, format string, args ...any) error {
+	return &RequestError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+func jsonReason(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("field %s has the wrong type (%s)", te.Field, te.Value)
+	}
+	return "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// appendString appends s as a JSON string (provider.AppendJSONString).
+func appendString[T string | []byte](b []byte, s T) []byte { return provider.AppendJSONString(b, s) }
+
+func appendInt(b []byte, n int64) []byte { return strconv.AppendInt(b, n, 10) }
