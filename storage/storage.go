@@ -71,6 +71,10 @@ const DefaultAzureAPIVersion = "2024-10-21"
 // api_base (and with provider empty or "openai").
 const DefaultOpenAIBase = "https://api.openai.com/v1"
 
+// DefaultAnthropicBase is the base URL of an anthropic provider key
+// without api_base (and with provider empty or "anthropic").
+const DefaultAnthropicBase = "https://api.anthropic.com"
+
 // BaseURL is the base URL requests go to: api_base trimmed, or the
 // adapter's default when there is one ("" when there is none).
 func (pk *ProviderKey) BaseURL() string {
@@ -82,8 +86,11 @@ func (pk *ProviderKey) BaseURL() string {
 		}
 		return base
 	}
-	if pk.EffectiveAdapter() == AdapterOpenAI && (pk.Provider == "" || pk.Provider == AdapterOpenAI) {
+	switch adapter := pk.EffectiveAdapter(); {
+	case adapter == AdapterOpenAI && (pk.Provider == "" || pk.Provider == AdapterOpenAI):
 		return DefaultOpenAIBase
+	case adapter == AdapterAnthropic && (pk.Provider == "" || pk.Provider == AdapterAnthropic):
+		return DefaultAnthropicBase
 	}
 	return ""
 }

@@ -58,6 +58,7 @@ func TestMigrations(t *testing.T) {
 		{3, "0003_provider_key_secret_host", "2025-01-02T03:04:05.000000000Z"},
 		{4, "0004_provider_key_forward_headers", "2025-01-02T03:04:05.000000000Z"},
 		{5, "0005_provider_key_api_version", "2025-01-02T03:04:05.000000000Z"},
+		{6, "0006_anthropic_default_secret_host", "2025-01-02T03:04:05.000000000Z"},
 	}
 	if got := appliedMigrations(t, db); !slices.Equal(got, want) {
 		t.Fatalf("schema_migrations = %+v, want %+v", got, want)

@@ -55,7 +55,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	ctx := t.Context()
 
 	t.Run("secrets are bound to the current host", func(t *testing.T) {
-		want := map[string]string{"pk-1": "api.openai.com", "pk-2": "localhost", "pk-3": ""}
+		want := map[string]string{"pk-1": "api.openai.com", "pk-2": "localhost", "pk-3": "api.anthropic.com"}
 		pks, err := s.ListProviderKeys(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -95,4 +95,43 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestUpgradeAnthropicDefaultHost: version 5 bound the secret of an
+// anthropic key without api_base to no host; version 6 binds it to the
+// default host, and leaves every other key alone.
+func TestUpgradeAnthropicDefaultHost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aisix.db")
+	if err := MigrateTo(t.Context(), path, 5); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`INSERT INTO provider_keys (id, display_name, provider, adapter, secret, api_base, secret_host, revision, created_at, updated_at) VALUES
+	('a-1', 'claude', 'anthropic', '', 'sk-ant-0123456789', '', '', 1, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z'),
+	('a-2', 'claude2', '', 'anthropic', 'sk-ant-0123456789', '  ', '', 1, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z'),
+	('a-3', 'minimax', 'minimax', 'anthropic', 'mm-0123456789', '', '', 1, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z'),
+	('a-4', 'proxied', 'anthropic', 'anthropic', 'sk-ant-0123456789', 'https://gw.example.com', 'gw.example.com', 1, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z'),
+	('o-1', 'gpt', 'openai', 'openai', 'sk-0123456789', '', '', 1, '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z')`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := map[string]string{"a-1": "api.anthropic.com", "a-2": "api.anthropic.com", "a-3": "", "a-4": "gw.example.com", "o-1": ""}
+	pks, err := s.ListProviderKeys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pk := range pks {
+		if pk.SecretHost != want[pk.ID] {
+			t.Errorf("%s: secret_host %q, want %q", pk.ID, pk.SecretHost, want[pk.ID])
+		}
+	}
 }
