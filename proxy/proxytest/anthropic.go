@@ -290,6 +290,8 @@ type AnthropicStreamOptions struct {
 	// API does.
 	ErrorAt   int
 	ErrorType string
+	// ErrorMessage is the error event's message (default "Overloaded").
+	ErrorMessage string
 	// NoStop leaves out message_delta and message_stop.
 	NoStop bool
 	// StallBeforeContent goes silent after message_start (and its ping,
@@ -422,7 +424,11 @@ func AnthropicStream(o AnthropicStreamOptions) Behavior {
 					if typ == "" {
 						typ = "overloaded_error"
 					}
-					send("error", map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": "Overloaded"}})
+					msg := o.ErrorMessage
+					if msg == "" {
+						msg = "Overloaded"
+					}
+					send("error", map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": msg}})
 					return
 				}
 				if i > 0 && !wait(o.Gap) {
