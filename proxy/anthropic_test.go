@@ -483,7 +483,37 @@ func TestAnthropicFaultsPlain(t *testing.T) {
 			claudeState: health.StateCooldown, claudeWhy: "upstream_overloaded", gptState: health.StateCooldown, gptWhy: "upstream_server_error",
 		},
 
+		{
+			name: "retry_on_429 false: claude's 429 returned with its retry-after, as OpenAI's envelope", claudeFirst: true,
+			ant:        proxytest.Sequence(proxytest.AnthropicRateLimited("7")),
+			routing:    storage.Routing{Retries: ptr(1), RetryOn429: ptr(false)},
+			wantStatus: 429, wantTrail: claude + "=429", wantHits: [2]int{1, 0}, wantErrType: "rate_limit_error",
+			claudeState: health.StateCooldown, claudeWhy: "upstream_rate_limited",
+			check: func(t *testing.T, e *env, r response) {
+				wantHeader(t, r.header, "Retry-After", "7")
+				if code := r.json(t)["error"].(map[string]any)["code"]; code != "rate_limit_exceeded" {
+					t.Errorf("code = %v: %s", code, r.body)
+				}
+			},
+		},
+		{
+			name: "413 request_too_large is the caller's: returned at once", claudeFirst: true,
+			ant:        proxytest.Sequence(proxytest.AnthropicError(http.StatusRequestEntityTooLarge, "request_too_large", "Request exceeds the maximum allowed number of bytes.")),
+			routing:    storage.Routing{Retries: ptr(1)},
+			wantStatus: 413, wantTrail: claude + "=413", wantHits: [2]int{1, 0}, wantErrType: "invalid_request_error",
+		},
+
 		// OpenAI-wire primary, Anthropic secondary.
+		{
+			name:       "gpt 503 and claude 429 with retry-after: the caller gets claude's 429 and its Retry-After",
+			oai:        proxytest.Sequence(proxytest.ServerError(503)),
+			ant:        proxytest.Sequence(proxytest.AnthropicRateLimited("60")),
+			wantStatus: 429, wantTrail: gpt + "=503," + claude + "=429", wantHits: [2]int{1, 1}, wantErrType: "rate_limit_error",
+			gptState: health.StateCooldown, gptWhy: "upstream_server_error", claudeState: health.StateCooldown, claudeWhy: "upstream_rate_limited",
+			check: func(t *testing.T, e *env, r response) {
+				wantHeader(t, r.header, "Retry-After", "60")
+			},
+		},
 		{
 			name:       "gpt 503: claude answers the failover",
 			oai:        proxytest.Sequence(proxytest.ServerError(503)),
@@ -713,6 +743,20 @@ func TestAnthropicFaultsStreaming(t *testing.T) {
 			ant:        proxytest.Sequence(proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{CutAfter: 2})),
 			wantServed: claude, wantTrail: claude + "=200", wantHits: [2]int{1, 0},
 			wantContent: "hello from", wantErrType: "stream_aborted", claudeState: health.StateCooldown, claudeWhy: "transport_error",
+		},
+		{
+			name: "in-band api_error after content: the error frame names no upstream detail", claudeFirst: true,
+			ant: proxytest.Sequence(proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{ErrorAt: 3, ErrorType: "api_error",
+				ErrorMessage: "Internal server error at 10.1.2.3:8443"})),
+			wantServed: claude, wantTrail: claude + "=200", wantHits: [2]int{1, 0},
+			wantContent: "hello from", wantErrType: "upstream_error", claudeState: health.StateCooldown, claudeWhy: "upstream_in_band_error",
+		},
+		{
+			name: "in-band api_error before content fails over, its message dropped", claudeFirst: true,
+			ant: proxytest.Sequence(proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{ErrorAt: 1, ErrorType: "api_error",
+				ErrorMessage: "Internal server error at 10.1.2.3:8443"})),
+			wantServed: gpt, wantTrail: claude + "=in_band_error," + gpt + "=200", wantHits: [2]int{1, 1},
+			wantContent: "hello from gpt", wantDone: true, claudeState: health.StateCooldown, claudeWhy: "upstream_in_band_error",
 		},
 		{
 			name: "a stream ending after content without message_delta or message_stop is not completed", claudeFirst: true,
@@ -950,14 +994,21 @@ func wantToolsForwarded(t *testing.T, req proxytest.Request, stream bool) {
 }
 
 func TestAnthropicToolCallStreaming(t *testing.T) {
-	for _, claudeFirst := range []bool{true, false} {
+	for _, tc := range []struct {
+		claudeFirst bool
+		text        string // before the tool_use block (Anthropic index 1, OpenAI tool index still 0)
+	}{{true, ""}, {false, ""}, {true, "Checking."}, {false, "Checking."}} {
+		claudeFirst := tc.claudeFirst
 		name := "claude primary"
 		if !claudeFirst {
 			name = "gpt reset, claude secondary"
 		}
+		if tc.text != "" {
+			name += ", text first"
+		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ant := anthropicUpstream(t, claude, proxytest.AnthropicToolUse("", weatherTool))
+			ant := anthropicUpstream(t, claude, proxytest.AnthropicToolUse(tc.text, weatherTool))
 			oai := upstream(t, gpt, proxytest.Reset())
 			e := newEnv(t, mixed(ant, oai, claudeFirst, storage.Routing{}))
 			r := e.streamReq(toolsRequest(true))
@@ -1004,6 +1055,9 @@ func TestAnthropicToolCallStreaming(t *testing.T) {
 			}
 			if got := args.String(); got != `{"city": "Paris"}` {
 				t.Errorf("streamed arguments = %q", got)
+			}
+			if got := r.content(t); got != tc.text {
+				t.Errorf("content = %q, want %q", got, tc.text)
 			}
 			if got := r.finishReason(t); got != "tool_calls" {
 				t.Errorf("finish_reason = %q, want tool_calls", got)
