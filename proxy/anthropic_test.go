@@ -258,6 +258,12 @@ func wantCallID(t testing.TB, h http.Header) {
 	if len(h.Get("X-Aisix-Call-Id")) != 36 {
 		t.Errorf("x-aisix-call-id = %q", h.Get("X-Aisix-Call-Id"))
 	}
+	// The upstream's own headers stay upstream.
+	for _, k := range []string{"Request-Id", "Anthropic-Organization-Id"} {
+		if v := h.Get(k); v != "" {
+			t.Errorf("the caller got the upstream's %s: %q", k, v)
+		}
+	}
 }
 
 // leaks are the upstream details the fake's messages hold that no caller
@@ -1314,4 +1320,91 @@ func TestStreamIdleIgnoresKeepAliveComments(t *testing.T) {
 	if ant.Hits() != 0 {
 		t.Errorf("claude got %d requests after commit", ant.Hits())
 	}
+}
+
+// TestAnthropicCooldownLifecycle: an overloaded claude cools down for its
+// retry-after, is skipped meanwhile, then gets the probe and recovers.
+func TestAnthropicCooldownLifecycle(t *testing.T) {
+	ant := anthropicUpstream(t, claude, proxytest.AnthropicError(529, "overloaded_error", "Overloaded", "Retry-After", "45"), proxytest.AnthropicOK())
+	oai := upstream(t, gpt)
+	e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+	r := e.chat("chat-prod")
+	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=529,"+gpt+"=200")
+	st := e.reg.Status("id-" + claude)
+	if st.State != health.StateCooldown || st.Reason != "upstream_overloaded" || !st.CooldownUntil.Equal(e.clock.Now().Add(45*time.Second)) {
+		t.Fatalf("after the 529: %s/%q until %v, want cooldown/upstream_overloaded for the retry-after", st.State, st.Reason, st.CooldownUntil)
+	}
+
+	e.clock.Advance(44 * time.Second)
+	sr := e.stream("chat-prod")
+	wantHeader(t, sr.header, "X-Aisix-Served-By", gpt)
+	wantHeader(t, sr.header, "X-Aisix-Attempts", gpt+"=200")
+	if ant.Hits() != 1 {
+		t.Fatalf("claude in cooldown got %d requests", ant.Hits())
+	}
+
+	e.clock.Advance(2 * time.Second) // cooldown over: the next request probes claude
+	r = e.chat("chat-prod")
+	wantHeader(t, r.header, "X-Aisix-Served-By", claude)
+	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=200")
+	if st := e.reg.Status("id-" + claude); st.State != health.StateHealthy || st.Reason != "" {
+		t.Errorf("after the probe: %s/%q, want healthy", st.State, st.Reason)
+	}
+	if evs := events(e.reg, health.EventProbe); len(evs) != 1 {
+		t.Errorf("probe events = %+v", evs)
+	}
+}
+
+// TestAnthropicUntranslatableRequest: a caller body the Anthropic wire
+// cannot carry (n > 1) skips the claude target without a request and
+// without counting against it; the OpenAI-wire target serves it.
+func TestAnthropicUntranslatableRequest(t *testing.T) {
+	ant := anthropicUpstream(t, claude)
+	oai := upstream(t, gpt)
+	e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+	for _, stream := range []bool{false, true} {
+		body := `{"model":"chat-prod","n":2,"stream":` + map[bool]string{false: "false", true: "true"}[stream] + `,"messages":[{"role":"user","content":"Say hello."}]}`
+		r := e.do(http.MethodPost, "/v1/chat/completions", callerKey, body)
+		if r.status != 200 {
+			t.Fatalf("stream=%v: status %d: %s", stream, r.status, r.body)
+		}
+		wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=unsupported_request,"+gpt+"=200")
+		wantHeader(t, r.header, "X-Aisix-Served-By", gpt)
+	}
+	if ant.Hits() != 0 {
+		t.Errorf("claude got %d requests", ant.Hits())
+	}
+	wantTargetState(t, e, claude, "", "")
+
+	// A claude-only model: the caller gets a 400 naming the field.
+	e.update(func(ds *storage.Dataset) {
+		ds.Models = append(ds.Models, routingModel("claude-only", storage.Routing{Targets: targets(claude)}))
+	})
+	r := e.do(http.MethodPost, "/v1/chat/completions", callerKey, `{"model":"claude-only","n":2,"messages":[{"role":"user","content":"Say hello."}]}`)
+	if r.status != 400 || r.errType(t) != "invalid_request_error" || !strings.Contains(string(r.body), "n must be 1") {
+		t.Errorf("claude-only: %d %s", r.status, r.body)
+	}
+	if ant.Hits() != 0 {
+		t.Errorf("claude got %d requests", ant.Hits())
+	}
+}
+
+// TestAnthropicUnboundSecret: after api_base moves to another host
+// without a new secret, the secret is not sent there (no x-api-key: the
+// fake answers 401 before its script) and the walk fails over.
+func TestAnthropicUnboundSecret(t *testing.T) {
+	ant := anthropicUpstream(t, claude)
+	oai := upstream(t, gpt)
+	ds := mixed(ant, oai, true, storage.Routing{})
+	ds.ProviderKeys[0].SecretHost = "api.anthropic.com" // entered for another host
+	e := newEnv(t, ds)
+	r := e.chat("chat-prod")
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=401,"+gpt+"=200")
+	if ant.Hits() != 0 {
+		t.Errorf("a request reached the script: %d", ant.Hits())
+	}
+	wantTargetState(t, e, claude, health.StateCooldown, "upstream_auth_failure")
 }
