@@ -621,6 +621,7 @@ func TestAnthropicFaultsPlain(t *testing.T) {
 			wantTargetState(t, e, gpt, tt.gptState, tt.gptWhy)
 			for _, req := range ant.Requests() {
 				wantAnthropicRequest(t, req, false)
+				wantHeader(t, req.Header, "Accept", "application/json")
 			}
 			if tt.check != nil {
 				tt.check(t, e, r)
@@ -950,6 +951,9 @@ func TestAnthropicFaultsStreaming(t *testing.T) {
 			if strings.Contains(r.raw, "message_start") || strings.Contains(r.raw, "content_block") || strings.Contains(r.raw, `"ping"`) {
 				t.Errorf("Anthropic events relayed untranslated:\n%s", r.raw)
 			}
+			if tt.wantServed == gpt && strings.Contains(r.raw, "msg_fake") {
+				t.Errorf("frames of the failed claude attempt reached the caller:\n%s", r.raw)
+			}
 			if tt.wantServed == claude {
 				chs := r.chunks(t)
 				if len(chs) == 0 || len(chs[0].Choices) == 0 || chs[0].Choices[0].Delta.Role != "assistant" ||
@@ -1117,6 +1121,17 @@ func TestAnthropicToolCallPlain(t *testing.T) {
 }
 
 func TestAnthropicStreamIncludeUsage(t *testing.T) {
+	t.Run("gpt reset, claude secondary", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt, proxytest.Reset())
+		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}))
+		r := e.streamReq(`{"model":"chat-prod","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say hello."}]}`)
+		wantHeader(t, r.header, "X-Aisix-Attempts", gpt+"=transport_error,"+claude+"=200")
+		chs := r.chunks(t)
+		if !r.done() || len(chs) == 0 || chs[len(chs)-1].Usage == nil || chs[len(chs)-1].Usage.TotalTokens != 19 {
+			t.Errorf("no usage chunk at the end:\n%s", r.raw)
+		}
+	})
 	ant := anthropicUpstream(t, claude)
 	oai := upstream(t, gpt)
 	e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
