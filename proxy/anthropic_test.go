@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,6 +277,19 @@ func wantNoLeak(t testing.TB, what, s string) {
 		if strings.Contains(s, l) {
 			t.Errorf("%s leaks %q: %s", what, l, s)
 		}
+	}
+}
+
+// wantNoEventLeak checks the dashboard's events and the targets'
+// last_error hold no upstream detail either.
+func wantNoEventLeak(t testing.TB, e *env) {
+	t.Helper()
+	all, _ := e.reg.Events(0)
+	for _, ev := range all {
+		wantNoLeak(t, "event "+ev.Kind, ev.Reason+" "+ev.Detail)
+	}
+	for _, m := range []string{claude, gpt} {
+		wantNoLeak(t, m+" last_error", e.reg.Status("id-"+m).LastError)
 	}
 }
 
@@ -617,6 +631,7 @@ func TestAnthropicFaultsPlain(t *testing.T) {
 				}
 			}
 			wantNoLeak(t, "response body", string(r.body))
+			wantNoEventLeak(t, e)
 			wantTargetState(t, e, claude, tt.claudeState, tt.claudeWhy)
 			wantTargetState(t, e, gpt, tt.gptState, tt.gptWhy)
 			for _, req := range ant.Requests() {
@@ -911,6 +926,7 @@ func TestAnthropicFaultsStreaming(t *testing.T) {
 			wantCallID(t, r.header)
 			wantUnder(t, r.took, 3*time.Second)
 			wantNoLeak(t, "the caller's stream", r.raw)
+			wantNoEventLeak(t, e)
 			wantTargetState(t, e, claude, tt.claudeState, tt.claudeWhy)
 			wantTargetState(t, e, gpt, tt.gptState, tt.gptWhy)
 			for _, req := range ant.Requests() {
@@ -1368,6 +1384,9 @@ func TestAnthropicCooldownLifecycle(t *testing.T) {
 	if evs := events(e.reg, health.EventProbe); len(evs) != 1 {
 		t.Errorf("probe events = %+v", evs)
 	}
+	if evs := events(e.reg, health.EventCooldownEntered); len(evs) != 1 || evs[0].Target != claude || evs[0].Reason != "upstream_overloaded" {
+		t.Errorf("cooldown events = %+v", evs)
+	}
 }
 
 // TestAnthropicUntranslatableRequest: a caller body the Anthropic wire
@@ -1422,4 +1441,38 @@ func TestAnthropicUnboundSecret(t *testing.T) {
 		t.Errorf("a request reached the script: %d", ant.Hits())
 	}
 	wantTargetState(t, e, claude, health.StateCooldown, "upstream_auth_failure")
+}
+
+// TestAnthropicAPIBase: the request goes to {api_base}/v1/messages
+// (the fake answers 404 anywhere else) whether api_base is the root, has
+// a trailing slash, or a pasted /v1 or /v1/messages; a key with provider
+// anthropic and no adapter uses the Anthropic wire.
+func TestAnthropicAPIBase(t *testing.T) {
+	ant := anthropicUpstream(t, claude)
+	var ds storage.Dataset
+	bases := []string{ant.URL(), ant.URL() + "/", ant.URL() + "/v1", ant.URL() + "/v1/messages/"}
+	for i, base := range bases {
+		pk := anthropicKey("pk-"+strconv.Itoa(i), ant)
+		pk.APIBase = base
+		if i == 0 {
+			pk.Adapter = ""
+		}
+		pk.SecretHost = pk.BaseHost()
+		ds.ProviderKeys = append(ds.ProviderKeys, pk)
+		ds.Models = append(ds.Models, claudeModel("claude-"+strconv.Itoa(i), pk.ID))
+	}
+	ds.APIKeys = []storage.APIKey{callerAPIKey("key-1", callerKey, "*")}
+	e := newEnv(t, ds)
+	for i, base := range bases {
+		m := "claude-" + strconv.Itoa(i)
+		if r := e.chat(m); r.status != 200 {
+			t.Errorf("api_base %q: status %d: %s", base, r.status, r.body)
+		}
+		if r := e.stream(m); r.status != 200 || !r.done() {
+			t.Errorf("api_base %q stream: status %d: %s", base, r.status, r.raw)
+		}
+	}
+	if ant.Hits() != 2*len(bases) {
+		t.Errorf("claude got %d requests, want %d", ant.Hits(), 2*len(bases))
+	}
 }
