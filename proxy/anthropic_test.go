@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1474,5 +1475,42 @@ func TestAnthropicAPIBase(t *testing.T) {
 	}
 	if ant.Hits() != 2*len(bases) {
 		t.Errorf("claude got %d requests, want %d", ant.Hits(), 2*len(bases))
+	}
+}
+
+// TestAnthropicConcurrent: concurrent plain and streaming calls through
+// one Anthropic endpoint each get their own whole answer (the endpoint is
+// shared, each stream has its own decoder; run it with -race).
+func TestAnthropicConcurrent(t *testing.T) {
+	ant := anthropicUpstream(t, claude)
+	oai := upstream(t, gpt)
+	e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+	const n = 16
+	errs := make(chan string, 2*n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			r := e.stream("chat-prod")
+			if r.status != 200 || !r.done() || r.content(t) != "hello from claude" {
+				errs <- "stream: " + r.raw
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			r := e.chat("chat-prod")
+			if r.status != 200 || !strings.Contains(string(r.body), `"content":"hello from claude"`) {
+				errs <- "plain: " + string(r.body)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	if ant.Hits() != 2*n || oai.Hits() != 0 {
+		t.Errorf("hits claude=%d gpt=%d", ant.Hits(), oai.Hits())
 	}
 }
