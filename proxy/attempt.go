@@ -371,9 +371,12 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			drainAfterDone(st.br, cancel)
 			return
 		}
-		if len(out) > 0 && sw.buffer(out) != nil {
-			c.callerFailed(cd, sw)
-			return
+		if len(out) > 0 {
+			wd.progress()
+			if sw.buffer(out) != nil {
+				c.callerFailed(cd, sw)
+				return
+			}
 		}
 		finished = finished || info.Finished
 	}
@@ -434,7 +437,8 @@ func (c *call) served(cd *candidate, status int) {
 // watchdog bounds a streaming attempt in three phases: the wait for
 // response headers (StreamHeaderTimeout from the start), then for the first
 // content chunk (StreamFirstTimeout from the start), and after commit every
-// gap between events (StreamIdleTimeout); until commit the routing budget
+// gap between events that reach the caller (StreamIdleTimeout: keep-alive
+// pings and comments do not end a gap); until commit the routing budget
 // bounds it too. It reads the time an event last arrived from an atomic and
 // re-arms itself lazily, so the relay pays one atomic store per event, not
 // a timer reset.
@@ -444,12 +448,17 @@ type watchdog struct {
 	first    time.Duration
 	idle     time.Duration
 	budgetAt time.Duration
-	last     atomic.Int64 // since base, when the current wait on the upstream began
+	last     atomic.Int64 // since base, when the wait for the next event that reaches the caller began
 	reading  atomic.Bool  // the relay is waiting on the upstream
-	phase    atomic.Int32
-	stopped  atomic.Bool
-	cancel   context.CancelCauseFunc
-	timer    *time.Timer
+	// progressed: an event that reached the caller arrived since last was
+	// set. Events that reach no one (Anthropic pings, SSE comments) do
+	// not set it, so a stream that only keeps its connection alive is
+	// still a stall.
+	progressed atomic.Bool
+	phase      atomic.Int32
+	stopped    atomic.Bool
+	cancel     context.CancelCauseFunc
+	timer      *time.Timer
 }
 
 // Phases of a watchdog.
@@ -524,16 +533,21 @@ func (wd *watchdog) headers() { wd.phase.Store(phaseFirst) }
 // waiting records that the relay starts (true) or stops (false) waiting
 // on the upstream.
 func (wd *watchdog) waiting(on bool) {
-	if on {
+	if on && wd.progressed.Swap(false) {
 		wd.last.Store(int64(time.Since(wd.base)))
 	}
 	wd.reading.Store(on)
 }
 
+// progress records that an event reached the caller: the next wait on the
+// upstream starts a new gap.
+func (wd *watchdog) progress() { wd.progressed.Store(true) }
+
 // commit records the first content: from now on the idle bound applies.
 // The timer may be set for the first-chunk bound, far later: it is re-armed
 // for the idle bound, once per attempt.
 func (wd *watchdog) commit() {
+	wd.progressed.Store(true)
 	wd.phase.Store(phaseRelay)
 	wd.timer.Reset(wd.idle)
 }

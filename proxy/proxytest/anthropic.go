@@ -290,8 +290,23 @@ type AnthropicStreamOptions struct {
 	// API does.
 	ErrorAt   int
 	ErrorType string
+	// ErrorMessage is the error event's message (default "Overloaded").
+	ErrorMessage string
 	// NoStop leaves out message_delta and message_stop.
 	NoStop bool
+	// StallBeforeContent goes silent after message_start (and its ping,
+	// when Ping is set), before any content block.
+	StallBeforeContent bool
+	// PingEvery > 0 sends a ping event at that interval while the stream
+	// is stalled (StallBeforeContent or StallAfter), as the API keeps a
+	// slow stream alive.
+	PingEvery time.Duration
+	// CutBeforeContent aborts the connection after message_start and the
+	// text block's content_block_start, before any delta.
+	CutBeforeContent bool
+	// MalformedAt > 0 sends, in place of text delta n, a
+	// content_block_delta event whose data is not JSON.
+	MalformedAt int
 }
 
 // AnthropicStream answers a text/event-stream in the order the API
@@ -344,6 +359,26 @@ func AnthropicStream(o AnthropicStreamOptions) Behavior {
 				send("ping", map[string]string{"type": "ping"})
 			}
 		}
+		// stall keeps the stream open and silent (but for PingEvery pings)
+		// until the client or the server goes away.
+		stall := func() {
+			var tick <-chan time.Time
+			if o.PingEvery > 0 {
+				tk := time.NewTicker(o.PingEvery)
+				defer tk.Stop()
+				tick = tk.C
+			}
+			for {
+				select {
+				case <-tick:
+					send("ping", map[string]string{"type": "ping"})
+				case <-c.R.Context().Done():
+					return
+				case <-c.Done:
+					return
+				}
+			}
+		}
 		if !wait(o.FirstDelay) {
 			return
 		}
@@ -353,6 +388,10 @@ func AnthropicStream(o AnthropicStreamOptions) Behavior {
 			"usage": map[string]int{"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 1},
 		}})
 		ping()
+		if o.StallBeforeContent {
+			stall()
+			return
+		}
 		index := 0
 		blockStart := func(block map[string]any) {
 			send("content_block_start", map[string]any{"type": "content_block_start", "index": index, "content_block": block})
@@ -375,6 +414,9 @@ func AnthropicStream(o AnthropicStreamOptions) Behavior {
 		}
 		if !o.NoText {
 			blockStart(map[string]any{"type": "text", "text": ""})
+			if o.CutBeforeContent {
+				panic(http.ErrAbortHandler)
+			}
 			for i, piece := range chunks {
 				n := i + 1
 				if o.ErrorAt == n {
@@ -382,21 +424,29 @@ func AnthropicStream(o AnthropicStreamOptions) Behavior {
 					if typ == "" {
 						typ = "overloaded_error"
 					}
-					send("error", map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": "Overloaded"}})
+					msg := o.ErrorMessage
+					if msg == "" {
+						msg = "Overloaded"
+					}
+					send("error", map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": msg}})
 					return
 				}
 				if i > 0 && !wait(o.Gap) {
 					return
 				}
-				delta(map[string]any{"type": "text_delta", "text": piece})
+				if o.MalformedAt == n {
+					_, _ = fmt.Fprintf(w, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"text_delta\",\"text\":\n\n", index)
+					if fl != nil {
+						fl.Flush()
+					}
+				} else {
+					delta(map[string]any{"type": "text_delta", "text": piece})
+				}
 				if o.CutAfter == n {
 					panic(http.ErrAbortHandler)
 				}
 				if o.StallAfter == n {
-					select {
-					case <-c.R.Context().Done():
-					case <-c.Done:
-					}
+					stall()
 					return
 				}
 			}

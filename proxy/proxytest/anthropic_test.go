@@ -262,3 +262,32 @@ func TestAnthropicStreamFaults(t *testing.T) {
 		t.Errorf("stall: err = %v after %v, body %s", err, time.Since(start), body)
 	}
 }
+
+func TestAnthropicStreamFaultsBeforeContent(t *testing.T) {
+	ctx := context.Background()
+	u := proxytest.NewAnthropic("fake",
+		proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{StallBeforeContent: true, Ping: true, PingEvery: 10 * time.Millisecond}),
+		proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{CutBeforeContent: true}),
+		proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{MalformedAt: 1}),
+	)
+	defer u.Close()
+
+	ctx1, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, body, err := postAnthropic(t, ctx1, u, "/v1/messages", anthropicStream)
+	if err == nil || !strings.HasPrefix(body, "event: message_start\n") || strings.Count(body, "event: ping\n") < 2 ||
+		strings.Contains(body, "content_block") {
+		t.Errorf("stall before content: err = %v, body %s", err, body)
+	}
+
+	_, body, err = postAnthropic(t, ctx, u, "/v1/messages", anthropicStream)
+	if err == nil || !strings.Contains(body, "content_block_start") || strings.Contains(body, "content_block_delta") {
+		t.Errorf("cut before content: err = %v, body %s", err, body)
+	}
+
+	_, body, err = postAnthropic(t, ctx, u, "/v1/messages", anthropicStream)
+	if err != nil || !strings.Contains(body, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\n\n") ||
+		!strings.Contains(body, `"text":" from"`) || !strings.Contains(body, "message_stop") {
+		t.Errorf("malformed first delta: err = %v, body %s", err, body)
+	}
+}
