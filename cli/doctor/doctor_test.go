@@ -3,6 +3,7 @@ package doctor_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -151,7 +152,7 @@ func TestDoctor(t *testing.T) {
 		want(t, got, "config.output", doctor.StatusOK, "json (flag --output)")
 		if e.Server == "" {
 			want(t, got, "config.server", doctor.StatusOK, "not set (default): local mode")
-			want(t, got, "store.schema", doctor.StatusOK, "schema version 5 (this aisix: 5), revision ")
+			want(t, got, "store.schema", doctor.StatusOK, fmt.Sprintf("schema version %d (this aisix: %d), revision ", sqlite.SchemaVersion, sqlite.SchemaVersion))
 			want(t, got, "store.file_mode", doctor.StatusOK, "0600")
 		} else {
 			want(t, got, "config.server", doctor.StatusOK, e.Server+" (env AISIX_SERVER): remote mode")
@@ -214,14 +215,14 @@ func TestDoctorLocalStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = checks(t, e, 1, "--no-network")
-	want(t, got, "store.schema", doctor.StatusFail, "is at schema version 3, this aisix needs 5: run \"aisix migrate\"")
+	want(t, got, "store.schema", doctor.StatusFail, fmt.Sprintf("is at schema version 3, this aisix needs %d: run \"aisix migrate\"", sqlite.SchemaVersion))
 	e.Must("", "migrate")
 
 	if err := os.Chmod(e.DB, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got = checks(t, e, 0, "--no-network")
-	want(t, got, "store.schema", doctor.StatusOK, "schema version 5")
+	want(t, got, "store.schema", doctor.StatusOK, fmt.Sprintf("schema version %d", sqlite.SchemaVersion))
 	want(t, got, "store.file_mode", doctor.StatusWarn, filepath.Base(e.DB)+" is 0644: other users can read the provider secrets")
 	if fi, err := os.Stat(e.DB); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("doctor changed the file mode: %v %v", fi.Mode(), err)
