@@ -1,0 +1,1032 @@
+package e2e
+
+// One chat-prod routing group across three providers, through the real
+// binary: gpt-4o-primary (OpenAI wire, a port that refuses connections),
+// claude-fallback (adapter anthropic, a fake Anthropic Messages API) and
+// azure-gpt4o (adapter azure-openai, a fake Azure OpenAI resource). The
+// callers speak OpenAI chat completions only; aisix translates to and from
+// the Anthropic Messages wire and puts Azure's URL and api-key on the
+// request.
+//
+// The fakes are written from the providers' published API references
+// (Anthropic: Messages, streaming events, errors; Azure OpenAI: the
+// deployments chat-completions route) and check every request's shape:
+// a wrong path, header or body fails the test and answers the provider's
+// own invalid-request error.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const (
+	anthropicSecret = "sk-ant-api03-e2e-fake-secret-0003"
+	azureSecret     = "0123456789abcdef0123456789abcdef" // an Azure api-key: 32 hex digits
+	claudeModel     = "claude-sonnet-4-5"
+	azureDeployment = "gpt-4o-prod"
+	azureAPIVersion = "2024-10-21"
+)
+
+// ---- the fake Anthropic Messages API ----
+
+// anthropicBlock is one content block of a Messages request.
+type anthropicBlock struct {
+	Type   string `json:"type"`
+	Text   string `json:"text"`
+	Source *struct {
+		Type      string `json:"type"`
+		MediaType string `json:"media_type"`
+		Data      string `json:"data"`
+		URL       string `json:"url"`
+	} `json:"source"`
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Input     json.RawMessage `json:"input"`
+	ToolUseID string          `json:"tool_use_id"`
+}
+
+// anthropicRequest is a Messages request body as the fake reads it.
+type anthropicRequest struct {
+	Model     string          `json:"model"`
+	MaxTokens int             `json:"max_tokens"`
+	System    json.RawMessage `json:"system"`
+	Messages  []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	} `json:"messages"`
+	Tools []struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		InputSchema json.RawMessage `json:"input_schema"`
+	} `json:"tools"`
+	ToolChoice json.RawMessage `json:"tool_choice"`
+	Stream     bool            `json:"stream"`
+}
+
+// blocks returns message i's content as blocks (a string content is one
+// text block).
+func (r *anthropicRequest) blocks(i int) ([]anthropicBlock, error) {
+	raw := bytes.TrimSpace(r.Messages[i].Content)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		return []anthropicBlock{{Type: "text", Text: s}}, nil
+	}
+	var bs []anthropicBlock
+	err := json.Unmarshal(raw, &bs)
+	return bs, err
+}
+
+// systemText is the top-level system prompt's text (a string or text blocks).
+func (r *anthropicRequest) systemText() string {
+	raw := bytes.TrimSpace(r.System)
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var bs []anthropicBlock
+	_ = json.Unmarshal(raw, &bs)
+	var b strings.Builder
+	for _, x := range bs {
+		b.WriteString(x.Text)
+	}
+	return b.String()
+}
+
+// anthropicCall is one request the fake Anthropic API accepted.
+type anthropicCall struct {
+	header http.Header
+	body   []byte
+	req    anthropicRequest
+	n      int64
+}
+
+// fakeAnthropic is a Messages API on a loopback port. Its answer is set per
+// phase of a test; every request is checked against the reference first.
+type fakeAnthropic struct {
+	t      testing.TB
+	base   string // the provider key's api_base: http://host:port
+	srv    *httptest.Server
+	seen   chan *anthropicCall
+	hits   atomic.Int64
+	mu     sync.Mutex
+	answer func(w http.ResponseWriter, c *anthropicCall)
+}
+
+func newFakeAnthropic(t testing.TB) *fakeAnthropic {
+	t.Helper()
+	f := &fakeAnthropic{t: t, seen: make(chan *anthropicCall, 64)}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.base = f.srv.URL
+	t.Cleanup(func() {
+		f.srv.CloseClientConnections()
+		f.srv.Close()
+	})
+	return f
+}
+
+// set makes every later request be answered by answer.
+func (f *fakeAnthropic) set(answer func(w http.ResponseWriter, c *anthropicCall)) {
+	f.mu.Lock()
+	f.answer = answer
+	f.mu.Unlock()
+}
+
+// refuse answers a request that breaks the reference with Anthropic's
+// invalid_request_error and fails the test.
+func (f *fakeAnthropic) refuse(w http.ResponseWriter, status int, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	f.t.Errorf("fake Anthropic API: wrong request from aisix: %s", msg)
+	anthropicError(w, status, "invalid_request_error", msg)
+}
+
+func (f *fakeAnthropic) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/messages" || r.URL.RawQuery != "" {
+		f.refuse(w, http.StatusNotFound, "%s %s, want POST /v1/messages", r.Method, r.URL.RequestURI())
+		return
+	}
+	switch {
+	case r.Header.Get("X-Api-Key") != anthropicSecret:
+		f.refuse(w, http.StatusUnauthorized, "x-api-key %q, want the provider key's secret", r.Header.Get("X-Api-Key"))
+		return
+	case r.Header.Get("Anthropic-Version") != "2023-06-01":
+		f.refuse(w, http.StatusBadRequest, "anthropic-version %q, want 2023-06-01", r.Header.Get("Anthropic-Version"))
+		return
+	case r.Header.Get("Authorization") != "":
+		f.refuse(w, http.StatusBadRequest, "an Authorization header was sent (%.12q…); Anthropic takes x-api-key only", r.Header.Get("Authorization"))
+		return
+	case r.Header.Get("Api-Key") != "":
+		f.refuse(w, http.StatusBadRequest, "an Azure api-key header was sent to Anthropic")
+		return
+	case !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
+		f.refuse(w, http.StatusBadRequest, "content-type %q, want application/json", r.Header.Get("Content-Type"))
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	c := &anthropicCall{header: r.Header.Clone(), body: body, n: f.hits.Add(1)}
+	if msg := checkMessagesBody(body, &c.req); msg != "" {
+		f.refuse(w, http.StatusBadRequest, "%s: %s", msg, body)
+		return
+	}
+	select {
+	case f.seen <- c:
+	default:
+	}
+	f.mu.Lock()
+	answer := f.answer
+	f.mu.Unlock()
+	if answer == nil {
+		f.refuse(w, http.StatusInternalServerError, "request before the test set an answer")
+		return
+	}
+	answer(w, c)
+}
+
+// checkMessagesBody decodes a Messages request into req and returns what
+// is wrong with it ("" when nothing is).
+func checkMessagesBody(body []byte, req *anthropicRequest) string {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return "body is not a JSON object"
+	}
+	if err := json.Unmarshal(body, req); err != nil {
+		return "body does not decode as a Messages request: " + err.Error()
+	}
+	for _, k := range []string{"n", "stream_options", "frequency_penalty", "presence_penalty", "logprobs", "response_format", "max_completion_tokens", "tool_calls"} {
+		if _, ok := fields[k]; ok {
+			return "OpenAI-only field " + k + " was forwarded"
+		}
+	}
+	if req.Model != claudeModel {
+		return fmt.Sprintf("model %q, want the model's model_name %q", req.Model, claudeModel)
+	}
+	if req.MaxTokens < 1 {
+		return "max_tokens missing (Anthropic requires it)"
+	}
+	if len(req.Messages) == 0 {
+		return "no messages"
+	}
+	for i, m := range req.Messages {
+		if m.Role != "user" && m.Role != "assistant" {
+			return fmt.Sprintf("messages[%d].role %q: only user and assistant (system is top-level)", i, m.Role)
+		}
+		if i > 0 && req.Messages[i-1].Role == m.Role {
+			return fmt.Sprintf("messages[%d]: two consecutive %s turns", i, m.Role)
+		}
+		bs, err := req.blocks(i)
+		if err != nil || len(bs) == 0 {
+			return fmt.Sprintf("messages[%d].content is neither a string nor content blocks", i)
+		}
+		for j, b := range bs {
+			switch b.Type {
+			case "text", "tool_use", "tool_result":
+			case "image":
+				if b.Source == nil || b.Source.Type != "base64" && b.Source.Type != "url" {
+					return fmt.Sprintf("messages[%d].content[%d]: image without a base64 or url source", i, j)
+				}
+			default:
+				return fmt.Sprintf("messages[%d].content[%d].type %q", i, j, b.Type)
+			}
+		}
+	}
+	if req.Messages[0].Role != "user" {
+		return "the first message is not a user turn"
+	}
+	for i, tl := range req.Tools {
+		var schema struct {
+			Type string `json:"type"`
+		}
+		if tl.Name == "" || json.Unmarshal(tl.InputSchema, &schema) != nil || schema.Type != "object" {
+			return fmt.Sprintf("tools[%d]: want name and an object input_schema", i)
+		}
+	}
+	return ""
+}
+
+// anthropicError writes Anthropic's error envelope.
+func anthropicError(w http.ResponseWriter, status int, typ, msg string) {
+	b, _ := json.Marshal(map[string]any{"type": "error", "error": map[string]any{"type": typ, "message": msg}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Request-Id", "req_011CE2Ef4k3Test")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// overloaded is Anthropic's 529 overloaded_error.
+func overloaded(w http.ResponseWriter, _ *anthropicCall) {
+	anthropicError(w, 529, "overloaded_error", "Overloaded")
+}
+
+// claudeMessage answers a non-streaming request with one text block.
+func claudeMessage(text string) func(w http.ResponseWriter, c *anthropicCall) {
+	return func(w http.ResponseWriter, c *anthropicCall) {
+		if c.req.Stream {
+			anthropicError(w, http.StatusBadRequest, "invalid_request_error", "this phase expects a non-streaming request")
+			return
+		}
+		b, _ := json.Marshal(map[string]any{
+			"id": "msg_01E2EPlainAnswer000001", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+			"content":     []map[string]any{{"type": "text", "text": text}},
+			"stop_reason": "end_turn", "stop_sequence": nil,
+			"usage": map[string]any{"input_tokens": 21, "output_tokens": 7},
+		})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	}
+}
+
+// toolArgs are the tool input fragments the fake streams as
+// input_json_delta: split inside keys and values, as the API does.
+var toolArgs = []string{"", `{"location":`, ` "San Fra`, `ncisco, CA"`, `, "unit": "cel`, `sius"}`}
+
+const toolUseID = "toolu_01E2ETestToolUse0001"
+
+// claudeToolStream streams a text block, then a tool_use block for
+// get_weather, in the reference's event order: message_start,
+// content_block_start, ping, content_block_delta…, content_block_stop,
+// message_delta (stop_reason tool_use, usage), message_stop.
+func claudeToolStream(w http.ResponseWriter, c *anthropicCall) {
+	if !c.req.Stream {
+		anthropicError(w, http.StatusBadRequest, "invalid_request_error", "this phase expects a streaming request")
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	send := func(name string, data any) bool {
+		b, _ := json.Marshal(data)
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	ok := send("message_start", map[string]any{"type": "message_start", "message": map[string]any{
+		"id": "msg_01E2EToolStream0000001", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+		"content": []any{}, "stop_reason": nil, "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": 472, "output_tokens": 2},
+	}}) &&
+		send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}}) &&
+		send("ping", map[string]any{"type": "ping"}) &&
+		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": "Let me check "}}) &&
+		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": "the weather."}}) &&
+		send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0}) &&
+		send("content_block_start", map[string]any{"type": "content_block_start", "index": 1, "content_block": map[string]any{
+			"type": "tool_use", "id": toolUseID, "name": "get_weather", "input": map[string]any{},
+		}})
+	for _, p := range toolArgs {
+		ok = ok && send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 1, "delta": map[string]any{"type": "input_json_delta", "partial_json": p}})
+	}
+	_ = ok &&
+		send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 1}) &&
+		send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 89}}) &&
+		send("message_stop", map[string]any{"type": "message_stop"})
+}
+
+// claudeToolUse answers a non-streaming request with a tool_use for
+// get_weather, or, once the last user turn carries its tool_result, with
+// the text that uses it.
+func claudeToolUse(w http.ResponseWriter, c *anthropicCall) {
+	content := []map[string]any{{"type": "text", "text": "Checking."},
+		{"type": "tool_use", "id": toolUseID, "name": "get_weather", "input": map[string]any{"location": "San Francisco, CA", "unit": "celsius"}}}
+	stop := "tool_use"
+	if bs, _ := c.req.blocks(len(c.req.Messages) - 1); len(bs) > 0 && bs[0].Type == "tool_result" {
+		content, stop = []map[string]any{{"type": "text", "text": "It is 18 °C and sunny in San Francisco."}}, "end_turn"
+	}
+	b, _ := json.Marshal(map[string]any{
+		"id": fmt.Sprintf("msg_01E2EToolUse%010d", c.n), "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+		"content": content, "stop_reason": stop, "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": 380, "output_tokens": 41},
+	})
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+// overloadedInStream starts a stream and then reports overloaded_error in
+// band, as the reference says the API may during high load, before any
+// content; then the stream ends.
+func overloadedInStream(w http.ResponseWriter, c *anthropicCall) {
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, "event: message_start\n"+
+		`data: {"type":"message_start","message":{"id":"msg_01E2EInBandError000001","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":1}}}`+"\n\n"+
+		"event: ping\ndata: {\"type\": \"ping\"}\n\n"+
+		"event: error\n"+`data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`+"\n\n")
+	_ = http.NewResponseController(w).Flush()
+}
+
+// next waits for the fake's next accepted request.
+func (f *fakeAnthropic) next(t testing.TB, within time.Duration) *anthropicCall {
+	t.Helper()
+	select {
+	case c := <-f.seen:
+		return c
+	case <-time.After(within):
+		t.Fatalf("the fake Anthropic API saw no request within %v", within)
+		return nil
+	}
+}
+
+// drain forgets requests seen so far.
+func (f *fakeAnthropic) drain() {
+	for {
+		select {
+		case <-f.seen:
+		default:
+			return
+		}
+	}
+}
+
+// ---- the fake Azure OpenAI resource ----
+
+// fakeAzure is an Azure OpenAI resource on a loopback port with one
+// deployment; it answers like OpenAI, saying "hello from azure-gpt4o".
+type fakeAzure struct {
+	t    testing.TB
+	base string // the provider key's api_base: the resource URL
+	srv  *httptest.Server
+	seen chan *upstreamCall
+	hits atomic.Int64
+}
+
+func newFakeAzure(t testing.TB) *fakeAzure {
+	t.Helper()
+	f := &fakeAzure{t: t, seen: make(chan *upstreamCall, 64)}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.base = f.srv.URL
+	t.Cleanup(func() {
+		f.srv.CloseClientConnections()
+		f.srv.Close()
+	})
+	return f
+}
+
+// azureError writes Azure OpenAI's error envelope.
+func azureError(w http.ResponseWriter, status int, code, msg string) {
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": code, "message": msg}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func (f *fakeAzure) serve(w http.ResponseWriter, r *http.Request) {
+	refuse := func(status int, code, format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		f.t.Errorf("fake Azure OpenAI: wrong request from aisix: %s", msg)
+		azureError(w, status, code, msg)
+	}
+	want := "/openai/deployments/" + azureDeployment + "/chat/completions"
+	switch {
+	case r.Method != http.MethodPost || r.URL.Path != want:
+		refuse(http.StatusNotFound, "DeploymentNotFound", "%s %s, want POST %s", r.Method, r.URL.Path, want)
+		return
+	case r.URL.Query().Get("api-version") != azureAPIVersion || len(r.URL.Query()) != 1:
+		refuse(http.StatusNotFound, "404", "query %q, want api-version=%s only", r.URL.RawQuery, azureAPIVersion)
+		return
+	case r.Header.Get("Api-Key") != azureSecret:
+		refuse(http.StatusUnauthorized, "401", "api-key %q, want the provider key's secret", r.Header.Get("Api-Key"))
+		return
+	case r.Header.Get("Authorization") != "":
+		refuse(http.StatusBadRequest, "400", "an Authorization header was sent with an api-key secret")
+		return
+	case r.Header.Get("X-Api-Key") != "" || r.Header.Get("Anthropic-Version") != "":
+		refuse(http.StatusBadRequest, "400", "Anthropic headers were sent to Azure")
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	var req struct {
+		Messages []struct {
+			Role string `json:"role"`
+		} `json:"messages"`
+		Stream bool `json:"stream"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || len(req.Messages) == 0 {
+		refuse(http.StatusBadRequest, "400", "body is not an OpenAI chat-completions request: %s", body)
+		return
+	}
+	c := &upstreamCall{r: r, header: r.Header.Clone(), body: body, stream: req.Stream, n: f.hits.Add(1), gone: make(chan struct{}), ended: make(chan struct{})}
+	select {
+	case f.seen <- c:
+	default:
+	}
+	okReply("azure-gpt4o")(w, c)
+}
+
+// next waits for the fake's next accepted request.
+func (f *fakeAzure) next(t testing.TB, within time.Duration) *upstreamCall {
+	t.Helper()
+	select {
+	case c := <-f.seen:
+		return c
+	case <-time.After(within):
+		t.Fatalf("the fake Azure OpenAI resource saw no request within %v", within)
+		return nil
+	}
+}
+
+// ---- the rig: serve, the three upstreams and chat-prod ----
+
+type providersRig struct {
+	g       *gateway
+	claude  *fakeAnthropic
+	azure   *fakeAzure
+	refused string // the primary's api_base: nothing listens there
+}
+
+// cli runs aisix in remote mode against the gateway's admin API, with
+// stdin and extra environment, and returns its stdout.
+func (g *gateway) cli(t testing.TB, stdin string, env []string, args ...string) string {
+	t.Helper()
+	args = append([]string{"--server", g.admin}, args...)
+	cmd := exec.Command(filepath.Join(binDir, "aisix"), args...)
+	cmd.Env = append(append([]string(nil), g.env...), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("aisix %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// newProvidersRig starts serve and configures chat-prod over the three
+// providers: the OpenAI key, models and caller key as in the tutorial
+// (admin API), the Anthropic and Azure keys and the group with the CLI.
+func newProvidersRig(t *testing.T) *providersRig {
+	t.Helper()
+	refused, err := freeAddr() // free a moment ago: connections are refused
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := &providersRig{claude: newFakeAnthropic(t), azure: newFakeAzure(t), refused: "http://" + refused + "/v1"}
+	g := startGateway(t, serveOptions{})
+	rig.g = g
+
+	openaiPK := g.create(t, "provider_keys", map[string]any{
+		"display_name": "openai-primary", "provider": "openai", "adapter": "openai",
+		"secret": primarySecret, "api_base": rig.refused,
+	})
+	anthropicPK := strings.TrimSpace(g.cli(t, anthropicSecret, nil, "provider-key", "create", "--name", "anthropic-fallback",
+		"--provider", "anthropic", "--adapter", "anthropic", "--api-base", rig.claude.base, "--secret-stdin", "-q"))
+	azurePK := strings.TrimSpace(g.cli(t, "", []string{"AZURE_OPENAI_API_KEY=" + azureSecret}, "provider-key", "create", "--name", "azure-east",
+		"--provider", "azure", "--adapter", "azure-openai", "--api-base", rig.azure.base, "--api-version", azureAPIVersion,
+		"--secret-env", "AZURE_OPENAI_API_KEY", "-q"))
+	for name, id := range map[string]string{"anthropic-fallback": anthropicPK, "azure-east": azurePK} {
+		if !regexp.MustCompile(`^[0-9a-f-]{36}$`).MatchString(id) {
+			t.Fatalf("provider-key create %s -q printed %q, want an id", name, id)
+		}
+	}
+
+	bounds := func(m map[string]any) map[string]any {
+		m["timeout"], m["stream_timeout"] = 15000, 15000
+		return m
+	}
+	// The primary stays cooling for the whole test once it has failed, so
+	// the order of attempts does not depend on how long the test runs.
+	g.create(t, "models", bounds(map[string]any{
+		"display_name": "gpt-4o-primary", "provider": "openai", "model_name": "gpt-4o-mini", "provider_key_id": openaiPK,
+		"cooldown": map[string]any{"default_seconds": 600},
+	}))
+	g.create(t, "models", bounds(map[string]any{
+		"display_name": "claude-fallback", "provider": "anthropic", "model_name": claudeModel, "provider_key_id": anthropicPK,
+	}))
+	g.create(t, "models", bounds(map[string]any{
+		"display_name": "azure-gpt4o", "provider": "azure", "model_name": azureDeployment, "provider_key_id": azurePK,
+	}))
+	g.cli(t, "", nil, "model", "route", "chat-prod", "--strategy", "failover",
+		"--target", "gpt-4o-primary", "--target", "claude-fallback", "--target", "azure-gpt4o",
+		"--retries", "1", "--max-fallbacks", "2", "-q")
+	g.createCallerKey(t, callerKey, "chat-prod")
+	return rig
+}
+
+// chatCompletion is an OpenAI chat.completion as the caller reads it.
+type chatCompletion struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Index   int `json:"index"`
+		Message struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+// mustCompletion checks a 200 chat.completion of chat-prod served by
+// servedBy with a trail matching trail, and returns it.
+func mustCompletion(t *testing.T, a answer, servedBy string, trail *regexp.Regexp) chatCompletion {
+	t.Helper()
+	if a.status != http.StatusOK || a.header.Get("X-Aisix-Served-By") != servedBy {
+		t.Fatalf("status %d served by %q (attempts %q), want 200 from %s: %s",
+			a.status, a.header.Get("X-Aisix-Served-By"), a.header.Get("X-Aisix-Attempts"), servedBy, a.body)
+	}
+	if got := a.header.Get("X-Aisix-Attempts"); !trail.MatchString(got) {
+		t.Errorf("x-aisix-attempts %q, want it to match %s", got, trail)
+	}
+	if a.header.Get("X-Aisix-Call-Id") == "" {
+		t.Errorf("no x-aisix-call-id header")
+	}
+	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("content-type %q, want application/json", ct)
+	}
+	var cc chatCompletion
+	if err := json.Unmarshal(a.body, &cc); err != nil {
+		t.Fatalf("not a chat.completion: %v: %s", err, a.body)
+	}
+	if cc.Object != "chat.completion" || cc.Model != "chat-prod" || !strings.HasPrefix(cc.ID, "chatcmpl-") || cc.Created == 0 ||
+		len(cc.Choices) != 1 || cc.Choices[0].Message.Role != "assistant" || cc.Choices[0].FinishReason != "stop" {
+		t.Errorf("not an OpenAI chat.completion of chat-prod (object, model, id, created, one assistant choice, finish_reason stop): %s", a.body)
+	}
+	if cc.Usage == nil || cc.Usage.TotalTokens != cc.Usage.PromptTokens+cc.Usage.CompletionTokens || cc.Usage.TotalTokens == 0 {
+		t.Errorf("usage missing or inconsistent: %s", a.body)
+	}
+	return cc
+}
+
+// streamChat sends a streaming request and reads the whole stream.
+func (rig *providersRig) streamChat(t *testing.T, body string) (*http.Response, []sseEvent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := rig.g.chat(ctx, callerKey, body, nil)
+	if err != nil {
+		t.Fatalf("no response within 30s: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status %d (served by %q, attempts %q), want a 200 stream: %s",
+			resp.StatusCode, resp.Header.Get("X-Aisix-Served-By"), resp.Header.Get("X-Aisix-Attempts"), data)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Errorf("content-type %q, want text/event-stream", ct)
+	}
+	evs, err := readSSE(resp.Body, time.Now(), nil)
+	if err != nil {
+		t.Fatalf("reading the stream: %v after %d events", err, len(evs))
+	}
+	return resp, evs
+}
+
+// streamChunk is a chat.completion.chunk as the caller reads it.
+type streamChunk struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Delta struct {
+			Role      string `json:"role"`
+			Content   string `json:"content"`
+			ToolCalls []struct {
+				Index    *int   `json:"index"`
+				ID       string `json:"id"`
+				Type     string `json:"type"`
+				Function struct {
+					Name      string  `json:"name"`
+					Arguments *string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+// chunks decodes every data event but the final [DONE], which must come
+// last and once, with no error event anywhere.
+func chunks(t *testing.T, evs []sseEvent) []streamChunk {
+	t.Helper()
+	if len(evs) == 0 || lastEvent(evs).data != "[DONE]" {
+		t.Fatalf("the stream did not end with data: [DONE]: %v", evs)
+	}
+	var out []streamChunk
+	for i, ev := range evs[:len(evs)-1] {
+		if ev.name != "" || ev.data == "[DONE]" {
+			t.Fatalf("event %d: %q %s, want only chunks before the final [DONE]", i, ev.name, ev.data)
+		}
+		var ch streamChunk
+		if err := json.Unmarshal([]byte(ev.data), &ch); err != nil {
+			t.Fatalf("event %d is not JSON: %v: %s", i, err, ev.data)
+		}
+		if ch.Object != "chat.completion.chunk" || ch.Model != "chat-prod" || !strings.HasPrefix(ch.ID, "chatcmpl-") {
+			t.Errorf("event %d is not a chat.completion.chunk of chat-prod: %s", i, ev.data)
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+// tinyPNG is a 2x2 PNG, base64.
+func tinyPNG(t *testing.T) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 2, 2))
+	img.Set(0, 0, color.RGBA{R: 255, A: 255})
+	img.Set(1, 1, color.RGBA{B: 255, A: 255})
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes())
+}
+
+const weatherTool = `{"type":"function","function":{"name":"get_weather","description":"Get the current weather in a given location",` +
+	`"parameters":{"type":"object","properties":{"location":{"type":"string"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["location"]}}}`
+
+// TestProvidersChatProd: one routing group across OpenAI, Anthropic and
+// Azure OpenAI; each step depends on the health the previous ones left.
+func TestProvidersChatProd(t *testing.T) {
+	t.Parallel()
+	rig := newProvidersRig(t)
+	g, claude, azure := rig.g, rig.claude, rig.azure
+
+	t.Run("plain: primary refused, Claude answers as a chat.completion", func(t *testing.T) {
+		claude.set(claudeMessage("Hello from Claude."))
+		body := `{"model":"chat-prod","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Say hello."}],"max_tokens":64}`
+		a := g.mustChat(t, callerKey, body, nil, 30*time.Second)
+		cc := mustCompletion(t, a, "claude-fallback", regexp.MustCompile(`^(gpt-4o-primary=transport_error,)+claude-fallback=200$`))
+		if got := cc.Choices[0].Message.Content; got != "Hello from Claude." {
+			t.Errorf("content %q, want Claude's text", got)
+		}
+		c := claude.next(t, 5*time.Second)
+		if got := c.req.systemText(); got != "Be brief." {
+			t.Errorf("Anthropic system %q, want the caller's system message as the top-level system", got)
+		}
+		if bs, _ := c.req.blocks(0); len(c.req.Messages) != 1 || len(bs) != 1 || bs[0].Text != "Say hello." {
+			t.Errorf("Anthropic messages, want one user turn saying hello: %s", c.body)
+		}
+		if u := cc.Usage; u == nil || u.PromptTokens != 21 || u.CompletionTokens != 7 || u.TotalTokens != 28 {
+			t.Errorf("usage, want Claude's input_tokens 21 and output_tokens 7 as 21+7=28: %s", a.body)
+		}
+		if c.req.MaxTokens != 64 || c.req.Stream {
+			t.Errorf("max_tokens %d stream %t, want 64 and no stream: %s", c.req.MaxTokens, c.req.Stream, c.body)
+		}
+		if row := g.status(t, "gpt-4o-primary"); row.Status != "cooldown" || row.StatusReason != "transport_error" {
+			t.Errorf("gpt-4o-primary: %s, want cooldown transport_error", row.raw)
+		}
+	})
+
+	t.Run("streaming tool call from Claude arrives as OpenAI tool_calls chunks", func(t *testing.T) {
+		claude.drain()
+		claude.set(claudeToolStream)
+		body := `{"model":"chat-prod","stream":true,"messages":[{"role":"user","content":"What is the weather in San Francisco?"}],"tools":[` + weatherTool + `],"tool_choice":"auto","stream_options":{"include_usage":true}}`
+		resp, evs := rig.streamChat(t, body)
+		if got := resp.Header.Get("X-Aisix-Served-By"); got != "claude-fallback" {
+			t.Errorf("x-aisix-served-by %q (attempts %q), want claude-fallback", got, resp.Header.Get("X-Aisix-Attempts"))
+		}
+		if got := resp.Header.Get("X-Aisix-Attempts"); got != "claude-fallback=200" {
+			t.Errorf("x-aisix-attempts %q, want claude-fallback=200 (the cooling primary is not tried first)", got)
+		}
+		chs := chunks(t, evs)
+		if len(chs) == 0 || len(chs[0].Choices) != 1 || chs[0].Choices[0].Delta.Role != "assistant" {
+			t.Fatalf("the first chunk does not carry the assistant role: %v", evs)
+		}
+		var text, args strings.Builder
+		firstTool, toolChunks, finishes := -1, 0, []string{}
+		for i, ch := range chs {
+			if len(ch.Choices) == 0 {
+				if i != len(chs)-1 || ch.Usage == nil || ch.Usage.PromptTokens != 472 || ch.Usage.CompletionTokens != 89 || ch.Usage.TotalTokens != 561 {
+					t.Errorf("chunk %d without choices: %s, want only the usage chunk last (include_usage), 472+89 tokens", i, evs[i].data)
+				}
+				continue
+			}
+			d := ch.Choices[0].Delta
+			text.WriteString(d.Content)
+			if ch.Choices[0].FinishReason != nil {
+				finishes = append(finishes, *ch.Choices[0].FinishReason)
+			}
+			if len(d.ToolCalls) == 0 {
+				continue
+			}
+			tc := d.ToolCalls[0]
+			if len(d.ToolCalls) != 1 || tc.Index == nil || *tc.Index != 0 {
+				t.Errorf("chunk %d: tool_calls %s, want one call at index 0", i, evs[i].data)
+			}
+			toolChunks++
+			if firstTool < 0 {
+				firstTool = i
+				if tc.ID != toolUseID || tc.Type != "function" || tc.Function.Name != "get_weather" {
+					t.Errorf("first tool_calls chunk %s, want id %s, type function, name get_weather", evs[i].data, toolUseID)
+				}
+			} else if tc.ID != "" || tc.Function.Name != "" {
+				t.Errorf("chunk %d repeats the tool call's id or name: %s", i, evs[i].data)
+			}
+			if tc.Function.Arguments != nil {
+				args.WriteString(*tc.Function.Arguments)
+			}
+		}
+		if firstTool < 0 {
+			t.Fatalf("no tool_calls chunk in the stream: %v", evs)
+		}
+		if toolChunks < 3 {
+			t.Errorf("%d tool_calls chunks, want the arguments streamed in pieces", toolChunks)
+		}
+		if text.String() != "Let me check the weather." {
+			t.Errorf("content %q, want Claude's text block", text.String())
+		}
+		var got map[string]any
+		if err := json.Unmarshal([]byte(args.String()), &got); err != nil {
+			t.Errorf("the streamed arguments %q do not join to valid JSON: %v", args.String(), err)
+		} else if want := map[string]any{"location": "San Francisco, CA", "unit": "celsius"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("arguments %v, want %v", got, want)
+		}
+		if !reflect.DeepEqual(finishes, []string{"tool_calls"}) {
+			t.Errorf("finish_reasons %v, want exactly one tool_calls", finishes)
+		}
+		c := claude.next(t, 5*time.Second)
+		if !c.req.Stream || len(c.req.Tools) != 1 || c.req.Tools[0].Name != "get_weather" {
+			t.Errorf("Anthropic request, want stream true and the get_weather tool: %s", c.body)
+		}
+		var choice struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(c.req.ToolChoice, &choice) != nil || choice.Type != "auto" {
+			t.Errorf("Anthropic tool_choice %s, want {\"type\":\"auto\"}", c.req.ToolChoice)
+		}
+	})
+
+	t.Run("image_url data URL reaches Claude as a base64 image block", func(t *testing.T) {
+		claude.drain()
+		claude.set(claudeMessage("A red and a blue pixel."))
+		data := tinyPNG(t)
+		body := `{"model":"chat-prod","messages":[{"role":"user","content":[{"type":"text","text":"What is in this image?"},` +
+			`{"type":"image_url","image_url":{"url":"data:image/png;base64,` + data + `"}}]}]}`
+		a := g.mustChat(t, callerKey, body, nil, 30*time.Second)
+		cc := mustCompletion(t, a, "claude-fallback", regexp.MustCompile(`^claude-fallback=200$`))
+		if cc.Choices[0].Message.Content != "A red and a blue pixel." {
+			t.Errorf("content %q", cc.Choices[0].Message.Content)
+		}
+		c := claude.next(t, 5*time.Second)
+		bs, err := c.req.blocks(0)
+		if err != nil || len(bs) != 2 {
+			t.Fatalf("Anthropic user turn, want a text and an image block: %s", c.body)
+		}
+		if bs[0].Type != "text" || bs[0].Text != "What is in this image?" {
+			t.Errorf("first block %+v, want the text part", bs[0])
+		}
+		img := bs[1]
+		if img.Type != "image" || img.Source == nil || img.Source.Type != "base64" || img.Source.MediaType != "image/png" || img.Source.Data != data {
+			t.Errorf("second block, want {type: image, source: {type: base64, media_type: image/png, data: the PNG}}: %s", c.body)
+		}
+	})
+
+	t.Run("plain tool call round trip: tool_use out, tool_result back", func(t *testing.T) {
+		claude.drain()
+		claude.set(claudeToolUse)
+		ask := `{"role":"user","content":"What is the weather in San Francisco?"}`
+		a := g.mustChat(t, callerKey, `{"model":"chat-prod","messages":[`+ask+`],"tools":[`+weatherTool+`]}`, nil, 30*time.Second)
+		if a.status != http.StatusOK || a.header.Get("X-Aisix-Served-By") != "claude-fallback" {
+			t.Fatalf("status %d served by %q (attempts %q): %s", a.status, a.header.Get("X-Aisix-Served-By"), a.header.Get("X-Aisix-Attempts"), a.body)
+		}
+		var cc struct {
+			Object  string `json:"object"`
+			Model   string `json:"model"`
+			Choices []struct {
+				Message struct {
+					Role      string  `json:"role"`
+					Content   *string `json:"content"`
+					ToolCalls []struct {
+						ID       string `json:"id"`
+						Type     string `json:"type"`
+						Function struct {
+							Name      string `json:"name"`
+							Arguments string `json:"arguments"`
+						} `json:"function"`
+					} `json:"tool_calls"`
+				} `json:"message"`
+				FinishReason string `json:"finish_reason"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal(a.body, &cc); err != nil || cc.Object != "chat.completion" || cc.Model != "chat-prod" || len(cc.Choices) != 1 {
+			t.Fatalf("not a chat.completion of chat-prod: %v: %s", err, a.body)
+		}
+		ch := cc.Choices[0]
+		if ch.FinishReason != "tool_calls" || len(ch.Message.ToolCalls) != 1 {
+			t.Fatalf("finish_reason %q with %d tool_calls, want tool_calls and one call: %s", ch.FinishReason, len(ch.Message.ToolCalls), a.body)
+		}
+		tc := ch.Message.ToolCalls[0]
+		var args map[string]any
+		if tc.ID != toolUseID || tc.Type != "function" || tc.Function.Name != "get_weather" ||
+			json.Unmarshal([]byte(tc.Function.Arguments), &args) != nil || args["location"] != "San Francisco, CA" || args["unit"] != "celsius" {
+			t.Errorf("tool call %+v, want id %s, function get_weather with the input as a JSON string", tc, toolUseID)
+		}
+		claude.next(t, 5*time.Second)
+
+		// The caller runs the tool and sends the result back, as OpenAI
+		// clients do: the assistant turn with content null and its
+		// tool_calls, then a tool message.
+		call, _ := json.Marshal(map[string]any{"role": "assistant", "content": nil, "tool_calls": []any{map[string]any{
+			"id": tc.ID, "type": "function", "function": map[string]any{"name": tc.Function.Name, "arguments": tc.Function.Arguments}}}})
+		result := `{"role":"tool","tool_call_id":"` + toolUseID + `","content":"18 °C, sunny"}`
+		a = g.mustChat(t, callerKey, `{"model":"chat-prod","messages":[`+ask+`,`+string(call)+`,`+result+`],"tools":[`+weatherTool+`]}`, nil, 30*time.Second)
+		got := mustCompletion(t, a, "claude-fallback", regexp.MustCompile(`^claude-fallback=200$`))
+		if got.Choices[0].Message.Content != "It is 18 °C and sunny in San Francisco." {
+			t.Errorf("content %q, want the answer that used the tool result", got.Choices[0].Message.Content)
+		}
+		c := claude.next(t, 5*time.Second)
+		if len(c.req.Messages) != 3 || c.req.Messages[1].Role != "assistant" || c.req.Messages[2].Role != "user" {
+			t.Fatalf("Anthropic messages, want user, assistant (tool_use), user (tool_result): %s", c.body)
+		}
+		use, _ := c.req.blocks(1)
+		var input map[string]any
+		if len(use) != 1 || use[0].Type != "tool_use" || use[0].ID != toolUseID || use[0].Name != "get_weather" ||
+			json.Unmarshal(use[0].Input, &input) != nil || input["location"] != "San Francisco, CA" {
+			t.Errorf("assistant turn, want one tool_use block with the id, name and input object: %s", c.body)
+		}
+		res, _ := c.req.blocks(2)
+		if len(res) != 1 || res[0].Type != "tool_result" || res[0].ToolUseID != toolUseID || !bytes.Contains(c.body, []byte("18 °C, sunny")) {
+			t.Errorf("last user turn, want one tool_result for %s carrying the tool output: %s", toolUseID, c.body)
+		}
+	})
+
+	t.Run("Claude overloaded (529): Azure answers a plain request", func(t *testing.T) {
+		claude.drain()
+		claude.set(overloaded)
+		a := g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
+		cc := mustCompletion(t, a, "azure-gpt4o", regexp.MustCompile(`^(claude-fallback=529,)+azure-gpt4o=200$`))
+		if cc.Choices[0].Message.Content != "hello from azure-gpt4o" {
+			t.Errorf("content %q, want Azure's answer", cc.Choices[0].Message.Content)
+		}
+		if c := azure.next(t, 5*time.Second); c.stream {
+			t.Errorf("Azure got a streaming request for a plain one: %s", c.body)
+		}
+		checkOverloaded(t, g)
+	})
+
+	t.Run("explain lists the three targets in the order they would be tried", func(t *testing.T) {
+		var rows []struct {
+			Position int    `json:"position"`
+			Target   string `json:"target"`
+			Status   string `json:"status"`
+			Reason   string `json:"reason"`
+			Tried    bool   `json:"tried"`
+			Why      string `json:"why"`
+		}
+		out := g.cli(t, "", nil, "model", "route", "chat-prod", "--explain", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("explain -o json: %v: %s", err, out)
+		}
+		type row struct{ target, status, reason string }
+		var got []row
+		for i, r := range rows {
+			got = append(got, row{r.Target, r.Status, r.Reason})
+			if r.Position != i+1 || !r.Tried {
+				t.Errorf("row %d: position %d tried %t, want %d and tried (max_fallbacks 2 covers all three)", i, r.Position, r.Tried, i+1)
+			}
+		}
+		// Azure is healthy; Claude cools for 30 s, the primary for 600 s.
+		want := []row{{"azure-gpt4o", "healthy", ""}, {"claude-fallback", "cooldown", "upstream_overloaded"}, {"gpt-4o-primary", "cooldown", "transport_error"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("explain rows %+v, want %+v\n%s", got, want, out)
+		}
+		table := g.cli(t, "", nil, "model", "route", "chat-prod", "--explain")
+		for _, s := range []string{"chat-prod (failover)", "azure-gpt4o", "serves next", "claude-fallback", "upstream_overloaded", "gpt-4o-primary", "transport_error"} {
+			if !strings.Contains(table, s) {
+				t.Errorf("explain table does not mention %q:\n%s", s, table)
+			}
+		}
+	})
+}
+
+// checkOverloaded checks models/status after Claude's 529: Claude cooling
+// with upstream_overloaded, Azure healthy, chat-prod not applicable.
+func checkOverloaded(t *testing.T, g *gateway) {
+	t.Helper()
+	if row := g.status(t, "claude-fallback"); row.Status != "cooldown" || row.StatusReason != "upstream_overloaded" || row.cooldownLeft() <= 0 || row.Kind != "direct" {
+		t.Errorf("claude-fallback: %s, want a direct model in cooldown with status_reason upstream_overloaded", row.raw)
+	}
+	if row := g.status(t, "azure-gpt4o"); row.Status != "healthy" {
+		t.Errorf("azure-gpt4o: %s, want healthy", row.raw)
+	}
+	if row := g.status(t, "chat-prod"); row.Kind != "routing" || row.Status != "not_applicable" {
+		t.Errorf("chat-prod: %s, want kind routing, status not_applicable", row.raw)
+	}
+}
+
+// TestProvidersOverloadedStream: a fresh group whose primary refuses and
+// whose Claude is overloaded when asked for a stream, either as a 529
+// answer or as an overloaded_error event inside the stream before any
+// content: Azure streams the answer, and Claude cools down.
+func TestProvidersOverloadedStream(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		answer func(http.ResponseWriter, *anthropicCall)
+		label  string
+	}{
+		{"529 before the stream", overloaded, "529"},
+		{"overloaded_error event in the stream", overloadedInStream, "in_band_error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rig := newProvidersRig(t)
+			rig.claude.set(tc.answer)
+			resp, evs := rig.streamChat(t, chatBody("chat-prod", true))
+			if got := resp.Header.Get("X-Aisix-Served-By"); got != "azure-gpt4o" {
+				t.Errorf("x-aisix-served-by %q, want azure-gpt4o", got)
+			}
+			trail := regexp.MustCompile(`^(gpt-4o-primary=transport_error,)+(claude-fallback=` + tc.label + `,)+azure-gpt4o=200$`)
+			if got := resp.Header.Get("X-Aisix-Attempts"); !trail.MatchString(got) {
+				t.Errorf("x-aisix-attempts %q, want it to match %s", got, trail)
+			}
+			var text strings.Builder
+			for _, ch := range chunks(t, evs) {
+				if len(ch.Choices) > 0 {
+					text.WriteString(ch.Choices[0].Delta.Content)
+				}
+			}
+			if text.String() != "hello from azure-gpt4o" {
+				t.Errorf("streamed content %q, want Azure's alone", text.String())
+			}
+			if c := rig.claude.next(t, 5*time.Second); !c.req.Stream {
+				t.Errorf("Claude got a non-streaming request: %s", c.body)
+			}
+			if c := rig.azure.next(t, 5*time.Second); !c.stream {
+				t.Errorf("Azure got a non-streaming request: %s", c.body)
+			}
+			checkOverloaded(t, rig.g)
+		})
+	}
+}
