@@ -411,9 +411,12 @@ func (f *fakeAnthropic) drain() {
 type fakeAzure struct {
 	t    testing.TB
 	base string // the provider key's api_base: the resource URL
-	srv  *httptest.Server
-	seen chan *upstreamCall
-	hits atomic.Int64
+	// bearer, when set, is the Entra ID token requests must carry
+	// (Authorization: Bearer) instead of the api-key.
+	bearer string
+	srv    *httptest.Server
+	seen   chan *upstreamCall
+	hits   atomic.Int64
 }
 
 func newFakeAzure(t testing.TB) *fakeAzure {
@@ -450,11 +453,17 @@ func (f *fakeAzure) serve(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Query().Get("api-version") != azureAPIVersion || len(r.URL.Query()) != 1:
 		refuse(http.StatusNotFound, "404", "query %q, want api-version=%s only", r.URL.RawQuery, azureAPIVersion)
 		return
-	case r.Header.Get("Api-Key") != azureSecret:
+	case f.bearer == "" && r.Header.Get("Api-Key") != azureSecret:
 		refuse(http.StatusUnauthorized, "401", "api-key %q, want the provider key's secret", r.Header.Get("Api-Key"))
 		return
-	case r.Header.Get("Authorization") != "":
+	case f.bearer == "" && r.Header.Get("Authorization") != "":
 		refuse(http.StatusBadRequest, "400", "an Authorization header was sent with an api-key secret")
+		return
+	case f.bearer != "" && r.Header.Get("Authorization") != "Bearer "+f.bearer:
+		refuse(http.StatusUnauthorized, "401", "Authorization %q, want the Entra ID token as a bearer", r.Header.Get("Authorization"))
+		return
+	case f.bearer != "" && r.Header.Get("Api-Key") != "":
+		refuse(http.StatusBadRequest, "400", "an api-key header was sent with an Entra ID credential")
 		return
 	case r.Header.Get("X-Api-Key") != "" || r.Header.Get("Anthropic-Version") != "":
 		refuse(http.StatusBadRequest, "400", "Anthropic headers were sent to Azure")
@@ -1028,5 +1037,90 @@ func TestProvidersOverloadedStream(t *testing.T) {
 			}
 			checkOverloaded(t, rig.g)
 		})
+	}
+}
+
+// fakeEntra is an Entra ID authority host: the OAuth2 client-credentials
+// token endpoint {authority}/{tenant}/oauth2/v2.0/token.
+type fakeEntra struct {
+	t     testing.TB
+	base  string
+	srv   *httptest.Server
+	token string
+	hits  atomic.Int64
+}
+
+const (
+	entraTenant       = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	entraClient       = "0c9a5c6e-5a2b-4c1e-9d4f-e2e000000001"
+	entraClientSecret = "e2e~client~secret~0004"
+)
+
+func newFakeEntra(t testing.TB) *fakeEntra {
+	t.Helper()
+	f := &fakeEntra{t: t, token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.e2e-access-token.sig"}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		refuse := func(format string, args ...any) {
+			msg := fmt.Sprintf(format, args...)
+			f.t.Errorf("fake Entra ID: wrong token request from aisix: %s", msg)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = fmt.Fprintf(w, `{"error":"invalid_request","error_description":%q}`, msg)
+		}
+		if r.Method != http.MethodPost || r.URL.Path != "/"+entraTenant+"/oauth2/v2.0/token" {
+			refuse("%s %s, want POST /%s/oauth2/v2.0/token", r.Method, r.URL.Path, entraTenant)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			refuse("body is not a form: %v", err)
+			return
+		}
+		want := map[string]string{"grant_type": "client_credentials", "client_id": entraClient, "client_secret": entraClientSecret,
+			"scope": "https://cognitiveservices.azure.com/.default"}
+		for k, v := range want {
+			if got := r.PostForm.Get(k); got != v {
+				refuse("%s %q, want %q", k, got, v)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":%q}`, f.token)
+	}))
+	f.base = f.srv.URL
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// TestProvidersAzureEntra: an azure-openai provider key whose secret is an
+// Entra ID service principal gets a token from the authority set by
+// upstream.azure_authority and sends it as a bearer, one token request for
+// several calls.
+func TestProvidersAzureEntra(t *testing.T) {
+	t.Parallel()
+	entra := newFakeEntra(t)
+	azure := newFakeAzure(t)
+	azure.bearer = entra.token
+	g := startGateway(t, serveOptions{config: "upstream:\n  azure_authority: " + entra.base + "/\n"})
+	secret := fmt.Sprintf(`{"tenant_id":%q,"client_id":%q,"client_secret":%q}`, entraTenant, entraClient, entraClientSecret)
+	g.cli(t, secret, nil, "provider-key", "create", "--name", "azure-entra", "--provider", "azure", "--adapter", "azure-openai",
+		"--api-base", azure.base, "--secret-stdin", "-q")
+	g.cli(t, "", nil, "model", "create", "--name", "azure-gpt4o-entra", "--provider", "azure", "--model-name", azureDeployment,
+		"--provider-key", "azure-entra", "--timeout", "15s", "-q")
+	g.createCallerKey(t, callerKey, "azure-gpt4o-entra")
+	for i := range 3 {
+		a := g.mustChat(t, callerKey, chatBody("azure-gpt4o-entra", i == 1), nil, 30*time.Second)
+		if a.status != http.StatusOK || a.header.Get("X-Aisix-Attempts") != "azure-gpt4o-entra=200" {
+			t.Fatalf("request %d: status %d attempts %q, want 200 from azure-gpt4o-entra: %s", i, a.status, a.header.Get("X-Aisix-Attempts"), a.body)
+		}
+		if !bytes.Contains(a.body, []byte("azure-gpt4o")) {
+			t.Errorf("request %d: the answer is not Azure's: %s", i, a.body)
+		}
+	}
+	if n := azure.hits.Load(); n != 3 {
+		t.Errorf("Azure saw %d requests, want 3", n)
+	}
+	if n := entra.hits.Load(); n != 1 {
+		t.Errorf("the token endpoint saw %d requests for 3 calls, want 1 (the token is cached until a minute before it expires)", n)
 	}
 }
