@@ -977,6 +977,30 @@ func TestProvidersChatProd(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("provider-key test reaches Anthropic and Azure with their own wire", func(t *testing.T) {
+		claude.drain()
+		claude.set(claudeMessage("pong"))
+		for _, key := range []string{"anthropic-fallback", "azure-east"} {
+			out := g.cli(t, "", nil, "provider-key", "test", key, "-o", "json")
+			var res struct {
+				Status  int    `json:"status"`
+				OK      bool   `json:"ok"`
+				Model   string `json:"model"`
+				URLHost string `json:"url_host"`
+				Error   string `json:"error"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("provider-key test %s -o json: %v: %s", key, err, out)
+			}
+			if !res.OK || res.Status != http.StatusOK || res.Error != "" {
+				t.Errorf("provider-key test %s: %s, want ok 200", key, out)
+			}
+		}
+		if c := claude.next(t, 5*time.Second); c.req.Stream {
+			t.Errorf("the key test streamed: %s", c.body)
+		}
+	})
 }
 
 // checkOverloaded checks models/status after Claude's 529: Claude cooling
