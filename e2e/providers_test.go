@@ -1072,6 +1072,17 @@ type fakeEntra struct {
 	srv   *httptest.Server
 	token string
 	hits  atomic.Int64
+	// secret is the client_secret the tenant accepts; another one gets
+	// Entra's invalid_client answer (no test failure: that is a scenario).
+	mu     sync.Mutex
+	secret string
+}
+
+// accept makes the tenant accept only secret from now on.
+func (f *fakeEntra) accept(secret string) {
+	f.mu.Lock()
+	f.secret = secret
+	f.mu.Unlock()
 }
 
 const (
@@ -1082,7 +1093,7 @@ const (
 
 func newFakeEntra(t testing.TB) *fakeEntra {
 	t.Helper()
-	f := &fakeEntra{t: t, token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.e2e-access-token.sig"}
+	f := &fakeEntra{t: t, token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.e2e-access-token.sig", secret: entraClientSecret}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.hits.Add(1)
 		refuse := func(format string, args ...any) {
@@ -1100,13 +1111,22 @@ func newFakeEntra(t testing.TB) *fakeEntra {
 			refuse("body is not a form: %v", err)
 			return
 		}
-		want := map[string]string{"grant_type": "client_credentials", "client_id": entraClient, "client_secret": entraClientSecret,
+		want := map[string]string{"grant_type": "client_credentials", "client_id": entraClient,
 			"scope": "https://cognitiveservices.azure.com/.default"}
 		for k, v := range want {
 			if got := r.PostForm.Get(k); got != v {
 				refuse("%s %q, want %q", k, got, v)
 				return
 			}
+		}
+		f.mu.Lock()
+		accepted := f.secret
+		f.mu.Unlock()
+		if r.PostForm.Get("client_secret") != accepted {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.","error_codes":[7000215]}`)
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":%q}`, f.token)
@@ -1118,22 +1138,27 @@ func newFakeEntra(t testing.TB) *fakeEntra {
 
 // TestProvidersAzureEntra: an azure-openai provider key whose secret is an
 // Entra ID service principal gets a token from the authority set by
-// upstream.azure_authority and sends it as a bearer, one token request for
-// several calls.
+// upstream.azure_authority and sends it as a bearer. The token is fetched
+// once and kept across config changes that leave the key alone; a new
+// secret fetches a new one; a secret the tenant refuses fails the call
+// over (here: to nothing) and cools the model as a 401 would.
 func TestProvidersAzureEntra(t *testing.T) {
 	t.Parallel()
 	entra := newFakeEntra(t)
 	azure := newFakeAzure(t)
 	azure.bearer = entra.token
 	g := startGateway(t, serveOptions{config: "upstream:\n  azure_authority: " + entra.base + "/\n"})
-	secret := fmt.Sprintf(`{"tenant_id":%q,"client_id":%q,"client_secret":%q}`, entraTenant, entraClient, entraClientSecret)
-	g.cli(t, secret, nil, "provider-key", "create", "--name", "azure-entra", "--provider", "azure", "--adapter", "azure-openai",
+	secretOf := func(clientSecret string) string {
+		return fmt.Sprintf(`{"tenant_id":%q,"client_id":%q,"client_secret":%q}`, entraTenant, entraClient, clientSecret)
+	}
+	g.cli(t, secretOf(entraClientSecret), nil, "provider-key", "create", "--name", "azure-entra", "--provider", "azure", "--adapter", "azure-openai",
 		"--api-base", azure.base, "--secret-stdin", "-q")
 	g.cli(t, "", nil, "model", "create", "--name", "azure-gpt4o-entra", "--provider", "azure", "--model-name", azureDeployment,
 		"--provider-key", "azure-entra", "--timeout", "15s", "-q")
 	g.createCallerKey(t, callerKey, "azure-gpt4o-entra")
-	for i := range 3 {
-		a := g.mustChat(t, callerKey, chatBody("azure-gpt4o-entra", i == 1), nil, 30*time.Second)
+	call := func(i int, stream bool) {
+		t.Helper()
+		a := g.mustChat(t, callerKey, chatBody("azure-gpt4o-entra", stream), nil, 30*time.Second)
 		if a.status != http.StatusOK || a.header.Get("X-Aisix-Attempts") != "azure-gpt4o-entra=200" {
 			t.Fatalf("request %d: status %d attempts %q, want 200 from azure-gpt4o-entra: %s", i, a.status, a.header.Get("X-Aisix-Attempts"), a.body)
 		}
@@ -1141,10 +1166,44 @@ func TestProvidersAzureEntra(t *testing.T) {
 			t.Errorf("request %d: the answer is not Azure's: %s", i, a.body)
 		}
 	}
+	call(0, false)
+	// Config changes that do not touch the key rebuild the routing
+	// snapshot; the token must survive them.
+	g.create(t, "provider_keys", map[string]any{"display_name": "unrelated", "provider": "openai", "adapter": "openai",
+		"secret": "sk-unrelated-0005", "api_base": "http://127.0.0.1:9/v1"})
+	call(1, true)
+	g.cli(t, "", nil, "model", "update", "azure-gpt4o-entra", "--timeout", "20s")
+	call(2, false)
 	if n := azure.hits.Load(); n != 3 {
 		t.Errorf("Azure saw %d requests, want 3", n)
 	}
 	if n := entra.hits.Load(); n != 1 {
-		t.Errorf("the token endpoint saw %d requests for 3 calls, want 1 (the token is cached until a minute before it expires)", n)
+		t.Errorf("the token endpoint saw %d requests for 3 calls and 2 unrelated config changes, want 1 (the token is cached until a minute before it expires)", n)
+	}
+
+	// A rotated client secret: the cached token belongs to the old one.
+	const rotated = "e2e~client~secret~rotated~0006"
+	entra.accept(rotated)
+	g.cli(t, secretOf(rotated), nil, "provider-key", "update", "azure-entra", "--secret-stdin")
+	call(3, false)
+	if n := entra.hits.Load(); n != 2 {
+		t.Errorf("after the secret changed the token endpoint saw %d requests in all, want 2 (one new token)", n)
+	}
+
+	// A secret the tenant refuses: no token, so no request to Azure.
+	g.cli(t, secretOf("e2e~wrong~secret"), nil, "provider-key", "update", "azure-entra", "--secret-stdin")
+	before := azure.hits.Load()
+	a := g.mustChat(t, callerKey, chatBody("azure-gpt4o-entra", false), nil, 30*time.Second)
+	if a.status != http.StatusBadGateway || a.header.Get("X-Aisix-Attempts") != "azure-gpt4o-entra=credential_error" {
+		t.Errorf("refused secret: status %d attempts %q, want 502 and azure-gpt4o-entra=credential_error: %s", a.status, a.header.Get("X-Aisix-Attempts"), a.body)
+	}
+	if bytes.Contains(a.body, []byte("AADSTS")) || bytes.Contains(a.body, []byte("wrong")) {
+		t.Errorf("the caller sees Entra's answer or the secret: %s", a.body)
+	}
+	if n := azure.hits.Load(); n != before {
+		t.Errorf("Azure saw %d requests without a token", n-before)
+	}
+	if row := g.status(t, "azure-gpt4o-entra"); row.Status != "cooldown" || row.StatusReason != "upstream_auth_failure" {
+		t.Errorf("azure-gpt4o-entra: %s, want cooldown upstream_auth_failure", row.raw)
 	}
 }
