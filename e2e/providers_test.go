@@ -24,6 +24,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -33,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -44,6 +46,59 @@ const (
 	azureDeployment = "gpt-4o-prod"
 	azureAPIVersion = "2024-10-21"
 )
+
+// The fakes listen on fakeHost, another loopback address than the one
+// the gateways' ports are picked on (freeAddr frees a port on 127.0.0.1
+// before serve binds it): a fake can never take a gateway's port, nor a
+// gateway the refusing primary's.
+var fakeHost = func() string {
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		return "127.0.0.1" // a system without 127.0.0.0/8 on loopback
+	}
+	ln.Close()
+	return "127.0.0.2"
+}()
+
+// newFakeServer starts an httptest server for h on fakeHost.
+func newFakeServer(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(fakeHost, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return srv
+}
+
+// refusedBase is an api_base where connections are refused for the whole
+// test: a port bound on fakeHost and never listened on, so nothing else can
+// take it.
+func refusedBase(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	addr := &syscall.SockaddrInet4{}
+	copy(addr.Addr[:], net.ParseIP(fakeHost).To4())
+	if err := syscall.Bind(fd, addr); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("http://%s:%d/v1", fakeHost, sa.(*syscall.SockaddrInet4).Port)
+}
 
 // ---- the fake Anthropic Messages API ----
 
@@ -139,12 +194,8 @@ type fakeAnthropic struct {
 func newFakeAnthropic(t testing.TB) *fakeAnthropic {
 	t.Helper()
 	f := &fakeAnthropic{t: t, seen: make(chan *anthropicCall, 64)}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.srv = newFakeServer(t, http.HandlerFunc(f.serve))
 	f.base = f.srv.URL
-	t.Cleanup(func() {
-		f.srv.CloseClientConnections()
-		f.srv.Close()
-	})
 	return f
 }
 
@@ -422,12 +473,8 @@ type fakeAzure struct {
 func newFakeAzure(t testing.TB) *fakeAzure {
 	t.Helper()
 	f := &fakeAzure{t: t, seen: make(chan *upstreamCall, 64)}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.srv = newFakeServer(t, http.HandlerFunc(f.serve))
 	f.base = f.srv.URL
-	t.Cleanup(func() {
-		f.srv.CloseClientConnections()
-		f.srv.Close()
-	})
 	return f
 }
 
@@ -533,11 +580,7 @@ func (g *gateway) cli(t testing.TB, stdin string, env []string, args ...string) 
 // (admin API), the Anthropic and Azure keys and the group with the CLI.
 func newProvidersRig(t *testing.T) *providersRig {
 	t.Helper()
-	refused, err := freeAddr() // free a moment ago: connections are refused
-	if err != nil {
-		t.Fatal(err)
-	}
-	rig := &providersRig{claude: newFakeAnthropic(t), azure: newFakeAzure(t), refused: "http://" + refused + "/v1"}
+	rig := &providersRig{claude: newFakeAnthropic(t), azure: newFakeAzure(t), refused: refusedBase(t)}
 	g := startGateway(t, serveOptions{})
 	rig.g = g
 
@@ -1094,7 +1137,7 @@ const (
 func newFakeEntra(t testing.TB) *fakeEntra {
 	t.Helper()
 	f := &fakeEntra{t: t, token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.e2e-access-token.sig", secret: entraClientSecret}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv = newFakeServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.hits.Add(1)
 		refuse := func(format string, args ...any) {
 			msg := fmt.Sprintf(format, args...)
@@ -1132,7 +1175,6 @@ func newFakeEntra(t testing.TB) *fakeEntra {
 		_, _ = fmt.Fprintf(w, `{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":%q}`, f.token)
 	}))
 	f.base = f.srv.URL
-	t.Cleanup(f.srv.Close)
 	return f
 }
 
@@ -1205,5 +1247,363 @@ func TestProvidersAzureEntra(t *testing.T) {
 	}
 	if row := g.status(t, "azure-gpt4o-entra"); row.Status != "cooldown" || row.StatusReason != "upstream_auth_failure" {
 		t.Errorf("azure-gpt4o-entra: %s, want cooldown upstream_auth_failure", row.raw)
+	}
+}
+
+// TestProvidersAnthropicErrors: each Anthropic error type, as the
+// reference lists them, against chat-prod: whose fault it is decides
+// between returning it (in OpenAI's envelope), failing over to Azure, and
+// cooling Claude down.
+func TestProvidersAnthropicErrors(t *testing.T) {
+	t.Parallel()
+	answerError := func(status int, typ, msg string, kv ...string) func(http.ResponseWriter, *anthropicCall) {
+		return func(w http.ResponseWriter, _ *anthropicCall) {
+			for i := 0; i+1 < len(kv); i += 2 {
+				w.Header().Set(kv[i], kv[i+1])
+			}
+			anthropicError(w, status, typ, msg)
+		}
+	}
+	const primaryFailed = `^(gpt-4o-primary=transport_error,)+`
+	cases := []struct {
+		name     string
+		answer   func(http.ResponseWriter, *anthropicCall)
+		body     string
+		status   int
+		servedBy string
+		trail    string
+		errType  string // of the caller's error envelope
+		reason   string // claude-fallback's status_reason; "" for healthy
+		azure    int64
+	}{
+		{name: "400 invalid_request_error is the caller's: returned, not failed over",
+			answer: answerError(400, "invalid_request_error", "max_tokens: 100000 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5"),
+			status: 400, trail: primaryFailed + `claude-fallback=400$`, errType: "invalid_request_error"},
+		{name: "400 prompt is too long fails over without a cooldown",
+			answer: answerError(400, "invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum"),
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=400,azure-gpt4o=200$`, azure: 1},
+		{name: "401 authentication_error fails over and cools",
+			answer: answerError(401, "authentication_error", "invalid x-api-key"),
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=401,azure-gpt4o=200$`, reason: "upstream_auth_failure", azure: 1},
+		{name: "403 permission_error fails over and cools",
+			answer: answerError(403, "permission_error", "Your API key does not have permission to use the specified resource."),
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=403,azure-gpt4o=200$`, reason: "upstream_forbidden", azure: 1},
+		{name: "404 not_found_error fails over and cools",
+			answer: answerError(404, "not_found_error", "model: claude-sonnet-4-5"),
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=404,azure-gpt4o=200$`, reason: "upstream_model_not_found", azure: 1},
+		{name: "429 rate_limit_error with Retry-After fails over and cools",
+			answer: answerError(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", "Retry-After", "40"),
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=429,azure-gpt4o=200$`, reason: "upstream_rate_limited", azure: 1},
+		{name: "500 api_error is retried, then fails over",
+			answer: answerError(500, "api_error", "Internal server error"),
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `(claude-fallback=500,){2}azure-gpt4o=200$`, reason: "upstream_server_error", azure: 1},
+		{name: "n=2 cannot be sent to Anthropic: the next target takes it",
+			answer: claudeMessage("unused"), body: `{"model":"chat-prod","n":2,"messages":[{"role":"user","content":"hi"}]}`,
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=unsupported_request,azure-gpt4o=200$`, azure: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rig := newProvidersRig(t)
+			rig.claude.set(tc.answer)
+			body := tc.body
+			if body == "" {
+				body = chatBody("chat-prod", false)
+			}
+			a := rig.g.mustChat(t, callerKey, body, nil, 30*time.Second)
+			if a.status != tc.status || a.header.Get("X-Aisix-Served-By") != tc.servedBy {
+				t.Errorf("status %d served by %q, want %d from %q: %s", a.status, a.header.Get("X-Aisix-Served-By"), tc.status, tc.servedBy, a.body)
+			}
+			if got := a.header.Get("X-Aisix-Attempts"); !regexp.MustCompile(tc.trail).MatchString(got) {
+				t.Errorf("x-aisix-attempts %q, want it to match %s", got, tc.trail)
+			}
+			if tc.errType != "" {
+				msg, typ, _, _ := a.envelope(t)
+				if typ != tc.errType || !strings.Contains(msg, "max_tokens") {
+					t.Errorf("error type %q message %q, want %s with Anthropic's message", typ, msg, tc.errType)
+				}
+			}
+			row := rig.g.status(t, "claude-fallback")
+			if want := map[bool]string{true: "cooldown", false: "healthy"}[tc.reason != ""]; row.Status != want || row.StatusReason != tc.reason {
+				t.Errorf("claude-fallback: %s, want %s %s", row.raw, want, tc.reason)
+			}
+			if n := rig.azure.hits.Load(); n != tc.azure {
+				t.Errorf("Azure saw %d requests, want %d", n, tc.azure)
+			}
+		})
+	}
+}
+
+// sseEvents writes Anthropic stream events as given (name, data pairs);
+// "" as a name cuts the connection there.
+func sseEvents(evs ...string) func(http.ResponseWriter, *anthropicCall) {
+	return func(w http.ResponseWriter, _ *anthropicCall) {
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		for i := 0; i+1 < len(evs); i += 2 {
+			if evs[i] == "" {
+				_ = rc.Flush()
+				panic(http.ErrAbortHandler) // the connection is closed mid-answer
+			}
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", evs[i], evs[i+1]); err != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+const (
+	evMessageStart = `{"type":"message_start","message":{"id":"msg_01E2EStream000000000001","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1}}}`
+	evTextStart    = `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`
+	evHello        = `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}`
+	evStop0        = `{"type":"content_block_stop","index":0}`
+	evOverloaded   = `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`
+)
+
+// TestProvidersAnthropicStreams: Anthropic streams that end badly once
+// content has reached the caller (no failover then: the caller gets an
+// error event), or that carry several tool calls or a response_format.
+func TestProvidersAnthropicStreams(t *testing.T) {
+	t.Parallel()
+	toolStart := func(i int, id string) string {
+		return fmt.Sprintf(`{"type":"content_block_start","index":%d,"content_block":{"type":"tool_use","id":%q,"name":"get_weather","input":{}}}`, i, id)
+	}
+	inputDelta := func(i int, js string) string {
+		b, _ := json.Marshal(js)
+		return fmt.Sprintf(`{"type":"content_block_delta","index":%d,"delta":{"type":"input_json_delta","partial_json":%s}}`, i, b)
+	}
+	stopTools := `{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":40}}`
+	cases := []struct {
+		name   string
+		answer func(http.ResponseWriter, *anthropicCall)
+		body   string
+		check  func(t *testing.T, evs []sseEvent)
+	}{
+		{name: "overloaded_error after content ends the stream with an error event",
+			answer: sseEvents("message_start", evMessageStart, "content_block_start", evTextStart, "content_block_delta", evHello, "error", evOverloaded),
+			check: func(t *testing.T, evs []sseEvent) {
+				if last := lastEvent(evs); last.name != "error" || !strings.Contains(last.data, "overloaded") {
+					t.Errorf("last event %q %s, want an error event saying overloaded", last.name, last.data)
+				}
+			}},
+		{name: "a connection cut after content ends the stream with an error event",
+			answer: sseEvents("message_start", evMessageStart, "content_block_start", evTextStart, "content_block_delta", evHello, "", ""),
+			check: func(t *testing.T, evs []sseEvent) {
+				if last := lastEvent(evs); last.name != "error" {
+					t.Errorf("last event %q %s, want an error event", last.name, last.data)
+				}
+			}},
+		{name: "a stream without message_stop after its message_delta still ends with [DONE]",
+			answer: sseEvents("message_start", evMessageStart, "content_block_start", evTextStart, "content_block_delta", evHello, "content_block_stop", evStop0,
+				"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}`),
+			check: func(t *testing.T, evs []sseEvent) {
+				chs := chunks(t, evs)
+				if f := chs[len(chs)-1].Choices; len(f) != 1 || f[0].FinishReason == nil || *f[0].FinishReason != "stop" {
+					t.Errorf("the last chunk before [DONE] %s, want finish_reason stop", evs[len(evs)-2].data)
+				}
+			}},
+		{name: "two tool_use blocks become tool_calls 0 and 1",
+			answer: sseEvents("message_start", evMessageStart,
+				"content_block_start", toolStart(0, "toolu_01Paris"), "content_block_delta", inputDelta(0, `{"location": "Pa`), "content_block_delta", inputDelta(0, `ris"}`), "content_block_stop", evStop0,
+				"content_block_start", toolStart(1, "toolu_02Rome"), "content_block_delta", inputDelta(1, `{"location": "Rome"}`), "content_block_stop", `{"type":"content_block_stop","index":1}`,
+				"message_delta", stopTools, "message_stop", `{"type":"message_stop"}`),
+			body: `{"model":"chat-prod","stream":true,"messages":[{"role":"user","content":"Weather in Paris and Rome?"}],"tools":[` + weatherTool + `]}`,
+			check: func(t *testing.T, evs []sseEvent) {
+				ids, args := map[int]string{}, map[int]string{}
+				var finish string
+				for _, ch := range chunks(t, evs) {
+					if len(ch.Choices) == 0 {
+						continue
+					}
+					if f := ch.Choices[0].FinishReason; f != nil {
+						finish = *f
+					}
+					for _, tc := range ch.Choices[0].Delta.ToolCalls {
+						if tc.Index == nil {
+							t.Fatalf("a tool_calls delta without index: %v", evs)
+						}
+						if tc.ID != "" {
+							ids[*tc.Index] = tc.ID + " " + tc.Function.Name
+						}
+						if tc.Function.Arguments != nil {
+							args[*tc.Index] += *tc.Function.Arguments
+						}
+					}
+				}
+				if want := map[int]string{0: "toolu_01Paris get_weather", 1: "toolu_02Rome get_weather"}; !reflect.DeepEqual(ids, want) {
+					t.Errorf("tool calls %v, want %v", ids, want)
+				}
+				if want := map[int]string{0: `{"location": "Paris"}`, 1: `{"location": "Rome"}`}; !reflect.DeepEqual(args, want) {
+					t.Errorf("arguments %v, want %v", args, want)
+				}
+				if finish != "tool_calls" {
+					t.Errorf("finish_reason %q, want tool_calls", finish)
+				}
+			}},
+		{name: "response_format json_schema streams the forced tool's input as content",
+			answer: sseEvents("message_start", evMessageStart,
+				"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_03Json","name":"json_response","input":{}}}`,
+				"content_block_delta", inputDelta(0, `{"answer": `), "content_block_delta", inputDelta(0, `42}`), "content_block_stop", evStop0,
+				"message_delta", stopTools, "message_stop", `{"type":"message_stop"}`),
+			body: `{"model":"chat-prod","stream":true,"messages":[{"role":"user","content":"The answer?"}],` +
+				`"response_format":{"type":"json_schema","json_schema":{"name":"answer","schema":{"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"]}}}}`,
+			check: func(t *testing.T, evs []sseEvent) {
+				var text strings.Builder
+				var finish string
+				for _, ch := range chunks(t, evs) {
+					if len(ch.Choices) == 0 {
+						continue
+					}
+					if len(ch.Choices[0].Delta.ToolCalls) != 0 {
+						t.Errorf("the forced tool reached the caller as a tool call: %v", evs)
+					}
+					text.WriteString(ch.Choices[0].Delta.Content)
+					if f := ch.Choices[0].FinishReason; f != nil {
+						finish = *f
+					}
+				}
+				if text.String() != `{"answer": 42}` || finish != "stop" {
+					t.Errorf("content %q finish_reason %q, want the JSON as content and stop", text.String(), finish)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rig := newProvidersRig(t)
+			rig.claude.set(tc.answer)
+			body := tc.body
+			if body == "" {
+				body = chatBody("chat-prod", true)
+			}
+			resp, evs := rig.streamChat(t, body)
+			if got := resp.Header.Get("X-Aisix-Served-By"); got != "claude-fallback" {
+				t.Errorf("x-aisix-served-by %q (attempts %q), want claude-fallback", got, resp.Header.Get("X-Aisix-Attempts"))
+			}
+			tc.check(t, evs)
+			if n := rig.azure.hits.Load(); n != 0 {
+				t.Errorf("Azure saw %d requests: a stream that reached the caller failed over", n)
+			}
+		})
+	}
+}
+
+// TestProvidersAnthropicRequests: OpenAI request shapes and the exact
+// Messages body each becomes (compared as JSON values).
+func TestProvidersAnthropicRequests(t *testing.T) {
+	t.Parallel()
+	rig := newProvidersRig(t)
+	rig.claude.set(claudeMessage("ok"))
+	call := `{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"Paris\"}"}}`
+	tool := `{"name":"get_weather","description":"Get the current weather in a given location","input_schema":{"type":"object","properties":{"location":{"type":"string"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["location"]}}`
+	toolTurns := `{"role":"user","content":[{"type":"text","text":"w?"}]},` +
+		`{"role":"assistant","content":[{"type":"tool_use","id":"call_1","name":"get_weather","input":{"location":"Paris"}}]}`
+	cases := []struct{ name, in, want string }{
+		{"consecutive user messages merge into one turn",
+			`{"messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}]}`,
+			`{"max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}`},
+		{"system and developer messages, sampling fields, stop, user",
+			`{"messages":[{"role":"developer","content":[{"type":"text","text":"Be terse."}]},{"role":"system","content":"Second."},{"role":"user","content":"hi"}],` +
+				`"temperature":1.7,"top_p":0.9,"stop":"END","user":"u-42","max_completion_tokens":33,"seed":7,"frequency_penalty":0.1,"logprobs":true}`,
+			`{"max_tokens":33,"system":[{"type":"text","text":"Be terse."},{"type":"text","text":"Second."}],"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],` +
+				`"stop_sequences":["END"],"temperature":1,"top_p":0.9,"metadata":{"user_id":"u-42"}}`},
+		{"an https image_url is a url image source",
+			`{"messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]}`,
+			`{"max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image","source":{"type":"url","url":"https://example.com/cat.png"}}]}]}`},
+		{"tool result and a follow-up question share one user turn, tool_result first",
+			`{"messages":[{"role":"user","content":"w?"},{"role":"assistant","content":"","tool_calls":[` + call + `]},{"role":"tool","tool_call_id":"call_1","content":"sunny"},{"role":"user","content":"and tomorrow?"}]}`,
+			`{"max_tokens":4096,"messages":[` + toolTurns + `,{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":[{"type":"text","text":"sunny"}]},{"type":"text","text":"and tomorrow?"}]}]}`},
+		{"an assistant prefill stays the last turn",
+			`{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Sure, here is"}]}`,
+			`{"max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":[{"type":"text","text":"Sure, here is"}]}]}`},
+		{"tool_choice required and parallel_tool_calls false",
+			`{"messages":[{"role":"user","content":"hi"}],"tools":[` + weatherTool + `],"tool_choice":"required","parallel_tool_calls":false}`,
+			`{"max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"tools":[` + tool + `],"tool_choice":{"type":"any","disable_parallel_tool_use":true}}`},
+		{"a named tool_choice",
+			`{"messages":[{"role":"user","content":"hi"}],"tools":[` + weatherTool + `],"tool_choice":{"type":"function","function":{"name":"get_weather"}}}`,
+			`{"max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"tools":[` + tool + `],"tool_choice":{"type":"tool","name":"get_weather"}}`},
+		{"reasoning_effort is a thinking budget and drops temperature",
+			`{"messages":[{"role":"user","content":"hi"}],"reasoning_effort":"low","temperature":0.5}`,
+			`{"max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],"thinking":{"type":"enabled","budget_tokens":1024}}`},
+		{"no thinking when the last assistant turn used tools",
+			`{"messages":[{"role":"user","content":"w?"},{"role":"assistant","content":null,"tool_calls":[` + call + `]},{"role":"tool","tool_call_id":"call_1","content":[{"type":"text","text":"sunny"}]}],"tools":[` + weatherTool + `],"reasoning_effort":"high"}`,
+			`{"max_tokens":4096,"messages":[` + toolTurns + `,{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":[{"type":"text","text":"sunny"}]}]}],"tools":[` + tool + `]}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rig.claude.drain()
+			var in map[string]any
+			if err := json.Unmarshal([]byte(tc.in), &in); err != nil {
+				t.Fatal(err)
+			}
+			in["model"] = "chat-prod"
+			body, _ := json.Marshal(in)
+			a := rig.g.mustChat(t, callerKey, string(body), nil, 30*time.Second)
+			if a.status != http.StatusOK || a.header.Get("X-Aisix-Served-By") != "claude-fallback" {
+				t.Fatalf("status %d served by %q (attempts %q): %s", a.status, a.header.Get("X-Aisix-Served-By"), a.header.Get("X-Aisix-Attempts"), a.body)
+			}
+			c := rig.claude.next(t, 5*time.Second)
+			var got, want any
+			_ = json.Unmarshal(c.body, &got)
+			if err := json.Unmarshal([]byte(`{"model":"`+claudeModel+`",`+tc.want[1:]), &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Anthropic got\n%s\nwant\n%s", c.body, `{"model":"`+claudeModel+`",`+tc.want[1:])
+			}
+		})
+	}
+}
+
+// TestProvidersAzureErrors: Azure's own error answers from the last target
+// of chat-prod (Claude overloaded before it), as the caller and the status
+// see them.
+func TestProvidersAzureErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, body, retryAfter string
+		status                 int
+		wantStatus             int
+		wantCode               string
+		reason                 string
+	}{
+		{name: "400 content_filter is returned as a content-policy refusal", status: 400, wantStatus: 400, wantCode: "content_filter",
+			body: `{"error":{"code":"content_filter","message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","param":"prompt","status":400,"innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"hate":{"filtered":true,"severity":"high"}}}}}`},
+		{name: "404 DeploymentNotFound cools the model", status: 404, wantStatus: 502, reason: "upstream_model_not_found",
+			body: `{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."}}`},
+		{name: "429 keeps its Retry-After and cools the model", status: 429, wantStatus: 429, wantCode: "429", retryAfter: "6", reason: "upstream_rate_limited",
+			body: `{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 6 seconds."}}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rig := newProvidersRig(t)
+			rig.claude.set(overloaded)
+			rig.azure.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rig.azure.hits.Add(1)
+				if tc.retryAfter != "" {
+					w.Header().Set("Retry-After", tc.retryAfter)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			})
+			a := rig.g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
+			trail := regexp.MustCompile(`^(gpt-4o-primary=transport_error,)+(claude-fallback=529,)+azure-gpt4o=` + fmt.Sprint(tc.status) + `$`)
+			if a.status != tc.wantStatus || !trail.MatchString(a.header.Get("X-Aisix-Attempts")) {
+				t.Errorf("status %d attempts %q, want %d and %s: %s", a.status, a.header.Get("X-Aisix-Attempts"), tc.wantStatus, trail, a.body)
+			}
+			if _, _, _, code := a.envelope(t); tc.wantCode != "" && code != tc.wantCode {
+				t.Errorf("error code %v, want %q: %s", code, tc.wantCode, a.body)
+			}
+			if got := a.header.Get("Retry-After"); got != tc.retryAfter {
+				t.Errorf("Retry-After %q, want %q", got, tc.retryAfter)
+			}
+			row := rig.g.status(t, "azure-gpt4o")
+			if want := map[bool]string{true: "cooldown", false: "healthy"}[tc.reason != ""]; row.Status != want || row.StatusReason != tc.reason {
+				t.Errorf("azure-gpt4o: %s, want %s %s", row.raw, want, tc.reason)
+			}
+		})
 	}
 }
