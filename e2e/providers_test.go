@@ -179,21 +179,22 @@ type anthropicCall struct {
 	n      int64
 }
 
-// fakeAnthropic is a Messages API on a loopback port. Its answer is set per
-// phase of a test; every request is checked against the reference first.
+// fakeAnthropic is a Messages API on a loopback port. Its answers are set
+// per phase of a test, for every model or for one model (one group's
+// claude-fallback); every request is checked against the reference first.
 type fakeAnthropic struct {
-	t      testing.TB
-	base   string // the provider key's api_base: http://host:port
-	srv    *httptest.Server
-	seen   chan *anthropicCall
-	hits   atomic.Int64
-	mu     sync.Mutex
-	answer func(w http.ResponseWriter, c *anthropicCall)
+	t       testing.TB
+	base    string // the provider key's api_base: http://host:port
+	srv     *httptest.Server
+	seen    chan *anthropicCall
+	hits    atomic.Int64
+	mu      sync.Mutex
+	answers map[string]func(w http.ResponseWriter, c *anthropicCall) // by model; "" for any
 }
 
 func newFakeAnthropic(t testing.TB) *fakeAnthropic {
 	t.Helper()
-	f := &fakeAnthropic{t: t, seen: make(chan *anthropicCall, 64)}
+	f := &fakeAnthropic{t: t, seen: make(chan *anthropicCall, 64), answers: map[string]func(http.ResponseWriter, *anthropicCall){}}
 	f.srv = newFakeServer(t, http.HandlerFunc(f.serve))
 	f.base = f.srv.URL
 	return f
@@ -201,8 +202,13 @@ func newFakeAnthropic(t testing.TB) *fakeAnthropic {
 
 // set makes every later request be answered by answer.
 func (f *fakeAnthropic) set(answer func(w http.ResponseWriter, c *anthropicCall)) {
+	f.setFor("", answer)
+}
+
+// setFor makes later requests for model be answered by answer.
+func (f *fakeAnthropic) setFor(model string, answer func(w http.ResponseWriter, c *anthropicCall)) {
 	f.mu.Lock()
-	f.answer = answer
+	f.answers[model] = answer
 	f.mu.Unlock()
 }
 
@@ -250,7 +256,10 @@ func (f *fakeAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 	}
 	f.mu.Lock()
-	answer := f.answer
+	answer, ok := f.answers[c.req.Model]
+	if !ok {
+		answer = f.answers[""]
+	}
 	f.mu.Unlock()
 	if answer == nil {
 		f.refuse(w, http.StatusInternalServerError, "request before the test set an answer")
@@ -274,8 +283,8 @@ func checkMessagesBody(body []byte, req *anthropicRequest) string {
 			return "OpenAI-only field " + k + " was forwarded"
 		}
 	}
-	if req.Model != claudeModel {
-		return fmt.Sprintf("model %q, want the model's model_name %q", req.Model, claudeModel)
+	if !strings.HasPrefix(req.Model, claudeModel) {
+		return fmt.Sprintf("model %q, want a claude-fallback model_name (%s…)", req.Model, claudeModel)
 	}
 	if req.MaxTokens < 1 {
 		return "max_tokens missing (Anthropic requires it)"
@@ -468,11 +477,22 @@ type fakeAzure struct {
 	srv    *httptest.Server
 	seen   chan *upstreamCall
 	hits   atomic.Int64
+	mu     sync.Mutex
+	// answers replace the OpenAI-shaped answer for one deployment.
+	answers map[string]http.HandlerFunc
+}
+
+// setFor makes later requests that passed the checks for deployment be
+// answered by h.
+func (f *fakeAzure) setFor(deployment string, h http.HandlerFunc) {
+	f.mu.Lock()
+	f.answers[deployment] = h
+	f.mu.Unlock()
 }
 
 func newFakeAzure(t testing.TB) *fakeAzure {
 	t.Helper()
-	f := &fakeAzure{t: t, seen: make(chan *upstreamCall, 64)}
+	f := &fakeAzure{t: t, seen: make(chan *upstreamCall, 64), answers: map[string]http.HandlerFunc{}}
 	f.srv = newFakeServer(t, http.HandlerFunc(f.serve))
 	f.base = f.srv.URL
 	return f
@@ -492,10 +512,11 @@ func (f *fakeAzure) serve(w http.ResponseWriter, r *http.Request) {
 		f.t.Errorf("fake Azure OpenAI: wrong request from aisix: %s", msg)
 		azureError(w, status, code, msg)
 	}
-	want := "/openai/deployments/" + azureDeployment + "/chat/completions"
+	deployment, ok := strings.CutPrefix(r.URL.Path, "/openai/deployments/")
+	deployment, ok2 := strings.CutSuffix(deployment, "/chat/completions")
 	switch {
-	case r.Method != http.MethodPost || r.URL.Path != want:
-		refuse(http.StatusNotFound, "DeploymentNotFound", "%s %s, want POST %s", r.Method, r.URL.Path, want)
+	case r.Method != http.MethodPost || !ok || !ok2 || !strings.HasPrefix(deployment, azureDeployment) || strings.Contains(deployment, "/"):
+		refuse(http.StatusNotFound, "DeploymentNotFound", "%s %s, want POST /openai/deployments/%s…/chat/completions", r.Method, r.URL.Path, azureDeployment)
 		return
 	case r.URL.Query().Get("api-version") != azureAPIVersion || len(r.URL.Query()) != 1:
 		refuse(http.StatusNotFound, "404", "query %q, want api-version=%s only", r.URL.RawQuery, azureAPIVersion)
@@ -535,7 +556,25 @@ func (f *fakeAzure) serve(w http.ResponseWriter, r *http.Request) {
 	case f.seen <- c:
 	default:
 	}
+	f.mu.Lock()
+	h := f.answers[deployment]
+	f.mu.Unlock()
+	if h != nil {
+		h(w, r)
+		return
+	}
 	okReply("azure-gpt4o")(w, c)
+}
+
+// drain forgets requests seen so far.
+func (f *fakeAzure) drain() {
+	for {
+		select {
+		case <-f.seen:
+		default:
+			return
+		}
+	}
 }
 
 // next waits for the fake's next accepted request.
@@ -552,11 +591,17 @@ func (f *fakeAzure) next(t testing.TB, within time.Duration) *upstreamCall {
 
 // ---- the rig: serve, the three upstreams and chat-prod ----
 
+// providersRig is one serve with the three provider keys and the caller
+// key; each group adds its own chat-prod over its own three models, so
+// that tests of one rig never share a model's health.
 type providersRig struct {
-	g       *gateway
-	claude  *fakeAnthropic
-	azure   *fakeAzure
-	refused string // the primary's api_base: nothing listens there
+	g        *gateway
+	claude   *fakeAnthropic
+	azure    *fakeAzure
+	refused  string // the primary's api_base: connections are refused
+	openaiPK string
+	claudePK string
+	azurePK  string
 }
 
 // cli runs aisix in remote mode against the gateway's admin API, with
@@ -575,52 +620,78 @@ func (g *gateway) cli(t testing.TB, stdin string, env []string, args ...string) 
 	return stdout.String()
 }
 
-// newProvidersRig starts serve and configures chat-prod over the three
-// providers: the OpenAI key, models and caller key as in the tutorial
-// (admin API), the Anthropic and Azure keys and the group with the CLI.
+// newProvidersRig starts serve with the three provider keys, the OpenAI
+// one as in the tutorial (admin API), the Anthropic and Azure ones with the
+// CLI, and the caller key sk-failover-demo allowed every model.
 func newProvidersRig(t *testing.T) *providersRig {
 	t.Helper()
 	rig := &providersRig{claude: newFakeAnthropic(t), azure: newFakeAzure(t), refused: refusedBase(t)}
 	g := startGateway(t, serveOptions{})
 	rig.g = g
-
-	openaiPK := g.create(t, "provider_keys", map[string]any{
+	rig.openaiPK = g.create(t, "provider_keys", map[string]any{
 		"display_name": "openai-primary", "provider": "openai", "adapter": "openai",
 		"secret": primarySecret, "api_base": rig.refused,
 	})
-	anthropicPK := strings.TrimSpace(g.cli(t, anthropicSecret, nil, "provider-key", "create", "--name", "anthropic-fallback",
+	rig.claudePK = strings.TrimSpace(g.cli(t, anthropicSecret, nil, "provider-key", "create", "--name", "anthropic-fallback",
 		"--provider", "anthropic", "--adapter", "anthropic", "--api-base", rig.claude.base, "--secret-stdin", "-q"))
-	azurePK := strings.TrimSpace(g.cli(t, "", []string{"AZURE_OPENAI_API_KEY=" + azureSecret}, "provider-key", "create", "--name", "azure-east",
+	rig.azurePK = strings.TrimSpace(g.cli(t, "", []string{"AZURE_OPENAI_API_KEY=" + azureSecret}, "provider-key", "create", "--name", "azure-east",
 		"--provider", "azure", "--adapter", "azure-openai", "--api-base", rig.azure.base, "--api-version", azureAPIVersion,
 		"--secret-env", "AZURE_OPENAI_API_KEY", "-q"))
-	for name, id := range map[string]string{"anthropic-fallback": anthropicPK, "azure-east": azurePK} {
+	for name, id := range map[string]string{"anthropic-fallback": rig.claudePK, "azure-east": rig.azurePK} {
 		if !regexp.MustCompile(`^[0-9a-f-]{36}$`).MatchString(id) {
 			t.Fatalf("provider-key create %s -q printed %q, want an id", name, id)
 		}
 	}
+	g.createCallerKey(t, callerKey, "*")
+	return rig
+}
 
+// group is one chat-prod routing group and its three direct models.
+type group struct {
+	chat, primary, claude, azure string // display names
+	claudeModel, deployment      string // upstream model names
+}
+
+// group creates chat-prod<sfx> failing over from gpt-4o-primary<sfx> to
+// claude-fallback<sfx> to azure-gpt4o<sfx> (retries 1, max_fallbacks 2):
+// the models with the admin API as in the tutorial, the group with
+// `aisix model route`. sfx "" gives the names of the scenario.
+func (rig *providersRig) group(t *testing.T, sfx string) group {
+	t.Helper()
+	gr := group{chat: "chat-prod" + sfx, primary: "gpt-4o-primary" + sfx, claude: "claude-fallback" + sfx, azure: "azure-gpt4o" + sfx,
+		claudeModel: claudeModel + sfx, deployment: azureDeployment + sfx}
 	bounds := func(m map[string]any) map[string]any {
 		m["timeout"], m["stream_timeout"] = 15000, 15000
 		return m
 	}
+	g := rig.g
 	// The primary stays cooling for the whole test once it has failed, so
 	// the order of attempts does not depend on how long the test runs.
 	g.create(t, "models", bounds(map[string]any{
-		"display_name": "gpt-4o-primary", "provider": "openai", "model_name": "gpt-4o-mini", "provider_key_id": openaiPK,
+		"display_name": gr.primary, "provider": "openai", "model_name": "gpt-4o-mini", "provider_key_id": rig.openaiPK,
 		"cooldown": map[string]any{"default_seconds": 600},
 	}))
 	g.create(t, "models", bounds(map[string]any{
-		"display_name": "claude-fallback", "provider": "anthropic", "model_name": claudeModel, "provider_key_id": anthropicPK,
+		"display_name": gr.claude, "provider": "anthropic", "model_name": gr.claudeModel, "provider_key_id": rig.claudePK,
 	}))
 	g.create(t, "models", bounds(map[string]any{
-		"display_name": "azure-gpt4o", "provider": "azure", "model_name": azureDeployment, "provider_key_id": azurePK,
+		"display_name": gr.azure, "provider": "azure", "model_name": gr.deployment, "provider_key_id": rig.azurePK,
 	}))
-	g.cli(t, "", nil, "model", "route", "chat-prod", "--strategy", "failover",
-		"--target", "gpt-4o-primary", "--target", "claude-fallback", "--target", "azure-gpt4o",
+	g.cli(t, "", nil, "model", "route", gr.chat, "--strategy", "failover",
+		"--target", gr.primary, "--target", gr.claude, "--target", gr.azure,
 		"--retries", "1", "--max-fallbacks", "2", "-q")
-	g.createCallerKey(t, callerKey, "chat-prod")
-	return rig
+	return gr
 }
+
+// trail compiles an x-aisix-attempts pattern in which {P}, {C} and {A}
+// stand for the group's primary, Claude and Azure models.
+func (gr group) trail(pattern string) *regexp.Regexp {
+	return regexp.MustCompile(strings.NewReplacer("{P}", regexp.QuoteMeta(gr.primary), "{C}", regexp.QuoteMeta(gr.claude),
+		"{A}", regexp.QuoteMeta(gr.azure)).Replace(pattern))
+}
+
+// body is a chat request to the group: chatBody with its name.
+func (gr group) body(stream bool) string { return chatBody(gr.chat, stream) }
 
 // chatCompletion is an OpenAI chat.completion as the caller reads it.
 type chatCompletion struct {
@@ -728,8 +799,12 @@ type streamChunk struct {
 }
 
 // chunks decodes every data event but the final [DONE], which must come
-// last and once, with no error event anywhere.
-func chunks(t *testing.T, evs []sseEvent) []streamChunk {
+// last and once, with no error event anywhere; every chunk must be of
+// chat-prod.
+func chunks(t *testing.T, evs []sseEvent) []streamChunk { return chunksOf(t, evs, "chat-prod") }
+
+// chunksOf is chunks for a stream of the model named model.
+func chunksOf(t *testing.T, evs []sseEvent, model string) []streamChunk {
 	t.Helper()
 	if len(evs) == 0 || lastEvent(evs).data != "[DONE]" {
 		t.Fatalf("the stream did not end with data: [DONE]: %v", evs)
@@ -743,8 +818,8 @@ func chunks(t *testing.T, evs []sseEvent) []streamChunk {
 		if err := json.Unmarshal([]byte(ev.data), &ch); err != nil {
 			t.Fatalf("event %d is not JSON: %v: %s", i, err, ev.data)
 		}
-		if ch.Object != "chat.completion.chunk" || ch.Model != "chat-prod" || !strings.HasPrefix(ch.ID, "chatcmpl-") {
-			t.Errorf("event %d is not a chat.completion.chunk of chat-prod: %s", i, ev.data)
+		if ch.Object != "chat.completion.chunk" || ch.Model != model || !strings.HasPrefix(ch.ID, "chatcmpl-") {
+			t.Errorf("event %d is not a chat.completion.chunk of %s: %s", i, model, ev.data)
 		}
 		out = append(out, ch)
 	}
@@ -772,6 +847,7 @@ const weatherTool = `{"type":"function","function":{"name":"get_weather","descri
 func TestProvidersChatProd(t *testing.T) {
 	t.Parallel()
 	rig := newProvidersRig(t)
+	rig.group(t, "")
 	g, claude, azure := rig.g, rig.claude, rig.azure
 
 	t.Run("plain: primary refused, Claude answers as a chat.completion", func(t *testing.T) {
@@ -984,7 +1060,7 @@ func TestProvidersChatProd(t *testing.T) {
 		if c := azure.next(t, 5*time.Second); c.stream {
 			t.Errorf("Azure got a streaming request for a plain one: %s", c.body)
 		}
-		checkOverloaded(t, g)
+		checkOverloaded(t, g, group{chat: "chat-prod", claude: "claude-fallback", azure: "azure-gpt4o"})
 	})
 
 	t.Run("explain lists the three targets in the order they would be tried", func(t *testing.T) {
@@ -1047,18 +1123,30 @@ func TestProvidersChatProd(t *testing.T) {
 }
 
 // checkOverloaded checks models/status after Claude's 529: Claude cooling
-// with upstream_overloaded, Azure healthy, chat-prod not applicable.
-func checkOverloaded(t *testing.T, g *gateway) {
+// with upstream_overloaded, Azure healthy, the group not applicable.
+func checkOverloaded(t *testing.T, g *gateway, gr group) {
 	t.Helper()
-	if row := g.status(t, "claude-fallback"); row.Status != "cooldown" || row.StatusReason != "upstream_overloaded" || row.cooldownLeft() <= 0 || row.Kind != "direct" {
-		t.Errorf("claude-fallback: %s, want a direct model in cooldown with status_reason upstream_overloaded", row.raw)
+	if row := g.status(t, gr.claude); row.Status != "cooldown" || row.StatusReason != "upstream_overloaded" || row.cooldownLeft() <= 0 || row.Kind != "direct" {
+		t.Errorf("%s: %s, want a direct model in cooldown with status_reason upstream_overloaded", gr.claude, row.raw)
 	}
-	if row := g.status(t, "azure-gpt4o"); row.Status != "healthy" {
-		t.Errorf("azure-gpt4o: %s, want healthy", row.raw)
+	if row := g.status(t, gr.azure); row.Status != "healthy" {
+		t.Errorf("%s: %s, want healthy", gr.azure, row.raw)
 	}
-	if row := g.status(t, "chat-prod"); row.Kind != "routing" || row.Status != "not_applicable" {
-		t.Errorf("chat-prod: %s, want kind routing, status not_applicable", row.raw)
+	if row := g.status(t, gr.chat); row.Kind != "routing" || row.Status != "not_applicable" {
+		t.Errorf("%s: %s, want kind routing, status not_applicable", gr.chat, row.raw)
 	}
+}
+
+// withModel is a request body with its model set to the group's.
+func (gr group) withModel(t *testing.T, body string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("request body: %v: %s", err, body)
+	}
+	m["model"] = gr.chat
+	b, _ := json.Marshal(m)
+	return string(b)
 }
 
 // TestProvidersOverloadedStream: a fresh group whose primary refuses and
@@ -1067,7 +1155,8 @@ func checkOverloaded(t *testing.T, g *gateway) {
 // content: Azure streams the answer, and Claude cools down.
 func TestProvidersOverloadedStream(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
+	rig := newProvidersRig(t)
+	for i, tc := range []struct {
 		name   string
 		answer func(http.ResponseWriter, *anthropicCall)
 		label  string
@@ -1076,19 +1165,20 @@ func TestProvidersOverloadedStream(t *testing.T) {
 		{"overloaded_error event in the stream", overloadedInStream, "in_band_error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rig := newProvidersRig(t)
-			rig.claude.set(tc.answer)
-			resp, evs := rig.streamChat(t, chatBody("chat-prod", true))
-			if got := resp.Header.Get("X-Aisix-Served-By"); got != "azure-gpt4o" {
-				t.Errorf("x-aisix-served-by %q, want azure-gpt4o", got)
+			gr := rig.group(t, fmt.Sprintf("-s%d", i))
+			rig.claude.drain()
+			rig.azure.drain()
+			rig.claude.setFor(gr.claudeModel, tc.answer)
+			resp, evs := rig.streamChat(t, gr.body(true))
+			if got := resp.Header.Get("X-Aisix-Served-By"); got != gr.azure {
+				t.Errorf("x-aisix-served-by %q, want %s", got, gr.azure)
 			}
-			trail := regexp.MustCompile(`^(gpt-4o-primary=transport_error,)+(claude-fallback=` + tc.label + `,)+azure-gpt4o=200$`)
+			trail := gr.trail(`^({P}=transport_error,)+({C}=` + tc.label + `,)+{A}=200$`)
 			if got := resp.Header.Get("X-Aisix-Attempts"); !trail.MatchString(got) {
 				t.Errorf("x-aisix-attempts %q, want it to match %s", got, trail)
 			}
 			var text strings.Builder
-			for _, ch := range chunks(t, evs) {
+			for _, ch := range chunksOf(t, evs, gr.chat) {
 				if len(ch.Choices) > 0 {
 					text.WriteString(ch.Choices[0].Delta.Content)
 				}
@@ -1102,7 +1192,7 @@ func TestProvidersOverloadedStream(t *testing.T) {
 			if c := rig.azure.next(t, 5*time.Second); !c.stream {
 				t.Errorf("Azure got a non-streaming request: %s", c.body)
 			}
-			checkOverloaded(t, rig.g)
+			checkOverloaded(t, rig.g, gr)
 		})
 	}
 }
@@ -1264,7 +1354,7 @@ func TestProvidersAnthropicErrors(t *testing.T) {
 			anthropicError(w, status, typ, msg)
 		}
 	}
-	const primaryFailed = `^(gpt-4o-primary=transport_error,)+`
+	const primaryFailed = `^({P}=transport_error,)+`
 	cases := []struct {
 		name     string
 		answer   func(http.ResponseWriter, *anthropicCall)
@@ -1278,44 +1368,49 @@ func TestProvidersAnthropicErrors(t *testing.T) {
 	}{
 		{name: "400 invalid_request_error is the caller's: returned, not failed over",
 			answer: answerError(400, "invalid_request_error", "max_tokens: 100000 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5"),
-			status: 400, trail: primaryFailed + `claude-fallback=400$`, errType: "invalid_request_error"},
+			status: 400, trail: primaryFailed + `{C}=400$`, errType: "invalid_request_error"},
 		{name: "400 prompt is too long fails over without a cooldown",
 			answer: answerError(400, "invalid_request_error", "prompt is too long: 250000 tokens > 200000 maximum"),
-			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=400,azure-gpt4o=200$`, azure: 1},
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `{C}=400,{A}=200$`, azure: 1},
 		{name: "401 authentication_error fails over and cools",
 			answer: answerError(401, "authentication_error", "invalid x-api-key"),
-			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=401,azure-gpt4o=200$`, reason: "upstream_auth_failure", azure: 1},
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `{C}=401,{A}=200$`, reason: "upstream_auth_failure", azure: 1},
 		{name: "403 permission_error fails over and cools",
 			answer: answerError(403, "permission_error", "Your API key does not have permission to use the specified resource."),
-			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=403,azure-gpt4o=200$`, reason: "upstream_forbidden", azure: 1},
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `{C}=403,{A}=200$`, reason: "upstream_forbidden", azure: 1},
 		{name: "404 not_found_error fails over and cools",
 			answer: answerError(404, "not_found_error", "model: claude-sonnet-4-5"),
-			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=404,azure-gpt4o=200$`, reason: "upstream_model_not_found", azure: 1},
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `{C}=404,{A}=200$`, reason: "upstream_model_not_found", azure: 1},
 		{name: "429 rate_limit_error with Retry-After fails over and cools",
 			answer: answerError(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", "Retry-After", "40"),
-			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=429,azure-gpt4o=200$`, reason: "upstream_rate_limited", azure: 1},
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `{C}=429,{A}=200$`, reason: "upstream_rate_limited", azure: 1},
 		{name: "500 api_error is retried, then fails over",
 			answer: answerError(500, "api_error", "Internal server error"),
-			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `(claude-fallback=500,){2}azure-gpt4o=200$`, reason: "upstream_server_error", azure: 1},
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `({C}=500,){2}{A}=200$`, reason: "upstream_server_error", azure: 1},
 		{name: "n=2 cannot be sent to Anthropic: the next target takes it",
 			answer: claudeMessage("unused"), body: `{"model":"chat-prod","n":2,"messages":[{"role":"user","content":"hi"}]}`,
-			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `claude-fallback=unsupported_request,azure-gpt4o=200$`, azure: 1},
+			status: 200, servedBy: "azure-gpt4o", trail: primaryFailed + `{C}=unsupported_request,{A}=200$`, azure: 1},
 	}
-	for _, tc := range cases {
+	rig := newProvidersRig(t)
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rig := newProvidersRig(t)
-			rig.claude.set(tc.answer)
-			body := tc.body
-			if body == "" {
-				body = chatBody("chat-prod", false)
+			gr := rig.group(t, fmt.Sprintf("-e%d", i))
+			rig.claude.setFor(gr.claudeModel, tc.answer)
+			body := gr.body(false)
+			if tc.body != "" {
+				body = gr.withModel(t, tc.body)
 			}
+			before := rig.azure.hits.Load()
 			a := rig.g.mustChat(t, callerKey, body, nil, 30*time.Second)
-			if a.status != tc.status || a.header.Get("X-Aisix-Served-By") != tc.servedBy {
-				t.Errorf("status %d served by %q, want %d from %q: %s", a.status, a.header.Get("X-Aisix-Served-By"), tc.status, tc.servedBy, a.body)
+			servedBy := tc.servedBy
+			if servedBy != "" {
+				servedBy = gr.azure
 			}
-			if got := a.header.Get("X-Aisix-Attempts"); !regexp.MustCompile(tc.trail).MatchString(got) {
-				t.Errorf("x-aisix-attempts %q, want it to match %s", got, tc.trail)
+			if a.status != tc.status || a.header.Get("X-Aisix-Served-By") != servedBy {
+				t.Errorf("status %d served by %q, want %d from %q: %s", a.status, a.header.Get("X-Aisix-Served-By"), tc.status, servedBy, a.body)
+			}
+			if got, re := a.header.Get("X-Aisix-Attempts"), gr.trail(tc.trail); !re.MatchString(got) {
+				t.Errorf("x-aisix-attempts %q, want it to match %s", got, re)
 			}
 			if tc.errType != "" {
 				msg, typ, _, _ := a.envelope(t)
@@ -1323,11 +1418,11 @@ func TestProvidersAnthropicErrors(t *testing.T) {
 					t.Errorf("error type %q message %q, want %s with Anthropic's message", typ, msg, tc.errType)
 				}
 			}
-			row := rig.g.status(t, "claude-fallback")
+			row := rig.g.status(t, gr.claude)
 			if want := map[bool]string{true: "cooldown", false: "healthy"}[tc.reason != ""]; row.Status != want || row.StatusReason != tc.reason {
-				t.Errorf("claude-fallback: %s, want %s %s", row.raw, want, tc.reason)
+				t.Errorf("%s: %s, want %s %s", gr.claude, row.raw, want, tc.reason)
 			}
-			if n := rig.azure.hits.Load(); n != tc.azure {
+			if n := rig.azure.hits.Load() - before; n != tc.azure {
 				t.Errorf("Azure saw %d requests, want %d", n, tc.azure)
 			}
 		})
@@ -1378,18 +1473,18 @@ func TestProvidersAnthropicStreams(t *testing.T) {
 		name   string
 		answer func(http.ResponseWriter, *anthropicCall)
 		body   string
-		check  func(t *testing.T, evs []sseEvent)
+		check  func(t *testing.T, evs []sseEvent, model string)
 	}{
 		{name: "overloaded_error after content ends the stream with an error event",
 			answer: sseEvents("message_start", evMessageStart, "content_block_start", evTextStart, "content_block_delta", evHello, "error", evOverloaded),
-			check: func(t *testing.T, evs []sseEvent) {
+			check: func(t *testing.T, evs []sseEvent, model string) {
 				if last := lastEvent(evs); last.name != "error" || !strings.Contains(last.data, "overloaded") {
 					t.Errorf("last event %q %s, want an error event saying overloaded", last.name, last.data)
 				}
 			}},
 		{name: "a connection cut after content ends the stream with an error event",
 			answer: sseEvents("message_start", evMessageStart, "content_block_start", evTextStart, "content_block_delta", evHello, "", ""),
-			check: func(t *testing.T, evs []sseEvent) {
+			check: func(t *testing.T, evs []sseEvent, model string) {
 				if last := lastEvent(evs); last.name != "error" {
 					t.Errorf("last event %q %s, want an error event", last.name, last.data)
 				}
@@ -1397,8 +1492,8 @@ func TestProvidersAnthropicStreams(t *testing.T) {
 		{name: "a stream without message_stop after its message_delta still ends with [DONE]",
 			answer: sseEvents("message_start", evMessageStart, "content_block_start", evTextStart, "content_block_delta", evHello, "content_block_stop", evStop0,
 				"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}`),
-			check: func(t *testing.T, evs []sseEvent) {
-				chs := chunks(t, evs)
+			check: func(t *testing.T, evs []sseEvent, model string) {
+				chs := chunksOf(t, evs, model)
 				if f := chs[len(chs)-1].Choices; len(f) != 1 || f[0].FinishReason == nil || *f[0].FinishReason != "stop" {
 					t.Errorf("the last chunk before [DONE] %s, want finish_reason stop", evs[len(evs)-2].data)
 				}
@@ -1409,10 +1504,10 @@ func TestProvidersAnthropicStreams(t *testing.T) {
 				"content_block_start", toolStart(1, "toolu_02Rome"), "content_block_delta", inputDelta(1, `{"location": "Rome"}`), "content_block_stop", `{"type":"content_block_stop","index":1}`,
 				"message_delta", stopTools, "message_stop", `{"type":"message_stop"}`),
 			body: `{"model":"chat-prod","stream":true,"messages":[{"role":"user","content":"Weather in Paris and Rome?"}],"tools":[` + weatherTool + `]}`,
-			check: func(t *testing.T, evs []sseEvent) {
+			check: func(t *testing.T, evs []sseEvent, model string) {
 				ids, args := map[int]string{}, map[int]string{}
 				var finish string
-				for _, ch := range chunks(t, evs) {
+				for _, ch := range chunksOf(t, evs, model) {
 					if len(ch.Choices) == 0 {
 						continue
 					}
@@ -1448,10 +1543,10 @@ func TestProvidersAnthropicStreams(t *testing.T) {
 				"message_delta", stopTools, "message_stop", `{"type":"message_stop"}`),
 			body: `{"model":"chat-prod","stream":true,"messages":[{"role":"user","content":"The answer?"}],` +
 				`"response_format":{"type":"json_schema","json_schema":{"name":"answer","schema":{"type":"object","properties":{"answer":{"type":"integer"}},"required":["answer"]}}}}`,
-			check: func(t *testing.T, evs []sseEvent) {
+			check: func(t *testing.T, evs []sseEvent, model string) {
 				var text strings.Builder
 				var finish string
-				for _, ch := range chunks(t, evs) {
+				for _, ch := range chunksOf(t, evs, model) {
 					if len(ch.Choices) == 0 {
 						continue
 					}
@@ -1468,21 +1563,22 @@ func TestProvidersAnthropicStreams(t *testing.T) {
 				}
 			}},
 	}
-	for _, tc := range cases {
+	rig := newProvidersRig(t)
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rig := newProvidersRig(t)
-			rig.claude.set(tc.answer)
-			body := tc.body
-			if body == "" {
-				body = chatBody("chat-prod", true)
+			gr := rig.group(t, fmt.Sprintf("-t%d", i))
+			rig.claude.setFor(gr.claudeModel, tc.answer)
+			body := gr.body(true)
+			if tc.body != "" {
+				body = gr.withModel(t, tc.body)
 			}
+			before := rig.azure.hits.Load()
 			resp, evs := rig.streamChat(t, body)
-			if got := resp.Header.Get("X-Aisix-Served-By"); got != "claude-fallback" {
-				t.Errorf("x-aisix-served-by %q (attempts %q), want claude-fallback", got, resp.Header.Get("X-Aisix-Attempts"))
+			if got := resp.Header.Get("X-Aisix-Served-By"); got != gr.claude {
+				t.Errorf("x-aisix-served-by %q (attempts %q), want %s", got, resp.Header.Get("X-Aisix-Attempts"), gr.claude)
 			}
-			tc.check(t, evs)
-			if n := rig.azure.hits.Load(); n != 0 {
+			tc.check(t, evs, gr.chat)
+			if n := rig.azure.hits.Load() - before; n != 0 {
 				t.Errorf("Azure saw %d requests: a stream that reached the caller failed over", n)
 			}
 		})
@@ -1494,6 +1590,7 @@ func TestProvidersAnthropicStreams(t *testing.T) {
 func TestProvidersAnthropicRequests(t *testing.T) {
 	t.Parallel()
 	rig := newProvidersRig(t)
+	rig.group(t, "")
 	rig.claude.set(claudeMessage("ok"))
 	call := `{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"Paris\"}"}}`
 	tool := `{"name":"get_weather","description":"Get the current weather in a given location","input_schema":{"type":"object","properties":{"location":{"type":"string"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["location"]}}`
@@ -1575,13 +1672,12 @@ func TestProvidersAzureErrors(t *testing.T) {
 		{name: "429 keeps its Retry-After and cools the model", status: 429, wantStatus: 429, wantCode: "429", retryAfter: "6", reason: "upstream_rate_limited",
 			body: `{"error":{"code":"429","message":"Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 6 seconds."}}`},
 	}
-	for _, tc := range cases {
+	rig := newProvidersRig(t)
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rig := newProvidersRig(t)
-			rig.claude.set(overloaded)
-			rig.azure.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				rig.azure.hits.Add(1)
+			gr := rig.group(t, fmt.Sprintf("-z%d", i))
+			rig.claude.setFor(gr.claudeModel, overloaded)
+			rig.azure.setFor(gr.deployment, func(w http.ResponseWriter, r *http.Request) {
 				if tc.retryAfter != "" {
 					w.Header().Set("Retry-After", tc.retryAfter)
 				}
@@ -1589,8 +1685,8 @@ func TestProvidersAzureErrors(t *testing.T) {
 				w.WriteHeader(tc.status)
 				_, _ = io.WriteString(w, tc.body)
 			})
-			a := rig.g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second)
-			trail := regexp.MustCompile(`^(gpt-4o-primary=transport_error,)+(claude-fallback=529,)+azure-gpt4o=` + fmt.Sprint(tc.status) + `$`)
+			a := rig.g.mustChat(t, callerKey, gr.body(false), nil, 30*time.Second)
+			trail := gr.trail(`^({P}=transport_error,)+({C}=529,)+{A}=` + fmt.Sprint(tc.status) + `$`)
 			if a.status != tc.wantStatus || !trail.MatchString(a.header.Get("X-Aisix-Attempts")) {
 				t.Errorf("status %d attempts %q, want %d and %s: %s", a.status, a.header.Get("X-Aisix-Attempts"), tc.wantStatus, trail, a.body)
 			}
@@ -1600,9 +1696,9 @@ func TestProvidersAzureErrors(t *testing.T) {
 			if got := a.header.Get("Retry-After"); got != tc.retryAfter {
 				t.Errorf("Retry-After %q, want %q", got, tc.retryAfter)
 			}
-			row := rig.g.status(t, "azure-gpt4o")
+			row := rig.g.status(t, gr.azure)
 			if want := map[bool]string{true: "cooldown", false: "healthy"}[tc.reason != ""]; row.Status != want || row.StatusReason != tc.reason {
-				t.Errorf("azure-gpt4o: %s, want %s %s", row.raw, want, tc.reason)
+				t.Errorf("%s: %s, want %s %s", gr.azure, row.raw, want, tc.reason)
 			}
 		})
 	}
