@@ -1703,3 +1703,57 @@ func TestProvidersAzureErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestProvidersAnthropicSecretHost: a provider key's secret is bound to the
+// host it was entered for; moving api_base to another host without the
+// secret leaves requests without a credential. An Anthropic key without
+// api_base goes to api.anthropic.com, so that is its host.
+func TestProvidersAnthropicSecretHost(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, serveOptions{})
+	value := func(t *testing.T, name string) map[string]any {
+		t.Helper()
+		var e struct {
+			Value map[string]any `json:"value"`
+		}
+		out := g.cli(t, "", nil, "provider-key", "get", name, "-o", "json")
+		if err := json.Unmarshal([]byte(out), &e); err != nil {
+			t.Fatalf("provider-key get %s -o json: %v: %s", name, err, out)
+		}
+		return e.Value
+	}
+	create := func(t *testing.T, name string, args ...string) {
+		t.Helper()
+		g.cli(t, anthropicSecret, nil, append([]string{"provider-key", "create", "--name", name, "--provider", "anthropic", "--secret-stdin", "-q"}, args...)...)
+	}
+
+	t.Run("moving an Anthropic key to another host needs the secret again", func(t *testing.T) {
+		create(t, "anthropic-moved", "--api-base", "https://api.anthropic.com")
+		if v := value(t, "anthropic-moved"); v["secret_host"] != "api.anthropic.com" || v["secret_needs_reentry"] != false {
+			t.Fatalf("new key: %v, want the secret bound to api.anthropic.com", v)
+		}
+		g.cli(t, "", nil, "provider-key", "update", "anthropic-moved", "--api-base", "https://claude-proxy.example.com")
+		if v := value(t, "anthropic-moved"); v["secret_needs_reentry"] != true {
+			t.Errorf("moved key: %v, want secret_needs_reentry", v)
+		}
+	})
+
+	t.Run("an Anthropic key without api_base is bound to api.anthropic.com", func(t *testing.T) {
+		t.Skip("bug: an anthropic key created without api_base stores secret_host \"\" (storage.ProviderKey.BaseURL knows only the OpenAI default, " +
+			"while the anthropic adapter sends to https://api.anthropic.com); setting api_base to https://api.anthropic.com then reports " +
+			"secret_needs_reentry true and requests go without x-api-key, and the reverse (clearing an explicit https://api.anthropic.com) too")
+		create(t, "anthropic-default")
+		if v := value(t, "anthropic-default"); v["secret_host"] != "api.anthropic.com" || v["secret_needs_reentry"] != false {
+			t.Errorf("new key without api_base: %v, want the secret bound to api.anthropic.com", v)
+		}
+		g.cli(t, "", nil, "provider-key", "update", "anthropic-default", "--api-base", "https://api.anthropic.com")
+		if v := value(t, "anthropic-default"); v["secret_needs_reentry"] != false {
+			t.Errorf("api_base spelled out as the default host: %v, want the secret still bound", v)
+		}
+		create(t, "anthropic-explicit", "--api-base", "https://api.anthropic.com")
+		g.cli(t, "", nil, "provider-key", "update", "anthropic-explicit", "--api-base", "")
+		if v := value(t, "anthropic-explicit"); v["secret_needs_reentry"] != false {
+			t.Errorf("api_base cleared back to the default host: %v, want the secret still bound", v)
+		}
+	})
+}
