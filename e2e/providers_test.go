@@ -10,9 +10,17 @@ package e2e
 //
 // The fakes are written from the providers' published API references
 // (Anthropic: Messages, streaming events, errors; Azure OpenAI: the
-// deployments chat-completions route) and check every request's shape:
-// a wrong path, header or body fails the test and answers the provider's
-// own invalid-request error.
+// deployments chat-completions route; Entra ID: the client-credentials
+// token endpoint) and check every request's shape: a wrong path, header or
+// body fails the test and answers the provider's own invalid-request error.
+//
+// TestProvidersChatProd is the scenario, step by step on one gateway; the
+// other tests give each case its own group (chat-prod-<case> over its own
+// three models) on one gateway per test: TestProvidersOverloadedStream,
+// TestProvidersAnthropicErrors, TestProvidersAnthropicStreams,
+// TestProvidersAnthropicRequests (the exact Messages body of OpenAI
+// request shapes), TestProvidersAzureErrors, TestProvidersAzureEntra and
+// TestProvidersAnthropicSecretHost.
 
 import (
 	"bytes"
