@@ -106,8 +106,25 @@ func startGateway(t testing.TB, opts serveOptions) *gateway {
 	return g
 }
 
-// start runs serve on new free ports.
+// start runs serve on new free ports. A port picked free can be taken by
+// another process before serve binds it; serve then exits at once, and
+// start tries again on new ports.
 func (g *gateway) start(t testing.TB) {
+	t.Helper()
+	for try := 1; ; try++ {
+		mark := g.log.Len()
+		err := g.startOnce(t)
+		if err == nil {
+			return
+		}
+		if try < 5 && strings.Contains(g.log.String()[mark:], "address already in use") {
+			continue
+		}
+		t.Fatalf("%v; log:\n%s", err, g.log.String())
+	}
+}
+
+func (g *gateway) startOnce(t testing.TB) error {
 	t.Helper()
 	proxyAddr, err := freeAddr()
 	if err != nil {
@@ -130,29 +147,31 @@ func (g *gateway) start(t testing.TB) {
 		_ = g.cmd.Wait()
 		close(g.exited)
 	}()
-	g.waitReady(t, g.admin+"/readyz")
-	g.waitReady(t, g.proxy+"/readyz")
+	if err := g.waitReady(g.admin + "/readyz"); err != nil {
+		return err
+	}
+	return g.waitReady(g.proxy + "/readyz")
 }
 
 // waitReady polls url until it answers 200, failing fast if serve exits.
-func (g *gateway) waitReady(t testing.TB, url string) {
-	t.Helper()
+func (g *gateway) waitReady(url string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-g.exited:
-			t.Fatalf("aisix serve exited before %s answered; log:\n%s", url, g.log.String())
+			return fmt.Errorf("aisix serve exited before %s answered", url)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered 200; log:\n%s", url, g.log.String())
+			g.stop()
+			return fmt.Errorf("%s never answered 200", url)
 		}
 		time.Sleep(20 * time.Millisecond) // polling another process
 	}
@@ -533,6 +552,13 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	default:
 	}
 	return n, err
+}
+
+// Len is the number of bytes written so far.
+func (b *logBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
 }
 
 func (b *logBuffer) String() string {

@@ -226,7 +226,7 @@ func TestEntra(t *testing.T) {
 	t.Cleanup(en.Close)
 	a := proxytest.NewAzure(proxytest.AzureOptions{Entra: en})
 	t.Cleanup(a.Close)
-	auth, err := azure.NewAuthAt(en.Secret(), en.Authority(), nil)
+	auth, err := azure.NewAuthAt(en.Secret(), en.Authority(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,9 +31,10 @@ const tokenTimeout = 10 * time.Second
 
 // WithAzureTokens sets how Azure provider keys with an Entra ID
 // credential get their tokens: client sends the token requests (nil: a
-// client of its own), and authority replaces DefaultAuthority (a
-// sovereign cloud, or a test's fake), tokens coming from
-// {authority}/{tenant_id}/oauth2/v2.0/token.
+// client of its own), and authority, when set, replaces the authority of
+// the resource's cloud (DefaultAuthority, or Azure Government's and Azure
+// China's for *.openai.azure.us and *.openai.azure.cn resources), tokens
+// coming from {authority}/{tenant_id}/oauth2/v2.0/token.
 func WithAzureTokens(client *http.Client, authority string) Option {
 	return func(o *options) { o.tokenClient, o.authority = client, authority }
 }
@@ -120,7 +121,7 @@ func (out *ProviderKey) azure(pk *storage.ProviderKey, secret string, o *options
 	out.URL = res
 	var auth azure.Auth
 	if secret != "" {
-		if auth, err = o.azureAuth(pk.ID, secret); err != nil {
+		if auth, err = o.azureAuth(pk.ID, secret, res.Hostname()); err != nil {
 			return fmt.Errorf("provider key %q: %s", pk.DisplayName, strings.TrimPrefix(err.Error(), "azure: "))
 		}
 	}
@@ -136,22 +137,25 @@ func (out *ProviderKey) azure(pk *storage.ProviderKey, secret string, o *options
 }
 
 // azureAuth returns the credential of an Azure key: the one the previous
-// build made for the same key, secret and authority (so a configuration
-// write does not cost a token request), or a new one.
-func (o *options) azureAuth(id, secret string) (azure.Auth, error) {
+// build made for the same key, secret, authority and scope (so a
+// configuration write does not cost a token request), or a new one. The
+// authority is upstream.azure_authority when set, else that of the cloud
+// the resource host is in; the scope is always the resource cloud's.
+func (o *options) azureAuth(id, secret, resourceHost string) (azure.Auth, error) {
 	authority := strings.TrimRight(o.authority, "/")
 	if authority == "" {
-		authority = DefaultAuthority
+		authority = azure.AuthorityFor(resourceHost)
 	}
+	scope := azure.ScopeFor(resourceHost)
 	client := o.tokenClient
 	if client == nil {
 		client = &http.Client{Timeout: tokenTimeout}
 	}
-	make := func() (azure.Auth, error) { return azure.NewAuthAt(secret, authority, client) }
+	make := func() (azure.Auth, error) { return azure.NewAuthAt(secret, authority, scope, client) }
 	if o.auths == nil {
 		return make()
 	}
-	return o.auths.get(id, secret, authority, make)
+	return o.auths.get(id, secret, authority+"\x00"+scope, make)
 }
 
 // authCache keeps Azure credentials across builds, keyed by provider key

@@ -65,17 +65,51 @@ func NewAuth(secret, tokenURL string, httpClient *http.Client) (Auth, error) {
 	return newAuth(secret, func(string) string { return tokenURL }, httpClient)
 }
 
-// NewAuthAt is NewAuth with tokens from the Entra ID authority host
-// authority (https://login.microsoftonline.com, or a sovereign cloud's):
-// {authority}/{tenant_id}/oauth2/v2.0/token.
-func NewAuthAt(secret, authority string, httpClient *http.Client) (Auth, error) {
+// NewAuthAt is NewAuth with tokens for scope (ScopeFor; "" is Scope) from
+// the Entra ID authority host authority (AuthorityFor, or a test's fake;
+// "" is the public cloud's): {authority}/{tenant_id}/oauth2/v2.0/token.
+func NewAuthAt(secret, authority, scope string, httpClient *http.Client) (Auth, error) {
 	authority = strings.TrimRight(authority, "/")
-	return newAuth(secret, func(tenant string) string {
+	a, err := newAuth(secret, func(tenant string) string {
 		if authority == "" {
 			return TokenURL(tenant)
 		}
 		return authority + "/" + url.PathEscape(tenant) + "/oauth2/v2.0/token"
 	}, httpClient)
+	if e, ok := a.(*entra); ok && scope != "" {
+		e.cfg.Scopes = []string{scope}
+	}
+	return a, err
+}
+
+// Sovereign clouds: the resource host suffix, the Entra ID authority and
+// the token scope of Azure OpenAI there.
+var clouds = []struct{ suffix, authority, scope string }{
+	{".azure.us", "https://login.microsoftonline.us", "https://cognitiveservices.azure.us/.default"},
+	{".azure.cn", "https://login.chinacloudapi.cn", "https://cognitiveservices.azure.cn/.default"},
+}
+
+// AuthorityFor is the Entra ID authority of the cloud a resource host is
+// in: Azure Government (*.openai.azure.us), Azure China
+// (*.openai.azure.cn), else the public cloud's.
+func AuthorityFor(resourceHost string) string {
+	for _, c := range clouds {
+		if strings.HasSuffix(strings.ToLower(resourceHost), c.suffix) {
+			return c.authority
+		}
+	}
+	return "https://login.microsoftonline.com"
+}
+
+// ScopeFor is the token scope for a resource host: the audience of Azure
+// OpenAI in the resource's cloud (Scope in the public cloud).
+func ScopeFor(resourceHost string) string {
+	for _, c := range clouds {
+		if strings.HasSuffix(strings.ToLower(resourceHost), c.suffix) {
+			return c.scope
+		}
+	}
+	return Scope
 }
 
 func newAuth(secret string, tokenURLOf func(tenant string) string, httpClient *http.Client) (Auth, error) {

@@ -286,3 +286,18 @@ func TestClassify(t *testing.T) {
 		t.Errorf("ErrorCode of a number = %q", got)
 	}
 }
+
+// TestSovereignClouds: a resource in Azure Government or Azure China gets
+// its token from that cloud's authority, for that cloud's audience.
+func TestSovereignClouds(t *testing.T) {
+	for host, want := range map[string][2]string{
+		"myres.openai.azure.com": {"https://login.microsoftonline.com", azure.Scope},
+		"myres.openai.azure.us":  {"https://login.microsoftonline.us", "https://cognitiveservices.azure.us/.default"},
+		"MyRes.OpenAI.Azure.CN":  {"https://login.chinacloudapi.cn", "https://cognitiveservices.azure.cn/.default"},
+		"apim.example.com":       {"https://login.microsoftonline.com", azure.Scope},
+	} {
+		if a, s := azure.AuthorityFor(host), azure.ScopeFor(host); a != want[0] || s != want[1] {
+			t.Errorf("%s: authority %s scope %s, want %v", host, a, s, want)
+		}
+	}
+}
