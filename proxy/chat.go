@@ -37,15 +37,15 @@ type candidate struct {
 
 // call is the state of one proxied request. Calls are pooled.
 type call struct {
-	s        *Server
-	rt       *route
-	w        http.ResponseWriter
-	r        *http.Request
-	vals     *hdrVals
-	callID   string
-	model    *routing.Model
-	req      provider.Request
-	in       provider.Inbound // the request as adapters see it
+	s      *Server
+	rt     *route
+	w      http.ResponseWriter
+	r      *http.Request
+	vals   *hdrVals
+	callID string
+	model  *routing.Model
+	req    provider.Request
+	in     provider.Inbound // the request as adapters see it
 	// chatIn is a Messages caller's request translated to chat
 	// completions, for targets that do not speak Messages (built once).
 	chatIn   provider.Inbound
