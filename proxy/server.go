@@ -6,8 +6,8 @@
 package proxy
 
 import (
-	"github.com/aisix/aisix/proxy/affinity"
 	"context"
+	"github.com/aisix/aisix/proxy/affinity"
 	"log/slog"
 	"net"
 	"net/http"
