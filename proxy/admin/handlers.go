@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/health"
-	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/proxy/keycheck"
+	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
 )
 
