@@ -69,10 +69,7 @@ func (passthroughStream) Event(dst, name, data []byte) ([]byte, provider.EventIn
 	case "message_stop":
 		info.Done = true
 	}
-	dst = append(dst, "event: "...)
-	dst = append(dst, typ...)
-	dst = append(dst, '\n')
-	return provider.AppendData(dst, data), info, nil
+	return provider.AppendEvent(dst, []byte(typ), data), info, nil
 }
 
 // End appends nothing: a Messages stream that lost its message_stop is
