@@ -280,3 +280,34 @@ func FuzzResponsesStream(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRequestFor: for every endpoint, an accepted body is a valid
+// JSON object whose model is what encoding/json reads.
+func FuzzParseRequestFor(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s), uint8(0))
+	}
+	f.Add([]byte(`{"model":"e","input":["a"],"dimensions":3}`), uint8(OpEmbeddings))
+	f.Add([]byte(`{"model":"c","prompt":"x","stream":true}`), uint8(OpCompletions))
+	f.Add([]byte(`{"model":"r","previous_response_id":"resp_\u0031"}`), uint8(OpResponses))
+	f.Fuzz(func(t *testing.T, body []byte, op uint8) {
+		o := Op(op % uint8(OpCountTokens+1))
+		req, err := ParseRequestFor(body, o)
+		if err != nil {
+			return
+		}
+		var m struct {
+			Model string `json:"model"`
+			Prev  any    `json:"previous_response_id"`
+		}
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("%s accepted %q: %v", o, body, err)
+		}
+		if m.Model != req.Model {
+			t.Fatalf("%s model %q, encoding/json reads %q", o, req.Model, m.Model)
+		}
+		if p, ok := m.Prev.(string); o == OpResponses && ok && p != req.PreviousResponseID {
+			t.Fatalf("previous_response_id %q, encoding/json reads %q", req.PreviousResponseID, p)
+		}
+	})
+}
