@@ -92,7 +92,7 @@ func FuzzPassthrough(f *testing.F) {
 		f.Add([]byte("message_start"), []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, name, data []byte) {
-		dec := passthroughStream{}
+		dec := (*passthroughStream)(nil)
 		out, info, err := dec.Event([]byte("x"), name, data)
 		if err != nil || info.Error != nil {
 			if len(out) != 1 {
