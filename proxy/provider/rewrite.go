@@ -245,6 +245,28 @@ func FindModel(b []byte) (Splice, error) {
 	return sp, nil
 }
 
+// FindNestedModel locates the "model" member of the object that is the
+// top-level member key of the JSON object b, such as message_start's
+// message or a Responses API event's response. ok is false when there is
+// none (nothing is to be inserted there).
+func FindNestedModel(b []byte, key string) (sp Splice, ok bool) {
+	_, _ = eachMember(b, 0, func(m member) bool {
+		if !m.keyIs(key) {
+			return true
+		}
+		if b[m.vs] == '{' {
+			_, _ = eachMember(b, m.vs, func(n member) bool {
+				if n.keyIs("model") {
+					sp, ok = Splice{At: n.vs, End: n.ve}, true
+				}
+				return true
+			})
+		}
+		return false
+	})
+	return sp, ok
+}
+
 func insertAt(b []byte) Splice {
 	i := skipWS(b, 0) + 1 // after '{'
 	return Splice{At: i, End: i, Insert: true, Empty: b[skipWS(b, i)] == '}'}

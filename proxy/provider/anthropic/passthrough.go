@@ -17,8 +17,9 @@ import (
 // block; message_delta with a stop_reason finishes, message_stop ends,
 // error is an in-band error. Pings are dropped: the gateway sends its own
 // on silence, so an upstream's pings neither reach the caller nor count
-// as progress.
-type passthroughStream struct{}
+// as progress. message_start's message gets the alias as its model, as
+// the plain answer does.
+type passthroughStream provider.Alias
 
 // ptEvent is what the relay reads of an event.
 type ptEvent struct {
@@ -39,7 +40,7 @@ type ptEvent struct {
 	} `json:"error"`
 }
 
-func (passthroughStream) Event(dst, name, data []byte) ([]byte, provider.EventInfo, error) {
+func (s *passthroughStream) Event(dst, name, data []byte) ([]byte, provider.EventInfo, error) {
 	var info provider.EventInfo
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 && string(name) == "ping" {
@@ -72,9 +73,14 @@ func (passthroughStream) Event(dst, name, data []byte) ([]byte, provider.EventIn
 	dst = append(dst, "event: "...)
 	dst = append(dst, typ...)
 	dst = append(dst, '\n')
+	if typ == "message_start" && s != nil && len(s.JSON) > 0 {
+		if sp, ok := provider.FindNestedModel(data, "message"); ok {
+			return provider.AppendData(dst, sp.AppendTo(nil, data, s.JSON)), info, nil
+		}
+	}
 	return provider.AppendData(dst, data), info, nil
 }
 
 // End appends nothing: a Messages stream that lost its message_stop is
 // not completed by the gateway (the caller's SDK reports it).
-func (passthroughStream) End(dst []byte) []byte { return dst }
+func (*passthroughStream) End(dst []byte) []byte { return dst }
