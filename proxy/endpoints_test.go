@@ -1,0 +1,1167 @@
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/proxytest"
+	"github.com/aisix/aisix/storage"
+)
+
+// The endpoints besides chat completions, each through the one walk:
+// POST /v1/embeddings, /v1/completions, /v1/responses, /v1/messages and
+// /v1/messages/count_tokens, through a routing group whose primary fails
+// (refused, reset, 5xx, 429) and whose secondary answers, plain and
+// streaming, with the x-aisix-* headers and the trail. The upstreams are
+// proxytest's fakes, shaped after OpenAI's and Anthropic's API
+// references; what reached them is read back with Requests().
+
+const (
+	epPrimary   = "gpt-4o-primary"
+	epSecondary = "gpt-4o-secondary"
+	upModel     = "gpt-4o-mini" // directModel's upstream model name
+)
+
+// primaryFault is one way the primary of a group fails before it answers.
+type primaryFault struct {
+	name  string
+	label string             // the primary's outcome in x-aisix-attempts
+	b     proxytest.Behavior // nil: nothing listens (connection refused)
+}
+
+var primaryFaults = []primaryFault{
+	{"refused", "transport_error", nil},
+	{"reset", "transport_error", proxytest.Reset()},
+	{"503", "503", proxytest.ServerError(503)},
+	{"429", "429", proxytest.RateLimited("")},
+}
+
+// faultPair is chat-prod over a primary failing as f and a secondary
+// answering by its script. For a refused primary, prim is an upstream
+// already closed: nothing listens on its port.
+func faultPair(t *testing.T, f primaryFault, secondary ...proxytest.Behavior) (e *env, prim, sec *proxytest.Upstream) {
+	t.Helper()
+	if f.b == nil {
+		prim = proxytest.New(epPrimary)
+		prim.Close()
+	} else {
+		prim = upstream(t, epPrimary, f.b)
+	}
+	sec = upstream(t, epSecondary, secondary...)
+	return newEnv(t, pair(prim, sec, storage.Routing{})), prim, sec
+}
+
+// wantServed checks the headers of an answer served by served after the
+// trail.
+func wantServed(t testing.TB, h http.Header, served, trail string) {
+	t.Helper()
+	wantHeader(t, h, "X-Aisix-Served-By", served)
+	wantHeader(t, h, "X-Aisix-Attempts", trail)
+	wantCallID(t, h)
+}
+
+// wantSpliced checks an upstream request: sent to path, its body the
+// caller's with only the model value replaced by upModel.
+func wantSpliced(t testing.TB, r proxytest.Request, path, callerBody, alias, upstreamModel string) {
+	t.Helper()
+	if r.Path != path {
+		t.Errorf("upstream path = %q, want %q", r.Path, path)
+	}
+	want := strings.Replace(callerBody, `"model":"`+alias+`"`, `"model":"`+upstreamModel+`"`, 1)
+	if string(r.Body) != want {
+		t.Errorf("upstream body:\n%s\nwant (the caller's, model spliced):\n%s", r.Body, want)
+	}
+}
+
+// sse sends a streaming POST to path (Bearer key unless key is "") with
+// header pairs and reads the whole answer.
+func (e *env) sse(path, key, body string, header ...string) streamResult {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.front.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		e.t.Fatalf("stream request: %v", err)
+	}
+	defer resp.Body.Close()
+	res := streamResult{status: resp.StatusCode, header: resp.Header}
+	raw, _ := io.ReadAll(resp.Body)
+	res.raw = string(raw)
+	res.took = time.Since(start)
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		res.events, res.comments = parseSSE(raw)
+	}
+	return res
+}
+
+// parseSSE splits an event stream into its events and counts comments.
+func parseSSE(raw []byte) (events []sseEvent, comments int) {
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(nil, 1<<20)
+	var cur sseEvent
+	var data []string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if data != nil {
+				cur.data = strings.Join(data, "\n")
+				events = append(events, cur)
+			}
+			cur, data = sseEvent{}, nil
+		case strings.HasPrefix(line, ":"):
+			comments++
+		case strings.HasPrefix(line, "event: "):
+			cur.name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			data = append(data, strings.TrimPrefix(line, "data: "))
+		}
+	}
+	return events, comments
+}
+
+// direct sends body to an upstream itself, bypassing the proxy: the
+// reference a relayed stream is compared with.
+func direct(t testing.TB, u *proxytest.Upstream, path string, body []byte) []sseEvent {
+	t.Helper()
+	resp, err := http.Post(u.URL()+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("direct request: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	evs, _ := parseSSE(raw)
+	return evs
+}
+
+func names(evs []sseEvent) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.name
+	}
+	return out
+}
+
+func decodeJSON(t testing.TB, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("not a JSON object: %v: %q", err, s)
+	}
+	return m
+}
+
+// ---------------------------------------------------------------------
+// Embeddings.
+
+type embeddingList struct {
+	Object string `json:"object"`
+	Model  string `json:"model"`
+	Data   []struct {
+		Object    string          `json:"object"`
+		Index     int             `json:"index"`
+		Embedding json.RawMessage `json:"embedding"`
+	} `json:"data"`
+	Usage struct {
+		PromptTokens int `json:"prompt_tokens"`
+		TotalTokens  int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+func decodeEmbeddings(t testing.TB, r response) embeddingList {
+	t.Helper()
+	var l embeddingList
+	if err := json.Unmarshal(r.body, &l); err != nil {
+		t.Fatalf("answer is not an embedding list: %v\n%s", err, r.body)
+	}
+	return l
+}
+
+func TestEmbeddingsFailover(t *testing.T) {
+	inputs := []struct {
+		name  string
+		input string
+		n     int
+	}{
+		{"string", `"The food was delicious."`, 1},
+		{"array of strings", `["first","second","third"]`, 3},
+		{"token array", `[1820,25977,46840]`, 1},
+		{"array of token arrays", `[[1820,25977],[46840]]`, 2},
+	}
+	for _, f := range primaryFaults {
+		for _, in := range inputs {
+			t.Run(f.name+"/"+in.name, func(t *testing.T) {
+				e, prim, sec := faultPair(t, f)
+				body := `{"model":"chat-prod","input":` + in.input + `}`
+				r := e.do(http.MethodPost, "/v1/embeddings", callerKey, body)
+				if r.status != 200 {
+					t.Fatalf("status %d: %s", r.status, r.body)
+				}
+				wantServed(t, r.header, epSecondary, epPrimary+"="+f.label+","+epSecondary+"=200")
+				l := decodeEmbeddings(t, r)
+				if l.Object != "list" || l.Model != "chat-prod" || len(l.Data) != in.n {
+					t.Fatalf("answer object=%q model=%q data=%d, want list, the alias, %d:\n%s", l.Object, l.Model, len(l.Data), in.n, r.body)
+				}
+				for i, d := range l.Data {
+					var vec []float32
+					if err := json.Unmarshal(d.Embedding, &vec); err != nil || d.Object != "embedding" || d.Index != i || len(vec) != proxytest.DefaultDimensions {
+						t.Errorf("data[%d] = %s %d %s", i, d.Object, d.Index, d.Embedding)
+					}
+				}
+				if f.b != nil {
+					wantSpliced(t, prim.Requests()[0], "/v1/embeddings", body, "chat-prod", upModel)
+				}
+				wantHits(t, sec, 1)
+				wantSpliced(t, sec.Requests()[0], "/v1/embeddings", body, "chat-prod", upModel)
+			})
+		}
+	}
+}
+
+// TestEmbeddingsOptionsPassThrough: encoding_format and dimensions (and
+// any other field) reach the upstream as the caller wrote them; a base64
+// answer comes back as the upstream encoded it.
+func TestEmbeddingsOptionsPassThrough(t *testing.T) {
+	e, _, sec := faultPair(t, primaryFaults[2])
+	body := `{"model":"chat-prod", "input":["a","b"], "encoding_format":"base64", "dimensions":3, "user":"user-1234"}`
+	r := e.do(http.MethodPost, "/v1/embeddings", callerKey, body)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	wantSpliced(t, sec.Requests()[0], "/v1/embeddings", body, "chat-prod", upModel)
+	l := decodeEmbeddings(t, r)
+	if l.Model != "chat-prod" || len(l.Data) != 2 {
+		t.Fatalf("answer: %s", r.body)
+	}
+	for i, d := range l.Data {
+		var s string
+		if err := json.Unmarshal(d.Embedding, &s); err != nil {
+			t.Fatalf("data[%d].embedding is not a base64 string: %s", i, d.Embedding)
+		}
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(raw) != 3*4 {
+			t.Fatalf("data[%d].embedding = %q (%v), want 3 float32s", i, s, err)
+		}
+		for j := range 3 {
+			if v := math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:])); v != proxytest.EmbeddingValue(i, j) {
+				t.Errorf("data[%d][%d] = %v, want %v", i, j, v, proxytest.EmbeddingValue(i, j))
+			}
+		}
+	}
+}
+
+// TestEmbeddingsUnsupportedTarget: an Anthropic target, which has no
+// embeddings, is skipped without a call (unsupported_endpoint, nothing
+// said about its health); alone, it is a 400.
+func TestEmbeddingsUnsupportedTarget(t *testing.T) {
+	body := `{"model":"chat-prod","input":"hello"}`
+	t.Run("in a group", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/embeddings", callerKey, body)
+		if r.status != 200 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		wantServed(t, r.header, gpt, claude+"=unsupported_endpoint,"+gpt+"=200")
+		if ant.Hits() != 0 {
+			t.Errorf("the Anthropic upstream got %d requests", ant.Hits())
+		}
+		wantTargetState(t, e, claude, "", "")
+		if l := decodeEmbeddings(t, r); l.Model != "chat-prod" || len(l.Data) != 1 {
+			t.Errorf("answer: %s", r.body)
+		}
+	})
+	t.Run("alone", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		e := newEnv(t, storage.Dataset{
+			ProviderKeys: []storage.ProviderKey{anthropicKey("pk-claude", ant)},
+			Models:       []storage.Model{claudeModel(claude, "pk-claude")},
+			APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+		})
+		r := e.do(http.MethodPost, "/v1/embeddings", callerKey, `{"model":"claude","input":"hello"}`)
+		if r.status != 400 || r.errType(t) != "invalid_request_error" {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=unsupported_endpoint")
+		if ant.Hits() != 0 {
+			t.Errorf("the Anthropic upstream got %d requests", ant.Hits())
+		}
+	})
+}
+
+// ---------------------------------------------------------------------
+// Legacy completions.
+
+type textCompletion struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Text         string  `json:"text"`
+		Index        int     `json:"index"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+}
+
+func decodeTextCompletion(t testing.TB, s string) textCompletion {
+	t.Helper()
+	var c textCompletion
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		t.Fatalf("not a text_completion: %v: %q", err, s)
+	}
+	return c
+}
+
+// completionText joins the text of a completions stream's chunks, each
+// checked to be a text_completion under the alias.
+func completionText(t testing.TB, r streamResult, alias string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, ev := range r.events {
+		if ev.name != "" || ev.data == "[DONE]" {
+			continue
+		}
+		c := decodeTextCompletion(t, ev.data)
+		if c.Object != "text_completion" || c.Model != alias {
+			t.Errorf("chunk object=%q model=%q: %s", c.Object, c.Model, ev.data)
+		}
+		for _, ch := range c.Choices {
+			b.WriteString(ch.Text)
+		}
+	}
+	return b.String()
+}
+
+func TestCompletionsFailover(t *testing.T) {
+	const body = `{"model":"chat-prod","prompt":"Say this is a test","max_tokens":7,"temperature":0}`
+	const streamBody = `{"model":"chat-prod","prompt":"Say this is a test","max_tokens":7,"stream":true}`
+	for _, f := range primaryFaults {
+		t.Run(f.name+"/plain", func(t *testing.T) {
+			e, _, sec := faultPair(t, f)
+			r := e.do(http.MethodPost, "/v1/completions", callerKey, body)
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			wantServed(t, r.header, epSecondary, epPrimary+"="+f.label+","+epSecondary+"=200")
+			c := decodeTextCompletion(t, string(r.body))
+			if c.Object != "text_completion" || c.Model != "chat-prod" || len(c.Choices) != 1 || c.Choices[0].Text != "hello from "+epSecondary {
+				t.Errorf("answer: %s", r.body)
+			}
+			wantSpliced(t, sec.Requests()[0], "/v1/completions", body, "chat-prod", upModel)
+		})
+		t.Run(f.name+"/stream", func(t *testing.T) {
+			e, _, sec := faultPair(t, f)
+			r := e.sse("/v1/completions", callerKey, streamBody)
+			if r.status != 200 || !r.done() {
+				t.Fatalf("status %d, done %v:\n%s", r.status, r.done(), r.raw)
+			}
+			wantServed(t, r.header, epSecondary, epPrimary+"="+f.label+","+epSecondary+"=200")
+			if got := completionText(t, r, "chat-prod"); got != "hello from "+epSecondary {
+				t.Errorf("text = %q", got)
+			}
+			wantSpliced(t, sec.Requests()[0], "/v1/completions", streamBody, "chat-prod", upModel)
+		})
+	}
+}
+
+func TestCompletionsStreamFaults(t *testing.T) {
+	const body = `{"model":"chat-prod","prompt":"Say this is a test","stream":true}`
+	t.Run("cut before the first text fails over", func(t *testing.T) {
+		prim := upstream(t, epPrimary, proxytest.TextCompletionStream(proxytest.StreamOptions{RoleChunk: true, CutBeforeContent: true}))
+		sec := upstream(t, epSecondary)
+		e := newEnv(t, pair(prim, sec, storage.Routing{}))
+		r := e.sse("/v1/completions", callerKey, body)
+		if r.status != 200 || !r.done() {
+			t.Fatalf("status %d, done %v:\n%s", r.status, r.done(), r.raw)
+		}
+		wantServed(t, r.header, epSecondary, epPrimary+"=stream_aborted,"+epSecondary+"=200")
+		if got := completionText(t, r, "chat-prod"); got != "hello from "+epSecondary {
+			t.Errorf("text = %q, want the secondary's only", got)
+		}
+		wantTargetState(t, e, epPrimary, health.StateCooldown, "transport_error")
+	})
+	t.Run("cut after text ends with an error frame, no [DONE]", func(t *testing.T) {
+		prim := upstream(t, epPrimary, proxytest.TextCompletionStream(proxytest.StreamOptions{CutAfter: 1}))
+		sec := upstream(t, epSecondary)
+		e := newEnv(t, pair(prim, sec, storage.Routing{}))
+		r := e.sse("/v1/completions", callerKey, body)
+		if r.status != 200 || r.done() {
+			t.Fatalf("status %d, done %v:\n%s", r.status, r.done(), r.raw)
+		}
+		wantServed(t, r.header, epPrimary, epPrimary+"=200")
+		last := r.events[len(r.events)-1]
+		if last.name != "error" {
+			t.Fatalf("last event %q, want error:\n%s", last.name, r.raw)
+		}
+		if fr, _ := decodeJSON(t, last.data)["error"].(map[string]any); fr["type"] != "stream_aborted" {
+			t.Errorf("error frame %s", last.data)
+		}
+		r.events = r.events[:len(r.events)-1]
+		if got := completionText(t, r, "chat-prod"); got != "hello" {
+			t.Errorf("text = %q", got)
+		}
+		wantHits(t, sec, 0)
+	})
+}
+
+// ---------------------------------------------------------------------
+// The Responses API.
+
+func TestResponsesFailover(t *testing.T) {
+	const body = `{"model":"chat-prod","input":"Tell me a three sentence bedtime story about a unicorn.","store":false}`
+	const streamBody = `{"model":"chat-prod","input":"Tell me a three sentence bedtime story about a unicorn.","stream":true}`
+	for _, f := range primaryFaults {
+		t.Run(f.name+"/plain", func(t *testing.T) {
+			e, _, sec := faultPair(t, f)
+			r := e.do(http.MethodPost, "/v1/responses", callerKey, body)
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			wantServed(t, r.header, epSecondary, epPrimary+"="+f.label+","+epSecondary+"=200")
+			var resp struct {
+				ID     string `json:"id"`
+				Object string `json:"object"`
+				Status string `json:"status"`
+				Model  string `json:"model"`
+				Output []struct {
+					Type    string `json:"type"`
+					Role    string `json:"role"`
+					Content []struct {
+						Type string `json:"type"`
+						Text string `json:"text"`
+					} `json:"content"`
+				} `json:"output"`
+				Usage struct {
+					TotalTokens int `json:"total_tokens"`
+				} `json:"usage"`
+			}
+			if err := json.Unmarshal(r.body, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if resp.ID != proxytest.ResponseID(epSecondary) || resp.Object != "response" || resp.Status != "completed" || resp.Model != "chat-prod" ||
+				len(resp.Output) != 1 || resp.Output[0].Type != "message" || len(resp.Output[0].Content) != 1 ||
+				resp.Output[0].Content[0].Type != "output_text" || resp.Output[0].Content[0].Text != "hello from "+epSecondary || resp.Usage.TotalTokens != 19 {
+				t.Errorf("answer: %s", r.body)
+			}
+			wantSpliced(t, sec.Requests()[0], "/v1/responses", body, "chat-prod", upModel)
+		})
+		t.Run(f.name+"/stream", func(t *testing.T) {
+			e, _, sec := faultPair(t, f)
+			r := e.sse("/v1/responses", callerKey, streamBody)
+			if r.status != 200 {
+				t.Fatalf("status %d:\n%s", r.status, r.raw)
+			}
+			wantServed(t, r.header, epSecondary, epPrimary+"="+f.label+","+epSecondary+"=200")
+			wantSpliced(t, sec.Requests()[0], "/v1/responses", streamBody, "chat-prod", upModel)
+			wantResponsesRelayed(t, r, sec.Requests()[0].Body, proxytest.ResponseStream(proxytest.ResponseStreamOptions{}))
+		})
+	}
+}
+
+// responsesOrder is the documented event order of a streamed response
+// with one message of three text deltas.
+var responsesOrder = []string{
+	"response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+	"response.output_text.delta", "response.output_text.delta", "response.output_text.delta",
+	"response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed",
+}
+
+// wantResponsesRelayed checks that the caller got the upstream's events
+// as they are: the stream the behaviour b answers upBody with, event by
+// event, name and data, and nothing else.
+func wantResponsesRelayed(t testing.TB, r streamResult, upBody []byte, b proxytest.Behavior) {
+	t.Helper()
+	ref := upstream(t, epSecondary, b)
+	want := direct(t, ref, "/v1/responses", upBody)
+	if !reflect.DeepEqual(r.events, want) {
+		t.Errorf("relayed events differ from the upstream's:\ngot:\n%s\nwant: %v", r.raw, want)
+	}
+	if got := names(r.events); !reflect.DeepEqual(got, responsesOrder) {
+		t.Errorf("event order = %v", got)
+	}
+	for i, ev := range r.events {
+		m := decodeJSON(t, ev.data)
+		if m["type"] != ev.name || m["sequence_number"] != float64(i) {
+			t.Errorf("event %d: name %q, data %s", i, ev.name, ev.data)
+		}
+	}
+}
+
+// responsesError is the Responses API's stream error event.
+func wantResponsesError(t testing.TB, ev sseEvent, code string) {
+	t.Helper()
+	if ev.name != "error" {
+		t.Fatalf("event %q, want error", ev.name)
+	}
+	m := decodeJSON(t, ev.data)
+	if m["type"] != "error" || m["code"] != code || m["message"] == "" || m["param"] != nil {
+		t.Errorf("error event %s, want type error, code %q, a message, param null", ev.data, code)
+	}
+	if _, ok := m["param"]; !ok {
+		t.Errorf("error event without param: %s", ev.data)
+	}
+}
+
+func TestResponsesStreamFaults(t *testing.T) {
+	const body = `{"model":"chat-prod","input":"Say hello.","stream":true}`
+	rs := func(o proxytest.ResponseStreamOptions) proxytest.Behavior { return proxytest.ResponseStream(o) }
+	timeout := []func(*storage.Model){withStreamTimeout(300)}
+	before := []struct {
+		name  string
+		prim  proxytest.Behavior
+		mods  []func(*storage.Model)
+		label string
+	}{
+		{"cut before content", rs(proxytest.ResponseStreamOptions{CutBeforeContent: true}), nil, "stream_aborted"},
+		{"stall before content", rs(proxytest.ResponseStreamOptions{StallBeforeContent: true}), timeout, "timeout"},
+		{"malformed event before content", rs(proxytest.ResponseStreamOptions{MalformedAt: 1}), nil, "upstream_decode_error"},
+		{"response.failed before content", rs(proxytest.ResponseStreamOptions{FailedAt: 1}), nil, "in_band_error"},
+		{"error event before content", rs(proxytest.ResponseStreamOptions{ErrorAt: 1}), nil, "in_band_error"},
+		{"rate-limit error event before content", rs(proxytest.ResponseStreamOptions{ErrorAt: 1, ErrorCode: "rate_limit_exceeded"}), nil, "in_band_error"},
+	}
+	for _, tt := range before {
+		t.Run(tt.name+" fails over", func(t *testing.T) {
+			prim := upstream(t, epPrimary, tt.prim)
+			sec := upstream(t, epSecondary)
+			e := newEnv(t, pair(prim, sec, storage.Routing{}, tt.mods...))
+			r := e.sse("/v1/responses", callerKey, body)
+			if r.status != 200 {
+				t.Fatalf("status %d:\n%s", r.status, r.raw)
+			}
+			wantServed(t, r.header, epSecondary, epPrimary+"="+tt.label+","+epSecondary+"=200")
+			// None of the primary's held events reach the caller.
+			wantResponsesRelayed(t, r, sec.Requests()[0].Body, proxytest.ResponseStream(proxytest.ResponseStreamOptions{}))
+			wantUnder(t, r.took, 5*time.Second)
+		})
+	}
+
+	after := []struct {
+		name string
+		prim proxytest.Behavior
+		mods []func(*storage.Model)
+		code string // of the error event
+		// relayed is the number of upstream events the caller gets before it.
+		relayed int
+	}{
+		{"cut after content", rs(proxytest.ResponseStreamOptions{CutAfter: 1}), nil, "stream_aborted", 5},
+		{"stall after content", rs(proxytest.ResponseStreamOptions{StallAfter: 1}), timeout, "timeout", 5},
+		{"response.failed after content", rs(proxytest.ResponseStreamOptions{FailedAt: 2}), nil, "upstream_error", 5},
+		{"error event after content", rs(proxytest.ResponseStreamOptions{ErrorAt: 3}), nil, "upstream_error", 6},
+	}
+	for _, tt := range after {
+		t.Run(tt.name+" ends with the Responses error event", func(t *testing.T) {
+			prim := upstream(t, epPrimary, tt.prim)
+			sec := upstream(t, epSecondary)
+			e := newEnv(t, pair(prim, sec, storage.Routing{}, tt.mods...))
+			r := e.sse("/v1/responses", callerKey, body)
+			if r.status != 200 {
+				t.Fatalf("status %d:\n%s", r.status, r.raw)
+			}
+			wantServed(t, r.header, epPrimary, epPrimary+"=200")
+			if len(r.events) != tt.relayed+1 {
+				t.Fatalf("%d events, want %d relayed and the error event:\n%s", len(r.events), tt.relayed, r.raw)
+			}
+			if got := names(r.events[:tt.relayed]); !reflect.DeepEqual(got, responsesOrder[:tt.relayed]) {
+				t.Errorf("relayed = %v", got)
+			}
+			wantResponsesError(t, r.events[tt.relayed], tt.code)
+			wantHits(t, sec, 0)
+			if strings.Contains(r.raw, "response.failed") || strings.Contains(r.raw, "[DONE]") {
+				t.Errorf("the upstream's failure event or [DONE] reached the caller:\n%s", r.raw)
+			}
+			wantUnder(t, r.took, 5*time.Second)
+		})
+	}
+
+	t.Run("a malformed event after content is dropped", func(t *testing.T) {
+		prim := upstream(t, epPrimary, rs(proxytest.ResponseStreamOptions{MalformedAt: 2}))
+		sec := upstream(t, epSecondary)
+		e := newEnv(t, pair(prim, sec, storage.Routing{}))
+		r := e.sse("/v1/responses", callerKey, body)
+		wantServed(t, r.header, epPrimary, epPrimary+"=200")
+		if got := names(r.events); !reflect.DeepEqual(got, responsesOrder) {
+			t.Errorf("events = %v:\n%s", got, r.raw)
+		}
+		wantHits(t, sec, 0)
+	})
+	t.Run("response.incomplete ends the answer", func(t *testing.T) {
+		prim := upstream(t, epPrimary, rs(proxytest.ResponseStreamOptions{Incomplete: true}))
+		e := newEnv(t, pair(prim, upstream(t, epSecondary), storage.Routing{}))
+		r := e.sse("/v1/responses", callerKey, body)
+		wantServed(t, r.header, epPrimary, epPrimary+"=200")
+		if n := len(r.events); n != len(responsesOrder) || r.events[n-1].name != "response.incomplete" {
+			t.Errorf("events = %v", names(r.events))
+		}
+		wantTargetState(t, e, epPrimary, "", "")
+	})
+}
+
+// ---------------------------------------------------------------------
+// The Messages API.
+
+const messagesBody = `{"model":"chat-prod","max_tokens":1024,"messages":[{"role":"user","content":"Say hello."}],"top_k":5,"metadata":{"user_id":"user-1"}}`
+
+func messagesStreamBody() string {
+	return strings.Replace(messagesBody, `"max_tokens":1024`, `"max_tokens":1024,"stream":true`, 1)
+}
+
+// anthropicErr is Anthropic's error envelope.
+type anthropicErr struct {
+	Type  string `json:"type"`
+	Error struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func wantAnthropicError(t testing.TB, r response, status int, typ string) anthropicErr {
+	t.Helper()
+	var e anthropicErr
+	if r.status != status || json.Unmarshal(r.body, &e) != nil || e.Type != "error" || e.Error.Type != typ || e.Error.Message == "" {
+		t.Errorf("answer %d %s, want %d with Anthropic's envelope, type %s", r.status, r.body, status, typ)
+	}
+	wantHeader(t, r.header, "Content-Type", "application/json")
+	return e
+}
+
+// message is an Anthropic message object.
+type message struct {
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	Role       string `json:"role"`
+	Model      string `json:"model"`
+	StopReason string `json:"stop_reason"`
+	Content    []struct {
+		Type  string          `json:"type"`
+		Text  string          `json:"text"`
+		ID    string          `json:"id"`
+		Name  string          `json:"name"`
+		Input json.RawMessage `json:"input"`
+	} `json:"content"`
+	Usage struct {
+		InputTokens  int `json:"input_tokens"`
+		OutputTokens int `json:"output_tokens"`
+	} `json:"usage"`
+}
+
+func decodeMessage(t testing.TB, b []byte) message {
+	t.Helper()
+	var m message
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("not a message: %v\n%s", err, b)
+	}
+	return m
+}
+
+// messagesText joins the text deltas of a Messages event stream.
+func messagesText(t testing.TB, r streamResult) string {
+	t.Helper()
+	var b strings.Builder
+	for _, ev := range r.events {
+		if ev.name != "content_block_delta" {
+			continue
+		}
+		var d struct {
+			Delta struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			} `json:"delta"`
+		}
+		_ = json.Unmarshal([]byte(ev.data), &d)
+		if d.Delta.Type == "text_delta" {
+			b.WriteString(d.Delta.Text)
+		}
+	}
+	return b.String()
+}
+
+var textOrder = []string{
+	"message_start", "content_block_start", "content_block_delta", "content_block_delta", "content_block_delta",
+	"content_block_stop", "message_delta", "message_stop",
+}
+
+// TestMessagesNative: on an Anthropic target the caller's body goes with
+// only its model replaced, the gateway's x-api-key and anthropic-version,
+// and the answer and events come back as they are (the model spliced in
+// the message, the upstream's pings dropped).
+func TestMessagesNative(t *testing.T) {
+	t.Run("plain", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+		// The caller's own key in x-api-key (as the Anthropic SDKs send
+		// it) and its own anthropic-version.
+		r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey, "Anthropic-Version", "2023-01-01")
+		if r.status != 200 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		wantServed(t, r.header, claude, claude+"=200")
+		m := decodeMessage(t, r.body)
+		if m.Type != "message" || m.Model != "chat-prod" || len(m.Content) != 1 || m.Content[0].Text != "hello from claude" || m.StopReason != "end_turn" {
+			t.Errorf("answer: %s", r.body)
+		}
+		req := ant.Requests()[0]
+		wantSpliced(t, req, "/v1/messages", messagesBody, "chat-prod", claudeModelName)
+		wantHeader(t, req.Header, "X-Api-Key", anthropicSecret)
+		wantHeader(t, req.Header, "Anthropic-Version", "2023-06-01")
+		if v := req.Header.Get("Authorization"); v != "" {
+			t.Errorf("upstream Authorization = %q", v)
+		}
+	})
+	t.Run("stream", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude, proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{Ping: true}))
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+		body := messagesStreamBody()
+		r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
+		if r.status != 200 {
+			t.Fatalf("status %d:\n%s", r.status, r.raw)
+		}
+		wantServed(t, r.header, claude, claude+"=200")
+		if got := names(r.events); !reflect.DeepEqual(got, textOrder) {
+			t.Errorf("events = %v, want the upstream's without its pings", got)
+		}
+		for _, ev := range r.events {
+			if m := decodeJSON(t, ev.data); m["type"] != ev.name {
+				t.Errorf("event %q data %s", ev.name, ev.data)
+			}
+		}
+		// The message carries the alias, as the plain answer does and as
+		// a translated stream's message_start does.
+		if m := decodeJSON(t, r.events[0].data)["message"].(map[string]any); m["model"] != "chat-prod" || m["id"] != "msg_fake1" {
+			t.Errorf("message_start = %s, want the alias as its model, the rest as it is", r.events[0].data)
+		}
+		if got := messagesText(t, r); got != "hello from claude" {
+			t.Errorf("text = %q", got)
+		}
+		wantSpliced(t, ant.Requests()[0], "/v1/messages", body, "chat-prod", claudeModelName)
+	})
+	t.Run("bearer auth works too", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		e := newEnv(t, mixed(ant, upstream(t, gpt), true, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages", callerKey, messagesBody)
+		if r.status != 200 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+	})
+}
+
+// TestMessagesAnthropicBeta: anthropic-beta reaches the upstream only
+// when the provider key forwards it.
+func TestMessagesAnthropicBeta(t *testing.T) {
+	const beta = "prompt-caching-2024-07-31"
+	for _, forward := range []bool{false, true} {
+		ant := anthropicUpstream(t, claude)
+		var fw []string
+		if forward {
+			fw = []string{"Anthropic-Beta"}
+		}
+		e := newEnv(t, storage.Dataset{
+			ProviderKeys: []storage.ProviderKey{anthropicKey("pk-claude", ant, fw...)},
+			Models:       []storage.Model{claudeModel(claude, "pk-claude")},
+			APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+		})
+		body := strings.Replace(messagesBody, "chat-prod", claude, 1)
+		r := e.do(http.MethodPost, "/v1/messages", "", body, "X-Api-Key", callerKey, "Anthropic-Beta", beta)
+		if r.status != 200 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		got := ant.Requests()[0].Header.Get("Anthropic-Beta")
+		if want := map[bool]string{false: "", true: beta}[forward]; got != want {
+			t.Errorf("forward=%v: upstream anthropic-beta = %q, want %q", forward, got, want)
+		}
+	}
+}
+
+// TestMessagesTranslated: on an OpenAI target a Messages caller is served
+// through chat completions, the answer and the stream translated back.
+func TestMessagesTranslated(t *testing.T) {
+	t.Run("plain", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey)
+		if r.status != 200 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		wantServed(t, r.header, gpt, gpt+"=200")
+		m := decodeMessage(t, r.body)
+		if m.Type != "message" || m.Role != "assistant" || m.Model != "chat-prod" || len(m.Content) != 1 ||
+			m.Content[0].Type != "text" || m.Content[0].Text != "hello from gpt" || m.StopReason != "end_turn" ||
+			m.Usage.InputTokens != 10 || m.Usage.OutputTokens != 9 {
+			t.Errorf("answer: %s", r.body)
+		}
+		req := oai.Requests()[0]
+		if req.Path != "/v1/chat/completions" || req.Model != upModel {
+			t.Errorf("upstream request %s model %q", req.Path, req.Model)
+		}
+		var chat struct {
+			Messages []struct {
+				Role    string `json:"role"`
+				Content string `json:"content"`
+			} `json:"messages"`
+		}
+		if err := json.Unmarshal(req.Body, &chat); err != nil || len(chat.Messages) != 1 || chat.Messages[0].Content != "Say hello." {
+			t.Errorf("upstream body: %s", req.Body)
+		}
+		if bytes.Contains(req.Body, []byte("top_k")) {
+			t.Errorf("top_k went to an OpenAI upstream: %s", req.Body)
+		}
+		if ant.Hits() != 0 {
+			t.Errorf("claude got %d requests", ant.Hits())
+		}
+	})
+	t.Run("stream with a tool call", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt, proxytest.Stream(proxytest.StreamOptions{RoleChunk: true, Chunks: []string{"Let me", " check."},
+			Tools: []proxytest.ToolCall{{ID: "call_abc", Name: "get_weather", Fragments: []string{`{"city":`, `"Paris"}`}}}}))
+		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}))
+		r := e.sse("/v1/messages", "", messagesStreamBody(), "X-Api-Key", callerKey)
+		if r.status != 200 {
+			t.Fatalf("status %d:\n%s", r.status, r.raw)
+		}
+		wantServed(t, r.header, gpt, gpt+"=200")
+		want := []string{
+			"message_start",
+			"content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
+			"content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
+			"message_delta", "message_stop",
+		}
+		if got := names(r.events); !reflect.DeepEqual(got, want) {
+			t.Fatalf("events = %v, want %v:\n%s", got, want, r.raw)
+		}
+		start := decodeJSON(t, r.events[0].data)["message"].(map[string]any)
+		usage := start["usage"].(map[string]any)
+		if start["model"] != "chat-prod" || start["role"] != "assistant" || usage["input_tokens"].(float64) < 1 {
+			t.Errorf("message_start = %s", r.events[0].data)
+		}
+		if got := messagesText(t, r); got != "Let me check." {
+			t.Errorf("text = %q", got)
+		}
+		tool := decodeJSON(t, r.events[5].data)
+		block := tool["content_block"].(map[string]any)
+		if tool["index"] != 1.0 || block["type"] != "tool_use" || block["id"] != "call_abc" || block["name"] != "get_weather" {
+			t.Errorf("tool block start = %s", r.events[5].data)
+		}
+		var args strings.Builder
+		for _, ev := range r.events[6:8] {
+			d := decodeJSON(t, ev.data)["delta"].(map[string]any)
+			if d["type"] != "input_json_delta" {
+				t.Errorf("tool delta = %s", ev.data)
+			}
+			args.WriteString(d["partial_json"].(string))
+		}
+		if args.String() != `{"city":"Paris"}` {
+			t.Errorf("tool input = %q", args.String())
+		}
+		md := decodeJSON(t, r.events[9].data)
+		if md["delta"].(map[string]any)["stop_reason"] != "tool_use" {
+			t.Errorf("message_delta = %s", r.events[9].data)
+		}
+		if u, _ := md["usage"].(map[string]any); u == nil || u["output_tokens"].(float64) < 1 {
+			t.Errorf("message_delta usage = %s", r.events[9].data)
+		}
+		req := oai.Requests()[0]
+		if !req.Stream || !bytes.Contains(req.Body, []byte(`"include_usage":true`)) {
+			t.Errorf("upstream body: %s", req.Body)
+		}
+	})
+}
+
+// TestMessagesStreamFailover: a Messages stream fails over from an
+// Anthropic target to an OpenAI one before commit, and is then
+// translated; after commit a failure ends it with Anthropic's error event.
+func TestMessagesStreamFailover(t *testing.T) {
+	body := messagesStreamBody()
+	t.Run("529 fails over to the OpenAI target", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude, proxytest.AnthropicOverloaded())
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+		r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
+		if r.status != 200 {
+			t.Fatalf("status %d:\n%s", r.status, r.raw)
+		}
+		wantServed(t, r.header, gpt, claude+"=529,"+gpt+"=200")
+		if got := names(r.events); !reflect.DeepEqual(got, textOrder) {
+			t.Errorf("events = %v:\n%s", got, r.raw)
+		}
+		if got := messagesText(t, r); got != "hello from gpt" {
+			t.Errorf("text = %q", got)
+		}
+		wantTargetState(t, e, claude, health.StateCooldown, "upstream_overloaded")
+	})
+	t.Run("an in-band overloaded error before content fails over", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude, proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{ErrorAt: 1}))
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+		r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
+		wantServed(t, r.header, gpt, claude+"=in_band_error,"+gpt+"=200")
+		if got := names(r.events); !reflect.DeepEqual(got, textOrder) {
+			t.Errorf("events = %v:\n%s", got, r.raw)
+		}
+		// One message_start: the Anthropic target's held one is dropped.
+		if got := messagesText(t, r); got != "hello from gpt" {
+			t.Errorf("text = %q", got)
+		}
+	})
+	t.Run("OpenAI primary cut after content ends with Anthropic's error event", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt, proxytest.Stream(proxytest.StreamOptions{CutAfter: 1}))
+		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}))
+		r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
+		wantServed(t, r.header, gpt, gpt+"=200")
+		wantMessagesErrorEnd(t, r, "api_error")
+		if got := messagesText(t, r); got != "hello" {
+			t.Errorf("text = %q", got)
+		}
+		if ant.Hits() != 0 {
+			t.Errorf("claude got %d requests after commit", ant.Hits())
+		}
+	})
+}
+
+// wantMessagesErrorEnd checks a Messages stream ended by Anthropic's
+// error event of type typ, with no message_stop.
+func wantMessagesErrorEnd(t testing.TB, r streamResult, typ string) {
+	t.Helper()
+	if r.status != 200 || len(r.events) == 0 {
+		t.Fatalf("status %d:\n%s", r.status, r.raw)
+	}
+	last := r.events[len(r.events)-1]
+	var e anthropicErr
+	if last.name != "error" || json.Unmarshal([]byte(last.data), &e) != nil || e.Type != "error" || e.Error.Type != typ || e.Error.Message == "" {
+		t.Errorf("last event %q %s, want Anthropic's error event of type %s:\n%s", last.name, last.data, typ, r.raw)
+	}
+	for _, ev := range r.events {
+		if ev.name == "message_stop" || ev.data == "[DONE]" {
+			t.Errorf("the stream has %q after its failure:\n%s", ev.name+ev.data, r.raw)
+		}
+	}
+}
+
+// TestMessagesErrors: errors come in Anthropic's envelope, typed by status.
+func TestMessagesErrors(t *testing.T) {
+	ant := anthropicUpstream(t, claude, proxytest.AnthropicRateLimited("30"))
+	oai := upstream(t, gpt, proxytest.RateLimited("20"))
+	ds := mixed(ant, oai, true, storage.Routing{})
+	e := newEnv(t, ds)
+	t.Run("401 bad key", func(t *testing.T) {
+		r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", "sk-wrong")
+		wantAnthropicError(t, r, 401, "authentication_error")
+		r = e.do(http.MethodPost, "/v1/messages", "", messagesBody)
+		wantAnthropicError(t, r, 401, "authentication_error")
+	})
+	t.Run("404 unknown model", func(t *testing.T) {
+		r := e.do(http.MethodPost, "/v1/messages", "", strings.Replace(messagesBody, "chat-prod", "no-such-model", 1), "X-Api-Key", callerKey)
+		wantAnthropicError(t, r, 404, "not_found_error")
+	})
+	t.Run("400 bad body", func(t *testing.T) {
+		r := e.do(http.MethodPost, "/v1/messages", "", `{"model":"chat-prod","max_tokens":5}`, "X-Api-Key", callerKey)
+		wantAnthropicError(t, r, 400, "invalid_request_error")
+	})
+	t.Run("429 from the upstreams, with retry-after", func(t *testing.T) {
+		r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey)
+		wantAnthropicError(t, r, 429, "rate_limit_error")
+		wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=429,"+gpt+"=429")
+		if r.header.Get("Retry-After") == "" {
+			t.Errorf("no Retry-After")
+		}
+		wantNoLeak(t, "429 body", string(r.body))
+	})
+	t.Run("429 from a direct Anthropic model keeps its retry-after", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude, proxytest.AnthropicRateLimited("30"))
+		e := newEnv(t, storage.Dataset{
+			ProviderKeys: []storage.ProviderKey{anthropicKey("pk-claude", ant)},
+			Models:       []storage.Model{claudeModel(claude, "pk-claude")},
+			APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+		})
+		r := e.do(http.MethodPost, "/v1/messages", "", strings.Replace(messagesBody, "chat-prod", claude, 1), "X-Api-Key", callerKey)
+		wantAnthropicError(t, r, 429, "rate_limit_error")
+		wantHeader(t, r.header, "Retry-After", "30")
+		r2 := e.sse("/v1/messages", "", strings.Replace(messagesStreamBody(), "chat-prod", claude, 1), "X-Api-Key", callerKey)
+		if r2.status != 429 || !strings.Contains(r2.raw, `"rate_limit_error"`) {
+			t.Errorf("stream: %d %s", r2.status, r2.raw)
+		}
+	})
+}
+
+// TestMessagesStreamFaults: the streaming faults of /v1/messages, on an
+// Anthropic primary (native) failing over to an OpenAI secondary before
+// commit, and ending with Anthropic's error event after it.
+func TestMessagesStreamFaults(t *testing.T) {
+	body := messagesStreamBody()
+	as := func(o proxytest.AnthropicStreamOptions) proxytest.Behavior { return proxytest.AnthropicStream(o) }
+	timeout := []func(*storage.Model){withStreamTimeout(300)}
+	before := []struct {
+		name  string
+		b     proxytest.Behavior
+		mods  []func(*storage.Model)
+		label string
+	}{
+		{"cut", as(proxytest.AnthropicStreamOptions{CutBeforeContent: true}), nil, "stream_aborted"},
+		{"stall (pings do not count)", as(proxytest.AnthropicStreamOptions{StallBeforeContent: true, PingEvery: 50 * time.Millisecond}), timeout, "timeout"},
+		{"malformed", as(proxytest.AnthropicStreamOptions{MalformedAt: 1}), nil, "upstream_decode_error"},
+		{"in-band error", as(proxytest.AnthropicStreamOptions{ErrorAt: 1, ErrorType: "api_error", ErrorMessage: "Internal server error"}), nil, "in_band_error"},
+	}
+	for _, tt := range before {
+		t.Run(tt.name+" before content fails over", func(t *testing.T) {
+			ant := anthropicUpstream(t, claude, tt.b)
+			oai := upstream(t, gpt)
+			e := newEnv(t, mixed(ant, oai, true, storage.Routing{}, tt.mods...))
+			r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
+			if r.status != 200 {
+				t.Fatalf("status %d:\n%s", r.status, r.raw)
+			}
+			wantServed(t, r.header, gpt, claude+"="+tt.label+","+gpt+"=200")
+			if got := names(r.events); !reflect.DeepEqual(got, textOrder) {
+				t.Errorf("events = %v:\n%s", got, r.raw)
+			}
+			if got := messagesText(t, r); got != "hello from gpt" {
+				t.Errorf("text = %q", got)
+			}
+			wantNoLeak(t, "stream", r.raw)
+			wantUnder(t, r.took, 5*time.Second)
+		})
+	}
+	after := []struct {
+		name string
+		b    proxytest.Behavior
+		mods []func(*storage.Model)
+		typ  string // of the error event
+	}{
+		{"cut", as(proxytest.AnthropicStreamOptions{CutAfter: 1}), nil, "api_error"},
+		{"stall (pings do not count)", as(proxytest.AnthropicStreamOptions{StallAfter: 1, PingEvery: 50 * time.Millisecond}), timeout, "timeout_error"},
+		{"malformed", as(proxytest.AnthropicStreamOptions{MalformedAt: 2}), nil, "api_error"},
+		{"in-band error", as(proxytest.AnthropicStreamOptions{ErrorAt: 2, ErrorType: "api_error", ErrorMessage: "Internal server error at 10.1.2.3"}), nil, "api_error"},
+	}
+	for _, tt := range after {
+		t.Run(tt.name+" after content ends with Anthropic's error event", func(t *testing.T) {
+			ant := anthropicUpstream(t, claude, tt.b)
+			oai := upstream(t, gpt)
+			e := newEnv(t, mixed(ant, oai, true, storage.Routing{}, tt.mods...))
+			r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
+			wantServed(t, r.header, claude, claude+"=200")
+			wantMessagesErrorEnd(t, r, tt.typ)
+			if got := messagesText(t, r); got != "hello" {
+				t.Errorf("text = %q", got)
+			}
+			for _, ev := range r.events {
+				if ev.name == "ping" {
+					t.Errorf("the upstream's ping reached the caller")
+				}
+			}
+			wantHits(t, oai, 0)
+			wantNoLeak(t, "stream", r.raw)
+			wantUnder(t, r.took, 5*time.Second)
+		})
+	}
+	// The same faults on an OpenAI target serving a Messages caller.
+	t.Run("translated: stall after content ends with timeout_error", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt, proxytest.Stream(proxytest.StreamOptions{StallAfter: 1}))
+		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}, timeout...))
+		r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
+		wantServed(t, r.header, gpt, gpt+"=200")
+		wantMessagesErrorEnd(t, r, "timeout_error")
+	})
+	t.Run("translated: an in-band error before content fails over to claude", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt, proxytest.Stream(proxytest.StreamOptions{ErrorAt: 1}))
+		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}))
+		r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
+		wantServed(t, r.header, claude, gpt+"=in_band_error,"+claude+"=200")
+		if got := names(r.events); !reflect.DeepEqual(got, textOrder) {
+			t.Errorf("events = %v:\n%s", got, r.raw)
+		}
+		if got := messagesText(t, r); got != "hello from claude" {
+			t.Errorf("text = %q", got)
+		}
+	})
+	t.Run("translated: an in-band error after content ends with the error event", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt, proxytest.Stream(proxytest.StreamOptions{ErrorAt: 2}))
+		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}))
+		r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
+		wantServed(t, r.header, gpt, gpt+"=200")
+		wantMessagesErrorEnd(t, r, "api_error")
+		wantNoLeak(t, "stream", r.raw)
+	})
+}
+
+// ---------------------------------------------------------------------
+// count_tokens.
+
+func TestCountTokens(t *testing.T) {
+	const body = `{"model":"chat-prod","messages":[{"role":"user","content":"Hello, Claude"}],"system":"You are a scientist"}`
+	t.Run("Anthropic target: the upstream's count", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude, proxytest.AnthropicCountTokens(14))
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages/count_tokens", "", body, "X-Api-Key", callerKey)
+		if r.status != 200 || string(r.body) != `{"input_tokens":14}` {
+			t.Fatalf("answer %d %s", r.status, r.body)
+		}
+		wantServed(t, r.header, claude, claude+"=200")
+		req := ant.Requests()[0]
+		wantSpliced(t, req, "/v1/messages/count_tokens", body, "chat-prod", claudeModelName)
+		wantHeader(t, req.Header, "Anthropic-Version", "2023-06-01")
+		wantHits(t, oai, 0)
+	})
+	t.Run("OpenAI target: the gateway's estimate", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages/count_tokens", "", body, "X-Api-Key", callerKey)
+		if r.status != 200 {
+			t.Fatalf("answer %d %s", r.status, r.body)
+		}
+		wantServed(t, r.header, gpt, gpt+"=estimate")
+		var c struct {
+			InputTokens int `json:"input_tokens"`
+		}
+		if err := json.Unmarshal(r.body, &c); err != nil || c.InputTokens < 1 || c.InputTokens > 100 {
+			t.Errorf("answer %s", r.body)
+		}
+		wantHits(t, oai, 0)
+		if ant.Hits() != 0 {
+			t.Errorf("claude got %d requests", ant.Hits())
+		}
+	})
+	t.Run("Anthropic target overloaded: the OpenAI target's estimate", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude, proxytest.AnthropicOverloaded())
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages/count_tokens", "", body, "X-Api-Key", callerKey)
+		if r.status != 200 {
+			t.Fatalf("answer %d %s", r.status, r.body)
+		}
+		wantServed(t, r.header, gpt, claude+"=529,"+gpt+"=estimate")
+	})
+	t.Run("a bad body is Anthropic's 400", func(t *testing.T) {
+		e := newEnv(t, mixed(anthropicUpstream(t, claude), upstream(t, gpt), false, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages/count_tokens", "", `{"model":"chat-prod"}`, "X-Api-Key", callerKey)
+		wantAnthropicError(t, r, 400, "invalid_request_error")
+	})
+}
