@@ -300,4 +300,3 @@ func ResponseStream(o ResponseStreamOptions) Behavior {
 		send("response.completed", map[string]any{"response": responseObject(c, "completed", []any{item}, responseUsage, nil)})
 	}
 }
-
