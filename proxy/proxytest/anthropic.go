@@ -308,6 +308,10 @@ type AnthropicStreamOptions struct {
 	CutAfter int
 	// StallAfter > 0 goes silent after that many text deltas.
 	StallAfter int
+	// WaitAfter > 0 waits, after that many text deltas, until Wait is
+	// closed.
+	WaitAfter int
+	Wait      <-chan struct{}
 	// ErrorAt > 0 sends an in-band error event (ErrorType, default
 	// overloaded_error) before text delta n and ends the stream, as the
 	// API does.
@@ -470,6 +474,9 @@ func AnthropicStream(o AnthropicStreamOptions) Behavior {
 				}
 				if o.StallAfter == n {
 					stall()
+					return
+				}
+				if o.WaitAfter == n && !waitFor(c, o.Wait) {
 					return
 				}
 			}

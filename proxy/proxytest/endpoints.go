@@ -166,6 +166,9 @@ type ResponseStreamOptions struct {
 	CutAfter int
 	// StallAfter > 0 goes silent after that many deltas.
 	StallAfter int
+	// WaitAfter > 0 waits, after that many deltas, until Wait is closed.
+	WaitAfter int
+	Wait      <-chan struct{}
 	// FailedAt > 0 sends response.failed (the response with status failed
 	// and an error of ErrorCode) in place of delta n and ends the stream.
 	FailedAt int
@@ -285,6 +288,9 @@ func ResponseStream(o ResponseStreamOptions) Behavior {
 			}
 			if o.StallAfter == n {
 				stall()
+				return
+			}
+			if o.WaitAfter == n && !waitFor(c, o.Wait) {
 				return
 			}
 		}

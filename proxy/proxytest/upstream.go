@@ -409,6 +409,11 @@ type StreamOptions struct {
 	CutAfter int
 	// StallAfter > 0 goes silent after that many content chunks.
 	StallAfter int
+	// WaitAfter > 0 waits, after that many content chunks, until Wait is
+	// closed (or the request ends), then goes on: a test holds the stream
+	// open until it has seen what it waits for.
+	WaitAfter int
+	Wait      <-chan struct{}
 	// MalformedAt > 0 sends a malformed event before content chunk n (1-based).
 	MalformedAt int
 	// ErrorAt > 0 sends an in-band error event before content chunk n.
@@ -558,6 +563,9 @@ func sseChunks(w http.ResponseWriter, c *Call, o StreamOptions, f chunkFormat) {
 			}
 			return
 		}
+		if o.WaitAfter == n && !waitFor(c, o.Wait) {
+			return
+		}
 	}
 	if f.tools != nil {
 		f.tools(send)
@@ -582,6 +590,18 @@ func chunk(c *Call, delta, finish string) string {
 func textChunk(c *Call, text, finish string) string {
 	return fmt.Sprintf("data: {\"id\":\"cmpl-%s\",\"object\":\"text_completion\",\"created\":1767225600,\"model\":%q,\"choices\":[{\"text\":%s,\"index\":0,\"logprobs\":null,\"finish_reason\":%s}]}\n\n",
 		c.Name, c.Model, jsonString(text), finish)
+}
+
+// waitFor waits until ch is closed, and reports false when the request
+// or the upstream ended first.
+func waitFor(c *Call, ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-c.R.Context().Done():
+	case <-c.Done:
+	}
+	return false
 }
 
 func jsonString(s string) string {
