@@ -320,10 +320,31 @@ func (c *call) plan() bool {
 	}
 	cands := append(append(healthy, cooling...), broken...)
 	if n := g.Budget(); len(cands) > n {
-		cands = cands[:n]
+		cands = cands[:c.budgetEnd(cands, n)]
 	}
 	c.cands = cands
 	return true
+}
+
+// budgetEnd is the length of the walk that holds n targets able to serve
+// the endpoint: a target that does not serve it is skipped without a call
+// (unsupported_endpoint), so it does not use up max_fallbacks.
+func (c *call) budgetEnd(cands []candidate, n int) int {
+	for i := range cands {
+		if t := cands[i].t; t.Err != nil || serves(t.Endpoint, c.rt.op) {
+			if n--; n == 0 {
+				return i + 1
+			}
+		}
+	}
+	return len(cands)
+}
+
+// serves reports whether ep can serve op, natively or as prepare serves
+// it otherwise (Messages through chat completions, count_tokens by the
+// estimate).
+func serves(ep provider.Endpoint, op provider.Op) bool {
+	return ep.Supports(op) || op == provider.OpMessages && ep.Supports(provider.OpChat) || op == provider.OpCountTokens
 }
 
 // releaseBody returns the caller's body buffer, when pooled, to the pool.
