@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aisix/aisix/proxy"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/proxytest"
 	"github.com/aisix/aisix/storage"
@@ -1164,4 +1166,245 @@ func TestCountTokens(t *testing.T) {
 		r := e.do(http.MethodPost, "/v1/messages/count_tokens", "", `{"model":"chat-prod"}`, "X-Api-Key", callerKey)
 		wantAnthropicError(t, r, 400, "invalid_request_error")
 	})
+}
+
+// ---------------------------------------------------------------------
+// Keep-alive, and more of the caller wires.
+
+// heldStream sends a streaming POST and reads it line by line; when a
+// line equal to want arrives after the first content, it closes release
+// (the upstream then finishes). It returns the whole stream.
+func heldStream(t *testing.T, e *env, path, body string, release chan struct{}, want string, header ...string) streamResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.front.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("stream request: %v", err)
+	}
+	defer resp.Body.Close()
+	var raw bytes.Buffer
+	br := bufio.NewReader(resp.Body)
+	released := false
+	for {
+		line, err := br.ReadString('\n')
+		raw.WriteString(line)
+		if !released && strings.TrimSuffix(line, "\n") == want {
+			close(release)
+			released = true
+		}
+		if err != nil {
+			break
+		}
+	}
+	if !released {
+		close(release)
+		t.Fatalf("no %q line in the stream:\n%s", want, raw.String())
+	}
+	res := streamResult{status: resp.StatusCode, header: resp.Header, raw: raw.String()}
+	res.events, res.comments = parseSSE(raw.Bytes())
+	return res
+}
+
+func withKeepAlive(d time.Duration) envOption {
+	return func(o *proxy.Options) { o.KeepAliveInterval = d }
+}
+
+// TestStreamKeepAlive: a silent committed stream gets the caller wire's
+// keep-alive: Anthropic's ping event for a Messages caller (whatever the
+// target), an SSE comment on the Responses API.
+func TestStreamKeepAlive(t *testing.T) {
+	t.Run("messages, native", func(t *testing.T) {
+		release := make(chan struct{})
+		ant := anthropicUpstream(t, claude, proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{WaitAfter: 1, Wait: release}))
+		e := newEnv(t, mixed(ant, upstream(t, gpt), true, storage.Routing{}), withKeepAlive(20*time.Millisecond))
+		r := heldStream(t, e, "/v1/messages", messagesStreamBody(), release, "event: ping", "X-Api-Key", callerKey)
+		wantPingBetween(t, r)
+	})
+	t.Run("messages, translated", func(t *testing.T) {
+		release := make(chan struct{})
+		oai := upstream(t, gpt, proxytest.Stream(proxytest.StreamOptions{WaitAfter: 1, Wait: release}))
+		e := newEnv(t, mixed(anthropicUpstream(t, claude), oai, false, storage.Routing{}), withKeepAlive(20*time.Millisecond))
+		r := heldStream(t, e, "/v1/messages", messagesStreamBody(), release, "event: ping", "X-Api-Key", callerKey)
+		wantPingBetween(t, r)
+	})
+	t.Run("responses", func(t *testing.T) {
+		release := make(chan struct{})
+		prim := upstream(t, epPrimary, proxytest.ResponseStream(proxytest.ResponseStreamOptions{WaitAfter: 1, Wait: release}))
+		e := newEnv(t, pair(prim, upstream(t, epSecondary), storage.Routing{}), withKeepAlive(20*time.Millisecond))
+		r := heldStream(t, e, "/v1/responses", `{"model":"chat-prod","input":"hi","stream":true}`, release, ": keep-alive",
+			"Authorization", "Bearer "+callerKey)
+		if r.comments < 1 || !reflect.DeepEqual(names(r.events), responsesOrder) {
+			t.Errorf("comments %d, events %v:\n%s", r.comments, names(r.events), r.raw)
+		}
+		if strings.Contains(r.raw, "event: ping") {
+			t.Errorf("an Anthropic ping on the Responses API:\n%s", r.raw)
+		}
+	})
+}
+
+// wantPingBetween checks a Messages stream: the text events, with the
+// gateway's ping events (and only there) after the first delta.
+func wantPingBetween(t *testing.T, r streamResult) {
+	t.Helper()
+	var rest []string
+	pings := 0
+	for i, ev := range r.events {
+		if ev.name == "ping" {
+			pings++
+			if i < 3 || decodeJSON(t, ev.data)["type"] != "ping" {
+				t.Errorf("ping at %d: %s", i, ev.data)
+			}
+			continue
+		}
+		rest = append(rest, ev.name)
+	}
+	if pings == 0 || !reflect.DeepEqual(rest, textOrder) || r.comments != 0 {
+		t.Errorf("pings %d, comments %d, events %v:\n%s", pings, r.comments, rest, r.raw)
+	}
+}
+
+// TestMessagesMore: the rest of the Messages caller's wire.
+func TestMessagesMore(t *testing.T) {
+	t.Run("x-api-key comes before Authorization", func(t *testing.T) {
+		e := newEnv(t, mixed(anthropicUpstream(t, claude), upstream(t, gpt), true, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages", "sk-wrong", messagesBody, "X-Api-Key", callerKey)
+		if r.status != 200 {
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	})
+	t.Run("403 for a key without the model", func(t *testing.T) {
+		ds := mixed(anthropicUpstream(t, claude), upstream(t, gpt), true, storage.Routing{})
+		ds.APIKeys = append(ds.APIKeys, callerAPIKey("key-2", "sk-narrow", gpt))
+		e := newEnv(t, ds)
+		wantAnthropicError(t, e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", "sk-narrow"), 403, "permission_error")
+	})
+	t.Run("405 in Anthropic's envelope", func(t *testing.T) {
+		e := newEnv(t, mixed(anthropicUpstream(t, claude), upstream(t, gpt), true, storage.Routing{}))
+		r := e.do(http.MethodGet, "/v1/messages", "", "", "X-Api-Key", callerKey)
+		wantAnthropicError(t, r, 405, "invalid_request_error")
+		wantHeader(t, r.header, "Allow", "POST")
+	})
+	t.Run("an Anthropic 400 is returned at once, redacted, in Anthropic's envelope", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude, badRequest())
+		oai := upstream(t, gpt)
+		e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey)
+		er := wantAnthropicError(t, r, 400, "invalid_request_error")
+		if !strings.HasPrefix(er.Error.Message, "max_tokens: 100000 > 64000") {
+			t.Errorf("message = %q", er.Error.Message)
+		}
+		for _, l := range []string{"sk-ant", "abcdefghijkl", "10.1.2.3", "http://", "request_id", "req_fake"} {
+			if strings.Contains(string(r.body), l) {
+				t.Errorf("body leaks %q: %s", l, r.body)
+			}
+		}
+		wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=400")
+		wantHits(t, oai, 0)
+	})
+	t.Run("an OpenAI context-length 400 fails over to claude", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude)
+		oai := upstream(t, gpt, proxytest.ContextLengthExceeded())
+		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey)
+		if r.status != 200 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		wantServed(t, r.header, claude, gpt+"=400,"+claude+"=200")
+	})
+	t.Run("an OpenAI content-policy 400 is Anthropic's invalid_request_error", func(t *testing.T) {
+		e := newEnv(t, mixed(anthropicUpstream(t, claude), upstream(t, gpt, proxytest.ContentPolicy()), false, storage.Routing{}))
+		r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey)
+		er := wantAnthropicError(t, r, 400, "invalid_request_error")
+		if !strings.Contains(er.Error.Message, "safety system") {
+			t.Errorf("message = %q", er.Error.Message)
+		}
+	})
+	t.Run("translated stream without [DONE] after its finish is completed", func(t *testing.T) {
+		oai := upstream(t, gpt, proxytest.Stream(proxytest.StreamOptions{NoDone: true}))
+		e := newEnv(t, mixed(anthropicUpstream(t, claude), oai, false, storage.Routing{}))
+		r := e.sse("/v1/messages", "", messagesStreamBody(), "X-Api-Key", callerKey)
+		if got := names(r.events); !reflect.DeepEqual(got, textOrder) {
+			t.Errorf("events = %v:\n%s", got, r.raw)
+		}
+	})
+	t.Run("translated stream that ends before its finish ends with an error event", func(t *testing.T) {
+		oai := upstream(t, gpt, proxytest.Stream(proxytest.StreamOptions{NoDone: true, NoFinish: true}))
+		e := newEnv(t, mixed(anthropicUpstream(t, claude), oai, false, storage.Routing{}))
+		r := e.sse("/v1/messages", "", messagesStreamBody(), "X-Api-Key", callerKey)
+		wantMessagesErrorEnd(t, r, "api_error")
+	})
+	t.Run("native stream that ends before message_stop ends with an error event", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude, proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{NoStop: true}))
+		e := newEnv(t, mixed(ant, upstream(t, gpt), true, storage.Routing{}))
+		r := e.sse("/v1/messages", "", messagesStreamBody(), "X-Api-Key", callerKey)
+		wantMessagesErrorEnd(t, r, "api_error")
+	})
+}
+
+// TestOtherEndpointsUnsupported: completions and the Responses API on an
+// Anthropic target are skipped as unsupported_endpoint too; count_tokens
+// on a direct OpenAI model is the estimate.
+func TestOtherEndpointsUnsupported(t *testing.T) {
+	for _, tt := range []struct{ path, body string }{
+		{"/v1/completions", `{"model":"chat-prod","prompt":"hi"}`},
+		{"/v1/completions", `{"model":"chat-prod","prompt":"hi","stream":true}`},
+		{"/v1/responses", `{"model":"chat-prod","input":"hi"}`},
+		{"/v1/responses", `{"model":"chat-prod","input":"hi","stream":true}`},
+	} {
+		ant := anthropicUpstream(t, claude)
+		e := newEnv(t, mixed(ant, upstream(t, gpt), true, storage.Routing{}))
+		r := e.sse(tt.path, callerKey, tt.body)
+		if r.status != 200 {
+			t.Errorf("%s %s: status %d: %s", tt.path, tt.body, r.status, r.raw)
+		}
+		wantServed(t, r.header, gpt, claude+"=unsupported_endpoint,"+gpt+"=200")
+		if ant.Hits() != 0 {
+			t.Errorf("claude got %d requests", ant.Hits())
+		}
+	}
+	oai := upstream(t, gpt)
+	e := newEnv(t, storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{providerKey("pk-gpt", oai.BaseURL())},
+		Models:       []storage.Model{directModel(gpt, "pk-gpt")},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	})
+	r := e.do(http.MethodPost, "/v1/messages/count_tokens", callerKey, `{"model":"gpt","messages":[{"role":"user","content":"hi"}]}`)
+	if r.status != 200 || !strings.HasPrefix(string(r.body), `{"input_tokens":`) {
+		t.Errorf("count_tokens: %d %s", r.status, r.body)
+	}
+	wantServed(t, r.header, gpt, gpt+"=estimate")
+	wantHits(t, oai, 0)
+}
+
+// TestUnsupportedTargetBudget: a target skipped as unsupported_endpoint
+// does not use up max_fallbacks: the budget counts the targets that can
+// serve the endpoint.
+func TestUnsupportedTargetBudget(t *testing.T) {
+	ant := anthropicUpstream(t, claude)
+	oai := upstream(t, gpt, proxytest.ServerError(503))
+	e := newEnv(t, mixed(ant, oai, true, storage.Routing{MaxFallbacks: ptr(0)}))
+	r := e.do(http.MethodPost, "/v1/embeddings", callerKey, `{"model":"chat-prod","input":"x"}`)
+	if r.status != 502 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	// gpt was tried, once: claude took no part of the budget.
+	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=unsupported_endpoint,"+gpt+"=503")
+	oai.Script(proxytest.OK())
+	e.clock.Advance(time.Hour)
+	r = e.do(http.MethodPost, "/v1/embeddings", callerKey, `{"model":"chat-prod","input":"x"}`)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	wantServed(t, r.header, gpt, claude+"=unsupported_endpoint,"+gpt+"=200")
+	// Chat is served by both: the budget is one target, claude.
+	ant.Script(proxytest.AnthropicOverloaded())
+	r = e.do(http.MethodPost, "/v1/chat/completions", callerKey, chatBody("chat-prod", false))
+	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=529")
+	wantHits(t, oai, 2)
 }
