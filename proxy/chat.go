@@ -425,7 +425,13 @@ func (c *call) tryTarget(cd *candidate) bool {
 	}
 	if _, err := c.prepare(t); err != nil {
 		// The request cannot be put in this target's wire: nothing was
-		// sent, and nothing is said about the target.
+		// sent, and nothing is said about the target. A probe claimed on
+		// it goes back at once: the rest of the walk (a stream, perhaps)
+		// must not keep other requests from probing it.
+		if cd.probe != 0 {
+			cd.h.ReleaseProbe(cd.probe)
+			cd.probe = 0
+		}
 		if errors.Is(err, errUnsupportedEndpoint) {
 			c.addTrail(t.Name, "unsupported_endpoint")
 			c.last = &failure{label: "unsupported_endpoint", action: actFailover, effect: effNeutral, status: http.StatusBadRequest,

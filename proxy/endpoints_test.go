@@ -1408,3 +1408,37 @@ func TestUnsupportedTargetBudget(t *testing.T) {
 	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=529")
 	wantHits(t, oai, 2)
 }
+
+// TestUnsupportedTargetLeavesProbe: a half-open target that is skipped as
+// unsupported_endpoint holds no probe while the request goes on: a chat
+// request made during a long Responses stream can probe it.
+func TestUnsupportedTargetLeavesProbe(t *testing.T) {
+	ant := anthropicUpstream(t, claude, proxytest.AnthropicOverloaded(), proxytest.AnthropicOK())
+	release := make(chan struct{})
+	oai := upstream(t, gpt, proxytest.OK(), proxytest.ResponseStream(proxytest.ResponseStreamOptions{WaitAfter: 1, Wait: release}), proxytest.OK())
+	e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+	r := e.chat("chat-prod")
+	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=529,"+gpt+"=200")
+	e.clock.Advance(time.Hour) // claude's cooldown is over: half-open
+	if st := e.reg.Status("id-" + claude); st.State != health.StateProbing {
+		t.Fatalf("claude = %s, want probing", st.State)
+	}
+
+	streamed := make(chan streamResult, 1)
+	go func() {
+		streamed <- e.sse("/v1/responses", callerKey, `{"model":"chat-prod","input":"hi","stream":true}`)
+	}()
+	if !oai.WaitHits(2, 10*time.Second) {
+		close(release)
+		t.Fatal("the stream never reached gpt")
+	}
+	// The stream is on gpt, held open; claude was passed over.
+	r = e.chat("chat-prod")
+	close(release)
+	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=200")
+	s := <-streamed
+	wantServed(t, s.header, gpt, claude+"=unsupported_endpoint,"+gpt+"=200")
+	if st := e.reg.Status("id-" + claude); st.State != health.StateHealthy {
+		t.Errorf("claude after its probe = %s", st.State)
+	}
+}
