@@ -64,6 +64,20 @@ func faultPair(t *testing.T, f primaryFault, secondary ...proxytest.Behavior) (e
 	return newEnv(t, pair(prim, sec, storage.Routing{})), prim, sec
 }
 
+// only applies mods to the model named name alone: a short stream
+// timeout for the target that stalls leaves the one that answers its
+// defaults, so a slow machine cannot time it out too.
+func only(ds storage.Dataset, name string, mods ...func(*storage.Model)) storage.Dataset {
+	for i := range ds.Models {
+		if ds.Models[i].DisplayName == name {
+			for _, fn := range mods {
+				fn(&ds.Models[i])
+			}
+		}
+	}
+	return ds
+}
+
 // wantServed checks the headers of an answer served by served after the
 // trail.
 func wantServed(t testing.TB, h http.Header, served, trail string) {
@@ -547,7 +561,7 @@ func TestResponsesStreamFaults(t *testing.T) {
 		t.Run(tt.name+" fails over", func(t *testing.T) {
 			prim := upstream(t, epPrimary, tt.prim)
 			sec := upstream(t, epSecondary)
-			e := newEnv(t, pair(prim, sec, storage.Routing{}, tt.mods...))
+			e := newEnv(t, only(pair(prim, sec, storage.Routing{}), epPrimary, tt.mods...))
 			r := e.sse("/v1/responses", callerKey, body)
 			if r.status != 200 {
 				t.Fatalf("status %d:\n%s", r.status, r.raw)
@@ -576,7 +590,7 @@ func TestResponsesStreamFaults(t *testing.T) {
 		t.Run(tt.name+" ends with the Responses error event", func(t *testing.T) {
 			prim := upstream(t, epPrimary, tt.prim)
 			sec := upstream(t, epSecondary)
-			e := newEnv(t, pair(prim, sec, storage.Routing{}, tt.mods...))
+			e := newEnv(t, only(pair(prim, sec, storage.Routing{}), epPrimary, tt.mods...))
 			r := e.sse("/v1/responses", callerKey, body)
 			if r.status != 200 {
 				t.Fatalf("status %d:\n%s", r.status, r.raw)
@@ -1031,7 +1045,7 @@ func TestMessagesStreamFaults(t *testing.T) {
 		t.Run(tt.name+" before content fails over", func(t *testing.T) {
 			ant := anthropicUpstream(t, claude, tt.b)
 			oai := upstream(t, gpt)
-			e := newEnv(t, mixed(ant, oai, true, storage.Routing{}, tt.mods...))
+			e := newEnv(t, only(mixed(ant, oai, true, storage.Routing{}), claude, tt.mods...))
 			r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
 			if r.status != 200 {
 				t.Fatalf("status %d:\n%s", r.status, r.raw)
@@ -1062,7 +1076,7 @@ func TestMessagesStreamFaults(t *testing.T) {
 		t.Run(tt.name+" after content ends with Anthropic's error event", func(t *testing.T) {
 			ant := anthropicUpstream(t, claude, tt.b)
 			oai := upstream(t, gpt)
-			e := newEnv(t, mixed(ant, oai, true, storage.Routing{}, tt.mods...))
+			e := newEnv(t, only(mixed(ant, oai, true, storage.Routing{}), claude, tt.mods...))
 			r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
 			wantServed(t, r.header, claude, claude+"=200")
 			wantMessagesErrorEnd(t, r, tt.typ)
@@ -1083,7 +1097,7 @@ func TestMessagesStreamFaults(t *testing.T) {
 	t.Run("translated: stall after content ends with timeout_error", func(t *testing.T) {
 		ant := anthropicUpstream(t, claude)
 		oai := upstream(t, gpt, proxytest.Stream(proxytest.StreamOptions{StallAfter: 1}))
-		e := newEnv(t, mixed(ant, oai, false, storage.Routing{}, timeout...))
+		e := newEnv(t, only(mixed(ant, oai, false, storage.Routing{}), gpt, timeout...))
 		r := e.sse("/v1/messages", "", body, "X-Api-Key", callerKey)
 		wantServed(t, r.header, gpt, gpt+"=200")
 		wantMessagesErrorEnd(t, r, "timeout_error")
