@@ -1456,3 +1456,30 @@ func TestUnsupportedTargetLeavesProbe(t *testing.T) {
 		t.Errorf("claude after its probe = %s", st.State)
 	}
 }
+
+// TestMessagesGatewayErrors: the gateway's own refusals, in Anthropic's
+// envelope for a Messages caller: 413, and 503 overloaded_error with
+// Retry-After when every target cools down.
+func TestMessagesGatewayErrors(t *testing.T) {
+	t.Run("413", func(t *testing.T) {
+		e := newEnv(t, mixed(anthropicUpstream(t, claude), upstream(t, gpt), true, storage.Routing{}),
+			func(o *proxy.Options) { o.MaxBodyBytes = 64 })
+		r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey)
+		wantAnthropicError(t, r, 413, "request_too_large")
+	})
+	t.Run("503 all unavailable", func(t *testing.T) {
+		ant := anthropicUpstream(t, claude, proxytest.AnthropicOverloaded())
+		oai := upstream(t, gpt, proxytest.ServerError(503))
+		e := newEnv(t, mixed(ant, oai, true, storage.Routing{WhenAllUnavailable: storage.WhenAllUnavailableFail}))
+		r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey)
+		wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=529,"+gpt+"=503")
+		wantAnthropicError(t, r, 502, "api_error")
+		wantNoLeak(t, "body", string(r.body))
+		r = e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey)
+		wantAnthropicError(t, r, 503, "overloaded_error")
+		if r.header.Get("Retry-After") == "" {
+			t.Error("no Retry-After")
+		}
+		wantHits(t, oai, 1)
+	})
+}
