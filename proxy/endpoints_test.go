@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1482,4 +1483,113 @@ func TestMessagesGatewayErrors(t *testing.T) {
 		}
 		wantHits(t, oai, 1)
 	})
+}
+
+// TestEndpointsConcurrent: every endpoint at once, plain and streaming,
+// on one group, native and translated (run it with -race: calls, buffers
+// and decoders are pooled).
+func TestEndpointsConcurrent(t *testing.T) {
+	ant := anthropicUpstream(t, claude)
+	oai := upstream(t, gpt)
+	e := newEnv(t, mixed(ant, oai, true, storage.Routing{}))
+	type req struct {
+		path, body string
+		stream     bool
+		served     string
+	}
+	reqs := []req{
+		{"/v1/embeddings", `{"model":"chat-prod","input":["a","b"]}`, false, gpt},
+		{"/v1/completions", `{"model":"chat-prod","prompt":"hi"}`, false, gpt},
+		{"/v1/completions", `{"model":"chat-prod","prompt":"hi","stream":true}`, true, gpt},
+		{"/v1/responses", `{"model":"chat-prod","input":"hi"}`, false, gpt},
+		{"/v1/responses", `{"model":"chat-prod","input":"hi","stream":true}`, true, gpt},
+		{"/v1/messages", messagesBody, false, claude},
+		{"/v1/messages", messagesStreamBody(), true, claude},
+		{"/v1/messages/count_tokens", `{"model":"chat-prod","messages":[{"role":"user","content":"hi"}]}`, false, claude},
+		{"/v1/chat/completions", chatBody("chat-prod", true), true, claude},
+	}
+	const rounds = 8
+	var wg sync.WaitGroup
+	errs := make(chan string, rounds*len(reqs))
+	for i := 0; i < rounds; i++ {
+		for _, rq := range reqs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest(http.MethodPost, e.front.URL+rq.path, strings.NewReader(rq.body))
+				req.Header.Set("X-Api-Key", callerKey)
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- rq.path + ": " + err.Error()
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				switch {
+				case err != nil:
+					errs <- rq.path + ": " + err.Error()
+				case resp.StatusCode != 200 || resp.Header.Get("X-Aisix-Served-By") != rq.served:
+					errs <- rq.path + ": " + resp.Status + " " + resp.Header.Get("X-Aisix-Attempts") + " " + string(b)
+				case rq.stream && (bytes.Contains(b, []byte("event: error")) || !bytes.Contains(b, []byte("hello"))):
+					errs <- rq.path + ": " + string(b)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for s := range errs {
+		t.Error(s)
+	}
+}
+
+// TestMessagesFailover: a Messages caller on OpenAI targets (translated)
+// whose primary is refused, reset, 5xx or 429, plain and streaming.
+func TestMessagesFailover(t *testing.T) {
+	for _, f := range primaryFaults {
+		t.Run(f.name+"/plain", func(t *testing.T) {
+			e, _, sec := faultPair(t, f)
+			r := e.do(http.MethodPost, "/v1/messages", "", messagesBody, "X-Api-Key", callerKey)
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			wantServed(t, r.header, epSecondary, epPrimary+"="+f.label+","+epSecondary+"=200")
+			if m := decodeMessage(t, r.body); m.Model != "chat-prod" || len(m.Content) != 1 || m.Content[0].Text != "hello from "+epSecondary {
+				t.Errorf("answer: %s", r.body)
+			}
+			if p := sec.Requests()[0].Path; p != "/v1/chat/completions" {
+				t.Errorf("upstream path %s", p)
+			}
+		})
+		t.Run(f.name+"/stream", func(t *testing.T) {
+			e, _, _ := faultPair(t, f)
+			r := e.sse("/v1/messages", "", messagesStreamBody(), "X-Api-Key", callerKey)
+			if r.status != 200 {
+				t.Fatalf("status %d:\n%s", r.status, r.raw)
+			}
+			wantServed(t, r.header, epSecondary, epPrimary+"="+f.label+","+epSecondary+"=200")
+			if got := names(r.events); !reflect.DeepEqual(got, textOrder) {
+				t.Errorf("events = %v:\n%s", got, r.raw)
+			}
+			if got := messagesText(t, r); got != "hello from "+epSecondary {
+				t.Errorf("text = %q", got)
+			}
+		})
+	}
+	// An Anthropic primary refused or reset fails over to the OpenAI target.
+	for _, b := range []proxytest.Behavior{nil, proxytest.Reset()} {
+		var ant *proxytest.AnthropicUpstream
+		if b == nil {
+			ant = proxytest.NewAnthropic(claude)
+			ant.Close()
+		} else {
+			ant = anthropicUpstream(t, claude, b)
+		}
+		e := newEnv(t, mixed(ant, upstream(t, gpt), true, storage.Routing{}))
+		r := e.sse("/v1/messages", "", messagesStreamBody(), "X-Api-Key", callerKey)
+		wantServed(t, r.header, gpt, claude+"=transport_error,"+gpt+"=200")
+		if got := messagesText(t, r); got != "hello from gpt" {
+			t.Errorf("text = %q", got)
+		}
+	}
 }
