@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"reflect"
@@ -1590,6 +1591,60 @@ func TestMessagesFailover(t *testing.T) {
 		wantServed(t, r.header, gpt, claude+"=transport_error,"+gpt+"=200")
 		if got := messagesText(t, r); got != "hello from gpt" {
 			t.Errorf("text = %q", got)
+		}
+	}
+}
+
+// lineWriter collects log lines and signals each one.
+type lineWriter struct {
+	mu    sync.Mutex
+	lines []map[string]any
+	wrote chan struct{}
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	var m map[string]any
+	_ = json.Unmarshal(p, &m)
+	l.mu.Lock()
+	l.lines = append(l.lines, m)
+	l.mu.Unlock()
+	l.wrote <- struct{}{}
+	return len(p), nil
+}
+
+// TestEndpointsAccessLog: the access line names the endpoint (chat's
+// line has none), with the stream flag and the target that served.
+func TestEndpointsAccessLog(t *testing.T) {
+	lw := &lineWriter{wrote: make(chan struct{}, 16)}
+	e := newEnv(t, mixed(anthropicUpstream(t, claude), upstream(t, gpt), false, storage.Routing{}), func(o *proxy.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(lw, nil))
+	})
+	for _, tt := range []struct {
+		path, body, endpoint string
+		stream               bool
+	}{
+		{"/v1/embeddings", `{"model":"chat-prod","input":"x"}`, "embeddings", false},
+		{"/v1/completions", `{"model":"chat-prod","prompt":"x","stream":true}`, "completions", true},
+		{"/v1/responses", `{"model":"chat-prod","input":"x","stream":true}`, "responses", true},
+		{"/v1/messages", messagesStreamBody(), "messages", true},
+		{"/v1/messages/count_tokens", `{"model":"chat-prod","messages":[{"role":"user","content":"x"}]}`, "messages.count_tokens", false},
+		{"/v1/chat/completions", chatBody("chat-prod", false), "", false},
+	} {
+		r := e.sse(tt.path, callerKey, tt.body)
+		if r.status != 200 {
+			t.Fatalf("%s: %d %s", tt.path, r.status, r.raw)
+		}
+		select {
+		case <-lw.wrote:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no access line", tt.path)
+		}
+		lw.mu.Lock()
+		m := lw.lines[len(lw.lines)-1]
+		lw.mu.Unlock()
+		ep, _ := m["endpoint"].(string)
+		if m["msg"] != "request" || ep != tt.endpoint || m["stream"] != tt.stream || m["served_by"] != gpt || m["status"] != 200.0 {
+			t.Errorf("%s: access line %v", tt.path, m)
 		}
 	}
 }
