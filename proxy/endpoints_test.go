@@ -136,7 +136,7 @@ func (e *env) sse(path, key, body string, header ...string) streamResult {
 // parseSSE splits an event stream into its events and counts comments.
 func parseSSE(raw []byte) (events []sseEvent, comments int) {
 	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(nil, 1<<20)
+	sc.Buffer(nil, 64<<20)
 	var cur sseEvent
 	var data []string
 	for sc.Scan() {
@@ -1645,6 +1645,29 @@ func TestEndpointsAccessLog(t *testing.T) {
 		ep, _ := m["endpoint"].(string)
 		if m["msg"] != "request" || ep != tt.endpoint || m["stream"] != tt.stream || m["served_by"] != gpt || m["status"] != 200.0 {
 			t.Errorf("%s: access line %v", tt.path, m)
+		}
+	}
+}
+
+// TestResponsesStreamLargeEvents: a Responses stream repeats whole output
+// items: an image generation call's base64 result in
+// response.output_item.done (before any text delta, so held until
+// commit), its partial images, and all of it again in
+// response.completed. Events of a few MB each go through as they are.
+func TestResponsesStreamLargeEvents(t *testing.T) {
+	img := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x89, 'P', 'N', 'G', 7}, 500_000)) // 3.3 MB of base64
+	for _, partials := range []int{0, 2} {
+		b := proxytest.ResponseStream(proxytest.ResponseStreamOptions{Image: img, PartialImages: partials})
+		prim := upstream(t, epPrimary, b)
+		e := newEnv(t, pair(prim, upstream(t, epSecondary), storage.Routing{}))
+		r := e.sse("/v1/responses", callerKey, `{"model":"chat-prod","input":"Draw a unicorn.","tools":[{"type":"image_generation"}],"stream":true}`)
+		if r.status != 200 {
+			t.Fatalf("partials %d: status %d %.500s", partials, r.status, r.raw)
+		}
+		wantServed(t, r.header, epPrimary, epPrimary+"=200")
+		ref := upstream(t, epPrimary, b)
+		if want := direct(t, ref, "/v1/responses", prim.Requests()[0].Body); !reflect.DeepEqual(r.events, want) {
+			t.Errorf("partials %d: %d events relayed, want the upstream's %d as they are; last %q", partials, len(r.events), len(want), names(r.events[len(r.events)-1:]))
 		}
 	}
 }

@@ -185,6 +185,15 @@ type ResponseStreamOptions struct {
 	// Incomplete ends with response.incomplete (max_output_tokens) in place
 	// of response.completed.
 	Incomplete bool
+	// Image, when set, is the base64 result of an image_generation_call
+	// output item that comes first (output_index 0, the message then at
+	// 1): response.output_item.added, response.image_generation_call
+	// .in_progress and .generating, PartialImages
+	// response.image_generation_call.partial_image events (each carrying
+	// Image), .completed, and response.output_item.done with the result;
+	// response.completed repeats the item.
+	Image         string
+	PartialImages int
 }
 
 // ResponseStream answers a Responses API event stream in the documented
@@ -251,8 +260,26 @@ func ResponseStream(o ResponseStreamOptions) Behavior {
 		itemID := "msg_" + c.Name
 		send("response.created", map[string]any{"response": responseObject(c, "in_progress", []any{}, nil, nil)})
 		send("response.in_progress", map[string]any{"response": responseObject(c, "in_progress", []any{}, nil, nil)})
-		send("response.output_item.added", map[string]any{"output_index": 0, "item": responseMessage(c, "", "in_progress")})
-		send("response.content_part.added", map[string]any{"item_id": itemID, "output_index": 0, "content_index": 0,
+		var output []any
+		msgIndex := 0
+		if o.Image != "" {
+			imgID := "ig_" + c.Name
+			send("response.output_item.added", map[string]any{"output_index": 0,
+				"item": map[string]any{"type": "image_generation_call", "id": imgID, "status": "in_progress"}})
+			send("response.image_generation_call.in_progress", map[string]any{"output_index": 0, "item_id": imgID})
+			send("response.image_generation_call.generating", map[string]any{"output_index": 0, "item_id": imgID})
+			for i := range o.PartialImages {
+				send("response.image_generation_call.partial_image", map[string]any{"output_index": 0, "item_id": imgID,
+					"partial_image_index": i, "partial_image_b64": o.Image})
+			}
+			send("response.image_generation_call.completed", map[string]any{"output_index": 0, "item_id": imgID})
+			item := map[string]any{"type": "image_generation_call", "id": imgID, "status": "completed", "result": o.Image}
+			send("response.output_item.done", map[string]any{"output_index": 0, "item": item})
+			output = append(output, item)
+			msgIndex = 1
+		}
+		send("response.output_item.added", map[string]any{"output_index": msgIndex, "item": responseMessage(c, "", "in_progress")})
+		send("response.content_part.added", map[string]any{"item_id": itemID, "output_index": msgIndex, "content_index": 0,
 			"part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}}})
 		if o.CutBeforeContent {
 			panic(http.ErrAbortHandler)
@@ -280,7 +307,7 @@ func ResponseStream(o ResponseStreamOptions) Behavior {
 				send("error", map[string]any{"code": code, "message": msg, "param": nil})
 				return
 			}
-			send("response.output_text.delta", map[string]any{"item_id": itemID, "output_index": 0, "content_index": 0,
+			send("response.output_text.delta", map[string]any{"item_id": itemID, "output_index": msgIndex, "content_index": 0,
 				"delta": piece, "logprobs": []any{}})
 			text += piece
 			if o.CutAfter == n {
@@ -295,14 +322,15 @@ func ResponseStream(o ResponseStreamOptions) Behavior {
 			}
 		}
 		part := map[string]any{"type": "output_text", "text": text, "annotations": []any{}}
-		send("response.output_text.done", map[string]any{"item_id": itemID, "output_index": 0, "content_index": 0, "text": text, "logprobs": []any{}})
-		send("response.content_part.done", map[string]any{"item_id": itemID, "output_index": 0, "content_index": 0, "part": part})
+		send("response.output_text.done", map[string]any{"item_id": itemID, "output_index": msgIndex, "content_index": 0, "text": text, "logprobs": []any{}})
+		send("response.content_part.done", map[string]any{"item_id": itemID, "output_index": msgIndex, "content_index": 0, "part": part})
 		item := responseMessage(c, text, "completed")
-		send("response.output_item.done", map[string]any{"output_index": 0, "item": item})
+		send("response.output_item.done", map[string]any{"output_index": msgIndex, "item": item})
+		output = append(output, item)
 		if o.Incomplete {
-			send("response.incomplete", map[string]any{"response": responseObject(c, "incomplete", []any{item}, responseUsage, nil)})
+			send("response.incomplete", map[string]any{"response": responseObject(c, "incomplete", output, responseUsage, nil)})
 			return
 		}
-		send("response.completed", map[string]any{"response": responseObject(c, "completed", []any{item}, responseUsage, nil)})
+		send("response.completed", map[string]any{"response": responseObject(c, "completed", output, responseUsage, nil)})
 	}
 }
