@@ -434,12 +434,12 @@ func (c *call) tryTarget(cd *candidate) bool {
 		}
 		if errors.Is(err, errUnsupportedEndpoint) {
 			c.addTrail(t.Name, "unsupported_endpoint")
-			c.last = &failure{label: "unsupported_endpoint", action: actFailover, effect: effNeutral, status: http.StatusBadRequest,
-				errType: "invalid_request_error", msg: "model " + strconv.Quote(t.Name) + " does not serve " + c.rt.op.String()}
+			c.skipped(&failure{label: "unsupported_endpoint", action: actFailover, effect: effNeutral, status: http.StatusBadRequest,
+				errType: "invalid_request_error", msg: "model " + strconv.Quote(t.Name) + " does not serve " + c.rt.op.String()})
 			return false
 		}
 		c.addTrail(t.Name, "unsupported_request")
-		c.last = translateFailure(err)
+		c.skipped(translateFailure(err))
 		return false
 	}
 	if c.mode == modeEstimate {
@@ -484,6 +484,16 @@ func (c *call) tryTarget(cd *candidate) bool {
 			}
 			return false // the wait does not fit the budget: fail over
 		}
+	}
+}
+
+// skipped records f, the failure of a target passed over without a call,
+// as the walk's last failure unless a target that was called has already
+// failed: the caller then gets that failure (its status, its
+// Retry-After), not a later target's refusal of the request.
+func (c *call) skipped(f *failure) {
+	if c.attempts == 0 {
+		c.last = f
 	}
 }
 

@@ -1671,3 +1671,23 @@ func TestResponsesStreamLargeEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsupportedTargetLast: when a target that was called failed, a
+// later target skipped as unsupported does not replace its failure: the
+// caller gets the 429 and its Retry-After, not a 400.
+func TestUnsupportedTargetLast(t *testing.T) {
+	e := newEnv(t, mixed(anthropicUpstream(t, claude), upstream(t, gpt, proxytest.RateLimited("9")), false, storage.Routing{}))
+	r := e.do(http.MethodPost, "/v1/embeddings", callerKey, `{"model":"chat-prod","input":"x"}`)
+	wantHeader(t, r.header, "X-Aisix-Attempts", gpt+"=429,"+claude+"=unsupported_endpoint")
+	if r.status != 429 || r.header.Get("Retry-After") != "9" || !strings.Contains(string(r.body), "Rate limit reached") {
+		t.Errorf("answer %d (Retry-After %q) %s, want gpt's 429", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	// A Messages caller whose body the OpenAI target cannot carry, after
+	// the Anthropic target failed: the Anthropic target's failure.
+	ant := anthropicUpstream(t, claude, proxytest.AnthropicOverloaded())
+	e = newEnv(t, mixed(ant, upstream(t, gpt), true, storage.Routing{}))
+	body := `{"model":"chat-prod","max_tokens":100,"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"web_search_20250305","name":"web_search"}]}`
+	r = e.do(http.MethodPost, "/v1/messages", "", body, "X-Api-Key", callerKey)
+	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=529,"+gpt+"=unsupported_request")
+	wantAnthropicError(t, r, 502, "api_error")
+}
