@@ -1691,3 +1691,73 @@ func TestUnsupportedTargetLast(t *testing.T) {
 	wantHeader(t, r.header, "X-Aisix-Attempts", claude+"=529,"+gpt+"=unsupported_request")
 	wantAnthropicError(t, r, 502, "api_error")
 }
+
+// TestStreamCallerGone: a caller that hangs up mid-stream, on the
+// Responses API and on Messages (native and translated), cancels the
+// upstream and says nothing about the target (the access line says 499
+// client_closed).
+func TestStreamCallerGone(t *testing.T) {
+	for _, tt := range []struct {
+		name, path, body, delta string
+		claudeFirst             bool
+		ant                     proxytest.Behavior
+		oai                     proxytest.Behavior
+	}{
+		{"responses", "/v1/responses", `{"model":"chat-prod","input":"hi","stream":true}`, "event: response.output_text.delta", false,
+			nil, proxytest.ResponseStream(proxytest.ResponseStreamOptions{WaitAfter: 1, Wait: make(chan struct{})})},
+		{"messages native", "/v1/messages", messagesStreamBody(), "event: content_block_delta", true,
+			proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{WaitAfter: 1, Wait: make(chan struct{})}), nil},
+		{"messages translated", "/v1/messages", messagesStreamBody(), "event: content_block_delta", false,
+			nil, proxytest.Stream(proxytest.StreamOptions{WaitAfter: 1, Wait: make(chan struct{})})},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var ant *proxytest.AnthropicUpstream
+			if tt.ant != nil {
+				ant = anthropicUpstream(t, claude, tt.ant)
+			} else {
+				ant = anthropicUpstream(t, claude)
+			}
+			oai := upstream(t, gpt)
+			if tt.oai != nil {
+				oai.Script(tt.oai)
+			}
+			lw := &lineWriter{wrote: make(chan struct{}, 16)}
+			e := newEnv(t, mixed(ant, oai, tt.claudeFirst, storage.Routing{}), func(o *proxy.Options) {
+				o.Logger = slog.New(slog.NewJSONHandler(lw, nil))
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.front.URL+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("X-Api-Key", callerKey)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(resp.Body)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("stream ended before its first delta: %v", err)
+				}
+				if strings.TrimSpace(line) == tt.delta {
+					break
+				}
+			}
+			cancel() // the caller hangs up
+			resp.Body.Close()
+			select {
+			case <-lw.wrote:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no access line: the request is still running")
+			}
+			lw.mu.Lock()
+			m := lw.lines[len(lw.lines)-1]
+			lw.mu.Unlock()
+			if m["status"] != 499.0 || m["outcome"] != "client_closed" {
+				t.Errorf("access line %v", m)
+			}
+			wantTargetState(t, e, claude, "", "")
+			wantTargetState(t, e, gpt, "", "")
+		})
+	}
+}
