@@ -190,6 +190,20 @@ const (
 	maxHeldBytes  = 1 << 20
 )
 
+// streamLimits are the bounds on one upstream event and on the events
+// held before commit. A Responses API stream repeats whole output items:
+// an image generation call's base64 result in response.output_item.done
+// (often before any text delta) and all of the output again in
+// response.completed, several MB each; it gets the bound of a plain
+// answer, which is read whole too.
+func (c *call) streamLimits() (event, held int) {
+	if c.rt.op == provider.OpResponses {
+		n := int(max(c.s.maxResp, maxEventBytes))
+		return n, n
+	}
+	return maxEventBytes, maxHeldBytes
+}
+
 // sseBufSize is the stream reader's buffer. Chat chunks are a few hundred
 // bytes; a longer line is still read whole (SSEReader joins the pieces).
 // Each open stream holds one, so it is kept small.
@@ -232,13 +246,17 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	}
 	wd.headers()
 
+	maxEvent, maxHeld := c.streamLimits()
 	st := ssePool.Get().(*sseState)
 	st.fr = flushingReader{r: resp.Body, wd: wd}
 	st.br.Reset(&st.fr)
-	st.sr.Reset(st.br, maxEventBytes)
+	st.sr.Reset(st.br, maxEvent)
 	defer func() {
 		st.br.Reset(nil)
 		st.fr = flushingReader{}
+		if maxEvent > maxEventBytes {
+			st.sr = provider.SSEReader{} // the pool keeps no outsized buffer
+		}
 		ssePool.Put(st)
 	}()
 
@@ -266,9 +284,9 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 		case info.Done:
 			c.out = out
 			return streamAbortFailure(t, "upstream stream ended before any content"), false
-		case len(out) > maxHeldBytes:
+		case len(out) > maxHeld:
 			c.out = out[:0]
-			return decodeFailure(t, "upstream sent more than "+strconv.Itoa(maxHeldBytes)+" bytes of stream events before any content"), false
+			return decodeFailure(t, "upstream sent more than "+strconv.Itoa(maxHeld)+" bytes of stream events before any content"), false
 		default:
 			continue
 		}

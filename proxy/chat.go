@@ -325,10 +325,31 @@ func (c *call) plan() bool {
 	}
 	cands := append(append(healthy, cooling...), broken...)
 	if n := g.Budget(); len(cands) > n {
-		cands = cands[:n]
+		cands = cands[:c.budgetEnd(cands, n)]
 	}
 	c.cands = cands
 	return true
+}
+
+// budgetEnd is the length of the walk that holds n targets able to serve
+// the endpoint: a target that does not serve it is skipped without a call
+// (unsupported_endpoint), so it does not use up max_fallbacks.
+func (c *call) budgetEnd(cands []candidate, n int) int {
+	for i := range cands {
+		if t := cands[i].t; t.Err != nil || serves(t.Endpoint, c.rt.op) {
+			if n--; n == 0 {
+				return i + 1
+			}
+		}
+	}
+	return len(cands)
+}
+
+// serves reports whether ep can serve op, natively or as prepare serves
+// it otherwise (Messages through chat completions, count_tokens by the
+// estimate).
+func serves(ep provider.Endpoint, op provider.Op) bool {
+	return ep.Supports(op) || op == provider.OpMessages && ep.Supports(provider.OpChat) || op == provider.OpCountTokens
 }
 
 // releaseBody returns the caller's body buffer, when pooled, to the pool.
@@ -409,15 +430,21 @@ func (c *call) tryTarget(cd *candidate) bool {
 	}
 	if _, err := c.prepare(t); err != nil {
 		// The request cannot be put in this target's wire: nothing was
-		// sent, and nothing is said about the target.
+		// sent, and nothing is said about the target. A probe claimed on
+		// it goes back at once: the rest of the walk (a stream, perhaps)
+		// must not keep other requests from probing it.
+		if cd.probe != 0 {
+			cd.h.ReleaseProbe(cd.probe)
+			cd.probe = 0
+		}
 		if errors.Is(err, errUnsupportedEndpoint) {
 			c.addTrail(t.Name, "unsupported_endpoint")
-			c.last = &failure{label: "unsupported_endpoint", action: actFailover, effect: effNeutral, status: http.StatusBadRequest,
-				errType: "invalid_request_error", msg: "model " + strconv.Quote(t.Name) + " does not serve " + c.rt.op.String()}
+			c.skipped(&failure{label: "unsupported_endpoint", action: actFailover, effect: effNeutral, status: http.StatusBadRequest,
+				errType: "invalid_request_error", msg: "model " + strconv.Quote(t.Name) + " does not serve " + c.rt.op.String()})
 			return false
 		}
 		c.addTrail(t.Name, "unsupported_request")
-		c.last = translateFailure(err)
+		c.skipped(translateFailure(err))
 		return false
 	}
 	if c.mode == modeEstimate {
@@ -462,6 +489,16 @@ func (c *call) tryTarget(cd *candidate) bool {
 			}
 			return false // the wait does not fit the budget: fail over
 		}
+	}
+}
+
+// skipped records f, the failure of a target passed over without a call,
+// as the walk's last failure unless a target that was called has already
+// failed: the caller then gets that failure (its status, its
+// Retry-After), not a later target's refusal of the request.
+func (c *call) skipped(f *failure) {
+	if c.attempts == 0 {
+		c.last = f
 	}
 }
 

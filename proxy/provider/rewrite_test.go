@@ -205,3 +205,30 @@ func TestAppendData(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestFindNestedModel(t *testing.T) {
+	tests := []struct {
+		in, key, want string
+		ok            bool
+	}{
+		{`{"type":"message_start","message":{"id":"m","model":"claude-x","role":"assistant"}}`, "message",
+			`{"type":"message_start","message":{"id":"m","model":"alias","role":"assistant"}}`, true},
+		{`{"message":{"model" : "a\"b"},"model":"top"}`, "message", `{"message":{"model" : "alias"},"model":"top"}`, true},
+		{`{"model":"top","message":{"id":"m"}}`, "message", "", false},
+		{`{"message":"text","model":"top"}`, "message", "", false},
+		{`{"response":{"model":"gpt"}}`, "message", "", false},
+		{`not json`, "message", "", false},
+	}
+	for _, tt := range tests {
+		sp, ok := FindNestedModel([]byte(tt.in), tt.key)
+		if ok != tt.ok {
+			t.Errorf("%s: ok = %v", tt.in, ok)
+			continue
+		}
+		if ok {
+			if got := string(sp.AppendTo(nil, []byte(tt.in), []byte(`"alias"`))); got != tt.want {
+				t.Errorf("%s: spliced %s, want %s", tt.in, got, tt.want)
+			}
+		}
+	}
+}

@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// AnthropicUpstream is a fake Anthropic Messages API (POST /v1/messages)
-// on a loopback httptest server, shaped after Anthropic's API reference.
+// AnthropicUpstream is a fake Anthropic Messages API (POST /v1/messages,
+// and POST /v1/messages/count_tokens) on a loopback httptest server, shaped after Anthropic's API reference.
 // Like Upstream, its script is a list of behaviours used in order, one
 // per request, the last one repeating; Upstream's transport behaviours
 // (Reset, Hang, Delay) work here too.
@@ -86,7 +86,11 @@ func (u *AnthropicUpstream) Close() {
 }
 
 func (u *AnthropicUpstream) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/messages" {
+	ep := ""
+	if r.URL.Path == "/v1/messages/count_tokens" {
+		ep = EndpointCountTokens
+	}
+	if r.Method != http.MethodPost || (r.URL.Path != "/v1/messages" && ep == "") {
 		anthropicError(w, http.StatusNotFound, "not_found_error", "Not Found")
 		return
 	}
@@ -116,12 +120,14 @@ func (u *AnthropicUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	hit := int(u.hits.Add(1))
 	u.mu.Lock()
-	u.reqs = append(u.reqs, Request{ProtoMajor: r.ProtoMajor, Header: r.Header.Clone(), Body: body, Model: parsed.Model, Stream: parsed.Stream})
+	u.reqs = append(u.reqs, Request{ProtoMajor: r.ProtoMajor, Header: r.Header.Clone(), Body: body, Model: parsed.Model, Stream: parsed.Stream,
+		Path: r.URL.Path, Endpoint: ep})
 	b := u.plan[min(u.pos, len(u.plan)-1)]
 	u.pos++
 	u.mu.Unlock()
 	w.Header().Set("Request-Id", "req_fake"+strconv.Itoa(hit))
-	b(w, &Call{R: r, Body: body, Model: parsed.Model, Stream: parsed.Stream, N: 1, Hit: hit, Done: u.done, Name: u.Name})
+	b(w, &Call{R: r, Body: body, Model: parsed.Model, Stream: parsed.Stream, N: 1, Hit: hit, Done: u.done, Name: u.Name,
+		Path: r.URL.Path, Endpoint: ep})
 }
 
 func anthropicError(w http.ResponseWriter, code int, typ, msg string) {
@@ -142,14 +148,31 @@ type AnthropicTool struct {
 	Fragments []string
 }
 
-// AnthropicOK answers "hello from <name>", streamed when the request asks.
+// EndpointCountTokens is the Endpoint of a request to
+// /v1/messages/count_tokens ("" is /v1/messages).
+const EndpointCountTokens = "count_tokens"
+
+// AnthropicOK answers "hello from <name>", streamed when the request asks;
+// a count_tokens request gets AnthropicCountTokens(10).
 func AnthropicOK() Behavior {
 	return func(w http.ResponseWriter, c *Call) {
+		if c.Endpoint == EndpointCountTokens {
+			AnthropicCountTokens(10)(w, c)
+			return
+		}
 		if c.Stream {
 			AnthropicStream(AnthropicStreamOptions{})(w, c)
 			return
 		}
 		AnthropicMessage("hello from "+c.Name)(w, c)
+	}
+}
+
+// AnthropicCountTokens answers a token count, {"input_tokens": n}.
+func AnthropicCountTokens(n int) Behavior {
+	return func(w http.ResponseWriter, _ *Call) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"input_tokens":%d}`, n)
 	}
 }
 
@@ -285,6 +308,10 @@ type AnthropicStreamOptions struct {
 	CutAfter int
 	// StallAfter > 0 goes silent after that many text deltas.
 	StallAfter int
+	// WaitAfter > 0 waits, after that many text deltas, until Wait is
+	// closed.
+	WaitAfter int
+	Wait      <-chan struct{}
 	// ErrorAt > 0 sends an in-band error event (ErrorType, default
 	// overloaded_error) before text delta n and ends the stream, as the
 	// API does.
@@ -447,6 +474,9 @@ func AnthropicStream(o AnthropicStreamOptions) Behavior {
 				}
 				if o.StallAfter == n {
 					stall()
+					return
+				}
+				if o.WaitAfter == n && !waitFor(c, o.Wait) {
 					return
 				}
 			}

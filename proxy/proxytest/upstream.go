@@ -31,6 +31,13 @@ type Call struct {
 	N int
 	// Hit numbers the upstream's requests from 1.
 	Hit int
+	// Path is the request's URL path; Endpoint is the operation it names
+	// (EndpointChat, EndpointCompletions, EndpointEmbeddings or
+	// EndpointResponses).
+	Path     string
+	Endpoint string
+	// IncludeUsage is stream_options.include_usage.
+	IncludeUsage bool
 	// Done is closed when the upstream is closing; blocking behaviours
 	// select on it and on R.Context().
 	Done <-chan struct{}
@@ -49,6 +56,33 @@ type Request struct {
 	Body       []byte
 	Model      string
 	Stream     bool
+	// Path is the URL path the request was sent to; Endpoint the
+	// operation it names (see Call).
+	Path     string
+	Endpoint string
+}
+
+// The operations an Upstream serves, by the end of the POST's path.
+const (
+	EndpointChat        = "chat/completions"
+	EndpointCompletions = "completions"
+	EndpointEmbeddings  = "embeddings"
+	EndpointResponses   = "responses"
+)
+
+// endpointOf is the operation path names, or "".
+func endpointOf(path string) string {
+	switch {
+	case strings.HasSuffix(path, "/chat/completions"):
+		return EndpointChat
+	case strings.HasSuffix(path, "/completions"):
+		return EndpointCompletions
+	case strings.HasSuffix(path, "/embeddings"):
+		return EndpointEmbeddings
+	case strings.HasSuffix(path, "/responses"):
+		return EndpointResponses
+	}
+	return ""
 }
 
 // Upstream is a fake OpenAI upstream on a loopback httptest server. Its
@@ -125,7 +159,7 @@ func (u *Upstream) connState(_ net.Conn, st http.ConnState) {
 	}
 }
 
-// Hits is the number of chat-completions requests received.
+// Hits is the number of requests received (on any endpoint it serves).
 func (u *Upstream) Hits() int { return int(u.hits.Load()) }
 
 // Requests returns the recorded requests.
@@ -163,7 +197,8 @@ func (u *Upstream) Close() {
 }
 
 func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/chat/completions") {
+	ep := endpointOf(r.URL.Path)
+	if r.Method != http.MethodPost || ep == "" {
 		http.Error(w, `{"error":{"message":"not found","type":"invalid_request_error"}}`, http.StatusNotFound)
 		return
 	}
@@ -172,9 +207,12 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var parsed struct {
-		Model  string `json:"model"`
-		Stream bool   `json:"stream"`
-		N      int    `json:"n"`
+		Model         string `json:"model"`
+		Stream        bool   `json:"stream"`
+		N             int    `json:"n"`
+		StreamOptions *struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
 	}
 	_ = json.Unmarshal(body, &parsed)
 	if parsed.N < 1 {
@@ -182,7 +220,8 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	hit := int(u.hits.Add(1))
 	u.mu.Lock()
-	u.reqs = append(u.reqs, Request{ProtoMajor: r.ProtoMajor, Header: r.Header.Clone(), Body: body, Model: parsed.Model, Stream: parsed.Stream})
+	u.reqs = append(u.reqs, Request{ProtoMajor: r.ProtoMajor, Header: r.Header.Clone(), Body: body, Model: parsed.Model, Stream: parsed.Stream,
+		Path: r.URL.Path, Endpoint: ep})
 	b := u.plan[min(u.pos, len(u.plan)-1)]
 	u.pos++
 	u.mu.Unlock()
@@ -190,7 +229,8 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 	case u.hitC <- struct{}{}:
 	default:
 	}
-	b(w, &Call{R: r, Body: body, Model: parsed.Model, Stream: parsed.Stream, N: parsed.N, Hit: hit, Done: u.done, Name: u.Name})
+	b(w, &Call{R: r, Body: body, Model: parsed.Model, Stream: parsed.Stream, N: parsed.N, Hit: hit, Done: u.done, Name: u.Name,
+		Path: r.URL.Path, Endpoint: ep, IncludeUsage: parsed.StreamOptions != nil && parsed.StreamOptions.IncludeUsage})
 }
 
 // Sequence plays bs in turn across requests; it is the same as passing
@@ -208,9 +248,30 @@ func Times(n int, b Behavior) []Behavior {
 
 // OK answers like OpenAI: a chat.completion (or, for stream requests, a
 // normal stream) saying "hello from <name>", with the model it was asked
-// for and as many choices as n asks.
+// for and as many choices as n asks. On the other endpoints it answers
+// their own objects: Embedding(), TextCompletion or its stream,
+// ResponseObject or ResponseStream.
 func OK() Behavior {
 	return func(w http.ResponseWriter, c *Call) {
+		switch c.Endpoint {
+		case EndpointEmbeddings:
+			Embedding()(w, c)
+			return
+		case EndpointCompletions:
+			if c.Stream {
+				TextCompletionStream(StreamOptions{})(w, c)
+				return
+			}
+			TextCompletion("hello from "+c.Name)(w, c)
+			return
+		case EndpointResponses:
+			if c.Stream {
+				ResponseStream(ResponseStreamOptions{})(w, c)
+				return
+			}
+			ResponseObject("hello from "+c.Name)(w, c)
+			return
+		}
 		if c.Stream {
 			Stream(StreamOptions{})(w, c)
 			return
@@ -334,20 +395,34 @@ func Delay(d time.Duration, b Behavior) Behavior {
 type StreamOptions struct {
 	// Chunks are the content pieces (default "hello", " from", " <name>").
 	Chunks []string
-	// RoleChunk sends a role-only first chunk (no content), as OpenAI does.
+	// RoleChunk sends a role-only first chunk (no content), as OpenAI does;
+	// a text completion stream sends a chunk with empty text instead.
 	RoleChunk bool
 	// FirstDelay is waited after the headers, before the first event.
 	FirstDelay time.Duration
 	// Gap is waited between content chunks.
 	Gap time.Duration
+	// CutBeforeContent aborts the connection after the headers (and the
+	// role chunk), before any content.
+	CutBeforeContent bool
 	// CutAfter > 0 aborts the connection after that many content chunks.
 	CutAfter int
 	// StallAfter > 0 goes silent after that many content chunks.
 	StallAfter int
+	// WaitAfter > 0 waits, after that many content chunks, until Wait is
+	// closed (or the request ends), then goes on: a test holds the stream
+	// open until it has seen what it waits for.
+	WaitAfter int
+	Wait      <-chan struct{}
 	// MalformedAt > 0 sends a malformed event before content chunk n (1-based).
 	MalformedAt int
 	// ErrorAt > 0 sends an in-band error event before content chunk n.
 	ErrorAt int
+	// Tools follow the content as tool_calls deltas (chat only): per tool
+	// a first delta with id, type and name, then its arguments in
+	// Fragments; finish_reason is then tool_calls. Chunks may be empty
+	// ([]string{}) for a tool-only answer.
+	Tools []ToolCall
 	// NoFinish leaves out the finish_reason chunk.
 	NoFinish bool
 	// NoDone leaves out data: [DONE].
@@ -359,84 +434,177 @@ type StreamOptions struct {
 	HoldAfterDone time.Duration
 }
 
+// ToolCall is one streamed tool call of a chat answer.
+type ToolCall struct {
+	ID, Name string
+	// Fragments are the pieces of the arguments JSON, one delta each.
+	Fragments []string
+}
+
 // Stream answers a text/event-stream of chat.completion.chunk events.
+// When the request sets stream_options.include_usage, a usage chunk
+// (empty choices) comes before [DONE], as OpenAI sends it.
 func Stream(o StreamOptions) Behavior {
 	return func(w http.ResponseWriter, c *Call) {
-		chunks := o.Chunks
-		if chunks == nil {
-			chunks = []string{"hello", " from", " " + c.Name}
+		finish := `"stop"`
+		if len(o.Tools) > 0 {
+			finish = `"tool_calls"`
 		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		fl, _ := w.(http.Flusher)
-		flush := func() {
-			if fl != nil {
-				fl.Flush()
-			}
+		sseChunks(w, c, o, chunkFormat{
+			role:    func() string { return chunk(c, `{"role":"assistant","content":""}`, "null") },
+			content: func(s string) string { return chunk(c, `{"content":`+jsonString(s)+`}`, "null") },
+			finish:  func() string { return chunk(c, `{}`, finish) },
+			usage: func() string {
+				return fmt.Sprintf("data: {\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion.chunk\",\"created\":1767225600,\"model\":%q,\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":9,\"total_tokens\":19}}\n\n",
+					c.Name, c.Model)
+			},
+			tools: func(send func(string)) {
+				for i, t := range o.Tools {
+					send(chunk(c, fmt.Sprintf(`{"tool_calls":[{"index":%d,"id":%s,"type":"function","function":{"name":%s,"arguments":""}}]}`,
+						i, jsonString(t.ID), jsonString(t.Name)), "null"))
+					for _, f := range t.Fragments {
+						send(chunk(c, fmt.Sprintf(`{"tool_calls":[{"index":%d,"function":{"arguments":%s}}]}`, i, jsonString(f)), "null"))
+					}
+				}
+			},
+		})
+	}
+}
+
+// TextCompletionStream answers a legacy completions stream: text_completion
+// objects whose choices carry text pieces (finish_reason null), a last one
+// with finish_reason stop, then data: [DONE]; a usage chunk with empty
+// choices comes before [DONE] when the request sets
+// stream_options.include_usage. Tools is ignored.
+func TextCompletionStream(o StreamOptions) Behavior {
+	return func(w http.ResponseWriter, c *Call) {
+		sseChunks(w, c, o, chunkFormat{
+			role:    func() string { return textChunk(c, "", "null") },
+			content: func(s string) string { return textChunk(c, s, "null") },
+			finish:  func() string { return textChunk(c, "", `"stop"`) },
+			usage: func() string {
+				return fmt.Sprintf("data: {\"id\":\"cmpl-%s\",\"object\":\"text_completion\",\"created\":1767225600,\"model\":%q,\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}\n\n",
+					c.Name, c.Model)
+			},
+		})
+	}
+}
+
+// chunkFormat builds the frames of one kind of chunk stream.
+type chunkFormat struct {
+	role, finish, usage func() string
+	content             func(string) string
+	tools               func(send func(string))
+}
+
+func sseChunks(w http.ResponseWriter, c *Call, o StreamOptions, f chunkFormat) {
+	chunks := o.Chunks
+	if chunks == nil {
+		chunks = []string{"hello", " from", " " + c.Name}
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	fl, _ := w.(http.Flusher)
+	flush := func() {
+		if fl != nil {
+			fl.Flush()
 		}
+	}
+	flush()
+	wait := func(d time.Duration) bool {
+		if d <= 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return true
+		case <-c.R.Context().Done():
+		case <-c.Done:
+		}
+		return false
+	}
+	send := func(s string) {
+		_, _ = io.WriteString(w, s)
 		flush()
-		wait := func(d time.Duration) bool {
-			if d <= 0 {
-				return true
-			}
-			t := time.NewTimer(d)
-			defer t.Stop()
+	}
+	if !wait(o.FirstDelay) {
+		return
+	}
+	if o.EmptyFirst {
+		send("data: \n\n")
+	}
+	if o.RoleChunk {
+		send(f.role())
+	}
+	if o.CutBeforeContent {
+		panic(http.ErrAbortHandler)
+	}
+	for i, piece := range chunks {
+		n := i + 1
+		if o.MalformedAt == n {
+			send("data: {\"id\":\"broken\",\"choices\":[{\"delta\":\n\n")
+		}
+		if o.ErrorAt == n {
+			send(`data: {"error":{"message":"internal failure at 10.0.0.7","type":"server_error"}}` + "\n\n")
+		}
+		if i > 0 && !wait(o.Gap) {
+			return
+		}
+		send(f.content(piece))
+		if o.CutAfter == n {
+			panic(http.ErrAbortHandler)
+		}
+		if o.StallAfter == n {
 			select {
-			case <-t.C:
-				return true
 			case <-c.R.Context().Done():
 			case <-c.Done:
 			}
-			return false
-		}
-		send := func(s string) {
-			_, _ = io.WriteString(w, s)
-			flush()
-		}
-		if !wait(o.FirstDelay) {
 			return
 		}
-		if o.EmptyFirst {
-			send("data: \n\n")
+		if o.WaitAfter == n && !waitFor(c, o.Wait) {
+			return
 		}
-		if o.RoleChunk {
-			send(chunk(c, `{"role":"assistant","content":""}`, "null"))
-		}
-		for i, piece := range chunks {
-			n := i + 1
-			if o.MalformedAt == n {
-				send("data: {\"id\":\"broken\",\"choices\":[{\"delta\":\n\n")
-			}
-			if o.ErrorAt == n {
-				send(`data: {"error":{"message":"internal failure at 10.0.0.7","type":"server_error"}}` + "\n\n")
-			}
-			if i > 0 && !wait(o.Gap) {
-				return
-			}
-			content, _ := json.Marshal(piece)
-			send(chunk(c, `{"content":`+string(content)+`}`, "null"))
-			if o.CutAfter == n {
-				panic(http.ErrAbortHandler)
-			}
-			if o.StallAfter == n {
-				select {
-				case <-c.R.Context().Done():
-				case <-c.Done:
-				}
-				return
-			}
-		}
-		if !o.NoFinish {
-			send(chunk(c, `{}`, `"stop"`))
-		}
-		if !o.NoDone {
-			send("data: [DONE]\n\n")
-		}
-		wait(o.HoldAfterDone)
 	}
+	if f.tools != nil {
+		f.tools(send)
+	}
+	if !o.NoFinish {
+		send(f.finish())
+	}
+	if c.IncludeUsage {
+		send(f.usage())
+	}
+	if !o.NoDone {
+		send("data: [DONE]\n\n")
+	}
+	wait(o.HoldAfterDone)
 }
 
 func chunk(c *Call, delta, finish string) string {
 	return fmt.Sprintf("data: {\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion.chunk\",\"created\":1767225600,\"model\":%q,\"choices\":[{\"index\":0,\"delta\":%s,\"finish_reason\":%s}]}\n\n",
 		c.Name, c.Model, delta, finish)
+}
+
+func textChunk(c *Call, text, finish string) string {
+	return fmt.Sprintf("data: {\"id\":\"cmpl-%s\",\"object\":\"text_completion\",\"created\":1767225600,\"model\":%q,\"choices\":[{\"text\":%s,\"index\":0,\"logprobs\":null,\"finish_reason\":%s}]}\n\n",
+		c.Name, c.Model, jsonString(text), finish)
+}
+
+// waitFor waits until ch is closed, and reports false when the request
+// or the upstream ended first.
+func waitFor(c *Call, ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-c.R.Context().Done():
+	case <-c.Done:
+	}
+	return false
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
