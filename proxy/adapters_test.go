@@ -79,3 +79,26 @@ func TestMessagesOverloaded(t *testing.T) {
 		t.Errorf("OpenAI caller: %d %s", r.status, r.body)
 	}
 }
+
+// TestMessagesOverloadedAfterCommit: an upstream overloaded mid-answer
+// ends a Messages caller's stream with Anthropic's own error type.
+func TestMessagesOverloadedAfterCommit(t *testing.T) {
+	anth := proxytest.NewAnthropic("claude", proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{ErrorAt: 2}))
+	t.Cleanup(anth.Close)
+	apk := storage.ProviderKey{ID: "pk-anth", DisplayName: "anth", Provider: "anthropic", Adapter: "anthropic", Secret: "sk-ant-x", APIBase: anth.URL()}
+	apk.SecretHost = apk.BaseHost()
+	claude := directModel("claude", "pk-anth")
+	claude.Provider, claude.ModelName = "anthropic", "claude-sonnet-4-5"
+	e := newEnv(t, storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{apk},
+		Models:       []storage.Model{claude},
+		APIKeys:      []storage.APIKey{callerAPIKey("k", callerKey, "*")},
+	})
+	r := e.do(http.MethodPost, "/v1/messages", "", `{"model":"claude","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+		"x-api-key", callerKey)
+	body := string(r.body)
+	i := strings.LastIndex(body, "event: error\ndata: ")
+	if r.status != 200 || i < 0 || !strings.Contains(body[i:], `"type":"overloaded_error"`) || strings.Contains(body, "message_stop") {
+		t.Errorf("%d %s", r.status, body)
+	}
+}

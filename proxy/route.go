@@ -76,9 +76,13 @@ func errorBodyFor(wire callerWire, status int, body []byte) []byte {
 func appendStreamError(dst []byte, wire callerWire, f *failure) []byte {
 	switch wire {
 	case wireAnthropic:
+		typ := messages.ErrorType(f.status)
+		if f.reason == reasonOverloaded {
+			typ = messages.ErrorType(statusOverloaded)
+		}
 		dst = append(dst, "event: error\ndata: "...)
 		dst = append(dst, `{"type":"error","error":{"type":`...)
-		dst = provider.AppendJSONString(dst, messages.ErrorType(f.status))
+		dst = provider.AppendJSONString(dst, typ)
 		dst = append(dst, `,"message":`...)
 		dst = provider.AppendJSONString(dst, f.msg)
 		return append(dst, "}}\n\n"...)
