@@ -36,7 +36,7 @@ func BenchmarkRoutingDecision(b *testing.B) {
 	}
 	s := New(Options{Table: tbl, Health: health.NewRegistry()})
 	m := tbl.Snapshot().Model("g")
-	c := &call{s: s, model: m}
+	c := &call{s: s, model: m, rt: routeChat}
 	b.ReportAllocs()
 	for b.Loop() {
 		c.cands, c.order = c.cands[:0], c.order[:0]
@@ -57,7 +57,7 @@ func BenchmarkAccessLog(b *testing.B) {
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil)).With("component", "proxy")
 	s := New(Options{Table: tbl, Logger: logger})
 	c := &call{s: s, w: httptest.NewRecorder(), r: httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil), callID: newCallID(), req: provider.Request{Model: "chat-prod"}, status: 200,
-		servedBy: "gpt-4o-primary", attempts: 1, start: time.Now()}
+		servedBy: "gpt-4o-primary", attempts: 1, start: time.Now(), rt: routeChat}
 	b.ReportAllocs()
 	for b.Loop() {
 		s.accessLog(c)
