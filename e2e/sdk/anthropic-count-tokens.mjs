@@ -1,0 +1,25 @@
+// Anthropic SDK: messages.countTokens, answered by the upstream for an
+// Anthropic target and estimated for an OpenAI one.
+// env: AISIX_MODEL (Anthropic targets), AISIX_UPSTREAM_COUNT (what the
+// upstream answers), AISIX_ESTIMATE_MODEL (OpenAI targets).
+import { key, need, check, eq, routing, main } from './lib.mjs';
+import { client } from './anthropic-lib.mjs';
+
+main(async () => {
+  const model = need('AISIX_MODEL');
+  const estimateModel = need('AISIX_ESTIMATE_MODEL');
+  const want = Number(need('AISIX_UPSTREAM_COUNT'));
+  const anthropic = client(key);
+  const params = {
+    system: 'You are a scientist',
+    messages: [{ role: 'user', content: 'Hello, Claude. Please explain photosynthesis in two sentences.' }],
+  };
+
+  const { data: counted, response } = await anthropic.messages.countTokens({ model, ...params }).withResponse();
+  eq(counted, { input_tokens: want }, `countTokens ${model}: the upstream's count`);
+
+  const est = await anthropic.messages.countTokens({ model: estimateModel, ...params });
+  check(Number.isInteger(est.input_tokens) && est.input_tokens > 0, `countTokens ${estimateModel}: want a positive integer estimate`, est);
+
+  return { model, upstream: counted.input_tokens, routing: routing(response), estimate: est.input_tokens };
+});
