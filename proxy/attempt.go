@@ -39,7 +39,7 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	}
 	actx, cancel := context.WithTimeoutCause(c.r.Context(), timeout, cause)
 	defer cancel()
-	req, err := t.Endpoint.NewRequest(actx, &c.in, body)
+	req, err := t.Endpoint.NewRequest(actx, c.inbound(), body)
 	if err != nil {
 		return c.credentialFailure(t, actx), false
 	}
@@ -73,7 +73,7 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	// The answer in the caller's wire, written in one call: with its
 	// Content-Length, net/http sends it with the headers in one write.
 	// On the OpenAI wire it is the body with the alias spliced in.
-	out, err := t.Endpoint.Answer(c.out[:0], rb, &c.model.Alias)
+	out, err := c.answer(t, rb)
 	if err != nil {
 		return decodeFailure(t, "upstream returned a body that is not a valid answer"), false
 	}
@@ -206,7 +206,7 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	wd := startWatchdog(t0, t, c.deadline, cancel)
 	defer wd.stop()
 
-	req, err := t.Endpoint.NewRequest(actx, &c.in, body)
+	req, err := t.Endpoint.NewRequest(actx, c.inbound(), body)
 	if err != nil {
 		return c.credentialFailure(t, actx), false
 	}
@@ -239,7 +239,7 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 		ssePool.Put(st)
 	}()
 
-	dec := t.Endpoint.Stream(&c.in, &c.model.Alias)
+	dec := c.streamDecoder(t)
 	out := c.out[:0]
 	var info provider.EventInfo
 	for {
@@ -308,7 +308,7 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	c.setAttempts(h, -1)
 	c.status = http.StatusOK
 	c.w.WriteHeader(http.StatusOK)
-	sw := newStreamWriter(c.w, c.s.keepAlive, c.s.writeTimeout)
+	sw := newStreamWriter(c.w, c.s.keepAlive, c.s.writeTimeout, keepAliveFor(c.rt.wire))
 	defer sw.close()
 	st.fr.sw = sw
 	if first.Done {
@@ -420,9 +420,7 @@ func drainAfterDone(r io.Reader, cancel context.CancelCauseFunc) {
 
 // failCommitted ends a committed stream with an error frame.
 func (c *call) failCommitted(cd *candidate, sw *streamWriter, f *failure) {
-	c.out = append(c.out[:0], "event: error\ndata: "...)
-	c.out = appendError(c.out, f.errType, f.msg, "")
-	c.out = append(c.out, "\n\n"...)
+	c.out = appendStreamError(c.out[:0], c.rt.wire, f)
 	_ = sw.write(c.out)
 	c.recordFailure(cd, f)
 	c.status = f.status // for the access log; the caller saw 200 and the error frame
@@ -580,14 +578,17 @@ type streamWriter struct {
 	last     atomic.Int64
 	interval time.Duration
 	timer    *time.Timer
+	// keepAlive is what a silent stream sends: an SSE comment, or the
+	// caller wire's own ping event.
+	keepAlive []byte
 
 	writeTimeout time.Duration
 	deadlineAt   time.Duration // since base, when the deadline was last renewed
 	hasDeadline  bool
 }
 
-func newStreamWriter(w http.ResponseWriter, interval, writeTimeout time.Duration) *streamWriter {
-	sw := &streamWriter{w: w, rc: http.NewResponseController(w), base: time.Now(), interval: interval, writeTimeout: writeTimeout}
+func newStreamWriter(w http.ResponseWriter, interval, writeTimeout time.Duration, keepAlive []byte) *streamWriter {
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), base: time.Now(), interval: interval, writeTimeout: writeTimeout, keepAlive: keepAlive}
 	if interval > 0 {
 		sw.timer = time.AfterFunc(interval, sw.tick)
 	}
@@ -689,7 +690,7 @@ func (sw *streamWriter) tick() {
 		sw.timer.Reset(sw.interval - idle)
 		return
 	}
-	if sw.writeLocked(keepAliveFr) == nil {
+	if sw.writeLocked(sw.keepAlive) == nil {
 		sw.timer.Reset(sw.interval)
 	}
 }

@@ -35,16 +35,23 @@ type candidate struct {
 	att      health.Attempt // the attempt in flight, from Begin
 }
 
-// call is the state of one chat-completions request. Calls are pooled.
+// call is the state of one proxied request. Calls are pooled.
 type call struct {
-	s        *Server
-	w        http.ResponseWriter
-	r        *http.Request
-	vals     *hdrVals
-	callID   string
-	model    *routing.Model
-	req      provider.Request
-	in       provider.Inbound // the request as adapters see it
+	s      *Server
+	rt     *route
+	w      http.ResponseWriter
+	r      *http.Request
+	vals   *hdrVals
+	callID string
+	model  *routing.Model
+	req    provider.Request
+	in     provider.Inbound // the request as adapters see it
+	// chatIn is a Messages caller's request translated to chat
+	// completions, for targets that do not speak Messages (built once).
+	chatIn   provider.Inbound
+	chatReq  provider.Request
+	chatErr  error
+	mode     serveMode // how upFor serves the request
 	body     []byte
 	bodyBuf  *[]byte // pooled buffer holding body
 	start    time.Time
@@ -87,10 +94,10 @@ func (c *call) reset() {
 	}
 }
 
-// chat serves POST /v1/chat/completions.
-func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
+// serve serves one POST to the endpoint rt.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt *route) {
 	c := callPool.Get().(*call)
-	c.s, c.w, c.r, c.vals, c.callID, c.start = s, w, r, vals, vals[0], time.Now()
+	c.s, c.w, c.r, c.vals, c.callID, c.start, c.rt = s, w, r, vals, vals[0], time.Now(), rt
 	defer func() {
 		s.accessLog(c)
 		c.releaseBody()
@@ -108,7 +115,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 		return
 	}
 	snap := s.table.Snapshot()
-	key := s.authenticate(w, r, snap)
+	key := s.authenticate(w, r, snap, rt.wire)
 	if key == nil {
 		c.status = http.StatusUnauthorized
 		return
@@ -129,13 +136,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, vals *hdrVals) {
 		c.writeError(http.StatusBadRequest, "invalid_request_error", "request payload is invalid: could not read the request body", "")
 		return
 	}
-	req, err := provider.ParseRequest(body)
+	req, err := provider.ParseRequestFor(body, rt.op)
 	if err != nil {
 		c.writeError(http.StatusBadRequest, "invalid_request_error", "request payload is invalid: "+err.Error(), "")
 		return
 	}
 	c.req, c.body = req, body
-	c.in = provider.Inbound{Body: body, Req: &c.req, Header: r.Header}
+	c.in = provider.Inbound{Op: rt.op, Body: body, Req: &c.req, Header: r.Header}
 	// Access before existence: a key learns nothing about names it may not
 	// use. Access is by model id, so it follows renames and does not pass
 	// to a new model that reuses a deleted one's name.
@@ -211,7 +218,7 @@ func tooLargeMsg(n int64) string {
 
 func (c *call) writeError(status int, typ, msg, code string) {
 	c.status = status
-	writeError(c.w, status, typ, msg, code)
+	writeErrorFor(c.w, c.rt.wire, status, typ, msg, code)
 }
 
 // accessLog writes the request's one info line. It goes straight to the
@@ -244,6 +251,9 @@ func (s *Server) accessLog(c *call) {
 	)
 	if c.outcome != "" {
 		rec.AddAttrs(slog.String("outcome", c.outcome))
+	}
+	if c.rt.op != provider.OpChat {
+		rec.AddAttrs(slog.String("endpoint", c.rt.op.String()))
 	}
 	_ = s.logHandler.Handle(context.Background(), rec)
 }
@@ -392,12 +402,22 @@ func (c *call) tryTarget(cd *candidate) bool {
 		c.last = &failure{label: "config_error", action: actFailover, status: t.Err.Status, errType: t.Err.Type, msg: t.Err.Message}
 		return false
 	}
-	if _, err := c.upstreamBody(t); err != nil {
+	if _, err := c.prepare(t); err != nil {
 		// The request cannot be put in this target's wire: nothing was
 		// sent, and nothing is said about the target.
+		if errors.Is(err, errUnsupportedEndpoint) {
+			c.addTrail(t.Name, "unsupported_endpoint")
+			c.last = &failure{label: "unsupported_endpoint", action: actFailover, effect: effNeutral, status: http.StatusBadRequest,
+				errType: "invalid_request_error", msg: "model " + strconv.Quote(t.Name) + " does not serve " + c.rt.op.String()}
+			return false
+		}
 		c.addTrail(t.Name, "unsupported_request")
 		c.last = translateFailure(err)
 		return false
+	}
+	if c.mode == modeEstimate {
+		c.answerEstimate(cd)
+		return true
 	}
 	retries := c.retriesFor(t)
 	for try := 0; ; try++ {
@@ -505,26 +525,10 @@ func (c *call) addTrailStatus(name string, status int) {
 	c.trail = strconv.AppendInt(c.trail, int64(status), 10)
 }
 
-// upstreamBody is the body the target's adapter sends: on the OpenAI wire
-// the caller's body with only the model value replaced. It is a fresh
-// slice per target (the transport may still read a request body after
-// RoundTrip returns), reused for retries. An error is a request the
-// target's wire cannot carry.
-func (c *call) upstreamBody(t *routing.Target) ([]byte, error) {
-	if c.upFor != t {
-		b, err := t.Endpoint.Body(&c.in)
-		if err != nil {
-			return nil, err
-		}
-		c.upBody, c.upFor = b, t
-	}
-	return c.upBody, nil
-}
-
 // attempt makes one upstream call. It returns done when the request is
 // finished (answered), or the failure otherwise.
 func (c *call) attempt(cd *candidate) (*failure, bool) {
-	body, err := c.upstreamBody(cd.t) // built (and checked) by tryTarget
+	body, err := c.prepare(cd.t) // built (and checked) by tryTarget
 	if err != nil {
 		return translateFailure(err), false
 	}
@@ -601,15 +605,16 @@ func (c *call) writeFailure(f *failure) {
 		h["Retry-After"] = []string{f.retryAfter}
 	}
 	if f.body != nil {
+		body := errorBodyFor(c.rt.wire, f.status, f.body)
 		if f.contentType == "" {
 			h["Content-Type"] = appJSON
 		} else {
 			h["Content-Type"] = []string{f.contentType}
 		}
-		h["Content-Length"] = []string{strconv.Itoa(len(f.body))}
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
 		c.status = f.status
 		c.w.WriteHeader(f.status)
-		_, _ = c.w.Write(f.body)
+		_, _ = c.w.Write(body)
 		return
 	}
 	c.writeError(f.status, f.errType, f.msg, "")

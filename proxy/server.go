@@ -253,11 +253,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h[hdrCallID] = vals[0:1:1]
 	switch r.URL.Path {
 	case "/v1/chat/completions":
-		if r.Method != http.MethodPost {
-			methodNotAllowed(w, http.MethodPost)
-			return
-		}
-		s.chat(w, r, vals)
+		s.post(w, r, vals, routeChat)
+	case "/v1/embeddings":
+		s.post(w, r, vals, routeEmbeddings)
+	case "/v1/completions":
+		s.post(w, r, vals, routeCompletions)
+	case "/v1/responses":
+		s.post(w, r, vals, routeResponses)
+	case "/v1/messages":
+		s.post(w, r, vals, routeMessages)
+	case "/v1/messages/count_tokens":
+		s.post(w, r, vals, routeCountTokens)
 	case "/v1/models":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			methodNotAllowed(w, http.MethodGet)
@@ -277,6 +283,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// post serves a POST-only endpoint.
+func (s *Server) post(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt *route) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeErrorFor(w, rt.wire, http.StatusMethodNotAllowed, "invalid_request_error", "method not allowed", "")
+		return
+	}
+	s.serve(w, r, vals, rt)
+}
+
 func plain(w http.ResponseWriter, status int, body string) {
 	h := w.Header()
 	h["Content-Type"] = textPlain
@@ -291,8 +307,13 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 }
 
 // callerKey extracts the caller's key: Authorization: Bearer <key>, or
-// x-api-key when there is no Authorization header.
-func callerKey(r *http.Request) (string, bool) {
+// x-api-key when there is no Authorization header. A Messages caller's
+// x-api-key comes first: that is where the Anthropic SDKs put it.
+func callerKey(r *http.Request, wire callerWire) (string, bool) {
+	if v := r.Header["X-Api-Key"]; wire == wireAnthropic && len(v) > 0 {
+		k := strings.TrimSpace(v[0])
+		return k, k != ""
+	}
 	if v := r.Header["Authorization"]; len(v) > 0 {
 		a := v[0]
 		if len(a) < 7 || !strings.EqualFold(a[:7], "bearer ") {
@@ -309,11 +330,15 @@ func callerKey(r *http.Request) (string, bool) {
 }
 
 // authenticate resolves the caller key or writes the 401.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, snap *routing.Snapshot) *routing.CallerKey {
-	raw, ok := callerKey(r)
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, snap *routing.Snapshot, wire callerWire) *routing.CallerKey {
+	raw, ok := callerKey(r, wire)
 	if !ok {
 		refuseUnread(w, r)
-		writeError(w, http.StatusUnauthorized, "invalid_api_key", "missing or malformed Authorization header", "")
+		msg := "missing or malformed Authorization header"
+		if wire == wireAnthropic {
+			msg = "missing or malformed x-api-key or Authorization header"
+		}
+		writeErrorFor(w, wire, http.StatusUnauthorized, "invalid_api_key", msg, "")
 		return nil
 	}
 	key := snap.Authenticate(raw)
@@ -322,7 +347,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, snap *rout
 		// One text for unknown, disabled and expired keys: a caller cannot
 		// tell which keys exist.
 		refuseUnread(w, r)
-		writeError(w, http.StatusUnauthorized, "invalid_api_key", "invalid API key", "")
+		writeErrorFor(w, wire, http.StatusUnauthorized, "invalid_api_key", "invalid API key", "")
 		return nil
 	}
 	return key
@@ -341,7 +366,7 @@ func refuseUnread(w http.ResponseWriter, r *http.Request) {
 // routing groups included, sorted.
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	snap := s.table.Snapshot()
-	key := s.authenticate(w, r, snap)
+	key := s.authenticate(w, r, snap, wireOpenAI)
 	if key == nil {
 		return
 	}

@@ -54,9 +54,9 @@ type Endpoint interface {
 	// credential could not be had (a token endpoint failed); it never
 	// quotes a secret.
 	NewRequest(ctx context.Context, in *Inbound, body []byte) (*http.Request, error)
-	// Answer appends to dst the caller's chat.completion for a 2xx
+	// Answer appends to dst the caller's answer to in for a 2xx
 	// non-streaming upstream body, its model set to alias.
-	Answer(dst, body []byte, alias *Alias) ([]byte, error)
+	Answer(dst []byte, in *Inbound, body []byte, alias *Alias) ([]byte, error)
 	// Stream returns the decoder of one streaming answer to in.
 	Stream(in *Inbound, alias *Alias) StreamDecoder
 	// Classify reads a non-2xx answer.

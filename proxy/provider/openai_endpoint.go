@@ -72,7 +72,7 @@ func (e *OpenAI) NewRequest(ctx context.Context, in *Inbound, body []byte) (*htt
 var ErrNotObject = errors.New("upstream returned a body that is not a JSON object")
 
 // Answer is the upstream body with its model value replaced by alias.
-func (e *OpenAI) Answer(dst, body []byte, alias *Alias) ([]byte, error) {
+func (e *OpenAI) Answer(dst []byte, _ *Inbound, body []byte, alias *Alias) ([]byte, error) {
 	sp, err := FindModel(body)
 	if err != nil {
 		return dst, ErrNotObject

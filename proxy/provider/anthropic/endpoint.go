@@ -18,7 +18,8 @@ var ForwardHeaders = []string{"Traceparent", "Tracestate", "User-Agent"}
 
 // EndpointConfig describes one Anthropic model behind one provider key.
 type EndpointConfig struct {
-	// URL is {api_base}/v1/messages (MessagesURL).
+	// URL is {api_base}/v1/messages (MessagesURL); count_tokens goes to
+	// {URL}/count_tokens.
 	URL *url.URL
 	// Secret is sent as X-Api-Key; "" sends no credential.
 	Secret string
@@ -33,13 +34,15 @@ type EndpointConfig struct {
 // caller's OpenAI body is translated to a Messages body, and answers and
 // streams are translated back.
 type Endpoint struct {
-	cfg    EndpointConfig
-	apiKey []string
+	cfg       EndpointConfig
+	apiKey    []string
+	modelJSON []byte
+	countURL  *url.URL
 }
 
 // NewEndpoint returns the endpoint cfg describes.
 func NewEndpoint(cfg EndpointConfig) *Endpoint {
-	e := &Endpoint{cfg: cfg}
+	e := &Endpoint{cfg: cfg, modelJSON: provider.AppendJSONString(nil, cfg.Model), countURL: cfg.URL.JoinPath("count_tokens")}
 	if cfg.Secret != "" {
 		e.apiKey = []string{cfg.Secret}
 	}
@@ -51,15 +54,23 @@ var (
 	acceptSSE  = []string{"text/event-stream"}
 )
 
-// Supports reports the operations served: chat completions (translated).
-func (e *Endpoint) Supports(op provider.Op) bool { return op == provider.OpChat }
+// Supports reports the operations served: chat completions (translated),
+// and the Messages API and its token counter (passed through).
+func (e *Endpoint) Supports(op provider.Op) bool {
+	return op == provider.OpChat || op == provider.OpMessages || op == provider.OpCountTokens
+}
 
-// Body translates the caller's body (TranslateRequest).
+// Body translates a chat-completions body (TranslateRequest); a Messages
+// body goes with only its model value replaced.
 func (e *Endpoint) Body(in *provider.Inbound) ([]byte, error) {
-	if !e.Supports(in.Op) {
-		return nil, provider.ErrUnsupportedOp
+	switch in.Op {
+	case provider.OpChat:
+		return TranslateRequest(in.Body, e.cfg.Model, in.Req.Stream, e.cfg.Request)
+	case provider.OpMessages, provider.OpCountTokens:
+		sp := in.Req.ModelAt
+		return sp.AppendTo(make([]byte, 0, sp.Len(in.Body, e.modelJSON)), in.Body, e.modelJSON), nil
 	}
-	return TranslateRequest(in.Body, e.cfg.Model, in.Req.Stream, e.cfg.Request)
+	return nil, provider.ErrUnsupportedOp
 }
 
 // NewRequest builds the POST to /v1/messages with X-Api-Key and
@@ -78,11 +89,30 @@ func (e *Endpoint) NewRequest(ctx context.Context, in *provider.Inbound, body []
 	} else {
 		h["Accept"] = acceptJSON
 	}
-	return provider.NewPost(ctx, e.cfg.URL, h, body), nil
+	u := e.cfg.URL
+	if in.Op == provider.OpCountTokens {
+		u = e.countURL
+	}
+	return provider.NewPost(ctx, u, h, body), nil
 }
 
 // Answer translates a message into a chat.completion (TranslateResponse).
-func (e *Endpoint) Answer(dst, body []byte, alias *provider.Alias) ([]byte, error) {
+// A Messages caller gets the message with its model value replaced, and a
+// token count as it is.
+func (e *Endpoint) Answer(dst []byte, in *provider.Inbound, body []byte, alias *provider.Alias) ([]byte, error) {
+	switch in.Op {
+	case provider.OpMessages:
+		sp, err := provider.FindModel(body)
+		if err != nil {
+			return dst, ErrNotMessage
+		}
+		return sp.AppendTo(dst, body, alias.JSON), nil
+	case provider.OpCountTokens:
+		if !json.Valid(body) {
+			return dst, ErrNotMessage
+		}
+		return append(dst, body...), nil
+	}
 	out, err := TranslateResponse(body, alias.Name, time.Now().Unix())
 	if err != nil {
 		return dst, err
@@ -92,6 +122,9 @@ func (e *Endpoint) Answer(dst, body []byte, alias *provider.Alias) ([]byte, erro
 
 // Stream returns the translator of one Messages event stream.
 func (e *Endpoint) Stream(in *provider.Inbound, alias *provider.Alias) provider.StreamDecoder {
+	if in.Op == provider.OpMessages {
+		return passthroughStream{}
+	}
 	return NewStream(alias.Name, time.Now().Unix(), IncludeUsage(in.Body))
 }
 
