@@ -2,7 +2,7 @@
 // assertions that fail with a clear message, and the JSON summary on stdout.
 // e2e/sdk_test.go runs each script against a gateway it started.
 
-import { inspect } from 'node:util';
+import { inspect, isDeepStrictEqual } from 'node:util';
 
 export const base = need('AISIX_BASE_URL'); // http://host:port of the proxy
 export const key = need('AISIX_KEY'); // the caller key
@@ -28,8 +28,9 @@ export function check(cond, what, got) {
   }
 }
 
+// eq asserts deep equality (object keys in any order, arrays in order).
 export function eq(got, want, what) {
-  if (JSON.stringify(got) !== JSON.stringify(want)) {
+  if (!isDeepStrictEqual(got, want)) {
     throw new Error(`${what}: got ${show(got)}, want ${show(want)}`);
   }
 }

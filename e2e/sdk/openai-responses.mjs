@@ -57,10 +57,12 @@ main(async () => {
   eq(completed.status, 'completed', 'streamed response: response.completed status');
   eq(completed.output[0].content[0].text, text, 'streamed response: completed output text');
 
-  // The helper checks the event order itself and assembles the response.
+  // The helper checks the event order itself and assembles the response
+  // (in this SDK version its finalResponse() has no output_text).
   const helper = client.responses.stream({ model, input: 'Say hello.' });
   const final = await helper.finalResponse();
-  eq(final.output_text, text, 'responses.stream finalResponse(): output_text');
+  eq(final.status, 'completed', 'responses.stream finalResponse(): status');
+  eq(final.output.flatMap((o) => o.content ?? []).map((c) => c.text).join(''), text, 'responses.stream finalResponse(): output text');
 
   const { data: next, response: nresp } = await client.responses
     .create({ model, input: 'And again.', previous_response_id: plain.id })
