@@ -42,6 +42,7 @@ import (
 const (
 	sdkUpSecret    = "sk-sdk-openai-up-secret-0004"
 	sdkDownSecret  = "sk-sdk-openai-down-secret-0005"
+	sdkUp2Secret   = "sk-sdk-openai-up2-secret-0006"
 	sdkLimitedKey  = "sk-sdk-limited-caller"
 	sdkCountTokens = 1234 // the fake Anthropic API's count_tokens answer
 	sdkUpText      = "hello from openai-up"
@@ -715,17 +716,21 @@ func (f *sdkAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 //	embed-openai  gpt-down-embed2 (OpenAI, 503) -> gpt-up-embed (OpenAI)
 //	instruct-prod gpt-down-instruct (503)       -> gpt-up-instruct (OpenAI)
 //	resp-prod     gpt-down-resp (503)           -> gpt-up-resp (OpenAI)
+//	resp-rr       round_robin over gpt-rr-a (openai-up) and gpt-rr-b (openai-up2)
 //	claude-prod   claude-down (Anthropic, 529)  -> gpt-up-claude (OpenAI: translated)
 //	claude-pass   claude-down-pass (529)        -> claude-up (Anthropic: passed through)
 //	claude-limited (Anthropic, 429), claude-overloaded (Anthropic, 529)
 //
+// The …-down models never cool down: every request through their group
+// tries them first and fails over, which the scripts check in
+// x-aisix-attempts (AISIX_PRIMARY).
 // The caller key sk-failover-demo may call every model; sk-sdk-limited
 // only claude-pass.
 type sdkRig struct {
-	g         *gateway
-	up, down  *sdkOpenAI
-	azure     *sdkAzure
-	anthropic *sdkAnthropic
+	g             *gateway
+	up, up2, down *sdkOpenAI
+	azure         *sdkAzure
+	anthropic     *sdkAnthropic
 }
 
 func newSDKRig(t *testing.T) *sdkRig {
@@ -733,6 +738,7 @@ func newSDKRig(t *testing.T) *sdkRig {
 	sdkSetup(t)
 	rig := &sdkRig{
 		up:        newSDKOpenAI(t, "openai-up", sdkUpSecret, false),
+		up2:       newSDKOpenAI(t, "openai-up2", sdkUp2Secret, false),
 		down:      newSDKOpenAI(t, "openai-down", sdkDownSecret, true),
 		azure:     newSDKAzure(t),
 		anthropic: newSDKAnthropic(t),
@@ -741,6 +747,8 @@ func newSDKRig(t *testing.T) *sdkRig {
 	rig.g = g
 	upPK := g.create(t, "provider_keys", map[string]any{"display_name": "openai-up", "provider": "openai", "adapter": "openai",
 		"secret": sdkUpSecret, "api_base": rig.up.base})
+	up2PK := g.create(t, "provider_keys", map[string]any{"display_name": "openai-up2", "provider": "openai", "adapter": "openai",
+		"secret": sdkUp2Secret, "api_base": rig.up2.base})
 	downPK := g.create(t, "provider_keys", map[string]any{"display_name": "openai-down", "provider": "openai", "adapter": "openai",
 		"secret": sdkDownSecret, "api_base": rig.down.base})
 	claudePK := strings.TrimSpace(g.cli(t, anthropicSecret, nil, "provider-key", "create", "--name", "anthropic-sdk",
@@ -748,18 +756,25 @@ func newSDKRig(t *testing.T) *sdkRig {
 	azurePK := strings.TrimSpace(g.cli(t, "", []string{"AZURE_OPENAI_API_KEY=" + azureSecret}, "provider-key", "create", "--name", "azure-sdk",
 		"--provider", "azure", "--adapter", "azure-openai", "--api-base", rig.azure.base, "--api-version", azureAPIVersion,
 		"--secret-env", "AZURE_OPENAI_API_KEY", "-q"))
+	// The failing primaries never cool down, so every request tries
+	// them first and fails over.
 	model := func(name, provider, upstream, pk string) {
+		cooldown := map[string]any{"default_seconds": 600}
+		if strings.Contains(name, "-down") {
+			cooldown = map[string]any{"enabled": false}
+		}
 		g.create(t, "models", map[string]any{"display_name": name, "provider": provider, "model_name": upstream, "provider_key_id": pk,
-			"timeout": 15000, "stream_timeout": 15000, "cooldown": map[string]any{"default_seconds": 600}})
+			"timeout": 15000, "stream_timeout": 15000, "cooldown": cooldown})
 	}
-	group := func(name string, targets ...string) {
+	routed := func(name, strategy string, targets ...string) {
 		var ts []map[string]any
 		for _, m := range targets {
 			ts = append(ts, map[string]any{"model": m})
 		}
 		g.create(t, "models", map[string]any{"display_name": name,
-			"routing": map[string]any{"strategy": "failover", "targets": ts, "retries": 0, "max_fallbacks": 1}})
+			"routing": map[string]any{"strategy": strategy, "targets": ts, "retries": 0, "max_fallbacks": 1}})
 	}
+	group := func(name string, targets ...string) { routed(name, "failover", targets...) }
 	model("gpt-down-chat", "openai", "gpt-4o-mini", downPK)
 	model("gpt-up-chat", "openai", "gpt-4o-mini", upPK)
 	group("chat-prod", "gpt-down-chat", "gpt-up-chat")
@@ -775,6 +790,9 @@ func newSDKRig(t *testing.T) *sdkRig {
 	model("gpt-down-resp", "openai", "gpt-4o-mini", downPK)
 	model("gpt-up-resp", "openai", "gpt-4o-mini", upPK)
 	group("resp-prod", "gpt-down-resp", "gpt-up-resp")
+	model("gpt-rr-a", "openai", "gpt-4o-mini", upPK)
+	model("gpt-rr-b", "openai", "gpt-4o-mini", up2PK)
+	routed("resp-rr", "round_robin", "gpt-rr-a", "gpt-rr-b")
 	model("claude-down", "anthropic", claudeModel+"-down", claudePK)
 	model("gpt-up-claude", "openai", "gpt-4o-mini", upPK)
 	group("claude-prod", "claude-down", "gpt-up-claude")
@@ -805,42 +823,45 @@ func TestSDKOpenAI(t *testing.T) {
 	t.Parallel()
 	rig := newSDKRig(t)
 	t.Run("chat completions plain and stream", func(t *testing.T) {
-		s := runSDK(t, rig.g, "openai-chat.mjs", "AISIX_MODEL=chat-prod", "AISIX_SERVED_BY=gpt-up-chat", "AISIX_EXPECT_TEXT="+sdkUpText)
+		s := runSDK(t, rig.g, "openai-chat.mjs", "AISIX_MODEL=chat-prod", "AISIX_PRIMARY=gpt-down-chat", "AISIX_SERVED_BY=gpt-up-chat", "AISIX_EXPECT_TEXT="+sdkUpText)
 		rig.triedDown(t, "POST /v1/chat/completions")
 		if a := summaryString(s, "first_attempts"); !strings.Contains(a, "gpt-down-chat") {
 			t.Errorf("the first call's x-aisix-attempts %q does not name the failed primary gpt-down-chat", a)
 		}
 	})
 	t.Run("embeddings float base64 dimensions, OpenAI to Azure", func(t *testing.T) {
-		runSDK(t, rig.g, "openai-embeddings.mjs", "AISIX_MODEL=embed-prod", "AISIX_SERVED_BY=azure-embed")
+		runSDK(t, rig.g, "openai-embeddings.mjs", "AISIX_MODEL=embed-prod", "AISIX_PRIMARY=gpt-down-embed", "AISIX_SERVED_BY=azure-embed")
 		rig.triedDown(t, "POST /v1/embeddings")
 		if rig.azure.count("embeddings") == 0 {
 			t.Errorf("Azure never saw an embeddings request")
 		}
 	})
 	t.Run("embeddings float base64 dimensions, OpenAI to OpenAI", func(t *testing.T) {
-		runSDK(t, rig.g, "openai-embeddings.mjs", "AISIX_MODEL=embed-openai", "AISIX_SERVED_BY=gpt-up-embed")
+		runSDK(t, rig.g, "openai-embeddings.mjs", "AISIX_MODEL=embed-openai", "AISIX_PRIMARY=gpt-down-embed2", "AISIX_SERVED_BY=gpt-up-embed")
 		b := rig.up.lastBody("POST /v1/embeddings")
 		if b == nil || b["model"] != "text-embedding-3-small" {
 			t.Errorf("the secondary's last embeddings body %v, want model text-embedding-3-small spliced in", b)
 		}
 	})
 	t.Run("legacy completions plain and stream", func(t *testing.T) {
-		runSDK(t, rig.g, "openai-completions.mjs", "AISIX_MODEL=instruct-prod", "AISIX_SERVED_BY=gpt-up-instruct", "AISIX_EXPECT_TEXT="+sdkUpText)
+		runSDK(t, rig.g, "openai-completions.mjs", "AISIX_MODEL=instruct-prod", "AISIX_PRIMARY=gpt-down-instruct", "AISIX_SERVED_BY=gpt-up-instruct", "AISIX_EXPECT_TEXT="+sdkUpText)
 		rig.triedDown(t, "POST /v1/completions")
 		if b := rig.up.lastBody("POST /v1/completions"); b == nil || b["model"] != "gpt-3.5-turbo-instruct" {
 			t.Errorf("the secondary's last completions body %v, want model gpt-3.5-turbo-instruct spliced in", b)
 		}
 	})
 	t.Run("responses plain, stream and previous_response_id", func(t *testing.T) {
-		runSDK(t, rig.g, "openai-responses.mjs", "AISIX_MODEL=resp-prod", "AISIX_SERVED_BY=gpt-up-resp", "AISIX_EXPECT_TEXT="+sdkUpText)
+		runSDK(t, rig.g, "openai-responses.mjs", "AISIX_MODEL=resp-prod", "AISIX_PRIMARY=gpt-down-resp", "AISIX_SERVED_BY=gpt-up-resp", "AISIX_EXPECT_TEXT="+sdkUpText)
 		rig.triedDown(t, "POST /v1/responses")
 	})
-	t.Run("responses retrieve, cancel and delete", func(t *testing.T) {
-		runSDK(t, rig.g, "openai-responses-byid.mjs", "AISIX_MODEL=resp-prod", "AISIX_SERVED_BY=gpt-up-resp", "AISIX_EXPECT_TEXT="+sdkUpText)
+	t.Run("responses previous_response_id sticks to its target under round_robin", func(t *testing.T) {
+		runSDK(t, rig.g, "openai-responses-sticky.mjs", "AISIX_MODEL=resp-rr", "AISIX_TARGETS=gpt-rr-a,gpt-rr-b", "AISIX_EXPECT_TEXT="+sdkUpText)
+	})
+	t.Run("responses retrieve, cancel and delete reach the creating target", func(t *testing.T) {
+		runSDK(t, rig.g, "openai-responses-byid.mjs", "AISIX_MODEL=resp-rr", "AISIX_EXPECT_TEXT="+sdkUpText)
 		for _, route := range []string{"GET /v1/responses/{id}", "POST /v1/responses/{id}/cancel", "DELETE /v1/responses/{id}"} {
-			if rig.up.count(route) == 0 {
-				t.Errorf("the upstream that created the response never saw %s", route)
+			if rig.up.count(route)+rig.up2.count(route) == 0 {
+				t.Errorf("no upstream saw %s", route)
 			}
 		}
 	})
@@ -850,7 +871,7 @@ func TestSDKAnthropic(t *testing.T) {
 	t.Parallel()
 	rig := newSDKRig(t)
 	t.Run("messages translated from an OpenAI target during failover", func(t *testing.T) {
-		runSDK(t, rig.g, "anthropic-messages.mjs", "AISIX_MODEL=claude-prod", "AISIX_SERVED_BY=gpt-up-claude",
+		runSDK(t, rig.g, "anthropic-messages.mjs", "AISIX_MODEL=claude-prod", "AISIX_PRIMARY=claude-down", "AISIX_SERVED_BY=gpt-up-claude",
 			"AISIX_EXPECT_TEXT="+sdkUpText, "AISIX_TOOL_INPUT="+`{"location":"Paris","unit":"celsius"}`)
 		if rig.anthropic.count("messages "+claudeModel+"-down") == 0 {
 			t.Errorf("the failing Anthropic primary never saw a request: no failover happened")
@@ -860,7 +881,7 @@ func TestSDKAnthropic(t *testing.T) {
 		}
 	})
 	t.Run("messages passed through to an Anthropic target during failover", func(t *testing.T) {
-		runSDK(t, rig.g, "anthropic-messages.mjs", "AISIX_MODEL=claude-pass", "AISIX_SERVED_BY=claude-up",
+		runSDK(t, rig.g, "anthropic-messages.mjs", "AISIX_MODEL=claude-pass", "AISIX_PRIMARY=claude-down-pass", "AISIX_SERVED_BY=claude-up",
 			"AISIX_EXPECT_TEXT="+sdkClaudeText, "AISIX_TOOL_INPUT="+`{"location":"San Francisco, CA","unit":"celsius"}`,
 			"AISIX_AUTH=bearer")
 		if rig.anthropic.count("messages "+claudeModel+"-pass-down") == 0 {
@@ -868,7 +889,7 @@ func TestSDKAnthropic(t *testing.T) {
 		}
 	})
 	t.Run("count_tokens from Anthropic and estimated for OpenAI", func(t *testing.T) {
-		runSDK(t, rig.g, "anthropic-count-tokens.mjs", "AISIX_MODEL=claude-pass", "AISIX_ESTIMATE_MODEL=chat-prod",
+		runSDK(t, rig.g, "anthropic-count-tokens.mjs", "AISIX_MODEL=claude-pass", "AISIX_PRIMARY=claude-down-pass", "AISIX_SERVED_BY=claude-up", "AISIX_ESTIMATE_MODEL=chat-prod",
 			fmt.Sprintf("AISIX_UPSTREAM_COUNT=%d", sdkCountTokens))
 		if rig.anthropic.count("count_tokens "+claudeModel) == 0 {
 			t.Errorf("the Anthropic target never saw count_tokens")

@@ -1,8 +1,9 @@
 // Anthropic SDK: messages.countTokens, answered by the upstream for an
 // Anthropic target and estimated for an OpenAI one.
-// env: AISIX_MODEL (Anthropic targets), AISIX_UPSTREAM_COUNT (what the
-// upstream answers), AISIX_ESTIMATE_MODEL (OpenAI targets).
-import { key, need, check, eq, routing, main } from './lib.mjs';
+// env: AISIX_MODEL (Anthropic targets, failing primary AISIX_PRIMARY,
+// served by AISIX_SERVED_BY), AISIX_UPSTREAM_COUNT (what the upstream
+// answers), AISIX_ESTIMATE_MODEL (OpenAI targets).
+import { key, need, check, eq, checkServed, main } from './lib.mjs';
 import { client } from './anthropic-lib.mjs';
 
 main(async () => {
@@ -16,10 +17,11 @@ main(async () => {
   };
 
   const { data: counted, response } = await anthropic.messages.countTokens({ model, ...params }).withResponse();
+  const served = checkServed(response, need('AISIX_SERVED_BY'), `countTokens ${model}`);
   eq(counted, { input_tokens: want }, `countTokens ${model}: the upstream's count`);
 
   const est = await anthropic.messages.countTokens({ model: estimateModel, ...params });
   check(Number.isInteger(est.input_tokens) && est.input_tokens > 0, `countTokens ${estimateModel}: want a positive integer estimate`, est);
 
-  return { model, upstream: counted.input_tokens, routing: routing(response), estimate: est.input_tokens };
+  return { model, upstream: counted.input_tokens, routing: served, estimate: est.input_tokens };
 });

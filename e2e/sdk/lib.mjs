@@ -44,12 +44,19 @@ export function routing(response) {
   };
 }
 
-// checkServed asserts the routing headers: served by want, a call id.
+// checkServed asserts the routing headers: served by want, a call id,
+// and, when AISIX_PRIMARY names the group's failing primary, an attempts
+// trail that tried it first and ended on want (a failover in this call).
 export function checkServed(response, want, what) {
   const r = routing(response);
   eq(r.served_by, want, `${what}: x-aisix-served-by (attempts ${r.attempts})`);
   check(r.call_id, `${what}: no x-aisix-call-id header`);
   check(r.attempts, `${what}: no x-aisix-attempts header`);
+  const primary = env('AISIX_PRIMARY');
+  if (primary) {
+    check(r.attempts.startsWith(primary + '=') && r.attempts.endsWith(',' + want + '=200'),
+      `${what}: x-aisix-attempts ${r.attempts}: want ${primary} tried first and ${want}=200 last`);
+  }
   return r;
 }
 
