@@ -78,6 +78,9 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 		return decodeFailure(t, "upstream returned a body that is not a valid answer"), false
 	}
 	c.out = out
+	if c.rt.op == provider.OpResponses {
+		c.remember(t, responseID(rb))
+	}
 	c.served(cd, resp.StatusCode)
 	c.settled(cd, cd.h.Succeeded(cd.att, time.Since(t0), 0))
 	h := c.w.Header()
@@ -249,6 +252,9 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 			return c.preCommitReadFailure(t, actx, err), false
 		}
 		out, info, err = dec.Event(out, ev.Name, ev.Data)
+		if info.ID != "" && c.respID == "" {
+			c.respID = info.ID
+		}
 		switch {
 		case err != nil:
 			c.out = out
@@ -295,6 +301,9 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	t := cd.t
 	ttft := time.Since(t0)
 	wd.commit()
+	if c.respID != "" {
+		c.remember(t, c.respID)
+	}
 	c.releaseBody()
 	c.served(cd, http.StatusOK)
 	// The target has answered: settle its cooldown and probe now, not when
@@ -352,6 +361,10 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 		}
 		out, info, err := dec.Event(c.out[:0], ev.Name, ev.Data)
 		c.out = out
+		if info.ID != "" && c.respID == "" {
+			c.respID = info.ID
+			c.remember(t, info.ID)
+		}
 		switch {
 		case errors.Is(err, provider.ErrSkipEvent):
 			c.s.logger.Warn("dropped a malformed stream event", "call_id", c.callID, "target", t.Name, "bytes", len(ev.Data))

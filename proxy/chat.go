@@ -52,6 +52,7 @@ type call struct {
 	chatReq  provider.Request
 	chatErr  error
 	mode     serveMode // how upFor serves the request
+	respID   string    // the Responses API id of the answer, once known
 	body     []byte
 	bodyBuf  *[]byte // pooled buffer holding body
 	start    time.Time
@@ -273,6 +274,10 @@ func (c *call) plan() bool {
 		cd := candidate{t: t, h: reg.Target(t.ID)}
 		av, _ := cd.h.Check(now)
 		cd.halfOpen = av == health.HalfOpen
+		c.cands = append(c.cands[:0], cd)
+		return true
+	}
+	if cd, ok := c.pinned(now); ok {
 		c.cands = append(c.cands[:0], cd)
 		return true
 	}

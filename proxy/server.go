@@ -7,6 +7,7 @@ package proxy
 
 import (
 	"context"
+	"github.com/aisix/aisix/proxy/affinity"
 	"log/slog"
 	"net"
 	"net/http"
@@ -82,7 +83,13 @@ type Options struct {
 	// Now is the clock for key expiry and Retry-After dates; nil is
 	// time.Now. Cooldowns use the health registry's clock.
 	Now func() time.Time
+	// ResponseAffinity bounds how many Responses API response ids the
+	// proxy remembers the target of (default 100,000; see proxy/affinity).
+	ResponseAffinity int
 }
+
+// DefaultResponseAffinity is the default of Options.ResponseAffinity.
+const DefaultResponseAffinity = 100_000
 
 // Server is the proxy's http.Handler.
 type Server struct {
@@ -94,6 +101,9 @@ type Server struct {
 	transport  http.RoundTripper
 	now        func() time.Time
 	ready      func() bool
+
+	// affinity maps Responses API response ids to the target that made them.
+	affinity *affinity.Map
 
 	serverHdr     []string
 	maxBody       int64
@@ -124,6 +134,10 @@ func New(opts Options) *Server {
 	if s.health == nil {
 		s.health = health.NewRegistry()
 	}
+	if opts.ResponseAffinity <= 0 {
+		opts.ResponseAffinity = DefaultResponseAffinity
+	}
+	s.affinity = affinity.New(opts.ResponseAffinity)
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -279,6 +293,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		plain(w, http.StatusServiceUnavailable, "not ready\n")
 	default:
+		if id, rest, ok := responsePath(r.URL.Path); ok {
+			s.responseResource(w, r, vals, id, rest)
+			return
+		}
 		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown route "+strconv.Quote(r.URL.Path), "")
 	}
 }

@@ -165,6 +165,7 @@ type ExplainRow struct {
 	Position      int        `json:"position"`
 	Target        string     `json:"target"`
 	Provider      string     `json:"provider,omitempty"`
+	Endpoints     []string   `json:"endpoints,omitempty"`
 	Status        string     `json:"status"`
 	CooldownUntil *time.Time `json:"cooldown_until,omitempty"`
 	Reason        string     `json:"reason,omitempty"`
@@ -233,7 +234,7 @@ func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Tim
 			c.row.Status = st.Status
 			c.row.Reason = st.StatusReason
 			if st.DirectStats != nil {
-				c.row.Provider = st.Provider
+				c.row.Provider, c.row.Endpoints = st.Provider, st.Endpoints
 			}
 			if st.CooldownUntil != nil {
 				until := st.CooldownUntil.Time()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
+	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -346,8 +347,10 @@ func (s *Server) modelsStatus(_ http.ResponseWriter, r *http.Request) (response,
 		return response{}, err
 	}
 	unbound := make(map[string]bool, len(pks))
+	adapters := make(map[string]string, len(pks))
 	for i := range pks {
 		unbound[pks[i].ID] = !pks[i].SecretBound()
+		adapters[pks[i].ID] = pks[i].EffectiveAdapter()
 	}
 	now := s.now()
 	rows := make([]StatusRow, 0, len(ms))
@@ -355,6 +358,7 @@ func (s *Server) modelsStatus(_ http.ResponseWriter, r *http.Request) (response,
 		row := s.statusRow(&ms[i], now)
 		if row.DirectStats != nil {
 			row.SecretNeedsReentry = unbound[ms[i].ProviderKeyID]
+			row.Endpoints = routing.EndpointsOf(adapters[ms[i].ProviderKeyID])
 		}
 		rows = append(rows, row)
 	}

@@ -899,15 +899,15 @@ func TestModelsStatus(t *testing.T) {
 	want := fmt.Sprintf(`{%q:
 		{"id":%q,"display_name":"cooling","kind":"direct","status":"cooldown",
 		 "cooldown_until":{"secs_since_epoch":%d,"nanos_since_epoch":512000000},"status_reason":"transport_error",
-		 "provider":"openai","requests":3,"failures":3,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0,
+		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":3,"failures":3,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0,
 		 "last_error":"dial tcp: no such host","last_error_at":"2030-01-01T11:59:59Z"},
 		%q:{"id":%q,"display_name":"healthy","kind":"direct","status":"healthy",
-		 "provider":"openai","requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0},
+		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0},
 		%q:{"id":%q,"display_name":"group","kind":"routing","status":"not_applicable"},
 		%q:{"id":%q,"display_name":"expired","kind":"direct","status":"healthy","status_reason":"upstream_server_error","probing":true,
-		 "provider":"openai","requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0},
+		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0},
 		%q:{"id":%q,"display_name":"busy","kind":"direct","status":"healthy",
-		 "provider":"openai","requests":10,"failures":0,"in_flight":2,"latency_p50_ms":1.5,"latency_p95_ms":20,"ttft_p50_ms":250,
+		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":10,"failures":0,"in_flight":2,"latency_p50_ms":1.5,"latency_p95_ms":20,"ttft_p50_ms":250,
 		 "last_success_at":"2030-01-01T11:59:58Z"}
 	}`, cooling, cooling, until.Unix(), healthy, healthy, group, group, expired, expired, busy, busy)
 	assertJSONEqual(t, byID, want)

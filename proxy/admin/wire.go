@@ -396,7 +396,11 @@ type StatusRow struct {
 
 // DirectStats are the live counters of a direct model, for the dashboard.
 type DirectStats struct {
-	Provider      string     `json:"provider"`
+	Provider string `json:"provider"`
+	// Endpoints are the proxy endpoints the model serves
+	// (routing.EndpointsOf its provider key's adapter); a routing group
+	// skips a target on an endpoint it does not serve.
+	Endpoints     []string   `json:"endpoints,omitempty"`
 	Requests      uint64     `json:"requests"`
 	Failures      uint64     `json:"failures"`
 	InFlight      int64      `json:"in_flight"`

@@ -93,6 +93,10 @@ type EventInfo struct {
 	Done bool
 	// Error is an in-band error event; nothing was written for it.
 	Error *Failure
+	// ID is the upstream's id of the object the answer creates, when the
+	// event names it (the Responses API's response.created): follow-ups
+	// that refer to it must go to the same target.
+	ID string
 }
 
 // Failure is a classified upstream failure: a non-2xx answer or an

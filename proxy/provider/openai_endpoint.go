@@ -176,3 +176,32 @@ func appendFrame(dst, data []byte, sp Splice, name []byte) []byte {
 	// Multi-line data (pretty-printed JSON): one data line per line.
 	return AppendData(dst, sp.AppendTo(nil, data, name))
 }
+
+// Resourcer is an Endpoint that reaches objects its upstream keeps by id:
+// the Responses API's GET, DELETE and cancel on a stored response.
+type Resourcer interface {
+	// NewResourceRequest builds method on {URL of op}/{path...}, with no
+	// body, the credential and the allowed caller headers.
+	NewResourceRequest(ctx context.Context, in *Inbound, method string, op Op, path ...string) (*http.Request, error)
+}
+
+// NewResourceRequest builds a call on a stored object (Resourcer).
+func (e *OpenAI) NewResourceRequest(ctx context.Context, in *Inbound, method string, op Op, path ...string) (*http.Request, error) {
+	if !e.Supports(op) {
+		return nil, ErrUnsupportedOp
+	}
+	h := make(http.Header, 4+len(e.cfg.Forward))
+	copyHeaders(h, in.Header, OpenAIForwardHeaders)
+	copyHeaders(h, in.Header, e.cfg.Forward)
+	if e.cfg.Auth != nil {
+		h["Authorization"] = e.cfg.Auth
+	}
+	h["Accept"] = acceptJSON
+	u := e.cfg.URLs[op].JoinPath(path...)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = h
+	return req, nil
+}

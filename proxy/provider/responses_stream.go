@@ -21,6 +21,7 @@ type responsesEvent struct {
 	Code     string          `json:"code"`
 	Message  string          `json:"message"`
 	Response struct {
+		ID    string `json:"id"`
 		Error *struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
@@ -39,6 +40,7 @@ func (s *responsesStream) Event(dst, name, data []byte) ([]byte, EventInfo, erro
 	if typ == "" {
 		typ = string(name)
 	}
+	info.ID = ev.Response.ID
 	switch {
 	case typ == "error":
 		info.Error = &Failure{Class: responsesClass(ev.Code), Type: ev.Code, Message: ev.Message}

@@ -233,3 +233,19 @@ func (pk *ProviderKey) Endpoint(model string) (provider.Endpoint, error) {
 	}
 	return pk.bind(model, jsonString(model))
 }
+
+// endpointsByAdapter lists the proxy endpoints each adapter family's
+// models serve (provider.Op names), natively or through a translation the
+// proxy makes: a Messages caller on an OpenAI-wire target is translated to
+// chat completions, and count_tokens is estimated there.
+// TestEndpointsOf holds it to what the adapters' Supports say.
+var endpointsByAdapter = map[string][]string{
+	storage.AdapterOpenAI:      {"chat.completions", "embeddings", "completions", "responses", "messages", "messages.count_tokens"},
+	storage.AdapterAzureOpenAI: {"chat.completions", "embeddings", "completions", "responses", "messages", "messages.count_tokens"},
+	storage.AdapterAnthropic:   {"chat.completions", "messages", "messages.count_tokens"},
+}
+
+// EndpointsOf lists the proxy endpoints a direct model on a provider key
+// of adapter serves (none for an adapter not implemented yet). The slice
+// is shared: do not modify it.
+func EndpointsOf(adapter string) []string { return endpointsByAdapter[adapter] }

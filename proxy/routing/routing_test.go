@@ -942,3 +942,41 @@ func TestAnthropicEndpoint(t *testing.T) {
 		t.Errorf("body %s", b)
 	}
 }
+
+// TestEndpointsOf: what the admin API says a model serves is what its
+// adapter's endpoint does, natively or through the proxy's Messages
+// translation (a chat target serves Messages callers and estimates
+// count_tokens).
+func TestEndpointsOf(t *testing.T) {
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{
+			{ID: "o", DisplayName: "o", Provider: "openai", Adapter: "openai", Secret: "s", SecretHost: "api.openai.com"},
+			{ID: "z", DisplayName: "z", Provider: "azure", Adapter: "azure-openai", Secret: "s", APIBase: "myres"},
+			{ID: "a", DisplayName: "a", Provider: "anthropic", Adapter: "anthropic", Secret: "s"},
+		},
+		Models: []storage.Model{
+			{ID: "mo", DisplayName: "mo", Provider: "openai", ModelName: "gpt-4o", ProviderKeyID: "o"},
+			{ID: "mz", DisplayName: "mz", Provider: "azure", ModelName: "gpt-4o", ProviderKeyID: "z"},
+			{ID: "ma", DisplayName: "ma", Provider: "anthropic", ModelName: "claude", ProviderKeyID: "a"},
+		},
+	}
+	s, err := routing.Build(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := []provider.Op{provider.OpChat, provider.OpEmbeddings, provider.OpCompletions, provider.OpResponses, provider.OpMessages, provider.OpCountTokens}
+	for _, m := range []string{"mo", "mz", "ma"} {
+		d := s.Model(m).Direct
+		var got []string
+		for _, op := range ops {
+			served := d.Endpoint.Supports(op) ||
+				(op == provider.OpMessages || op == provider.OpCountTokens) && d.Endpoint.Supports(provider.OpChat)
+			if served {
+				got = append(got, op.String())
+			}
+		}
+		if want := routing.EndpointsOf(d.ProviderKey.Adapter); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s (%s): serves %v, EndpointsOf says %v", m, d.ProviderKey.Adapter, got, want)
+		}
+	}
+}

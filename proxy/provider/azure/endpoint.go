@@ -70,3 +70,15 @@ func (e *Endpoint) NewRequest(ctx context.Context, in *provider.Inbound, body []
 func (e *Endpoint) Classify(status int, body []byte) provider.Class { return Classify(status, body) }
 
 var _ provider.Endpoint = (*Endpoint)(nil)
+
+// NewResourceRequest is the OpenAI wire's, with the credential applied.
+func (e *Endpoint) NewResourceRequest(ctx context.Context, in *provider.Inbound, method string, op provider.Op, path ...string) (*http.Request, error) {
+	req, err := e.OpenAI.NewResourceRequest(ctx, in, method, op, path...)
+	if err != nil || e.auth == nil {
+		return req, err
+	}
+	if err := e.auth.Apply(ctx, req.Header); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
