@@ -46,14 +46,18 @@ export function routing(response) {
 
 // checkServed asserts the routing headers: served by want, a call id,
 // and, when AISIX_PRIMARY names the group's failing primary, an attempts
-// trail that tried it first and ended on want (a failover in this call).
-export function checkServed(response, want, what) {
+// trail that tried it first and ended on want (a failover in this call);
+// with { direct: true }, a trail of want alone (a call routed straight to
+// the target that holds its state).
+export function checkServed(response, want, what, { direct = false } = {}) {
   const r = routing(response);
   eq(r.served_by, want, `${what}: x-aisix-served-by (attempts ${r.attempts})`);
   check(r.call_id, `${what}: no x-aisix-call-id header`);
   check(r.attempts, `${what}: no x-aisix-attempts header`);
   const primary = env('AISIX_PRIMARY');
-  if (primary) {
+  if (direct) {
+    eq(r.attempts, want + '=200', `${what}: x-aisix-attempts (straight to the target that made the response)`);
+  } else if (primary) {
     check(r.attempts.startsWith(primary + '=') && r.attempts.endsWith(',' + want + '=200'),
       `${what}: x-aisix-attempts ${r.attempts}: want ${primary} tried first and ${want}=200 last`);
   }

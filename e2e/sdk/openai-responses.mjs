@@ -1,8 +1,8 @@
 // OpenAI SDK: the Responses API through a routing group whose primary
 // fails: responses.create plain (output_text), streamed (every named event
 // in order, response.completed last), the stream helper's finalResponse(),
-// and a follow-up turn with previous_response_id, which must reach the
-// target that created the first response.
+// and a follow-up turn with previous_response_id, which must go straight
+// to the target that created the first response (not the failing primary).
 // env: AISIX_MODEL, AISIX_SERVED_BY, AISIX_EXPECT_TEXT.
 import OpenAI from 'openai';
 import { base, key, need, check, eq, checkServed, main } from './lib.mjs';
@@ -67,7 +67,7 @@ main(async () => {
   const { data: next, response: nresp } = await client.responses
     .create({ model, input: 'And again.', previous_response_id: plain.id })
     .withResponse();
-  const follow = checkServed(nresp, servedBy, 'previous_response_id turn');
+  const follow = checkServed(nresp, servedBy, 'previous_response_id turn', { direct: true });
   eq(next.previous_response_id, plain.id, 'previous_response_id turn: previous_response_id');
   eq(next.output_text, text + ' again', 'previous_response_id turn: output_text');
 
