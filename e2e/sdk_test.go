@@ -173,6 +173,7 @@ type sdkOpenAI struct {
 	mu     sync.Mutex
 	hits   map[string]int              // "METHOD /path" (ids as {id}) -> count
 	resps  map[string]map[string]any   // Responses by id
+	inputs map[string]any              // their requests' input by id
 	bodies map[string][]map[string]any // request bodies by route
 	seq    atomic.Int64                // numbers ids
 }
@@ -180,7 +181,7 @@ type sdkOpenAI struct {
 func newSDKOpenAI(t testing.TB, name, secret string, down bool) *sdkOpenAI {
 	t.Helper()
 	f := &sdkOpenAI{t: t, name: name, secret: secret, down: down, hits: map[string]int{},
-		resps: map[string]map[string]any{}, bodies: map[string][]map[string]any{}}
+		resps: map[string]map[string]any{}, inputs: map[string]any{}, bodies: map[string][]map[string]any{}}
 	srv := newFakeServer(t, http.HandlerFunc(f.serve))
 	f.base = srv.URL + "/v1"
 	return f
@@ -259,7 +260,7 @@ func (f *sdkOpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		f.completions(w, r, body)
 	case "POST /v1/responses":
 		f.createResponse(w, r, body)
-	case "GET /v1/responses/{id}", "DELETE /v1/responses/{id}", "POST /v1/responses/{id}/cancel":
+	case "GET /v1/responses/{id}", "DELETE /v1/responses/{id}", "POST /v1/responses/{id}/cancel", "GET /v1/responses/{id}/input_items":
 		f.responseByID(w, r, id)
 	default:
 		f.refuse(w, http.StatusNotFound, "Invalid URL (%s)", route)
@@ -345,6 +346,12 @@ func (f *sdkOpenAI) chat(w http.ResponseWriter, r *http.Request, body map[string
 		return
 	}
 	s := newSDKSSE(w)
+	if strings.HasSuffix(str(body, "model"), "-broken") {
+		// The connection drops after the first content chunk.
+		s.send("", with(map[string]any{"object": "chat.completion.chunk",
+			"choices": []any{map[string]any{"index": 0, "delta": map[string]any{"role": "assistant", "content": "hello "}, "logprobs": nil, "finish_reason": nil}}}))
+		panic(http.ErrAbortHandler)
+	}
 	ch := func(delta map[string]any, finish any) {
 		s.send("", with(map[string]any{"object": "chat.completion.chunk",
 			"choices": []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}}}))
@@ -498,7 +505,7 @@ func (f *sdkOpenAI) createResponse(w http.ResponseWriter, r *http.Request, body 
 		"output_tokens": 5, "output_tokens_details": map[string]any{"reasoning_tokens": 0}, "total_tokens": 17}
 	done := f.response(id, "completed", prev, []any{item("completed", []any{part(text)})}, usage)
 	f.mu.Lock()
-	f.resps[id] = done
+	f.resps[id], f.inputs[id] = done, body["input"]
 	f.mu.Unlock()
 	if stream, _ := body["stream"].(bool); !stream {
 		writeJSON(w, done)
@@ -536,6 +543,16 @@ func (f *sdkOpenAI) responseByID(w http.ResponseWriter, r *http.Request, id stri
 		return
 	}
 	switch {
+	case strings.HasSuffix(r.URL.Path, "/input_items"):
+		// A string input is one user message of input_text.
+		f.mu.Lock()
+		in := f.inputs[id]
+		f.mu.Unlock()
+		text, _ := in.(string)
+		itemID := "msg_in_" + id
+		writeJSON(w, map[string]any{"object": "list", "first_id": itemID, "last_id": itemID, "has_more": false,
+			"data": []any{map[string]any{"id": itemID, "type": "message", "role": "user", "status": "completed",
+				"content": []any{map[string]any{"type": "input_text", "text": text}}}}})
 	case r.Method == http.MethodGet:
 		writeJSON(w, resp)
 	case r.Method == http.MethodDelete:
@@ -701,10 +718,31 @@ func (f *sdkAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 	case c.req.Stream && len(c.req.Tools) > 0:
 		claudeToolStream(w, c)
 	case c.req.Stream:
-		anthropicError(w, http.StatusBadRequest, "invalid_request_error", "this fake streams tool calls only")
+		claudeTextStream(w, sdkClaudeText)
 	default:
 		claudeMessage(sdkClaudeText)(w, c)
 	}
+}
+
+// claudeTextStream streams text in the reference's event order:
+// message_start, content_block_start, ping, content_block_delta…,
+// content_block_stop, message_delta (stop_reason, usage), message_stop.
+func claudeTextStream(w http.ResponseWriter, text string) {
+	s := newSDKSSE(w)
+	s.send("message_start", map[string]any{"type": "message_start", "message": map[string]any{
+		"id": "msg_01SDKTextStream00000001", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+		"content": []any{}, "stop_reason": nil, "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": 25, "output_tokens": 1},
+	}})
+	s.send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+	s.send("ping", map[string]any{"type": "ping"})
+	first, rest, _ := strings.Cut(text, " ")
+	for _, d := range []string{first, " " + rest} {
+		s.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": d}})
+	}
+	s.send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	s.send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 15}})
+	s.send("message_stop", map[string]any{"type": "message_stop"})
 }
 
 // ---- the rig ----
@@ -719,6 +757,8 @@ func (f *sdkAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 //	resp-rr       round_robin over gpt-rr-a (openai-up) and gpt-rr-b (openai-up2)
 //	claude-prod   claude-down (Anthropic, 529)  -> gpt-up-claude (OpenAI: translated)
 //	claude-pass   claude-down-pass (529)        -> claude-up (Anthropic: passed through)
+//	embed-mixed   claude-noembed (Anthropic: no embeddings) -> gpt-up-embed
+//	gpt-broken    (OpenAI: a stream that drops after its first content)
 //	claude-limited (Anthropic, 429), claude-overloaded (Anthropic, 529)
 //
 // The …-down models never cool down: every request through their group
@@ -799,6 +839,9 @@ func newSDKRig(t *testing.T) *sdkRig {
 	model("claude-down-pass", "anthropic", claudeModel+"-pass-down", claudePK)
 	model("claude-up", "anthropic", claudeModel, claudePK)
 	group("claude-pass", "claude-down-pass", "claude-up")
+	model("claude-noembed", "anthropic", claudeModel, claudePK)
+	group("embed-mixed", "claude-noembed", "gpt-up-embed")
+	model("gpt-broken", "openai", "gpt-4o-mini-broken", upPK)
 	model("claude-limited", "anthropic", claudeModel+"-ratelimited", claudePK)
 	model("claude-overloaded", "anthropic", claudeModel+"-overloaded-down", claudePK)
 	g.createCallerKey(t, callerKey, "*")
@@ -843,6 +886,12 @@ func TestSDKOpenAI(t *testing.T) {
 			t.Errorf("the secondary's last embeddings body %v, want model text-embedding-3-small spliced in", b)
 		}
 	})
+	t.Run("embeddings skip a target without embeddings", func(t *testing.T) {
+		s := runSDK(t, rig.g, "openai-embeddings.mjs", "AISIX_MODEL=embed-mixed", "AISIX_PRIMARY=claude-noembed", "AISIX_SERVED_BY=gpt-up-embed")
+		if a := summaryString(s, "first_attempts"); a != "claude-noembed=unsupported_endpoint,gpt-up-embed=200" {
+			t.Errorf("x-aisix-attempts %q, want claude-noembed=unsupported_endpoint,gpt-up-embed=200", a)
+		}
+	})
 	t.Run("legacy completions plain and stream", func(t *testing.T) {
 		runSDK(t, rig.g, "openai-completions.mjs", "AISIX_MODEL=instruct-prod", "AISIX_PRIMARY=gpt-down-instruct", "AISIX_SERVED_BY=gpt-up-instruct", "AISIX_EXPECT_TEXT="+sdkUpText)
 		rig.triedDown(t, "POST /v1/completions")
@@ -858,8 +907,8 @@ func TestSDKOpenAI(t *testing.T) {
 		runSDK(t, rig.g, "openai-responses-sticky.mjs", "AISIX_MODEL=resp-rr", "AISIX_TARGETS=gpt-rr-a,gpt-rr-b", "AISIX_EXPECT_TEXT="+sdkUpText)
 	})
 	t.Run("responses retrieve, cancel and delete reach the creating target", func(t *testing.T) {
-		runSDK(t, rig.g, "openai-responses-byid.mjs", "AISIX_MODEL=resp-rr", "AISIX_EXPECT_TEXT="+sdkUpText)
-		for _, route := range []string{"GET /v1/responses/{id}", "POST /v1/responses/{id}/cancel", "DELETE /v1/responses/{id}"} {
+		runSDK(t, rig.g, "openai-responses-byid.mjs", "AISIX_MODEL=resp-rr", "AISIX_EXPECT_TEXT="+sdkUpText, "AISIX_OTHER_KEY="+sdkLimitedKey)
+		for _, route := range []string{"GET /v1/responses/{id}", "GET /v1/responses/{id}/input_items", "POST /v1/responses/{id}/cancel", "DELETE /v1/responses/{id}"} {
 			if rig.up.count(route)+rig.up2.count(route) == 0 {
 				t.Errorf("no upstream saw %s", route)
 			}
@@ -887,6 +936,9 @@ func TestSDKAnthropic(t *testing.T) {
 		if rig.anthropic.count("messages "+claudeModel+"-pass-down") == 0 {
 			t.Errorf("the failing Anthropic primary never saw a request: no failover happened")
 		}
+	})
+	t.Run("a translated stream that breaks after content ends with an error event", func(t *testing.T) {
+		runSDK(t, rig.g, "anthropic-stream-error.mjs", "AISIX_MODEL=gpt-broken", "AISIX_SERVED_BY=gpt-broken")
 	})
 	t.Run("count_tokens from Anthropic and estimated for OpenAI", func(t *testing.T) {
 		runSDK(t, rig.g, "anthropic-count-tokens.mjs", "AISIX_MODEL=claude-pass", "AISIX_PRIMARY=claude-down-pass", "AISIX_SERVED_BY=claude-up", "AISIX_ESTIMATE_MODEL=chat-prod",

@@ -1,6 +1,7 @@
-// Anthropic SDK: messages.create plain and messages.stream with a tool
-// call (the tool input assembled from input_json_delta events, and
-// finalMessage()), through a routing group whose primary fails.
+// Anthropic SDK: messages.create plain, messages.stream of text, and
+// messages.stream with a tool call (the tool input assembled from
+// input_json_delta events, and finalMessage()), through a routing group
+// whose primary fails.
 // env: AISIX_MODEL, AISIX_SERVED_BY, AISIX_EXPECT_TEXT, AISIX_TOOL_INPUT
 // (the JSON input the tool call must carry), AISIX_AUTH (x-api-key|bearer).
 import { key, need, check, eq, checkServed, main } from './lib.mjs';
@@ -60,6 +61,22 @@ main(async () => {
   eq(msg.content, [{ type: 'text', text }], 'messages.create: content');
   eq(msg.stop_reason, 'end_turn', 'messages.create: stop_reason');
   check(msg.usage?.input_tokens > 0 && msg.usage?.output_tokens > 0, 'messages.create: usage', msg.usage);
+
+  // A text stream: the SDK's text events and finalMessage().
+  const textStream = anthropic.messages.stream({ model, max_tokens: 1024, messages: [{ role: 'user', content: 'Hello, Claude' }] });
+  const textEvents = [];
+  let streamedText = '';
+  textStream.on('streamEvent', (ev) => textEvents.push(ev));
+  textStream.on('text', (delta) => {
+    streamedText += delta;
+  });
+  const { response: tresp } = await textStream.withResponse();
+  checkServed(tresp, servedBy, 'messages.stream (text)');
+  const textFinal = await textStream.finalMessage();
+  checkOrder(textEvents);
+  eq(streamedText, text, 'messages.stream (text): text events');
+  eq(textFinal.content, [{ type: 'text', text }], 'messages.stream (text): finalMessage() content');
+  eq(textFinal.stop_reason, 'end_turn', 'messages.stream (text): stop_reason');
 
   const stream = anthropic.messages.stream({
     model,
