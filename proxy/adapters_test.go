@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -45,5 +46,36 @@ func TestUnsupportedRequestSkipsTarget(t *testing.T) {
 	r = e.do(http.MethodPost, "/v1/chat/completions", callerKey, strings.Replace(body, "chat-prod", "claude", 1))
 	if r.status != http.StatusBadRequest || r.errType(t) != "invalid_request_error" || !strings.Contains(string(r.body), "n must be 1") {
 		t.Errorf("direct: %d %s", r.status, r.body)
+	}
+}
+
+// TestMessagesOverloaded: a Messages caller whose every target is
+// overloaded gets Anthropic's own answer, 529 overloaded_error, which its
+// SDK backs off on; an OpenAI caller gets the gateway's 502.
+func TestMessagesOverloaded(t *testing.T) {
+	anth := proxytest.NewAnthropic("claude", proxytest.AnthropicOverloaded())
+	t.Cleanup(anth.Close)
+	apk := storage.ProviderKey{ID: "pk-anth", DisplayName: "anth", Provider: "anthropic", Adapter: "anthropic", Secret: "sk-ant-x", APIBase: anth.URL()}
+	apk.SecretHost = apk.BaseHost()
+	claude := directModel("claude", "pk-anth", func(m *storage.Model) { m.Cooldown = &storage.Cooldown{Enabled: ptr(false)} })
+	claude.Provider, claude.ModelName = "anthropic", "claude-sonnet-4-5"
+	e := newEnv(t, storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{apk},
+		Models:       []storage.Model{claude},
+		APIKeys:      []storage.APIKey{callerAPIKey("k", callerKey, "*")},
+	})
+	for _, stream := range []string{"false", "true"} {
+		r := e.do(http.MethodPost, "/v1/messages", "", `{"model":"claude","max_tokens":10,"stream":`+stream+`,"messages":[{"role":"user","content":"hi"}]}`,
+			"x-api-key", callerKey)
+		var env struct {
+			Type  string `json:"type"`
+			Error struct{ Type, Message string }
+		}
+		if err := json.Unmarshal(r.body, &env); err != nil || r.status != 529 || env.Type != "error" || env.Error.Type != "overloaded_error" {
+			t.Errorf("stream=%s: %d %s", stream, r.status, r.body)
+		}
+	}
+	if r := e.chat("claude"); r.status != http.StatusBadGateway {
+		t.Errorf("OpenAI caller: %d %s", r.status, r.body)
 	}
 }

@@ -82,10 +82,14 @@ func benchServer(b *testing.B) *proxy.Server {
 }
 
 func benchChat(b *testing.B, stream bool) {
+	benchPath(b, "/v1/chat/completions", chatBody("chat-prod", stream))
+}
+
+func benchPath(b *testing.B, path, reqBody string) {
 	s := benchServer(b)
-	body := []byte(chatBody("chat-prod", stream))
+	body := []byte(reqBody)
 	rd := bytes.NewReader(body)
-	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", rd)
+	req := httptest.NewRequest(http.MethodPost, path, rd)
 	req.Header.Set("Authorization", "Bearer "+callerKey)
 	req.Header.Set("Content-Type", "application/json")
 	w := &discard{h: make(http.Header, 8)}
@@ -107,6 +111,23 @@ func BenchmarkChatPlain(b *testing.B) { benchChat(b, false) }
 
 // BenchmarkChatStream: one 20-chunk streaming request through the handler.
 func BenchmarkChatStream(b *testing.B) { benchChat(b, true) }
+
+// BenchmarkMessagesTranslated: a Messages caller served by the same chat
+// upstream, translated both ways (request, answer, 20-chunk stream), to
+// compare with BenchmarkChatPlain and BenchmarkChatStream.
+func BenchmarkMessagesTranslated(b *testing.B) {
+	for _, stream := range []bool{false, true} {
+		name := "plain"
+		if stream {
+			name = "stream"
+		}
+		b.Run(name, func(b *testing.B) {
+			benchPath(b, "/v1/messages", fmt.Sprintf(`{"model":"chat-prod","max_tokens":256,"stream":%t,`+
+				`"system":[{"type":"text","text":"You are terse.","cache_control":{"type":"ephemeral"}}],`+
+				`"messages":[{"role":"user","content":[{"type":"text","text":"Say hello."}]}]}`, stream))
+		})
+	}
+}
 
 // BenchmarkChatHTTP: one request from a keep-alive HTTP/1.1 client through
 // a loopback http.Server running the proxy to the fast upstream: the whole

@@ -622,8 +622,17 @@ func (c *call) writeFailure(f *failure) {
 		_, _ = c.w.Write(body)
 		return
 	}
-	c.writeError(f.status, f.errType, f.msg, "")
+	status := f.status
+	if c.rt.wire == wireAnthropic && f.reason == reasonOverloaded {
+		// Anthropic's own word for it: its SDKs and Claude Code back off
+		// on a 529 overloaded_error, and treat a 502 as a server fault.
+		status = statusOverloaded
+	}
+	c.writeError(status, f.errType, f.msg, "")
 }
+
+// statusOverloaded is Anthropic's overloaded status.
+const statusOverloaded = 529
 
 // setAttempts sets x-aisix-attempts to the trail and, when contentLength
 // is not negative, Content-Length, from one string allocation.

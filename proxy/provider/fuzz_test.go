@@ -237,3 +237,77 @@ func FuzzOpenAIStream(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResponsesStream checks the Responses API relay on arbitrary events:
+// it never panics, an error or an in-band error leaves dst as it was, and
+// what it writes is one SSE event with the data unchanged.
+func FuzzResponsesStream(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","status":"in_progress"}}`,
+		`{"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":"Hi","sequence_number":4}`,
+		`{"type":"response.completed","response":{"id":"resp_1","status":"completed"}}`,
+		`{"type":"response.failed","response":{"id":"resp_1","status":"failed","error":{"code":"server_error","message":"x"}}}`,
+		`{"type":"error","code":"rate_limit_exceeded","message":"slow down","param":null}`,
+		`{`, ``, `[DONE]`, "{\"type\":\n\"x.delta\",\"delta\":\"a\"}",
+	} {
+		f.Add([]byte("response.output_text.delta"), []byte(s))
+		f.Add([]byte(""), []byte(s))
+	}
+	alias := &Alias{Name: "chat-prod", JSON: []byte(`"chat-prod"`)}
+	dec := (&OpenAI{}).Stream(&Inbound{Op: OpResponses}, alias)
+	f.Fuzz(func(t *testing.T, name, data []byte) {
+		out, info, err := dec.Event([]byte("x"), name, data)
+		if err != nil || info.Error != nil {
+			if len(out) != 1 {
+				t.Fatalf("error %v / %+v wrote %q", err, info.Error, out[1:])
+			}
+			return
+		}
+		frame := string(out[1:])
+		if !strings.HasSuffix(frame, "\n\n") {
+			t.Fatalf("frame does not end an event: %q", frame)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSuffix(frame, "\n\n"), "\n") {
+			if v, ok := strings.CutPrefix(line, "data: "); ok {
+				got = append(got, v)
+			} else if !strings.HasPrefix(line, "event: ") {
+				t.Fatalf("unexpected line %q in %q", line, frame)
+			}
+		}
+		if strings.Join(got, "\n") != string(bytes.TrimSpace(data)) {
+			t.Fatalf("data changed: %q → %q", data, got)
+		}
+	})
+}
+
+// FuzzParseRequestFor: for every endpoint, an accepted body is a valid
+// JSON object whose model is what encoding/json reads.
+func FuzzParseRequestFor(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s), uint8(0))
+	}
+	f.Add([]byte(`{"model":"e","input":["a"],"dimensions":3}`), uint8(OpEmbeddings))
+	f.Add([]byte(`{"model":"c","prompt":"x","stream":true}`), uint8(OpCompletions))
+	f.Add([]byte(`{"model":"r","previous_response_id":"resp_\u0031"}`), uint8(OpResponses))
+	f.Fuzz(func(t *testing.T, body []byte, op uint8) {
+		o := Op(op % uint8(OpCountTokens+1))
+		req, err := ParseRequestFor(body, o)
+		if err != nil {
+			return
+		}
+		var m struct {
+			Model string `json:"model"`
+			Prev  any    `json:"previous_response_id"`
+		}
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatalf("%s accepted %q: %v", o, body, err)
+		}
+		if m.Model != req.Model {
+			t.Fatalf("%s model %q, encoding/json reads %q", o, req.Model, m.Model)
+		}
+		if p, ok := m.Prev.(string); o == OpResponses && ok && p != req.PreviousResponseID {
+			t.Fatalf("previous_response_id %q, encoding/json reads %q", req.PreviousResponseID, p)
+		}
+	})
+}

@@ -52,3 +52,20 @@ func TestParseRequestFor(t *testing.T) {
 		t.Error("count_tokens is never a stream")
 	}
 }
+
+func TestFindNestedModel(t *testing.T) {
+	b := []byte(`{"type":"message_start","message":{"id":"msg_1","model":"claude-sonnet-4-5","usage":{"input_tokens":3}}}`)
+	sp, ok := FindNestedModel(b, "message")
+	if !ok {
+		t.Fatal("not found")
+	}
+	got := string(sp.AppendTo(nil, b, []byte(`"claude-prod"`)))
+	if want := `{"type":"message_start","message":{"id":"msg_1","model":"claude-prod","usage":{"input_tokens":3}}}`; got != want {
+		t.Errorf("got %s", got)
+	}
+	for _, b := range []string{`{"message":"x"}`, `{"message":{"id":1}}`, `{"other":{"model":"m"}}`, `[1]`, `{`} {
+		if _, ok := FindNestedModel([]byte(b), "message"); ok {
+			t.Errorf("%s: found a model", b)
+		}
+	}
+}

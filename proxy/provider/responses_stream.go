@@ -57,12 +57,7 @@ func (s *responsesStream) Event(dst, name, data []byte) ([]byte, EventInfo, erro
 	case strings.HasSuffix(typ, ".delta"):
 		info.Content = len(ev.Delta) > 0 && string(ev.Delta) != `""` && string(ev.Delta) != "null"
 	}
-	if len(name) > 0 {
-		dst = append(dst, "event: "...)
-		dst = append(dst, name...)
-		dst = append(dst, '\n')
-	}
-	return AppendData(dst, data), info, nil
+	return AppendEvent(dst, name, data), info, nil
 }
 
 // End appends nothing: a Responses stream has no end marker of its own.

@@ -393,3 +393,27 @@ func ScanChunk(b []byte) (Chunk, error) {
 	}
 	return c, nil
 }
+
+// FindNestedModel locates the model member of the object that is the
+// top-level member key of b (a Messages stream's message_start:
+// {"type":"message_start","message":{…,"model":"…"}}), as FindModel does
+// for b itself, with offsets into b. ok is false when b is not an object,
+// has no such member, or the member is not an object with a model.
+func FindNestedModel(b []byte, key string) (sp Splice, ok bool) {
+	vs, ve := -1, -1
+	_, err := eachMember(b, 0, func(m member) bool {
+		if m.keyIs(key) {
+			vs, ve = m.vs, m.ve
+			return false
+		}
+		return true
+	})
+	if err != nil || vs < 0 || b[vs] != '{' {
+		return Splice{}, false
+	}
+	inner, err := FindModel(b[vs:ve])
+	if err != nil || inner.Insert {
+		return Splice{}, false
+	}
+	return Splice{At: vs + inner.At, End: vs + inner.End}, true
+}

@@ -168,3 +168,15 @@ func AppendData(dst, data []byte) []byte {
 	dst = append(dst, data...)
 	return append(dst, "\n\n"...)
 }
+
+// AppendEvent appends an SSE event: an event line for name (left out when
+// name is empty, or is not one line: it must never add lines of its own),
+// then data as data lines (AppendData).
+func AppendEvent(dst, name, data []byte) []byte {
+	if len(name) > 0 && bytes.IndexAny(name, "\r\n") < 0 {
+		dst = append(dst, "event: "...)
+		dst = append(dst, name...)
+		dst = append(dst, '\n')
+	}
+	return AppendData(dst, data)
+}

@@ -3,6 +3,8 @@ package anthropic
 import (
 	"errors"
 	"testing"
+
+	"github.com/aisix/aisix/proxy/provider"
 )
 
 func TestMessagesURL(t *testing.T) {
@@ -47,5 +49,20 @@ func TestHeaders(t *testing.T) {
 	}
 	if len(h) != 3 {
 		t.Errorf("%d headers, want 3", len(h))
+	}
+}
+
+// TestPassthroughAlias: a relayed message_start names the alias; the
+// other events pass byte for byte.
+func TestPassthroughAlias(t *testing.T) {
+	dec := (*passthroughStream)(&provider.Alias{Name: "claude-prod", JSON: []byte(`"claude-prod"`)})
+	out, _, err := dec.Event(nil, []byte("message_start"), []byte(`{"type":"message_start","message":{"id":"msg_1","model":"claude-sonnet-4-5"}}`))
+	if err != nil || string(out) != "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude-prod\"}}\n\n" {
+		t.Errorf("%q %v", out, err)
+	}
+	delta := `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"model"}}`
+	out, info, err := dec.Event(nil, []byte("content_block_delta"), []byte(delta))
+	if err != nil || !info.Content || string(out) != "event: content_block_delta\ndata: "+delta+"\n\n" {
+		t.Errorf("%q %+v %v", out, info, err)
 	}
 }

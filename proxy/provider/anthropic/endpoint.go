@@ -123,7 +123,7 @@ func (e *Endpoint) Answer(dst []byte, in *provider.Inbound, body []byte, alias *
 // Stream returns the translator of one Messages event stream.
 func (e *Endpoint) Stream(in *provider.Inbound, alias *provider.Alias) provider.StreamDecoder {
 	if in.Op == provider.OpMessages {
-		return passthroughStream{}
+		return (*passthroughStream)(alias)
 	}
 	return NewStream(alias.Name, time.Now().Unix(), IncludeUsage(in.Body))
 }

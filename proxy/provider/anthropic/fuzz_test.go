@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -73,6 +74,53 @@ func FuzzStream(f *testing.F) {
 			if fr != "[DONE]" && !json.Valid([]byte(fr)) {
 				t.Fatalf("invalid frame %q", fr)
 			}
+		}
+	})
+}
+
+// FuzzPassthrough checks the Messages relay on arbitrary events: it never
+// panics, an error leaves dst as it was, and what it writes is one SSE
+// event with the data unchanged and at most one event line.
+func FuzzPassthrough(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"message_start","message":{"id":"msg_1","model":"claude"}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}`,
+		`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}`,
+		`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+		`{"type":"a\nb"}`, `{"type":"ping"}`, `{`, ``,
+	} {
+		f.Add([]byte("message_start"), []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, name, data []byte) {
+		dec := (*passthroughStream)(nil)
+		out, info, err := dec.Event([]byte("x"), name, data)
+		if err != nil || info.Error != nil {
+			if len(out) != 1 {
+				t.Fatalf("error %v / %+v wrote %q", err, info.Error, out[1:])
+			}
+			return
+		}
+		if len(out) == 1 {
+			return // a ping
+		}
+		frame := string(out[1:])
+		if !strings.HasSuffix(frame, "\n\n") {
+			t.Fatalf("frame does not end an event: %q", frame)
+		}
+		events := 0
+		var got []string
+		for _, line := range strings.Split(strings.TrimSuffix(frame, "\n\n"), "\n") {
+			switch {
+			case strings.HasPrefix(line, "data: "):
+				got = append(got, line[len("data: "):])
+			case strings.HasPrefix(line, "event: "):
+				events++
+			default:
+				t.Fatalf("unexpected line %q in %q", line, frame)
+			}
+		}
+		if events > 1 || strings.Join(got, "\n") != string(bytes.TrimSpace(data)) {
+			t.Fatalf("bad frame %q for %q", frame, data)
 		}
 	})
 }

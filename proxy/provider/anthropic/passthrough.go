@@ -17,8 +17,9 @@ import (
 // block; message_delta with a stop_reason finishes, message_stop ends,
 // error is an in-band error. Pings are dropped: the gateway sends its own
 // on silence, so an upstream's pings neither reach the caller nor count
-// as progress.
-type passthroughStream struct{}
+// as progress. message_start's message.model becomes the alias, as the
+// model of every answer does; nothing else is changed.
+type passthroughStream provider.Alias
 
 // ptEvent is what the relay reads of an event.
 type ptEvent struct {
@@ -39,7 +40,7 @@ type ptEvent struct {
 	} `json:"error"`
 }
 
-func (passthroughStream) Event(dst, name, data []byte) ([]byte, provider.EventInfo, error) {
+func (s *passthroughStream) Event(dst, name, data []byte) ([]byte, provider.EventInfo, error) {
 	var info provider.EventInfo
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 && string(name) == "ping" {
@@ -68,13 +69,14 @@ func (passthroughStream) Event(dst, name, data []byte) ([]byte, provider.EventIn
 		info.Finished = len(ev.Delta.StopReason) > 0 && string(ev.Delta.StopReason) != "null"
 	case "message_stop":
 		info.Done = true
+	case "message_start":
+		if sp, ok := provider.FindNestedModel(data, "message"); ok && s != nil {
+			data = sp.AppendTo(make([]byte, 0, sp.Len(data, s.JSON)), data, s.JSON)
+		}
 	}
-	dst = append(dst, "event: "...)
-	dst = append(dst, typ...)
-	dst = append(dst, '\n')
-	return provider.AppendData(dst, data), info, nil
+	return provider.AppendEvent(dst, []byte(typ), data), info, nil
 }
 
 // End appends nothing: a Messages stream that lost its message_stop is
 // not completed by the gateway (the caller's SDK reports it).
-func (passthroughStream) End(dst []byte) []byte { return dst }
+func (s *passthroughStream) End(dst []byte) []byte { return dst }
