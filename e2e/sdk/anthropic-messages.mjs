@@ -57,6 +57,7 @@ main(async () => {
   const first = checkServed(response, servedBy, 'messages.create');
   eq(msg.type, 'message', 'messages.create: type');
   eq(msg.role, 'assistant', 'messages.create: role');
+  eq(msg.model, model, 'messages.create: model (the name the caller asked for)');
   check(typeof msg.id === 'string' && msg.id.startsWith('msg_'), 'messages.create: id', msg.id);
   eq(msg.content, [{ type: 'text', text }], 'messages.create: content');
   eq(msg.stop_reason, 'end_turn', 'messages.create: stop_reason');
@@ -77,6 +78,7 @@ main(async () => {
   eq(streamedText, text, 'messages.stream (text): text events');
   eq(textFinal.content, [{ type: 'text', text }], 'messages.stream (text): finalMessage() content');
   eq(textFinal.stop_reason, 'end_turn', 'messages.stream (text): stop_reason');
+  eq(textFinal.model, model, 'messages.stream (text): model in message_start');
 
   const stream = anthropic.messages.stream({
     model,

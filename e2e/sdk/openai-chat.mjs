@@ -14,6 +14,7 @@ main(async () => {
   const { data: plain, response } = await client.chat.completions.create({ model, messages }).withResponse();
   const first = checkServed(response, servedBy, 'plain chat');
   eq(plain.object, 'chat.completion', 'plain chat: object');
+  eq(plain.model, model, 'plain chat: model (the name the caller asked for)');
   eq(plain.choices[0].message.content, text, 'plain chat: content');
   eq(plain.choices[0].finish_reason, 'stop', 'plain chat: finish_reason');
   check(plain.usage?.total_tokens > 0, 'plain chat: usage', plain.usage);
@@ -29,6 +30,7 @@ main(async () => {
   for await (const chunk of stream) {
     chunks++;
     eq(chunk.object, 'chat.completion.chunk', 'streamed chat: chunk object');
+    eq(chunk.model, model, 'streamed chat: chunk model');
     const c = chunk.choices[0];
     if (c) {
       streamed += c.delta?.content ?? '';

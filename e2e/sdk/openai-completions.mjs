@@ -15,6 +15,7 @@ main(async () => {
     .withResponse();
   const first = checkServed(response, servedBy, 'plain completion');
   eq(plain.object, 'text_completion', 'plain completion: object');
+  eq(plain.model, model, 'plain completion: model (the name the caller asked for)');
   eq(plain.choices[0].text, text, 'plain completion: text');
   eq(plain.choices[0].finish_reason, 'stop', 'plain completion: finish_reason');
   check(plain.usage?.total_tokens > 0, 'plain completion: usage', plain.usage);
@@ -27,6 +28,7 @@ main(async () => {
   let finish = null;
   for await (const chunk of stream) {
     eq(chunk.object, 'text_completion', 'streamed completion: chunk object');
+    eq(chunk.model, model, 'streamed completion: chunk model');
     streamed += chunk.choices[0]?.text ?? '';
     finish = chunk.choices[0]?.finish_reason ?? finish;
   }

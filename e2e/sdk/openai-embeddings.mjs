@@ -18,6 +18,7 @@ main(async () => {
   const { data: dflt, response } = await client.embeddings.create({ model, input: 'The food was delicious.' }).withResponse();
   const first = checkServed(response, servedBy, 'default encoding');
   eq(dflt.object, 'list', 'default encoding: object');
+  eq(dflt.model, model, 'default encoding: model (the name the caller asked for)');
   eq(dflt.data.length, 1, 'default encoding: data length');
   eq(dflt.data[0].object, 'embedding', 'default encoding: data[0].object');
   eq(dflt.data[0].embedding, vector(0, 8), 'default encoding: the SDK-decoded vector');

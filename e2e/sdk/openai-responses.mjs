@@ -32,6 +32,7 @@ main(async () => {
   const first = checkServed(response, servedBy, 'plain response');
   eq(plain.object, 'response', 'plain response: object');
   eq(plain.status, 'completed', 'plain response: status');
+  eq(plain.model, model, 'plain response: model (the name the caller asked for)');
   check(typeof plain.id === 'string' && plain.id.startsWith('resp_'), 'plain response: id', plain.id);
   eq(plain.output_text, text, 'plain response: output_text');
   check(plain.usage?.total_tokens > 0, 'plain response: usage', plain.usage);
@@ -44,12 +45,14 @@ main(async () => {
   let deltas = '';
   let completed = null;
   let lastSeq = -1;
+  const streamModels = {}; // the model each response.* event carries (sdk_test.go checks it)
   for await (const ev of stream) {
     types.push(ev.type);
     check(ev.sequence_number > lastSeq, `streamed response: sequence_number ${ev.sequence_number} after ${lastSeq}`);
     lastSeq = ev.sequence_number;
     if (ev.type === 'response.output_text.delta') deltas += ev.delta;
     if (ev.type === 'response.completed') completed = ev.response;
+    if (ev.response?.model !== undefined) streamModels[ev.type] = ev.response.model;
   }
   eq(types, ORDER, 'streamed response: event types in order');
   eq(deltas, text, 'streamed response: assembled deltas');
@@ -71,5 +74,5 @@ main(async () => {
   eq(next.previous_response_id, plain.id, 'previous_response_id turn: previous_response_id');
   eq(next.output_text, text + ' again', 'previous_response_id turn: output_text');
 
-  return { model, first_served_by: first.served_by, first_attempts: first.attempts, events: types.length, follow_up_attempts: follow.attempts };
+  return { model, first_served_by: first.served_by, first_attempts: first.attempts, events: types.length, follow_up_attempts: follow.attempts, follow_up_model: next.model, stream_models: streamModels };
 });
