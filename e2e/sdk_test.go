@@ -892,6 +892,10 @@ func TestSDKOpenAI(t *testing.T) {
 			t.Errorf("x-aisix-attempts %q, want claude-noembed=unsupported_endpoint,gpt-up-embed=200", a)
 		}
 	})
+	t.Run("typed errors on every endpoint", func(t *testing.T) {
+		runSDK(t, rig.g, "openai-errors.mjs", "AISIX_LIMITED_KEY="+sdkLimitedKey, "AISIX_FORBIDDEN_MODEL=chat-prod",
+			"AISIX_NO_EMBEDDINGS_MODEL=claude-noembed")
+	})
 	t.Run("legacy completions plain and stream", func(t *testing.T) {
 		runSDK(t, rig.g, "openai-completions.mjs", "AISIX_MODEL=instruct-prod", "AISIX_PRIMARY=gpt-down-instruct", "AISIX_SERVED_BY=gpt-up-instruct", "AISIX_EXPECT_TEXT="+sdkUpText)
 		rig.triedDown(t, "POST /v1/completions")
