@@ -570,18 +570,21 @@ func (f *sdkOpenAI) responseByID(w http.ResponseWriter, r *http.Request, id stri
 	}
 }
 
-// ---- a fake Azure OpenAI resource: embeddings and chat ----
+// ---- a fake Azure OpenAI resource: embeddings, chat and completions ----
 
+// Its chat completions and completions answer as OpenAI's do (the same
+// handlers as sdkOpenAI's, saying sdkUpText).
 type sdkAzure struct {
-	t    testing.TB
-	base string
-	mu   sync.Mutex
-	hits map[string]int
+	t      testing.TB
+	base   string
+	openai *sdkOpenAI
+	mu     sync.Mutex
+	hits   map[string]int
 }
 
 func newSDKAzure(t testing.TB) *sdkAzure {
 	t.Helper()
-	f := &sdkAzure{t: t, hits: map[string]int{}}
+	f := &sdkAzure{t: t, hits: map[string]int{}, openai: newSDKOpenAI(t, "azure-inner", "", false)}
 	f.base = newFakeServer(t, http.HandlerFunc(f.serve)).URL
 	return f
 }
@@ -628,6 +631,10 @@ func (f *sdkAzure) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, resp)
+	case "chat/completions":
+		f.openai.chat(w, r, body)
+	case "completions":
+		f.openai.completions(w, r, body)
 	default:
 		refuse(http.StatusNotFound, "operation %q", op)
 	}
@@ -756,6 +763,8 @@ func claudeTextStream(w http.ResponseWriter, text string) {
 //	resp-prod     gpt-down-resp (503)           -> gpt-up-resp (OpenAI)
 //	resp-rr       round_robin over gpt-rr-a (openai-up) and gpt-rr-b (openai-up2)
 //	claude-prod   claude-down (Anthropic, 529)  -> gpt-up-claude (OpenAI: translated)
+//	claude-azure  claude-down-az (529)          -> azure-chat (Azure: translated)
+//	instruct-azure gpt-down-instruct2 (503)     -> azure-instruct (Azure)
 //	claude-pass   claude-down-pass (529)        -> claude-up (Anthropic: passed through)
 //	embed-mixed   claude-noembed (Anthropic: no embeddings) -> gpt-up-embed
 //	gpt-broken    (OpenAI: a stream that drops after its first content)
@@ -836,6 +845,12 @@ func newSDKRig(t *testing.T) *sdkRig {
 	model("claude-down", "anthropic", claudeModel+"-down", claudePK)
 	model("gpt-up-claude", "openai", "gpt-4o-mini", upPK)
 	group("claude-prod", "claude-down", "gpt-up-claude")
+	model("claude-down-az", "anthropic", claudeModel+"-az-down", claudePK)
+	model("azure-chat", "azure", azureDeployment+"-chat", azurePK)
+	group("claude-azure", "claude-down-az", "azure-chat")
+	model("gpt-down-instruct2", "openai", "gpt-3.5-turbo-instruct", downPK)
+	model("azure-instruct", "azure", azureDeployment+"-instruct", azurePK)
+	group("instruct-azure", "gpt-down-instruct2", "azure-instruct")
 	model("claude-down-pass", "anthropic", claudeModel+"-pass-down", claudePK)
 	model("claude-up", "anthropic", claudeModel, claudePK)
 	group("claude-pass", "claude-down-pass", "claude-up")
@@ -904,6 +919,12 @@ func TestSDKOpenAI(t *testing.T) {
 		}
 	})
 	var respSummary map[string]any
+	t.Run("legacy completions plain and stream, OpenAI to Azure", func(t *testing.T) {
+		runSDK(t, rig.g, "openai-completions.mjs", "AISIX_MODEL=instruct-azure", "AISIX_PRIMARY=gpt-down-instruct2", "AISIX_SERVED_BY=azure-instruct", "AISIX_EXPECT_TEXT="+sdkUpText)
+		if rig.azure.count("completions") < 2 {
+			t.Errorf("Azure saw %d completions requests, want the plain and the streamed one", rig.azure.count("completions"))
+		}
+	})
 	t.Run("responses plain, stream and previous_response_id", func(t *testing.T) {
 		respSummary = runSDK(t, rig.g, "openai-responses.mjs", "AISIX_MODEL=resp-prod", "AISIX_PRIMARY=gpt-down-resp", "AISIX_SERVED_BY=gpt-up-resp", "AISIX_EXPECT_TEXT="+sdkUpText)
 		rig.triedDown(t, "POST /v1/responses")
@@ -943,6 +964,13 @@ func TestSDKAnthropic(t *testing.T) {
 		}
 		if b := rig.up.lastBody("POST /v1/chat/completions"); b == nil || b["model"] != "gpt-4o-mini" {
 			t.Errorf("the OpenAI target's last chat body %v, want a chat completion for gpt-4o-mini", b)
+		}
+	})
+	t.Run("messages translated from an Azure target during failover", func(t *testing.T) {
+		runSDK(t, rig.g, "anthropic-messages.mjs", "AISIX_MODEL=claude-azure", "AISIX_PRIMARY=claude-down-az", "AISIX_SERVED_BY=azure-chat",
+			"AISIX_EXPECT_TEXT="+sdkUpText, "AISIX_TOOL_INPUT="+`{"location":"Paris","unit":"celsius"}`)
+		if rig.azure.count("chat/completions") < 3 {
+			t.Errorf("Azure saw %d chat requests, want the plain, the text stream and the tool stream", rig.azure.count("chat/completions"))
 		}
 	})
 	t.Run("messages passed through to an Anthropic target during failover", func(t *testing.T) {
