@@ -6,17 +6,28 @@ package e2e
 // and routing groups they call, runs each script with a bounded timeout and
 // fails with the script's stderr when it exits non-zero.
 //
-// Every group has a failing primary: the scripts check, from the
-// x-aisix-served-by header the SDK hands back, that the secondary served,
-// and this file checks that the primary was really tried.
+// Most groups have a failing primary that never cools down: the scripts
+// check, from the x-aisix-served-by and x-aisix-attempts headers the SDK
+// hands back (withResponse / asResponse), that every call tried it and
+// failed over, and this file checks that the primary really saw them.
+//
+// TestSDKOpenAI: chat completions, embeddings (the SDK's default base64,
+// float, base64, dimensions; OpenAI and Azure secondaries; a target without
+// embeddings skipped), legacy completions (OpenAI and Azure), Responses
+// (plain, the event stream, the stream helper, previous_response_id pinned
+// to the creating target under round_robin, retrieve, input_items, cancel,
+// delete) and the SDK's typed errors on each endpoint. TestSDKAnthropic:
+// Messages passed through to Anthropic and translated from OpenAI and
+// Azure (create, a text stream, a tool-call stream), a translated stream
+// cut after content, count_tokens, and every typed error of the SDK.
 //
 // The fakes here answer from the providers' published API references
 // (OpenAI: chat completions, embeddings with float and base64 encodings and
 // dimensions, legacy completions, Responses with its streaming events and
-// retrieve, delete and cancel; Azure OpenAI: the deployments embeddings and
-// chat-completions routes; Anthropic: Messages, its stream event order,
-// count_tokens and the error envelope), not from what aisix's translators
-// produce.
+// retrieve, input_items, delete and cancel; Azure OpenAI: the deployments
+// embeddings, completions and chat-completions routes; Anthropic: Messages,
+// its stream event order, count_tokens and the error envelope), not from
+// what aisix's translators produce.
 
 import (
 	"bytes"
@@ -864,7 +875,7 @@ func newSDKRig(t *testing.T) *sdkRig {
 	return rig
 }
 
-// tried fails the test unless the down OpenAI upstream saw route.
+// triedDown fails the test unless the failing OpenAI upstream saw route.
 func (rig *sdkRig) triedDown(t *testing.T, route string) {
 	t.Helper()
 	if rig.down.count(route) == 0 {
