@@ -253,8 +253,7 @@ func FuzzResponsesStream(f *testing.F) {
 		f.Add([]byte("response.output_text.delta"), []byte(s))
 		f.Add([]byte(""), []byte(s))
 	}
-	alias := &Alias{Name: "chat-prod", JSON: []byte(`"chat-prod"`)}
-	dec := (&OpenAI{}).Stream(&Inbound{Op: OpResponses}, alias)
+	dec := (&OpenAI{}).Stream(&Inbound{Op: OpResponses}, nil) // no alias: data passes unchanged
 	f.Fuzz(func(t *testing.T, name, data []byte) {
 		out, info, err := dec.Event([]byte("x"), name, data)
 		if err != nil || info.Error != nil {

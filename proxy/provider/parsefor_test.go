@@ -69,3 +69,19 @@ func TestFindNestedModel(t *testing.T) {
 		}
 	}
 }
+
+// TestResponsesStreamAlias: the response object in a Responses event
+// names the alias; deltas pass byte for byte.
+func TestResponsesStreamAlias(t *testing.T) {
+	dec := (&OpenAI{}).Stream(&Inbound{Op: OpResponses}, &Alias{Name: "chat-prod", JSON: []byte(`"chat-prod"`)})
+	out, info, err := dec.Event(nil, []byte("response.created"), []byte(`{"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","model":"gpt-4o-2024-08-06","output":[]}}`))
+	want := "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"model\":\"chat-prod\",\"output\":[]}}\n\n"
+	if err != nil || info.ID != "resp_1" || string(out) != want {
+		t.Errorf("%q %+v %v", out, info, err)
+	}
+	delta := `{"type":"response.output_text.delta","item_id":"m","output_index":0,"content_index":0,"delta":"model","sequence_number":3}`
+	out, info, err = dec.Event(nil, []byte("response.output_text.delta"), []byte(delta))
+	if err != nil || !info.Content || string(out) != "event: response.output_text.delta\ndata: "+delta+"\n\n" {
+		t.Errorf("%q %+v %v", out, info, err)
+	}
+}

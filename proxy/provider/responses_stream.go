@@ -11,7 +11,8 @@ import (
 // response.completed) pass as they are. The commit rule reads their type:
 // a delta with something in it is content; response.completed and
 // response.incomplete end the answer; response.failed and error are
-// in-band errors.
+// in-band errors. The response object an event carries names the alias as
+// its model.
 type responsesStream Alias
 
 // responsesEvent is what the relay reads of an event's data.
@@ -56,6 +57,14 @@ func (s *responsesStream) Event(dst, name, data []byte) ([]byte, EventInfo, erro
 		info.Finished, info.Done = true, true
 	case strings.HasSuffix(typ, ".delta"):
 		info.Content = len(ev.Delta) > 0 && string(ev.Delta) != `""` && string(ev.Delta) != "null"
+		return AppendEvent(dst, name, data), info, nil
+	}
+	if ev.Response.ID != "" && s != nil {
+		// The response object (response.created, in_progress, completed…)
+		// names the alias, as every answer's model does.
+		if sp, ok := FindNestedModel(data, "response"); ok {
+			data = sp.AppendTo(make([]byte, 0, sp.Len(data, s.JSON)), data, s.JSON)
+		}
 	}
 	return AppendEvent(dst, name, data), info, nil
 }
