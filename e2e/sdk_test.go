@@ -58,6 +58,7 @@ const (
 	sdkCountTokens = 1234 // the fake Anthropic API's count_tokens answer
 	sdkUpText      = "hello from openai-up"
 	sdkClaudeText  = "hello from claude-up"
+	sdkToolAnswer  = "It is 18 °C and sunny in Paris."
 )
 
 // ---- node and the SDK packages ----
@@ -330,6 +331,26 @@ func (f *sdkOpenAI) chat(w http.ResponseWriter, r *http.Request, body map[string
 	}
 	tools, _ := body["tools"].([]any)
 	stream, _ := body["stream"].(bool)
+	msgs, _ := body["messages"].([]any)
+	last, _ := msgs[len(msgs)-1].(map[string]any)
+	toolTurn := str(last, "role") == "tool"
+	if toolTurn {
+		// A tool result answers the previous assistant turn's tool call.
+		var callID string
+		if len(msgs) >= 2 {
+			prev, _ := msgs[len(msgs)-2].(map[string]any)
+			calls, _ := prev["tool_calls"].([]any)
+			if len(calls) > 0 {
+				c, _ := calls[0].(map[string]any)
+				callID = str(c, "id")
+			}
+		}
+		if callID == "" || str(last, "tool_call_id") != callID {
+			f.refuse(w, http.StatusBadRequest, "chat: a tool message whose tool_call_id %q is not the previous assistant turn's tool call %q: %v",
+				str(last, "tool_call_id"), callID, body)
+			return
+		}
+	}
 	usage := map[string]any{"prompt_tokens": 19, "completion_tokens": 5, "total_tokens": 24}
 	id := fmt.Sprintf("chatcmpl-sdk%04d", f.seq.Add(1))
 	base := map[string]any{"id": id, "created": 1767225600, "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_sdk"}
@@ -346,7 +367,9 @@ func (f *sdkOpenAI) chat(w http.ResponseWriter, r *http.Request, body map[string
 	if !stream {
 		msg := map[string]any{"role": "assistant", "content": sdkUpText, "refusal": nil}
 		finish := "stop"
-		if len(tools) > 0 {
+		if toolTurn {
+			msg["content"] = sdkToolAnswer
+		} else if len(tools) > 0 {
 			msg["content"] = nil
 			msg["tool_calls"] = []any{map[string]any{"id": "call_sdk0001", "type": "function",
 				"function": map[string]any{"name": "get_weather", "arguments": `{"location":"Paris","unit":"celsius"}`}}}
@@ -737,6 +760,8 @@ func (f *sdkAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 		claudeToolStream(w, c)
 	case c.req.Stream:
 		claudeTextStream(w, sdkClaudeText)
+	case len(c.req.Tools) > 0:
+		claudeToolUse(w, c)
 	default:
 		claudeMessage(sdkClaudeText)(w, c)
 	}
@@ -987,6 +1012,14 @@ func TestSDKAnthropic(t *testing.T) {
 		if rig.anthropic.count("messages "+claudeModel+"-pass-down") == 0 {
 			t.Errorf("the failing Anthropic primary never saw a request: no failover happened")
 		}
+	})
+	t.Run("a tool call and its result, translated", func(t *testing.T) {
+		runSDK(t, rig.g, "anthropic-tools.mjs", "AISIX_MODEL=claude-prod", "AISIX_PRIMARY=claude-down", "AISIX_SERVED_BY=gpt-up-claude",
+			"AISIX_TOOL_INPUT="+`{"location":"Paris","unit":"celsius"}`, "AISIX_TOOL_ANSWER="+sdkToolAnswer)
+	})
+	t.Run("a tool call and its result, passed through", func(t *testing.T) {
+		runSDK(t, rig.g, "anthropic-tools.mjs", "AISIX_MODEL=claude-pass", "AISIX_PRIMARY=claude-down-pass", "AISIX_SERVED_BY=claude-up",
+			"AISIX_TOOL_INPUT="+`{"location":"San Francisco, CA","unit":"celsius"}`, "AISIX_TOOL_ANSWER=It is 18 °C and sunny in San Francisco.")
 	})
 	t.Run("a translated stream that breaks after content ends with an error event", func(t *testing.T) {
 		runSDK(t, rig.g, "anthropic-stream-error.mjs", "AISIX_MODEL=gpt-broken", "AISIX_SERVED_BY=gpt-broken")
