@@ -206,6 +206,13 @@ func (f *sdkOpenAI) count(route string) int {
 	return f.hits[route]
 }
 
+// allBodies are the JSON bodies route saw.
+func (f *sdkOpenAI) allBodies(route string) []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]any(nil), f.bodies[route]...)
+}
+
 // lastBody is the last JSON body route saw.
 func (f *sdkOpenAI) lastBody(route string) map[string]any {
 	f.mu.Lock()
@@ -933,8 +940,19 @@ func TestSDKOpenAI(t *testing.T) {
 	t.Run("embeddings float base64 dimensions, OpenAI to OpenAI", func(t *testing.T) {
 		runSDK(t, rig.g, "openai-embeddings.mjs", "AISIX_MODEL=embed-openai", "AISIX_PRIMARY=gpt-down-embed2", "AISIX_SERVED_BY=gpt-up-embed")
 		b := rig.up.lastBody("POST /v1/embeddings")
-		if b == nil || b["model"] != "text-embedding-3-small" {
-			t.Errorf("the secondary's last embeddings body %v, want model text-embedding-3-small spliced in", b)
+		if b == nil || b["model"] != "text-embedding-3-small" || b["dimensions"] != 3.0 || b["input"] != "short" {
+			t.Errorf("the secondary's last embeddings body %v, want model text-embedding-3-small spliced in, input and dimensions kept", b)
+		}
+		var tokens []any
+		for _, b := range rig.up.allBodies("POST /v1/embeddings") {
+			if in, ok := b["input"].([]any); ok && len(in) == 2 {
+				if _, ok := in[0].([]any); ok {
+					tokens = in
+				}
+			}
+		}
+		if fmt.Sprint(tokens) != "[[9906 1917] [15339]]" {
+			t.Errorf("the token-array input reached the upstream as %v, want [[9906 1917] [15339]]", tokens)
 		}
 	})
 	t.Run("embeddings skip a target without embeddings", func(t *testing.T) {
@@ -1025,7 +1043,7 @@ func TestSDKAnthropic(t *testing.T) {
 		runSDK(t, rig.g, "anthropic-stream-error.mjs", "AISIX_MODEL=gpt-broken", "AISIX_SERVED_BY=gpt-broken")
 	})
 	t.Run("count_tokens from Anthropic and estimated for OpenAI", func(t *testing.T) {
-		runSDK(t, rig.g, "anthropic-count-tokens.mjs", "AISIX_MODEL=claude-pass", "AISIX_PRIMARY=claude-down-pass", "AISIX_SERVED_BY=claude-up", "AISIX_ESTIMATE_MODEL=chat-prod",
+		runSDK(t, rig.g, "anthropic-count-tokens.mjs", "AISIX_MODEL=claude-pass", "AISIX_PRIMARY=claude-down-pass", "AISIX_SERVED_BY=claude-up", "AISIX_ESTIMATE_MODEL=chat-prod", "AISIX_MIXED_MODEL=claude-prod",
 			fmt.Sprintf("AISIX_UPSTREAM_COUNT=%d", sdkCountTokens))
 		if rig.anthropic.count("count_tokens "+claudeModel) == 0 {
 			t.Errorf("the Anthropic target never saw count_tokens")

@@ -1,7 +1,7 @@
 // OpenAI SDK: embeddings through a routing group whose primary fails:
 // the SDK's default (it asks for base64 and decodes it to floats), an
 // explicit float encoding, an explicit base64 encoding decoded here, a
-// batch of inputs and dimensions.
+// batch of inputs, token-array inputs and dimensions.
 // env: AISIX_MODEL, AISIX_SERVED_BY.
 import OpenAI from 'openai';
 import { base, key, need, check, eq, checkServed, main } from './lib.mjs';
@@ -35,6 +35,9 @@ main(async () => {
   check(typeof b64.data[0].embedding === 'string', 'base64 encoding: the embedding is not a base64 string', b64.data[0].embedding);
   const buf = Buffer.from(b64.data[0].embedding, 'base64');
   eq(Array.from(new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4)), vector(0, 8), 'base64 encoding: decoded vector');
+
+  const tokens = await client.embeddings.create({ model, input: [[9906, 1917], [15339]], encoding_format: 'float' });
+  eq(tokens.data.map((d) => d.embedding), [vector(0, 8), vector(1, 8)], 'token-array input: vectors');
 
   const dims = await client.embeddings.create({ model, input: 'short', dimensions: 3 });
   eq(dims.data[0].embedding, vector(0, 3), 'dimensions 3: vector');
