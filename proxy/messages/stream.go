@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/aisix/aisix/proxy/provider"
 )
@@ -89,18 +88,6 @@ func (c *cChunk) reset(u *cUsage) {
 	c.Error = nil
 }
 
-// feed is the decoder's reader: the current chunk's data, then io.EOF.
-type feed struct{ b []byte }
-
-func (f *feed) Read(p []byte) (int, error) {
-	if len(f.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, f.b)
-	f.b = f.b[n:]
-	return n, nil
-}
-
 // Stream translates one OpenAI chat.completion.chunk stream into
 // Anthropic Messages events. It is not safe for concurrent use; make one
 // per upstream answer.
@@ -125,9 +112,7 @@ type Stream struct {
 
 	ch    cChunk
 	usage cUsage
-	feed  *feed
-	dec   *json.Decoder
-	fed   int64
+	dec   provider.EventJSON
 	str   []byte // scratch for unquoted strings
 }
 
@@ -142,26 +127,8 @@ func NewStream(alias string, inputTokensEstimate int64) *Stream {
 
 // decode decodes one chunk's data into s.ch.
 func (s *Stream) decode(data []byte) error {
-	if s.dec == nil {
-		s.feed = &feed{}
-		s.dec = json.NewDecoder(s.feed)
-		s.fed = 0
-	}
 	s.ch.reset(&s.usage)
-	s.fed -= int64(len(s.feed.b))
-	s.feed.b = data
-	s.fed += int64(len(data))
-	err := s.dec.Decode(&s.ch)
-	if err == nil {
-		rest := s.fed - s.dec.InputOffset()
-		if rest < 0 || rest > int64(len(data)) || len(bytes.TrimSpace(data[int64(len(data))-rest:])) > 0 {
-			err = errors.New("more than one JSON value")
-		}
-	}
-	if err != nil {
-		// The decoder's state is lost with a bad value: the next chunk
-		// gets a fresh one.
-		s.dec, s.feed = nil, nil
+	if s.dec.Decode(data, &s.ch) != nil {
 		return ErrBadChunk
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // Stream errors. An error means the upstream stream is unusable; the
@@ -130,50 +129,20 @@ type Stream struct {
 	blocks   []blockState
 	ev       sEvent
 
-	// One json.Decoder for the whole stream, fed one event's data at a
-	// time: unlike json.Unmarshal it keeps its buffers, so steady-state
-	// events decode without allocating.
-	feed *feed
-	dec  *json.Decoder
-	fed  int64 // bytes given to dec so far
-	err  error // the first decoding error; the stream is unusable after it
-}
-
-// feed is the decoder's reader: the current event's data, then io.EOF.
-type feed struct{ b []byte }
-
-func (f *feed) Read(p []byte) (int, error) {
-	if len(f.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, f.b)
-	f.b = f.b[n:]
-	return n, nil
+	// One decoder for the whole stream, fed one event's data at a time.
+	dec provider.EventJSON
+	err error // the first decoding error; the stream is unusable after it
 }
 
 // decode decodes one event's data into s.ev. Data must be exactly one JSON
-// value (surrounding space allowed).
+// value (surrounding space allowed). After an error every later call
+// fails too: the stream is unusable.
 func (s *Stream) decode(data []byte) error {
 	if s.err != nil {
 		return s.err
 	}
-	if s.dec == nil {
-		s.feed = &feed{}
-		s.dec = json.NewDecoder(s.feed)
-	}
 	s.ev.reset()
-	// Trailing space of the last event the decoder did not read.
-	s.fed -= int64(len(s.feed.b))
-	s.feed.b = data
-	s.fed += int64(len(data))
-	err := s.dec.Decode(&s.ev)
-	if err == nil {
-		rest := s.fed - s.dec.InputOffset()
-		if rest < 0 || rest > int64(len(data)) || len(bytes.TrimSpace(data[int64(len(data))-rest:])) > 0 {
-			err = errors.New("more than one JSON value")
-		}
-	}
-	if err != nil {
+	if err := s.dec.Decode(data, &s.ev); err != nil {
 		s.err = fmt.Errorf("%w: %v", ErrBadEvent, err)
 		return s.err
 	}

@@ -1,0 +1,59 @@
+package provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+)
+
+// EventJSON decodes the JSON data of one stream event after another with
+// one json.Decoder: unlike json.Unmarshal it keeps its buffers, so events
+// in a steady stream decode without allocating. It is not safe for
+// concurrent use; keep one per stream.
+type EventJSON struct {
+	feed eventFeed
+	dec  *json.Decoder
+	fed  int64 // bytes given to dec so far
+}
+
+// eventFeed is the decoder's reader: the current event's data, then
+// io.EOF.
+type eventFeed struct{ b []byte }
+
+func (f *eventFeed) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// errNotOneValue is data that holds more than one JSON value.
+var errNotOneValue = errors.New("more than one JSON value")
+
+// Decode decodes data, which must be exactly one JSON value (surrounding
+// space allowed), into v. After an error the next call starts afresh.
+func (d *EventJSON) Decode(data []byte, v any) error {
+	if d.dec == nil {
+		d.feed.b = nil
+		d.dec = json.NewDecoder(&d.feed)
+		d.fed = 0
+	}
+	// Trailing space of the last event the decoder did not read.
+	d.fed -= int64(len(d.feed.b))
+	d.feed.b = data
+	d.fed += int64(len(data))
+	err := d.dec.Decode(v)
+	if err == nil {
+		rest := d.fed - d.dec.InputOffset()
+		if rest < 0 || rest > int64(len(data)) || len(bytes.TrimSpace(data[int64(len(data))-rest:])) > 0 {
+			err = errNotOneValue
+		}
+	}
+	if err != nil {
+		d.dec = nil // its state is lost with a bad value
+	}
+	return err
+}
