@@ -10,12 +10,9 @@
 package messages
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/aisix/aisix/proxy/provider"
 )
@@ -28,18 +25,9 @@ func reqErr(field, format string, args ...any) error {
 	return &RequestError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("field %s has the wrong type (%s)", te.Field, te.Value)
-	}
-	return "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
-}
+func jsonReason(err error) string { return provider.JSONReason(err) }
 
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
+func isNull(raw json.RawMessage) bool { return provider.IsNullJSON(raw) }
 
 // appendString appends s as a JSON string (provider.AppendJSONString).
 func appendString[T string | []byte](b []byte, s T) []byte { return provider.AppendJSONString(b, s) }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 )
 
 // EventJSON decodes the JSON data of one stream event after another with
@@ -56,4 +58,20 @@ func (d *EventJSON) Decode(data []byte, v any) error {
 		d.dec = nil // its state is lost with a bad value
 	}
 	return err
+}
+
+// JSONReason says in a few words why a caller's body did not decode, for
+// a RequestError: the field with the wrong type, or the syntax error.
+func JSONReason(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("field %s has the wrong type (%s)", te.Field, te.Value)
+	}
+	return "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// IsNullJSON reports whether raw is absent or JSON null.
+func IsNullJSON(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
 }

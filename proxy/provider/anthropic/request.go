@@ -5,7 +5,6 @@ import (
 
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -361,18 +360,9 @@ func lastAssistantUsesTools(msgs []anMessage) bool {
 	return false
 }
 
-func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("field %s has the wrong type (%s)", te.Field, te.Value)
-	}
-	return "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
-}
+func jsonReason(err error) string { return provider.JSONReason(err) }
 
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
+func isNull(raw json.RawMessage) bool { return provider.IsNullJSON(raw) }
 
 func translateStop(raw json.RawMessage) ([]string, error) {
 	if isNull(raw) {
