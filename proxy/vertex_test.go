@@ -582,3 +582,67 @@ func TestVertexGemini(t *testing.T) {
 		t.Errorf("vertex was called")
 	}
 }
+
+// TestVertexTokenStall: a token endpoint that does not answer holds the
+// attempt no longer than the model's timeout (not the token client's
+// 10 s): it fails over (credential_error); once the endpoint answers, the
+// token request that went on serves the next requests.
+func TestVertexTokenStall(t *testing.T) {
+	g := newGoogleOAuth(t)
+	g.Stall()
+	v := newVertex(t, g)
+	oai := upstream(t, gpt)
+	e := newEnv(t, vmixed(v, g, oai, true, storage.Routing{}, withTimeout(300), withStreamTimeout(300)))
+	r := e.chat("chat-prod")
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	wantHeader(t, r.header, "X-Aisix-Attempts", vclaude+"=credential_error,"+gpt+"=200")
+	wantUnder(t, r.took, 3*time.Second)
+	g.Release()
+	e.clock.Advance(10 * time.Minute) // past the cooldown
+	deadline := time.Now().Add(3 * time.Second)
+	for g.Issued() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	r = e.chat("chat-prod")
+	if r.status != 200 || r.header.Get("X-Aisix-Served-By") != vclaude {
+		t.Fatalf("after the stall: %d %s", r.status, r.header.Get("X-Aisix-Attempts"))
+	}
+	if g.Hits() != 1 || v.Hits() != 1 {
+		t.Errorf("token requests %d, vertex hits %d; want 1 and 1", g.Hits(), v.Hits())
+	}
+}
+
+// TestVertexMessagesErrors: a /v1/messages caller gets Vertex's failures
+// in Anthropic's envelope, whichever envelope Vertex used.
+func TestVertexMessagesErrors(t *testing.T) {
+	for _, tt := range []struct {
+		b      proxytest.Behavior
+		status int
+		typ    string
+	}{
+		{proxytest.VertexQuotaExceeded(), 429, "rate_limit_error"},
+		{proxytest.AnthropicOverloaded(), 529, "overloaded_error"},
+		// A refused model is the gateway's configuration, not the
+		// caller's: 502, as for every adapter.
+		{proxytest.VertexPermissionDenied(), 502, "api_error"},
+	} {
+		v := newVertex(t, nil, tt.b)
+		m := vertexModel(vclaude, "pk-vertex", func(m *storage.Model) { m.Cooldown = &storage.Cooldown{Enabled: ptr(false)} })
+		e := newEnv(t, storage.Dataset{
+			ProviderKeys: []storage.ProviderKey{vertexKey("pk-vertex", v, nil)},
+			Models:       []storage.Model{m},
+			APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+		})
+		r := e.do(http.MethodPost, "/v1/messages", "", `{"model":"vclaude","max_tokens":10,"messages":[{"role":"user","content":"Say hello."}]}`, "X-Api-Key", callerKey)
+		var env struct {
+			Type  string `json:"type"`
+			Error struct{ Type, Message string }
+		}
+		if err := json.Unmarshal(r.body, &env); err != nil || r.status != tt.status || env.Type != "error" || env.Error.Type != tt.typ {
+			t.Errorf("%d %s, want %d %s", r.status, r.body, tt.status, tt.typ)
+		}
+		wantNoVertexLeak(t, e, "the answer", string(r.body))
+	}
+}
