@@ -94,7 +94,15 @@ func rewrite(body, model []byte) ([]byte, error) {
 		m["model"] = model
 	}
 	m["anthropic_version"] = versionJSON
-	return json.Marshal(m)
+	// The caller's text as it came: no HTML escaping of < > &.
+	var out bytes.Buffer
+	out.Grow(len(body) + len(versionJSON) + len(model) + 32)
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, &provider.RequestError{Field: "body", Reason: "not a JSON object"}
+	}
+	return bytes.TrimRight(out.Bytes(), "\n"), nil
 }
 
 // NewRequest builds the POST to rawPredict, streamRawPredict or

@@ -279,8 +279,11 @@ func TestClaudeBodies(t *testing.T) {
 		t.Errorf("stream request %s %v", req.URL, req.Header)
 	}
 
-	in = inbound(t, provider.OpMessages, `{"model":"alias","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	in = inbound(t, provider.OpMessages, `{"model":"alias","max_tokens":10,"messages":[{"role":"user","content":"<doc>a & b</doc>"}]}`, nil)
 	b, _ = e.Body(in)
+	if !strings.Contains(string(b), `"<doc>a & b</doc>"`) {
+		t.Errorf("the caller's text was re-escaped: %s", b)
+	}
 	m = nil
 	_ = json.Unmarshal(b, &m)
 	if _, ok := m["model"]; ok || string(m["anthropic_version"]) != `"vertex-2023-10-16"` || string(m["max_tokens"]) != "10" {
