@@ -448,8 +448,8 @@ func TestDirectModel(t *testing.T) {
 // answers 501; inside a group it is skipped.
 func TestNotImplementedAdapter(t *testing.T) {
 	up := upstream(t, "up")
-	anth := storage.ProviderKey{ID: "pk-anth", DisplayName: "anth", Provider: "vertex", Adapter: "vertex",
-		Secret: `{"project":"p","region":"us-central1","access_token":"t"}`, APIBase: up.BaseURL()}
+	anth := storage.ProviderKey{ID: "pk-anth", DisplayName: "anth", Provider: "bedrock", Adapter: "bedrock",
+		Secret: `{"access_key_id":"AKIA","secret_access_key":"s","region":"us-east-1"}`, APIBase: up.BaseURL()}
 	e := newEnv(t, storage.Dataset{
 		ProviderKeys: []storage.ProviderKey{anth, providerKey("pk", up.BaseURL())},
 		Models: []storage.Model{

@@ -60,6 +60,10 @@ type Config struct {
 	// credentials get tokens from ("" is https://login.microsoftonline.com;
 	// a sovereign cloud's, or a test's fake).
 	AzureAuthority string
+	// VertexTokenURL, when set, is where Vertex service-account token
+	// requests go instead of the key file's token_uri (a private
+	// endpoint, or a test's fake).
+	VertexTokenURL string
 }
 
 // configKey binds one setting: its viper key, its environment variable, its
@@ -88,6 +92,7 @@ var configKeys = []configKey{
 	{"upstream.allow_metadata", "AISIX_UPSTREAM_ALLOW_METADATA", false},
 	{"upstream.deny_private", "AISIX_UPSTREAM_DENY_PRIVATE", false},
 	{"upstream.azure_authority", "AISIX_UPSTREAM_AZURE_AUTHORITY", ""},
+	{"upstream.vertex_token_url", "AISIX_UPSTREAM_VERTEX_TOKEN_URL", ""},
 }
 
 // flagKeys maps flag names to the config keys they set.
@@ -174,6 +179,7 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		AllowMetadataEgress: v.GetBool("upstream.allow_metadata"),
 		DenyPrivateEgress:   v.GetBool("upstream.deny_private"),
 		AzureAuthority:      strings.TrimRight(strings.TrimSpace(v.GetString("upstream.azure_authority")), "/"),
+		VertexTokenURL:      strings.TrimSpace(v.GetString("upstream.vertex_token_url")),
 	}
 	if c.AdminKey == "" {
 		if env := v.GetString("admin_key_env"); env != "" {

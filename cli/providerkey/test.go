@@ -127,7 +127,7 @@ func NewChecker(cfg *cmdutil.Config) *keycheck.Checker {
 	return keycheck.New(keycheck.Options{Egress: routing.EgressPolicy{
 		AllowMetadata: cfg.AllowMetadataEgress,
 		DenyPrivate:   cfg.DenyPrivateEgress,
-	}, AzureAuthority: cfg.AzureAuthority})
+	}, AzureAuthority: cfg.AzureAuthority, VertexTokenURL: cfg.VertexTokenURL})
 }
 
 // Check tests pk with one upstream request for req.Model (which must be

@@ -114,10 +114,12 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 
 	reg := health.NewRegistry()
 	egress := routing.EgressPolicy{AllowMetadata: cfg.AllowMetadataEgress, DenyPrivate: cfg.DenyPrivateEgress}
-	// Entra ID tokens for Azure keys go out under the same egress policy.
+	// Entra ID tokens for Azure keys, and Google OAuth2 tokens for Vertex
+	// service accounts, go out under the same egress policy.
 	tokens := &http.Client{Timeout: 10 * time.Second, Transport: proxy.NewEgressTransport(proxy.DefaultConnectTimeout, egress)}
 	table := routing.NewTable(store, logger.With("component", "routing"),
-		routing.WithEgress(egress), routing.WithAzureTokens(tokens, cfg.AzureAuthority))
+		routing.WithEgress(egress), routing.WithAzureTokens(tokens, cfg.AzureAuthority),
+		routing.WithVertexTokens(tokens, cfg.VertexTokenURL))
 	if err := table.Reload(ctx); err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
@@ -139,7 +141,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	})
 	// Provider-key tests from the admin API go out under the same egress
 	// policy as proxied requests.
-	keyCheck := keycheck.New(keycheck.Options{Egress: egress, AzureAuthority: cfg.AzureAuthority})
+	keyCheck := keycheck.New(keycheck.Options{Egress: egress, AzureAuthority: cfg.AzureAuthority, VertexTokenURL: cfg.VertexTokenURL})
 	defer keyCheck.Close()
 	adminHandler := admin.New(admin.Config{
 		KeyCheck: keyCheck,

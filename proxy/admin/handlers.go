@@ -358,7 +358,7 @@ func (s *Server) modelsStatus(_ http.ResponseWriter, r *http.Request) (response,
 		row := s.statusRow(&ms[i], now)
 		if row.DirectStats != nil {
 			row.SecretNeedsReentry = unbound[ms[i].ProviderKeyID]
-			row.Endpoints = routing.EndpointsOf(adapters[ms[i].ProviderKeyID])
+			row.Endpoints = routing.EndpointsOfModel(adapters[ms[i].ProviderKeyID], ms[i].ModelName)
 		}
 		rows = append(rows, row)
 	}

@@ -91,6 +91,9 @@ type Options struct {
 	// AzureAuthority is the Entra ID authority host Azure keys with a
 	// client credential get tokens from ("": routing.DefaultAuthority).
 	AzureAuthority string
+	// VertexTokenURL, when set, replaces the token_uri of Vertex service
+	// accounts (upstream.vertex_token_url).
+	VertexTokenURL string
 }
 
 // Checker tests provider keys. It is safe for concurrent use.
@@ -98,13 +101,14 @@ type Checker struct {
 	egress    routing.EgressPolicy
 	transport http.RoundTripper
 	authority string
+	vertexURL string
 	// own is the transport New built, whose idle connections Close closes.
 	own *http.Transport
 }
 
 // New returns a Checker.
 func New(o Options) *Checker {
-	c := &Checker{egress: o.Egress, transport: o.Transport, authority: o.AzureAuthority}
+	c := &Checker{egress: o.Egress, transport: o.Transport, authority: o.AzureAuthority, vertexURL: o.VertexTokenURL}
 	if c.transport == nil {
 		t := proxy.NewEgressTransport(proxy.DefaultConnectTimeout, o.Egress)
 		c.transport, c.own = t, t
@@ -155,7 +159,7 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 	// check covers the credential exchange too.
 	tokens := &http.Client{Transport: c.transport, Timeout: timeout}
 	snap, err := routing.Build(storage.Dataset{ProviderKeys: []storage.ProviderKey{pk}},
-		routing.WithEgress(c.egress), routing.WithAzureTokens(tokens, c.authority))
+		routing.WithEgress(c.egress), routing.WithAzureTokens(tokens, c.authority), routing.WithVertexTokens(tokens, c.vertexURL))
 	if err != nil {
 		return res, fmt.Errorf("resolve provider key %q: %w", pk.DisplayName, err)
 	}
@@ -310,7 +314,7 @@ func configHint(pk *storage.ProviderKey, msg string) string {
 	case strings.Contains(msg, "egress policy"):
 		return "egress policy: the gateway refuses this host (upstream.deny_private, upstream.allow_metadata); point api_base elsewhere or change the policy"
 	case strings.Contains(msg, "not implemented"):
-		return "adapter: only the openai adapter is implemented; use an OpenAI-compatible api_base with --adapter openai"
+		return "adapter: not implemented yet; the openai, anthropic, azure-openai and vertex (Claude models) adapters are"
 	}
 	return "api_base: fix it with aisix provider-key update " + pk.DisplayName + " --api-base URL (http or https, a host, no user info, query or fragment)"
 }

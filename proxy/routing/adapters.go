@@ -15,6 +15,7 @@ import (
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/provider/anthropic"
 	"github.com/aisix/aisix/proxy/provider/azure"
+	"github.com/aisix/aisix/proxy/provider/vertex"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -59,6 +60,8 @@ func resolveProviderKey(pk *storage.ProviderKey, o *options) *ProviderKey {
 		err = out.anthropic(pk, secret, o)
 	case storage.AdapterAzureOpenAI:
 		err = out.azure(pk, secret, o)
+	case storage.AdapterVertex:
+		err = out.vertex(pk, secret, o)
 	default:
 		out.Err = &ConfigError{Status: http.StatusNotImplemented, Type: "not_implemented",
 			Message: fmt.Sprintf("the %q adapter of provider key %q is not implemented yet", out.Adapter, pk.DisplayName)}
@@ -136,6 +139,83 @@ func (out *ProviderKey) azure(pk *storage.ProviderKey, secret string, o *options
 	return nil
 }
 
+// WithVertexTokens sets how Vertex provider keys with a service account
+// get their tokens: client sends the token requests (nil: the client of
+// WithAzureTokens, else one of its own), and tokenURL, when set, replaces
+// the token_uri of every service account key (upstream.vertex_token_url;
+// tests, a private endpoint).
+func WithVertexTokens(client *http.Client, tokenURL string) Option {
+	return func(o *options) {
+		if client != nil {
+			o.tokenClient = client
+		}
+		o.vertexTokenURL = tokenURL
+	}
+}
+
+// errGeminiOnVertex is a Vertex model that is not Claude's: Google's own
+// models (Gemini) are not served yet.
+var errGeminiOnVertex = &ConfigError{Status: http.StatusNotImplemented, Type: "not_implemented",
+	Message: "Gemini models on Vertex are not implemented yet"}
+
+func (out *ProviderKey) vertex(pk *storage.ProviderKey, secret string, o *options) error {
+	if secret == "" {
+		// Unbound: the secret was entered for another api_base host; it
+		// holds the project and region too, so nothing can be sent.
+		return fmt.Errorf("provider key %q has no usable secret (vertex needs its project, region and credential; enter it again after an api_base change)", pk.DisplayName)
+	}
+	cred, err := vertex.ParseCredential(secret)
+	if err != nil {
+		return fmt.Errorf("provider key %q: %s", pk.DisplayName, strings.TrimPrefix(err.Error(), "vertex: "))
+	}
+	base, err := vertex.BaseURL(pk.APIBase, cred.Region)
+	if err != nil {
+		return fmt.Errorf("provider key %q has an unusable api_base: %v", pk.DisplayName, err)
+	}
+	if base, err = usableURL(pk, base.String(), o.egress); err != nil {
+		return err
+	}
+	out.URL = base
+	auth, err := o.vertexAuth(pk.ID, secret, cred)
+	if err != nil {
+		return fmt.Errorf("provider key %q: %s", pk.DisplayName, strings.TrimPrefix(err.Error(), "vertex: "))
+	}
+	out.bind = func(model string, _ []byte) (provider.Endpoint, error) {
+		if !vertex.IsClaude(model) {
+			return nil, errGeminiOnVertex
+		}
+		urls, err := vertex.ClaudeURLsFor(base, cred.Project, cred.Region, model)
+		if err != nil {
+			return nil, err
+		}
+		return vertex.NewClaude(vertex.ClaudeConfig{URLs: urls, Auth: auth, Model: model, Forward: out.ForwardHeaders}), nil
+	}
+	return nil
+}
+
+// vertexAuth returns the credential of a Vertex key: the one the previous
+// build made for the same key, secret and token URL (so a configuration
+// write does not cost a token request), or a new one.
+func (o *options) vertexAuth(id, secret string, cred *vertex.Credential) (vertex.Auth, error) {
+	client := o.tokenClient
+	if client == nil {
+		client = &http.Client{Timeout: tokenTimeout}
+	}
+	make := func() (any, error) { return vertex.NewAuth(cred, o.vertexTokenURL, client) }
+	if o.auths == nil {
+		a, err := make()
+		if err != nil {
+			return nil, err
+		}
+		return a.(vertex.Auth), nil
+	}
+	a, err := o.auths.get(id, secret, "vertex\x00"+o.vertexTokenURL, make)
+	if err != nil {
+		return nil, err
+	}
+	return a.(vertex.Auth), nil
+}
+
 // azureAuth returns the credential of an Azure key: the one the previous
 // build made for the same key, secret, authority and scope (so a
 // configuration write does not cost a token request), or a new one. The
@@ -151,27 +231,36 @@ func (o *options) azureAuth(id, secret, resourceHost string) (azure.Auth, error)
 	if client == nil {
 		client = &http.Client{Timeout: tokenTimeout}
 	}
-	make := func() (azure.Auth, error) { return azure.NewAuthAt(secret, authority, scope, client) }
+	make := func() (any, error) { return azure.NewAuthAt(secret, authority, scope, client) }
 	if o.auths == nil {
-		return make()
+		a, err := make()
+		if err != nil {
+			return nil, err
+		}
+		return a.(azure.Auth), nil
 	}
-	return o.auths.get(id, secret, authority+"\x00"+scope, make)
+	a, err := o.auths.get(id, secret, "azure\x00"+authority+"\x00"+scope, make)
+	if err != nil {
+		return nil, err
+	}
+	return a.(azure.Auth), nil
 }
 
-// authCache keeps Azure credentials across builds, keyed by provider key
-// id and a hash of the secret and authority: a changed secret gets a new
-// credential. Entries the latest build did not use are dropped.
+// authCache keeps Azure and Vertex credentials (azure.Auth, vertex.Auth)
+// across builds, keyed by provider key id and a hash of the secret and
+// where its tokens come from: a changed secret gets a new credential.
+// Entries the latest build did not use are dropped.
 type authCache struct {
 	mu   sync.Mutex
-	prev map[[32]byte]azure.Auth
-	next map[[32]byte]azure.Auth
+	prev map[[32]byte]any
+	next map[[32]byte]any
 }
 
 func newAuthCache() *authCache {
-	return &authCache{prev: map[[32]byte]azure.Auth{}, next: map[[32]byte]azure.Auth{}}
+	return &authCache{prev: map[[32]byte]any{}, next: map[[32]byte]any{}}
 }
 
-func (c *authCache) get(id, secret, authority string, make func() (azure.Auth, error)) (azure.Auth, error) {
+func (c *authCache) get(id, secret, authority string, make func() (any, error)) (any, error) {
 	k := sha256.Sum256([]byte(id + "\x00" + secret + "\x00" + authority))
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -192,7 +281,7 @@ func (c *authCache) get(id, secret, authority string, make func() (azure.Auth, e
 // rotate ends a build: what it used is what the next build may reuse.
 func (c *authCache) rotate() {
 	c.mu.Lock()
-	c.prev, c.next = c.next, map[[32]byte]azure.Auth{}
+	c.prev, c.next = c.next, map[[32]byte]any{}
 	c.mu.Unlock()
 }
 
@@ -243,9 +332,20 @@ var endpointsByAdapter = map[string][]string{
 	storage.AdapterOpenAI:      {"chat.completions", "embeddings", "completions", "responses", "messages", "messages.count_tokens"},
 	storage.AdapterAzureOpenAI: {"chat.completions", "embeddings", "completions", "responses", "messages", "messages.count_tokens"},
 	storage.AdapterAnthropic:   {"chat.completions", "messages", "messages.count_tokens"},
+	// Claude models; Gemini ones serve nothing yet (EndpointsOfModel).
+	storage.AdapterVertex: {"chat.completions", "messages", "messages.count_tokens"},
 }
 
 // EndpointsOf lists the proxy endpoints a direct model on a provider key
-// of adapter serves (none for an adapter not implemented yet). The slice
-// is shared: do not modify it.
+// of adapter serves (none for an adapter not implemented yet; for vertex,
+// what its Claude models serve). The slice is shared: do not modify it.
 func EndpointsOf(adapter string) []string { return endpointsByAdapter[adapter] }
+
+// EndpointsOfModel is EndpointsOf for the upstream model modelName: on
+// vertex, only Claude models are served yet.
+func EndpointsOfModel(adapter, modelName string) []string {
+	if adapter == storage.AdapterVertex && !vertex.IsClaude(modelName) {
+		return nil
+	}
+	return endpointsByAdapter[adapter]
+}

@@ -250,8 +250,8 @@ func TestBuildDegrades(t *testing.T) {
 		},
 		{
 			name:   "adapter not implemented",
-			mutate: func(ds *storage.Dataset) { ds.ProviderKeys[1].Adapter = "vertex" },
-			want:   []string{`provider_key pk2 openai-secondary: the "vertex" adapter of provider key "openai-secondary" is not implemented yet`},
+			mutate: func(ds *storage.Dataset) { ds.ProviderKeys[1].Adapter = "bedrock" },
+			want:   []string{`provider_key pk2 openai-secondary: the "bedrock" adapter of provider key "openai-secondary" is not implemented yet`},
 			check: func(t *testing.T, s *routing.Snapshot) {
 				if d := s.Model("gpt-4o-secondary").Direct; d.Err == nil || d.Err.Type != "not_implemented" {
 					t.Errorf("target error %+v", d.Err)
@@ -953,11 +953,14 @@ func TestEndpointsOf(t *testing.T) {
 			{ID: "o", DisplayName: "o", Provider: "openai", Adapter: "openai", Secret: "s", SecretHost: "api.openai.com"},
 			{ID: "z", DisplayName: "z", Provider: "azure", Adapter: "azure-openai", Secret: "s", APIBase: "myres"},
 			{ID: "a", DisplayName: "a", Provider: "anthropic", Adapter: "anthropic", Secret: "s"},
+			{ID: "v", DisplayName: "v", Provider: "vertex", Adapter: "vertex", Secret: `{"project":"p","region":"us-east5","access_token":"ya29.t"}`},
 		},
 		Models: []storage.Model{
 			{ID: "mo", DisplayName: "mo", Provider: "openai", ModelName: "gpt-4o", ProviderKeyID: "o"},
 			{ID: "mz", DisplayName: "mz", Provider: "azure", ModelName: "gpt-4o", ProviderKeyID: "z"},
 			{ID: "ma", DisplayName: "ma", Provider: "anthropic", ModelName: "claude", ProviderKeyID: "a"},
+			{ID: "mv", DisplayName: "mv", Provider: "vertex", ModelName: "claude-haiku-4-5@20251001", ProviderKeyID: "v"},
+			{ID: "mg", DisplayName: "mg", Provider: "vertex", ModelName: "gemini-2.5-flash", ProviderKeyID: "v"},
 		},
 	}
 	s, err := routing.Build(ds)
@@ -965,7 +968,10 @@ func TestEndpointsOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := []provider.Op{provider.OpChat, provider.OpEmbeddings, provider.OpCompletions, provider.OpResponses, provider.OpMessages, provider.OpCountTokens}
-	for _, m := range []string{"mo", "mz", "ma"} {
+	if d := s.Model("mg").Direct; d.Err == nil || d.Err.Type != "not_implemented" || routing.EndpointsOfModel("vertex", d.ModelName) != nil {
+		t.Errorf("gemini on vertex: %+v", d.Err)
+	}
+	for _, m := range []string{"mo", "mz", "ma", "mv"} {
 		d := s.Model(m).Direct
 		var got []string
 		for _, op := range ops {
@@ -975,7 +981,7 @@ func TestEndpointsOf(t *testing.T) {
 				got = append(got, op.String())
 			}
 		}
-		if want := routing.EndpointsOf(d.ProviderKey.Adapter); strings.Join(got, ",") != strings.Join(want, ",") {
+		if want := routing.EndpointsOfModel(d.ProviderKey.Adapter, d.ModelName); strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("%s (%s): serves %v, EndpointsOf says %v", m, d.ProviderKey.Adapter, got, want)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/aisix/aisix/proxy/provider"
 	"hash/maphash"
@@ -420,8 +421,11 @@ type options struct {
 	tokenClient *http.Client
 	// authority is the Entra ID authority host URL (DefaultAuthority).
 	authority string
-	// auths keeps Azure credentials (and their cached tokens) from one
-	// build to the next; nil builds new ones.
+	// vertexTokenURL, when set, is where Vertex service-account token
+	// requests go instead of the key's token_uri.
+	vertexTokenURL string
+	// auths keeps Azure and Vertex credentials (and their cached tokens)
+	// from one build to the next; nil builds new ones.
 	auths *authCache
 }
 
@@ -758,7 +762,11 @@ func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {
 	}
 	if t.Err == nil {
 		ep, err := pk.bind(m.ModelName, t.ModelNameJSON)
-		if err != nil {
+		var ce *ConfigError
+		switch {
+		case errors.As(err, &ce):
+			t.Err = ce
+		case err != nil:
 			t.Err = &ConfigError{Status: http.StatusBadGateway, Type: "config_error",
 				Message: fmt.Sprintf("model %q cannot use provider key %q: %v", m.DisplayName, pk.Name, err)}
 		}

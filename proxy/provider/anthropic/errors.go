@@ -67,6 +67,11 @@ func Classify(status int, body []byte) (Class, string) {
 	return classify(status, typ, msg), msg
 }
 
+// ClassifyAs is Classify for an error whose Anthropic type and message
+// were read elsewhere (a gateway in front of Claude that wraps errors in
+// its own envelope, such as Vertex AI).
+func ClassifyAs(status int, typ, msg string) Class { return classify(status, typ, msg) }
+
 func classify(status int, typ, msg string) Class {
 	switch typ {
 	case "rate_limit_error":
@@ -156,6 +161,12 @@ func openAIType(c Class) (typ, code string) {
 // not leak.
 func OpenAIError(status int, body []byte) []byte {
 	typ, msg := parseEnvelope(body)
+	return OpenAIErrorAs(status, typ, msg)
+}
+
+// OpenAIErrorAs is OpenAIError for an error whose Anthropic type and
+// message were read elsewhere (see ClassifyAs).
+func OpenAIErrorAs(status int, typ, msg string) []byte {
 	c := classify(status, typ, msg)
 	otyp, code := openAIType(c)
 	if status >= 500 || otyp == "upstream_error" {

@@ -21,6 +21,14 @@ import (
 // model of every answer does; nothing else is changed.
 type passthroughStream provider.Alias
 
+// NewPassthroughStream returns the relay of one Messages event stream to
+// a Messages caller, message_start's model set to alias (the decoder the
+// Endpoint uses for OpMessages; Claude on Vertex AI streams the same
+// events).
+func NewPassthroughStream(alias *provider.Alias) provider.StreamDecoder {
+	return (*passthroughStream)(alias)
+}
+
 // ptEvent is what the relay reads of an event.
 type ptEvent struct {
 	Type         string `json:"type"`

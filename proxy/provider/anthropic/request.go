@@ -26,6 +26,10 @@ type RequestOptions struct {
 	// max_tokens nor max_completion_tokens (Anthropic requires it);
 	// 0 means 4096.
 	DefaultMaxTokens int
+	// AnthropicVersion, when set, is written as the body's
+	// anthropic_version and the model is left out: the wire of Claude on
+	// Vertex AI, where the model is in the URL.
+	AnthropicVersion string
 }
 
 // RequestError is a caller body TranslateRequest cannot translate (see
@@ -101,18 +105,19 @@ type oaPart struct {
 
 // The Anthropic body. Field order is the order written.
 type anRequest struct {
-	Model         string        `json:"model"`
-	MaxTokens     int           `json:"max_tokens"`
-	System        []anBlock     `json:"system,omitempty"`
-	Messages      []anMessage   `json:"messages"`
-	StopSequences []string      `json:"stop_sequences,omitempty"`
-	Temperature   *float64      `json:"temperature,omitempty"`
-	TopP          *float64      `json:"top_p,omitempty"`
-	Metadata      *anMetadata   `json:"metadata,omitempty"`
-	Tools         []anTool      `json:"tools,omitempty"`
-	ToolChoice    *anToolChoice `json:"tool_choice,omitempty"`
-	Thinking      *anThinking   `json:"thinking,omitempty"`
-	Stream        bool          `json:"stream,omitempty"`
+	AnthropicVersion string        `json:"anthropic_version,omitempty"`
+	Model            string        `json:"model,omitempty"`
+	MaxTokens        int           `json:"max_tokens"`
+	System           []anBlock     `json:"system,omitempty"`
+	Messages         []anMessage   `json:"messages"`
+	StopSequences    []string      `json:"stop_sequences,omitempty"`
+	Temperature      *float64      `json:"temperature,omitempty"`
+	TopP             *float64      `json:"top_p,omitempty"`
+	Metadata         *anMetadata   `json:"metadata,omitempty"`
+	Tools            []anTool      `json:"tools,omitempty"`
+	ToolChoice       *anToolChoice `json:"tool_choice,omitempty"`
+	Thinking         *anThinking   `json:"thinking,omitempty"`
+	Stream           bool          `json:"stream,omitempty"`
 }
 
 type anMessage struct {
@@ -204,6 +209,9 @@ func TranslateRequest(openaiBody []byte, model string, stream bool, opts Request
 		return nil, &RequestError{Field: "body", Reason: "trailing data after the JSON object"}
 	}
 	out := anRequest{Model: model, Stream: stream}
+	if opts.AnthropicVersion != "" {
+		out.AnthropicVersion, out.Model = opts.AnthropicVersion, ""
+	}
 	if in.N != nil && *in.N > 1 {
 		return nil, reqErr("n", "Anthropic models return one choice; n must be 1")
 	}
