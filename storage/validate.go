@@ -222,7 +222,8 @@ func ValidateSecret(secret string) error {
 //     {"tenant_id","client_id","client_secret"} (all non-empty strings,
 //     nothing else);
 //   - bedrock: {"access_key_id","secret_access_key","region"} and an
-//     optional "session_token";
+//     optional "session_token" (SigV4), or {"api_key","region"} (a
+//     Bedrock API key, sent as a bearer token);
 //   - vertex: {"project","region"} and exactly one of
 //     "service_account_json" or "access_token";
 //   - openai and anthropic: a plain string.
@@ -242,7 +243,13 @@ func ValidateSecretFor(adapter, secret string) error {
 		return checkJSONSecret(secret, "an Entra ID credential", []string{"tenant_id", "client_id", "client_secret"}, nil)
 	case AdapterBedrock:
 		if !looksJSON {
-			return FieldErrorf("secret", `must be a JSON object {"access_key_id","secret_access_key","region"} (and optionally "session_token") for bedrock`)
+			return FieldErrorf("secret", `must be a JSON object {"access_key_id","secret_access_key","region"} (and optionally "session_token"), or {"api_key","region"}, for bedrock`)
+		}
+		var fields map[string]json.RawMessage
+		if json.Unmarshal([]byte(secret), &fields) == nil {
+			if _, ok := fields["api_key"]; ok {
+				return checkJSONSecret(secret, "a Bedrock API key credential", []string{"api_key", "region"}, nil)
+			}
 		}
 		return checkJSONSecret(secret, "a Bedrock credential", []string{"access_key_id", "secret_access_key", "region"}, []string{"session_token"})
 	case AdapterVertex:

@@ -314,7 +314,8 @@ func TestUpstreamURL(t *testing.T) {
 		{provider: "azure", adapter: "azure-openai", base: "https://myres.openai.azure.com/openai/deployments/gpt-4o/chat/completions", want: "https://myres.openai.azure.com"},
 		{provider: "azure", adapter: "azure-openai", base: "", wantErr: "config_error", wantMsg: "no api_base"},
 		{provider: "azure", adapter: "azure-openai", base: "https://user:hunter2@myres.openai.azure.com", wantErr: "config_error", wantMsg: "api_base"},
-		{provider: "x", adapter: "bedrock", wantErr: "not_implemented"},
+		{provider: "x", adapter: "bedrock", wantErr: "config_error", wantMsg: "not a Bedrock credential"},
+		{provider: "x", adapter: "vertex", wantErr: "not_implemented"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider+" "+tt.base, func(t *testing.T) {
@@ -953,11 +954,13 @@ func TestEndpointsOf(t *testing.T) {
 			{ID: "o", DisplayName: "o", Provider: "openai", Adapter: "openai", Secret: "s", SecretHost: "api.openai.com"},
 			{ID: "z", DisplayName: "z", Provider: "azure", Adapter: "azure-openai", Secret: "s", APIBase: "myres"},
 			{ID: "a", DisplayName: "a", Provider: "anthropic", Adapter: "anthropic", Secret: "s"},
+			{ID: "b", DisplayName: "b", Provider: "bedrock", Adapter: "bedrock", Secret: `{"api_key":"k","region":"us-east-1"}`},
 		},
 		Models: []storage.Model{
 			{ID: "mo", DisplayName: "mo", Provider: "openai", ModelName: "gpt-4o", ProviderKeyID: "o"},
 			{ID: "mz", DisplayName: "mz", Provider: "azure", ModelName: "gpt-4o", ProviderKeyID: "z"},
 			{ID: "ma", DisplayName: "ma", Provider: "anthropic", ModelName: "claude", ProviderKeyID: "a"},
+			{ID: "mb", DisplayName: "mb", Provider: "bedrock", ModelName: "us.anthropic.claude-3-5-sonnet-20240620-v1:0", ProviderKeyID: "b"},
 		},
 	}
 	s, err := routing.Build(ds)
@@ -965,7 +968,7 @@ func TestEndpointsOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := []provider.Op{provider.OpChat, provider.OpEmbeddings, provider.OpCompletions, provider.OpResponses, provider.OpMessages, provider.OpCountTokens}
-	for _, m := range []string{"mo", "mz", "ma"} {
+	for _, m := range []string{"mo", "mz", "ma", "mb"} {
 		d := s.Model(m).Direct
 		var got []string
 		for _, op := range ops {
