@@ -262,7 +262,7 @@ func TestClassify(t *testing.T) {
 		{400, "Input is too long for requested model.", provider.ClassContextLength},
 		{408, "Model has timed out in processing the request.", provider.ClassTimeout},
 		{500, "InternalServerException", provider.ClassServer},
-		{424, "The model returned an error", provider.ClassBadRequest},
+		{424, "The model returned an error", provider.ClassServer},
 	}
 	for _, tt := range tests {
 		b, _ := json.Marshal(map[string]string{"message": tt.msg})

@@ -93,6 +93,9 @@ func classify(status int, typ, msg string) provider.Class {
 		return provider.ClassNotFound
 	case status == 408 || status == 504:
 		return provider.ClassTimeout
+	case status == 424:
+		// ModelErrorException: the model failed processing the request.
+		return provider.ClassServer
 	case status >= 500:
 		return provider.ClassServer
 	case status >= 400:
