@@ -512,3 +512,29 @@ func TestBedrockToolsImagesUsage(t *testing.T) {
 		t.Errorf("image URL: %d %s", r2.status, r2.body)
 	}
 }
+
+// TestBedrockMessagesCaller: an Anthropic Messages caller on a Bedrock
+// target is translated through chat completions, plain and streaming;
+// count_tokens is estimated.
+func TestBedrockMessagesCaller(t *testing.T) {
+	br := bedrockUpstream(t, bed)
+	oai := upstream(t, gpt)
+	e := newEnv(t, bedMixed(br, oai, true, storage.Routing{}))
+	body := `{"model":"chat-prod","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`
+	r := e.do(http.MethodPost, "/v1/messages", callerKey, body, "Anthropic-Version", "2023-06-01")
+	m := r.json(t)
+	if r.status != 200 || m["type"] != "message" || m["model"] != "chat-prod" || !strings.Contains(string(r.body), "hello from bed") {
+		t.Errorf("messages: %d %s", r.status, r.body)
+	}
+	r = e.do(http.MethodPost, "/v1/messages", callerKey, strings.Replace(body, `"max_tokens"`, `"stream":true,"max_tokens"`, 1), "Anthropic-Version", "2023-06-01")
+	if r.status != 200 || !strings.Contains(string(r.body), "event: message_stop") || !strings.Contains(string(r.body), `"text":" from "`) {
+		t.Errorf("messages stream: %d %s", r.status, r.body)
+	}
+	r = e.do(http.MethodPost, "/v1/messages/count_tokens", callerKey, `{"model":"chat-prod","messages":[{"role":"user","content":"hi"}]}`, "Anthropic-Version", "2023-06-01")
+	if r.status != 200 || r.json(t)["input_tokens"] == nil {
+		t.Errorf("count_tokens: %d %s", r.status, r.body)
+	}
+	if br.Hits() != 2 || oai.Hits() != 0 {
+		t.Errorf("hits bed=%d gpt=%d", br.Hits(), oai.Hits())
+	}
+}

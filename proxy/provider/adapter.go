@@ -138,7 +138,8 @@ type EventSource interface {
 // Framer is implemented by a StreamDecoder whose upstream stream is not a
 // text/event-stream (Bedrock's application/vnd.amazon.eventstream): the
 // proxy reads the body through the source it returns instead of its SSE
-// reader. Events of more than max bytes fail with ErrEventTooLarge.
+// reader (a nil source: the SSE reader after all, for a decoder that wraps
+// another). Events of more than max bytes fail with ErrEventTooLarge.
 type Framer interface {
 	Frames(br *bufio.Reader, max int) EventSource
 }

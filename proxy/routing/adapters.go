@@ -154,6 +154,10 @@ func (out *ProviderKey) bedrock(pk *storage.ProviderKey, secret string, o *optio
 		}
 		base = bedrock.BaseURL(cred.Region)
 	}
+	// A pasted operation URL (…/model/{id}/converse) keeps its host.
+	if i := strings.Index(base, "/model/"); i >= 0 {
+		base = base[:i]
+	}
 	u, err := usableURL(pk, strings.TrimRight(base, "/"), o.egress)
 	if err != nil {
 		return err

@@ -983,3 +983,46 @@ func TestEndpointsOf(t *testing.T) {
 		}
 	}
 }
+
+// TestBedrockKeys: a Bedrock key goes to its region's host, or to
+// api_base (a VPC endpoint; a pasted operation URL keeps only its host);
+// a secret that is not a Bedrock credential is a config error naming no
+// part of it.
+func TestBedrockKeys(t *testing.T) {
+	tests := []struct {
+		secret, base, want, wantErr string
+	}{
+		{secret: `{"access_key_id":"AKIAX","secret_access_key":"s3cr3t","region":"eu-west-3"}`, want: "https://bedrock-runtime.eu-west-3.amazonaws.com"},
+		{secret: `{"api_key":"k","region":"us-east-1"}`, base: "https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com/", want: "https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com"},
+		{secret: `{"api_key":"k","region":"us-east-1"}`, base: "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/converse", want: "https://bedrock-runtime.us-east-1.amazonaws.com"},
+		{secret: `{"access_key_id":"AKIAX","secret_access_key":"s3cr3t"}`, wantErr: "not a Bedrock credential"},
+		{secret: `{"api_key":"s3cr3t","region":"x.evil.com/"}`, wantErr: "not a Bedrock credential"},
+	}
+	for _, tt := range tests {
+		pk := storage.ProviderKey{ID: "pk1", DisplayName: "k", Provider: "bedrock", Adapter: "bedrock", Secret: tt.secret, APIBase: tt.base}
+		pk.SecretHost = pk.BaseHost()
+		ds := dataset()
+		ds.ProviderKeys[0] = pk
+		s, err := routing.Build(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.ProviderKey("pk1")
+		if got == nil {
+			t.Fatalf("%s: key skipped", tt.secret)
+		}
+		if tt.wantErr != "" {
+			if got.Err == nil || !strings.Contains(got.Err.Message, tt.wantErr) || strings.Contains(got.Err.Message, "s3cr3t") {
+				t.Errorf("%s: err %+v", tt.secret, got.Err)
+			}
+			continue
+		}
+		if got.Err != nil || got.URL.String() != tt.want {
+			t.Errorf("%s %s: url %v err %v, want %s", tt.secret, tt.base, got.URL, got.Err, tt.want)
+			continue
+		}
+		if _, err := got.Endpoint("us.anthropic.claude-3-5-haiku-20241022-v1:0"); err != nil {
+			t.Errorf("endpoint: %v", err)
+		}
+	}
+}
