@@ -246,12 +246,23 @@ func ValidateSecretFor(adapter, secret string) error {
 			return FieldErrorf("secret", `must be a JSON object {"access_key_id","secret_access_key","region"} (and optionally "session_token"), or {"api_key","region"}, for bedrock`)
 		}
 		var fields map[string]json.RawMessage
-		if json.Unmarshal([]byte(secret), &fields) == nil {
-			if _, ok := fields["api_key"]; ok {
-				return checkJSONSecret(secret, "a Bedrock API key credential", []string{"api_key", "region"}, nil)
-			}
+		_ = json.Unmarshal([]byte(secret), &fields) // checked below
+		var err error
+		if _, ok := fields["api_key"]; ok {
+			err = checkJSONSecret(secret, "a Bedrock API key credential", []string{"api_key", "region"}, nil)
+		} else {
+			err = checkJSONSecret(secret, "a Bedrock credential", []string{"access_key_id", "secret_access_key", "region"}, []string{"session_token"})
 		}
-		return checkJSONSecret(secret, "a Bedrock credential", []string{"access_key_id", "secret_access_key", "region"}, []string{"session_token"})
+		if err != nil {
+			return err
+		}
+		var region string
+		_ = json.Unmarshal(fields["region"], &region)
+		if !bedrockRegionRe.MatchString(region) {
+			// The region names the host requests go to.
+			return FieldErrorf("secret.region", "must be an AWS region name such as us-east-1")
+		}
+		return nil
 	case AdapterVertex:
 		if !looksJSON {
 			return FieldErrorf("secret", `must be a JSON object {"project","region"} with one of "service_account_json" or "access_token" for vertex`)
@@ -269,6 +280,10 @@ func ValidateSecretFor(adapter, secret string) error {
 	}
 	return nil
 }
+
+// bedrockRegionRe is what a Bedrock secret's region may be: it becomes
+// part of the host name bedrock-runtime.{region}.amazonaws.com.
+var bedrockRegionRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
 
 // checkJSONSecret checks that secret is a JSON object whose fields are the
 // required ones and any of the optional ones, each a non-empty string. Its
