@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 
@@ -96,29 +97,41 @@ func header(hs eventstream.Headers, name string) string {
 	return ""
 }
 
-// sEvent is one ConverseStream event's payload, all kinds in one.
+// sEvent is one ConverseStream event's payload, all kinds in one. It is
+// reused: the json.RawMessage fields keep their capacity across events,
+// and strings are kept as their JSON tokens (written out as they are).
 type sEvent struct {
 	ContentBlockIndex int `json:"contentBlockIndex"`
 	Start             struct {
-		ToolUse *struct {
-			ToolUseID string `json:"toolUseId"`
-			Name      string `json:"name"`
+		ToolUse struct {
+			ToolUseID json.RawMessage `json:"toolUseId"`
+			Name      json.RawMessage `json:"name"`
 		} `json:"toolUse"`
 	} `json:"start"`
 	Delta struct {
-		Text    *string `json:"text"`
-		ToolUse *struct {
-			Input string `json:"input"`
+		Text    json.RawMessage `json:"text"`
+		ToolUse struct {
+			Input json.RawMessage `json:"input"`
 		} `json:"toolUse"`
-		ReasoningContent *struct {
-			Text *string `json:"text"`
+		ReasoningContent struct {
+			Text json.RawMessage `json:"text"`
 		} `json:"reasoningContent"`
 	} `json:"delta"`
-	StopReason string `json:"stopReason"`
-	Usage      *usage `json:"usage"`
-	Message    string `json:"message"`
-	MessageU   string `json:"Message"`
+	StopReason json.RawMessage `json:"stopReason"`
+	Usage      json.RawMessage `json:"usage"`
 }
+
+func (e *sEvent) reset() {
+	e.ContentBlockIndex = 0
+	e.Start.ToolUse.ToolUseID, e.Start.ToolUse.Name = e.Start.ToolUse.ToolUseID[:0], e.Start.ToolUse.Name[:0]
+	e.Delta.Text, e.Delta.ToolUse.Input, e.Delta.ReasoningContent.Text = e.Delta.Text[:0], e.Delta.ToolUse.Input[:0], e.Delta.ReasoningContent.Text[:0]
+	e.StopReason, e.Usage = e.StopReason[:0], e.Usage[:0]
+}
+
+// str reports whether raw is a JSON string token; nonEmpty one with at
+// least one character.
+func str(raw []byte) bool      { return len(raw) >= 2 && raw[0] == '"' }
+func nonEmpty(raw []byte) bool { return len(raw) > 2 && raw[0] == '"' }
 
 // Stream translates one ConverseStream into OpenAI chat.completion.chunk
 // frames. Make one per upstream answer; it is not safe for concurrent use.
@@ -150,12 +163,14 @@ func (s *Stream) open(dst []byte) []byte { return append(dst, s.prefix...) }
 
 func closeChunk(dst []byte) []byte { return append(dst, "]}\n\n"...) }
 
-func (s *Stream) deltaChunk(dst []byte, key string, text string) []byte {
+// deltaChunk appends a chunk whose delta is {key: raw}, raw a JSON string
+// token.
+func (s *Stream) deltaChunk(dst []byte, key string, raw []byte) []byte {
 	dst = s.open(dst)
 	dst = append(dst, `{"index":0,"delta":{"`...)
 	dst = append(dst, key...)
 	dst = append(dst, `":`...)
-	dst = provider.AppendJSONString(dst, text)
+	dst = append(dst, raw...)
 	dst = append(dst, `},"finish_reason":null}`...)
 	return closeChunk(dst)
 }
@@ -166,7 +181,7 @@ func (s *Stream) start(dst []byte) []byte {
 	p = append(p, `data: {"id":`...)
 	p = provider.AppendJSONString(p, newID())
 	p = append(p, `,"object":"chat.completion.chunk","created":`...)
-	p = fmt.Appendf(p, "%d", s.created)
+	p = strconv.AppendInt(p, s.created, 10)
 	p = append(p, `,"model":`...)
 	p = provider.AppendJSONString(p, s.alias)
 	s.prefix = append(p, `,"choices":[`...)
@@ -202,7 +217,7 @@ func (s *Stream) Event(dst, name, data []byte) (out []byte, ev provider.EventInf
 	if s.done {
 		return dst, ev, ErrAfterEnd
 	}
-	s.ev = sEvent{}
+	s.ev.reset()
 	if err := json.Unmarshal(data, &s.ev); err != nil {
 		return dst, ev, fmt.Errorf("%w: %v", ErrBadEvent, err)
 	}
@@ -219,11 +234,11 @@ func (s *Stream) Event(dst, name, data []byte) (out []byte, ev provider.EventInf
 	}
 	switch string(name) {
 	case "contentBlockStart":
-		tu := e.Start.ToolUse
-		if tu == nil {
-			break
+		tu := &e.Start.ToolUse
+		if len(tu.ToolUseID) == 0 && len(tu.Name) == 0 {
+			break // a text or other block
 		}
-		if tu.ToolUseID == "" || tu.Name == "" {
+		if !nonEmpty(tu.ToolUseID) || !nonEmpty(tu.Name) {
 			return dst, ev, fmt.Errorf("%w: toolUse start without id or name", ErrBadEvent)
 		}
 		if s.tools == nil {
@@ -236,40 +251,40 @@ func (s *Stream) Event(dst, name, data []byte) (out []byte, ev provider.EventInf
 		s.tools[e.ContentBlockIndex] = ti
 		dst = s.open(dst)
 		dst = append(dst, `{"index":0,"delta":{"tool_calls":[{"index":`...)
-		dst = fmt.Appendf(dst, "%d", ti)
+		dst = strconv.AppendInt(dst, int64(ti), 10)
 		dst = append(dst, `,"id":`...)
-		dst = provider.AppendJSONString(dst, tu.ToolUseID)
+		dst = append(dst, tu.ToolUseID...)
 		dst = append(dst, `,"type":"function","function":{"name":`...)
-		dst = provider.AppendJSONString(dst, tu.Name)
+		dst = append(dst, tu.Name...)
 		dst = append(dst, `,"arguments":""}}]},"finish_reason":null}`...)
 		dst = closeChunk(dst)
 		ev.Content = true
 	case "contentBlockDelta":
 		d := &e.Delta
 		switch {
-		case d.Text != nil:
-			if *d.Text != "" {
-				dst = s.deltaChunk(dst, "content", *d.Text)
+		case str(d.Text):
+			if nonEmpty(d.Text) {
+				dst = s.deltaChunk(dst, "content", d.Text)
 				ev.Content = true
 			}
-		case d.ToolUse != nil:
+		case len(d.ToolUse.Input) > 0:
 			ti, ok := s.tools[e.ContentBlockIndex]
-			if !ok {
+			if !ok || !str(d.ToolUse.Input) {
 				return dst, ev, fmt.Errorf("%w: toolUse input for a block that is not a tool", ErrBadEvent)
 			}
-			if d.ToolUse.Input == "" {
+			if !nonEmpty(d.ToolUse.Input) {
 				break
 			}
 			dst = s.open(dst)
 			dst = append(dst, `{"index":0,"delta":{"tool_calls":[{"index":`...)
-			dst = fmt.Appendf(dst, "%d", ti)
+			dst = strconv.AppendInt(dst, int64(ti), 10)
 			dst = append(dst, `,"function":{"arguments":`...)
-			dst = provider.AppendJSONString(dst, d.ToolUse.Input)
+			dst = append(dst, d.ToolUse.Input...)
 			dst = append(dst, `}}]},"finish_reason":null}`...)
 			dst = closeChunk(dst)
 			ev.Content = true
-		case d.ReasoningContent != nil && d.ReasoningContent.Text != nil && *d.ReasoningContent.Text != "":
-			dst = s.deltaChunk(dst, "reasoning_content", *d.ReasoningContent.Text)
+		case nonEmpty(d.ReasoningContent.Text):
+			dst = s.deltaChunk(dst, "reasoning_content", d.ReasoningContent.Text)
 			ev.Content = true
 		}
 	case "messageStop":
@@ -277,14 +292,21 @@ func (s *Stream) Event(dst, name, data []byte) (out []byte, ev provider.EventInf
 			s.finished = true
 			dst = s.open(dst)
 			dst = append(dst, `{"index":0,"delta":{},"finish_reason":"`...)
-			dst = append(dst, FinishReason(e.StopReason)...)
+			reason := "stop"
+			if str(e.StopReason) {
+				reason = FinishReason(string(e.StopReason[1 : len(e.StopReason)-1]))
+			}
+			dst = append(dst, reason...)
 			dst = append(dst, `"}`...)
 			dst = closeChunk(dst)
 			ev.Finished = true
 		}
 	case "metadata":
-		if e.Usage != nil {
-			s.usage = *e.Usage
+		if len(e.Usage) > 0 {
+			var u usage
+			if json.Unmarshal(e.Usage, &u) == nil {
+				s.usage = u
+			}
 		}
 		if !s.finished {
 			// Usage before the stop: keep it; the stop comes next.
