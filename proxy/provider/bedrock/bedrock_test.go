@@ -58,8 +58,10 @@ func TestTranslateRequestGolden(t *testing.T) {
 			{"role":"tool","tool_call_id":"t1","content":"sunny"},{"role":"tool","tool_call_id":"t2","content":[{"type":"text","text":"rainy"}]},{"role":"user","content":"thanks"}],
 			"tools":[{"type":"function","function":{"name":"get","description":"weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}],
 			"tool_choice":{"type":"function","function":{"name":"get"}},"max_completion_tokens":50,"stop":["a","b"]}`,
-		"request_tool_required": `{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required"}`,
-		"request_tool_none":     `{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none"}`,
+		"request_tool_required":     `{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required"}`,
+		"request_tool_none":         `{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none"}`,
+		"request_tool_history":      `{"messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"t1","type":"function","function":{"name":"get","arguments":"{}"}}]},{"role":"tool","tool_call_id":"t1","content":"42"}]}`,
+		"request_tool_none_history": `{"messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"t1","content":"42"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"none"}`,
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {

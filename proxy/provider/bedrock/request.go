@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -219,6 +220,9 @@ func TranslateRequest(body []byte) ([]byte, error) {
 	if err := tools(&in, &out); err != nil {
 		return nil, err
 	}
+	if out.ToolConfig == nil {
+		historyTools(&in, &out)
+	}
 	return json.Marshal(&out)
 }
 
@@ -266,6 +270,51 @@ func tools(in *chatRequest, out *converseRequest) error {
 	}
 	out.ToolConfig = tc
 	return nil
+}
+
+// historyTools declares tools for a conversation whose history holds
+// toolUse or toolResult blocks while the request gives no tools (or
+// tool_choice "none"): Converse refuses such a history without a
+// toolConfig. The request's tools are declared when it has them, else the
+// names the history uses, with an open schema; no toolChoice is sent.
+func historyTools(in *chatRequest, out *converseRequest) {
+	var names []string
+	has := false
+	for _, m := range out.Messages {
+		for _, b := range m.Content {
+			switch {
+			case b.ToolUse != nil:
+				has = true
+				if !slices.Contains(names, b.ToolUse.Name) {
+					names = append(names, b.ToolUse.Name)
+				}
+			case b.ToolResult != nil:
+				has = true
+			}
+		}
+	}
+	if !has {
+		return
+	}
+	if len(in.Tools) > 0 {
+		saved := in.ToolChoice
+		in.ToolChoice = nil
+		_ = tools(in, out) // the tools were checked already
+		in.ToolChoice = saved
+		out.ToolConfig.ToolChoice = nil
+		return
+	}
+	if len(names) == 0 {
+		names = []string{"tool"} // toolResult blocks only
+	}
+	tc := &toolConfig{}
+	for _, n := range names {
+		var ct cTool
+		ct.ToolSpec.Name = n
+		ct.ToolSpec.InputSchema.JSON = json.RawMessage(`{"type":"object"}`)
+		tc.Tools = append(tc.Tools, ct)
+	}
+	out.ToolConfig = tc
 }
 
 // contentBlocks reads an OpenAI content value: a string, null, or an array
