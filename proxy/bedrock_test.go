@@ -266,6 +266,7 @@ func TestBedrockFaultsStreaming(t *testing.T) {
 		br, oai     []proxytest.Behavior
 		routing     storage.Routing
 		mods        []func(*storage.Model)
+		wantStatus  int // 0: 200
 		wantServed  string
 		wantTrail   string
 		wantHits    [2]int
@@ -303,6 +304,12 @@ func TestBedrockFaultsStreaming(t *testing.T) {
 			br:         proxytest.Sequence(proxytest.BedrockStream(proxytest.BedrockStreamOptions{ExceptionAfter: 3, Exception: "modelStreamErrorException"})),
 			wantServed: bed, wantTrail: bed + "=200", wantHits: [2]int{1, 0},
 			wantContent: "hello", wantErrType: "upstream_error", bedState: health.StateCooldown, bedWhy: "upstream_in_band_error",
+		},
+		{
+			name: "validationException before content is the caller's: a 400, not retried, no failover", bedFirst: true,
+			br:         proxytest.Sequence(proxytest.BedrockStream(proxytest.BedrockStreamOptions{ExceptionAfter: 2, Exception: "validationException"})),
+			routing:    storage.Routing{Retries: ptr(1)},
+			wantStatus: 400, wantHits: [2]int{1, 0}, wantErrType: "invalid_request_error",
 		},
 		{
 			name: "a cut before content fails over", bedFirst: true,
@@ -362,11 +369,23 @@ func TestBedrockFaultsStreaming(t *testing.T) {
 			oai := upstream(t, gpt, tt.oai...)
 			e := newEnv(t, bedMixed(br, oai, tt.bedFirst, tt.routing, tt.mods...))
 			r := e.streamReq(chatBody("chat-prod", true))
-			if r.status != 200 {
-				t.Fatalf("status %d: %s", r.status, r.raw)
-			}
 			if br.Hits() != tt.wantHits[0] || oai.Hits() != tt.wantHits[1] {
 				t.Errorf("hits bed=%d gpt=%d, want %v", br.Hits(), oai.Hits(), tt.wantHits)
+			}
+			if tt.wantStatus != 0 {
+				var env struct {
+					Error struct {
+						Type string `json:"type"`
+					} `json:"error"`
+				}
+				if r.status != tt.wantStatus || json.Unmarshal([]byte(r.raw), &env) != nil || env.Error.Type != tt.wantErrType {
+					t.Errorf("status %d, want %d (%s): %s", r.status, tt.wantStatus, tt.wantErrType, r.raw)
+				}
+				wantNoBedLeak(t, "answer", r.raw)
+				return
+			}
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.raw)
 			}
 			wantHeader(t, r.header, "X-Aisix-Served-By", tt.wantServed)
 			if got := r.header.Get("X-Aisix-Attempts"); got != tt.wantTrail && tt.wantTrail != "" {
