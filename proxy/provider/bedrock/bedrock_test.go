@@ -367,3 +367,64 @@ func TestSignatureVerifiedByFake(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthVariantsVerifiedByFake: a session token goes as
+// X-Amz-Security-Token (signed) and a wrong one is refused; a Bedrock API
+// key goes as a bearer token, with no signature.
+func TestAuthVariantsVerifiedByFake(t *testing.T) {
+	up := proxytest.NewBedrock("b")
+	defer up.Close()
+	up.SessionToken = "session-tok"
+	up.APIKey = "ABSK-key"
+	base, _ := url.Parse(up.URL())
+	sigv4 := func(token string) bedrock.Credential {
+		return bedrock.Credential{AccessKeyID: proxytest.BedrockAccessKeyID, SecretAccessKey: proxytest.BedrockSecretAccessKey, Region: proxytest.BedrockRegion, SessionToken: token}
+	}
+	for _, tt := range []struct {
+		name string
+		cred bedrock.Credential
+		want int
+	}{
+		{"session token", sigv4("session-tok"), 200},
+		{"wrong session token", sigv4("other"), 403},
+		{"no session token", sigv4(""), 403},
+		{"wrong region", bedrock.Credential{AccessKeyID: proxytest.BedrockAccessKeyID, SecretAccessKey: proxytest.BedrockSecretAccessKey, Region: "eu-west-1", SessionToken: "session-tok"}, 403},
+		{"api key", bedrock.Credential{APIKey: "ABSK-key", Region: proxytest.BedrockRegion}, 200},
+		{"wrong api key", bedrock.Credential{APIKey: "ABSK-nope", Region: proxytest.BedrockRegion}, 403},
+		{"nothing", bedrock.Credential{}, 403},
+	} {
+		e := bedrock.NewEndpoint(bedrock.EndpointConfig{Base: base, Model: "amazon.nova-lite-v1:0", Credential: tt.cred})
+		in := &provider.Inbound{Op: provider.OpChat, Body: []byte(`{"messages":[{"role":"user","content":"hi"}],"stream":true}`), Req: &provider.Request{Stream: true}, Header: http.Header{}}
+		body, _ := e.Body(in)
+		req, err := e.NewRequest(context.Background(), in, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.cred.APIKey != "" && (req.Header.Get("Authorization") != "Bearer "+tt.cred.APIKey || req.Header.Get("X-Amz-Date") != "") {
+			t.Errorf("%s: headers %v", tt.name, req.Header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: %d %s", tt.name, resp.StatusCode, rb)
+			continue
+		}
+		if tt.want == 403 {
+			if c := e.Classify(resp.StatusCode, rb); c != provider.ClassAuth {
+				t.Errorf("%s: class %v for %s", tt.name, c, rb)
+			}
+			continue
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.amazon.eventstream" {
+			t.Errorf("%s: content type %s", tt.name, ct)
+		}
+		out, _, err := run(t, rb, false)
+		if err != nil || !strings.Contains(out, `"content":"hello"`) || !strings.HasSuffix(out, "data: [DONE]\n\n") {
+			t.Errorf("%s: stream %v %s", tt.name, err, out)
+		}
+	}
+}

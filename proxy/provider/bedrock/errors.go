@@ -85,7 +85,8 @@ func classify(status int, typ, msg string) provider.Class {
 		// UnrecognizedClientException, ExpiredTokenException and a bad
 		// signature are 403s too: the credential, not the model access.
 		if m := strings.ToLower(msg); strings.Contains(m, "signature") || strings.Contains(m, "security token") ||
-			strings.Contains(m, "expired") || strings.Contains(m, "bearer token") || strings.Contains(m, "api key") {
+			strings.Contains(m, "expired") || strings.Contains(m, "bearer token") || strings.Contains(m, "api key") ||
+			strings.Contains(m, "authentication") || strings.Contains(m, "credential") {
 			return provider.ClassAuth
 		}
 		return provider.ClassForbidden
