@@ -153,6 +153,16 @@ type sseState struct {
 	fr flushingReader
 	br *bufio.Reader
 	sr provider.SSEReader
+	// src, when set, reads a stream that is not SSE (provider.Framer).
+	src provider.EventSource
+}
+
+// next is the stream's next event.
+func (st *sseState) next() (provider.SSEEvent, error) {
+	if st.src != nil {
+		return st.src.Next()
+	}
+	return st.sr.Next()
 }
 
 // flushingReader is a stream's upstream body as the SSE reader sees it.
@@ -254,6 +264,7 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	defer func() {
 		st.br.Reset(nil)
 		st.fr = flushingReader{}
+		st.src = nil
 		if maxEvent > maxEventBytes {
 			st.sr = provider.SSEReader{} // the pool keeps no outsized buffer
 		}
@@ -261,10 +272,13 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	}()
 
 	dec := c.streamDecoder(t)
+	if f, ok := dec.(provider.Framer); ok {
+		st.src = f.Frames(st.br, maxEvent)
+	}
 	out := c.out[:0]
 	var info provider.EventInfo
 	for {
-		ev, err := st.sr.Next()
+		ev, err := st.next()
 		if err != nil {
 			c.out = out
 			return c.preCommitReadFailure(t, actx, err), false
@@ -354,7 +368,7 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	}
 	finished := first.Finished
 	for {
-		ev, err := st.sr.Next()
+		ev, err := st.next()
 		if err != nil {
 			switch {
 			case sw.failed():

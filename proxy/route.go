@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"net/http"
@@ -222,6 +223,15 @@ type messagesDecoder struct {
 	out   *messages.Stream
 	tmp   []byte
 	data  []byte
+}
+
+// Frames reads the stream as the target's decoder does (provider.Framer):
+// nil, the SSE reader, unless it reads another framing.
+func (d *messagesDecoder) Frames(br *bufio.Reader, max int) provider.EventSource {
+	if f, ok := d.inner.(provider.Framer); ok {
+		return f.Frames(br, max)
+	}
+	return nil
 }
 
 func (d *messagesDecoder) Event(dst, name, data []byte) ([]byte, provider.EventInfo, error) {

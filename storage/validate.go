@@ -222,7 +222,8 @@ func ValidateSecret(secret string) error {
 //     {"tenant_id","client_id","client_secret"} (all non-empty strings,
 //     nothing else);
 //   - bedrock: {"access_key_id","secret_access_key","region"} and an
-//     optional "session_token";
+//     optional "session_token" (SigV4), or {"api_key","region"} (a
+//     Bedrock API key, sent as a bearer token);
 //   - vertex: {"project","region"} and exactly one of
 //     "service_account_json" or "access_token";
 //   - openai and anthropic: a plain string.
@@ -242,9 +243,26 @@ func ValidateSecretFor(adapter, secret string) error {
 		return checkJSONSecret(secret, "an Entra ID credential", []string{"tenant_id", "client_id", "client_secret"}, nil)
 	case AdapterBedrock:
 		if !looksJSON {
-			return FieldErrorf("secret", `must be a JSON object {"access_key_id","secret_access_key","region"} (and optionally "session_token") for bedrock`)
+			return FieldErrorf("secret", `must be a JSON object {"access_key_id","secret_access_key","region"} (and optionally "session_token"), or {"api_key","region"}, for bedrock`)
 		}
-		return checkJSONSecret(secret, "a Bedrock credential", []string{"access_key_id", "secret_access_key", "region"}, []string{"session_token"})
+		var fields map[string]json.RawMessage
+		_ = json.Unmarshal([]byte(secret), &fields) // checked below
+		var err error
+		if _, ok := fields["api_key"]; ok {
+			err = checkJSONSecret(secret, "a Bedrock API key credential", []string{"api_key", "region"}, nil)
+		} else {
+			err = checkJSONSecret(secret, "a Bedrock credential", []string{"access_key_id", "secret_access_key", "region"}, []string{"session_token"})
+		}
+		if err != nil {
+			return err
+		}
+		var region string
+		_ = json.Unmarshal(fields["region"], &region)
+		if !bedrockRegionRe.MatchString(region) {
+			// The region names the host requests go to.
+			return FieldErrorf("secret.region", "must be an AWS region name such as us-east-1")
+		}
+		return nil
 	case AdapterVertex:
 		if !looksJSON {
 			return FieldErrorf("secret", `must be a JSON object {"project","region"} with one of "service_account_json" or "access_token" for vertex`)
@@ -262,6 +280,10 @@ func ValidateSecretFor(adapter, secret string) error {
 	}
 	return nil
 }
+
+// bedrockRegionRe is what a Bedrock secret's region may be: it becomes
+// part of the host name bedrock-runtime.{region}.amazonaws.com.
+var bedrockRegionRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}$`)
 
 // checkJSONSecret checks that secret is a JSON object whose fields are the
 // required ones and any of the optional ones, each a non-empty string. Its

@@ -304,7 +304,7 @@ func TestCheckUnusableKey(t *testing.T) {
 	c := keycheck.New(keycheck.Options{})
 	t.Cleanup(c.Close)
 	pk := providerKey("")
-	pk.Provider, pk.Adapter, pk.Secret = "bedrock", "bedrock", `{"access_key_id":"a","secret_access_key":"b","region":"us-east-1"}`
+	pk.Provider, pk.Adapter, pk.Secret = "vertex", "vertex", `{"project":"p","region":"us-central1","access_token":"t"}`
 	pk.SecretHost = pk.BaseHost()
 	res := check(t, c, pk, keycheck.Request{Model: "claude"})
 	if res.OK || res.Status != 0 || !strings.Contains(res.Error, "not implemented") || !strings.HasPrefix(res.Hint, "adapter:") {

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"net/http"
@@ -127,3 +128,18 @@ type RequestError struct {
 }
 
 func (e *RequestError) Error() string { return e.Field + ": " + e.Reason }
+
+// EventSource yields one upstream stream's events in order; io.EOF ends
+// the stream.
+type EventSource interface {
+	Next() (SSEEvent, error)
+}
+
+// Framer is implemented by a StreamDecoder whose upstream stream is not a
+// text/event-stream (Bedrock's application/vnd.amazon.eventstream): the
+// proxy reads the body through the source it returns instead of its SSE
+// reader (a nil source: the SSE reader after all, for a decoder that wraps
+// another). Events of more than max bytes fail with ErrEventTooLarge.
+type Framer interface {
+	Frames(br *bufio.Reader, max int) EventSource
+}

@@ -104,6 +104,10 @@ var redactions = []struct {
 }{
 	// URLs, with any scheme: they name hosts, paths and sometimes keys.
 	{regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]*[^\s"'<>.,;:!?)]`), "[url]"},
+	// AWS ARNs (they name the account, region and resource) and bare
+	// 12-digit AWS account ids.
+	{regexp.MustCompile(`\barn:aws[a-z-]*:[^\s"'<>,;()]*`), "[arn]"},
+	{regexp.MustCompile(`\b\d{12}\b`), "[id]"},
 	// Key fragments: OpenAI-style sk-/pk-/rk- keys, masked or not
 	// ("sk-abc***wxyz"), AWS access key ids, Google API keys, bearer tokens.
 	{regexp.MustCompile(`\b(?:sk|pk|rk)-[A-Za-z0-9_*…\-]{3,}(?:\.[A-Za-z0-9_*…\-]+)*`), "[key]"},

@@ -15,6 +15,7 @@ import (
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/provider/anthropic"
 	"github.com/aisix/aisix/proxy/provider/azure"
+	"github.com/aisix/aisix/proxy/provider/bedrock"
 	"github.com/aisix/aisix/proxy/provider/vertex"
 	"github.com/aisix/aisix/storage"
 )
@@ -62,6 +63,8 @@ func resolveProviderKey(pk *storage.ProviderKey, o *options) *ProviderKey {
 		err = out.azure(pk, secret, o)
 	case storage.AdapterVertex:
 		err = out.vertex(pk, secret, o)
+	case storage.AdapterBedrock:
+		err = out.bedrock(pk, secret, o)
 	default:
 		out.Err = &ConfigError{Status: http.StatusNotImplemented, Type: "not_implemented",
 			Message: fmt.Sprintf("the %q adapter of provider key %q is not implemented yet", out.Adapter, pk.DisplayName)}
@@ -189,6 +192,37 @@ func (out *ProviderKey) vertex(pk *storage.ProviderKey, secret string, o *option
 			return nil, err
 		}
 		return vertex.NewClaude(vertex.ClaudeConfig{URLs: urls, Auth: auth, Model: model, Forward: out.ForwardHeaders}), nil
+	}
+	return nil
+}
+
+func (out *ProviderKey) bedrock(pk *storage.ProviderKey, secret string, o *options) error {
+	var cred bedrock.Credential
+	if secret != "" {
+		var err error
+		if cred, err = bedrock.ParseCredential(secret); err != nil {
+			return fmt.Errorf("provider key %q: %v", pk.DisplayName, err)
+		}
+	}
+	base := pk.BaseURL()
+	if base == "" {
+		if cred.Region == "" {
+			return fmt.Errorf("provider key %q has no api_base and no region: bedrock needs the region in its secret", pk.DisplayName)
+		}
+		base = bedrock.BaseURL(cred.Region)
+	}
+	// A pasted operation URL (…/model/{id}/converse) keeps its host.
+	if i := strings.Index(base, "/model/"); i >= 0 {
+		base = base[:i]
+	}
+	u, err := usableURL(pk, strings.TrimRight(base, "/"), o.egress)
+	if err != nil {
+		return err
+	}
+	out.URL = u
+	forward := out.ForwardHeaders
+	out.bind = func(model string, _ []byte) (provider.Endpoint, error) {
+		return bedrock.NewEndpoint(bedrock.EndpointConfig{Base: u, Model: model, Credential: cred, Forward: forward}), nil
 	}
 	return nil
 }
@@ -333,7 +367,8 @@ var endpointsByAdapter = map[string][]string{
 	storage.AdapterAzureOpenAI: {"chat.completions", "embeddings", "completions", "responses", "messages", "messages.count_tokens"},
 	storage.AdapterAnthropic:   {"chat.completions", "messages", "messages.count_tokens"},
 	// Claude models; Gemini ones serve nothing yet (EndpointsOfModel).
-	storage.AdapterVertex: {"chat.completions", "messages", "messages.count_tokens"},
+	storage.AdapterVertex:  {"chat.completions", "messages", "messages.count_tokens"},
+	storage.AdapterBedrock: {"chat.completions", "messages", "messages.count_tokens"},
 }
 
 // EndpointsOf lists the proxy endpoints a direct model on a provider key

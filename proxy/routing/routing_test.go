@@ -249,11 +249,12 @@ func TestBuildDegrades(t *testing.T) {
 			},
 		},
 		{
-			name:   "adapter not implemented",
+			name:   "credential of another family",
 			mutate: func(ds *storage.Dataset) { ds.ProviderKeys[1].Adapter = "bedrock" },
-			want:   []string{`provider_key pk2 openai-secondary: the "bedrock" adapter of provider key "openai-secondary" is not implemented yet`},
+			want: []string{`provider_key pk2 openai-secondary: provider key "openai-secondary": the secret is not a Bedrock credential: ` +
+				`{"access_key_id","secret_access_key","region"} (and optionally "session_token") or {"api_key","region"}`},
 			check: func(t *testing.T, s *routing.Snapshot) {
-				if d := s.Model("gpt-4o-secondary").Direct; d.Err == nil || d.Err.Type != "not_implemented" {
+				if d := s.Model("gpt-4o-secondary").Direct; d.Err == nil || d.Err.Type != "config_error" {
 					t.Errorf("target error %+v", d.Err)
 				}
 			},
@@ -314,7 +315,8 @@ func TestUpstreamURL(t *testing.T) {
 		{provider: "azure", adapter: "azure-openai", base: "https://myres.openai.azure.com/openai/deployments/gpt-4o/chat/completions", want: "https://myres.openai.azure.com"},
 		{provider: "azure", adapter: "azure-openai", base: "", wantErr: "config_error", wantMsg: "no api_base"},
 		{provider: "azure", adapter: "azure-openai", base: "https://user:hunter2@myres.openai.azure.com", wantErr: "config_error", wantMsg: "api_base"},
-		{provider: "x", adapter: "bedrock", wantErr: "not_implemented"},
+		{provider: "x", adapter: "bedrock", wantErr: "config_error", wantMsg: "not a Bedrock credential"},
+		{provider: "x", adapter: "vertex", wantErr: "config_error", wantMsg: "invalid secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.provider+" "+tt.base, func(t *testing.T) {
@@ -954,6 +956,7 @@ func TestEndpointsOf(t *testing.T) {
 			{ID: "z", DisplayName: "z", Provider: "azure", Adapter: "azure-openai", Secret: "s", APIBase: "myres"},
 			{ID: "a", DisplayName: "a", Provider: "anthropic", Adapter: "anthropic", Secret: "s"},
 			{ID: "v", DisplayName: "v", Provider: "vertex", Adapter: "vertex", Secret: `{"project":"p","region":"us-east5","access_token":"ya29.t"}`},
+			{ID: "b", DisplayName: "b", Provider: "bedrock", Adapter: "bedrock", Secret: `{"api_key":"k","region":"us-east-1"}`},
 		},
 		Models: []storage.Model{
 			{ID: "mo", DisplayName: "mo", Provider: "openai", ModelName: "gpt-4o", ProviderKeyID: "o"},
@@ -961,6 +964,7 @@ func TestEndpointsOf(t *testing.T) {
 			{ID: "ma", DisplayName: "ma", Provider: "anthropic", ModelName: "claude", ProviderKeyID: "a"},
 			{ID: "mv", DisplayName: "mv", Provider: "vertex", ModelName: "claude-haiku-4-5@20251001", ProviderKeyID: "v"},
 			{ID: "mg", DisplayName: "mg", Provider: "vertex", ModelName: "gemini-2.5-flash", ProviderKeyID: "v"},
+			{ID: "mb", DisplayName: "mb", Provider: "bedrock", ModelName: "us.anthropic.claude-3-5-sonnet-20240620-v1:0", ProviderKeyID: "b"},
 		},
 	}
 	s, err := routing.Build(ds)
@@ -971,7 +975,7 @@ func TestEndpointsOf(t *testing.T) {
 	if d := s.Model("mg").Direct; d.Err == nil || d.Err.Type != "not_implemented" || routing.EndpointsOfModel("vertex", d.ModelName) != nil {
 		t.Errorf("gemini on vertex: %+v", d.Err)
 	}
-	for _, m := range []string{"mo", "mz", "ma", "mv"} {
+	for _, m := range []string{"mo", "mz", "ma", "mv", "mb"} {
 		d := s.Model(m).Direct
 		var got []string
 		for _, op := range ops {
@@ -983,6 +987,49 @@ func TestEndpointsOf(t *testing.T) {
 		}
 		if want := routing.EndpointsOfModel(d.ProviderKey.Adapter, d.ModelName); strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("%s (%s): serves %v, EndpointsOf says %v", m, d.ProviderKey.Adapter, got, want)
+		}
+	}
+}
+
+// TestBedrockKeys: a Bedrock key goes to its region's host, or to
+// api_base (a VPC endpoint; a pasted operation URL keeps only its host);
+// a secret that is not a Bedrock credential is a config error naming no
+// part of it.
+func TestBedrockKeys(t *testing.T) {
+	tests := []struct {
+		secret, base, want, wantErr string
+	}{
+		{secret: `{"access_key_id":"AKIAX","secret_access_key":"s3cr3t","region":"eu-west-3"}`, want: "https://bedrock-runtime.eu-west-3.amazonaws.com"},
+		{secret: `{"api_key":"k","region":"us-east-1"}`, base: "https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com/", want: "https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com"},
+		{secret: `{"api_key":"k","region":"us-east-1"}`, base: "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/converse", want: "https://bedrock-runtime.us-east-1.amazonaws.com"},
+		{secret: `{"access_key_id":"AKIAX","secret_access_key":"s3cr3t"}`, wantErr: "not a Bedrock credential"},
+		{secret: `{"api_key":"s3cr3t","region":"x.evil.com/"}`, wantErr: "not a Bedrock credential"},
+	}
+	for _, tt := range tests {
+		pk := storage.ProviderKey{ID: "pk1", DisplayName: "k", Provider: "bedrock", Adapter: "bedrock", Secret: tt.secret, APIBase: tt.base}
+		pk.SecretHost = pk.BaseHost()
+		ds := dataset()
+		ds.ProviderKeys[0] = pk
+		s, err := routing.Build(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.ProviderKey("pk1")
+		if got == nil {
+			t.Fatalf("%s: key skipped", tt.secret)
+		}
+		if tt.wantErr != "" {
+			if got.Err == nil || !strings.Contains(got.Err.Message, tt.wantErr) || strings.Contains(got.Err.Message, "s3cr3t") {
+				t.Errorf("%s: err %+v", tt.secret, got.Err)
+			}
+			continue
+		}
+		if got.Err != nil || got.URL.String() != tt.want {
+			t.Errorf("%s %s: url %v err %v, want %s", tt.secret, tt.base, got.URL, got.Err, tt.want)
+			continue
+		}
+		if _, err := got.Endpoint("us.anthropic.claude-3-5-haiku-20241022-v1:0"); err != nil {
+			t.Errorf("endpoint: %v", err)
 		}
 	}
 }
