@@ -448,12 +448,14 @@ func TestDirectModel(t *testing.T) {
 // answers 501; inside a group it is skipped.
 func TestNotImplementedAdapter(t *testing.T) {
 	up := upstream(t, "up")
-	anth := storage.ProviderKey{ID: "pk-anth", DisplayName: "anth", Provider: "bedrock", Adapter: "bedrock",
-		Secret: `{"access_key_id":"AKIA","secret_access_key":"s","region":"us-east-1"}`, APIBase: up.BaseURL()}
+	// Gemini models on Vertex are not implemented yet.
+	anth := storage.ProviderKey{ID: "pk-anth", DisplayName: "anth", Provider: "vertex", Adapter: "vertex",
+		Secret: `{"project":"p","region":"us-central1","access_token":"ya29.t"}`, APIBase: up.BaseURL()}
+	anth.SecretHost = anth.BaseHost()
 	e := newEnv(t, storage.Dataset{
 		ProviderKeys: []storage.ProviderKey{anth, providerKey("pk", up.BaseURL())},
 		Models: []storage.Model{
-			directModel("claude", "pk-anth"), directModel("gpt", "pk"),
+			directModel("claude", "pk-anth", func(m *storage.Model) { m.ModelName = "gemini-2.5-flash" }), directModel("gpt", "pk"),
 			routingModel("group", storage.Routing{Targets: targets("claude", "gpt")}),
 			routingModel("broken", storage.Routing{Targets: targets("claude")}),
 		},

@@ -306,7 +306,8 @@ func TestCheckUnusableKey(t *testing.T) {
 	pk := providerKey("")
 	pk.Provider, pk.Adapter, pk.Secret = "vertex", "vertex", `{"project":"p","region":"us-central1","access_token":"t"}`
 	pk.SecretHost = pk.BaseHost()
-	res := check(t, c, pk, keycheck.Request{Model: "claude"})
+	// Gemini models on Vertex are not implemented yet.
+	res := check(t, c, pk, keycheck.Request{Model: "gemini-2.5-flash"})
 	if res.OK || res.Status != 0 || !strings.Contains(res.Error, "not implemented") || !strings.HasPrefix(res.Hint, "adapter:") {
 		t.Errorf("result %+v", res)
 	}
