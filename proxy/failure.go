@@ -285,6 +285,13 @@ func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte
 		// be larger. The caller's prompt is the cause: no cooldown.
 		f.action, f.effect = actFailover, effNeutral
 		passthrough()
+	case cls == provider.ClassAuth && callerFault(code):
+		// A refused credential reported as a 400 (Gemini's
+		// API_KEY_INVALID): the target's configuration, as a 401 is.
+		f.action, f.reason = actFailover, reasonAuth
+		if t.Cooldown.Triggers(http.StatusUnauthorized) {
+			f.effect, f.cooldown = effFailed, t.Cooldown.Length(0, false)
+		}
 	case callerFault(code), cls == provider.ClassContentPolicy:
 		f.action, f.effect = actStop, effNeutral
 		passthrough()

@@ -953,11 +953,13 @@ func TestEndpointsOf(t *testing.T) {
 			{ID: "o", DisplayName: "o", Provider: "openai", Adapter: "openai", Secret: "s", SecretHost: "api.openai.com"},
 			{ID: "z", DisplayName: "z", Provider: "azure", Adapter: "azure-openai", Secret: "s", APIBase: "myres"},
 			{ID: "a", DisplayName: "a", Provider: "anthropic", Adapter: "anthropic", Secret: "s"},
+			{ID: "g", DisplayName: "g", Provider: "google", Adapter: "gemini", Secret: "s"},
 		},
 		Models: []storage.Model{
 			{ID: "mo", DisplayName: "mo", Provider: "openai", ModelName: "gpt-4o", ProviderKeyID: "o"},
 			{ID: "mz", DisplayName: "mz", Provider: "azure", ModelName: "gpt-4o", ProviderKeyID: "z"},
 			{ID: "ma", DisplayName: "ma", Provider: "anthropic", ModelName: "claude", ProviderKeyID: "a"},
+			{ID: "mg", DisplayName: "mg", Provider: "google", ModelName: "gemini-2.5-flash", ProviderKeyID: "g"},
 		},
 	}
 	s, err := routing.Build(ds)
@@ -965,7 +967,7 @@ func TestEndpointsOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := []provider.Op{provider.OpChat, provider.OpEmbeddings, provider.OpCompletions, provider.OpResponses, provider.OpMessages, provider.OpCountTokens}
-	for _, m := range []string{"mo", "mz", "ma"} {
+	for _, m := range []string{"mo", "mz", "ma", "mg"} {
 		d := s.Model(m).Direct
 		var got []string
 		for _, op := range ops {
@@ -978,5 +980,41 @@ func TestEndpointsOf(t *testing.T) {
 		if want := routing.EndpointsOf(d.ProviderKey.Adapter); strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("%s (%s): serves %v, EndpointsOf says %v", m, d.ProviderKey.Adapter, got, want)
 		}
+	}
+}
+
+// TestGeminiEndpoint: a gemini key's requests go to
+// {base}/v1beta/models/{model}:generateContent with x-goog-api-key, never
+// a Bearer credential nor a key in the URL; a vendor without api_base,
+// and a model name that is not a model id, are configuration errors.
+func TestGeminiEndpoint(t *testing.T) {
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{
+			{ID: "g", DisplayName: "gem", Provider: "google", Adapter: "gemini", Secret: "AIza-test", SecretHost: "generativelanguage.googleapis.com"},
+			{ID: "v", DisplayName: "vendor", Provider: "acme", Adapter: "gemini", Secret: "k"},
+		},
+		Models: []storage.Model{
+			{ID: "m", DisplayName: "flash", Provider: "google", ModelName: "models/gemini-2.5-flash", ProviderKeyID: "g"},
+			{ID: "bad", DisplayName: "bad", Provider: "google", ModelName: "gemini/../x", ProviderKeyID: "g"},
+			{ID: "mv", DisplayName: "mv", Provider: "acme", ModelName: "gemini-2.5-flash", ProviderKeyID: "v"},
+		},
+	}
+	s, err := routing.Build(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := upstreamRequest(t, s.Model("flash").Direct, `{"model":"flash","messages":[{"role":"user","content":"hi"}]}`)
+	if req.URL.String() != "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent" {
+		t.Errorf("url %s", req.URL)
+	}
+	if req.Header.Get("X-Goog-Api-Key") != "AIza-test" || req.Header.Get("Authorization") != "" || strings.Contains(req.URL.String(), "AIza") {
+		t.Errorf("headers %v url %s", req.Header, req.URL)
+	}
+	errs := strings.Join(rowErrors(s), "\n")
+	if want := `provider key "vendor" has no api_base for provider "acme"`; !strings.Contains(errs, want) {
+		t.Errorf("config errors lack %q:\n%s", want, errs)
+	}
+	if d := s.Model("bad").Direct; d.Err == nil || !strings.Contains(d.Err.Message, "is not a Gemini model id") {
+		t.Errorf("bad model name: target error %+v", d.Err)
 	}
 }

@@ -21,8 +21,11 @@ type BlockedError struct{ provider.Failure }
 
 func (e *BlockedError) Error() string { return e.Message }
 
-// AnswerFailure returns the failure the error describes.
+// AnswerFailure returns the failure the error describes
+// (provider.AnswerFailer).
 func (e *BlockedError) AnswerFailure() *provider.Failure { return &e.Failure }
+
+var _ provider.AnswerFailer = (*BlockedError)(nil)
 
 func blocked(reason string) *BlockedError {
 	return &BlockedError{provider.Failure{Class: provider.ClassContentPolicy, Type: "content_policy_violation",
