@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aisix/aisix/proxy/provider"
@@ -418,10 +419,11 @@ func appendTurn(out *gmRequest, role string, parts []gmPart) {
 }
 
 func addMessage(out *gmRequest, i int, m oaMessage, names map[string]string) error {
-	field := fmt.Sprintf("messages[%d]", i)
+	// Field names are only built for an error.
+	fieldOf := func() string { return "messages[" + strconv.Itoa(i) + "]" }
 	switch m.Role {
 	case "system", "developer":
-		parts, err := contentParts(field+".content", m.Content, false)
+		parts, err := contentParts(i, m.Content, false)
 		if err != nil {
 			return err
 		}
@@ -433,25 +435,25 @@ func addMessage(out *gmRequest, i int, m oaMessage, names map[string]string) err
 		}
 		out.SystemInstruction.Parts = append(out.SystemInstruction.Parts, parts...)
 	case "user":
-		parts, err := contentParts(field+".content", m.Content, true)
+		parts, err := contentParts(i, m.Content, true)
 		if err != nil {
 			return err
 		}
 		appendTurn(out, "user", parts)
 	case "assistant":
-		parts, err := contentParts(field+".content", m.Content, false)
+		parts, err := contentParts(i, m.Content, false)
 		if err != nil {
 			return err
 		}
 		for j, tc := range m.ToolCalls {
-			tf := fmt.Sprintf("%s.tool_calls[%d]", field, j)
+			tf := func() string { return fieldOf() + ".tool_calls[" + strconv.Itoa(j) + "]" }
 			if tc.Function.Name == "" {
-				return reqErr(tf+".function.name", "is required")
+				return reqErr(tf()+".function.name", "is required")
 			}
 			args := json.RawMessage(`{}`)
 			if a := strings.TrimSpace(tc.Function.Arguments); a != "" {
 				if !json.Valid([]byte(a)) || a[0] != '{' {
-					return reqErr(tf+".function.arguments", "must be a JSON object encoded as a string")
+					return reqErr(tf()+".function.arguments", "must be a JSON object encoded as a string")
 				}
 				args = json.RawMessage(a)
 			}
@@ -469,24 +471,24 @@ func addMessage(out *gmRequest, i int, m oaMessage, names map[string]string) err
 		name := m.Name
 		if m.Role == "tool" {
 			if m.ToolCallID == "" {
-				return reqErr(field+".tool_call_id", "is required")
+				return reqErr(fieldOf()+".tool_call_id", "is required")
 			}
 			var ok bool
 			if name, ok = names[m.ToolCallID]; !ok {
-				return reqErr(field+".tool_call_id", "names no tool call of an earlier assistant message")
+				return reqErr(fieldOf()+".tool_call_id", "names no tool call of an earlier assistant message")
 			}
 		} else if name == "" {
-			return reqErr(field+".name", "is required")
+			return reqErr(fieldOf()+".name", "is required")
 		}
-		resp, err := toolResponse(field+".content", m.Content)
+		resp, err := toolResponse(i, m.Content)
 		if err != nil {
 			return err
 		}
 		appendTurn(out, "user", []gmPart{{FunctionResponse: &gmFuncResponse{Name: name, Response: resp}}})
 	case "":
-		return reqErr(field+".role", "is required")
+		return reqErr(fieldOf()+".role", "is required")
 	default:
-		return reqErr(field+".role", "unsupported role %q", m.Role)
+		return reqErr(fieldOf()+".role", "unsupported role %q", m.Role)
 	}
 	return nil
 }
@@ -494,8 +496,8 @@ func addMessage(out *gmRequest, i int, m oaMessage, names map[string]string) err
 // toolResponse is a tool message's content as functionResponse.response
 // (a JSON object): the text itself when it is a JSON object, else
 // {"content": text}.
-func toolResponse(field string, raw json.RawMessage) (json.RawMessage, error) {
-	parts, err := contentParts(field, raw, false)
+func toolResponse(msg int, raw json.RawMessage) (json.RawMessage, error) {
+	parts, err := contentParts(msg, raw, false)
 	if err != nil {
 		return nil, err
 	}
@@ -517,12 +519,13 @@ func textPart(s string) gmPart { return gmPart{Text: &s} }
 
 // contentParts turns an OpenAI content value (string, array of parts, or
 // null) into parts. Empty text is left out.
-func contentParts(field string, raw json.RawMessage, media bool) ([]gmPart, error) {
+func contentParts(msg int, raw json.RawMessage, media bool) ([]gmPart, error) {
 	if isNull(raw) {
 		return nil, nil
 	}
+	field := "messages[" + strconv.Itoa(msg) + "].content"
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if raw = bytes.TrimSpace(raw); raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
 		if s == "" {
 			return nil, nil
 		}
@@ -534,7 +537,7 @@ func contentParts(field string, raw json.RawMessage, media bool) ([]gmPart, erro
 	}
 	out := make([]gmPart, 0, len(parts))
 	for j, p := range parts {
-		pf := fmt.Sprintf("%s[%d]", field, j)
+		pf := field + "[" + strconv.Itoa(j) + "]"
 		if !media && p.Type != "text" && p.Type != "refusal" {
 			return nil, reqErr(pf+".type", "only text parts are allowed in this message")
 		}

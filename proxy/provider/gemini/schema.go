@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // schemaKeys are the JSON Schema keywords Gemini's Schema (an OpenAPI
@@ -41,7 +42,46 @@ const maxSchemaDepth = 64
 // default, examples, additionalProperties, …) are dropped. A keyword that
 // cannot be expressed ($ref, allOf, not, if, patternProperties) is a
 // *RequestError naming it, such as tools[0].function.parameters.properties.a.$ref.
+//
+// Reduced schemas are cached by their input bytes (up to
+// maxCachedSchemas of at most maxCachedSchemaBytes each): an agent sends
+// the same tools with every request. The result is shared: do not modify
+// it.
 func ReduceSchema(field string, raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	cacheable := len(raw) <= maxCachedSchemaBytes
+	if cacheable {
+		schemaCache.Lock()
+		out, ok := schemaCache.m[string(raw)]
+		schemaCache.Unlock()
+		if ok {
+			return out, nil
+		}
+	}
+	out, err := reduceSchema(field, raw)
+	if err == nil && cacheable {
+		schemaCache.Lock()
+		if len(schemaCache.m) >= maxCachedSchemas {
+			clear(schemaCache.m) // a bound, not an LRU: the working set refills it
+		}
+		schemaCache.m[string(raw)] = out
+		schemaCache.Unlock()
+	}
+	return out, err
+}
+
+// Bounds of the reduced-schema cache.
+const (
+	maxCachedSchemas     = 512
+	maxCachedSchemaBytes = 16 << 10
+)
+
+var schemaCache = struct {
+	sync.Mutex
+	m map[string]json.RawMessage
+}{m: map[string]json.RawMessage{}}
+
+func reduceSchema(field string, raw json.RawMessage) (json.RawMessage, error) {
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -215,20 +255,13 @@ func reduceType(field string, val any, out map[string]any) error {
 
 // emptyObjectSchema reports whether a reduced schema is an object with no
 // properties: Gemini refuses such parameters, and a function without
-// parameters means the same.
+// parameters means the same. Reduced schemas are written with sorted
+// keys, so the forms are few.
 func emptyObjectSchema(s json.RawMessage) bool {
-	var m map[string]any
-	if json.Unmarshal(s, &m) != nil {
-		return false
+	switch string(s) {
+	case `{}`, `{"type":"object"}`, `{"properties":{},"type":"object"}`, `{"properties":{}}`,
+		`{"properties":{},"required":[],"type":"object"}`, `{"required":[],"type":"object"}`:
+		return true
 	}
-	props, _ := m["properties"].(map[string]any)
-	if len(props) > 0 {
-		return false
-	}
-	for k := range m {
-		if k != "type" && k != "properties" && k != "required" && k != "description" {
-			return false
-		}
-	}
-	return m["type"] == nil || m["type"] == "object"
+	return false
 }
