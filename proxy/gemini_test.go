@@ -204,6 +204,13 @@ func TestGeminiFaultsPlain(t *testing.T) {
 			},
 		},
 		{
+			name: "400 FAILED_PRECONDITION (billing or region) is the target's: fails over and cools gem", gemFirst: true,
+			g:          proxytest.Sequence(proxytest.GeminiError(http.StatusBadRequest, "FAILED_PRECONDITION", "User location is not supported for the API use.")),
+			routing:    storage.Routing{Retries: ptr(1)},
+			wantStatus: 200, wantServed: gpt, wantTrail: gem + "=400," + gpt + "=200", wantHits: [2]int{1, 1},
+			gemState: health.StateCooldown, gemWhy: "upstream_forbidden",
+		},
+		{
 			name: "input token count over the maximum fails over without a cooldown", gemFirst: true,
 			g:          proxytest.Sequence(proxytest.GeminiTooLong()),
 			wantStatus: 200, wantServed: gpt, wantTrail: gem + "=400," + gpt + "=200", wantHits: [2]int{1, 1},
