@@ -34,11 +34,11 @@ func blocked(reason string) *BlockedError {
 
 type gmResponse struct {
 	Candidates     []gmCandidate `json:"candidates"`
-	PromptFeedback *struct {
+	PromptFeedback struct {
 		BlockReason string `json:"blockReason"`
 	} `json:"promptFeedback"`
-	UsageMetadata *gmUsage `json:"usageMetadata"`
-	ResponseID    string   `json:"responseId"`
+	UsageMetadata gmUsage `json:"usageMetadata"`
+	ResponseID    string  `json:"responseId"`
 	Error         *struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
@@ -47,7 +47,7 @@ type gmResponse struct {
 }
 
 type gmCandidate struct {
-	Content *struct {
+	Content struct {
 		Parts []gmRespPart `json:"parts"`
 	} `json:"content"`
 	FinishReason string `json:"finishReason"`
@@ -55,8 +55,8 @@ type gmCandidate struct {
 }
 
 type gmRespPart struct {
-	Text         *string `json:"text"`
-	Thought      bool    `json:"thought"`
+	Text         string `json:"text"`
+	Thought      bool   `json:"thought"`
 	FunctionCall *struct {
 		Name string          `json:"name"`
 		Args json.RawMessage `json:"args"`
@@ -149,7 +149,7 @@ func TranslateResponse(body []byte, alias string, created int64) ([]byte, error)
 		return nil, ErrNotResponse
 	}
 	if len(r.Candidates) == 0 {
-		if r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
+		if r.PromptFeedback.BlockReason != "" {
 			return nil, blocked(r.PromptFeedback.BlockReason)
 		}
 		return nil, ErrNotResponse
@@ -177,7 +177,7 @@ func TranslateResponse(body []byte, alias string, created int64) ([]byte, error)
 		hasText := false
 		var tc []byte
 		n := 0
-		if c.Content != nil {
+		{
 			for _, p := range c.Content.Parts {
 				switch {
 				case p.FunctionCall != nil:
@@ -193,10 +193,10 @@ func TranslateResponse(body []byte, alias string, created int64) ([]byte, error)
 					tc = append(tc, "}}"...)
 					n++
 					calls++
-				case p.Text != nil && p.Thought:
-					thought = append(thought, *p.Text...)
-				case p.Text != nil:
-					text = append(text, *p.Text...)
+				case p.Thought:
+					thought = append(thought, p.Text...)
+				case p.Text != "":
+					text = append(text, p.Text...)
 					hasText = true
 				}
 			}
@@ -223,10 +223,6 @@ func TranslateResponse(body []byte, alias string, created int64) ([]byte, error)
 		b = append(b, '}')
 	}
 	b = append(b, `],"usage":`...)
-	u := r.UsageMetadata
-	if u == nil {
-		u = &gmUsage{}
-	}
-	b = appendUsage(b, u)
+	b = appendUsage(b, &r.UsageMetadata)
 	return append(b, '}'), nil
 }

@@ -103,12 +103,12 @@ func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev provider.E
 		ev.Error = f
 		return dst, ev, nil
 	}
-	if len(r.Candidates) == 0 && r.PromptFeedback != nil && r.PromptFeedback.BlockReason != "" {
+	if len(r.Candidates) == 0 && r.PromptFeedback.BlockReason != "" {
 		ev.Error = &blocked(r.PromptFeedback.BlockReason).Failure
 		return dst, ev, nil
 	}
-	if r.UsageMetadata != nil {
-		s.usage = *r.UsageMetadata
+	if r.UsageMetadata != (gmUsage{}) {
+		s.usage = r.UsageMetadata
 	}
 	if !s.started {
 		dst = s.start(dst, r.ResponseID)
@@ -117,7 +117,7 @@ func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev provider.E
 		return dst, ev, nil
 	}
 	c := &r.Candidates[0]
-	if c.Content != nil {
+	{
 		for _, p := range c.Content.Parts {
 			switch {
 			case p.FunctionCall != nil:
@@ -133,11 +133,11 @@ func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev provider.E
 				dst = append(dst, "}}]},\"finish_reason\":null}]}\n\n"...)
 				s.tools++
 				ev.Content = true
-			case p.Text != nil && *p.Text != "" && p.Thought:
-				dst = s.deltaChunk(dst, "reasoning_content", *p.Text)
+			case p.Text != "" && p.Thought:
+				dst = s.deltaChunk(dst, "reasoning_content", p.Text)
 				ev.Content = true
-			case p.Text != nil && *p.Text != "":
-				dst = s.deltaChunk(dst, "content", *p.Text)
+			case p.Text != "":
+				dst = s.deltaChunk(dst, "content", p.Text)
 				ev.Content = true
 			}
 		}
