@@ -155,13 +155,11 @@ func openAIType(c provider.Class) (typ, code string) {
 // caller gets: {"error":{"message","type","param":null,"code"}}. A 4xx
 // keeps the upstream's message with provider.RedactErrorMessage applied;
 // a 5xx, an overload or a timeout says only "upstream returned <status>".
-// An authentication failure never quotes the upstream (it may echo the
-// key).
 func OpenAIError(status int, body []byte) []byte {
 	st, msg, reason, _ := parseEnvelope(body)
 	c := classify(status, st, msg, reason)
 	otyp, code := openAIType(c)
-	if status >= 500 || otyp == "upstream_error" || c == provider.ClassAuth {
+	if status >= 500 || otyp == "upstream_error" {
 		msg = ""
 	}
 	msg = provider.RedactErrorMessage(msg)
