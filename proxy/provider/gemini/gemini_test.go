@@ -347,3 +347,29 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// TestStreamReuse: the decoder reuses its event between chunks; nothing
+// of a chunk leaks into the next (encoding/json does not zero the slice
+// elements it decodes into).
+func TestStreamReuse(t *testing.T) {
+	s := NewStream("a", 1, false)
+	var out []byte
+	for _, data := range []string{
+		`{"candidates":[{"content":{"parts":[{"text":"think","thought":true},{"functionCall":{"name":"f","args":{}}},{"text":"one"}]}}],"responseId":"r"}`,
+		`{"candidates":[{"content":{"parts":[{"text":"two"}]}}]}`,
+		`{"candidates":[{"content":{"parts":[]}}]}`,
+		`{"candidates":[{"content":{"parts":[{"text":"three"}]},"finishReason":"STOP"}]}`,
+	} {
+		var err error
+		if out, _, err = s.Event(out, nil, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := string(out)
+	for sub, n := range map[string]int{`"reasoning_content":"think"`: 1, `"tool_calls":[`: 1, `"content":"one"`: 1, `"content":"two"`: 1,
+		`"content":"three"`: 1, `"finish_reason":"tool_calls"`: 1, "[DONE]": 1} {
+		if c := strings.Count(got, sub); c != n {
+			t.Errorf("%s appears %d times, want %d:\n%s", sub, c, n, got)
+		}
+	}
+}

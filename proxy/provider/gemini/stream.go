@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/aisix/aisix/proxy/provider"
 )
@@ -32,7 +33,118 @@ type Stream struct {
 	done     bool
 	tools    int
 	usage    gmUsage
-	ev       gmResponse
+	ev       sEvent
+
+	// One json.Decoder for the whole stream, fed one event's data at a
+	// time: it keeps its buffers, and sEvent keeps its slices, so
+	// steady-state chunks decode without allocating.
+	feed *feed
+	dec  *json.Decoder
+	fed  int64
+}
+
+// sEvent is one decoded stream event. It is reused: reset keeps the
+// capacity of its slices and raw values. Text and the ids stay raw JSON
+// strings, written to the caller as they are.
+type sEvent struct {
+	Candidates     []sCandidate `json:"candidates"`
+	PromptFeedback struct {
+		BlockReason json.RawMessage `json:"blockReason"`
+	} `json:"promptFeedback"`
+	UsageMetadata gmUsage         `json:"usageMetadata"`
+	ResponseID    json.RawMessage `json:"responseId"`
+	Error         *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	} `json:"error"`
+}
+
+type sCandidate struct {
+	Content struct {
+		Parts []sPart `json:"parts"`
+	} `json:"content"`
+	FinishReason json.RawMessage `json:"finishReason"`
+}
+
+type sPart struct {
+	Text         json.RawMessage `json:"text"`
+	Thought      bool            `json:"thought"`
+	FunctionCall *struct {
+		Name string          `json:"name"`
+		Args json.RawMessage `json:"args"`
+	} `json:"functionCall"`
+}
+
+// reset empties e for the next event. encoding/json decodes array
+// elements into what the slice holds up to its capacity without zeroing
+// them, so every element up to the capacity is emptied.
+func (e *sEvent) reset() {
+	cs := e.Candidates[:cap(e.Candidates)]
+	for i := range cs {
+		c := &cs[i]
+		ps := c.Content.Parts[:cap(c.Content.Parts)]
+		for j := range ps {
+			ps[j] = sPart{Text: ps[j].Text[:0]}
+		}
+		c.Content.Parts = ps[:0]
+		c.FinishReason = c.FinishReason[:0]
+	}
+	e.Candidates = cs[:0]
+	e.PromptFeedback.BlockReason = e.PromptFeedback.BlockReason[:0]
+	e.UsageMetadata = gmUsage{}
+	e.ResponseID = e.ResponseID[:0]
+	e.Error = nil
+}
+
+// feed is the decoder's reader: the current event's data, then io.EOF.
+type feed struct{ b []byte }
+
+func (f *feed) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// decode decodes one event's data (exactly one JSON object) into s.ev.
+// After an error the decoder is dropped: the stream is unusable anyway.
+func (s *Stream) decode(data []byte) error {
+	if s.dec == nil {
+		s.feed = &feed{}
+		s.dec = json.NewDecoder(s.feed)
+		s.fed = 0
+	}
+	s.ev.reset()
+	s.fed -= int64(len(s.feed.b))
+	s.feed.b = data
+	s.fed += int64(len(data))
+	err := s.dec.Decode(&s.ev)
+	if err == nil {
+		rest := s.fed - s.dec.InputOffset()
+		if rest < 0 || rest > int64(len(data)) || len(bytes.TrimSpace(data[int64(len(data))-rest:])) > 0 {
+			err = errors.New("more than one JSON value")
+		}
+	}
+	if err != nil {
+		s.dec = nil
+		return err
+	}
+	return nil
+}
+
+// nonEmpty reports whether raw is a JSON string with at least one character.
+func nonEmpty(raw []byte) bool { return len(raw) > 2 && raw[0] == '"' }
+
+// unquote decodes a JSON string token ("" for anything else).
+func unquote(raw []byte) string {
+	var s string
+	if len(raw) < 2 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
 }
 
 // NewStream returns a translator for one stream answered under alias.
@@ -59,12 +171,13 @@ func (s *Stream) start(dst []byte, id string) []byte {
 	return append(dst, "]}\n\n"...)
 }
 
-func (s *Stream) deltaChunk(dst []byte, key string, text string) []byte {
+// deltaChunk appends a chunk whose delta is {key: raw} (raw a JSON string).
+func (s *Stream) deltaChunk(dst []byte, key string, raw []byte) []byte {
 	dst = append(dst, s.prefix...)
 	dst = append(dst, `{"index":0,"delta":{"`...)
 	dst = append(dst, key...)
 	dst = append(dst, `":`...)
-	dst = appendString(dst, text)
+	dst = append(dst, raw...)
 	return append(dst, "},\"finish_reason\":null}]}\n\n"...)
 }
 
@@ -92,8 +205,7 @@ func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev provider.E
 	if s.done {
 		return dst, ev, ErrAfterDone
 	}
-	s.ev = gmResponse{}
-	if data[0] != '{' || json.Unmarshal(data, &s.ev) != nil {
+	if data[0] != '{' || s.decode(data) != nil {
 		return dst, ev, ErrBadEvent
 	}
 	r := &s.ev
@@ -103,15 +215,15 @@ func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev provider.E
 		ev.Error = f
 		return dst, ev, nil
 	}
-	if len(r.Candidates) == 0 && r.PromptFeedback.BlockReason != "" {
-		ev.Error = &blocked(r.PromptFeedback.BlockReason).Failure
+	if len(r.Candidates) == 0 && nonEmpty(r.PromptFeedback.BlockReason) {
+		ev.Error = &blocked(unquote(r.PromptFeedback.BlockReason)).Failure
 		return dst, ev, nil
 	}
 	if r.UsageMetadata != (gmUsage{}) {
 		s.usage = r.UsageMetadata
 	}
 	if !s.started {
-		dst = s.start(dst, r.ResponseID)
+		dst = s.start(dst, unquote(r.ResponseID))
 	}
 	if len(r.Candidates) == 0 {
 		return dst, ev, nil
@@ -133,20 +245,20 @@ func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev provider.E
 				dst = append(dst, "}}]},\"finish_reason\":null}]}\n\n"...)
 				s.tools++
 				ev.Content = true
-			case p.Text != "" && p.Thought:
+			case nonEmpty(p.Text) && p.Thought:
 				dst = s.deltaChunk(dst, "reasoning_content", p.Text)
 				ev.Content = true
-			case p.Text != "":
+			case nonEmpty(p.Text):
 				dst = s.deltaChunk(dst, "content", p.Text)
 				ev.Content = true
 			}
 		}
 	}
-	if c.FinishReason != "" && c.FinishReason != "FINISH_REASON_UNSPECIFIED" {
+	if fr := unquoteReason(c.FinishReason); fr != "" && fr != "FINISH_REASON_UNSPECIFIED" {
 		s.finished = true
 		dst = append(dst, s.prefix...)
 		dst = append(dst, `{"index":0,"delta":{},"finish_reason":"`...)
-		dst = append(dst, FinishReason(c.FinishReason, s.tools > 0)...)
+		dst = append(dst, FinishReason(fr, s.tools > 0)...)
 		dst = append(dst, "\"}]}\n\n"...)
 		ev.Finished = true
 		dst = s.stop(dst)
@@ -175,4 +287,13 @@ func (s *Stream) End(dst []byte) []byte {
 		return dst
 	}
 	return s.stop(dst)
+}
+
+// unquoteReason is a finishReason token's value: an enum name, which
+// never needs unescaping ("" for anything else).
+func unquoteReason(raw []byte) string {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+		return unquote(raw)
+	}
+	return string(raw[1 : len(raw)-1])
 }
