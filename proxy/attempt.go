@@ -75,6 +75,10 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	// On the OpenAI wire it is the body with the alias spliced in.
 	out, err := c.answer(t, rb)
 	if err != nil {
+		if af, ok := errors.AsType[provider.AnswerFailer](err); ok {
+			// A 2xx that refuses the request (a blocked prompt).
+			return inBandFailure(t, af.AnswerFailure()), false
+		}
 		return decodeFailure(t, "upstream returned a body that is not a valid answer"), false
 	}
 	c.out = out

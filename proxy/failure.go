@@ -285,6 +285,21 @@ func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte
 		// be larger. The caller's prompt is the cause: no cooldown.
 		f.action, f.effect = actFailover, effNeutral
 		passthrough()
+	case cls == provider.ClassAuth && callerFault(code):
+		// A refused credential reported as a 400 (Gemini's
+		// API_KEY_INVALID): the target's configuration, as a 401 is.
+		f.action, f.reason = actFailover, reasonAuth
+		if t.Cooldown.Triggers(http.StatusUnauthorized) {
+			f.effect, f.cooldown = effFailed, t.Cooldown.Length(0, false)
+		}
+	case cls == provider.ClassBilling && callerFault(code):
+		// The account's billing or region refused as a 400 (Gemini's
+		// FAILED_PRECONDITION: billing not enabled, free tier not offered
+		// where the gateway runs): the target's, as a 403 is.
+		f.action, f.reason = actFailover, reasonForbidden
+		if t.Cooldown.Triggers(http.StatusForbidden) {
+			f.effect, f.cooldown = effFailed, t.Cooldown.Length(0, false)
+		}
 	case callerFault(code), cls == provider.ClassContentPolicy:
 		f.action, f.effect = actStop, effNeutral
 		passthrough()

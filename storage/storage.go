@@ -31,10 +31,14 @@ const (
 	AdapterAzureOpenAI = "azure-openai"
 	AdapterBedrock     = "bedrock"
 	AdapterVertex      = "vertex"
+	// AdapterGemini is Google AI Studio's Gemini API
+	// (generativelanguage.googleapis.com), a plain API key sent as
+	// x-goog-api-key.
+	AdapterGemini = "gemini"
 )
 
 // Adapters lists every accepted adapter name.
-var Adapters = []string{AdapterOpenAI, AdapterAnthropic, AdapterAzureOpenAI, AdapterBedrock, AdapterVertex}
+var Adapters = []string{AdapterOpenAI, AdapterAnthropic, AdapterAzureOpenAI, AdapterBedrock, AdapterVertex, AdapterGemini}
 
 // ProviderKey is an upstream credential plus where to send it.
 type ProviderKey struct {
@@ -75,6 +79,10 @@ const DefaultOpenAIBase = "https://api.openai.com/v1"
 // without api_base (and with provider empty or "anthropic").
 const DefaultAnthropicBase = "https://api.anthropic.com"
 
+// DefaultGeminiBase is the base URL of a gemini provider key without
+// api_base (and with provider empty, "gemini" or "google").
+const DefaultGeminiBase = "https://generativelanguage.googleapis.com"
+
 // BaseURL is the base URL requests go to: api_base trimmed, or the
 // adapter's default when there is one ("" when there is none).
 func (pk *ProviderKey) BaseURL() string {
@@ -91,8 +99,16 @@ func (pk *ProviderKey) BaseURL() string {
 		return DefaultOpenAIBase
 	case adapter == AdapterAnthropic && (pk.Provider == "" || pk.Provider == AdapterAnthropic):
 		return DefaultAnthropicBase
+	case adapter == AdapterGemini && isGeminiVendor(pk.Provider):
+		return DefaultGeminiBase
 	}
 	return ""
+}
+
+// isGeminiVendor reports whether provider names Google's own Gemini API
+// (whose default base a gemini key may use).
+func isGeminiVendor(provider string) bool {
+	return provider == "" || provider == AdapterGemini || provider == "google"
 }
 
 // BaseHost is the lower-case host name (no port) of BaseURL, "" when it

@@ -38,6 +38,30 @@ func TestAzureBaseURL(t *testing.T) {
 	}
 }
 
+func TestGeminiBaseURL(t *testing.T) {
+	for _, tt := range []struct{ provider, base, want string }{
+		{"", "", storage.DefaultGeminiBase},
+		{"gemini", "", storage.DefaultGeminiBase},
+		{"google", "", storage.DefaultGeminiBase},
+		{"acme", "", ""},
+		{"acme", "https://gemini-proxy.example.com/", "https://gemini-proxy.example.com"},
+	} {
+		pk := storage.ProviderKey{DisplayName: "g", Provider: tt.provider, Adapter: storage.AdapterGemini, APIBase: tt.base}
+		if got := pk.BaseURL(); got != tt.want {
+			t.Errorf("provider %q base %q: BaseURL = %q, want %q", tt.provider, tt.base, got, tt.want)
+		}
+		err := pk.ValidateWrite()
+		if wantErr := tt.want == ""; (err != nil) != wantErr {
+			t.Errorf("provider %q base %q: ValidateWrite = %v, want an error: %v", tt.provider, tt.base, err, wantErr)
+		}
+	}
+	// provider "gemini" alone names the adapter.
+	pk := storage.ProviderKey{Provider: "gemini"}
+	if got := pk.EffectiveAdapter(); got != storage.AdapterGemini {
+		t.Errorf("EffectiveAdapter = %q", got)
+	}
+}
+
 func TestValidateSecretFor(t *testing.T) {
 	for _, tt := range []struct {
 		name, adapter, secret, field string
@@ -53,6 +77,8 @@ func TestValidateSecretFor(t *testing.T) {
 		{"bedrock empty session", storage.AdapterBedrock, `{"access_key_id":"a","secret_access_key":"s","region":"r","session_token":""}`, "secret.session_token"},
 		{"vertex sa", storage.AdapterVertex, `{"project":"p","region":"r","service_account_json":"{}"}`, ""},
 		{"vertex array", storage.AdapterVertex, `["p"]`, "secret"},
+		{"gemini key", storage.AdapterGemini, "AIzaSyD-fake-key-0123456789", ""},
+		{"gemini JSON", storage.AdapterGemini, `{"project":"p","region":"r","access_token":"t"}`, "secret"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := storage.ValidateSecretFor(tt.adapter, tt.secret)

@@ -86,9 +86,9 @@ func (pk *ProviderKey) Validate() error {
 // ValidateWrite checks a provider key about to be stored: Validate, and
 // the rules that only apply to writes, so that rows stored before them
 // still load (the proxy reports those at routing time): an azure-openai
-// key needs api_base, and so does an openai- or anthropic-adapter key of
-// another vendor (its key must never go to api.openai.com or
-// api.anthropic.com by default).
+// key needs api_base, and so does an openai-, anthropic- or gemini-adapter
+// key of another vendor (its key must never go to api.openai.com,
+// api.anthropic.com or generativelanguage.googleapis.com by default).
 func (pk *ProviderKey) ValidateWrite() error {
 	if err := pk.Validate(); err != nil {
 		return err
@@ -97,7 +97,8 @@ func (pk *ProviderKey) ValidateWrite() error {
 	case adapter == AdapterAzureOpenAI && strings.TrimSpace(pk.APIBase) == "":
 		return FieldErrorf("api_base", "is required for azure-openai: the resource URL, such as https://myres.openai.azure.com, or the bare resource name myres")
 	case adapter == AdapterOpenAI && strings.TrimSpace(pk.APIBase) == "" && pk.Provider != "" && pk.Provider != AdapterOpenAI,
-		adapter == AdapterAnthropic && strings.TrimSpace(pk.APIBase) == "" && pk.Provider != "" && pk.Provider != AdapterAnthropic:
+		adapter == AdapterAnthropic && strings.TrimSpace(pk.APIBase) == "" && pk.Provider != "" && pk.Provider != AdapterAnthropic,
+		adapter == AdapterGemini && strings.TrimSpace(pk.APIBase) == "" && !isGeminiVendor(pk.Provider):
 		return FieldErrorf("api_base", "provider %s has no default base URL; set api_base", pk.Provider)
 	}
 	return nil
@@ -226,6 +227,8 @@ func ValidateSecret(secret string) error {
 //     Bedrock API key, sent as a bearer token);
 //   - vertex: {"project","region"} and exactly one of
 //     "service_account_json" or "access_token";
+//   - gemini: a plain API key (a JSON object is refused: it is a Vertex
+//     credential in the wrong place);
 //   - openai and anthropic: a plain string.
 //
 // The errors name the field (secret.client_id) and never repeat any part
@@ -263,6 +266,10 @@ func ValidateSecretFor(adapter, secret string) error {
 			return FieldErrorf("secret.region", "must be an AWS region name such as us-east-1")
 		}
 		return nil
+	case AdapterGemini:
+		if looksJSON {
+			return FieldErrorf("secret", "must be a Google AI Studio API key for gemini, not a JSON object (a service account belongs to the vertex adapter)")
+		}
 	case AdapterVertex:
 		if !looksJSON {
 			return FieldErrorf("secret", `must be a JSON object {"project","region"} with one of "service_account_json" or "access_token" for vertex`)

@@ -70,7 +70,7 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Name, "name", "", "display name (unique)")
 	fl.StringVar(&opts.Provider, "provider", "", "vendor label, e.g. openai")
-	fl.StringVar(&opts.Adapter, "adapter", "", "wire family: openai, anthropic, azure-openai, bedrock, vertex (default: from --provider)")
+	fl.StringVar(&opts.Adapter, "adapter", "", "wire family: openai, anthropic, azure-openai, bedrock, vertex, gemini (default: from --provider)")
 	fl.StringVar(&opts.APIBase, "api-base", "", "upstream base URL, e.g. https://api.openai.com/v1 (azure-openai: also a bare resource name)")
 	fl.StringVar(&opts.APIVersion, "api-version", "", apiVersionUsage)
 	addForwardHeaderFlag(cmd, &opts.ForwardHeaders)

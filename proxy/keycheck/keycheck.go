@@ -250,9 +250,13 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 		if code != "" && !strings.Contains(msg, code) {
 			res.Error += " (" + code + ")"
 		}
-		if !unbound || resp.StatusCode != http.StatusUnauthorized {
+		hs := resp.StatusCode
+		if hs == http.StatusBadRequest && ep.Classify(hs, answer) == provider.ClassAuth {
+			hs = http.StatusUnauthorized // a refused key reported as a 400 (Gemini's API_KEY_INVALID)
+		}
+		if !unbound || hs != http.StatusUnauthorized {
 			// Without credentials, a 401 says nothing more than that.
-			res.Hint = statusHint(resp.StatusCode, code, msg, &pk, res.Model, res.URLHost)
+			res.Hint = statusHint(hs, code, msg, &pk, res.Model, res.URLHost)
 		}
 	}
 	res.Hint = withUnbound(&pk, unbound, res.Hint)
@@ -314,7 +318,7 @@ func configHint(pk *storage.ProviderKey, msg string) string {
 	case strings.Contains(msg, "egress policy"):
 		return "egress policy: the gateway refuses this host (upstream.deny_private, upstream.allow_metadata); point api_base elsewhere or change the policy"
 	case strings.Contains(msg, "not implemented"):
-		return "adapter: not implemented yet; the openai, anthropic, azure-openai and vertex (Claude models) adapters are"
+		return "adapter: not implemented yet; every adapter is, except Gemini models on vertex (use the gemini adapter with an AI Studio key for those)"
 	}
 	return "api_base: fix it with aisix provider-key update " + pk.DisplayName + " --api-base URL (http or https, a host, no user info, query or fragment)"
 }

@@ -374,3 +374,28 @@ func TestCheckAnthropic(t *testing.T) {
 		t.Errorf("401 result %+v", res)
 	}
 }
+
+func TestCheckGemini(t *testing.T) {
+	up := proxytest.NewGemini("gem")
+	up.Key = "AIzaSyD-test-key-1234"
+	t.Cleanup(up.Close)
+	c := keycheck.New(keycheck.Options{})
+	t.Cleanup(c.Close)
+	pk := storage.ProviderKey{ID: "pk-g", DisplayName: "gem", Provider: "google", Adapter: "gemini", Secret: "AIzaSyD-test-key-1234", APIBase: up.URL()}
+	pk.SecretHost = pk.BaseHost()
+	res := check(t, c, pk, keycheck.Request{Model: "gemini-2.5-flash"})
+	if !res.OK || res.Status != 200 {
+		t.Fatalf("result %+v", res)
+	}
+	if reqs := up.Requests(); len(reqs) != 1 || reqs[0].Header.Get("X-Goog-Api-Key") != "AIzaSyD-test-key-1234" {
+		t.Errorf("requests %+v", reqs)
+	}
+	// Google answers a wrong key with a 400 API_KEY_INVALID: the hint is
+	// about the credential.
+	pk.Secret = "AIzaSyD-wrong-key-5678"
+	res = check(t, c, pk, keycheck.Request{Model: "gemini-2.5-flash"})
+	if res.OK || res.Status != 400 || !strings.Contains(res.Hint, "credentials") || !strings.Contains(res.Error, "API key not valid") ||
+		strings.Contains(res.Error+res.Hint, "wrong-key") {
+		t.Errorf("invalid key result %+v", res)
+	}
+}

@@ -111,6 +111,15 @@ type Failure struct {
 	Message string
 }
 
+// AnswerFailer is an Answer error that is a classified upstream failure
+// rather than an undecodable body: a 2xx whose content says the request
+// was refused (Gemini's blocked prompt, a content-policy refusal). The
+// proxy acts on the Failure as on an in-band stream error.
+type AnswerFailer interface {
+	error
+	AnswerFailure() *Failure
+}
+
 // ErrUnsupportedOp is an operation an endpoint does not serve.
 var ErrUnsupportedOp = errors.New("this upstream does not serve the endpoint")
 

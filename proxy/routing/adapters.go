@@ -16,6 +16,7 @@ import (
 	"github.com/aisix/aisix/proxy/provider/anthropic"
 	"github.com/aisix/aisix/proxy/provider/azure"
 	"github.com/aisix/aisix/proxy/provider/bedrock"
+	"github.com/aisix/aisix/proxy/provider/gemini"
 	"github.com/aisix/aisix/proxy/provider/vertex"
 	"github.com/aisix/aisix/storage"
 )
@@ -65,6 +66,8 @@ func resolveProviderKey(pk *storage.ProviderKey, o *options) *ProviderKey {
 		err = out.vertex(pk, secret, o)
 	case storage.AdapterBedrock:
 		err = out.bedrock(pk, secret, o)
+	case storage.AdapterGemini:
+		err = out.gemini(pk, secret, o)
 	default:
 		out.Err = &ConfigError{Status: http.StatusNotImplemented, Type: "not_implemented",
 			Message: fmt.Sprintf("the %q adapter of provider key %q is not implemented yet", out.Adapter, pk.DisplayName)}
@@ -108,6 +111,27 @@ func (out *ProviderKey) anthropic(pk *storage.ProviderKey, secret string, o *opt
 	out.URL = u
 	out.bind = func(model string, _ []byte) (provider.Endpoint, error) {
 		return anthropic.NewEndpoint(anthropic.EndpointConfig{URL: u, Secret: secret, Model: model, Forward: out.ForwardHeaders}), nil
+	}
+	return nil
+}
+
+func (out *ProviderKey) gemini(pk *storage.ProviderKey, secret string, o *options) error {
+	u, err := gemini.ModelsURL(pk.APIBase, pk.Provider)
+	switch {
+	case errors.Is(err, gemini.ErrNoBase):
+		return fmt.Errorf("provider key %q has no api_base for provider %q", pk.DisplayName, pk.Provider)
+	case err != nil:
+		return fmt.Errorf("provider key %q has an unusable api_base: %v", pk.DisplayName, err)
+	}
+	if u, err = usableURL(pk, u.String(), o.egress); err != nil {
+		return err
+	}
+	out.URL = u
+	out.bind = func(model string, _ []byte) (provider.Endpoint, error) {
+		if m := gemini.ModelName(model); m == "" || strings.ContainsAny(m, "/?#:% ") {
+			return nil, fmt.Errorf("model name %q is not a Gemini model id (such as gemini-2.5-flash)", model)
+		}
+		return gemini.NewEndpoint(gemini.EndpointConfig{Models: u, Secret: secret, Model: model, Forward: out.ForwardHeaders}), nil
 	}
 	return nil
 }
@@ -369,6 +393,7 @@ var endpointsByAdapter = map[string][]string{
 	// Claude models; Gemini ones serve nothing yet (EndpointsOfModel).
 	storage.AdapterVertex:  {"chat.completions", "messages", "messages.count_tokens"},
 	storage.AdapterBedrock: {"chat.completions", "messages", "messages.count_tokens"},
+	storage.AdapterGemini:  {"chat.completions", "embeddings", "messages", "messages.count_tokens"},
 }
 
 // EndpointsOf lists the proxy endpoints a direct model on a provider key

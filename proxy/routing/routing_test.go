@@ -957,6 +957,7 @@ func TestEndpointsOf(t *testing.T) {
 			{ID: "a", DisplayName: "a", Provider: "anthropic", Adapter: "anthropic", Secret: "s"},
 			{ID: "v", DisplayName: "v", Provider: "vertex", Adapter: "vertex", Secret: `{"project":"p","region":"us-east5","access_token":"ya29.t"}`},
 			{ID: "b", DisplayName: "b", Provider: "bedrock", Adapter: "bedrock", Secret: `{"api_key":"k","region":"us-east-1"}`},
+			{ID: "g", DisplayName: "g", Provider: "google", Adapter: "gemini", Secret: "s"},
 		},
 		Models: []storage.Model{
 			{ID: "mo", DisplayName: "mo", Provider: "openai", ModelName: "gpt-4o", ProviderKeyID: "o"},
@@ -965,6 +966,7 @@ func TestEndpointsOf(t *testing.T) {
 			{ID: "mv", DisplayName: "mv", Provider: "vertex", ModelName: "claude-haiku-4-5@20251001", ProviderKeyID: "v"},
 			{ID: "mg", DisplayName: "mg", Provider: "vertex", ModelName: "gemini-2.5-flash", ProviderKeyID: "v"},
 			{ID: "mb", DisplayName: "mb", Provider: "bedrock", ModelName: "us.anthropic.claude-3-5-sonnet-20240620-v1:0", ProviderKeyID: "b"},
+			{ID: "mgg", DisplayName: "mgg", Provider: "google", ModelName: "gemini-2.5-flash", ProviderKeyID: "g"},
 		},
 	}
 	s, err := routing.Build(ds)
@@ -975,7 +977,7 @@ func TestEndpointsOf(t *testing.T) {
 	if d := s.Model("mg").Direct; d.Err == nil || d.Err.Type != "not_implemented" || routing.EndpointsOfModel("vertex", d.ModelName) != nil {
 		t.Errorf("gemini on vertex: %+v", d.Err)
 	}
-	for _, m := range []string{"mo", "mz", "ma", "mv", "mb"} {
+	for _, m := range []string{"mo", "mz", "ma", "mv", "mb", "mgg"} {
 		d := s.Model(m).Direct
 		var got []string
 		for _, op := range ops {
@@ -1031,5 +1033,41 @@ func TestBedrockKeys(t *testing.T) {
 		if _, err := got.Endpoint("us.anthropic.claude-3-5-haiku-20241022-v1:0"); err != nil {
 			t.Errorf("endpoint: %v", err)
 		}
+	}
+}
+
+// TestGeminiEndpoint: a gemini key's requests go to
+// {base}/v1beta/models/{model}:generateContent with x-goog-api-key, never
+// a Bearer credential nor a key in the URL; a vendor without api_base,
+// and a model name that is not a model id, are configuration errors.
+func TestGeminiEndpoint(t *testing.T) {
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{
+			{ID: "g", DisplayName: "gem", Provider: "google", Adapter: "gemini", Secret: "AIza-test", SecretHost: "generativelanguage.googleapis.com"},
+			{ID: "v", DisplayName: "vendor", Provider: "acme", Adapter: "gemini", Secret: "k"},
+		},
+		Models: []storage.Model{
+			{ID: "m", DisplayName: "flash", Provider: "google", ModelName: "models/gemini-2.5-flash", ProviderKeyID: "g"},
+			{ID: "bad", DisplayName: "bad", Provider: "google", ModelName: "gemini/../x", ProviderKeyID: "g"},
+			{ID: "mv", DisplayName: "mv", Provider: "acme", ModelName: "gemini-2.5-flash", ProviderKeyID: "v"},
+		},
+	}
+	s, err := routing.Build(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := upstreamRequest(t, s.Model("flash").Direct, `{"model":"flash","messages":[{"role":"user","content":"hi"}]}`)
+	if req.URL.String() != "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent" {
+		t.Errorf("url %s", req.URL)
+	}
+	if req.Header.Get("X-Goog-Api-Key") != "AIza-test" || req.Header.Get("Authorization") != "" || strings.Contains(req.URL.String(), "AIza") {
+		t.Errorf("headers %v url %s", req.Header, req.URL)
+	}
+	errs := strings.Join(rowErrors(s), "\n")
+	if want := `provider key "vendor" has no api_base for provider "acme"`; !strings.Contains(errs, want) {
+		t.Errorf("config errors lack %q:\n%s", want, errs)
+	}
+	if d := s.Model("bad").Direct; d.Err == nil || !strings.Contains(d.Err.Message, "is not a Gemini model id") {
+		t.Errorf("bad model name: target error %+v", d.Err)
 	}
 }
