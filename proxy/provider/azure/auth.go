@@ -4,29 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/aisix/aisix/proxy/provider/bearer"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
 // Scope is the OAuth2 scope of an Entra ID token for Azure OpenAI.
 const Scope = "https://cognitiveservices.azure.com/.default"
-
-// refreshBefore is how long before its expiry a cached token is replaced,
-// so that a request never leaves with a token about to lapse.
-const refreshBefore = 60 * time.Second
-
-// fetchTimeout bounds a token request when the HTTP client sets no
-// Timeout of its own.
-const fetchTimeout = 30 * time.Second
 
 // Auth puts a provider key's credential on an upstream request.
 type Auth interface {
@@ -62,7 +51,7 @@ func TokenURL(tenant string) string {
 // token. Apply is safe for concurrent use; concurrent callers share one
 // token request. The errors never repeat the secret.
 func NewAuth(secret, tokenURL string, httpClient *http.Client) (Auth, error) {
-	return newAuth(secret, func(string) string { return tokenURL }, httpClient)
+	return newAuth(secret, func(string) string { return tokenURL }, Scope, httpClient)
 }
 
 // NewAuthAt is NewAuth with tokens for scope (ScopeFor; "" is Scope) from
@@ -70,16 +59,15 @@ func NewAuth(secret, tokenURL string, httpClient *http.Client) (Auth, error) {
 // "" is the public cloud's): {authority}/{tenant_id}/oauth2/v2.0/token.
 func NewAuthAt(secret, authority, scope string, httpClient *http.Client) (Auth, error) {
 	authority = strings.TrimRight(authority, "/")
-	a, err := newAuth(secret, func(tenant string) string {
+	if scope == "" {
+		scope = Scope
+	}
+	return newAuth(secret, func(tenant string) string {
 		if authority == "" {
 			return TokenURL(tenant)
 		}
 		return authority + "/" + url.PathEscape(tenant) + "/oauth2/v2.0/token"
-	}, httpClient)
-	if e, ok := a.(*entra); ok && scope != "" {
-		e.cfg.Scopes = []string{scope}
-	}
-	return a, err
+	}, scope, httpClient)
 }
 
 // Sovereign clouds: the resource host suffix, the Entra ID authority and
@@ -112,7 +100,7 @@ func ScopeFor(resourceHost string) string {
 	return Scope
 }
 
-func newAuth(secret string, tokenURLOf func(tenant string) string, httpClient *http.Client) (Auth, error) {
+func newAuth(secret string, tokenURLOf func(tenant string) string, scope string, httpClient *http.Client) (Auth, error) {
 	s := strings.TrimSpace(secret)
 	if s == "" {
 		return nil, invalidSecret("empty")
@@ -140,10 +128,10 @@ func newAuth(secret string, tokenURLOf func(tenant string) string, httpClient *h
 		ClientID:     c.ClientID,
 		ClientSecret: c.ClientSecret,
 		TokenURL:     tokenURL,
-		Scopes:       []string{Scope},
+		Scopes:       []string{scope},
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
-	return &entra{cfg: cfg, client: httpClient}, nil
+	return &entra{src: bearer.New("azure: entra id token", httpClient, cfg.Token)}, nil
 }
 
 // apiKey is a plain Azure OpenAI key.
@@ -155,105 +143,17 @@ func (k apiKey) Apply(_ context.Context, h http.Header) error {
 	return nil
 }
 
-// entra holds a service principal's credential and its current token.
-// The token and its header value sit in an atomic, so a request reads
-// them without a lock; only a refresh takes mu, to join the token request
-// in flight or start one.
-type entra struct {
-	cfg    *clientcredentials.Config
-	client *http.Client // nil: oauth2's default
-	cur    atomic.Pointer[bearer]
-
-	mu    sync.Mutex
-	fetch *tokenFetch // the token request in flight, if any
-}
-
-// bearer is a token and its Authorization value.
-type bearer struct {
-	expiry time.Time // zero: never expires
-	value  []string
-}
-
-// stale reports whether b is missing or due for replacement.
-func (b *bearer) stale() bool {
-	return b == nil || (!b.expiry.IsZero() && time.Until(b.expiry) <= refreshBefore)
-}
-
-// tokenFetch is one token request; done is closed when b or err is set.
-type tokenFetch struct {
-	done chan struct{}
-	b    *bearer
-	err  error
-}
+// entra is a service principal's credential: its token comes from a
+// bearer.Source (read lock-free, refreshed once for every waiter, no wait
+// beyond the caller's context).
+type entra struct{ src *bearer.Source }
 
 func (e *entra) Apply(ctx context.Context, h http.Header) error {
-	b := e.cur.Load()
-	if b.stale() {
-		var err error
-		if b, err = e.refresh(ctx); err != nil {
-			return err
-		}
+	v, err := e.src.Authorization(ctx)
+	if err != nil {
+		return err
 	}
 	delete(h, "Api-Key")
-	h["Authorization"] = b.value
+	h["Authorization"] = v
 	return nil
-}
-
-// refresh returns a fresh token: the one a concurrent refresh just got,
-// or the answer of the token request in flight, started if there is
-// none. It waits no longer than ctx allows.
-func (e *entra) refresh(ctx context.Context) (*bearer, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	if b := e.cur.Load(); !b.stale() {
-		e.mu.Unlock()
-		return b, nil
-	}
-	f := e.fetch
-	if f == nil {
-		f = &tokenFetch{done: make(chan struct{})}
-		e.fetch = f
-		go e.run(f)
-	}
-	e.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.b, f.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("azure: entra id token request not answered in time: %w", ctx.Err())
-	}
-}
-
-// run makes the token request of f.
-func (e *entra) run(f *tokenFetch) {
-	ctx := context.Background()
-	if e.client != nil {
-		ctx = context.WithValue(ctx, oauth2.HTTPClient, e.client)
-	}
-	if e.client == nil || e.client.Timeout <= 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, fetchTimeout)
-		defer cancel()
-	}
-	tok, err := e.cfg.Token(ctx)
-	switch {
-	case err == nil:
-		f.b = &bearer{expiry: tok.Expiry, value: []string{"Bearer " + tok.AccessToken}}
-		e.cur.Store(f.b)
-	default:
-		// oauth2's error can quote the token endpoint's answer; say
-		// only what kind of failure it was.
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil {
-			f.err = fmt.Errorf("azure: entra id token request refused (%d)", re.Response.StatusCode)
-		} else {
-			f.err = errors.New("azure: entra id token request failed")
-		}
-	}
-	e.mu.Lock()
-	e.fetch = nil
-	e.mu.Unlock()
-	close(f.done)
 }

@@ -7,14 +7,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/aisix/aisix/proxy/provider/bearer"
 	"golang.org/x/oauth2/jwt"
 )
 
@@ -24,14 +22,6 @@ const Scope = "https://www.googleapis.com/auth/cloud-platform"
 // DefaultTokenURL is Google's OAuth2 token endpoint, the token_uri of
 // every service account key Google issues.
 const DefaultTokenURL = "https://oauth2.googleapis.com/token"
-
-// refreshBefore is how long before its expiry a cached token is replaced,
-// so that a request never leaves with a token about to lapse.
-const refreshBefore = 60 * time.Second
-
-// fetchTimeout bounds a token request when the HTTP client sets no
-// Timeout of its own.
-const fetchTimeout = 30 * time.Second
 
 // Auth puts a provider key's credential on an upstream request.
 type Auth interface {
@@ -122,7 +112,8 @@ func NewAuth(c *Credential, tokenURL string, httpClient *http.Client) (Auth, err
 		TokenURL:     tokenURL,
 		Audience:     aud,
 	}
-	return &serviceAccount{cfg: cfg, client: httpClient}, nil
+	return &serviceAccount{src: bearer.New("vertex: service account token", httpClient,
+		func(ctx context.Context) (*oauth2.Token, error) { return cfg.TokenSource(ctx).Token() })}, nil
 }
 
 // accessToken is a token given in the secret: its Authorization value.
@@ -133,106 +124,16 @@ func (a accessToken) Apply(_ context.Context, h http.Header) error {
 	return nil
 }
 
-// serviceAccount holds a service account's key and its current token.
-// The token and its header value sit in an atomic, so a request reads
-// them without a lock; only a refresh takes mu, to join the token request
-// in flight or start one.
-type serviceAccount struct {
-	cfg    *jwt.Config
-	client *http.Client // nil: oauth2's default
-	cur    atomic.Pointer[bearer]
-
-	mu    sync.Mutex
-	fetch *tokenFetch // the token request in flight, if any
-}
-
-// bearer is a token and its Authorization value.
-type bearer struct {
-	expiry time.Time // zero: never expires
-	value  []string
-}
-
-// stale reports whether b is missing or due for replacement.
-func (b *bearer) stale() bool {
-	return b == nil || (!b.expiry.IsZero() && time.Until(b.expiry) <= refreshBefore)
-}
-
-// tokenFetch is one token request; done is closed when b or err is set.
-type tokenFetch struct {
-	done chan struct{}
-	b    *bearer
-	err  error
-}
+// serviceAccount is a service account's key: its token comes from a
+// bearer.Source (read lock-free, refreshed once for every waiter, no wait
+// beyond the caller's context).
+type serviceAccount struct{ src *bearer.Source }
 
 func (s *serviceAccount) Apply(ctx context.Context, h http.Header) error {
-	b := s.cur.Load()
-	if b.stale() {
-		var err error
-		if b, err = s.refresh(ctx); err != nil {
-			return err
-		}
+	v, err := s.src.Authorization(ctx)
+	if err != nil {
+		return err
 	}
-	h["Authorization"] = b.value
+	h["Authorization"] = v
 	return nil
-}
-
-// refresh returns a fresh token: the one a concurrent refresh just got,
-// or the answer of the token request in flight, started if there is
-// none. It waits no longer than ctx allows.
-func (s *serviceAccount) refresh(ctx context.Context) (*bearer, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if b := s.cur.Load(); !b.stale() {
-		s.mu.Unlock()
-		return b, nil
-	}
-	f := s.fetch
-	if f == nil {
-		f = &tokenFetch{done: make(chan struct{})}
-		s.fetch = f
-		go s.run(f)
-	}
-	s.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.b, f.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("vertex: service account token request not answered in time: %w", ctx.Err())
-	}
-}
-
-// run makes the token request of f.
-func (s *serviceAccount) run(f *tokenFetch) {
-	ctx := context.Background()
-	if s.client != nil {
-		ctx = context.WithValue(ctx, oauth2.HTTPClient, s.client)
-	}
-	if s.client == nil || s.client.Timeout <= 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, fetchTimeout)
-		defer cancel()
-	}
-	tok, err := s.cfg.TokenSource(ctx).Token()
-	switch {
-	case err == nil && tok.AccessToken != "":
-		f.b = &bearer{expiry: tok.Expiry, value: []string{"Bearer " + tok.AccessToken}}
-		s.cur.Store(f.b)
-	case err == nil:
-		f.err = errors.New("vertex: service account token request answered no access_token")
-	default:
-		// oauth2's error can quote the token endpoint's answer or URL;
-		// say only what kind of failure it was.
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil {
-			f.err = fmt.Errorf("vertex: service account token request refused (%d)", re.Response.StatusCode)
-		} else {
-			f.err = errors.New("vertex: service account token request failed")
-		}
-	}
-	s.mu.Lock()
-	s.fetch = nil
-	s.mu.Unlock()
-	close(f.done)
 }
