@@ -75,3 +75,37 @@ func IsNullJSON(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return len(raw) == 0 || string(raw) == "null"
 }
+
+// ToolChoice is a caller's OpenAI tool_choice: Mode "auto", "none",
+// "required" or "function" (with Name), or "" when it is absent or null.
+type ToolChoice struct {
+	Mode string
+	Name string
+}
+
+// ParseToolChoice reads an OpenAI tool_choice: "auto", "none",
+// "required", or {"type":"function","function":{"name":…}}. Anything else
+// is a *RequestError on the field tool_choice.
+func ParseToolChoice(raw json.RawMessage) (ToolChoice, error) {
+	if IsNullJSON(raw) {
+		return ToolChoice{}, nil
+	}
+	var mode string
+	if json.Unmarshal(raw, &mode) == nil {
+		switch mode {
+		case "auto", "none", "required":
+			return ToolChoice{Mode: mode}, nil
+		}
+		return ToolChoice{}, &RequestError{Field: "tool_choice", Reason: fmt.Sprintf("unsupported value %q", mode)}
+	}
+	var named struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if json.Unmarshal(raw, &named) != nil || named.Type != "function" || named.Function.Name == "" {
+		return ToolChoice{}, &RequestError{Field: "tool_choice", Reason: `must be "auto", "none", "required" or {"type":"function","function":{"name":...}}`}
+	}
+	return ToolChoice{Mode: "function", Name: named.Function.Name}, nil
+}

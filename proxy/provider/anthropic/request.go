@@ -397,31 +397,18 @@ func translateStop(raw json.RawMessage) ([]string, error) {
 }
 
 func translateToolChoice(raw json.RawMessage) (*anToolChoice, error) {
-	if isNull(raw) {
+	tc, err := provider.ParseToolChoice(raw)
+	switch {
+	case err != nil:
+		return nil, err
+	case tc.Mode == "":
 		return nil, nil
+	case tc.Mode == "required":
+		return &anToolChoice{Type: "any"}, nil
+	case tc.Mode == "function":
+		return &anToolChoice{Type: "tool", Name: tc.Name}, nil
 	}
-	var mode string
-	if json.Unmarshal(raw, &mode) == nil {
-		switch mode {
-		case "auto":
-			return &anToolChoice{Type: "auto"}, nil
-		case "none":
-			return &anToolChoice{Type: "none"}, nil
-		case "required":
-			return &anToolChoice{Type: "any"}, nil
-		}
-		return nil, reqErr("tool_choice", "unsupported value %q", mode)
-	}
-	var named struct {
-		Type     string `json:"type"`
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	}
-	if json.Unmarshal(raw, &named) != nil || named.Type != "function" || named.Function.Name == "" {
-		return nil, reqErr("tool_choice", `must be "auto", "none", "required" or {"type":"function","function":{"name":...}}`)
-	}
-	return &anToolChoice{Type: "tool", Name: named.Function.Name}, nil
+	return &anToolChoice{Type: tc.Mode}, nil // auto, none
 }
 
 // appendTurn adds blocks as a turn of role, merged into the previous turn

@@ -378,31 +378,18 @@ func translateStop(raw json.RawMessage) ([]string, error) {
 }
 
 func translateToolChoice(raw json.RawMessage) (*gmFCConfig, error) {
-	if isNull(raw) {
+	tc, err := provider.ParseToolChoice(raw)
+	switch {
+	case err != nil:
+		return nil, err
+	case tc.Mode == "":
 		return nil, nil
+	case tc.Mode == "function":
+		return &gmFCConfig{Mode: "ANY", AllowedFunctionNames: []string{tc.Name}}, nil
+	case tc.Mode == "required":
+		return &gmFCConfig{Mode: "ANY"}, nil
 	}
-	var mode string
-	if json.Unmarshal(raw, &mode) == nil {
-		switch mode {
-		case "auto":
-			return &gmFCConfig{Mode: "AUTO"}, nil
-		case "none":
-			return &gmFCConfig{Mode: "NONE"}, nil
-		case "required":
-			return &gmFCConfig{Mode: "ANY"}, nil
-		}
-		return nil, reqErr("tool_choice", "unsupported value %q", mode)
-	}
-	var named struct {
-		Type     string `json:"type"`
-		Function struct {
-			Name string `json:"name"`
-		} `json:"function"`
-	}
-	if json.Unmarshal(raw, &named) != nil || named.Type != "function" || named.Function.Name == "" {
-		return nil, reqErr("tool_choice", `must be "auto", "none", "required" or {"type":"function","function":{"name":...}}`)
-	}
-	return &gmFCConfig{Mode: "ANY", AllowedFunctionNames: []string{named.Function.Name}}, nil
+	return &gmFCConfig{Mode: strings.ToUpper(tc.Mode)}, nil // AUTO, NONE
 }
 
 // appendTurn adds parts as a turn of role, merged into the previous turn
