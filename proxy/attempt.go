@@ -41,7 +41,7 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	defer cancel()
 	req, err := t.Endpoint.NewRequest(actx, c.inbound(), body)
 	if err != nil {
-		return c.credentialFailure(t, actx), false
+		return c.credentialFailure(t, actx, err), false
 	}
 	t0 := time.Now()
 	resp, err := c.s.transport.RoundTrip(req)
@@ -239,7 +239,7 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 
 	req, err := t.Endpoint.NewRequest(actx, c.inbound(), body)
 	if err != nil {
-		return c.credentialFailure(t, actx), false
+		return c.credentialFailure(t, actx, err), false
 	}
 	resp, err := c.s.transport.RoundTrip(req)
 	if err != nil {

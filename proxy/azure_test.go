@@ -683,7 +683,7 @@ func TestAzureEntraFailureAlone(t *testing.T) {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
 	wantHeader(t, r.header, "X-Aisix-Attempts", "gpt-4o-azure=credential_error")
-	if msg := r.json(t)["error"].(map[string]any)["message"]; msg != "could not get a credential for the upstream (token request failed)" {
+	if msg := r.json(t)["error"].(map[string]any)["message"]; msg != "could not get a credential for the upstream: entra id token request refused (401)" {
 		t.Errorf("message %q", msg)
 	}
 	for _, leak := range []string{"s3cret", "AADSTS", "invalid_client", "client-1", "tenant-1"} {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aisix/aisix/proxy/provider"
@@ -216,7 +217,7 @@ func translateFailure(err error) *failure {
 // credentialFailure is an attempt that could not get its credential (an
 // Entra ID token request failed): the target's configuration, so the walk
 // moves on and the target cools down as for a 401.
-func (c *call) credentialFailure(t *routing.Target, actx context.Context) *failure {
+func (c *call) credentialFailure(t *routing.Target, actx context.Context, err error) *failure {
 	if c.r.Context().Err() != nil {
 		return &failure{clientGone: true, action: actStop, effect: effNeutral}
 	}
@@ -227,7 +228,7 @@ func (c *call) credentialFailure(t *routing.Target, actx context.Context) *failu
 	}
 	f := &failure{
 		label: "credential_error", action: actFailover, reason: reasonAuth,
-		msg: "could not get a credential for the upstream (token request failed)", status: http.StatusBadGateway, errType: "upstream_error",
+		msg: "could not get a credential for the upstream: " + credentialText(err), status: http.StatusBadGateway, errType: "upstream_error",
 	}
 	if t.Cooldown.Triggers(http.StatusUnauthorized) {
 		f.cooldown = t.Cooldown.Length(0, false)
@@ -367,4 +368,25 @@ func statusReason(code int) string {
 
 func ms(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+}
+
+// credentialText says in a few words why a credential could not be had:
+// the adapter's own words ("entra id token request refused (401)"), which
+// name no secret and quote no token endpoint, with its package prefix
+// and any Go error chain after a colon left out.
+func credentialText(err error) string {
+	if err == nil {
+		return "token request failed"
+	}
+	msg := err.Error()
+	if pkg, rest, ok := strings.Cut(msg, ": "); ok && !strings.Contains(pkg, " ") {
+		msg = rest // "azure: …", "vertex: …"
+	}
+	if i := strings.Index(msg, ": "); i >= 0 {
+		msg = msg[:i]
+	}
+	if msg = provider.RedactErrorMessage(msg); msg == "" {
+		return "token request failed"
+	}
+	return msg
 }
