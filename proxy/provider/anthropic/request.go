@@ -64,45 +64,6 @@ type oaRequest struct {
 	ReasoningEffort string `json:"reasoning_effort"`
 }
 
-type oaMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	ToolCalls  []oaToolCall    `json:"tool_calls"`
-	ToolCallID string          `json:"tool_call_id"`
-}
-
-type oaToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-type oaTool struct {
-	Type     string `json:"type"`
-	Function struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
-	} `json:"function"`
-}
-
-type oaPart struct {
-	Type     string `json:"type"`
-	Text     string `json:"text"`
-	Refusal  string `json:"refusal"`
-	ImageURL *struct {
-		URL string `json:"url"`
-	} `json:"image_url"`
-	File *struct {
-		FileData string `json:"file_data"`
-		FileID   string `json:"file_id"`
-	} `json:"file"`
-	CacheControl json.RawMessage `json:"cache_control"`
-}
-
 // The Anthropic body. Field order is the order written.
 type anRequest struct {
 	AnthropicVersion string        `json:"anthropic_version,omitempty"`
@@ -565,3 +526,11 @@ func imageSource(field, u string) (*anSource, error) {
 	}
 	return nil, reqErr(field, "must be an http(s) URL or a base64 data URL")
 }
+
+// The caller's OpenAI request parts (shared by every translating wire).
+type (
+	oaMessage  = provider.ChatMessage
+	oaToolCall = provider.ChatToolCall
+	oaTool     = provider.ChatTool
+	oaPart     = provider.ChatPart
+)

@@ -24,39 +24,6 @@ type chatRequest struct {
 	ToolChoice          json.RawMessage `json:"tool_choice"`
 }
 
-type chatMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	ToolCalls  []chatToolCall  `json:"tool_calls"`
-	ToolCallID string          `json:"tool_call_id"`
-}
-
-type chatToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-type chatTool struct {
-	Type     string `json:"type"`
-	Function struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
-	} `json:"function"`
-}
-
-type chatPart struct {
-	Type     string `json:"type"`
-	Text     string `json:"text"`
-	ImageURL struct {
-		URL string `json:"url"`
-	} `json:"image_url"`
-}
-
 // The Converse request.
 type converseRequest struct {
 	Messages        []cMessage       `json:"messages"`
@@ -351,7 +318,11 @@ func contentBlocks(raw json.RawMessage, field string, images bool) ([]cBlock, er
 			if !images {
 				return nil, reqErr(pf, "images are only supported in user messages")
 			}
-			img, err := dataImage(p.ImageURL.URL, pf+".image_url.url")
+			var u string
+			if p.ImageURL != nil {
+				u = p.ImageURL.URL
+			}
+			img, err := dataImage(u, pf+".image_url.url")
 			if err != nil {
 				return nil, err
 			}
@@ -394,3 +365,11 @@ func dataImage(u, field string) (*cImage, error) {
 	img.Source.Bytes = data
 	return img, nil
 }
+
+// The caller's OpenAI request parts (shared by every translating wire).
+type (
+	chatMessage  = provider.ChatMessage
+	chatToolCall = provider.ChatToolCall
+	chatTool     = provider.ChatTool
+	chatPart     = provider.ChatPart
+)

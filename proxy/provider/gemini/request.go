@@ -54,48 +54,6 @@ type oaRequest struct {
 	ReasoningEffort string `json:"reasoning_effort"`
 }
 
-type oaMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	ToolCalls  []oaToolCall    `json:"tool_calls"`
-	ToolCallID string          `json:"tool_call_id"`
-	Name       string          `json:"name"`
-}
-
-type oaToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-type oaTool struct {
-	Type     string `json:"type"`
-	Function struct {
-		Name        string          `json:"name"`
-		Description string          `json:"description"`
-		Parameters  json.RawMessage `json:"parameters"`
-	} `json:"function"`
-}
-
-type oaPart struct {
-	Type     string `json:"type"`
-	Text     string `json:"text"`
-	Refusal  string `json:"refusal"`
-	ImageURL *struct {
-		URL string `json:"url"`
-	} `json:"image_url"`
-	InputAudio *struct {
-		Data   string `json:"data"`
-		Format string `json:"format"`
-	} `json:"input_audio"`
-	File *struct {
-		FileData string `json:"file_data"`
-	} `json:"file"`
-}
-
 // The GenerateContentRequest body. Field order is the order written.
 type gmRequest struct {
 	Contents          []gmContent   `json:"contents"`
@@ -619,3 +577,11 @@ func (g *gmGenConfig) empty() bool {
 		g.MaxOutputTokens == nil && g.Temperature == nil && g.TopP == nil && g.Seed == nil &&
 		g.PresencePenalty == nil && g.FrequencyPenalty == nil && g.ThinkingConfig == nil
 }
+
+// The caller's OpenAI request parts (shared by every translating wire).
+type (
+	oaMessage  = provider.ChatMessage
+	oaToolCall = provider.ChatToolCall
+	oaTool     = provider.ChatTool
+	oaPart     = provider.ChatPart
+)
