@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/routing"
 )
@@ -49,6 +50,7 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 		return c.errorFailure(t, actx, err), false
 	}
 	defer resp.Body.Close()
+	c.attStatus = resp.StatusCode
 	bp := getBuf()
 	defer putBuf(bp)
 	ok := resp.StatusCode/100 == 2
@@ -70,6 +72,8 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	if !ok {
 		return c.statusFailure(t, resp, rb), false
 	}
+	c.upstream += time.Since(c.attStart)
+	c.upCounted = true
 	// The answer in the caller's wire, written in one call: with its
 	// Content-Length, net/http sends it with the headers in one write.
 	// On the OpenAI wire it is the body with the alias spliced in.
@@ -82,6 +86,9 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 		return decodeFailure(t, "upstream returned a body that is not a valid answer"), false
 	}
 	c.out = out
+	if c.s.observer != nil || c.s.accessEnabled {
+		c.usage, _ = provider.ScanUsage(out)
+	}
 	if c.rt.op == provider.OpResponses {
 		c.remember(t, responseID(rb))
 	}
@@ -101,6 +108,7 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	if _, err := c.w.Write(c.out); err != nil && isTimeout(err) {
 		c.slowClient()
 	}
+	c.observeAttempt(cd, observe.OutcomeOK, "", false)
 	return nil, true
 }
 
@@ -246,6 +254,7 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 		return c.errorFailure(t, actx, err), false
 	}
 	defer resp.Body.Close()
+	c.attStatus = resp.StatusCode
 	if resp.StatusCode/100 != 2 {
 		bp := getBuf()
 		defer putBuf(bp)
@@ -288,6 +297,7 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 			return c.preCommitReadFailure(t, actx, err), false
 		}
 		out, info, err = dec.Event(out, ev.Name, ev.Data)
+		c.usage.Merge(info.Usage)
 		if info.ID != "" && c.respID == "" {
 			c.respID = info.ID
 		}
@@ -336,6 +346,7 @@ func (c *call) preCommitReadFailure(t *routing.Target, actx context.Context, err
 func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelCauseFunc, st *sseState, dec provider.StreamDecoder, wd *watchdog, t0 time.Time, first provider.EventInfo) {
 	t := cd.t
 	ttft := time.Since(t0)
+	c.attTTFT, c.ttft = ttft, time.Since(c.start)
 	wd.commit()
 	if c.respID != "" {
 		c.remember(t, c.respID)
@@ -363,6 +374,7 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			return
 		}
 		cd.h.Succeeded(cd.att, time.Since(t0), ttft)
+		c.observeAttempt(cd, observe.OutcomeOK, "", false)
 		drainAfterDone(st.br, cancel)
 		return
 	}
@@ -384,6 +396,7 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 					return
 				}
 				cd.h.Succeeded(cd.att, time.Since(t0), ttft)
+				c.observeAttempt(cd, observe.OutcomeOK, "", false)
 			case c.r.Context().Err() != nil:
 				c.callerFailed(cd, sw)
 			case context.Cause(actx) == errStalled:
@@ -397,6 +410,7 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 		}
 		out, info, err := dec.Event(c.out[:0], ev.Name, ev.Data)
 		c.out = out
+		c.usage.Merge(info.Usage)
 		if info.ID != "" && c.respID == "" {
 			c.respID = info.ID
 			c.remember(t, info.ID)
@@ -417,6 +431,7 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 				return
 			}
 			cd.h.Succeeded(cd.att, time.Since(t0), ttft)
+			c.observeAttempt(cd, observe.OutcomeOK, "", false)
 			drainAfterDone(st.br, cancel)
 			return
 		}
@@ -439,10 +454,12 @@ func (c *call) callerFailed(cd *candidate, sw *streamWriter) {
 	cd.h.Neutral()
 	if sw.timedOut() {
 		c.slowClient()
+		c.observeAttempt(cd, observe.OutcomeSlowClient, "", false)
 		return
 	}
 	c.status = statusClientClosed
 	c.outcome = "client_closed"
+	c.observeAttempt(cd, observe.OutcomeClientClosed, "", false)
 }
 
 // Bounds of drainAfterDone.

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/routing"
 )
@@ -74,6 +75,28 @@ type call struct {
 	// the request: client_closed or slow_client.
 	outcome string
 	last    *failure
+
+	key *routing.CallerKey
+	// The attempt in flight: its start, the upstream's status, a stream's
+	// time to first content, the tokens its answer reported.
+	attStart  time.Time
+	attStatus int
+	attTTFT   time.Duration
+	usage     provider.Usage
+	// upCounted: the attempt's upstream time is already in upstream (a
+	// plain answer counts it when its body is read, not after it is
+	// written).
+	upCounted, inAttempt bool
+	// upstream is the time spent in upstream calls, waited in pauses
+	// between tries; ttft a stream's time from arrival to first content.
+	upstream, waited, ttft time.Duration
+	// failed is the target of the last failed attempt; from is it when
+	// the attempt in flight is on another target (a failover).
+	failed, from *routing.Target
+	failoverN    int
+	// obs and obsReq are the records handed to the observer, reused.
+	obs    observe.Attempt
+	obsReq observe.Request
 }
 
 var callPool = sync.Pool{New: func() any { return new(call) }}
@@ -100,6 +123,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt
 	c := callPool.Get().(*call)
 	c.s, c.w, c.r, c.vals, c.callID, c.start, c.rt = s, w, r, vals, vals[0], time.Now(), rt
 	defer func() {
+		if s.observer != nil {
+			c.observeRequest()
+		}
 		s.accessLog(c)
 		c.releaseBody()
 		c.releaseProbes()
@@ -121,6 +147,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt
 		c.status = http.StatusUnauthorized
 		return
 	}
+	c.key = key
 	body, err := c.readBody()
 	if err != nil {
 		w.Header()["Connection"] = connClose // the rest of the body is not coming
@@ -252,6 +279,24 @@ func (s *Server) accessLog(c *call) {
 	)
 	if c.outcome != "" {
 		rec.AddAttrs(slog.String("outcome", c.outcome))
+	}
+	if c.attempts > 0 {
+		rec.AddAttrs(slog.Duration("overhead", max(rec.Time.Sub(c.start)-c.upstream-c.waited, 0)))
+	}
+	if c.failures > 0 {
+		rec.AddAttrs(slog.String("trail", string(c.trail)))
+	}
+	if c.ttft > 0 {
+		rec.AddAttrs(slog.Duration("ttft", c.ttft))
+	}
+	if u := c.usage; u.Known() && c.servedBy != "" {
+		rec.AddAttrs(slog.Int64("tokens_in", u.Input), slog.Int64("tokens_out", u.Output))
+		if u.Cached > 0 {
+			rec.AddAttrs(slog.Int64("tokens_cached", u.Cached))
+		}
+		if c.obs.Priced && c.obs.OK() {
+			rec.AddAttrs(slog.Float64("cost_usd", c.obs.Cost))
+		}
 	}
 	if c.rt.op != provider.OpChat {
 		rec.AddAttrs(slog.String("endpoint", c.rt.op.String()))
@@ -541,6 +586,8 @@ func (c *call) sleep(d time.Duration) bool {
 	}
 	tm := time.NewTimer(d)
 	defer tm.Stop()
+	t0 := time.Now()
+	defer func() { c.waited += time.Since(t0) }()
 	select {
 	case <-tm.C:
 		return true
@@ -575,11 +622,26 @@ func (c *call) attempt(cd *candidate) (*failure, bool) {
 		return translateFailure(err), false
 	}
 	c.attempts++
-	cd.att = cd.h.Begin()
-	if c.req.Stream {
-		return c.streamAttempt(cd, body)
+	c.attStart, c.attStatus, c.attTTFT, c.usage, c.upCounted = time.Now(), 0, 0, provider.Usage{}, false
+	c.from = nil
+	if c.failed != nil && c.failed != cd.t {
+		c.from = c.failed
+		c.failoverN++
 	}
-	return c.plainAttempt(cd, body)
+	cd.att = cd.h.Begin()
+	c.inAttempt = true
+	var f *failure
+	var done bool
+	if c.req.Stream {
+		f, done = c.streamAttempt(cd, body)
+	} else {
+		f, done = c.plainAttempt(cd, body)
+	}
+	if !c.upCounted {
+		c.upstream += time.Since(c.attStart)
+	}
+	c.inAttempt = false
+	return f, done
 }
 
 // settled publishes the events of a target that answered: the probe it
@@ -608,15 +670,18 @@ func (c *call) recordFailure(cd *candidate, f *failure) {
 	t := cd.t
 	if f.clientGone {
 		cd.h.Neutral()
+		c.observeAttempt(cd, observe.OutcomeClientClosed, "", false)
 		return
 	}
 	c.failures++
 	c.addTrail(t.Name, f.label)
 	reg := c.s.health
+	entered := false
 	if f.effect == effNeutral {
 		cd.h.Neutral()
 	} else {
-		until, entered := cd.h.Failed(f.reason, f.msg, f.cooldown)
+		var until time.Time
+		until, entered = cd.h.Failed(f.reason, f.msg, f.cooldown)
 		if entered {
 			reg.Publish(health.Event{Kind: health.EventCooldownEntered, Model: c.model.Name, Target: t.Name, TargetID: t.ID,
 				Reason: f.reason, Detail: "until " + until.UTC().Format(time.RFC3339), CallID: c.callID})
@@ -624,6 +689,7 @@ func (c *call) recordFailure(cd *candidate, f *failure) {
 	}
 	reg.Publish(health.Event{Kind: health.EventAttemptFailed, Model: c.model.Name, Target: t.Name, TargetID: t.ID,
 		Reason: f.label, Detail: f.msg, CallID: c.callID})
+	c.observeAttempt(cd, f.label, f.reason, entered)
 	if cd.probe != 0 {
 		reg.Publish(health.Event{Kind: health.EventProbe, Model: c.model.Name, Target: t.Name, TargetID: t.ID,
 			Reason: f.reason, Detail: "failed: " + f.msg, CallID: c.callID})
@@ -671,21 +737,38 @@ func (c *call) writeFailure(f *failure) {
 // statusOverloaded is Anthropic's overloaded status.
 const statusOverloaded = 529
 
-// setAttempts sets x-aisix-attempts to the trail and, when contentLength
-// is not negative, Content-Length, from one string allocation.
+// setAttempts sets x-aisix-attempts to the trail, x-aisix-overhead-ms
+// and, when contentLength is not negative, Content-Length, from one string
+// allocation.
 func (c *call) setAttempts(h http.Header, contentLength int) {
 	var buf [256]byte
 	b := append(buf[:0], c.trail...)
+	n1 := len(b)
+	b = strconv.AppendFloat(b, float64(c.overhead())/1e6, 'f', 3, 64)
+	n2 := len(b)
 	if contentLength >= 0 {
 		b = strconv.AppendInt(b, int64(contentLength), 10)
 	}
 	s := string(b)
-	c.vals[1] = s[:len(c.trail)]
+	c.vals[1] = s[:n1]
 	h[hdrAttempts] = c.vals[1:2:2]
+	c.vals[3] = s[n1:n2]
+	h[hdrOverhead] = c.vals[3:4:4]
 	if contentLength >= 0 {
-		c.vals[2] = s[len(c.trail):]
+		c.vals[2] = s[n2:]
 		h["Content-Length"] = c.vals[2:3:3]
 	}
+}
+
+// overhead is the gateway's own time in the request so far: the time
+// since it arrived less the time spent on upstream calls (the one in
+// flight included) and in pauses between tries.
+func (c *call) overhead() time.Duration {
+	d := time.Since(c.start) - c.upstream - c.waited
+	if c.inAttempt && !c.upCounted {
+		d -= time.Since(c.attStart)
+	}
+	return max(d, 0)
 }
 
 // readBody reads r into *bp, growing it, up to limit bytes.

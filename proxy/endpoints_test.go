@@ -104,6 +104,13 @@ func wantSpliced(t testing.TB, r proxytest.Request, path, callerBody, alias, ups
 	}
 }
 
+// withUsage is a streaming caller body as the OpenAI wire sends it
+// upstream when the caller set no stream_options: with the usage chunk
+// asked for.
+func withUsage(body string) string {
+	return strings.TrimSuffix(body, "}") + `,"stream_options":{"include_usage":true}}`
+}
+
 // sse sends a streaming POST to path (Bearer key unless key is "") with
 // header pairs and reads the whole answer.
 func (e *env) sse(path, key, body string, header ...string) streamResult {
@@ -414,7 +421,8 @@ func TestCompletionsFailover(t *testing.T) {
 			if got := completionText(t, r, "chat-prod"); got != "hello from "+epSecondary {
 				t.Errorf("text = %q", got)
 			}
-			wantSpliced(t, sec.Requests()[0], "/v1/completions", streamBody, "chat-prod", upModel)
+			// The gateway asks for the usage chunk the caller did not.
+			wantSpliced(t, sec.Requests()[0], "/v1/completions", withUsage(streamBody), "chat-prod", upModel)
 		})
 	}
 }

@@ -240,7 +240,7 @@ func (d *messagesDecoder) Event(dst, name, data []byte) ([]byte, provider.EventI
 	if err != nil || info.Error != nil {
 		return dst, info, err
 	}
-	var agg provider.EventInfo
+	agg := provider.EventInfo{Usage: info.Usage}
 	out := dst
 	for len(frames) > 0 {
 		end := bytes.Index(frames, []byte("\n\n"))

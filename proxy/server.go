@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/routing"
 )
@@ -86,6 +87,9 @@ type Options struct {
 	// ResponseAffinity bounds how many Responses API response ids the
 	// proxy remembers the target of (default 100,000; see proxy/affinity).
 	ResponseAffinity int
+	// Observer receives a record of every attempt and every request
+	// (metrics, the usage ledger, traces; see proxy/observe); nil: none.
+	Observer observe.Observer
 }
 
 // DefaultResponseAffinity is the default of Options.ResponseAffinity.
@@ -104,6 +108,7 @@ type Server struct {
 
 	// affinity maps Responses API response ids to the target that made them.
 	affinity *affinity.Map
+	observer observe.Observer
 
 	serverHdr     []string
 	maxBody       int64
@@ -125,6 +130,7 @@ func New(opts Options) *Server {
 		transport:    opts.Transport,
 		now:          opts.Now,
 		ready:        opts.Ready,
+		observer:     opts.Observer,
 		maxBody:      opts.MaxBodyBytes,
 		maxResp:      opts.MaxResponseBytes,
 		keepAlive:    opts.KeepAliveInterval,
@@ -241,14 +247,15 @@ func newTransport(connectTimeout time.Duration, egress routing.EgressPolicy) *ht
 func (s *Server) Health() *health.Registry { return s.health }
 
 // hdrVals holds a request's own header values: call id, attempts trail,
-// Content-Length.
-type hdrVals [3]string
+// Content-Length, overhead.
+type hdrVals [4]string
 
 var (
 	hdrServer   = "Server"
 	hdrCallID   = "X-Aisix-Call-Id"
 	hdrServedBy = "X-Aisix-Served-By"
 	hdrAttempts = "X-Aisix-Attempts"
+	hdrOverhead = "X-Aisix-Overhead-Ms"
 	textPlain   = []string{"text/plain; charset=utf-8"}
 	appJSON     = []string{"application/json"}
 	noSniff     = []string{"nosniff"}

@@ -98,6 +98,11 @@ type EventInfo struct {
 	// event names it (the Responses API's response.created): follow-ups
 	// that refer to it must go to the same target.
 	ID string
+	// Usage is the token count the event reported, when it did (a usage
+	// chunk, message_start and message_delta, response.completed; a
+	// translating decoder reports its upstream's at the finish even when
+	// the caller did not ask for a usage chunk). Counts add up by Merge.
+	Usage Usage
 }
 
 // Failure is a classified upstream failure: a non-2xx answer or an

@@ -21,6 +21,13 @@ type OpenAIConfig struct {
 	ModelJSON []byte
 	// Forward names extra caller headers (canonical) to copy.
 	Forward []string
+	// RequestUsage asks for the usage chunk (stream_options.include_usage)
+	// on a chat or completions stream whose caller did not set
+	// stream_options, so every stream's tokens are counted; the chunk is
+	// taken out of what the caller receives, which gets exactly what it
+	// asked for. A caller that set stream_options without include_usage
+	// is left alone (its stream is not counted).
+	RequestUsage bool
 }
 
 // OpenAI is the OpenAI wire: the caller's body goes upstream with only its
@@ -57,7 +64,54 @@ func (e *OpenAI) Body(in *Inbound) ([]byte, error) {
 		return nil, ErrUnsupportedOp
 	}
 	sp := in.Req.ModelAt
+	if e.addsUsage(in) {
+		b := sp.AppendTo(make([]byte, 0, sp.Len(in.Body, e.cfg.ModelJSON)+len(includeUsage)), in.Body, e.cfg.ModelJSON)
+		return appendMember(b, includeUsage), nil
+	}
 	return sp.AppendTo(make([]byte, 0, sp.Len(in.Body, e.cfg.ModelJSON)), in.Body, e.cfg.ModelJSON), nil
+}
+
+// includeUsage is the member Body adds to a stream the gateway counts.
+var includeUsage = []byte(`"stream_options":{"include_usage":true}`)
+
+// addsUsage reports whether Body asks for the usage chunk on in's behalf.
+func (e *OpenAI) addsUsage(in *Inbound) bool {
+	return e.cfg.RequestUsage && in.Req != nil && in.Req.Stream && !in.Req.StreamOptions &&
+		(in.Op == OpChat || in.Op == OpCompletions)
+}
+
+// appendMember adds member to the JSON object b ends with (b ends at its
+// closing brace, after optional white space, as ParseRequestFor checked).
+func appendMember(b, member []byte) []byte {
+	end := len(b) - 1
+	for end >= 0 && b[end] != '}' {
+		end--
+	}
+	if end < 0 {
+		return b
+	}
+	i := skipWSBack(b, end)
+	tail := b[end:]
+	out := make([]byte, 0, len(b)+len(member)+1)
+	out = append(out, b[:end]...)
+	if i > 0 && b[i-1] != '{' {
+		out = append(out, ',')
+	}
+	out = append(out, member...)
+	return append(out, tail...)
+}
+
+// skipWSBack is the index after the last non-space byte before end.
+func skipWSBack(b []byte, end int) int {
+	for end > 0 {
+		switch b[end-1] {
+		case ' ', '\t', '\n', '\r':
+			end--
+			continue
+		}
+		break
+	}
+	return end
 }
 
 // NewRequest builds the POST to the chat-completions URL.
@@ -86,6 +140,9 @@ func (e *OpenAI) Answer(dst []byte, _ *Inbound, body []byte, alias *Alias) ([]by
 func (e *OpenAI) Stream(in *Inbound, alias *Alias) StreamDecoder {
 	if in != nil && in.Op == OpResponses {
 		return (*responsesStream)(alias)
+	}
+	if in != nil && e.addsUsage(in) {
+		return (*openAIUsageStream)(alias)
 	}
 	return (*openAIStream)(alias)
 }
@@ -160,10 +217,41 @@ func (s *openAIStream) Event(dst, name, data []byte) ([]byte, EventInfo, error) 
 		return dst, info, nil // an event type this wire does not define
 	}
 	info.Content, info.Finished = ch.Content, ch.Finished
+	if bytes.Contains(data, usageKey) {
+		info.Usage, _ = ScanUsage(data)
+	}
 	return appendFrame(dst, data, ch.Model, s.JSON), info, nil
 }
 
 func (s *openAIStream) End(dst []byte) []byte { return append(dst, doneFrame...) }
+
+// openAIUsageStream is openAIStream for a stream whose usage chunk the
+// gateway asked for: the chunk is read and not relayed, and the
+// "usage":null every other chunk then carries is taken out, so the caller
+// sees the stream it asked for.
+type openAIUsageStream Alias
+
+var (
+	usageNull = []byte(`,"usage":null`)
+	noChoices = []byte(`"choices":[]`)
+)
+
+func (s *openAIUsageStream) Event(dst, name, data []byte) ([]byte, EventInfo, error) {
+	out, info, err := (*openAIStream)(s).Event(dst, name, data)
+	if err != nil || info.Error != nil || info.Done || len(out) == len(dst) {
+		return out, info, err
+	}
+	if info.Usage.Known() && !info.Content && !info.Finished && bytes.Contains(data, noChoices) {
+		return dst, info, nil // the usage chunk: counted, not relayed
+	}
+	if i := bytes.Index(out[len(dst):], usageNull); i >= 0 {
+		i += len(dst)
+		out = append(out[:i], out[i+len(usageNull):]...)
+	}
+	return out, info, nil
+}
+
+func (s *openAIUsageStream) End(dst []byte) []byte { return append(dst, doneFrame...) }
 
 // appendFrame appends an SSE data frame carrying data with its model value
 // replaced by name.

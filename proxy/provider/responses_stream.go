@@ -55,6 +55,7 @@ func (s *responsesStream) Event(dst, name, data []byte) ([]byte, EventInfo, erro
 		return dst, info, nil
 	case typ == "response.completed", typ == "response.incomplete":
 		info.Finished, info.Done = true, true
+		info.Usage, _ = ScanUsage(data)
 	case strings.HasSuffix(typ, ".delta"):
 		info.Content = len(ev.Delta) > 0 && string(ev.Delta) != `""` && string(ev.Delta) != "null"
 		return AppendEvent(dst, name, data), info, nil

@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strconv"
@@ -30,6 +32,9 @@ type Request struct {
 	// PreviousResponseID is the Responses API's previous_response_id
 	// (OpResponses only; "" when absent or not a string).
 	PreviousResponseID string
+	// StreamOptions is set when the body has a top-level stream_options,
+	// IncludeUsage when it asks for the usage chunk.
+	StreamOptions, IncludeUsage bool
 }
 
 // Op is what a caller asks an upstream to do: one per proxied endpoint.
@@ -130,6 +135,9 @@ func ParseRequestFor(body []byte, op Op) (Request, error) {
 					req.PreviousResponseID, _ = decodeString(body, m.vs, m.ve, esc)
 				}
 			}
+		case keyStreamOptions:
+			req.StreamOptions = true
+			req.IncludeUsage = includesUsage(body[m.vs:m.ve])
 		case keyModelFolded:
 			// Another letter case of "model": case-insensitive decoders
 			// would read it as the model, so it must not smuggle a second one.
@@ -180,6 +188,7 @@ const (
 	keyInput
 	keyPrompt
 	keyPrevResponse
+	keyStreamOptions
 	keyModelFolded
 )
 
@@ -198,6 +207,8 @@ func requestKey(m member) int {
 		return keyStream
 	case "messages":
 		return keyMessages
+	case "stream_options":
+		return keyStreamOptions
 	case "input":
 		return keyInput
 	case "prompt":
@@ -416,4 +427,16 @@ func FindNestedModel(b []byte, key string) (sp Splice, ok bool) {
 		return Splice{}, false
 	}
 	return Splice{At: vs + inner.At, End: vs + inner.End}, true
+}
+
+// includesUsage reports whether a stream_options value asks for the usage
+// chunk (include_usage: true).
+func includesUsage(v []byte) bool {
+	if !bytes.Contains(v, []byte("include_usage")) {
+		return false
+	}
+	var so struct {
+		IncludeUsage bool `json:"include_usage"`
+	}
+	return json.Unmarshal(v, &so) == nil && so.IncludeUsage
 }

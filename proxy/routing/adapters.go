@@ -92,7 +92,7 @@ func (out *ProviderKey) openAI(pk *storage.ProviderKey, secret string, o *option
 		auth = []string{"Bearer " + secret}
 	}
 	out.bind = func(_ string, modelJSON []byte) (provider.Endpoint, error) {
-		return provider.NewOpenAI(provider.OpenAIConfig{URLs: urls, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders}), nil
+		return provider.NewOpenAI(provider.OpenAIConfig{URLs: urls, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders, RequestUsage: true}), nil
 	}
 	return nil
 }

@@ -188,6 +188,9 @@ type Target struct {
 	Cooldown   Cooldown
 	// ServedBy is the x-aisix-served-by header value.
 	ServedBy []string
+	// Price is the model's price; nil when it has none (its answers get
+	// no cost).
+	Price *Price
 	// Endpoint is the adapter's resolved upstream; nil when Err is set.
 	Endpoint provider.Endpoint
 	// Err is set when the target cannot be dispatched.

@@ -75,9 +75,11 @@ func (s *passthroughStream) Event(dst, name, data []byte) ([]byte, provider.Even
 		info.Content = d.Text != "" || d.Thinking != "" || d.PartialJSON != "" || (d.Type != "text_delta" && d.Type != "thinking_delta" && d.Type != "input_json_delta" && d.Type != "signature_delta")
 	case "message_delta":
 		info.Finished = len(ev.Delta.StopReason) > 0 && string(ev.Delta.StopReason) != "null"
+		info.Usage, _ = provider.ScanUsage(data)
 	case "message_stop":
 		info.Done = true
 	case "message_start":
+		info.Usage, _ = provider.ScanUsage(data)
 		if sp, ok := provider.FindNestedModel(data, "message"); ok && s != nil {
 			data = sp.AppendTo(make([]byte, 0, sp.Len(data, s.JSON)), data, s.JSON)
 		}

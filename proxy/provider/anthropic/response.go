@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+
+	"github.com/aisix/aisix/proxy/provider"
 )
 
 // ErrNotMessage is returned by TranslateResponse for a body that is not an
@@ -66,6 +68,14 @@ func appendUsage(b []byte, u *anUsage) []byte {
 	b = append(b, `,"cache_creation_tokens":`...)
 	b = appendInt(b, u.CacheCreationInputTokens)
 	return append(b, "}}"...)
+}
+
+// usageOf is u in the gateway's terms: the counts of the OpenAI usage
+// object appendUsage makes of it, so the counts recorded are the ones a
+// caller would read.
+func usageOf(u *anUsage) provider.Usage {
+	pu, _ := provider.DecodeUsage(appendUsage(nil, u))
+	return pu
 }
 
 // TranslateResponse turns an Anthropic message into an OpenAI

@@ -371,7 +371,7 @@ func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev EventInfo,
 			ev.Finished = true
 		}
 		dst = s.stop(dst)
-		ev.Done = true
+		ev.Done, ev.Usage = true, usageOf(&s.usage)
 	}
 	return dst, ev, nil
 }

@@ -82,6 +82,14 @@ func appendUsage(b []byte, u *usage) []byte {
 	return append(b, '}')
 }
 
+// usageOf is u in the gateway's terms: the counts of the OpenAI usage
+// object appendUsage makes of it, so the counts recorded are the ones a
+// caller would read.
+func usageOf(u *usage) provider.Usage {
+	pu, _ := provider.DecodeUsage(appendUsage(nil, u))
+	return pu
+}
+
 // TranslateResponse turns a Converse response into a chat.completion
 // answered under alias: text blocks joined as content, toolUse blocks as
 // tool_calls (input as the arguments string), reasoning text as

@@ -313,7 +313,7 @@ func (s *Stream) Event(dst, name, data []byte) (out []byte, ev provider.EventInf
 			break
 		}
 		dst = s.stop(dst)
-		ev.Done = true
+		ev.Done, ev.Usage = true, usageOf(&s.usage)
 	}
 	return dst, ev, nil
 }

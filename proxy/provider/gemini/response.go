@@ -115,6 +115,14 @@ func appendUsage(b []byte, u *gmUsage) []byte {
 	return append(b, "}}"...)
 }
 
+// usageOf is u in the gateway's terms: the counts of the OpenAI usage
+// object appendUsage makes of it, so the counts recorded are the ones a
+// caller would read.
+func usageOf(u *gmUsage) provider.Usage {
+	pu, _ := provider.DecodeUsage(appendUsage(nil, u))
+	return pu
+}
+
 // callID is the id of the n-th tool call of an answer (from 0): Gemini
 // gives function calls no id, and the same answer always gets the same
 // ids.

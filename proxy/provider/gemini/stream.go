@@ -262,7 +262,7 @@ func (s *Stream) Event(dst []byte, name, data []byte) (out []byte, ev provider.E
 		dst = append(dst, "\"}]}\n\n"...)
 		ev.Finished = true
 		dst = s.stop(dst)
-		ev.Done = true
+		ev.Done, ev.Usage = true, usageOf(&s.usage)
 	}
 	return dst, ev, nil
 }

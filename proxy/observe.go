@@ -1,0 +1,60 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/aisix/aisix/proxy/observe"
+)
+
+var wireNames = [...]string{wireOpenAI: "openai", wireResponses: "responses", wireAnthropic: "anthropic"}
+
+func (w callerWire) String() string { return wireNames[w] }
+
+// observeAttempt hands the observer the attempt on cd that just ended:
+// outcome is observe.OutcomeOK or the failure's trail label, reason its
+// status_reason, cooled whether it put the target in cooldown.
+func (c *call) observeAttempt(cd *candidate, outcome, reason string, cooled bool) {
+	o := c.s.observer
+	if o == nil {
+		return
+	}
+	a := &c.obs
+	*a = observe.Attempt{
+		CallID: c.callID, Key: c.key, Op: c.rt.op, Wire: c.rt.wire.String(),
+		Model: c.model, Target: cd.t, From: c.from, N: c.attempts, Stream: c.req.Stream,
+		Start: c.attStart, Latency: time.Since(c.attStart), TTFT: c.attTTFT,
+		Status: c.attStatus, Outcome: outcome, Reason: reason, Cooldown: cooled, Usage: c.usage,
+	}
+	if p := cd.t.Price; p != nil && c.usage.Known() {
+		a.Cost, a.Priced = p.Cost(c.usage), true
+	}
+	if outcome != observe.OutcomeOK {
+		c.failed = cd.t
+	}
+	o.Attempt(a)
+}
+
+// observeRequest hands the observer the request that just ended.
+func (c *call) observeRequest() {
+	r := &c.obsReq
+	*r = observe.Request{
+		CallID: c.callID, Key: c.key, Op: c.rt.op, Wire: c.rt.wire.String(),
+		Alias: clip(c.req.Model), Model: c.model, Stream: c.req.Stream,
+		Start: c.start, Latency: time.Since(c.start), Upstream: c.upstream + c.waited, TTFT: c.ttft,
+		Status: c.status, Attempts: c.attempts, Failovers: c.failoverN,
+	}
+	switch {
+	case c.outcome != "":
+		r.Outcome = c.outcome
+	case c.status == statusClientClosed:
+		r.Outcome = observe.OutcomeClientClosed
+	case c.status/100 == 2 && c.servedBy != "":
+		r.Outcome = observe.OutcomeOK
+	default:
+		r.Outcome = observe.OutcomeError
+	}
+	if c.servedBy != "" && c.obs.Target != nil && c.obs.OK() {
+		r.ServedBy, r.Usage, r.Cost, r.Priced = c.obs.Target, c.obs.Usage, c.obs.Cost, c.obs.Priced
+	}
+	c.s.observer.Request(r)
+}
