@@ -87,6 +87,7 @@ type call struct {
 	// plain answer counts it when its body is read, not after it is
 	// written).
 	upCounted, inAttempt bool
+	probing              bool // the attempt in flight is a half-open probe
 	// upstream is the time spent in upstream calls, waited in pauses
 	// between tries; ttft a stream's time from arrival to first content.
 	upstream, waited, ttft time.Duration
@@ -623,7 +624,7 @@ func (c *call) attempt(cd *candidate) (*failure, bool) {
 	}
 	c.attempts++
 	c.attStart, c.attStatus, c.attTTFT, c.usage, c.upCounted = time.Now(), 0, 0, provider.Usage{}, false
-	c.from = nil
+	c.from, c.probing = nil, cd.probe != 0
 	if c.failed != nil && c.failed != cd.t {
 		c.from = c.failed
 		c.failoverN++

@@ -23,7 +23,7 @@ func (c *call) observeAttempt(cd *candidate, outcome, reason string, cooled bool
 		CallID: c.callID, Key: c.key, Op: c.rt.op, Wire: c.rt.wire.String(),
 		Model: c.model, Target: cd.t, From: c.from, N: c.attempts, Stream: c.req.Stream,
 		Start: c.attStart, Latency: time.Since(c.attStart), TTFT: c.attTTFT,
-		Status: c.attStatus, Outcome: outcome, Reason: reason, Cooldown: cooled, Usage: c.usage,
+		Status: c.attStatus, Outcome: outcome, Reason: reason, Cooldown: cooled, Probe: c.probing, Usage: c.usage,
 	}
 	if p := cd.t.Price; p != nil && c.usage.Known() {
 		a.Cost, a.Priced = p.Cost(c.usage), true

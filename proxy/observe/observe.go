@@ -63,6 +63,9 @@ type Attempt struct {
 	Reason string
 	// Cooldown is set when this failure put the target in cooldown.
 	Cooldown bool
+	// Probe is set when the attempt was the half-open probe of a target
+	// whose cooldown had run out: OK() says whether it passed.
+	Probe bool
 	// Usage is the answer's token count, when the upstream reported it.
 	Usage provider.Usage
 	// Cost is Usage priced at the target's prices, in USD; Priced is false
