@@ -16,6 +16,9 @@ func (w callerWire) String() string { return wireNames[w] }
 func (c *call) observeAttempt(cd *candidate, outcome, reason string, cooled bool) {
 	o := c.s.observer
 	if o == nil {
+		if outcome == observe.OutcomeOK && c.usage.Known() {
+			c.addUsage(cd)
+		}
 		return
 	}
 	a := &c.obs
@@ -27,6 +30,9 @@ func (c *call) observeAttempt(cd *candidate, outcome, reason string, cooled bool
 	}
 	if p := cd.t.Price; p != nil && c.usage.Known() {
 		a.Cost, a.Priced = p.Cost(c.usage), true
+	}
+	if a.OK() && c.usage.Known() {
+		cd.h.AddUsage(c.usage.Input, c.usage.Output, a.Cost, a.Priced)
 	}
 	if outcome != observe.OutcomeOK {
 		c.failed = cd.t
@@ -57,4 +63,15 @@ func (c *call) observeRequest() {
 		r.ServedBy, r.Usage, r.Cost, r.Priced = c.obs.Target, c.obs.Usage, c.obs.Cost, c.obs.Priced
 	}
 	c.s.observer.Request(r)
+}
+
+// addUsage counts the answer's tokens and cost on its target's runtime
+// state (the dashboard's tokens/min and cost/hour).
+func (c *call) addUsage(cd *candidate) {
+	var cost float64
+	p := cd.t.Price
+	if p != nil {
+		cost = p.Cost(c.usage)
+	}
+	cd.h.AddUsage(c.usage.Input, c.usage.Output, cost, p != nil)
 }

@@ -400,6 +400,9 @@ func (s *Server) statusRow(m *storage.Model, now time.Time) StatusRow {
 		LastError:     st.LastError,
 		LastErrorAt:   timePtr(st.LastErrorAt),
 		LastSuccessAt: timePtr(st.LastSuccessAt),
+		TokensIn:      st.TokensIn,
+		TokensOut:     st.TokensOut,
+		CostUSD:       st.CostUSD,
 	}
 	return row
 }

@@ -880,7 +880,7 @@ func TestModelsStatus(t *testing.T) {
 	until := now.Add(30*time.Second + 512*time.Millisecond)
 	status[cooling] = health.Status{State: health.StateCooldown, CooldownUntil: until, Reason: "transport_error", Requests: 3, Failures: 3, LastError: "dial tcp: no such host", LastErrorAt: now.Add(-time.Second)}
 	status[expired] = health.Status{State: health.StateProbing, CooldownUntil: now.Add(-time.Second), Reason: "upstream_server_error"}
-	status[busy] = health.Status{State: health.StateHealthy, Requests: 10, InFlight: 2, LatencyP50: 1500 * time.Microsecond, LatencyP95: 20 * time.Millisecond, TTFTP50: 250 * time.Millisecond, LastSuccessAt: now.Add(-2 * time.Second)}
+	status[busy] = health.Status{State: health.StateHealthy, Requests: 10, InFlight: 2, TokensIn: 1200, TokensOut: 340, CostUSD: 0.0064, LatencyP50: 1500 * time.Microsecond, LatencyP95: 20 * time.Millisecond, TTFTP50: 250 * time.Millisecond, LastSuccessAt: now.Add(-2 * time.Second)}
 
 	r := e.mustAdmin(t, 200, "GET", "/admin/v1/models/status", "")
 	var got []map[string]any
@@ -899,15 +899,15 @@ func TestModelsStatus(t *testing.T) {
 	want := fmt.Sprintf(`{%q:
 		{"id":%q,"display_name":"cooling","kind":"direct","status":"cooldown",
 		 "cooldown_until":{"secs_since_epoch":%d,"nanos_since_epoch":512000000},"status_reason":"transport_error",
-		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":3,"failures":3,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0,
+		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":3,"failures":3,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0,"tokens_in":0,"tokens_out":0,"cost_usd":0,
 		 "last_error":"dial tcp: no such host","last_error_at":"2030-01-01T11:59:59Z"},
 		%q:{"id":%q,"display_name":"healthy","kind":"direct","status":"healthy",
-		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0},
+		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0,"tokens_in":0,"tokens_out":0,"cost_usd":0},
 		%q:{"id":%q,"display_name":"group","kind":"routing","status":"not_applicable"},
 		%q:{"id":%q,"display_name":"expired","kind":"direct","status":"healthy","status_reason":"upstream_server_error","probing":true,
-		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0},
+		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":0,"failures":0,"in_flight":0,"latency_p50_ms":0,"latency_p95_ms":0,"ttft_p50_ms":0,"tokens_in":0,"tokens_out":0,"cost_usd":0},
 		%q:{"id":%q,"display_name":"busy","kind":"direct","status":"healthy",
-		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":10,"failures":0,"in_flight":2,"latency_p50_ms":1.5,"latency_p95_ms":20,"ttft_p50_ms":250,
+		 "provider":"openai","endpoints":["chat.completions","embeddings","completions","responses","messages","messages.count_tokens"],"requests":10,"failures":0,"in_flight":2,"latency_p50_ms":1.5,"latency_p95_ms":20,"ttft_p50_ms":250,"tokens_in":1200,"tokens_out":340,"cost_usd":0.0064,
 		 "last_success_at":"2030-01-01T11:59:58Z"}
 	}`, cooling, cooling, until.Unix(), healthy, healthy, group, group, expired, expired, busy, busy)
 	assertJSONEqual(t, byID, want)

@@ -411,6 +411,11 @@ type DirectStats struct {
 	LastError     string     `json:"last_error,omitempty"`
 	LastErrorAt   *time.Time `json:"last_error_at,omitempty"`
 	LastSuccessAt *time.Time `json:"last_success_at,omitempty"`
+	// TokensIn, TokensOut and CostUSD are cumulative since the server
+	// started (cost at the model's price; 0 without one).
+	TokensIn  uint64  `json:"tokens_in"`
+	TokensOut uint64  `json:"tokens_out"`
+	CostUSD   float64 `json:"cost_usd"`
 	// SecretNeedsReentry is set when the model's provider key points at
 	// another host than the one its secret was entered for: requests go
 	// without the credential until the secret is entered again.

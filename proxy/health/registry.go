@@ -124,6 +124,9 @@ type Target struct {
 	cooldowns   atomic.Uint64
 	inFlight    atomic.Int64
 	lastSuccess atomic.Int64 // Unix ns
+	tokensIn    atomic.Uint64
+	tokensOut   atomic.Uint64
+	costNanos   atomic.Uint64 // USD × 1e9 of the priced answers
 	latency     window
 	ttft        window
 
@@ -266,6 +269,20 @@ func (t *Target) Neutral() {
 	t.inFlight.Add(-1)
 }
 
+// AddUsage counts the tokens of one answer and, when priced, its cost in
+// USD (atomics on the target's own state: no lock shared by all requests).
+func (t *Target) AddUsage(in, out int64, cost float64, priced bool) {
+	if in > 0 {
+		t.tokensIn.Add(uint64(in))
+	}
+	if out > 0 {
+		t.tokensOut.Add(uint64(out))
+	}
+	if priced && cost > 0 {
+		t.costNanos.Add(uint64(cost*1e9 + 0.5))
+	}
+}
+
 func (t *Target) status(now time.Time) Status {
 	st := Status{
 		State:     StateHealthy,
@@ -273,6 +290,9 @@ func (t *Target) status(now time.Time) Status {
 		Failures:  t.failures.Load(),
 		InFlight:  t.inFlight.Load(),
 		Cooldowns: t.cooldowns.Load(),
+		TokensIn:  t.tokensIn.Load(),
+		TokensOut: t.tokensOut.Load(),
+		CostUSD:   float64(t.costNanos.Load()) / 1e9,
 	}
 	if ls := t.lastSuccess.Load(); ls != 0 {
 		st.LastSuccessAt = time.Unix(0, ls)

@@ -40,4 +40,9 @@ type Status struct {
 	ProbeInFlight bool
 	// Cooldowns counts how many times the model entered cooldown.
 	Cooldowns uint64
+	// TokensIn and TokensOut count the tokens of the model's answers as
+	// their upstreams reported them, CostUSD their cost at the model's
+	// price (0 without one); all cumulative since start.
+	TokensIn, TokensOut uint64
+	CostUSD             float64
 }
