@@ -86,9 +86,8 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 		return decodeFailure(t, "upstream returned a body that is not a valid answer"), false
 	}
 	c.out = out
-	if c.s.observer != nil || c.s.accessEnabled {
-		c.usage, _ = provider.ScanUsage(out)
-	}
+	// The tokens, for the target's counters, the observer and the log.
+	c.usage, _ = provider.ScanUsage(out)
 	if c.rt.op == provider.OpResponses {
 		c.remember(t, responseID(rb))
 	}

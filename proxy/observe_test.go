@@ -158,3 +158,28 @@ func TestObserverAnthropicUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetUsageCounters: an answered request's tokens are counted on its
+// target's runtime state (the dashboard's rates), with or without an
+// observer; a failed attempt counts none.
+func TestTargetUsageCounters(t *testing.T) {
+	for _, withObs := range []bool{false, true} {
+		var opts []envOption
+		if withObs {
+			opts = append(opts, withObserver(&recorder{}))
+		}
+		e := newEnv(t, pair(upstream(t, "pri", proxytest.RateLimited("")), upstream(t, "sec"), storage.Routing{}), opts...)
+		if r := e.chat("chat-prod"); r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+		if s := e.stream("chat-prod"); s.status != 200 {
+			t.Fatalf("stream %d", s.status)
+		}
+		if st := e.reg.Status("id-gpt-4o-secondary"); st.TokensIn != 20 || st.TokensOut != 18 || st.CostUSD != 0 {
+			t.Errorf("observer %v: secondary status = %+v, want 20 in, 18 out", withObs, st)
+		}
+		if st := e.reg.Status("id-gpt-4o-primary"); st.TokensIn != 0 {
+			t.Errorf("observer %v: the failing primary counted tokens: %+v", withObs, st)
+		}
+	}
+}
