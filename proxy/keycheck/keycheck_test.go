@@ -303,12 +303,12 @@ func TestCheckEgressPolicy(t *testing.T) {
 func TestCheckUnusableKey(t *testing.T) {
 	c := keycheck.New(keycheck.Options{})
 	t.Cleanup(c.Close)
-	pk := providerKey("")
-	pk.Provider, pk.Adapter, pk.Secret = "vertex", "vertex", `{"project":"p","region":"us-central1","access_token":"t"}`
-	pk.SecretHost = pk.BaseHost()
-	// Gemini models on Vertex are not implemented yet.
-	res := check(t, c, pk, keycheck.Request{Model: "gemini-2.5-flash"})
-	if res.OK || res.Status != 0 || !strings.Contains(res.Error, "not implemented") || !strings.HasPrefix(res.Hint, "adapter:") {
+	// An adapter no build knows (a store refuses it; a check of the row
+	// says why, sends nothing).
+	pk := providerKey("http://" + closedPort(t) + "/v1")
+	pk.Provider, pk.Adapter = "foo", "foo"
+	res := check(t, c, pk, keycheck.Request{Model: "foo-1"})
+	if res.OK || res.Status != 0 || !strings.Contains(res.Error, "adapter: must be one of") || !strings.HasPrefix(res.Hint, "fix the provider key: adapter:") {
 		t.Errorf("result %+v", res)
 	}
 }
