@@ -399,3 +399,28 @@ func TestCheckGemini(t *testing.T) {
 		t.Errorf("invalid key result %+v", res)
 	}
 }
+
+// TestCheckVertexGemini: a vertex key's Gemini model is checked with one
+// real generateContent under the key's bearer token; a token Vertex
+// refuses is a 401 with the credentials hint, quoting no token.
+func TestCheckVertexGemini(t *testing.T) {
+	v := proxytest.NewVertex("vg", proxytest.VertexOptions{Token: "ya29.check-token"})
+	t.Cleanup(v.Close)
+	c := keycheck.New(keycheck.Options{})
+	t.Cleanup(c.Close)
+	pk := storage.ProviderKey{ID: "pk-v", DisplayName: "vtx", Provider: "vertex", Adapter: "vertex",
+		Secret: `{"project":"proj-test","region":"us-central1","access_token":"ya29.check-token"}`, APIBase: v.URL()}
+	pk.SecretHost = pk.BaseHost()
+	res := check(t, c, pk, keycheck.Request{Model: "gemini-2.5-flash"})
+	if !res.OK || res.Status != 200 {
+		t.Fatalf("result %+v", res)
+	}
+	if reqs := v.Requests(); len(reqs) != 1 || reqs[0].Endpoint != proxytest.GeminiGenerate || reqs[0].Header.Get("Authorization") != "Bearer ya29.check-token" {
+		t.Errorf("requests %+v", reqs)
+	}
+	pk.Secret = `{"project":"proj-test","region":"us-central1","access_token":"ya29.stale-token"}`
+	res = check(t, c, pk, keycheck.Request{Model: "gemini-2.5-flash"})
+	if res.OK || res.Status != 401 || !strings.Contains(res.Hint, "credentials") || strings.Contains(res.Error+res.Hint, "ya29.") {
+		t.Errorf("refused token result %+v", res)
+	}
+}

@@ -200,7 +200,9 @@ func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) (
 			return dst, ErrNotPrediction
 		}
 		vecs[i] = p.Embeddings.Values
-		tokens += int(p.Embeddings.Statistics.TokenCount)
+		if tc := p.Embeddings.Statistics.TokenCount; tc > 0 && tc < 1<<31 {
+			tokens += int(tc)
+		}
 	}
 	return gemini.AppendEmbeddings(dst, vecs, alias, base64Format, tokens), nil
 }
