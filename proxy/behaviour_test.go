@@ -444,34 +444,39 @@ func TestDirectModel(t *testing.T) {
 	}
 }
 
-// TestNotImplementedAdapter: a model on an adapter that is not implemented
-// answers 501; inside a group it is skipped.
-func TestNotImplementedAdapter(t *testing.T) {
+// TestUnknownAdapter: a provider key whose adapter no build knows (a row
+// the store would refuse, written into the source directly) is skipped
+// with its direct model, which is then not found; a group passes over
+// it, and a group of only it answers the configuration error. (An
+// adapter storage lists but routing does not implement answers 501
+// not_implemented: routing's TestResolveUnimplementedAdapter.)
+func TestUnknownAdapter(t *testing.T) {
 	up := upstream(t, "up")
-	// Gemini models on Vertex are not implemented yet.
-	anth := storage.ProviderKey{ID: "pk-anth", DisplayName: "anth", Provider: "vertex", Adapter: "vertex",
-		Secret: `{"project":"p","region":"us-central1","access_token":"ya29.t"}`, APIBase: up.BaseURL()}
-	anth.SecretHost = anth.BaseHost()
+	foo := storage.ProviderKey{ID: "pk-foo", DisplayName: "foo", Provider: "foo", Adapter: "foo", Secret: "s", APIBase: up.BaseURL()}
+	foo.SecretHost = foo.BaseHost()
 	e := newEnv(t, storage.Dataset{
-		ProviderKeys: []storage.ProviderKey{anth, providerKey("pk", up.BaseURL())},
+		ProviderKeys: []storage.ProviderKey{foo, providerKey("pk", up.BaseURL())},
 		Models: []storage.Model{
-			directModel("claude", "pk-anth", func(m *storage.Model) { m.ModelName = "gemini-2.5-flash" }), directModel("gpt", "pk"),
-			routingModel("group", storage.Routing{Targets: targets("claude", "gpt")}),
-			routingModel("broken", storage.Routing{Targets: targets("claude")}),
+			directModel("foo-direct", "pk-foo", func(m *storage.Model) { m.ModelName = "foo-1" }), directModel("gpt", "pk"),
+			routingModel("group", storage.Routing{Targets: targets("foo-direct", "gpt")}),
+			routingModel("broken", storage.Routing{Targets: targets("foo-direct")}),
 		},
 		APIKeys: []storage.APIKey{callerAPIKey("k", callerKey, "*")},
 	})
-	r := e.chat("claude")
-	if r.status != 501 || r.errType(t) != "not_implemented" {
+	r := e.chat("foo-direct")
+	if r.status != 404 || r.errType(t) != "model_not_found" {
 		t.Errorf("direct: %d %s", r.status, r.body)
 	}
 	r = e.chat("group")
 	wantHeader(t, r.header, "X-Aisix-Served-By", "gpt")
 	r = e.chat("broken")
-	if r.status != 501 {
-		t.Errorf("group of one unimplemented target: %d %s", r.status, r.body)
+	if r.status != 500 || r.errType(t) != "config_error" || !strings.Contains(string(r.body), "adapter: must be one of") {
+		t.Errorf("group of one unknown-adapter target: %d %s", r.status, r.body)
 	}
-	wantHeader(t, r.header, "X-Aisix-Attempts", "claude=config_error")
+	wantHeader(t, r.header, "X-Aisix-Attempts", "foo-direct=config_error")
+	if up.Hits() != 1 {
+		t.Errorf("upstream hits %d, want 1 (the group's)", up.Hits())
+	}
 }
 
 // TestModelsEndpoint lists the aliases a key may use.

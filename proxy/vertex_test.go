@@ -127,7 +127,7 @@ func wantNoVertexLeak(t testing.TB, e *env, what, s string) {
 	for _, ev := range all {
 		s += "\n" + ev.Reason + " " + ev.Detail
 	}
-	for _, m := range []string{vclaude, gpt} {
+	for _, m := range []string{vclaude, vgemini, gpt} {
 		s += "\n" + e.reg.Status("id-"+m).LastError
 	}
 	s += "\n" + e.logs.String()
@@ -560,27 +560,356 @@ func TestVertexMessages(t *testing.T) {
 	}
 }
 
-// TestVertexGemini: a Gemini model on Vertex answers not_implemented;
-// in a group it is skipped.
+// The Gemini half of the suite: Google's models on a vertex key speak
+// the Gemini API's wire (package gemini's translation) at the project's
+// publishers/google models, with the key's bearer token.
+
+const (
+	vgemini         = "vgemini" // the Vertex Gemini target's name
+	vgeminiModel    = "gemini-2.5-flash"
+	vgeminiEmbedder = "text-embedding-005"
+)
+
+func newVertexGemini(t testing.TB, g *proxytest.GoogleOAuth, script ...proxytest.Behavior) *proxytest.Vertex {
+	t.Helper()
+	v := proxytest.NewVertex(vgemini, proxytest.VertexOptions{Project: vertexProject, Region: vertexRegion, Token: vertexToken, OAuth: g}, script...)
+	t.Cleanup(v.Close)
+	return v
+}
+
+func vgeminiModelRow(name, pkID, modelName string, mods ...func(*storage.Model)) storage.Model {
+	m := storage.Model{ID: "id-" + name, DisplayName: name, Provider: "vertex", ModelName: modelName, ProviderKeyID: pkID}
+	for _, fn := range mods {
+		fn(&m)
+	}
+	return m
+}
+
+// vgmixed is chat-prod over vgemini (on v) and gpt (on oai), vgemini
+// first when vertexFirst, and vembed (text-embedding-005 on v).
+func vgmixed(v *proxytest.Vertex, g *proxytest.GoogleOAuth, oai *proxytest.Upstream, vertexFirst bool, r storage.Routing) storage.Dataset {
+	ds := vmixed(v, g, oai, vertexFirst, r)
+	ds.Models[0] = vgeminiModelRow(vgemini, "pk-vertex", vgeminiModel)
+	ds.Models = append(ds.Models, vgeminiModelRow("vembed", "pk-vertex", vgeminiEmbedder))
+	if vertexFirst {
+		ds.Models[2].Routing.Targets = targets(vgemini, gpt)
+	} else {
+		ds.Models[2].Routing.Targets = targets(gpt, vgemini)
+	}
+	return ds
+}
+
+// wantVertexGeminiRequest checks one Gemini request the fake Vertex
+// received: the bearer token and no API key, the method's path (alt=sse
+// when streaming), and a GenerateContentRequest carrying the prompt.
+func wantVertexGeminiRequest(t testing.TB, r proxytest.Request, stream bool) {
+	t.Helper()
+	if a := r.Header.Get("Authorization"); !strings.HasPrefix(a, "Bearer ya29.") || strings.Contains(a, callerKey) {
+		t.Errorf("authorization %q", a)
+	}
+	for _, h := range []string{"X-Goog-Api-Key", "X-Api-Key", "Anthropic-Version"} {
+		if v, ok := r.Header[h]; ok {
+			t.Errorf("upstream request carries %s: %q", h, v)
+		}
+	}
+	want := "/v1/projects/" + vertexProject + "/locations/" + vertexRegion + "/publishers/google/models/" + vgeminiModel + ":generateContent"
+	if stream {
+		want = "/v1/projects/" + vertexProject + "/locations/" + vertexRegion + "/publishers/google/models/" + vgeminiModel + ":streamGenerateContent?alt=sse"
+	}
+	if r.Path != want {
+		t.Errorf("path %s, want %s", r.Path, want)
+	}
+	var b struct {
+		Contents []struct {
+			Role  string `json:"role"`
+			Parts []struct {
+				Text string `json:"text"`
+			} `json:"parts"`
+		} `json:"contents"`
+	}
+	if err := json.Unmarshal(r.Body, &b); err != nil || len(b.Contents) != 1 || b.Contents[0].Role != "user" || len(b.Contents[0].Parts) != 1 || b.Contents[0].Parts[0].Text != "Say hello." {
+		t.Errorf("body %s (%v)", r.Body, err)
+	}
+}
+
+// TestVertexGemini: a Gemini model on a vertex key answers a plain chat
+// completion and a stream (the upstream's alt=sse events, which end at
+// the finishReason without a [DONE], become OpenAI chunks and [DONE]),
+// and embeddings through Vertex AI's :predict, usage from its token
+// counts; the access token goes as the bearer token, no token request.
 func TestVertexGemini(t *testing.T) {
-	v := newVertex(t, nil)
+	v := newVertexGemini(t, nil)
 	oai := upstream(t, gpt)
-	gem := vertexModel("gemini", "pk-vertex")
-	gem.ModelName = "gemini-2.5-flash"
+	e := newEnv(t, vgmixed(v, nil, oai, true, storage.Routing{}))
+
+	r := e.chat(vgemini)
+	if r.status != 200 {
+		t.Fatalf("chat: %d %s (denied %d)", r.status, r.body, v.Denied())
+	}
+	m := r.json(t)
+	ch := m["choices"].([]any)[0].(map[string]any)
+	if m["model"] != vgemini || m["object"] != "chat.completion" || ch["message"].(map[string]any)["content"] != "hello from "+vgemini || ch["finish_reason"] != "stop" {
+		t.Errorf("answer %s", r.body)
+	}
+	wantHeader(t, r.header, "X-Aisix-Served-By", vgemini)
+	wantHeader(t, v.Requests()[0].Header, "Authorization", "Bearer "+vertexToken)
+	wantVertexGeminiRequest(t, v.Requests()[0], false)
+
+	s := e.stream("chat-prod")
+	if s.status != 200 || !s.done() {
+		t.Fatalf("stream: %d done=%v %s", s.status, s.done(), s.raw)
+	}
+	if got := s.content(t); got != "hello from "+vgemini {
+		t.Errorf("stream content %q:\n%s", got, s.raw)
+	}
+	if got := s.finishReason(t); got != "stop" {
+		t.Errorf("finish_reason %q", got)
+	}
+	for _, c := range s.chunks(t) {
+		if c.Model != "chat-prod" {
+			t.Errorf("chunk model %q", c.Model)
+		}
+	}
+	wantHeader(t, s.header, "X-Aisix-Served-By", vgemini)
+	wantVertexGeminiRequest(t, v.Requests()[1], true)
+
+	r = e.do(http.MethodPost, "/v1/embeddings", callerKey, `{"model":"vembed","input":["hello world","hi"],"dimensions":3}`)
+	if want := `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.25,-0.5,1]},{"object":"embedding","index":1,"embedding":[0.25,-0.5,1]}],"model":"vembed","usage":{"prompt_tokens":3,"total_tokens":3}}`; r.status != 200 || string(r.body) != want {
+		t.Errorf("embeddings: %d %s", r.status, r.body)
+	}
+	req := v.Requests()[2]
+	if req.Endpoint != proxytest.VertexPredict || req.Model != vgeminiEmbedder ||
+		string(req.Body) != `{"instances":[{"content":"hello world"},{"content":"hi"}],"parameters":{"outputDimensionality":3}}` {
+		t.Errorf("predict request %s %s", req.Path, req.Body)
+	}
+	wantHeader(t, req.Header, "Authorization", "Bearer "+vertexToken)
+	if v.Denied() != 0 || oai.Hits() != 0 {
+		t.Errorf("denied %d, gpt hits %d", v.Denied(), oai.Hits())
+	}
+}
+
+// TestVertexGeminiToolCalls: a functionCall answer becomes tool_calls,
+// plain and streaming, and the tool reaches Vertex as a
+// functionDeclaration.
+func TestVertexGeminiToolCalls(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			v := newVertexGemini(t, nil, proxytest.GeminiFunctionCalls("", getWeather))
+			oai := upstream(t, gpt)
+			e := newEnv(t, vgmixed(v, nil, oai, true, storage.Routing{}))
+			var finish string
+			var calls []string
+			if stream {
+				r := e.streamReq(toolsRequest(true))
+				if r.status != 200 || !r.done() {
+					t.Fatalf("%d done=%v %s", r.status, r.done(), r.raw)
+				}
+				finish = r.finishReason(t)
+				for _, c := range r.chunks(t) {
+					for _, ch := range c.Choices {
+						for _, tc := range ch.Delta.ToolCalls {
+							calls = append(calls, tc.Function.Name+" "+tc.Function.Arguments)
+						}
+					}
+				}
+			} else {
+				r := e.do(http.MethodPost, "/v1/chat/completions", callerKey, toolsRequest(false))
+				if r.status != 200 {
+					t.Fatalf("%d %s", r.status, r.body)
+				}
+				var body struct {
+					Choices []struct {
+						Message struct {
+							ToolCalls []struct {
+								Function struct{ Name, Arguments string }
+							} `json:"tool_calls"`
+						} `json:"message"`
+						FinishReason string `json:"finish_reason"`
+					} `json:"choices"`
+				}
+				if err := json.Unmarshal(r.body, &body); err != nil || len(body.Choices) != 1 {
+					t.Fatalf("%v %s", err, r.body)
+				}
+				finish = body.Choices[0].FinishReason
+				for _, tc := range body.Choices[0].Message.ToolCalls {
+					calls = append(calls, tc.Function.Name+" "+tc.Function.Arguments)
+				}
+			}
+			if finish != "tool_calls" || len(calls) != 1 || calls[0] != `get_weather {"city":"Paris"}` {
+				t.Errorf("finish %q calls %q", finish, calls)
+			}
+			req := v.Requests()[0]
+			wantHeader(t, req.Header, "Authorization", "Bearer "+vertexToken)
+			var b struct {
+				Tools []struct {
+					FunctionDeclarations []struct{ Name string } `json:"functionDeclarations"`
+				} `json:"tools"`
+			}
+			if err := json.Unmarshal(req.Body, &b); err != nil || len(b.Tools) != 1 || len(b.Tools[0].FunctionDeclarations) != 1 || b.Tools[0].FunctionDeclarations[0].Name != "get_weather" {
+				t.Errorf("tools in %s", req.Body)
+			}
+			if stream != strings.Contains(req.Path, ":streamGenerateContent?alt=sse") {
+				t.Errorf("path %s", req.Path)
+			}
+		})
+	}
+}
+
+// TestVertexGeminiFailover: a Vertex Gemini target refused with 429
+// RESOURCE_EXHAUSTED or 503 UNAVAILABLE, plain or before a stream's
+// first event, fails the group over to gpt and is cooled; nothing of
+// Google's envelope reaches the caller.
+func TestVertexGeminiFailover(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		b      proxytest.Behavior
+		status string
+		why    string
+	}{
+		{"429 RESOURCE_EXHAUSTED", proxytest.VertexQuotaExceeded(), "429", "upstream_rate_limited"},
+		{"503 UNAVAILABLE", proxytest.VertexUnavailable(), "503", "upstream_overloaded"},
+	} {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/stream=%v", tt.name, stream), func(t *testing.T) {
+				t.Parallel()
+				v := newVertexGemini(t, nil, proxytest.Sequence(tt.b)...)
+				oai := upstream(t, gpt)
+				e := newEnv(t, vgmixed(v, nil, oai, true, storage.Routing{}))
+				var header http.Header
+				var body string
+				if stream {
+					r := e.stream("chat-prod")
+					if r.status != 200 || !r.done() || r.content(t) != "hello from "+gpt {
+						t.Fatalf("%d %s", r.status, r.raw)
+					}
+					header, body = r.header, r.raw
+				} else {
+					r := e.chat("chat-prod")
+					if r.status != 200 {
+						t.Fatalf("%d %s", r.status, r.body)
+					}
+					header, body = r.header, string(r.body)
+				}
+				wantHeader(t, header, "X-Aisix-Attempts", vgemini+"="+tt.status+","+gpt+"=200")
+				wantHeader(t, header, "X-Aisix-Served-By", gpt)
+				wantTargetState(t, e, vgemini, health.StateCooldown, tt.why)
+				if v.Hits() != 1 || oai.Hits() != 1 || v.Denied() != 0 {
+					t.Errorf("hits vertex=%d gpt=%d denied %d", v.Hits(), oai.Hits(), v.Denied())
+				}
+				wantVertexGeminiRequest(t, v.Requests()[0], stream)
+				wantNoVertexLeak(t, e, "the answer", body)
+			})
+		}
+	}
+}
+
+// TestVertexGeminiTokenReuse: a service account's token is minted once
+// and serves concurrent chats and streams of a Gemini model, and a Claude
+// model on the same key.
+func TestVertexGeminiTokenReuse(t *testing.T) {
+	g := newGoogleOAuth(t)
+	v := newVertexGemini(t, g)
 	e := newEnv(t, storage.Dataset{
-		ProviderKeys: []storage.ProviderKey{vertexKey("pk-vertex", v, nil), providerKey("pk-gpt", oai.BaseURL())},
-		Models:       []storage.Model{gem, directModel(gpt, "pk-gpt"), routingModel("chat-prod", storage.Routing{Targets: targets("gemini", gpt)})},
+		ProviderKeys: []storage.ProviderKey{vertexKey("pk-vertex", v, g)},
+		Models:       []storage.Model{vgeminiModelRow(vgemini, "pk-vertex", vgeminiModel), vertexModel(vclaude, "pk-vertex")},
 		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
 	})
-	if r := e.chat("gemini"); r.status != 501 || r.errType(t) != "not_implemented" || !strings.Contains(string(r.body), "Gemini models on Vertex are not implemented yet") {
-		t.Errorf("gemini: %d %s", r.status, r.body)
+	const n = 30
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				if r := e.chat(vgemini); r.status != 200 {
+					t.Errorf("chat %d: %s", r.status, r.body)
+				}
+			} else if r := e.stream(vgemini); r.status != 200 || !r.done() {
+				t.Errorf("stream %d: %s", r.status, r.raw)
+			}
+		}()
 	}
-	if r := e.chat("chat-prod"); r.status != 200 || r.header.Get("X-Aisix-Served-By") != gpt {
-		t.Errorf("group: %d %s", r.status, r.body)
+	wg.Wait()
+	if r := e.chat(vclaude); r.status != 200 {
+		t.Errorf("claude on the same key: %d %s", r.status, r.body)
 	}
-	if v.Hits()+v.Denied() != 0 {
-		t.Errorf("vertex was called")
+	if g.Hits() != 1 || v.Hits() != n+1 || v.Denied() != 0 {
+		t.Errorf("token requests %d (want 1), vertex hits %d denied %d", g.Hits(), v.Hits(), v.Denied())
 	}
+	tok := v.Requests()[0].Header.Get("Authorization")
+	for _, r := range v.Requests() {
+		if r.Header.Get("Authorization") != tok || !g.Valid(strings.TrimPrefix(tok, "Bearer ")) {
+			t.Fatalf("authorization %q, want %q", r.Header.Get("Authorization"), tok)
+		}
+	}
+}
+
+// TestVertexGeminiWrongToken: a token Vertex refuses (401 UNAUTHENTICATED)
+// fails over without a retry and cools the target as an auth failure; a
+// direct model answers the caller an authentication error naming no
+// upstream detail. A token endpoint that refuses the service account
+// fails over before Vertex is called.
+func TestVertexGeminiWrongToken(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			v := proxytest.NewVertex(vgemini, proxytest.VertexOptions{Project: vertexProject, Region: vertexRegion, Token: "ya29.another-token"})
+			t.Cleanup(v.Close)
+			oai := upstream(t, gpt)
+			e := newEnv(t, vgmixed(v, nil, oai, true, storage.Routing{Retries: ptr(1)}))
+			var header http.Header
+			var body string
+			if stream {
+				r := e.stream("chat-prod")
+				if r.status != 200 || !r.done() {
+					t.Fatalf("%d %s", r.status, r.raw)
+				}
+				header, body = r.header, r.raw
+			} else {
+				r := e.chat("chat-prod")
+				if r.status != 200 {
+					t.Fatalf("%d %s", r.status, r.body)
+				}
+				header, body = r.header, string(r.body)
+			}
+			wantHeader(t, header, "X-Aisix-Attempts", vgemini+"=401,"+gpt+"=200")
+			wantHeader(t, header, "X-Aisix-Served-By", gpt)
+			wantTargetState(t, e, vgemini, health.StateCooldown, "upstream_auth_failure")
+			if v.Denied() != 1 || v.Hits() != 0 {
+				t.Errorf("vertex denied %d hits %d", v.Denied(), v.Hits())
+			}
+			wantNoVertexLeak(t, e, "the answer", body)
+		})
+	}
+	t.Run("direct", func(t *testing.T) {
+		v := proxytest.NewVertex(vgemini, proxytest.VertexOptions{Project: vertexProject, Region: vertexRegion, Token: "ya29.another-token"})
+		t.Cleanup(v.Close)
+		oai := upstream(t, gpt)
+		e := newEnv(t, vgmixed(v, nil, oai, true, storage.Routing{}))
+		r := e.chat(vgemini)
+		if r.status != 502 || r.errType(t) != "upstream_error" || !strings.Contains(string(r.body), "upstream rejected the provider credentials (401)") {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+		wantNoVertexLeak(t, e, "the answer", string(r.body))
+	})
+	t.Run("token endpoint refuses", func(t *testing.T) {
+		g := newGoogleOAuth(t)
+		g.FailNext(400)
+		v := newVertexGemini(t, g)
+		oai := upstream(t, gpt)
+		e := newEnv(t, vgmixed(v, g, oai, true, storage.Routing{}))
+		r := e.chat("chat-prod")
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		wantHeader(t, r.header, "X-Aisix-Attempts", vgemini+"=credential_error,"+gpt+"=200")
+		wantTargetState(t, e, vgemini, health.StateCooldown, "upstream_auth_failure")
+		if g.Hits() != 1 || v.Hits()+v.Denied() != 0 {
+			t.Errorf("token requests %d, vertex requests %d", g.Hits(), v.Hits()+v.Denied())
+		}
+		wantNoVertexLeak(t, e, "the answer", string(r.body))
+	})
 }
 
 // TestVertexTokenStall: a token endpoint that does not answer holds the

@@ -318,7 +318,7 @@ func configHint(pk *storage.ProviderKey, msg string) string {
 	case strings.Contains(msg, "egress policy"):
 		return "egress policy: the gateway refuses this host (upstream.deny_private, upstream.allow_metadata); point api_base elsewhere or change the policy"
 	case strings.Contains(msg, "not implemented"):
-		return "adapter: not implemented yet; every adapter is, except Gemini models on vertex (use the gemini adapter with an AI Studio key for those)"
+		return "adapter: not implemented by this build of aisix; use one of the adapters it lists (aisix provider-key create --help)"
 	}
 	return "api_base: fix it with aisix provider-key update " + pk.DisplayName + " --api-base URL (http or https, a host, no user info, query or fragment)"
 }

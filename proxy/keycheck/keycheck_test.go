@@ -303,12 +303,12 @@ func TestCheckEgressPolicy(t *testing.T) {
 func TestCheckUnusableKey(t *testing.T) {
 	c := keycheck.New(keycheck.Options{})
 	t.Cleanup(c.Close)
-	pk := providerKey("")
-	pk.Provider, pk.Adapter, pk.Secret = "vertex", "vertex", `{"project":"p","region":"us-central1","access_token":"t"}`
-	pk.SecretHost = pk.BaseHost()
-	// Gemini models on Vertex are not implemented yet.
-	res := check(t, c, pk, keycheck.Request{Model: "gemini-2.5-flash"})
-	if res.OK || res.Status != 0 || !strings.Contains(res.Error, "not implemented") || !strings.HasPrefix(res.Hint, "adapter:") {
+	// An adapter no build knows (a store refuses it; a check of the row
+	// says why, sends nothing).
+	pk := providerKey("http://" + closedPort(t) + "/v1")
+	pk.Provider, pk.Adapter = "foo", "foo"
+	res := check(t, c, pk, keycheck.Request{Model: "foo-1"})
+	if res.OK || res.Status != 0 || !strings.Contains(res.Error, "adapter: must be one of") || !strings.HasPrefix(res.Hint, "fix the provider key: adapter:") {
 		t.Errorf("result %+v", res)
 	}
 }
@@ -397,5 +397,30 @@ func TestCheckGemini(t *testing.T) {
 	if res.OK || res.Status != 400 || !strings.Contains(res.Hint, "credentials") || !strings.Contains(res.Error, "API key not valid") ||
 		strings.Contains(res.Error+res.Hint, "wrong-key") {
 		t.Errorf("invalid key result %+v", res)
+	}
+}
+
+// TestCheckVertexGemini: a vertex key's Gemini model is checked with one
+// real generateContent under the key's bearer token; a token Vertex
+// refuses is a 401 with the credentials hint, quoting no token.
+func TestCheckVertexGemini(t *testing.T) {
+	v := proxytest.NewVertex("vg", proxytest.VertexOptions{Token: "ya29.check-token"})
+	t.Cleanup(v.Close)
+	c := keycheck.New(keycheck.Options{})
+	t.Cleanup(c.Close)
+	pk := storage.ProviderKey{ID: "pk-v", DisplayName: "vtx", Provider: "vertex", Adapter: "vertex",
+		Secret: `{"project":"proj-test","region":"us-central1","access_token":"ya29.check-token"}`, APIBase: v.URL()}
+	pk.SecretHost = pk.BaseHost()
+	res := check(t, c, pk, keycheck.Request{Model: "gemini-2.5-flash"})
+	if !res.OK || res.Status != 200 {
+		t.Fatalf("result %+v", res)
+	}
+	if reqs := v.Requests(); len(reqs) != 1 || reqs[0].Endpoint != proxytest.GeminiGenerate || reqs[0].Header.Get("Authorization") != "Bearer ya29.check-token" {
+		t.Errorf("requests %+v", reqs)
+	}
+	pk.Secret = `{"project":"proj-test","region":"us-central1","access_token":"ya29.stale-token"}`
+	res = check(t, c, pk, keycheck.Request{Model: "gemini-2.5-flash"})
+	if res.OK || res.Status != 401 || !strings.Contains(res.Hint, "credentials") || strings.Contains(res.Error+res.Hint, "ya29.") {
+		t.Errorf("refused token result %+v", res)
 	}
 }

@@ -289,16 +289,25 @@ type VertexOptions struct {
 	OAuth *GoogleOAuth
 }
 
-// Vertex is a fake Vertex AI serving Claude (httptest):
+// Vertex is a fake Vertex AI (httptest) serving Claude:
 // POST /v1/projects/{p}/locations/{r}/publishers/anthropic/models/{model}:rawPredict
-// and :streamRawPredict, and …/models/count-tokens:rawPredict. Before its
-// script (Anthropic behaviours: AnthropicOK, AnthropicStream, …, with the
-// model taken from the path) it checks each request as Vertex does, with
-// Google's error envelope: an unknown project, region or path 404
-// NOT_FOUND, no or an unknown bearer token 401 UNAUTHENTICATED, and the
-// body as Claude on Vertex wants it: a JSON object with anthropic_version
-// vertex-2023-10-16, no model (but on count-tokens), stream true exactly on
-// streamRawPredict (400 INVALID_ARGUMENT otherwise).
+// and :streamRawPredict, and …/models/count-tokens:rawPredict; and
+// Google's models, as Vertex AI's REST reference describes them:
+// …/publishers/google/models/{model}:generateContent,
+// :streamGenerateContent (?alt=sse an event stream, else one JSON array)
+// and :predict (the text-embedding instances and predictions). Before its
+// script (Anthropic behaviours for Claude: AnthropicOK, AnthropicStream,
+// …; Gemini behaviours for Google's models: GeminiOK, GeminiStreamAnswer,
+// …, and VertexEmbedding; the model taken from the path) it checks each
+// request as Vertex does, with Google's error envelope: an unknown
+// project, region or path 404 NOT_FOUND; an API key (x-goog-api-key or
+// key=), or no or an unknown bearer token, 401 UNAUTHENTICATED; and the
+// body: for Claude a JSON object with anthropic_version
+// vertex-2023-10-16, no model (but on count-tokens), stream true exactly
+// on streamRawPredict; for Gemini a GenerateContentRequest as
+// GeminiUpstream checks it; for :predict instances of {"content"} and
+// parameters of autoTruncate and outputDimensionality only (400
+// INVALID_ARGUMENT otherwise).
 type Vertex struct {
 	// Name identifies the upstream in default answers.
 	Name string
@@ -316,7 +325,7 @@ type Vertex struct {
 }
 
 // NewVertex starts a fake Vertex AI answering by the script (default
-// AnthropicOK()).
+// VertexOK()).
 func NewVertex(name string, opts VertexOptions, script ...Behavior) *Vertex {
 	if opts.Project == "" {
 		opts.Project = "proj-test"
@@ -335,7 +344,7 @@ func NewVertex(name string, opts VertexOptions, script ...Behavior) *Vertex {
 // Script replaces the script and starts it from its first behaviour.
 func (v *Vertex) Script(script ...Behavior) {
 	if len(script) == 0 {
-		script = []Behavior{AnthropicOK()}
+		script = []Behavior{VertexOK()}
 	}
 	v.mu.Lock()
 	v.plan, v.pos = script, 0
@@ -370,6 +379,52 @@ func (v *Vertex) Close() {
 	close(v.done)
 	v.server.CloseClientConnections()
 	v.server.Close()
+}
+
+// VertexPredict is the Call.Endpoint and Request.Endpoint of a :predict
+// request (text embeddings); a Gemini generateContent or
+// streamGenerateContent request has GeminiGenerate or GeminiStream.
+const VertexPredict = "predict"
+
+// VertexOK answers as the model asked for would: AnthropicOK for Claude,
+// GeminiOK for Gemini, VertexEmbedding(0.25, -0.5, 1) for :predict.
+func VertexOK() Behavior {
+	claude, gemini, embed := AnthropicOK(), GeminiOK(), VertexEmbedding(0.25, -0.5, 1)
+	return func(w http.ResponseWriter, c *Call) {
+		switch c.Endpoint {
+		case GeminiGenerate, GeminiStream:
+			gemini(w, c)
+		case VertexPredict:
+			embed(w, c)
+		default:
+			claude(w, c)
+		}
+	}
+}
+
+// VertexEmbedding answers a text-embedding :predict with one prediction
+// per instance, {"embeddings":{"values","statistics":{"truncated",
+// "token_count"}}} (token_count the instance's word count), and the
+// metadata's billableCharacterCount.
+func VertexEmbedding(values ...float64) Behavior {
+	return func(w http.ResponseWriter, c *Call) {
+		var req struct {
+			Instances []struct {
+				Content string `json:"content"`
+			} `json:"instances"`
+		}
+		_ = json.Unmarshal(c.Body, &req)
+		preds := make([]any, len(req.Instances))
+		chars := 0
+		for i, in := range req.Instances {
+			chars += len(in.Content)
+			preds[i] = map[string]any{"embeddings": map[string]any{"values": values,
+				"statistics": map[string]any{"truncated": false, "token_count": len(strings.Fields(in.Content))}}}
+		}
+		b, _ := json.Marshal(map[string]any{"predictions": preds, "metadata": map[string]any{"billableCharacterCount": chars}})
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		_, _ = w.Write(b)
+	}
 }
 
 // VertexError answers status with Google's error envelope
@@ -410,7 +465,15 @@ func vertexError(w http.ResponseWriter, status int, googleStatus, msg string) {
 	_, _ = w.Write(b)
 }
 
-var vertexClaudePath = regexp.MustCompile(`^/v1/projects/([^/]+)/locations/([^/]+)/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$`)
+var (
+	vertexClaudePath = regexp.MustCompile(`^/v1/projects/([^/]+)/locations/([^/]+)/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$`)
+	vertexGooglePath = regexp.MustCompile(`^/v1/projects/([^/]+)/locations/([^/]+)/publishers/google/models/([^/:]+):(generateContent|streamGenerateContent|predict)$`)
+)
+
+const (
+	vertexUnauthenticated = "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."
+	vertexNoAPIKeys       = "API keys are not supported by this API. Expected OAuth2 access token or other authentication credentials that assert a principal."
+)
 
 func (v *Vertex) deny(w http.ResponseWriter, status int, googleStatus, msg string) {
 	v.mu.Lock()
@@ -420,15 +483,16 @@ func (v *Vertex) deny(w http.ResponseWriter, status int, googleStatus, msg strin
 }
 
 func (v *Vertex) serve(w http.ResponseWriter, r *http.Request) {
+	if g := vertexGooglePath.FindStringSubmatch(r.URL.Path); g != nil {
+		v.serveGoogle(w, r, g)
+		return
+	}
 	m := vertexClaudePath.FindStringSubmatch(r.URL.Path)
 	if r.Method != http.MethodPost || m == nil || m[1] != v.opts.Project || m[2] != v.opts.Region {
 		v.deny(w, http.StatusNotFound, "NOT_FOUND", "The requested URL was not found on this server.")
 		return
 	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" || !(tok == v.opts.Token || v.opts.OAuth != nil && v.opts.OAuth.Valid(tok)) {
-		v.deny(w, http.StatusUnauthorized, "UNAUTHENTICATED",
-			"Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
+	if !v.authorized(w, r) {
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -469,13 +533,100 @@ func (v *Vertex) serve(w http.ResponseWriter, r *http.Request) {
 	if count {
 		ep, model = EndpointCountTokens, parsed.Model
 	}
+	v.run(w, r, Request{ProtoMajor: r.ProtoMajor, Header: r.Header.Clone(), Body: body, Model: model, Stream: parsed.Stream,
+		Path: r.URL.Path, Endpoint: ep})
+}
+
+// authorized checks the credential as Vertex does: a bearer token it
+// knows, and no API key (the project-scoped API takes none); it answers
+// 401 UNAUTHENTICATED otherwise.
+func (v *Vertex) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("X-Goog-Api-Key") != "" || r.URL.Query().Has("key") {
+		v.deny(w, http.StatusUnauthorized, "UNAUTHENTICATED", vertexNoAPIKeys)
+		return false
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" || !(tok == v.opts.Token || v.opts.OAuth != nil && v.opts.OAuth.Valid(tok)) {
+		v.deny(w, http.StatusUnauthorized, "UNAUTHENTICATED", vertexUnauthenticated)
+		return false
+	}
+	return true
+}
+
+// serveGoogle serves …/publishers/google/models/{model}:{method} (g the
+// path's submatches). Request.Path holds the path and query.
+func (v *Vertex) serveGoogle(w http.ResponseWriter, r *http.Request, g []string) {
+	if r.Method != http.MethodPost || g[1] != v.opts.Project || g[2] != v.opts.Region {
+		v.deny(w, http.StatusNotFound, "NOT_FOUND", "The requested URL was not found on this server.")
+		return
+	}
+	if !v.authorized(w, r) {
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	model, method := g[3], g[4]
+	msg := ""
+	if method == VertexPredict {
+		msg = checkPredictBody(body)
+	} else {
+		msg = checkGeminiBody(method, model, body)
+	}
+	if msg != "" {
+		v.deny(w, http.StatusBadRequest, "INVALID_ARGUMENT", msg)
+		return
+	}
+	v.run(w, r, Request{ProtoMajor: r.ProtoMajor, Header: r.Header.Clone(), Body: body, Model: model,
+		Stream: method == GeminiStream, Path: r.URL.RequestURI(), Endpoint: method})
+}
+
+// checkPredictBody is the validation of a text-embedding :predict body:
+// instances, each with a content string (task_type and title allowed),
+// and parameters with autoTruncate and outputDimensionality only.
+func checkPredictBody(body []byte) string {
+	var req struct {
+		Instances  []map[string]json.RawMessage `json:"instances"`
+		Parameters map[string]json.RawMessage   `json:"parameters"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		return "Invalid JSON payload received."
+	}
+	if len(req.Instances) == 0 {
+		return "instances is not specified"
+	}
+	for i, in := range req.Instances {
+		var content string
+		if json.Unmarshal(in["content"], &content) != nil {
+			return fmt.Sprintf("instances[%d].content must be a string", i)
+		}
+		for k := range in {
+			if k != "content" && k != "task_type" && k != "title" {
+				return fmt.Sprintf("Invalid JSON payload received. Unknown name %q at 'instances[%d]': Cannot find field.", k, i)
+			}
+		}
+	}
+	for k, val := range req.Parameters {
+		var n int
+		switch {
+		case k == "autoTruncate":
+		case k == "outputDimensionality" && json.Unmarshal(val, &n) == nil && n > 0:
+		default:
+			return fmt.Sprintf("Invalid parameter %q.", k)
+		}
+	}
+	return ""
+}
+
+// run records req and answers it by the script.
+func (v *Vertex) run(w http.ResponseWriter, r *http.Request, req Request) {
 	hit := int(v.hits.Add(1))
 	v.mu.Lock()
-	v.reqs = append(v.reqs, Request{ProtoMajor: r.ProtoMajor, Header: r.Header.Clone(), Body: body, Model: model, Stream: parsed.Stream,
-		Path: r.URL.Path, Endpoint: ep})
+	v.reqs = append(v.reqs, req)
 	b := v.plan[min(v.pos, len(v.plan)-1)]
 	v.pos++
 	v.mu.Unlock()
-	b(w, &Call{R: r, Body: body, Model: model, Stream: parsed.Stream, N: 1, Hit: hit, Done: v.done, Name: v.Name,
-		Path: r.URL.Path, Endpoint: ep})
+	b(w, &Call{R: r, Body: req.Body, Model: req.Model, Stream: req.Stream, N: 1, Hit: hit, Done: v.done, Name: v.Name,
+		Path: r.URL.Path, Endpoint: req.Endpoint})
 }

@@ -147,3 +147,69 @@ func TestVertexChecksRequests(t *testing.T) {
 		t.Errorf("requests %+v", r)
 	}
 }
+
+// TestVertexGoogleModels: the fake serves Google's models as Vertex AI's
+// REST reference does (bodies written from it, not from an adapter):
+// generateContent, streamGenerateContent with alt=sse (events, the last
+// with a finishReason, no end marker) and the text-embedding :predict;
+// an API key, a missing or wrong bearer token is 401 UNAUTHENTICATED.
+func TestVertexGoogleModels(t *testing.T) {
+	v := proxytest.NewVertex("vg", proxytest.VertexOptions{Token: "ya29.ok"})
+	defer v.Close()
+	base := v.URL() + "/v1/projects/proj-test/locations/us-central1/publishers/google/models/"
+	gen := `{"contents":[{"role":"user","parts":[{"text":"Why is the sky blue?"}]}],"generationConfig":{"maxOutputTokens":64}}`
+	embed := `{"instances":[{"content":"What is life?","task_type":"RETRIEVAL_QUERY"},{"content":"a b c"}],"parameters":{"outputDimensionality":3,"autoTruncate":true}}`
+	post := func(path, body string, h ...string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		for i := 0; i+1 < len(h); i += 2 {
+			req.Header.Set(h[i], h[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	bearer := []string{"Authorization", "Bearer ya29.ok"}
+	for _, tt := range []struct {
+		name, path, body string
+		h                []string
+		want             int
+		has              string
+	}{
+		{"generate", base + "gemini-2.5-flash:generateContent", gen, bearer, 200, `"finishReason":"STOP"`},
+		{"stream", base + "gemini-2.5-flash:streamGenerateContent?alt=sse", gen, bearer, 200, "data: {"},
+		{"predict", base + "text-embedding-005:predict", embed, bearer, 200, `"token_count":3`},
+		{"api key", base + "gemini-2.5-flash:generateContent", gen, []string{"X-Goog-Api-Key", "AIza-k"}, 401, `"UNAUTHENTICATED"`},
+		{"api key and token", base + "gemini-2.5-flash:generateContent", gen, append([]string{"X-Goog-Api-Key", "AIza-k"}, bearer...), 401, `"UNAUTHENTICATED"`},
+		{"key query", base + "gemini-2.5-flash:generateContent?key=AIza-k", gen, nil, 401, `"UNAUTHENTICATED"`},
+		{"no token", base + "gemini-2.5-flash:generateContent", gen, nil, 401, `"UNAUTHENTICATED"`},
+		{"wrong token", base + "gemini-2.5-flash:generateContent", gen, []string{"Authorization", "Bearer ya29.no"}, 401, `"code":401`},
+		{"wrong project", strings.Replace(base, "proj-test", "other", 1) + "gemini-2.5-flash:generateContent", gen, bearer, 404, `"NOT_FOUND"`},
+		{"AI Studio path", v.URL() + "/v1beta/models/gemini-2.5-flash:generateContent", gen, bearer, 404, `"NOT_FOUND"`},
+		{"no contents", base + "gemini-2.5-flash:generateContent", `{"generationConfig":{}}`, bearer, 400, `"INVALID_ARGUMENT"`},
+		{"unknown field", base + "gemini-2.5-flash:generateContent", `{"messages":[],"contents":[{"role":"user","parts":[{"text":"x"}]}]}`, bearer, 400, `"INVALID_ARGUMENT"`},
+		{"AI Studio embed body", base + "text-embedding-005:predict", `{"content":{"parts":[{"text":"x"}]}}`, bearer, 400, `"INVALID_ARGUMENT"`},
+		{"bad parameter", base + "text-embedding-005:predict", `{"instances":[{"content":"x"}],"parameters":{"dimensions":3}}`, bearer, 400, `"INVALID_ARGUMENT"`},
+	} {
+		status, body := post(tt.path, tt.body, tt.h...)
+		if status != tt.want || !strings.Contains(body, tt.has) {
+			t.Errorf("%s: %d %s", tt.name, status, body)
+		}
+	}
+	_, stream := post(base+"gemini-2.5-flash:streamGenerateContent?alt=sse", gen, bearer...)
+	if strings.Contains(stream, "[DONE]") || !strings.Contains(stream[strings.LastIndex(stream, "data: "):], `"finishReason":"STOP"`) {
+		t.Errorf("stream:\n%s", stream)
+	}
+	r := v.Requests()
+	if len(r) != 4 || r[0].Endpoint != proxytest.GeminiGenerate || r[1].Path != "/v1/projects/proj-test/locations/us-central1/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse" ||
+		!r[1].Stream || r[2].Endpoint != proxytest.VertexPredict || r[2].Model != "text-embedding-005" {
+		t.Errorf("requests %+v", r)
+	}
+	if v.Denied() != 11 {
+		t.Errorf("denied %d", v.Denied())
+	}
+}

@@ -180,11 +180,6 @@ func WithVertexTokens(client *http.Client, tokenURL string) Option {
 	}
 }
 
-// errGeminiOnVertex is a Vertex model that is not Claude's: Google's own
-// models (Gemini) are not served yet.
-var errGeminiOnVertex = &ConfigError{Status: http.StatusNotImplemented, Type: "not_implemented",
-	Message: "Gemini models on Vertex are not implemented yet"}
-
 func (out *ProviderKey) vertex(pk *storage.ProviderKey, secret string, o *options) error {
 	if secret == "" {
 		// Unbound: the secret was entered for another api_base host; it
@@ -207,9 +202,17 @@ func (out *ProviderKey) vertex(pk *storage.ProviderKey, secret string, o *option
 	if err != nil {
 		return fmt.Errorf("provider key %q: %s", pk.DisplayName, strings.TrimPrefix(err.Error(), "vertex: "))
 	}
+	models, err := vertex.GeminiModelsURL(base, cred.Project, cred.Region)
+	if err != nil {
+		return fmt.Errorf("provider key %q: %v", pk.DisplayName, err)
+	}
 	out.bind = func(model string, _ []byte) (provider.Endpoint, error) {
 		if !vertex.IsClaude(model) {
-			return nil, errGeminiOnVertex
+			// Google's own models: the Gemini API's wire on Vertex.
+			if m := gemini.ModelName(model); m == "" || strings.ContainsAny(m, "/?#:% ") {
+				return nil, fmt.Errorf("model name %q is not a Vertex AI model id (such as gemini-2.5-flash or claude-sonnet-4-5@20250929)", model)
+			}
+			return vertex.NewGemini(vertex.GeminiConfig{Models: models, Auth: auth, Model: model, Forward: out.ForwardHeaders}), nil
 		}
 		urls, err := vertex.ClaudeURLsFor(base, cred.Project, cred.Region, model)
 		if err != nil {
@@ -390,7 +393,7 @@ var endpointsByAdapter = map[string][]string{
 	storage.AdapterOpenAI:      {"chat.completions", "embeddings", "completions", "responses", "messages", "messages.count_tokens"},
 	storage.AdapterAzureOpenAI: {"chat.completions", "embeddings", "completions", "responses", "messages", "messages.count_tokens"},
 	storage.AdapterAnthropic:   {"chat.completions", "messages", "messages.count_tokens"},
-	// Claude models; Gemini ones serve nothing yet (EndpointsOfModel).
+	// Claude models; Google's serve what gemini's do (EndpointsOfModel).
 	storage.AdapterVertex:  {"chat.completions", "messages", "messages.count_tokens"},
 	storage.AdapterBedrock: {"chat.completions", "messages", "messages.count_tokens"},
 	storage.AdapterGemini:  {"chat.completions", "embeddings", "messages", "messages.count_tokens"},
@@ -398,14 +401,15 @@ var endpointsByAdapter = map[string][]string{
 
 // EndpointsOf lists the proxy endpoints a direct model on a provider key
 // of adapter serves (none for an adapter not implemented yet; for vertex,
-// what its Claude models serve). The slice is shared: do not modify it.
+// what its Claude models serve: EndpointsOfModel tells Gemini ones). The slice is shared: do not modify it.
 func EndpointsOf(adapter string) []string { return endpointsByAdapter[adapter] }
 
 // EndpointsOfModel is EndpointsOf for the upstream model modelName: on
-// vertex, only Claude models are served yet.
+// vertex, a Google model (Gemini) serves what one on the gemini adapter
+// does (embeddings through Vertex AI's :predict).
 func EndpointsOfModel(adapter, modelName string) []string {
 	if adapter == storage.AdapterVertex && !vertex.IsClaude(modelName) {
-		return nil
+		return endpointsByAdapter[storage.AdapterGemini]
 	}
 	return endpointsByAdapter[adapter]
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // TestVertexConfigErrors: a vertex key whose secret or api_base cannot be
-// used is a config_error that quotes neither; a Gemini model answers
-// not_implemented.
+// used is a config_error that quotes neither; a Gemini model goes to the
+// project's publishers/google models with the bearer token, and a model
+// name that is not a model id is a config_error.
 func TestVertexConfigErrors(t *testing.T) {
 	for _, tt := range []struct {
 		name, secret, base, want string
@@ -49,11 +50,23 @@ func TestVertexConfigErrors(t *testing.T) {
 		Models: []storage.Model{
 			{ID: "c", DisplayName: "c", Provider: "vertex", ModelName: "claude-haiku-4-5@20251001", ProviderKeyID: "v"},
 			{ID: "g", DisplayName: "g", Provider: "vertex", ModelName: "gemini-2.5-pro", ProviderKeyID: "v"},
+			{ID: "bad", DisplayName: "bad", Provider: "vertex", ModelName: "gemini/../x", ProviderKeyID: "v"},
 		}})
 	if d := s.Model("c").Direct; d.Err != nil || d.Endpoint == nil || d.ProviderKey.URL.String() != "https://aiplatform.googleapis.com" {
 		t.Errorf("claude: %+v %v", d.Err, d.ProviderKey.URL)
 	}
-	if d := s.Model("g").Direct; d.Err == nil || d.Err.Status != 501 || d.Err.Message != "Gemini models on Vertex are not implemented yet" {
-		t.Errorf("gemini: %+v", d.Err)
+	d := s.Model("g").Direct
+	if d.Err != nil || d.Endpoint == nil {
+		t.Fatalf("gemini: %+v", d.Err)
+	}
+	req := upstreamRequest(t, d, `{"model":"g","messages":[{"role":"user","content":"hi"}]}`)
+	if want := "https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro:generateContent"; req.URL.String() != want {
+		t.Errorf("url %s, want %s", req.URL, want)
+	}
+	if req.Header.Get("Authorization") != "Bearer ya29.t" || req.Header.Get("X-Goog-Api-Key") != "" {
+		t.Errorf("headers %v", req.Header)
+	}
+	if d := s.Model("bad").Direct; d.Err == nil || d.Err.Type != "config_error" || !strings.Contains(d.Err.Message, "is not a Vertex AI model id") {
+		t.Errorf("bad model name: %+v", d.Err)
 	}
 }

@@ -73,8 +73,8 @@ type gmEmbedding struct {
 // TranslateEmbedResponse turns an EmbedContentResponse ({"embedding":…})
 // or a BatchEmbedContentsResponse ({"embeddings":[…]}) into an OpenAI
 // embeddings list under alias; base64 writes each vector as float32
-// little-endian, base64-encoded, as OpenAI does. Gemini reports no token
-// counts for embeddings: usage is zero.
+// little-endian, base64-encoded, as OpenAI does (AppendEmbeddings).
+// Gemini reports no token counts for embeddings: usage is zero.
 func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) ([]byte, error) {
 	var r struct {
 		Embedding  *gmEmbedding  `json:"embedding"`
@@ -90,9 +90,22 @@ func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) (
 	if len(list) == 0 {
 		return dst, ErrNotResponse
 	}
+	vecs := make([][]float64, len(list))
+	for i := range list {
+		vecs[i] = list[i].Values
+	}
+	// Gemini reports no token counts for embeddings.
+	return AppendEmbeddings(dst, vecs, alias, base64Format, 0), nil
+}
+
+// AppendEmbeddings appends an OpenAI embeddings list of vecs under alias
+// to dst, usage promptTokens; base64 writes each vector as float32
+// little-endian, base64-encoded, as OpenAI does. Vertex AI's :predict
+// answers are written with it too.
+func AppendEmbeddings(dst []byte, vecs [][]float64, alias string, base64Format bool, promptTokens int) []byte {
 	dst = append(dst, `{"object":"list","data":[`...)
 	var raw []byte
-	for i, e := range list {
+	for i, values := range vecs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -101,7 +114,7 @@ func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) (
 		dst = append(dst, `,"embedding":`...)
 		if base64Format {
 			raw = raw[:0]
-			for _, v := range e.Values {
+			for _, v := range values {
 				raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(float32(v)))
 			}
 			dst = append(dst, '"')
@@ -109,7 +122,7 @@ func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) (
 			dst = append(dst, '"')
 		} else {
 			dst = append(dst, '[')
-			for j, v := range e.Values {
+			for j, v := range values {
 				if j > 0 {
 					dst = append(dst, ',')
 				}
@@ -121,7 +134,11 @@ func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) (
 	}
 	dst = append(dst, `],"model":`...)
 	dst = appendString(dst, alias)
-	return append(dst, `,"usage":{"prompt_tokens":0,"total_tokens":0}}`...), nil
+	dst = append(dst, `,"usage":{"prompt_tokens":`...)
+	dst = appendInt(dst, int64(promptTokens))
+	dst = append(dst, `,"total_tokens":`...)
+	dst = appendInt(dst, int64(promptTokens))
+	return append(dst, "}}"...)
 }
 
 // wantsBase64 reports whether an OpenAI embeddings body asks for base64.

@@ -20,6 +20,10 @@ type EndpointConfig struct {
 	Models *url.URL
 	// Secret is sent as x-goog-api-key; "" sends no credential.
 	Secret string
+	// Auth, when set, puts the credential on each request in place of
+	// Secret (Vertex AI's bearer token); its error ends the attempt
+	// before anything is sent.
+	Auth func(ctx context.Context, h http.Header) error
 	// Model is the upstream model id ("gemini-2.5-flash"; a "models/"
 	// prefix is removed).
 	Model string
@@ -78,12 +82,17 @@ func (e *Endpoint) Body(in *provider.Inbound) ([]byte, error) {
 	return nil, provider.ErrUnsupportedOp
 }
 
-// NewRequest builds the POST to the model's method with x-goog-api-key.
+// NewRequest builds the POST to the model's method with x-goog-api-key
+// (or what Auth sets).
 func (e *Endpoint) NewRequest(ctx context.Context, in *provider.Inbound, body []byte) (*http.Request, error) {
 	h := make(http.Header, 5+len(e.cfg.Forward))
 	provider.CopyHeaders(h, in.Header, ForwardHeaders)
 	provider.CopyHeaders(h, in.Header, e.cfg.Forward)
-	if e.apiKey != nil {
+	if e.cfg.Auth != nil {
+		if err := e.cfg.Auth(ctx, h); err != nil {
+			return nil, err
+		}
+	} else if e.apiKey != nil {
 		h["X-Goog-Api-Key"] = e.apiKey
 	}
 	h["Content-Type"] = jsonValue

@@ -1,9 +1,10 @@
 // Package vertex is Google Vertex AI as an upstream (adapter "vertex"):
 // the credential of a provider key (a service account, whose OAuth2
 // tokens are minted in-process, or an access token), the URLs of a
-// project's models, and Claude on Vertex AI as a provider.Endpoint, whose
+// project's models, Claude on Vertex AI as a provider.Endpoint, whose
 // wire is Anthropic's Messages API with the model in the URL and
-// anthropic_version in the body.
+// anthropic_version in the body, and Google's models (Gemini) as one
+// whose wire is package gemini's with a bearer token.
 package vertex
 
 import (
@@ -130,7 +131,8 @@ func ClaudeURLsFor(base *url.URL, project, region, model string) (ClaudeURLs, er
 }
 
 // IsClaude reports whether a Vertex AI model name is one of Anthropic's
-// (claude-…), served by ClaudeEndpoint; others are Google's (Gemini).
+// (claude-…), served by ClaudeEndpoint; others are Google's (Gemini),
+// served by GeminiEndpoint.
 func IsClaude(model string) bool {
 	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(model)), "claude")
 }
