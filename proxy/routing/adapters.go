@@ -161,7 +161,8 @@ func (out *ProviderKey) azure(pk *storage.ProviderKey, secret string, o *options
 		if err != nil {
 			return nil, errors.New(strings.TrimPrefix(err.Error(), "azure: "))
 		}
-		return azure.NewEndpoint(azure.EndpointConfig{URLs: urls, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders}), nil
+		return azure.NewEndpoint(azure.EndpointConfig{URLs: urls, Auth: auth, ModelJSON: modelJSON, Forward: out.ForwardHeaders,
+			RequestUsage: azure.StreamUsage(version)}), nil
 	}
 	return nil
 }

@@ -19,6 +19,10 @@ type EndpointConfig struct {
 	ModelJSON []byte
 	// Forward names extra caller headers (canonical) to copy.
 	Forward []string
+	// RequestUsage asks for the usage chunk of streams whose caller did
+	// not (provider.OpenAIConfig.RequestUsage); set it only for an
+	// api-version that takes stream_options (StreamUsage).
+	RequestUsage bool
 }
 
 // Endpoint is Azure OpenAI as a provider.Endpoint. The body and the
@@ -32,7 +36,7 @@ type Endpoint struct {
 // NewEndpoint returns the endpoint cfg describes.
 func NewEndpoint(cfg EndpointConfig) *Endpoint {
 	return &Endpoint{
-		OpenAI: provider.NewOpenAI(provider.OpenAIConfig{URLs: cfg.URLs, ModelJSON: cfg.ModelJSON, Forward: cfg.Forward}),
+		OpenAI: provider.NewOpenAI(provider.OpenAIConfig{URLs: cfg.URLs, ModelJSON: cfg.ModelJSON, Forward: cfg.Forward, RequestUsage: cfg.RequestUsage}),
 		auth:   cfg.Auth,
 	}
 }
@@ -81,4 +85,18 @@ func (e *Endpoint) NewResourceRequest(ctx context.Context, in *provider.Inbound,
 		return nil, err
 	}
 	return req, nil
+}
+
+// StreamUsage reports whether apiVersion takes stream_options on chat
+// completions: the v1 API, the default, and the dated versions from
+// 2024-09-01 on (previews included). An older version would refuse the
+// field, so its streams are not counted.
+func StreamUsage(apiVersion string) bool {
+	switch {
+	case apiVersion == "", apiVersion == APIVersionV1:
+		return true
+	case len(apiVersion) >= 10:
+		return apiVersion[:10] >= "2024-09-01"
+	}
+	return false
 }
