@@ -1,0 +1,276 @@
+package e2e
+
+// TestClaudeProd is issue 13's scenario through the real binary: one
+// routing group, claude-prod, over the same Claude model on three clouds —
+// Anthropic, AWS Bedrock and Google Vertex AI — made with the README's CLI
+// commands, and called by the official OpenAI and Anthropic SDKs (the
+// scripts e2e/sdk/claudeprod-*.mjs) with a tool the model calls.
+//
+// Each case makes its failing targets afresh (`aisix model create`) and
+// points claude-prod at them (`aisix model route`, which replaces the
+// group's targets), so every case starts from healthy targets and its
+// x-aisix-attempts trail shows the whole failover; the targets that failed
+// stay cooling (a 300 s cooldown, or the Retry-After), and the end of the
+// test reads them back from `aisix status -o json`.
+//
+// The fakes are proxytest's: Anthropic's Messages API, Bedrock Runtime
+// (SigV4 checked) and Claude on Vertex (a bearer token checked). The
+// checks are on what the caller sees — the answer's text and tool call,
+// x-aisix-served-by, x-aisix-attempts — not on which upstream operation
+// served a Messages caller, so they hold however Bedrock is spoken to.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisix/aisix/proxy/proxytest"
+)
+
+const (
+	cpAnthropicSecret = "sk-ant-api03-claude-prod-e2e-0001"
+	cpVertexToken     = "ya29.claude-prod-e2e-access-token"
+	cpToolInput       = `{"location":"Paris","unit":"celsius"}`
+	cpCooldown        = "300" // seconds: longer than the test, so every failure is still cooling at its end
+	cpRetryAfter      = 120   // the Anthropic 429's Retry-After, in seconds
+)
+
+// cpTarget is what one provider answers claude-prod with when healthy: a
+// short text and a get_weather call whose id names the provider.
+type cpTarget struct {
+	model  string // the direct model's display name (x-aisix-served-by)
+	toolID string
+	text   string
+}
+
+var (
+	cpAnthropic = cpTarget{model: "claude-anthropic", toolID: "toolu_01anthropicE2E", text: "Checking the weather (anthropic)."}
+	cpBedrock   = cpTarget{model: "claude-bedrock", toolID: "tooluse_bedrockE2E01", text: "Checking the weather (bedrock)."}
+	cpVertex    = cpTarget{model: "claude-vertex", toolID: "toolu_01vertexE2E", text: "Checking the weather (vertex)."}
+)
+
+// cpFragments split the tool input for streamed input deltas.
+var cpFragments = []string{`{"location":`, `"Paris","unit":"celsius"}`}
+
+func cpAnthropicTool(t cpTarget) proxytest.AnthropicTool {
+	return proxytest.AnthropicTool{ID: t.toolID, Name: "get_weather", Input: cpToolInput, Fragments: cpFragments}
+}
+
+// bedrockToolAnswer answers a Converse or ConverseStream request with
+// cpBedrock's text and tool call.
+func bedrockToolAnswer() proxytest.Behavior {
+	tool := []proxytest.BedrockTool{{ID: cpBedrock.toolID, Name: "get_weather", Input: cpToolInput, Fragments: cpFragments}}
+	plain := proxytest.BedrockAnswer("", cpBedrock.text, tool, "tool_use")
+	stream := proxytest.BedrockStream(proxytest.BedrockStreamOptions{Chunks: []string{"Checking the weather", " (bedrock)."}, Tools: tool})
+	return func(w http.ResponseWriter, c *proxytest.Call) {
+		if c.Stream {
+			stream(w, c)
+			return
+		}
+		plain(w, c)
+	}
+}
+
+// cpFailure is one way a target fails.
+type cpFailure struct {
+	name   string
+	answer proxytest.Behavior
+	// label is the failed attempt's entry in x-aisix-attempts.
+	label string
+	// reason is the status_reason of the target's cooldown.
+	reason string
+	// streamOnly failures are in-stream: a plain request cannot have them.
+	streamOnly bool
+	// retryAfter, when set, is the cooldown the target must have taken.
+	retryAfter time.Duration
+}
+
+var (
+	anthropicFailures = []cpFailure{
+		{name: "529", answer: proxytest.AnthropicOverloaded(), label: "529", reason: "upstream_overloaded"},
+		{name: "429", answer: proxytest.AnthropicRateLimited(fmt.Sprint(cpRetryAfter)), label: "429", reason: "upstream_rate_limited",
+			retryAfter: cpRetryAfter * time.Second},
+		{name: "500", answer: proxytest.AnthropicServerError(), label: "500", reason: "upstream_server_error"},
+		{name: "stream-error", answer: proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{ErrorAt: 1}),
+			label: "in_band_error", reason: "upstream_overloaded", streamOnly: true},
+	}
+	bedrockThrottled = cpFailure{name: "throttled",
+		answer: proxytest.BedrockError(http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying again."),
+		label:  "429", reason: "upstream_rate_limited"}
+)
+
+// cpRig is the gateway with the three provider keys and the fakes.
+type cpRig struct {
+	g         *gateway
+	anthropic *proxytest.AnthropicUpstream
+	bedrock   *proxytest.BedrockUpstream
+	vertex    *proxytest.Vertex
+	n         int
+	// cooling are the targets that failed, by display name.
+	cooling map[string]cpFailure
+}
+
+func TestClaudeProd(t *testing.T) {
+	t.Parallel()
+	sdkSetup(t)
+	rig := &cpRig{cooling: map[string]cpFailure{}}
+	rig.anthropic = proxytest.NewAnthropic("anthropic-e2e")
+	rig.anthropic.Key = cpAnthropicSecret
+	t.Cleanup(rig.anthropic.Close)
+	rig.bedrock = proxytest.NewBedrock("bedrock-e2e")
+	t.Cleanup(rig.bedrock.Close)
+	rig.vertex = proxytest.NewVertex("vertex-e2e", proxytest.VertexOptions{Token: cpVertexToken})
+	t.Cleanup(rig.vertex.Close)
+	g := startGateway(t, serveOptions{})
+	rig.g = g
+
+	// The README's commands: three provider keys, one direct model on
+	// each, the group over them, and a caller key for it.
+	g.cli(t, cpAnthropicSecret, nil, "provider-key", "create", "--name", "anthropic-main", "--provider", "anthropic",
+		"--adapter", "anthropic", "--api-base", rig.anthropic.URL(), "--secret-stdin", "-q")
+	g.cli(t, rig.bedrock.Secret(), nil, "provider-key", "create", "--name", "bedrock-us", "--provider", "bedrock",
+		"--adapter", "bedrock", "--api-base", rig.bedrock.URL(), "--secret-stdin", "-q")
+	vertexSecret, _ := json.Marshal(map[string]string{"project": "proj-test", "region": "us-central1", "access_token": cpVertexToken})
+	g.cli(t, string(vertexSecret), nil, "provider-key", "create", "--name", "vertex-claude", "--provider", "vertex",
+		"--adapter", "vertex", "--api-base", rig.vertex.URL(), "--secret-stdin", "-q")
+	rig.model(t, cpAnthropic.model, "anthropic-main")
+	rig.model(t, cpBedrock.model, "bedrock-us")
+	rig.model(t, cpVertex.model, "vertex-claude")
+	rig.route(t, cpAnthropic.model, cpBedrock.model, cpVertex.model)
+	g.cli(t, callerKey, nil, "apikey", "create", "--name", "claude-prod-caller", "--allow-model", "claude-prod", "--key-stdin", "-q")
+
+	rig.healthy()
+
+	for _, sdk := range []string{"openai", "anthropic"} {
+		for _, stream := range []bool{false, true} {
+			mode := map[bool]string{false: "plain", true: "stream"}[stream]
+			t.Run(sdk+"/healthy/"+mode, func(t *testing.T) {
+				rig.route(t, cpAnthropic.model, cpBedrock.model, cpVertex.model)
+				rig.call(t, sdk, stream, cpAnthropic, `^claude-anthropic=200$`)
+			})
+			for _, f := range anthropicFailures {
+				if f.streamOnly && !stream {
+					continue
+				}
+				t.Run(sdk+"/anthropic-"+f.name+"/"+mode, func(t *testing.T) {
+					a := rig.failing(t, "claude-anthropic", "anthropic-main", f)
+					rig.route(t, a, cpBedrock.model, cpVertex.model)
+					rig.anthropic.Script(f.answer)
+					defer rig.healthy()
+					hits := rig.anthropic.Hits()
+					rig.call(t, sdk, stream, cpBedrock, fmt.Sprintf(`^(%s=%s,)+claude-bedrock=200$`, regexp.QuoteMeta(a), f.label))
+					if rig.anthropic.Hits() == hits {
+						t.Errorf("the Anthropic fake saw no request")
+					}
+				})
+			}
+			f := anthropicFailures[0]
+			t.Run(sdk+"/anthropic-529-bedrock-throttled/"+mode, func(t *testing.T) {
+				a := rig.failing(t, "claude-anthropic", "anthropic-main", f)
+				b := rig.failing(t, "claude-bedrock", "bedrock-us", bedrockThrottled)
+				rig.route(t, a, b, cpVertex.model)
+				rig.anthropic.Script(f.answer)
+				rig.bedrock.Script(bedrockThrottled.answer)
+				defer rig.healthy()
+				rig.call(t, sdk, stream, cpVertex, fmt.Sprintf(`^(%s=529,)+(%s=429,)+claude-vertex=200$`, regexp.QuoteMeta(a), regexp.QuoteMeta(b)))
+			})
+		}
+	}
+
+	t.Run("status", func(t *testing.T) { rig.checkStatus(t) })
+}
+
+// healthy scripts the three fakes to answer with their text and tool call.
+func (rig *cpRig) healthy() {
+	rig.anthropic.Script(proxytest.AnthropicToolUse(cpAnthropic.text, cpAnthropicTool(cpAnthropic)))
+	rig.bedrock.Script(bedrockToolAnswer())
+	rig.vertex.Script(proxytest.AnthropicToolUse(cpVertex.text, cpAnthropicTool(cpVertex)))
+}
+
+// model creates a direct model on the provider key pk with the Claude
+// model id that provider's catalogue names.
+func (rig *cpRig) model(t *testing.T, name, pk string, extra ...string) {
+	t.Helper()
+	id := map[string]string{
+		"anthropic-main": "claude-sonnet-4-20250514",
+		"bedrock-us":     "anthropic.claude-3-5-sonnet-20240620-v1:0",
+		"vertex-claude":  "claude-sonnet-4@20250514",
+	}[pk]
+	provider, _, _ := strings.Cut(pk, "-")
+	args := append([]string{"model", "create", "--name", name, "--provider", provider, "--model-name", id,
+		"--provider-key", pk, "--timeout", "15s", "--stream-timeout", "15s", "-q"}, extra...)
+	rig.g.cli(t, "", nil, args...)
+}
+
+// failing creates a new direct model for a target that is to fail as f
+// does, remembered for the status check.
+func (rig *cpRig) failing(t *testing.T, prefix, pk string, f cpFailure) string {
+	t.Helper()
+	rig.n++
+	name := fmt.Sprintf("%s-%d-%s", prefix, rig.n, f.name)
+	rig.model(t, name, pk, "--cooldown-seconds", cpCooldown)
+	rig.cooling[name] = f
+	return name
+}
+
+// route points claude-prod at the targets, in order.
+func (rig *cpRig) route(t *testing.T, targets ...string) {
+	t.Helper()
+	args := []string{"model", "route", "claude-prod", "--strategy", "failover"}
+	for _, tg := range targets {
+		args = append(args, "--target", tg)
+	}
+	rig.g.cli(t, "", nil, append(args, "-q")...)
+}
+
+// call runs one claude-prod request from an SDK and checks it was served
+// by want with an attempts trail matching trail.
+func (rig *cpRig) call(t *testing.T, sdk string, stream bool, want cpTarget, trail string) {
+	t.Helper()
+	s := "0"
+	if stream {
+		s = "1"
+	}
+	runSDK(t, rig.g, "claudeprod-"+sdk+".mjs",
+		"AISIX_MODEL=claude-prod", "AISIX_STREAM="+s, "AISIX_SERVED_BY="+want.model, "AISIX_TRAIL="+trail,
+		"AISIX_TOOL_ID="+want.toolID, "AISIX_TOOL_INPUT="+cpToolInput, "AISIX_EXPECT_TEXT="+want.text)
+}
+
+// checkStatus reads `aisix status -o json` and finds every target that
+// failed cooling down for its reason, the 429 with Retry-After for that
+// long, and the three targets that served healthy.
+func (rig *cpRig) checkStatus(t *testing.T) {
+	out := rig.g.cli(t, "", nil, "status", "-o", "json")
+	var rows []statusRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("aisix status -o json: %v\n%s", err, out)
+	}
+	byName := map[string]statusRow{}
+	for _, r := range rows {
+		byName[r.DisplayName] = r
+	}
+	show := func(r statusRow) string { b, _ := json.Marshal(r); return string(b) }
+	for name, f := range rig.cooling {
+		r, ok := byName[name]
+		switch {
+		case !ok:
+			t.Errorf("%s: no status row", name)
+		case r.Status != "cooldown" || r.StatusReason != f.reason || r.cooldownLeft() <= 0:
+			t.Errorf("%s (failed with %s): %s, want cooldown with status_reason %s", name, f.name, show(r), f.reason)
+		case f.retryAfter > 0 && (r.cooldownLeft() > f.retryAfter || r.cooldownLeft() < f.retryAfter-60*time.Second):
+			t.Errorf("%s: cooldown left %v, want about the Retry-After's %v", name, r.cooldownLeft(), f.retryAfter)
+		}
+	}
+	for _, name := range []string{cpAnthropic.model, cpBedrock.model, cpVertex.model} {
+		if r := byName[name]; r.Status != "healthy" {
+			t.Errorf("%s: %s, want healthy", name, show(r))
+		}
+	}
+	if r := byName["claude-prod"]; r.Kind != "routing" {
+		t.Errorf("claude-prod: %s, want kind routing", show(r))
+	}
+}
