@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +113,8 @@ type cpRig struct {
 	n         int
 	// cooling are the targets that failed, by display name.
 	cooling map[string]cpFailure
+	// firstFailed is the first of them.
+	firstFailed string
 }
 
 func TestClaudeProd(t *testing.T) {
@@ -182,6 +185,7 @@ func TestClaudeProd(t *testing.T) {
 	}
 
 	t.Run("status", func(t *testing.T) { rig.checkStatus(t) })
+	t.Run("cooling-primary-last", func(t *testing.T) { rig.checkCoolingLast(t) })
 }
 
 // healthy scripts the three fakes to answer with their text and tool call.
@@ -214,6 +218,9 @@ func (rig *cpRig) failing(t *testing.T, prefix, pk string, f cpFailure) string {
 	name := fmt.Sprintf("%s-%d-%s", prefix, rig.n, f.name)
 	rig.model(t, name, pk, "--cooldown-seconds", cpCooldown)
 	rig.cooling[name] = f
+	if rig.firstFailed == "" {
+		rig.firstFailed = name
+	}
 	return name
 }
 
@@ -238,6 +245,24 @@ func (rig *cpRig) call(t *testing.T, sdk string, stream bool, want cpTarget, tra
 	runSDK(t, rig.g, "claudeprod-"+sdk+".mjs",
 		"AISIX_MODEL=claude-prod", "AISIX_STREAM="+s, "AISIX_SERVED_BY="+want.model, "AISIX_TRAIL="+trail,
 		"AISIX_TOOL_ID="+want.toolID, "AISIX_TOOL_INPUT="+cpToolInput, "AISIX_EXPECT_TEXT="+want.text)
+	// The upstream that answered was offered the caller's tool, and asked
+	// for a stream exactly when the caller was.
+	var reqs []proxytest.Request
+	switch want {
+	case cpAnthropic:
+		reqs = rig.anthropic.Requests()
+	case cpBedrock:
+		reqs = rig.bedrock.Requests()
+	case cpVertex:
+		reqs = rig.vertex.Requests()
+	}
+	if len(reqs) == 0 {
+		t.Fatalf("the %s fake saw no request", want.model)
+	}
+	last := reqs[len(reqs)-1]
+	if !strings.Contains(string(last.Body), `"get_weather"`) || !strings.Contains(string(last.Body), "Paris") || last.Stream != stream {
+		t.Errorf("%s's request (stream %t): %s, want the get_weather tool and the question, stream %t", want.model, last.Stream, last.Body, stream)
+	}
 }
 
 // checkStatus reads `aisix status -o json` and finds every target that
@@ -272,5 +297,37 @@ func (rig *cpRig) checkStatus(t *testing.T) {
 	}
 	if r := byName["claude-prod"]; r.Kind != "routing" {
 		t.Errorf("claude-prod: %s, want kind routing", show(r))
+	}
+}
+
+// checkCoolingLast points claude-prod at a cooling Anthropic target first:
+// `model route --explain` puts it last, and a call goes straight to
+// Bedrock without trying it.
+func (rig *cpRig) checkCoolingLast(t *testing.T) {
+	cool := rig.firstFailed
+	if cool == "" {
+		t.Skip("no target failed")
+	}
+	rig.route(t, cool, cpBedrock.model, cpVertex.model)
+	out := rig.g.cli(t, "", nil, "model", "route", "claude-prod", "--explain", "-o", "json")
+	var rows []struct {
+		Position int    `json:"position"`
+		Target   string `json:"target"`
+		Status   string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("model route --explain -o json: %v\n%s", err, out)
+	}
+	var order []string
+	for _, r := range rows {
+		order = append(order, r.Target+":"+r.Status)
+	}
+	if want := []string{cpBedrock.model + ":healthy", cpVertex.model + ":healthy", cool + ":cooldown"}; !slices.Equal(order, want) {
+		t.Errorf("model route claude-prod --explain: %v, want %v\n%s", order, want, out)
+	}
+	hits := rig.anthropic.Hits()
+	rig.call(t, "openai", false, cpBedrock, `^claude-bedrock=200$`)
+	if n := rig.anthropic.Hits() - hits; n != 0 {
+		t.Errorf("the cooling Anthropic target was tried %d times", n)
 	}
 }

@@ -11,6 +11,7 @@ function checkMessage(msg, model, what) {
   eq(msg.type, 'message', `${what}: type`);
   eq(msg.role, 'assistant', `${what}: role`);
   eq(msg.model, model, `${what}: model (the name the caller asked for)`);
+  check(typeof msg.id === 'string' && msg.id !== '', `${what}: id`, msg.id);
   eq(msg.stop_reason, 'tool_use', `${what}: stop_reason`);
   eq(msg.content.map((b) => b.type), ['text', 'tool_use'], `${what}: content block types`);
   eq(msg.content[0].text, need('AISIX_EXPECT_TEXT'), `${what}: text`);
@@ -53,6 +54,11 @@ main(async () => {
   eq(seen[0], 'message_start', 'messages.stream: first event');
   eq(seen.at(-1), 'message_stop', 'messages.stream: last event');
   check(!seen.includes('error'), 'messages.stream: an error event', seen);
+  // A failed attempt's events never reach the caller: one message, its two
+  // blocks, each opened and closed once.
+  eq(seen.filter((t) => t === 'message_start').length, 1, 'messages.stream: message_start events');
+  eq(seen.filter((t) => t === 'content_block_start').length, 2, 'messages.stream: content_block_start events');
+  eq(seen.filter((t) => t === 'content_block_stop').length, 2, 'messages.stream: content_block_stop events');
   checkMessage(final, model, 'messages.stream');
   eq(JSON.parse(json), JSON.parse(need('AISIX_TOOL_INPUT')), 'messages.stream: input assembled from input_json_delta');
   return { model, served_by: r.served_by, attempts: r.attempts, events: seen.length, tool_use: final.content[1].id };

@@ -45,8 +45,10 @@ main(async () => {
   let finish = null;
   const calls = [];
   let n = 0;
+  const ids = new Set();
   for await (const chunk of chunks) {
     n++;
+    ids.add(chunk.id);
     eq(chunk.object, 'chat.completion.chunk', 'stream: chunk object');
     eq(chunk.model, model, 'stream: chunk model');
     const c = chunk.choices[0];
@@ -60,6 +62,8 @@ main(async () => {
       call.args += d.function?.arguments ?? '';
     }
   }
+  // A failed attempt's chunks never reach the caller: one completion id.
+  eq(ids.size, 1, 'stream: chunk ids');
   eq(finish, 'tool_calls', 'stream: finish_reason');
   eq(text, wantText, 'stream: assembled content');
   eq(calls.length, 1, 'stream: number of tool calls');
