@@ -201,7 +201,7 @@ func (rig *cpRig) model(t *testing.T, name, pk string, extra ...string) {
 	t.Helper()
 	id := map[string]string{
 		"anthropic-main": "claude-sonnet-4-20250514",
-		"bedrock-us":     "anthropic.claude-3-5-sonnet-20240620-v1:0",
+		"bedrock-us":     "us.anthropic.claude-sonnet-4-20250514-v1:0",
 		"vertex-claude":  "claude-sonnet-4@20250514",
 	}[pk]
 	provider, _, _ := strings.Cut(pk, "-")
