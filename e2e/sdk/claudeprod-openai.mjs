@@ -39,16 +39,20 @@ main(async () => {
     return { model, served_by: r.served_by, attempts: r.attempts, tool_call: calls[0].id };
   }
 
-  const { data: chunks, response } = await client.chat.completions.create({ ...request, stream: true }).withResponse();
+  const { data: chunks, response } = await client.chat.completions
+    .create({ ...request, stream: true, stream_options: { include_usage: true } })
+    .withResponse();
   const r = checkRoute(response, 'stream');
   let text = '';
   let finish = null;
   const calls = [];
+  let usage = null;
   let n = 0;
   const ids = new Set();
   for await (const chunk of chunks) {
     n++;
     ids.add(chunk.id);
+    usage = chunk.usage ?? usage;
     eq(chunk.object, 'chat.completion.chunk', 'stream: chunk object');
     eq(chunk.model, model, 'stream: chunk model');
     const c = chunk.choices[0];
@@ -70,5 +74,7 @@ main(async () => {
   eq(calls[0].id, wantID, 'stream: tool call id');
   eq(calls[0].name, weather.name, 'stream: function name');
   eq(JSON.parse(calls[0].args), wantInput, 'stream: function arguments assembled from the deltas');
+  check(usage?.total_tokens > 0 && usage.total_tokens === usage.prompt_tokens + usage.completion_tokens,
+    'stream: the include_usage chunk', usage);
   return { model, served_by: r.served_by, attempts: r.attempts, chunks: n, tool_call: calls[0].id };
 });
