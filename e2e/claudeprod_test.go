@@ -99,9 +99,17 @@ var (
 		{name: "stream-error", answer: proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{ErrorAt: 1}),
 			label: "in_band_error", reason: "upstream_overloaded", streamOnly: true},
 	}
-	bedrockThrottled = cpFailure{name: "throttled",
-		answer: proxytest.BedrockError(http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying again."),
-		label:  "429", reason: "upstream_rate_limited"}
+	bedrockFailures = []cpFailure{
+		{name: "throttled",
+			answer: proxytest.BedrockError(http.StatusTooManyRequests, "ThrottlingException", "Too many requests, please wait before trying again."),
+			label:  "429", reason: "upstream_rate_limited"},
+		// A stream whose first message is a throttlingException, as AWS
+		// sends one after the 200 (the same framing for ConverseStream and
+		// InvokeModelWithResponseStream).
+		{name: "throttled-in-stream",
+			answer: proxytest.BedrockStream(proxytest.BedrockStreamOptions{ExceptionAfter: 1, Exception: "throttlingException"}),
+			label:  "in_band_error", reason: "upstream_rate_limited", streamOnly: true},
+	}
 )
 
 // cpRig is the gateway with the three provider keys and the fakes.
@@ -172,15 +180,21 @@ func TestClaudeProd(t *testing.T) {
 				})
 			}
 			f := anthropicFailures[0]
-			t.Run(sdk+"/anthropic-529-bedrock-throttled/"+mode, func(t *testing.T) {
-				a := rig.failing(t, "claude-anthropic", "anthropic-main", f)
-				b := rig.failing(t, "claude-bedrock", "bedrock-us", bedrockThrottled)
-				rig.route(t, a, b, cpVertex.model)
-				rig.anthropic.Script(f.answer)
-				rig.bedrock.Script(bedrockThrottled.answer)
-				defer rig.healthy()
-				rig.call(t, sdk, stream, cpVertex, fmt.Sprintf(`^(%s=529,)+(%s=429,)+claude-vertex=200$`, regexp.QuoteMeta(a), regexp.QuoteMeta(b)))
-			})
+			for _, bf := range bedrockFailures {
+				if bf.streamOnly && !stream {
+					continue
+				}
+				t.Run(sdk+"/anthropic-529-bedrock-"+bf.name+"/"+mode, func(t *testing.T) {
+					a := rig.failing(t, "claude-anthropic", "anthropic-main", f)
+					b := rig.failing(t, "claude-bedrock", "bedrock-us", bf)
+					rig.route(t, a, b, cpVertex.model)
+					rig.anthropic.Script(f.answer)
+					rig.bedrock.Script(bf.answer)
+					defer rig.healthy()
+					rig.call(t, sdk, stream, cpVertex, fmt.Sprintf(`^(%s=529,)+(%s=%s,)+claude-vertex=200$`,
+						regexp.QuoteMeta(a), regexp.QuoteMeta(b), bf.label))
+				})
+			}
 		}
 	}
 
