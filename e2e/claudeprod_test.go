@@ -22,6 +22,7 @@ package e2e
 // served a Messages caller, so they hold however Bedrock is spoken to.
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -63,18 +64,60 @@ func cpAnthropicTool(t cpTarget) proxytest.AnthropicTool {
 	return proxytest.AnthropicTool{ID: t.toolID, Name: "get_weather", Input: cpToolInput, Fragments: cpFragments}
 }
 
-// bedrockToolAnswer answers a Converse or ConverseStream request with
-// cpBedrock's text and tool call.
+// bedrockToolAnswer answers with cpBedrock's text and tool call, in the
+// shape of the operation asked: Converse and ConverseStream, or (should
+// aisix send Messages callers to Claude on Bedrock as InvokeModel) the
+// Anthropic body of InvokeModel and InvokeModelWithResponseStream's chunk
+// events.
 func bedrockToolAnswer() proxytest.Behavior {
 	tool := []proxytest.BedrockTool{{ID: cpBedrock.toolID, Name: "get_weather", Input: cpToolInput, Fragments: cpFragments}}
 	plain := proxytest.BedrockAnswer("", cpBedrock.text, tool, "tool_use")
 	stream := proxytest.BedrockStream(proxytest.BedrockStreamOptions{Chunks: []string{"Checking the weather", " (bedrock)."}, Tools: tool})
+	invoke := proxytest.AnthropicToolUse(cpBedrock.text, cpAnthropicTool(cpBedrock))
 	return func(w http.ResponseWriter, c *proxytest.Call) {
-		if c.Stream {
+		switch {
+		case strings.HasSuffix(c.Path, "/invoke-with-response-stream"):
+			invokeStream(w)
+		case strings.HasSuffix(c.Path, "/invoke"):
+			cc := *c
+			cc.Stream = false
+			invoke(w, &cc)
+		case c.Stream:
 			stream(w, c)
-			return
+		default:
+			plain(w, c)
 		}
-		plain(w, c)
+	}
+}
+
+// invokeStream answers InvokeModelWithResponseStream for Claude: each
+// Messages stream event as the base64 bytes of an event stream "chunk".
+func invokeStream(w http.ResponseWriter) {
+	tool := map[string]any{"type": "tool_use", "id": cpBedrock.toolID, "name": "get_weather", "input": map[string]any{}}
+	evs := []map[string]any{
+		{"type": "message_start", "message": map[string]any{"id": "msg_bdrk_e2e", "type": "message", "role": "assistant",
+			"model": "claude-sonnet-4-20250514", "content": []any{}, "stop_reason": nil, "stop_sequence": nil,
+			"usage": map[string]int{"input_tokens": 10, "output_tokens": 1}}},
+		{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}},
+		{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": cpBedrock.text}},
+		{"type": "content_block_stop", "index": 0},
+		{"type": "content_block_start", "index": 1, "content_block": tool},
+	}
+	for _, f := range cpFragments {
+		evs = append(evs, map[string]any{"type": "content_block_delta", "index": 1, "delta": map[string]any{"type": "input_json_delta", "partial_json": f}})
+	}
+	evs = append(evs,
+		map[string]any{"type": "content_block_stop", "index": 1},
+		map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil},
+			"usage": map[string]int{"output_tokens": 9}},
+		map[string]any{"type": "message_stop"})
+	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
+	w.WriteHeader(http.StatusOK)
+	for _, ev := range evs {
+		b, _ := json.Marshal(ev)
+		payload, _ := json.Marshal(map[string]string{"bytes": base64.StdEncoding.EncodeToString(b)})
+		_ = proxytest.EncodeBedrockEvent(w, "chunk", string(payload))
+		_ = http.NewResponseController(w).Flush()
 	}
 }
 
@@ -276,8 +319,9 @@ func (rig *cpRig) call(t *testing.T, sdk string, stream bool, want cpTarget, tra
 		t.Fatalf("the %s fake saw no request", want.model)
 	}
 	last := reqs[len(reqs)-1]
-	if !strings.Contains(string(last.Body), `"get_weather"`) || !strings.Contains(string(last.Body), "Paris") || last.Stream != stream {
-		t.Errorf("%s's request (stream %t): %s, want the get_weather tool and the question, stream %t", want.model, last.Stream, last.Body, stream)
+	streamed := last.Stream || strings.HasSuffix(last.Path, "-stream") // Bedrock's streams are named by the path
+	if !strings.Contains(string(last.Body), `"get_weather"`) || !strings.Contains(string(last.Body), "Paris") || streamed != stream {
+		t.Errorf("%s's request %s (stream %t): %s, want the get_weather tool and the question, stream %t", want.model, last.Path, streamed, last.Body, stream)
 	}
 }
 
