@@ -426,7 +426,8 @@ func TestBedrockFaultsStreaming(t *testing.T) {
 }
 
 // TestBedrockWrongSecret: a secret the fake's signature check refuses is
-// a 403 that fails over with a cooldown; the secret shows nowhere.
+// a 403 auth failure that fails over with a cooldown; the secret shows
+// nowhere.
 func TestBedrockWrongSecret(t *testing.T) {
 	br := bedrockUpstream(t, bed)
 	oai := upstream(t, gpt)
@@ -459,9 +460,10 @@ func TestBedrockWrongSecret(t *testing.T) {
 			}
 		}
 	}
-	// The proxy names a status reason by the HTTP status: Bedrock refuses
-	// a credential with a 403.
-	wantTargetState(t, e, bed, health.StateCooldown, "upstream_forbidden")
+	// Bedrock refuses a credential with a 403 whose x-amzn-ErrorType
+	// (InvalidSignatureException) says it is the credential: an auth
+	// failure, as an OpenAI 401 is, not a model access refusal.
+	wantTargetState(t, e, bed, health.StateCooldown, "upstream_auth_failure")
 	if br.Hits() != 0 {
 		t.Errorf("a refused signature reached the script: %d", br.Hits())
 	}
