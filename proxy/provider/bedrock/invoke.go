@@ -269,8 +269,16 @@ func (s *InvokeStream) Event(dst, name, data []byte) ([]byte, provider.EventInfo
 	if err != nil {
 		return dst, provider.EventInfo{}, ErrBadEvent
 	}
-	return s.inner.Event(dst, nil, s.buf[:n])
+	out, info, err := s.inner.Event(dst, nil, s.buf[:n])
+	if err == nil && len(out) > len(dst) && !bytes.HasPrefix(out[len(dst):], eventPrefix) {
+		// An event without a usable "type": no frame a Messages caller
+		// could read.
+		return dst, provider.EventInfo{}, provider.ErrSkipEvent
+	}
+	return out, info, err
 }
+
+var eventPrefix = []byte("event: ")
 
 // End appends nothing, as the passthrough decoder does.
 func (s *InvokeStream) End(dst []byte) []byte { return s.inner.End(dst) }
