@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/aisix/aisix/proxy/provider"
@@ -157,9 +158,10 @@ func encodeObject(m map[string]json.RawMessage, size int) ([]byte, error) {
 
 // CountTokensBody is the CountTokens body of a count_tokens caller's body:
 // {"input":{"invokeModel":{"body":"<base64 of the InvokeModel body>"}}},
-// the InvokeModel body being MessagesBody's with a max_tokens of 1 when
-// the caller gave none (count_tokens bodies carry none; InvokeModel
-// requires it, and it does not change the input count).
+// the InvokeModel body being MessagesBody's with a max_tokens of 1 (or
+// one above the thinking budget) when the caller gave none (count_tokens
+// bodies carry none; InvokeModel requires it, and it does not change the
+// input count).
 func CountTokensBody(body []byte, h http.Header) ([]byte, error) {
 	inner, err := MessagesBody(body, h)
 	if err != nil {
@@ -167,13 +169,19 @@ func CountTokensBody(body []byte, h http.Header) ([]byte, error) {
 	}
 	var probe struct {
 		MaxTokens json.RawMessage `json:"max_tokens"`
+		Thinking  struct {
+			BudgetTokens int64 `json:"budget_tokens"`
+		} `json:"thinking"`
 	}
 	_ = json.Unmarshal(inner, &probe)
 	if len(probe.MaxTokens) == 0 {
-		inner = append(append(make([]byte, 0, len(inner)+16), `{"max_tokens":1,`...), inner[1:]...)
-		if bytes.Equal(inner[len(`{"max_tokens":1,`):], []byte("}")) {
-			inner = []byte(`{"max_tokens":1}`)
+		// Bedrock wants max_tokens above a thinking budget.
+		head := strconv.AppendInt([]byte(`{"max_tokens":`), max(probe.Thinking.BudgetTokens+1, 1), 10)
+		rest := inner[1:]
+		if len(bytes.TrimSpace(rest)) > 1 {
+			head = append(head, ',')
 		}
+		inner = append(head, rest...)
 	}
 	out := make([]byte, 0, base64.StdEncoding.EncodedLen(len(inner))+48)
 	out = append(out, `{"input":{"invokeModel":{"body":"`...)

@@ -117,6 +117,10 @@ func TestCountTokensBody(t *testing.T) {
 	if inner := proxytest.BedrockInvokeBody(got); string(inner) != `{"anthropic_version":"bedrock-2023-05-31","max_tokens":9,"messages":[]}` {
 		t.Errorf("inner %s", inner)
 	}
+	got, _ = bedrock.CountTokensBody([]byte(`{"thinking":{"type":"enabled","budget_tokens":1024},"messages":[]}`), nil)
+	if inner := proxytest.BedrockInvokeBody(got); string(inner) != `{"max_tokens":1025,"anthropic_version":"bedrock-2023-05-31","messages":[],"thinking":{"type":"enabled","budget_tokens":1024}}` {
+		t.Errorf("inner %s", inner)
+	}
 	got, _ = bedrock.CountTokensBody([]byte(`{}`), nil)
 	if inner := proxytest.BedrockInvokeBody(got); string(inner) != `{"max_tokens":1,"anthropic_version":"bedrock-2023-05-31"}` {
 		t.Errorf("inner %s", inner)
