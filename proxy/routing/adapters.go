@@ -396,6 +396,8 @@ var endpointsByAdapter = map[string][]string{
 	storage.AdapterGemini:  {"chat.completions", "embeddings", "messages", "messages.count_tokens"},
 }
 
+var bedrockEmbeddings = []string{"embeddings"}
+
 // EndpointsOf lists the proxy endpoints a direct model on a provider key
 // of adapter serves (none for an adapter not implemented yet; for vertex,
 // what its Claude models serve). The slice is shared: do not modify it.
@@ -406,6 +408,9 @@ func EndpointsOf(adapter string) []string { return endpointsByAdapter[adapter] }
 func EndpointsOfModel(adapter, modelName string) []string {
 	if adapter == storage.AdapterVertex && !vertex.IsClaude(modelName) {
 		return nil
+	}
+	if adapter == storage.AdapterBedrock && bedrock.EmbedFamilyOf(modelName) != bedrock.EmbedNone {
+		return bedrockEmbeddings // Titan and Cohere embedding models
 	}
 	return endpointsByAdapter[adapter]
 }
