@@ -854,3 +854,35 @@ func TestBedrockEmbeddings(t *testing.T) {
 		t.Errorf("hits %d", br.Hits())
 	}
 }
+
+// TestBedrockMessagesError: a ValidationException from InvokeModel is the
+// caller's: a Messages caller gets it at once in Anthropic's envelope
+// (invalid_request_error, the message redacted), no failover.
+func TestBedrockMessagesError(t *testing.T) {
+	br := bedrockUpstream(t, bed, proxytest.BedrockError(400, "ValidationException",
+		"max_tokens: Field required (arn:aws:bedrock:us-east-1:123456789012:inference-profile/x)"))
+	oai := upstream(t, gpt)
+	e := newEnv(t, bedMixed(br, oai, true, storage.Routing{Retries: ptr(1)}))
+	for _, stream := range []bool{false, true} {
+		body := bedMessagesBody
+		if stream {
+			body = strings.Replace(body, `"max_tokens"`, `"stream":true,"max_tokens"`, 1)
+		}
+		r := e.do(http.MethodPost, "/v1/messages", callerKey, body, "Anthropic-Version", "2023-06-01")
+		var env struct {
+			Type  string `json:"type"`
+			Error struct {
+				Type    string `json:"type"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(r.body, &env); err != nil || r.status != 400 || env.Type != "error" || env.Error.Type != "invalid_request_error" ||
+			!strings.HasPrefix(env.Error.Message, "max_tokens: Field required") {
+			t.Errorf("stream=%v: %d %s", stream, r.status, r.body)
+		}
+		wantNoBedLeak(t, "answer", string(r.body))
+	}
+	if br.Hits() != 2 || oai.Hits() != 0 {
+		t.Errorf("hits bed=%d gpt=%d", br.Hits(), oai.Hits())
+	}
+}
