@@ -886,3 +886,35 @@ func TestBedrockMessagesError(t *testing.T) {
 		t.Errorf("hits bed=%d gpt=%d", br.Hits(), oai.Hits())
 	}
 }
+
+// TestBedrockMessagesTranslated: a Messages caller on a Bedrock model
+// that is not Claude (Nova) is translated through Converse, plain and
+// streaming; count_tokens is the gateway's estimate, with no upstream
+// call.
+func TestBedrockMessagesTranslated(t *testing.T) {
+	br := bedrockUpstream(t, bed)
+	nova := storage.Model{ID: "id-nova", DisplayName: "nova", Provider: "bedrock", ModelName: "us.amazon.nova-pro-v1:0", ProviderKeyID: "pk-bed"}
+	e := newEnv(t, storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{bedrockKey("pk-bed", br)},
+		Models:       []storage.Model{nova},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	})
+	body := `{"model":"nova","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`
+	r := e.do(http.MethodPost, "/v1/messages", callerKey, body, "Anthropic-Version", "2023-06-01")
+	m := r.json(t)
+	if r.status != 200 || m["type"] != "message" || m["model"] != "nova" || !strings.Contains(string(r.body), "hello from bed") {
+		t.Errorf("messages: %d %s", r.status, r.body)
+	}
+	r = e.do(http.MethodPost, "/v1/messages", callerKey, strings.Replace(body, `"max_tokens"`, `"stream":true,"max_tokens"`, 1), "Anthropic-Version", "2023-06-01")
+	if r.status != 200 || !strings.Contains(string(r.body), "event: message_stop") || !strings.Contains(string(r.body), `"text":" from "`) {
+		t.Errorf("messages stream: %d %s", r.status, r.body)
+	}
+	r = e.do(http.MethodPost, "/v1/messages/count_tokens", callerKey, `{"model":"nova","messages":[{"role":"user","content":"hi"}]}`, "Anthropic-Version", "2023-06-01")
+	if r.status != 200 || r.json(t)["input_tokens"] == nil {
+		t.Errorf("count_tokens: %d %s", r.status, r.body)
+	}
+	reqs := br.Requests()
+	if len(reqs) != 2 || reqs[0].Path != "/model/us.amazon.nova-pro-v1%3A0/converse" || reqs[1].Path != "/model/us.amazon.nova-pro-v1%3A0/converse-stream" {
+		t.Errorf("requests %+v", reqs)
+	}
+}
