@@ -19,7 +19,8 @@ import (
 // refused rather than fanned out, so that one caller request stays one
 // upstream call (one attempt, one failure class, one cooldown decision).
 // Cohere Embed takes a list ({"texts","input_type"} → {"embeddings",
-// "id","texts"}) and reports no token count.
+// "id","texts"}; input_type search_document unless the caller's body sets
+// one) and reports no token count.
 
 // EmbedFamily is the embeddings wire of a model id.
 type EmbedFamily uint8
@@ -51,6 +52,9 @@ type embedRequest struct {
 	Input          json.RawMessage `json:"input"`
 	EncodingFormat string          `json:"encoding_format"`
 	Dimensions     *int            `json:"dimensions"`
+	// InputType is Cohere's input_type, which OpenAI's request has no
+	// field for: a caller may set it (default search_document).
+	InputType string `json:"input_type"`
 }
 
 // embedInputs reads OpenAI's input: a string or a list of strings (token
@@ -111,10 +115,18 @@ func EmbeddingsBody(body []byte, family EmbedFamily) ([]byte, error) {
 		if len(texts) > cohereMaxTexts {
 			return nil, reqErr("input", "Cohere Embed on Bedrock takes at most 96 inputs per request")
 		}
+		typ := in.InputType
+		switch typ {
+		case "":
+			typ = "search_document"
+		case "search_document", "search_query", "classification", "clustering":
+		default:
+			return nil, reqErr("input_type", "must be search_document, search_query, classification or clustering")
+		}
 		b, _ := json.Marshal(struct {
 			Texts     []string `json:"texts"`
 			InputType string   `json:"input_type"`
-		}{texts, "search_document"})
+		}{texts, typ})
 		return b, nil
 	}
 	return nil, provider.ErrUnsupportedOp

@@ -268,6 +268,8 @@ func TestEmbeddings(t *testing.T) {
 		{"titan bad dimensions", `{"input":"a","dimensions":300}`, bedrock.EmbedTitanV2, "", "dimensions: must be 256, 512 or 1024"},
 		{"titan v1 dimensions", `{"input":"a","dimensions":256}`, bedrock.EmbedTitanV1, "", "dimensions: amazon.titan-embed-text-v1 has a fixed size"},
 		{"cohere", `{"input":["a","b"]}`, bedrock.EmbedCohere, `{"texts":["a","b"],"input_type":"search_document"}`, ""},
+		{"cohere query", `{"input":"a","input_type":"search_query"}`, bedrock.EmbedCohere, `{"texts":["a"],"input_type":"search_query"}`, ""},
+		{"cohere bad input_type", `{"input":"a","input_type":"x"}`, bedrock.EmbedCohere, "", "input_type: must be"},
 		{"cohere dimensions", `{"input":"a","dimensions":256}`, bedrock.EmbedCohere, "", "dimensions: Cohere Embed v3 has a fixed size"},
 		{"tokens", `{"input":[1,2,3]}`, bedrock.EmbedCohere, "", "input: must be a string or a non-empty list of strings"},
 		{"empty list", `{"input":[]}`, bedrock.EmbedTitanV2, "", "input: must be"},
