@@ -256,11 +256,14 @@ func (s *InvokeStream) Event(dst, name, data []byte) ([]byte, provider.EventInfo
 	if string(name) != "chunk" {
 		return dst, provider.EventInfo{}, nil
 	}
-	s.chunk.Bytes = s.chunk.Bytes[:0]
-	if err := json.Unmarshal(data, &s.chunk); err != nil || !str(s.chunk.Bytes) {
-		return dst, provider.EventInfo{}, ErrBadEvent
+	enc, ok := chunkFast(data)
+	if !ok {
+		s.chunk.Bytes = s.chunk.Bytes[:0]
+		if err := json.Unmarshal(data, &s.chunk); err != nil || !str(s.chunk.Bytes) {
+			return dst, provider.EventInfo{}, ErrBadEvent
+		}
+		enc = s.chunk.Bytes[1 : len(s.chunk.Bytes)-1]
 	}
-	enc := s.chunk.Bytes[1 : len(s.chunk.Bytes)-1]
 	if bytes.IndexByte(enc, '\\') >= 0 {
 		// An escaped string ("\/"): unquote it first.
 		var v string
@@ -286,7 +289,25 @@ func (s *InvokeStream) Event(dst, name, data []byte) ([]byte, provider.EventInfo
 	return out, info, err
 }
 
-var eventPrefix = []byte("event: ")
+var (
+	eventPrefix = []byte("event: ")
+	chunkHead   = []byte(`{"bytes":"`)
+)
+
+// chunkFast reads the common payload {"bytes":"<base64>"} without the
+// JSON decoder; anything else (other members, spacing, escapes) is left
+// to it.
+func chunkFast(data []byte) ([]byte, bool) {
+	rest, ok := bytes.CutPrefix(data, chunkHead)
+	if !ok {
+		return nil, false
+	}
+	i := bytes.IndexByte(rest, '"')
+	if i < 0 || string(rest[i+1:]) != "}" || bytes.IndexByte(rest[:i], '\\') >= 0 {
+		return nil, false
+	}
+	return rest[:i], true
+}
 
 // End appends nothing, as the passthrough decoder does.
 func (s *InvokeStream) End(dst []byte) []byte { return s.inner.End(dst) }

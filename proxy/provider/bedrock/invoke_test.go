@@ -245,6 +245,12 @@ func TestInvokeStreamMalformed(t *testing.T) {
 	if err != nil || !info.Content || !strings.HasPrefix(string(out), "event: content_block_delta\ndata: ") {
 		t.Errorf("escaped: %q %+v %v", out, info, err)
 	}
+	// Padding and spacing go through the JSON decoder.
+	for _, data := range []string{`{"bytes":"` + ev + `","p":"abcdef"}`, `{ "bytes" : "` + ev + `" }`} {
+		if out, info, err := s.Event(nil, []byte("chunk"), []byte(data)); err != nil || !info.Content || !strings.Contains(string(out), `"text":"??>"`) {
+			t.Errorf("%s: %q %+v %v", data, out, info, err)
+		}
+	}
 	// An event without a type makes no frame: skipped.
 	if out, _, err := s.Event(nil, []byte("chunk"), []byte(`{"bytes":"e30="}`)); !errors.Is(err, provider.ErrSkipEvent) || len(out) != 0 {
 		t.Errorf("typeless event: %q %v", out, err)
