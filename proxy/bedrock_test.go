@@ -1,8 +1,11 @@
 package proxy_test
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -426,7 +429,8 @@ func TestBedrockFaultsStreaming(t *testing.T) {
 }
 
 // TestBedrockWrongSecret: a secret the fake's signature check refuses is
-// a 403 that fails over with a cooldown; the secret shows nowhere.
+// a 403 auth failure that fails over with a cooldown; the secret shows
+// nowhere.
 func TestBedrockWrongSecret(t *testing.T) {
 	br := bedrockUpstream(t, bed)
 	oai := upstream(t, gpt)
@@ -459,9 +463,10 @@ func TestBedrockWrongSecret(t *testing.T) {
 			}
 		}
 	}
-	// The proxy names a status reason by the HTTP status: Bedrock refuses
-	// a credential with a 403.
-	wantTargetState(t, e, bed, health.StateCooldown, "upstream_forbidden")
+	// Bedrock refuses a credential with a 403 whose x-amzn-ErrorType
+	// (InvalidSignatureException) says it is the credential: an auth
+	// failure, as an OpenAI 401 is, not a model access refusal.
+	wantTargetState(t, e, bed, health.StateCooldown, "upstream_auth_failure")
 	if br.Hits() != 0 {
 		t.Errorf("a refused signature reached the script: %d", br.Hits())
 	}
@@ -532,28 +537,384 @@ func TestBedrockToolsImagesUsage(t *testing.T) {
 	}
 }
 
-// TestBedrockMessagesCaller: an Anthropic Messages caller on a Bedrock
-// target is translated through chat completions, plain and streaming;
-// count_tokens is estimated.
-func TestBedrockMessagesCaller(t *testing.T) {
+// bedInvokePath is the escaped path of an InvokeModel operation of the
+// Bedrock target's model.
+func bedInvokePath(op string) string {
+	return "/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/" + op
+}
+
+// invokeBody decodes what reached the fake's InvokeModel.
+func invokeBody(t testing.TB, r proxytest.Request) map[string]json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("invoke body %s: %v", r.Body, err)
+	}
+	if m["model"] != nil || m["stream"] != nil || string(m["anthropic_version"]) != `"bedrock-2023-05-31"` {
+		t.Errorf("invoke body %s", r.Body)
+	}
+	return m
+}
+
+const bedMessagesBody = `{"model":"chat-prod","max_tokens":50,"messages":[{"role":"user","content":"hi <b>&</b>"}]}`
+
+// TestBedrockMessagesNative: an Anthropic Messages caller on a Claude
+// model on Bedrock is served through InvokeModel, plain and streaming,
+// with only the anthropic-beta values Bedrock takes; the answer is
+// Claude's own message under the alias; count_tokens goes to CountTokens
+// on the foundation model.
+func TestBedrockMessagesNative(t *testing.T) {
 	br := bedrockUpstream(t, bed)
 	oai := upstream(t, gpt)
 	e := newEnv(t, bedMixed(br, oai, true, storage.Routing{}))
-	body := `{"model":"chat-prod","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`
+	betas := []string{"Anthropic-Version", "2023-06-01", "Anthropic-Beta", "claude-code-20250219, interleaved-thinking-2025-05-14,oauth-2025-04-20"}
+
+	r := e.do(http.MethodPost, "/v1/messages", callerKey, bedMessagesBody, betas...)
+	m := r.json(t)
+	if r.status != 200 || m["type"] != "message" || m["model"] != "chat-prod" || m["id"] != "msg_bdrk_01bed" || !strings.Contains(string(r.body), `"text":"hello from bed"`) {
+		t.Errorf("messages: %d %s", r.status, r.body)
+	}
+	wantHeader(t, r.header, "X-Aisix-Served-By", bed)
+
+	r = e.do(http.MethodPost, "/v1/messages", callerKey, strings.Replace(bedMessagesBody, `"max_tokens"`, `"stream":true,"max_tokens"`, 1), betas...)
+	raw := string(r.body)
+	var names []string
+	for _, ev := range strings.Split(strings.TrimSpace(raw), "\n\n") {
+		name, _, _ := strings.Cut(strings.TrimPrefix(ev, "event: "), "\n")
+		names = append(names, name)
+	}
+	wantNames := "message_start,content_block_start,content_block_delta,content_block_delta,content_block_delta,content_block_stop,message_delta,message_stop"
+	if r.status != 200 || strings.Join(names, ",") != wantNames {
+		t.Errorf("messages stream: %d events %v\n%s", r.status, names, raw)
+	}
+	if !strings.Contains(raw, "event: message_start\ndata: {") || !strings.Contains(raw, `"model":"chat-prod"`) || strings.Contains(raw, "claude-3-5-haiku-20241022\"") ||
+		!strings.Contains(raw, `"text":" from "`) || !strings.Contains(raw, `"stop_reason":"end_turn"`) {
+		t.Errorf("messages stream:\n%s", raw)
+	}
+
+	r = e.do(http.MethodPost, "/v1/messages/count_tokens", callerKey, `{"model":"chat-prod","messages":[{"role":"user","content":"hi"}]}`, betas...)
+	if r.status != 200 || string(r.body) != `{"input_tokens":14}` {
+		t.Errorf("count_tokens: %d %s", r.status, r.body)
+	}
+	if br.Hits() != 3 || oai.Hits() != 0 {
+		t.Fatalf("hits bed=%d gpt=%d", br.Hits(), oai.Hits())
+	}
+	reqs := br.Requests()
+	for i, want := range []string{bedInvokePath("invoke"), bedInvokePath("invoke-with-response-stream"), "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/count-tokens"} {
+		if reqs[i].Path != want {
+			t.Errorf("request %d path %s, want %s", i, reqs[i].Path, want)
+		}
+	}
+	wantHeader(t, reqs[1].Header, "Accept", "application/vnd.amazon.eventstream")
+	for _, req := range reqs[:2] {
+		b := invokeBody(t, req)
+		if string(b["anthropic_beta"]) != `["interleaved-thinking-2025-05-14"]` {
+			t.Errorf("anthropic_beta %s", b["anthropic_beta"])
+		}
+		if !strings.Contains(string(req.Body), `"content":"hi <b>&</b>"`) {
+			t.Errorf("the caller's text changed: %s", req.Body)
+		}
+		if req.Header.Get("Anthropic-Beta") != "" || req.Header.Get("Anthropic-Version") != "" {
+			t.Errorf("anthropic headers sent upstream: %v", req.Header)
+		}
+	}
+	inner := proxytest.BedrockInvokeBody(reqs[2].Body)
+	if !strings.Contains(string(inner), `"max_tokens":1`) || !strings.Contains(string(inner), `"anthropic_version":"bedrock-2023-05-31"`) || strings.Contains(string(inner), `"model"`) {
+		t.Errorf("count-tokens body %s", inner)
+	}
+}
+
+// TestBedrockMessagesToolUse: Claude's tool_use blocks reach a Messages
+// caller as they are, plain and streamed (input_json_delta fragments).
+func TestBedrockMessagesToolUse(t *testing.T) {
+	tools := []proxytest.BedrockClaudeTool{{ID: "toolu_bdrk_01", Name: "get_weather", Input: `{"city":"Paris"}`, Fragments: []string{`{"city":`, `"Paris"}`}}}
+	br := bedrockUpstream(t, bed, proxytest.BedrockClaudeMessage("", tools), proxytest.BedrockClaudeStream(proxytest.BedrockClaudeStreamOptions{Tools: tools}))
+	oai := upstream(t, gpt)
+	e := newEnv(t, bedMixed(br, oai, true, storage.Routing{}))
+	body := `{"model":"chat-prod","max_tokens":50,"tools":[{"name":"get_weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],` +
+		`"tool_choice":{"type":"any"},"messages":[{"role":"user","content":"Weather in Paris?"}]}`
+	r := e.do(http.MethodPost, "/v1/messages", callerKey, body, "Anthropic-Version", "2023-06-01")
+	var msg struct {
+		Model      string `json:"model"`
+		StopReason string `json:"stop_reason"`
+		Content    []struct {
+			Type  string          `json:"type"`
+			ID    string          `json:"id"`
+			Name  string          `json:"name"`
+			Input json.RawMessage `json:"input"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal(r.body, &msg); err != nil || r.status != 200 || msg.StopReason != "tool_use" || len(msg.Content) != 1 ||
+		msg.Content[0].Type != "tool_use" || msg.Content[0].Name != "get_weather" || string(msg.Content[0].Input) != `{"city":"Paris"}` || msg.Model != "chat-prod" {
+		t.Errorf("tool use: %d %s", r.status, r.body)
+	}
+	r = e.do(http.MethodPost, "/v1/messages", callerKey, strings.Replace(body, `"max_tokens"`, `"stream":true,"max_tokens"`, 1), "Anthropic-Version", "2023-06-01")
+	var args string
+	for _, ev := range strings.Split(string(r.body), "\n\n") {
+		_, data, ok := strings.Cut(ev, "data: ")
+		if !ok {
+			continue
+		}
+		var d struct {
+			Delta struct {
+				PartialJSON string `json:"partial_json"`
+			} `json:"delta"`
+		}
+		_ = json.Unmarshal([]byte(data), &d)
+		args += d.Delta.PartialJSON
+	}
+	if r.status != 200 || args != `{"city":"Paris"}` || !strings.Contains(string(r.body), `"id":"toolu_bdrk_01"`) || !strings.Contains(string(r.body), "event: message_stop") {
+		t.Errorf("tool use stream: %d args %q\n%s", r.status, args, r.body)
+	}
+	for _, req := range br.Requests() {
+		b := invokeBody(t, req)
+		if b["tools"] == nil || string(b["tool_choice"]) != `{"type":"any"}` || b["anthropic_beta"] != nil {
+			t.Errorf("tools not passed through: %s", req.Body)
+		}
+	}
+}
+
+// TestBedrockMessagesFailover: a /v1/messages group whose Bedrock Claude
+// target is throttled, by a 429 or by a throttlingException before any
+// content, fails over to the next target (an OpenAI-wire one, translated);
+// an exception after content ends the caller's stream with Anthropic's
+// error event.
+func TestBedrockMessagesFailover(t *testing.T) {
+	tests := []struct {
+		name       string
+		br         []proxytest.Behavior
+		stream     bool
+		wantServed string
+		wantTrail  string
+		wantHits   [2]int
+		bedWhy     string
+		check      func(t *testing.T, body string)
+	}{
+		{
+			name:       "429 ThrottlingException",
+			br:         proxytest.Sequence(proxytest.BedrockError(429, "ThrottlingException", "Too many requests, please wait before trying again.")),
+			wantServed: gpt, wantTrail: bed + "=429," + gpt + "=200", wantHits: [2]int{1, 1}, bedWhy: "upstream_rate_limited",
+		},
+		{
+			name:       "429 ThrottlingException on a stream",
+			br:         proxytest.Sequence(proxytest.BedrockError(429, "ThrottlingException", "Too many requests, please wait before trying again.")),
+			stream:     true,
+			wantServed: gpt, wantTrail: bed + "=429," + gpt + "=200", wantHits: [2]int{1, 1}, bedWhy: "upstream_rate_limited",
+		},
+		{
+			name:       "throttlingException before content",
+			br:         proxytest.Sequence(proxytest.BedrockClaudeStream(proxytest.BedrockClaudeStreamOptions{ExceptionAfter: 2, Exception: "throttlingException"})),
+			stream:     true,
+			wantServed: gpt, wantTrail: bed + "=in_band_error," + gpt + "=200", wantHits: [2]int{1, 1}, bedWhy: "upstream_rate_limited",
+		},
+		{
+			name:       "modelStreamErrorException after content",
+			br:         proxytest.Sequence(proxytest.BedrockClaudeStream(proxytest.BedrockClaudeStreamOptions{ExceptionAfter: 5, Exception: "modelStreamErrorException"})),
+			stream:     true,
+			wantServed: bed, wantTrail: bed + "=200", wantHits: [2]int{1, 0}, bedWhy: "upstream_in_band_error",
+			check: func(t *testing.T, body string) {
+				i := strings.LastIndex(body, "event: error\ndata: ")
+				if i < 0 || !strings.Contains(body, `"text":"hello"`) || strings.Contains(body, "message_stop") || !strings.Contains(body[i:], `"type":"error","error":{"type":`) {
+					t.Errorf("stream:\n%s", body)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			br := bedrockUpstream(t, bed, tt.br...)
+			oai := upstream(t, gpt)
+			e := newEnv(t, bedMixed(br, oai, true, storage.Routing{}))
+			body := bedMessagesBody
+			if tt.stream {
+				body = strings.Replace(body, `"max_tokens"`, `"stream":true,"max_tokens"`, 1)
+			}
+			r := e.do(http.MethodPost, "/v1/messages", callerKey, body, "Anthropic-Version", "2023-06-01")
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			wantHeader(t, r.header, "X-Aisix-Served-By", tt.wantServed)
+			wantHeader(t, r.header, "X-Aisix-Attempts", tt.wantTrail)
+			if br.Hits() != tt.wantHits[0] || oai.Hits() != tt.wantHits[1] {
+				t.Errorf("hits bed=%d gpt=%d, want %v", br.Hits(), oai.Hits(), tt.wantHits)
+			}
+			if tt.wantServed == gpt {
+				want := "hello from gpt"
+				if !strings.Contains(string(r.body), want) && !strings.Contains(string(r.body), `"text":"hello"`) {
+					t.Errorf("the failover's answer: %s", r.body)
+				}
+				if tt.stream && !strings.Contains(string(r.body), "event: message_stop") {
+					t.Errorf("the failover's stream is not complete: %s", r.body)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, string(r.body))
+			}
+			wantTargetState(t, e, bed, health.StateCooldown, tt.bedWhy)
+			wantNoBedLeak(t, "answer", string(r.body))
+			wantNoBedLeak(t, "logs", e.logs.String())
+		})
+	}
+}
+
+// TestBedrockAuthClassification: Bedrock's 403s are told apart by
+// x-amzn-ErrorType: a refused credential is an auth failure (as an OpenAI
+// 401), AccessDeniedException (a model not enabled) stays forbidden; both
+// fail over.
+func TestBedrockAuthClassification(t *testing.T) {
+	for _, tt := range []struct {
+		typ, msg, why string
+	}{
+		{"UnrecognizedClientException", "The security token included in the request is invalid.", "upstream_auth_failure"},
+		{"InvalidSignatureException", "The request signature we calculated does not match the signature you provided.", "upstream_auth_failure"},
+		{"AccessDeniedException", "You don't have access to the model with the specified model ID.", "upstream_forbidden"},
+	} {
+		t.Run(tt.typ, func(t *testing.T) {
+			t.Parallel()
+			br := bedrockUpstream(t, bed, proxytest.BedrockError(403, tt.typ, tt.msg))
+			oai := upstream(t, gpt)
+			e := newEnv(t, bedMixed(br, oai, true, storage.Routing{}))
+			r := e.chat("chat-prod")
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			wantHeader(t, r.header, "X-Aisix-Attempts", bed+"=403,"+gpt+"=200")
+			wantTargetState(t, e, bed, health.StateCooldown, tt.why)
+		})
+	}
+}
+
+// TestBedrockEmbeddings: Titan and Cohere embedding models answer
+// /v1/embeddings through InvokeModel as OpenAI's list under the alias; a
+// list input on Titan (one text per call) is refused as the caller's.
+func TestBedrockEmbeddings(t *testing.T) {
+	br := bedrockUpstream(t, bed)
+	pk := bedrockKey("pk-bed", br)
+	titan := storage.Model{ID: "id-titan", DisplayName: "titan", Provider: "bedrock", ModelName: "amazon.titan-embed-text-v2:0", ProviderKeyID: "pk-bed"}
+	cohere := storage.Model{ID: "id-cohere", DisplayName: "cohere", Provider: "bedrock", ModelName: "cohere.embed-english-v3", ProviderKeyID: "pk-bed"}
+	e := newEnv(t, storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{pk},
+		Models:       []storage.Model{titan, cohere},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	})
+	type list struct {
+		Object string `json:"object"`
+		Model  string `json:"model"`
+		Data   []struct {
+			Object    string          `json:"object"`
+			Index     int             `json:"index"`
+			Embedding json.RawMessage `json:"embedding"`
+		} `json:"data"`
+		Usage *struct {
+			PromptTokens int `json:"prompt_tokens"`
+		} `json:"usage"`
+	}
+	get := func(body string) (response, list) {
+		t.Helper()
+		r := e.do(http.MethodPost, "/v1/embeddings", callerKey, body)
+		var l list
+		if r.status == 200 {
+			if err := json.Unmarshal(r.body, &l); err != nil {
+				t.Fatalf("%s: %v", r.body, err)
+			}
+		}
+		return r, l
+	}
+
+	r, l := get(`{"model":"titan","input":"three little words","dimensions":512}`)
+	if r.status != 200 || l.Object != "list" || l.Model != "titan" || len(l.Data) != 1 || string(l.Data[0].Embedding) != "[0.25,-0.5,1,0.125]" || l.Usage == nil || l.Usage.PromptTokens != 3 {
+		t.Errorf("titan: %d %s", r.status, r.body)
+	}
+	req := br.Requests()[0]
+	if req.Path != "/model/amazon.titan-embed-text-v2%3A0/invoke" || string(req.Body) != `{"inputText":"three little words","dimensions":512,"normalize":true}` {
+		t.Errorf("titan request %s %s", req.Path, req.Body)
+	}
+
+	r, _ = get(`{"model":"titan","input":["a","b"]}`)
+	if r.status != 400 || r.errType(t) != "invalid_request_error" || !strings.Contains(string(r.body), "one input per request") {
+		t.Errorf("titan list: %d %s", r.status, r.body)
+	}
+
+	r, l = get(`{"model":"cohere","input":["a","b"],"encoding_format":"base64"}`)
+	if r.status != 200 || len(l.Data) != 2 || l.Data[1].Index != 1 || l.Usage != nil {
+		t.Fatalf("cohere: %d %s", r.status, r.body)
+	}
+	var b64 string
+	_ = json.Unmarshal(l.Data[1].Embedding, &b64)
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(raw) != 16 || math.Float32frombits(binary.LittleEndian.Uint32(raw[8:])) != 1 {
+		t.Errorf("cohere base64 %q: %v", b64, err)
+	}
+	req = br.Requests()[1]
+	if req.Path != "/model/cohere.embed-english-v3/invoke" || string(req.Body) != `{"texts":["a","b"],"input_type":"search_document"}` {
+		t.Errorf("cohere request %s %s", req.Path, req.Body)
+	}
+	if br.Hits() != 2 {
+		t.Errorf("hits %d", br.Hits())
+	}
+}
+
+// TestBedrockMessagesError: a ValidationException from InvokeModel is the
+// caller's: a Messages caller gets it at once in Anthropic's envelope
+// (invalid_request_error, the message redacted), no failover.
+func TestBedrockMessagesError(t *testing.T) {
+	br := bedrockUpstream(t, bed, proxytest.BedrockError(400, "ValidationException",
+		"max_tokens: Field required (arn:aws:bedrock:us-east-1:123456789012:inference-profile/x)"))
+	oai := upstream(t, gpt)
+	e := newEnv(t, bedMixed(br, oai, true, storage.Routing{Retries: ptr(1)}))
+	for _, stream := range []bool{false, true} {
+		body := bedMessagesBody
+		if stream {
+			body = strings.Replace(body, `"max_tokens"`, `"stream":true,"max_tokens"`, 1)
+		}
+		r := e.do(http.MethodPost, "/v1/messages", callerKey, body, "Anthropic-Version", "2023-06-01")
+		var env struct {
+			Type  string `json:"type"`
+			Error struct {
+				Type    string `json:"type"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(r.body, &env); err != nil || r.status != 400 || env.Type != "error" || env.Error.Type != "invalid_request_error" ||
+			!strings.HasPrefix(env.Error.Message, "max_tokens: Field required") {
+			t.Errorf("stream=%v: %d %s", stream, r.status, r.body)
+		}
+		wantNoBedLeak(t, "answer", string(r.body))
+	}
+	if br.Hits() != 2 || oai.Hits() != 0 {
+		t.Errorf("hits bed=%d gpt=%d", br.Hits(), oai.Hits())
+	}
+}
+
+// TestBedrockMessagesTranslated: a Messages caller on a Bedrock model
+// that is not Claude (Nova) is translated through Converse, plain and
+// streaming; count_tokens is the gateway's estimate, with no upstream
+// call.
+func TestBedrockMessagesTranslated(t *testing.T) {
+	br := bedrockUpstream(t, bed)
+	nova := storage.Model{ID: "id-nova", DisplayName: "nova", Provider: "bedrock", ModelName: "us.amazon.nova-pro-v1:0", ProviderKeyID: "pk-bed"}
+	e := newEnv(t, storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{bedrockKey("pk-bed", br)},
+		Models:       []storage.Model{nova},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	})
+	body := `{"model":"nova","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}`
 	r := e.do(http.MethodPost, "/v1/messages", callerKey, body, "Anthropic-Version", "2023-06-01")
 	m := r.json(t)
-	if r.status != 200 || m["type"] != "message" || m["model"] != "chat-prod" || !strings.Contains(string(r.body), "hello from bed") {
+	if r.status != 200 || m["type"] != "message" || m["model"] != "nova" || !strings.Contains(string(r.body), "hello from bed") {
 		t.Errorf("messages: %d %s", r.status, r.body)
 	}
 	r = e.do(http.MethodPost, "/v1/messages", callerKey, strings.Replace(body, `"max_tokens"`, `"stream":true,"max_tokens"`, 1), "Anthropic-Version", "2023-06-01")
 	if r.status != 200 || !strings.Contains(string(r.body), "event: message_stop") || !strings.Contains(string(r.body), `"text":" from "`) {
 		t.Errorf("messages stream: %d %s", r.status, r.body)
 	}
-	r = e.do(http.MethodPost, "/v1/messages/count_tokens", callerKey, `{"model":"chat-prod","messages":[{"role":"user","content":"hi"}]}`, "Anthropic-Version", "2023-06-01")
+	r = e.do(http.MethodPost, "/v1/messages/count_tokens", callerKey, `{"model":"nova","messages":[{"role":"user","content":"hi"}]}`, "Anthropic-Version", "2023-06-01")
 	if r.status != 200 || r.json(t)["input_tokens"] == nil {
 		t.Errorf("count_tokens: %d %s", r.status, r.body)
 	}
-	if br.Hits() != 2 || oai.Hits() != 0 {
-		t.Errorf("hits bed=%d gpt=%d", br.Hits(), oai.Hits())
+	reqs := br.Requests()
+	if len(reqs) != 2 || reqs[0].Path != "/model/us.amazon.nova-pro-v1%3A0/converse" || reqs[1].Path != "/model/us.amazon.nova-pro-v1%3A0/converse-stream" {
+		t.Errorf("requests %+v", reqs)
 	}
 }

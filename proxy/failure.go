@@ -248,11 +248,22 @@ func (c *call) credentialFailure(t *routing.Target, actx context.Context, err er
 // body is rebuilt, never echoed (see sanitizeErrorBody).
 func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte) *failure {
 	code := resp.StatusCode
-	cls := t.Endpoint.Classify(code, body)
+	var cls provider.Class
+	if hc, ok := t.Endpoint.(provider.HeaderClassifier); ok {
+		cls = hc.ClassifyResponse(code, resp.Header, body)
+	} else {
+		cls = t.Endpoint.Classify(code, body)
+	}
 	ra, hasRA := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), c.s.now())
 	f := &failure{label: strconv.Itoa(code), status: code, reason: statusReason(code)}
-	if cls == provider.ClassOverloaded {
+	switch {
+	case cls == provider.ClassOverloaded:
 		f.reason = reasonOverloaded
+	case cls == provider.ClassAuth && code == http.StatusForbidden:
+		// A refused credential reported as a 403 (Bedrock's
+		// UnrecognizedClientException, a bad signature): the credential,
+		// not the model access.
+		f.reason = reasonAuth
 	}
 	passthrough := func() {
 		f.body = t.Endpoint.ErrorBody(code, body)
@@ -320,6 +331,9 @@ func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte
 			f.msg = "upstream rejected the provider credentials (401)"
 		case http.StatusForbidden:
 			f.msg = "upstream refused access to the model (403)"
+			if f.reason == reasonAuth {
+				f.msg = "upstream rejected the provider credentials (403)"
+			}
 		case http.StatusNotFound:
 			f.msg = "upstream does not know the model (404)"
 		default:

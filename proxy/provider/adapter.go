@@ -68,6 +68,14 @@ type Endpoint interface {
 	ErrorBody(status int, body []byte) []byte
 }
 
+// HeaderClassifier is an Endpoint whose failures are told apart by a
+// response header as well as the status and body (Bedrock names its error
+// type in x-amzn-ErrorType, its body only carries a message). The proxy
+// calls it instead of Classify when the endpoint implements it.
+type HeaderClassifier interface {
+	ClassifyResponse(status int, h http.Header, body []byte) Class
+}
+
 // StreamDecoder turns one upstream event stream into the caller's SSE
 // frames. It is used by one goroutine.
 type StreamDecoder interface {

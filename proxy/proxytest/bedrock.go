@@ -133,13 +133,17 @@ func bedrockError(w http.ResponseWriter, code int, typ, msg string) {
 func (u *BedrockUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	rest, ok := strings.CutPrefix(path, "/model/")
-	var model string
-	stream := false
-	switch {
-	case ok && strings.HasSuffix(rest, "/converse-stream"):
-		model, stream = strings.TrimSuffix(rest, "/converse-stream"), true
-	case ok && strings.HasSuffix(rest, "/converse"):
-		model = strings.TrimSuffix(rest, "/converse")
+	var model, op string
+	if ok {
+		if i := strings.LastIndexByte(rest, '/'); i > 0 {
+			model, op = rest[:i], rest[i+1:]
+		}
+	}
+	stream := op == BedrockConverseStream || op == BedrockInvokeStream
+	switch op {
+	case BedrockConverse, BedrockConverseStream, BedrockInvoke, BedrockInvokeStream, BedrockCountTokens:
+	default:
+		model = ""
 	}
 	if r.Method != http.MethodPost || model == "" {
 		bedrockError(w, http.StatusNotFound, "UnknownOperationException", "")
@@ -153,11 +157,8 @@ func (u *BedrockUpstream) serve(w http.ResponseWriter, r *http.Request) {
 		bedrockError(w, code, typ, msg)
 		return
 	}
-	var parsed struct {
-		Messages []json.RawMessage `json:"messages"`
-	}
-	if json.Unmarshal(body, &parsed) != nil || len(parsed.Messages) == 0 {
-		bedrockError(w, http.StatusBadRequest, "ValidationException", "Malformed input request, please reformat your input and try again.")
+	if msg := validateBedrock(op, model, body); msg != "" {
+		bedrockError(w, http.StatusBadRequest, "ValidationException", msg)
 		return
 	}
 	var so struct {
@@ -173,7 +174,7 @@ func (u *BedrockUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.pos++
 	u.mu.Unlock()
 	w.Header().Set("X-Amzn-RequestId", fmt.Sprintf("fake-%d", hit))
-	b(w, &Call{R: r, Body: body, Model: model, Stream: stream, N: 1, Hit: hit, Done: u.done, Name: u.Name, Path: r.URL.EscapedPath()})
+	b(w, &Call{R: r, Body: body, Model: model, Stream: stream, N: 1, Hit: hit, Done: u.done, Name: u.Name, Path: r.URL.EscapedPath(), Endpoint: op})
 }
 
 // authenticate checks the bearer API key or the SigV4 signature; a
@@ -243,14 +244,27 @@ func (u *BedrockUpstream) authenticate(r *http.Request, body []byte) (int, strin
 	return 0, "", ""
 }
 
-// BedrockOK answers "hello from <name>", streamed on converse-stream.
+// BedrockOK answers "hello from <name>" in the operation's shape:
+// Converse, ConverseStream, Claude's message or event stream on invoke,
+// an embedding, a token count.
 func BedrockOK() Behavior {
 	return func(w http.ResponseWriter, c *Call) {
-		if c.Stream {
+		switch c.Endpoint {
+		case BedrockInvoke:
+			if bedrockEmbedModel(c.Model) {
+				BedrockEmbedding()(w, c)
+				return
+			}
+			BedrockClaudeMessage("hello from "+c.Name, nil)(w, c)
+		case BedrockInvokeStream:
+			BedrockClaudeStream(BedrockClaudeStreamOptions{})(w, c)
+		case BedrockCountTokens:
+			BedrockTokenCount(14)(w, c)
+		case BedrockConverseStream:
 			BedrockStream(BedrockStreamOptions{})(w, c)
-			return
+		default:
+			BedrockMessage("hello from "+c.Name)(w, c)
 		}
-		BedrockMessage("hello from "+c.Name)(w, c)
 	}
 }
 

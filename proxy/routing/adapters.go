@@ -400,6 +400,8 @@ var endpointsByAdapter = map[string][]string{
 	storage.AdapterGemini:  {"chat.completions", "embeddings", "messages", "messages.count_tokens"},
 }
 
+var bedrockEmbeddings = []string{"embeddings"}
+
 // EndpointsOf lists the proxy endpoints a direct model on a provider key
 // of adapter serves (none for an adapter not implemented yet; for vertex,
 // what its Claude models serve: EndpointsOfModel tells Gemini ones). The slice is shared: do not modify it.
@@ -411,6 +413,9 @@ func EndpointsOf(adapter string) []string { return endpointsByAdapter[adapter] }
 func EndpointsOfModel(adapter, modelName string) []string {
 	if adapter == storage.AdapterVertex && !vertex.IsClaude(modelName) {
 		return endpointsByAdapter[storage.AdapterGemini]
+	}
+	if adapter == storage.AdapterBedrock && bedrock.EmbedFamilyOf(modelName) != bedrock.EmbedNone {
+		return bedrockEmbeddings // Titan and Cohere embedding models
 	}
 	return endpointsByAdapter[adapter]
 }

@@ -966,6 +966,7 @@ func TestEndpointsOf(t *testing.T) {
 			{ID: "mv", DisplayName: "mv", Provider: "vertex", ModelName: "claude-haiku-4-5@20251001", ProviderKeyID: "v"},
 			{ID: "mg", DisplayName: "mg", Provider: "vertex", ModelName: "gemini-2.5-flash", ProviderKeyID: "v"},
 			{ID: "mb", DisplayName: "mb", Provider: "bedrock", ModelName: "us.anthropic.claude-3-5-sonnet-20240620-v1:0", ProviderKeyID: "b"},
+			{ID: "mbe", DisplayName: "mbe", Provider: "bedrock", ModelName: "amazon.titan-embed-text-v2:0", ProviderKeyID: "b"},
 			{ID: "mgg", DisplayName: "mgg", Provider: "google", ModelName: "gemini-2.5-flash", ProviderKeyID: "g"},
 		},
 	}
@@ -977,7 +978,7 @@ func TestEndpointsOf(t *testing.T) {
 	if got := strings.Join(routing.EndpointsOfModel("vertex", "gemini-2.5-flash"), ","); got != "chat.completions,embeddings,messages,messages.count_tokens" {
 		t.Errorf("gemini on vertex: %s", got)
 	}
-	for _, m := range []string{"mo", "mz", "ma", "mv", "mg", "mb", "mgg"} {
+	for _, m := range []string{"mo", "mz", "ma", "mv", "mg", "mb", "mbe", "mgg"} {
 		d := s.Model(m).Direct
 		var got []string
 		for _, op := range ops {

@@ -85,3 +85,42 @@ func BenchmarkStreamFrame(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkInvokeChunk: one InvokeModelWithResponseStream chunk (a
+// content_block_delta, base64 in {"bytes":…}) decoded from its frame
+// (prelude, headers, CRCs), unwrapped and relayed as an Anthropic SSE
+// frame.
+func BenchmarkInvokeChunk(b *testing.B) {
+	var frame bytes.Buffer
+	_ = proxytest.EncodeBedrockChunk(&frame, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hello there, how are you today?"}}`)
+	const n = 1024
+	body := bytes.Repeat(frame.Bytes(), n)
+	rd := bytes.NewReader(body)
+	br := bufio.NewReaderSize(rd, 4096)
+	out := make([]byte, 0, 4096)
+	alias := &provider.Alias{Name: "alias", JSON: []byte(`"alias"`)}
+	b.SetBytes(int64(frame.Len()))
+	b.ReportAllocs()
+	var src provider.EventSource
+	var s *bedrock.InvokeStream
+	i := n
+	for b.Loop() {
+		if i == n {
+			b.StopTimer()
+			rd.Reset(body)
+			br.Reset(rd)
+			s = bedrock.NewInvokeStream(alias)
+			src = s.Frames(br, 1<<20)
+			i = 0
+			b.StartTimer()
+		}
+		ev, err := src.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err = s.Event(out[:0], ev.Name, ev.Data); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

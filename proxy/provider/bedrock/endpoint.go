@@ -1,9 +1,12 @@
-// Package bedrock is the AWS Bedrock Runtime Converse wire: the caller's
+// Package bedrock is the AWS Bedrock Runtime wire. Chat: the caller's
 // OpenAI chat-completions body is translated to a Converse body, sent to
 // /model/{modelId}/converse or /converse-stream signed with SigV4 (or with
 // a Bedrock API key as a bearer token), and the Converse answer or event
 // stream is translated back to OpenAI's chat.completion and
-// chat.completion.chunk frames.
+// chat.completion.chunk frames. Claude models also serve Anthropic
+// Messages callers natively through /invoke and
+// /invoke-with-response-stream (and count_tokens through /count-tokens);
+// Titan and Cohere embedding models serve /v1/embeddings through /invoke.
 package bedrock
 
 import (
@@ -88,17 +91,21 @@ func EscapeModel(id string) string {
 	return b.String()
 }
 
+// ModelURL is the URL of one operation (suffix "/converse",
+// "/converse-stream", "/invoke", "/invoke-with-response-stream",
+// "/count-tokens") of model under base (BaseURL, or a VPC endpoint's).
+func ModelURL(base *url.URL, model, suffix string) *url.URL {
+	u := *base
+	p := strings.TrimRight(base.Path, "/") + "/model/"
+	u.Path = p + model + suffix
+	u.RawPath = strings.TrimRight(base.EscapedPath(), "/") + "/model/" + EscapeModel(model) + suffix
+	return &u
+}
+
 // ModelURLs are the Converse and ConverseStream URLs of model under base
 // (BaseURL, or a VPC endpoint's).
 func ModelURLs(base *url.URL, model string) (converse, stream *url.URL) {
-	mk := func(suffix string) *url.URL {
-		u := *base
-		p := strings.TrimRight(base.Path, "/") + "/model/"
-		u.Path = p + model + suffix
-		u.RawPath = strings.TrimRight(base.EscapedPath(), "/") + "/model/" + EscapeModel(model) + suffix
-		return &u
-	}
-	return mk("/converse"), mk("/converse-stream")
+	return ModelURL(base, model, "/converse"), ModelURL(base, model, "/converse-stream")
 }
 
 // EndpointConfig describes one Bedrock model behind one provider key.
@@ -121,6 +128,11 @@ type Endpoint struct {
 	cfg       EndpointConfig
 	converse  *url.URL
 	stream    *url.URL
+	invoke    *url.URL // Claude and embedding models
+	invokeStr *url.URL // Claude
+	count     *url.URL // Claude: CountTokens, on the foundation model
+	claude    bool
+	embed     EmbedFamily
 	signer    *v4.Signer
 	creds     aws.Credentials
 	bearer    []string
@@ -131,6 +143,15 @@ type Endpoint struct {
 func NewEndpoint(cfg EndpointConfig) *Endpoint {
 	e := &Endpoint{cfg: cfg}
 	e.converse, e.stream = ModelURLs(cfg.Base, cfg.Model)
+	e.claude, e.embed = IsClaude(cfg.Model), EmbedFamilyOf(cfg.Model)
+	if e.claude || e.embed != EmbedNone {
+		e.invoke = ModelURL(cfg.Base, cfg.Model, "/invoke")
+	}
+	if e.claude {
+		e.invokeStr = ModelURL(cfg.Base, cfg.Model, "/invoke-with-response-stream")
+		// CountTokens takes a foundation model, not an inference profile.
+		e.count = ModelURL(cfg.Base, FoundationModel(cfg.Model), "/count-tokens")
+	}
 	switch c := cfg.Credential; {
 	case c.APIKey != "":
 		e.bearer = []string{"Bearer " + c.APIKey}
@@ -147,14 +168,39 @@ var (
 	acceptEventValue = []string{"application/vnd.amazon.eventstream"}
 )
 
-// Supports reports the operations served: chat completions (the proxy
-// translates Messages callers to them).
-func (e *Endpoint) Supports(op provider.Op) bool { return op == provider.OpChat }
+// Supports reports the operations served: an embedding model serves
+// embeddings only; any other model chat completions (Converse), and a
+// Claude model the Messages API and its token counter too (InvokeModel,
+// CountTokens); other models' Messages callers are translated to chat by
+// the proxy.
+func (e *Endpoint) Supports(op provider.Op) bool {
+	if e.embed != EmbedNone {
+		return op == provider.OpEmbeddings
+	}
+	switch op {
+	case provider.OpChat:
+		return true
+	case provider.OpMessages, provider.OpCountTokens:
+		return e.claude
+	}
+	return false
+}
 
-// Body translates the caller's chat body to Converse (TranslateRequest).
+// Body is the upstream body: a chat body translated to Converse
+// (TranslateRequest), a Messages or count_tokens body for InvokeModel or
+// CountTokens (MessagesBody, CountTokensBody), an embeddings body for the
+// model's family (EmbeddingsBody).
 func (e *Endpoint) Body(in *provider.Inbound) ([]byte, error) {
-	if in.Op != provider.OpChat {
+	if !e.Supports(in.Op) {
 		return nil, provider.ErrUnsupportedOp
+	}
+	switch in.Op {
+	case provider.OpMessages:
+		return MessagesBody(in.Body, in.Header)
+	case provider.OpCountTokens:
+		return CountTokensBody(in.Body, in.Header)
+	case provider.OpEmbeddings:
+		return EmbeddingsBody(in.Body, e.embed)
 	}
 	return TranslateRequest(in.Body)
 }
@@ -167,12 +213,25 @@ func (e *Endpoint) NewRequest(ctx context.Context, in *provider.Inbound, body []
 	provider.CopyHeaders(h, in.Header, ForwardHeaders)
 	provider.CopyHeaders(h, in.Header, e.cfg.Forward)
 	h["Content-Type"] = jsonValue
-	u := e.converse
-	if in.Req.Stream {
-		u = e.stream
-		h["Accept"] = acceptEventValue
-	} else {
-		h["Accept"] = jsonValue
+	h["Accept"] = jsonValue
+	var u *url.URL
+	switch in.Op {
+	case provider.OpMessages:
+		u = e.invoke
+		if in.Req.Stream {
+			u = e.invokeStr
+			h["Accept"] = acceptEventValue
+		}
+	case provider.OpCountTokens:
+		u = e.count
+	case provider.OpEmbeddings:
+		u = e.invoke
+	default:
+		u = e.converse
+		if in.Req.Stream {
+			u = e.stream
+			h["Accept"] = acceptEventValue
+		}
 	}
 	req := provider.NewPost(ctx, u, h, body)
 	switch {
@@ -195,20 +254,45 @@ func (e *Endpoint) NewRequest(ctx context.Context, in *provider.Inbound, body []
 	return req, nil
 }
 
-// Answer translates a Converse response into a chat.completion.
+// Answer translates a Converse response into a chat.completion; a
+// Messages caller gets Claude's message with its model set to the alias,
+// a count_tokens caller {"input_tokens":N}, an embeddings caller OpenAI's
+// list.
 func (e *Endpoint) Answer(dst []byte, in *provider.Inbound, body []byte, alias *provider.Alias) ([]byte, error) {
+	switch in.Op {
+	case provider.OpMessages:
+		return MessageAnswer(dst, body, alias)
+	case provider.OpCountTokens:
+		return CountTokensAnswer(dst, body)
+	case provider.OpEmbeddings:
+		return EmbeddingsAnswer(dst, body, e.embed, alias.Name, wantsBase64(in.Body))
+	}
 	return TranslateResponse(dst, body, newID(), alias.Name, time.Now().Unix())
 }
 
-// Stream returns the translator of one ConverseStream; it reads the body
-// as an AWS event stream (provider.Framer).
+// Stream returns the translator of one ConverseStream, or for a Messages
+// caller the relay of one InvokeModelWithResponseStream; both read the
+// body as an AWS event stream (provider.Framer).
 func (e *Endpoint) Stream(in *provider.Inbound, alias *provider.Alias) provider.StreamDecoder {
+	if in.Op == provider.OpMessages {
+		return NewInvokeStream(alias)
+	}
 	return NewStream(alias.Name, time.Now().Unix(), IncludeUsage(in.Body))
 }
 
-// Classify reads a Bedrock error answer (Classify).
+// Classify reads a Bedrock error answer from its body alone (Classify);
+// the proxy calls ClassifyResponse, which reads x-amzn-ErrorType too.
 func (e *Endpoint) Classify(status int, body []byte) provider.Class {
 	c, _ := Classify(status, "", body)
+	return c
+}
+
+// ClassifyResponse reads a Bedrock error answer with its error type from
+// the x-amzn-ErrorType header (provider.HeaderClassifier): a refused
+// signature or key (UnrecognizedClientException, InvalidSignatureException,
+// 403s) is an auth failure, AccessDeniedException a forbidden one.
+func (e *Endpoint) ClassifyResponse(status int, h http.Header, body []byte) provider.Class {
+	c, _ := Classify(status, h.Get("X-Amzn-Errortype"), body)
 	return c
 }
 
@@ -227,4 +311,7 @@ func IncludeUsage(body []byte) bool {
 	return v.StreamOptions != nil && v.StreamOptions.IncludeUsage
 }
 
-var _ provider.Endpoint = (*Endpoint)(nil)
+var (
+	_ provider.Endpoint         = (*Endpoint)(nil)
+	_ provider.HeaderClassifier = (*Endpoint)(nil)
+)

@@ -205,13 +205,7 @@ func (s *Stream) start(dst []byte) []byte {
 //   - contentBlockStop and unknown events → nothing.
 func (s *Stream) Event(dst, name, data []byte) (out []byte, ev provider.EventInfo, err error) {
 	if len(name) > 0 && name[0] == '!' {
-		typ := errorType(string(name[1:]))
-		_, msg := parseError(data)
-		c := classify(0, typ, msg)
-		if c == provider.ClassServer && typ == "serviceunavailableexception" {
-			c = provider.ClassOverloaded
-		}
-		ev.Error = &provider.Failure{Class: c, Type: string(name[1:]), Message: msg}
+		ev.Error = exceptionFailure(name[1:], data)
 		return dst, ev, nil
 	}
 	if s.done {
