@@ -918,3 +918,30 @@ func TestBedrockMessagesTranslated(t *testing.T) {
 		t.Errorf("requests %+v", reqs)
 	}
 }
+
+// TestBedrockCountTokensRefused: a key without bedrock:CountTokens (403
+// AccessDeniedException) gets the gateway's estimate, and the target,
+// which still serves messages, is not cooled.
+func TestBedrockCountTokensRefused(t *testing.T) {
+	br := bedrockUpstream(t, bed, proxytest.BedrockError(http.StatusForbidden, "AccessDeniedException",
+		"User: arn:aws:iam::123456789012:user/app is not authorized to perform: bedrock:CountTokens"))
+	e := newEnv(t, bedMixed(br, upstream(t, gpt), true, storage.Routing{}))
+	// The direct model: no other target to fall to.
+	r := e.do(http.MethodPost, "/v1/messages/count_tokens", callerKey, `{"model":"bed","messages":[{"role":"user","content":"hello there"}]}`,
+		"Anthropic-Version", "2023-06-01")
+	if br.Hits() != 1 {
+		t.Errorf("bedrock hits = %d, want 1 (CountTokens tried)", br.Hits())
+	}
+	if r.status != 200 || !strings.HasPrefix(string(r.body), `{"input_tokens":`) {
+		t.Fatalf("count_tokens: %d %s", r.status, r.body)
+	}
+	if got := r.header.Get("X-Aisix-Attempts"); !strings.Contains(got, "estimate") {
+		t.Errorf("attempts = %q, want the estimate named", got)
+	}
+	if st := e.reg.Status("id-" + bed); st.State != health.StateHealthy {
+		t.Errorf("a refused count cooled the target: %+v", st)
+	}
+	if strings.Contains(string(r.body), "123456789012") {
+		t.Errorf("account id leaked: %s", r.body)
+	}
+}

@@ -438,6 +438,13 @@ func (c *call) run() {
 			break
 		}
 	}
+	if c.rt.op == provider.OpCountTokens && c.last != nil && c.last.action != actStop && c.attempts > 0 {
+		// No target could count (a key without the permission, a region
+		// without the API, an outage): a token count is advice, so the
+		// caller gets the gateway's estimate rather than an error.
+		c.answerEstimate(&c.cands[0])
+		return
+	}
 	c.writeFailure(c.last)
 }
 
@@ -678,7 +685,10 @@ func (c *call) recordFailure(cd *candidate, f *failure) {
 	c.addTrail(t.Name, f.label)
 	reg := c.s.health
 	entered := false
-	if f.effect == effNeutral {
+	if f.effect == effNeutral || c.rt.op == provider.OpCountTokens {
+		// A failed token count says little about the target's answers
+		// (CountTokens is a permission and an API of its own): it never
+		// cools the target that serves the messages themselves.
 		cd.h.Neutral()
 	} else {
 		var until time.Time
