@@ -254,6 +254,9 @@ func (c *call) statusFailure(t *routing.Target, resp *http.Response, body []byte
 	} else {
 		cls = t.Endpoint.Classify(code, body)
 	}
+	if cr, ok := t.Endpoint.(provider.CredentialRefuser); ok && cls == provider.ClassAuth && resp.Request != nil {
+		cr.CredentialRefused(resp.Request.Header)
+	}
 	ra, hasRA := provider.ParseRetryAfter(resp.Header.Get("Retry-After"), c.s.now())
 	f := &failure{label: strconv.Itoa(code), status: code, reason: statusReason(code)}
 	switch {

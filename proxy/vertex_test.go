@@ -975,3 +975,33 @@ func TestVertexMessagesErrors(t *testing.T) {
 		wantNoVertexLeak(t, e, "the answer", string(r.body))
 	}
 }
+
+// TestVertexRefusedTokenRefetched: a 401 on a service account's token
+// drops the cached token, so the next request mints a new one instead of
+// sending the refused one until it expires.
+func TestVertexRefusedTokenRefetched(t *testing.T) {
+	g := newGoogleOAuth(t)
+	v := newVertex(t, g, proxytest.Status(http.StatusUnauthorized,
+		`{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`), proxytest.AnthropicOK())
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{vertexKey("pk-vertex", v, g)},
+		Models:       []storage.Model{vertexModel(vclaude, "pk-vertex")},
+		APIKeys:      []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	}
+	e := newEnv(t, ds)
+	if r := e.chat(vclaude); r.status != 502 {
+		t.Fatalf("first: %d %s", r.status, r.body)
+	}
+	if g.Hits() != 1 {
+		t.Fatalf("token requests %d, want 1", g.Hits())
+	}
+	if r := e.chat(vclaude); r.status != 200 {
+		t.Fatalf("second: %d %s", r.status, r.body)
+	}
+	if g.Hits() != 2 {
+		t.Errorf("token requests %d, want 2: the refused token was sent again", g.Hits())
+	}
+	if r := e.chat(vclaude); r.status != 200 || g.Hits() != 2 {
+		t.Errorf("third: %d, token requests %d (the new token is kept)", r.status, g.Hits())
+	}
+}

@@ -133,6 +133,14 @@ type AnswerFailer interface {
 	AnswerFailure() *Failure
 }
 
+// CredentialRefuser is an Endpoint whose credential is a cached token: the
+// proxy tells it when an upstream refused the credential an attempt sent
+// (a failure classed as ClassAuth), with the request's header, so the
+// token is fetched again rather than sent until it expires.
+type CredentialRefuser interface {
+	CredentialRefused(h http.Header)
+}
+
 // ErrUnsupportedOp is an operation an endpoint does not serve.
 var ErrUnsupportedOp = errors.New("this upstream does not serve the endpoint")
 

@@ -148,6 +148,14 @@ func (k apiKey) Apply(_ context.Context, h http.Header) error {
 // beyond the caller's context).
 type entra struct{ src *bearer.Source }
 
+// Refused tells auth that the credential h carried was refused, when auth
+// caches a token (Entra ID); an api-key is left as it is.
+func Refused(auth Auth, h http.Header) {
+	if e, ok := auth.(*entra); ok {
+		e.src.Refused(h["Authorization"])
+	}
+}
+
 func (e *entra) Apply(ctx context.Context, h http.Header) error {
 	v, err := e.src.Authorization(ctx)
 	if err != nil {

@@ -100,3 +100,7 @@ func StreamUsage(apiVersion string) bool {
 	}
 	return false
 }
+
+// CredentialRefused drops an Entra ID token the upstream refused
+// (provider.CredentialRefuser).
+func (e *Endpoint) CredentialRefused(h http.Header) { Refused(e.auth, h) }

@@ -81,6 +81,18 @@ func (s *Source) Authorization(ctx context.Context) ([]string, error) {
 	return t.value, nil
 }
 
+// Refused drops the cached token when it is the one whose Authorization
+// value the upstream refused (a 401: revoked, rotated, or signed by a key
+// that was replaced), so the next request fetches a new one instead of
+// sending the refused token until it expires. A value that is no longer
+// the cached one (a concurrent refresh replaced it) changes nothing.
+func (s *Source) Refused(value []string) {
+	t := s.cur.Load()
+	if t != nil && len(value) == 1 && len(t.value) == 1 && value[0] == t.value[0] {
+		s.cur.CompareAndSwap(t, nil)
+	}
+}
+
 // refresh returns a fresh token: the one a concurrent refresh just got,
 // or the answer of the token request in flight, started if there is none.
 func (s *Source) refresh(ctx context.Context) (*token, error) {

@@ -104,3 +104,30 @@ func TestRefreshAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRefused: a refused token is dropped and fetched again; a refusal of
+// a token that was already replaced drops nothing.
+func TestRefused(t *testing.T) {
+	var n atomic.Int32
+	s := New("test token", nil, func(ctx context.Context) (*oauth2.Token, error) {
+		i := n.Add(1)
+		return &oauth2.Token{AccessToken: "tok" + string(rune('0'+i)), Expiry: time.Now().Add(time.Hour)}, nil
+	})
+	old, err := s.Authorization(context.Background())
+	if err != nil || old[0] != "Bearer tok1" {
+		t.Fatalf("%v %v", old, err)
+	}
+	s.Refused([]string{"Bearer someone-else"})
+	if v, _ := s.Authorization(context.Background()); v[0] != "Bearer tok1" || n.Load() != 1 {
+		t.Errorf("a foreign refusal dropped the token: %v, %d fetches", v, n.Load())
+	}
+	s.Refused(old)
+	cur, _ := s.Authorization(context.Background())
+	if cur[0] != "Bearer tok2" || n.Load() != 2 {
+		t.Errorf("after the refusal: %v, %d fetches", cur, n.Load())
+	}
+	s.Refused(old) // a late refusal of the old token
+	if v, _ := s.Authorization(context.Background()); v[0] != "Bearer tok2" || n.Load() != 2 {
+		t.Errorf("a late refusal dropped the new token: %v, %d fetches", v, n.Load())
+	}
+}

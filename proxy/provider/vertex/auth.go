@@ -129,6 +129,18 @@ func (a accessToken) Apply(_ context.Context, h http.Header) error {
 // beyond the caller's context).
 type serviceAccount struct{ src *bearer.Source }
 
+// refused drops the token h carried when it is the cached one.
+func (s *serviceAccount) refused(h http.Header) { s.src.Refused(h["Authorization"]) }
+
+// Refused tells auth that the credential h carried was refused, when auth
+// caches a token (a service account); an access token given in the
+// secret is left as it is.
+func Refused(auth Auth, h http.Header) {
+	if sa, ok := auth.(*serviceAccount); ok {
+		sa.refused(h)
+	}
+}
+
 func (s *serviceAccount) Apply(ctx context.Context, h http.Header) error {
 	v, err := s.src.Authorization(ctx)
 	if err != nil {

@@ -174,3 +174,7 @@ func (e *ClaudeEndpoint) Classify(status int, body []byte) provider.Class {
 func (e *ClaudeEndpoint) ErrorBody(status int, body []byte) []byte { return OpenAIError(status, body) }
 
 var _ provider.Endpoint = (*ClaudeEndpoint)(nil)
+
+// CredentialRefused drops a service account's cached token the upstream
+// refused (provider.CredentialRefuser).
+func (e *ClaudeEndpoint) CredentialRefused(h http.Header) { Refused(e.cfg.Auth, h) }

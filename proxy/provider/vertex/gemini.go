@@ -217,3 +217,7 @@ func wantsBase64(body []byte) bool {
 }
 
 var _ provider.Endpoint = (*GeminiEndpoint)(nil)
+
+// CredentialRefused drops a service account's cached token the upstream
+// refused (provider.CredentialRefuser).
+func (e *GeminiEndpoint) CredentialRefused(h http.Header) { Refused(e.auth, h) }
