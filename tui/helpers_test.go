@@ -198,6 +198,19 @@ func tutorialEvents(now time.Time) []Event {
 	}
 }
 
+// callEvents is one more request through chat-prod after tutorialEvents,
+// as a server that tells call ids publishes it: the primary's 429 puts it
+// in cooldown and the secondary serves.
+func callEvents(now time.Time) []Event {
+	const call = "3f2a1b9c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
+	return []Event{
+		{Seq: 9, Time: now, Kind: EventCooldownEntered, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "upstream_rate_limited", Detail: "until 2026-11-26T12:04:11Z", CallID: call},
+		{Seq: 10, Time: now, Kind: EventAttemptFailed, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "429", Detail: "429 Too Many Requests: rate limit reached", CallID: call},
+		{Seq: 11, Time: now, Kind: EventFailover, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: "from gpt-4o-primary", CallID: call},
+		{Seq: 12, Time: now, Kind: EventServed, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: "gpt-4o-primary=429,gpt-4o-secondary=200", CallID: call},
+	}
+}
+
 // newTestModel returns a colourless model at size w×h on clock c.
 func newTestModel(tb testing.TB, src StatusSource, c *fakeClock, w, h int) Model {
 	tb.Helper()

@@ -373,7 +373,7 @@ func (m *Model) feed() []feedLine {
 	}
 	var out []feedLine
 	for _, l := range lines {
-		if m.matches(l.model) || (l.target != "" && m.matches(l.target)) || (l.next != "" && m.matches(l.next)) {
+		if slices.ContainsFunc(l.names(), func(n string) bool { return n != "" && m.matches(n) }) {
 			out = append(out, l)
 		}
 	}
@@ -403,7 +403,7 @@ func (m *Model) eventsSection(feed []feedLine, h int) []string {
 func (m *Model) feedText(l feedLine, withDetail bool) string {
 	st := m.styles
 	s := st.dim.Render(clock(l.at, m.loc())) + " " + st.event(l).Render(l.text(m.loc()))
-	if withDetail && l.detail != "" && l.kind == EventAttemptFailed {
+	if withDetail && l.detail != "" && (l.kind == EventAttemptFailed || l.call != "") {
 		s += st.dim.Render(" — " + oneLine(l.detail))
 	}
 	return s

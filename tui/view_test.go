@@ -44,6 +44,13 @@ func TestView(t *testing.T) {
 			c.Advance(time.Second)
 			return send(t, m, refreshMsg{err: errDown})
 		}},
+		{name: "call_ids_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, c *fakeClock) Model {
+			return send(t, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 2), events: callEvents(c.Now()), since: 8, next: 12})
+		}},
+		{name: "call_ids_detail_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, c *fakeClock) Model {
+			m = send(t, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 2), events: callEvents(c.Now()), since: 8, next: 12})
+			return send(t, m, keyMsg("j"), keyMsg("enter"))
+		}},
 		{name: "config_errors_120x40", w: 120, h: 40, setup: troubled},
 		{name: "config_errors_80x24", w: 80, h: 24, setup: troubled},
 		{name: "config_errors_40x12", w: 40, h: 12, setup: troubled},
