@@ -22,6 +22,20 @@ const (
 type counters struct {
 	requests uint64
 	failures uint64
+	// tokens is prompt plus completion tokens; cost is in US dollars.
+	tokens uint64
+	cost   float64
+}
+
+// countersOf returns the cumulative counters of r.
+func countersOf(r ModelRow) counters {
+	return counters{requests: r.Requests, failures: r.Failures, tokens: r.TokensIn + r.TokensOut, cost: r.CostUSD}
+}
+
+// before reports whether any counter of c is lower than in p: the server
+// restarted, or the model was deleted and made again.
+func (c counters) before(p counters) bool {
+	return c.requests < p.requests || c.failures < p.failures || c.tokens < p.tokens || c.cost < p.cost
 }
 
 // sample is the counters of every model at one moment (local clock).
@@ -36,13 +50,25 @@ type modelRates struct {
 	reqOK     bool // false until two samples span some time
 	errRatio  float64
 	errOK     bool // false when there were no requests in the window
+	// tokPerMin and costPerHour are valid when reqOK is.
+	tokPerMin   float64
+	costPerHour float64
+	// priced is set once the model has cost anything since the server
+	// started: a model without a price never does, and shows no cost
+	// rather than a cost of nothing.
+	priced bool
 }
 
 // totalRates are the rates across all models over the last minute.
 type totalRates struct {
 	reqPerSec float64
 	errPerSec float64
-	ok        bool
+	// tokPerMin and costPerHour are summed over the models.
+	tokPerMin   float64
+	costPerHour float64
+	ok          bool
+	// priced is set when any model is.
+	priced bool
 }
 
 // cooldownSpan is one cooldown seen by the dashboard, in local time except
@@ -120,12 +146,12 @@ func (d *viewData) applySnapshot(s Snapshot, now time.Time) {
 func (d *viewData) addSample(s Snapshot, now time.Time, restarted bool) {
 	cur := sample{at: now, models: make(map[string]counters, len(s.Models))}
 	for _, r := range s.Models {
-		cur.models[modelKey(r)] = counters{requests: r.Requests, failures: r.Failures}
+		cur.models[modelKey(r)] = countersOf(r)
 	}
 	if n := len(d.samples); n > 0 {
 		last := d.samples[n-1]
 		for k, c := range cur.models {
-			if p, ok := last.models[k]; ok && (c.requests < p.requests || c.failures < p.failures) {
+			if p, ok := last.models[k]; ok && c.before(p) {
 				restarted = true
 				break
 			}
@@ -154,21 +180,30 @@ func (d *viewData) addSample(s Snapshot, now time.Time, restarted bool) {
 	d.rates = make(map[string]modelRates, len(cur.models))
 	d.total = totalRates{}
 	var totReq, totFail uint64
+	var totTok, totCost float64
 	var totSpan time.Duration
+	priced := false
 	for k, c := range cur.models {
+		priced = priced || c.cost > 0
 		base, ok := d.baseFor(k)
 		if !ok {
-			d.rates[k] = modelRates{}
+			d.rates[k] = modelRates{priced: c.cost > 0}
 			continue
 		}
 		span := now.Sub(base.at)
 		if span < minRateSpan {
-			d.rates[k] = modelRates{}
+			d.rates[k] = modelRates{priced: c.cost > 0}
 			continue
 		}
 		b := base.models[k]
 		dreq, dfail := c.requests-b.requests, c.failures-b.failures
-		r := modelRates{reqPerMin: float64(dreq) / span.Minutes(), reqOK: true}
+		r := modelRates{
+			reqPerMin:   float64(dreq) / span.Minutes(),
+			reqOK:       true,
+			tokPerMin:   float64(c.tokens-b.tokens) / span.Minutes(),
+			costPerHour: max(0, c.cost-b.cost) / span.Hours(),
+			priced:      c.cost > 0,
+		}
 		if dreq > 0 {
 			r.errRatio = min(1, float64(dfail)/float64(dreq))
 			r.errOK = true
@@ -176,13 +211,19 @@ func (d *viewData) addSample(s Snapshot, now time.Time, restarted bool) {
 		d.rates[k] = r
 		totReq += dreq
 		totFail += dfail
+		totTok += r.tokPerMin
+		totCost += r.costPerHour
 		totSpan = max(totSpan, span)
 	}
+	d.total = totalRates{priced: priced}
 	if totSpan > 0 {
 		d.total = totalRates{
-			reqPerSec: float64(totReq) / totSpan.Seconds(),
-			errPerSec: float64(totFail) / totSpan.Seconds(),
-			ok:        true,
+			reqPerSec:   float64(totReq) / totSpan.Seconds(),
+			errPerSec:   float64(totFail) / totSpan.Seconds(),
+			tokPerMin:   totTok,
+			costPerHour: totCost,
+			ok:          true,
+			priced:      priced,
 		}
 	}
 }

@@ -187,3 +187,64 @@ func TestCloneIsIndependent(t *testing.T) {
 		t.Errorf("clone changed with the original: %+v", c)
 	}
 }
+
+func TestTokenAndCostRates(t *testing.T) {
+	row := func(id string, in, out uint64, cost float64) ModelRow {
+		return ModelRow{ID: id, Name: id, Requests: in / 100, TokensIn: in, TokensOut: out, CostUSD: cost}
+	}
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	started := t0.Add(-time.Hour)
+	snap := func(start time.Time, rows ...ModelRow) Snapshot { return Snapshot{StartedAt: start, Models: rows} }
+
+	t.Run("two snapshots a minute apart", func(t *testing.T) {
+		var d viewData
+		d.applySnapshot(snap(started, row("priced", 1000, 200, 0.01), row("free", 500, 100, 0)), at(0))
+		d.applySnapshot(snap(started, row("priced", 4000, 800, 0.02), row("free", 1100, 200, 0)), at(60))
+		p, f := d.rates["priced"], d.rates["free"]
+		if !p.reqOK || p.tokPerMin != 3600 || !approx(p.costPerHour, 0.6) || !p.priced {
+			t.Errorf("priced: %+v, want 3600 tok/min, $0.60/h", p)
+		}
+		if !f.reqOK || f.tokPerMin != 700 || f.costPerHour != 0 || f.priced {
+			t.Errorf("free: %+v, want 700 tok/min, no price", f)
+		}
+		if tot := d.total; !tot.ok || tot.tokPerMin != 4300 || !approx(tot.costPerHour, 0.6) || !tot.priced {
+			t.Errorf("total: %+v, want 4300 tok/min, $0.60/h", tot)
+		}
+		if got := costRate(f.costPerHour, f.reqOK, f.priced); got != noValue {
+			t.Errorf("free model's cost %q, want %q", got, noValue)
+		}
+	})
+	t.Run("a restart never gives negative rates", func(t *testing.T) {
+		var d viewData
+		d.applySnapshot(snap(started, row("m", 9000, 3000, 5)), at(0))
+		d.applySnapshot(snap(started, row("m", 9600, 3100, 5.5)), at(30))
+		// The server restarted: its counters start again from 0.
+		d.applySnapshot(snap(at(50), row("m", 200, 50, 0.1)), at(60))
+		r := d.rates["m"]
+		if r.tokPerMin < 0 || r.costPerHour < 0 || d.total.tokPerMin < 0 || d.total.costPerHour < 0 {
+			t.Fatalf("negative rate after a restart: %+v, total %+v", r, d.total)
+		}
+		// Seeded from the new start 10 s before: 250 tokens in 10 s.
+		if !r.reqOK || r.tokPerMin != 1500 || !approx(r.costPerHour, 36) {
+			t.Errorf("after restart: %+v, want 1500 tok/min, $36/h", r)
+		}
+	})
+	t.Run("tokens going back without a restart start afresh", func(t *testing.T) {
+		var d viewData
+		d.applySnapshot(snap(started, row("m", 9000, 3000, 5)), at(0))
+		d.applySnapshot(snap(started, row("m", 100, 10, 5)), at(30))
+		if r := d.rates["m"]; r.reqOK || r.tokPerMin != 0 || r.costPerHour != 0 {
+			t.Errorf("rates %+v, want none until two new samples", r)
+		}
+	})
+	t.Run("no model has a price", func(t *testing.T) {
+		var d viewData
+		d.applySnapshot(snap(started, row("a", 100, 10, 0), row("b", 0, 0, 0)), at(0))
+		d.applySnapshot(snap(started, row("a", 700, 70, 0), row("b", 0, 0, 0)), at(60))
+		if tot := d.total; tot.priced || costRate(tot.costPerHour, tot.ok, tot.priced) != noValue {
+			t.Errorf("total %+v shows a cost", tot)
+		}
+	})
+}
+
+func approx(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }

@@ -83,6 +83,12 @@ func (m *Model) detailContent() string {
 	section("TRAFFIC")
 	add(kv("requests", fmt.Sprintf("%d total · %s/min", r.Requests, rate(rt.reqPerMin, rt.reqOK))))
 	add(kv("failures", fmt.Sprintf("%d total · %s of the last minute's requests", r.Failures, percent(rt.errRatio, rt.errOK))))
+	add(kv("tokens", fmt.Sprintf("%d in · %d out · %s/min", r.TokensIn, r.TokensOut, rate(rt.tokPerMin, rt.reqOK))))
+	cost := st.dim.Render("– (no price, or nothing answered yet)")
+	if r.CostUSD > 0 {
+		cost = costTotal(r.CostUSD) + " total · " + costRate(rt.costPerHour, rt.reqOK, rt.priced)
+	}
+	add(kv("cost", cost))
 	add(kv("in flight", fmt.Sprint(r.InFlight)))
 	add(kv("latency", fmt.Sprintf("p50 %s · p95 %s · ttft p50 %s", latency(r.LatencyP50), latency(r.LatencyP95), latency(r.TTFTP50))))
 	add(kv("last ok", when(r.LastSuccessAt, now.Add(d.skew), loc)))

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,159 @@ type feedLine struct {
 	// revFrom and revTo are the revisions a line of config reloads
 	// spans, when the events' details name them.
 	revFrom, revTo int64
+	// call is the request a line of one request's events stands for; its
+	// hops are the targets it tried, in order. Empty for other lines.
+	call string
+	hops []hop
+}
+
+// hop is one target a request tried: its failed attempts there, and the
+// cooldown they put it in.
+type hop struct {
+	target string
+	reason string
+	// count is the failed attempts seen; 0 when only a cooldown or the
+	// failover away from it was seen.
+	count    int
+	cooldown bool
+	until    time.Time
+	cdDetail string
+}
+
+// callIDLen is how much of a call id the feed shows: enough to grep the
+// access log for.
+const callIDLen = 8
+
+// byCall reports whether an event joins the line of its request: the
+// failed attempts, failovers, cooldowns and the final answer of one call.
+func byCall(e Event) bool {
+	if e.CallID == "" {
+		return false
+	}
+	switch e.Kind {
+	case EventAttemptFailed, EventFailover, EventServed, EventCooldownEntered:
+		return true
+	}
+	return false
+}
+
+// callLine starts the line of e's request.
+func callLine(e Event) feedLine {
+	l := feedLine{at: e.Time, model: e.Model, call: e.CallID}
+	l.add(e)
+	return l
+}
+
+// add records one more event of the line's request.
+func (l *feedLine) add(e Event) {
+	l.at = e.Time
+	l.count++
+	last := func() *hop {
+		if len(l.hops) == 0 {
+			return nil
+		}
+		return &l.hops[len(l.hops)-1]
+	}
+	switch e.Kind {
+	case EventAttemptFailed:
+		switch h := last(); {
+		case h != nil && h.target == e.Target && h.count == 0:
+			// The cooldown (published first) or the failover away from
+			// it came before the attempt itself.
+			h.count, h.reason = 1, orDefault(e.Reason, h.reason)
+		case h != nil && h.target == e.Target && h.reason == e.Reason:
+			h.count++
+		default:
+			l.hops = append(l.hops, hop{target: e.Target, reason: e.Reason, count: 1})
+		}
+		if l.next == e.Target {
+			l.next = ""
+		}
+		l.detail = e.Detail
+	case EventCooldownEntered:
+		h := last()
+		if h == nil || h.target != e.Target {
+			l.hops = append(l.hops, hop{target: e.Target, reason: e.Reason})
+			h = last()
+		}
+		h.cooldown, h.until, h.cdDetail = true, time.Time{}, e.Detail
+		if ts, ok := strings.CutPrefix(e.Detail, "until "); ok {
+			if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+				h.until, h.cdDetail = t, ""
+			}
+		}
+	case EventFailover:
+		from := strings.TrimPrefix(e.Detail, "from ")
+		if h := last(); from != "" && (h == nil || h.target != from) {
+			l.hops = append(l.hops, hop{target: from, reason: e.Reason})
+		} else if h != nil && h.reason == "" {
+			h.reason = e.Reason
+		}
+		l.next = e.Target
+	case EventServed:
+		l.next, l.served = e.Target, true
+	}
+	// The line reads as the kind of its furthest step, for its colour.
+	switch {
+	case l.served || l.next != "":
+		l.kind = EventFailover
+	case slices.ContainsFunc(l.hops, func(h hop) bool { return h.count > 0 }):
+		l.kind = EventAttemptFailed
+	default:
+		l.kind = EventCooldownEntered
+	}
+	if len(l.hops) > 0 {
+		l.target, l.reason = l.hops[0].target, l.hops[0].reason
+	}
+}
+
+// callText is the wording of a line of one request:
+//
+//	chat-prod: gpt-4o-primary transport_error ×2 (cooldown until 12:04:11) → served by gpt-4o-secondary (call 3f2a1b9c…)
+func (l feedLine) callText(loc *time.Location) string {
+	var steps []string
+	for i, h := range l.hops {
+		name := h.target
+		if i == 0 && h.target == l.model {
+			name = "" // a direct model's own retries
+		}
+		s := join(name, orDefault(h.reason, "failed"))
+		if h.count > 1 {
+			s += fmt.Sprintf(" ×%d", h.count)
+		}
+		if h.cooldown {
+			switch {
+			case !h.until.IsZero():
+				s += " (cooldown until " + clock(h.until, loc) + ")"
+			case h.cdDetail != "":
+				s += " (cooldown " + h.cdDetail + ")"
+			default:
+				s += " (cooldown)"
+			}
+		}
+		steps = append(steps, s)
+	}
+	switch {
+	case l.served:
+		steps = append(steps, "served by "+orDefault(l.next, "?"))
+	case l.next != "":
+		steps = append(steps, l.next)
+	}
+	id := l.call
+	if r := []rune(id); len(r) > callIDLen {
+		id = string(r[:callIDLen]) + ellipsis
+	}
+	return join(orDefault(l.model, l.target)+":", strings.Join(steps, " → ")) + " (call " + id + ")"
+}
+
+// names are the models the line is about: the model asked for and every
+// target it names.
+func (l feedLine) names() []string {
+	names := []string{l.model, l.target, l.next}
+	for _, h := range l.hops {
+		names = append(names, h.target)
+	}
+	return names
 }
 
 // subject is who a line is about: the target, or the model asked for.
@@ -44,6 +198,9 @@ func (l feedLine) subject() string { return orDefault(l.target, l.model) }
 
 // sameAs reports whether o repeats the line, for coalescing.
 func (l feedLine) sameAs(o feedLine) bool {
+	if l.call != "" || o.call != "" {
+		return false // a request's line stands for that request alone
+	}
 	if l.kind != o.kind || l.model != o.model || l.target != o.target ||
 		l.reason != o.reason || l.next != o.next || l.served != o.served {
 		return false
@@ -87,20 +244,37 @@ func lineFor(e Event) feedLine {
 }
 
 // buildFeed turns events (oldest first) into feed lines (oldest first, by
-// their latest event): repeats within a minute share a line with a count,
-// and the failed attempts, the failover they caused and the target that
-// served the request in the end read as one line:
+// their latest event). The failed attempts, failovers and cooldowns of one
+// request and the target that served it in the end read as one line, found
+// by the events' call id:
+//
+//	chat-prod: gpt-4o-primary transport_error ×2 (cooldown until 12:04:11) → served by gpt-4o-secondary (call 3f2a1b9c…)
+//
+// Events without a call id (an older server) are joined by guesswork
+// instead: the attempts, failover and answer of one model within a minute
+// read as one line, and repeats within a minute share a line with a count:
 //
 //	chat-prod: gpt-4o-primary transport_error ×2 → served by gpt-4o-secondary
 func buildFeed(events []Event) []feedLine {
 	var lines []feedLine
-	// find returns the index of the latest recent line that ok accepts.
+	// find returns the index of the latest recent line without a call id
+	// that ok accepts.
 	find := func(at time.Time, ok func(feedLine) bool) int {
 		for i := len(lines) - 1; i >= 0 && i >= len(lines)-coalesceLookback; i-- {
 			if at.Sub(lines[i].at) > coalesceWindow {
 				break
 			}
-			if ok(lines[i]) {
+			if lines[i].call == "" && ok(lines[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	// findCall returns the index of the line of request id. A request's
+	// attempts may span minutes (timeouts), so it looks at every line.
+	findCall := func(id string) int {
+		for i := len(lines) - 1; i >= 0; i-- {
+			if lines[i].call == id {
 				return i
 			}
 		}
@@ -113,6 +287,15 @@ func buildFeed(events []Event) []feedLine {
 		return l
 	}
 	for _, e := range events {
+		if byCall(e) {
+			l := callLine(e)
+			if i := findCall(e.CallID); i >= 0 {
+				l = take(i)
+				l.add(e)
+			}
+			lines = append(lines, l)
+			continue
+		}
 		l := lineFor(e)
 		switch l.kind {
 		case EventFailover:
@@ -166,6 +349,9 @@ func buildFeed(events []Event) []feedLine {
 // text is the line's wording, without its time; times in it are shown in
 // loc.
 func (l feedLine) text(loc *time.Location) string {
+	if l.call != "" {
+		return l.callText(loc)
+	}
 	times := ""
 	if l.count > 1 {
 		times = fmt.Sprintf(" ×%d", l.count)
@@ -227,7 +413,7 @@ func join(parts ...string) string {
 
 // mentions reports whether the line is about the named model.
 func (l feedLine) mentions(name string) bool {
-	return name != "" && (l.model == name || l.target == name || l.next == name)
+	return name != "" && slices.Contains(l.names(), name)
 }
 
 func orDefault(s, def string) string {

@@ -213,3 +213,157 @@ func TestFeedLineMentions(t *testing.T) {
 		}
 	}
 }
+
+func TestBuildFeedByCallID(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	const (
+		call1 = "3f2a1b9c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
+		call2 = "77e0c1d2-aaaa-4bbb-8ccc-dddddddddddd"
+	)
+	// As the server publishes one request's events: a cooldown before
+	// the attempt that caused it, "from" in a failover, the trail in
+	// served.
+	fail := func(s int, call, model, target, label string) Event {
+		return Event{Time: at(s), Kind: EventAttemptFailed, Model: model, Target: target, Reason: label, Detail: "err " + label, CallID: call}
+	}
+	cooldown := func(s int, call, model, target, reason string) Event {
+		return Event{Time: at(s), Kind: EventCooldownEntered, Model: model, Target: target, Reason: reason, Detail: "until 2026-11-26T12:04:11Z", CallID: call}
+	}
+	failover := func(s int, call, model, from, to string) Event {
+		return Event{Time: at(s), Kind: EventFailover, Model: model, Target: to, Detail: "from " + from, CallID: call}
+	}
+	served := func(s int, call, model, by string) Event {
+		return Event{Time: at(s), Kind: EventServed, Model: model, Target: by, Detail: "trail", CallID: call}
+	}
+	tests := []struct {
+		name   string
+		events []Event
+		want   []string
+	}{
+		{
+			"one request is one line with its cooldown and call id",
+			[]Event{
+				cooldown(0, call1, "chat-prod", "gpt-4o-primary", "upstream_rate_limited"),
+				fail(0, call1, "chat-prod", "gpt-4o-primary", "429"),
+				failover(0, call1, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary"),
+				served(1, call1, "chat-prod", "gpt-4o-secondary"),
+			},
+			[]string{"12:03:42 chat-prod: gpt-4o-primary 429 (cooldown until 12:04:11) → served by gpt-4o-secondary (call 3f2a1b9c…)"},
+		},
+		{
+			"two interleaved requests stay apart",
+			[]Event{
+				fail(0, call1, "chat-prod", "gpt-4o-primary", "transport_error"),
+				fail(0, call2, "chat-prod", "gpt-4o-primary", "transport_error"),
+				failover(0, call1, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary"),
+				failover(0, call2, "chat-prod", "gpt-4o-primary", "gpt-4o-secondary"),
+				fail(1, call2, "chat-prod", "gpt-4o-secondary", "503"),
+				served(1, call1, "chat-prod", "gpt-4o-secondary"),
+			},
+			[]string{
+				"12:03:42 chat-prod: gpt-4o-primary transport_error → gpt-4o-secondary 503 (call 77e0c1d2…)",
+				"12:03:42 chat-prod: gpt-4o-primary transport_error → served by gpt-4o-secondary (call 3f2a1b9c…)",
+			},
+		},
+		{
+			"retries on one target, then two more targets",
+			[]Event{
+				fail(0, call1, "chat-prod", "a", "transport_error"),
+				cooldown(0, call1, "chat-prod", "a", "transport_error"),
+				fail(0, call1, "chat-prod", "a", "transport_error"),
+				failover(0, call1, "chat-prod", "a", "b"),
+				fail(2, call1, "chat-prod", "b", "timeout"),
+				failover(2, call1, "chat-prod", "b", "c"),
+				served(3, call1, "chat-prod", "c"),
+			},
+			[]string{"12:03:44 chat-prod: a transport_error ×2 (cooldown until 12:04:11) → b timeout → served by c (call 3f2a1b9c…)"},
+		},
+		{
+			"a direct model's retry",
+			[]Event{fail(0, call1, "gpt-4o-primary", "gpt-4o-primary", "timeout"), served(1, call1, "gpt-4o-primary", "gpt-4o-primary")},
+			[]string{"12:03:42 gpt-4o-primary: timeout → served by gpt-4o-primary (call 3f2a1b9c…)"},
+		},
+		{
+			"a request still failing over",
+			[]Event{fail(0, call1, "chat-prod", "a", "500"), failover(0, call1, "chat-prod", "a", "b")},
+			[]string{"12:03:41 chat-prod: a 500 → b (call 3f2a1b9c…)"},
+		},
+		{
+			"the same trail twice is two requests, not ×2",
+			[]Event{
+				fail(0, call1, "chat-prod", "a", "500"), served(0, call1, "chat-prod", "b"),
+				fail(5, call2, "chat-prod", "a", "500"), served(5, call2, "chat-prod", "b"),
+			},
+			[]string{
+				"12:03:41 chat-prod: a 500 → served by b (call 3f2a1b9c…)",
+				"12:03:46 chat-prod: a 500 → served by b (call 77e0c1d2…)",
+			},
+		},
+		{
+			"a slow request joins its line minutes later",
+			[]Event{
+				fail(0, call1, "chat-prod", "a", "timeout"),
+				{Time: at(30), Kind: EventConfigReloaded, Detail: "revision 3"},
+				failover(120, call1, "chat-prod", "a", "b"),
+				served(200, call1, "chat-prod", "b"),
+			},
+			[]string{
+				"12:04:11 config reloaded revision 3",
+				"12:07:01 chat-prod: a timeout → served by b (call 3f2a1b9c…)",
+			},
+		},
+		{
+			"a short call id is shown whole",
+			[]Event{fail(0, "c-1", "a", "a", "500")},
+			[]string{"12:03:41 a: 500 (call c-1)"},
+		},
+		{
+			"events of a call that do not join it, and events without a call id, keep their lines",
+			[]Event{
+				fail(0, call1, "chat-prod", "a", "500"),
+				{Time: at(0), Kind: EventProbe, Model: "chat-prod", Target: "a", Detail: ProbeStarted, CallID: call1},
+				{Time: at(1), Kind: EventAttemptFailed, Model: "chat-prod", Target: "a", Reason: "500"},
+				{Time: at(1), Kind: EventServed, Model: "chat-prod", Target: "b"},
+			},
+			[]string{
+				"12:03:41 chat-prod: a 500 (call 3f2a1b9c…)",
+				"12:03:41 a probe started",
+				"12:03:42 chat-prod: a 500 → served by b",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines := buildFeed(tt.events)
+			if len(lines) != len(tt.want) {
+				var got []string
+				for _, l := range lines {
+					got = append(got, clock(l.at, time.UTC)+" "+l.text(time.UTC))
+				}
+				t.Fatalf("got %d lines, want %d: %q", len(lines), len(tt.want), got)
+			}
+			for i, l := range lines {
+				if got := clock(l.at, time.UTC) + " " + l.text(time.UTC); got != tt.want[i] {
+					t.Errorf("line %d = %q, want %q", i, got, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestCallLineMentionsEveryTarget(t *testing.T) {
+	lines := buildFeed([]Event{
+		{Time: t0, Kind: EventAttemptFailed, Model: "chat-prod", Target: "a", Reason: "500", CallID: "c1"},
+		{Time: t0, Kind: EventFailover, Model: "chat-prod", Target: "b", Detail: "from a", CallID: "c1"},
+		{Time: t0, Kind: EventAttemptFailed, Model: "chat-prod", Target: "b", Reason: "500", CallID: "c1"},
+		{Time: t0, Kind: EventFailover, Model: "chat-prod", Target: "c", Detail: "from b", CallID: "c1"},
+	})
+	if len(lines) != 1 {
+		t.Fatalf("lines %+v", lines)
+	}
+	for name, want := range map[string]bool{"chat-prod": true, "a": true, "b": true, "c": true, "d": false, "": false} {
+		if got := lines[0].mentions(name); got != want {
+			t.Errorf("mentions(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

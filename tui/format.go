@@ -200,3 +200,38 @@ func maskConfigValue(k, v string) string {
 	}
 	return v
 }
+
+// costRate formats a cost per hour in US dollars: $0.42/h, <$0.01/h for a
+// tiny one, $0.00/h for a priced model at rest; – when unknown or when the
+// model has no price (it has never cost anything), so a free-looking
+// $0.00 is never a missing price.
+func costRate(v float64, ok, priced bool) string {
+	if !ok || !priced {
+		return noValue
+	}
+	return dollars(v) + "/h"
+}
+
+// costTotal formats a cumulative cost in US dollars: $12.34, <$0.01; –
+// when it is 0 (no price, or nothing answered yet).
+func costTotal(v float64) string {
+	if v <= 0 {
+		return noValue
+	}
+	return dollars(v)
+}
+
+// dollars formats a non-negative amount: $0.00, <$0.01, $0.42, $123, $12.3k.
+func dollars(v float64) string {
+	switch {
+	case v <= 0:
+		return "$0.00"
+	case v < 0.005:
+		return "<$0.01"
+	case v < 100:
+		return fmt.Sprintf("$%.2f", v)
+	case v < 10000:
+		return fmt.Sprintf("$%.0f", v)
+	}
+	return fmt.Sprintf("$%.1fk", v/1000)
+}

@@ -109,6 +109,7 @@ func tutorialSnapshot(now time.Time, scale uint64) Snapshot {
 			{
 				ID: "4f49a654-b03d-4f19-a40c-9a6dc3210a55", Name: "gpt-4o-secondary", Provider: "openai",
 				Status: StatusHealthy, Requests: 240 * scale, Failures: 0,
+				TokensIn: 24000 * scale, TokensOut: 6000 * scale, CostUSD: 0.007 * float64(scale),
 				InFlight: 2, LatencyP50: 820 * time.Millisecond, LatencyP95: 1900 * time.Millisecond, TTFTP50: 310 * time.Millisecond,
 				LastSuccessAt: now.Add(-time.Second),
 				Config:        []KV{{"model_name", "gpt-4o-mini"}, {"provider_key", "openai-secondary (…c727)"}, {"api_base", "https://api.openai.com/v1"}},
@@ -116,7 +117,8 @@ func tutorialSnapshot(now time.Time, scale uint64) Snapshot {
 			{
 				ID: "3b909841-c0a7-4ad8-8f1b-a9df8f10b581", Name: "gpt-4o-primary", Provider: "openai",
 				Status: StatusCooldown, CooldownUntil: now.Add(27 * time.Second), Reason: "transport_error",
-				Requests: 100 * scale, Failures: 10 * scale, LatencyP50: 640 * time.Millisecond, LatencyP95: 1200 * time.Millisecond, TTFTP50: 280 * time.Millisecond,
+				Requests: 100 * scale, Failures: 10 * scale, TokensIn: 500 * scale, TokensOut: 100 * scale, CostUSD: 0.00005 * float64(scale),
+				LatencyP50: 640 * time.Millisecond, LatencyP95: 1200 * time.Millisecond, TTFTP50: 280 * time.Millisecond,
 				LastError: "dial tcp: lookup api.openai.invalid: no such host", LastErrorAt: now.Add(-3 * time.Second),
 				LastSuccessAt: now.Add(-95 * time.Second),
 				Config:        []KV{{"model_name", "gpt-4o-mini"}, {"provider_key", "openai-primary (…5a)"}, {"api_base", "https://api.openai.invalid/v1"}, {"secret", "sk-should-never-show"}},
@@ -124,6 +126,7 @@ func tutorialSnapshot(now time.Time, scale uint64) Snapshot {
 			{
 				ID: "9c1e", Name: "claude-haiku", Provider: "anthropic",
 				Status: StatusProbing, Reason: "upstream_rate_limited", Requests: 30 * scale, Failures: 3 * scale,
+				TokensIn: 3000 * scale, TokensOut: 900 * scale, // no price
 				LatencyP50: 450 * time.Millisecond, LatencyP95: 980 * time.Millisecond,
 				LastError: "429 Too Many Requests: rate limit reached for requests", LastErrorAt: now.Add(-40 * time.Second),
 			},
@@ -192,6 +195,19 @@ func tutorialEvents(now time.Time) []Event {
 		{Seq: 6, Time: now, Kind: EventCooldownEntered, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "transport_error", Detail: "30s"},
 		{Seq: 7, Time: now, Kind: EventFailover, Model: "chat-prod", Target: "gpt-4o-secondary", Reason: "transport_error", Detail: "gpt-4o-primary"},
 		{Seq: 8, Time: now, Kind: EventServed, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: trail},
+	}
+}
+
+// callEvents is one more request through chat-prod after tutorialEvents,
+// as a server that tells call ids publishes it: the primary's 429 puts it
+// in cooldown and the secondary serves.
+func callEvents(now time.Time) []Event {
+	const call = "3f2a1b9c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
+	return []Event{
+		{Seq: 9, Time: now, Kind: EventCooldownEntered, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "upstream_rate_limited", Detail: "until 2026-11-26T12:04:11Z", CallID: call},
+		{Seq: 10, Time: now, Kind: EventAttemptFailed, Model: "chat-prod", Target: "gpt-4o-primary", Reason: "429", Detail: "429 Too Many Requests: rate limit reached", CallID: call},
+		{Seq: 11, Time: now, Kind: EventFailover, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: "from gpt-4o-primary", CallID: call},
+		{Seq: 12, Time: now, Kind: EventServed, Model: "chat-prod", Target: "gpt-4o-secondary", Detail: "gpt-4o-primary=429,gpt-4o-secondary=200", CallID: call},
 	}
 }
 

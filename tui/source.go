@@ -123,6 +123,12 @@ type ModelRow struct {
 	Failures uint64
 	// InFlight is the number of attempts running now.
 	InFlight int64
+	// TokensIn and TokensOut are the cumulative prompt and completion
+	// tokens of the model's answers; CostUSD is what they cost at the
+	// model's price, 0 when it has none.
+	TokensIn  uint64
+	TokensOut uint64
+	CostUSD   float64
 
 	LatencyP50 time.Duration
 	LatencyP95 time.Duration
@@ -178,4 +184,8 @@ type Event struct {
 	Target string
 	Reason string
 	Detail string
+	// CallID is the request the event belongs to (the x-aisix-call-id of
+	// its answer and the call_id of the access log); empty for events of
+	// no request, or from a server that does not say.
+	CallID string
 }

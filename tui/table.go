@@ -96,19 +96,27 @@ func (m *Model) columns() []column {
 			}
 			return c
 		}},
+		{title: "TOK/MIN", prio: 7, right: true, minW: 7, maxW: 8, cell: func(r ModelRow) cell {
+			rt := d.rates[modelKey(r)]
+			return cell{text: rate(rt.tokPerMin, rt.reqOK)}
+		}},
+		{title: "COST", prio: 8, right: true, minW: 5, maxW: 9, cell: func(r ModelRow) cell {
+			rt := d.rates[modelKey(r)]
+			return cell{text: costRate(rt.costPerHour, rt.reqOK, rt.priced)}
+		}},
 		{title: "P50", prio: 4, right: true, minW: 5, maxW: 7, cell: func(r ModelRow) cell {
 			return cell{text: latency(r.LatencyP50)}
 		}},
-		{title: "P95", prio: 7, right: true, minW: 5, maxW: 7, cell: func(r ModelRow) cell {
+		{title: "P95", prio: 9, right: true, minW: 5, maxW: 7, cell: func(r ModelRow) cell {
 			return cell{text: latency(r.LatencyP95)}
 		}},
-		{title: "TTFT", prio: 8, right: true, minW: 5, maxW: 7, cell: func(r ModelRow) cell {
+		{title: "TTFT", prio: 10, right: true, minW: 5, maxW: 7, cell: func(r ModelRow) cell {
 			return cell{text: latency(r.TTFTP50)}
 		}},
 		{title: "INFL", prio: 5, right: true, minW: 4, maxW: 6, cell: func(r ModelRow) cell {
 			return cell{text: fmt.Sprint(r.InFlight)}
 		}},
-		{title: "PROVIDER", prio: 9, minW: 6, maxW: 12, cell: func(r ModelRow) cell {
+		{title: "PROVIDER", prio: 11, minW: 6, maxW: 12, cell: func(r ModelRow) cell {
 			return cell{text: r.Provider}
 		}},
 		{title: "LAST ERROR", prio: 6, flex: true, minW: 20, maxW: 72, cell: func(r ModelRow) cell {

@@ -82,19 +82,46 @@ func (m *Model) headerLines() []string {
 		}
 	}
 	kv := func(k, v string) string { return st.headerKey.Render(k) + " " + v }
-	parts := []string{
-		kv("req/s", rate(tot.reqPerSec, tot.ok)),
-		kv("err/s", rate(tot.errPerSec, tot.ok)),
-		kv("failovers/1m", fmt.Sprint(failovers)),
-		kv("models", fmt.Sprint(len(d.snap.Models))) + " " + strings.Join(byStatus, " "),
+	// prio orders which parts go first on a narrow line, as in the table:
+	// the highest goes first, 0 never goes.
+	type part struct {
+		text string
+		prio int
 	}
-	left2 := strings.Join(parts, "   ")
+	parts := []part{
+		{text: kv("req/s", rate(tot.reqPerSec, tot.ok))},
+		{text: kv("err/s", rate(tot.errPerSec, tot.ok))},
+		{text: kv("tok/min", rate(tot.tokPerMin, tot.ok)), prio: 2},
+		{text: kv("cost", costRate(tot.costPerHour, tot.ok, tot.priced)), prio: 1},
+		{text: kv("failovers/1m", fmt.Sprint(failovers)), prio: 3},
+		{text: kv("models", fmt.Sprint(len(d.snap.Models))) + " " + strings.Join(byStatus, " ")},
+	}
 	var right2 string
 	switch {
 	case m.paused:
 		right2 = st.paused.Render("‖ paused at " + clock(m.pausedAt, m.loc()) + " · p resumes")
 	case m.failures > 0 && m.lastErr != "":
 		right2 = st.errText.Render(truncate(m.lastErr, max(m.width/2, 20)))
+	}
+	room := m.width
+	if right2 != "" {
+		room -= width(right2) + 2
+	}
+	left2 := ""
+	for {
+		var texts []string
+		drop, best := -1, 0
+		for i, p := range parts {
+			texts = append(texts, p.text)
+			if p.prio > best {
+				drop, best = i, p.prio
+			}
+		}
+		left2 = strings.Join(texts, "   ")
+		if width(left2) <= room || drop < 0 {
+			break
+		}
+		parts = slices.Delete(parts, drop, drop+1)
 	}
 	line2 := joinLR(left2, right2, m.width)
 	rule := st.dim.Render(strings.Repeat("─", m.width))
@@ -346,7 +373,7 @@ func (m *Model) feed() []feedLine {
 	}
 	var out []feedLine
 	for _, l := range lines {
-		if m.matches(l.model) || (l.target != "" && m.matches(l.target)) || (l.next != "" && m.matches(l.next)) {
+		if slices.ContainsFunc(l.names(), func(n string) bool { return n != "" && m.matches(n) }) {
 			out = append(out, l)
 		}
 	}
@@ -376,7 +403,7 @@ func (m *Model) eventsSection(feed []feedLine, h int) []string {
 func (m *Model) feedText(l feedLine, withDetail bool) string {
 	st := m.styles
 	s := st.dim.Render(clock(l.at, m.loc())) + " " + st.event(l).Render(l.text(m.loc()))
-	if withDetail && l.detail != "" && l.kind == EventAttemptFailed {
+	if withDetail && l.detail != "" && (l.kind == EventAttemptFailed || l.call != "") {
 		s += st.dim.Render(" — " + oneLine(l.detail))
 	}
 	return s
@@ -412,7 +439,7 @@ func (m *Model) footerLines() []string {
 			st.errText.Render(symWarning) + " to fix",
 		}, "  ")
 		lines = append([]string{"", legend,
-			st.dim.Render("REQ/MIN, ERR%: last minute · TTFT: time to first token · INFL: in flight"),
+			st.dim.Render("REQ/MIN, ERR%, TOK/MIN, COST: last minute · TTFT: first token · INFL: in flight"),
 		}, lines...)
 	}
 	return lines

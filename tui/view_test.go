@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ func TestView(t *testing.T) {
 		setup func(t *testing.T, m Model, c *fakeClock) Model
 	}{
 		{name: "main_120x40", w: 120, h: 40},
+		{name: "main_150x40", w: 150, h: 40},
 		{name: "main_80x24", w: 80, h: 24},
 		{name: "main_60x20", w: 60, h: 20},
 		{name: "main_40x12", w: 40, h: 12},
@@ -41,6 +43,13 @@ func TestView(t *testing.T) {
 		{name: "reconnecting_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, c *fakeClock) Model {
 			c.Advance(time.Second)
 			return send(t, m, refreshMsg{err: errDown})
+		}},
+		{name: "call_ids_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, c *fakeClock) Model {
+			return send(t, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 2), events: callEvents(c.Now()), since: 8, next: 12})
+		}},
+		{name: "call_ids_detail_120x40", w: 120, h: 40, setup: func(t *testing.T, m Model, c *fakeClock) Model {
+			m = send(t, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 2), events: callEvents(c.Now()), since: 8, next: 12})
+			return send(t, m, keyMsg("j"), keyMsg("enter"))
 		}},
 		{name: "config_errors_120x40", w: 120, h: 40, setup: troubled},
 		{name: "config_errors_80x24", w: 80, h: 24, setup: troubled},
@@ -120,6 +129,53 @@ func TestViewFirstPoll(t *testing.T) {
 			s.StartedAt = t0.Add(-tt.uptime)
 			m = send(t, m, refreshMsg{snap: s})
 			golden.RequireEqual(t, []byte(m.View()))
+		})
+	}
+}
+
+// TestHeaderTotals checks the header's tokens/min and cost/hour across
+// models, and that a narrow header drops failovers before them.
+func TestHeaderTotals(t *testing.T) {
+	unpriced := func(s Snapshot) Snapshot {
+		for i := range s.Models {
+			s.Models[i].CostUSD = 0
+		}
+		return s
+	}
+	tests := []struct {
+		name   string
+		w      int
+		prep   func(Snapshot) Snapshot
+		want   []string
+		absent []string
+	}{
+		{name: "wide", w: 120, want: []string{"tok/min 34.5k", "cost $0.42/h", "failovers/1m 1", "models 4"}},
+		{name: "80 columns drop failovers first", w: 80, want: []string{"tok/min 34.5k", "cost $0.42/h", "models 4"}, absent: []string{"failovers"}},
+		{name: "no model has a price", w: 120, prep: unpriced, want: []string{"tok/min 34.5k", "cost –"}, absent: []string{"$"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock(t0)
+			m := newTestModel(t, &fakeSource{}, c, tt.w, 24)
+			prep := tt.prep
+			if prep == nil {
+				prep = func(s Snapshot) Snapshot { return s }
+			}
+			c.Advance(-time.Minute)
+			m = send(t, m, refreshMsg{snap: prep(tutorialSnapshot(c.Now(), 1))})
+			c.Advance(time.Minute)
+			m = send(t, m, refreshMsg{snap: prep(tutorialSnapshot(c.Now(), 2)), events: tutorialEvents(c.Now()), next: 8})
+			line := m.headerLines()[1]
+			for _, w := range tt.want {
+				if !strings.Contains(line, w) {
+					t.Errorf("header %q lacks %q", line, w)
+				}
+			}
+			for _, w := range tt.absent {
+				if strings.Contains(line, w) {
+					t.Errorf("header %q has %q", line, w)
+				}
+			}
 		})
 	}
 }

@@ -51,9 +51,15 @@ func (s *Source) Events(ctx context.Context, since uint64) ([]tui.Event, uint64,
 	}
 	out := make([]tui.Event, len(evs))
 	for i, e := range evs {
-		out[i] = tui.Event{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Model: e.Model, Target: e.Target, Reason: e.Reason, Detail: e.Detail}
+		out[i] = eventOf(e)
 	}
 	return out, next, nil
+}
+
+// eventOf maps one admin event to the dashboard's.
+func eventOf(e admin.Event) tui.Event {
+	return tui.Event{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Model: e.Model, Target: e.Target,
+		Reason: e.Reason, Detail: e.Detail, CallID: e.CallID}
 }
 
 func buildSnapshot(url string, info admin.Info, rows []admin.StatusRow, models []storage.Model, now time.Time, ex extras) tui.Snapshot {
@@ -78,6 +84,7 @@ func buildSnapshot(url string, info admin.Info, rows []admin.StatusRow, models [
 		row := tui.ModelRow{
 			ID: m.ID, Name: m.DisplayName, Provider: m.Provider, Status: r.Status, Reason: r.StatusReason,
 			Requests: r.Requests, Failures: r.Failures, InFlight: r.InFlight,
+			TokensIn: r.TokensIn, TokensOut: r.TokensOut, CostUSD: r.CostUSD,
 			LatencyP50: ms(r.LatencyP50Ms), LatencyP95: ms(r.LatencyP95Ms), TTFTP50: ms(r.TTFTP50Ms),
 			LastError: r.LastError, Config: config(m),
 			SecretNeedsReentry: ex.secretNeedsReentry[r.ID],

@@ -68,7 +68,7 @@ func TestBuildSnapshot(t *testing.T) {
 	}
 	rows := []admin.StatusRow{
 		{ID: "m1", DisplayName: "gpt-4o-primary", Kind: storage.KindDirect, Status: "unhealthy", StatusReason: "upstream_model_not_found", DirectStats: &admin.DirectStats{Provider: "openai"}},
-		{ID: "m2", DisplayName: "gpt-4o-secondary", Kind: storage.KindDirect, Status: "healthy", StatusReason: "upstream_forbidden", DirectStats: &admin.DirectStats{Provider: "openai"}},
+		{ID: "m2", DisplayName: "gpt-4o-secondary", Kind: storage.KindDirect, Status: "healthy", StatusReason: "upstream_forbidden", DirectStats: &admin.DirectStats{Provider: "openai", TokensIn: 1200, TokensOut: 340, CostUSD: 0.0125}},
 		{ID: "r1", DisplayName: "chat-prod", Kind: storage.KindRouting, Status: "n/a"},
 	}
 	ex := extras{
@@ -85,7 +85,20 @@ func TestBuildSnapshot(t *testing.T) {
 	if m := snap.Models[1]; !m.SecretNeedsReentry || m.Reason != "upstream_forbidden" {
 		t.Errorf("gpt-4o-secondary: %+v", m)
 	}
+	if m := snap.Models[1]; m.TokensIn != 1200 || m.TokensOut != 340 || m.CostUSD != 0.0125 {
+		t.Errorf("gpt-4o-secondary tokens and cost: %+v", m)
+	}
 	if fmt.Sprint(snap.ConfigErrors) != "[{model m9 broken retries: must be between 0 and 10}]" {
 		t.Errorf("config errors %v", snap.ConfigErrors)
+	}
+}
+
+func TestEventOf(t *testing.T) {
+	e := admin.Event{Seq: 4, Time: t0, Kind: "attempt_failed", Model: "chat-prod", Target: "gpt-4o-primary", TargetID: "m1",
+		Reason: "transport_error", Detail: "dial tcp: no such host", CallID: "3f2a1b9c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"}
+	want := tui.Event{Seq: 4, Time: t0, Kind: "attempt_failed", Model: "chat-prod", Target: "gpt-4o-primary",
+		Reason: "transport_error", Detail: "dial tcp: no such host", CallID: "3f2a1b9c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"}
+	if got := eventOf(e); got != want {
+		t.Errorf("eventOf = %+v, want %+v", got, want)
 	}
 }
