@@ -165,7 +165,7 @@ func (m *Metrics) Swap(s *routing.Snapshot) {
 		names:   labelNames{aliases: map[string]bool{"": true}, targets: map[string]bool{}, keys: map[string]bool{}},
 	}
 	// A caller asking for a model that does not exist gets a 404.
-	c.unknown = m.newModelSeries("")
+	c.unknown = &modelSeries{usage: map[*routing.Target]*usageSeries{}} // no first token ever: no ttft
 	c.unknown.requests[provider.OpChat][0][4][1].store(m.requests.WithLabelValues(endpoints[provider.OpChat], wires[0], "", classes[4], outcomes[1]))
 	if s != nil {
 		m.resolve(c, s)

@@ -251,7 +251,7 @@ func (m *Metrics) Request(r *observe.Request) {
 		dur = ds.store(m.duration.WithLabelValues(endpoints[op], ms.name))
 	}
 	dur.Observe(r.Latency.Seconds())
-	if r.TTFT > 0 {
+	if r.TTFT > 0 && ms.ttft != nil {
 		ms.ttft.Observe(r.TTFT.Seconds())
 	}
 	m.overheadBy[op].Observe(r.Overhead().Seconds())
