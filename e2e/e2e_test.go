@@ -75,7 +75,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("XDG_DATA_HOME", filepath.Join(env.WorkDir, ".data"))
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
 			env.Setenv("NO_COLOR", "1")
-			for _, name := range []string{"PROXY_ADDR", "ADMIN_ADDR"} {
+			for _, name := range []string{"PROXY_ADDR", "ADMIN_ADDR", "AISIX_METRICS_ADDR"} {
 				addr, err := freeAddr()
 				if err != nil {
 					return err

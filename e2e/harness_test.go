@@ -48,17 +48,19 @@ func slow(t *testing.T) {
 
 // gateway is one `aisix serve` process.
 type gateway struct {
-	t      testing.TB
-	dir    string
-	db     string
-	proxy  string // http://host:port of the proxy
-	admin  string // http://host:port of the admin API
-	args   []string
-	env    []string
-	cmd    *exec.Cmd
-	log    *logBuffer
-	exited chan struct{}
-	client *http.Client
+	t     testing.TB
+	dir   string
+	db    string
+	proxy string // http://host:port of the proxy
+	admin string // http://host:port of the admin API
+	// metrics is http://host:port of the Prometheus listener.
+	metrics string
+	args    []string
+	env     []string
+	cmd     *exec.Cmd
+	log     *logBuffer
+	exited  chan struct{}
+	client  *http.Client
 }
 
 // serveOptions tune startGateway.
@@ -134,8 +136,12 @@ func (g *gateway) startOnce(t testing.TB) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.proxy, g.admin = "http://"+proxyAddr, "http://"+adminAddr
-	args := append(append([]string(nil), g.args...), "--proxy-addr", proxyAddr, "--admin-addr", adminAddr)
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.proxy, g.admin, g.metrics = "http://"+proxyAddr, "http://"+adminAddr, "http://"+metricsAddr
+	args := append(append([]string(nil), g.args...), "--proxy-addr", proxyAddr, "--admin-addr", adminAddr, "--metrics-addr", metricsAddr)
 	g.cmd = exec.Command(filepath.Join(binDir, "aisix"), args...)
 	g.cmd.Env = g.env
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log

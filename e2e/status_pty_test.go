@@ -46,6 +46,7 @@ func TestStatusDashboardInTerminal(t *testing.T) {
 		"AISIX_ADMIN_KEY=admin-local-only-change-me",
 		"AISIX_PROXY_ADDR="+proxyAddr,
 		"AISIX_ADMIN_ADDR="+adminAddr,
+		"AISIX_METRICS_ADDR=127.0.0.1:0",
 		"AISIX_SERVER=",
 		"XDG_CONFIG_HOME="+dir,
 		"NO_COLOR=1",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +65,21 @@ type Config struct {
 	// requests go instead of the key file's token_uri (a private
 	// endpoint, or a test's fake).
 	VertexTokenURL string
+
+	// Metrics is the Prometheus listener's settings.
+	Metrics MetricsConfig
+}
+
+// MetricsConfig is where /metrics is served and how.
+type MetricsConfig struct {
+	// Addr is the listen address; "" disables the listener.
+	Addr string
+	// Token, when set, is the bearer token a scrape must send.
+	Token string
+	// LatencyBuckets and OverheadBuckets replace the default histogram
+	// buckets, in seconds; nil keeps them.
+	LatencyBuckets  []float64
+	OverheadBuckets []float64
 }
 
 // configKey binds one setting: its viper key, its environment variable, its
@@ -93,6 +109,10 @@ var configKeys = []configKey{
 	{"upstream.deny_private", "AISIX_UPSTREAM_DENY_PRIVATE", false},
 	{"upstream.azure_authority", "AISIX_UPSTREAM_AZURE_AUTHORITY", ""},
 	{"upstream.vertex_token_url", "AISIX_UPSTREAM_VERTEX_TOKEN_URL", ""},
+	{"metrics.addr", "AISIX_METRICS_ADDR", "127.0.0.1:9090"},
+	{"metrics.token", "AISIX_METRICS_TOKEN", ""},
+	{"metrics.latency_buckets", "", []float64(nil)},
+	{"metrics.overhead_buckets", "", []float64(nil)},
 }
 
 // flagKeys maps flag names to the config keys they set.
@@ -112,6 +132,9 @@ var flagKeys = map[string]string{
 	"body-read-timeout":     "proxy.body_read_timeout",
 	"allow-metadata-egress": "upstream.allow_metadata",
 	"deny-private-egress":   "upstream.deny_private",
+
+	"metrics-addr":  "metrics.addr",
+	"metrics-token": "metrics.token",
 }
 
 // LoadConfig resolves the configuration from flags (only those the user set
@@ -199,6 +222,9 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 	if c.BodyReadTimeout, err = parseDuration("proxy.body_read_timeout", v.GetString("proxy.body_read_timeout")); err != nil {
 		return nil, err
 	}
+	if c.Metrics, err = metricsConfig(v); err != nil {
+		return nil, err
+	}
 	if c.DB == "" {
 		c.DB = DefaultDBPath()
 		if c.DB == "" {
@@ -214,6 +240,24 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		return nil, fmt.Errorf("proxy.max_body_bytes must be positive (got %d)", c.MaxBodyBytes)
 	}
 	return c, nil
+}
+
+func metricsConfig(v *viper.Viper) (MetricsConfig, error) {
+	mc := MetricsConfig{Addr: strings.TrimSpace(v.GetString("metrics.addr")), Token: v.GetString("metrics.token")}
+	for _, b := range []struct {
+		key string
+		dst *[]float64
+	}{{"metrics.latency_buckets", &mc.LatencyBuckets}, {"metrics.overhead_buckets", &mc.OverheadBuckets}} {
+		raw := v.GetStringSlice(b.key)
+		for i, s := range raw {
+			f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil || f <= 0 || (i > 0 && f <= (*b.dst)[i-1]) {
+				return mc, fmt.Errorf("%s must be ascending positive seconds such as [0.1, 1, 10] (got %v)", b.key, raw)
+			}
+			*b.dst = append(*b.dst, f)
+		}
+	}
+	return mc, nil
 }
 
 func parseDuration(key, s string) (time.Duration, error) {

@@ -3,6 +3,7 @@ package cmdutil
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -85,5 +86,45 @@ func TestConfigErrors(t *testing.T) {
 	t.Setenv("AISIX_DRAIN_TIMEOUT", "soon")
 	if _, err := LoadConfig(nil, ""); err == nil {
 		t.Fatal("a bad drain timeout must be refused")
+	}
+}
+
+func TestMetricsConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", dir)
+	t.Setenv("AISIX_DB", "/tmp/x.db")
+	t.Setenv("AISIX_METRICS_ADDR", "")
+	t.Setenv("AISIX_METRICS_TOKEN", "")
+	write := func(body string) string {
+		p := filepath.Join(t.TempDir(), "aisix.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := LoadConfig(nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics.Addr != "127.0.0.1:9090" || c.Metrics.Token != "" || c.Metrics.LatencyBuckets != nil {
+		t.Fatalf("defaults: %+v", c.Metrics)
+	}
+	c, err = LoadConfig(nil, write("metrics:\n  token: t0k\n  latency_buckets: [0.1, 1, 30]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics.Token != "t0k" || len(c.Metrics.LatencyBuckets) != 3 || c.Metrics.LatencyBuckets[2] != 30 {
+		t.Fatalf("from the file: %+v", c.Metrics)
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	fs.String("metrics-addr", "127.0.0.1:9090", "")
+	if err := fs.Parse([]string{"--metrics-addr", ""}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = LoadConfig(fs, ""); err != nil || c.Metrics.Addr != "" {
+		t.Fatalf("--metrics-addr \"\": %+v, %v", c, err)
+	}
+	if _, err := LoadConfig(nil, write("metrics:\n  latency_buckets: [1, 0.5]\n")); err == nil || !strings.Contains(err.Error(), "metrics.latency_buckets") {
+		t.Fatalf("descending buckets: %v", err)
 	}
 }

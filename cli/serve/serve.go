@@ -25,6 +25,7 @@ import (
 	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
+	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage/sqlite"
 )
@@ -38,7 +39,11 @@ func NewCmdServe(f *cmdutil.Factory) *cobra.Command {
 
 Settings come from flags, then AISIX_* environment variables, then the config
 file (--config), then defaults. An admin key is required: --admin-key,
-AISIX_ADMIN_KEY, or admin.admin_keys in the config file.`,
+AISIX_ADMIN_KEY, or admin.admin_keys in the config file.
+
+Prometheus metrics are served at /metrics on their own listener
+(--metrics-addr, default 127.0.0.1:9090; "" disables), without auth unless
+--metrics-token is set.`,
 		Example: `  aisix serve --admin-key "$AISIX_ADMIN_KEY"
   AISIX_ADMIN_KEY=admin-local-only-change-me aisix serve --db ./aisix.db --log-format text`,
 		Args: cobra.NoArgs,
@@ -63,6 +68,8 @@ AISIX_ADMIN_KEY, or admin.admin_keys in the config file.`,
 	fl.String("body-read-timeout", "30s", "how long reading a request body may take before the caller gets 408 (0 disables)")
 	fl.Bool("allow-metadata-egress", false, "let upstreams be link-local or cloud metadata addresses (169.254.0.0/16, metadata.google.internal)")
 	fl.Bool("deny-private-egress", false, "also refuse upstreams on loopback, private and unique-local addresses")
+	fl.String("metrics-addr", "127.0.0.1:9090", `Prometheus /metrics listen address ("" disables)`)
+	fl.String("metrics-token", "", "bearer token /metrics requires (default: none)")
 	return cmd
 }
 
@@ -123,6 +130,10 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	if err := table.Reload(ctx); err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
+	// Prometheus metrics observe every proxied request; more observers (the
+	// usage ledger) join them with observe.Multi{mets, …}.
+	mets := newMetricsServer(cfg.Metrics, table, reg, version, logger.With("component", "metrics"))
+	var observer observe.Observer = mets
 
 	var draining atomic.Bool
 	ready := func() bool { return !draining.Load() }
@@ -135,6 +146,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        ready,
 		Egress:       egress,
+		Observer:     observer,
 		// 0 in the config means off; the proxy reads negative as off.
 		WriteTimeout:    offIfZero(cfg.StreamWriteTimeout),
 		BodyReadTimeout: offIfZero(cfg.BodyReadTimeout),
@@ -190,8 +202,13 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		proxyLn.Close()
 		return fmt.Errorf("listen on admin address: %w", err)
 	}
+	if err := mets.listen(); err != nil {
+		proxyLn.Close()
+		adminLn.Close()
+		return err
+	}
 	proxySrv := &http.Server{
-		Handler:           proxyHandler,
+		Handler:           mets.Wrap(proxyHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -213,12 +230,14 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		"version", version,
 		"proxy_addr", proxyLn.Addr().String(),
 		"admin_addr", adminLn.Addr().String(),
+		"metrics_addr", mets.Addr(),
 		"db", cfg.DB,
 		"startup_ms", time.Since(started).Milliseconds())
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serveHTTP(proxySrv, proxyLn) })
 	g.Go(func() error { return serveHTTP(adminSrv, adminLn) })
+	g.Go(mets.serve)
 	g.Go(func() error {
 		<-gctx.Done()
 		draining.Store(true)
@@ -235,10 +254,15 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 				errs = append(errs, err)
 			}
 		}
+		// Metrics last, so a scrape can watch the drain.
+		if err := mets.shutdown(sctx); err != nil {
+			errs = append(errs, err)
+		}
 		if len(errs) > 0 {
 			logger.Warn("drain deadline passed; closing remaining connections", "err", errors.Join(errs...))
 			proxySrv.Close()
 			adminSrv.Close()
+			mets.close()
 		}
 		return nil
 	})

@@ -23,6 +23,10 @@ type Table struct {
 
 	snap   atomic.Pointer[Snapshot]
 	loaded atomic.Bool
+	// buildNS is how long the live snapshot took to build; failures
+	// counts reloads whose load failed (for metrics).
+	buildNS  atomic.Int64
+	failures atomic.Uint64
 
 	mu       sync.Mutex // serialises reloads; guards rr and hooks
 	rr       map[string]*atomic.Uint64
@@ -48,6 +52,23 @@ func (t *Table) Snapshot() *Snapshot { return t.snap.Load() }
 
 // Loaded reports whether a snapshot has been loaded from the source.
 func (t *Table) Loaded() bool { return t.loaded.Load() }
+
+// BuildDuration is how long building the live snapshot took (0 before
+// the first Reload).
+func (t *Table) BuildDuration() time.Duration { return time.Duration(t.buildNS.Load()) }
+
+// ReloadFailures counts the reloads that could not load the store.
+func (t *Table) ReloadFailures() uint64 { return t.failures.Load() }
+
+// CallerKeys returns the snapshot's caller keys, in no order. It lives here
+// rather than in snapshot.go only to keep the metrics change to one file.
+func (s *Snapshot) CallerKeys() []*CallerKey {
+	out := make([]*CallerKey, 0, len(s.keysByHash))
+	for _, k := range s.keysByHash {
+		out = append(out, k)
+	}
+	return out
+}
 
 // OnSwap registers fn to run after every swap, with the previous and the
 // new snapshot. fn runs on the reloading goroutine and must be quick.
@@ -76,6 +97,7 @@ func (t *Table) Reload(ctx context.Context) error {
 	ds, err := t.src.Load(ctx)
 	if err != nil {
 		err = fmt.Errorf("load configuration: %w", err)
+		t.failures.Add(1)
 		t.logFailure(err)
 		return err
 	}
@@ -91,7 +113,9 @@ func (t *Table) Reload(ctx context.Context) error {
 			t.logger.Warn("store revision went backwards; reloading", "from", cur.Revision, "to", ds.Revision)
 		}
 	}
+	began := time.Now()
 	next := build(ds, t.counter, t.opts)
+	t.buildNS.Store(int64(time.Since(began)))
 	t.opts.auths.rotate()
 	t.snap.Store(next)
 	t.loaded.Store(true)

@@ -1,0 +1,28 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTutorialSeries pins how many aisix_* series the tutorial's config
+// (2 provider keys, 2 direct models, 1 group, 1 caller key) has at start:
+// a change to it should be deliberate. Histogram buckets count one each.
+func TestTutorialSeries(t *testing.T) {
+	f := newFixture(t)
+	series, families := 0, 0
+	for _, l := range strings.Split(expose(t, f.m), "\n") {
+		switch {
+		case strings.HasPrefix(l, "# TYPE aisix_"):
+			families++
+		case strings.HasPrefix(l, "aisix_"):
+			series++
+		}
+	}
+	// Of the 397 lines, 348 are histogram lines (buckets, _sum, _count):
+	// request duration 3 models, TTFT 3, overhead 6 endpoints, upstream 2
+	// targets × ok/error, upstream TTFT 2, config build 1.
+	if families != 22 || series != 397 {
+		t.Errorf("%d families, %d series lines; want 22 and 397", families, series)
+	}
+}
