@@ -164,9 +164,9 @@ type UsageReader interface {
 // a config store need not keep a ledger; the SQLite store implements both.
 type UsageStore interface {
 	UsageReader
-	// AppendUsage stores records in one transaction; the caller bounds
-	// the batch. It does not change the store revision (the ledger is not
-	// configuration).
+	// AppendUsage stores records; the caller bounds the batch, and may
+	// reuse the slice once it returns. It does not change the store
+	// revision (the ledger is not configuration).
 	AppendUsage(ctx context.Context, records []UsageRecord) error
 	// PruneUsage deletes the records from before before and returns how
 	// many it deleted.
