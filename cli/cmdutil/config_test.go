@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -85,5 +86,27 @@ func TestConfigErrors(t *testing.T) {
 	t.Setenv("AISIX_DRAIN_TIMEOUT", "soon")
 	if _, err := LoadConfig(nil, ""); err == nil {
 		t.Fatal("a bad drain timeout must be refused")
+	}
+}
+
+func TestParseAge(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30d", 30 * 24 * time.Hour, true},
+		{"1.5d", 36 * time.Hour, true},
+		{"12h", 12 * time.Hour, true},
+		{"0", 0, true},
+		{"-1d", 0, false},
+		{"-5m", 0, false},
+		{"week", 0, false},
+		{"", 0, false},
+	} {
+		got, err := ParseAge(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseAge(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
 	}
 }

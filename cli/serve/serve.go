@@ -25,7 +25,9 @@ import (
 	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
+	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/routing"
+	"github.com/aisix/aisix/proxy/usage"
 	"github.com/aisix/aisix/storage/sqlite"
 )
 
@@ -127,7 +129,25 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	var draining atomic.Bool
 	ready := func() bool { return !draining.Load() }
 
+	// The usage ledger: one record per upstream attempt, queued off the
+	// request path and written in batches; flushed after the drain. Other
+	// observers (metrics) join it in observers.
+	retention := cfg.UsageRetention
+	if retention == 0 {
+		retention = -1 // 0 in the config keeps records forever
+	}
+	ledger := usage.New(usage.Options{Store: store, Logger: logger.With("component", "usage"), Retention: retention})
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ledger.Close(fctx); err != nil {
+			logger.Error("flush usage ledger", "err", err, "dropped_total", ledger.Dropped())
+		}
+	}()
+	observers := observe.Multi{ledger}
+
 	proxyHandler := proxy.New(proxy.Options{
+		Observer:     observers,
 		Table:        table,
 		Health:       reg,
 		Logger:       logger.With("component", "proxy"),
@@ -154,6 +174,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 			}
 		},
 		Ready:     ready,
+		Usage:     store,
 		Logger:    logger.With("component", "admin"),
 		Version:   version,
 		StartedAt: started,
