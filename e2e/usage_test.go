@@ -129,4 +129,14 @@ func TestUsageLedger(t *testing.T) {
 	if code, body := g.adminDo(t, http.MethodGet, "/admin/v1/usage?group_by=week", nil); code != http.StatusBadRequest || !strings.Contains(string(body), `"error_msg"`) {
 		t.Errorf("bad group_by: %d %s", code, body)
 	}
+
+	// A record still queued when serve is told to stop is written by its
+	// drain, not lost.
+	if a := g.mustChat(t, directKey, chatBody("gpt-4o-secondary", false), nil, 30*time.Second); a.status != http.StatusOK {
+		t.Fatalf("last request: %s", a.dump())
+	}
+	g.stop()
+	if n := usage(t).Totals.Attempts; n != 6 {
+		t.Errorf("after stopping serve the ledger has %d records, want 6", n)
+	}
 }
