@@ -177,6 +177,9 @@ func (l *Ledger) Attempt(a *observe.Attempt) {
 		r.Target = t.Name
 		if pk := t.ProviderKey; pk != nil {
 			r.Provider = pk.Provider
+			if r.Provider == "" {
+				r.Provider = pk.Adapter
+			}
 		}
 	}
 	ch := l.shards[shardOf(a.CallID)&l.mask]
