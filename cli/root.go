@@ -23,6 +23,7 @@ import (
 	"github.com/aisix/aisix/cli/providerkey"
 	"github.com/aisix/aisix/cli/serve"
 	"github.com/aisix/aisix/cli/status"
+	"github.com/aisix/aisix/cli/usage"
 )
 
 // Version is stamped at build time with -ldflags "-X github.com/aisix/aisix/cli.Version=…".
@@ -86,6 +87,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		model.NewCmdModel(f),
 		apikey.NewCmdAPIKey(f),
 		status.NewCmdStatus(f),
+		usage.NewCmdUsage(f, nil),
 		migrate.NewCmdMigrate(f, nil),
 		demo.NewCmdDemo(f, nil),
 		doctor.NewCmdDoctor(f, nil),

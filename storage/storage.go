@@ -181,6 +181,9 @@ type Model struct {
 	// Retries is the number of extra tries on this model after a retryable failure.
 	Retries  *int      `json:"retries,omitempty"`
 	Cooldown *Cooldown `json:"cooldown,omitempty"`
+	// Price is what the upstream charges for this model; nil when unknown,
+	// and then its calls are recorded without a cost. Direct models only.
+	Price *ModelPrice `json:"price,omitempty"`
 
 	Routing *Routing `json:"routing,omitempty"`
 
@@ -205,6 +208,16 @@ type Cooldown struct {
 	TriggerStatuses    []int `json:"trigger_statuses,omitempty"`
 	TriggerOnTimeout   *bool `json:"trigger_on_timeout,omitempty"`
 	TriggerOnTransport *bool `json:"trigger_on_transport,omitempty"`
+}
+
+// ModelPrice is a direct model's price in USD per million tokens: prompt
+// tokens (Input), completion tokens (Output, reasoning included), and
+// prompt tokens the provider read from its cache (CachedInput; 0 or
+// omitted prices them at Input). A call's cost is its tokens times these.
+type ModelPrice struct {
+	Input       float64 `json:"input"`
+	Output      float64 `json:"output"`
+	CachedInput float64 `json:"cached_input,omitempty"`
 }
 
 // Routing is the routing block of a routing model.

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/textproto"
 	"net/url"
 	"regexp"
@@ -20,6 +21,9 @@ const (
 	MaxTargets        = 64
 	// MaxCooldownSeconds caps any cooldown, configured or taken from Retry-After.
 	MaxCooldownSeconds = 86400
+	// MaxPrice caps each price of a model, in USD per million tokens: a
+	// bigger one is a typo (a price per token, or in cents).
+	MaxPrice = 1e6
 )
 
 var (
@@ -356,6 +360,9 @@ func (m *Model) Validate() error {
 		if m.StreamTimeout != nil {
 			return FieldErrorf("stream_timeout", "applies to direct models only")
 		}
+		if m.Price != nil {
+			return FieldErrorf("price", "applies to direct models only: a routing model's calls are priced at the direct model that answers them")
+		}
 		return m.Routing.validate()
 	}
 	if !direct {
@@ -373,8 +380,25 @@ func (m *Model) Validate() error {
 	if m.ProviderKeyID == "" {
 		return FieldErrorf("provider_key_id", "is required")
 	}
+	if m.Price != nil {
+		if err := m.Price.validate(); err != nil {
+			return err
+		}
+	}
 	if m.Cooldown != nil {
 		return m.Cooldown.validate()
+	}
+	return nil
+}
+
+func (p *ModelPrice) validate() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"price.input", p.Input}, {"price.output", p.Output}, {"price.cached_input", p.CachedInput}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 || f.v > MaxPrice {
+			return FieldErrorf(f.name, "must be a number of USD per million tokens between 0 and %g", float64(MaxPrice))
+		}
 	}
 	return nil
 }

@@ -65,6 +65,9 @@ type Config struct {
 	// requests go instead of the key file's token_uri (a private
 	// endpoint, or a test's fake).
 	VertexTokenURL string
+	// UsageRetention is how long serve keeps usage ledger records
+	// (usage.retention: "30d", "720h"; 0 keeps them forever).
+	UsageRetention time.Duration
 
 	// Metrics is the Prometheus listener's settings.
 	Metrics MetricsConfig
@@ -113,6 +116,7 @@ var configKeys = []configKey{
 	{"metrics.token", "AISIX_METRICS_TOKEN", ""},
 	{"metrics.latency_buckets", "", []float64(nil)},
 	{"metrics.overhead_buckets", "", []float64(nil)},
+	{"usage.retention", "AISIX_USAGE_RETENTION", "30d"},
 }
 
 // flagKeys maps flag names to the config keys they set.
@@ -225,6 +229,9 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 	if c.Metrics, err = metricsConfig(v); err != nil {
 		return nil, err
 	}
+	if c.UsageRetention, err = ParseAge(v.GetString("usage.retention")); err != nil {
+		return nil, fmt.Errorf("usage.retention: %w", err)
+	}
 	if c.DB == "" {
 		c.DB = DefaultDBPath()
 		if c.DB == "" {
@@ -266,6 +273,21 @@ func parseDuration(key, s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s must be a duration such as 30s (got %q)", key, s)
 	}
 	return d, nil
+}
+
+// ParseAge parses a length of time in days ("30d", "7d") or as a Go
+// duration ("36h", "90m"); it must not be negative.
+func ParseAge(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err == nil && n >= 0 && n <= 36500 {
+			return time.Duration(n * float64(24*time.Hour)), nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("must be a number of days such as 30d, or a duration such as 12h (got %q)", s)
 }
 
 // DefaultDBPath is the SQLite file serve and the CLI share when no --db is

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -126,5 +127,27 @@ func TestMetricsConfig(t *testing.T) {
 	}
 	if _, err := LoadConfig(nil, write("metrics:\n  latency_buckets: [1, 0.5]\n")); err == nil || !strings.Contains(err.Error(), "metrics.latency_buckets") {
 		t.Fatalf("descending buckets: %v", err)
+	}
+}
+
+func TestParseAge(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"30d", 30 * 24 * time.Hour, true},
+		{"1.5d", 36 * time.Hour, true},
+		{"12h", 12 * time.Hour, true},
+		{"0", 0, true},
+		{"-1d", 0, false},
+		{"-5m", 0, false},
+		{"week", 0, false},
+		{"", 0, false},
+	} {
+		got, err := ParseAge(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseAge(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
 	}
 }

@@ -38,6 +38,8 @@ type directFlags struct {
 	retries                                int
 	cooldownSeconds, cooldownMax           int
 	noCooldown                             bool
+	priceInput, priceOutput, priceCached   float64
+	noPrice                                bool
 }
 
 func (d *directFlags) add(fl *pflag.FlagSet) {
@@ -51,6 +53,10 @@ func (d *directFlags) add(fl *pflag.FlagSet) {
 	fl.IntVar(&d.cooldownSeconds, "cooldown-seconds", 0, "cooldown length when the upstream gives no Retry-After (default 30; 0 turns cooldown off)")
 	fl.IntVar(&d.cooldownMax, "cooldown-max-seconds", 0, "cap on a cooldown taken from Retry-After (default 600)")
 	fl.BoolVar(&d.noCooldown, "no-cooldown", false, "never cool this model down")
+	fl.Float64Var(&d.priceInput, "price-input", 0, "USD per million prompt tokens, for the usage ledger's cost")
+	fl.Float64Var(&d.priceOutput, "price-output", 0, "USD per million completion tokens")
+	fl.Float64Var(&d.priceCached, "price-cached-input", 0, "USD per million cached prompt tokens (default: the input price)")
+	fl.BoolVar(&d.noPrice, "no-price", false, "remove the model's price (its calls get no cost)")
 }
 
 // apply sets on m every field whose flag was given.
@@ -106,6 +112,38 @@ func (d *directFlags) apply(ctx context.Context, s storage.Store, fl *pflag.Flag
 			m.Cooldown.Enabled = &v
 		}
 	}
+	return d.applyPrice(fl, m)
+}
+
+// applyPrice sets the price flags given on m. A price needs both input and
+// output the first time; later updates may change one of them.
+func (d *directFlags) applyPrice(fl *pflag.FlagSet, m *storage.Model) error {
+	set := fl.Changed("price-input") || fl.Changed("price-output") || fl.Changed("price-cached-input")
+	if d.noPrice {
+		if set {
+			return cmdutil.FlagErrorf("--no-price and --price-* cannot be used together")
+		}
+		m.Price = nil
+		return nil
+	}
+	if !set {
+		return nil
+	}
+	if m.Price == nil {
+		if !fl.Changed("price-input") || !fl.Changed("price-output") {
+			return cmdutil.FlagErrorf("a model without a price needs both --price-input and --price-output")
+		}
+		m.Price = &storage.ModelPrice{}
+	}
+	if fl.Changed("price-input") {
+		m.Price.Input = d.priceInput
+	}
+	if fl.Changed("price-output") {
+		m.Price.Output = d.priceOutput
+	}
+	if fl.Changed("price-cached-input") {
+		m.Price.CachedInput = d.priceCached
+	}
 	return nil
 }
 
@@ -121,7 +159,8 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 		Use:   "create",
 		Short: "Create a direct model (one upstream model behind one provider key)",
 		Example: `  aisix model create --name gpt-4o-primary --provider openai --model-name gpt-4o-mini --provider-key openai-primary
-  ID=$(aisix model create --name gpt-4o-secondary --provider openai --model-name gpt-4o-mini --provider-key openai-secondary -q)`,
+  ID=$(aisix model create --name gpt-4o-secondary --provider openai --model-name gpt-4o-mini --provider-key openai-secondary -q)
+  aisix model create --name gpt-4o --provider openai --model-name gpt-4o --provider-key openai-primary --price-input 2.5 --price-output 10 --price-cached-input 1.25`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, req := range []string{"name", "provider", "model-name", "provider-key"} {
@@ -163,9 +202,10 @@ type UpdateOptions struct {
 func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *UpdateOptions) error) *cobra.Command {
 	opts := &UpdateOptions{}
 	cmd := &cobra.Command{
-		Use:               "update <name|id>",
-		Short:             "Change a direct model; only the flags given change (use `model route` for groups)",
-		Example:           `  aisix model update gpt-4o-primary --timeout 20s --retries 1`,
+		Use:   "update <name|id>",
+		Short: "Change a direct model; only the flags given change (use `model route` for groups)",
+		Example: `  aisix model update gpt-4o-primary --timeout 20s --retries 1
+  aisix model update gpt-4o-primary --price-input 0.15 --price-output 0.6`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeModels(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -345,6 +385,9 @@ func details(m storage.Model) string {
 	if m.Retries != nil {
 		parts = append(parts, fmt.Sprintf("retries=%d", *m.Retries))
 	}
+	if p := m.Price; p != nil {
+		parts = append(parts, "price="+formatPrice(p))
+	}
 	return output.Or(strings.Join(parts, " "))
 }
 
@@ -377,6 +420,7 @@ func printEffective(w io.Writer, m *storage.Model) error {
 			{"connect timeout", millis(e.ConnectTimeoutMs)},
 			{"retries", strconv.Itoa(e.Retries)},
 			{"cooldown", cooldown},
+			{"price", priceText(m.Price)},
 		}
 	case admin.RoutingEffective:
 		timeout := "none"
@@ -398,6 +442,29 @@ func printEffective(w io.Writer, m *storage.Model) error {
 		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
 	}
 	return tw.Flush()
+}
+
+// formatPrice renders a price as input/output[/cached] USD per million
+// tokens: "2.5/10/1.25".
+func formatPrice(p *storage.ModelPrice) string {
+	s := strconv.FormatFloat(p.Input, 'g', -1, 64) + "/" + strconv.FormatFloat(p.Output, 'g', -1, 64)
+	if p.CachedInput != 0 {
+		s += "/" + strconv.FormatFloat(p.CachedInput, 'g', -1, 64)
+	}
+	return s
+}
+
+// priceText is the price row of `model get`.
+func priceText(p *storage.ModelPrice) string {
+	if p == nil {
+		return "none (calls are recorded without a cost)"
+	}
+	cached := p.CachedInput
+	if cached == 0 {
+		cached = p.Input
+	}
+	return fmt.Sprintf("$%s in, $%s out, $%s cached in, per 1M tokens",
+		strconv.FormatFloat(p.Input, 'g', -1, 64), strconv.FormatFloat(p.Output, 'g', -1, 64), strconv.FormatFloat(cached, 'g', -1, 64))
 }
 
 func millis(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() }

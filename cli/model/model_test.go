@@ -117,3 +117,53 @@ func TestExplain(t *testing.T) {
 		t.Errorf("explain order\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestPriceFlags: --price-* set a direct model's price, update changes one
+// of them, --no-price removes it, and a routing group refuses one.
+func TestPriceFlags(t *testing.T) {
+	clitest.Modes(t, func(t *testing.T, e *clitest.Env) {
+		setup(t, e)
+		priceOf := func(name string) *storage.ModelPrice {
+			t.Helper()
+			var en admin.Entry[storage.Model]
+			if err := json.Unmarshal([]byte(e.Must("", "model", "get", name, "-o", "json").Stdout), &en); err != nil {
+				t.Fatal(err)
+			}
+			return en.Value.Price
+		}
+		if p := priceOf("gpt-4o-primary"); p != nil {
+			t.Fatalf("new model has price %+v", p)
+		}
+		if r := e.Run("", "model", "update", "gpt-4o-primary", "--price-input", "2.5"); r.Code != 2 || !strings.Contains(r.Stderr, "--price-output") {
+			t.Errorf("input price alone on an unpriced model: exit %d, stderr %q", r.Code, r.Stderr)
+		}
+		e.Must("", "model", "update", "gpt-4o-primary", "--price-input", "2.5", "--price-output", "10", "--price-cached-input", "1.25", "-q")
+		if p := priceOf("gpt-4o-primary"); p == nil || *p != (storage.ModelPrice{Input: 2.5, Output: 10, CachedInput: 1.25}) {
+			t.Errorf("price after update: %+v", p)
+		}
+		e.Must("", "model", "update", "gpt-4o-primary", "--price-output", "12", "-q")
+		if p := priceOf("gpt-4o-primary"); p == nil || *p != (storage.ModelPrice{Input: 2.5, Output: 12, CachedInput: 1.25}) {
+			t.Errorf("price after changing output: %+v", p)
+		}
+		if out := e.Must("", "model", "list").Stdout; !strings.Contains(out, "price=2.5/12/1.25") {
+			t.Errorf("list does not show the price:\n%s", out)
+		}
+		e.TTY = true
+		if out := e.Must("", "model", "get", "gpt-4o-primary").Stdout; !regexp.MustCompile(`(?m)^  price +\$2\.5 in, \$12 out, \$1\.25 cached in, per 1M tokens$`).MatchString(out) {
+			t.Errorf("get on a terminal:\n%s", out)
+		}
+		e.TTY = false
+		if r := e.Run("", "model", "update", "gpt-4o-primary", "--price-input", "-1"); r.Code == 0 || !strings.Contains(r.Stderr, "price.input") {
+			t.Errorf("negative price: exit %d, stderr %q", r.Code, r.Stderr)
+		}
+		e.Must("", "model", "update", "gpt-4o-primary", "--no-price", "-q")
+		if p := priceOf("gpt-4o-primary"); p != nil {
+			t.Errorf("price after --no-price: %+v", p)
+		}
+		e.Must("", "model", "create", "--name", "gpt-4o-priced", "--provider", "openai", "--model-name", "gpt-4o", "--provider-key", "openai-primary",
+			"--price-input", "0.15", "--price-output", "0.6", "-q")
+		if p := priceOf("gpt-4o-priced"); p == nil || *p != (storage.ModelPrice{Input: 0.15, Output: 0.6}) {
+			t.Errorf("price on create: %+v", p)
+		}
+	})
+}

@@ -23,7 +23,7 @@ type metricsServer struct {
 	srv  *http.Server
 }
 
-func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *health.Registry, version string, logger *slog.Logger) *metricsServer {
+func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *health.Registry, version string, dropped func() uint64, logger *slog.Logger) *metricsServer {
 	m := metrics.New(metrics.Options{
 		Table:           table,
 		State:           func(id string) string { return reg.Status(id).State },
@@ -31,6 +31,7 @@ func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *heal
 		OverheadBuckets: cfg.OverheadBuckets,
 		Token:           cfg.Token,
 		Version:         version,
+		UsageDropped:    dropped,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())

@@ -27,6 +27,7 @@ import (
 	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/routing"
+	"github.com/aisix/aisix/proxy/usage"
 	"github.com/aisix/aisix/storage/sqlite"
 )
 
@@ -130,15 +131,30 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	if err := table.Reload(ctx); err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
-	// Prometheus metrics observe every proxied request; more observers (the
-	// usage ledger) join them with observe.Multi{mets, …}.
-	mets := newMetricsServer(cfg.Metrics, table, reg, version, logger.With("component", "metrics"))
-	var observer observe.Observer = mets
-
 	var draining atomic.Bool
 	ready := func() bool { return !draining.Load() }
 
+	// The usage ledger: one record per upstream attempt, queued off the
+	// request path and written in batches; flushed after the drain.
+	retention := cfg.UsageRetention
+	if retention == 0 {
+		retention = -1 // 0 in the config keeps records forever
+	}
+	ledger := usage.New(usage.Options{Store: store, Logger: logger.With("component", "usage"), Retention: retention})
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ledger.Close(fctx); err != nil {
+			logger.Error("flush usage ledger", "err", err, "dropped_total", ledger.Dropped())
+		}
+	}()
+	// Prometheus metrics observe every proxied request beside the ledger,
+	// and report its drops.
+	mets := newMetricsServer(cfg.Metrics, table, reg, version, ledger.Dropped, logger.With("component", "metrics"))
+	observers := observe.Multi{mets, ledger}
+
 	proxyHandler := proxy.New(proxy.Options{
+		Observer:     observers,
 		Table:        table,
 		Health:       reg,
 		Logger:       logger.With("component", "proxy"),
@@ -146,7 +162,6 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        ready,
 		Egress:       egress,
-		Observer:     observer,
 		// 0 in the config means off; the proxy reads negative as off.
 		WriteTimeout:    offIfZero(cfg.StreamWriteTimeout),
 		BodyReadTimeout: offIfZero(cfg.BodyReadTimeout),
@@ -166,6 +181,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 			}
 		},
 		Ready:     ready,
+		Usage:     store,
 		Logger:    logger.With("component", "admin"),
 		Version:   version,
 		StartedAt: started,

@@ -64,6 +64,9 @@ type Config struct {
 	// Events, when set, returns the routing events published after since and
 	// the cursor for the next call (GET /admin/v1/events). nil reports none.
 	Events func(since uint64) ([]Event, uint64)
+	// Usage answers GET /admin/v1/usage; nil uses Store when it is a
+	// storage.UsageReader, and without either the route answers 501.
+	Usage storage.UsageReader
 	// KeyCheck sends the one upstream request of
 	// POST /admin/v1/provider_keys/{id}/test, from this server's network
 	// and under its egress policy; nil is keycheck.New with the default
@@ -88,6 +91,8 @@ type Server struct {
 	configErrs func() []ConfigError
 	events     func(since uint64) ([]Event, uint64)
 	keyCheck   *keycheck.Checker
+	// usageReader answers usage queries; nil when there is no ledger.
+	usageReader storage.UsageReader
 
 	mux *http.ServeMux
 	// routes lists every registered pattern, for the OpenAPI test.
@@ -133,6 +138,10 @@ func New(cfg Config) *Server {
 	if s.keyCheck == nil {
 		s.keyCheck = keycheck.New(keycheck.Options{})
 	}
+	s.usageReader = cfg.Usage
+	if ur, ok := cfg.Store.(storage.UsageReader); ok && s.usageReader == nil {
+		s.usageReader = ur
+	}
 	s.registerRoutes()
 	return s
 }
@@ -165,6 +174,7 @@ func (s *Server) registerRoutes() {
 
 	s.handleAPI("GET /admin/v1/info", "", s.info)
 	s.handleAPI("GET /admin/v1/events", "", s.listEvents)
+	s.handleAPI("GET /admin/v1/usage", "", s.usage)
 }
 
 func (s *Server) handle(pattern string, h http.Handler) {

@@ -780,6 +780,9 @@ func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {
 	if m.Retries != nil {
 		t.Retries, t.RetriesSet = *m.Retries, true
 	}
+	if p := m.Price; p != nil {
+		t.Price = &Price{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput}
+	}
 	return t
 }
 

@@ -21,7 +21,15 @@ type modelSpec struct {
 	StreamTimeout *int64        `json:"stream_timeout,omitempty"`
 	Retries       *int          `json:"retries,omitempty"`
 	Cooldown      *cooldownSpec `json:"cooldown,omitempty"`
+	Price         *priceSpec    `json:"price,omitempty"`
 	Routing       *routingSpec  `json:"routing,omitempty"`
+}
+
+// priceSpec is a direct model's price, USD per million tokens.
+type priceSpec struct {
+	Input       float64 `json:"input"`
+	Output      float64 `json:"output"`
+	CachedInput float64 `json:"cached_input,omitempty"`
 }
 
 type cooldownSpec struct {
@@ -65,6 +73,9 @@ func encodeSpec(m *storage.Model) (string, error) {
 			TriggerOnTransport: c.TriggerOnTransport,
 		}
 	}
+	if p := m.Price; p != nil {
+		sp.Price = &priceSpec{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput}
+	}
 	if r := m.Routing; r != nil {
 		sp.Routing = &routingSpec{
 			Strategy:           r.Strategy,
@@ -105,6 +116,9 @@ func decodeSpec(m *storage.Model, kind, spec string) error {
 			TriggerOnTimeout:   c.TriggerOnTimeout,
 			TriggerOnTransport: c.TriggerOnTransport,
 		}
+	}
+	if p := sp.Price; p != nil {
+		m.Price = &storage.ModelPrice{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput}
 	}
 	if kind == storage.KindRouting {
 		r := sp.Routing

@@ -26,6 +26,7 @@ func fullDirect(name, providerKeyID string) storage.Model {
 			TriggerOnTimeout:   ptr(true),
 			TriggerOnTransport: ptr(false),
 		},
+		Price: &storage.ModelPrice{Input: 2.5, Output: 10, CachedInput: 1.25},
 	}
 }
 
@@ -406,6 +407,21 @@ var modelCases = []testCase{
 				m.Cooldown = &storage.Cooldown{TriggerStatuses: []int{42}}
 				return m
 			}(), "cooldown.trigger_statuses[0]"},
+			{"negative price", func() storage.Model {
+				m := direct("x", pk.ID)
+				m.Price = &storage.ModelPrice{Input: -1, Output: 1}
+				return m
+			}(), "price.input"},
+			{"price too big", func() storage.Model {
+				m := direct("x", pk.ID)
+				m.Price = &storage.ModelPrice{Input: 1, Output: 1, CachedInput: 2e6}
+				return m
+			}(), "price.cached_input"},
+			{"price on a routing model", func() storage.Model {
+				m := routing("r", "gpt-4o")
+				m.Price = &storage.ModelPrice{Input: 1, Output: 1}
+				return m
+			}(), "price"},
 			{"no targets", routing("r"), "routing.targets"},
 			{"target twice", routing("r", "gpt-4o", "gpt-4o"), "routing.targets[1].model"},
 			{"unknown strategy", func() storage.Model { m := routing("r", "gpt-4o"); m.Routing.Strategy = "random"; return m }(), "routing.strategy"},
