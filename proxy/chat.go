@@ -98,6 +98,11 @@ type call struct {
 	// obs and obsReq are the records handed to the observer, reused.
 	obs    observe.Attempt
 	obsReq observe.Request
+	// With a tracer: the request's span, the attempt's in flight, and the
+	// caller's header cloned to carry each attempt's trace context.
+	span     observe.RequestSpan
+	attSpan  observe.AttemptSpan
+	traceHdr http.Header
 }
 
 var callPool = sync.Pool{New: func() any { return new(call) }}
@@ -123,8 +128,11 @@ func (c *call) reset() {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt *route) {
 	c := callPool.Get().(*call)
 	c.s, c.w, c.r, c.vals, c.callID, c.start, c.rt = s, w, r, vals, vals[0], time.Now(), rt
+	if s.tracer != nil {
+		c.span = s.tracer.StartRequest(r, rt.op, c.callID)
+	}
 	defer func() {
-		if s.observer != nil {
+		if s.observer != nil || c.span != nil {
 			c.observeRequest()
 		}
 		s.accessLog(c)
@@ -637,6 +645,9 @@ func (c *call) attempt(cd *candidate) (*failure, bool) {
 		c.failoverN++
 	}
 	cd.att = cd.h.Begin()
+	if c.span != nil {
+		c.startAttemptSpan(cd)
+	}
 	c.inAttempt = true
 	var f *failure
 	var done bool

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/aisix/aisix/proxy/observe"
@@ -14,8 +15,8 @@ func (w callerWire) String() string { return wireNames[w] }
 // outcome is observe.OutcomeOK or the failure's trail label, reason its
 // status_reason, cooled whether it put the target in cooldown.
 func (c *call) observeAttempt(cd *candidate, outcome, reason string, cooled bool) {
-	o := c.s.observer
-	if o == nil {
+	o, sp := c.s.observer, c.attSpan
+	if o == nil && sp == nil {
 		if outcome == observe.OutcomeOK && c.usage.Known() {
 			c.addUsage(cd)
 		}
@@ -37,7 +38,13 @@ func (c *call) observeAttempt(cd *candidate, outcome, reason string, cooled bool
 	if outcome != observe.OutcomeOK {
 		c.failed = cd.t
 	}
-	o.Attempt(a)
+	if o != nil {
+		o.Attempt(a)
+	}
+	if sp != nil {
+		c.attSpan = nil
+		sp.End(a)
+	}
 }
 
 // observeRequest hands the observer the request that just ended.
@@ -62,7 +69,31 @@ func (c *call) observeRequest() {
 	if c.servedBy != "" && c.obs.Target != nil && c.obs.OK() {
 		r.ServedBy, r.Usage, r.Cost, r.Priced = c.obs.Target, c.obs.Usage, c.obs.Cost, c.obs.Priced
 	}
-	c.s.observer.Request(r)
+	if o := c.s.observer; o != nil {
+		o.Request(r)
+	}
+	if c.span != nil {
+		c.span.End(r, string(c.trail))
+	}
+}
+
+// startAttemptSpan starts the span of the attempt on cd and puts its
+// trace context in the header the adapters copy from: the caller's,
+// cloned once per request, so the upstream gets the attempt's traceparent
+// rather than the caller's.
+func (c *call) startAttemptSpan(cd *candidate) {
+	c.attSpan = c.span.StartAttempt(cd.t, c.attempts)
+	if c.traceHdr == nil {
+		c.traceHdr = c.r.Header.Clone()
+		if c.traceHdr == nil {
+			c.traceHdr = make(http.Header, 2)
+		}
+	}
+	c.attSpan.Inject(c.traceHdr)
+	c.in.Header = c.traceHdr
+	if c.chatIn.Req != nil {
+		c.chatIn.Header = c.traceHdr
+	}
 }
 
 // addUsage counts the answer's tokens and cost on its target's runtime

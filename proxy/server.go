@@ -90,6 +90,10 @@ type Options struct {
 	// Observer receives a record of every attempt and every request
 	// (metrics, the usage ledger, traces; see proxy/observe); nil: none.
 	Observer observe.Observer
+	// Tracer, when set, starts a span per request and per attempt and
+	// sends each attempt's trace context upstream (see proxy/tracing);
+	// nil: no tracing, at no cost.
+	Tracer observe.Tracer
 }
 
 // DefaultResponseAffinity is the default of Options.ResponseAffinity.
@@ -109,6 +113,7 @@ type Server struct {
 	// affinity maps Responses API response ids to the target that made them.
 	affinity *affinity.Map
 	observer observe.Observer
+	tracer   observe.Tracer
 
 	serverHdr     []string
 	maxBody       int64
@@ -131,6 +136,7 @@ func New(opts Options) *Server {
 		now:          opts.Now,
 		ready:        opts.Ready,
 		observer:     opts.Observer,
+		tracer:       opts.Tracer,
 		maxBody:      opts.MaxBodyBytes,
 		maxResp:      opts.MaxResponseBytes,
 		keepAlive:    opts.KeepAliveInterval,

@@ -9,6 +9,7 @@
 package observe
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/aisix/aisix/proxy/provider"
@@ -143,4 +144,35 @@ func (m Multi) Request(r *Request) {
 	for _, o := range m {
 		o.Request(r)
 	}
+}
+
+// Tracer starts the spans of proxied requests and of their upstream calls
+// (proxy/tracing). The proxy calls it only when one is configured, on the
+// request's goroutine. Spans are live, unlike the records, because each
+// attempt's span must be named in the trace context sent upstream.
+type Tracer interface {
+	// StartRequest starts the span of one request to the endpoint op, as a
+	// child of the caller's trace context (its traceparent) when it sent
+	// one.
+	StartRequest(r *http.Request, op provider.Op, callID string) RequestSpan
+}
+
+// RequestSpan is the span of one proxied request.
+type RequestSpan interface {
+	// StartAttempt starts the span of the request's n-th upstream call,
+	// on t.
+	StartAttempt(t *routing.Target, n int) AttemptSpan
+	// End ends the span with the request's record and its
+	// x-aisix-attempts trail (skipped targets included).
+	End(r *Request, trail string)
+}
+
+// AttemptSpan is the span of one upstream call.
+type AttemptSpan interface {
+	// Inject sets the attempt's W3C trace context (traceparent, and
+	// tracestate when there is one) in h, the header the upstream request
+	// copies its trace headers from.
+	Inject(h http.Header)
+	// End ends the span with the attempt's record; it must not keep a.
+	End(a *Attempt)
 }
