@@ -68,6 +68,10 @@ type Config struct {
 	// UsageRetention is how long serve keeps usage ledger records
 	// (usage.retention: "30d", "720h"; 0 keeps them forever).
 	UsageRetention time.Duration
+	// OTLPEndpoint, when set, is the OTLP/HTTP collector serve sends
+	// traces to (its base URL, as OTEL_EXPORTER_OTLP_ENDPOINT); empty: no
+	// tracing.
+	OTLPEndpoint string
 
 	// Metrics is the Prometheus listener's settings.
 	Metrics MetricsConfig
@@ -117,6 +121,9 @@ var configKeys = []configKey{
 	{"metrics.latency_buckets", "", []float64(nil)},
 	{"metrics.overhead_buckets", "", []float64(nil)},
 	{"usage.retention", "AISIX_USAGE_RETENTION", "30d"},
+	// The standard OpenTelemetry variable, not an AISIX_ one: it is what
+	// collectors' and platforms' docs tell operators to set.
+	{"tracing.otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", ""},
 }
 
 // flagKeys maps flag names to the config keys they set.
@@ -139,6 +146,7 @@ var flagKeys = map[string]string{
 
 	"metrics-addr":  "metrics.addr",
 	"metrics-token": "metrics.token",
+	"otlp-endpoint": "tracing.otlp_endpoint",
 }
 
 // LoadConfig resolves the configuration from flags (only those the user set
@@ -207,6 +215,7 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		DenyPrivateEgress:   v.GetBool("upstream.deny_private"),
 		AzureAuthority:      strings.TrimRight(strings.TrimSpace(v.GetString("upstream.azure_authority")), "/"),
 		VertexTokenURL:      strings.TrimSpace(v.GetString("upstream.vertex_token_url")),
+		OTLPEndpoint:        strings.TrimSpace(v.GetString("tracing.otlp_endpoint")),
 	}
 	if c.AdminKey == "" {
 		if env := v.GetString("admin_key_env"); env != "" {

@@ -27,6 +27,7 @@ import (
 	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/routing"
+	"github.com/aisix/aisix/proxy/tracing"
 	"github.com/aisix/aisix/proxy/usage"
 	"github.com/aisix/aisix/storage/sqlite"
 )
@@ -71,6 +72,7 @@ Prometheus metrics are served at /metrics on their own listener
 	fl.Bool("deny-private-egress", false, "also refuse upstreams on loopback, private and unique-local addresses")
 	fl.String("metrics-addr", "127.0.0.1:9090", `Prometheus /metrics listen address ("" disables)`)
 	fl.String("metrics-token", "", "bearer token /metrics requires (default: none)")
+	fl.String("otlp-endpoint", "", "send OpenTelemetry traces over OTLP/HTTP to this collector base URL, e.g. http://localhost:4318 (default $OTEL_EXPORTER_OTLP_ENDPOINT; off when empty)")
 	return cmd
 }
 
@@ -153,8 +155,17 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	mets := newMetricsServer(cfg.Metrics, table, reg, version, ledger.Dropped, logger.With("component", "metrics"))
 	observers := observe.Multi{mets, ledger}
 
+	tracer, err := newTracer(ctx, cfg.OTLPEndpoint, version, logger)
+	if err != nil {
+		return err
+	}
+	if tracer != nil {
+		defer tracer.shutdown(logger)
+	}
+
 	proxyHandler := proxy.New(proxy.Options{
 		Observer:     observers,
+		Tracer:       tracer.hook(),
 		Table:        table,
 		Health:       reg,
 		Logger:       logger.With("component", "proxy"),
@@ -328,4 +339,37 @@ func nonEmpty(keys []string) []string {
 		}
 	}
 	return out
+}
+
+// tracer is serve's OpenTelemetry tracer; nil when tracing is off.
+type tracer struct{ t *tracing.Tracer }
+
+// newTracer starts the tracer when an OTLP endpoint is configured.
+func newTracer(ctx context.Context, endpoint, version string, logger *slog.Logger) (*tracer, error) {
+	if endpoint == "" {
+		return nil, nil
+	}
+	t, err := tracing.New(ctx, tracing.Options{Endpoint: endpoint, Version: version, Logger: logger.With("component", "tracing")})
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	logger.Info("tracing on", "otlp_endpoint", endpoint)
+	return &tracer{t: t}, nil
+}
+
+// hook is the proxy's Tracer option: a nil interface when tracing is off.
+func (t *tracer) hook() observe.Tracer {
+	if t == nil {
+		return nil
+	}
+	return t.t
+}
+
+// shutdown flushes the spans still queued, after the drain.
+func (t *tracer) shutdown(logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.t.Shutdown(ctx); err != nil {
+		logger.Warn("flush traces", "err", err)
+	}
 }
