@@ -64,7 +64,7 @@ func (d *discard) WriteHeader(code int)        { d.status = code }
 func (d *discard) Write(p []byte) (int, error) { d.n += len(p); return len(p), nil }
 func (d *discard) Flush()                      {}
 
-func benchServer(b *testing.B) *proxy.Server {
+func benchServer(b *testing.B, opts ...func(*proxy.Options)) *proxy.Server {
 	up := fastUpstream(b)
 	ds := storage.Dataset{
 		ProviderKeys: []storage.ProviderKey{providerKey("pk-a", up.URL+"/v1"), providerKey("pk-b", up.URL+"/v1")},
@@ -78,15 +78,21 @@ func benchServer(b *testing.B) *proxy.Server {
 	if err := tbl.Reload(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	return proxy.New(proxy.Options{Table: tbl, Health: health.NewRegistry(), Version: "bench"})
+	o := proxy.Options{Table: tbl, Health: health.NewRegistry(), Version: "bench"}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	return proxy.New(o)
 }
 
 func benchChat(b *testing.B, stream bool) {
 	benchPath(b, "/v1/chat/completions", chatBody("chat-prod", stream))
 }
 
-func benchPath(b *testing.B, path, reqBody string) {
-	s := benchServer(b)
+func benchPath(b *testing.B, path, reqBody string) { benchPathWith(b, path, reqBody) }
+
+func benchPathWith(b *testing.B, path, reqBody string, opts ...func(*proxy.Options)) {
+	s := benchServer(b, opts...)
 	body := []byte(reqBody)
 	rd := bytes.NewReader(body)
 	req := httptest.NewRequest(http.MethodPost, path, rd)
