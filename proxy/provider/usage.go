@@ -1,9 +1,6 @@
 package provider
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "bytes"
 
 // Usage is the token count of one answer as its upstream reported it. Input
 // is every prompt token, cached ones included (OpenAI's prompt_tokens;
@@ -66,47 +63,83 @@ func ScanUsage(b []byte) (Usage, bool) {
 	}
 }
 
-// wireUsage holds the usage members of every wire.
-type wireUsage struct {
-	PromptTokens     int64 `json:"prompt_tokens"`
-	CompletionTokens int64 `json:"completion_tokens"`
-	InputTokens      int64 `json:"input_tokens"`
-	OutputTokens     int64 `json:"output_tokens"`
-	PromptDetails    struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	InputDetails struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"input_tokens_details"`
-	CompletionDetails struct {
-		ReasoningTokens int64 `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details"`
-	OutputDetails struct {
-		ReasoningTokens int64 `json:"reasoning_tokens"`
-	} `json:"output_tokens_details"`
-	// Anthropic: input_tokens leaves out cache reads and writes.
-	CacheRead  int64 `json:"cache_read_input_tokens"`
-	CacheWrite int64 `json:"cache_creation_input_tokens"`
-}
-
-// DecodeUsage reads one usage object (its members in any wire's names).
+// DecodeUsage reads one usage object (its members in any wire's names)
+// with the allocation-free scanner: it runs once per answer on the hot
+// path. Escaped keys are not usage keys any wire sends, so they are
+// skipped; a count that is not a whole number counts as 0.
 func DecodeUsage(obj []byte) (Usage, bool) {
-	var w wireUsage
-	if json.Unmarshal(obj, &w) != nil {
+	var (
+		prompt, completion, input, output, cacheRead, cacheWrite int64
+		promptCached, inputCached, complReasoning, outReasoning  int64
+	)
+	_, err := eachMember(obj, 0, func(m member) bool {
+		v := obj[m.vs:m.ve]
+		switch string(m.key) {
+		case "prompt_tokens":
+			prompt = usageInt(v)
+		case "completion_tokens":
+			completion = usageInt(v)
+		case "input_tokens":
+			input = usageInt(v)
+		case "output_tokens":
+			output = usageInt(v)
+		case "cache_read_input_tokens":
+			cacheRead = usageInt(v)
+		case "cache_creation_input_tokens":
+			cacheWrite = usageInt(v)
+		case "prompt_tokens_details":
+			promptCached = usageMember(v, "cached_tokens")
+		case "input_tokens_details":
+			inputCached = usageMember(v, "cached_tokens")
+		case "completion_tokens_details":
+			complReasoning = usageMember(v, "reasoning_tokens")
+		case "output_tokens_details":
+			outReasoning = usageMember(v, "reasoning_tokens")
+		}
+		return true
+	})
+	if err != nil {
 		return Usage{}, false
 	}
-	u := Usage{
-		Input:     w.PromptTokens,
-		Output:    w.CompletionTokens,
-		Cached:    w.PromptDetails.CachedTokens,
-		Reasoning: w.CompletionDetails.ReasoningTokens,
-	}
+	u := Usage{Input: prompt, Output: completion, Cached: promptCached, Reasoning: complReasoning}
 	if u.Input == 0 && u.Output == 0 {
-		// The Responses API's and Anthropic's names.
-		u.Input = w.InputTokens + w.CacheRead + w.CacheWrite
-		u.Output = w.OutputTokens
-		u.Cached = max(w.InputDetails.CachedTokens, w.CacheRead)
-		u.Reasoning = w.OutputDetails.ReasoningTokens
+		// The Responses API's and Anthropic's names; Anthropic's
+		// input_tokens leaves out cache reads and writes.
+		u.Input = input + cacheRead + cacheWrite
+		u.Output = output
+		u.Cached = max(inputCached, cacheRead)
+		u.Reasoning = outReasoning
 	}
 	return u, true
+}
+
+// usageInt is a JSON number that is a non-negative whole count, else 0.
+func usageInt(v []byte) int64 {
+	var n int64
+	if len(v) == 0 || len(v) > 18 {
+		return 0
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+// usageMember is the count named key in the object v, else 0.
+func usageMember(v []byte, key string) int64 {
+	if len(v) == 0 || v[0] != '{' {
+		return 0
+	}
+	var n int64
+	_, _ = eachMember(v, 0, func(m member) bool {
+		if string(m.key) == key {
+			n = usageInt(v[m.vs:m.ve])
+			return false
+		}
+		return true
+	})
+	return n
 }

@@ -76,3 +76,13 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+func BenchmarkScanUsage(b *testing.B) {
+	body := []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":9,"total_tokens":19,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if u, ok := ScanUsage(body); !ok || u.Input != 10 {
+			b.Fatal(u)
+		}
+	}
+}
