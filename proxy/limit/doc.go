@@ -50,7 +50,9 @@
 // flight, empty windows, no spend in the current periods) is dropped by the
 // sweeper, and limits are read on every Acquire, so a changed limit applies
 // to the next request (a request log is resized and keeps its newest
-// admissions). When several scopes are limited, a scope admitted and then
+// admissions; a dimension newly set counts from then). A scope without any
+// limit keeps no state at all, so its spend is not counted either: a budget
+// set later counts from then, unless the ledger seeds it. When several scopes are limited, a scope admitted and then
 // reverted may, for that instant, refuse a concurrent request it would have
 // admitted: rejections can be early, admissions are never over the limit.
 //

@@ -44,7 +44,9 @@ func (p Period) Valid() bool {
 	return p == PeriodDay || p == PeriodWeek || p == PeriodMonth
 }
 
-// Budget is a spend cap per calendar period.
+// Budget is a spend cap per calendar period. A Budget with a zero amount or
+// a Period other than the three is no limit (validation is the storage
+// layer's).
 type Budget struct {
 	AmountUSD float64
 	Period    Period

@@ -549,3 +549,26 @@ func TestRejectionError(t *testing.T) {
 		t.Errorf("Code() = %q", r.Code())
 	}
 }
+
+// TestHangUpReleasesSlot is the proxy's pattern: Done deferred on the
+// request's path, so a client that hangs up mid-stream frees its slot at
+// once, and the normal end's Done is then a no-op.
+func TestHangUpReleasesSlot(t *testing.T) {
+	l, _ := newTestLimiter(t)
+	s := callerKey("k", Limits{Concurrency: 1, TPM: 1000})
+	hangUp := make(chan struct{})
+	ended := make(chan struct{})
+	tk := mustAcquire(t, l, t0, 200, s)
+	go func() {
+		defer close(ended)
+		defer tk.Done(50, 0) // the deferred path: what was streamed so far
+		<-hangUp
+	}()
+	// The stream holds its slot.
+	mustRefuse(t, l, t0, 0, s)
+	close(hangUp)
+	<-ended
+	tk.Done(200, 0) // the normal end, too late: ignored
+	// The slot is free and only the 50 tokens of the deferred Done count.
+	mustAcquire(t, l, t0, 950, s)
+}

@@ -106,7 +106,7 @@ func (l *Limiter) Acquire(now time.Time, estimatedTokens int64, subjects ...Subj
 		if s.Limits.IsZero() {
 			continue
 		}
-		a, rej := l.store.Admit(s.Key, s.Limits, now, estimatedTokens)
+		a, u, rej := l.store.Admit(s.Key, s.Limits, now, estimatedTokens)
 		if rej != nil {
 			for j := range t.adm {
 				l.store.Revert(&t.adm[j])
@@ -114,17 +114,15 @@ func (l *Limiter) Acquire(now time.Time, estimatedTokens int64, subjects ...Subj
 			return nil, rej
 		}
 		t.adm = append(t.adm, a)
+		t.headers.add(&u)
 	}
-	t.headers = headersOf(t.adm)
 	return t, nil
 }
 
-// headersOf picks, for requests and for tokens, the scope with the fewest
+// add keeps, for requests and for tokens, the scope with the fewest
 // remaining under its per-minute limit.
-func headersOf(adm []Admission) Headers {
-	var h Headers
-	for i := range adm {
-		u := &adm[i].Usage
+func (h *Headers) add(u *Usage) {
+	{
 		if u.RPM > 0 {
 			rem := max(u.RPM-u.RPMUsed, 0)
 			if !h.HasRequests || rem < h.RemainingRequests {
@@ -138,7 +136,6 @@ func headersOf(adm []Admission) Headers {
 			}
 		}
 	}
-	return h
 }
 
 // Ticket is an admitted request. Call Done when its answer is complete (a
@@ -148,7 +145,7 @@ type Ticket struct {
 	done    atomic.Bool
 	headers Headers
 	adm     []Admission
-	buf     [4]Admission
+	buf     [3]Admission // caller key, model, target: no second allocation
 }
 
 // Headers returns the figures of the rate-limit headers, as they stood

@@ -15,9 +15,9 @@ type Store interface {
 	// tokens (the estimate) against the token windows, and only if all
 	// pass records the request: one admission in each request window, the
 	// tokens in each token window, one concurrency slot. It returns the
-	// admission, or the rejection of the dimension that frees last (a
-	// spent budget before any rate limit).
-	Admit(key Key, lim Limits, now time.Time, tokens int64) (Admission, *Rejection)
+	// admission and the scope's per-minute usage, or the rejection of the
+	// dimension that frees last (a spent budget before any rate limit).
+	Admit(key Key, lim Limits, now time.Time, tokens int64) (Admission, Usage, *Rejection)
 	// Revert undoes an Admit entirely, as if it never happened.
 	Revert(a *Admission)
 	// Settle ends an admitted request at now: the estimate is taken back
@@ -54,12 +54,11 @@ type Admission struct {
 	Key Key
 	// Handle is the store's own reference to the scope's state.
 	Handle any
-	// At is the admission time as recorded.
-	At time.Time
+	// At is the admission time as recorded, in unix nanoseconds.
+	At int64
 	// Tokens is the estimate counted in the token windows.
 	Tokens  int64
 	Counted Counted
-	Usage   Usage
 }
 
 // Usage is a scope's per-minute figures right after an admission, for the
@@ -150,7 +149,7 @@ func tokenWindow(w *slotted, limit int64, window time.Duration) *slotted {
 }
 
 // Admit implements Store.
-func (s *Memory) Admit(key Key, lim Limits, now time.Time, tokens int64) (Admission, *Rejection) {
+func (s *Memory) Admit(key Key, lim Limits, now time.Time, tokens int64) (Admission, Usage, *Rejection) {
 	tokens = max(tokens, 0)
 	n := now.UnixNano()
 	b := s.lock(key)
@@ -166,7 +165,7 @@ func (s *Memory) Admit(key Key, lim Limits, now time.Time, tokens int64) (Admiss
 		sp := b.spend[periodIndex(lim.Budget.Period)]
 		if sp.nano >= nanoUSD(lim.Budget.AmountUSD) {
 			reset := time.Unix(0, sp.next).UTC()
-			return Admission{}, &Rejection{
+			return Admission{}, Usage{}, &Rejection{
 				Scope: key.Scope, ID: key.ID, Dimension: DimBudget,
 				AmountUSD: lim.Budget.AmountUSD, RetryAfter: reset.Sub(now), ResetAt: reset,
 			}
@@ -207,7 +206,7 @@ func (s *Memory) Admit(key Key, lim Limits, now time.Time, tokens int64) (Admiss
 		}
 	}
 	if worst != "" {
-		return Admission{}, &Rejection{
+		return Admission{}, Usage{}, &Rejection{
 			Scope: key.Scope, ID: key.ID, Dimension: worst, Limit: worstLim,
 			RetryAfter: retry, ResetAt: now.Add(retry),
 		}
@@ -216,11 +215,12 @@ func (s *Memory) Admit(key Key, lim Limits, now time.Time, tokens int64) (Admiss
 	// One time for every window, so a revert finds each entry; the logs
 	// never go back in time.
 	at := max(n, b.rpm.log.last, b.rpd.log.last)
-	a := Admission{Key: key, Handle: b, At: time.Unix(0, at), Tokens: tokens}
+	a := Admission{Key: key, Handle: b, At: at, Tokens: tokens}
+	var u Usage
 	if lim.RPM > 0 {
 		b.rpm.admit(at)
 		a.Counted |= CountedRPM
-		a.Usage.RPM, a.Usage.RPMUsed, a.Usage.RPMReset = lim.RPM, b.rpm.count(n), b.rpm.untilFree(n)
+		u.RPM, u.RPMUsed, u.RPMReset = lim.RPM, b.rpm.count(n), b.rpm.untilFree(n)
 	}
 	if lim.RPD > 0 {
 		b.rpd.admit(at)
@@ -229,9 +229,9 @@ func (s *Memory) Admit(key Key, lim Limits, now time.Time, tokens int64) (Admiss
 	if b.tpm != nil {
 		b.tpm.add(at, tokens)
 		a.Counted |= CountedTPM
-		a.Usage.TPM, a.Usage.TPMUsed = lim.TPM, b.tpm.sum
+		u.TPM, u.TPMUsed = lim.TPM, b.tpm.sum
 		if b.tpm.sum > 0 {
-			a.Usage.TPMReset = b.tpm.untilBelow(n, b.tpm.sum-1)
+			u.TPMReset = b.tpm.untilBelow(n, b.tpm.sum-1)
 		}
 	}
 	if b.tpd != nil {
@@ -239,7 +239,7 @@ func (s *Memory) Admit(key Key, lim Limits, now time.Time, tokens int64) (Admiss
 		a.Counted |= CountedTPD
 	}
 	b.inflight++
-	return a, nil
+	return a, u, nil
 }
 
 // checkTokens checks tokens more against w's limit: a request fits if the
@@ -259,7 +259,7 @@ func (s *Memory) Revert(a *Admission) {
 	if !ok {
 		return
 	}
-	at := a.At.UnixNano()
+	at := a.At
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if a.Counted&CountedRPM != 0 && b.rpm.limit > 0 {
@@ -284,7 +284,7 @@ func (s *Memory) Settle(a *Admission, now time.Time, tokens int64, costUSD float
 		return
 	}
 	tokens = max(tokens, 0)
-	at, n := a.At.UnixNano(), now.UnixNano()
+	at, n := a.At, now.UnixNano()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.tpm != nil {
