@@ -45,10 +45,6 @@ func callerKey(id string, lim Limits) Subject {
 	return Subject{Key: Key{Scope: ScopeCallerKey, ID: id}, Limits: lim}
 }
 
-func model(id string, lim Limits) Subject {
-	return Subject{Key: Key{Scope: ScopeModel, ID: id}, Limits: lim}
-}
-
 func mustAcquire(tb testing.TB, l *Limiter, now time.Time, tokens int64, s ...Subject) *Ticket {
 	tb.Helper()
 	tk, rej := l.Acquire(now, tokens, s...)
@@ -66,4 +62,8 @@ func mustRefuse(tb testing.TB, l *Limiter, now time.Time, tokens int64, s ...Sub
 		tb.Fatalf("Acquire at %s: admitted, want refused", now.Sub(t0))
 	}
 	return rej
+}
+
+func model(id string, lim Limits) Subject {
+	return Subject{Key: Key{Scope: ScopeModel, ID: id}, Limits: lim}
 }
