@@ -22,7 +22,8 @@
 // and Retry-After is exactly the time until the oldest of them leaves the
 // window. 200 concurrent requests against rpm 50 let exactly 50 through,
 // and no 60 s span ever holds more than 50 admissions. The log costs 8 bytes
-// per allowed request; above 65,536 requests per window a scope falls back
+// per request in the window (it grows with the traffic and shrinks after
+// it, never beyond the limit); above 65,536 requests per window a scope falls back
 // to the slotted counter below, which may hold back a request for up to one
 // slot longer than needed but never lets more through than the limit.
 // Token limits (tpm, tpd) use a sliding window of fine slots: 1 s slots for

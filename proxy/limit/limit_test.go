@@ -224,3 +224,41 @@ func TestLimitCrossesLogSize(t *testing.T) {
 	mustAcquire(t, l, at(65), 0, rpm(10))
 	mustRefuse(t, l, at(65), 0, rpm(10))
 }
+
+// TestLogMemoryFollowsTraffic: a high limit costs memory only for the
+// requests actually in the window.
+func TestLogMemoryFollowsTraffic(t *testing.T) {
+	saved := maxExactLog
+	maxExactLog = 1 << 16
+	t.Cleanup(func() { maxExactLog = saved })
+	l, _ := newTestLimiter(t)
+	s := callerKey("k", Limits{RPD: 50000})
+	ring := func() int {
+		v, _ := l.store.(*Memory).m.Load(s.Key)
+		return len(v.(*bucket).rpd.log.t)
+	}
+	for i := range 10 {
+		mustAcquire(t, l, t0.Add(time.Duration(i)*time.Millisecond), 0, s).Done(0, 0)
+	}
+	if n := ring(); n > 16 {
+		t.Errorf("10 requests: a ring of %d", n)
+	}
+	for i := range 1000 {
+		mustAcquire(t, l, t0.Add(time.Second+time.Duration(i)*time.Millisecond), 0, s).Done(0, 0)
+	}
+	if n := ring(); n < 1010 || n > 2048 {
+		t.Errorf("1010 requests: a ring of %d", n)
+	}
+	for i := range 10 {
+		mustAcquire(t, l, t0.Add(25*time.Hour+time.Duration(i)*time.Millisecond), 0, s).Done(0, 0)
+	}
+	if n := ring(); n > 64 {
+		t.Errorf("a day later, 10 requests: a ring of %d", n)
+	}
+	// Lowering the limit below what is counted keeps the newest.
+	s.Limits.RPD = 5
+	mustRefuse(t, l, t0.Add(25*time.Hour+time.Second), 0, s)
+	if n := ring(); n != 5 {
+		t.Errorf("limit 5: a ring of %d", n)
+	}
+}

@@ -17,26 +17,42 @@ func slotFor(window time.Duration) time.Duration {
 }
 
 // ringLog is an exact sliding log: the admission times (unix nanoseconds,
-// non-decreasing) of the requests still in the window, in a ring whose
-// capacity is the limit.
+// non-decreasing) of the requests still in the window, in a ring of at most
+// limit entries. The ring grows with the traffic and shrinks after it, so a
+// high limit costs memory only when it is used: 8 bytes per request in the
+// window.
 type ringLog struct {
-	t    []int64
-	head int // index of the oldest entry
-	n    int // entries in the window
-	last int64
+	t     []int64
+	head  int // index of the oldest entry
+	n     int // entries in the window
+	last  int64
+	limit int
 }
 
-// resize makes the ring hold limit entries, keeping the newest.
-func (r *ringLog) resize(limit int) {
-	if len(r.t) == limit {
-		return
+// minLog is the smallest ring allocated, and the size below which it is not
+// shrunk.
+const minLog = 8
+
+// setLimit applies a changed limit: on a lower one the newest entries are
+// kept (the older ones cannot matter: the window is full without them).
+func (r *ringLog) setLimit(limit int) {
+	r.limit = limit
+	if r.n > limit {
+		r.head = (r.head + r.n - limit) % len(r.t)
+		r.n = limit
 	}
-	keep := min(r.n, limit)
-	t := make([]int64, limit)
-	for i := range keep {
-		t[i] = r.t[(r.head+r.n-keep+i)%len(r.t)]
+	if len(r.t) > limit {
+		r.realloc(limit)
 	}
-	r.t, r.head, r.n = t, 0, keep
+}
+
+// realloc moves the entries to a ring of size entries.
+func (r *ringLog) realloc(size int) {
+	t := make([]int64, size)
+	for i := range r.n {
+		t[i] = r.t[(r.head+i)%len(r.t)]
+	}
+	r.t, r.head = t, 0
 }
 
 // expire drops the entries that have left the window at now.
@@ -45,12 +61,15 @@ func (r *ringLog) expire(now int64, window time.Duration) {
 		r.head = (r.head + 1) % len(r.t)
 		r.n--
 	}
+	if len(r.t) > minLog && r.n < len(r.t)/4 {
+		r.realloc(len(r.t) / 2)
+	}
 }
 
 // check reports whether one more fits at now, and if not how long until the
 // oldest leaves. expire must have run.
 func (r *ringLog) check(now int64, window time.Duration) (bool, time.Duration) {
-	if r.n < len(r.t) {
+	if r.n < r.limit {
 		return true, 0
 	}
 	return false, time.Duration(r.t[r.head] + int64(window) - now)
@@ -61,6 +80,9 @@ func (r *ringLog) check(now int64, window time.Duration) (bool, time.Duration) {
 func (r *ringLog) push(now int64) int64 {
 	if now < r.last {
 		now = r.last
+	}
+	if r.n == len(r.t) {
+		r.realloc(min(max(2*len(r.t), minLog), r.limit))
 	}
 	r.t[(r.head+r.n)%len(r.t)] = now
 	r.n++
@@ -202,7 +224,7 @@ func (w *reqWindow) setLimit(limit int64, now int64) {
 			// at the end of its slot (or now), so none leaves early.
 			sl := w.sl
 			w.sl = nil
-			w.log = ringLog{t: make([]int64, limit)}
+			w.log = ringLog{limit: int(limit)}
 			sl.advance(now)
 			n := int64(len(sl.c))
 			var total int64
@@ -223,7 +245,7 @@ func (w *reqWindow) setLimit(limit int64, now int64) {
 			}
 			return
 		}
-		w.log.resize(int(limit))
+		w.log.setLimit(int(limit))
 	default:
 		if wasExact {
 			sl := newSlotted(w.window)
