@@ -116,12 +116,16 @@ func (r *ringLog) untilFree(now int64, window time.Duration) time.Duration {
 
 // slotted is a sliding window of counters in fixed slots. It keeps one slot
 // more than the window holds, so an amount counts for at least the whole
-// window and at most one slot longer: it never under-counts.
+// window and at most one slot longer: it never under-counts. The newest
+// slot's index and end are kept so the common case (now in the newest slot)
+// needs no division.
 type slotted struct {
-	c    []int64
-	slot int64 // nanoseconds
-	head int64 // epoch (time/slot) of the newest slot
-	sum  int64
+	c       []int64
+	slot    int64 // nanoseconds
+	head    int64 // epoch (time/slot) of the newest slot
+	headIdx int   // index of the newest slot in c
+	headEnd int64 // end of the newest slot, unix nanoseconds
+	sum     int64
 }
 
 func newSlotted(window time.Duration) *slotted {
@@ -129,69 +133,103 @@ func newSlotted(window time.Duration) *slotted {
 	return &slotted{c: make([]int64, int(window/slot)+1), slot: int64(slot)}
 }
 
-// advance moves the window to now, clearing the slots that left it.
-func (s *slotted) advance(now int64) {
-	e := now / s.slot
-	if e <= s.head {
-		return
-	}
+// index is the index of epoch e in c, or -1 if e is not in the window.
+func (s *slotted) index(e int64) int {
+	back := s.head - e
 	n := int64(len(s.c))
-	if e-s.head >= n {
-		clear(s.c)
-		s.sum = 0
-	} else {
-		for x := s.head + 1; x <= e; x++ {
-			i := x % n
-			s.sum -= s.c[i]
-			s.c[i] = 0
-		}
+	if back < 0 || back >= n {
+		return -1
 	}
-	s.head = e
+	return int((int64(s.headIdx) - back + n) % n)
 }
 
-// add counts v at now. advance must have run.
-func (s *slotted) add(now, v int64) {
-	s.advance(now)
-	e := now / s.slot
-	if e < s.head-int64(len(s.c))+1 {
+// advance moves the window to now, clearing the slots that left it.
+func (s *slotted) advance(now int64) {
+	if now < s.headEnd {
 		return
 	}
-	s.c[e%int64(len(s.c))] += v
-	s.sum += v
+	e := now / s.slot
+	n := len(s.c)
+	if steps := e - s.head; steps >= int64(n) {
+		clear(s.c)
+		s.sum, s.headIdx = 0, 0
+	} else {
+		for range steps {
+			s.headIdx++
+			if s.headIdx == n {
+				s.headIdx = 0
+			}
+			s.sum -= s.c[s.headIdx]
+			s.c[s.headIdx] = 0
+		}
+	}
+	s.head, s.headEnd = e, (e+1)*s.slot
+}
+
+// slotOf is the index of the slot of t, or -1 if t is out of the window.
+func (s *slotted) slotOf(t int64) int {
+	switch {
+	case t >= s.headEnd:
+		return -1
+	case t >= s.headEnd-s.slot:
+		return s.headIdx
+	}
+	return s.index(t / s.slot)
+}
+
+// add counts v at now.
+func (s *slotted) add(now, v int64) {
+	s.advance(now)
+	if i := s.slotOf(now); i >= 0 {
+		s.c[i] += v
+		s.sum += v
+	}
 }
 
 // sub takes back v counted at at, if its slot is still in the window.
 func (s *slotted) sub(at, v int64) {
-	e := at / s.slot
-	if e > s.head || e <= s.head-int64(len(s.c)) {
+	i := s.slotOf(at)
+	if i < 0 {
 		return
 	}
-	i := e % int64(len(s.c))
 	v = min(v, s.c[i])
 	s.c[i] -= v
 	s.sum -= v
 }
 
+// each calls f with every slot's epoch and count, oldest first.
+func (s *slotted) each(f func(e, v int64) bool) {
+	n := len(s.c)
+	i := s.headIdx
+	for k := range n {
+		if i++; i == n {
+			i = 0
+		}
+		if !f(s.head-int64(n)+1+int64(k), s.c[i]) {
+			return
+		}
+	}
+}
+
 // untilBelow is how long from now until the counted sum drops to at most
 // target, as the oldest slots leave. advance must have run.
 func (s *slotted) untilBelow(now, target int64) time.Duration {
+	if s.sum <= target {
+		return 0
+	}
 	n := int64(len(s.c))
 	left := s.sum
-	for e := s.head - n + 1; e <= s.head; e++ {
-		if left <= target {
-			break
-		}
-		v := s.c[((e%n)+n)%n]
-		if v == 0 {
-			continue
-		}
+	var d time.Duration
+	s.each(func(e, v int64) bool {
 		left -= v
 		if left <= target {
 			// Slot e leaves when the newest slot is e+n.
-			return time.Duration((e+n)*s.slot - now)
+			d = time.Duration((e+n)*s.slot - now)
+			return false
 		}
-	}
-	return 0
+		return true
+	})
+	return d
 }
 
 // empty reports whether nothing is counted. advance must have run.
@@ -226,14 +264,8 @@ func (w *reqWindow) setLimit(limit int64, now int64) {
 			w.sl = nil
 			w.log = ringLog{limit: int(limit)}
 			sl.advance(now)
-			n := int64(len(sl.c))
-			var total int64
-			for e := sl.head - n + 1; e <= sl.head; e++ {
-				total += sl.c[((e%n)+n)%n]
-			}
-			skip := max(total-limit, 0)
-			for e := sl.head - n + 1; e <= sl.head; e++ {
-				c := sl.c[((e%n)+n)%n]
+			skip := max(sl.sum-limit, 0)
+			sl.each(func(e, c int64) bool {
 				at := min((e+1)*sl.slot-1, now)
 				for ; c > 0; c-- {
 					if skip > 0 {
@@ -242,7 +274,8 @@ func (w *reqWindow) setLimit(limit int64, now int64) {
 					}
 					w.log.push(at)
 				}
-			}
+				return true
+			})
 			return
 		}
 		w.log.setLimit(int(limit))
