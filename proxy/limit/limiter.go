@@ -93,6 +93,10 @@ func (l *Limiter) SeedSpend(key Key, p Period, start time.Time, usd float64) {
 	l.store.SeedSpend(key, p, start, usd)
 }
 
+// Status returns what key has counted at now: requests in flight, requests
+// and tokens in the windows, spend in the current periods.
+func (l *Limiter) Status(key Key, now time.Time) Status { return l.store.Status(key, now) }
+
 // Acquire admits a request at now against every subject, with
 // estimatedTokens counted against the token windows until Done replaces
 // them with the real figure. It is all-or-nothing: on a rejection no

@@ -29,6 +29,30 @@ type Store interface {
 	// at start (the usage ledger's figure at start-up). A period that is
 	// already over for key is ignored.
 	SeedSpend(key Key, p Period, start time.Time, usd float64)
+	// Status returns what key has counted at now; the zero Status for a
+	// key with no state.
+	Status(key Key, now time.Time) Status
+}
+
+// Status is what one scope has counted at a moment, for the admin API and
+// the dashboard. A window that no limit asked for counts nothing.
+type Status struct {
+	InFlight int64
+	// Requests and tokens counted in the current minute and day windows.
+	RPM, RPD, TPM, TPD int64
+	// Spend in the current day, week and month (UTC).
+	SpendDayUSD, SpendWeekUSD, SpendMonthUSD float64
+}
+
+// Spend returns the spend of the current period p.
+func (s Status) Spend(p Period) float64 {
+	switch p {
+	case PeriodWeek:
+		return s.SpendWeekUSD
+	case PeriodMonth:
+		return s.SpendMonthUSD
+	}
+	return s.SpendDayUSD
 }
 
 // Sweeper is a Store that can drop the state of idle scopes.
@@ -326,6 +350,35 @@ func (s *Memory) SeedSpend(key Key, p Period, start time.Time, usd float64) {
 		sp.start, sp.next, sp.nano = ns, NextPeriodStart(p, st).UnixNano(), 0
 	}
 	sp.nano += nanoUSD(usd)
+}
+
+// Status implements Store.
+func (s *Memory) Status(key Key, now time.Time) Status {
+	v, ok := s.m.Load(key)
+	if !ok {
+		return Status{}
+	}
+	b := v.(*bucket)
+	n := now.UnixNano()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dead {
+		return Status{}
+	}
+	st := Status{InFlight: b.inflight, RPM: b.rpm.count(n), RPD: b.rpd.count(n)}
+	if b.tpm != nil {
+		b.tpm.advance(n)
+		st.TPM = b.tpm.sum
+	}
+	if b.tpd != nil {
+		b.tpd.advance(n)
+		st.TPD = b.tpd.sum
+	}
+	b.roll(n)
+	st.SpendDayUSD = float64(b.spend[0].nano) / 1e9
+	st.SpendWeekUSD = float64(b.spend[1].nano) / 1e9
+	st.SpendMonthUSD = float64(b.spend[2].nano) / 1e9
+	return st
 }
 
 // Sweep implements Sweeper: a bucket with nothing in flight, nothing in

@@ -39,6 +39,10 @@ func Run(t *testing.T, newStore func() limit.Store) {
 		{"HangUpReleasesSlot", testHangUpReleasesSlot},
 		{"Headers", testHeaders},
 	}
+	tests = append(tests, struct {
+		name string
+		run  func(*testing.T, func() limit.Store)
+	}{"Status", testStatus})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore) })
 	}
@@ -478,5 +482,42 @@ func testHeaders(t *testing.T, newStore func() limit.Store) {
 	}
 	if got := limit.FormatReset(want.ResetRequests); got != "59.98s" {
 		t.Errorf("FormatReset = %q", got)
+	}
+}
+
+func testStatus(t *testing.T, newStore func() limit.Store) {
+	l, _ := newLimiter(t, newStore)
+	key := limit.Key{Scope: limit.ScopeCallerKey, ID: "k"}
+	if st := l.Status(key, t0); st != (limit.Status{}) {
+		t.Errorf("before any request: %+v, want zero", st)
+	}
+	s := limit.Subject{Key: key, Limits: limit.Limits{
+		RPM: 10, RPD: 100, TPM: 1000, TPD: 10000, Concurrency: 5,
+		Budget: &limit.Budget{AmountUSD: 10, Period: limit.PeriodWeek},
+	}}
+	l.SeedSpend(key, limit.PeriodMonth, t0, 20)
+	mustAcquire(t, l, t0, 100, s).Done(300, 1.25)
+	held := mustAcquire(t, l, t0.Add(time.Second), 50, s)
+	want := limit.Status{
+		InFlight: 1, RPM: 2, RPD: 2, TPM: 350, TPD: 350,
+		SpendDayUSD: 1.25, SpendWeekUSD: 1.25, SpendMonthUSD: 21.25,
+	}
+	if st := l.Status(key, t0.Add(time.Second)); st != want {
+		t.Errorf("Status = %+v\nwant     %+v", st, want)
+	}
+	if got := want.Spend(limit.PeriodMonth); got != 21.25 {
+		t.Errorf("Spend(month) = %v", got)
+	}
+	held.Done(50, 0)
+	// Two minutes on, the minute windows are empty.
+	want = limit.Status{RPD: 2, TPD: 350, SpendDayUSD: 1.25, SpendWeekUSD: 1.25, SpendMonthUSD: 21.25}
+	if st := l.Status(key, t0.Add(2*time.Minute)); st != want {
+		t.Errorf("two minutes on: %+v\nwant          %+v", st, want)
+	}
+	// The next week (Monday 7 December) starts the day's and the week's
+	// spend afresh, and the day windows are empty.
+	want = limit.Status{SpendMonthUSD: 21.25}
+	if st := l.Status(key, date(2026, 12, 7)); st != want {
+		t.Errorf("next Monday: %+v\nwant        %+v", st, want)
 	}
 }
