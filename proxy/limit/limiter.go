@@ -101,7 +101,9 @@ func (l *Limiter) Status(key Key, now time.Time) Status { return l.store.Status(
 // estimatedTokens counted against the token windows until Done replaces
 // them with the real figure. It is all-or-nothing: on a rejection no
 // subject keeps any count of the request. Subjects without limits are
-// skipped. The caller must call Done on the returned Ticket.
+// skipped. now should read the same clock as Options.Now. The caller must
+// end the returned Ticket with Done (or Cancel): a Ticket never ended holds
+// its concurrency slots for good.
 func (l *Limiter) Acquire(now time.Time, estimatedTokens int64, subjects ...Subject) (*Ticket, *Rejection) {
 	t := &Ticket{l: l}
 	t.adm = t.buf[:0]
@@ -175,5 +177,18 @@ func (t *Ticket) DoneAt(now time.Time, tokens int64, costUSD float64) {
 	}
 	for i := range t.adm {
 		t.l.store.Settle(&t.adm[i], now, tokens, costUSD)
+	}
+}
+
+// Cancel ends the request as if it had never been admitted: its requests,
+// estimate and slots are taken back from every scope. It is for a request
+// that was never sent, such as one whose every target is at its own limit.
+// Like Done, only the first of Done and Cancel counts.
+func (t *Ticket) Cancel() {
+	if t == nil || !t.done.CompareAndSwap(false, true) {
+		return
+	}
+	for i := range t.adm {
+		t.l.store.Revert(&t.adm[i])
 	}
 }

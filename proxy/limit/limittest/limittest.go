@@ -38,11 +38,9 @@ func Run(t *testing.T, newStore func() limit.Store) {
 		{"LimitChanges", testLimitChanges},
 		{"HangUpReleasesSlot", testHangUpReleasesSlot},
 		{"Headers", testHeaders},
+		{"Status", testStatus},
+		{"Cancel", testCancel},
 	}
-	tests = append(tests, struct {
-		name string
-		run  func(*testing.T, func() limit.Store)
-	}{"Status", testStatus})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore) })
 	}
@@ -520,4 +518,22 @@ func testStatus(t *testing.T, newStore func() limit.Store) {
 	if st := l.Status(key, date(2026, 12, 7)); st != want {
 		t.Errorf("next Monday: %+v\nwant        %+v", st, want)
 	}
+}
+
+func testCancel(t *testing.T, newStore func() limit.Store) {
+	l, _ := newLimiter(t, newStore)
+	s := callerKey("k", limit.Limits{RPM: 1, TPM: 100, Concurrency: 1})
+	key := s.Key
+	tk := mustAcquire(t, l, t0, 100, s)
+	mustRefuse(t, l, t0, 0, s)
+	// Every target was at its limit: the request was never sent.
+	tk.Cancel()
+	if st := l.Status(key, t0); st.RPM != 0 || st.TPM != 0 || st.InFlight != 0 {
+		t.Errorf("after Cancel: %+v, want nothing counted", st)
+	}
+	tk.Done(100, 1) // after Cancel: ignored
+	tk = mustAcquire(t, l, t0, 100, s)
+	tk.Done(100, 0)
+	tk.Cancel() // after Done: ignored
+	mustRefuse(t, l, t0, 0, s)
 }
