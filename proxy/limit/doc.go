@@ -12,16 +12,28 @@
 // end, or at once when the client hangs up), replaces the estimate with the
 // real tokens, adds the cost, and releases the slots.
 //
+// A Rejection names its scope and dimension (Code: "caller_key_rpm",
+// "model_tpm", "caller_key_budget", …); the proxy answers 429 with
+// rate_limit_exceeded, or insufficient_quota when InsufficientQuota, and
+// Retry-After from RetryAfterSeconds. Ticket.Headers gives the figures of
+// OpenAI's x-ratelimit-* headers, and FormatReset their reset format. A
+// request admitted but never sent (every target at its own limit) is taken
+// back with Ticket.Cancel.
+//
 // # Algorithm
 //
 // Windows slide; they are not fixed, so a caller cannot double its rate by
 // sending a burst on each side of a window edge. Request limits (rpm, rpd)
 // are exact: each scope keeps a sliding log of its admission times in a
-// ring buffer whose size is the limit, so a request is admitted only if
+// ring buffer of at most limit entries, so a request is admitted only if
 // fewer than limit requests were admitted in the 60 s (or 24 h) before it,
 // and Retry-After is exactly the time until the oldest of them leaves the
 // window. 200 concurrent requests against rpm 50 let exactly 50 through,
-// and no 60 s span ever holds more than 50 admissions. The log costs 8 bytes
+// and no 60 s span ever holds more than 50 admissions. A sliding log says
+// exactly what the limit promises, "at most N in any 60 s", where GCRA or a
+// token bucket approximate it with a rate and a burst allowance and a fixed
+// window lets 2N through across an edge; its price is memory per request in
+// the window. The log costs 8 bytes
 // per request in the window (it grows with the traffic and shrinks after
 // it, never beyond the limit); above 65,536 requests per window a scope falls back
 // to the slotted counter below, which may hold back a request for up to one
