@@ -91,3 +91,16 @@ func BenchmarkAcquireDoneParallelManyKeys(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAcquireDoneRPMConcurrency is a caller key with the usual pair of
+// limits, rpm and concurrency, and nothing else.
+func BenchmarkAcquireDoneRPMConcurrency(b *testing.B) {
+	l := benchLimiter(b)
+	s := callerKey("k", Limits{RPM: 1 << 16, Concurrency: 64})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		acquireDone(b, l, t0.Add(time.Duration(i)*time.Millisecond), s)
+		i++
+	}
+}
