@@ -76,12 +76,16 @@ const (
 // Admission is one request admitted in one scope.
 type Admission struct {
 	Key Key
-	// Handle is the store's own reference to the scope's state.
+	// Handle is the store's own reference to the scope's state (Memory:
+	// its bucket, so Settle needs no lookup); a shared store may leave it
+	// nil and use Key.
 	Handle any
 	// At is the admission time as recorded, in unix nanoseconds.
 	At int64
 	// Tokens is the estimate counted in the token windows.
-	Tokens  int64
+	Tokens int64
+	// Counted says which windows At and Tokens were recorded in, so a
+	// Revert or Settle after a limit change touches only those.
 	Counted Counted
 }
 
