@@ -32,12 +32,12 @@
 // and no 60 s span ever holds more than 50 admissions. A sliding log says
 // exactly what the limit promises, "at most N in any 60 s", where GCRA or a
 // token bucket approximate it with a rate and a burst allowance and a fixed
-// window lets 2N through across an edge; its price is memory per request in
-// the window. The log costs 8 bytes
-// per request in the window (it grows with the traffic and shrinks after
-// it, never beyond the limit); above 65,536 requests per window a scope falls back
-// to the slotted counter below, which may hold back a request for up to one
-// slot longer than needed but never lets more through than the limit.
+// window lets 2N through across an edge; its price is memory: 8 bytes per
+// request in the window (the ring grows with the traffic and shrinks after
+// it, never beyond the limit). Above 65,536 requests per window a scope
+// falls back to the slotted counter below, which may hold back a request
+// for up to one slot longer than needed but never lets more through than
+// the limit.
 // Token limits (tpm, tpd) use a sliding window of fine slots: 1 s slots for
 // tpm, 1 min slots for tpd (about 11.5 KB per scope with a tpd limit). Each
 // slot is kept one slot longer than the window, so tokens count for at least
