@@ -1,0 +1,66 @@
+package limit
+
+import (
+	"strconv"
+	"time"
+)
+
+// Headers are the figures of OpenAI's rate-limit headers for one admitted
+// request: for requests and for tokens, the tightest per-minute limit over
+// the request's scopes (the one with the fewest remaining).
+type Headers struct {
+	// HasRequests is false when no scope has an rpm limit; then the
+	// -requests headers are left out.
+	HasRequests       bool
+	LimitRequests     int64
+	RemainingRequests int64
+	// ResetRequests is how long until the oldest counted request leaves
+	// the minute window, freeing one more.
+	ResetRequests time.Duration
+
+	// HasTokens is false when no scope has a tpm limit.
+	HasTokens       bool
+	LimitTokens     int64
+	RemainingTokens int64
+	// ResetTokens is how long until the oldest counted tokens leave the
+	// minute window.
+	ResetTokens time.Duration
+}
+
+// The header names the proxy writes.
+const (
+	HeaderLimitRequests     = "x-ratelimit-limit-requests"
+	HeaderRemainingRequests = "x-ratelimit-remaining-requests"
+	HeaderResetRequests     = "x-ratelimit-reset-requests"
+	HeaderLimitTokens       = "x-ratelimit-limit-tokens"
+	HeaderRemainingTokens   = "x-ratelimit-remaining-tokens"
+	HeaderResetTokens       = "x-ratelimit-reset-tokens"
+)
+
+// FormatReset formats d as OpenAI's x-ratelimit-reset-* headers do: Go
+// duration syntax at millisecond precision, such as "20ms", "1s", "8.64s",
+// "6m0s" or "1h2m3s". d is rounded up to the millisecond so a client that
+// waits that long finds the limit freed; zero and negative durations are
+// "0s".
+func FormatReset(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	if r := d % time.Millisecond; r != 0 {
+		d += time.Millisecond - r
+	}
+	if d < time.Second {
+		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+	}
+	return d.String()
+}
+
+// RetryAfterSeconds is the Retry-After header value for d: whole seconds,
+// rounded up, at least 1.
+func RetryAfterSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		return 1
+	}
+	return s
+}
