@@ -68,6 +68,8 @@ type Config struct {
 	// UsageRetention is how long serve keeps usage ledger records
 	// (usage.retention: "30d", "720h"; 0 keeps them forever).
 	UsageRetention time.Duration
+	// UsageLedger turns the usage ledger on (usage.ledger, default true).
+	UsageLedger bool
 	// OTLPEndpoint, when set, is the OTLP/HTTP collector serve sends
 	// traces to (its base URL, as OTEL_EXPORTER_OTLP_ENDPOINT); empty: no
 	// tracing.
@@ -121,6 +123,7 @@ var configKeys = []configKey{
 	{"metrics.latency_buckets", "", []float64(nil)},
 	{"metrics.overhead_buckets", "", []float64(nil)},
 	{"usage.retention", "AISIX_USAGE_RETENTION", "30d"},
+	{"usage.ledger", "AISIX_USAGE_LEDGER", true},
 	// The standard OpenTelemetry variable, not an AISIX_ one: it is what
 	// collectors' and platforms' docs tell operators to set.
 	{"tracing.otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", ""},
@@ -238,6 +241,7 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 	if c.Metrics, err = metricsConfig(v); err != nil {
 		return nil, err
 	}
+	c.UsageLedger = v.GetBool("usage.ledger")
 	if c.UsageRetention, err = ParseAge(v.GetString("usage.retention")); err != nil {
 		return nil, fmt.Errorf("usage.retention: %w", err)
 	}

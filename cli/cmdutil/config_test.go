@@ -151,3 +151,16 @@ func TestParseAge(t *testing.T) {
 		}
 	}
 }
+
+func TestUsageLedgerConfig(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("AISIX_DB", "/tmp/x.db")
+	c, err := LoadConfig(nil, "")
+	if err != nil || !c.UsageLedger {
+		t.Fatalf("default: ledger %v, %v", c != nil && c.UsageLedger, err)
+	}
+	t.Setenv("AISIX_USAGE_LEDGER", "false")
+	if c, err = LoadConfig(nil, ""); err != nil || c.UsageLedger {
+		t.Fatalf("AISIX_USAGE_LEDGER=false: ledger %v, %v", c != nil && c.UsageLedger, err)
+	}
+}
