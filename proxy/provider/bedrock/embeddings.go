@@ -1,11 +1,8 @@
 package bedrock
 
 import (
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 
@@ -167,52 +164,5 @@ func EmbeddingsAnswer(dst, body []byte, family EmbedFamily, alias string, b64 bo
 	default:
 		return dst, ErrNotEmbedding
 	}
-	dst = append(dst, `{"object":"list","data":[`...)
-	var raw []byte
-	for i, v := range vecs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"object":"embedding","index":`...)
-		dst = strconv.AppendInt(dst, int64(i), 10)
-		dst = append(dst, `,"embedding":`...)
-		if b64 {
-			raw = raw[:0]
-			for _, f := range v {
-				raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(float32(f)))
-			}
-			dst = append(dst, '"')
-			dst = base64.StdEncoding.AppendEncode(dst, raw)
-			dst = append(dst, '"')
-		} else {
-			dst = append(dst, '[')
-			for j, f := range v {
-				if j > 0 {
-					dst = append(dst, ',')
-				}
-				dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
-			}
-			dst = append(dst, ']')
-		}
-		dst = append(dst, '}')
-	}
-	dst = append(dst, `],"model":`...)
-	dst = provider.AppendJSONString(dst, alias)
-	if tokens >= 0 {
-		dst = append(dst, `,"usage":{"prompt_tokens":`...)
-		dst = strconv.AppendInt(dst, tokens, 10)
-		dst = append(dst, `,"total_tokens":`...)
-		dst = strconv.AppendInt(dst, tokens, 10)
-		dst = append(dst, '}')
-	}
-	return append(dst, '}'), nil
-}
-
-// wantsBase64 reports whether an OpenAI embeddings body asks for base64.
-func wantsBase64(body []byte) bool {
-	var v struct {
-		EncodingFormat string `json:"encoding_format"`
-	}
-	_ = json.Unmarshal(body, &v)
-	return v.EncodingFormat == "base64"
+	return provider.AppendEmbeddings(dst, vecs, alias, b64, tokens), nil
 }

@@ -265,7 +265,7 @@ func (e *Endpoint) Answer(dst []byte, in *provider.Inbound, body []byte, alias *
 	case provider.OpCountTokens:
 		return CountTokensAnswer(dst, body)
 	case provider.OpEmbeddings:
-		return EmbeddingsAnswer(dst, body, e.embed, alias.Name, wantsBase64(in.Body))
+		return EmbeddingsAnswer(dst, body, e.embed, alias.Name, provider.WantsBase64(in.Body))
 	}
 	return TranslateResponse(dst, body, newID(), alias.Name, time.Now().Unix())
 }

@@ -2,11 +2,9 @@ package gemini
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
-	"math"
-	"strconv"
+
+	"github.com/aisix/aisix/proxy/provider"
 )
 
 type oaEmbedRequest struct {
@@ -73,7 +71,7 @@ type gmEmbedding struct {
 // TranslateEmbedResponse turns an EmbedContentResponse ({"embedding":…})
 // or a BatchEmbedContentsResponse ({"embeddings":[…]}) into an OpenAI
 // embeddings list under alias; base64 writes each vector as float32
-// little-endian, base64-encoded, as OpenAI does (AppendEmbeddings).
+// little-endian, base64-encoded, as OpenAI does (provider.AppendEmbeddings).
 // Gemini reports no token counts for embeddings: usage is zero.
 func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) ([]byte, error) {
 	var r struct {
@@ -95,57 +93,5 @@ func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) (
 		vecs[i] = list[i].Values
 	}
 	// Gemini reports no token counts for embeddings.
-	return AppendEmbeddings(dst, vecs, alias, base64Format, 0), nil
-}
-
-// AppendEmbeddings appends an OpenAI embeddings list of vecs under alias
-// to dst, usage promptTokens; base64 writes each vector as float32
-// little-endian, base64-encoded, as OpenAI does. Vertex AI's :predict
-// answers are written with it too.
-func AppendEmbeddings(dst []byte, vecs [][]float64, alias string, base64Format bool, promptTokens int) []byte {
-	dst = append(dst, `{"object":"list","data":[`...)
-	var raw []byte
-	for i, values := range vecs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `{"object":"embedding","index":`...)
-		dst = appendInt(dst, int64(i))
-		dst = append(dst, `,"embedding":`...)
-		if base64Format {
-			raw = raw[:0]
-			for _, v := range values {
-				raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(float32(v)))
-			}
-			dst = append(dst, '"')
-			dst = base64.StdEncoding.AppendEncode(dst, raw)
-			dst = append(dst, '"')
-		} else {
-			dst = append(dst, '[')
-			for j, v := range values {
-				if j > 0 {
-					dst = append(dst, ',')
-				}
-				dst = strconv.AppendFloat(dst, v, 'g', -1, 64)
-			}
-			dst = append(dst, ']')
-		}
-		dst = append(dst, '}')
-	}
-	dst = append(dst, `],"model":`...)
-	dst = appendString(dst, alias)
-	dst = append(dst, `,"usage":{"prompt_tokens":`...)
-	dst = appendInt(dst, int64(promptTokens))
-	dst = append(dst, `,"total_tokens":`...)
-	dst = appendInt(dst, int64(promptTokens))
-	return append(dst, "}}"...)
-}
-
-// wantsBase64 reports whether an OpenAI embeddings body asks for base64.
-func wantsBase64(body []byte) bool {
-	var v struct {
-		EncodingFormat string `json:"encoding_format"`
-	}
-	_ = json.Unmarshal(body, &v)
-	return v.EncodingFormat == "base64"
+	return provider.AppendEmbeddings(dst, vecs, alias, base64Format, 0), nil
 }

@@ -115,7 +115,7 @@ func (e *Endpoint) NewRequest(ctx context.Context, in *provider.Inbound, body []
 // (TranslateEmbedResponse).
 func (e *Endpoint) Answer(dst []byte, in *provider.Inbound, body []byte, alias *provider.Alias) ([]byte, error) {
 	if in.Op == provider.OpEmbeddings {
-		return TranslateEmbedResponse(dst, body, alias.Name, wantsBase64(in.Body))
+		return TranslateEmbedResponse(dst, body, alias.Name, provider.WantsBase64(in.Body))
 	}
 	out, err := TranslateResponse(body, alias.Name, time.Now().Unix())
 	if err != nil {

@@ -104,7 +104,7 @@ func (e *GeminiEndpoint) NewRequest(ctx context.Context, in *provider.Inbound, b
 // an OpenAI embeddings list (TranslateEmbedResponse).
 func (e *GeminiEndpoint) Answer(dst []byte, in *provider.Inbound, body []byte, alias *provider.Alias) ([]byte, error) {
 	if in.Op == provider.OpEmbeddings {
-		return TranslateEmbedResponse(dst, body, alias.Name, wantsBase64(in.Body))
+		return TranslateEmbedResponse(dst, body, alias.Name, provider.WantsBase64(in.Body))
 	}
 	return e.Endpoint.Answer(dst, in, body, alias)
 }
@@ -177,7 +177,7 @@ var ErrNotPrediction = errors.New("vertex: the answer is not a text-embedding pr
 
 // TranslateEmbedResponse turns a :predict answer
 // ({"predictions":[{"embeddings":{"values":[…],"statistics":{"token_count":N}}}]})
-// into an OpenAI embeddings list under alias (gemini.AppendEmbeddings),
+// into an OpenAI embeddings list under alias (provider.AppendEmbeddings),
 // usage the sum of the token counts.
 func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) ([]byte, error) {
 	var r struct {
@@ -204,16 +204,7 @@ func TranslateEmbedResponse(dst, body []byte, alias string, base64Format bool) (
 			tokens += int(tc)
 		}
 	}
-	return gemini.AppendEmbeddings(dst, vecs, alias, base64Format, tokens), nil
-}
-
-// wantsBase64 reports whether an OpenAI embeddings body asks for base64.
-func wantsBase64(body []byte) bool {
-	var v struct {
-		EncodingFormat string `json:"encoding_format"`
-	}
-	_ = json.Unmarshal(body, &v)
-	return v.EncodingFormat == "base64"
+	return provider.AppendEmbeddings(dst, vecs, alias, base64Format, int64(tokens)), nil
 }
 
 var _ provider.Endpoint = (*GeminiEndpoint)(nil)
