@@ -130,29 +130,6 @@ func invalidRequest(msg string) Class {
 	return BadRequest
 }
 
-// openAIType is the OpenAI-style error type and code for a class.
-func openAIType(c Class) (typ, code string) {
-	switch c {
-	case RateLimited:
-		return "rate_limit_error", "rate_limit_exceeded"
-	case Auth:
-		return "authentication_error", ""
-	case Forbidden:
-		return "permission_denied", ""
-	case NotFound:
-		return "not_found_error", ""
-	case ContextLength:
-		return "invalid_request_error", "context_length_exceeded"
-	case ContentPolicy:
-		return "invalid_request_error", "content_policy_violation"
-	case Billing:
-		return "billing_error", ""
-	case BadRequest:
-		return "invalid_request_error", ""
-	}
-	return "upstream_error", ""
-}
-
 // OpenAIError rebuilds an upstream error answer as the OpenAI envelope the
 // caller gets: {"error":{"message","type","param":null,"code"}}, with the
 // Anthropic type translated to OpenAI terms. A 4xx keeps the upstream's
@@ -168,7 +145,7 @@ func OpenAIError(status int, body []byte) []byte {
 // message were read elsewhere (see ClassifyAs).
 func OpenAIErrorAs(status int, typ, msg string) []byte {
 	c := classify(status, typ, msg)
-	otyp, code := openAIType(c)
+	otyp, code := provider.OpenAIErrorType(c)
 	if status >= 500 || otyp == "upstream_error" {
 		msg = ""
 	}

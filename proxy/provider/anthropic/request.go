@@ -204,7 +204,7 @@ func TranslateRequest(openaiBody []byte, model string, stream bool, opts Request
 	if in.User != "" {
 		out.Metadata = &anMetadata{UserID: in.User}
 	}
-	stops, err := translateStop(in.Stop)
+	stops, err := provider.ParseStop(in.Stop)
 	if err != nil {
 		return nil, err
 	}
@@ -332,30 +332,6 @@ func lastAssistantUsesTools(msgs []anMessage) bool {
 func jsonReason(err error) string { return provider.JSONReason(err) }
 
 func isNull(raw json.RawMessage) bool { return provider.IsNullJSON(raw) }
-
-func translateStop(raw json.RawMessage) ([]string, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		if one == "" {
-			return nil, nil
-		}
-		return []string{one}, nil
-	}
-	var many []string
-	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, reqErr("stop", "must be a string or an array of strings")
-	}
-	out := many[:0]
-	for _, s := range many {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
 
 func translateToolChoice(raw json.RawMessage) (*anToolChoice, error) {
 	tc, err := provider.ParseToolChoice(raw)

@@ -119,26 +119,6 @@ func invalidRequest(msg string) provider.Class {
 	return provider.ClassBadRequest
 }
 
-func openAIType(c provider.Class) (typ, code string) {
-	switch c {
-	case provider.ClassRateLimited:
-		return "rate_limit_error", "rate_limit_exceeded"
-	case provider.ClassAuth:
-		return "authentication_error", ""
-	case provider.ClassForbidden:
-		return "permission_denied", ""
-	case provider.ClassNotFound:
-		return "not_found_error", ""
-	case provider.ClassContextLength:
-		return "invalid_request_error", "context_length_exceeded"
-	case provider.ClassContentPolicy:
-		return "invalid_request_error", "content_policy_violation"
-	case provider.ClassBadRequest:
-		return "invalid_request_error", ""
-	}
-	return "upstream_error", ""
-}
-
 // OpenAIError rebuilds a Bedrock error answer as the OpenAI envelope
 // {"error":{"message","type","param":null,"code"}}. A 4xx keeps the
 // message with provider.RedactErrorMessage applied (ARNs and account ids
@@ -146,7 +126,7 @@ func openAIType(c provider.Class) (typ, code string) {
 // <status>".
 func OpenAIError(status int, typ string, body []byte) []byte {
 	c, msg := Classify(status, typ, body)
-	otyp, code := openAIType(c)
+	otyp, code := provider.OpenAIErrorType(c)
 	if status >= 500 || otyp == "upstream_error" {
 		msg = ""
 	}

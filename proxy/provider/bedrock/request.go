@@ -173,14 +173,11 @@ func TranslateRequest(body []byte) ([]byte, error) {
 	if ic.MaxTokens == nil {
 		ic.MaxTokens = in.MaxTokens
 	}
-	if len(in.Stop) > 0 && !bytes.Equal(in.Stop, []byte("null")) {
-		var one string
-		if json.Unmarshal(in.Stop, &one) == nil {
-			ic.StopSequences = []string{one}
-		} else if json.Unmarshal(in.Stop, &ic.StopSequences) != nil {
-			return nil, reqErr("stop", "must be a string or an array of strings")
-		}
+	stops, err := provider.ParseStop(in.Stop)
+	if err != nil {
+		return nil, err
 	}
+	ic.StopSequences = stops
 	if ic.MaxTokens != nil || ic.Temperature != nil || ic.TopP != nil || len(ic.StopSequences) > 0 {
 		out.InferenceConfig = &ic
 	}

@@ -128,29 +128,6 @@ func invalidRequest(msg string) provider.Class {
 	return provider.ClassBadRequest
 }
 
-// openAIType is the OpenAI-style error type and code for a class.
-func openAIType(c provider.Class) (typ, code string) {
-	switch c {
-	case provider.ClassRateLimited:
-		return "rate_limit_error", "rate_limit_exceeded"
-	case provider.ClassAuth:
-		return "authentication_error", ""
-	case provider.ClassForbidden:
-		return "permission_denied", ""
-	case provider.ClassNotFound:
-		return "not_found_error", ""
-	case provider.ClassContextLength:
-		return "invalid_request_error", "context_length_exceeded"
-	case provider.ClassContentPolicy:
-		return "invalid_request_error", "content_policy_violation"
-	case provider.ClassBilling:
-		return "billing_error", ""
-	case provider.ClassBadRequest:
-		return "invalid_request_error", ""
-	}
-	return "upstream_error", ""
-}
-
 // OpenAIError rebuilds a Gemini error answer as the OpenAI envelope the
 // caller gets: {"error":{"message","type","param":null,"code"}}. A 4xx
 // keeps the upstream's message with provider.RedactErrorMessage applied;
@@ -158,7 +135,7 @@ func openAIType(c provider.Class) (typ, code string) {
 func OpenAIError(status int, body []byte) []byte {
 	st, msg, reason, _ := parseEnvelope(body)
 	c := classify(status, st, msg, reason)
-	otyp, code := openAIType(c)
+	otyp, code := provider.OpenAIErrorType(c)
 	if status >= 500 || otyp == "upstream_error" {
 		msg = ""
 	}

@@ -200,7 +200,7 @@ func TranslateRequest(openaiBody []byte, stream bool) ([]byte, error) {
 		}
 		gc.MaxOutputTokens = in.MaxTokens
 	}
-	stops, err := translateStop(in.Stop)
+	stops, err := provider.ParseStop(in.Stop)
 	if err != nil {
 		return nil, err
 	}
@@ -303,37 +303,7 @@ func jsonReason(err error) string {
 	return "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
 }
 
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
-
-func translateStop(raw json.RawMessage) ([]string, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		if one == "" {
-			return nil, nil
-		}
-		return []string{one}, nil
-	}
-	var many []string
-	if err := json.Unmarshal(raw, &many); err != nil {
-		return nil, reqErr("stop", "must be a string or an array of strings")
-	}
-	out := many[:0]
-	for _, s := range many {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
-}
+func isNull(raw json.RawMessage) bool { return provider.IsNullJSON(raw) }
 
 func translateToolChoice(raw json.RawMessage) (*gmFCConfig, error) {
 	tc, err := provider.ParseToolChoice(raw)
