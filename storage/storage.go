@@ -185,6 +185,17 @@ type Model struct {
 	// and then its calls are recorded without a cost. Direct models only.
 	Price *ModelPrice `json:"price,omitempty"`
 
+	// RateLimit limits the requests that ask for this model by name (the
+	// alias, for a routing model); Budget caps their spend.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	Budget    *Budget    `json:"budget,omitempty"`
+	// ProviderLimit is the upstream deployment's own limit (direct models
+	// only): every request sent to this model counts, whichever name the
+	// caller asked for, and a routing walk skips the model while it is at
+	// its limit (local_rate_limit) instead of sending a request that would
+	// come back 429.
+	ProviderLimit *RateLimit `json:"provider_limit,omitempty"`
+
 	Routing *Routing `json:"routing,omitempty"`
 
 	Meta `json:"-"`
@@ -256,6 +267,13 @@ type APIKey struct {
 	AllowedModelIDs []string
 	ExpiresAt       *time.Time
 	Disabled        bool
+	// RateLimit limits the requests made with this key; Budget caps their
+	// spend. nil is no limit.
+	RateLimit *RateLimit
+	Budget    *Budget
+	// LimitUsage is read-only and never stored: the admin API's read of
+	// one key fills it from the running gateway's limiter.
+	LimitUsage *LimitUsage
 	Meta
 }
 

@@ -363,6 +363,12 @@ func (m *Model) Validate() error {
 		if m.Price != nil {
 			return FieldErrorf("price", "applies to direct models only: a routing model's calls are priced at the direct model that answers them")
 		}
+		if m.ProviderLimit != nil {
+			return FieldErrorf("provider_limit", "applies to direct models only: set it on the direct models the group routes to, or use rate_limit for the alias")
+		}
+		if err := m.validateLimits(); err != nil {
+			return err
+		}
 		return m.Routing.validate()
 	}
 	if !direct {
@@ -384,6 +390,12 @@ func (m *Model) Validate() error {
 		if err := m.Price.validate(); err != nil {
 			return err
 		}
+	}
+	if err := m.validateLimits(); err != nil {
+		return err
+	}
+	if err := m.ProviderLimit.validate("provider_limit"); err != nil {
+		return err
 	}
 	if m.Cooldown != nil {
 		return m.Cooldown.validate()
@@ -481,7 +493,17 @@ func (k *APIKey) Validate() error {
 			return FieldErrorf(fmt.Sprintf("allowed_models[%d]", i), "must not be empty")
 		}
 	}
-	return nil
+	if err := k.RateLimit.validate("rate_limit"); err != nil {
+		return err
+	}
+	return k.Budget.validate("budget")
+}
+
+func (m *Model) validateLimits() error {
+	if err := m.RateLimit.validate("rate_limit"); err != nil {
+		return err
+	}
+	return m.Budget.validate("budget")
 }
 
 func nonNegative(field string, v *int64) error {
