@@ -97,6 +97,7 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 	h["Content-Type"] = appJSON
 	h[hdrServedBy] = t.ServedBy
 	c.setAttempts(h, len(c.out))
+	c.setLimitHeaders(h)
 	c.status = resp.StatusCode
 	if len(c.out) > largeAnswer && c.s.writeTimeout > 0 {
 		// Bound the time a caller may take to read a large answer.
@@ -361,6 +362,7 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	h["X-Accel-Buffering"] = noBuffering
 	h[hdrServedBy] = t.ServedBy
 	c.setAttempts(h, -1)
+	c.setLimitHeaders(h)
 	c.status = http.StatusOK
 	c.w.WriteHeader(http.StatusOK)
 	sw := newStreamWriter(c.w, c.s.keepAlive, c.s.writeTimeout, keepAliveFor(c.rt.wire))
@@ -494,7 +496,7 @@ func (c *call) failCommitted(cd *candidate, sw *streamWriter, f *failure) {
 // served records the winning target in the trail.
 func (c *call) served(cd *candidate, status int) {
 	c.addTrailStatus(cd.t.Name, status)
-	c.servedBy = cd.t.Name
+	c.servedBy, c.winner = cd.t.Name, cd.t
 }
 
 // watchdog bounds a streaming attempt in three phases: the wait for

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/routing"
@@ -103,6 +104,20 @@ type call struct {
 	span     observe.RequestSpan
 	attSpan  observe.AttemptSpan
 	traceHdr http.Header
+
+	// Limits: the caller key's and model's admission (nil without
+	// limits), the admission of the try in flight on a target with a
+	// provider_limit, the subjects' buffer, the targets skipped at their
+	// limit and the soonest they free, and a caller-level rejection.
+	ticket     *limit.Ticket
+	tTicket    *limit.Ticket
+	subs       []limit.Subject
+	limitSkips []limit.Rejection
+	limitWait  time.Duration
+	rejection  limit.Rejection
+	rejected   bool
+	// winner is the target that served the request.
+	winner *routing.Target
 }
 
 var callPool = sync.Pool{New: func() any { return new(call) }}
@@ -114,13 +129,16 @@ func (c *call) reset() {
 	clear(c.cooling[:cap(c.cooling)])
 	clear(c.broken[:cap(c.broken)])
 	clear(c.order[:cap(c.order)])
+	clear(c.subs[:cap(c.subs)])
 	*c = call{
-		cands:   c.cands[:0],
-		cooling: c.cooling[:0],
-		broken:  c.broken[:0],
-		order:   c.order[:0],
-		trail:   c.trail[:0],
-		out:     c.out[:0],
+		cands:      c.cands[:0],
+		cooling:    c.cooling[:0],
+		broken:     c.broken[:0],
+		order:      c.order[:0],
+		trail:      c.trail[:0],
+		out:        c.out[:0],
+		subs:       c.subs[:0],
+		limitSkips: c.limitSkips[:0],
 	}
 }
 
@@ -132,6 +150,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt
 		c.span = s.tracer.StartRequest(r, rt.op, c.callID)
 	}
 	defer func() {
+		c.settleLimits()
 		if s.observer != nil || c.span != nil {
 			c.observeRequest()
 		}
@@ -194,6 +213,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt
 	}
 	if g := c.model.Group; g != nil && g.Timeout > 0 {
 		c.deadline = c.start.Add(g.Timeout)
+	}
+	if !c.admit() {
+		return
 	}
 	if !c.plan() {
 		return
@@ -292,8 +314,11 @@ func (s *Server) accessLog(c *call) {
 	if c.attempts > 0 {
 		rec.AddAttrs(slog.Duration("overhead", max(rec.Time.Sub(c.start)-c.upstream-c.waited, 0)))
 	}
-	if c.failures > 0 {
+	if c.failures > 0 || len(c.limitSkips) > 0 {
 		rec.AddAttrs(slog.String("trail", string(c.trail)))
+	}
+	if c.rejected {
+		rec.AddAttrs(slog.String("limit", c.rejection.Code()))
 	}
 	if c.ttft > 0 {
 		rec.AddAttrs(slog.Duration("ttft", c.ttft))
@@ -522,7 +547,11 @@ func (c *call) tryTarget(cd *candidate) bool {
 			c.last = c.budgetFailure()
 			return false
 		}
+		if !c.admitTarget(cd) {
+			return false
+		}
 		f, done := c.attempt(cd)
+		c.settleTarget(cd, done)
 		if done {
 			return true
 		}
@@ -753,7 +782,7 @@ func (c *call) writeFailure(f *failure) {
 		// on a 529 overloaded_error, and treat a 502 as a server fault.
 		status = statusOverloaded
 	}
-	c.writeError(status, f.errType, f.msg, "")
+	c.writeError(status, f.errType, f.msg, f.code)
 }
 
 // statusOverloaded is Anthropic's overloaded status.

@@ -68,6 +68,7 @@ type failure struct {
 	msg        string
 	status     int
 	errType    string
+	code       string // the OpenAI envelope's code, when there is one
 	retryAfter string // Retry-After of the final answer
 	// body, when set, is an upstream 4xx body returned untouched.
 	body        []byte

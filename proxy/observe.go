@@ -56,6 +56,10 @@ func (c *call) observeRequest() {
 		Start: c.start, Latency: time.Since(c.start), Upstream: c.upstream + c.waited, TTFT: c.ttft,
 		Status: c.status, Attempts: c.attempts, Failovers: c.failoverN,
 	}
+	if c.rejected {
+		r.Rejection = &c.rejection
+	}
+	r.LimitSkips = c.limitSkips
 	switch {
 	case c.outcome != "":
 		r.Outcome = c.outcome

@@ -7,13 +7,15 @@ package proxy
 
 import (
 	"context"
-	"github.com/aisix/aisix/proxy/affinity"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aisix/aisix/proxy/affinity"
+	"github.com/aisix/aisix/proxy/limit"
 
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/observe"
@@ -94,6 +96,10 @@ type Options struct {
 	// sends each attempt's trace context upstream (see proxy/tracing);
 	// nil: no tracing, at no cost.
 	Tracer observe.Tracer
+	// Limiter admits requests against the limits of caller keys, models
+	// and targets (see proxy/limit); nil is an in-process limiter of its
+	// own on the Now clock. Only configured limits cost anything.
+	Limiter *limit.Limiter
 }
 
 // DefaultResponseAffinity is the default of Options.ResponseAffinity.
@@ -114,6 +120,7 @@ type Server struct {
 	affinity *affinity.Map
 	observer observe.Observer
 	tracer   observe.Tracer
+	limiter  *limit.Limiter
 
 	serverHdr     []string
 	maxBody       int64
@@ -155,6 +162,10 @@ func New(opts Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.limiter = opts.Limiter
+	if s.limiter == nil {
+		s.limiter = limit.New(limit.Options{Now: s.now})
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes

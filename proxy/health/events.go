@@ -28,6 +28,11 @@ const (
 	// EventConfigReloaded: a new configuration snapshot is live (Detail
 	// names the revision).
 	EventConfigReloaded = "config_reloaded"
+	// EventLimited: a limit refused a request (Reason: the limit's code,
+	// such as caller_key_rpm) or a target at its provider_limit was
+	// skipped (Target set, Reason local_rate_limit); Detail says which
+	// limit and when it frees.
+	EventLimited = "limited"
 )
 
 // Event is one routing event for the dashboard. Plain successes are not

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/routing"
 )
@@ -87,6 +88,9 @@ const (
 	OutcomeSlowClient   = "slow_client"
 	// OutcomeError is a Request that was answered with an error.
 	OutcomeError = "error"
+	// OutcomeRateLimited is a Request its caller key's or model's limit
+	// refused (Rejection says which).
+	OutcomeRateLimited = "rate_limited"
 )
 
 // Request is one proxied request.
@@ -111,7 +115,8 @@ type Request struct {
 	Upstream time.Duration
 	TTFT     time.Duration
 	// Status is the status the caller got (499 for a caller that went
-	// away), Outcome "ok", "error", "client_closed" or "slow_client".
+	// away), Outcome "ok", "error", "client_closed", "slow_client" or
+	// "rate_limited".
 	Status  int
 	Outcome string
 	// Attempts counts upstream calls, Failovers the moves to another
@@ -124,6 +129,12 @@ type Request struct {
 	Usage  provider.Usage
 	Cost   float64
 	Priced bool
+	// Rejection is the caller key or model limit that refused the
+	// request (Outcome rate_limited); nil otherwise.
+	Rejection *limit.Rejection
+	// LimitSkips are the targets passed over at their provider_limit
+	// (local_rate_limit), in walk order; only valid during the call.
+	LimitSkips []limit.Rejection
 }
 
 // Overhead is the gateway's own time in the request: its latency less the

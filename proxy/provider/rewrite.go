@@ -35,6 +35,11 @@ type Request struct {
 	// StreamOptions is set when the body has a top-level stream_options,
 	// IncludeUsage when it asks for the usage chunk.
 	StreamOptions, IncludeUsage bool
+	// MaxTokens is the largest of the top-level max_tokens,
+	// max_completion_tokens and max_output_tokens that is a non-negative
+	// integer; 0 when none is. Limits use it to estimate a request's
+	// tokens before the answer says.
+	MaxTokens int64
 }
 
 // Op is what a caller asks an upstream to do: one per proxied endpoint.
@@ -138,6 +143,10 @@ func ParseRequestFor(body []byte, op Op) (Request, error) {
 		case keyStreamOptions:
 			req.StreamOptions = true
 			req.IncludeUsage = includesUsage(body[m.vs:m.ve])
+		case keyMaxTokens:
+			if n, err := strconv.ParseInt(string(body[m.vs:m.ve]), 10, 64); err == nil && n > req.MaxTokens {
+				req.MaxTokens = n
+			}
 		case keyModelFolded:
 			// Another letter case of "model": case-insensitive decoders
 			// would read it as the model, so it must not smuggle a second one.
@@ -189,6 +198,7 @@ const (
 	keyPrompt
 	keyPrevResponse
 	keyStreamOptions
+	keyMaxTokens
 	keyModelFolded
 )
 
@@ -215,6 +225,8 @@ func requestKey(m member) int {
 		return keyPrompt
 	case "previous_response_id":
 		return keyPrevResponse
+	case "max_tokens", "max_completion_tokens", "max_output_tokens":
+		return keyMaxTokens
 	}
 	if len(k) == 5 && strings.EqualFold(string(k), "model") {
 		return keyModelFolded

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/aisix/aisix/proxy/provider"
 	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
@@ -22,6 +21,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aisix/aisix/proxy/limit"
+	"github.com/aisix/aisix/proxy/provider"
 
 	"github.com/aisix/aisix/storage"
 )
@@ -82,6 +84,9 @@ type CallerKey struct {
 	allowed   map[string]struct{}
 	ExpiresAt time.Time
 	Disabled  bool
+	// Limit is the key's rate limit and budget (scope caller_key); its
+	// Limits are zero when the key has none.
+	Limit limit.Subject
 }
 
 // AllowsModel reports whether the key may call m, by id: access follows
@@ -159,6 +164,9 @@ type Model struct {
 	Alias  provider.Alias
 	Direct *Target
 	Group  *Group
+	// Limit is the rate limit and budget of requests that ask for this
+	// model by name (scope model); zero Limits when it has none.
+	Limit limit.Subject
 }
 
 // Target is a direct model: one upstream model behind one provider key.
@@ -191,6 +199,10 @@ type Target struct {
 	// Price is the model's price; nil when it has none (its answers get
 	// no cost).
 	Price *Price
+	// Limit is the deployment's own limit, provider_limit (scope target):
+	// every request sent to it counts, and a walk skips it while it is at
+	// its limit. Zero Limits when it has none.
+	Limit limit.Subject
 	// Endpoint is the adapter's resolved upstream; nil when Err is set.
 	Endpoint provider.Endpoint
 	// Err is set when the target cannot be dispatched.
@@ -559,6 +571,7 @@ func (b *builder) models(ms []storage.Model) {
 		}
 		rm := &Model{ID: m.ID, Name: m.DisplayName, NameJSON: jsonString(m.DisplayName), OwnedBy: m.Provider}
 		rm.Alias = provider.Alias{Name: rm.Name, JSON: rm.NameJSON}
+		rm.Limit = subject(limit.ScopeModel, m.ID, m.RateLimit, m.Budget)
 		if m.Routing == nil {
 			rm.Direct = resolveTarget(m, s.providerKeys[m.ProviderKeyID])
 		} else {
@@ -611,7 +624,8 @@ func (b *builder) callerKeys(keys []storage.APIKey) {
 // do not exist (or were skipped) grant nothing, and such a key follows no
 // rename, since the names it holds are the ones that were stored.
 func (b *builder) callerKey(k *storage.APIKey) *CallerKey {
-	ck := &CallerKey{ID: k.ID, Name: k.DisplayName, Disabled: k.Disabled}
+	ck := &CallerKey{ID: k.ID, Name: k.DisplayName, Disabled: k.Disabled,
+		Limit: subject(limit.ScopeCallerKey, k.ID, k.RateLimit, k.Budget)}
 	if k.ExpiresAt != nil {
 		ck.ExpiresAt = *k.ExpiresAt
 	}
@@ -762,6 +776,7 @@ func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {
 		ID: m.ID, Name: m.DisplayName, ModelName: m.ModelName, ModelNameJSON: jsonString(m.ModelName),
 		ProviderKey: pk, ServedBy: []string{m.DisplayName}, Err: pk.Err,
 		Cooldown: resolveCooldown(m.Cooldown),
+		Limit:    subject(limit.ScopeTarget, m.ID, m.ProviderLimit, nil),
 	}
 	if t.Err == nil {
 		ep, err := pk.bind(m.ModelName, t.ModelNameJSON)
