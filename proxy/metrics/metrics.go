@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/routing"
@@ -97,6 +99,10 @@ type Metrics struct {
 	cost      *prometheus.CounterVec   // alias, target, caller_key
 	reloads   prometheus.Counter
 	build     prometheus.Histogram
+	limited   *prometheus.CounterVec // scope, dimension
+	// limitedBy holds limited's series, made at start-up: both label sets
+	// are fixed.
+	limitedBy [nScopes][nDims]prometheus.Counter
 
 	overheadBy [nOps]prometheus.Observer
 
@@ -146,6 +152,16 @@ func New(opts Options) *Metrics {
 		"alias", "target", "caller_key", "kind")
 	m.cost = counter("cost_usd_total", "Cost of the reported tokens at the targets' prices, in USD (targets without a price add nothing).",
 		"alias", "target", "caller_key")
+	m.limited = counter("limit_rejections_total", "Requests a limit refused (scope caller_key or model: answered 429) and targets skipped at their provider_limit (scope target: local_rate_limit), by scope and dimension (rpm, rpd, tpm, tpd, concurrency, budget).",
+		"scope", "dimension")
+	for s, scope := range limitScopes {
+		for d, dim := range limitDims {
+			if scope == limit.ScopeTarget && dim == limit.DimBudget {
+				continue // a provider_limit has no budget
+			}
+			m.limitedBy[s][d] = m.limited.WithLabelValues(string(scope), string(dim))
+		}
+	}
 	m.reloads = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
 		Help: "Configuration snapshots swapped in after the first."})
 	m.build = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "config_build_duration_seconds",
@@ -153,7 +169,7 @@ func New(opts Options) *Metrics {
 
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.inFlight, m.requests, m.duration, m.ttft, m.overhead, m.attempts, m.upstream, m.upTTFT,
-		m.failovers, m.retries, m.cooldowns, m.probes, m.tokens, m.cost, m.reloads, m.build,
+		m.failovers, m.retries, m.cooldowns, m.probes, m.tokens, m.cost, m.reloads, m.build, m.limited,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "build_info", Help: "Always 1; the version is a label.",
 			ConstLabels: prometheus.Labels{"version": opts.Version}}, func() float64 { return 1 }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "usage_records_dropped_total",
@@ -229,6 +245,12 @@ func (m *Metrics) Wrap(next http.Handler) http.Handler {
 
 // Request implements observe.Observer.
 func (m *Metrics) Request(r *observe.Request) {
+	if r.Rejection != nil {
+		m.countRejection(r.Rejection)
+	}
+	for i := range r.LimitSkips {
+		m.countRejection(&r.LimitSkips[i])
+	}
 	c := m.cache.Load()
 	ms := c.unknown
 	if r.Model != nil {
@@ -407,8 +429,25 @@ const (
 	nOps      = int(provider.OpCountTokens) + 1
 	nWires    = 3
 	nClasses  = 6
-	nOutcomes = 4
+	nOutcomes = 5
+	nScopes   = 3
+	nDims     = 6
 )
+
+var (
+	limitScopes = [nScopes]limit.Scope{limit.ScopeCallerKey, limit.ScopeModel, limit.ScopeTarget}
+	limitDims   = [nDims]limit.Dimension{limit.DimRPM, limit.DimRPD, limit.DimTPM, limit.DimTPD, limit.DimConcurrency, limit.DimBudget}
+)
+
+// countRejection counts one limit rejection in its pre-made series.
+func (m *Metrics) countRejection(rej *limit.Rejection) {
+	s, d := slices.Index(limitScopes[:], rej.Scope), slices.Index(limitDims[:], rej.Dimension)
+	if s < 0 || d < 0 || m.limitedBy[s][d] == nil {
+		m.limited.WithLabelValues(string(rej.Scope), string(rej.Dimension)).Inc()
+		return
+	}
+	m.limitedBy[s][d].Inc()
+}
 
 // endpoints are the route templates, by provider.Op.
 var endpoints = [nOps]string{
@@ -430,7 +469,7 @@ func endpointOf(op provider.Op) string {
 var (
 	wires    = [nWires]string{"openai", "responses", "anthropic"}
 	classes  = [nClasses]string{"unknown", "1xx", "2xx", "3xx", "4xx", "5xx"}
-	outcomes = [nOutcomes]string{observe.OutcomeOK, observe.OutcomeError, observe.OutcomeClientClosed, observe.OutcomeSlowClient}
+	outcomes = [nOutcomes]string{observe.OutcomeOK, observe.OutcomeError, observe.OutcomeClientClosed, observe.OutcomeSlowClient, observe.OutcomeRateLimited}
 )
 
 func wireIndex(w string) int {
@@ -462,6 +501,8 @@ func outcomeIndex(o string) int {
 		return 2
 	case observe.OutcomeSlowClient:
 		return 3
+	case observe.OutcomeRateLimited:
+		return 4
 	}
 	return -1
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/proxytest"
@@ -398,4 +399,37 @@ func grep(text, prefix string) string {
 		}
 	}
 	return b.String()
+}
+
+func TestLimitRejections(t *testing.T) {
+	f := newFixture(t)
+	text := expose(t, f.m)
+	for _, want := range []string{
+		`aisix_limit_rejections_total{dimension="rpm",scope="caller_key"} 0`,
+		`aisix_limit_rejections_total{dimension="budget",scope="model"} 0`,
+		`aisix_limit_rejections_total{dimension="tpm",scope="target"} 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("at start-up the exposition lacks %s", want)
+		}
+	}
+	if strings.Contains(text, `dimension="budget",scope="target"`) {
+		t.Error("a target scope budget series exists: provider limits have no budget")
+	}
+	f.m.Request(&observe.Request{Key: f.key, Op: provider.OpChat, Wire: "openai", Alias: "chat-prod", Model: f.group,
+		Status: 429, Outcome: observe.OutcomeRateLimited,
+		Rejection: &limit.Rejection{Scope: limit.ScopeCallerKey, Dimension: limit.DimRPM, Limit: 60}})
+	f.m.Request(&observe.Request{Key: f.key, Op: provider.OpChat, Wire: "openai", Alias: "chat-prod", Model: f.group,
+		Status: 200, Outcome: observe.OutcomeOK, ServedBy: f.secnd.Direct,
+		LimitSkips: []limit.Rejection{{Scope: limit.ScopeTarget, ID: f.prim.ID, Dimension: limit.DimTPM, Limit: 1000}}})
+	text = expose(t, f.m)
+	for _, want := range []string{
+		`aisix_limit_rejections_total{dimension="rpm",scope="caller_key"} 1`,
+		`aisix_limit_rejections_total{dimension="tpm",scope="target"} 1`,
+		`aisix_requests_total{alias="chat-prod",endpoint="/v1/chat/completions",outcome="rate_limited",status_class="4xx",wire="openai"} 1`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("exposition lacks %s", want)
+		}
+	}
 }
