@@ -25,6 +25,7 @@ import (
 	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
+	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/proxy/tracing"
@@ -173,7 +174,20 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		defer tracer.shutdown(logger)
 	}
 
+	// Limits: one in-process limiter; budgets start from the ledger's
+	// spend in their current period (seeded before the first request, and
+	// again for keys and models that gain a budget later).
+	limiter := limit.New(limit.Options{SweepEvery: time.Minute})
+	defer limiter.Close()
+	seeder := &budgets{lim: limiter, logger: logger.With("component", "limits"), now: time.Now}
+	if ledger != nil {
+		seeder.ledger = store
+	}
+	seeder.seed(ctx, table.Snapshot())
+	table.OnSwap(func(_, cur *routing.Snapshot) { go seeder.seed(context.Background(), cur) })
+
 	proxyHandler := proxy.New(proxy.Options{
+		Limiter:      limiter,
 		Observer:     observers,
 		Tracer:       tracer.hook(),
 		Table:        table,

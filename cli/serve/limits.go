@@ -1,0 +1,143 @@
+package serve
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aisix/aisix/proxy/limit"
+	"github.com/aisix/aisix/proxy/routing"
+	"github.com/aisix/aisix/storage"
+)
+
+// budgets seeds the limiter's budget spend from the usage ledger, so that a
+// restart (or a budget set on a key that has been spending) does not
+// start a period from zero. Each budgeted caller key and model is seeded
+// once per period: with what the ledger holds for the period less what the
+// limiter already counted.
+type budgets struct {
+	lim    *limit.Limiter
+	ledger storage.UsageReader
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu     sync.Mutex
+	seeded map[seedKey]bool
+}
+
+type seedKey struct {
+	key   limit.Key
+	start time.Time
+}
+
+// seed seeds every budgeted key and model of snap not yet seeded for its
+// current period.
+func (b *budgets) seed(ctx context.Context, snap *routing.Snapshot) {
+	if b == nil || b.ledger == nil || snap == nil {
+		return
+	}
+	now := b.now()
+	var subs []limit.Subject
+	for _, k := range snap.CallerKeys() {
+		if k.Limit.Limits.Budget != nil {
+			subs = append(subs, k.Limit)
+		}
+	}
+	for _, m := range snap.Models() {
+		if m.Limit.Limits.Budget != nil {
+			subs = append(subs, m.Limit)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seeded == nil {
+		b.seeded = map[seedKey]bool{}
+	}
+	// One ledger query per period and scope, only when something needs it.
+	spent := map[seedKey]float64{}
+	queried := map[seedKey]bool{}
+	for _, s := range subs {
+		p := s.Limits.Budget.Period
+		if !p.Valid() {
+			continue
+		}
+		start := limit.PeriodStart(p, now)
+		sk := seedKey{s.Key, start}
+		if b.seeded[sk] {
+			continue
+		}
+		qk := seedKey{limit.Key{Scope: s.Key.Scope}, start}
+		if !queried[qk] {
+			queried[qk] = true
+			if err := b.query(ctx, s.Key.Scope, start, snap, spent); err != nil {
+				b.logger.Warn("budgets: could not read the usage ledger; spend counts from now", "err", err)
+				return
+			}
+		}
+		b.seeded[sk] = true
+		have := b.lim.Status(s.Key, now).Spend(p)
+		if d := spent[sk] - have; d > 0 {
+			b.lim.SeedSpend(s.Key, p, start, d)
+		}
+	}
+}
+
+// query adds to spent the ledger's cost since start of every caller key
+// (by id) or every model (by the alias callers asked for, resolved to the
+// model's id in snap).
+func (b *budgets) query(ctx context.Context, scope limit.Scope, start time.Time, snap *routing.Snapshot, spent map[seedKey]float64) error {
+	by := storage.UsageByKey
+	if scope == limit.ScopeModel {
+		by = storage.UsageByAlias
+	}
+	rep, err := b.ledger.QueryUsage(ctx, storage.UsageQuery{From: start, GroupBy: []string{by}})
+	if err != nil {
+		return err
+	}
+	for _, r := range rep.Rows {
+		id := r.KeyID
+		if scope == limit.ScopeModel {
+			m := snap.Model(r.Alias)
+			if m == nil {
+				continue
+			}
+			id = m.ID
+		}
+		spent[seedKey{limit.Key{Scope: scope, ID: id}, start}] += r.CostUSD
+	}
+	return nil
+}
+
+// limitUsage reads the limiter's live counts of a caller key ("caller_key")
+// or model ("model") for the admin API; false when it has no limits.
+func limitUsage(lim *limit.Limiter, table *routing.Table, now func() time.Time) func(scope, id string) (storage.LimitUsage, bool) {
+	return func(scope, id string) (storage.LimitUsage, bool) {
+		snap := table.Snapshot()
+		var sub *limit.Subject
+		switch limit.Scope(scope) {
+		case limit.ScopeCallerKey:
+			for _, k := range snap.CallerKeys() {
+				if k.ID == id {
+					sub = &k.Limit
+					break
+				}
+			}
+		case limit.ScopeModel:
+			if m := snap.ModelByID(id); m != nil {
+				sub = &m.Limit
+			}
+		}
+		if sub == nil || sub.Limits.IsZero() {
+			return storage.LimitUsage{}, false
+		}
+		t := now()
+		st := lim.Status(sub.Key, t)
+		u := storage.LimitUsage{Concurrency: st.InFlight, RPM: st.RPM, RPD: st.RPD, TPM: st.TPM, TPD: st.TPD}
+		if bg := sub.Limits.Budget; bg != nil && bg.Period.Valid() {
+			spent, reset := st.Spend(bg.Period), limit.NextPeriodStart(bg.Period, t)
+			u.BudgetSpentUSD, u.BudgetResetsAt = &spent, &reset
+		}
+		return u, true
+	}
+}

@@ -1,0 +1,96 @@
+package serve
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aisix/aisix/proxy/limit"
+	"github.com/aisix/aisix/proxy/proxytest"
+	"github.com/aisix/aisix/proxy/routing"
+	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/sqlite"
+)
+
+// TestBudgetsSeedFromLedger: a restart does not reset a period's spend. The
+// ledger (a real SQLite file) holds this month's spend of a key and of a
+// model, and last month's, which must not count.
+func TestBudgetsSeedFromLedger(t *testing.T) {
+	now := time.Date(2026, 12, 15, 10, 0, 0, 0, time.UTC)
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "aisix.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rec := func(at time.Time, key, alias string, cost float64) storage.UsageRecord {
+		return storage.UsageRecord{Time: at, CallID: "c", Attempt: 1, KeyID: key, Endpoint: "chat.completions", Alias: alias,
+			Target: "gpt-4o-primary", Status: 200, Outcome: "ok", InputTokens: 10, OutputTokens: 9, Cost: cost, Priced: true}
+	}
+	if err := store.AppendUsage(context.Background(), []storage.UsageRecord{
+		rec(now.Add(-time.Hour), "key-1", "chat-prod", 3),
+		rec(now.Add(-48*time.Hour), "key-1", "chat-prod", 4),    // this month
+		rec(now.AddDate(0, -1, 0), "key-1", "chat-prod", 100),   // last month
+		rec(now.Add(-time.Hour), "key-2", "gpt-4o-primary", 50), // another key, unbudgeted
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{{ID: "pk", DisplayName: "pk", Provider: "openai", Adapter: "openai", Secret: "sk-x", APIBase: "http://127.0.0.1:1/v1"}},
+		Models: []storage.Model{
+			{ID: "m1", DisplayName: "gpt-4o-primary", Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk"},
+			{ID: "m2", DisplayName: "chat-prod", Routing: &storage.Routing{Targets: []storage.Target{{Model: "gpt-4o-primary"}}},
+				Budget: &storage.Budget{AmountUSD: 20, Period: storage.BudgetDay}},
+		},
+		APIKeys: []storage.APIKey{
+			{ID: "key-1", KeyHash: proxytest.KeyHash("sk-1"), AllowedModels: []string{"*"}, Budget: &storage.Budget{AmountUSD: 10, Period: storage.BudgetMonth}},
+			{ID: "key-2", KeyHash: proxytest.KeyHash("sk-2"), AllowedModels: []string{"*"}},
+		},
+	}
+	table := routing.NewTable(proxytest.NewSource(ds), nil)
+	if err := table.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return now }
+	lim := limit.New(limit.Options{Now: clock})
+	b := &budgets{lim: lim, ledger: store, logger: slog.New(slog.DiscardHandler), now: clock}
+	b.seed(context.Background(), table.Snapshot())
+
+	key := limit.Key{Scope: limit.ScopeCallerKey, ID: "key-1"}
+	if got := lim.Status(key, now).SpendMonthUSD; got != 7 {
+		t.Errorf("key-1 month spend = %v, want 7 (this month's ledger)", got)
+	}
+	model := limit.Key{Scope: limit.ScopeModel, ID: "m2"}
+	if got := lim.Status(model, now).SpendDayUSD; got != 3 {
+		t.Errorf("chat-prod day spend = %v, want 3 (today's ledger, by alias)", got)
+	}
+	if got := lim.Status(limit.Key{Scope: limit.ScopeCallerKey, ID: "key-2"}, now).SpendMonthUSD; got != 0 {
+		t.Errorf("key-2 (no budget) spend = %v, want no state", got)
+	}
+	// Seeding again (a reload) does not count twice.
+	b.seed(context.Background(), table.Snapshot())
+	if got := lim.Status(key, now).SpendMonthUSD; got != 7 {
+		t.Errorf("after a second seed: %v, want 7", got)
+	}
+	// The budget refuses at 10: 7 spent, one more request of 3 crosses it.
+	k := ds.APIKeys[0]
+	subj := limit.Subject{Key: key, Limits: limit.Limits{Budget: &limit.Budget{AmountUSD: k.Budget.AmountUSD, Period: limit.PeriodMonth}}}
+	tk, rej := lim.Acquire(now, 0, subj)
+	if rej != nil {
+		t.Fatalf("under budget: %v", rej)
+	}
+	tk.DoneAt(now, 19, 3)
+	if _, rej := lim.Acquire(now, 0, subj); rej == nil || rej.Dimension != limit.DimBudget {
+		t.Fatalf("over budget after the seed: rejection %v", rej)
+	}
+
+	// The admin API's view.
+	u, ok := limitUsage(lim, table, clock)("caller_key", "key-1")
+	if !ok || u.BudgetSpentUSD == nil || *u.BudgetSpentUSD != 10 || !u.BudgetResetsAt.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("limit usage = %+v (ok %v)", u, ok)
+	}
+	if _, ok := limitUsage(lim, table, clock)("caller_key", "key-2"); ok {
+		t.Error("a key without limits has limit usage")
+	}
+}
