@@ -65,6 +65,11 @@ func (d *discard) Write(p []byte) (int, error) { d.n += len(p); return len(p), n
 func (d *discard) Flush()                      {}
 
 func benchServer(b *testing.B, opts ...func(*proxy.Options)) *proxy.Server {
+	return benchServerDS(b, nil, opts...)
+}
+
+// benchServerDS is benchServer with mod applied to its dataset.
+func benchServerDS(b *testing.B, mod func(*storage.Dataset), opts ...func(*proxy.Options)) *proxy.Server {
 	up := fastUpstream(b)
 	ds := storage.Dataset{
 		ProviderKeys: []storage.ProviderKey{providerKey("pk-a", up.URL+"/v1"), providerKey("pk-b", up.URL+"/v1")},
@@ -73,6 +78,9 @@ func benchServer(b *testing.B, opts ...func(*proxy.Options)) *proxy.Server {
 			routingModel("chat-prod", storage.Routing{Targets: targets("gpt-4o-primary", "gpt-4o-secondary"), Retries: ptr(1), MaxFallbacks: ptr(1)}),
 		},
 		APIKeys: []storage.APIKey{callerAPIKey("k", callerKey, "*")},
+	}
+	if mod != nil {
+		mod(&ds)
 	}
 	tbl := routing.NewTable(proxytest.NewSource(ds), nil)
 	if err := tbl.Reload(context.Background()); err != nil {
@@ -174,5 +182,32 @@ func BenchmarkChatHTTP(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkChatLimited is BenchmarkChatPlain with limits that never
+// refuse: the caller key's rpm, tpm and concurrency, the alias's rpm, and
+// the first target's provider_limit rpm and tpm, so each request takes two
+// admissions and settles both, and gets its x-ratelimit-* headers.
+func BenchmarkChatLimited(b *testing.B) {
+	s := benchServerDS(b, func(ds *storage.Dataset) {
+		ds.APIKeys[0].RateLimit = &storage.RateLimit{RPM: 1_000_000_000, TPM: 1_000_000_000_000, Concurrency: 1000}
+		ds.Models[2].RateLimit = &storage.RateLimit{RPM: 1_000_000_000}
+		ds.Models[0].ProviderLimit = &storage.RateLimit{RPM: 1_000_000_000, TPM: 1_000_000_000_000}
+	})
+	body := []byte(chatBody("chat-prod", false))
+	rd := bytes.NewReader(body)
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", rd)
+	req.Header.Set("Authorization", "Bearer "+callerKey)
+	w := &discard{h: make(http.Header, 16)}
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(body)
+		clear(w.h)
+		w.status, w.n = 0, 0
+		s.ServeHTTP(w, req)
+		if w.status != http.StatusOK || w.h.Get("X-Ratelimit-Limit-Requests") == "" {
+			b.Fatalf("status %d, headers %v", w.status, w.h)
+		}
 	}
 }

@@ -27,14 +27,16 @@ type Headers struct {
 	ResetTokens time.Duration
 }
 
-// The header names the proxy writes.
+// The header names the proxy writes (OpenAI's x-ratelimit-*), in Go's
+// canonical form so that they can be set in an http.Header map directly;
+// header names are case-insensitive on the wire.
 const (
-	HeaderLimitRequests     = "x-ratelimit-limit-requests"
-	HeaderRemainingRequests = "x-ratelimit-remaining-requests"
-	HeaderResetRequests     = "x-ratelimit-reset-requests"
-	HeaderLimitTokens       = "x-ratelimit-limit-tokens"
-	HeaderRemainingTokens   = "x-ratelimit-remaining-tokens"
-	HeaderResetTokens       = "x-ratelimit-reset-tokens"
+	HeaderLimitRequests     = "X-Ratelimit-Limit-Requests"
+	HeaderRemainingRequests = "X-Ratelimit-Remaining-Requests"
+	HeaderResetRequests     = "X-Ratelimit-Reset-Requests"
+	HeaderLimitTokens       = "X-Ratelimit-Limit-Tokens"
+	HeaderRemainingTokens   = "X-Ratelimit-Remaining-Tokens"
+	HeaderResetTokens       = "X-Ratelimit-Reset-Tokens"
 )
 
 // FormatReset formats d as OpenAI's x-ratelimit-reset-* headers do: Go
