@@ -262,3 +262,25 @@ func TestLogMemoryFollowsTraffic(t *testing.T) {
 		t.Errorf("limit 5: a ring of %d", n)
 	}
 }
+
+func TestRejectedCounts(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	l := New(Options{Now: func() time.Time { return now }})
+	key := Key{Scope: ScopeCallerKey, ID: "k"}
+	other := Key{Scope: ScopeModel, ID: "m"}
+	subs := []Subject{{Key: other, Limits: Limits{RPM: 10}}, {Key: key, Limits: Limits{RPM: 1}}}
+	if _, rej := l.Acquire(now, 0, subs...); rej != nil {
+		t.Fatal(rej)
+	}
+	for range 3 {
+		if _, rej := l.Acquire(now, 0, subs...); rej == nil {
+			t.Fatal("admitted over rpm 1")
+		}
+	}
+	if got := l.Rejected(key); got != 3 {
+		t.Errorf("Rejected(key) = %d, want 3", got)
+	}
+	if got := l.Rejected(other); got != 0 {
+		t.Errorf("Rejected(other) = %d: only the scope that refused counts", got)
+	}
+}

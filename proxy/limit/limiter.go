@@ -25,6 +25,9 @@ type Limiter struct {
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
+	// rejected counts rejections per scope (Key → *atomic.Int64), touched
+	// only when a request is refused.
+	rejected sync.Map
 }
 
 // New returns a Limiter.
@@ -93,6 +96,23 @@ func (l *Limiter) SeedSpend(key Key, p Period, start time.Time, usd float64) {
 	l.store.SeedSpend(key, p, start, usd)
 }
 
+func (l *Limiter) countRejection(key Key) {
+	v, ok := l.rejected.Load(key)
+	if !ok {
+		v, _ = l.rejected.LoadOrStore(key, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Add(1)
+}
+
+// Rejected returns how many requests key's limits refused since the
+// Limiter started (a cumulative counter: the dashboard derives a rate).
+func (l *Limiter) Rejected(key Key) int64 {
+	if v, ok := l.rejected.Load(key); ok {
+		return v.(*atomic.Int64).Load()
+	}
+	return 0
+}
+
 // Status returns what key has counted at now: requests in flight, requests
 // and tokens in the windows, spend in the current periods.
 func (l *Limiter) Status(key Key, now time.Time) Status { return l.store.Status(key, now) }
@@ -117,6 +137,7 @@ func (l *Limiter) Acquire(now time.Time, estimatedTokens int64, subjects ...Subj
 			for j := range t.adm {
 				l.store.Revert(&t.adm[j])
 			}
+			l.countRejection(s.Key)
 			return nil, rej
 		}
 		t.adm = append(t.adm, a)
