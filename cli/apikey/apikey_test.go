@@ -15,21 +15,9 @@ import (
 	"github.com/aisix/aisix/storage/sqlite"
 )
 
-// value is the value of an `apikey … -o json` entry.
-type value struct {
-	DisplayName   string              `json:"display_name"`
-	KeyHash       string              `json:"key_hash"`
-	AllowedModels []string            `json:"allowed_models"`
-	ExpiresAt     *time.Time          `json:"expires_at"`
-	Disabled      bool                `json:"disabled"`
-	RateLimit     *storage.RateLimit  `json:"rate_limit"`
-	Budget        *storage.Budget     `json:"budget"`
-	LimitUsage    *storage.LimitUsage `json:"limit_usage"`
-}
-
-func getKey(t *testing.T, e *clitest.Env, ref string) value {
+func getKey(t *testing.T, e *clitest.Env, ref string) admin.APIKeyValue {
 	t.Helper()
-	var en admin.Entry[value]
+	var en admin.Entry[admin.APIKeyValue]
 	out := e.Must("", "apikey", "get", ref, "-o", "json").Stdout
 	if err := json.Unmarshal([]byte(out), &en); err != nil {
 		t.Fatalf("apikey get -o json %q: %v", out, err)

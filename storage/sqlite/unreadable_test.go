@@ -61,10 +61,7 @@ func TestUnreadableAPIKeyLimits(t *testing.T) {
 		mustNoErr(t, err)
 		bad = k
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	mustNoErr(t, err)
-	defer db.Close()
-	_, err = db.ExecContext(ctx, `UPDATE api_keys SET rate_limit = '{"rpm":"lots"}' WHERE display_name = 'bad'`)
+	_, err := rawDB(t, path).ExecContext(ctx, `UPDATE api_keys SET rate_limit = '{"rpm":"lots"}' WHERE display_name = 'bad'`)
 	mustNoErr(t, err)
 
 	ds, err := s.Load(ctx)
