@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/cli/limits"
 	"github.com/aisix/aisix/cli/output"
 	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/storage"
@@ -27,7 +29,7 @@ func NewCmdAPIKey(f *cmdutil.Factory) *cobra.Command {
 		Aliases: []string{"apikeys", "api-key"},
 		Short:   "Manage caller API keys (only their SHA-256 is stored)",
 	}
-	cmd.AddCommand(newCmdCreate(f, nil), newCmdList(f), newCmdGet(f), newCmdDelete(f), newCmdRotate(f))
+	cmd.AddCommand(newCmdCreate(f, nil), newCmdList(f), newCmdGet(f), newCmdUpdate(f, nil), newCmdDelete(f), newCmdRotate(f))
 	return cmd
 }
 
@@ -40,6 +42,8 @@ type CreateOptions struct {
 	KeyFile       string
 	ExpiresIn     time.Duration
 	Disable       bool
+	RateLimit     limits.RateFlags
+	Budget        limits.BudgetFlags
 	Output        output.Options
 }
 
@@ -56,6 +60,7 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 		Use:   "create",
 		Short: "Create a caller key and print it once",
 		Example: `  aisix apikey create --name app-prod --allow-model chat-prod
+  aisix apikey create --name ci --allow-model chat-prod --rpm 60 --tpm 100000 --concurrency 4 --budget 50/month
   aisix apikey create --allow-model '*' --expires-in 720h -o json
   printf '%s' "$CALLER_KEY" | aisix apikey create --allow-model chat-prod --key-stdin -q`,
 		Args: cobra.NoArgs,
@@ -87,12 +92,21 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 	fl.StringVar(&opts.KeyFile, "key-file", "", "also write the generated key to this file (mode 0600)")
 	fl.DurationVar(&opts.ExpiresIn, "expires-in", 0, "expire the key after this long, e.g. 720h")
 	fl.BoolVar(&opts.Disable, "disable", false, "create the key disabled")
+	opts.RateLimit.Add(fl, "", "the key", "")
+	opts.Budget.Add(fl, "the key", false)
 	opts.Output.AddFlags(cmd)
 	return cmd
 }
 
 func createRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts *CreateOptions) error {
 	k := storage.APIKey{DisplayName: opts.Name, AllowedModels: opts.AllowedModels, Disabled: opts.Disable, KeyHash: opts.KeyHash}
+	var err error
+	if k.RateLimit, err = opts.RateLimit.Apply(cmd.Flags(), nil); err != nil {
+		return err
+	}
+	if k.Budget, err = opts.Budget.Apply(cmd.Flags(), nil); err != nil {
+		return err
+	}
 	var plaintext string
 	switch {
 	case opts.KeyStdin:
@@ -178,7 +192,11 @@ func newCmdGet(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get <name|id>",
 		Short: "Show one caller key",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show one caller key. On a terminal a "Limits" section follows: its rate
+limits and budget, and, when the store is a running server (--remote), what
+the gateway counts now against each (rpm 12/60). -o json shows the same as
+the entry's rate_limit, budget and limit_usage objects.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Prepare(f, cmd); err != nil {
 				return err
@@ -188,12 +206,131 @@ func newCmdGet(f *cmdutil.Factory) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return o.Print(f.IO, []string{k.ID}, admin.APIKeyEntry(k), table([]storage.APIKey{k}))
+				if k.LimitUsage == nil && (!k.RateLimit.IsZero() || k.Budget != nil) {
+					// Found by name in the list, which carries no usage:
+					// the read of the one key does, from a server.
+					if k, err = s.GetAPIKey(ctx, k.ID); err != nil {
+						return err
+					}
+				}
+				if err := o.Print(f.IO, []string{k.ID}, admin.APIKeyEntry(k), table([]storage.APIKey{k})); err != nil {
+					return err
+				}
+				if o.Format != output.FormatTable || o.Quiet || !f.IO.IsStdoutTTY() {
+					return nil // piped tables stay one row per key
+				}
+				return printLimits(f, &k)
 			})
 		},
 	}
 	o.AddFlags(cmd)
 	return cmd
+}
+
+// UpdateOptions are the inputs of `apikey update`.
+type UpdateOptions struct {
+	Ref           string
+	Name          string
+	AllowedModels []string
+	ExpiresIn     time.Duration
+	NoExpires     bool
+	Disable       bool
+	Enable        bool
+	RateLimit     limits.RateFlags
+	Budget        limits.BudgetFlags
+	Output        output.Options
+}
+
+func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *UpdateOptions) error) *cobra.Command {
+	opts := &UpdateOptions{}
+	cmd := &cobra.Command{
+		Use:   "update <name|id>",
+		Short: "Change a caller key; only the flags given change (never its secret: see rotate)",
+		Example: `  aisix apikey update ci --rpm 120 --budget 100/month
+  aisix apikey update ci --tpm 0 --no-budget
+  aisix apikey update app-prod --allow-model chat-prod --allow-model embed --no-expires`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Ref = args[0]
+			fl := cmd.Flags()
+			for _, pair := range [][2]string{{"disable", "enable"}, {"expires-in", "no-expires"}} {
+				if fl.Changed(pair[0]) && fl.Changed(pair[1]) {
+					return cmdutil.FlagErrorf("--%s and --%s cannot be used together", pair[0], pair[1])
+				}
+			}
+			if fl.Changed("expires-in") && opts.ExpiresIn <= 0 {
+				return cmdutil.FlagErrorf("--expires-in must be a positive duration such as 720h (--no-expires removes the expiry)")
+			}
+			if fl.Changed("allow-model") && len(opts.AllowedModels) == 0 {
+				return cmdutil.FlagErrorf("--allow-model needs a model name ('*' for every model)")
+			}
+			if err := opts.Output.Prepare(f, cmd); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), cmd, opts)
+			}
+			return updateRun(cmd.Context(), f, cmd, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Name, "name", "", "new display name (\"\" removes it)")
+	fl.StringArrayVar(&opts.AllowedModels, "allow-model", nil, "replace the allowed models with these (repeat; '*' for all)")
+	fl.DurationVar(&opts.ExpiresIn, "expires-in", 0, "expire the key this long from now, e.g. 720h")
+	fl.BoolVar(&opts.NoExpires, "no-expires", false, "remove the key's expiry")
+	fl.BoolVar(&opts.Disable, "disable", false, "disable the key")
+	fl.BoolVar(&opts.Enable, "enable", false, "enable the key")
+	opts.RateLimit.Add(fl, "", "the key", "no-rate-limit")
+	opts.Budget.Add(fl, "the key", true)
+	opts.Output.AddFlags(cmd)
+	return cmd
+}
+
+// apply sets on k every field whose flag was given.
+func (opts *UpdateOptions) apply(f *cmdutil.Factory, fl *pflag.FlagSet, k *storage.APIKey) error {
+	if fl.Changed("name") {
+		k.DisplayName = opts.Name
+	}
+	if fl.Changed("allow-model") {
+		k.AllowedModels = opts.AllowedModels
+	}
+	switch {
+	case fl.Changed("expires-in"):
+		t := f.Now().Add(opts.ExpiresIn).UTC().Truncate(time.Second)
+		k.ExpiresAt = &t
+	case opts.NoExpires:
+		k.ExpiresAt = nil
+	}
+	switch {
+	case opts.Disable:
+		k.Disabled = true
+	case opts.Enable:
+		k.Disabled = false
+	}
+	var err error
+	if k.RateLimit, err = opts.RateLimit.Apply(fl, k.RateLimit); err != nil {
+		return err
+	}
+	k.Budget, err = opts.Budget.Apply(fl, k.Budget)
+	return err
+}
+
+func updateRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts *UpdateOptions) error {
+	return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+		k, err := cmdutil.FindAPIKey(ctx, s, opts.Ref)
+		if err != nil {
+			return err
+		}
+		if err := opts.apply(f, cmd.Flags(), &k); err != nil {
+			return err
+		}
+		// The key hash is sent back as read: update never changes the secret.
+		updated, err := s.UpdateAPIKey(ctx, k, k.Revision)
+		if err != nil {
+			return fmt.Errorf("API key %s: %w", label(k), err)
+		}
+		return opts.Output.Print(f.IO, []string{updated.ID}, admin.APIKeyEntry(updated), table([]storage.APIKey{updated}))
+	})
 }
 
 func newCmdDelete(f *cmdutil.Factory) *cobra.Command {
@@ -284,7 +421,7 @@ func label(k storage.APIKey) string {
 }
 
 func table(all []storage.APIKey) output.Table {
-	t := output.Table{Headers: []string{"name", "id", "allowed models", "state", "expires", "key hash"}}
+	t := output.Table{Headers: []string{"name", "id", "allowed models", "state", "expires", "limits", "key hash"}}
 	for _, k := range all {
 		state := "active"
 		switch {
@@ -297,7 +434,8 @@ func table(all []storage.APIKey) output.Table {
 		if k.ExpiresAt != nil {
 			expires = output.Time(*k.ExpiresAt)
 		}
-		t.Rows = append(t.Rows, []string{output.Or(k.DisplayName), k.ID, strings.Join(k.AllowedModels, ","), state, expires, shortHash(k.KeyHash)})
+		t.Rows = append(t.Rows, []string{output.Or(k.DisplayName), k.ID, strings.Join(k.AllowedModels, ","), state, expires,
+			output.Or(limits.Compact(k.RateLimit, k.Budget)), shortHash(k.KeyHash)})
 	}
 	return t
 }
@@ -307,4 +445,18 @@ func shortHash(h string) string {
 		return h[:12] + "…"
 	}
 	return h
+}
+
+// printLimits writes the "Limits" section of `apikey get`: each limit, and
+// the usage against it when the server reported some.
+func printLimits(f *cmdutil.Factory, k *storage.APIKey) error {
+	rows := limits.Rows("", k.RateLimit, k.Budget, k.LimitUsage)
+	if len(rows) == 0 {
+		rows = [][2]string{{"none", "no rate limit or budget"}}
+	}
+	title := "Limits:"
+	if k.LimitUsage != nil {
+		title = "Limits (used now/limit):"
+	}
+	return limits.WriteSection(f.IO.Out, title, rows)
 }

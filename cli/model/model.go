@@ -8,13 +8,13 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/cli/limits"
 	"github.com/aisix/aisix/cli/output"
 	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/storage"
@@ -40,6 +40,35 @@ type directFlags struct {
 	noCooldown                             bool
 	priceInput, priceOutput, priceCached   float64
 	noPrice                                bool
+	modelLimits
+	providerLimit limits.RateFlags
+}
+
+// modelLimits are the rate limit and budget flags of a model, direct or
+// routing: they count the requests that ask for it by name.
+type modelLimits struct {
+	rateLimit limits.RateFlags
+	budget    limits.BudgetFlags
+}
+
+func (l *modelLimits) add(fl *pflag.FlagSet) {
+	l.rateLimit.Add(fl, "", "the requests that ask for this model", "no-rate-limit")
+	l.budget.Add(fl, "the requests that ask for this model", true)
+}
+
+// names are the flags' names.
+func (l *modelLimits) names() []string {
+	return append(l.rateLimit.Names(), l.budget.Names()...)
+}
+
+// apply sets the limits given on fl on m.
+func (l *modelLimits) apply(fl *pflag.FlagSet, m *storage.Model) error {
+	var err error
+	if m.RateLimit, err = l.rateLimit.Apply(fl, m.RateLimit); err != nil {
+		return err
+	}
+	m.Budget, err = l.budget.Apply(fl, m.Budget)
+	return err
 }
 
 func (d *directFlags) add(fl *pflag.FlagSet) {
@@ -57,6 +86,8 @@ func (d *directFlags) add(fl *pflag.FlagSet) {
 	fl.Float64Var(&d.priceOutput, "price-output", 0, "USD per million completion tokens")
 	fl.Float64Var(&d.priceCached, "price-cached-input", 0, "USD per million cached prompt tokens (default: the input price)")
 	fl.BoolVar(&d.noPrice, "no-price", false, "remove the model's price (its calls get no cost)")
+	d.modelLimits.add(fl)
+	d.providerLimit.Add(fl, "provider-", "every request sent to this upstream deployment", "no-provider-limit")
 }
 
 // apply sets on m every field whose flag was given.
@@ -112,6 +143,13 @@ func (d *directFlags) apply(ctx context.Context, s storage.Store, fl *pflag.Flag
 			m.Cooldown.Enabled = &v
 		}
 	}
+	if err := d.modelLimits.apply(fl, m); err != nil {
+		return err
+	}
+	var err error
+	if m.ProviderLimit, err = d.providerLimit.Apply(fl, m.ProviderLimit); err != nil {
+		return err
+	}
 	return d.applyPrice(fl, m)
 }
 
@@ -160,7 +198,8 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 		Short: "Create a direct model (one upstream model behind one provider key)",
 		Example: `  aisix model create --name gpt-4o-primary --provider openai --model-name gpt-4o-mini --provider-key openai-primary
   ID=$(aisix model create --name gpt-4o-secondary --provider openai --model-name gpt-4o-mini --provider-key openai-secondary -q)
-  aisix model create --name gpt-4o --provider openai --model-name gpt-4o --provider-key openai-primary --price-input 2.5 --price-output 10 --price-cached-input 1.25`,
+  aisix model create --name gpt-4o --provider openai --model-name gpt-4o --provider-key openai-primary --price-input 2.5 --price-output 10 --price-cached-input 1.25
+  aisix model create --name gpt-4o-eu --provider azure --model-name gpt-4o --provider-key azure-eu --provider-rpm 600 --provider-tpm 90000 --budget 200/month`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, req := range []string{"name", "provider", "model-name", "provider-key"} {
@@ -205,7 +244,8 @@ func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 		Use:   "update <name|id>",
 		Short: "Change a direct model; only the flags given change (use `model route` for groups)",
 		Example: `  aisix model update gpt-4o-primary --timeout 20s --retries 1
-  aisix model update gpt-4o-primary --price-input 0.15 --price-output 0.6`,
+  aisix model update gpt-4o-primary --price-input 0.15 --price-output 0.6
+  aisix model update gpt-4o-primary --rpm 120 --provider-tpm 0 --no-budget`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeModels(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -290,7 +330,10 @@ retries, cooldown; for a routing group its strategy and failover budget).
 				if o.Format != output.FormatTable || o.Quiet || !f.IO.IsStdoutTTY() {
 					return nil // piped tables stay one row per model
 				}
-				return printEffective(f.IO.Out, &m)
+				if err := printEffective(f.IO.Out, &m); err != nil {
+					return err
+				}
+				return printLimits(f.IO.Out, &m)
 			})
 		},
 	}
@@ -374,6 +417,9 @@ func details(m storage.Model) string {
 		if r.Timeout != nil && *r.Timeout > 0 {
 			parts = append(parts, "timeout="+cmdutil.FormatMillis(r.Timeout))
 		}
+		if l := limits.Compact(m.RateLimit, m.Budget); l != "" {
+			parts = append(parts, l)
+		}
 		return strings.Join(parts, " ")
 	}
 	if m.Timeout != nil && *m.Timeout > 0 {
@@ -387,6 +433,12 @@ func details(m storage.Model) string {
 	}
 	if p := m.Price; p != nil {
 		parts = append(parts, "price="+formatPrice(p))
+	}
+	if l := limits.Compact(m.RateLimit, m.Budget); l != "" {
+		parts = append(parts, l)
+	}
+	if l := limits.Compact(m.ProviderLimit, nil); l != "" {
+		parts = append(parts, "provider["+l+"]")
 	}
 	return output.Or(strings.Join(parts, " "))
 }
@@ -436,12 +488,16 @@ func printEffective(w io.Writer, m *storage.Model) error {
 			{"when all unavailable", e.WhenAllUnavailable},
 		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nEffective settings (defaults applied):")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "  %s\t%s\n", r[0], r[1])
+	return limits.WriteSection(w, "Effective settings (defaults applied):", rows)
+}
+
+// printLimits writes the "Limits" section of `model get`.
+func printLimits(w io.Writer, m *storage.Model) error {
+	rows := append(limits.Rows("", m.RateLimit, m.Budget, nil), limits.Rows("provider ", m.ProviderLimit, nil, nil)...)
+	if len(rows) == 0 {
+		rows = [][2]string{{"none", "no rate limit, budget or provider limit"}}
 	}
-	return tw.Flush()
+	return limits.WriteSection(w, "Limits:", rows)
 }
 
 // formatPrice renders a price as input/output[/cached] USD per million

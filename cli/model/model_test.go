@@ -167,3 +167,84 @@ func TestPriceFlags(t *testing.T) {
 		}
 	})
 }
+
+// TestLimitFlags: direct models take --rpm … --budget and --provider-*,
+// update changes only the flags given, routing groups take --rpm and
+// --budget and keep them when `model route` runs again, and get and list
+// show them.
+func TestLimitFlags(t *testing.T) {
+	clitest.Modes(t, func(t *testing.T, e *clitest.Env) {
+		setup(t, e)
+		modelOf := func(name string) storage.Model {
+			t.Helper()
+			var en admin.Entry[storage.Model]
+			if err := json.Unmarshal([]byte(e.Must("", "model", "get", name, "-o", "json").Stdout), &en); err != nil {
+				t.Fatal(err)
+			}
+			return en.Value
+		}
+		e.Must("", "model", "update", "gpt-4o-primary", "--rpm", "60", "--tpd", "1000000", "--budget", "20/week",
+			"--provider-rpm", "500", "--provider-concurrency", "8", "-q")
+		m := modelOf("gpt-4o-primary")
+		if m.RateLimit == nil || *m.RateLimit != (storage.RateLimit{RPM: 60, TPD: 1_000_000}) || m.Budget == nil || *m.Budget != (storage.Budget{AmountUSD: 20, Period: storage.BudgetWeek}) ||
+			m.ProviderLimit == nil || *m.ProviderLimit != (storage.RateLimit{RPM: 500, Concurrency: 8}) {
+			t.Fatalf("limits after update: %+v %+v %+v", m.RateLimit, m.Budget, m.ProviderLimit)
+		}
+		if out := e.Must("", "model", "list").Stdout; !strings.Contains(out, "rpm=60 tpd=1000000 budget=20/week provider[rpm=500 conc=8]") {
+			t.Errorf("list:\n%s", out)
+		}
+		e.Must("", "model", "update", "gpt-4o-primary", "--provider-rpm", "0", "--no-budget", "--timeout", "10s", "-q")
+		m = modelOf("gpt-4o-primary")
+		if m.RateLimit == nil || m.RateLimit.RPM != 60 || m.Budget != nil || m.ProviderLimit == nil || *m.ProviderLimit != (storage.RateLimit{Concurrency: 8}) {
+			t.Errorf("after --provider-rpm 0 --no-budget: %+v %+v %+v", m.RateLimit, m.Budget, m.ProviderLimit)
+		}
+		e.Must("", "model", "update", "gpt-4o-primary", "--no-rate-limit", "--no-provider-limit", "-q")
+		if m = modelOf("gpt-4o-primary"); m.RateLimit != nil || m.ProviderLimit != nil {
+			t.Errorf("after --no-rate-limit --no-provider-limit: %+v %+v", m.RateLimit, m.ProviderLimit)
+		}
+		e.Must("", "model", "create", "--name", "gpt-4o-limited", "--provider", "openai", "--model-name", "gpt-4o", "--provider-key", "openai-primary",
+			"--provider-tpm", "90000", "--budget", "200/month", "-q")
+		if m = modelOf("gpt-4o-limited"); m.ProviderLimit == nil || m.ProviderLimit.TPM != 90000 || m.Budget == nil || m.Budget.AmountUSD != 200 {
+			t.Errorf("limits on create: %+v %+v", m.ProviderLimit, m.Budget)
+		}
+
+		// Routing groups: rate limit and budget, kept by a rerun.
+		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--rpm", "600", "--budget", "500/month", "-q")
+		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--target", "gpt-4o-secondary", "-q")
+		if m = modelOf("chat-prod"); m.RateLimit == nil || m.RateLimit.RPM != 600 || m.Budget == nil || m.Budget.Period != storage.BudgetMonth || len(m.Routing.Targets) != 2 {
+			t.Errorf("routing group after a rerun: %+v %+v %+v", m.RateLimit, m.Budget, m.Routing)
+		}
+		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--no-budget", "--tpm", "5000", "-q")
+		if m = modelOf("chat-prod"); m.RateLimit == nil || *m.RateLimit != (storage.RateLimit{RPM: 600, TPM: 5000}) || m.Budget != nil {
+			t.Errorf("routing group after --no-budget --tpm: %+v %+v", m.RateLimit, m.Budget)
+		}
+		for _, c := range []struct {
+			args []string
+			code int
+			want string
+		}{
+			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--provider-rpm", "5"}, 2, "unknown flag: --provider-rpm"},
+			{[]string{"model", "route", "chat-prod", "--explain", "--rpm", "5"}, 2, "--explain cannot be combined with --rpm"},
+			{[]string{"model", "update", "gpt-4o-primary", "--budget", "5/year"}, 2, `--budget "5/year": the period must be day, week or month`},
+			{[]string{"model", "update", "gpt-4o-primary", "--provider-tpd", "-1"}, 2, "--provider-tpd must be 0 (no limit) or more"},
+			{[]string{"model", "update", "gpt-4o-primary", "--no-provider-limit", "--provider-rpm", "1"}, 2, "--no-provider-limit and --provider-rpm cannot be used together"},
+			{[]string{"model", "update", "gpt-4o-primary", "--provider-concurrency", "2000000"}, 1, "provider_limit.concurrency: must be between 0 (no limit) and 1000000"},
+		} {
+			r := e.Run("", c.args...)
+			if r.Code != c.code || !strings.Contains(r.Stderr, c.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") > 0 && c.code == 1 {
+				t.Errorf("aisix %q: exit %d, stderr %q; want exit %d and %q", c.args, r.Code, r.Stderr, c.code, c.want)
+			}
+		}
+
+		e.TTY = true
+		out := e.Must("", "model", "get", "gpt-4o-limited").Stdout
+		for _, re := range []string{`(?m)^Limits:$`, `(?m)^  budget +200\.00 USD per month$`, `(?m)^  provider tpm +90000$`} {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("get on a terminal does not match %s:\n%s", re, out)
+			}
+		}
+		if out := e.Must("", "model", "get", "chat-prod").Stdout; !regexp.MustCompile(`(?m)^  rpm +600$`).MatchString(out) {
+			t.Errorf("get chat-prod on a terminal:\n%s", out)
+		}
+	})
+}

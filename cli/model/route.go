@@ -29,6 +29,7 @@ type RouteOptions struct {
 	WhenAllUnavailable string
 	FallbackOnStatuses []int
 	Explain            bool
+	Limits             modelLimits
 	Output             output.Options
 }
 
@@ -41,10 +42,14 @@ func newCmdRoute(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, 
 run the same command on every deploy. Targets are direct models, tried in the
 order the strategy gives; targets cooling down move behind healthy ones.
 
+Rate limit and budget flags (--rpm … --budget) count the requests that ask
+for the group by name; a rerun without them keeps the group's limits.
+
 With --explain, ask the running server for live status and print the order in
 which targets would be tried right now, and why.`,
 		Example: `  aisix model route chat-prod --strategy failover --target gpt-4o-primary --target gpt-4o-secondary --retries 1 --max-fallbacks 1
   aisix model route chat-prod --strategy weighted --target a=3 --target b=1
+  aisix model route chat-prod --target gpt-4o-primary --rpm 600 --budget 500/month
   aisix model route chat-prod --explain`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeModels(f),
@@ -55,7 +60,7 @@ which targets would be tried right now, and why.`,
 				return cmdutil.FlagErrorf("at least one --target is required")
 			}
 			if opts.Explain && fl.NFlag() > 1+boolToInt(fl.Changed("output")) {
-				for _, n := range []string{"target", "strategy", "retries", "max-fallbacks", "timeout", "retry-on-429", "when-all-unavailable", "fallback-on-status"} {
+				for _, n := range append([]string{"target", "strategy", "retries", "max-fallbacks", "timeout", "retry-on-429", "when-all-unavailable", "fallback-on-status"}, opts.Limits.names()...) {
 					if fl.Changed(n) {
 						return cmdutil.FlagErrorf("--explain cannot be combined with --%s", n)
 					}
@@ -83,6 +88,7 @@ which targets would be tried right now, and why.`,
 	fl.StringVar(&opts.WhenAllUnavailable, "when-all-unavailable", "", "when every target cools down: try_anyway (default) or fail")
 	fl.IntSliceVar(&opts.FallbackOnStatuses, "fallback-on-status", nil, "extra upstream statuses that fail over (repeat or comma-separate)")
 	fl.BoolVar(&opts.Explain, "explain", false, "print the order targets would be tried in now (needs a running server)")
+	opts.Limits.add(fl)
 	opts.Output.AddFlags(cmd)
 	return cmd
 }
@@ -141,7 +147,11 @@ func routeRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts 
 		existing, err := cmdutil.FindModel(ctx, s, opts.Name)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			m, err := s.CreateModel(ctx, storage.Model{DisplayName: opts.Name, Routing: r})
+			m := storage.Model{DisplayName: opts.Name, Routing: r}
+			if err := opts.Limits.apply(cmd.Flags(), &m); err != nil {
+				return err
+			}
+			m, err := s.CreateModel(ctx, m)
 			if err != nil {
 				return fmt.Errorf("model %q: %w", opts.Name, err)
 			}
@@ -151,7 +161,13 @@ func routeRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts 
 		case existing.Routing == nil:
 			return fmt.Errorf("model %q is a direct model, not a routing group", opts.Name)
 		}
-		replaced := storage.Model{ID: existing.ID, DisplayName: existing.DisplayName, Timeout: existing.Timeout, Routing: r}
+		// The routing is replaced; the limits are kept unless a flag
+		// changes them, so a deploy that reruns the command keeps them.
+		replaced := storage.Model{ID: existing.ID, DisplayName: existing.DisplayName, Timeout: existing.Timeout, Routing: r,
+			RateLimit: existing.RateLimit, Budget: existing.Budget}
+		if err := opts.Limits.apply(cmd.Flags(), &replaced); err != nil {
+			return err
+		}
 		m, err := s.UpdateModel(ctx, replaced, existing.Revision)
 		if err != nil {
 			return fmt.Errorf("model %q: %w", opts.Name, err)

@@ -285,6 +285,9 @@ func apiKeyFromEntry(e *Entry[APIKeyValue]) storage.APIKey {
 		AllowedModelIDs: v.AllowedModelIDs,
 		ExpiresAt:       v.ExpiresAt,
 		Disabled:        v.Disabled,
+		RateLimit:       v.RateLimit,
+		Budget:          v.Budget,
+		LimitUsage:      v.LimitUsage,
 		Meta:            e.meta(),
 	}
 }
@@ -295,6 +298,8 @@ func apiKeyBody(k storage.APIKey) apiKeyInput {
 		KeyHash:       k.KeyHash,
 		AllowedModels: k.AllowedModels,
 		Disabled:      k.Disabled,
+		RateLimit:     k.RateLimit,
+		Budget:        k.Budget,
 	}
 	if k.ExpiresAt != nil {
 		s := k.ExpiresAt.Format(time.RFC3339Nano)

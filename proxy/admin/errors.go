@@ -141,7 +141,10 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) err
 func jsonError(body []byte, err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var ae *apiError
 	switch {
+	case errors.As(err, &ae):
+		return ae
 	case errors.As(err, &se):
 		return errorf(http.StatusBadRequest, "invalid JSON at %s: %s", position(body, se.Offset), se.Error())
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -250,7 +250,39 @@ func (s *Server) updateModel(w http.ResponseWriter, r *http.Request) (response, 
 	return entryResponse(http.StatusOK, ModelEntry(m)), nil
 }
 
+// usageOf is the live usage of the resource id in scope, when it has
+// limits (limited) and the server has a limiter that tracks it.
+func (s *Server) usageOf(scope, id string, limited bool) *storage.LimitUsage {
+	if !limited || s.limitUsage == nil {
+		return nil
+	}
+	u, ok := s.limitUsage(scope, id)
+	if !ok {
+		return nil
+	}
+	return &u
+}
+
+func (s *Server) getModel(_ http.ResponseWriter, r *http.Request) (response, error) {
+	m, err := s.store.GetModel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return response{}, err
+	}
+	e := ModelEntry(m)
+	e.Value.LimitUsage = s.usageOf(LimitScopeModel, m.ID, !m.RateLimit.IsZero() || m.Budget != nil)
+	return entryResponse(http.StatusOK, e), nil
+}
+
 // Caller keys.
+
+func (s *Server) getAPIKey(_ http.ResponseWriter, r *http.Request) (response, error) {
+	k, err := s.store.GetAPIKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return response{}, err
+	}
+	k.LimitUsage = s.usageOf(LimitScopeCallerKey, k.ID, !k.RateLimit.IsZero() || k.Budget != nil)
+	return entryResponse(http.StatusOK, APIKeyEntry(k)), nil
+}
 
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) (response, error) {
 	var in apiKeyInput

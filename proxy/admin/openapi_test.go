@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aisix/aisix/storage"
 )
 
 type openAPIOperation struct {
@@ -188,9 +191,17 @@ func resolves(doc map[string]any, ref string) bool {
 // the schema the document gives it: each field is documented, each
 // required field is there, nested objects too.
 func TestOpenAPIDocumentsEntries(t *testing.T) {
-	e := newEnv(t)
+	spent, resets := 1.5, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	e := newEnv(t, func(c *Config) {
+		c.LimitUsage = func(string, string) (storage.LimitUsage, bool) {
+			return storage.LimitUsage{RPM: 1, BudgetSpentUSD: &spent, BudgetResetsAt: &resets}, true
+		}
+	})
 	f := e.fixture(t, "oa")
 	key := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("oa"), "oa-routing", "*")).id(t)
+	limitedKey := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", `{"key_hash":"`+hashKey("oa-limited")+`","allowed_models":["*"],"rate_limit":{"rpm":60,"concurrency":2},"budget":{"amount_usd":5,"period":"week"}}`).id(t)
+	limitedModel := e.mustAdmin(t, 201, "POST", "/admin/v1/models", `{"display_name":"oa-limited","provider":"openai","model_name":"m","provider_key_id":"`+f.pk+`",`+
+		`"rate_limit":{"tpm":1000},"budget":{"amount_usd":9,"period":"day"},"provider_limit":{"rpm":500,"concurrency":8}}`).id(t)
 	fwd := e.mustAdmin(t, 201, "POST", "/admin/v1/provider_keys", `{"display_name":"oa-fwd","provider":"openai","secret":"sk-oa-fwd-0000000000","forward_headers":["X-Trace-Id"]}`).id(t)
 	doc, _ := loadOpenAPI(t, e)
 	for _, c := range []struct{ path, schema string }{
@@ -199,6 +210,8 @@ func TestOpenAPIDocumentsEntries(t *testing.T) {
 		{"/admin/v1/models/" + f.direct, "ModelEntry"},
 		{"/admin/v1/models/" + f.routing, "ModelEntry"},
 		{"/admin/v1/apikeys/" + key, "APIKeyEntry"},
+		{"/admin/v1/apikeys/" + limitedKey, "APIKeyEntry"},
+		{"/admin/v1/models/" + limitedModel, "ModelEntry"},
 	} {
 		t.Run(c.path, func(t *testing.T) {
 			var v any

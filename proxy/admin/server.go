@@ -72,7 +72,20 @@ type Config struct {
 	// and under its egress policy; nil is keycheck.New with the default
 	// policy (routing.EgressPolicy{}).
 	KeyCheck *keycheck.Checker
+	// LimitUsage, when set, reports what the running limiter counts now
+	// for one caller key (scope LimitScopeCallerKey) or model
+	// (LimitScopeModel) by id, and false when it tracks nothing for it.
+	// GET /admin/v1/apikeys/{id} and GET /admin/v1/models/{id} show it as
+	// limit_usage when the resource has a rate_limit or budget; lists
+	// never do.
+	LimitUsage func(scope, id string) (storage.LimitUsage, bool)
 }
+
+// Scopes of Config.LimitUsage.
+const (
+	LimitScopeCallerKey = "caller_key"
+	LimitScopeModel     = "model"
+)
 
 // Server is the admin API. It is an http.Handler.
 type Server struct {
@@ -91,6 +104,7 @@ type Server struct {
 	configErrs func() []ConfigError
 	events     func(since uint64) ([]Event, uint64)
 	keyCheck   *keycheck.Checker
+	limitUsage func(scope, id string) (storage.LimitUsage, bool)
 	// usageReader answers usage queries; nil when there is no ledger.
 	usageReader storage.UsageReader
 
@@ -115,6 +129,7 @@ func New(cfg Config) *Server {
 		configErrs: cfg.ConfigErrors,
 		events:     cfg.Events,
 		keyCheck:   cfg.KeyCheck,
+		limitUsage: cfg.LimitUsage,
 		mux:        http.NewServeMux(),
 	}
 	for _, k := range cfg.Keys {
@@ -161,13 +176,13 @@ func (s *Server) registerRoutes() {
 	s.handleAPI("GET /admin/v1/models", kindModel, listHandler(s.store.ListModels, ModelEntry))
 	s.handleAPI("POST /admin/v1/models", kindModel, s.createModel)
 	s.handleAPI("GET /admin/v1/models/status", kindModel, s.modelsStatus)
-	s.handleAPI("GET /admin/v1/models/{id}", kindModel, getHandler(s.store.GetModel, ModelEntry))
+	s.handleAPI("GET /admin/v1/models/{id}", kindModel, s.getModel)
 	s.handleAPI("PUT /admin/v1/models/{id}", kindModel, s.updateModel)
 	s.handleAPI("DELETE /admin/v1/models/{id}", kindModel, deleteHandler(s.store.DeleteModel))
 
 	s.handleAPI("GET /admin/v1/apikeys", kindAPIKey, listHandler(s.store.ListAPIKeys, APIKeyEntry))
 	s.handleAPI("POST /admin/v1/apikeys", kindAPIKey, s.createAPIKey)
-	s.handleAPI("GET /admin/v1/apikeys/{id}", kindAPIKey, getHandler(s.store.GetAPIKey, APIKeyEntry))
+	s.handleAPI("GET /admin/v1/apikeys/{id}", kindAPIKey, s.getAPIKey)
 	s.handleAPI("PUT /admin/v1/apikeys/{id}", kindAPIKey, s.updateAPIKey)
 	s.handleAPI("DELETE /admin/v1/apikeys/{id}", kindAPIKey, deleteHandler(s.store.DeleteAPIKey))
 	s.handleAPI("POST /admin/v1/apikeys/{id}/rotate", kindAPIKey, s.rotateAPIKey)

@@ -3,7 +3,10 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,31 +191,71 @@ type ModelValue struct {
 	storage.Model
 	// Effective is a DirectEffective or a RoutingEffective; read-only.
 	Effective any `json:"effective"`
+	// LimitUsage is what the running gateway counts now against the
+	// model's rate_limit and budget; read-only, only on a GET of the one
+	// model, when it has limits and the server runs a limiter.
+	LimitUsage *storage.LimitUsage `json:"limit_usage,omitempty"`
 }
 
 // modelInput is the body of a model POST or PUT: storage.Model's shape,
 // no unknown fields. A value read back may be sent again: its effective
-// object is accepted and ignored.
+// and limit_usage objects are accepted and ignored.
 type modelInput struct{ storage.Model }
 
-// UnmarshalJSON decodes a model strictly, dropping effective. (A struct
-// embedding storage.Model beside an Effective field would do the same,
-// but name fields "Model.timeout" in type errors.)
+// UnmarshalJSON decodes a model strictly, dropping effective and
+// limit_usage. (A struct embedding storage.Model beside an Effective field
+// would do the same, but name fields "Model.timeout" in type errors.)
 func (in *modelInput) UnmarshalJSON(b []byte) error {
+	return decodeStrict(b, &in.Model, []string{"effective", "limit_usage"}, limitFields{
+		"rate_limit": &storage.RateLimit{}, "budget": &storage.Budget{}, "provider_limit": &storage.RateLimit{},
+	})
+}
+
+// limitFields are the limit objects of a body, by field name, each with a
+// value to decode it into.
+type limitFields map[string]any
+
+// decodeStrict decodes the JSON object b into dst with no unknown fields,
+// after dropping the read-only fields a value read back may carry. An
+// unknown field inside one of the limit objects is named with its path
+// (rate_limit.rps), which the decoder alone would not say.
+func decodeStrict(b []byte, dst any, readOnly []string, limits limitFields) error {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil {
 		return err
 	}
-	if _, ok := fields["effective"]; ok {
-		delete(fields, "effective")
+	dropped := false
+	for _, name := range readOnly {
+		if _, ok := fields[name]; ok {
+			delete(fields, name)
+			dropped = true
+		}
+	}
+	if dropped {
 		var err error
 		if b, err = json.Marshal(fields); err != nil {
 			return err
 		}
 	}
+	for name, v := range limits {
+		raw, ok := fields[name]
+		if !ok {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(v)
+		if unknown, ok := strings.CutPrefix(fmt.Sprint(err), "json: unknown field "); ok {
+			if field, err := strconv.Unquote(unknown); err == nil {
+				path := name + "." + field
+				return &apiError{status: http.StatusBadRequest, field: path, msg: fmt.Sprintf("unknown field %q", path)}
+			}
+		}
+		// Any other error is the full decode's to report, with its path.
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	return dec.Decode(&in.Model)
+	return dec.Decode(dst)
 }
 
 // DirectEffective is what a direct model's settings come to: every bound
@@ -301,8 +344,20 @@ type apiKeyInput struct {
 	// can be sent again, and ignored (allowed_models decides).
 	AllowedModelIDs json.RawMessage `json:"allowed_model_ids,omitempty"`
 	// ExpiresAt is parsed by hand to name the field in the error.
-	ExpiresAt *string `json:"expires_at"`
-	Disabled  bool    `json:"disabled"`
+	ExpiresAt *string            `json:"expires_at"`
+	Disabled  bool               `json:"disabled"`
+	RateLimit *storage.RateLimit `json:"rate_limit,omitempty"`
+	Budget    *storage.Budget    `json:"budget,omitempty"`
+	// LimitUsage is read-only: accepted, so that a value read back can be
+	// sent again, and ignored.
+	LimitUsage json.RawMessage `json:"limit_usage,omitempty"`
+}
+
+// UnmarshalJSON decodes a caller key strictly, naming an unknown field
+// inside rate_limit or budget with its path.
+func (in *apiKeyInput) UnmarshalJSON(b []byte) error {
+	type plain apiKeyInput // without this method
+	return decodeStrict(b, (*plain)(in), nil, limitFields{"rate_limit": &storage.RateLimit{}, "budget": &storage.Budget{}})
 }
 
 func (in *apiKeyInput) toStorage(id string) (storage.APIKey, error) {
@@ -312,6 +367,8 @@ func (in *apiKeyInput) toStorage(id string) (storage.APIKey, error) {
 		KeyHash:       in.KeyHash,
 		AllowedModels: in.AllowedModels,
 		Disabled:      in.Disabled,
+		RateLimit:     in.RateLimit,
+		Budget:        in.Budget,
 	}
 	if in.ExpiresAt != nil && *in.ExpiresAt != "" {
 		t, err := time.Parse(time.RFC3339Nano, *in.ExpiresAt)
@@ -334,6 +391,13 @@ type APIKeyValue struct {
 	AllowedModelIDs []string   `json:"allowed_model_ids"`
 	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
 	Disabled        bool       `json:"disabled"`
+	// RateLimit and Budget are omitted when the key has none.
+	RateLimit *storage.RateLimit `json:"rate_limit,omitempty"`
+	Budget    *storage.Budget    `json:"budget,omitempty"`
+	// LimitUsage is what the running gateway counts now against those
+	// limits; read-only, only on a GET of the one key, when it has limits
+	// and the server runs a limiter.
+	LimitUsage *storage.LimitUsage `json:"limit_usage,omitempty"`
 }
 
 // APIKeyEntry is the entry of k as the API returns it; allowed_models and
@@ -346,6 +410,9 @@ func APIKeyEntry(k storage.APIKey) Entry[APIKeyValue] {
 		AllowedModelIDs: nonNil(k.AllowedModelIDs),
 		ExpiresAt:       k.ExpiresAt,
 		Disabled:        k.Disabled,
+		RateLimit:       k.RateLimit,
+		Budget:          k.Budget,
+		LimitUsage:      k.LimitUsage,
 	}, k.Meta)
 }
 

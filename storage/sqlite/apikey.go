@@ -9,15 +9,23 @@ import (
 	"github.com/aisix/aisix/storage"
 )
 
-const apiKeyColumns = `id, display_name, key_hash, expires_at, disabled, revision, created_at, updated_at`
+const apiKeyColumns = `id, display_name, key_hash, expires_at, disabled, rate_limit, budget, revision, created_at, updated_at`
 
+// errBadLimits marks a caller key row whose rate_limit or budget could not
+// be decoded.
+var errBadLimits = errors.New("unreadable API key limits")
+
+// scanAPIKey scans a caller key. Limits that do not decode return the row
+// without them and an error wrapping errBadLimits, so a list can carry on
+// past it.
 func scanAPIKey(sc scanner) (storage.APIKey, error) {
 	var (
-		k                storage.APIKey
-		name, expires    sql.NullString
-		created, updated string
+		k                 storage.APIKey
+		name, expires     sql.NullString
+		rateLimit, budget []byte
+		created, updated  string
 	)
-	err := sc.Scan(&k.ID, &name, &k.KeyHash, &expires, &k.Disabled, &k.Revision, &created, &updated)
+	err := sc.Scan(&k.ID, &name, &k.KeyHash, &expires, &k.Disabled, &rateLimit, &budget, &k.Revision, &created, &updated)
 	if err != nil {
 		return storage.APIKey{}, err
 	}
@@ -32,7 +40,27 @@ func scanAPIKey(sc scanner) (storage.APIKey, error) {
 	if err := scanMeta(&k.Meta, k.Revision, created, updated); err != nil {
 		return storage.APIKey{}, err
 	}
+	rl, err := decodeColumn[rateLimitSpec]("rate_limit", rateLimit)
+	if err != nil {
+		return k, fmt.Errorf("%w: API key %q: %w", errBadLimits, k.ID, err)
+	}
+	b, err := decodeColumn[budgetSpec]("budget", budget)
+	if err != nil {
+		return k, fmt.Errorf("%w: API key %q: %w", errBadLimits, k.ID, err)
+	}
+	k.RateLimit, k.Budget = rl.rateLimit(), b.budget()
 	return k, nil
+}
+
+// limitArgs are the rate_limit and budget column values of k.
+func limitArgs(k *storage.APIKey) (rateLimit, budget any, err error) {
+	if rateLimit, err = jsonArg(toRateLimitSpec(k.RateLimit)); err != nil {
+		return nil, nil, fmt.Errorf("encode rate_limit: %w", err)
+	}
+	if budget, err = jsonArg(toBudgetSpec(k.Budget)); err != nil {
+		return nil, nil, fmt.Errorf("encode budget: %w", err)
+	}
+	return rateLimit, budget, nil
 }
 
 // allowedQuery renders the allowed models of caller keys, one row per
@@ -93,7 +121,11 @@ func setAllowed(k *storage.APIKey, a *allowed) {
 	k.AllowedModels, k.AllowedModelIDs = a.names, a.ids
 }
 
-func listAPIKeys(ctx context.Context, q querier) ([]storage.APIKey, error) {
+// listAPIKeys lists every caller key. A row whose limits do not decode is
+// left out and reported in bad when bad is not nil (the proxy's Load), and
+// listed without its limits otherwise (the admin API, so the row can still
+// be seen, replaced or deleted).
+func listAPIKeys(ctx context.Context, q querier, bad *[]storage.UnreadableRow) ([]storage.APIKey, error) {
 	all, err := queryAllowed(ctx, q, ` ORDER BY a.api_key_id, a.position`)
 	if err != nil {
 		return nil, err
@@ -106,7 +138,12 @@ func listAPIKeys(ctx context.Context, q querier) ([]storage.APIKey, error) {
 	var ks []storage.APIKey
 	for rows.Next() {
 		k, err := scanAPIKey(rows)
-		if err != nil {
+		switch {
+		case errors.Is(err, errBadLimits) && bad != nil:
+			*bad = append(*bad, storage.UnreadableRow{Kind: storage.KindAPIKey, ID: k.ID, Name: k.DisplayName, Reason: err.Error()})
+			continue
+		case errors.Is(err, errBadLimits):
+		case err != nil:
 			return nil, fmt.Errorf("list API keys: %w", err)
 		}
 		setAllowed(&k, all[k.ID])
@@ -118,9 +155,11 @@ func listAPIKeys(ctx context.Context, q querier) ([]storage.APIKey, error) {
 	return ks, nil
 }
 
+// getAPIKey returns caller key id; limits that do not decode are left out,
+// as listAPIKeys does for the admin API, so the key can be seen and fixed.
 func getAPIKey(ctx context.Context, q querier, id string) (storage.APIKey, error) {
 	k, err := scanAPIKey(q.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = ?`, id))
-	if err != nil {
+	if err != nil && !errors.Is(err, errBadLimits) {
 		return storage.APIKey{}, mapErr("get", resource{kind: kindAPIKey, id: id}, err)
 	}
 	a, err := queryAllowed(ctx, q, ` WHERE a.api_key_id = ? ORDER BY a.position`, id)
@@ -180,7 +219,7 @@ func expiresArg(k *storage.APIKey) any {
 func (s *Store) ListAPIKeys(ctx context.Context) ([]storage.APIKey, error) {
 	// Keys and their allowed models come from two queries; one snapshot
 	// keeps them consistent.
-	return readOne(ctx, s, func(tx *sql.Tx) ([]storage.APIKey, error) { return listAPIKeys(ctx, tx) })
+	return readOne(ctx, s, func(tx *sql.Tx) ([]storage.APIKey, error) { return listAPIKeys(ctx, tx, nil) })
 }
 
 // GetAPIKey returns the caller key with the given id. It returns
@@ -199,8 +238,12 @@ func (s *Store) CreateAPIKey(ctx context.Context, k storage.APIKey) (storage.API
 		return storage.APIKey{}, err
 	}
 	r := resource{kind: kindAPIKey, id: s.newID(), name: k.DisplayName}
+	rateLimit, budget, err := limitArgs(&k)
+	if err != nil {
+		return storage.APIKey{}, err
+	}
 	var out storage.APIKey
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		ids, err := resolveAllowed(ctx, tx, k.AllowedModels)
 		if err != nil {
 			return err
@@ -210,8 +253,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, k storage.APIKey) (storage.API
 			return err
 		}
 		now := formatTime(s.now())
-		_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.id, nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(&k), k.Disabled, rev, now, now)
+		_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.id, nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(&k), k.Disabled, rateLimit, budget, rev, now, now)
 		if err != nil {
 			return err
 		}
@@ -237,8 +280,12 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k storage.APIKey, ifRevision i
 		return storage.APIKey{}, err
 	}
 	r := resource{kind: kindAPIKey, id: k.ID, name: k.DisplayName}
+	rateLimit, budget, err := limitArgs(&k)
+	if err != nil {
+		return storage.APIKey{}, err
+	}
 	var out storage.APIKey
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		var cur int64
 		if err := tx.QueryRowContext(ctx, `SELECT revision FROM api_keys WHERE id = ?`, k.ID).Scan(&cur); err != nil {
 			return err
@@ -256,9 +303,9 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k storage.APIKey, ifRevision i
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET
 				display_name = ?, key_hash = ?, expires_at = ?, disabled = ?,
-				revision = ?, updated_at = ?
+				rate_limit = ?, budget = ?, revision = ?, updated_at = ?
 			WHERE id = ?`,
-			nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(&k), k.Disabled, rev, formatTime(s.now()), k.ID)
+			nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(&k), k.Disabled, rateLimit, budget, rev, formatTime(s.now()), k.ID)
 		if err != nil {
 			return err
 		}

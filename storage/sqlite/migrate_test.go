@@ -60,6 +60,7 @@ func TestMigrations(t *testing.T) {
 		{5, "0005_provider_key_api_version", "2025-01-02T03:04:05.000000000Z"},
 		{6, "0006_anthropic_default_secret_host", "2025-01-02T03:04:05.000000000Z"},
 		{7, "0007_usage", "2025-01-02T03:04:05.000000000Z"},
+		{8, "0008_api_key_limits", "2025-01-02T03:04:05.000000000Z"},
 	}
 	if got := appliedMigrations(t, db); !slices.Equal(got, want) {
 		t.Fatalf("schema_migrations = %+v, want %+v", got, want)

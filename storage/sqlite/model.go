@@ -15,14 +15,17 @@ import (
 // constraint needs. It is the storage format, so it has its own types rather
 // than reusing the storage package's JSON tags, which serve the admin API.
 type modelSpec struct {
-	Provider      string        `json:"provider,omitempty"`
-	ModelName     string        `json:"model_name,omitempty"`
-	Timeout       *int64        `json:"timeout,omitempty"`
-	StreamTimeout *int64        `json:"stream_timeout,omitempty"`
-	Retries       *int          `json:"retries,omitempty"`
-	Cooldown      *cooldownSpec `json:"cooldown,omitempty"`
-	Price         *priceSpec    `json:"price,omitempty"`
-	Routing       *routingSpec  `json:"routing,omitempty"`
+	Provider      string         `json:"provider,omitempty"`
+	ModelName     string         `json:"model_name,omitempty"`
+	Timeout       *int64         `json:"timeout,omitempty"`
+	StreamTimeout *int64         `json:"stream_timeout,omitempty"`
+	Retries       *int           `json:"retries,omitempty"`
+	Cooldown      *cooldownSpec  `json:"cooldown,omitempty"`
+	Price         *priceSpec     `json:"price,omitempty"`
+	RateLimit     *rateLimitSpec `json:"rate_limit,omitempty"`
+	Budget        *budgetSpec    `json:"budget,omitempty"`
+	ProviderLimit *rateLimitSpec `json:"provider_limit,omitempty"`
+	Routing       *routingSpec   `json:"routing,omitempty"`
 }
 
 // priceSpec is a direct model's price, USD per million tokens.
@@ -61,6 +64,9 @@ func encodeSpec(m *storage.Model) (string, error) {
 		Timeout:       m.Timeout,
 		StreamTimeout: m.StreamTimeout,
 		Retries:       m.Retries,
+		RateLimit:     toRateLimitSpec(m.RateLimit),
+		Budget:        toBudgetSpec(m.Budget),
+		ProviderLimit: toRateLimitSpec(m.ProviderLimit),
 	}
 	if c := m.Cooldown; c != nil {
 		sp.Cooldown = &cooldownSpec{
@@ -106,6 +112,9 @@ func decodeSpec(m *storage.Model, kind, spec string) error {
 	m.Timeout = sp.Timeout
 	m.StreamTimeout = sp.StreamTimeout
 	m.Retries = sp.Retries
+	m.RateLimit = sp.RateLimit.rateLimit()
+	m.Budget = sp.Budget.budget()
+	m.ProviderLimit = sp.ProviderLimit.rateLimit()
 	if c := sp.Cooldown; c != nil {
 		m.Cooldown = &storage.Cooldown{
 			Enabled:            c.Enabled,

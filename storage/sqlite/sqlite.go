@@ -405,7 +405,7 @@ func (s *Store) Load(ctx context.Context) (storage.Dataset, error) {
 		if ds.Models, err = listModels(ctx, tx, &ds.Unreadable); err != nil {
 			return err
 		}
-		ds.APIKeys, err = listAPIKeys(ctx, tx)
+		ds.APIKeys, err = listAPIKeys(ctx, tx, &ds.Unreadable)
 		return err
 	})
 	if err != nil {

@@ -32,6 +32,15 @@ func sameAPIKey(t *testing.T, got, want storage.APIKey) {
 	case got.ExpiresAt == nil || want.ExpiresAt == nil || !got.ExpiresAt.Equal(*want.ExpiresAt):
 		t.Errorf("expires_at = %v, want %v", fmtTime(got.ExpiresAt), fmtTime(want.ExpiresAt))
 	}
+	if g, w := jsonOf(t, got.RateLimit), jsonOf(t, want.RateLimit); g != w {
+		t.Errorf("rate_limit = %s, want %s", g, w)
+	}
+	if g, w := jsonOf(t, got.Budget), jsonOf(t, want.Budget); g != w {
+		t.Errorf("budget = %s, want %s", g, w)
+	}
+	if got.LimitUsage != nil {
+		t.Errorf("limit_usage = %+v, want none: stores never keep it", got.LimitUsage)
+	}
 	if want.ID != "" && got.ID != want.ID {
 		t.Errorf("API key id = %q, want %q", got.ID, want.ID)
 	}
@@ -59,8 +68,11 @@ var apiKeyCases = []testCase{
 				AllowedModels: []string{"chat-prod", "gpt-4o"},
 				ExpiresAt:     &expires,
 				Disabled:      true,
+				RateLimit:     &storage.RateLimit{RPM: 60, RPD: 10_000, TPM: 100_000, TPD: 5_000_000, Concurrency: 4},
+				Budget:        &storage.Budget{AmountUSD: 50, Period: storage.BudgetMonth},
 			},
-			{KeyHash: keyHash("three"), AllowedModels: []string{}},
+			{KeyHash: keyHash("three"), AllowedModels: []string{}, RateLimit: &storage.RateLimit{TPM: 1000}},
+			{KeyHash: keyHash("four"), AllowedModels: []string{"*"}, Budget: &storage.Budget{AmountUSD: 0.25, Period: storage.BudgetDay}},
 		} {
 			created := mustCreateAPIKey(t, s, in)
 			rv.wrote(created.Revision)
@@ -126,8 +138,18 @@ var apiKeyCases = []testCase{
 		expires := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 		in := apiKey("ci-bot", "one")
 		in.ExpiresAt = &expires
+		in.RateLimit = &storage.RateLimit{RPM: 60, Concurrency: 2}
+		in.Budget = &storage.Budget{AmountUSD: 5, Period: storage.BudgetDay}
 		created := mustCreateAPIKey(t, s, in)
 		rv.wrote(created.Revision)
+
+		limited := created
+		limited.RateLimit = &storage.RateLimit{TPM: 5000}
+		limited.Budget = &storage.Budget{AmountUSD: 100, Period: storage.BudgetWeek}
+		limitedOut, err := s.UpdateAPIKey(t.Context(), limited, created.Revision)
+		noErr(t, err, "UpdateAPIKey of the limits")
+		rv.wrote(limitedOut.Revision)
+		sameAPIKey(t, limitedOut, limited) // replaced, not merged: rpm is gone
 
 		up := storage.APIKey{
 			ID:            created.ID,
@@ -136,11 +158,11 @@ var apiKeyCases = []testCase{
 			AllowedModels: []string{"gpt-4o", "chat-prod"},
 			Disabled:      true,
 		}
-		updated, err := s.UpdateAPIKey(t.Context(), up, created.Revision)
+		updated, err := s.UpdateAPIKey(t.Context(), up, limitedOut.Revision)
 		noErr(t, err, "UpdateAPIKey")
 		rv.wrote(updated.Revision)
-		sameAPIKey(t, updated, up) // full replace: expires_at is cleared
-		checkUpdatedMeta(t, updated.Meta, created.Meta)
+		sameAPIKey(t, updated, up) // full replace: expires_at and the limits are cleared
+		checkUpdatedMeta(t, updated.Meta, limitedOut.Meta)
 
 		got, err := s.GetAPIKey(t.Context(), created.ID)
 		noErr(t, err, "GetAPIKey")
@@ -229,6 +251,15 @@ var apiKeyCases = []testCase{
 			{"no allowed models", func(k *storage.APIKey) { k.AllowedModels = nil }, "allowed_models"},
 			{"empty allowed model", func(k *storage.APIKey) { k.AllowedModels = []string{"gpt-4o", ""} }, "allowed_models[1]"},
 			{"space in display name", func(k *storage.APIKey) { k.DisplayName = "ci bot" }, "display_name"},
+			{"negative rpm", func(k *storage.APIKey) { k.RateLimit = &storage.RateLimit{RPM: -1} }, "rate_limit.rpm"},
+			{"rpd too big", func(k *storage.APIKey) { k.RateLimit = &storage.RateLimit{RPD: storage.MaxRateLimit + 1} }, "rate_limit.rpd"},
+			{"concurrency too big", func(k *storage.APIKey) {
+				k.RateLimit = &storage.RateLimit{Concurrency: storage.MaxConcurrency + 1}
+			}, "rate_limit.concurrency"},
+			{"budget of 0", func(k *storage.APIKey) { k.Budget = &storage.Budget{Period: storage.BudgetMonth} }, "budget.amount_usd"},
+			{"negative budget", func(k *storage.APIKey) { k.Budget = &storage.Budget{AmountUSD: -1, Period: storage.BudgetMonth} }, "budget.amount_usd"},
+			{"budget per year", func(k *storage.APIKey) { k.Budget = &storage.Budget{AmountUSD: 10, Period: "year"} }, "budget.period"},
+			{"budget without period", func(k *storage.APIKey) { k.Budget = &storage.Budget{AmountUSD: 10} }, "budget.period"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

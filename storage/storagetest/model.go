@@ -26,7 +26,10 @@ func fullDirect(name, providerKeyID string) storage.Model {
 			TriggerOnTimeout:   ptr(true),
 			TriggerOnTransport: ptr(false),
 		},
-		Price: &storage.ModelPrice{Input: 2.5, Output: 10, CachedInput: 1.25},
+		Price:         &storage.ModelPrice{Input: 2.5, Output: 10, CachedInput: 1.25},
+		RateLimit:     &storage.RateLimit{RPM: 600, TPM: 1_000_000, Concurrency: 20},
+		Budget:        &storage.Budget{AmountUSD: 250.5, Period: storage.BudgetMonth},
+		ProviderLimit: &storage.RateLimit{RPM: 10_000, RPD: 1_000_000, TPM: 2_000_000, TPD: 100_000_000, Concurrency: 500},
 	}
 }
 
@@ -42,6 +45,8 @@ func fullRouting(name string, targets ...string) storage.Model {
 		WhenAllUnavailable: storage.WhenAllUnavailableTryAnyway,
 		Timeout:            ptr(int64(120000)),
 	}
+	m.RateLimit = &storage.RateLimit{RPD: 50_000, TPD: 10_000_000}
+	m.Budget = &storage.Budget{AmountUSD: 12.5, Period: storage.BudgetWeek}
 	for i, tg := range targets {
 		m.Routing.Targets = append(m.Routing.Targets, storage.Target{Model: tg, Weight: ptr(10 * (i + 1))})
 	}
@@ -422,6 +427,36 @@ var modelCases = []testCase{
 				m.Price = &storage.ModelPrice{Input: 1, Output: 1}
 				return m
 			}(), "price"},
+			{"negative rpm", func() storage.Model {
+				m := direct("x", pk.ID)
+				m.RateLimit = &storage.RateLimit{RPM: -1}
+				return m
+			}(), "rate_limit.rpm"},
+			{"concurrency too big", func() storage.Model {
+				m := routing("r", "gpt-4o")
+				m.RateLimit = &storage.RateLimit{Concurrency: storage.MaxConcurrency + 1}
+				return m
+			}(), "rate_limit.concurrency"},
+			{"budget of 0", func() storage.Model {
+				m := direct("x", pk.ID)
+				m.Budget = &storage.Budget{Period: storage.BudgetDay}
+				return m
+			}(), "budget.amount_usd"},
+			{"budget per year", func() storage.Model {
+				m := routing("r", "gpt-4o")
+				m.Budget = &storage.Budget{AmountUSD: 10, Period: "year"}
+				return m
+			}(), "budget.period"},
+			{"negative provider tpd", func() storage.Model {
+				m := direct("x", pk.ID)
+				m.ProviderLimit = &storage.RateLimit{TPD: -5}
+				return m
+			}(), "provider_limit.tpd"},
+			{"provider_limit on a routing model", func() storage.Model {
+				m := routing("r", "gpt-4o")
+				m.ProviderLimit = &storage.RateLimit{RPM: 60}
+				return m
+			}(), "provider_limit"},
 			{"no targets", routing("r"), "routing.targets"},
 			{"target twice", routing("r", "gpt-4o", "gpt-4o"), "routing.targets[1].model"},
 			{"unknown strategy", func() storage.Model { m := routing("r", "gpt-4o"); m.Routing.Strategy = "random"; return m }(), "routing.strategy"},

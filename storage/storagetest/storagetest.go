@@ -238,18 +238,19 @@ func mustCreateAPIKey(t *testing.T, s storage.Store, k storage.APIKey) storage.A
 	return got
 }
 
-// modelJSON is the value shape of a model (no ID or Meta), for comparing
-// models whatever the implementation does with empty optional slices.
-func modelJSON(t *testing.T, m storage.Model) string {
+// jsonOf is v's JSON: the value shape of a model (no ID or Meta), or of a
+// limit, for comparing whatever the implementation does with empty
+// optional slices.
+func jsonOf(t *testing.T, v any) string {
 	t.Helper()
-	b, err := json.Marshal(m)
-	noErr(t, err, "marshal model")
+	b, err := json.Marshal(v)
+	noErr(t, err, "marshal")
 	return string(b)
 }
 
 func sameModel(t *testing.T, got, want storage.Model) {
 	t.Helper()
-	if g, w := modelJSON(t, got), modelJSON(t, want); g != w {
+	if g, w := jsonOf(t, got), jsonOf(t, want); g != w {
 		t.Errorf("model = %s\nwant    %s", g, w)
 	}
 	if want.ID != "" && got.ID != want.ID {
