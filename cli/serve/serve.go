@@ -206,10 +206,11 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	keyCheck := keycheck.New(keycheck.Options{Egress: egress, AzureAuthority: cfg.AzureAuthority, VertexTokenURL: cfg.VertexTokenURL})
 	defer keyCheck.Close()
 	adminHandler := admin.New(admin.Config{
-		KeyCheck: keyCheck,
-		Store:    store,
-		Keys:     keys,
-		Status:   reg,
+		LimitUsage: limitUsage(limiter, table, time.Now),
+		KeyCheck:   keyCheck,
+		Store:      store,
+		Keys:       keys,
+		Status:     reg,
 		OnChange: func() {
 			if err := table.Reload(context.Background()); err != nil {
 				logger.Error("reload configuration after admin write", "err", err)
