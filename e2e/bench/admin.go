@@ -146,7 +146,7 @@ func directModelBody(name, pkID string, timeoutMs int64) map[string]any {
 // configureMain creates, through the admin API, the direct model, the
 // healthy two-target group and the group whose primary refuses connections,
 // and one caller key allowed every model.
-func configureMain(ctx context.Context, a *adminClient, mockBase, deadBase string) (mainConfig, error) {
+func configureMain(ctx context.Context, a *adminClient, limits bool, mockBase, deadBase string) (mainConfig, error) {
 	var cfg mainConfig
 	pk := func(name, base string) (string, error) {
 		return a.create(ctx, "/admin/v1/provider_keys", map[string]any{
@@ -196,9 +196,11 @@ func configureMain(ctx context.Context, a *adminClient, mockBase, deadBase strin
 	if _, err := a.create(ctx, "/admin/v1/models", group(modelFailover, modelDead, "bench-b")); err != nil {
 		return cfg, err
 	}
-	if _, err := a.create(ctx, "/admin/v1/apikeys", map[string]any{
-		"display_name": "bench-caller", "key_hash": keyHash(callerKey), "allowed_models": []string{"*"},
-	}); err != nil {
+	caller := map[string]any{"display_name": "bench-caller", "key_hash": keyHash(callerKey), "allowed_models": []string{"*"}}
+	if limits {
+		caller["rate_limit"] = map[string]any{"rpm": 1_000_000_000, "tpm": 1_000_000_000_000, "concurrency": 100_000}
+	}
+	if _, err := a.create(ctx, "/admin/v1/apikeys", caller); err != nil {
 		return cfg, err
 	}
 	return cfg, nil

@@ -25,6 +25,9 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "- nginx: not installed, no comparison (`apt-get install -y nginx`).\n")
 	}
 	fmt.Fprintf(&b, "- aisix: `aisix serve`, SQLite store in a temp dir, log level %s (JSON logs to a file).\n", o.AisixLogLevel)
+	if o.Limits {
+		fmt.Fprintf(&b, "- The bench caller key has rpm, tpm and concurrency limits that never refuse (`-limits`).\n")
+	}
 	fmt.Fprintf(&b, "- %d run(s) of %s per figure, each after a %s warm-up; aisix and nginx are started afresh for every run; "+
 		"targets are interleaved within a run and their order alternates between runs. "+
 		"Cells are the median over runs, with the spread (min–max) in brackets.\n", o.Runs, o.Duration, o.Warmup)

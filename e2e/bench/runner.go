@@ -51,6 +51,10 @@ type Options struct {
 	NginxAccessLog bool
 	// Failover adds the failover cost rows.
 	Failover bool
+	// Limits gives the bench caller key limits that never refuse (rpm,
+	// tpm and concurrency), so every request is admitted and settled by
+	// the limiter: its cost on the hot path.
+	Limits bool
 	// Scale adds the scale rows: ScaleKeys caller keys and ScaleModels
 	// models in the store, requests with a random key out of ScalePool of
 	// them and a random model, and ScaleStreams concurrent streams held
@@ -413,7 +417,7 @@ func (r *rig) setup(ctx context.Context) error {
 		return err
 	}
 	defer a.stop()
-	r.main, err = configureMain(ctx, a.admin,
+	r.main, err = configureMain(ctx, a.admin, r.opts.Limits,
 		fmt.Sprintf("http://127.0.0.1:%d/v1", r.mockPort),
 		fmt.Sprintf("http://127.0.0.1:%d/v1", r.deadPort))
 	if err != nil {

@@ -38,6 +38,7 @@ func run() int {
 	fs.StringVar(&o.NginxWorkers, "nginx-workers", o.NginxWorkers, `nginx worker_processes: "auto" or a number`)
 	fs.BoolVar(&o.NginxAccessLog, "nginx-access-log", o.NginxAccessLog, "turn on nginx's access log (to the temp dir)")
 	fs.BoolVar(&o.Failover, "failover", o.Failover, "measure the failover cost")
+	fs.BoolVar(&o.Limits, "limits", o.Limits, "give the bench caller key rpm, tpm and concurrency limits that never refuse")
 	fs.BoolVar(&o.Scale, "scale", o.Scale, "measure at scale (many keys and models, many open streams)")
 	fs.IntVar(&o.ScaleKeys, "scale-keys", o.ScaleKeys, "caller keys in the scale store")
 	fs.IntVar(&o.ScaleModels, "scale-models", o.ScaleModels, "models in the scale store")
