@@ -89,10 +89,7 @@ func (m *Model) limitsSection(lines []limitLine, h int) []string {
 	if at > 0 {
 		title += " " + st.limitAt.Render(fmt.Sprintf("(%d at a limit)", at))
 	}
-	n := min(len(lines), max(h-1, 0))
-	if more := len(lines) - n; more > 0 {
-		title += st.dim.Render(fmt.Sprintf("   … %d more", more))
-	}
+	title, n := st.fit(title, len(lines), h)
 	out := []string{title}
 	scopeW, nameW := 0, 0
 	for _, l := range lines[:n] {

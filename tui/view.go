@@ -267,11 +267,7 @@ const maxConfigErrorLines = 5
 // kind, name (the id of a row without one) and reason, in h lines at most.
 func (m *Model) configErrorsSection(errs []ConfigError, h int) []string {
 	st := m.styles
-	title := st.section.Render("CONFIG ERRORS") + " " + st.errText.Render(fmt.Sprint(len(errs)))
-	n := min(len(errs), max(h-1, 0))
-	if more := len(errs) - n; more > 0 {
-		title += st.dim.Render(fmt.Sprintf("   … %d more", more))
-	}
+	title, n := st.fit(st.section.Render("CONFIG ERRORS")+" "+st.errText.Render(fmt.Sprint(len(errs))), len(errs), h)
 	lines := []string{title}
 	kindW, nameW := 0, 0
 	for _, e := range errs[:n] {
@@ -284,6 +280,16 @@ func (m *Model) configErrorsSection(errs []ConfigError, h int) []string {
 			padRight(orDefault(e.Name, e.ID), nameW)+"  "+st.dim.Render(oneLine(e.Reason)))
 	}
 	return lines
+}
+
+// fit is how many of total items a section of h lines (its title
+// included) lists, and its title, which says how many more there are.
+func (s styles) fit(title string, total, h int) (string, int) {
+	n := min(total, max(h-1, 0))
+	if more := total - n; more > 0 {
+		title += s.dim.Render(fmt.Sprintf("   … %d more", more))
+	}
+	return title, n
 }
 
 // kindText words a config error's kind: provider_key is "provider key".

@@ -342,19 +342,12 @@ func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Tim
 // atLimitText names the dimensions of pl that u has reached, with the
 // usage against the limit: "rpm 50/50, tpm 200000/200000".
 func atLimitText(pl *storage.RateLimit, u *storage.LimitUsage) string {
-	if pl == nil || u == nil {
-		return "now"
-	}
 	var parts []string
-	for _, d := range []struct {
-		name        string
-		limit, used int64
-	}{
-		{"rpm", pl.RPM, u.RPM}, {"rpd", pl.RPD, u.RPD}, {"tpm", pl.TPM, u.TPM}, {"tpd", pl.TPD, u.TPD},
-		{"concurrency", pl.Concurrency, u.Concurrency},
-	} {
-		if d.limit > 0 && d.used >= d.limit {
-			parts = append(parts, fmt.Sprintf("%s %d/%d", d.name, d.used, d.limit))
+	if u != nil {
+		for _, d := range admin.DimsOf(pl, *u) {
+			if d.Used >= d.Limit {
+				parts = append(parts, fmt.Sprintf("%s %d/%d", d.Name, d.Used, d.Limit))
+			}
 		}
 	}
 	if len(parts) == 0 {

@@ -49,10 +49,7 @@ func TestBudgetsSeedFromLedger(t *testing.T) {
 			{ID: "key-2", KeyHash: proxytest.KeyHash("sk-2"), AllowedModels: []string{"*"}},
 		},
 	}
-	table := routing.NewTable(proxytest.NewSource(ds), nil)
-	if err := table.Reload(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	table := tableOf(t, ds)
 	clock := func() time.Time { return now }
 	lim := limit.New(limit.Options{Now: clock})
 	b := &budgets{lim: lim, ledger: store, logger: slog.New(slog.DiscardHandler), now: clock}
@@ -110,14 +107,11 @@ func TestLimitRows(t *testing.T) {
 			{ID: "m3", DisplayName: "plain", Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk"},
 		},
 		APIKeys: []storage.APIKey{
-			{ID: "key-1", DisplayName: "ci", KeyHash: proxytest.KeyHash("sk-1"), AllowedModels: []string{"*"}, RateLimit: &storage.RateLimit{RPM: 2, Concurrency: 4}},
 			{ID: "key-2", KeyHash: proxytest.KeyHash("sk-2"), AllowedModels: []string{"*"}},
+			{ID: "key-1", DisplayName: "ci", KeyHash: proxytest.KeyHash("sk-1"), AllowedModels: []string{"*"}, RateLimit: &storage.RateLimit{RPM: 2, Concurrency: 4}},
 		},
 	}
-	table := routing.NewTable(proxytest.NewSource(ds), nil)
-	if err := table.Reload(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	table := tableOf(t, ds)
 	clock := func() time.Time { return now }
 	lim := limit.New(limit.Options{Now: clock})
 	defer lim.Close()
@@ -178,4 +172,14 @@ func TestLimitRows(t *testing.T) {
 	if at := admin.AtLimitOf(&tg.RateLimit, tg.Budget, tg.Usage); len(at) != 1 || at[0] != "rpm" {
 		t.Errorf("target at limit = %q, want rpm", at)
 	}
+}
+
+// tableOf is a routing table loaded from ds.
+func tableOf(t *testing.T, ds storage.Dataset) *routing.Table {
+	t.Helper()
+	table := routing.NewTable(proxytest.NewSource(ds), nil)
+	if err := table.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return table
 }

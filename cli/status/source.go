@@ -66,20 +66,13 @@ func fetchLimits(ctx context.Context, c *admin.Client) ([]admin.LimitRow, error)
 // dimensions in the order rpm, rpd, tpm, tpd, concurrency, and the budget.
 func limitRowOf(r admin.LimitRow) tui.LimitRow {
 	out := tui.LimitRow{Scope: r.Scope, ID: r.ID, Name: r.Name, Rejected: r.Rejected}
-	rl, u := r.RateLimit, r.Usage
-	for _, d := range []tui.LimitDim{
-		{Name: "rpm", Used: u.RPM, Limit: rl.RPM}, {Name: "rpd", Used: u.RPD, Limit: rl.RPD},
-		{Name: "tpm", Used: u.TPM, Limit: rl.TPM}, {Name: "tpd", Used: u.TPD, Limit: rl.TPD},
-		{Name: "concurrency", Used: u.Concurrency, Limit: rl.Concurrency},
-	} {
-		if d.Limit > 0 {
-			out.Dims = append(out.Dims, d)
-		}
+	for _, d := range admin.DimsOf(&r.RateLimit, r.Usage) {
+		out.Dims = append(out.Dims, tui.LimitDim{Name: d.Name, Used: d.Used, Limit: d.Limit})
 	}
 	if b := r.Budget; b != nil && b.AmountUSD > 0 {
 		out.BudgetUSD = b.AmountUSD
-		if u.BudgetSpentUSD != nil {
-			out.BudgetSpentUSD = *u.BudgetSpentUSD
+		if spent := r.Usage.BudgetSpentUSD; spent != nil {
+			out.BudgetSpentUSD = *spent
 		}
 	}
 	return out

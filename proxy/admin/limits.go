@@ -36,21 +36,39 @@ type LimitRow struct {
 	AtLimit []string `json:"at_limit"`
 }
 
+// LimitDim is one dimension a rate limit sets: its name (rpm, rpd, tpm,
+// tpd, concurrency), the limit, and the usage against it.
+type LimitDim struct {
+	Name  string
+	Limit int64
+	Used  int64
+}
+
+// DimsOf lists the dimensions rl limits, in the order rpm, rpd, tpm, tpd,
+// concurrency, with u's usage of each; none for a nil rl.
+func DimsOf(rl *storage.RateLimit, u storage.LimitUsage) []LimitDim {
+	if rl == nil {
+		return nil
+	}
+	var out []LimitDim
+	for _, d := range []LimitDim{
+		{"rpm", rl.RPM, u.RPM}, {"rpd", rl.RPD, u.RPD}, {"tpm", rl.TPM, u.TPM}, {"tpd", rl.TPD, u.TPD},
+		{"concurrency", rl.Concurrency, u.Concurrency},
+	} {
+		if d.Limit > 0 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // AtLimitOf names the dimensions of rl and b that u has reached, in the
 // order rpm, rpd, tpm, tpd, concurrency, budget; empty, not nil, when none.
 func AtLimitOf(rl *storage.RateLimit, b *storage.Budget, u storage.LimitUsage) []string {
 	out := []string{}
-	if rl != nil {
-		for _, d := range []struct {
-			name        string
-			limit, used int64
-		}{
-			{"rpm", rl.RPM, u.RPM}, {"rpd", rl.RPD, u.RPD}, {"tpm", rl.TPM, u.TPM}, {"tpd", rl.TPD, u.TPD},
-			{"concurrency", rl.Concurrency, u.Concurrency},
-		} {
-			if d.limit > 0 && d.used >= d.limit {
-				out = append(out, d.name)
-			}
+	for _, d := range DimsOf(rl, u) {
+		if d.Used >= d.Limit {
+			out = append(out, d.Name)
 		}
 	}
 	if b != nil && b.AmountUSD > 0 && u.BudgetSpentUSD != nil && *u.BudgetSpentUSD >= b.AmountUSD {
