@@ -38,10 +38,12 @@ func (c counters) before(p counters) bool {
 	return c.requests < p.requests || c.failures < p.failures || c.tokens < p.tokens || c.cost < p.cost
 }
 
-// sample is the counters of every model at one moment (local clock).
+// sample is the counters of every model, and the rejections of every
+// limited resource, at one moment (local clock).
 type sample struct {
-	at     time.Time
-	models map[string]counters
+	at       time.Time
+	models   map[string]counters
+	rejected map[string]int64 // by limitKey
 }
 
 // modelRates are the rates derived for one model over the last minute.
@@ -69,6 +71,11 @@ type totalRates struct {
 	ok          bool
 	// priced is set when any model is.
 	priced bool
+	// limitedPerMin is the limiters' rejections per minute, summed over
+	// every limited resource; limitedOK is false until two samples span
+	// some time.
+	limitedPerMin float64
+	limitedOK     bool
 }
 
 // cooldownSpan is one cooldown seen by the dashboard, in local time except
@@ -94,6 +101,9 @@ type viewData struct {
 	samples []sample
 	rates   map[string]modelRates
 	total   totalRates
+	// limitRates are the rejections per minute of each limited resource,
+	// by limitKey, once two samples span some time.
+	limitRates map[string]float64
 
 	events  []Event
 	lastSeq uint64
@@ -109,12 +119,17 @@ func modelKey(r ModelRow) string {
 	return r.Name
 }
 
+// limitKey identifies a limited resource across snapshots.
+func limitKey(r LimitRow) string { return r.Scope + "/" + orDefault(r.ID, r.Name) }
+
 // clone returns a deep copy, so a paused view cannot change under the user.
 func (d viewData) clone() viewData {
 	c := d
 	c.snap.Models = slices.Clone(d.snap.Models)
 	c.snap.Groups = slices.Clone(d.snap.Groups)
 	c.snap.ConfigErrors = slices.Clone(d.snap.ConfigErrors)
+	c.snap.Limits = slices.Clone(d.snap.Limits)
+	c.limitRates = maps.Clone(d.limitRates)
 	c.samples = slices.Clone(d.samples)
 	c.rates = maps.Clone(d.rates)
 	c.events = slices.Clone(d.events)
@@ -147,6 +162,12 @@ func (d *viewData) addSample(s Snapshot, now time.Time, restarted bool) {
 	cur := sample{at: now, models: make(map[string]counters, len(s.Models))}
 	for _, r := range s.Models {
 		cur.models[modelKey(r)] = countersOf(r)
+	}
+	if len(s.Limits) > 0 {
+		cur.rejected = make(map[string]int64, len(s.Limits))
+		for _, r := range s.Limits {
+			cur.rejected[limitKey(r)] = r.Rejected
+		}
 	}
 	if n := len(d.samples); n > 0 {
 		last := d.samples[n-1]
@@ -226,6 +247,32 @@ func (d *viewData) addSample(s Snapshot, now time.Time, restarted bool) {
 			priced:      priced,
 		}
 	}
+	d.limitRejectionRates(cur, now)
+}
+
+// limitRejectionRates derives each limited resource's rejections per
+// minute from the oldest sample that has it. A counter lower than before
+// (the server restarted) counts as no rejections.
+func (d *viewData) limitRejectionRates(cur sample, now time.Time) {
+	d.limitRates = nil
+	for k, n := range cur.rejected {
+		i := slices.IndexFunc(d.samples[:len(d.samples)-1], func(s sample) bool { _, ok := s.rejected[k]; return ok })
+		if i < 0 {
+			continue
+		}
+		base := d.samples[i]
+		span := now.Sub(base.at)
+		if span < minRateSpan {
+			continue
+		}
+		if d.limitRates == nil {
+			d.limitRates = make(map[string]float64, len(cur.rejected))
+		}
+		r := float64(max(0, n-base.rejected[k])) / span.Minutes()
+		d.limitRates[k] = r
+		d.total.limitedPerMin += r
+		d.total.limitedOK = true
+	}
 }
 
 // seed starts the history of a server that started less than a minute
@@ -244,7 +291,14 @@ func (d *viewData) seed(s Snapshot, cur sample, now time.Time) {
 	for k := range cur.models {
 		zero[k] = counters{}
 	}
-	d.samples = append(d.samples, sample{at: now.Add(-uptime), models: zero})
+	var none map[string]int64
+	if cur.rejected != nil {
+		none = make(map[string]int64, len(cur.rejected))
+		for k := range cur.rejected {
+			none[k] = 0
+		}
+	}
+	d.samples = append(d.samples, sample{at: now.Add(-uptime), models: zero, rejected: none})
 }
 
 // baseFor returns the oldest sample that has the model, if it is older than

@@ -248,3 +248,45 @@ func TestTokenAndCostRates(t *testing.T) {
 }
 
 func approx(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// TestLimitRejectionRates: rejections per minute come from successive
+// snapshots' cumulative counters, over the last minute; a counter that
+// went down (the server restarted) counts as none, not as negative.
+func TestLimitRejectionRates(t *testing.T) {
+	snap := func(key, target int64) Snapshot {
+		s := snapOf(ModelRow{ID: "m", Name: "m"})
+		s.Limits = []LimitRow{
+			{Scope: LimitScopeCallerKey, ID: "k", Name: "ci", Rejected: key},
+			{Scope: LimitScopeTarget, ID: "m", Name: "m", Rejected: target},
+		}
+		return s
+	}
+	type step struct {
+		at          int // seconds after t0
+		key, target int64
+		keyPerMin   float64
+		total       float64
+		ok          bool
+	}
+	for _, tt := range []struct {
+		name  string
+		steps []step
+	}{
+		{"one sample has no rate", []step{{0, 5, 0, 0, 0, false}}},
+		{"two samples", []step{{0, 5, 0, 0, 0, false}, {30, 11, 2, 12, 16, true}}},
+		{"only the last minute counts", []step{{0, 0, 0, 0, 0, false}, {30, 30, 0, 60, 60, true}, {60, 30, 0, 30, 30, true}, {90, 30, 0, 0, 0, true}}},
+		{"a counter that went down counts as none", []step{{0, 50, 9, 0, 0, false}, {30, 3, 10, 0, 2, true}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var d viewData
+			for i, s := range tt.steps {
+				d.applySnapshot(snap(s.key, s.target), t0.Add(time.Duration(s.at)*time.Second))
+				_, ok := d.limitRates["caller_key/k"]
+				if got := d.limitRates["caller_key/k"]; ok != s.ok || !approx(got, s.keyPerMin) || d.total.limitedOK != s.ok || !approx(d.total.limitedPerMin, s.total) {
+					t.Errorf("step %d: key %v/min (ok %v), total %v/min (ok %v); want %v, %v, %v",
+						i, got, ok, d.total.limitedPerMin, d.total.limitedOK, s.keyPerMin, s.total, s.ok)
+				}
+			}
+		})
+	}
+}

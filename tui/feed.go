@@ -206,8 +206,9 @@ func (l feedLine) sameAs(o feedLine) bool {
 		return false
 	}
 	switch l.kind {
-	case EventAttemptFailed, EventFailover, EventCooldownEntered, EventCooldownLeft:
-		// Details of these (error texts, durations) vary between repeats.
+	case EventAttemptFailed, EventFailover, EventCooldownEntered, EventCooldownLeft, EventLimited:
+		// Details of these (error texts, durations, when a limit frees)
+		// vary between repeats.
 		return true
 	case EventConfigReloaded:
 		// A burst of writes (a setup script) is one line: its revisions
@@ -389,6 +390,19 @@ func (l feedLine) text(loc *time.Location) string {
 		s := join(l.subject(), "probe", orDefault(l.detail, "?"))
 		if l.reason != "" {
 			s += ": " + l.reason
+		}
+		return s + times
+	case EventLimited:
+		// A target skipped at its provider limit, or a request refused
+		// by a caller key's or model's limit:
+		//	chat-prod: gpt-4o-primary skipped: at its provider limit (rpm 50, frees in 12s)
+		//	chat-prod: refused: caller_key_rpm (rpm 60, frees in 41s)
+		s := who + " refused: " + orDefault(l.reason, "limit")
+		if l.target != "" {
+			s = who + " skipped: at its provider limit"
+		}
+		if l.detail != "" {
+			s += " (" + l.detail + ")"
 		}
 		return s + times
 	case EventConfigReloaded:

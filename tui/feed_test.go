@@ -181,6 +181,20 @@ func TestBuildFeed(t *testing.T) {
 			},
 			[]string{"12:03:42 config reloaded from disk ×2", "12:03:43 config reloaded revision 9", "12:03:44 config reloaded"},
 		},
+		{
+			"limits: a target skipped at its provider limit, a request refused; repeats share a line with the latest detail",
+			[]Event{
+				{Time: at(0), Kind: EventLimited, Model: "chat-prod", Target: "gpt-4o-primary", Reason: LimitReasonTarget, Detail: "rpm 50, frees in 14s", CallID: "c1"},
+				{Time: at(2), Kind: EventLimited, Model: "chat-prod", Target: "gpt-4o-primary", Reason: LimitReasonTarget, Detail: "rpm 50, frees in 12s", CallID: "c2"},
+				{Time: at(3), Kind: EventLimited, Model: "chat-prod", Reason: "caller_key_rpm", Detail: "rpm 60, frees in 41s", CallID: "c3"},
+				{Time: at(4), Kind: EventLimited, Model: "chat-prod", Reason: "model_budget", Detail: "budget 50.00 USD spent until 2027-01-01T00:00:00Z", CallID: "c4"},
+			},
+			[]string{
+				"12:03:43 chat-prod: gpt-4o-primary skipped: at its provider limit (rpm 50, frees in 12s) ×2",
+				"12:03:44 chat-prod: refused: caller_key_rpm (rpm 60, frees in 41s)",
+				"12:03:45 chat-prod: refused: model_budget (budget 50.00 USD spent until 2027-01-01T00:00:00Z)",
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

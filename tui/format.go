@@ -235,3 +235,19 @@ func dollars(v float64) string {
 	}
 	return fmt.Sprintf("$%.1fk", v/1000)
 }
+
+// count formats a whole number compactly: 58, 9.1k, 91k, 100k, 1.2M.
+func count(n int64) string {
+	v := float64(n)
+	switch {
+	case n < 1000:
+		return fmt.Sprint(n)
+	case n < 10_000:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", v/1000), ".0") + "k"
+	case n < 1_000_000:
+		return fmt.Sprintf("%.0fk", math.Floor(v/1000))
+	case n < 10_000_000:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", v/1e6), ".0") + "M"
+	}
+	return fmt.Sprintf("%.0fM", math.Floor(v/1e6))
+}

@@ -263,3 +263,41 @@ func loaded(tb testing.TB, c *fakeClock, w, h int) Model {
 	c.Advance(time.Minute)
 	return send(tb, m, refreshMsg{snap: tutorialSnapshot(c.Now(), 2), events: tutorialEvents(c.Now()), next: 8})
 }
+
+// limitedSnapshot is tutorialSnapshot with limits: the ci key near its
+// rpm, tpm and budget and refusing 12 requests a minute, a nameless key at
+// its concurrency, claude-haiku at its provider limit (so chat-cheap skips
+// it), and chat-prod with room. scale multiplies the rejection counters.
+func limitedSnapshot(now time.Time, scale int64) Snapshot {
+	s := tutorialSnapshot(now, uint64(scale))
+	s.Limits = []LimitRow{
+		{Scope: LimitScopeCallerKey, ID: "k-1", Name: "ci", Rejected: 12 * scale, BudgetUSD: 50, BudgetSpentUSD: 41.2,
+			Dims: []LimitDim{{"rpm", 58, 60}, {"tpm", 91_000, 100_000}}},
+		{Scope: LimitScopeCallerKey, ID: "k-9", Rejected: 7, Dims: []LimitDim{{"concurrency", 4, 4}}},
+		{Scope: LimitScopeModel, ID: "m-2", Name: "chat-prod", Dims: []LimitDim{{"rpd", 10, 100}}, BudgetUSD: 500, BudgetSpentUSD: 12},
+		{Scope: LimitScopeTarget, ID: "9c1e", Name: "claude-haiku", Rejected: 5 * scale, Dims: []LimitDim{{"rpm", 50, 50}, {"tpm", 1200, 200_000}}},
+	}
+	for i := range s.Groups {
+		if g := &s.Groups[i]; g.Name == "chat-cheap" {
+			g.Targets[0].Skipped, g.Targets[0].Why = true, "provider limit"
+		}
+	}
+	return s
+}
+
+// limitEvents are what the limits of limitedSnapshot publish.
+func limitEvents(now time.Time) []Event {
+	return []Event{
+		{Seq: 9, Time: now, Kind: EventLimited, Model: "chat-cheap", Target: "claude-haiku", Reason: LimitReasonTarget, Detail: "rpm 50, frees in 12s", CallID: "c-1"},
+		{Seq: 10, Time: now, Kind: EventLimited, Model: "chat-prod", Reason: "caller_key_rpm", Detail: "rpm 60, frees in 41s", CallID: "c-2"},
+	}
+}
+
+// limited feeds limitedSnapshot a minute after loaded's first snapshot,
+// over one with the counters of loaded's start.
+func limited(t *testing.T, m Model, c *fakeClock) Model {
+	c.Advance(-time.Minute)
+	m = send(t, m, refreshMsg{snap: limitedSnapshot(c.Now(), 1), since: 8, next: 8})
+	c.Advance(time.Minute)
+	return send(t, m, refreshMsg{snap: limitedSnapshot(c.Now(), 2), events: limitEvents(c.Now()), since: 8, next: 10})
+}

@@ -54,6 +54,23 @@ const (
 	EventServed = "served"
 	// EventConfigReloaded: a new configuration is live; Detail says which.
 	EventConfigReloaded = "config_reloaded"
+	// EventLimited: a limit of the gateway's own held a request back.
+	// With Target, the walk skipped Target at its provider limit (Reason
+	// local_rate_limit); without, a caller key's or model's limit refused
+	// the request (Reason is the code, such as caller_key_rpm). Detail
+	// says which limit and when it frees: "rpm 60, frees in 41s".
+	EventLimited = "limited"
+)
+
+// LimitReasonTarget is the Reason of an EventLimited that skipped a
+// target at its provider limit.
+const LimitReasonTarget = "local_rate_limit"
+
+// Scopes of a LimitRow.
+const (
+	LimitScopeCallerKey = "caller_key"
+	LimitScopeModel     = "model"
+	LimitScopeTarget    = "target"
 )
 
 // Details of an EventProbe.
@@ -85,6 +102,37 @@ type Snapshot struct {
 	// stored (skipped, or answering a configuration error); none when the
 	// configuration is sound.
 	ConfigErrors []ConfigError
+	// Limits are the caller keys, models and targets (a direct model's
+	// provider limit) that have limits, with what the server counts
+	// against them now; none when nothing has a limit.
+	Limits []LimitRow
+}
+
+// LimitRow is one caller key, model or target with limits.
+type LimitRow struct {
+	// Scope is LimitScopeCallerKey, LimitScopeModel or LimitScopeTarget.
+	Scope string
+	ID    string
+	// Name is the display name; caller keys may have none.
+	Name string
+	// Dims are the limited dimensions (rpm, rpd, tpm, tpd, concurrency),
+	// each with its usage now.
+	Dims []LimitDim
+	// BudgetUSD is the budget's amount, 0 when there is none;
+	// BudgetSpentUSD the current period's spend.
+	BudgetUSD      float64
+	BudgetSpentUSD float64
+	// Rejected counts the requests the limits refused (a target: the
+	// tries skipped) since the server started; the dashboard derives the
+	// rate itself.
+	Rejected int64
+}
+
+// LimitDim is one limited dimension: Used of Limit.
+type LimitDim struct {
+	Name  string
+	Used  int64
+	Limit int64
 }
 
 // ConfigError is one stored row the server does not serve as stored.

@@ -55,6 +55,9 @@ type styles struct {
 	eventConfig   lipgloss.Style
 	eventOther    lipgloss.Style
 
+	limitNear lipgloss.Style
+	limitAt   lipgloss.Style
+
 	help help.Styles
 }
 
@@ -94,6 +97,9 @@ func newStyles(r *lipgloss.Renderer) styles {
 		eventGood:     fg(colorGreen),
 		eventConfig:   fg(colorMagenta),
 		eventOther:    r.NewStyle(),
+
+		limitNear: fg(colorAmber),
+		limitAt:   r.NewStyle().Bold(true).Foreground(colorRed),
 
 		help: help.Styles{
 			Ellipsis:       helpSep,
@@ -135,6 +141,11 @@ func (s styles) event(l feedLine) lipgloss.Style {
 		return s.eventGood
 	case EventConfigReloaded:
 		return s.eventConfig
+	case EventLimited:
+		if l.target != "" {
+			return s.eventFailover // skipped, and the walk went on
+		}
+		return s.eventBad // refused
 	case EventProbe:
 		switch l.detail {
 		case ProbeSucceeded:

@@ -94,8 +94,15 @@ func (m *Model) headerLines() []string {
 		{text: kv("tok/min", rate(tot.tokPerMin, tot.ok)), prio: 2},
 		{text: kv("cost", costRate(tot.costPerHour, tot.ok, tot.priced)), prio: 1},
 		{text: kv("failovers/1m", fmt.Sprint(failovers)), prio: 3},
-		{text: kv("models", fmt.Sprint(len(d.snap.Models))) + " " + strings.Join(byStatus, " ")},
 	}
+	if len(d.snap.Limits) > 0 {
+		v := rate(tot.limitedPerMin, tot.limitedOK) + "/min"
+		if tot.limitedPerMin > 0 {
+			v = st.limitNear.Render(v)
+		}
+		parts = append(parts, part{text: kv("limited", v), prio: 2})
+	}
+	parts = append(parts, part{text: kv("models", fmt.Sprint(len(d.snap.Models))) + " " + strings.Join(byStatus, " ")})
 	var right2 string
 	switch {
 	case m.paused:
@@ -166,6 +173,14 @@ func (m *Model) mainLines(avail int) []string {
 		h := min(1+min(len(errs), maxConfigErrorLines), max(1, (avail-1)/3))
 		top = append(m.configErrorsSection(errs, h), "")
 		avail = max(avail-len(top), 0)
+	}
+	// Then what is near or at its limits, in at most a third of what is
+	// left; nothing at all while every limit has room.
+	if ls := m.limitLines(); len(ls) > 0 {
+		h := min(1+min(len(ls), maxLimitLines), max(1, (avail-1)/3))
+		sec := append(m.limitsSection(ls, h), "")
+		top = append(top, sec...)
+		avail = max(avail-len(sec), 0)
 	}
 	rows := m.rows()
 	groups := m.groups()
@@ -252,11 +267,7 @@ const maxConfigErrorLines = 5
 // kind, name (the id of a row without one) and reason, in h lines at most.
 func (m *Model) configErrorsSection(errs []ConfigError, h int) []string {
 	st := m.styles
-	title := st.section.Render("CONFIG ERRORS") + " " + st.errText.Render(fmt.Sprint(len(errs)))
-	n := min(len(errs), max(h-1, 0))
-	if more := len(errs) - n; more > 0 {
-		title += st.dim.Render(fmt.Sprintf("   … %d more", more))
-	}
+	title, n := st.fit(st.section.Render("CONFIG ERRORS")+" "+st.errText.Render(fmt.Sprint(len(errs))), len(errs), h)
 	lines := []string{title}
 	kindW, nameW := 0, 0
 	for _, e := range errs[:n] {
@@ -269,6 +280,16 @@ func (m *Model) configErrorsSection(errs []ConfigError, h int) []string {
 			padRight(orDefault(e.Name, e.ID), nameW)+"  "+st.dim.Render(oneLine(e.Reason)))
 	}
 	return lines
+}
+
+// fit is how many of total items a section of h lines (its title
+// included) lists, and its title, which says how many more there are.
+func (s styles) fit(title string, total, h int) (string, int) {
+	n := min(total, max(h-1, 0))
+	if more := total - n; more > 0 {
+		title += s.dim.Render(fmt.Sprintf("   … %d more", more))
+	}
+	return title, n
 }
 
 // kindText words a config error's kind: provider_key is "provider key".

@@ -59,6 +59,9 @@ func TestView(t *testing.T) {
 			s.ConfigErrors = manyConfigErrors(9)
 			return send(t, m, refreshMsg{snap: s, since: 8, next: 8})
 		}},
+		{name: "limits_120x40", w: 120, h: 40, setup: limited},
+		{name: "limits_80x24", w: 80, h: 24, setup: limited},
+		{name: "limits_40x12", w: 40, h: 12, setup: limited},
 		{name: "detail_secret_80x24", w: 80, h: 24, setup: func(t *testing.T, m Model, c *fakeClock) Model {
 			m = troubled(t, m, c)
 			return send(t, m, keyMsg("j"), keyMsg("j"), keyMsg("enter"))

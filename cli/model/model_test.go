@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -115,6 +116,36 @@ func TestExplain(t *testing.T) {
 	want := []string{"azure-gpt4o/azure/healthy", "gone//unknown", "claude-fallback/anthropic/cooldown", "gpt-4o-primary/openai/cooldown"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("explain order\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestExplainProviderLimit: a target at its provider_limit now is listed
+// after the others as not tried, with the dimension it is at; it takes
+// nothing from the max_fallbacks budget, and the next target serves.
+func TestExplainProviderLimit(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	later := admin.NewSystemTime(now.Add(time.Minute))
+	one := 1
+	r := &storage.Routing{MaxFallbacks: &one, Targets: []storage.Target{{Model: "gpt-4o-primary"}, {Model: "gpt-4o-secondary"}, {Model: "claude-fallback"}}}
+	status := map[string]admin.StatusRow{
+		"gpt-4o-primary": {DisplayName: "gpt-4o-primary", Status: "healthy", DirectStats: &admin.DirectStats{Provider: "openai",
+			ProviderLimit: &storage.RateLimit{RPM: 50, TPM: 1000}, ProviderLimitUsage: &storage.LimitUsage{RPM: 50, TPM: 20}, AtProviderLimit: true}},
+		"gpt-4o-secondary": {DisplayName: "gpt-4o-secondary", Status: "healthy", DirectStats: &admin.DirectStats{Provider: "openai",
+			ProviderLimit: &storage.RateLimit{RPM: 50}, ProviderLimitUsage: &storage.LimitUsage{RPM: 49}}},
+		"claude-fallback": {DisplayName: "claude-fallback", Status: "cooldown", CooldownUntil: &later, StatusReason: "transport_error", DirectStats: &admin.DirectStats{Provider: "anthropic"}},
+	}
+	rows := model.Explain(r, status, now)
+	var got []string
+	for _, row := range rows {
+		got = append(got, fmt.Sprintf("%d %s tried=%v limited=%v: %s", row.Position, row.Target, row.Tried, row.AtProviderLimit, row.Why))
+	}
+	want := []string{
+		"1 gpt-4o-secondary tried=true limited=false: healthy; serves next",
+		"2 claude-fallback tried=true limited=false: cooling down for 1m0s (until 12:01:00) because of transport_error",
+		"3 gpt-4o-primary tried=false limited=true: at its provider_limit (rpm 50/50): skipped as local_rate_limit until it frees",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("explain\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
 	}
 }
 

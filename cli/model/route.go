@@ -185,8 +185,11 @@ type ExplainRow struct {
 	Status        string     `json:"status"`
 	CooldownUntil *time.Time `json:"cooldown_until,omitempty"`
 	Reason        string     `json:"reason,omitempty"`
-	Tried         bool       `json:"tried"`
-	Why           string     `json:"why"`
+	// AtProviderLimit is set when the target is at its provider_limit
+	// now: the proxy skips it (local_rate_limit) until it frees.
+	AtProviderLimit bool   `json:"at_provider_limit,omitempty"`
+	Tried           bool   `json:"tried"`
+	Why             string `json:"why"`
 }
 
 // explainRun reads the group from the running server and its targets' live
@@ -238,9 +241,10 @@ func explainRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opt
 // the live status rows by display name.
 func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Time) []ExplainRow {
 	type cand struct {
-		row   ExplainRow
-		until time.Time
-		cool  bool
+		row     ExplainRow
+		until   time.Time
+		cool    bool
+		limited bool
 	}
 	var cands []cand
 	for _, t := range r.Targets {
@@ -251,6 +255,8 @@ func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Tim
 			c.row.Reason = st.StatusReason
 			if st.DirectStats != nil {
 				c.row.Provider, c.row.Endpoints = st.Provider, st.Endpoints
+				c.limited = st.AtProviderLimit
+				c.row.AtProviderLimit = c.limited
 			}
 			if st.CooldownUntil != nil {
 				until := st.CooldownUntil.Time()
@@ -261,6 +267,9 @@ func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Tim
 			}
 		}
 		switch {
+		case c.limited:
+			c.row.Why = "at its provider_limit (" + atLimitText(st.ProviderLimit, st.ProviderLimitUsage) +
+				"): skipped as local_rate_limit until it frees"
 		case c.cool:
 			c.row.Why = fmt.Sprintf("cooling down for %s (until %s) because of %s", until(c.until, now), c.until.UTC().Format(time.TimeOnly), output.Or(c.row.Reason))
 		case c.row.Status == "probing":
@@ -273,8 +282,12 @@ func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Tim
 		cands = append(cands, c)
 	}
 	// Healthy targets keep the strategy's order; cooling ones follow, soonest
-	// end first.
+	// end first; those at their provider_limit come last: the proxy skips
+	// them for now.
 	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].limited != cands[j].limited {
+			return !cands[i].limited
+		}
 		if cands[i].cool != cands[j].cool {
 			return !cands[i].cool
 		}
@@ -283,21 +296,28 @@ func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Tim
 		}
 		return false
 	})
-	budget := len(cands)
+	live := len(cands)
+	for live > 0 && cands[live-1].limited {
+		live--
+	}
+	budget := live
 	if r.MaxFallbacks != nil && *r.MaxFallbacks+1 < budget {
 		budget = *r.MaxFallbacks + 1
 	}
-	allCool := len(cands) > 0
-	for _, c := range cands {
+	allCool := live > 0
+	for _, c := range cands[:live] {
 		allCool = allCool && c.cool
 	}
 	out := make([]ExplainRow, len(cands))
 	for i, c := range cands {
 		c.row.Position = i + 1
 		c.row.Tried = i < budget
-		if !c.row.Tried {
+		switch {
+		case c.limited:
+			// Not tried for now; its why says so.
+		case !c.row.Tried:
 			c.row.Why += "; beyond the max_fallbacks budget"
-		} else if allCool && r.WhenAllUnavailable == storage.WhenAllUnavailableFail {
+		case allCool && r.WhenAllUnavailable == storage.WhenAllUnavailableFail:
 			c.row.Tried = false
 			c.row.Why += "; not tried: every target is cooling down and when_all_unavailable is fail (503)"
 		}
@@ -317,6 +337,23 @@ func Explain(r *storage.Routing, status map[string]admin.StatusRow, now time.Tim
 		}
 	}
 	return out
+}
+
+// atLimitText names the dimensions of pl that u has reached, with the
+// usage against the limit: "rpm 50/50, tpm 200000/200000".
+func atLimitText(pl *storage.RateLimit, u *storage.LimitUsage) string {
+	var parts []string
+	if u != nil {
+		for _, d := range admin.DimsOf(pl, *u) {
+			if d.Used >= d.Limit {
+				parts = append(parts, fmt.Sprintf("%s %d/%d", d.Name, d.Used, d.Limit))
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "now"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func until(t, now time.Time) string {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
@@ -131,13 +132,52 @@ func limitUsage(lim *limit.Limiter, table *routing.Table, now func() time.Time) 
 		if sub == nil || sub.Limits.IsZero() {
 			return storage.LimitUsage{}, false
 		}
-		t := now()
-		st := lim.Status(sub.Key, t)
-		u := storage.LimitUsage{Concurrency: st.InFlight, RPM: st.RPM, RPD: st.RPD, TPM: st.TPM, TPD: st.TPD}
-		if bg := sub.Limits.Budget; bg != nil && bg.Period.Valid() {
-			spent, reset := st.Spend(bg.Period), limit.NextPeriodStart(bg.Period, t)
-			u.BudgetSpentUSD, u.BudgetResetsAt = &spent, &reset
+		return usageOf(lim, sub, now()), true
+	}
+}
+
+// usageOf is what the limiter counts for sub at t, in the admin API's
+// shape: the budget's spend and reset only when sub has a budget.
+func usageOf(lim *limit.Limiter, sub *limit.Subject, t time.Time) storage.LimitUsage {
+	st := lim.Status(sub.Key, t)
+	u := storage.LimitUsage{Concurrency: st.InFlight, RPM: st.RPM, RPD: st.RPD, TPM: st.TPM, TPD: st.TPD}
+	if bg := sub.Limits.Budget; bg != nil && bg.Period.Valid() {
+		spent, reset := st.Spend(bg.Period), limit.NextPeriodStart(bg.Period, t)
+		u.BudgetSpentUSD, u.BudgetResetsAt = &spent, &reset
+	}
+	return u
+}
+
+// limitRows lists, for GET /admin/v1/limits and the status API, every
+// caller key, model and direct model's provider_limit of the live snapshot
+// that has a limit, with what the limiter counts for it now and its
+// rejections since start.
+func limitRows(lim *limit.Limiter, table *routing.Table, now func() time.Time) func() []admin.LimitRow {
+	return func() []admin.LimitRow {
+		snap, t := table.Snapshot(), now()
+		var rows []admin.LimitRow
+		add := func(name string, sub *limit.Subject) {
+			if sub.Limits.IsZero() {
+				return
+			}
+			l := &sub.Limits
+			r := admin.LimitRow{Scope: string(sub.Key.Scope), ID: sub.Key.ID, Name: name,
+				RateLimit: storage.RateLimit{RPM: l.RPM, RPD: l.RPD, TPM: l.TPM, TPD: l.TPD, Concurrency: l.Concurrency},
+				Usage:     usageOf(lim, sub, t), Rejected: lim.Rejected(sub.Key)}
+			if b := l.Budget; b != nil && b.AmountUSD > 0 && b.Period.Valid() {
+				r.Budget = &storage.Budget{AmountUSD: b.AmountUSD, Period: string(b.Period)}
+			}
+			rows = append(rows, r)
 		}
-		return u, true
+		for _, k := range snap.CallerKeys() {
+			add(k.Name, &k.Limit)
+		}
+		for _, m := range snap.Models() {
+			add(m.Name, &m.Limit)
+			if m.Direct != nil {
+				add(m.Name, &m.Direct.Limit)
+			}
+		}
+		return rows
 	}
 }

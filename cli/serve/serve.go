@@ -207,6 +207,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	defer keyCheck.Close()
 	adminHandler := admin.New(admin.Config{
 		LimitUsage: limitUsage(limiter, table, time.Now),
+		Limits:     limitRows(limiter, table, time.Now),
 		KeyCheck:   keyCheck,
 		Store:      store,
 		Keys:       keys,

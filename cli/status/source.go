@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -36,11 +37,45 @@ func (s *Source) Fetch(ctx context.Context) (tui.Snapshot, error) {
 	if err != nil {
 		return tui.Snapshot{}, err
 	}
+	limits, err := fetchLimits(ctx, s.Client)
+	if err != nil {
+		return tui.Snapshot{}, err
+	}
 	now := time.Now()
 	if s.Now != nil {
 		now = s.Now()
 	}
-	return buildSnapshot(s.URL, info, rows, models, now, readExtras(info, rows)), nil
+	snap := buildSnapshot(s.URL, info, rows, models, now, readExtras(info, rows))
+	for _, r := range limits {
+		snap.Limits = append(snap.Limits, limitRowOf(r))
+	}
+	return snap, nil
+}
+
+// fetchLimits reads GET /admin/v1/limits; a server too old to have the
+// route (404) has no limits to show, which is not an error.
+func fetchLimits(ctx context.Context, c *admin.Client) ([]admin.LimitRow, error) {
+	rows, err := c.Limits(ctx)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return rows, err
+}
+
+// limitRowOf maps one admin limit row to the dashboard's: the limited
+// dimensions in the order rpm, rpd, tpm, tpd, concurrency, and the budget.
+func limitRowOf(r admin.LimitRow) tui.LimitRow {
+	out := tui.LimitRow{Scope: r.Scope, ID: r.ID, Name: r.Name, Rejected: r.Rejected}
+	for _, d := range admin.DimsOf(&r.RateLimit, r.Usage) {
+		out.Dims = append(out.Dims, tui.LimitDim{Name: d.Name, Used: d.Used, Limit: d.Limit})
+	}
+	if b := r.Budget; b != nil && b.AmountUSD > 0 {
+		out.BudgetUSD = b.AmountUSD
+		if spent := r.Usage.BudgetSpentUSD; spent != nil {
+			out.BudgetSpentUSD = *spent
+		}
+	}
+	return out
 }
 
 // Events reads the routing events after since.
@@ -114,6 +149,8 @@ func group(m storage.Model, byName map[string]admin.StatusRow, now time.Time) tu
 	for _, r := range model.Explain(m.Routing, byName, now) {
 		t := tui.GroupTarget{Name: r.Target, Status: r.Status, Skipped: !r.Tried || r.CooldownUntil != nil}
 		switch {
+		case r.AtProviderLimit:
+			t.Why = "provider limit"
 		case r.CooldownUntil != nil:
 			// The dashboard words the countdown itself from the model row.
 			t.Why = "cooldown: " + r.Reason

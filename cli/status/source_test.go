@@ -3,6 +3,8 @@ package status
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -100,5 +102,62 @@ func TestEventOf(t *testing.T) {
 		Reason: "transport_error", Detail: "dial tcp: no such host", CallID: "3f2a1b9c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"}
 	if got := eventOf(e); got != want {
 		t.Errorf("eventOf = %+v, want %+v", got, want)
+	}
+}
+
+// TestLimits: the dashboard's limit rows keep the limited dimensions in
+// order and the budget; a server without the limits route (404) has none,
+// without an error; a group target at its provider limit is skipped as
+// "provider limit".
+func TestLimits(t *testing.T) {
+	spent := 41.2
+	got := limitRowOf(admin.LimitRow{Scope: "caller_key", ID: "k1", Name: "ci", Rejected: 12,
+		RateLimit: storage.RateLimit{RPM: 60, TPM: 100000},
+		Budget:    &storage.Budget{AmountUSD: 50, Period: storage.BudgetMonth},
+		Usage:     storage.LimitUsage{RPM: 58, TPM: 91000, RPD: 400, BudgetSpentUSD: &spent}})
+	want := tui.LimitRow{Scope: "caller_key", ID: "k1", Name: "ci", Rejected: 12, BudgetUSD: 50, BudgetSpentUSD: 41.2,
+		Dims: []tui.LimitDim{{Name: "rpm", Used: 58, Limit: 60}, {Name: "tpm", Used: 91000, Limit: 100000}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("limitRowOf = %+v, want %+v", got, want)
+	}
+
+	for _, c := range []struct {
+		name    string
+		status  int
+		body    string
+		rows    int
+		wantErr bool
+	}{
+		{"an older server", http.StatusNotFound, `{"error_msg":"no such route: GET /admin/v1/limits"}`, 0, false},
+		{"a server with limits", http.StatusOK, `{"limits":[{"scope":"target","id":"m1","name":"gpt-4o-primary","rate_limit":{"rpm":50},"usage":{"concurrency":0,"rpm":50,"rpd":0,"tpm":0,"tpd":0},"rejected":3,"at_limit":["rpm"]}]}`, 1, false},
+		{"a failing server", http.StatusInternalServerError, `{"error_msg":"internal error"}`, 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/admin/v1/limits" {
+					http.NotFound(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(c.status)
+				fmt.Fprint(w, c.body)
+			}))
+			defer srv.Close()
+			rows, err := fetchLimits(t.Context(), admin.NewClient(srv.URL, "k", srv.Client()))
+			if (err != nil) != c.wantErr || len(rows) != c.rows {
+				t.Errorf("fetchLimits = %+v, %v", rows, err)
+			}
+		})
+	}
+
+	m := storage.Model{ID: "r1", DisplayName: "chat-prod", Routing: &storage.Routing{Targets: []storage.Target{{Model: "gpt-4o-primary"}, {Model: "gpt-4o-secondary"}}}}
+	byName := map[string]admin.StatusRow{
+		"gpt-4o-primary": {DisplayName: "gpt-4o-primary", Status: "healthy", DirectStats: &admin.DirectStats{Provider: "openai",
+			ProviderLimit: &storage.RateLimit{RPM: 50}, ProviderLimitUsage: &storage.LimitUsage{RPM: 50}, AtProviderLimit: true}},
+		"gpt-4o-secondary": {DisplayName: "gpt-4o-secondary", Status: "healthy", DirectStats: &admin.DirectStats{Provider: "openai"}},
+	}
+	g := group(m, byName, t0)
+	if g.Serving != "gpt-4o-secondary" || len(g.Targets) != 2 || g.Targets[1].Name != "gpt-4o-primary" || !g.Targets[1].Skipped || g.Targets[1].Why != "provider limit" {
+		t.Errorf("group = %+v", g)
 	}
 }

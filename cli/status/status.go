@@ -5,6 +5,7 @@ package status
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/signal"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/aisix/aisix/cli/iostreams"
 	"github.com/aisix/aisix/cli/output"
 	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/storage"
 	"github.com/aisix/aisix/tui"
 )
 
@@ -24,6 +26,8 @@ type Options struct {
 	Output output.Options
 	Watch  bool
 	Every  time.Duration
+	// Limits prints the live limit rows instead of the status rows.
+	Limits bool
 }
 
 // NewCmdStatus returns the status command.
@@ -38,10 +42,15 @@ targets would be tried now; and a feed of failovers and cooldowns.
 
 On a terminal this is an interactive dashboard (q quits, ? shows the keys).
 With -o json, or when stdout is not a terminal, it prints one snapshot of the
-status rows and exits; add --watch for one JSON line per update.`,
+status rows and exits; add --watch for one JSON line per update. With
+--limits it prints the live limit rows instead: every caller key, model and
+provider_limit that has a limit, with its usage now, its rejections since the
+server started and the dimensions at their limit (GET /admin/v1/limits); the
+status rows of direct models carry their provider_limit usage too.`,
 		Example: `  aisix status
   aisix status -o json | jq '.[] | select(.status == "cooldown")'
-  aisix status -o json --watch`,
+  aisix status -o json --watch
+  aisix status -o json --limits | jq '.[] | select(.at_limit != [])'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Output.Quiet {
@@ -56,6 +65,9 @@ status rows and exits; add --watch for one JSON line per update.`,
 			if opts.Watch && opts.Output.Format != output.FormatJSON {
 				return cmdutil.FlagErrorf("--watch goes with -o json (the dashboard updates by itself)")
 			}
+			if opts.Limits && opts.Output.Format != output.FormatJSON {
+				return cmdutil.FlagErrorf("--limits goes with -o json (the dashboard shows the limits by itself)")
+			}
 			if opts.Every <= 0 {
 				return cmdutil.FlagErrorf("--every must be positive")
 			}
@@ -63,6 +75,7 @@ status rows and exits; add --watch for one JSON line per update.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Watch, "watch", false, "with -o json: print one JSON line per update until interrupted")
+	cmd.Flags().BoolVar(&opts.Limits, "limits", false, "with -o json: print the live limit rows instead of the status rows")
 	cmd.Flags().DurationVar(&opts.Every, "every", 500*time.Millisecond, "how often to refresh")
 	opts.Output.AddFlags(cmd)
 	return cmd
@@ -99,8 +112,18 @@ func run(cmd *cobra.Command, f *cmdutil.Factory, opts *Options) error {
 	if opts.Output.Format == output.FormatTable && f.IO.IsStdoutTTY() {
 		return Dashboard(ctx, f.IO, client, url, opts.Every, nil)
 	}
+	fetch := func(ctx context.Context) (any, error) { return client.ModelsStatus(ctx) }
+	if opts.Limits {
+		fetch = func(ctx context.Context) (any, error) {
+			rows, err := client.Limits(ctx)
+			if errors.Is(err, storage.ErrNotFound) {
+				return nil, errors.New("this server has no limits API (GET /admin/v1/limits): upgrade it")
+			}
+			return rows, err
+		}
+	}
 	if !opts.Watch {
-		rows, err := client.ModelsStatus(ctx)
+		rows, err := fetch(ctx)
 		if err != nil {
 			return fmt.Errorf("status needs a running server: %w", err)
 		}
@@ -112,7 +135,7 @@ func run(cmd *cobra.Command, f *cmdutil.Factory, opts *Options) error {
 	t := time.NewTicker(opts.Every)
 	defer t.Stop()
 	for {
-		rows, err := client.ModelsStatus(ctx)
+		rows, err := fetch(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -374,6 +374,16 @@ func (c *Client) ModelsStatus(ctx context.Context) ([]StatusRow, error) {
 	return rows, nil
 }
 
+// Limits reads the live limit rows (GET /admin/v1/limits): every caller
+// key, model and provider_limit with a limit, sorted by scope then name.
+func (c *Client) Limits(ctx context.Context) ([]LimitRow, error) {
+	var page limitPage
+	if err := c.do(ctx, http.MethodGet, "/admin/v1/limits", nil, 0, &page); err != nil {
+		return nil, err
+	}
+	return page.Limits, nil
+}
+
 // Info reads what the server says about itself.
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	var in Info

@@ -385,12 +385,17 @@ func (s *Server) modelsStatus(_ http.ResponseWriter, r *http.Request) (response,
 		adapters[pks[i].ID] = pks[i].EffectiveAdapter()
 	}
 	now := s.now()
+	var limited map[string]LimitRow
+	if s.limits != nil {
+		limited = targetLimits(s.limitRows())
+	}
 	rows := make([]StatusRow, 0, len(ms))
 	for i := range ms {
 		row := s.statusRow(&ms[i], now)
 		if row.DirectStats != nil {
 			row.SecretNeedsReentry = unbound[ms[i].ProviderKeyID]
 			row.Endpoints = routing.EndpointsOfModel(adapters[ms[i].ProviderKeyID], ms[i].ModelName)
+			row.setProviderLimit(ms[i].ProviderLimit, limited)
 		}
 		rows = append(rows, row)
 	}
@@ -437,6 +442,21 @@ func (s *Server) statusRow(m *storage.Model, now time.Time) StatusRow {
 		CostUSD:       st.CostUSD,
 	}
 	return row
+}
+
+// setProviderLimit adds a direct model's provider_limit to its status row,
+// with the limiter's usage and whether it is at the limit now when the
+// limiter counts for it.
+func (row *StatusRow) setProviderLimit(pl *storage.RateLimit, limited map[string]LimitRow) {
+	if pl.IsZero() {
+		return
+	}
+	row.ProviderLimit = pl
+	if lr, ok := limited[row.ID]; ok {
+		u := lr.Usage
+		row.ProviderLimitUsage = &u
+		row.AtProviderLimit = len(lr.AtLimit) > 0
+	}
 }
 
 // Server information and routing events.

@@ -121,3 +121,103 @@ func TestLimitUsage(t *testing.T) {
 		t.Errorf("client GetAPIKey = %+v, limits %+v %+v", k.LimitUsage, k.RateLimit, k.Budget)
 	}
 }
+
+// TestLimitsRoute: GET /admin/v1/limits lists Config.Limits' rows sorted
+// by scope then name, with at_limit worked out from the usage; the status
+// row of a direct model with a provider_limit carries its usage; without
+// Config.Limits the list is empty.
+func TestLimitsRoute(t *testing.T) {
+	spent := 50.0
+	var rows []LimitRow
+	e := newEnv(t, func(c *Config) { c.Limits = func() []LimitRow { return slices.Clone(rows) } })
+	f := e.fixture(t, "lr")
+	e.mustAdmin(t, 200, "PUT", "/admin/v1/models/"+f.direct, `{"display_name":"lr-direct","provider":"openai","model_name":"gpt-4o-mini","provider_key_id":"`+f.pk+`","provider_limit":{"rpm":50,"tpm":1000}}`)
+	rows = []LimitRow{
+		{Scope: LimitScopeTarget, ID: f.direct, Name: "lr-direct", RateLimit: storage.RateLimit{RPM: 50, TPM: 1000}, Usage: storage.LimitUsage{RPM: 50, TPM: 10}, Rejected: 3},
+		{Scope: LimitScopeModel, ID: f.routing, Name: "lr-routing", RateLimit: storage.RateLimit{RPM: 100}, Usage: storage.LimitUsage{RPM: 7}},
+		{Scope: LimitScopeCallerKey, ID: "k2", Name: "zeta", RateLimit: storage.RateLimit{Concurrency: 2}, Usage: storage.LimitUsage{Concurrency: 2}},
+		{Scope: LimitScopeCallerKey, ID: "k1", Name: "ci", Budget: &storage.Budget{AmountUSD: 50, Period: storage.BudgetMonth},
+			Usage: storage.LimitUsage{BudgetSpentUSD: &spent}, Rejected: 12, AtLimit: []string{"stale"}},
+	}
+
+	var page struct {
+		Limits []json.RawMessage `json:"limits"`
+	}
+	e.mustAdmin(t, 200, "GET", "/admin/v1/limits", "").decode(t, &page)
+	want := []string{
+		`{"scope":"caller_key","id":"k1","name":"ci","rate_limit":{},"budget":{"amount_usd":50,"period":"month"},"usage":{"concurrency":0,"rpm":0,"rpd":0,"tpm":0,"tpd":0,"budget_spent_usd":50},"rejected":12,"at_limit":["budget"]}`,
+		`{"scope":"caller_key","id":"k2","name":"zeta","rate_limit":{"concurrency":2},"usage":{"concurrency":2,"rpm":0,"rpd":0,"tpm":0,"tpd":0},"rejected":0,"at_limit":["concurrency"]}`,
+		`{"scope":"model","id":"` + f.routing + `","name":"lr-routing","rate_limit":{"rpm":100},"usage":{"concurrency":0,"rpm":7,"rpd":0,"tpm":0,"tpd":0},"rejected":0,"at_limit":[]}`,
+		`{"scope":"target","id":"` + f.direct + `","name":"lr-direct","rate_limit":{"rpm":50,"tpm":1000},"usage":{"concurrency":0,"rpm":50,"rpd":0,"tpm":10,"tpd":0},"rejected":3,"at_limit":["rpm"]}`,
+	}
+	if len(page.Limits) != len(want) {
+		t.Fatalf("GET /admin/v1/limits: %d rows, want %d", len(page.Limits), len(want))
+	}
+	for i, w := range want {
+		if got := string(page.Limits[i]); got != w {
+			t.Errorf("row %d:\n got %s\nwant %s", i, got, w)
+		}
+	}
+
+	// models/status: the direct model with a provider_limit.
+	var status []map[string]json.RawMessage
+	e.mustAdmin(t, 200, "GET", "/admin/v1/models/status", "").decode(t, &status)
+	found := false
+	for _, r := range status {
+		if string(r["id"]) != `"`+f.direct+`"` {
+			if _, ok := r["provider_limit"]; ok {
+				t.Errorf("a model without a provider_limit has one: %s", r["id"])
+			}
+			continue
+		}
+		found = true
+		for k, w := range map[string]string{
+			"provider_limit":       `{"rpm":50,"tpm":1000}`,
+			"provider_limit_usage": `{"concurrency":0,"rpm":50,"rpd":0,"tpm":10,"tpd":0}`,
+			"at_provider_limit":    `true`,
+		} {
+			if got := string(r[k]); got != w {
+				t.Errorf("status %s = %s, want %s", k, got, w)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no status row for the direct model")
+	}
+
+	// The client.
+	c := NewClient(e.url, testAdminKey, e.hc)
+	got, err := c.Limits(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 || got[0].Name != "ci" || got[0].Rejected != 12 || !slices.Equal(got[3].AtLimit, []string{"rpm"}) || got[3].RateLimit.RPM != 50 {
+		t.Errorf("client Limits = %+v", got)
+	}
+	st, err := c.ModelsStatus(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st {
+		if r.ID == f.direct && (r.DirectStats == nil || !r.AtProviderLimit || r.ProviderLimitUsage == nil || r.ProviderLimitUsage.RPM != 50) {
+			t.Errorf("client status row %+v", r.DirectStats)
+		}
+	}
+
+	// Under the limit: no at_provider_limit, the usage still shown.
+	rows[0].Usage.RPM = 49
+	if b := string(e.mustAdmin(t, 200, "GET", "/admin/v1/models/status", "").body); strings.Contains(b, "at_provider_limit") || !strings.Contains(b, `"provider_limit_usage":{"concurrency":0,"rpm":49`) {
+		t.Errorf("under the limit: %s", b)
+	}
+
+	// No Config.Limits: an empty list, and the provider_limit without usage.
+	e2 := newEnv(t)
+	f2 := e2.fixture(t, "nl")
+	e2.mustAdmin(t, 200, "PUT", "/admin/v1/models/"+f2.direct, `{"display_name":"nl-direct","provider":"openai","model_name":"gpt-4o-mini","provider_key_id":"`+f2.pk+`","provider_limit":{"rpm":5}}`)
+	if b := string(e2.mustAdmin(t, 200, "GET", "/admin/v1/limits", "").body); strings.TrimSpace(b) != `{"limits":[]}` {
+		t.Errorf("without Config.Limits: %s", b)
+	}
+	if b := string(e2.mustAdmin(t, 200, "GET", "/admin/v1/models/status", "").body); !strings.Contains(b, `"provider_limit":{"rpm":5}`) || strings.Contains(b, "provider_limit_usage") {
+		t.Errorf("status without Config.Limits: %s", b)
+	}
+}

@@ -196,6 +196,13 @@ func TestOpenAPIDocumentsEntries(t *testing.T) {
 		c.LimitUsage = func(string, string) (storage.LimitUsage, bool) {
 			return storage.LimitUsage{RPM: 1, BudgetSpentUSD: &spent, BudgetResetsAt: &resets}, true
 		}
+		c.Limits = func() []LimitRow {
+			return []LimitRow{
+				{Scope: LimitScopeCallerKey, ID: "k", RateLimit: storage.RateLimit{RPM: 60}, Budget: &storage.Budget{AmountUSD: 5, Period: storage.BudgetWeek},
+					Usage: storage.LimitUsage{RPM: 60, BudgetSpentUSD: &spent, BudgetResetsAt: &resets}, Rejected: 2},
+				{Scope: LimitScopeTarget, ID: "m", Name: "oa-limited", RateLimit: storage.RateLimit{RPM: 500}},
+			}
+		}
 	})
 	f := e.fixture(t, "oa")
 	key := e.mustAdmin(t, 201, "POST", "/admin/v1/apikeys", apiKeyBodyJSON(hashKey("oa"), "oa-routing", "*")).id(t)
@@ -212,6 +219,7 @@ func TestOpenAPIDocumentsEntries(t *testing.T) {
 		{"/admin/v1/apikeys/" + key, "APIKeyEntry"},
 		{"/admin/v1/apikeys/" + limitedKey, "APIKeyEntry"},
 		{"/admin/v1/models/" + limitedModel, "ModelEntry"},
+		{"/admin/v1/limits", "LimitPage"},
 	} {
 		t.Run(c.path, func(t *testing.T) {
 			var v any

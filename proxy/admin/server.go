@@ -79,6 +79,13 @@ type Config struct {
 	// limit_usage when the resource has a rate_limit or budget; lists
 	// never do.
 	LimitUsage func(scope, id string) (storage.LimitUsage, bool)
+	// Limits, when set, lists every caller key, model and direct model's
+	// provider_limit (scope LimitScopeTarget, by the model's id) that has
+	// a limit, with the limiter's live counts and cumulative rejections:
+	// GET /admin/v1/limits, and the provider_limit_usage of
+	// /admin/v1/models/status. AtLimit need not be set: the server fills
+	// it in. nil lists none.
+	Limits func() []LimitRow
 }
 
 // Scopes of Config.LimitUsage.
@@ -105,6 +112,7 @@ type Server struct {
 	events     func(since uint64) ([]Event, uint64)
 	keyCheck   *keycheck.Checker
 	limitUsage func(scope, id string) (storage.LimitUsage, bool)
+	limits     func() []LimitRow
 	// usageReader answers usage queries; nil when there is no ledger.
 	usageReader storage.UsageReader
 
@@ -130,6 +138,7 @@ func New(cfg Config) *Server {
 		events:     cfg.Events,
 		keyCheck:   cfg.KeyCheck,
 		limitUsage: cfg.LimitUsage,
+		limits:     cfg.Limits,
 		mux:        http.NewServeMux(),
 	}
 	for _, k := range cfg.Keys {
@@ -190,6 +199,7 @@ func (s *Server) registerRoutes() {
 	s.handleAPI("GET /admin/v1/info", "", s.info)
 	s.handleAPI("GET /admin/v1/events", "", s.listEvents)
 	s.handleAPI("GET /admin/v1/usage", "", s.usage)
+	s.handleAPI("GET /admin/v1/limits", "", s.listLimits)
 }
 
 func (s *Server) handle(pattern string, h http.Handler) {

@@ -487,6 +487,14 @@ type DirectStats struct {
 	// another host than the one its secret was entered for: requests go
 	// without the credential until the secret is entered again.
 	SecretNeedsReentry bool `json:"secret_needs_reentry,omitempty"`
+	// ProviderLimit is the model's provider_limit, when it has one;
+	// ProviderLimitUsage what the limiter counts against it now (when the
+	// server runs a limiter), and AtProviderLimit is set while a dimension
+	// is at its limit: a routing group skips the target (local_rate_limit)
+	// until it frees.
+	ProviderLimit      *storage.RateLimit  `json:"provider_limit,omitempty"`
+	ProviderLimitUsage *storage.LimitUsage `json:"provider_limit_usage,omitempty"`
+	AtProviderLimit    bool                `json:"at_provider_limit,omitempty"`
 }
 
 // SystemTime is a point in time as the reference product prints it: whole
