@@ -109,6 +109,9 @@ type call struct {
 	// limits), the admission of the try in flight on a target with a
 	// provider_limit, the subjects' buffer, the targets skipped at their
 	// limit and the soonest they free, and a caller-level rejection.
+	// budget is the group's max_fallbacks budget in targets (see run).
+	budget int
+
 	ticket     *limit.Ticket
 	tTicket    *limit.Ticket
 	subs       []limit.Subject
@@ -402,26 +405,9 @@ func (c *call) plan() bool {
 	if len(cooling) > 1 {
 		slices.SortStableFunc(cooling, func(a, b candidate) int { return a.until.Compare(b.until) })
 	}
-	cands := append(append(healthy, cooling...), broken...)
-	if n := g.Budget(); len(cands) > n {
-		cands = cands[:c.budgetEnd(cands, n)]
-	}
-	c.cands = cands
+	c.cands = append(append(healthy, cooling...), broken...)
+	c.budget = g.Budget()
 	return true
-}
-
-// budgetEnd is the length of the walk that holds n targets able to serve
-// the endpoint: a target that does not serve it is skipped without a call
-// (unsupported_endpoint), so it does not use up max_fallbacks.
-func (c *call) budgetEnd(cands []candidate, n int) int {
-	for i := range cands {
-		if t := cands[i].t; t.Err != nil || serves(t.Endpoint, c.rt.op) {
-			if n--; n == 0 {
-				return i + 1
-			}
-		}
-	}
-	return len(cands)
 }
 
 // serves reports whether ep can serve op, natively or as prepare serves
@@ -452,11 +438,21 @@ func (c *call) releaseProbes() {
 }
 
 // run walks the candidates until one answers or the walk must stop.
+//
+// A group's max_fallbacks budget counts the targets the walk used: those
+// it sent a request to, and those it could not dispatch (config_error). A
+// target passed over without a call (it does not serve the endpoint or
+// the request, it is at its provider_limit, its probe is taken) uses none
+// of it, so the walk goes on to the next one.
 func (c *call) run() {
 	var prev *candidate
+	left := c.budget // 0: no budget (one candidate)
 	for i := range c.cands {
+		if c.budget > 0 && left == 0 {
+			break
+		}
 		cd := &c.cands[i]
-		if cd.halfOpen && !c.claimProbe(cd, i == len(c.cands)-1) {
+		if cd.halfOpen && !c.claimProbe(cd, i == len(c.cands)-1 || left == 1) {
 			continue
 		}
 		if prev != nil && c.attempts > 0 {
@@ -464,8 +460,12 @@ func (c *call) run() {
 				Target: cd.t.Name, TargetID: cd.t.ID, Detail: "from " + prev.t.Name, CallID: c.callID})
 		}
 		prev = cd
+		before := c.attempts
 		if c.tryTarget(cd) {
 			return
+		}
+		if cd.t.Err != nil || c.attempts > before {
+			left--
 		}
 		if c.last != nil && c.last.action == actStop {
 			break

@@ -395,3 +395,39 @@ func TestLimitAnthropicEnvelope(t *testing.T) {
 		t.Error("no Retry-After")
 	}
 }
+
+func noCooldown(m *storage.Model) { m.Cooldown = &storage.Cooldown{Enabled: ptr(false)} }
+
+// TestLimitSkipUsesNoFallback: a target skipped at its provider_limit does
+// not use up max_fallbacks; one that failed does.
+func TestLimitSkipUsesNoFallback(t *testing.T) {
+	a := upstream(t, "a")
+	b := upstream(t, "b", proxytest.ServerError(500))
+	c := upstream(t, "c")
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{providerKey("pk-a", a.BaseURL()), providerKey("pk-b", b.BaseURL()), providerKey("pk-c", c.BaseURL())},
+		Models: []storage.Model{
+			directModel("m-a", "pk-a", noCooldown, func(m *storage.Model) { m.ProviderLimit = &storage.RateLimit{RPM: 1} }),
+			directModel("m-b", "pk-b", noCooldown), directModel("m-c", "pk-c", noCooldown),
+			routingModel("grp", storage.Routing{Targets: targets("m-a", "m-b", "m-c"), MaxFallbacks: ptr(1), Retries: ptr(0)}),
+		},
+		APIKeys: []storage.APIKey{callerAPIKey("key-1", callerKey, "*")},
+	}
+	e := newEnv(t, ds)
+	if r := e.chat("grp"); r.status != 200 || r.header.Get("X-Aisix-Served-By") != "m-a" {
+		t.Fatalf("first: %d %v", r.status, r.header)
+	}
+	r := e.chat("grp")
+	if r.status != 200 {
+		t.Fatalf("second: %d %s", r.status, r.body)
+	}
+	wantHeader(t, r.header, "X-Aisix-Attempts", "m-a=local_rate_limit,m-b=500,m-c=200")
+	// Without the skip, max_fallbacks 1 stops after two targets called.
+	e.update(func(ds *storage.Dataset) { ds.Models[0].ProviderLimit = nil })
+	a.Script(proxytest.ServerError(500))
+	r = e.chat("grp")
+	if r.status == 200 {
+		t.Fatalf("max_fallbacks 1 reached a third target: %v", r.header)
+	}
+	wantHits(t, c, 1)
+}
