@@ -182,8 +182,42 @@ func TestLimits(t *testing.T) {
 			a.header.Get("X-Aisix-Attempts") != "gpt-4o-primary=local_rate_limit,gpt-4o-secondary=200" {
 			t.Fatalf("primary at its provider limit: %s", a.dump())
 		}
-		if r := g.status(t, "gpt-4o-primary"); r.Status != "healthy" {
-			t.Errorf("a target at its own limit is not unhealthy: %s", r.raw)
+		if r := g.status(t, "gpt-4o-primary"); r.Status != "healthy" || !strings.Contains(r.raw, `"at_provider_limit":true`) {
+			t.Errorf("a target at its own limit is healthy and says it is at its limit: %s", r.raw)
+		}
+		// --explain, the limit rows and the admin API say so too.
+		var explain []struct {
+			Target          string `json:"target"`
+			Tried           bool   `json:"tried"`
+			AtProviderLimit bool   `json:"at_provider_limit"`
+			Why             string `json:"why"`
+		}
+		out := g.cli(t, "", nil, "model", "route", "chat-prod", "--explain", "-o", "json")
+		if err := json.Unmarshal([]byte(out), &explain); err != nil || len(explain) != 2 || explain[0].Target != "gpt-4o-secondary" ||
+			explain[1].Target != "gpt-4o-primary" || explain[1].Tried || !explain[1].AtProviderLimit || !strings.Contains(explain[1].Why, "local_rate_limit") {
+			t.Errorf("model route --explain -o json (%v):\n%s", err, out)
+		}
+		var rows []struct {
+			Scope    string   `json:"scope"`
+			Name     string   `json:"name"`
+			Rejected int64    `json:"rejected"`
+			AtLimit  []string `json:"at_limit"`
+		}
+		out = g.cli(t, "", nil, "status", "-o", "json", "--limits")
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("status -o json --limits: %v\n%s", err, out)
+		}
+		found := false
+		for _, r := range rows {
+			if r.Scope == "target" && r.Name == "gpt-4o-primary" {
+				found = r.Rejected == 1 && len(r.AtLimit) == 1 && r.AtLimit[0] == "rpm"
+			}
+		}
+		if !found {
+			t.Errorf("status -o json --limits has no target gpt-4o-primary at rpm with 1 rejection:\n%s", out)
+		}
+		if code, body := g.adminDo(t, http.MethodGet, "/admin/v1/limits", nil); code != 200 || !strings.Contains(string(body), `"scope":"target"`) {
+			t.Errorf("GET /admin/v1/limits: %d %s", code, body)
 		}
 		g.cli(t, "", nil, "model", "update", "gpt-4o-secondary", "--provider-rpm", "1", "-q")
 		// A limit newly set counts from then: the secondary takes one more.
