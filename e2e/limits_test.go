@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -137,6 +138,38 @@ func TestLimits(t *testing.T) {
 		// A limiter rejection never counts against the upstream.
 		if r := g.status(t, "gpt-4o-primary"); r.Status != "healthy" {
 			t.Errorf("primary after rejections: %s", r.raw)
+		}
+	})
+
+	t.Run("burst", func(t *testing.T) {
+		// 200 requests at once against rpm 50: exactly 50 get through.
+		g.cli(t, "sk-limits-burst", nil, "apikey", "create", "--name", "burst", "--allow-model", "chat-prod", "--rpm", "50", "--key-stdin", "-q")
+		var mu sync.Mutex
+		got := map[int]int{}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				resp, err := g.chat(ctx, "sk-limits-burst", chatBody("chat-prod", false), nil)
+				status := -1
+				if err == nil {
+					status = resp.StatusCode
+					resp.Body.Close()
+				}
+				mu.Lock()
+				got[status]++
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if got[200] != 50 || got[429] != 150 {
+			t.Errorf("200 concurrent requests against rpm 50: %v, want exactly 50 × 200 and 150 × 429", got)
 		}
 	})
 

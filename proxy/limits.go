@@ -183,10 +183,15 @@ func (c *call) settleLimits() {
 }
 
 // answerSpend is the tokens and cost of the answer that served the
-// request (none when nothing did).
+// request (none when nothing did). An answer whose upstream reported no
+// usage keeps its estimate: its tokens were spent, even if nobody said
+// how many.
 func (c *call) answerSpend() (int64, float64) {
-	if c.winner == nil || !c.usage.Known() {
+	if c.winner == nil {
 		return 0, 0
+	}
+	if !c.usage.Known() {
+		return c.estimateTokens(), 0
 	}
 	tokens := c.usage.Input + c.usage.Output
 	if p := c.winner.Price; p != nil {
@@ -243,11 +248,14 @@ func (c *call) settleTarget(cd *candidate, answered bool) {
 	c.tTicket = nil
 	var tokens int64
 	var cost float64
-	if answered && c.usage.Known() {
+	switch {
+	case answered && c.usage.Known():
 		tokens = c.usage.Input + c.usage.Output
 		if p := cd.t.Price; p != nil {
 			cost = p.Cost(c.usage)
 		}
+	case answered && c.winner == cd.t:
+		tokens = c.estimateTokens() // answered without a usage report
 	}
 	t.Done(tokens, cost)
 }

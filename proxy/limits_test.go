@@ -431,3 +431,22 @@ func TestLimitSkipUsesNoFallback(t *testing.T) {
 	}
 	wantHits(t, c, 1)
 }
+
+// TestLimitNoUsageKeepsEstimate: an answer without a usage report counts
+// its estimate, not zero tokens.
+func TestLimitNoUsageKeepsEstimate(t *testing.T) {
+	primary := upstream(t, "primary", proxytest.Raw("application/json",
+		`{"id":"chatcmpl-1","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}`))
+	secondary := upstream(t, "secondary")
+	e, lim := limitEnv(t, primary, secondary, func(ds *storage.Dataset) {
+		ds.APIKeys[0].RateLimit = &storage.RateLimit{TPM: 1000}
+	})
+	body := `{"model":"chat-prod","max_tokens":100,"messages":[{"role":"user","content":"Say hello."}]}`
+	if r := e.do(http.MethodPost, "/v1/chat/completions", callerKey, body); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	want := int64(len(body)/4 + 100)
+	if st := lim.Status(limit.Key{Scope: limit.ScopeCallerKey, ID: "key-1"}, e.clock.Now()); st.TPM != want {
+		t.Errorf("tokens counted = %d, want the estimate %d", st.TPM, want)
+	}
+}
