@@ -42,6 +42,20 @@ func limitError(t *testing.T, r response) (typ, code, msg string) {
 	return env.Error.Type, env.Error.Code, env.Error.Message
 }
 
+// wantRejection checks that r is a 429 of type typ and code code, and
+// returns its message.
+func wantRejection(t *testing.T, r response, typ, code string) string {
+	t.Helper()
+	if r.status != http.StatusTooManyRequests {
+		t.Fatalf("status = %d, want 429: %s", r.status, r.body)
+	}
+	gotTyp, gotCode, msg := limitError(t, r)
+	if gotTyp != typ || gotCode != code {
+		t.Errorf("error type/code = %q/%q, want %s/%s", gotTyp, gotCode, typ, code)
+	}
+	return msg
+}
+
 // concurrently sends n chat requests at once and returns their statuses.
 func concurrently(e *env, n int, model string) map[int]int {
 	var mu sync.Mutex
@@ -77,14 +91,7 @@ func TestLimitCallerKeyRPMExactUnderConcurrency(t *testing.T) {
 	wantHits(t, secondary, 0)
 
 	r := e.chat("chat-prod")
-	if r.status != http.StatusTooManyRequests {
-		t.Fatalf("status = %d, want 429", r.status)
-	}
-	typ, code, msg := limitError(t, r)
-	if typ != "rate_limit_exceeded" || code != "caller_key_rpm" {
-		t.Errorf("error type/code = %q/%q, want rate_limit_exceeded/caller_key_rpm", typ, code)
-	}
-	if !strings.Contains(msg, "50 requests per minute") {
+	if msg := wantRejection(t, r, "rate_limit_exceeded", "caller_key_rpm"); !strings.Contains(msg, "50 requests per minute") {
 		t.Errorf("message = %q, want it to name the limit", msg)
 	}
 	// The clock has not moved: the oldest admission leaves the window in
@@ -255,15 +262,8 @@ func TestLimitBudget(t *testing.T) {
 		t.Errorf("spend = %v, want 0.038", st.SpendDayUSD)
 	}
 	r := e.chat("chat-prod")
-	if r.status != http.StatusTooManyRequests {
-		t.Fatalf("over budget: status = %d, want 429", r.status)
-	}
-	typ, code, msg := limitError(t, r)
-	if typ != "insufficient_quota" || code != "caller_key_budget" {
-		t.Errorf("type/code = %q/%q, want insufficient_quota/caller_key_budget", typ, code)
-	}
 	// The env clock is 2026-01-01 12:00 UTC: the day resets at midnight.
-	if !strings.Contains(msg, "2026-01-02T00:00:00Z") {
+	if msg := wantRejection(t, r, "insufficient_quota", "caller_key_budget"); !strings.Contains(msg, "2026-01-02T00:00:00Z") {
 		t.Errorf("message = %q, want the period's reset time", msg)
 	}
 	wantHeader(t, r.header, "Retry-After", "43200")
