@@ -96,6 +96,10 @@ type Options struct {
 	// sends each attempt's trace context upstream (see proxy/tracing);
 	// nil: no tracing, at no cost.
 	Tracer observe.Tracer
+	// AccessLogger, when set, receives the access lines (one per
+	// request, at info) instead of Logger: serve gives it a batching
+	// writer. nil: Logger.
+	AccessLogger *slog.Logger
 	// Limiter admits requests against the limits of caller keys, models
 	// and targets (see proxy/limit); nil is an in-process limiter of its
 	// own on the Now clock. Only configured limits cost anything.
@@ -110,7 +114,8 @@ type Server struct {
 	table  *routing.Table
 	health *health.Registry
 	logger *slog.Logger
-	// logHandler is logger's handler, for the access line.
+	// logHandler is the access line's handler (Options.AccessLogger's,
+	// else logger's).
 	logHandler slog.Handler
 	transport  http.RoundTripper
 	now        func() time.Time
@@ -191,8 +196,12 @@ func New(opts Options) *Server {
 		version = "dev"
 	}
 	s.serverHdr = []string{"AISIX/" + version}
-	s.logHandler = s.logger.Handler()
-	s.accessEnabled = s.logger.Enabled(context.Background(), slog.LevelInfo)
+	access := opts.AccessLogger
+	if access == nil {
+		access = s.logger
+	}
+	s.logHandler = access.Handler()
+	s.accessEnabled = access.Enabled(context.Background(), slog.LevelInfo)
 	reg := s.health
 	s.table.OnSwap(func(_, cur *routing.Snapshot) {
 		reg.Retain(func(id string) bool { return cur.ModelByID(id) != nil })

@@ -100,10 +100,13 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 			return fmt.Errorf("refusing the well-known quickstart admin key on non-loopback admin address %s: set a strong admin key", cfg.AdminAddr)
 		}
 	}
-	logger, err := newLogger(logw, cfg.LogFormat, cfg.LogLevel)
+	lw := newLogWriter(logw)
+	defer lw.Close() // last: the access lines of the drain are written
+	logger, err := newLogger(lw.Direct(), cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
+	accessLogger, _ := newLogger(lw, cfg.LogFormat, cfg.LogLevel)
 
 	started := time.Now()
 	store, err := sqlite.Open(ctx, cfg.DB, sqlite.WithLogger(logger.With("component", "storage")))
@@ -193,6 +196,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		Table:        table,
 		Health:       reg,
 		Logger:       logger.With("component", "proxy"),
+		AccessLogger: accessLogger.With("component", "proxy"),
 		Version:      version,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        ready,
