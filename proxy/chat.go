@@ -302,7 +302,10 @@ func (s *Server) accessLog(c *call) {
 		}
 	}
 	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
-	rec.AddAttrs(
+	// All attributes go in with one AddAttrs: the record keeps five
+	// inline and grows its slice once for the rest, not once per call.
+	var buf [16]slog.Attr
+	a := append(buf[:0],
 		slog.String("call_id", c.callID),
 		slog.String("model", clip(c.req.Model)),
 		slog.Bool("stream", c.req.Stream),
@@ -312,32 +315,33 @@ func (s *Server) accessLog(c *call) {
 		slog.Duration("latency", rec.Time.Sub(c.start)),
 	)
 	if c.outcome != "" {
-		rec.AddAttrs(slog.String("outcome", c.outcome))
+		a = append(a, slog.String("outcome", c.outcome))
 	}
 	if c.attempts > 0 {
-		rec.AddAttrs(slog.Duration("overhead", max(rec.Time.Sub(c.start)-c.upstream-c.waited, 0)))
+		a = append(a, slog.Duration("overhead", max(rec.Time.Sub(c.start)-c.upstream-c.waited, 0)))
 	}
 	if c.failures > 0 || len(c.limitSkips) > 0 {
-		rec.AddAttrs(slog.String("trail", string(c.trail)))
+		a = append(a, slog.String("trail", string(c.trail)))
 	}
 	if c.rejected {
-		rec.AddAttrs(slog.String("limit", c.rejection.Code()))
+		a = append(a, slog.String("limit", c.rejection.Code()))
 	}
 	if c.ttft > 0 {
-		rec.AddAttrs(slog.Duration("ttft", c.ttft))
+		a = append(a, slog.Duration("ttft", c.ttft))
 	}
 	if u := c.usage; u.Known() && c.servedBy != "" {
-		rec.AddAttrs(slog.Int64("tokens_in", u.Input), slog.Int64("tokens_out", u.Output))
+		a = append(a, slog.Int64("tokens_in", u.Input), slog.Int64("tokens_out", u.Output))
 		if u.Cached > 0 {
-			rec.AddAttrs(slog.Int64("tokens_cached", u.Cached))
+			a = append(a, slog.Int64("tokens_cached", u.Cached))
 		}
 		if c.obs.Priced && c.obs.OK() {
-			rec.AddAttrs(slog.Float64("cost_usd", c.obs.Cost))
+			a = append(a, slog.Float64("cost_usd", c.obs.Cost))
 		}
 	}
 	if c.rt.op != provider.OpChat {
-		rec.AddAttrs(slog.String("endpoint", c.rt.op.String()))
+		a = append(a, slog.String("endpoint", c.rt.op.String()))
 	}
+	rec.AddAttrs(a...)
 	_ = s.logHandler.Handle(context.Background(), rec)
 }
 
