@@ -43,6 +43,24 @@ func (o *PlanOptions) parse(f *cmdutil.Factory, format string) error {
 	return nil
 }
 
+// planCmd finishes diff or apply: the shared flags, and a RunE that
+// parses them and calls runF (a test's) or run.
+func planCmd[T any](cmd *cobra.Command, f *cmdutil.Factory, po *PlanOptions, opts T, runF, run func(*cobra.Command, T) error) *cobra.Command {
+	var format string
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(c *cobra.Command, _ []string) error {
+		if err := po.parse(f, format); err != nil {
+			return err
+		}
+		if runF != nil {
+			return runF(c, opts)
+		}
+		return run(c, opts)
+	}
+	po.addFlags(cmd, &format)
+	return cmd
+}
+
 // planned is a dry run of the file against the store.
 type planned struct {
 	applier storage.Applier
@@ -93,7 +111,6 @@ type DiffOptions struct {
 // NewCmdDiff returns the diff command. runF, when set, replaces the run.
 func NewCmdDiff(f *cmdutil.Factory, runF func(*cobra.Command, *DiffOptions) error) *cobra.Command {
 	opts := &DiffOptions{}
-	var format string
 	cmd := &cobra.Command{
 		Use:   "diff -f FILE",
 		Short: "Show what apply would change: exit 0 when nothing, 1 when something",
@@ -112,19 +129,8 @@ CI), 2 on an error (an invalid file, an unreachable store).`,
 		Example: `  aisix diff -f resources.yaml
   aisix diff -f resources.yaml --prune -o json
   aisix diff -f resources.yaml || echo "the gateway has drifted from resources.yaml"`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := opts.parse(f, format); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd, opts)
-			}
-			return DiffRun(cmd, f, opts)
-		},
 	}
-	opts.addFlags(cmd, &format)
-	return cmd
+	return planCmd(cmd, f, &opts.PlanOptions, opts, runF, func(c *cobra.Command, o *DiffOptions) error { return DiffRun(c, f, o) })
 }
 
 // DiffRun runs diff with the parsed opts.
@@ -164,7 +170,6 @@ type ApplyOptions struct {
 // NewCmdApply returns the apply command. runF, when set, replaces the run.
 func NewCmdApply(f *cmdutil.Factory, runF func(*cobra.Command, *ApplyOptions) error) *cobra.Command {
 	opts := &ApplyOptions{}
-	var format string
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "Make the store match a resources file, in one transaction",
@@ -182,18 +187,8 @@ In remote mode the whole file is one admin API call (POST /admin/v1/apply).`,
 		Example: `  aisix apply -f resources.yaml
   aisix apply -f resources.yaml --dry-run
   aisix apply -f resources.yaml --prune --yes -o json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := opts.parse(f, format); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(cmd, opts)
-			}
-			return ApplyRun(cmd, f, opts)
-		},
 	}
-	opts.addFlags(cmd, &format)
+	planCmd(cmd, f, &opts.PlanOptions, opts, runF, func(c *cobra.Command, o *ApplyOptions) error { return ApplyRun(c, f, o) })
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask before deleting (--prune)")
 	return cmd

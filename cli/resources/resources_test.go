@@ -2,6 +2,7 @@ package resources_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,42 +22,21 @@ import (
 	"github.com/aisix/aisix/storage"
 )
 
-// tutorial is the product tutorial's setup as one file.
-const tutorial = `_format_version: "1"
-provider_keys:
-  - display_name: openai-primary
-    provider: openai
-    api_base: http://127.0.0.1:9000/v1
-    secret_env: PRIMARY_OPENAI_API_KEY
-  - display_name: openai-secondary
-    provider: openai
-    api_base: http://127.0.0.1:9000/v1
-    api_key: ${SECONDARY_OPENAI_API_KEY}
-models:
-  - display_name: gpt-4o-primary
-    provider: openai
-    model_name: gpt-4o-mini
-    provider_key: openai-primary
-  - display_name: gpt-4o-secondary
-    provider: openai
-    model_name: gpt-4o-mini
-    provider_key: openai-secondary
-  - display_name: chat-prod
-    routing:
-      strategy: failover
-      targets: [{model: gpt-4o-primary}, {model: gpt-4o-secondary}]
-      retries: 1
-      max_fallbacks: 1
-api_keys:
-  - display_name: demo
-    key_env: CALLER_KEY
-    allowed_models: [chat-prod]
-`
+// tutorial is the product tutorial's setup as one file, shared with
+// storage/resources's tests.
+var tutorial = func() string {
+	b, err := os.ReadFile(filepath.Join("..", "..", "storage", "resources", "testdata", "tutorial.yaml"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 func setEnv(t *testing.T) {
 	t.Setenv("PRIMARY_OPENAI_API_KEY", "sk-mock-primary-0000000001")
 	t.Setenv("SECONDARY_OPENAI_API_KEY", "sk-mock-secondary-000000002")
 	t.Setenv("CALLER_KEY", "sk-failover-demo")
+	t.Setenv("UPSTREAM", "http://127.0.0.1:9000/v1")
 }
 
 func writeFile(t *testing.T, name, body string) string {
@@ -78,14 +58,14 @@ func TestValidate(t *testing.T) {
 	}
 
 	bad := writeFile(t, "bad.yaml", strings.Replace(strings.Replace(tutorial,
-		"{model: gpt-4o-secondary}", "{model: gpt-4o-tertiary}", 1),
+		"- model: gpt-4o-secondary\n", "- model: gpt-4o-tertiary\n", 1),
 		"    provider_key: openai-primary\n", "    provider_key: openai-primary\n    timeout_ms: 5\n", 1)+"guardrails: []\n")
 	t.Setenv("CALLER_KEY", "")
 	r = e.Run("", "validate", "-f", bad)
-	want := bad + `:16:5: models[0].timeout_ms: unknown field
-` + bad + `:24:50: models[2].routing.targets[1].model: "gpt-4o-tertiary" is not a model in this file or the store
-` + bad + `:29:14: api_keys[0].key_env: environment variable CALLER_KEY is empty
-` + bad + `:31:1: guardrails: unknown field
+	want := bad + `:18:18: models[0].routing.targets[1].model: "gpt-4o-tertiary" is not a model in this file or the store
+` + bad + `:25:5: models[1].timeout_ms: unknown field
+` + bad + `:32:14: api_keys[0].key_env: environment variable CALLER_KEY is empty
+` + bad + `:34:1: guardrails: unknown field
 `
 	if r.Code != 1 || r.Stdout != "" || r.Stderr != want {
 		t.Errorf("invalid file: exit %d\nstdout %q\nstderr:\n%s\nwant:\n%s", r.Code, r.Stdout, r.Stderr, want)
@@ -96,7 +76,7 @@ func TestValidate(t *testing.T) {
 		t.Errorf("unknown field: %+v", r)
 	}
 	r = e.Must("", "validate", "-f", unknown, "--allow-unknown")
-	if !strings.Contains(r.Stderr, "warning: "+unknown+":30:1: guardrails: unknown field, ignored") {
+	if !strings.Contains(r.Stderr, "warning: "+unknown+":33:1: guardrails: unknown field, ignored") {
 		t.Errorf("--allow-unknown stderr = %q", r.Stderr)
 	}
 	if r := e.Run("", "validate"); r.Code != 2 || !strings.Contains(r.Stderr, "-f FILE") {
@@ -186,7 +166,7 @@ api_keys:
 }
 
 func hash(s string) string {
-	return fmt.Sprintf("%x", sha256Sum(s))
+	return fmt.Sprintf("%x", sha256.Sum256([]byte(s)))
 }
 
 func TestSchema(t *testing.T) {

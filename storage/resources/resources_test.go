@@ -26,40 +26,15 @@ func env(vars map[string]string) func(string) (string, bool) {
 }
 
 // tutorial is the product tutorial's setup in the reference product's
-// shapes: api_key, provider_key by name, key_env, ${VAR}.
-const tutorial = `_format_version: "1"
-provider_keys:
-  - display_name: openai-primary
-    provider: openai
-    adapter: openai
-    api_base: ${UPSTREAM}
-    api_key: ${PRIMARY_OPENAI_API_KEY}
-  - display_name: openai-secondary
-    provider: openai
-    api_base: ${UPSTREAM}
-    secret_env: SECONDARY_OPENAI_API_KEY
-models:
-  - display_name: chat-prod
-    routing:
-      strategy: failover
-      targets:
-        - model: gpt-4o-primary
-        - model: gpt-4o-secondary
-      retries: 1
-      max_fallbacks: 1
-  - display_name: gpt-4o-primary
-    provider: openai
-    model_name: gpt-4o-mini
-    provider_key: openai-primary
-  - display_name: gpt-4o-secondary
-    provider: openai
-    model_name: gpt-4o-mini
-    provider_key: openai-secondary
-api_keys:
-  - display_name: demo
-    key_env: CALLER_KEY
-    allowed_models: [chat-prod]
-`
+// shapes (api_key, provider_key by name, key_env, ${VAR}); the CLI's tests
+// read it too.
+var tutorial = func() string {
+	b, err := os.ReadFile(filepath.Join("testdata", "tutorial.yaml"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 var tutorialEnv = map[string]string{
 	"UPSTREAM":                 "http://127.0.0.1:9000/v1",
