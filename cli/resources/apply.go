@@ -72,7 +72,7 @@ type planned struct {
 func (o *PlanOptions) plan(ctx context.Context, f *cmdutil.Factory, s storage.Store) (*planned, error) {
 	a, ok := s.(storage.Applier)
 	if !ok {
-		return nil, errors.New("this store cannot apply a resources file (is the server older than this aisix?)")
+		return nil, errors.New("this store cannot apply a resources file (in remote mode: is the server older than this aisix?)")
 	}
 	ds, err := readStore(ctx, s)
 	if err != nil {

@@ -263,6 +263,16 @@ models:
 	}
 }
 
+// TestMissingVariableOnce: a field whose ${VAR} is missing reports that,
+// not also the rules its unsubstituted value breaks.
+func TestMissingVariableOnce(t *testing.T) {
+	const doc = "_format_version: \"1\"\nprovider_keys:\n  - {display_name: p, provider: openai, api_base: \"${UP}\", secret: x}\n"
+	_, err := resources.Load("r.yaml", []byte(doc), resources.Options{Env: env(nil)})
+	if err == nil || err.Error() != "r.yaml:3:51: provider_keys[0].api_base: environment variable UP is not set (used as ${UP})" {
+		t.Errorf("err = %v", err)
+	}
+}
+
 func TestFormatVersionAndSyntax(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
 		{"", `r.yaml: the file is empty: it needs at least _format_version: "1"`},

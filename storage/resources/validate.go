@@ -199,5 +199,8 @@ func (d *decoder) storageError(base string, err error, rename map[string]string)
 		}
 	}
 	path := join(base, field)
+	if d.bad[path] {
+		return // its ${VAR} is reported already
+	}
 	d.errorf(d.node(path), path, "%s", msg)
 }
