@@ -21,6 +21,7 @@ import (
 	"github.com/aisix/aisix/cli/migrate"
 	"github.com/aisix/aisix/cli/model"
 	"github.com/aisix/aisix/cli/providerkey"
+	"github.com/aisix/aisix/cli/resources"
 	"github.com/aisix/aisix/cli/serve"
 	"github.com/aisix/aisix/cli/status"
 	"github.com/aisix/aisix/cli/usage"
@@ -93,6 +94,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		doctor.NewCmdDoctor(f, nil),
 		newCmdVersion(f),
 	)
+	root.AddCommand(resources.NewCmds(f)...)
 	return root
 }
 
@@ -113,16 +115,29 @@ func exitCode(err error, w io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
+	var ee *cmdutil.ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil && !errors.Is(ee.Err, cmdutil.ErrSilent) && !errors.Is(ee.Err, cmdutil.ErrCancel) {
+			printError(w, ee.Err)
+		}
+		return ee.Code
+	}
 	if errors.Is(err, cmdutil.ErrSilent) || errors.Is(err, cmdutil.ErrCancel) {
 		return ExitFailure
 	}
-	msg := strings.TrimSpace(strings.ReplaceAll(err.Error(), "\n", " "))
-	fmt.Fprintf(w, "aisix: %s\n", msg)
+	msg := printError(w, err)
 	var fe *cmdutil.FlagError
 	if errors.As(err, &fe) || isCobraUsageError(msg) {
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// printError prints err as one line and returns that line.
+func printError(w io.Writer, err error) string {
+	msg := strings.TrimSpace(strings.ReplaceAll(err.Error(), "\n", " "))
+	fmt.Fprintf(w, "aisix: %s\n", msg)
+	return msg
 }
 
 // isCobraUsageError recognises the usage errors cobra makes itself (unknown

@@ -24,3 +24,20 @@ var ErrSilent = errors.New("silent error")
 
 // ErrCancel means the user declined a confirmation; it exits 1 quietly.
 var ErrCancel = errors.New("cancelled")
+
+// ExitError exits with Code. Err, when set, is printed as the one line;
+// without it the command has already said what went wrong.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the underlying error.
+func (e *ExitError) Unwrap() error { return e.Err }
