@@ -74,6 +74,9 @@ type Config struct {
 	// traces to (its base URL, as OTEL_EXPORTER_OTLP_ENDPOINT); empty: no
 	// tracing.
 	OTLPEndpoint string
+	// ResourcesFile, when set, is a resources file serve makes the store
+	// match at start-up and on SIGHUP (resources_file).
+	ResourcesFile string
 
 	// Metrics is the Prometheus listener's settings.
 	Metrics MetricsConfig
@@ -127,6 +130,7 @@ var configKeys = []configKey{
 	// The standard OpenTelemetry variable, not an AISIX_ one: it is what
 	// collectors' and platforms' docs tell operators to set.
 	{"tracing.otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", ""},
+	{"resources_file", "AISIX_RESOURCES_FILE", ""},
 }
 
 // flagKeys maps flag names to the config keys they set.
@@ -150,6 +154,7 @@ var flagKeys = map[string]string{
 	"metrics-addr":  "metrics.addr",
 	"metrics-token": "metrics.token",
 	"otlp-endpoint": "tracing.otlp_endpoint",
+	"resources":     "resources_file",
 }
 
 // LoadConfig resolves the configuration from flags (only those the user set
@@ -219,6 +224,7 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		AzureAuthority:      strings.TrimRight(strings.TrimSpace(v.GetString("upstream.azure_authority")), "/"),
 		VertexTokenURL:      strings.TrimSpace(v.GetString("upstream.vertex_token_url")),
 		OTLPEndpoint:        strings.TrimSpace(v.GetString("tracing.otlp_endpoint")),
+		ResourcesFile:       strings.TrimSpace(v.GetString("resources_file")),
 	}
 	if c.AdminKey == "" {
 		if env := v.GetString("admin_key_env"); env != "" {

@@ -73,6 +73,7 @@ Prometheus metrics are served at /metrics on their own listener
 	fl.Bool("deny-private-egress", false, "also refuse upstreams on loopback, private and unique-local addresses")
 	fl.String("metrics-addr", "127.0.0.1:9090", `Prometheus /metrics listen address ("" disables)`)
 	fl.String("metrics-token", "", "bearer token /metrics requires (default: none)")
+	fl.String("resources", "", "a resources file (aisix apply's format) the store is made to match, --prune included, at start-up and on SIGHUP; an invalid file is refused whole and the last good configuration keeps serving")
 	fl.String("otlp-endpoint", "", "send OpenTelemetry traces over OTLP/HTTP to this collector base URL, e.g. http://localhost:4318 (default $OTEL_EXPORTER_OTLP_ENDPOINT; off when empty)")
 	return cmd
 }
@@ -134,6 +135,21 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	table := routing.NewTable(store, logger.With("component", "routing"),
 		routing.WithEgress(egress), routing.WithAzureTokens(tokens, cfg.AzureAuthority),
 		routing.WithVertexTokens(tokens, cfg.VertexTokenURL))
+	// File mode: the store matches the resources file before the first
+	// load, and again on SIGHUP.
+	resFile, err := newResourcesFile(cfg.ResourcesFile, store, logger.With("component", "resources"), func(ctx context.Context) {
+		if err := table.Reload(ctx); err != nil {
+			logger.Error("reload after the resources file", "err", err)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if resFile != nil {
+		if err := resFile.apply(ctx); err != nil {
+			return err
+		}
+	}
 	if err := table.Reload(ctx); err != nil {
 		return fmt.Errorf("load configuration: %w", err)
 	}
@@ -295,6 +311,9 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	g.Go(func() error { return serveHTTP(proxySrv, proxyLn) })
 	g.Go(func() error { return serveHTTP(adminSrv, adminLn) })
 	g.Go(mets.serve)
+	if resFile != nil {
+		g.Go(func() error { resFile.watch(gctx); return nil })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		draining.Store(true)
