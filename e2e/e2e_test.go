@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,12 +86,13 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waithttp": cmdWaitHTTP,
-			"waitsync": cmdWaitSync,
-			"http":     cmdHTTP,
-			"mock":     cmdMock,
-			"sha256":   cmdSHA256,
-			"jsonget":  cmdJSONGet,
+			"waithttp":  cmdWaitHTTP,
+			"waitsync":  cmdWaitSync,
+			"waitadmin": cmdWaitAdmin,
+			"http":      cmdHTTP,
+			"mock":      cmdMock,
+			"sha256":    cmdSHA256,
+			"jsonget":   cmdJSONGet,
 		},
 	})
 }
@@ -177,6 +179,41 @@ func waitSync(admin, key string) error {
 		time.Sleep(20 * time.Millisecond) // polling a process we do not control
 	}
 	return fmt.Errorf("waitsync: snapshot did not catch up within 30s (%s)", last)
+}
+
+// waitadmin ADMINURL PATH REGEXP: poll GET PATH on the admin API (with
+// $AISIX_ADMIN_KEY) until its body matches REGEXP, for up to 30 seconds:
+// for changes another process makes in its own time (a SIGHUP's reload).
+func cmdWaitAdmin(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: waitadmin ADMINURL PATH REGEXP")
+	}
+	re, err := regexp.Compile(args[2])
+	if err != nil {
+		ts.Fatalf("waitadmin: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req, err := http.NewRequest(http.MethodGet, args[0]+args[1], nil)
+		if err != nil {
+			ts.Fatalf("waitadmin: %v", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+ts.Getenv("AISIX_ADMIN_KEY"))
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if re.Match(b) {
+				return
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process we do not control
+	}
+	ts.Fatalf("waitadmin %s: no match for %q within 30s (last: %.500s)", args[1], args[2], last)
 }
 
 // http [-H 'Name: value']... [-save VAR=field]... [-expand] METHOD URL [bodyfile]
