@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Domain error kinds. Every error a Store returns for a caller mistake wraps
@@ -48,8 +49,16 @@ func FieldErrorf(field, format string, a ...any) error {
 }
 
 // Message returns the human message of err: the Message of a domain error,
-// or err.Error() for anything else.
+// or err.Error() for anything else. Errors joined with errors.Join (Plan
+// reports every error of a Desired at once) give their messages one a line.
 func Message(err error) string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var msgs []string
+		for _, e := range j.Unwrap() {
+			msgs = append(msgs, Message(e))
+		}
+		return strings.Join(msgs, "\n")
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Message
