@@ -123,7 +123,15 @@ func newPlanner(cur *Dataset, d *Desired, opts ApplyOptions) *planner {
 // fail records err as an error of the resource at section[name] (or
 // section[i] when it has no name).
 func (p *planner) fail(section, name string, i int, err error) {
-	p.errs = append(p.errs, inResource(resourcePath(section, name, i), err))
+	p.errs = append(p.errs, ResourceError(section, name, i, err))
+}
+
+// ResourceError is err as an error of the i-th resource of a section of a
+// configuration (provider_keys, models, api_keys), named as Plan names
+// them: its field and message start with section[name], or section[i]
+// when the resource has no name.
+func ResourceError(section, name string, i int, err error) error {
+	return inResource(resourcePath(section, name, i), err)
 }
 
 func resourcePath(section, name string, i int) string {

@@ -62,12 +62,52 @@ func (s *Server) classify(err error) (int, errorBody) {
 		if errors.As(err, &se) && se.Message != "" {
 			body = errorBody{ErrorMsg: se.Message, Field: se.Field}
 		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 1 {
+			// Several errors at once (an apply): each one, and all of them
+			// one a line as the message.
+			body = errorBody{ErrorMsg: storage.Message(err)}
+			for _, e := range j.Unwrap() {
+				body.Errors = append(body.Errors, errorBodyOf(e))
+			}
+		}
 		return k.status, body
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusServiceUnavailable, errorBody{ErrorMsg: "request cancelled or timed out"}
 	}
 	return http.StatusInternalServerError, errorBody{ErrorMsg: "internal error"}
+}
+
+// errorBodyOf is one of several errors answered at once: its message and
+// field, and the kind's name when it is not the response's own.
+func errorBodyOf(err error) errorBody {
+	body := errorBody{ErrorMsg: storage.Message(err)}
+	var se *storage.Error
+	if errors.As(err, &se) {
+		body.Field = se.Field
+		body.Kind = kindName(se.Kind)
+	}
+	return body
+}
+
+// Kind names of an errorBody within errors.
+var kindNames = map[error]string{
+	storage.ErrInvalid:          "invalid",
+	storage.ErrNotFound:         "not_found",
+	storage.ErrConflict:         "conflict",
+	storage.ErrRevisionMismatch: "revision_mismatch",
+}
+
+func kindName(kind error) string { return kindNames[kind] }
+
+// kindOf is the domain error a kind name stands for, nil for none.
+func kindOf(name string) error {
+	for k, n := range kindNames {
+		if n == name {
+			return k
+		}
+	}
+	return nil
 }
 
 // writeError answers err in the JSON envelope and returns the status sent.
