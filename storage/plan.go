@@ -155,8 +155,9 @@ func inResource(path string, err error) error {
 	return out
 }
 
-// unique reports the names listed more than once, as one ErrConflict each.
-func (p *planner) unique(section string, names []string) {
+// unique reports the names listed more than once, as one ErrConflict
+// each, and returns the set of names.
+func (p *planner) unique(section string, names []string) map[string]bool {
 	seen := make(map[string]int, len(names))
 	for _, n := range names {
 		if n != "" {
@@ -173,6 +174,11 @@ func (p *planner) unique(section string, names []string) {
 	for _, n := range dups {
 		p.errs = append(p.errs, Errorf(ErrConflict, "%s[%s]: the name %q is listed %d times", section, n, n, seen[n]))
 	}
+	set := make(map[string]bool, len(seen))
+	for n := range seen {
+		set[n] = true
+	}
+	return set
 }
 
 func (p *planner) checkProviderKeys() {
@@ -193,11 +199,7 @@ func (p *planner) checkProviderKeys() {
 		}
 		p.upsert(groupProviderKeys, KindProviderKey, pk.DisplayName, cur != nil, cur.id(), p.providerKeyFields(cur, pk))
 	}
-	p.unique(sectionProviderKeys, names)
-	desired := make(map[string]bool, len(p.d.ProviderKeys))
-	for i := range p.d.ProviderKeys {
-		desired[p.d.ProviderKeys[i].DisplayName] = true
-	}
+	desired := p.unique(sectionProviderKeys, names)
 	for i := range p.cur.ProviderKeys {
 		if pk := &p.cur.ProviderKeys[i]; !desired[pk.DisplayName] {
 			p.unnamed(groupProviderKeys, KindProviderKey, pk.DisplayName, pk.ID)
@@ -339,11 +341,7 @@ func (p *planner) checkModels() {
 		}
 		p.upsert(group, KindModelRow, m.DisplayName, cur != nil, cur.id(), p.modelFieldChanges(cur, m))
 	}
-	p.unique(sectionModels, names)
-	desired := make(map[string]bool, len(p.d.Models))
-	for i := range p.d.Models {
-		desired[p.d.Models[i].DisplayName] = true
-	}
+	desired := p.unique(sectionModels, names)
 	for i := range p.cur.Models {
 		m := &p.cur.Models[i]
 		if desired[m.DisplayName] {
@@ -481,11 +479,7 @@ func (p *planner) checkAPIKeys() {
 		cur := p.curKey[k.DisplayName]
 		p.upsert(groupAPIKeys, KindAPIKey, k.DisplayName, cur != nil, cur.id(), apiKeyFields(cur, k))
 	}
-	p.unique(sectionAPIKeys, names)
-	desired := make(map[string]bool, len(p.d.APIKeys))
-	for i := range p.d.APIKeys {
-		desired[p.d.APIKeys[i].DisplayName] = true
-	}
+	desired := p.unique(sectionAPIKeys, names)
 	for i := range p.cur.APIKeys {
 		k := &p.cur.APIKeys[i]
 		if k.DisplayName == "" || !desired[k.DisplayName] {

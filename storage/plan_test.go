@@ -45,6 +45,18 @@ func stored(d storage.Desired) storage.Dataset {
 	return ds
 }
 
+// wantPlan fails t unless planning d over cur gives the actions want.
+func wantPlan(t *testing.T, cur storage.Dataset, d storage.Desired, opts storage.ApplyOptions, want string) {
+	t.Helper()
+	cs, err := storage.Plan(cur, d, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(cs); got != want {
+		t.Errorf("plan = %s\nwant   %s", got, want)
+	}
+}
+
 func actions(cs []storage.Change) string {
 	var out []string
 	for _, c := range cs {
@@ -55,22 +67,10 @@ func actions(cs []storage.Change) string {
 
 func TestPlanCreateThenUnchanged(t *testing.T) {
 	d := desiredTutorial()
-	cs, err := storage.Plan(storage.Dataset{}, d, storage.ApplyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "create provider_key openai; create model gpt-4o; create model chat; create api_key ci"
-	if got := actions(cs); got != want {
-		t.Errorf("plan from empty = %s\nwant %s", got, want)
-	}
-	cs, err = storage.Plan(stored(d), d, storage.ApplyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = "unchanged provider_key openai; unchanged model chat; unchanged model gpt-4o; unchanged api_key ci"
-	if got := actions(cs); got != want {
-		t.Errorf("plan of the same = %s\nwant %s", got, want)
-	}
+	wantPlan(t, storage.Dataset{}, d, storage.ApplyOptions{},
+		"create provider_key openai; create model gpt-4o; create model chat; create api_key ci")
+	wantPlan(t, stored(d), d, storage.ApplyOptions{},
+		"unchanged provider_key openai; unchanged model chat; unchanged model gpt-4o; unchanged api_key ci")
 }
 
 func TestPlanFieldChanges(t *testing.T) {
@@ -108,22 +108,10 @@ func TestPlanPrune(t *testing.T) {
 	cur := stored(desiredTutorial())
 	cur.APIKeys = append(cur.APIKeys, storage.APIKey{ID: "anon", KeyHash: hashA, AllowedModels: []string{"*"}})
 	d := storage.Desired{ProviderKeys: desiredTutorial().ProviderKeys}
-	cs, err := storage.Plan(cur, d, storage.ApplyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "unchanged provider_key openai; unmanaged model chat; unmanaged model gpt-4o; unmanaged api_key ; unmanaged api_key ci"
-	if got := actions(cs); got != want {
-		t.Errorf("without prune = %s\nwant %s", got, want)
-	}
-	cs, err = storage.Plan(cur, d, storage.ApplyOptions{Prune: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = "delete api_key ; delete api_key ci; delete model chat; delete model gpt-4o; unchanged provider_key openai"
-	if got := actions(cs); got != want {
-		t.Errorf("with prune = %s\nwant %s", got, want)
-	}
+	wantPlan(t, cur, d, storage.ApplyOptions{},
+		"unchanged provider_key openai; unmanaged model chat; unmanaged model gpt-4o; unmanaged api_key ; unmanaged api_key ci")
+	wantPlan(t, cur, d, storage.ApplyOptions{Prune: true},
+		"delete api_key ; delete api_key ci; delete model chat; delete model gpt-4o; unchanged provider_key openai")
 }
 
 func TestPlanErrors(t *testing.T) {

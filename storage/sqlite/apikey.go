@@ -208,13 +208,19 @@ func (w *txWrite) writeAllowed(id string, ids []any, replace bool) error {
 	return nil
 }
 
+// apiKeyArgs are the rate_limit and budget columns of k and the revision
+// to stamp it with.
+func (w *txWrite) apiKeyArgs(k *storage.APIKey) (rateLimit, budget any, rev int64, err error) {
+	if rateLimit, budget, err = limitArgs(k); err != nil {
+		return nil, nil, 0, err
+	}
+	rev, err = w.revision()
+	return rateLimit, budget, rev, err
+}
+
 // insertAPIKey stores k under id, allowing the models ids (resolveAllowed's).
 func (w *txWrite) insertAPIKey(id string, k *storage.APIKey, ids []any) error {
-	rateLimit, budget, err := limitArgs(k)
-	if err != nil {
-		return err
-	}
-	rev, err := w.revision()
+	rateLimit, budget, rev, err := w.apiKeyArgs(k)
 	if err != nil {
 		return err
 	}
@@ -228,11 +234,7 @@ func (w *txWrite) insertAPIKey(id string, k *storage.APIKey, ids []any) error {
 
 // updateAPIKey replaces the caller key k.ID, as insertAPIKey stores one.
 func (w *txWrite) updateAPIKey(k *storage.APIKey, ids []any) error {
-	rateLimit, budget, err := limitArgs(k)
-	if err != nil {
-		return err
-	}
-	rev, err := w.revision()
+	rateLimit, budget, rev, err := w.apiKeyArgs(k)
 	if err != nil {
 		return err
 	}
