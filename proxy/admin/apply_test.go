@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/storagetest"
 )
 
 // applyBody is a configuration of one provider key, a direct model on it
@@ -116,5 +117,23 @@ func TestApplyRouteErrors(t *testing.T) {
 	}
 	if n := e.changes.Load(); n != 0 {
 		t.Errorf("failed applies called OnChange %d times", n)
+	}
+}
+
+// BenchmarkClientApply measures the remote apply of 1,000 models and
+// 10,000 caller keys: one request, one transaction.
+func BenchmarkClientApply(b *testing.B) {
+	d := storagetest.Large(20, 1000, 10000)
+	for b.Loop() {
+		b.StopTimer()
+		c, _ := newClient(b)
+		b.StartTimer()
+		res, err := c.Apply(b.Context(), d, storage.ApplyOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !res.Applied || len(res.Changes) != 11020 {
+			b.Fatalf("applied %v, %d changes", res.Applied, len(res.Changes))
+		}
 	}
 }

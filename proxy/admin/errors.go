@@ -145,6 +145,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // decodeBody reads r's JSON body into dst: application/json only, at most
 // maxBody bytes, no unknown fields, nothing after the value.
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	return s.decodeBodyUpTo(w, r, dst, s.maxBody)
+}
+
+// decodeBodyUpTo is decodeBody with its own cap, for the one body that
+// holds a whole configuration (POST /admin/v1/apply).
+func (s *Server) decodeBodyUpTo(w http.ResponseWriter, r *http.Request, dst any, maxBody int64) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		return errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json (none given)")
@@ -152,10 +158,10 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) err
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json (got %q)", ct)
 	}
-	if r.ContentLength > s.maxBody {
-		return &http.MaxBytesError{Limit: s.maxBody}
+	if r.ContentLength > maxBody {
+		return &http.MaxBytesError{Limit: maxBody}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

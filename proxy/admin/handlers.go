@@ -374,6 +374,11 @@ func mintKey() (plaintext, hash string, err error) {
 
 // Configuration as code.
 
+// applyBodyFactor is how many times MaxBodyBytes an apply's body may be:
+// it holds a whole configuration (32 MiB by default, which 10,000 caller
+// keys and 1,000 models fit in many times over).
+const applyBodyFactor = 16
+
 // apply makes the store match a whole configuration in one transaction
 // (storage.Applier) and answers the storage.ApplyResult: 200 whether or
 // not anything changed. The proxy reloads once, after an apply that wrote.
@@ -383,7 +388,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) (response, error)
 		return response{}, errorf(http.StatusNotImplemented, "this server's store cannot apply a configuration")
 	}
 	var in applyInput
-	if err := s.decodeBody(w, r, &in); err != nil {
+	if err := s.decodeBodyUpTo(w, r, &in, applyBodyFactor*s.maxBody); err != nil {
 		return response{}, err
 	}
 	d, err := in.Desired.toStorage()

@@ -8,54 +8,14 @@ import (
 
 	"github.com/aisix/aisix/storage"
 	"github.com/aisix/aisix/storage/sqlite"
+	"github.com/aisix/aisix/storage/storagetest"
 )
 
-// desiredOf is a configuration of providerKeys provider keys, models
-// models (one in ten a routing model over three direct ones) and apiKeys
-// caller keys, references by name.
-func desiredOf(providerKeys, models, apiKeys int) storage.Desired {
-	var d storage.Desired
-	for i := range providerKeys {
-		d.ProviderKeys = append(d.ProviderKeys, storage.ProviderKey{
-			DisplayName: fmt.Sprintf("pk-%04d", i), Provider: "openai", Secret: fmt.Sprintf("sk-%04d-0123456789abcdef", i),
-		})
-	}
-	routers := models / 10
-	direct := models - routers
-	for i := range direct {
-		d.Models = append(d.Models, storage.Model{
-			DisplayName: fmt.Sprintf("direct-%04d", i), Provider: "openai", ModelName: "gpt-4o",
-			ProviderKeyID: fmt.Sprintf("pk-%04d", i%providerKeys), Timeout: new(int64(30000)), Retries: new(2),
-			Cooldown: &storage.Cooldown{TriggerStatuses: []int{429, 503}},
-		})
-	}
-	for i := range routers {
-		var targets []storage.Target
-		for j := range 3 {
-			targets = append(targets, storage.Target{Model: fmt.Sprintf("direct-%04d", (3*i+j)%direct), Weight: new(j + 1)})
-		}
-		d.Models = append(d.Models, storage.Model{
-			DisplayName: fmt.Sprintf("router-%04d", i),
-			Routing:     &storage.Routing{Strategy: storage.StrategyWeighted, Targets: targets, MaxFallbacks: new(2)},
-		})
-	}
-	for i := range apiKeys {
-		allowed := []string{"*"}
-		if i%4 == 0 {
-			allowed = []string{"router-0001", "direct-0002"}
-		}
-		d.APIKeys = append(d.APIKeys, storage.APIKey{
-			DisplayName: fmt.Sprintf("key-%05d", i), KeyHash: hashOf(fmt.Sprint(i)), AllowedModels: allowed,
-		})
-	}
-	return d
-}
-
-// fill writes desiredOf's configuration one resource at a time.
+// fill writes storagetest.Large's configuration one resource at a time.
 func fill(tb testing.TB, s *sqlite.Store, providerKeys, models, apiKeys int) {
 	tb.Helper()
 	ctx := context.Background()
-	d := desiredOf(providerKeys, models, apiKeys)
+	d := storagetest.Large(providerKeys, models, apiKeys)
 	pkIDs := make(map[string]string, providerKeys)
 	for _, pk := range d.ProviderKeys {
 		pk, err := s.CreateProviderKey(ctx, pk)
@@ -79,7 +39,7 @@ func fill(tb testing.TB, s *sqlite.Store, providerKeys, models, apiKeys int) {
 // caller keys in an empty store, and the no-op apply of the same
 // configuration again.
 func BenchmarkApply(b *testing.B) {
-	d := desiredOf(20, 1000, 10000)
+	d := storagetest.Large(20, 1000, 10000)
 	ctx := context.Background()
 	b.Run("create", func(b *testing.B) {
 		b.ReportAllocs()

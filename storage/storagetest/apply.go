@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -475,4 +476,45 @@ unchanged model gpt-4o
 type applyCase struct {
 	name string
 	fn   func(t *testing.T, s ApplyStore)
+}
+
+// Large is a configuration of providerKeys provider keys, models
+// models (one in ten a routing model over three direct ones) and apiKeys
+// caller keys, references by name, as Apply takes it: for benchmarks.
+func Large(providerKeys, models, apiKeys int) storage.Desired {
+	var d storage.Desired
+	for i := range providerKeys {
+		d.ProviderKeys = append(d.ProviderKeys, storage.ProviderKey{
+			DisplayName: fmt.Sprintf("pk-%04d", i), Provider: "openai", Secret: fmt.Sprintf("sk-%04d-0123456789abcdef", i),
+		})
+	}
+	routers := models / 10
+	direct := models - routers
+	for i := range direct {
+		d.Models = append(d.Models, storage.Model{
+			DisplayName: fmt.Sprintf("direct-%04d", i), Provider: "openai", ModelName: "gpt-4o",
+			ProviderKeyID: fmt.Sprintf("pk-%04d", i%providerKeys), Timeout: new(int64(30000)), Retries: new(2),
+			Cooldown: &storage.Cooldown{TriggerStatuses: []int{429, 503}},
+		})
+	}
+	for i := range routers {
+		var targets []storage.Target
+		for j := range 3 {
+			targets = append(targets, storage.Target{Model: fmt.Sprintf("direct-%04d", (3*i+j)%direct), Weight: new(j + 1)})
+		}
+		d.Models = append(d.Models, storage.Model{
+			DisplayName: fmt.Sprintf("router-%04d", i),
+			Routing:     &storage.Routing{Strategy: storage.StrategyWeighted, Targets: targets, MaxFallbacks: new(2)},
+		})
+	}
+	for i := range apiKeys {
+		allowed := []string{"*"}
+		if i%4 == 0 {
+			allowed = []string{"router-0001", "direct-0002"}
+		}
+		d.APIKeys = append(d.APIKeys, storage.APIKey{
+			DisplayName: fmt.Sprintf("key-%05d", i), KeyHash: keyHash(fmt.Sprint(i)), AllowedModels: allowed,
+		})
+	}
+	return d
 }
