@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -197,3 +198,18 @@ func TestPlanModelFields(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestJoined(t *testing.T) {
+	a, b := storage.FieldErrorf("x", "bad"), storage.Errorf(storage.ErrConflict, "taken")
+	if got := storage.Message(errors.Join(a, b)); got != "x: bad\ntaken" {
+		t.Errorf("Message of joined = %q", got)
+	}
+	// A wrap of several errors that are not all domain errors is one error.
+	other := fmt.Errorf("%w: %w", errors.New("decode"), a)
+	if storage.Joined(other) != nil || storage.Message(other) != "x: bad" {
+		t.Errorf("Joined(%v) = %v, Message %q", other, storage.Joined(other), storage.Message(other))
+	}
+	if storage.Joined(errors.Join(a)) != nil {
+		t.Error("one joined error is not several")
+	}
+}

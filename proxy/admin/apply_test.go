@@ -88,6 +88,7 @@ func TestApplyRouteErrors(t *testing.T) {
 			`"errors":[{"error_msg":"models[a].routing.targets[0].model: \"gpt-4o-tertiary\" is not a model in the file or the store","field":"models[a].routing.targets[0].model","kind":"invalid"}`,
 		}},
 		{"unknown field", `{"desired": {"models": [{"display_name": "a", "modle_name": "x"}]}}`, 400, []string{`unknown field \"modle_name\"`}},
+		{"no desired", `{"prune": true}`, 400, []string{`desired: is required`}},
 		{"unknown option", `{"desired": {}, "purge": true}`, 400, []string{`unknown field \"purge\"`}},
 		{"masked secret", `{"desired": {"provider_keys": [{"display_name": "k", "provider": "openai", "secret": "sk-…abcd"}]}}`, 400,
 			[]string{`provider_keys[k].secret: is a masked value`}},

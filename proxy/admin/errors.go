@@ -62,11 +62,11 @@ func (s *Server) classify(err error) (int, errorBody) {
 		if errors.As(err, &se) && se.Message != "" {
 			body = errorBody{ErrorMsg: se.Message, Field: se.Field}
 		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 1 {
+		if errs := storage.Joined(err); errs != nil {
 			// Several errors at once (an apply): each one, and all of them
 			// one a line as the message.
 			body = errorBody{ErrorMsg: storage.Message(err)}
-			for _, e := range j.Unwrap() {
+			for _, e := range errs {
 				body.Errors = append(body.Errors, errorBodyOf(e))
 			}
 		}

@@ -391,6 +391,9 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request) (response, error)
 	if err := s.decodeBodyUpTo(w, r, &in, applyBodyFactor*s.maxBody); err != nil {
 		return response{}, err
 	}
+	if in.Desired == nil {
+		return response{}, storage.FieldErrorf("desired", "is required: the configuration to apply ({} for an empty one)")
+	}
 	d, err := in.Desired.toStorage()
 	if err != nil {
 		return response{}, err

@@ -599,7 +599,9 @@ func (in *providerKeyTestInput) request() (keycheck.Request, error) {
 // provider_key_id holds its provider key's display_name: references are
 // by name, as in a configuration file.
 type applyInput struct {
-	Desired    desiredInput `json:"desired"`
+	// Desired is required: an empty configuration is {} (which, with
+	// prune, deletes everything).
+	Desired    *desiredInput `json:"desired"`
 	Prune      bool         `json:"prune,omitempty"`
 	DryRun     bool         `json:"dry_run,omitempty"`
 	IfRevision int64        `json:"if_revision,omitempty"`
@@ -648,8 +650,8 @@ func (in *desiredInput) toStorage() (storage.Desired, error) {
 }
 
 // desiredBody is d on the wire: what Client.Apply sends.
-func desiredBody(d storage.Desired) desiredInput {
-	in := desiredInput{
+func desiredBody(d storage.Desired) *desiredInput {
+	in := &desiredInput{
 		ProviderKeys: make([]providerKeyInput, 0, len(d.ProviderKeys)),
 		Models:       make([]modelInput, 0, len(d.Models)),
 		APIKeys:      make([]apiKeyInput, 0, len(d.APIKeys)),
