@@ -602,9 +602,9 @@ type applyInput struct {
 	// Desired is required: an empty configuration is {} (which, with
 	// prune, deletes everything).
 	Desired    *desiredInput `json:"desired"`
-	Prune      bool         `json:"prune,omitempty"`
-	DryRun     bool         `json:"dry_run,omitempty"`
-	IfRevision int64        `json:"if_revision,omitempty"`
+	Prune      bool          `json:"prune,omitempty"`
+	DryRun     bool          `json:"dry_run,omitempty"`
+	IfRevision int64         `json:"if_revision,omitempty"`
 }
 
 // desiredInput is a storage.Desired on the wire.
