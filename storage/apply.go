@@ -7,7 +7,9 @@ import "context"
 // model's ProviderKeyID holds its provider key's display name, routing
 // targets and allowed_models hold model names (as they always do). Ids,
 // revisions and timestamps are ignored. Caller keys need a display name
-// here: it is what identifies them across applies.
+// here: it is what identifies them across applies. A provider key with an
+// empty Secret keeps the stored secret (a key to be created needs one),
+// so a file may leave secrets out once they are stored.
 type Desired struct {
 	ProviderKeys []ProviderKey
 	Models       []Model
@@ -64,7 +66,10 @@ type FieldChange struct {
 type ApplyResult struct {
 	// Changes are in the order they are applied: creates and updates of
 	// provider keys, direct models, routing models and caller keys, then
-	// deletes in the reverse order; unchanged and unmanaged resources last.
+	// deletes in the reverse order; unchanged and unmanaged resources last
+	// (each group sorted by name). One exception: a store deletes caller
+	// keys before anything else, so that a key_hash a deleted key had is
+	// free for a created one.
 	Changes []Change `json:"changes"`
 	// Revision is the store revision after the apply (before it, for a
 	// dry run or an apply that changed nothing).

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Domain error kinds. Every error a Store returns for a caller mistake wraps
@@ -48,11 +49,40 @@ func FieldErrorf(field, format string, a ...any) error {
 }
 
 // Message returns the human message of err: the Message of a domain error,
-// or err.Error() for anything else.
+// or err.Error() for anything else. Errors joined with errors.Join (Plan
+// reports every error of a Desired at once) give their messages one a line.
 func Message(err error) string {
+	if errs := Joined(err); errs != nil {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = Message(e)
+		}
+		return strings.Join(msgs, "\n")
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Message
 	}
 	return err.Error()
+}
+
+// Joined returns the errors err joins when it is several domain errors
+// reported at once (errors.Join of *Error values, as Plan returns), and
+// nil for anything else, a single error included.
+func Joined(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return nil
+	}
+	errs := j.Unwrap()
+	if len(errs) < 2 {
+		return nil
+	}
+	for _, e := range errs {
+		var de *Error
+		if !errors.As(e, &de) {
+			return nil
+		}
+	}
+	return errs
 }

@@ -32,7 +32,10 @@ type Client struct {
 	hc   *http.Client
 }
 
-var _ storage.Store = (*Client)(nil)
+var (
+	_ storage.Store   = (*Client)(nil)
+	_ storage.Applier = (*Client)(nil)
+)
 
 // NewClient returns a client of the admin API at baseURL (for example
 // http://127.0.0.1:3001) that authenticates with adminKey. A nil hc uses a
@@ -118,6 +121,17 @@ func (c *Client) statusError(status int, raw []byte) error {
 		return fmt.Errorf("%w by %s", ErrAdminKeyRejected, c.base)
 	default:
 		return fmt.Errorf("aisix admin API at %s answered %d: %s", c.base, status, eb.ErrorMsg)
+	}
+	if len(eb.Errors) > 1 {
+		errs := make([]error, len(eb.Errors))
+		for i, e := range eb.Errors {
+			k := kindOf(e.Kind)
+			if k == nil {
+				k = kind
+			}
+			errs[i] = &storage.Error{Kind: k, Field: e.Field, Message: e.ErrorMsg}
+		}
+		return errors.Join(errs...)
 	}
 	return &storage.Error{Kind: kind, Field: eb.Field, Message: eb.ErrorMsg}
 }
@@ -363,6 +377,19 @@ func (c *Client) RotateAPIKey(ctx context.Context, id string) (storage.APIKey, s
 		return storage.APIKey{}, "", err
 	}
 	return apiKeyFromEntry(&out.Entry), out.Plaintext, nil
+}
+
+// Apply makes the server's store match d in one transaction
+// (POST /admin/v1/apply); the secrets of d's provider keys are sent. Its
+// errors are the store's, every one of them: several come back joined
+// (errors.Join), as storage.Plan returns them.
+func (c *Client) Apply(ctx context.Context, d storage.Desired, opts storage.ApplyOptions) (storage.ApplyResult, error) {
+	in := applyInput{Desired: desiredBody(d), Prune: opts.Prune, DryRun: opts.DryRun, IfRevision: opts.IfRevision}
+	var res storage.ApplyResult
+	if err := c.do(ctx, http.MethodPost, "/admin/v1/apply", in, 0, &res); err != nil {
+		return storage.ApplyResult{}, err
+	}
+	return res, nil
 }
 
 // ModelsStatus reads the runtime status of every model, in store order.

@@ -30,6 +30,10 @@ func TestClientConformance(t *testing.T) {
 		c, _ := newClient(t)
 		return c
 	})
+	storagetest.RunApply(t, func(t *testing.T) storagetest.ApplyStore {
+		c, _ := newClient(t)
+		return c
+	})
 }
 
 func TestClientErrors(t *testing.T) {

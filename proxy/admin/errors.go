@@ -62,12 +62,52 @@ func (s *Server) classify(err error) (int, errorBody) {
 		if errors.As(err, &se) && se.Message != "" {
 			body = errorBody{ErrorMsg: se.Message, Field: se.Field}
 		}
+		if errs := storage.Joined(err); errs != nil {
+			// Several errors at once (an apply): each one, and all of them
+			// one a line as the message.
+			body = errorBody{ErrorMsg: storage.Message(err)}
+			for _, e := range errs {
+				body.Errors = append(body.Errors, errorBodyOf(e))
+			}
+		}
 		return k.status, body
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusServiceUnavailable, errorBody{ErrorMsg: "request cancelled or timed out"}
 	}
 	return http.StatusInternalServerError, errorBody{ErrorMsg: "internal error"}
+}
+
+// errorBodyOf is one of several errors answered at once: its message and
+// field, and the kind's name when it is not the response's own.
+func errorBodyOf(err error) errorBody {
+	body := errorBody{ErrorMsg: storage.Message(err)}
+	var se *storage.Error
+	if errors.As(err, &se) {
+		body.Field = se.Field
+		body.Kind = kindName(se.Kind)
+	}
+	return body
+}
+
+// Kind names of an errorBody within errors.
+var kindNames = map[error]string{
+	storage.ErrInvalid:          "invalid",
+	storage.ErrNotFound:         "not_found",
+	storage.ErrConflict:         "conflict",
+	storage.ErrRevisionMismatch: "revision_mismatch",
+}
+
+func kindName(kind error) string { return kindNames[kind] }
+
+// kindOf is the domain error a kind name stands for, nil for none.
+func kindOf(name string) error {
+	for k, n := range kindNames {
+		if n == name {
+			return k
+		}
+	}
+	return nil
 }
 
 // writeError answers err in the JSON envelope and returns the status sent.
@@ -105,6 +145,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // decodeBody reads r's JSON body into dst: application/json only, at most
 // maxBody bytes, no unknown fields, nothing after the value.
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	return s.decodeBodyUpTo(w, r, dst, s.maxBody)
+}
+
+// decodeBodyUpTo is decodeBody with its own cap, for the one body that
+// holds a whole configuration (POST /admin/v1/apply).
+func (s *Server) decodeBodyUpTo(w http.ResponseWriter, r *http.Request, dst any, maxBody int64) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		return errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json (none given)")
@@ -112,10 +158,10 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) err
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json (got %q)", ct)
 	}
-	if r.ContentLength > s.maxBody {
-		return &http.MaxBytesError{Limit: s.maxBody}
+	if r.ContentLength > maxBody {
+		return &http.MaxBytesError{Limit: maxBody}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -24,6 +24,8 @@ const (
 	kindProviderKey = "provider_keys"
 	kindModel       = "models"
 	kindAPIKey      = "apikeys"
+	// kindApply is a whole configuration (POST /admin/v1/apply).
+	kindApply = "apply"
 )
 
 // response is what an API handler answers on success.
@@ -35,6 +37,9 @@ type response struct {
 	revision int64
 	// location is sent on 201.
 	location string
+	// unchanged marks a write that wrote nothing (a dry run, an apply
+	// with no change): OnChange is not called.
+	unchanged bool
 }
 
 type apiFunc func(w http.ResponseWriter, r *http.Request) (response, error)
@@ -68,7 +73,7 @@ func (s *Server) handleAuthed(pattern, kind string, write bool, fn apiFunc) {
 			}
 			return
 		}
-		if write && s.onChange != nil {
+		if write && !resp.unchanged && s.onChange != nil {
 			s.onChange()
 		}
 		if resp.revision > 0 {
@@ -365,6 +370,46 @@ func mintKey() (plaintext, hash string, err error) {
 	plaintext = "sk-" + hex.EncodeToString(b[:])
 	sum := sha256.Sum256([]byte(plaintext))
 	return plaintext, hex.EncodeToString(sum[:]), nil
+}
+
+// Configuration as code.
+
+// applyBodyFactor is how many times MaxBodyBytes an apply's body may be:
+// it holds a whole configuration (32 MiB by default, which 10,000 caller
+// keys and 1,000 models fit in many times over).
+const applyBodyFactor = 16
+
+// apply makes the store match a whole configuration in one transaction
+// (storage.Applier) and answers the storage.ApplyResult: 200 whether or
+// not anything changed. The proxy reloads once, after an apply that wrote.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request) (response, error) {
+	ap, ok := s.store.(storage.Applier)
+	if !ok {
+		return response{}, errorf(http.StatusNotImplemented, "this server's store cannot apply a configuration")
+	}
+	var in applyInput
+	if err := s.decodeBodyUpTo(w, r, &in, applyBodyFactor*s.maxBody); err != nil {
+		return response{}, err
+	}
+	if in.Desired == nil {
+		return response{}, storage.FieldErrorf("desired", "is required: the configuration to apply ({} for an empty one)")
+	}
+	d, err := in.Desired.toStorage()
+	if err != nil {
+		return response{}, err
+	}
+	res, err := ap.Apply(r.Context(), d, storage.ApplyOptions{Prune: in.Prune, DryRun: in.DryRun, IfRevision: in.IfRevision})
+	if err != nil {
+		return response{}, err
+	}
+	if res.Changes == nil {
+		res.Changes = []storage.Change{}
+	}
+	resp := response{status: http.StatusOK, body: res, unchanged: !res.Applied}
+	if res.Applied {
+		resp.revision = res.Revision
+	}
+	return resp, nil
 }
 
 // Runtime status.

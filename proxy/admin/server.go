@@ -196,6 +196,8 @@ func (s *Server) registerRoutes() {
 	s.handleAPI("DELETE /admin/v1/apikeys/{id}", kindAPIKey, deleteHandler(s.store.DeleteAPIKey))
 	s.handleAPI("POST /admin/v1/apikeys/{id}/rotate", kindAPIKey, s.rotateAPIKey)
 
+	s.handleAPI("POST /admin/v1/apply", kindApply, s.apply)
+
 	s.handleAPI("GET /admin/v1/info", "", s.info)
 	s.handleAPI("GET /admin/v1/events", "", s.listEvents)
 	s.handleAPI("GET /admin/v1/usage", "", s.usage)

@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -64,6 +65,13 @@ type deleted struct {
 type errorBody struct {
 	ErrorMsg string `json:"error_msg"`
 	Field    string `json:"field,omitempty"`
+	// Errors lists each error when there are several (an apply reports
+	// every error of the configuration at once); ErrorMsg then holds all
+	// their messages, one a line.
+	Errors []errorBody `json:"errors,omitempty"`
+	// Kind is set within Errors: invalid, not_found, conflict or
+	// revision_mismatch.
+	Kind string `json:"kind,omitempty"`
 }
 
 // providerKeyInput is the body of a provider key POST or PUT.
@@ -583,4 +591,79 @@ func (in *providerKeyTestInput) request() (keycheck.Request, error) {
 		return keycheck.Request{}, storage.FieldErrorf("timeout_ms", "must be between 0 (the default, %d) and %d", keycheck.DefaultTimeout.Milliseconds(), keycheck.MaxTimeout.Milliseconds())
 	}
 	return keycheck.Request{Model: strings.TrimSpace(in.Model), Timeout: time.Duration(in.TimeoutMs) * time.Millisecond}, nil
+}
+
+// applyInput is the body of POST /admin/v1/apply: a whole configuration
+// and how to apply it (storage.ApplyOptions). Each resource has the shape
+// its own POST takes, secrets included, except that a direct model's
+// provider_key_id holds its provider key's display_name: references are
+// by name, as in a configuration file.
+type applyInput struct {
+	// Desired is required: an empty configuration is {} (which, with
+	// prune, deletes everything).
+	Desired    *desiredInput `json:"desired"`
+	Prune      bool          `json:"prune,omitempty"`
+	DryRun     bool          `json:"dry_run,omitempty"`
+	IfRevision int64         `json:"if_revision,omitempty"`
+}
+
+// desiredInput is a storage.Desired on the wire.
+type desiredInput struct {
+	ProviderKeys []providerKeyInput `json:"provider_keys"`
+	Models       []modelInput       `json:"models"`
+	APIKeys      []apiKeyInput      `json:"api_keys"`
+}
+
+// toStorage is the configuration the input describes, or every error its
+// entries have (a provider key's secret given twice or masked, a caller
+// key's expires_at that is not a time), each naming its entry as
+// storage.Plan does.
+func (in *desiredInput) toStorage() (storage.Desired, error) {
+	d := storage.Desired{
+		ProviderKeys: make([]storage.ProviderKey, 0, len(in.ProviderKeys)),
+		Models:       make([]storage.Model, 0, len(in.Models)),
+		APIKeys:      make([]storage.APIKey, 0, len(in.APIKeys)),
+	}
+	var errs []error
+	for i := range in.ProviderKeys {
+		pk := &in.ProviderKeys[i]
+		secret, _, err := pk.secret()
+		if err == nil && looksMasked(secret) {
+			err = storage.FieldErrorf("secret", "is a masked value as shown by GET; send the real secret, or omit it to keep the stored one")
+		}
+		if err != nil {
+			errs = append(errs, storage.ResourceError("provider_keys", pk.DisplayName, i, err))
+		}
+		d.ProviderKeys = append(d.ProviderKeys, pk.toStorage("", secret))
+	}
+	for i := range in.Models {
+		d.Models = append(d.Models, in.Models[i].Model)
+	}
+	for i := range in.APIKeys {
+		k, err := in.APIKeys[i].toStorage("")
+		if err != nil {
+			errs = append(errs, storage.ResourceError("api_keys", k.DisplayName, i, err))
+		}
+		d.APIKeys = append(d.APIKeys, k)
+	}
+	return d, errors.Join(errs...)
+}
+
+// desiredBody is d on the wire: what Client.Apply sends.
+func desiredBody(d storage.Desired) *desiredInput {
+	in := &desiredInput{
+		ProviderKeys: make([]providerKeyInput, 0, len(d.ProviderKeys)),
+		Models:       make([]modelInput, 0, len(d.Models)),
+		APIKeys:      make([]apiKeyInput, 0, len(d.APIKeys)),
+	}
+	for _, pk := range d.ProviderKeys {
+		in.ProviderKeys = append(in.ProviderKeys, providerKeyBody(pk))
+	}
+	for _, m := range d.Models {
+		in.Models = append(in.Models, modelInput{m})
+	}
+	for _, k := range d.APIKeys {
+		in.APIKeys = append(in.APIKeys, apiKeyBody(k))
+	}
+	return in
 }

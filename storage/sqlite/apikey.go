@@ -192,18 +192,69 @@ func resolveAllowed(ctx context.Context, tx *sql.Tx, names []string) ([]any, err
 	return ids, nil
 }
 
-// writeAllowed replaces the allowed models of caller key id with ids.
-func writeAllowed(ctx context.Context, tx *sql.Tx, id string, ids []any) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM api_key_models WHERE api_key_id = ?`, id); err != nil {
-		return err
+// writeAllowed stores ids as the allowed models of caller key id,
+// replacing what it had when replace is set.
+func (w *txWrite) writeAllowed(id string, ids []any, replace bool) error {
+	if replace {
+		if err := w.exec(`DELETE FROM api_key_models WHERE api_key_id = ?`, id); err != nil {
+			return err
+		}
 	}
 	for i, mid := range ids {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_key_models (api_key_id, position, model_id) VALUES (?, ?, ?)`, id, i, mid)
-		if err != nil {
+		if err := w.exec(`INSERT INTO api_key_models (api_key_id, position, model_id) VALUES (?, ?, ?)`, id, i, mid); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// apiKeyArgs are the rate_limit and budget columns of k and the revision
+// to stamp it with.
+func (w *txWrite) apiKeyArgs(k *storage.APIKey) (rateLimit, budget any, rev int64, err error) {
+	if rateLimit, budget, err = limitArgs(k); err != nil {
+		return nil, nil, 0, err
+	}
+	rev, err = w.revision()
+	return rateLimit, budget, rev, err
+}
+
+// insertAPIKey stores k under id, allowing the models ids (resolveAllowed's).
+func (w *txWrite) insertAPIKey(id string, k *storage.APIKey, ids []any) error {
+	rateLimit, budget, rev, err := w.apiKeyArgs(k)
+	if err != nil {
+		return err
+	}
+	err = w.exec(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(k), k.Disabled, rateLimit, budget, rev, w.now, w.now)
+	if err != nil {
+		return err
+	}
+	return w.writeAllowed(id, ids, false)
+}
+
+// updateAPIKey replaces the caller key k.ID, as insertAPIKey stores one.
+func (w *txWrite) updateAPIKey(k *storage.APIKey, ids []any) error {
+	rateLimit, budget, rev, err := w.apiKeyArgs(k)
+	if err != nil {
+		return err
+	}
+	err = w.exec(`UPDATE api_keys SET
+			display_name = ?, key_hash = ?, expires_at = ?, disabled = ?,
+			rate_limit = ?, budget = ?, revision = ?, updated_at = ?
+		WHERE id = ?`,
+		nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(k), k.Disabled, rateLimit, budget, rev, w.now, k.ID)
+	if err != nil {
+		return err
+	}
+	return w.writeAllowed(k.ID, ids, true)
+}
+
+// deleteAPIKey deletes the caller key id.
+func (w *txWrite) deleteAPIKey(id string) error {
+	if _, err := w.revision(); err != nil {
+		return err
+	}
+	return w.exec(`DELETE FROM api_keys WHERE id = ?`, id)
 }
 
 func expiresArg(k *storage.APIKey) any {
@@ -238,30 +289,16 @@ func (s *Store) CreateAPIKey(ctx context.Context, k storage.APIKey) (storage.API
 		return storage.APIKey{}, err
 	}
 	r := resource{kind: kindAPIKey, id: s.newID(), name: k.DisplayName}
-	rateLimit, budget, err := limitArgs(&k)
-	if err != nil {
-		return storage.APIKey{}, err
-	}
 	var out storage.APIKey
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		ids, err := resolveAllowed(ctx, tx, k.AllowedModels)
+	err := s.withWrite(ctx, func(w *txWrite) error {
+		ids, err := resolveAllowed(ctx, w.tx, k.AllowedModels)
 		if err != nil {
 			return err
 		}
-		rev, err := bumpRevision(ctx, tx)
-		if err != nil {
+		if err := w.insertAPIKey(r.id, &k, ids); err != nil {
 			return err
 		}
-		now := formatTime(s.now())
-		_, err = tx.ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.id, nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(&k), k.Disabled, rateLimit, budget, rev, now, now)
-		if err != nil {
-			return err
-		}
-		if err := writeAllowed(ctx, tx, r.id, ids); err != nil {
-			return err
-		}
-		out, err = getAPIKey(ctx, tx, r.id)
+		out, err = getAPIKey(ctx, w.tx, r.id)
 		return err
 	})
 	if err != nil {
@@ -280,39 +317,23 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k storage.APIKey, ifRevision i
 		return storage.APIKey{}, err
 	}
 	r := resource{kind: kindAPIKey, id: k.ID, name: k.DisplayName}
-	rateLimit, budget, err := limitArgs(&k)
-	if err != nil {
-		return storage.APIKey{}, err
-	}
 	var out storage.APIKey
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withWrite(ctx, func(w *txWrite) error {
 		var cur int64
-		if err := tx.QueryRowContext(ctx, `SELECT revision FROM api_keys WHERE id = ?`, k.ID).Scan(&cur); err != nil {
+		if err := w.tx.QueryRowContext(ctx, `SELECT revision FROM api_keys WHERE id = ?`, k.ID).Scan(&cur); err != nil {
 			return err
 		}
 		if err := checkRevision(kindAPIKey, k.ID, ifRevision, cur); err != nil {
 			return err
 		}
-		ids, err := resolveAllowed(ctx, tx, k.AllowedModels)
+		ids, err := resolveAllowed(ctx, w.tx, k.AllowedModels)
 		if err != nil {
 			return err
 		}
-		rev, err := bumpRevision(ctx, tx)
-		if err != nil {
+		if err := w.updateAPIKey(&k, ids); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET
-				display_name = ?, key_hash = ?, expires_at = ?, disabled = ?,
-				rate_limit = ?, budget = ?, revision = ?, updated_at = ?
-			WHERE id = ?`,
-			nullIfEmpty(k.DisplayName), k.KeyHash, expiresArg(&k), k.Disabled, rateLimit, budget, rev, formatTime(s.now()), k.ID)
-		if err != nil {
-			return err
-		}
-		if err := writeAllowed(ctx, tx, k.ID, ids); err != nil {
-			return err
-		}
-		out, err = getAPIKey(ctx, tx, k.ID)
+		out, err = getAPIKey(ctx, w.tx, k.ID)
 		return err
 	})
 	if err != nil {
@@ -325,16 +346,12 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k storage.APIKey, ifRevision i
 // is none.
 func (s *Store) DeleteAPIKey(ctx context.Context, id string) error {
 	r := resource{kind: kindAPIKey, id: id}
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withWrite(ctx, func(w *txWrite) error {
 		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM api_keys WHERE id = ?`, id).Scan(&one); err != nil {
+		if err := w.tx.QueryRowContext(ctx, `SELECT 1 FROM api_keys WHERE id = ?`, id).Scan(&one); err != nil {
 			return err
 		}
-		if _, err := bumpRevision(ctx, tx); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM api_keys WHERE id = ?`, id)
-		return err
+		return w.deleteAPIKey(id)
 	})
 	return mapErr("delete", r, err)
 }

@@ -8,52 +8,69 @@ import (
 
 	"github.com/aisix/aisix/storage"
 	"github.com/aisix/aisix/storage/sqlite"
+	"github.com/aisix/aisix/storage/storagetest"
 )
 
-// fill writes providerKeys provider keys, models models (one in ten a
-// routing model over three direct ones) and apiKeys caller keys.
+// fill writes storagetest.Large's configuration one resource at a time.
 func fill(tb testing.TB, s *sqlite.Store, providerKeys, models, apiKeys int) {
 	tb.Helper()
 	ctx := context.Background()
-	pkIDs := make([]string, providerKeys)
-	for i := range pkIDs {
-		pk, err := s.CreateProviderKey(ctx, storage.ProviderKey{
-			DisplayName: fmt.Sprintf("pk-%04d", i), Provider: "openai", Secret: fmt.Sprintf("sk-%04d-0123456789abcdef", i),
-		})
+	d := storagetest.Large(providerKeys, models, apiKeys)
+	pkIDs := make(map[string]string, providerKeys)
+	for _, pk := range d.ProviderKeys {
+		pk, err := s.CreateProviderKey(ctx, pk)
 		mustNoErr(tb, err)
-		pkIDs[i] = pk.ID
+		pkIDs[pk.DisplayName] = pk.ID
 	}
-	routers := models / 10
-	direct := models - routers
-	for i := range direct {
-		_, err := s.CreateModel(ctx, storage.Model{
-			DisplayName: fmt.Sprintf("direct-%04d", i), Provider: "openai", ModelName: "gpt-4o",
-			ProviderKeyID: pkIDs[i%len(pkIDs)], Timeout: new(int64(30000)), Retries: new(2),
-			Cooldown: &storage.Cooldown{TriggerStatuses: []int{429, 503}},
-		})
-		mustNoErr(tb, err)
-	}
-	for i := range routers {
-		var targets []storage.Target
-		for j := range 3 {
-			targets = append(targets, storage.Target{Model: fmt.Sprintf("direct-%04d", (3*i+j)%direct), Weight: new(j + 1)})
+	for _, m := range d.Models {
+		if m.Routing == nil {
+			m.ProviderKeyID = pkIDs[m.ProviderKeyID]
 		}
-		_, err := s.CreateModel(ctx, storage.Model{
-			DisplayName: fmt.Sprintf("router-%04d", i),
-			Routing:     &storage.Routing{Strategy: storage.StrategyWeighted, Targets: targets, MaxFallbacks: new(2)},
-		})
+		_, err := s.CreateModel(ctx, m)
 		mustNoErr(tb, err)
 	}
-	for i := range apiKeys {
-		allowed := []string{"*"}
-		if i%4 == 0 {
-			allowed = []string{"router-0001", "direct-0002"}
+	for _, k := range d.APIKeys {
+		_, err := s.CreateAPIKey(ctx, k)
+		mustNoErr(tb, err)
+	}
+}
+
+// BenchmarkApply measures one apply that creates 1,000 models and 10,000
+// caller keys in an empty store, and the no-op apply of the same
+// configuration again.
+func BenchmarkApply(b *testing.B) {
+	d := storagetest.Large(20, 1000, 10000)
+	ctx := context.Background()
+	b.Run("create", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			s := openStore(b, filepath.Join(b.TempDir(), "aisix.db"))
+			b.StartTimer()
+			res, err := s.Apply(ctx, d, storage.ApplyOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !res.Applied || len(res.Changes) != 11020 {
+				b.Fatalf("applied %v, %d changes", res.Applied, len(res.Changes))
+			}
 		}
-		_, err := s.CreateAPIKey(ctx, storage.APIKey{
-			DisplayName: fmt.Sprintf("key-%05d", i), KeyHash: hashOf(fmt.Sprint(i)), AllowedModels: allowed,
-		})
-		mustNoErr(tb, err)
-	}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		s := openStore(b, filepath.Join(b.TempDir(), "aisix.db"))
+		_, err := s.Apply(ctx, d, storage.ApplyOptions{})
+		mustNoErr(b, err)
+		b.ReportAllocs()
+		for b.Loop() {
+			res, err := s.Apply(ctx, d, storage.ApplyOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Applied {
+				b.Fatal("the second apply wrote")
+			}
+		}
+	})
 }
 
 // BenchmarkLoad measures the proxy's full reload at 1,000 models and

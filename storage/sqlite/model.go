@@ -336,14 +336,66 @@ func routersOf(ctx context.Context, tx *sql.Tx, id string) ([]string, error) {
 		WHERE t.target_model_id = ? ORDER BY r.display_name`, id)
 }
 
-func insertTargets(ctx context.Context, tx *sql.Tx, m *storage.Model, id string, targetIDs []string) error {
+// insertModel stores m under id; m.ProviderKeyID is the provider key's
+// id, spec is encodeSpec's and targetIDs are the ids of m's routing
+// targets, in order.
+func (w *txWrite) insertModel(id string, m *storage.Model, spec string, targetIDs []string) error {
+	rev, err := w.revision()
+	if err != nil {
+		return err
+	}
+	err = w.exec(`INSERT INTO models (`+modelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, m.DisplayName, m.Kind(), nullIfEmpty(m.ProviderKeyID), spec, rev, w.now, w.now)
+	if err != nil {
+		return err
+	}
+	return w.insertTargets(m, id, targetIDs)
+}
+
+// updateModel replaces the model m.ID, as insertModel stores one.
+func (w *txWrite) updateModel(m *storage.Model, spec string, targetIDs []string) error {
+	rev, err := w.revision()
+	if err != nil {
+		return err
+	}
+	err = w.exec(`UPDATE models SET
+			display_name = ?, kind = ?, provider_key_id = ?, spec = ?, revision = ?, updated_at = ?
+		WHERE id = ?`,
+		m.DisplayName, m.Kind(), nullIfEmpty(m.ProviderKeyID), spec, rev, w.now, m.ID)
+	if err != nil {
+		return err
+	}
+	if err := w.exec(`DELETE FROM model_targets WHERE routing_model_id = ?`, m.ID); err != nil {
+		return err
+	}
+	return w.insertTargets(m, m.ID, targetIDs)
+}
+
+// deleteModel deletes the model id, which no routing model may target,
+// and removes it from the allowed models of every caller key.
+func (w *txWrite) deleteModel(id string) error {
+	rev, err := w.revision()
+	if err != nil {
+		return err
+	}
+	// The caller keys that allow it change: stamp them with this write.
+	// ON DELETE CASCADE removes the model from their lists.
+	err = w.exec(`UPDATE api_keys SET revision = ?, updated_at = ?
+		WHERE id IN (SELECT api_key_id FROM api_key_models WHERE model_id = ?)`, rev, w.now, id)
+	if err != nil {
+		return err
+	}
+	return w.exec(`DELETE FROM models WHERE id = ?`, id)
+}
+
+func (w *txWrite) insertTargets(m *storage.Model, id string, targetIDs []string) error {
 	for i, tid := range targetIDs {
-		var w any
+		var wt any
 		if p := m.Routing.Targets[i].Weight; p != nil {
-			w = *p
+			wt = *p
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO model_targets (routing_model_id, target_model_id, position, weight)
-			VALUES (?, ?, ?, ?)`, id, tid, i, w)
+		err := w.exec(`INSERT INTO model_targets (routing_model_id, target_model_id, position, weight)
+			VALUES (?, ?, ?, ?)`, id, tid, i, wt)
 		if err != nil {
 			return err
 		}
@@ -372,25 +424,15 @@ func (s *Store) CreateModel(ctx context.Context, m storage.Model) (storage.Model
 	}
 	r := resource{kind: kindModel, id: s.newID(), name: m.DisplayName}
 	var out storage.Model
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		targetIDs, err := resolveRefs(ctx, tx, &m, r.id)
+	err = s.withWrite(ctx, func(w *txWrite) error {
+		targetIDs, err := resolveRefs(ctx, w.tx, &m, r.id)
 		if err != nil {
 			return err
 		}
-		rev, err := bumpRevision(ctx, tx)
-		if err != nil {
+		if err := w.insertModel(r.id, &m, spec, targetIDs); err != nil {
 			return err
 		}
-		now := formatTime(s.now())
-		_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.id, m.DisplayName, m.Kind(), nullIfEmpty(m.ProviderKeyID), spec, rev, now, now)
-		if err != nil {
-			return err
-		}
-		if err := insertTargets(ctx, tx, &m, r.id, targetIDs); err != nil {
-			return err
-		}
-		out, err = getModel(ctx, tx, r.id)
+		out, err = getModel(ctx, w.tx, r.id)
 		return err
 	})
 	if err != nil {
@@ -415,7 +457,8 @@ func (s *Store) UpdateModel(ctx context.Context, m storage.Model, ifRevision int
 	}
 	r := resource{kind: kindModel, id: m.ID, name: m.DisplayName}
 	var out storage.Model
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.withWrite(ctx, func(w *txWrite) error {
+		tx := w.tx
 		var (
 			name, kind string
 			cur        int64
@@ -442,21 +485,7 @@ func (s *Store) UpdateModel(ctx context.Context, m storage.Model, ifRevision int
 		if err != nil {
 			return err
 		}
-		rev, err := bumpRevision(ctx, tx)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE models SET
-				display_name = ?, kind = ?, provider_key_id = ?, spec = ?, revision = ?, updated_at = ?
-			WHERE id = ?`,
-			m.DisplayName, m.Kind(), nullIfEmpty(m.ProviderKeyID), spec, rev, formatTime(s.now()), m.ID)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM model_targets WHERE routing_model_id = ?`, m.ID); err != nil {
-			return err
-		}
-		if err := insertTargets(ctx, tx, &m, m.ID, targetIDs); err != nil {
+		if err := w.updateModel(&m, spec, targetIDs); err != nil {
 			return err
 		}
 		out, err = getModel(ctx, tx, m.ID)
@@ -475,31 +504,19 @@ func (s *Store) UpdateModel(ctx context.Context, m storage.Model, ifRevision int
 // naming them, if routing models still target it.
 func (s *Store) DeleteModel(ctx context.Context, id string) error {
 	r := resource{kind: kindModel, id: id}
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withWrite(ctx, func(w *txWrite) error {
 		var name string
-		if err := tx.QueryRowContext(ctx, `SELECT display_name FROM models WHERE id = ?`, id).Scan(&name); err != nil {
+		if err := w.tx.QueryRowContext(ctx, `SELECT display_name FROM models WHERE id = ?`, id).Scan(&name); err != nil {
 			return err
 		}
-		routers, err := routersOf(ctx, tx, id)
+		routers, err := routersOf(ctx, w.tx, id)
 		if err != nil {
 			return err
 		}
 		if len(routers) > 0 {
 			return storage.Errorf(storage.ErrConflict, "model %q is a target of routing model(s) %s", name, strings.Join(routers, ", "))
 		}
-		rev, err := bumpRevision(ctx, tx)
-		if err != nil {
-			return err
-		}
-		// The caller keys that allow it change: stamp them with this write.
-		// ON DELETE CASCADE removes the model from their lists.
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET revision = ?, updated_at = ?
-			WHERE id IN (SELECT api_key_id FROM api_key_models WHERE model_id = ?)`, rev, formatTime(s.now()), id)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM models WHERE id = ?`, id)
-		return err
+		return w.deleteModel(id)
 	})
 	return mapErr("delete", r, err)
 }

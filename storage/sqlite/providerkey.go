@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -92,25 +91,56 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 	}
 	r := resource{kind: kindProviderKey, id: s.newID(), name: pk.DisplayName}
 	var out storage.ProviderKey
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		rev, err := bumpRevision(ctx, tx)
-		if err != nil {
+	err = s.withWrite(ctx, func(w *txWrite) error {
+		if err := w.insertProviderKey(r.id, &pk, forward); err != nil {
 			return err
 		}
-		now := formatTime(s.now())
-		_, err = tx.ExecContext(ctx, `INSERT INTO provider_keys (`+providerKeyColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, now, now)
-		if err != nil {
-			return err
-		}
-		out, err = getProviderKey(ctx, tx, r.id)
+		out, err = getProviderKey(ctx, w.tx, r.id)
 		return err
 	})
 	if err != nil {
 		return storage.ProviderKey{}, mapErr("create", r, err)
 	}
 	return out, nil
+}
+
+// insertProviderKey stores pk under id, its secret bound to its base
+// URL's host; forward is providerKeyArgs's.
+func (w *txWrite) insertProviderKey(id string, pk *storage.ProviderKey, forward string) error {
+	rev, err := w.revision()
+	if err != nil {
+		return err
+	}
+	return w.exec(`INSERT INTO provider_keys (`+providerKeyColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now)
+}
+
+// updateProviderKey replaces the provider key pk.ID. A new secret is bound
+// to the host it is sent to from now on; no secret keeps the stored one
+// and its host.
+func (w *txWrite) updateProviderKey(pk *storage.ProviderKey, forward string) error {
+	rev, err := w.revision()
+	if err != nil {
+		return err
+	}
+	return w.exec(`UPDATE provider_keys SET
+			display_name = ?1, provider = ?2, adapter = ?3,
+			secret = CASE WHEN ?4 = '' THEN secret ELSE ?4 END,
+			secret_host = CASE WHEN ?4 = '' THEN secret_host ELSE ?5 END,
+			api_base = ?6, forward_headers = ?7, revision = ?8, updated_at = ?9,
+			api_version = ?11
+		WHERE id = ?10`,
+		pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.BaseHost(), pk.APIBase, forward, rev, w.now, pk.ID,
+		pk.APIVersion)
+}
+
+// deleteProviderKey deletes the provider key id, which no model may use.
+func (w *txWrite) deleteProviderKey(id string) error {
+	if _, err := w.revision(); err != nil {
+		return err
+	}
+	return w.exec(`DELETE FROM provider_keys WHERE id = ?`, id)
 }
 
 // providerKeyArgs validates pk and returns the stored form of its
@@ -154,33 +184,18 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 	}
 	r := resource{kind: kindProviderKey, id: pk.ID, name: pk.DisplayName}
 	var out storage.ProviderKey
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.withWrite(ctx, func(w *txWrite) error {
 		var cur int64
-		if err := tx.QueryRowContext(ctx, `SELECT revision FROM provider_keys WHERE id = ?`, pk.ID).Scan(&cur); err != nil {
+		if err := w.tx.QueryRowContext(ctx, `SELECT revision FROM provider_keys WHERE id = ?`, pk.ID).Scan(&cur); err != nil {
 			return err
 		}
 		if err := checkRevision(kindProviderKey, pk.ID, ifRevision, cur); err != nil {
 			return err
 		}
-		rev, err := bumpRevision(ctx, tx)
-		if err != nil {
+		if err := w.updateProviderKey(&pk, forward); err != nil {
 			return err
 		}
-		// A new secret is bound to the host it is sent to from now on; no
-		// secret keeps the stored one and its host.
-		_, err = tx.ExecContext(ctx, `UPDATE provider_keys SET
-				display_name = ?1, provider = ?2, adapter = ?3,
-				secret = CASE WHEN ?4 = '' THEN secret ELSE ?4 END,
-				secret_host = CASE WHEN ?4 = '' THEN secret_host ELSE ?5 END,
-				api_base = ?6, forward_headers = ?7, revision = ?8, updated_at = ?9,
-				api_version = ?11
-			WHERE id = ?10`,
-			pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.BaseHost(), pk.APIBase, forward, rev, formatTime(s.now()), pk.ID,
-			pk.APIVersion)
-		if err != nil {
-			return err
-		}
-		out, err = getProviderKey(ctx, tx, pk.ID)
+		out, err = getProviderKey(ctx, w.tx, pk.ID)
 		return err
 	})
 	if err != nil {
@@ -193,23 +208,19 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 // there is none, and ErrConflict, naming them, if models still use it.
 func (s *Store) DeleteProviderKey(ctx context.Context, id string) error {
 	r := resource{kind: kindProviderKey, id: id}
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withWrite(ctx, func(w *txWrite) error {
 		var name string
-		if err := tx.QueryRowContext(ctx, `SELECT display_name FROM provider_keys WHERE id = ?`, id).Scan(&name); err != nil {
+		if err := w.tx.QueryRowContext(ctx, `SELECT display_name FROM provider_keys WHERE id = ?`, id).Scan(&name); err != nil {
 			return err
 		}
-		users, err := queryNames(ctx, tx, `SELECT display_name FROM models WHERE provider_key_id = ? ORDER BY display_name`, id)
+		users, err := queryNames(ctx, w.tx, `SELECT display_name FROM models WHERE provider_key_id = ? ORDER BY display_name`, id)
 		if err != nil {
 			return err
 		}
 		if len(users) > 0 {
 			return storage.Errorf(storage.ErrConflict, "provider key %q is used by model(s) %s", name, strings.Join(users, ", "))
 		}
-		if _, err := bumpRevision(ctx, tx); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM provider_keys WHERE id = ?`, id)
-		return err
+		return w.deleteProviderKey(id)
 	})
 	return mapErr("delete", r, err)
 }

@@ -358,6 +358,54 @@ func readOne[T any](ctx context.Context, s *Store, read func(*sql.Tx) (T, error)
 	return v, err
 }
 
+// txWrite is one write transaction as the row writers see it: the
+// revision every row it writes is stamped with (the store revision, bumped
+// once, by the first write), the time of the writes, and the statements it
+// prepared, which a transaction that writes thousands of rows (Apply)
+// reuses.
+type txWrite struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	now   string
+	rev   int64
+	stmts map[string]*sql.Stmt
+}
+
+// withWrite runs fn in a write transaction (see withTx).
+func (s *Store) withWrite(ctx context.Context, fn func(w *txWrite) error) error {
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		return fn(&txWrite{ctx: ctx, tx: tx, now: formatTime(s.now()), stmts: make(map[string]*sql.Stmt)})
+	})
+}
+
+// revision returns the revision of this transaction's writes, bumping the
+// store revision the first time.
+func (w *txWrite) revision() (int64, error) {
+	if w.rev == 0 {
+		rev, err := bumpRevision(w.ctx, w.tx)
+		if err != nil {
+			return 0, err
+		}
+		w.rev = rev
+	}
+	return w.rev, nil
+}
+
+// exec runs query with args, preparing it on first use. The transaction
+// closes its statements when it ends.
+func (w *txWrite) exec(query string, args ...any) error {
+	st, ok := w.stmts[query]
+	if !ok {
+		var err error
+		if st, err = w.tx.PrepareContext(w.ctx, query); err != nil {
+			return err
+		}
+		w.stmts[query] = st
+	}
+	_, err := st.ExecContext(w.ctx, args...)
+	return err
+}
+
 // bumpRevision increments the store-wide revision inside tx and returns the
 // new value, which the caller stamps on the row it writes.
 func bumpRevision(ctx context.Context, tx *sql.Tx) (int64, error) {
@@ -393,25 +441,35 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 // Load reads the whole dataset, secrets included, and its revision in one
 // read transaction, so the result is a consistent snapshot.
 func (s *Store) Load(ctx context.Context) (storage.Dataset, error) {
-	var ds storage.Dataset
-	err := s.withReadTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'revision'`).Scan(&ds.Revision); err != nil {
-			return fmt.Errorf("read revision: %w", err)
-		}
-		var err error
-		if ds.ProviderKeys, err = listProviderKeys(ctx, tx); err != nil {
-			return err
-		}
-		if ds.Models, err = listModels(ctx, tx, &ds.Unreadable); err != nil {
-			return err
-		}
-		ds.APIKeys, err = listAPIKeys(ctx, tx, &ds.Unreadable)
-		return err
-	})
+	ds, err := readOne(ctx, s, func(tx *sql.Tx) (storage.Dataset, error) { return loadDataset(ctx, tx, true) })
 	if err != nil {
 		return storage.Dataset{}, fmt.Errorf("load dataset: %w", err)
 	}
 	return ds, nil
+}
+
+// loadDataset reads the revision and every row through q, which must be
+// one transaction. With unreadable, rows that do not decode are left out
+// and listed in Unreadable (what the proxy loads); without, they are
+// listed with what their columns say (what Apply compares with).
+func loadDataset(ctx context.Context, q querier, unreadable bool) (storage.Dataset, error) {
+	var ds storage.Dataset
+	if err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'revision'`).Scan(&ds.Revision); err != nil {
+		return ds, fmt.Errorf("read revision: %w", err)
+	}
+	var bad *[]storage.UnreadableRow
+	if unreadable {
+		bad = &ds.Unreadable
+	}
+	var err error
+	if ds.ProviderKeys, err = listProviderKeys(ctx, q); err != nil {
+		return ds, err
+	}
+	if ds.Models, err = listModels(ctx, q, bad); err != nil {
+		return ds, err
+	}
+	ds.APIKeys, err = listAPIKeys(ctx, q, bad)
+	return ds, err
 }
 
 // Resource kinds, as they appear in messages.

@@ -36,6 +36,9 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		return openStore(t, filepath.Join(t.TempDir(), "aisix.db"))
 	})
+	storagetest.RunApply(t, func(t *testing.T) storagetest.ApplyStore {
+		return openStore(t, filepath.Join(t.TempDir(), "aisix.db"))
+	})
 	storagetest.RunUsage(t, func(t *testing.T) (storage.UsageStore, storage.UsageReader) {
 		s := openStore(t, filepath.Join(t.TempDir(), "aisix.db"))
 		return s, s
