@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,6 +90,7 @@ func TestScripts(t *testing.T) {
 			"waithttp":  cmdWaitHTTP,
 			"waitsync":  cmdWaitSync,
 			"waitadmin": cmdWaitAdmin,
+			"sighup":    cmdSIGHUP,
 			"http":      cmdHTTP,
 			"mock":      cmdMock,
 			"sha256":    cmdSHA256,
@@ -179,6 +181,47 @@ func waitSync(admin, key string) error {
 		time.Sleep(20 * time.Millisecond) // polling a process we do not control
 	}
 	return fmt.Errorf("waitsync: snapshot did not catch up within 30s (%s)", last)
+}
+
+// sighup PATTERN: send SIGHUP to this test's child processes whose command
+// line holds PATTERN (testscript's kill knows only INT and KILL). Linux:
+// it reads /proc.
+func cmdSIGHUP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sighup PATTERN")
+	}
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		ts.Fatalf("sighup: %v", err)
+	}
+	sent := 0
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The parent pid is the 4th field, after the command in parentheses.
+		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if err != nil || !bytes.Contains(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), []byte(args[0])) {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			ts.Fatalf("sighup %d: %v", pid, err)
+		}
+		sent++
+	}
+	if sent == 0 {
+		ts.Fatalf("sighup: no child process matches %q", args[0])
+	}
 }
 
 // waitadmin ADMINURL PATH REGEXP: poll GET PATH on the admin API (with

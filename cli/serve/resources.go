@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
+	"time"
 
+	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/storage"
 	"github.com/aisix/aisix/storage/resources"
 )
@@ -23,6 +26,8 @@ type resourcesFile struct {
 	path   string
 	store  storage.Applier
 	logger *slog.Logger
+	mu     sync.Mutex
+	state  admin.ResourcesFile
 	// applied runs after an apply that changed the store (the routing
 	// table's reload).
 	applied func(ctx context.Context)
@@ -41,22 +46,46 @@ func newResourcesFile(path string, store any, logger *slog.Logger, applied func(
 	return &resourcesFile{path: path, store: ap, logger: logger, applied: applied}, nil
 }
 
-// apply loads the file and makes the store match it.
+// status is the file's state for GET /admin/v1/info.
+func (r *resourcesFile) status() *admin.ResourcesFile {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.state
+	st.Path = r.path
+	return &st
+}
+
+// apply loads the file and makes the store match it, and records how it
+// went.
 func (r *resourcesFile) apply(ctx context.Context) error {
+	rev, err := r.applyFile(ctx)
+	now := time.Now().UTC()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.state.LastError, r.state.RejectedAt = err.Error(), &now
+		return err
+	}
+	r.state.AppliedAt, r.state.AppliedRevision = &now, rev
+	r.state.LastError, r.state.RejectedAt = "", nil
+	return nil
+}
+
+func (r *resourcesFile) applyFile(ctx context.Context) (int64, error) {
 	data, err := os.ReadFile(r.path)
 	if err != nil {
-		return fmt.Errorf("resources file: %w", err)
+		return 0, fmt.Errorf("resources file: %w", err)
 	}
 	f, err := resources.Load(r.path, data, resources.Options{})
 	if err != nil {
-		return fmt.Errorf("resources file %s is invalid:\n%w", r.path, err)
+		return 0, fmt.Errorf("resources file %s is invalid:\n%w", r.path, err)
 	}
 	for _, w := range f.Warnings {
 		r.logger.Warn("resources file", "warning", w.Error())
 	}
 	res, err := r.store.Apply(ctx, f.Desired(), storage.ApplyOptions{Prune: true})
 	if err != nil {
-		return fmt.Errorf("resources file %s: %w", r.path, err)
+		return 0, fmt.Errorf("resources file %s: %w", r.path, err)
 	}
 	var created, updated, deleted int
 	for _, c := range res.Changes {
@@ -74,7 +103,7 @@ func (r *resourcesFile) apply(ctx context.Context) error {
 	if res.Applied && r.applied != nil {
 		r.applied(ctx)
 	}
-	return nil
+	return res.Revision, nil
 }
 
 // watch applies the file again on every SIGHUP until ctx ends. A file

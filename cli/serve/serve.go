@@ -227,11 +227,17 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	defer keyCheck.Close()
 	adminHandler := admin.New(admin.Config{
 		LimitUsage: limitUsage(limiter, table, time.Now),
-		Limits:     limitRows(limiter, table, time.Now),
-		KeyCheck:   keyCheck,
-		Store:      store,
-		Keys:       keys,
-		Status:     reg,
+		ResourcesFile: func() *admin.ResourcesFile {
+			if resFile == nil {
+				return nil
+			}
+			return resFile.status()
+		},
+		Limits:   limitRows(limiter, table, time.Now),
+		KeyCheck: keyCheck,
+		Store:    store,
+		Keys:     keys,
+		Status:   reg,
 		OnChange: func() {
 			if err := table.Reload(context.Background()); err != nil {
 				logger.Error("reload configuration after admin write", "err", err)

@@ -522,6 +522,9 @@ func (s *Server) info(_ http.ResponseWriter, r *http.Request) (response, error) 
 	if s.configErrs != nil {
 		in.ConfigErrors = append(in.ConfigErrors, s.configErrs()...)
 	}
+	if s.resourcesFile != nil {
+		in.ResourcesFile = s.resourcesFile()
+	}
 	return response{status: http.StatusOK, body: in}, nil
 }
 

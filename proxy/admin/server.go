@@ -64,6 +64,9 @@ type Config struct {
 	// Events, when set, returns the routing events published after since and
 	// the cursor for the next call (GET /admin/v1/events). nil reports none.
 	Events func(since uint64) ([]Event, uint64)
+	// ResourcesFile, when set, reports serve's resources file in
+	// GET /admin/v1/info.
+	ResourcesFile func() *ResourcesFile
 	// Usage answers GET /admin/v1/usage; nil uses Store when it is a
 	// storage.UsageReader, and without either the route answers 501.
 	Usage storage.UsageReader
@@ -118,28 +121,30 @@ type Server struct {
 
 	mux *http.ServeMux
 	// routes lists every registered pattern, for the OpenAPI test.
-	routes []string
+	routes        []string
+	resourcesFile func() *ResourcesFile
 }
 
 // New returns a Server for cfg.
 func New(cfg Config) *Server {
 	s := &Server{
-		store:      cfg.Store,
-		status:     cfg.Status,
-		onChange:   cfg.OnChange,
-		ready:      cfg.Ready,
-		log:        cfg.Logger,
-		maxBody:    cfg.MaxBodyBytes,
-		now:        cfg.Now,
-		version:    cfg.Version,
-		startedAt:  cfg.StartedAt,
-		configRev:  cfg.ConfigRevision,
-		configErrs: cfg.ConfigErrors,
-		events:     cfg.Events,
-		keyCheck:   cfg.KeyCheck,
-		limitUsage: cfg.LimitUsage,
-		limits:     cfg.Limits,
-		mux:        http.NewServeMux(),
+		store:         cfg.Store,
+		status:        cfg.Status,
+		onChange:      cfg.OnChange,
+		ready:         cfg.Ready,
+		log:           cfg.Logger,
+		maxBody:       cfg.MaxBodyBytes,
+		now:           cfg.Now,
+		version:       cfg.Version,
+		startedAt:     cfg.StartedAt,
+		configRev:     cfg.ConfigRevision,
+		configErrs:    cfg.ConfigErrors,
+		events:        cfg.Events,
+		keyCheck:      cfg.KeyCheck,
+		limitUsage:    cfg.LimitUsage,
+		resourcesFile: cfg.ResourcesFile,
+		limits:        cfg.Limits,
+		mux:           http.NewServeMux(),
 	}
 	for _, k := range cfg.Keys {
 		// An empty key would match a request that sends "Bearer " and nothing.

@@ -540,6 +540,22 @@ type Info struct {
 	// ConfigErrors lists the stored rows the proxy could not use (skipped,
 	// or kept but undispatchable); everything else is served. Never null.
 	ConfigErrors []ConfigError `json:"config_errors"`
+	// ResourcesFile is serve's file mode (--resources), when it is on.
+	ResourcesFile *ResourcesFile `json:"resources_file,omitempty"`
+}
+
+// ResourcesFile is the state of serve's resources file: the last apply
+// that succeeded and the last one that was refused (the file is applied at
+// start-up and on SIGHUP).
+type ResourcesFile struct {
+	Path string `json:"path"`
+	// AppliedAt and AppliedRevision are those of the last good apply.
+	AppliedAt       *time.Time `json:"applied_at,omitempty"`
+	AppliedRevision int64      `json:"applied_revision,omitempty"`
+	// LastError is why the last attempt was refused, when the attempt
+	// after the last good apply failed; RejectedAt is when.
+	LastError  string     `json:"last_error,omitempty"`
+	RejectedAt *time.Time `json:"rejected_at,omitempty"`
 }
 
 // ConfigError is one stored row the proxy's snapshot could not use.
