@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -288,11 +290,56 @@ const secretShown = "(secret)"
 // fieldDiff collects the fields of an update.
 type fieldDiff []FieldChange
 
-// compare records field when old and new render differently in JSON.
+// compare records field when old and new render differently in JSON; an
+// object that is set on both sides is compared member by member
+// (routing.retries, rate_limit.rpm).
 func (fs *fieldDiff) compare(field string, old, new any) {
-	o, n := render(old), render(new)
-	if o != n {
-		*fs = append(*fs, FieldChange{Field: field, Old: o, New: n})
+	o, err1 := json.Marshal(old)
+	n, err2 := json.Marshal(new)
+	if err1 != nil || err2 != nil {
+		if ro, rn := render(old), render(new); ro != rn {
+			*fs = append(*fs, FieldChange{Field: field, Old: ro, New: rn})
+		}
+		return
+	}
+	fs.compareJSON(field, o, n)
+}
+
+// compareJSON is compare on JSON values.
+func (fs *fieldDiff) compareJSON(field string, o, n json.RawMessage) {
+	if bytes.Equal(o, n) {
+		return
+	}
+	var om, nm map[string]json.RawMessage
+	if json.Unmarshal(o, &om) == nil && json.Unmarshal(n, &nm) == nil && om != nil && nm != nil {
+		keys := make([]string, 0, len(om)+len(nm))
+		for k := range om {
+			keys = append(keys, k)
+		}
+		for k := range nm {
+			if _, ok := om[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fs.compareJSON(field+"."+k, om[k], nm[k])
+		}
+		return
+	}
+	ro, rn := renderJSON(o), renderJSON(n)
+	if ro != rn {
+		*fs = append(*fs, FieldChange{Field: field, Old: ro, New: rn})
+	}
+}
+
+// renderJSON is render for a JSON value.
+func renderJSON(b json.RawMessage) string {
+	switch s := string(b); s {
+	case "", "null", `""`, "[]":
+		return ""
+	default:
+		return short(s)
 	}
 }
 
@@ -422,10 +469,7 @@ func (p *planner) modelFieldChanges(cur, m *Model) []FieldChange {
 	}
 	var fs fieldDiff
 	for _, f := range modelFields {
-		o, n := string(old[f]), string(new[f])
-		if o != n {
-			fs = append(fs, FieldChange{Field: f, Old: short(o), New: short(n)})
-		}
+		fs.compareJSON(f, old[f], new[f])
 	}
 	return fs
 }

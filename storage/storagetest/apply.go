@@ -226,7 +226,7 @@ create api_key ci-bot
 			{Kind: storage.KindModelRow, Name: "gpt-4o", Action: storage.ActionUpdate,
 				Fields: []storage.FieldChange{{Field: "model_name", Old: `"gpt-4o-mini"`, New: `"gpt-4o-2024-11-20"`}}},
 			{Kind: storage.KindAPIKey, Name: "ci-bot", Action: storage.ActionUpdate,
-				Fields: []storage.FieldChange{{Field: "rate_limit", Old: `{"rpm":60}`, New: `{"rpm":120}`}}},
+				Fields: []storage.FieldChange{{Field: "rate_limit.rpm", Old: "60", New: "120"}}},
 		}
 		var got []storage.Change
 		for _, c := range res.Changes {
