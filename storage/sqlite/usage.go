@@ -51,10 +51,36 @@ func dimOf(r *storage.UsageRecord) usageDim {
 }
 
 // usageWriter is the ledger's write side of a Store: the usage_dims ids
-// it has seen committed. Its mutex is held for a whole AppendUsage.
+// it has seen committed, and its INSERT statements, prepared on the
+// writer connection once and kept (database/sql prepares them again on a
+// new connection, and closes them with it). Its mutex is held for a whole
+// AppendUsage.
 type usageWriter struct {
-	mu  sync.Mutex
-	ids map[usageDim]int64
+	mu    sync.Mutex
+	ids   map[usageDim]int64
+	stmts map[int]*sql.Stmt // by record count: usageRowsPerInsert and powers of two below it
+}
+
+// prepare prepares the INSERT statements on db the first time, outside
+// any transaction: db has the one writer connection, which a transaction
+// holds.
+func (w *usageWriter) prepare(ctx context.Context, db *sql.DB) error {
+	if w.stmts != nil {
+		return nil
+	}
+	stmts := map[int]*sql.Stmt{}
+	for n := usageRowsPerInsert; n > 0; n /= 2 {
+		st, err := db.PrepareContext(ctx, usageInsertSQL(n))
+		if err != nil {
+			for _, st := range stmts {
+				st.Close()
+			}
+			return err
+		}
+		stmts[n] = st
+	}
+	w.stmts = stmts
+	return nil
 }
 
 // AppendUsage stores records, in transactions of at most 500 records on
@@ -64,6 +90,9 @@ func (s *Store) AppendUsage(ctx context.Context, records []storage.UsageRecord) 
 	w := &s.usage
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.prepare(ctx, s.writer); err != nil {
+		return fmt.Errorf("append usage: %w", err)
+	}
 	for len(records) > 0 {
 		n := min(len(records), maxUsageBatch)
 		// The ids this transaction creates are remembered only once it
@@ -88,9 +117,10 @@ func (s *Store) AppendUsage(ctx context.Context, records []storage.UsageRecord) 
 	return nil
 }
 
-// insert writes records in tx, usageRowsPerInsert to a statement, and
-// returns the usage_dims ids it looked up or created, which the caller
-// may remember once tx commits.
+// insert writes records in tx, usageRowsPerInsert to a statement (the
+// rest in statements of powers of two, so that few are kept), and returns
+// the usage_dims ids it looked up or created, which the caller may
+// remember once tx commits.
 func (w *usageWriter) insert(ctx context.Context, tx *sql.Tx, records []storage.UsageRecord) (map[usageDim]int64, error) {
 	var (
 		added map[usageDim]int64
@@ -99,11 +129,14 @@ func (w *usageWriter) insert(ctx context.Context, tx *sql.Tx, records []storage.
 	)
 	defer func() {
 		for _, st := range stmts {
-			st.Close()
+			st.Close() // tx's copy; w keeps the statement
 		}
 	}()
 	for len(records) > 0 {
-		n := min(len(records), usageRowsPerInsert)
+		n := usageRowsPerInsert
+		for n > len(records) {
+			n /= 2
+		}
 		args = args[:0]
 		for i := range records[:n] {
 			r := &records[i]
@@ -131,10 +164,7 @@ func (w *usageWriter) insert(ctx context.Context, tx *sql.Tx, records []storage.
 		}
 		st := stmts[n]
 		if st == nil {
-			var err error
-			if st, err = tx.PrepareContext(ctx, usageInsertSQL(n)); err != nil {
-				return nil, err
-			}
+			st = tx.StmtContext(ctx, w.stmts[n])
 			stmts[n] = st
 		}
 		if _, err := st.ExecContext(ctx, args...); err != nil {
