@@ -61,13 +61,14 @@ func TestMigrations(t *testing.T) {
 		{6, "0006_anthropic_default_secret_host", "2025-01-02T03:04:05.000000000Z"},
 		{7, "0007_usage", "2025-01-02T03:04:05.000000000Z"},
 		{8, "0008_api_key_limits", "2025-01-02T03:04:05.000000000Z"},
+		{9, "0009_usage_dims", "2025-01-02T03:04:05.000000000Z"},
 	}
 	if got := appliedMigrations(t, db); !slices.Equal(got, want) {
 		t.Fatalf("schema_migrations = %+v, want %+v", got, want)
 	}
 	tables, err := queryStrings(t.Context(), db, `SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`)
 	mustNoErr(t, err)
-	wantTables := []string{"api_key_models", "api_keys", "meta", "model_targets", "models", "provider_keys", "schema_migrations", "usage_records"}
+	wantTables := []string{"api_key_models", "api_keys", "meta", "model_targets", "models", "provider_keys", "schema_migrations", "usage_dims", "usage_records"}
 	if !slices.Equal(tables, wantTables) {
 		t.Errorf("tables = %q, want %q", tables, wantTables)
 	}

@@ -67,6 +67,8 @@ type Store struct {
 	// migrations is what Open found and did to the schema.
 	migrations MigrationReport
 	schemaRead bool
+	// usage is the ledger's write side (usage.go).
+	usage usageWriter
 }
 
 // Option configures a Store.
