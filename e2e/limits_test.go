@@ -267,6 +267,16 @@ func TestLimits(t *testing.T) {
 		}
 		g.cli(t, "", nil, "model", "update", "gpt-4o-primary", "--no-provider-limit", "-q")
 		g.cli(t, "", nil, "model", "update", "gpt-4o-secondary", "--no-provider-limit", "-q")
+
+		// A model's own limit shows its live usage in model get.
+		g.cli(t, "", nil, "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--target", "gpt-4o-secondary", "--rpm", "1000", "-q")
+		if a := g.mustChat(t, callerKey, chatBody("chat-prod", false), nil, 30*time.Second); a.status != 200 {
+			t.Fatalf("under the alias limit: %s", a.dump())
+		}
+		if out := g.cli(t, "", nil, "model", "get", "chat-prod", "-o", "json"); !strings.Contains(out, `"limit_usage"`) || !strings.Contains(out, `"rpm": 1`) {
+			t.Errorf("model get chat-prod -o json has no limit_usage with rpm 1:\n%s", out)
+		}
+		g.cli(t, "", nil, "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--target", "gpt-4o-secondary", "--no-rate-limit", "-q")
 	})
 
 	t.Run("budget", func(t *testing.T) {

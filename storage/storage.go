@@ -198,6 +198,11 @@ type Model struct {
 
 	Routing *Routing `json:"routing,omitempty"`
 
+	// LimitUsage is read-only and never stored: the admin API's read of
+	// one model fills it from the running gateway's limiter (usage against
+	// RateLimit and Budget).
+	LimitUsage *LimitUsage `json:"limit_usage,omitempty"`
+
 	Meta `json:"-"`
 }
 

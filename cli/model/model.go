@@ -324,6 +324,13 @@ retries, cooldown; for a routing group its strategy and failover budget).
 				if err != nil {
 					return err
 				}
+				if m.LimitUsage == nil && (!m.RateLimit.IsZero() || m.Budget != nil) {
+					// Found by name in the list, which carries no usage:
+					// the read of the one model does, from a server.
+					if m, err = s.GetModel(ctx, m.ID); err != nil {
+						return err
+					}
+				}
 				if err := printModels(f, &o, false, m); err != nil {
 					return err
 				}
@@ -493,11 +500,15 @@ func printEffective(w io.Writer, m *storage.Model) error {
 
 // printLimits writes the "Limits" section of `model get`.
 func printLimits(w io.Writer, m *storage.Model) error {
-	rows := append(limits.Rows("", m.RateLimit, m.Budget, nil), limits.Rows("provider ", m.ProviderLimit, nil, nil)...)
+	rows := append(limits.Rows("", m.RateLimit, m.Budget, m.LimitUsage), limits.Rows("provider ", m.ProviderLimit, nil, nil)...)
 	if len(rows) == 0 {
 		rows = [][2]string{{"none", "no rate limit, budget or provider limit"}}
 	}
-	return limits.WriteSection(w, "Limits:", rows)
+	title := "Limits:"
+	if m.LimitUsage != nil {
+		title = "Limits (used now/limit):"
+	}
+	return limits.WriteSection(w, title, rows)
 }
 
 // formatPrice renders a price as input/output[/cached] USD per million

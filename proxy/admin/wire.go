@@ -198,11 +198,9 @@ func ProviderKeyEntry(pk storage.ProviderKey) Entry[ProviderKeyValue] {
 type ModelValue struct {
 	storage.Model
 	// Effective is a DirectEffective or a RoutingEffective; read-only.
+	// (storage.Model's LimitUsage, read-only too, is set only on a GET of
+	// the one model, when it has limits and the server runs a limiter.)
 	Effective any `json:"effective"`
-	// LimitUsage is what the running gateway counts now against the
-	// model's rate_limit and budget; read-only, only on a GET of the one
-	// model, when it has limits and the server runs a limiter.
-	LimitUsage *storage.LimitUsage `json:"limit_usage,omitempty"`
 }
 
 // modelInput is the body of a model POST or PUT: storage.Model's shape,
