@@ -30,7 +30,6 @@ import (
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/proxy/tracing"
 	"github.com/aisix/aisix/proxy/usage"
-	"github.com/aisix/aisix/storage/sqlite"
 )
 
 // NewCmdServe returns the serve command.
@@ -110,16 +109,9 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	accessLogger, _ := newLogger(lw, cfg.LogFormat, cfg.LogLevel)
 
 	started := time.Now()
-	store, err := sqlite.Open(ctx, cfg.DB, sqlite.WithLogger(logger.With("component", "storage")))
+	store, err := openBackend(ctx, cfg.DB, logger)
 	if err != nil {
-		var se *sqlite.SchemaError
-		if errors.As(err, &se) {
-			return err // it names the file and what to do
-		}
-		return fmt.Errorf("open database %s: %w", cfg.DB, err)
-	}
-	if rep := store.Migrations(); len(rep.Applied) > 0 {
-		logger.Info("database migrated", "from", rep.From, "to", rep.To)
+		return err
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
