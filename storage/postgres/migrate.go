@@ -1,0 +1,197 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrationFS holds the schema migrations: NNNN_name.sql, applied in order
+// of NNNN. They are forward-only: an applied file is never edited, only
+// followed by a new one.
+//
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// SchemaVersion is the schema version this binary uses: the number of its
+// embedded migrations (a test checks that they agree).
+const SchemaVersion = 2
+
+// migrateLock is the key of the advisory lock Open holds while it reads
+// and migrates the schema, so that replicas starting together take turns.
+const migrateLock = 0x616973697801 // "aisix", 1
+
+// migration is one numbered schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations reads the embedded migrations and checks that they are
+// numbered 1, 2, 3, … without gaps or duplicates.
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	ms := make([]migration, 0, len(names))
+	for i, name := range names {
+		base := path.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
+		}
+		if v != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", base, i+1)
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
+	}
+	return ms, nil
+}
+
+// MigrateMode says what Open may do to a database's schema.
+type MigrateMode int
+
+const (
+	// MigrateAll applies every pending migration: what aisix serve and
+	// aisix migrate do. It is the default.
+	MigrateAll MigrateMode = iota
+	// MigrateNewOnly initialises an empty database but refuses one with
+	// an older schema (a *SchemaError): management commands leave
+	// upgrades to aisix migrate and serve.
+	MigrateNewOnly
+	// MigrateNone changes nothing: the database must have this binary's
+	// schema, else Open fails with a *SchemaError.
+	MigrateNone
+)
+
+// WithMigrate sets what Open may do to the schema (default MigrateAll).
+func WithMigrate(m MigrateMode) Option {
+	return func(s *Store) { s.mode = m }
+}
+
+// Migration names one applied migration.
+type Migration struct {
+	Version int
+	Name    string
+}
+
+// MigrationReport is what Open found and did: the schema version before
+// and after, and the migrations it applied (none when another process
+// applied them first).
+type MigrationReport struct {
+	From, To int
+	Applied  []Migration
+}
+
+// Migrations returns what Open did to the schema.
+func (s *Store) Migrations() MigrationReport { return s.migrations }
+
+// SchemaError is a database whose schema version this binary cannot use
+// as it was asked to: newer than it knows, or older in a mode that does
+// not migrate.
+type SchemaError struct {
+	Version, Want int
+}
+
+func (e *SchemaError) Error() string {
+	if e.Version > e.Want {
+		return fmt.Sprintf("database schema version %d is newer than this aisix's (%d): upgrade aisix", e.Version, e.Want)
+	}
+	return fmt.Sprintf("database schema version %d is older than this aisix's (%d): run aisix migrate (or aisix serve)", e.Version, e.Want)
+}
+
+// prepareSchema reads the schema version and migrates as s.mode says, on
+// one connection that holds the migration lock throughout.
+func (s *Store) prepareSchema(ctx context.Context) error {
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLock)); err != nil {
+		return fmt.Errorf("lock schema: %w", err)
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLock))
+	}()
+	c := conn.Conn()
+	version, empty, err := schemaState(ctx, c)
+	if err != nil {
+		return err
+	}
+	s.migrations.From, s.migrations.To = version, version
+	switch {
+	case version > len(ms):
+		return &SchemaError{Version: version, Want: len(ms)}
+	case version == len(ms):
+		return nil
+	case s.mode == MigrateNone, s.mode == MigrateNewOnly && !empty:
+		return &SchemaError{Version: version, Want: len(ms)}
+	}
+	if _, err := c.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at TIMESTAMPTZ NOT NULL
+		)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	now := s.now().UTC()
+	for _, m := range ms[version:] {
+		err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.version, m.name, now)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
+		s.migrations.Applied = append(s.migrations.Applied, Migration{Version: m.version, Name: m.name})
+		s.migrations.To = m.version
+		s.log.InfoContext(ctx, "applied database migration", "version", m.version, "name", m.name)
+	}
+	return nil
+}
+
+// schemaState returns the highest applied migration (0 for none) and
+// whether the database has no tables of ours at all.
+func schemaState(ctx context.Context, c *pgx.Conn) (version int, empty bool, err error) {
+	var exists bool
+	if err := c.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, false, fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		var meta bool
+		if err := c.QueryRow(ctx, `SELECT to_regclass('meta') IS NOT NULL`).Scan(&meta); err != nil {
+			return 0, false, fmt.Errorf("read schema version: %w", err)
+		}
+		if meta {
+			return 0, false, errors.New("the database has aisix tables but no schema_migrations table")
+		}
+		return 0, true, nil
+	}
+	if err := c.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		return 0, false, fmt.Errorf("read schema version: %w", err)
+	}
+	return version, version == 0, nil
+}
