@@ -5,11 +5,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 
+	"github.com/aisix/aisix/storage"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -27,40 +24,6 @@ const SchemaVersion = 2
 // migrateLock is the key of the advisory lock Open holds while it reads
 // and migrates the schema, so that replicas starting together take turns.
 const migrateLock = 0x616973697801 // "aisix", 1
-
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations and checks that they are
-// numbered 1, 2, 3, … without gaps or duplicates.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names))
-	for i, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		if v != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", base, i+1)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
-	}
-	return ms, nil
-}
 
 // MigrateMode says what Open may do to a database's schema.
 type MigrateMode int
@@ -117,7 +80,7 @@ func (e *SchemaError) Error() string {
 // prepareSchema reads the schema version and migrates as s.mode says, on
 // one connection that holds the migration lock throughout.
 func (s *Store) prepareSchema(ctx context.Context) error {
-	ms, err := loadMigrations(migrationFS)
+	ms, err := storage.ReadMigrations(migrationFS)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
@@ -156,19 +119,19 @@ func (s *Store) prepareSchema(ctx context.Context) error {
 	now := s.now().UTC()
 	for _, m := range ms[version:] {
 		err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, now)
+				m.Version, m.Name, now)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
-		s.migrations.Applied = append(s.migrations.Applied, Migration{Version: m.version, Name: m.name})
-		s.migrations.To = m.version
-		s.log.InfoContext(ctx, "applied database migration", "version", m.version, "name", m.name)
+		s.migrations.Applied = append(s.migrations.Applied, Migration{Version: m.Version, Name: m.Name})
+		s.migrations.To = m.Version
+		s.log.InfoContext(ctx, "applied database migration", "version", m.Version, "name", m.Name)
 	}
 	return nil
 }

@@ -5,10 +5,6 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 
 	"github.com/aisix/aisix/storage"
 )
@@ -25,11 +21,7 @@ var migrationFS embed.FS
 const SchemaVersion = 9
 
 // migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = storage.MigrationFile
 
 // migrationSteps are the Go steps of migrations whose data change SQL
 // cannot express (it needs the storage package's rules), by version. Each
@@ -64,38 +56,6 @@ func fillSecretHosts(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
-}
-
-// loadMigrations reads the embedded migrations and checks that they are
-// numbered 1, 2, 3, … without gaps or duplicates.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	// fs.Glob returns names in lexical order, which is numeric order for
-	// zero-padded prefixes; the numbering check below enforces both.
-	ms := make([]migration, 0, len(names))
-	for i, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		if v != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", base, i+1)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
-	}
-	return ms, nil
 }
 
 // MigrateMode says what Open may do to a database's schema.
@@ -181,7 +141,7 @@ func schemaState(ctx context.Context, q querier) (version int, empty bool, err e
 // prepareSchema brings the schema to this binary's version, or checks it
 // is there, as the store's MigrateMode allows.
 func (s *Store) prepareSchema(ctx context.Context) error {
-	ms, err := loadMigrations(migrationFS)
+	ms, err := storage.ReadMigrations(migrationFS)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
@@ -229,38 +189,38 @@ func (s *Store) migrate(ctx context.Context, ms []migration) error {
 	// One time stamps every migration applied by this Open.
 	now := formatTime(s.now())
 	for _, m := range ms {
-		if m.version <= s.migrations.To {
+		if m.Version <= s.migrations.To {
 			continue
 		}
 		applied := false
 		err := s.withTx(ctx, func(tx *sql.Tx) error {
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil // another process applied it first
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
-			if step := migrationSteps[m.version]; step != nil {
+			if step := migrationSteps[m.Version]; step != nil {
 				if err := step(ctx, tx); err != nil {
 					return err
 				}
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, now)
+				m.Version, m.Name, now)
 			applied = err == nil
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
 		if applied {
-			s.migrations.Applied = append(s.migrations.Applied, Migration{Version: m.version, Name: m.name})
+			s.migrations.Applied = append(s.migrations.Applied, Migration{Version: m.Version, Name: m.Name})
 		}
-		s.migrations.To = m.version
+		s.migrations.To = m.Version
 	}
 	return nil
 }
