@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aisix/aisix/storage"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aisix/aisix/storage"
 )
 
 // migrationFS holds the schema migrations: NNNN_name.sql, applied in order
