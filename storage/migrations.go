@@ -44,3 +44,56 @@ func ReadMigrations(fsys fs.FS) ([]MigrationFile, error) {
 	}
 	return ms, nil
 }
+
+// MigrateMode says what a database store's Open may do to its schema.
+type MigrateMode int
+
+const (
+	// MigrateAll applies every pending migration (creating a SQLite file
+	// if needed): what aisix serve and aisix migrate do. It is the default.
+	MigrateAll MigrateMode = iota
+	// MigrateNewOnly initialises a new, empty database, but refuses one
+	// with an older schema (a *SchemaError): management commands leave
+	// upgrades to aisix migrate and serve.
+	MigrateNewOnly
+	// MigrateNone changes nothing: the database must exist and have this
+	// binary's schema, else Open fails (a *SchemaError for an older or
+	// newer one). For shell completion, which must not have side effects.
+	MigrateNone
+)
+
+// SchemaError means a database's schema version is not the one this
+// binary uses, and Open was not allowed to, or cannot, change that.
+type SchemaError struct {
+	// Path names the database: a SQLite file, or a PostgreSQL URL
+	// without its password.
+	Path string
+	// Version is the database's schema version; Want is this binary's.
+	Version, Want int
+}
+
+func (e *SchemaError) Error() string {
+	if e.Version > e.Want {
+		return fmt.Sprintf("database %s is at schema version %d, newer than this aisix (%d): upgrade aisix", e.Path, e.Version, e.Want)
+	}
+	return fmt.Sprintf("database %s is at schema version %d, this aisix needs %d: run \"aisix migrate\" (or restart aisix serve)", e.Path, e.Version, e.Want)
+}
+
+// Migration names one schema migration.
+type Migration struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"`
+}
+
+// MigrationReport is what a database store's Open found and did to the
+// schema.
+type MigrationReport struct {
+	// From is the schema version the database had (0 for a new one).
+	From int `json:"from_version"`
+	// To is the version it has now.
+	To int `json:"version"`
+	// Applied lists the migrations this Open applied, oldest first; empty
+	// when the database was current (or another process migrated it
+	// first).
+	Applied []Migration `json:"applied"`
+}

@@ -26,20 +26,15 @@ const SchemaVersion = 2
 // and migrates the schema, so that replicas starting together take turns.
 const migrateLock = 0x616973697801 // "aisix", 1
 
-// MigrateMode says what Open may do to a database's schema.
-type MigrateMode int
+// MigrateMode says what Open may do to the schema (see
+// storage.MigrateMode).
+type MigrateMode = storage.MigrateMode
 
+// The modes of WithMigrate.
 const (
-	// MigrateAll applies every pending migration: what aisix serve and
-	// aisix migrate do. It is the default.
-	MigrateAll MigrateMode = iota
-	// MigrateNewOnly initialises an empty database but refuses one with
-	// an older schema (a *SchemaError): management commands leave
-	// upgrades to aisix migrate and serve.
-	MigrateNewOnly
-	// MigrateNone changes nothing: the database must have this binary's
-	// schema, else Open fails with a *SchemaError.
-	MigrateNone
+	MigrateAll     = storage.MigrateAll
+	MigrateNewOnly = storage.MigrateNewOnly
+	MigrateNone    = storage.MigrateNone
 )
 
 // WithMigrate sets what Open may do to the schema (default MigrateAll).
@@ -47,36 +42,18 @@ func WithMigrate(m MigrateMode) Option {
 	return func(s *Store) { s.mode = m }
 }
 
-// Migration names one applied migration.
-type Migration struct {
-	Version int
-	Name    string
-}
+// SchemaError means the database's schema version is not the one this
+// binary uses, and Open was not allowed to, or cannot, change that.
+type SchemaError = storage.SchemaError
 
-// MigrationReport is what Open found and did: the schema version before
-// and after, and the migrations it applied (none when another process
-// applied them first).
-type MigrationReport struct {
-	From, To int
-	Applied  []Migration
-}
+// Migration names one schema migration.
+type Migration = storage.Migration
+
+// MigrationReport is what Open found and did to the schema.
+type MigrationReport = storage.MigrationReport
 
 // Migrations returns what Open did to the schema.
 func (s *Store) Migrations() MigrationReport { return s.migrations }
-
-// SchemaError is a database whose schema version this binary cannot use
-// as it was asked to: newer than it knows, or older in a mode that does
-// not migrate.
-type SchemaError struct {
-	Version, Want int
-}
-
-func (e *SchemaError) Error() string {
-	if e.Version > e.Want {
-		return fmt.Sprintf("database schema version %d is newer than this aisix's (%d): upgrade aisix", e.Version, e.Want)
-	}
-	return fmt.Sprintf("database schema version %d is older than this aisix's (%d): run aisix migrate (or aisix serve)", e.Version, e.Want)
-}
 
 // prepareSchema reads the schema version and migrates as s.mode says, on
 // one connection that holds the migration lock throughout.
@@ -104,11 +81,11 @@ func (s *Store) prepareSchema(ctx context.Context) error {
 	s.migrations.From, s.migrations.To = version, version
 	switch {
 	case version > len(ms):
-		return &SchemaError{Version: version, Want: len(ms)}
+		return &SchemaError{Path: s.Path(), Version: version, Want: len(ms)}
 	case version == len(ms):
 		return nil
 	case s.mode == MigrateNone, s.mode == MigrateNewOnly && !empty:
-		return &SchemaError{Version: version, Want: len(ms)}
+		return &SchemaError{Path: s.Path(), Version: version, Want: len(ms)}
 	}
 	if _, err := c.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,

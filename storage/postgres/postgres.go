@@ -63,6 +63,8 @@ type Store struct {
 	newID func() string
 	log   *slog.Logger
 	mode  MigrateMode
+	// name is the database's URL without its password, for messages.
+	name string
 	// poll is how often Watch reads the revision when no notification
 	// comes.
 	poll time.Duration
@@ -118,6 +120,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	s.name = redact(cfg)
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "aisix"
 	}
@@ -127,7 +130,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	if err := s.pool.Ping(ctx); err != nil {
 		s.pool.Close()
-		return nil, fmt.Errorf("open store %s: %w", redact(cfg), err)
+		return nil, fmt.Errorf("open store %s: %w", s.name, err)
 	}
 	if err := s.prepareSchema(ctx); err != nil {
 		s.pool.Close()
@@ -135,7 +138,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		if errors.As(err, &se) {
 			return nil, se
 		}
-		return nil, fmt.Errorf("open store %s: %w", redact(cfg), err)
+		return nil, fmt.Errorf("open store %s: %w", s.name, err)
 	}
 	return s, nil
 }
@@ -145,6 +148,11 @@ func redact(cfg *pgxpool.Config) string {
 	c := cfg.ConnConfig
 	return fmt.Sprintf("postgres://%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
 }
+
+// Path names the database for messages: its URL without the password
+// (postgres://user@host:port/db). It is the counterpart of the SQLite
+// store's file path.
+func (s *Store) Path() string { return s.name }
 
 // Close closes the connection pool.
 func (s *Store) Close() error {

@@ -58,22 +58,17 @@ func fillSecretHosts(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// MigrateMode says what Open may do to a database's schema.
-type MigrateMode int
+// MigrateMode says what Open may do to the schema (see
+// storage.MigrateMode). For SQLite, MigrateAll and MigrateNewOnly create
+// the file if needed; MigrateNone creates neither the file nor its
+// directory.
+type MigrateMode = storage.MigrateMode
 
+// The modes of WithMigrate.
 const (
-	// MigrateAll creates the file if needed and applies every pending
-	// migration: what aisix serve and aisix migrate do. It is the default.
-	MigrateAll MigrateMode = iota
-	// MigrateNewOnly creates and initialises a new, empty file, but
-	// refuses one with an older schema (a *SchemaError): management
-	// commands leave upgrades to aisix migrate and serve.
-	MigrateNewOnly
-	// MigrateNone changes nothing: the file must exist and have this
-	// binary's schema, else Open fails (a *SchemaError for an older or
-	// newer one). Neither the file nor its directory is created. For
-	// shell completion, which must not have side effects.
-	MigrateNone
+	MigrateAll     = storage.MigrateAll
+	MigrateNewOnly = storage.MigrateNewOnly
+	MigrateNone    = storage.MigrateNone
 )
 
 // WithMigrate sets what Open may do to the schema (default MigrateAll).
@@ -81,38 +76,15 @@ func WithMigrate(m MigrateMode) Option {
 	return func(s *Store) { s.mode = m }
 }
 
-// SchemaError means a database file's schema version is not the one this
+// SchemaError means the database's schema version is not the one this
 // binary uses, and Open was not allowed to, or cannot, change that.
-type SchemaError struct {
-	// Path is the database file.
-	Path string
-	// Version is the file's schema version; Want is this binary's.
-	Version, Want int
-}
-
-func (e *SchemaError) Error() string {
-	if e.Version > e.Want {
-		return fmt.Sprintf("database %s is at schema version %d, newer than this aisix (%d): upgrade aisix", e.Path, e.Version, e.Want)
-	}
-	return fmt.Sprintf("database %s is at schema version %d, this aisix needs %d: run \"aisix migrate\" (or restart aisix serve)", e.Path, e.Version, e.Want)
-}
+type SchemaError = storage.SchemaError
 
 // Migration names one schema migration.
-type Migration struct {
-	Version int    `json:"version"`
-	Name    string `json:"name"`
-}
+type Migration = storage.Migration
 
-// MigrationReport is what Open found and did to a database's schema.
-type MigrationReport struct {
-	// From is the schema version the file had (0 for a new file).
-	From int `json:"from_version"`
-	// To is the version it has now.
-	To int `json:"version"`
-	// Applied lists the migrations this Open applied, oldest first; empty
-	// when the file was current (or another process migrated it first).
-	Applied []Migration `json:"applied"`
-}
+// MigrationReport is what Open found and did to the schema.
+type MigrationReport = storage.MigrationReport
 
 // Migrations reports what Open found and did to the schema.
 func (s *Store) Migrations() MigrationReport { return s.migrations }
