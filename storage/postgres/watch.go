@@ -33,7 +33,14 @@ const watchAppName = "aisix watch"
 // (a burst of writes may come as one call with the latest); it is not
 // called for the revision the store is at when Watch starts.
 func (s *Store) Watch(ctx context.Context, onChange func(rev int64)) {
-	last, _ := s.Revision(ctx) // a failure leaves 0: the first poll catches up
+	// Every read is bounded: with the database unreachable, a read must
+	// not hold up the next reconnect or outlive ctx by long.
+	revision := func() (int64, error) {
+		rctx, cancel := context.WithTimeout(ctx, max(s.poll, time.Second))
+		defer cancel()
+		return s.Revision(rctx)
+	}
+	last, _ := revision() // a failure leaves 0: the first poll catches up
 	seen := func(rev int64) {
 		if rev > last {
 			last = rev
@@ -41,7 +48,7 @@ func (s *Store) Watch(ctx context.Context, onChange func(rev int64)) {
 		}
 	}
 	poll := func() {
-		if rev, err := s.Revision(ctx); err == nil {
+		if rev, err := revision(); err == nil {
 			seen(rev)
 		}
 	}
@@ -63,7 +70,7 @@ func (s *Store) Watch(ctx context.Context, onChange func(rev int64)) {
 		// Writes made while not listening notified no one.
 		poll()
 		err = s.receive(ctx, conn, seen, poll)
-		_ = conn.Close(context.WithoutCancel(ctx))
+		closeConn(ctx, conn)
 		if ctx.Err() != nil {
 			return
 		}
@@ -75,15 +82,25 @@ func (s *Store) Watch(ctx context.Context, onChange func(rev int64)) {
 func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 	cfg := s.pool.Config().ConnConfig.Copy()
 	cfg.RuntimeParams["application_name"] = watchAppName
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = watchMaxBackoff
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{NotifyChannel}.Sanitize()); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
+		closeConn(ctx, conn)
 		return nil, err
 	}
 	return conn, nil
+}
+
+// closeConn closes conn, waiting a second at most for the server.
+func closeConn(ctx context.Context, conn *pgx.Conn) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_ = conn.Close(cctx)
 }
 
 // receive waits for notifications on conn, polling every poll interval
