@@ -52,8 +52,14 @@ type Server struct {
 	dbs    atomic.Int64
 }
 
-// FindBin returns the directory that holds initdb, pg_ctl and postgres.
-func FindBin() (string, error) {
+// debianBins is where Debian's postgresql packages put the server binaries.
+const debianBins = "/usr/lib/postgresql/*/bin"
+
+// FindBin returns the directory that holds initdb, pg_ctl and postgres:
+// initdb's on PATH, else the newest /usr/lib/postgresql/*/bin.
+func FindBin() (string, error) { return findBin(debianBins) }
+
+func findBin(glob string) (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		dir := filepath.Dir(p)
 		if resolved, err := filepath.EvalSymlinks(p); err == nil {
@@ -63,7 +69,7 @@ func FindBin() (string, error) {
 			return dir, nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(glob)
 	// The newest version first: 15 sorts after 9.6 only by number.
 	slices.SortFunc(dirs, func(a, b string) int { return versionOf(b) - versionOf(a) })
 	for _, dir := range dirs {
@@ -251,13 +257,11 @@ var (
 // at once ("PostgreSQL is required in CI").
 func Main(m *testing.M) int {
 	srv, err := Start(context.Background())
-	switch {
-	case errors.Is(err, ErrNotInstalled) && os.Getenv("CI") != "":
-		fmt.Fprintf(os.Stderr, "PostgreSQL is required in CI: %v\n", err)
+	if err := required(err, os.Getenv("CI")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
-	case err != nil:
-		startErr = err
 	}
+	startErr = err
 	mu.Lock()
 	shared = srv
 	mu.Unlock()
@@ -268,6 +272,17 @@ func Main(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// required returns the error that fails a test binary whose server did
+// not start with startErr: none when it started, or when the binaries are
+// missing outside CI (the tests skip); every other failure is reported
+// by the tests themselves, except that CI must have PostgreSQL.
+func required(startErr error, ci string) error {
+	if errors.Is(startErr, ErrNotInstalled) && ci != "" {
+		return fmt.Errorf("PostgreSQL is required in CI (CI=%s): %w", ci, startErr)
+	}
+	return nil
 }
 
 // Shared returns the server Main started; it skips t when the binaries are
