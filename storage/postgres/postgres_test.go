@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -32,10 +33,35 @@ func openStore(t testing.TB, url string, opts ...postgres.Option) *postgres.Stor
 	return s
 }
 
-// newStore opens a Store on a fresh database.
+// migrated is a database migrated once, which newStore copies (the
+// migration tests start from empty databases instead).
+var migrated struct {
+	once sync.Once
+	name string
+	err  error
+}
+
+// newStore opens a Store on a fresh database with the current schema.
 func newStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
+	migrated.once.Do(func() {
+		url, err := pgtest.Shared(t).CreateDatabase(context.Background())
+		if err != nil {
+			migrated.err = err
+			return
+		}
+		s, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			migrated.err = err
+			return
+		}
+		migrated.err = s.Close()
+		migrated.name = pgtest.DatabaseName(url)
+	})
+	if migrated.err != nil {
+		t.Fatalf("migrate the template database: %v", migrated.err)
+	}
+	url := pgtest.NewDatabaseFrom(t, migrated.name)
 	return openStore(t, url, opts...), url
 }
 

@@ -222,16 +222,36 @@ func (s *Server) Port() int { return s.port }
 // CreateDatabase creates a new, empty database (t_1, t_2, …) and returns
 // its URL.
 func (s *Server) CreateDatabase(ctx context.Context) (string, error) {
+	return s.CreateDatabaseFrom(ctx, "")
+}
+
+// CreateDatabaseFrom creates a new database (t_1, t_2, …) as a copy of the
+// database template ("" for an empty one) and returns its URL. Nothing may
+// be connected to template meanwhile.
+func (s *Server) CreateDatabaseFrom(ctx context.Context, template string) (string, error) {
 	name := fmt.Sprintf("t_%d", s.dbs.Add(1))
 	conn, err := pgx.Connect(ctx, s.URL("postgres"))
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	stmt := "CREATE DATABASE " + name
+	if template != "" {
+		stmt += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, stmt); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
 	return s.URL(name), nil
+}
+
+// DatabaseName is the database a URL of the server names.
+func DatabaseName(url string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return ""
+	}
+	return cfg.Database
 }
 
 // Stop stops the server at once (pg_ctl stop -m immediate) and removes its
@@ -303,11 +323,20 @@ func Shared(t testing.TB) *Server {
 	return srv
 }
 
-// NewDatabase creates a fresh database on the shared server (see Main)
-// and returns its URL.
+// NewDatabase creates a fresh, empty database on the shared server (see
+// Main) and returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
-	url, err := Shared(t).CreateDatabase(context.Background())
+	return NewDatabaseFrom(t, "")
+}
+
+// NewDatabaseFrom creates a fresh database on the shared server as a copy
+// of template (a database of that server nothing is connected to) and
+// returns its URL: a schema migrated once and copied per test is quicker
+// than migrating each.
+func NewDatabaseFrom(t testing.TB, template string) string {
+	t.Helper()
+	url, err := Shared(t).CreateDatabaseFrom(context.Background(), template)
 	if err != nil {
 		t.Fatal(err)
 	}
