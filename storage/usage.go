@@ -185,3 +185,21 @@ func ParseUsageGroups(s string) []string {
 	}
 	return out
 }
+
+// AddGroup adds one group a database store summed for q to rep: it sets
+// Failures from Attempts and Successes, and Time from bucketMS (the start
+// of the group's UTC day or hour, in Unix milliseconds) when q groups by
+// day or hour, and adds the group to the totals. The one row of a query
+// without groups over no records is left out.
+func (rep *UsageReport) AddGroup(q *UsageQuery, r UsageRow, bucketMS int64) {
+	r.Failures = r.Attempts - r.Successes
+	if q.Groups(UsageByDay) || q.Groups(UsageByHour) {
+		t := time.UnixMilli(bucketMS).UTC()
+		r.Time = &t
+	}
+	if r.Attempts == 0 {
+		return
+	}
+	rep.Totals.Add(r.UsageTotals)
+	rep.Rows = append(rep.Rows, r)
+}

@@ -40,27 +40,30 @@ func scanAPIKey(sc scanner) (storage.APIKey, error) {
 	if err := scanMeta(&k.Meta, k.Revision, created, updated); err != nil {
 		return storage.APIKey{}, err
 	}
-	rl, err := decodeColumn[rateLimitSpec]("rate_limit", rateLimit)
+	rl, b, err := storage.DecodeKeyLimits(rateLimit, budget)
 	if err != nil {
 		return k, fmt.Errorf("%w: API key %q: %w", errBadLimits, k.ID, err)
 	}
-	b, err := decodeColumn[budgetSpec]("budget", budget)
-	if err != nil {
-		return k, fmt.Errorf("%w: API key %q: %w", errBadLimits, k.ID, err)
-	}
-	k.RateLimit, k.Budget = rl.rateLimit(), b.budget()
+	k.RateLimit, k.Budget = rl, b
 	return k, nil
 }
 
-// limitArgs are the rate_limit and budget column values of k.
+// limitArgs are the rate_limit and budget column values of k: JSON text,
+// or NULL when unset.
 func limitArgs(k *storage.APIKey) (rateLimit, budget any, err error) {
-	if rateLimit, err = jsonArg(toRateLimitSpec(k.RateLimit)); err != nil {
-		return nil, nil, fmt.Errorf("encode rate_limit: %w", err)
+	rl, b, err := storage.EncodeKeyLimits(k)
+	if err != nil {
+		return nil, nil, err
 	}
-	if budget, err = jsonArg(toBudgetSpec(k.Budget)); err != nil {
-		return nil, nil, fmt.Errorf("encode budget: %w", err)
+	return textOrNull(rl), textOrNull(b), nil
+}
+
+// textOrNull binds b as TEXT (a STRICT column refuses a BLOB), nil as NULL.
+func textOrNull(b []byte) any {
+	if b == nil {
+		return nil
 	}
-	return rateLimit, budget, nil
+	return string(b)
 }
 
 // allowedQuery renders the allowed models of caller keys, one row per
@@ -323,7 +326,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, k storage.APIKey, ifRevision i
 		if err := w.tx.QueryRowContext(ctx, `SELECT revision FROM api_keys WHERE id = ?`, k.ID).Scan(&cur); err != nil {
 			return err
 		}
-		if err := checkRevision(kindAPIKey, k.ID, ifRevision, cur); err != nil {
+		if err := storage.CheckRevision(kindAPIKey, k.ID, ifRevision, cur); err != nil {
 			return err
 		}
 		ids, err := resolveAllowed(ctx, w.tx, k.AllowedModels)

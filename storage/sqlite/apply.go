@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/aisix/aisix/storage"
 )
@@ -10,8 +11,9 @@ import (
 var _ storage.Applier = (*Store)(nil)
 
 // Apply makes the store match d in one write transaction: it reads what is
-// stored, plans (storage.Plan) and, unless opts.DryRun or nothing changes,
-// writes every change as one store revision, which every row it writes is
+// stored, plans (storage.PlanApply) and, unless opts.DryRun or nothing
+// changes, writes every change (storage.ExecutePlan) as one store
+// revision, which every row it writes is
 // stamped with. Any failure rolls all of it back. A dry run reads one
 // snapshot and takes no write lock.
 //
@@ -25,12 +27,7 @@ func (s *Store) Apply(ctx context.Context, d storage.Desired, opts storage.Apply
 		if err != nil {
 			return nil, err
 		}
-		if opts.IfRevision != 0 && opts.IfRevision != cur.Revision {
-			return nil, storage.Errorf(storage.ErrRevisionMismatch,
-				"the store is at revision %d, not %d: it changed since the plan was made; plan again", cur.Revision, opts.IfRevision)
-		}
-		res.Revision = cur.Revision
-		res.Changes, err = storage.Plan(cur, d, opts)
+		res, err = storage.PlanApply(&cur, d, opts)
 		return &cur, err
 	}
 	if opts.DryRun {
@@ -48,8 +45,8 @@ func (s *Store) Apply(ctx context.Context, d storage.Desired, opts storage.Apply
 		if err != nil || !res.Changed() {
 			return err
 		}
-		if err := s.execute(w, cur, &d, res.Changes); err != nil {
-			return err
+		if err := storage.ExecutePlan(applyWriter{w}, cur, &d, res.Changes, s.newID); err != nil {
+			return changeErr(err)
 		}
 		res.Revision, res.Applied = w.rev, true
 		return nil
@@ -60,146 +57,56 @@ func (s *Store) Apply(ctx context.Context, d storage.Desired, opts storage.Apply
 	return res, nil
 }
 
-// applied is what an apply resolves names with: the ids of the provider
-// keys and models, stored or created in this transaction, and the desired
-// resources by name.
-type applied struct {
-	pkID, modelID map[string]string
-	pks           map[string]*storage.ProviderKey
-	models        map[string]*storage.Model
-	keys          map[string]*storage.APIKey
+// changeErr maps the error of one change of an apply as the single
+// write's would be, naming the resource.
+func changeErr(err error) error {
+	var ce *storage.ChangeError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	c := ce.Change
+	kind := map[string]string{storage.KindProviderKey: kindProviderKey, storage.KindModelRow: kindModel, storage.KindAPIKey: kindAPIKey}[c.Kind]
+	return mapErr(c.Action, resource{kind: kind, id: c.ID, name: c.Name}, ce.Err)
 }
 
-// execute writes changes, which storage.Plan made from cur and d, in their
-// order, except that caller keys are deleted first: a deleted key's
-// key_hash may be the one a created key takes.
-func (s *Store) execute(w *txWrite, cur *storage.Dataset, d *storage.Desired, changes []storage.Change) error {
-	a := applied{
-		pkID:    make(map[string]string, len(cur.ProviderKeys)+len(d.ProviderKeys)),
-		modelID: make(map[string]string, len(cur.Models)+len(d.Models)),
-		pks:     make(map[string]*storage.ProviderKey, len(d.ProviderKeys)),
-		models:  make(map[string]*storage.Model, len(d.Models)),
-		keys:    make(map[string]*storage.APIKey, len(d.APIKeys)),
-	}
-	for i := range cur.ProviderKeys {
-		a.pkID[cur.ProviderKeys[i].DisplayName] = cur.ProviderKeys[i].ID
-	}
-	for i := range cur.Models {
-		a.modelID[cur.Models[i].DisplayName] = cur.Models[i].ID
-	}
-	for i := range d.ProviderKeys {
-		a.pks[d.ProviderKeys[i].DisplayName] = &d.ProviderKeys[i]
-	}
-	for i := range d.Models {
-		a.models[d.Models[i].DisplayName] = &d.Models[i]
-	}
-	for i := range d.APIKeys {
-		a.keys[d.APIKeys[i].DisplayName] = &d.APIKeys[i]
-	}
-	for _, c := range changes {
-		if c.Kind == storage.KindAPIKey && c.Action == storage.ActionDelete {
-			if err := w.deleteAPIKey(c.ID); err != nil {
-				return mapErr("delete", resource{kind: kindAPIKey, id: c.ID, name: c.Name}, err)
-			}
-		}
-	}
-	for i := range changes {
-		c := &changes[i]
-		if c.Kind == storage.KindAPIKey && c.Action == storage.ActionDelete {
-			continue
-		}
-		if err := s.executeOne(w, &a, c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// applyWriter is a write transaction as storage.ExecutePlan writes rows.
+type applyWriter struct{ w *txWrite }
 
-// executeOne writes one change, filling in the id of a create.
-func (s *Store) executeOne(w *txWrite, a *applied, c *storage.Change) error {
-	if c.Action != storage.ActionCreate && c.Action != storage.ActionUpdate && c.Action != storage.ActionDelete {
-		return nil
-	}
-	id := c.ID
-	if c.Action == storage.ActionCreate {
-		id = s.newID()
-	}
-	op := c.Action
-	var err error
-	switch c.Kind {
-	case storage.KindProviderKey:
-		err = a.providerKey(w, c.Action, id, c.Name)
-		if c.Action == storage.ActionCreate {
-			a.pkID[c.Name] = id
-		}
-	case storage.KindModelRow:
-		err = a.model(w, c.Action, id, c.Name)
-		if c.Action == storage.ActionCreate {
-			a.modelID[c.Name] = id
-		}
-	case storage.KindAPIKey:
-		err = a.apiKey(w, c.Action, id, c.Name)
-	}
-	if err != nil {
-		kind := map[string]string{storage.KindProviderKey: kindProviderKey, storage.KindModelRow: kindModel, storage.KindAPIKey: kindAPIKey}[c.Kind]
-		return mapErr(op, resource{kind: kind, id: id, name: c.Name}, err)
-	}
-	c.ID = id
-	return nil
-}
-
-func (a *applied) providerKey(w *txWrite, action, id, name string) error {
-	if action == storage.ActionDelete {
-		return w.deleteProviderKey(id)
-	}
-	pk := *a.pks[name]
-	pk.ID = id
-	forward, err := providerKeyArgs(&pk)
+func (a applyWriter) WriteProviderKey(create bool, pk *storage.ProviderKey) error {
+	forward, err := providerKeyArgs(pk)
 	if err != nil {
 		return err
 	}
-	if action == storage.ActionCreate {
-		return w.insertProviderKey(id, &pk, forward)
+	if create {
+		return a.w.insertProviderKey(pk.ID, pk, forward)
 	}
-	return w.updateProviderKey(&pk, forward)
+	return a.w.updateProviderKey(pk, forward)
 }
 
-func (a *applied) model(w *txWrite, action, id, name string) error {
-	if action == storage.ActionDelete {
-		return w.deleteModel(id)
-	}
-	m := *a.models[name]
-	m.ID = id
-	var targetIDs []string
-	if m.Routing != nil {
-		targetIDs = make([]string, len(m.Routing.Targets))
-		for i, t := range m.Routing.Targets {
-			targetIDs[i] = a.modelID[t.Model]
-		}
-	} else {
-		m.ProviderKeyID = a.pkID[m.ProviderKeyID]
-	}
-	spec, err := encodeSpec(&m)
+func (a applyWriter) WriteModel(create bool, m *storage.Model, targetIDs []string) error {
+	spec, err := encodeSpec(m)
 	if err != nil {
 		return err
 	}
-	if action == storage.ActionCreate {
-		return w.insertModel(id, &m, spec, targetIDs)
+	if create {
+		return a.w.insertModel(m.ID, m, spec, targetIDs)
 	}
-	return w.updateModel(&m, spec, targetIDs)
+	return a.w.updateModel(m, spec, targetIDs)
 }
 
-func (a *applied) apiKey(w *txWrite, action, id, name string) error {
-	k := *a.keys[name]
-	k.ID = id
-	ids := make([]any, len(k.AllowedModels))
-	for i, n := range k.AllowedModels {
-		if n != "*" {
-			ids[i] = a.modelID[n]
+func (a applyWriter) WriteAPIKey(create bool, k *storage.APIKey, modelIDs []string) error {
+	ids := make([]any, len(modelIDs))
+	for i, id := range modelIDs {
+		if id != "*" {
+			ids[i] = id
 		}
 	}
-	if action == storage.ActionCreate {
-		return w.insertAPIKey(id, &k, ids)
+	if create {
+		return a.w.insertAPIKey(k.ID, k, ids)
 	}
-	return w.updateAPIKey(&k, ids)
+	return a.w.updateAPIKey(k, ids)
 }
+
+func (a applyWriter) DeleteProviderKey(id string) error { return a.w.deleteProviderKey(id) }
+func (a applyWriter) DeleteModel(id string) error       { return a.w.deleteModel(id) }
+func (a applyWriter) DeleteAPIKey(id string) error      { return a.w.deleteAPIKey(id) }

@@ -5,10 +5,6 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 
 	"github.com/aisix/aisix/storage"
 )
@@ -25,11 +21,7 @@ var migrationFS embed.FS
 const SchemaVersion = 9
 
 // migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = storage.MigrationFile
 
 // migrationSteps are the Go steps of migrations whose data change SQL
 // cannot express (it needs the storage package's rules), by version. Each
@@ -66,54 +58,17 @@ func fillSecretHosts(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// loadMigrations reads the embedded migrations and checks that they are
-// numbered 1, 2, 3, … without gaps or duplicates.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	// fs.Glob returns names in lexical order, which is numeric order for
-	// zero-padded prefixes; the numbering check below enforces both.
-	ms := make([]migration, 0, len(names))
-	for i, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		if v != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", base, i+1)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(base, ".sql"), sql: string(b)})
-	}
-	return ms, nil
-}
+// MigrateMode says what Open may do to the schema (see
+// storage.MigrateMode). For SQLite, MigrateAll and MigrateNewOnly create
+// the file if needed; MigrateNone creates neither the file nor its
+// directory.
+type MigrateMode = storage.MigrateMode
 
-// MigrateMode says what Open may do to a database's schema.
-type MigrateMode int
-
+// The modes of WithMigrate.
 const (
-	// MigrateAll creates the file if needed and applies every pending
-	// migration: what aisix serve and aisix migrate do. It is the default.
-	MigrateAll MigrateMode = iota
-	// MigrateNewOnly creates and initialises a new, empty file, but
-	// refuses one with an older schema (a *SchemaError): management
-	// commands leave upgrades to aisix migrate and serve.
-	MigrateNewOnly
-	// MigrateNone changes nothing: the file must exist and have this
-	// binary's schema, else Open fails (a *SchemaError for an older or
-	// newer one). Neither the file nor its directory is created. For
-	// shell completion, which must not have side effects.
-	MigrateNone
+	MigrateAll     = storage.MigrateAll
+	MigrateNewOnly = storage.MigrateNewOnly
+	MigrateNone    = storage.MigrateNone
 )
 
 // WithMigrate sets what Open may do to the schema (default MigrateAll).
@@ -121,38 +76,15 @@ func WithMigrate(m MigrateMode) Option {
 	return func(s *Store) { s.mode = m }
 }
 
-// SchemaError means a database file's schema version is not the one this
+// SchemaError means the database's schema version is not the one this
 // binary uses, and Open was not allowed to, or cannot, change that.
-type SchemaError struct {
-	// Path is the database file.
-	Path string
-	// Version is the file's schema version; Want is this binary's.
-	Version, Want int
-}
-
-func (e *SchemaError) Error() string {
-	if e.Version > e.Want {
-		return fmt.Sprintf("database %s is at schema version %d, newer than this aisix (%d): upgrade aisix", e.Path, e.Version, e.Want)
-	}
-	return fmt.Sprintf("database %s is at schema version %d, this aisix needs %d: run \"aisix migrate\" (or restart aisix serve)", e.Path, e.Version, e.Want)
-}
+type SchemaError = storage.SchemaError
 
 // Migration names one schema migration.
-type Migration struct {
-	Version int    `json:"version"`
-	Name    string `json:"name"`
-}
+type Migration = storage.Migration
 
-// MigrationReport is what Open found and did to a database's schema.
-type MigrationReport struct {
-	// From is the schema version the file had (0 for a new file).
-	From int `json:"from_version"`
-	// To is the version it has now.
-	To int `json:"version"`
-	// Applied lists the migrations this Open applied, oldest first; empty
-	// when the file was current (or another process migrated it first).
-	Applied []Migration `json:"applied"`
-}
+// MigrationReport is what Open found and did to the schema.
+type MigrationReport = storage.MigrationReport
 
 // Migrations reports what Open found and did to the schema.
 func (s *Store) Migrations() MigrationReport { return s.migrations }
@@ -181,7 +113,7 @@ func schemaState(ctx context.Context, q querier) (version int, empty bool, err e
 // prepareSchema brings the schema to this binary's version, or checks it
 // is there, as the store's MigrateMode allows.
 func (s *Store) prepareSchema(ctx context.Context) error {
-	ms, err := loadMigrations(migrationFS)
+	ms, err := storage.ReadMigrations(migrationFS)
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
@@ -229,38 +161,38 @@ func (s *Store) migrate(ctx context.Context, ms []migration) error {
 	// One time stamps every migration applied by this Open.
 	now := formatTime(s.now())
 	for _, m := range ms {
-		if m.version <= s.migrations.To {
+		if m.Version <= s.migrations.To {
 			continue
 		}
 		applied := false
 		err := s.withTx(ctx, func(tx *sql.Tx) error {
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil // another process applied it first
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
-			if step := migrationSteps[m.version]; step != nil {
+			if step := migrationSteps[m.Version]; step != nil {
 				if err := step(ctx, tx); err != nil {
 					return err
 				}
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, now)
+				m.Version, m.Name, now)
 			applied = err == nil
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", m.name, err)
+			return fmt.Errorf("apply migration %s: %w", m.Name, err)
 		}
 		if applied {
-			s.migrations.Applied = append(s.migrations.Applied, Migration{Version: m.version, Name: m.name})
+			s.migrations.Applied = append(s.migrations.Applied, Migration{Version: m.Version, Name: m.Name})
 		}
-		s.migrations.To = m.version
+		s.migrations.To = m.Version
 	}
 	return nil
 }

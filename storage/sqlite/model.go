@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,140 +10,10 @@ import (
 	"github.com/aisix/aisix/storage"
 )
 
-// modelSpec is the JSON stored in models.spec: every model field that no
-// constraint needs. It is the storage format, so it has its own types rather
-// than reusing the storage package's JSON tags, which serve the admin API.
-type modelSpec struct {
-	Provider      string         `json:"provider,omitempty"`
-	ModelName     string         `json:"model_name,omitempty"`
-	Timeout       *int64         `json:"timeout,omitempty"`
-	StreamTimeout *int64         `json:"stream_timeout,omitempty"`
-	Retries       *int           `json:"retries,omitempty"`
-	Cooldown      *cooldownSpec  `json:"cooldown,omitempty"`
-	Price         *priceSpec     `json:"price,omitempty"`
-	RateLimit     *rateLimitSpec `json:"rate_limit,omitempty"`
-	Budget        *budgetSpec    `json:"budget,omitempty"`
-	ProviderLimit *rateLimitSpec `json:"provider_limit,omitempty"`
-	Routing       *routingSpec   `json:"routing,omitempty"`
-}
-
-// priceSpec is a direct model's price, USD per million tokens.
-type priceSpec struct {
-	Input       float64 `json:"input"`
-	Output      float64 `json:"output"`
-	CachedInput float64 `json:"cached_input,omitempty"`
-}
-
-type cooldownSpec struct {
-	Enabled            *bool `json:"enabled,omitempty"`
-	DefaultSeconds     *int  `json:"default_seconds,omitempty"`
-	MaxSeconds         *int  `json:"max_seconds,omitempty"`
-	HonorRetryAfter    *bool `json:"honor_retry_after,omitempty"`
-	TriggerStatuses    []int `json:"trigger_statuses,omitempty"`
-	TriggerOnTimeout   *bool `json:"trigger_on_timeout,omitempty"`
-	TriggerOnTransport *bool `json:"trigger_on_transport,omitempty"`
-}
-
-// routingSpec is the routing block without its targets, which live in
-// model_targets.
-type routingSpec struct {
-	Strategy           string `json:"strategy,omitempty"`
-	Retries            *int   `json:"retries,omitempty"`
-	MaxFallbacks       *int   `json:"max_fallbacks,omitempty"`
-	RetryOn429         *bool  `json:"retry_on_429,omitempty"`
-	FallbackOnStatuses []int  `json:"fallback_on_statuses,omitempty"`
-	WhenAllUnavailable string `json:"when_all_unavailable,omitempty"`
-	Timeout            *int64 `json:"timeout,omitempty"`
-}
-
+// encodeSpec is the models.spec column of m (storage.EncodeModelSpec).
 func encodeSpec(m *storage.Model) (string, error) {
-	sp := modelSpec{
-		Provider:      m.Provider,
-		ModelName:     m.ModelName,
-		Timeout:       m.Timeout,
-		StreamTimeout: m.StreamTimeout,
-		Retries:       m.Retries,
-		RateLimit:     toRateLimitSpec(m.RateLimit),
-		Budget:        toBudgetSpec(m.Budget),
-		ProviderLimit: toRateLimitSpec(m.ProviderLimit),
-	}
-	if c := m.Cooldown; c != nil {
-		sp.Cooldown = &cooldownSpec{
-			Enabled:            c.Enabled,
-			DefaultSeconds:     c.DefaultSeconds,
-			MaxSeconds:         c.MaxSeconds,
-			HonorRetryAfter:    c.HonorRetryAfter,
-			TriggerStatuses:    c.TriggerStatuses,
-			TriggerOnTimeout:   c.TriggerOnTimeout,
-			TriggerOnTransport: c.TriggerOnTransport,
-		}
-	}
-	if p := m.Price; p != nil {
-		sp.Price = &priceSpec{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput}
-	}
-	if r := m.Routing; r != nil {
-		sp.Routing = &routingSpec{
-			Strategy:           r.Strategy,
-			Retries:            r.Retries,
-			MaxFallbacks:       r.MaxFallbacks,
-			RetryOn429:         r.RetryOn429,
-			FallbackOnStatuses: r.FallbackOnStatuses,
-			WhenAllUnavailable: r.WhenAllUnavailable,
-			Timeout:            r.Timeout,
-		}
-	}
-	b, err := json.Marshal(sp)
-	if err != nil {
-		return "", fmt.Errorf("encode model spec: %w", err)
-	}
-	return string(b), nil
-}
-
-// decodeSpec fills m from the stored spec. A routing model gets a non-nil
-// Routing whose Targets the caller fills from model_targets.
-func decodeSpec(m *storage.Model, kind, spec string) error {
-	var sp modelSpec
-	if err := json.Unmarshal([]byte(spec), &sp); err != nil {
-		return fmt.Errorf("decode spec of model %q: %w", m.ID, err)
-	}
-	m.Provider = sp.Provider
-	m.ModelName = sp.ModelName
-	m.Timeout = sp.Timeout
-	m.StreamTimeout = sp.StreamTimeout
-	m.Retries = sp.Retries
-	m.RateLimit = sp.RateLimit.rateLimit()
-	m.Budget = sp.Budget.budget()
-	m.ProviderLimit = sp.ProviderLimit.rateLimit()
-	if c := sp.Cooldown; c != nil {
-		m.Cooldown = &storage.Cooldown{
-			Enabled:            c.Enabled,
-			DefaultSeconds:     c.DefaultSeconds,
-			MaxSeconds:         c.MaxSeconds,
-			HonorRetryAfter:    c.HonorRetryAfter,
-			TriggerStatuses:    c.TriggerStatuses,
-			TriggerOnTimeout:   c.TriggerOnTimeout,
-			TriggerOnTransport: c.TriggerOnTransport,
-		}
-	}
-	if p := sp.Price; p != nil {
-		m.Price = &storage.ModelPrice{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput}
-	}
-	if kind == storage.KindRouting {
-		r := sp.Routing
-		if r == nil {
-			r = &routingSpec{}
-		}
-		m.Routing = &storage.Routing{
-			Strategy:           r.Strategy,
-			Retries:            r.Retries,
-			MaxFallbacks:       r.MaxFallbacks,
-			RetryOn429:         r.RetryOn429,
-			FallbackOnStatuses: r.FallbackOnStatuses,
-			WhenAllUnavailable: r.WhenAllUnavailable,
-			Timeout:            r.Timeout,
-		}
-	}
-	return nil
+	b, err := storage.EncodeModelSpec(m)
+	return string(b), err
 }
 
 const modelColumns = `id, display_name, kind, provider_key_id, spec, revision, created_at, updated_at`
@@ -177,7 +46,7 @@ func scanModelRow(sc scanner) (storage.Model, error) {
 	if err := scanMeta(&m.Meta, m.Revision, created, updated); err != nil {
 		return storage.Model{}, err
 	}
-	if err := decodeSpec(&m, kind, spec); err != nil {
+	if err := storage.DecodeModelSpec(&m, kind, []byte(spec)); err != nil {
 		if kind == storage.KindRouting {
 			m.Routing = &storage.Routing{}
 		}
@@ -467,7 +336,7 @@ func (s *Store) UpdateModel(ctx context.Context, m storage.Model, ifRevision int
 		if err != nil {
 			return err
 		}
-		if err := checkRevision(kindModel, m.ID, ifRevision, cur); err != nil {
+		if err := storage.CheckRevision(kindModel, m.ID, ifRevision, cur); err != nil {
 			return err
 		}
 		if kind == storage.KindDirect && m.Kind() == storage.KindRouting {

@@ -189,7 +189,7 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 		if err := w.tx.QueryRowContext(ctx, `SELECT revision FROM provider_keys WHERE id = ?`, pk.ID).Scan(&cur); err != nil {
 			return err
 		}
-		if err := checkRevision(kindProviderKey, pk.ID, ifRevision, cur); err != nil {
+		if err := storage.CheckRevision(kindProviderKey, pk.ID, ifRevision, cur); err != nil {
 			return err
 		}
 		if err := w.updateProviderKey(&pk, forward); err != nil {

@@ -420,16 +420,6 @@ func bumpRevision(ctx context.Context, tx *sql.Tx) (int64, error) {
 	return rev, nil
 }
 
-// checkRevision returns ErrRevisionMismatch when want is set and differs
-// from the stored revision got.
-func checkRevision(kind, id string, want, got int64) error {
-	if want != 0 && want != got {
-		return storage.Errorf(storage.ErrRevisionMismatch,
-			"%s %q is at revision %d, not %d: it was changed by someone else; reload and retry", kind, id, got, want)
-	}
-	return nil
-}
-
 // Revision returns the store-wide revision. It changes on every write made
 // by any process that has the file open.
 func (s *Store) Revision(ctx context.Context) (int64, error) {

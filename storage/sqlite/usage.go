@@ -296,7 +296,6 @@ func (s *Store) QueryUsage(ctx context.Context, q storage.UsageQuery) (storage.U
 	}
 	defer rows.Close()
 	rep := storage.UsageReport{Rows: []storage.UsageRow{}}
-	timed := q.Groups(storage.UsageByDay) || q.Groups(storage.UsageByHour)
 	for rows.Next() {
 		var (
 			r      storage.UsageRow
@@ -308,16 +307,7 @@ func (s *Store) QueryUsage(ctx context.Context, q storage.UsageQuery) (storage.U
 			&t.CostUSD, &t.Unpriced); err != nil {
 			return storage.UsageReport{}, fmt.Errorf("query usage: %w", err)
 		}
-		t.Failures = t.Attempts - t.Successes
-		if timed {
-			bt := time.UnixMilli(bucket).UTC()
-			r.Time = &bt
-		}
-		if t.Attempts == 0 {
-			continue // no group: the one row of an empty ledger
-		}
-		rep.Totals.Add(r.UsageTotals)
-		rep.Rows = append(rep.Rows, r)
+		rep.AddGroup(&q, r, bucket)
 	}
 	if err := rows.Err(); err != nil {
 		return storage.UsageReport{}, fmt.Errorf("query usage: %w", err)

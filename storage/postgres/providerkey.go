@@ -1,0 +1,236 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aisix/aisix/storage"
+)
+
+const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, secret_host, forward_headers,
+	api_version, revision, created_at, updated_at`
+
+func scanProviderKey(row pgx.Row) (storage.ProviderKey, error) {
+	var (
+		pk      storage.ProviderKey
+		forward []byte
+	)
+	err := row.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase, &pk.SecretHost,
+		&forward, &pk.APIVersion, &pk.Revision, &pk.CreatedAt, &pk.UpdatedAt)
+	if err != nil {
+		return storage.ProviderKey{}, err
+	}
+	if string(forward) != "[]" {
+		if err := json.Unmarshal(forward, &pk.ForwardHeaders); err != nil {
+			return storage.ProviderKey{}, fmt.Errorf("decode forward_headers of provider key %q: %w", pk.ID, err)
+		}
+	}
+	pk.SecretHint = storage.MaskSecret(pk.Secret)
+	utcMeta(&pk.Meta)
+	return pk, nil
+}
+
+// utcMeta gives m's times in UTC (pgx returns them in the local zone).
+func utcMeta(m *storage.Meta) {
+	m.CreatedAt, m.UpdatedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC()
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func listProviderKeys(ctx context.Context, q querier) ([]storage.ProviderKey, error) {
+	rows, err := q.Query(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys ORDER BY display_name`)
+	if err != nil {
+		return nil, fmt.Errorf("list provider keys: %w", err)
+	}
+	defer rows.Close()
+	var pks []storage.ProviderKey
+	for rows.Next() {
+		pk, err := scanProviderKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list provider keys: %w", err)
+		}
+		pks = append(pks, pk)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list provider keys: %w", err)
+	}
+	return pks, nil
+}
+
+func getProviderKey(ctx context.Context, q querier, id string) (storage.ProviderKey, error) {
+	pk, err := scanProviderKey(q.QueryRow(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys WHERE id = $1`, id))
+	if err != nil {
+		return storage.ProviderKey{}, mapErr("get", resource{kind: kindProviderKey, id: id}, err)
+	}
+	return pk, nil
+}
+
+// ListProviderKeys returns every provider key, secrets included, sorted by
+// display name. It returns nil when there are none.
+func (s *Store) ListProviderKeys(ctx context.Context) ([]storage.ProviderKey, error) {
+	return listProviderKeys(ctx, s.pool)
+}
+
+// GetProviderKey returns the provider key with the given id, secret
+// included. It returns ErrNotFound if there is none.
+func (s *Store) GetProviderKey(ctx context.Context, id string) (storage.ProviderKey, error) {
+	return getProviderKey(ctx, s.pool, id)
+}
+
+// CreateProviderKey stores a new provider key under a new ID and returns it,
+// its secret bound to the host of its base URL (SecretHost; the one given
+// is ignored) and its ForwardHeaders in canonical form. It returns
+// ErrInvalid if pk fails validation or has no secret, and ErrConflict if
+// its display name is taken.
+func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (storage.ProviderKey, error) {
+	forward, err := providerKeyArgs(&pk)
+	if err != nil {
+		return storage.ProviderKey{}, err
+	}
+	if err := storage.ValidateSecretFor(pk.EffectiveAdapter(), pk.Secret); err != nil {
+		return storage.ProviderKey{}, err
+	}
+	r := resource{kind: kindProviderKey, id: s.newID(), name: pk.DisplayName}
+	var out storage.ProviderKey
+	err = s.withWrite(ctx, func(w *txWrite) error {
+		if err := w.insertProviderKey(r.id, &pk, forward); err != nil {
+			return err
+		}
+		out, err = getProviderKey(ctx, w.tx, r.id)
+		return err
+	})
+	if err != nil {
+		return storage.ProviderKey{}, mapErr("create", r, err)
+	}
+	return out, nil
+}
+
+// insertProviderKey stores pk under id, its secret bound to its base
+// URL's host; forward is providerKeyArgs's.
+func (w *txWrite) insertProviderKey(id string, pk *storage.ProviderKey, forward string) error {
+	rev, err := w.revision()
+	if err != nil {
+		return err
+	}
+	return w.exec(`INSERT INTO provider_keys (`+providerKeyColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now)
+}
+
+// updateProviderKey replaces the provider key pk.ID. A new secret is bound
+// to the host it is sent to from now on; no secret keeps the stored one
+// and its host.
+func (w *txWrite) updateProviderKey(pk *storage.ProviderKey, forward string) error {
+	rev, err := w.revision()
+	if err != nil {
+		return err
+	}
+	return w.exec(`UPDATE provider_keys SET
+			display_name = $1, provider = $2, adapter = $3,
+			secret = CASE WHEN $4 = '' THEN secret ELSE $4 END,
+			secret_host = CASE WHEN $4 = '' THEN secret_host ELSE $5 END,
+			api_base = $6, forward_headers = $7, revision = $8, updated_at = $9,
+			api_version = $11
+		WHERE id = $10`,
+		pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.BaseHost(), pk.APIBase, forward, rev, w.now, pk.ID,
+		pk.APIVersion)
+}
+
+// deleteProviderKey deletes the provider key id, which no model may use.
+func (w *txWrite) deleteProviderKey(id string) error {
+	if _, err := w.revision(); err != nil {
+		return err
+	}
+	return w.exec(`DELETE FROM provider_keys WHERE id = $1`, id)
+}
+
+// providerKeyArgs validates pk and returns the stored form of its
+// forward_headers (canonical names, as JSON).
+func providerKeyArgs(pk *storage.ProviderKey) (forward string, err error) {
+	if err := pk.ValidateWrite(); err != nil {
+		return "", err
+	}
+	names, err := storage.CanonicalForwardHeaders(pk.ForwardHeaders)
+	if err != nil {
+		return "", err
+	}
+	if names == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal(names)
+	if err != nil {
+		return "", fmt.Errorf("encode forward_headers: %w", err)
+	}
+	return string(b), nil
+}
+
+// UpdateProviderKey replaces the provider key pk.ID and returns it. A
+// non-empty Secret replaces the stored one and binds it to the host of the
+// new base URL; an empty Secret keeps the stored one and the host it was
+// entered for. The SecretHost given is ignored. It returns ErrNotFound if
+// there is no such key, ErrRevisionMismatch if ifRevision is non-zero and
+// not the stored revision, ErrInvalid if pk fails validation, and
+// ErrConflict if the new display name is taken.
+func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, ifRevision int64) (storage.ProviderKey, error) {
+	forward, err := providerKeyArgs(&pk)
+	if err != nil {
+		return storage.ProviderKey{}, err
+	}
+	if pk.Secret != "" {
+		if err := storage.ValidateSecretFor(pk.EffectiveAdapter(), pk.Secret); err != nil {
+			return storage.ProviderKey{}, err
+		}
+	}
+	r := resource{kind: kindProviderKey, id: pk.ID, name: pk.DisplayName}
+	var out storage.ProviderKey
+	err = s.withWrite(ctx, func(w *txWrite) error {
+		var cur int64
+		if err := w.tx.QueryRow(ctx, `SELECT revision FROM provider_keys WHERE id = $1`, pk.ID).Scan(&cur); err != nil {
+			return err
+		}
+		if err := storage.CheckRevision(kindProviderKey, pk.ID, ifRevision, cur); err != nil {
+			return err
+		}
+		if err := w.updateProviderKey(&pk, forward); err != nil {
+			return err
+		}
+		out, err = getProviderKey(ctx, w.tx, pk.ID)
+		return err
+	})
+	if err != nil {
+		return storage.ProviderKey{}, mapErr("update", r, err)
+	}
+	return out, nil
+}
+
+// DeleteProviderKey deletes the provider key id. It returns ErrNotFound if
+// there is none, and ErrConflict, naming them, if models still use it.
+func (s *Store) DeleteProviderKey(ctx context.Context, id string) error {
+	r := resource{kind: kindProviderKey, id: id}
+	err := s.withWrite(ctx, func(w *txWrite) error {
+		var name string
+		if err := w.tx.QueryRow(ctx, `SELECT display_name FROM provider_keys WHERE id = $1`, id).Scan(&name); err != nil {
+			return err
+		}
+		users, err := queryNames(ctx, w.tx, `SELECT display_name FROM models WHERE provider_key_id = $1 ORDER BY display_name`, id)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			return storage.Errorf(storage.ErrConflict, "provider key %q is used by model(s) %s", name, strings.Join(users, ", "))
+		}
+		return w.deleteProviderKey(id)
+	})
+	return mapErr("delete", r, err)
+}
