@@ -116,9 +116,12 @@ func TestLimitRows(t *testing.T) {
 	lim := limit.New(limit.Options{Now: clock})
 	defer lim.Close()
 	snap := table.Snapshot()
-	key, group, target := snap.CallerKeys()[0].Limit, snap.Model("chat-prod").Limit, snap.Model("gpt-4o-primary").Direct.Limit
-	if key.Key.ID != "key-1" {
-		key = snap.CallerKeys()[1].Limit
+	group, target := snap.Model("chat-prod").Limit, snap.Model("gpt-4o-primary").Direct.Limit
+	var key limit.Subject
+	for _, k := range snap.CallerKeys() { // a map's order: find key-1
+		if k.ID == "key-1" {
+			key = k.Limit
+		}
 	}
 	// Two requests through the key and the group (the second still in
 	// flight), a third refused by the key's rpm; one try on the target,
