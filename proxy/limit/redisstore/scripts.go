@@ -83,17 +83,19 @@ end
 
 // admitScript checks and records one admission in one scope.
 //
-// KEYS: rpm, rpd, tpm, tpd, conc, spend (of the budget's period).
+// KEYS: rpm, rpd, tpm, tpd, conc, spend (of the budget's period), rpm
+// slotted, rpd slotted.
 // ARGV: 1 now µs, 2 member, 3 rpm, 4 rpd, 5 tpm, 6 tpd, 7 concurrency,
-// 8 tokens, 9 tpm epoch, 10 tpd epoch, 11 budget nano-USD (0: none),
-// 12 rpm cut µs, 13 rpd cut µs, 14 wall µs, 15 lease end µs, 16 lease TTL
-// ms.
+// 8 tokens, 9 tpm epoch (also the rpm slots'), 10 tpd epoch (rpd's), 11
+// budget nano-USD (0: none), 12 rpm cut µs, 13 rpd cut µs, 14 wall µs, 15
+// lease end µs, 16 lease TTL ms, 17 largest exact request limit.
 //
 // Returns {"B"} for a spent budget; {"R", concurrency refused 0/1, rpm
-// member, rpd member, tpm epoch, tpd epoch} for a rate limit (the member
-// whose leaving frees a place, or ""; the slot whose leaving frees enough
-// tokens, or -1); {"A", rpm count, oldest rpm member, tpm sum, tpm epoch}
-// for an admission.
+// member, rpd member, tpm epoch, tpd epoch, rpm epoch, rpd epoch} for a
+// rate limit (the member whose leaving frees a place, or ""; the slot whose
+// leaving frees enough, or -1); {"A", rpm count, oldest rpm member, tpm sum,
+// tpm epoch, rpm epoch} for an admission (the epochs: the slot whose leaving
+// frees one, or -1).
 var admitScript = redis.NewScript(luaHelpers + `
 local member = ARGV[2]
 local rpm, rpd, tpm, tpd, conc = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -114,27 +116,83 @@ if conc > 0 and redis.call('ZCARD', KEYS[5]) >= conc then
   refused = true
 end
 
--- reqwin expires and trims a request log (a lower limit keeps the newest
--- entries) and returns its count and, when full, its oldest member.
-local function reqwin(k, lim, cut)
+-- reqwin checks a request window: a sorted set k up to maxexact, above it
+-- a slotted counter ks (like a token window, n slots of slotus µs), the
+-- counts converted when a limit change crosses maxexact. It returns the
+-- count, the member whose leaving frees a place ('' if none), the slot
+-- whose leaving does (-1 if none) and the slotted window's head.
+local maxexact = tonumber(ARGV[17])
+local nowus = tonumber(ARGV[1])
+local function reqwin(k, ks, lim, cut, e, n, slotus)
   if lim <= 0 then
+    redis.call('DEL', k, ks)
+    return 0, '', -1, 0
+  end
+  if lim <= maxexact then
+    if redis.call('EXISTS', ks) == 1 then
+      -- Slotted to exact: each counted request becomes an entry at the end
+      -- of its slot (or now), so none leaves early; the oldest beyond the
+      -- limit are dropped.
+      local s, h = advance(ks, e, n)
+      local all = redis.call('HGETALL', ks)
+      local eps, vals = {}, {}
+      for i = 1, #all, 2 do
+        local f = all[i]
+        if f ~= 'h' and f ~= 's' then
+          local ep = tonumber(f)
+          if ep > h - n and ep <= h and tonumber(all[i + 1]) > 0 then
+            eps[#eps + 1] = ep
+            vals[ep] = tonumber(all[i + 1])
+          end
+        end
+      end
+      table.sort(eps)
+      local skip = math.max(s - lim, 0)
+      for _, ep in ipairs(eps) do
+        local at = math.min((ep + 1) * slotus - 1, nowus)
+        for j = 1, vals[ep] do
+          if skip > 0 then
+            skip = skip - 1
+          else
+            redis.call('ZADD', k, I(at), I(at) .. '000:conv:' .. I(ep) .. ':' .. I(j))
+          end
+        end
+      end
+      redis.call('DEL', ks)
+    end
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', cut)
+    local c = redis.call('ZCARD', k)
+    if c > lim then
+      -- A lower limit keeps the newest entries.
+      redis.call('ZREMRANGEBYRANK', k, 0, I(c - lim - 1))
+      c = lim
+    end
+    if c >= lim then
+      refused = true
+      return c, redis.call('ZRANGE', k, 0, 0)[1], -1, 0
+    end
+    return c, '', -1, 0
+  end
+  local s, h = advance(ks, e, n)
+  if redis.call('EXISTS', k) == 1 then
+    -- Exact to slotted: each entry counted in its slot.
+    local all = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+    for i = 2, #all, 2 do
+      local ep = math.floor(tonumber(all[i]) / slotus)
+      if ep > h - n and ep <= h then
+        redis.call('HINCRBY', ks, I(ep), 1)
+        s = s + 1
+      end
+    end
+    redis.call('HSET', ks, 's', I(s))
     redis.call('DEL', k)
-    return 0, ''
   end
-  redis.call('ZREMRANGEBYSCORE', k, '-inf', cut)
-  local n = redis.call('ZCARD', k)
-  if n > lim then
-    redis.call('ZREMRANGEBYRANK', k, 0, I(n - lim - 1))
-    n = lim
-  end
-  if n >= lim then
-    refused = true
-    return n, redis.call('ZRANGE', k, 0, 0)[1]
-  end
-  return n, ''
+  if s < lim then return s, '', -1, h end
+  refused = true
+  return s, '', until_below(ks, h, n, s, lim - 1), h
 end
-local rpmN, rpmFull = reqwin(KEYS[1], rpm, ARGV[12])
-local _, rpdFull = reqwin(KEYS[2], rpd, ARGV[13])
+local rpmN, rpmFull, rpmEp, rpmH = reqwin(KEYS[1], KEYS[7], rpm, ARGV[12], etpm, 61, 1000000)
+local _, rpdFull, rpdEp, rpdH = reqwin(KEYS[2], KEYS[8], rpd, ARGV[13], etpd, 1441, 60000000)
 
 local function tokwin(k, lim, e, n)
   if lim <= 0 then
@@ -150,19 +208,27 @@ local tpmS, tpmH, tpmEp = tokwin(KEYS[3], tpm, etpm, 61)
 local _, tpdH, tpdEp = tokwin(KEYS[4], tpd, etpd, 1441)
 
 if refused then
-  return {'R', cfail, rpmFull, rpdFull, tpmEp, tpdEp}
+  return {'R', cfail, rpmFull, rpdFull, tpmEp, tpdEp, rpmEp, rpdEp}
 end
 
-local oldest = ''
-if rpm > 0 then
+local oldest, rpmReset = '', -1
+if rpm > 0 and rpm <= maxexact then
   redis.call('ZADD', KEYS[1], ARGV[1], member)
   redis.call('PEXPIRE', KEYS[1], 61000)
   rpmN = rpmN + 1
   oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+elseif rpm > 0 then
+  add(KEYS[7], etpm, 1, rpmH, 61)
+  redis.call('PEXPIRE', KEYS[7], 62000)
+  rpmN = rpmN + 1
+  rpmReset = until_below(KEYS[7], rpmH, 61, rpmN, rpmN - 1)
 end
-if rpd > 0 then
+if rpd > 0 and rpd <= maxexact then
   redis.call('ZADD', KEYS[2], ARGV[1], member)
   redis.call('PEXPIRE', KEYS[2], 86401000)
+elseif rpd > 0 then
+  add(KEYS[8], etpd, 1, rpdH, 1441)
+  redis.call('PEXPIRE', KEYS[8], 86520000)
 end
 local resetEp = -1
 if tpm > 0 then
@@ -177,18 +243,19 @@ if tpd > 0 then
 end
 redis.call('ZADD', KEYS[5], ARGV[15], member)
 redis.call('PEXPIRE', KEYS[5], ARGV[16])
-return {'A', rpmN, oldest, tpmS, resetEp}
+return {'A', rpmN, oldest, tpmS, resetEp, rpmReset}
 `)
 
 // revertScript undoes one admission.
 //
-// KEYS: rpm, rpd, tpm, tpd, conc. ARGV: 1 member, 2 counted flags, 3 tpm
-// epoch of the admission, 4 tpd epoch, 5 estimated tokens.
+// KEYS: rpm, rpd, tpm, tpd, conc, rpm slotted, rpd slotted. ARGV: 1
+// member, 2 counted flags, 3 tpm epoch of the admission, 4 tpd epoch, 5
+// estimated tokens.
 var revertScript = redis.NewScript(luaHelpers + `
 local c = tonumber(ARGV[2])
 local est = tonumber(ARGV[5])
-if bit.band(c, 1) ~= 0 then redis.call('ZREM', KEYS[1], ARGV[1]) end
-if bit.band(c, 2) ~= 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+if bit.band(c, 1) ~= 0 and redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then sub(KEYS[6], tonumber(ARGV[3]), 1, 61) end
+if bit.band(c, 2) ~= 0 and redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then sub(KEYS[7], tonumber(ARGV[4]), 1, 1441) end
 if bit.band(c, 4) ~= 0 then sub(KEYS[3], tonumber(ARGV[3]), est, 61) end
 if bit.band(c, 8) ~= 0 then sub(KEYS[4], tonumber(ARGV[4]), est, 1441) end
 redis.call('ZREM', KEYS[5], ARGV[1])
@@ -239,7 +306,8 @@ return 1
 
 // statusScript reads what one scope counts.
 //
-// KEYS: rpm, rpd, tpm, tpd, conc, spend day, week, month. ARGV: 1 rpm cut
+// KEYS: rpm, rpd, tpm, tpd, conc, spend day, week, month, rpm slotted,
+// rpd slotted. ARGV: 1 rpm cut
 // µs, 2 rpd cut µs, 3 tpm epoch, 4 tpd epoch, 5 wall µs.
 //
 // Returns {in flight, rpm, rpd, tpm, tpd, spend day, week, month}, the
@@ -247,13 +315,13 @@ return 1
 var statusScript = redis.NewScript(luaHelpers + `
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[5])
 local inflight = redis.call('ZCARD', KEYS[5])
-local rpm = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
-local rpd = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf')
 local function tok(k, e, n)
   if redis.call('EXISTS', k) == 0 then return 0 end
   local s = advance(k, e, n)
   return s
 end
+local rpm = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf') + tok(KEYS[9], tonumber(ARGV[3]), 61)
+local rpd = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf') + tok(KEYS[10], tonumber(ARGV[4]), 1441)
 local tpm = tok(KEYS[3], tonumber(ARGV[3]), 61)
 local tpd = tok(KEYS[4], tonumber(ARGV[4]), 1441)
 return {inflight, rpm, rpd, tpm, tpd,

@@ -174,6 +174,9 @@ func (s *Store) watch() {
 type keyset struct {
 	base                     string
 	rpm, rpd, tpm, tpd, conc string
+	// rpmS and rpdS are the slotted request windows of limits above
+	// maxExactLog.
+	rpmS, rpdS string
 }
 
 func (s *Store) keysOf(k limit.Key) *keyset {
@@ -181,7 +184,8 @@ func (s *Store) keysOf(k limit.Key) *keyset {
 		return v.(*keyset)
 	}
 	base := s.opts.Prefix + "{" + string(k.Scope) + ":" + k.ID + "}:"
-	ks := &keyset{base: base, rpm: base + "rpm", rpd: base + "rpd", tpm: base + "tpm", tpd: base + "tpd", conc: base + "conc"}
+	ks := &keyset{base: base, rpm: base + "rpm", rpd: base + "rpd", tpm: base + "tpm", tpd: base + "tpd", conc: base + "conc",
+		rpmS: base + "rpm:s", rpdS: base + "rpd:s"}
 	v, _ := s.keys.LoadOrStore(k, ks)
 	return v.(*keyset)
 }
@@ -199,6 +203,11 @@ func spendTTL(p limit.Period, now time.Time) int64 {
 
 // handle is a Redis admission's Handle: the member it was recorded as.
 type handle struct{ member string }
+
+// maxExactLog is the largest request limit counted with an exact sliding
+// log, as in limit.Memory; above it a request window is slotted, like the
+// token windows. A variable only so tests can lower it.
+var maxExactLog int64 = 1 << 16
 
 const (
 	tpmSlot = int64(time.Second)
@@ -264,11 +273,12 @@ func (s *Store) admit(key limit.Key, lim limit.Limits, now time.Time, tokens int
 	ctx, cancel := s.ctx()
 	defer cancel()
 	res, err := admitScript.Run(ctx, s.c,
-		[]string{ks.rpm, ks.rpd, ks.tpm, ks.tpd, ks.conc, spendKey},
+		[]string{ks.rpm, ks.rpd, ks.tpm, ks.tpd, ks.conc, spendKey, ks.rpmS, ks.rpdS},
 		micros(n), member, lim.RPM, lim.RPD, lim.TPM, lim.TPD, lim.Concurrency, tokens,
 		n/tpmSlot, n/tpdSlot, budget,
 		micros(n-int64(time.Minute)), micros(n-int64(24*time.Hour)),
 		micros(wall), micros(wall+int64(s.opts.Lease)), (s.opts.Lease + time.Second).Milliseconds(),
+		maxExactLog,
 	).Slice()
 	if err != nil {
 		return limit.Admission{}, limit.Usage{}, nil, fmt.Errorf("admit %s %s: %w", key.Scope, key.ID, err)
@@ -284,7 +294,7 @@ func (s *Store) admit(key limit.Key, lim limit.Limits, now time.Time, tokens int
 			AmountUSD: lim.Budget.AmountUSD, RetryAfter: reset.Sub(now), ResetAt: reset,
 		}, nil
 	case "R":
-		if len(res) < 6 {
+		if len(res) < 8 {
 			return limit.Admission{}, limit.Usage{}, nil, errors.New("admit: short reply")
 		}
 		var (
@@ -312,6 +322,12 @@ func (s *Store) admit(key limit.Key, lim limit.Limits, now time.Time, tokens int
 		if ep := asInt(res[5]); ep >= 0 {
 			refuse(limit.DimTPD, lim.TPD, time.Duration((ep+tpdN)*tpdSlot-n))
 		}
+		if ep := asInt(res[6]); ep >= 0 {
+			refuse(limit.DimRPM, lim.RPM, time.Duration((ep+tpmN)*tpmSlot-n))
+		}
+		if ep := asInt(res[7]); ep >= 0 {
+			refuse(limit.DimRPD, lim.RPD, time.Duration((ep+tpdN)*tpdSlot-n))
+		}
 		if worst == "" {
 			return limit.Admission{}, limit.Usage{}, nil, errors.New("admit: refusal without a dimension")
 		}
@@ -320,7 +336,7 @@ func (s *Store) admit(key limit.Key, lim limit.Limits, now time.Time, tokens int
 			RetryAfter: retry, ResetAt: now.Add(retry),
 		}, nil
 	case "A":
-		if len(res) < 5 {
+		if len(res) < 6 {
 			return limit.Admission{}, limit.Usage{}, nil, errors.New("admit: short reply")
 		}
 	default:
@@ -333,6 +349,8 @@ func (s *Store) admit(key limit.Key, lim limit.Limits, now time.Time, tokens int
 		u.RPM, u.RPMUsed = lim.RPM, asInt(res[1])
 		if at, ok := memberNanos(asString(res[2])); ok {
 			u.RPMReset = time.Duration(at + int64(time.Minute) - n)
+		} else if ep := asInt(res[5]); ep >= 0 {
+			u.RPMReset = time.Duration((ep+tpmN)*tpmSlot - n)
 		}
 	}
 	if lim.RPD > 0 {
@@ -383,7 +401,7 @@ func (s *Store) Revert(a *limit.Admission) {
 	ks := s.keysOf(a.Key)
 	ctx, cancel := s.ctx()
 	defer cancel()
-	err := revertScript.Run(ctx, s.c, []string{ks.rpm, ks.rpd, ks.tpm, ks.tpd, ks.conc},
+	err := revertScript.Run(ctx, s.c, []string{ks.rpm, ks.rpd, ks.tpm, ks.tpd, ks.conc, ks.rpmS, ks.rpdS},
 		h.member, int64(a.Counted), a.At/tpmSlot, a.At/tpdSlot, a.Tokens).Err()
 	if err != nil {
 		s.fail(err)
@@ -460,7 +478,8 @@ func (s *Store) status(key limit.Key, now time.Time) (limit.Status, error) {
 	defer cancel()
 	res, err := statusScript.Run(ctx, s.c,
 		[]string{ks.rpm, ks.rpd, ks.tpm, ks.tpd, ks.conc,
-			ks.spendKey(limit.PeriodDay, now), ks.spendKey(limit.PeriodWeek, now), ks.spendKey(limit.PeriodMonth, now)},
+			ks.spendKey(limit.PeriodDay, now), ks.spendKey(limit.PeriodWeek, now), ks.spendKey(limit.PeriodMonth, now),
+			ks.rpmS, ks.rpdS},
 		micros(n-int64(time.Minute)), micros(n-int64(24*time.Hour)), n/tpmSlot, n/tpdSlot, micros(s.opts.Wall().UnixNano()),
 	).Slice()
 	if err != nil {
