@@ -57,6 +57,17 @@ end
 -- until_below returns the epoch of the slot whose leaving brings the sum
 -- to at most target (the oldest slots leave first), or -1 if it is
 -- already there.
+-- first_set returns the epoch of the oldest slot with a count, the one
+-- whose leaving frees the first place: under traffic the oldest slot of
+-- the window, found at once.
+local function first_set(k, h, n)
+  for ep = h - n + 1, h do
+    local v = redis.call('HGET', k, I(ep))
+    if v and tonumber(v) > 0 then return ep end
+  end
+  return -1
+end
+
 local function until_below(k, h, n, s, target)
   if s <= target then return -1 end
   local all = redis.call('HGETALL', k)
@@ -221,7 +232,7 @@ elseif rpm > 0 then
   add(KEYS[7], etpm, 1, rpmH, 61)
   redis.call('PEXPIRE', KEYS[7], 62000)
   rpmN = rpmN + 1
-  rpmReset = until_below(KEYS[7], rpmH, 61, rpmN, rpmN - 1)
+  rpmReset = first_set(KEYS[7], rpmH, 61)
 end
 if rpd > 0 and rpd <= maxexact then
   redis.call('ZADD', KEYS[2], ARGV[1], member)
@@ -234,7 +245,7 @@ local resetEp = -1
 if tpm > 0 then
   add(KEYS[3], etpm, tokens, tpmH, 61)
   tpmS = tonumber(redis.call('HGET', KEYS[3], 's'))
-  if tpmS > 0 then resetEp = until_below(KEYS[3], tpmH, 61, tpmS, tpmS - 1) end
+  if tpmS > 0 then resetEp = first_set(KEYS[3], tpmH, 61) end
   redis.call('PEXPIRE', KEYS[3], 62000)
 end
 if tpd > 0 then
