@@ -54,9 +54,6 @@ local function sub(k, e, v, n)
   redis.call('HINCRBY', k, 's', I(-v))
 end
 
--- until_below returns the epoch of the slot whose leaving brings the sum
--- to at most target (the oldest slots leave first), or -1 if it is
--- already there.
 -- first_set returns the epoch of the oldest slot with a count, the one
 -- whose leaving frees the first place: under traffic the oldest slot of
 -- the window, found at once.
@@ -68,29 +65,38 @@ local function first_set(k, h, n)
   return -1
 end
 
-local function until_below(k, h, n, s, target)
-  if s <= target then return -1 end
+-- slots returns the epochs of the window's slots with a count, oldest
+-- first, and their counts.
+local function slots(k, h, n)
   local all = redis.call('HGETALL', k)
   local eps, vals = {}, {}
   for i = 1, #all, 2 do
     local f = all[i]
     if f ~= 'h' and f ~= 's' then
-      local ep = tonumber(f)
-      if ep > h - n and ep <= h then
+      local ep, v = tonumber(f), tonumber(all[i + 1])
+      if ep > h - n and ep <= h and v > 0 then
         eps[#eps + 1] = ep
-        vals[ep] = tonumber(all[i + 1])
+        vals[ep] = v
       end
     end
   end
   table.sort(eps)
+  return eps, vals
+end
+
+-- until_below returns the epoch of the slot whose leaving brings the sum
+-- to at most target (the oldest slots leave first), or -1 if it is
+-- already there.
+local function until_below(k, h, n, s, target)
+  if s <= target then return -1 end
+  local eps, vals = slots(k, h, n)
   local left = s
   for _, ep in ipairs(eps) do
     left = left - vals[ep]
     if left <= target then return ep end
   end
   return h
-end
-`
+end`
 
 // admitScript checks and records one admission in one scope.
 //
@@ -145,19 +151,7 @@ local function reqwin(k, ks, lim, cut, e, n, slotus)
       -- of its slot (or now), so none leaves early; the oldest beyond the
       -- limit are dropped.
       local s, h = advance(ks, e, n)
-      local all = redis.call('HGETALL', ks)
-      local eps, vals = {}, {}
-      for i = 1, #all, 2 do
-        local f = all[i]
-        if f ~= 'h' and f ~= 's' then
-          local ep = tonumber(f)
-          if ep > h - n and ep <= h and tonumber(all[i + 1]) > 0 then
-            eps[#eps + 1] = ep
-            vals[ep] = tonumber(all[i + 1])
-          end
-        end
-      end
-      table.sort(eps)
+      local eps, vals = slots(ks, h, n)
       local skip = math.max(s - lim, 0)
       for _, ep in ipairs(eps) do
         local at = math.min((ep + 1) * slotus - 1, nowus)
