@@ -12,15 +12,17 @@ import (
 	"github.com/aisix/aisix/proxy/limit"
 )
 
-// countHook counts the commands a client sends: with one script call per
-// command and no pipelining, its round trips.
+// countHook counts a client's round trips: each command sent alone and
+// each pipeline, but not a new connection's handshake.
 type countHook struct{ n atomic.Int64 }
 
 func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
+		if cmd.Name() != "hello" { // a new connection's handshake
+			h.n.Add(1)
+		}
 		return next(ctx, cmd)
 	}
 }

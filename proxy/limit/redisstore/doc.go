@@ -23,8 +23,10 @@
 // so it is atomic in Redis as limit.Memory's operations are under a
 // bucket's mutex: Admit, Revert, Settle, SeedSpend and Status are one
 // EVALSHA each (EVAL once per script and server, when it does not know the
-// script yet). A request limited in one scope costs two round trips (Admit
-// before dispatch, Settle after the answer); a caller key and a model, four.
+// script yet). Store is also a limit.BatchStore: the scopes of one request
+// go in one pipeline, so a request costs two round trips (admit before
+// dispatch, settle after the answer) whether it is limited in one scope or
+// in three; a refusal costs a third, to revert the scopes admitted with it.
 //
 // # Key layout
 //

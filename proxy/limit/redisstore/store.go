@@ -251,13 +251,27 @@ func hasBudget(l *limit.Limits) bool {
 
 func nanoUSD(usd float64) int64 { return int64(math.Round(usd * 1e9)) }
 
-func (s *Store) admit(key limit.Key, lim limit.Limits, now time.Time, tokens int64) (limit.Admission, limit.Usage, *limit.Rejection, error) {
-	tokens = max(tokens, 0)
+// call is one script call, run alone or in a pipeline.
+type call struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+}
+
+// run runs c alone, bounded by the Store's timeout.
+func (s *Store) run(c call) *redis.Cmd {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return c.script.Run(ctx, s.c, c.keys, c.args...)
+}
+
+// admitCall is the script call of an Admit and the member it records.
+func (s *Store) admitCall(key limit.Key, lim *limit.Limits, now time.Time, tokens int64) (call, string) {
 	n := now.UnixNano()
 	ks := s.keysOf(key)
 	var budget int64
 	spendKey := ks.base + "spend"
-	if hasBudget(&lim) {
+	if hasBudget(lim) {
 		budget = nanoUSD(lim.Budget.AmountUSD)
 		spendKey = ks.spendKey(lim.Budget.Period, now)
 	}
@@ -269,17 +283,27 @@ func (s *Store) admit(key limit.Key, lim limit.Limits, now time.Time, tokens int
 	buf = strconv.AppendUint(buf, s.seq.Add(1), 36)
 	member := string(buf)
 	wall := s.opts.Wall().UnixNano()
-
-	ctx, cancel := s.ctx()
-	defer cancel()
-	res, err := admitScript.Run(ctx, s.c,
+	return call{admitScript,
 		[]string{ks.rpm, ks.rpd, ks.tpm, ks.tpd, ks.conc, spendKey, ks.rpmS, ks.rpdS},
-		micros(n), member, lim.RPM, lim.RPD, lim.TPM, lim.TPD, lim.Concurrency, tokens,
-		n/tpmSlot, n/tpdSlot, budget,
-		micros(n-int64(time.Minute)), micros(n-int64(24*time.Hour)),
-		micros(wall), micros(wall+int64(s.opts.Lease)), (s.opts.Lease + time.Second).Milliseconds(),
-		maxExactLog,
-	).Slice()
+		[]any{
+			micros(n), member, lim.RPM, lim.RPD, lim.TPM, lim.TPD, lim.Concurrency, tokens,
+			n / tpmSlot, n / tpdSlot, budget,
+			micros(n - int64(time.Minute)), micros(n - int64(24*time.Hour)),
+			micros(wall), micros(wall + int64(s.opts.Lease)), (s.opts.Lease + time.Second).Milliseconds(),
+			maxExactLog,
+		}}, member
+}
+
+func (s *Store) admit(key limit.Key, lim limit.Limits, now time.Time, tokens int64) (limit.Admission, limit.Usage, *limit.Rejection, error) {
+	tokens = max(tokens, 0)
+	c, member := s.admitCall(key, &lim, now, tokens)
+	return parseAdmit(s.run(c), key, &lim, now, tokens, member)
+}
+
+// parseAdmit reads the admit script's answer.
+func parseAdmit(cmd *redis.Cmd, key limit.Key, lim *limit.Limits, now time.Time, tokens int64, member string) (limit.Admission, limit.Usage, *limit.Rejection, error) {
+	n := now.UnixNano()
+	res, err := cmd.Slice()
 	if err != nil {
 		return limit.Admission{}, limit.Usage{}, nil, fmt.Errorf("admit %s %s: %w", key.Scope, key.ID, err)
 	}
@@ -398,14 +422,15 @@ func (s *Store) Revert(a *limit.Admission) {
 	if s.degraded.Load() {
 		return
 	}
-	ks := s.keysOf(a.Key)
-	ctx, cancel := s.ctx()
-	defer cancel()
-	err := revertScript.Run(ctx, s.c, []string{ks.rpm, ks.rpd, ks.tpm, ks.tpd, ks.conc, ks.rpmS, ks.rpdS},
-		h.member, int64(a.Counted), a.At/tpmSlot, a.At/tpdSlot, a.Tokens).Err()
-	if err != nil {
+	if err := s.run(s.revertCall(a, h)).Err(); err != nil {
 		s.fail(err)
 	}
+}
+
+func (s *Store) revertCall(a *limit.Admission, h *handle) call {
+	ks := s.keysOf(a.Key)
+	return call{revertScript, []string{ks.rpm, ks.rpd, ks.tpm, ks.tpd, ks.conc, ks.rpmS, ks.rpdS},
+		[]any{h.member, int64(a.Counted), a.At / tpmSlot, a.At / tpdSlot, a.Tokens}}
 }
 
 // Settle implements limit.Store, in the store that made the admission (see
@@ -419,21 +444,21 @@ func (s *Store) Settle(a *limit.Admission, now time.Time, tokens int64, costUSD 
 	if s.degraded.Load() {
 		return
 	}
+	if err := s.run(s.settleCall(a, h, now, tokens, costUSD)).Err(); err != nil {
+		s.fail(err)
+	}
+}
+
+func (s *Store) settleCall(a *limit.Admission, h *handle, now time.Time, tokens int64, costUSD float64) call {
 	tokens = max(tokens, 0)
 	n := now.UnixNano()
 	ks := s.keysOf(a.Key)
-	ctx, cancel := s.ctx()
-	defer cancel()
-	err := settleScript.Run(ctx, s.c,
+	return call{settleScript,
 		[]string{ks.tpm, ks.tpd, ks.conc,
 			ks.spendKey(limit.PeriodDay, now), ks.spendKey(limit.PeriodWeek, now), ks.spendKey(limit.PeriodMonth, now)},
-		h.member, int64(a.Counted), n/tpmSlot, n/tpdSlot, a.At/tpmSlot, a.At/tpdSlot, a.Tokens, tokens,
-		max(nanoUSD(costUSD), 0),
-		spendTTL(limit.PeriodDay, now), spendTTL(limit.PeriodWeek, now), spendTTL(limit.PeriodMonth, now),
-	).Err()
-	if err != nil {
-		s.fail(err)
-	}
+		[]any{h.member, int64(a.Counted), n / tpmSlot, n / tpdSlot, a.At / tpmSlot, a.At / tpdSlot, a.Tokens, tokens,
+			max(nanoUSD(costUSD), 0),
+			spendTTL(limit.PeriodDay, now), spendTTL(limit.PeriodWeek, now), spendTTL(limit.PeriodMonth, now)}}
 }
 
 // SeedSpend implements limit.Store. In Redis, unlike in memory, the seed
