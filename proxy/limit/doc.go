@@ -71,5 +71,9 @@
 //
 // The counters sit behind the Store interface, whose operations are atomic
 // per scope; Memory is the in-process implementation, and a shared store
-// (one script per key) can take its place for several replicas.
+// (one script per key) can take its place for several replicas. A shared
+// store that is also a BatchStore gets the scopes of one request together
+// (one round trip for a caller key and a model instead of two); a scope
+// admitted and reverted that way is the same early-rejection window as
+// above, now also for the scopes after the one that refused.
 package limit

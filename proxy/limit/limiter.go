@@ -21,6 +21,7 @@ type Options struct {
 // Limiter admits requests against the limits of their scopes.
 type Limiter struct {
 	store Store
+	batch BatchStore // store, if it is one
 	now   func() time.Time
 	stop  chan struct{}
 	done  chan struct{}
@@ -36,6 +37,7 @@ func New(opts Options) *Limiter {
 	if l.store == nil {
 		l.store = NewMemory()
 	}
+	l.batch, _ = l.store.(BatchStore)
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -125,6 +127,9 @@ func (l *Limiter) Status(key Key, now time.Time) Status { return l.store.Status(
 // end the returned Ticket with Done (or Cancel): a Ticket never ended holds
 // its concurrency slots for good.
 func (l *Limiter) Acquire(now time.Time, estimatedTokens int64, subjects ...Subject) (*Ticket, *Rejection) {
+	if l.batch != nil && limited(subjects) > 1 {
+		return l.acquireBatch(l.batch, now, estimatedTokens, subjects)
+	}
 	t := &Ticket{l: l}
 	t.adm = t.buf[:0]
 	for i := range subjects {
@@ -142,6 +147,67 @@ func (l *Limiter) Acquire(now time.Time, estimatedTokens int64, subjects ...Subj
 		}
 		t.adm = append(t.adm, a)
 		t.headers.add(&u)
+	}
+	return t, nil
+}
+
+// limited counts the subjects with a limit.
+func limited(subjects []Subject) int {
+	n := 0
+	for i := range subjects {
+		if !subjects[i].Limits.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// acquireBatch is Acquire through a BatchStore: every limited subject is
+// admitted at once, and if any refuses, the others are reverted and the
+// first refusal in subject order is the answer, as on the one-by-one path.
+func (l *Limiter) acquireBatch(bs BatchStore, now time.Time, tokens int64, subjects []Subject) (*Ticket, *Rejection) {
+	var (
+		subBuf [3]Subject
+		useBuf [3]Usage
+		rejBuf [3]*Rejection
+	)
+	subs := subBuf[:0]
+	for i := range subjects {
+		if !subjects[i].Limits.IsZero() {
+			subs = append(subs, subjects[i])
+		}
+	}
+	t := &Ticket{l: l}
+	t.adm = t.buf[:0]
+	if len(subs) > len(t.buf) {
+		t.adm = make([]Admission, 0, len(subs))
+	}
+	t.adm = t.adm[:len(subs)]
+	use, rej := useBuf[:0], rejBuf[:0]
+	if len(subs) > len(useBuf) {
+		use, rej = make([]Usage, 0, len(subs)), make([]*Rejection, 0, len(subs))
+	}
+	use, rej = use[:len(subs)], rej[:len(subs)]
+	bs.AdmitBatch(subs, now, tokens, t.adm, use, rej)
+	first := -1
+	admitted := t.adm[:0]
+	for i := range subs {
+		switch {
+		case rej[i] == nil:
+			admitted = append(admitted, t.adm[i])
+		case first < 0:
+			first = i
+		}
+	}
+	if first >= 0 {
+		if len(admitted) > 0 {
+			bs.RevertBatch(admitted)
+		}
+		l.countRejection(subs[first].Key)
+		return nil, rej[first]
+	}
+	for i := range use {
+		t.headers.add(&use[i])
 	}
 	return t, nil
 }
@@ -196,6 +262,10 @@ func (t *Ticket) DoneAt(now time.Time, tokens int64, costUSD float64) {
 	if t == nil || !t.done.CompareAndSwap(false, true) {
 		return
 	}
+	if t.l.batch != nil && len(t.adm) > 1 {
+		t.l.batch.SettleBatch(t.adm, now, tokens, costUSD)
+		return
+	}
 	for i := range t.adm {
 		t.l.store.Settle(&t.adm[i], now, tokens, costUSD)
 	}
@@ -207,6 +277,10 @@ func (t *Ticket) DoneAt(now time.Time, tokens int64, costUSD float64) {
 // Like Done, only the first of Done and Cancel counts.
 func (t *Ticket) Cancel() {
 	if t == nil || !t.done.CompareAndSwap(false, true) {
+		return
+	}
+	if t.l.batch != nil && len(t.adm) > 1 {
+		t.l.batch.RevertBatch(t.adm)
 		return
 	}
 	for i := range t.adm {

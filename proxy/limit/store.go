@@ -55,6 +55,23 @@ func (s Status) Spend(p Period) float64 {
 	return s.SpendDayUSD
 }
 
+// BatchStore is a Store that can take the scopes of one request together:
+// a shared store sends them in one round trip instead of one per scope.
+// Each key's operation stays atomic on its own, as in Store; the Limiter
+// keeps a request all-or-nothing by reverting the admitted scopes when one
+// refuses. The Limiter uses it for requests limited in two scopes or more.
+type BatchStore interface {
+	Store
+	// AdmitBatch is Admit on every subject, each independently of the
+	// others; the results go to adm, use and rej, which have
+	// len(subjects) entries.
+	AdmitBatch(subjects []Subject, now time.Time, tokens int64, adm []Admission, use []Usage, rej []*Rejection)
+	// RevertBatch is Revert on every admission.
+	RevertBatch(adm []Admission)
+	// SettleBatch is Settle on every admission.
+	SettleBatch(adm []Admission, now time.Time, tokens int64, costUSD float64)
+}
+
 // Sweeper is a Store that can drop the state of idle scopes.
 type Sweeper interface {
 	// Sweep drops the state of every scope that counts nothing at now

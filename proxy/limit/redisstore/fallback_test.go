@@ -1,0 +1,212 @@
+package redisstore
+
+import (
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aisix/aisix/proxy/limit"
+)
+
+// bound is the per-call timeout of the fallback tests, the default's.
+const bound = DefaultTimeout
+
+// slack is what an answer may take beyond the bound: scheduling, and the
+// race detector.
+const slack = 150 * time.Millisecond
+
+// degradingStore returns a Store on addr with the default bound, a fast
+// health check, and a channel of its state changes.
+func degradingStore(t *testing.T, addr string) (*Store, chan bool) {
+	t.Helper()
+	events := make(chan bool, 16)
+	s := New(client(t, addr, bound), Options{
+		HealthEvery:   20 * time.Millisecond,
+		OnStateChange: func(d bool) { events <- d },
+	})
+	t.Cleanup(func() { _ = s.Close() })
+	return s, events
+}
+
+func wantEvent(t *testing.T, events chan bool, want bool) {
+	t.Helper()
+	select {
+	case got := <-events:
+		if got != want {
+			t.Fatalf("OnStateChange(%v), want OnStateChange(%v)", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no OnStateChange(%v) within 5s", want)
+	}
+}
+
+// timedAcquire is Acquire, failing the test if it took longer than the
+// bound allows.
+func timedAcquire(t *testing.T, l *limit.Limiter, now time.Time, s limit.Subject) (*limit.Ticket, *limit.Rejection) {
+	t.Helper()
+	start := time.Now()
+	tk, rej := l.Acquire(now, 0, s)
+	d := time.Since(start)
+	t.Logf("Acquire with Redis down or degraded: %s", d)
+	if d > bound+slack {
+		t.Errorf("Acquire took %s with Redis down, want at most %s", d, bound+slack)
+	}
+	return tk, rej
+}
+
+func TestFallbackWhenRedisStopsAndReturns(t *testing.T) {
+	requireServer(t)
+	dir := t.TempDir()
+	srv, err := startServer(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.stop() })
+	a, aEvents := degradingStore(t, srv.addr())
+	b, _ := degradingStore(t, srv.addr())
+	la, lb := limit.New(limit.Options{Store: a}), limit.New(limit.Options{Store: b})
+	s := callerKey("k", limit.Limits{RPM: 2})
+	now := time.Now()
+
+	// Shared: one admission on each replica fills the rpm of 2.
+	for _, l := range []*limit.Limiter{la, lb} {
+		if _, rej := l.Acquire(now, 0, s); rej != nil {
+			t.Fatalf("with Redis up: %v", rej)
+		}
+	}
+	if _, rej := la.Acquire(now, 0, s); rej == nil {
+		t.Fatal("a third admission across replicas with rpm 2")
+	}
+
+	srv.stop()
+	// Down: every replica counts for itself, within the bound.
+	if _, rej := timedAcquire(t, la, now, s); rej != nil {
+		t.Fatalf("first request with Redis down: %v, want admitted by the fallback", rej)
+	}
+	if !a.Degraded() {
+		t.Fatal("Degraded() = false after Redis stopped")
+	}
+	wantEvent(t, aEvents, true)
+	if _, rej := timedAcquire(t, la, now, s); rej != nil {
+		t.Fatalf("second request on replica 1: %v", rej)
+	}
+	if _, rej := timedAcquire(t, la, now, s); rej == nil || rej.Dimension != limit.DimRPM {
+		t.Fatalf("third request on replica 1: %v, want its own rpm of 2 reached", rej)
+	}
+	for i := range 2 {
+		if _, rej := timedAcquire(t, lb, now, s); rej != nil {
+			t.Fatalf("request %d on replica 2 with Redis down: %v, want per-replica counting", i+1, rej)
+		}
+	}
+	if !b.Degraded() {
+		t.Error("replica 2 not degraded")
+	}
+	// A slot taken in fallback is released in the store that took it.
+	c := callerKey("c", limit.Limits{Concurrency: 1})
+	held, rej := timedAcquire(t, la, now, c)
+	if rej != nil {
+		t.Fatal(rej)
+	}
+
+	srv2, err := startServer(dir, srv.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv2.stop() })
+	wantEvent(t, aEvents, false)
+	if a.Degraded() {
+		t.Fatal("Degraded() = true after the health check succeeded")
+	}
+	if got := a.mem.Status(c.Key, now).InFlight; got != 1 {
+		t.Fatalf("fallback's in flight before Done: %d, want 1", got)
+	}
+	held.Done(0, 0)
+	if got := a.mem.Status(c.Key, now).InFlight; got != 0 {
+		t.Errorf("fallback's in flight after Done: %d, want 0 (Done went elsewhere)", got)
+	}
+	// Shared again (the restarted server is empty).
+	waitShared(t, b)
+	later := now.Add(time.Millisecond)
+	for _, l := range []*limit.Limiter{la, lb} {
+		if _, rej := l.Acquire(later, 0, s); rej != nil {
+			t.Fatalf("back on Redis: %v", rej)
+		}
+	}
+	if _, rej := la.Acquire(later, 0, s); rej == nil {
+		t.Fatal("back on Redis: a third admission across replicas with rpm 2")
+	}
+	if st := b.Status(s.Key, later); st.RPM != 2 {
+		t.Errorf("replica 2 sees RPM %d, want 2 counted in Redis", st.RPM)
+	}
+}
+
+func waitShared(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Degraded() {
+		if time.Now().After(deadline) {
+			t.Fatal("store still degraded 5s after Redis returned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFallbackClosedPort: a Store whose server was never there answers at
+// once, from memory.
+func TestFallbackClosedPort(t *testing.T) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, events := degradingStore(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	l := limit.New(limit.Options{Store: st})
+	s := callerKey("k", limit.Limits{RPM: 1})
+	if _, rej := timedAcquire(t, l, time.Now(), s); rej != nil {
+		t.Fatal(rej)
+	}
+	wantEvent(t, events, true)
+	if _, rej := timedAcquire(t, l, time.Now(), s); rej == nil {
+		t.Error("per-replica rpm of 1 not counted in fallback")
+	}
+}
+
+// TestFallbackSlowRedis: a server that accepts and never answers is down
+// after the bound, not after the client's default timeouts.
+func TestFallbackSlowRedis(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	st, events := degradingStore(t, ln.Addr().String())
+	l := limit.New(limit.Options{Store: st})
+	if _, rej := timedAcquire(t, l, time.Now(), callerKey("k", limit.Limits{RPM: 1})); rej != nil {
+		t.Fatal(rej)
+	}
+	wantEvent(t, events, true)
+	if !st.Degraded() {
+		t.Error("Degraded() = false after a timeout")
+	}
+}
