@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 	"github.com/aisix/aisix/cli/iostreams"
 	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/postgres"
 	"github.com/aisix/aisix/storage/sqlite"
 )
 
@@ -78,6 +80,21 @@ func (f *Factory) openStore(cmd *cobra.Command, mode sqlite.MigrateMode, log *sl
 			return nil, errors.New("remote mode needs an admin key: set AISIX_ADMIN_KEY or --admin-key")
 		}
 		return admin.NewClient(c.Server, c.AdminKey, &http.Client{Timeout: 30 * time.Second}), nil
+	}
+	if strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://") {
+		popts := []postgres.Option{postgres.WithMigrate(mode)}
+		if log != nil {
+			popts = append(popts, postgres.WithLogger(log))
+		}
+		s, err := postgres.Open(contextOf(cmd), c.DB, popts...)
+		if err != nil {
+			var se *storage.SchemaError
+			if errors.As(err, &se) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		return s, nil
 	}
 	opts := []sqlite.Option{sqlite.WithMigrate(mode)}
 	if log != nil {

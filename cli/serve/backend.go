@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/postgres"
 	"github.com/aisix/aisix/storage/sqlite"
 )
 
@@ -17,14 +19,40 @@ type backend interface {
 	storage.Source
 	storage.UsageStore
 	storage.Applier
+	// Path names the database for logs: the SQLite file, or the
+	// PostgreSQL URL without its password.
+	Path() string
 	Close() error
 }
 
-var _ backend = (*sqlite.Store)(nil)
+var (
+	_ backend = (*sqlite.Store)(nil)
+	_ backend = (*postgres.Store)(nil)
+)
 
-// openBackend opens the store named by dsn (a SQLite file path), applies
-// its migrations and logs them.
+// IsPostgresURL reports whether a --db value names a PostgreSQL database
+// (postgres:// or postgresql://) rather than a SQLite file.
+func IsPostgresURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// openBackend opens the store named by dsn (a PostgreSQL URL, else a
+// SQLite file path), applies its migrations and logs them.
 func openBackend(ctx context.Context, dsn string, logger *slog.Logger) (backend, error) {
+	if IsPostgresURL(dsn) {
+		store, err := postgres.Open(ctx, dsn, postgres.WithLogger(logger.With("component", "storage")))
+		if err != nil {
+			var se *storage.SchemaError
+			if errors.As(err, &se) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		if rep := store.Migrations(); len(rep.Applied) > 0 {
+			logger.Info("database migrated", "from", rep.From, "to", rep.To)
+		}
+		return store, nil
+	}
 	store, err := sqlite.Open(ctx, dsn, sqlite.WithLogger(logger.With("component", "storage")))
 	if err != nil {
 		var se *sqlite.SchemaError
@@ -37,4 +65,10 @@ func openBackend(ctx context.Context, dsn string, logger *slog.Logger) (backend,
 		logger.Info("database migrated", "from", rep.From, "to", rep.To)
 	}
 	return store, nil
+}
+
+// watcher is a backend that tells of writes as they happen (PostgreSQL's
+// LISTEN/NOTIFY), so replicas reload within moments, not at the next poll.
+type watcher interface {
+	Watch(ctx context.Context, onChange func(rev int64))
 }

@@ -296,13 +296,20 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	go table.Watch(watchCtx, cfg.ReloadInterval)
+	if w, ok := store.(watcher); ok {
+		go w.Watch(watchCtx, func(int64) {
+			if err := table.Reload(watchCtx); err != nil && watchCtx.Err() == nil {
+				logger.Warn("reload after a change notification", "err", err)
+			}
+		})
+	}
 
 	logger.Info("aisix started",
 		"version", version,
 		"proxy_addr", proxyLn.Addr().String(),
 		"admin_addr", adminLn.Addr().String(),
 		"metrics_addr", mets.Addr(),
-		"db", cfg.DB,
+		"db", store.Path(),
 		"startup_ms", time.Since(started).Milliseconds())
 
 	g, gctx := errgroup.WithContext(ctx)
