@@ -51,6 +51,8 @@ func openBackend(ctx context.Context, dsn string, logger *slog.Logger) (backend,
 		if rep := store.Migrations(); len(rep.Applied) > 0 {
 			logger.Info("database migrated", "from", rep.From, "to", rep.To)
 		}
+		logger.Warn("provider secrets are stored unencrypted in this PostgreSQL database: restrict who can read it (encryption at rest is not implemented yet)",
+			"db", store.Path())
 		return store, nil
 	}
 	store, err := sqlite.Open(ctx, dsn, sqlite.WithLogger(logger.With("component", "storage")))
