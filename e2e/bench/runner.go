@@ -472,7 +472,11 @@ func (r *rig) startAisix(ctx context.Context, db string) (*aisixProc, error) {
 	begin := time.Now()
 	c, err := r.cs.start(r.tmp, "aisix", syscall.SIGKILL, env, r.aisixBin, "serve",
 		"--db", db, "--proxy-addr", proxyAddr, "--admin-addr", adminAddr,
-		"--log-format", "json", "--log-level", r.opts.AisixLogLevel, "--drain-timeout", "2s")
+		"--log-format", "json", "--log-level", r.opts.AisixLogLevel, "--drain-timeout", "2s",
+		// No Prometheus listener: its default port may be taken on the
+		// machine, and nothing scrapes it during a run (the metrics
+		// observer still counts every request).
+		"--metrics-addr", "")
 	if err != nil {
 		return nil, err
 	}
