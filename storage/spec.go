@@ -114,19 +114,16 @@ func EncodeModelSpec(m *Model) ([]byte, error) {
 		Budget:        toBudgetSpec(m.Budget),
 		ProviderLimit: toRateLimitSpec(m.ProviderLimit),
 	}
+	// The stored forms convert field for field (a field added to either
+	// side stops the conversion compiling, so the stored shape is decided
+	// on purpose).
 	if c := m.Cooldown; c != nil {
-		sp.Cooldown = &cooldownSpec{
-			Enabled:            c.Enabled,
-			DefaultSeconds:     c.DefaultSeconds,
-			MaxSeconds:         c.MaxSeconds,
-			HonorRetryAfter:    c.HonorRetryAfter,
-			TriggerStatuses:    c.TriggerStatuses,
-			TriggerOnTimeout:   c.TriggerOnTimeout,
-			TriggerOnTransport: c.TriggerOnTransport,
-		}
+		cs := cooldownSpec(*c)
+		sp.Cooldown = &cs
 	}
 	if p := m.Price; p != nil {
-		sp.Price = &priceSpec{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput}
+		ps := priceSpec(*p)
+		sp.Price = &ps
 	}
 	if r := m.Routing; r != nil {
 		sp.Routing = &routingSpec{
@@ -163,18 +160,12 @@ func DecodeModelSpec(m *Model, kind string, spec []byte) error {
 	m.Budget = sp.Budget.budget()
 	m.ProviderLimit = sp.ProviderLimit.rateLimit()
 	if c := sp.Cooldown; c != nil {
-		m.Cooldown = &Cooldown{
-			Enabled:            c.Enabled,
-			DefaultSeconds:     c.DefaultSeconds,
-			MaxSeconds:         c.MaxSeconds,
-			HonorRetryAfter:    c.HonorRetryAfter,
-			TriggerStatuses:    c.TriggerStatuses,
-			TriggerOnTimeout:   c.TriggerOnTimeout,
-			TriggerOnTransport: c.TriggerOnTransport,
-		}
+		cd := Cooldown(*c)
+		m.Cooldown = &cd
 	}
 	if p := sp.Price; p != nil {
-		m.Price = &ModelPrice{Input: p.Input, Output: p.Output, CachedInput: p.CachedInput}
+		mp := ModelPrice(*p)
+		m.Price = &mp
 	}
 	if kind == KindRouting {
 		r := sp.Routing
