@@ -182,9 +182,9 @@ func TestStaleRecoveryKeepsNewerCooldown(t *testing.T) {
 	ta := a.reg.Target("t1")
 	a.fail("t1", 10*time.Second)
 	waitState(t, b, "t1", health.StateCooldown, shareBound)
-	tok := ta.Begin() // sent after A's cooldown: may clear A's own
+	tok := ta.Begin()                // sent after A's cooldown: may clear A's own
 	time.Sleep(5 * time.Millisecond) // B's cooldown must be armed a later millisecond than A's
-	b.fail("t1", time.Minute) // newer, longer
+	b.fail("t1", time.Minute)        // newer, longer
 	until := b.reg.Status("t1").CooldownUntil
 	waitUntil(t, a, "t1", until)
 	// The newer cooldown reached A and bumped its token: A's answer
