@@ -13,17 +13,21 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/health/sharedcooldown"
 	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/limit/redisstore"
 )
 
 // sharedRedis is serve's connection to the Redis that replicas share
-// runtime state through (--redis): the limiter's store, and the state the
-// rest of serve reports (RedisState). nil without --redis.
+// runtime state through (--redis): the limiter's store, the cooldown
+// sharer, and the state the rest of serve reports (RedisState). nil
+// without --redis.
 type sharedRedis struct {
-	client *redis.Client
-	limits *redisstore.Store
-	state  *RedisState
+	client    *redis.Client
+	limits    *redisstore.Store
+	cooldowns *sharedcooldown.Sharer
+	state     *RedisState
 	// url is the URL without its password, for logs and reports.
 	url string
 }
@@ -40,7 +44,7 @@ type sharedRedis struct {
 // before that fallback (only requests in flight at the moment Redis stops
 // answering pay it: after the first timeout no call goes to Redis until a
 // background PING succeeds).
-func openRedis(cfg *cmdutil.Config, logger *slog.Logger) (*sharedRedis, error) {
+func openRedis(cfg *cmdutil.Config, reg *health.Registry, logger *slog.Logger) (*sharedRedis, error) {
 	if cfg.Redis == "" {
 		return nil, nil
 	}
@@ -61,6 +65,11 @@ func openRedis(cfg *cmdutil.Config, logger *slog.Logger) (*sharedRedis, error) {
 		Prefix:        cfg.RedisPrefix + "rl:",
 		OnStateChange: func(down bool) { r.state.set(partLimits, down) },
 	})
+	r.cooldowns = sharedcooldown.New(reg, r.client, sharedcooldown.Options{
+		Timeout:       opts.ReadTimeout,
+		Prefix:        cfg.RedisPrefix,
+		OnStateChange: func(down bool) { r.state.set(partCooldowns, down) },
+	})
 	logger.Info("redis: rate limits, budgets and cooldowns are shared", "redis", r.url,
 		"timeout", opts.ReadTimeout.String(), "prefix", cfg.RedisPrefix)
 	return r, nil
@@ -71,7 +80,10 @@ func (r *sharedRedis) Close() error {
 	if r == nil {
 		return nil
 	}
-	return r.limits.Close() // closes the client too
+	if n := r.cooldowns.Dropped(); n > 0 {
+		r.state.logger.Warn("redis: cooldown news dropped (queue full)", "dropped_total", n)
+	}
+	return errors.Join(r.cooldowns.Close(), r.limits.Close()) // the store closes the client
 }
 
 // limiterOptions are the options of serve's limiter: on the Redis store

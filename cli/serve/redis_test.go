@@ -325,3 +325,77 @@ func TestBudgetsSeedSharedStore(t *testing.T) {
 		t.Errorf("the running replica reads %v, want 4", got)
 	}
 }
+
+// addRouter adds a failover model over targets to the store file db.
+func addRouter(t *testing.T, db, name string, targets ...string) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := &storage.Routing{Strategy: "failover"}
+	for _, tg := range targets {
+		r.Targets = append(r.Targets, storage.Target{Model: tg})
+	}
+	if _, err := st.CreateModel(context.Background(), storage.Model{DisplayName: name, Routing: r}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServeSharesCooldowns: two replicas on one store and one Redis. A
+// target that fails on replica 1 goes into cooldown there, and replica 2,
+// which never saw it fail, skips it: its first attempt goes to the next
+// target, and the broken upstream hears nothing from it.
+func TestServeSharesCooldowns(t *testing.T) {
+	srv := redistest.New(t)
+	broken := proxytest.New("broken", proxytest.ServerError(http.StatusServiceUnavailable))
+	t.Cleanup(broken.Close)
+	good := proxytest.New("good", proxytest.OK())
+	t.Cleanup(good.Close)
+	db, _ := seedStore(t, map[string]string{"gpt-broken": broken.BaseURL(), "gpt-good": good.BaseURL()}, []storage.APIKey{
+		{DisplayName: "caller", KeyHash: proxytest.KeyHash("sk-caller"), AllowedModels: []string{"*"}},
+	}, nil)
+	addRouter(t, db, "chat", "gpt-broken", "gpt-good")
+	r1 := startReplica(t, db, redisURL(srv), nil)
+	r2 := startReplica(t, db, redisURL(srv), nil)
+
+	code, h := r1.chat(t, "sk-caller", "chat")
+	if code != http.StatusOK || h.Get("X-Aisix-Served-By") != "gpt-good" || h.Get("X-Aisix-Attempts") != "gpt-broken=503,gpt-good=200" {
+		t.Fatalf("replica 1: %d served by %q, attempts %q, want 200 from gpt-good after failing over", code, h.Get("X-Aisix-Served-By"), h.Get("X-Aisix-Attempts"))
+	}
+	if broken.Hits() != 1 {
+		t.Fatalf("broken upstream hits %d, want 1", broken.Hits())
+	}
+	// Replica 2 hears of the cooldown within a second: poll its status API
+	// (not its proxy, which would try the target while it has not heard).
+	start := time.Now()
+	for {
+		var rows []struct {
+			DisplayName string `json:"display_name"`
+			Status      string `json:"status"`
+		}
+		r2.getJSON(t, "/admin/v1/models/status", &rows)
+		state := ""
+		for _, row := range rows {
+			if row.DisplayName == "gpt-broken" {
+				state = row.Status
+			}
+		}
+		if state == "cooldown" {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("replica 2 did not see the cooldown within 1s: gpt-broken is %q", state)
+		}
+		time.Sleep(5 * time.Millisecond) // polling another replica's Redis subscriber
+	}
+	t.Logf("replica 2 saw replica 1's cooldown after %s", time.Since(start))
+	code, h = r2.chat(t, "sk-caller", "chat")
+	if code != http.StatusOK || h.Get("X-Aisix-Served-By") != "gpt-good" || h.Get("X-Aisix-Attempts") != "gpt-good=200" {
+		t.Errorf("replica 2: %d served by %q, attempts %q, want gpt-good at the first attempt (the broken target skipped)", code, h.Get("X-Aisix-Served-By"), h.Get("X-Aisix-Attempts"))
+	}
+	if broken.Hits() != 1 {
+		t.Errorf("broken upstream hits %d after replica 2's request, want still 1", broken.Hits())
+	}
+}

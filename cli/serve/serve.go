@@ -187,8 +187,8 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		defer tracer.shutdown(logger)
 	}
 
-	// Shared runtime state (--redis): the limiter's store.
-	rds, err := openRedis(cfg, logger)
+	// Shared runtime state (--redis): the limiter's store and cooldowns.
+	rds, err := openRedis(cfg, reg, logger)
 	if err != nil {
 		return err
 	}
