@@ -45,9 +45,10 @@ tidy-check:
 
 ## bench: the benchmark rig (e2e/bench): aisix against direct-to-mock, and nginx when installed; a markdown table on stdout
 ## quick run: make bench BENCH_ARGS="-runs 1 -duration 5s"
+## with Redis: make bench REDIS=1 (also aisix --redis on a redis-server it starts, when installed: what shared limits add per request)
 BENCH_ARGS ?=
 bench:
-	$(GO) run ./e2e/bench/cmd/benchrun -go '$(GO)' $(BENCH_ARGS)
+	$(GO) run ./e2e/bench/cmd/benchrun -go '$(GO)' $(if $(REDIS),-redis) $(BENCH_ARGS)
 
 ## bench-micro: hot-path micro-benchmarks with allocations
 bench-micro:

@@ -28,6 +28,9 @@ func (r *Report) Markdown() string {
 	if o.Limits {
 		fmt.Fprintf(&b, "- The bench caller key has rpm, tpm and concurrency limits that never refuse (`-limits`).\n")
 	}
+	if o.Redis && r.RedisVersion == "" {
+		fmt.Fprintf(&b, "- Redis: redis-server not installed, no Redis rows (`apt-get install -y redis-server`).\n")
+	}
 	fmt.Fprintf(&b, "- %d run(s) of %s per figure, each after a %s warm-up; aisix and nginx are started afresh for every run; "+
 		"targets are interleaved within a run and their order alternates between runs. "+
 		"Cells are the median over runs, with the spread (min–max) in brackets.\n", o.Runs, o.Duration, o.Warmup)
@@ -48,6 +51,7 @@ func (r *Report) Markdown() string {
 			r.plainTable(&b, sc)
 		}
 	}
+	r.redisTable(&b)
 	if len(r.Failover) > 0 {
 		r.failoverTable(&b)
 	}
@@ -170,7 +174,7 @@ func (r *Report) summary(b *strings.Builder) {
 		rpsCell(each(cd, rps)), "(mock server: "+usCell(each(cd, mockCPU))+")", "TTFB p50 "+msCell(each(sd, t50)),
 		"(mock server: "+usCell(each(sd, mockCPU))+")", dash)
 	med := map[string]map[string]float64{}
-	for _, t := range []string{TargetAisix, TargetAisixGroup, TargetNginx} {
+	for _, t := range []string{TargetAisix, TargetAisixRedis, TargetAisixGroup, TargetNginx} {
 		ps := plain.Samples[t]
 		if ps == nil {
 			continue

@@ -55,6 +55,10 @@ type Options struct {
 	// tpm and concurrency), so every request is admitted and settled by
 	// the limiter: its cost on the hot path.
 	Limits bool
+	// Redis adds the TargetAisixRedis rows: a redis-server is started
+	// (when installed) and a second aisix with --redis on it runs beside
+	// the in-process one; implies Limits, so both count the same limits.
+	Redis bool
 	// Scale adds the scale rows: ScaleKeys caller keys and ScaleModels
 	// models in the store, requests with a random key out of ScalePool of
 	// them and a random model, and ScaleStreams concurrent streams held
@@ -112,6 +116,9 @@ type Sample struct {
 	// same run, in µs: the cost of a minimal Go net/http server on this
 	// machine at this load, for reference.
 	MockCPUPerReq float64
+	// RedisCPUPerReq is redis-server's CPU time per request over the run,
+	// in µs, for TargetAisixRedis runs; NaN otherwise.
+	RedisCPUPerReq float64
 }
 
 // Target names.
@@ -168,6 +175,8 @@ type Report struct {
 	// Env describes the machine and the software measured.
 	Env          []string
 	NginxVersion string
+	// RedisVersion is redis-server's, when the session had one.
+	RedisVersion string
 	Scenarios    []*ScenarioReport
 	Failover     []FailoverSample
 	// SmallWrites are admin PUT response times on the small store.
@@ -209,6 +218,10 @@ type rig struct {
 	nginxPort int
 	main      mainConfig
 	loadAvg   []float64
+
+	redisURL     string // the session's redis-server; "" without
+	redisPID     int
+	redisVersion string
 }
 
 func (r *rig) logf(format string, args ...any) {
@@ -255,6 +268,7 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	if r.nginxBin != "" {
 		rep.NginxVersion = nginxVersion(r.nginxBin)
 	}
+	rep.RedisVersion = r.redisVersion
 	scenarios := r.scenarios()
 	rep.Scenarios = scenarios
 	for run := 0; run < opts.Runs; run++ {
@@ -321,6 +335,9 @@ func (o *Options) check() error {
 	}
 	if o.AisixLogLevel == "" {
 		o.AisixLogLevel = "info"
+	}
+	if o.Redis {
+		o.Limits = true
 	}
 	return nil
 }
@@ -412,6 +429,9 @@ func (r *rig) setup(ctx context.Context) error {
 		r.nginxBin = r.opts.Nginx
 	}
 
+	if err := r.startRedis(ctx); err != nil {
+		return err
+	}
 	a, err := r.startAisix(ctx, r.mainDB())
 	if err != nil {
 		return err
@@ -456,9 +476,9 @@ func (a *aisixProc) stop() {
 	a.r.cs.forget(a.c)
 }
 
-// startAisix starts `aisix serve` on db and waits until both listeners
-// answer.
-func (r *rig) startAisix(ctx context.Context, db string) (*aisixProc, error) {
+// startAisix starts `aisix serve` on db, with extra arguments, and waits
+// until both listeners answer.
+func (r *rig) startAisix(ctx context.Context, db string, extra ...string) (*aisixProc, error) {
 	proxyAddr := fmt.Sprintf("127.0.0.1:%d", r.proxyPort)
 	adminAddr := fmt.Sprintf("127.0.0.1:%d", r.adminPort)
 	env := []string{"AISIX_ADMIN_KEY=" + r.adminKey, "XDG_CONFIG_HOME=" + filepath.Join(r.tmp, "config"), "XDG_DATA_HOME=" + filepath.Join(r.tmp, "data")}
@@ -470,13 +490,14 @@ func (r *rig) startAisix(ctx context.Context, db string) (*aisixProc, error) {
 		env = append(env, kv)
 	}
 	begin := time.Now()
-	c, err := r.cs.start(r.tmp, "aisix", syscall.SIGKILL, env, r.aisixBin, "serve",
+	args := append([]string{"serve",
 		"--db", db, "--proxy-addr", proxyAddr, "--admin-addr", adminAddr,
 		"--log-format", "json", "--log-level", r.opts.AisixLogLevel, "--drain-timeout", "2s",
 		// No Prometheus listener: its default port may be taken on the
 		// machine, and nothing scrapes it during a run (the metrics
 		// observer still counts every request).
-		"--metrics-addr", "")
+		"--metrics-addr", ""}, extra...)
+	c, err := r.cs.start(r.tmp, "aisix", syscall.SIGKILL, env, r.aisixBin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -506,11 +527,11 @@ func (r *rig) scenarios() []*ScenarioReport {
 	}
 	return []*ScenarioReport{
 		{ID: ScenarioPlain, Title: fmt.Sprintf("Fixed %s rps, plain (open loop)", fmtRate(r.opts.Rate)), Mode: OpenLoop,
-			Targets: with(TargetDirect, TargetAisix, TargetAisixGroup), Samples: map[string][]Sample{}},
+			Targets: with(append([]string{TargetDirect, TargetAisix}, append(r.redisTargets(), TargetAisixGroup)...)...), Samples: map[string][]Sample{}},
 		{ID: ScenarioClosed, Title: fmt.Sprintf("Closed loop, c=%d, plain (max rps)", r.opts.Concurrency), Mode: ClosedLoop,
-			Targets: with(TargetDirect, TargetAisix), Samples: map[string][]Sample{}},
+			Targets: with(append([]string{TargetDirect, TargetAisix}, r.redisTargets()...)...), Samples: map[string][]Sample{}},
 		{ID: ScenarioStream, Title: fmt.Sprintf("Streaming, %s streams/s of %d chunks (open loop)", fmtRate(r.opts.StreamRate), r.opts.Chunks), Mode: OpenLoop, Stream: true,
-			Targets: with(TargetDirect, TargetAisix), Samples: map[string][]Sample{}},
+			Targets: with(append([]string{TargetDirect, TargetAisix}, r.redisTargets()...)...), Samples: map[string][]Sample{}},
 	}
 }
 
@@ -530,6 +551,7 @@ type launched struct {
 	url   string
 	model string
 	pids  []int // processes whose CPU and memory count; none for direct
+	redis int   // redis-server's pid when the target uses it
 	stop  func()
 }
 
@@ -537,8 +559,8 @@ func (r *rig) launch(ctx context.Context, target string) (*launched, error) {
 	switch target {
 	case TargetDirect:
 		return &launched{url: r.mockURL, model: "gpt-4o-mini", stop: func() {}}, nil
-	case TargetAisix, TargetAisixGroup:
-		a, err := r.startAisix(ctx, r.mainDB())
+	case TargetAisix, TargetAisixGroup, TargetAisixRedis:
+		a, err := r.startAisix(ctx, r.mainDB(), r.redisArgs(target)...)
 		if err != nil {
 			return nil, err
 		}
@@ -546,7 +568,11 @@ func (r *rig) launch(ctx context.Context, target string) (*launched, error) {
 		if target == TargetAisixGroup {
 			model = modelGroup
 		}
-		return &launched{url: a.url, model: model, pids: []int{a.c.pid()}, stop: a.stop}, nil
+		l := &launched{url: a.url, model: model, pids: []int{a.c.pid()}, stop: a.stop}
+		if target == TargetAisixRedis {
+			l.redis = r.redisPID
+		}
+		return l, nil
 	case TargetNginx:
 		np, err := startNginx(ctx, r.cs, filepath.Join(r.tmp, "nginx"), r.nginxBin, r.nginxPort, r.mockPort, r.opts.NginxWorkers, r.opts.NginxAccessLog)
 		if err != nil {
@@ -582,12 +608,18 @@ func (r *rig) measure(ctx context.Context, sc *ScenarioReport, target string) (S
 		return Sample{}, err
 	}
 	defer l.stop()
-	return r.measureLoad(ctx, r.loadConfig(sc, l.url, l.model, r.opts.Duration), l.pids)
+	return r.measureLoadOf(ctx, r.loadConfig(sc, l.url, l.model, r.opts.Duration), l.pids, l.redis)
 }
 
 // measureLoad warms up with cfg, then runs it and reads the CPU and memory
 // of pids around the measured part.
 func (r *rig) measureLoad(ctx context.Context, cfg LoadConfig, pids []int) (Sample, error) {
+	return r.measureLoadOf(ctx, cfg, pids, 0)
+}
+
+// measureLoadOf is measureLoad that also reads the CPU of redis-server
+// (its pid; 0: none).
+func (r *rig) measureLoadOf(ctx context.Context, cfg LoadConfig, pids []int, redisPID int) (Sample, error) {
 	client := NewClient(max(cfg.Concurrency, 1024))
 	defer client.CloseIdleConnections()
 	cfg.Client = client
@@ -609,6 +641,12 @@ func (r *rig) measureLoad(ctx context.Context, cfg LoadConfig, pids []int) (Samp
 	if err != nil {
 		return Sample{}, err
 	}
+	var redisBefore, redisAfter ProcStat
+	if redisPID != 0 {
+		if redisBefore, err = ReadStat(redisPID); err != nil {
+			return Sample{}, err
+		}
+	}
 	res, err := RunLoad(ctx, cfg)
 	if err != nil {
 		return Sample{}, err
@@ -621,7 +659,15 @@ func (r *rig) measureLoad(ctx context.Context, cfg LoadConfig, pids []int) (Samp
 	if err != nil {
 		return Sample{}, err
 	}
-	s := Sample{Load: res, CPUPerReq: math.NaN(), MockCPUPerReq: math.NaN()}
+	if redisPID != 0 {
+		if redisAfter, err = ReadStat(redisPID); err != nil {
+			return Sample{}, err
+		}
+	}
+	s := Sample{Load: res, CPUPerReq: math.NaN(), MockCPUPerReq: math.NaN(), RedisCPUPerReq: math.NaN()}
+	if redisPID != 0 && res.Requests > 0 {
+		s.RedisCPUPerReq = float64((redisAfter.CPU() - redisBefore.CPU()).Microseconds()) / float64(res.Requests)
+	}
 	if res.Requests > 0 {
 		s.MockCPUPerReq = float64((mockAfter.CPU() - mockBefore.CPU()).Microseconds()) / float64(res.Requests)
 	}

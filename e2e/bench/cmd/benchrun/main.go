@@ -39,6 +39,7 @@ func run() int {
 	fs.BoolVar(&o.NginxAccessLog, "nginx-access-log", o.NginxAccessLog, "turn on nginx's access log (to the temp dir)")
 	fs.BoolVar(&o.Failover, "failover", o.Failover, "measure the failover cost")
 	fs.BoolVar(&o.Limits, "limits", o.Limits, "give the bench caller key rpm, tpm and concurrency limits that never refuse")
+	fs.BoolVar(&o.Redis, "redis", o.Redis, "also run aisix with --redis on a redis-server the session starts (when installed), with -limits, and report what Redis adds per request")
 	fs.BoolVar(&o.Scale, "scale", o.Scale, "measure at scale (many keys and models, many open streams)")
 	fs.IntVar(&o.ScaleKeys, "scale-keys", o.ScaleKeys, "caller keys in the scale store")
 	fs.IntVar(&o.ScaleModels, "scale-models", o.ScaleModels, "models in the scale store")
