@@ -75,6 +75,15 @@ func openRedis(cfg *cmdutil.Config, reg *health.Registry, logger *slog.Logger) (
 	return r, nil
 }
 
+// State is the Redis state to report (dashboard, /readyz, metrics); nil
+// without --redis.
+func (r *sharedRedis) State() *RedisState {
+	if r == nil {
+		return nil
+	}
+	return r.state
+}
+
 // Close stops what uses Redis and closes the client.
 func (r *sharedRedis) Close() error {
 	if r == nil {

@@ -399,3 +399,43 @@ func TestServeSharesCooldowns(t *testing.T) {
 		t.Errorf("broken upstream hits %d after replica 2's request, want still 1", broken.Hits())
 	}
 }
+
+// TestRedisState: degraded while any part has fallen back, since the last
+// change, with one log line per part's transition.
+func TestRedisState(t *testing.T) {
+	var nilRedis *sharedRedis
+	if nilRedis.State() != nil || nilRedis.Close() != nil {
+		t.Fatal("no --redis: State and Close must be nil-safe")
+	}
+	logs := &syncBuffer{ch: make(chan struct{}, 1)}
+	s := newRedisState("redis://default:xxxxx@h:6379/0", slog.New(slog.NewJSONHandler(logs, nil)))
+	start := s.Since()
+	if s.Degraded() || s.Detail() != "" {
+		t.Fatalf("new state: degraded %v, detail %q", s.Degraded(), s.Detail())
+	}
+	s.set(partLimits, true)
+	down := s.Since()
+	if !s.Degraded() || down.Before(start) || s.Detail() != "rate limits and budgets count per replica" {
+		t.Fatalf("limits down: degraded %v since %v, detail %q", s.Degraded(), down, s.Detail())
+	}
+	s.set(partLimits, true) // no change, no line
+	s.set(partCooldowns, true)
+	if !s.Since().Equal(down) {
+		t.Error("Since moved while the state stayed degraded")
+	}
+	s.set(partLimits, false)
+	if !s.Degraded() || s.Detail() != "cooldowns are local to each replica" {
+		t.Errorf("cooldowns still down: degraded %v, detail %q", s.Degraded(), s.Detail())
+	}
+	s.set(partCooldowns, false)
+	if s.Degraded() || s.Since().Before(down) {
+		t.Errorf("all back: degraded %v since %v", s.Degraded(), s.Since())
+	}
+	out := logs.String()
+	if n := strings.Count(out, `"level":"WARN"`); n != 2 {
+		t.Errorf("%d Warn lines, want 2 (one per part):\n%s", n, out)
+	}
+	if n := strings.Count(out, `"level":"INFO","msg":"redis back`); n != 2 {
+		t.Errorf("%d Info lines, want 2:\n%s", n, out)
+	}
+}

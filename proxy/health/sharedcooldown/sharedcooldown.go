@@ -237,7 +237,12 @@ func (s *Sharer) publisher() {
 				if s.ctx.Err() == nil {
 					s.setDown(true)
 				}
+				continue
 			}
+			// Newer news of the target: what was kept for it is stale.
+			s.mu.Lock()
+			delete(s.unsent, m.ID)
+			s.mu.Unlock()
 		case <-s.flush:
 			s.flushUnsent()
 		}
