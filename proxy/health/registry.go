@@ -151,6 +151,7 @@ type Target struct {
 
 	until       atomic.Int64  // cooldown end, Unix ns; 0 when none
 	armedAt     atomic.Int64  // when the cooldown was last armed, Unix ns (here or on the replica that shared it)
+	sharedUntil atomic.Int64  // the cooldown end the other replicas know of, Unix ns (see Failed)
 	probeAt     atomic.Int64  // when a probe was claimed, Unix ns; 0 when none
 	armed       atomic.Uint64 // how many times a cooldown was (re)armed
 	requests    atomic.Uint64
@@ -296,12 +297,25 @@ func (t *Target) Failed(reason, detail string, cooldown time.Duration) (until ti
 	}
 	until = now.Add(cooldown)
 	entered = t.armLocked(reason, now, until)
+	// Every request in flight to a broken target fails and re-arms its
+	// cooldown by a little: the other replicas hear of a cooldown entered
+	// and of one pushed more than shareSlack past what they know, not of
+	// every re-arm.
+	sh := t.reg.share()
+	share := sh != nil && (entered || until.UnixNano() > t.sharedUntil.Load()+int64(shareSlack))
+	if share {
+		t.sharedUntil.Store(until.UnixNano())
+	}
 	t.mu.Unlock()
-	if sh := t.reg.share(); sh != nil {
+	if share {
 		sh.Armed(t.id, reason, now, until)
 	}
 	return until, entered
 }
+
+// shareSlack is how far a re-armed cooldown may outlast the end the other
+// replicas know before they are told again.
+const shareSlack = time.Second
 
 // armLocked arms the cooldown until until, armed at armedAt, for reason,
 // and reports whether the target was not cooling down before; t.mu held.
@@ -338,6 +352,7 @@ func (t *Target) ApplyCooldown(reason string, armedAt, until time.Time) bool {
 		return false
 	}
 	t.armLocked(reason, armedAt, until)
+	t.sharedUntil.Store(until.UnixNano())
 	return true
 }
 

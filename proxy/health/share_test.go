@@ -49,7 +49,21 @@ func TestSharerHook(t *testing.T) {
 	if len(sh.armed) != 1 {
 		t.Errorf("a failure without cooldown was shared: %v", sh.armed)
 	}
-	clk.Advance(31 * time.Second)
+	// Re-armed by the requests in flight: a little later is not news, a
+	// cooldown pushed more than a second past the shared end is.
+	clk.Advance(500 * time.Millisecond)
+	tg.Begin()
+	tg.Failed("transport_error", "again", 30*time.Second)
+	if len(sh.armed) != 1 {
+		t.Errorf("a re-arm 0.5s later was shared: %v", sh.armed)
+	}
+	tg.Begin()
+	tg.Failed("status_429", "retry after 60s", time.Minute)
+	if len(sh.armed) != 2 || sh.armed[1] != "m1 status_429 1m0s" {
+		t.Fatalf("a cooldown pushed 30s further: Armed calls %v, want a second one", sh.armed)
+	}
+	armedAt = clk.Now()
+	clk.Advance(61 * time.Second)
 	if !tg.Succeeded(tg.Begin(), time.Millisecond, 0) {
 		t.Fatal("probe's success did not recover")
 	}
@@ -70,13 +84,13 @@ func TestSharerHook(t *testing.T) {
 	if !tg.ApplyRecovery(now) {
 		t.Fatal("ApplyRecovery of the applied cooldown reported false")
 	}
-	if len(sh.armed) != 1 || len(sh.recovered) != 1 {
+	if len(sh.armed) != 2 || len(sh.recovered) != 1 {
 		t.Errorf("applied state echoed to the Sharer: armed %v, recovered %v", sh.armed, sh.recovered)
 	}
 	r.SetSharer(nil)
 	tg.Begin()
 	tg.Failed("transport_error", "x", time.Second)
-	if len(sh.armed) != 1 {
+	if len(sh.armed) != 2 {
 		t.Error("told after SetSharer(nil)")
 	}
 }

@@ -268,6 +268,13 @@ func TestSharingResumesAfterRedisRestart(t *testing.T) {
 	if av, _ := a.reg.Target("down-0-0").Check(time.Now()); av != health.Cooling {
 		t.Errorf("a local cooldown with Redis down: %v", av)
 	}
+	// Let A's publisher take in the burst, so the next news finds room.
+	for deadline := time.Now().Add(10 * time.Second); len(a.sh.queue) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("A's publisher never drained its queue with Redis down")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	a.fail("while-down", time.Minute)
 	if st := b.reg.Status("while-down"); st.State != health.StateHealthy {
 		t.Fatalf("B has a cooldown it could not have heard of: %+v", st)
