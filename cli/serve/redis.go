@@ -70,7 +70,7 @@ func openRedis(cfg *cmdutil.Config, reg *health.Registry, logger *slog.Logger) (
 		Prefix:        cfg.RedisPrefix,
 		OnStateChange: func(down bool) { r.state.set(partCooldowns, down) },
 	})
-	logger.Info("redis: rate limits, budgets and cooldowns are shared", "redis", r.url,
+	logger.Info("redis configured: rate limits, budgets and cooldowns are shared through it", "redis", r.url,
 		"timeout", opts.ReadTimeout.String(), "prefix", cfg.RedisPrefix)
 	return r, nil
 }
