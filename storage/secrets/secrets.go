@@ -257,16 +257,31 @@ type Migration struct {
 // Changed reports whether the re-encryption rewrote any row.
 func (m Migration) Changed() bool { return m.Encrypted+m.Rotated > 0 }
 
+// Scope is which rows a store's re-encryption rewrites.
+type Scope int
+
+const (
+	// PlaintextOnly encrypts plaintext rows and leaves rows under any
+	// loaded key as they are (what aisix serve does at start-up: a
+	// replica never moves rows away from a key other replicas may still
+	// need).
+	PlaintextOnly Scope = iota
+	// AllRows also moves rows under previous keys to the current key
+	// (aisix secrets rotate-key).
+	AllRows
+)
+
 // Reencrypt returns the stored form of one provider secret under the
 // current key, given its stored form and key ID; ok is false when the row
-// is already under the current key. It is the step of a store's
-// re-encryption, shared so both stores count the same way: it adds the
-// row to m.
-func (kr *Keyring) Reencrypt(m *Migration, id, stored, keyID string) (newStored, newKeyID string, ok bool, err error) {
+// stays as it is (already under the current key, under a previous key
+// with PlaintextOnly, or under no loaded key). It is the step of a
+// store's re-encryption, shared so both stores count the same way: it
+// adds the row to m.
+func (kr *Keyring) Reencrypt(m *Migration, scope Scope, id, stored, keyID string) (newStored, newKeyID string, ok bool, err error) {
 	if kr == nil {
 		return "", "", false, errors.New("re-encrypt secrets: no secret key")
 	}
-	if keyID == kr.current.id {
+	if keyID == kr.current.id || (scope == PlaintextOnly && keyID != "" && kr.Has(keyID)) {
 		return "", "", false, nil
 	}
 	pt, err := kr.OpenProviderSecret(id, stored, keyID)
@@ -287,4 +302,26 @@ func (kr *Keyring) Reencrypt(m *Migration, id, stored, keyID string) (newStored,
 		m.Rotated++
 	}
 	return newStored, newKeyID, true, nil
+}
+
+// Row is one stored provider secret: its provider key's ID, its stored
+// form and its key ID.
+type Row struct{ ID, Stored, KeyID string }
+
+// ReencryptRows runs Reencrypt over rows and calls write for each row to
+// rewrite, stopping at write's first error.
+func (kr *Keyring) ReencryptRows(scope Scope, rows []Row, write func(id, stored, keyID string) error) (Migration, error) {
+	var m Migration
+	for _, r := range rows {
+		stored, keyID, ok, err := kr.Reencrypt(&m, scope, r.ID, r.Stored, r.KeyID)
+		if err != nil {
+			return Migration{}, err
+		}
+		if ok {
+			if err := write(r.ID, stored, keyID); err != nil {
+				return Migration{}, err
+			}
+		}
+	}
+	return m, nil
 }

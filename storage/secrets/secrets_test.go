@@ -157,7 +157,7 @@ func TestReencrypt(t *testing.T) {
 	var m secrets.Migration
 	rows := []struct{ id, stored, keyID string }{{"a", sOld, idOld}, {"b", sLost, idLost}, {"c", sCur, idCur}, {"d", "sk-d", ""}}
 	for _, r := range rows {
-		ns, nid, ok, err := kr.Reencrypt(&m, r.id, r.stored, r.keyID)
+		ns, nid, ok, err := kr.Reencrypt(&m, secrets.AllRows, r.id, r.stored, r.keyID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,6 +169,15 @@ func TestReencrypt(t *testing.T) {
 	}
 	if m.Encrypted != 1 || m.Rotated != 1 || m.Unreadable[idLost] != 1 || len(m.Unreadable) != 1 {
 		t.Fatalf("Migration = %+v", m)
+	}
+	var p secrets.Migration
+	for _, r := range rows {
+		if _, _, ok, _ := kr.Reencrypt(&p, secrets.PlaintextOnly, r.id, r.stored, r.keyID); ok != (r.keyID == "") {
+			t.Errorf("PlaintextOnly rewrote row %s: %v", r.id, ok)
+		}
+	}
+	if p.Encrypted != 1 || p.Rotated != 0 || p.Unreadable[idLost] != 1 {
+		t.Fatalf("PlaintextOnly Migration = %+v", p)
 	}
 }
 
