@@ -109,7 +109,11 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	accessLogger, _ := newLogger(lw, cfg.LogFormat, cfg.LogLevel)
 
 	started := time.Now()
-	store, err := openBackend(ctx, cfg.DB, logger)
+	kr, err := cfg.Keyring()
+	if err != nil {
+		return err
+	}
+	store, err := openBackend(ctx, cfg.DB, kr, logger)
 	if err != nil {
 		return err
 	}

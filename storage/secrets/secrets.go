@@ -325,3 +325,27 @@ func (kr *Keyring) ReencryptRows(scope Scope, rows []Row, write func(id, stored,
 	}
 	return m, nil
 }
+
+// WithPrevious returns a keyring with kr's current key, kr's previous
+// keys, and then every key of old as previous keys (duplicates dropped):
+// what a rotation from old to kr decrypts with.
+func (kr *Keyring) WithPrevious(old *Keyring) *Keyring {
+	out := &Keyring{current: kr.current}
+	seen := map[string]bool{kr.current.id: true}
+	add := func(k *key) {
+		if !seen[k.id] {
+			seen[k.id] = true
+			out.previous = append(out.previous, k)
+		}
+	}
+	for _, k := range kr.previous {
+		add(k)
+	}
+	if old != nil {
+		add(old.current)
+		for _, k := range old.previous {
+			add(k)
+		}
+	}
+	return out
+}

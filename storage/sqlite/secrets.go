@@ -39,6 +39,10 @@ func (s *Store) SecretKeyCounts(ctx context.Context) (map[string]int, error) {
 // the store's current key, and says what it did. Rows under a key the
 // store lacks are left as they are and counted. It needs WithSecrets.
 //
+// Having encrypted plaintext rows, it checkpoints and truncates the WAL,
+// so the plaintext is gone from the WAL too (the writer connection runs
+// with secure_delete, so it is zeroed in the database file).
+//
 // It does not bump the store revision: no secret changes, so a process
 // that loaded the rows before still serves the right ones and need not
 // reload, and one that loads them later decrypts them if it has the key
@@ -72,6 +76,15 @@ func (s *Store) EncryptSecrets(ctx context.Context, scope secrets.Scope) (secret
 	})
 	if err != nil {
 		return secrets.Migration{}, fmt.Errorf("encrypt provider secrets: %w", err)
+	}
+	if m.Encrypted > 0 {
+		// The WAL still holds the frames that wrote the plaintext: copy
+		// what is current into the database file and empty the WAL. A
+		// reader in another process can keep it from completing; then the
+		// frames are overwritten as the WAL is reused.
+		if _, err := s.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			s.log.WarnContext(ctx, "checkpoint after encrypting provider secrets", "err", err)
+		}
 	}
 	return m, nil
 }

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"bytes"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,7 +48,7 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "aisix.db")
 	s := openStore(t, path, sqlite.WithSecrets(storagetest.TestKeyring(t)))
 	ctx := t.Context()
-	const created, updated, applied = "sk-created-0123456789abcdef", "sk-updated-0123456789abcdef", `{"client_secret":"applied-s3cr3t-value"}`
+	const created, updated = "sk-created-0123456789abcdef", "sk-updated-0123456789abcdef"
 	pk, err := s.CreateProviderKey(ctx, storage.ProviderKey{DisplayName: "a", Provider: "openai", Secret: created})
 	mustNoErr(t, err)
 	pk.Secret = updated
@@ -81,5 +82,56 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	if seen == 0 {
 		t.Fatal("read no database bytes")
 	}
-	_ = applied
+}
+
+// TestEncryptLeavesNoPlaintext: plaintext rows written without a key and
+// then encrypted (what aisix secrets init and serve do) leave no trace of
+// the plaintext in the database file or its WAL, even while the store is
+// still open, and the secrets read back.
+func TestEncryptLeavesNoPlaintext(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plaintext checkpointed %v", closed), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "aisix.db")
+			plain, err := sqlite.Open(t.Context(), path)
+			mustNoErr(t, err)
+			ctx := t.Context()
+			var want []string
+			for i := range 20 {
+				secret := fmt.Sprintf("sk-plaintext-%02d-0123456789abcdef", i)
+				want = append(want, secret)
+				_, err := plain.CreateProviderKey(ctx, storage.ProviderKey{DisplayName: fmt.Sprintf("k%02d", i), Provider: "openai", Secret: secret})
+				mustNoErr(t, err)
+			}
+			if closed {
+				// The last connection to close checkpoints the WAL into
+				// the database file.
+				mustNoErr(t, plain.Close())
+			} else {
+				t.Cleanup(func() { _ = plain.Close() })
+			}
+			s := openStore(t, path, sqlite.WithSecrets(storagetest.TestKeyring(t)))
+			m, err := s.EncryptSecrets(ctx, secrets.PlaintextOnly)
+			mustNoErr(t, err)
+			if m.Encrypted != 20 {
+				t.Fatalf("EncryptSecrets = %+v, want 20 encrypted", m)
+			}
+			ds, err := s.Load(ctx)
+			mustNoErr(t, err)
+			for i, pk := range ds.ProviderKeys {
+				if pk.Secret != want[i] {
+					t.Errorf("key %s reads back %q", pk.DisplayName, pk.Secret)
+				}
+			}
+			for _, p := range []string{path, path + "-wal"} {
+				b, err := os.ReadFile(p)
+				if os.IsNotExist(err) {
+					continue
+				}
+				mustNoErr(t, err)
+				if bytes.Contains(b, []byte("sk-plaintext-")) {
+					t.Errorf("%s still holds plaintext secrets after encryption", filepath.Base(p))
+				}
+			}
+		})
+	}
 }

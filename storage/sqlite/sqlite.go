@@ -258,6 +258,10 @@ func (s *Store) dsn(writer bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
 	if writer {
+		// Deleted and overwritten content (a provider secret's plaintext
+		// before it was encrypted, a revoked key) is zeroed in the file
+		// rather than left in free space.
+		q.Add("_pragma", "secure_delete(1)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
