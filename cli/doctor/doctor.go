@@ -276,7 +276,13 @@ func storeChecks(ctx context.Context, r *report, cfg *cmdutil.Config) storage.St
 		return nil
 	}
 	fileMode := fileModeCheck(cfg.DB, fi)
-	s, err := sqlite.Open(ctx, cfg.DB, sqlite.WithMigrate(sqlite.MigrateNone))
+	// Provider secrets at rest are encrypted with the configured key; a
+	// key that does not load is reported and the secrets read as unreadable.
+	kr, err := cfg.Keyring()
+	if err != nil {
+		r.add("store.secret_key", StatusFail, "%s", oneLine(err))
+	}
+	s, err := sqlite.Open(ctx, cfg.DB, sqlite.WithMigrate(sqlite.MigrateNone), sqlite.WithSecrets(kr))
 	if err != nil {
 		var se *sqlite.SchemaError
 		if errors.As(err, &se) {

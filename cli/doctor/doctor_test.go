@@ -271,3 +271,17 @@ func TestDoctorServer(t *testing.T) {
 	got = checks(t, e, 1)
 	want(t, got, "server.info", doctor.StatusFail, "cannot reach aisix admin API at "+e.Server)
 }
+
+// TestDoctorEncrypted: local-mode doctor tests provider keys whose
+// secrets are encrypted at rest with the configured key.
+func TestDoctorEncrypted(t *testing.T) {
+	base := fakeOpenAI(t)
+	e := clitest.New(t)
+	keyFile := filepath.Join(t.TempDir(), "secret.key")
+	e.Must("", "secrets", "init", "--key-file", keyFile)
+	e.Vars = map[string]string{"AISIX_SECRET_KEY_FILE": keyFile}
+	setup(t, e, base)
+	got := checks(t, e, 1)
+	want(t, got, "provider_key:good", doctor.StatusOK, "200 OK from 127.0.0.1:")
+	want(t, got, "provider_key:wrong", doctor.StatusFail, "401 Unauthorized")
+}
