@@ -522,7 +522,7 @@ func (s *Server) info(_ http.ResponseWriter, r *http.Request) (response, error) 
 		default:
 			// The server answers without its store: the dependencies say
 			// so, and the dashboard can show it.
-			s.log.WarnContext(r.Context(), "info: read store revision", "err", deps.Redact(err.Error()))
+			s.log.DebugContext(r.Context(), "info: read store revision", "err", deps.Redact(err.Error()))
 		}
 	}
 	if s.configRev != nil {
