@@ -81,7 +81,7 @@ func (f *Factory) openStore(cmd *cobra.Command, mode sqlite.MigrateMode, log *sl
 		}
 		return admin.NewClient(c.Server, c.AdminKey, &http.Client{Timeout: 30 * time.Second}), nil
 	}
-	if strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://") {
+	if IsPostgresURL(c.DB) {
 		popts := []postgres.Option{postgres.WithMigrate(mode)}
 		if log != nil {
 			popts = append(popts, postgres.WithLogger(log))
@@ -109,6 +109,12 @@ func (f *Factory) openStore(cmd *cobra.Command, mode sqlite.MigrateMode, log *sl
 		return nil, fmt.Errorf("open database %s: %w", c.DB, err)
 	}
 	return s, nil
+}
+
+// IsPostgresURL reports whether a --db value names a PostgreSQL database
+// (postgres:// or postgresql://) rather than a SQLite file.
+func IsPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
 
 // contextOf is cmd's context, or Background for a command run without one.
