@@ -3,11 +3,9 @@ package serve
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -31,14 +29,7 @@ func TestServeSurvivesPostgresOutage(t *testing.T) {
 		t.Skip("starts and restarts a PostgreSQL server")
 	}
 	ctx := context.Background()
-	srv, err := pgtest.Start(ctx)
-	if errors.Is(err, pgtest.ErrNotInstalled) && os.Getenv("CI") == "" {
-		t.Skipf("skipping: %v (install the postgresql package)", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := pgtest.Own(t)
 	url, err := srv.CreateDatabase(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -150,13 +150,6 @@ func (t *Tracker) Succeed() (back bool, downFor time.Duration) {
 	return true, downFor
 }
 
-// Down reports whether the dependency is lost.
-func (t *Tracker) Down() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.down
-}
-
 // State is the tracker's state (Name, Revision and Impact left to the
 // caller).
 func (t *Tracker) State() State {

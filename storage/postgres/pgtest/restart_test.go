@@ -2,8 +2,6 @@ package pgtest_test
 
 import (
 	"context"
-	"errors"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -15,14 +13,7 @@ import (
 // on the same port with what was committed before.
 func TestHaltRestart(t *testing.T) {
 	ctx := context.Background()
-	srv, err := pgtest.Start(ctx)
-	if errors.Is(err, pgtest.ErrNotInstalled) && os.Getenv("CI") == "" {
-		t.Skipf("skipping: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
+	srv := pgtest.Own(t)
 	url, err := srv.CreateDatabase(ctx)
 	if err != nil {
 		t.Fatal(err)
