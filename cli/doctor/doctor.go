@@ -385,11 +385,11 @@ func serverChecks(ctx context.Context, r *report, f *cmdutil.Factory, cmd *cobra
 	storeDown := false
 	for _, d := range in.Dependencies {
 		if d.OK() {
-			r.add("server.dependency", StatusOK, "%s", strings.TrimPrefix(deps.Line(d), "[+]"))
+			r.add("dependency:"+d.Name, StatusOK, "%s", strings.TrimPrefix(deps.Line(d), "[+]"))
 			continue
 		}
 		storeDown = storeDown || d.Name == "store"
-		r.add("server.dependency", StatusWarn, "%s", strings.TrimPrefix(deps.Line(d), "[-]"))
+		r.add("dependency:"+d.Name, StatusWarn, "%s", strings.TrimPrefix(deps.Line(d), "[-]"))
 	}
 	switch {
 	case storeDown:
