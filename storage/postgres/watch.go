@@ -32,8 +32,10 @@ const watchAppName = "aisix watch"
 // meanwhile, logging the loss and the return once each at info level,
 // and reads the revision once listening again. onChange runs on Watch's
 // goroutine, once per revision that is newer than the last it was given
-// (a burst of writes may come as one call with the latest); it is not
-// called for the revision the store is at when Watch starts.
+// (a burst of writes may come as one call with the latest), starting with
+// the revision the store is at when Watch first listens (unless that is
+// 0), so that nothing written between the caller's own read and Watch's
+// start is missed.
 func (s *Store) Watch(ctx context.Context, onChange func(rev int64)) {
 	// Every read is bounded: with the database unreachable, a read must
 	// not hold up the next reconnect or outlive ctx by long.
@@ -42,7 +44,11 @@ func (s *Store) Watch(ctx context.Context, onChange func(rev int64)) {
 		defer cancel()
 		return s.Revision(rctx)
 	}
-	last, _ := revision() // a failure leaves 0: the first poll catches up
+	// The first revision read once listening is reported too: a caller
+	// that read the store before Watch started (serve loads its first
+	// snapshot, then starts Watch on a goroutine that may run late) must
+	// not miss the writes made in between.
+	var last int64
 	seen := func(rev int64) {
 		if rev > last {
 			last = rev
