@@ -162,6 +162,37 @@ func (t *Tracker) State() State {
 	return st
 }
 
+// ImpactRedis is what a replica does while Redis is unreachable.
+const ImpactRedis = "limits counted per replica, cooldowns local"
+
+// Degradable is the State func of a dependency that tells only whether it
+// is degraded now and, optionally, since when (since may be nil, or
+// return the zero time): e.g. a Redis limit store,
+//
+//	set.Register("redis", deps.Degradable(rs.Degraded, rs.DegradedSince, deps.ImpactRedis))
+//
+// A change is noticed when the state is read (at /readyz, a scrape, GET
+// /admin/v1/info), so an ok state's Since is when the return was first
+// read.
+func Degradable(degraded func() bool, since func() time.Time, impact string) func() State {
+	t := NewTracker(nil)
+	return func() State {
+		if degraded() {
+			t.Fail(nil)
+			st := t.State()
+			if since != nil {
+				if at := since(); !at.IsZero() {
+					st.Since = at
+				}
+			}
+			st.Impact = impact
+			return st
+		}
+		t.Succeed()
+		return t.State()
+	}
+}
+
 var (
 	// userinfo is the password of a URL: scheme://user:password@host.
 	urlPassword = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*):[^@/\s]*@`)

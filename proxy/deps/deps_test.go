@@ -134,3 +134,28 @@ func TestServeReadyz(t *testing.T) {
 		t.Errorf("json shape: %s", body)
 	}
 }
+
+func TestDegradable(t *testing.T) {
+	var down bool
+	lost := time.Date(2026, 12, 2, 5, 12, 3, 0, time.UTC)
+	fn := deps.Degradable(func() bool { return down }, func() time.Time {
+		if down {
+			return lost
+		}
+		return time.Time{}
+	}, deps.ImpactRedis)
+	if st := fn(); !st.OK() || st.Impact != "" {
+		t.Errorf("up: %+v", st)
+	}
+	down = true
+	if st := fn(); st.Status != deps.StatusUnreachable || !st.Since.Equal(lost) || st.Impact != deps.ImpactRedis {
+		t.Errorf("down: %+v", st)
+	}
+	down = false
+	if st := fn(); !st.OK() || !st.Since.After(lost) {
+		t.Errorf("back: %+v", st)
+	}
+	if st := deps.Degradable(func() bool { return true }, nil, "x")(); st.OK() || st.Since.IsZero() {
+		t.Errorf("down without a since: %+v", st)
+	}
+}
