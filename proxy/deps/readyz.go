@@ -42,6 +42,7 @@ func ServeReadyz(w http.ResponseWriter, r *http.Request, checks []Check, states 
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		body := readyzJSON{Status: first, Checks: make([]checkJSON, len(checks)), Dependencies: states}
 		for i, c := range checks {
