@@ -35,6 +35,6 @@ func (dc *depsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if t := dc.m.table; t != nil {
-		ch <- prometheus.MustNewConstMetric(storeContactDesc, prometheus.GaugeValue, t.SinceLastLoad().Seconds())
+		ch <- prometheus.MustNewConstMetric(storeContactDesc, prometheus.GaugeValue, t.SinceStoreContact().Seconds())
 	}
 }

@@ -70,16 +70,16 @@ func (t *Table) ReloadFailures() uint64 { return t.failures.Load() }
 // dependency serve registers.
 func (t *Table) StoreState() deps.State {
 	st := t.store.State()
-	st.Revision = t.snap.Load().Revision
+	st.Revision = max(t.snap.Load().Revision, 0)
 	if !st.OK() {
 		st.Impact = "serving the last snapshot"
 	}
 	return st
 }
 
-// SinceLastLoad is how long ago the source last answered a revision probe
+// SinceStoreContact is how long ago the source last answered a revision probe
 // or a load (0 before the first).
-func (t *Table) SinceLastLoad() time.Duration {
+func (t *Table) SinceStoreContact() time.Duration {
 	ns := t.lastOK.Load()
 	if ns == 0 {
 		return 0
