@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/proxy/proxytest"
 	"github.com/aisix/aisix/storage"
 	"github.com/aisix/aisix/storage/postgres"
@@ -42,19 +43,7 @@ func TestServeSurvivesPostgresOutage(t *testing.T) {
 	c.ReloadInterval = 250 * time.Millisecond // serve's default
 	proxyAddr, adminAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	c.ProxyAddr, c.AdminAddr, c.Metrics.Addr = proxyAddr, adminAddr, metricsAddr
-	logs := &syncBuffer{ch: make(chan struct{}, 1)}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- Run(runCtx, c, logs, "test") }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop")
-		}
-	})
-	logs.waitFor(t, `"msg":"aisix started"`)
+	logs := startServe(t, c)
 
 	get := func(u string, header ...string) (int, string) {
 		t.Helper()
@@ -226,4 +215,24 @@ func TestServeSurvivesPostgresOutage(t *testing.T) {
 	if len(warns) != 1 {
 		t.Errorf("%d warnings, want 1 (the loss):\n%s", len(warns), strings.Join(warns, "\n"))
 	}
+}
+
+// startServe runs serve in-process on c until the test ends, and returns
+// its log once it has started.
+func startServe(t *testing.T, c *cmdutil.Config) *syncBuffer {
+	t.Helper()
+	logs := &syncBuffer{ch: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, c, logs, "test") }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	logs.waitFor(t, `"msg":"aisix started"`)
+	return logs
 }
