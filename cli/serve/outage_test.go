@@ -15,6 +15,7 @@ import (
 	"github.com/aisix/aisix/storage"
 	"github.com/aisix/aisix/storage/postgres"
 	"github.com/aisix/aisix/storage/postgres/pgtest"
+	"github.com/aisix/aisix/storage/secrets"
 )
 
 // TestServeSurvivesPostgresOutage: serve on a PostgreSQL server of the
@@ -40,6 +41,7 @@ func TestServeSurvivesPostgresOutage(t *testing.T) {
 
 	c := testConfig(t)
 	c.DB, c.AdminKey = url, "test-admin-key-outage"
+	c.Secrets = secrets.Sources{Key: testSecretKey}
 	c.ReloadInterval = 250 * time.Millisecond // serve's default
 	proxyAddr, adminAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	c.ProxyAddr, c.AdminAddr, c.Metrics.Addr = proxyAddr, adminAddr, metricsAddr

@@ -106,9 +106,15 @@ func TestTableWatchBacksOffWhileTheStoreIsDown(t *testing.T) {
 		t.Errorf("state after: %+v", st)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	out := logs.String()
+	// The return is logged just after the state says ok.
+	logged := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.String()
+	}
+	waitFor(t, "the return logged", func() bool { return strings.Contains(logged(), "store reachable again") })
+	stop()
+	out := logged()
 	if n := strings.Count(out, "store unreachable"); n != 1 {
 		t.Errorf("the loss logged %d times, want once:\n%s", n, out)
 	}
