@@ -62,7 +62,7 @@ func TestUsageOnPostgres(t *testing.T) {
 // named after the URL).
 func TestDoctorOnPostgres(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	t.Setenv("AISIX_SECRET_KEY", strings.Repeat("cd", 32)) // PostgreSQL holds no plaintext secret
+	t.Setenv("AISIX_SECRET_KEY", strings.Repeat("cd", 32))                             // PostgreSQL holds no plaintext secret
 	withPassword := strings.Replace(url, "postgres@", "postgres:doctor-secret-pw@", 1) // trust auth ignores it
 
 	code, out, errOut := runCLI(t, withPassword, "", "doctor", "--no-network")
