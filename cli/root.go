@@ -22,6 +22,7 @@ import (
 	"github.com/aisix/aisix/cli/model"
 	"github.com/aisix/aisix/cli/providerkey"
 	"github.com/aisix/aisix/cli/resources"
+	secretscmd "github.com/aisix/aisix/cli/secrets"
 	"github.com/aisix/aisix/cli/serve"
 	"github.com/aisix/aisix/cli/status"
 	"github.com/aisix/aisix/cli/usage"
@@ -81,6 +82,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 	pf.String("db", "", "SQLite database file for local mode (default $XDG_DATA_HOME/aisix/aisix.db; env AISIX_DB)")
 	pf.String("server", "", "admin API URL for remote mode, e.g. http://127.0.0.1:3001 (env AISIX_SERVER)")
 	pf.String("admin-key", "", "admin key for remote mode and status (prefer env AISIX_ADMIN_KEY)")
+	pf.String("secret-key-file", "", "key file of the key that encrypts provider secrets at rest (env AISIX_SECRET_KEY_FILE; or the key itself in AISIX_SECRET_KEY)")
 
 	root.AddCommand(
 		serve.NewCmdServe(f),
@@ -92,6 +94,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		migrate.NewCmdMigrate(f, nil),
 		demo.NewCmdDemo(f, nil),
 		doctor.NewCmdDoctor(f, nil),
+		secretscmd.NewCmdSecrets(f),
 		newCmdVersion(f),
 	)
 	root.AddCommand(resources.NewCmds(f)...)

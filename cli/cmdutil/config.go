@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/aisix/aisix/storage/secrets"
 )
 
 // QuickstartAdminKey is the well-known admin key that `make run` and the
@@ -81,6 +83,10 @@ type Config struct {
 	// Metrics is the Prometheus listener's settings.
 	Metrics MetricsConfig
 
+	// Secrets is where the key that encrypts provider secrets at rest
+	// comes from (see Keyring).
+	Secrets secrets.Sources
+
 	// Redis, when set, is the redis:// or rediss:// URL of the Redis that
 	// serve replicas share rate limits, budgets and cooldowns through
 	// (redis); RedisTimeout bounds each call to it (redis_timeout; 0: the
@@ -139,6 +145,10 @@ var configKeys = []configKey{
 	// collectors' and platforms' docs tell operators to set.
 	{"tracing.otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", ""},
 	{"resources_file", "AISIX_RESOURCES_FILE", ""},
+	// The key itself (AISIX_SECRET_KEY, AISIX_SECRET_KEY_PREVIOUS) is
+	// read from the environment only, never from the config file, which
+	// nothing checks is private; a key file is (see secrets.ReadKeyFile).
+	{"secret_key_file", "AISIX_SECRET_KEY_FILE", ""},
 	{"redis", "AISIX_REDIS", ""},
 	{"redis_timeout", "AISIX_REDIS_TIMEOUT", "50ms"},
 	{"redis_prefix", "AISIX_REDIS_PREFIX", "aisix:"},
@@ -166,6 +176,9 @@ var flagKeys = map[string]string{
 	"metrics-token": "metrics.token",
 	"otlp-endpoint": "tracing.otlp_endpoint",
 	"resources":     "resources_file",
+
+	"secret-key-file": "secret_key_file",
+
 	"redis":         "redis",
 	"redis-timeout": "redis_timeout",
 }
@@ -238,8 +251,13 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		VertexTokenURL:      strings.TrimSpace(v.GetString("upstream.vertex_token_url")),
 		OTLPEndpoint:        strings.TrimSpace(v.GetString("tracing.otlp_endpoint")),
 		ResourcesFile:       strings.TrimSpace(v.GetString("resources_file")),
-		Redis:               strings.TrimSpace(v.GetString("redis")),
-		RedisPrefix:         v.GetString("redis_prefix"),
+		Secrets: secrets.Sources{
+			Key:      os.Getenv("AISIX_SECRET_KEY"),
+			File:     strings.TrimSpace(v.GetString("secret_key_file")),
+			Previous: os.Getenv("AISIX_SECRET_KEY_PREVIOUS"),
+		},
+		Redis:       strings.TrimSpace(v.GetString("redis")),
+		RedisPrefix: v.GetString("redis_prefix"),
 	}
 	if c.AdminKey == "" {
 		if env := v.GetString("admin_key_env"); env != "" {
@@ -351,4 +369,23 @@ func DefaultConfigFile() string {
 		return ""
 	}
 	return filepath.Join(home, ".config", "aisix", "config.yaml")
+}
+
+// Keyring loads the keyring that encrypts provider secrets at rest from
+// AISIX_SECRET_KEY or the key file (--secret-key-file,
+// AISIX_SECRET_KEY_FILE, secret_key_file), plus AISIX_SECRET_KEY_PREVIOUS.
+// It returns nil, nil when none is configured; an error never contains a
+// key.
+func (c *Config) Keyring() (*secrets.Keyring, error) {
+	return secrets.Load(c.Secrets)
+}
+
+// DefaultSecretKeyFile is where `aisix secrets init` writes a new key when
+// not told otherwise: $XDG_CONFIG_HOME/aisix/secret.key, or
+// ~/.config/aisix/secret.key.
+func DefaultSecretKeyFile() string {
+	if f := DefaultConfigFile(); f != "" {
+		return filepath.Join(filepath.Dir(f), "secret.key")
+	}
+	return ""
 }

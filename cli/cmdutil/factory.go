@@ -18,6 +18,7 @@ import (
 	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/storage"
 	"github.com/aisix/aisix/storage/postgres"
+	"github.com/aisix/aisix/storage/secrets"
 	"github.com/aisix/aisix/storage/sqlite"
 )
 
@@ -69,7 +70,7 @@ func (f *Factory) Store(cmd *cobra.Command) (storage.Store, error) {
 }
 
 // openStore opens the configured store; a local file in the given mode,
-// reporting to log (nil: nowhere).
+// reporting to log (nil: nowhere), with the configured keyring.
 func (f *Factory) openStore(cmd *cobra.Command, mode sqlite.MigrateMode, log *slog.Logger) (storage.Store, error) {
 	c, err := f.Config(cmd)
 	if err != nil {
@@ -81,12 +82,66 @@ func (f *Factory) openStore(cmd *cobra.Command, mode sqlite.MigrateMode, log *sl
 		}
 		return admin.NewClient(c.Server, c.AdminKey, &http.Client{Timeout: 30 * time.Second}), nil
 	}
-	if strings.HasPrefix(c.DB, "postgres://") || strings.HasPrefix(c.DB, "postgresql://") {
-		popts := []postgres.Option{postgres.WithMigrate(mode)}
+	kr, err := c.Keyring()
+	if err != nil {
+		return nil, err
+	}
+	return openLocal(contextOf(cmd), c.DB, mode, log, kr)
+}
+
+// LocalStore is a store on the database itself (SQLite or PostgreSQL),
+// as local mode opens it: it encrypts provider secrets with its keyring.
+type LocalStore interface {
+	storage.Store
+	storage.Source
+	// Secrets is the keyring it was opened with (nil: none).
+	Secrets() *secrets.Keyring
+	// SecretKeyCounts counts provider secrets by key ID ("": plaintext).
+	SecretKeyCounts(ctx context.Context) (map[string]int, error)
+	// EncryptSecrets re-encrypts, in one transaction, the secrets scope
+	// names under the current key.
+	EncryptSecrets(ctx context.Context, scope secrets.Scope) (secrets.Migration, error)
+	// Path names the database: the SQLite file, or the PostgreSQL URL
+	// without its password.
+	Path() string
+}
+
+var (
+	_ LocalStore = (*sqlite.Store)(nil)
+	_ LocalStore = (*postgres.Store)(nil)
+)
+
+// LocalStore opens the configured database directly, with kr as its
+// keyring instead of the configured one (`aisix secrets` opens it with a
+// new key), and never migrates it. It refuses remote mode.
+func (f *Factory) LocalStore(cmd *cobra.Command, kr *secrets.Keyring) (LocalStore, error) {
+	c, err := f.Config(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if c.IsRemote() {
+		return nil, errors.New("this command needs direct access to the database (--db), not the admin API")
+	}
+	return openLocal(contextOf(cmd), c.DB, sqlite.MigrateNewOnly, NewWarnLogger(f.IO.ErrOut), kr)
+}
+
+// IsPostgresURL reports whether a --db value names a PostgreSQL database
+// (postgres:// or postgresql://) rather than a SQLite file.
+func IsPostgresURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// openLocal opens the database dsn names in mode, reporting to log (nil:
+// nowhere), with kr as its keyring. PostgreSQL is opened so that without
+// a key it refuses to store a provider secret: a shared database must not
+// receive plaintext credentials.
+func openLocal(ctx context.Context, dsn string, mode sqlite.MigrateMode, log *slog.Logger, kr *secrets.Keyring) (LocalStore, error) {
+	if IsPostgresURL(dsn) {
+		popts := []postgres.Option{postgres.WithMigrate(mode), postgres.WithSecrets(kr), postgres.WithEncryptionRequired()}
 		if log != nil {
 			popts = append(popts, postgres.WithLogger(log))
 		}
-		s, err := postgres.Open(contextOf(cmd), c.DB, popts...)
+		s, err := postgres.Open(ctx, dsn, popts...)
 		if err != nil {
 			var se *storage.SchemaError
 			if errors.As(err, &se) {
@@ -96,17 +151,17 @@ func (f *Factory) openStore(cmd *cobra.Command, mode sqlite.MigrateMode, log *sl
 		}
 		return s, nil
 	}
-	opts := []sqlite.Option{sqlite.WithMigrate(mode)}
+	opts := []sqlite.Option{sqlite.WithMigrate(mode), sqlite.WithSecrets(kr)}
 	if log != nil {
 		opts = append(opts, sqlite.WithLogger(log))
 	}
-	s, err := sqlite.Open(contextOf(cmd), c.DB, opts...)
+	s, err := sqlite.Open(ctx, dsn, opts...)
 	if err != nil {
 		var se *sqlite.SchemaError
 		if errors.As(err, &se) {
 			return nil, err // one line that names the file and what to do
 		}
-		return nil, fmt.Errorf("open database %s: %w", c.DB, err)
+		return nil, fmt.Errorf("open database %s: %w", dsn, err)
 	}
 	return s, nil
 }

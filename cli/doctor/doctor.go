@@ -24,9 +24,11 @@ import (
 	"github.com/aisix/aisix/cli/output"
 	"github.com/aisix/aisix/cli/providerkey"
 	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/postgres"
 	"github.com/aisix/aisix/storage/sqlite"
 )
 
@@ -243,7 +245,7 @@ func configChecks(r *report, cfg *cmdutil.Config) {
 	if cfg.IsRemote() {
 		mode = "remote mode: not opened"
 	}
-	r.add("config.db", StatusOK, "%s (%s; %s)", cfg.DB, src("db"), mode)
+	r.add("config.db", StatusOK, "%s (%s; %s)", deps.Redact(cfg.DB), src("db"), mode)
 	if cfg.IsRemote() {
 		r.add("config.server", StatusOK, "%s (%s): remote mode", cfg.Server, src("server"))
 	} else {
@@ -266,6 +268,9 @@ func configChecks(r *report, cfg *cmdutil.Config) {
 // schema, revision and file mode. It returns the store, or nil when it
 // cannot be used.
 func storeChecks(ctx context.Context, r *report, cfg *cmdutil.Config) storage.Store {
+	if cmdutil.IsPostgresURL(cfg.DB) {
+		return postgresChecks(ctx, r, cfg.DB)
+	}
 	fi, err := os.Stat(cfg.DB)
 	if errors.Is(err, os.ErrNotExist) {
 		r.add("store.schema", StatusFail, "no database at %s: aisix serve, aisix migrate or the first command that writes creates it", cfg.DB)
@@ -276,7 +281,13 @@ func storeChecks(ctx context.Context, r *report, cfg *cmdutil.Config) storage.St
 		return nil
 	}
 	fileMode := fileModeCheck(cfg.DB, fi)
-	s, err := sqlite.Open(ctx, cfg.DB, sqlite.WithMigrate(sqlite.MigrateNone))
+	// Provider secrets at rest are encrypted with the configured key; a
+	// key that does not load is reported and the secrets read as unreadable.
+	kr, err := cfg.Keyring()
+	if err != nil {
+		r.add("store.secret_key", StatusFail, "%s", oneLine(err))
+	}
+	s, err := sqlite.Open(ctx, cfg.DB, sqlite.WithMigrate(sqlite.MigrateNone), sqlite.WithSecrets(kr))
 	if err != nil {
 		var se *sqlite.SchemaError
 		if errors.As(err, &se) {
@@ -295,6 +306,40 @@ func storeChecks(ctx context.Context, r *report, cfg *cmdutil.Config) storage.St
 	}
 	r.add("store.schema", StatusOK, "%s opens: schema version %d (this aisix: %d), revision %d", s.Path(), s.Migrations().To, sqlite.SchemaVersion, rev)
 	r.checks = append(r.checks, fileMode)
+	return s
+}
+
+// postgresTimeout bounds doctor's connection to a PostgreSQL store.
+const postgresTimeout = 10 * time.Second
+
+// postgresChecks opens a PostgreSQL store without changing it and reports
+// where it is (the URL without its password), whether it answers, its
+// schema and revision. It returns the store, or nil when it cannot be
+// used.
+func postgresChecks(ctx context.Context, r *report, url string) storage.Store {
+	shown := deps.Redact(url)
+	octx, cancel := context.WithTimeout(ctx, postgresTimeout)
+	defer cancel()
+	began := time.Now()
+	s, err := postgres.Open(octx, url, postgres.WithMigrate(postgres.MigrateNone))
+	if err != nil {
+		var se *storage.SchemaError
+		if errors.As(err, &se) {
+			r.add("store.backend", StatusOK, "PostgreSQL %s: reachable", shown)
+			r.add("store.schema", StatusFail, "%s", oneLine(err))
+			return nil
+		}
+		r.add("store.backend", StatusFail, "PostgreSQL %s: unreachable: %s", shown, deps.Redact(oneLine(err)))
+		return nil
+	}
+	rev, err := s.Revision(octx)
+	if err != nil {
+		r.add("store.backend", StatusFail, "PostgreSQL %s: read revision: %s", s.Path(), deps.Redact(oneLine(err)))
+		_ = s.Close()
+		return nil
+	}
+	r.add("store.backend", StatusOK, "PostgreSQL %s: reachable (opened in %s)", s.Path(), time.Since(began).Round(time.Millisecond))
+	r.add("store.schema", StatusOK, "schema version %d (this aisix: %d), revision %d", s.Migrations().To, postgres.SchemaVersion, rev)
 	return s
 }
 
@@ -343,7 +388,19 @@ func serverChecks(ctx context.Context, r *report, f *cmdutil.Factory, cmd *cobra
 	}
 	up := in.ServerTime.Sub(in.StartedAt).Round(time.Second)
 	r.add("server.info", StatusOK, "aisix %s at %s, up %s (since %s)", orDash(in.Version), cfg.Server, up, output.Time(in.StartedAt))
+	storeDown := false
+	for _, d := range in.Dependencies {
+		if d.OK() {
+			r.add("dependency:"+d.Name, StatusOK, "%s", strings.TrimPrefix(deps.Line(d), "[+]"))
+			continue
+		}
+		storeDown = storeDown || d.Name == "store"
+		r.add("dependency:"+d.Name, StatusWarn, "%s", strings.TrimPrefix(deps.Line(d), "[-]"))
+	}
 	switch {
+	case storeDown:
+		// The server cannot read the store's revision; its dependency line
+		// says which revision it serves.
 	case in.ConfigRevision == 0:
 		r.add("server.revision", StatusOK, "store revision %d (the server does not report the revision it serves)", in.StoreRevision)
 	case in.ConfigRevision < in.StoreRevision:

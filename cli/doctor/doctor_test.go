@@ -17,6 +17,7 @@ import (
 	"github.com/aisix/aisix/cli/cmdutil/clitest"
 	"github.com/aisix/aisix/cli/doctor"
 	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/storage"
 	"github.com/aisix/aisix/storage/sqlite"
@@ -250,6 +251,12 @@ func TestDoctorServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dependencies := &deps.Set{}
+	dependencies.Register("store", func() deps.State { return deps.State{Status: deps.StatusOK, Revision: rev - 1} })
+	dependencies.Register("redis", func() deps.State {
+		return deps.State{Status: deps.StatusUnreachable, Since: time.Date(2026, 12, 2, 5, 12, 3, 0, time.UTC),
+			Impact: "limits counted per replica, cooldowns local"}
+	})
 	srv := httptest.NewServer(admin.New(admin.Config{
 		Store: st, Keys: []string{clitest.AdminKey}, Status: coolingStatus{}, Version: "9.9.9",
 		StartedAt:      time.Now().Add(-90 * time.Minute),
@@ -257,6 +264,7 @@ func TestDoctorServer(t *testing.T) {
 		ConfigErrors: func() []admin.ConfigError {
 			return []admin.ConfigError{{Kind: "model", ID: "m1", Name: "broken", Reason: "retries: must be between 0 and 10"}}
 		},
+		Deps: dependencies,
 	}))
 	t.Cleanup(srv.Close)
 	e.Server = srv.URL
@@ -265,9 +273,25 @@ func TestDoctorServer(t *testing.T) {
 	want(t, got, "server.info", doctor.StatusOK, "aisix 9.9.9 at "+srv.URL+", up 1h30m")
 	want(t, got, "server.revision", doctor.StatusWarn, "recent writes are not live yet")
 	want(t, got, "server.config_error", doctor.StatusWarn, "model broken: retries: must be between 0 and 10")
+	want(t, got, "dependency:store", doctor.StatusOK, "store ok")
+	want(t, got, "dependency:redis", doctor.StatusWarn, "redis unreachable since 2026-12-02T05:12:03Z (limits counted per replica, cooldowns local)")
 	want(t, got, "routing:chat", doctor.StatusFail, "every target is cooling down: good-direct (upstream_auth_failure), refused-direct (upstream_auth_failure)")
 
 	e.Server = "http://" + closedPort(t)
 	got = checks(t, e, 1)
 	want(t, got, "server.info", doctor.StatusFail, "cannot reach aisix admin API at "+e.Server)
+}
+
+// TestDoctorEncrypted: local-mode doctor tests provider keys whose
+// secrets are encrypted at rest with the configured key.
+func TestDoctorEncrypted(t *testing.T) {
+	base := fakeOpenAI(t)
+	e := clitest.New(t)
+	keyFile := filepath.Join(t.TempDir(), "secret.key")
+	e.Must("", "secrets", "init", "--key-file", keyFile)
+	e.Vars = map[string]string{"AISIX_SECRET_KEY_FILE": keyFile}
+	setup(t, e, base)
+	got := checks(t, e, 1)
+	want(t, got, "provider_key:good", doctor.StatusOK, "200 OK from 127.0.0.1:")
+	want(t, got, "provider_key:wrong", doctor.StatusFail, "401 Unauthorized")
 }

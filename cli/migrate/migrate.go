@@ -8,11 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/cli/output"
+	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/postgres"
 	"github.com/aisix/aisix/storage/sqlite"
 )
 
@@ -34,8 +37,9 @@ func NewCmdMigrate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Upgrade the local database to this aisix's schema",
-		Long: `Apply every pending schema migration to the local SQLite database (--db), each
-in its own transaction, and print what was applied. aisix serve does the same
+		Long: `Apply every pending schema migration to the local database (--db: a SQLite
+file or a postgres:// URL), each in its own transaction, and print what was
+applied. aisix serve does the same
 when it starts; other commands refuse a database with an older schema and
 point here. Running it again on a current database changes nothing.`,
 		Example: `  aisix migrate
@@ -55,6 +59,21 @@ point here. Running it again on a current database changes nothing.`,
 	return cmd
 }
 
+// migrated is a store migrate opened: SQLite or PostgreSQL.
+type migrated interface {
+	Path() string
+	Migrations() storage.MigrationReport
+	Close() error
+}
+
+// open opens db, SQLite or PostgreSQL, applying every pending migration.
+func open(ctx context.Context, db string, log *slog.Logger) (migrated, error) {
+	if cmdutil.IsPostgresURL(db) {
+		return postgres.Open(ctx, db, postgres.WithMigrate(postgres.MigrateAll), postgres.WithLogger(log))
+	}
+	return sqlite.Open(ctx, db, sqlite.WithMigrate(sqlite.MigrateAll), sqlite.WithLogger(log))
+}
+
 func migrateRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts *Options) error {
 	cfg, err := f.Config(cmd)
 	if err != nil {
@@ -66,11 +85,14 @@ func migrateRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opt
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s, err := sqlite.Open(ctx, cfg.DB, sqlite.WithMigrate(sqlite.MigrateAll), sqlite.WithLogger(cmdutil.NewWarnLogger(f.IO.ErrOut)))
+	s, err := open(ctx, cfg.DB, cmdutil.NewWarnLogger(f.IO.ErrOut))
 	if err != nil {
-		var se *sqlite.SchemaError
+		var se *storage.SchemaError
 		if errors.As(err, &se) {
 			return err
+		}
+		if cmdutil.IsPostgresURL(cfg.DB) {
+			return fmt.Errorf("migrate database: %w", err) // pgx's error names the host, never the password
 		}
 		return fmt.Errorf("migrate database %s: %w", cfg.DB, err)
 	}

@@ -73,7 +73,8 @@ func localKnown(cmd *cobra.Command, f *cmdutil.Factory) *resources.Known {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s, err := sqlite.Open(ctx, cfg.DB, sqlite.WithMigrate(sqlite.MigrateNone))
+	kr, _ := cfg.Keyring() // so encrypted provider keys load (a bad key config is reported by the store commands)
+	s, err := sqlite.Open(ctx, cfg.DB, sqlite.WithMigrate(sqlite.MigrateNone), sqlite.WithSecrets(kr))
 	if err != nil {
 		return nil
 	}

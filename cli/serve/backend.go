@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
+	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/storage"
 	"github.com/aisix/aisix/storage/postgres"
+	"github.com/aisix/aisix/storage/secrets"
 	"github.com/aisix/aisix/storage/sqlite"
 )
 
@@ -19,6 +20,10 @@ type backend interface {
 	storage.Source
 	storage.UsageStore
 	storage.Applier
+	// Migrations is what opening did to the schema.
+	Migrations() storage.MigrationReport
+	// EncryptSecrets re-encrypts provider secrets under the current key.
+	EncryptSecrets(ctx context.Context, scope secrets.Scope) (secrets.Migration, error)
 	// Path names the database for logs: the SQLite file, or the
 	// PostgreSQL URL without its password.
 	Path() string
@@ -30,17 +35,24 @@ var (
 	_ backend = (*postgres.Store)(nil)
 )
 
-// IsPostgresURL reports whether a --db value names a PostgreSQL database
-// (postgres:// or postgresql://) rather than a SQLite file.
-func IsPostgresURL(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
-}
-
 // openBackend opens the store named by dsn (a PostgreSQL URL, else a
-// SQLite file path), applies its migrations and logs them.
-func openBackend(ctx context.Context, dsn string, logger *slog.Logger) (backend, error) {
-	if IsPostgresURL(dsn) {
-		store, err := postgres.Open(ctx, dsn, postgres.WithLogger(logger.With("component", "storage")))
+// SQLite file path) with the keyring kr, applies its migrations and logs
+// them, and encrypts the plaintext provider secrets it holds.
+//
+// Without a key it refuses PostgreSQL (a shared database must not hold
+// plaintext credentials) and warns once on SQLite. With one, it encrypts
+// every plaintext secret under the current key in one transaction and
+// logs how many; rows under a previous key stay as they are (another
+// replica may not have the new key yet: aisix secrets rotate-key moves
+// them), and rows under a key it lacks are reported by key ID.
+func openBackend(ctx context.Context, dsn string, kr *secrets.Keyring, logger *slog.Logger) (backend, error) {
+	storeLog := logger.With("component", "storage")
+	var store backend
+	if cmdutil.IsPostgresURL(dsn) {
+		if kr == nil {
+			return nil, errors.New("refusing to serve from PostgreSQL without a secret key: provider secrets in a shared database must be encrypted; run aisix secrets init and set AISIX_SECRET_KEY_FILE to the file it writes (or AISIX_SECRET_KEY)")
+		}
+		pg, err := postgres.Open(ctx, dsn, postgres.WithLogger(storeLog), postgres.WithSecrets(kr), postgres.WithEncryptionRequired())
 		if err != nil {
 			var se *storage.SchemaError
 			if errors.As(err, &se) {
@@ -48,23 +60,37 @@ func openBackend(ctx context.Context, dsn string, logger *slog.Logger) (backend,
 			}
 			return nil, fmt.Errorf("open database: %w", err)
 		}
-		if rep := store.Migrations(); len(rep.Applied) > 0 {
-			logger.Info("database migrated", "from", rep.From, "to", rep.To)
+		store = pg
+	} else {
+		lite, err := sqlite.Open(ctx, dsn, sqlite.WithLogger(storeLog), sqlite.WithSecrets(kr))
+		if err != nil {
+			var se *sqlite.SchemaError
+			if errors.As(err, &se) {
+				return nil, err // it names the file and what to do
+			}
+			return nil, fmt.Errorf("open database %s: %w", dsn, err)
 		}
-		logger.Warn("provider secrets are stored unencrypted in this PostgreSQL database: restrict who can read it (encryption at rest is not implemented yet)",
-			"db", store.Path())
-		return store, nil
-	}
-	store, err := sqlite.Open(ctx, dsn, sqlite.WithLogger(logger.With("component", "storage")))
-	if err != nil {
-		var se *sqlite.SchemaError
-		if errors.As(err, &se) {
-			return nil, err // it names the file and what to do
-		}
-		return nil, fmt.Errorf("open database %s: %w", dsn, err)
+		store = lite
 	}
 	if rep := store.Migrations(); len(rep.Applied) > 0 {
 		logger.Info("database migrated", "from", rep.From, "to", rep.To)
+	}
+	if kr == nil {
+		logger.Warn("provider secrets are stored unencrypted in the database file: run aisix secrets init and set AISIX_SECRET_KEY_FILE to encrypt them",
+			"db", store.Path())
+		return store, nil
+	}
+	m, err := store.EncryptSecrets(ctx, secrets.PlaintextOnly)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	if m.Encrypted > 0 {
+		logger.Info("encrypted plaintext provider secrets", "count", m.Encrypted, "key_id", kr.CurrentID())
+	}
+	for id, n := range m.Unreadable {
+		logger.Warn("provider secrets are encrypted with a key this server was not given; those provider keys are not served",
+			"key_id", id, "count", n)
 	}
 	return store, nil
 }

@@ -13,9 +13,28 @@ import (
 
 	"github.com/aisix/aisix/proxy/proxytest"
 	"github.com/aisix/aisix/storage/postgres/pgtest"
+	"github.com/aisix/aisix/storage/secrets"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// testSecretKey is the key (hex) serve encrypts provider secrets with in
+// these tests.
+const testSecretKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+// TestServeOnPostgresNeedsAKey: without a secret key serve refuses to
+// start on PostgreSQL, with one line that says how to make one.
+func TestServeOnPostgresNeedsAKey(t *testing.T) {
+	c := testConfig(t)
+	c.DB, c.AdminKey = pgtest.NewDatabase(t), "test-admin-key-pg"
+	c.Metrics.Addr = ""
+	var logs strings.Builder
+	err := Run(t.Context(), c, &logs, "test")
+	if err == nil || !strings.Contains(err.Error(), "aisix secrets init") || !strings.Contains(err.Error(), "AISIX_SECRET_KEY") ||
+		strings.Contains(err.Error(), "\n") {
+		t.Fatalf("Run = %v, want one line saying to run aisix secrets init", err)
+	}
+}
 
 // TestServeOnPostgres: two serve replicas on one PostgreSQL database. A
 // model written through the first one's admin API is served by the second
@@ -30,6 +49,7 @@ func TestServeOnPostgres(t *testing.T) {
 	start := func() (replica, *syncBuffer) {
 		c := testConfig(t)
 		c.DB, c.AdminKey = url, "test-admin-key-pg"
+		c.Secrets = secrets.Sources{Key: testSecretKey}
 		c.ReloadInterval = time.Hour // only the notification can bring the change in time
 		r := replica{proxy: freeAddr(t), admin: freeAddr(t)}
 		c.ProxyAddr, c.AdminAddr = r.proxy, r.admin

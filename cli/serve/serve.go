@@ -23,6 +23,7 @@ import (
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/proxy"
 	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/proxy/limit"
@@ -111,7 +112,11 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	accessLogger, _ := newLogger(lw, cfg.LogFormat, cfg.LogLevel)
 
 	started := time.Now()
-	store, err := openBackend(ctx, cfg.DB, logger)
+	kr, err := cfg.Keyring()
+	if err != nil {
+		return err
+	}
+	store, err := openBackend(ctx, cfg.DB, kr, logger)
 	if err != nil {
 		return err
 	}
@@ -129,6 +134,9 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	table := routing.NewTable(store, logger.With("component", "routing"),
 		routing.WithEgress(egress), routing.WithAzureTokens(tokens, cfg.AzureAuthority),
 		routing.WithVertexTokens(tokens, cfg.VertexTokenURL))
+	// The engines serve depends on, for /readyz, /admin/v1/info and metrics.
+	dependencies := &deps.Set{}
+	dependencies.Register("store", table.StoreState)
 	// File mode: the store matches the resources file before the first
 	// load, and again on SIGHUP.
 	resFile, err := newResourcesFile(cfg.ResourcesFile, store, logger.With("component", "resources"), func(ctx context.Context) {
@@ -173,7 +181,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	}
 	// Prometheus metrics observe every proxied request beside the ledger,
 	// and report its drops.
-	mets := newMetricsServer(cfg.Metrics, table, reg, version, dropped, logger.With("component", "metrics"))
+	mets := newMetricsServer(cfg.Metrics, table, reg, dependencies, version, dropped, logger.With("component", "metrics"))
 	observers := observe.Multi{mets}
 	if ledger != nil {
 		observers = append(observers, ledger)
@@ -217,6 +225,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		Version:      version,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        ready,
+		Deps:         dependencies,
 		Egress:       egress,
 		// 0 in the config means off; the proxy reads negative as off.
 		WriteTimeout:    offIfZero(cfg.StreamWriteTimeout),
@@ -245,6 +254,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 			}
 		},
 		Ready:     ready,
+		Deps:      dependencies,
 		Usage:     store,
 		Logger:    logger.With("component", "admin"),
 		Version:   version,

@@ -44,7 +44,7 @@ func TestMigrate(t *testing.T) {
 		recorded = append(recorded, m)
 	}
 	mustNoErr(t, rows.Err())
-	if len(recorded) != postgres.SchemaVersion || recorded[0].Name != "0001_init" || recorded[1].Name != "0002_usage" {
+	if len(recorded) != postgres.SchemaVersion || recorded[0].Name != "0001_init" || recorded[1].Name != "0002_usage" || recorded[2].Name != "0003_provider_key_secret_key_id" {
 		t.Errorf("schema_migrations = %+v", recorded)
 	}
 	again := openStore(t, url, postgres.WithMigrate(postgres.MigrateNone))

@@ -41,6 +41,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/secrets"
 )
 
 // Interface guards.
@@ -72,6 +73,10 @@ type Store struct {
 	migrations MigrationReport
 	// usage is the ledger's write side (usage.go).
 	usage usageWriter
+	// secrets encrypts provider secrets; nil stores them as plaintext,
+	// or refuses to when requireKey is set.
+	secrets    *secrets.Keyring
+	requireKey bool
 }
 
 // Option configures a Store.
@@ -93,6 +98,24 @@ func WithNewID(newID func() string) Option {
 // (default: nowhere).
 func WithLogger(l *slog.Logger) Option {
 	return func(s *Store) { s.log = l }
+}
+
+// WithSecrets makes the store encrypt every provider secret it writes
+// under kr's current key and decrypt what it reads with any key of kr
+// (secrets.go). Without it (or with nil) secrets are written as
+// plaintext unless WithEncryptionRequired, and a row encrypted under a
+// key the store lacks reads back without its secret and is reported by
+// Load as unreadable.
+func WithSecrets(kr *secrets.Keyring) Option {
+	return func(s *Store) { s.secrets = kr }
+}
+
+// WithEncryptionRequired makes a store without a keyring refuse every
+// write of a provider secret with ErrPlaintextRefused, so a shared
+// database never receives plaintext credentials (the CLI's local mode
+// opens PostgreSQL so).
+func WithEncryptionRequired() Option {
+	return func(s *Store) { s.requireKey = true }
 }
 
 // WithPollInterval sets how often Watch reads the revision when no
@@ -222,6 +245,10 @@ type txWrite struct {
 	tx  pgx.Tx
 	now time.Time
 	rev int64
+	// secrets seals the provider secrets the transaction writes; with
+	// requireKey, a nil one refuses to.
+	secrets    *secrets.Keyring
+	requireKey bool
 }
 
 // withWrite runs fn in a config write transaction (READ COMMITTED) that
@@ -235,7 +262,7 @@ func (s *Store) withWrite(ctx context.Context, fn func(w *txWrite) error) error 
 		}
 		// PostgreSQL keeps microseconds: round now so that what a write
 		// returns is what a later read gives.
-		return fn(&txWrite{ctx: ctx, tx: tx, now: s.now().UTC().Truncate(time.Microsecond)})
+		return fn(&txWrite{ctx: ctx, tx: tx, now: s.now().UTC().Truncate(time.Microsecond), secrets: s.secrets, requireKey: s.requireKey})
 	})
 }
 
@@ -278,7 +305,7 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 // REPEATABLE READ, READ ONLY transaction, so the result is a consistent
 // snapshot. Rows that do not decode are left out and listed in Unreadable.
 func (s *Store) Load(ctx context.Context) (storage.Dataset, error) {
-	ds, err := readOne(ctx, s, func(tx pgx.Tx) (storage.Dataset, error) { return loadDataset(ctx, tx, true) })
+	ds, err := readOne(ctx, s, func(tx pgx.Tx) (storage.Dataset, error) { return loadDataset(ctx, tx, s.secrets, true) })
 	if err != nil {
 		return storage.Dataset{}, fmt.Errorf("load dataset: %w", err)
 	}
@@ -289,7 +316,7 @@ func (s *Store) Load(ctx context.Context) (storage.Dataset, error) {
 // one transaction. With unreadable, rows that do not decode are left out
 // and listed in Unreadable (what the proxy loads); without, they are
 // listed with what their columns say (what Apply compares with).
-func loadDataset(ctx context.Context, q querier, unreadable bool) (storage.Dataset, error) {
+func loadDataset(ctx context.Context, q querier, kr *secrets.Keyring, unreadable bool) (storage.Dataset, error) {
 	var ds storage.Dataset
 	if err := q.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'revision'`).Scan(&ds.Revision); err != nil {
 		return ds, fmt.Errorf("read revision: %w", err)
@@ -299,7 +326,7 @@ func loadDataset(ctx context.Context, q querier, unreadable bool) (storage.Datas
 		bad = &ds.Unreadable
 	}
 	var err error
-	if ds.ProviderKeys, err = listProviderKeys(ctx, q); err != nil {
+	if ds.ProviderKeys, err = listProviderKeys(ctx, q, kr, bad); err != nil {
 		return ds, err
 	}
 	if ds.Models, err = listModels(ctx, q, bad); err != nil {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,18 +11,26 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/secrets"
 )
 
 const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, secret_host, forward_headers,
-	api_version, revision, created_at, updated_at`
+	api_version, revision, created_at, updated_at, secret_key_id`
 
-func scanProviderKey(row pgx.Row) (storage.ProviderKey, error) {
+// errBadSecret marks a provider key whose secret could not be decrypted.
+var errBadSecret = errors.New("unreadable provider secret")
+
+// scanProviderKey scans a provider key and decrypts its secret with kr. A
+// secret that does not decrypt returns the row without it (SecretHint
+// says why) and an error wrapping errBadSecret, so a list can carry on.
+func scanProviderKey(row pgx.Row, kr *secrets.Keyring) (storage.ProviderKey, error) {
 	var (
 		pk      storage.ProviderKey
 		forward []byte
+		keyID   string
 	)
 	err := row.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase, &pk.SecretHost,
-		&forward, &pk.APIVersion, &pk.Revision, &pk.CreatedAt, &pk.UpdatedAt)
+		&forward, &pk.APIVersion, &pk.Revision, &pk.CreatedAt, &pk.UpdatedAt, &keyID)
 	if err != nil {
 		return storage.ProviderKey{}, err
 	}
@@ -30,8 +39,12 @@ func scanProviderKey(row pgx.Row) (storage.ProviderKey, error) {
 			return storage.ProviderKey{}, fmt.Errorf("decode forward_headers of provider key %q: %w", pk.ID, err)
 		}
 	}
-	pk.SecretHint = storage.MaskSecret(pk.Secret)
 	utcMeta(&pk.Meta)
+	if pk.Secret, err = kr.OpenProviderSecret(pk.ID, pk.Secret, keyID); err != nil {
+		pk.SecretHint = secrets.Unreadable(err)
+		return pk, fmt.Errorf("%w: %w", errBadSecret, err)
+	}
+	pk.SecretHint = storage.MaskSecret(pk.Secret)
 	return pk, nil
 }
 
@@ -48,7 +61,10 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-func listProviderKeys(ctx context.Context, q querier) ([]storage.ProviderKey, error) {
+// listProviderKeys lists every provider key. A row whose secret does not
+// decrypt is left out and reported in bad when bad is not nil (the
+// proxy's Load), and listed without its secret otherwise.
+func listProviderKeys(ctx context.Context, q querier, kr *secrets.Keyring, bad *[]storage.UnreadableRow) ([]storage.ProviderKey, error) {
 	rows, err := q.Query(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys ORDER BY display_name`)
 	if err != nil {
 		return nil, fmt.Errorf("list provider keys: %w", err)
@@ -56,8 +72,13 @@ func listProviderKeys(ctx context.Context, q querier) ([]storage.ProviderKey, er
 	defer rows.Close()
 	var pks []storage.ProviderKey
 	for rows.Next() {
-		pk, err := scanProviderKey(rows)
-		if err != nil {
+		pk, err := scanProviderKey(rows, kr)
+		switch {
+		case errors.Is(err, errBadSecret) && bad != nil:
+			*bad = append(*bad, storage.UnreadableRow{Kind: storage.KindProviderKey, ID: pk.ID, Name: pk.DisplayName, Reason: err.Error()})
+			continue
+		case errors.Is(err, errBadSecret):
+		case err != nil:
 			return nil, fmt.Errorf("list provider keys: %w", err)
 		}
 		pks = append(pks, pk)
@@ -68,24 +89,29 @@ func listProviderKeys(ctx context.Context, q querier) ([]storage.ProviderKey, er
 	return pks, nil
 }
 
-func getProviderKey(ctx context.Context, q querier, id string) (storage.ProviderKey, error) {
-	pk, err := scanProviderKey(q.QueryRow(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys WHERE id = $1`, id))
-	if err != nil {
+// getProviderKey reads one provider key; one whose secret does not
+// decrypt comes back without it.
+func getProviderKey(ctx context.Context, q querier, kr *secrets.Keyring, id string) (storage.ProviderKey, error) {
+	pk, err := scanProviderKey(q.QueryRow(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys WHERE id = $1`, id), kr)
+	if err != nil && !errors.Is(err, errBadSecret) {
 		return storage.ProviderKey{}, mapErr("get", resource{kind: kindProviderKey, id: id}, err)
 	}
 	return pk, nil
 }
 
 // ListProviderKeys returns every provider key, secrets included, sorted by
-// display name. It returns nil when there are none.
+// display name. It returns nil when there are none. A key whose secret
+// cannot be decrypted (encrypted under a key the store was not given)
+// is listed without it, its SecretHint saying why.
 func (s *Store) ListProviderKeys(ctx context.Context) ([]storage.ProviderKey, error) {
-	return listProviderKeys(ctx, s.pool)
+	return listProviderKeys(ctx, s.pool, s.secrets, nil)
 }
 
 // GetProviderKey returns the provider key with the given id, secret
-// included. It returns ErrNotFound if there is none.
+// included (or, as ListProviderKeys, without it if it cannot be
+// decrypted). It returns ErrNotFound if there is none.
 func (s *Store) GetProviderKey(ctx context.Context, id string) (storage.ProviderKey, error) {
-	return getProviderKey(ctx, s.pool, id)
+	return getProviderKey(ctx, s.pool, s.secrets, id)
 }
 
 // CreateProviderKey stores a new provider key under a new ID and returns it,
@@ -107,7 +133,7 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 		if err := w.insertProviderKey(r.id, &pk, forward); err != nil {
 			return err
 		}
-		out, err = getProviderKey(ctx, w.tx, r.id)
+		out, err = getProviderKey(ctx, w.tx, s.secrets, r.id)
 		return err
 	})
 	if err != nil {
@@ -116,22 +142,48 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 	return out, nil
 }
 
+// ErrPlaintextRefused is the error of a provider secret write to a store
+// opened WithEncryptionRequired but without a key.
+var ErrPlaintextRefused = storage.Errorf(storage.ErrInvalid,
+	"refusing to store a provider secret unencrypted in a shared PostgreSQL database: set AISIX_SECRET_KEY_FILE or AISIX_SECRET_KEY (aisix secrets init makes a key)")
+
+// sealSecret is the stored form of the secret of provider key id (see
+// secrets.SealProviderSecret).
+func (w *txWrite) sealSecret(id, secret string) (stored, keyID string, err error) {
+	if w.secrets == nil && w.requireKey {
+		return "", "", ErrPlaintextRefused
+	}
+	return w.secrets.SealProviderSecret(id, secret)
+}
+
 // insertProviderKey stores pk under id, its secret bound to its base
-// URL's host; forward is providerKeyArgs's.
+// URL's host and encrypted under the current key if the store has one;
+// forward is providerKeyArgs's.
 func (w *txWrite) insertProviderKey(id string, pk *storage.ProviderKey, forward string) error {
+	secret, keyID, err := w.sealSecret(id, pk.Secret)
+	if err != nil {
+		return err
+	}
 	rev, err := w.revision()
 	if err != nil {
 		return err
 	}
 	return w.exec(`INSERT INTO provider_keys (`+providerKeyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		id, pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now, keyID)
 }
 
 // updateProviderKey replaces the provider key pk.ID. A new secret is bound
-// to the host it is sent to from now on; no secret keeps the stored one
-// and its host.
+// to the host it is sent to from now on (and encrypted as
+// insertProviderKey's); no secret keeps the stored one and its host.
 func (w *txWrite) updateProviderKey(pk *storage.ProviderKey, forward string) error {
+	var secret, keyID string
+	if pk.Secret != "" {
+		var err error
+		if secret, keyID, err = w.sealSecret(pk.ID, pk.Secret); err != nil {
+			return err
+		}
+	}
 	rev, err := w.revision()
 	if err != nil {
 		return err
@@ -139,12 +191,13 @@ func (w *txWrite) updateProviderKey(pk *storage.ProviderKey, forward string) err
 	return w.exec(`UPDATE provider_keys SET
 			display_name = $1, provider = $2, adapter = $3,
 			secret = CASE WHEN $4 = '' THEN secret ELSE $4 END,
+			secret_key_id = CASE WHEN $4 = '' THEN secret_key_id ELSE $12 END,
 			secret_host = CASE WHEN $4 = '' THEN secret_host ELSE $5 END,
 			api_base = $6, forward_headers = $7, revision = $8, updated_at = $9,
 			api_version = $11
 		WHERE id = $10`,
-		pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.BaseHost(), pk.APIBase, forward, rev, w.now, pk.ID,
-		pk.APIVersion)
+		pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.BaseHost(), pk.APIBase, forward, rev, w.now, pk.ID,
+		pk.APIVersion, keyID)
 }
 
 // deleteProviderKey deletes the provider key id, which no model may use.
@@ -205,7 +258,7 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 		if err := w.updateProviderKey(&pk, forward); err != nil {
 			return err
 		}
-		out, err = getProviderKey(ctx, w.tx, pk.ID)
+		out, err = getProviderKey(ctx, w.tx, s.secrets, pk.ID)
 		return err
 	})
 	if err != nil {

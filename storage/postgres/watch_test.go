@@ -116,3 +116,14 @@ func TestWatchReconnect(t *testing.T) {
 	pk = createKey(t, s, "after")
 	waitRev(t, revs, pk.Revision, 2*time.Second)
 }
+
+// TestWatchReportsTheRevisionAtStart: writes made before Watch started
+// (after its caller's own read of the store) are reported once it
+// listens, so a caller whose Watch goroutine starts late misses nothing.
+func TestWatchReportsTheRevisionAtStart(t *testing.T) {
+	s, _ := newStore(t, postgres.WithPollInterval(time.Hour))
+	createKey(t, s, "before-1")
+	pk := createKey(t, s, "before-2")
+	revs := watchFor(t, s)
+	waitRev(t, revs, pk.Revision, 5*time.Second)
+}

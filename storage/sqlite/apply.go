@@ -23,7 +23,7 @@ var _ storage.Applier = (*Store)(nil)
 func (s *Store) Apply(ctx context.Context, d storage.Desired, opts storage.ApplyOptions) (storage.ApplyResult, error) {
 	var res storage.ApplyResult
 	plan := func(q querier) (*storage.Dataset, error) {
-		cur, err := loadDataset(ctx, q, false)
+		cur, err := loadDataset(ctx, q, s.secrets, false)
 		if err != nil {
 			return nil, err
 		}

@@ -3,23 +3,31 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/secrets"
 )
 
 const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, secret_host, forward_headers,
-	api_version, revision, created_at, updated_at`
+	api_version, revision, created_at, updated_at, secret_key_id`
 
-func scanProviderKey(sc scanner) (storage.ProviderKey, error) {
+// errBadSecret marks a provider key whose secret could not be decrypted.
+var errBadSecret = errors.New("unreadable provider secret")
+
+// scanProviderKey scans a provider key and decrypts its secret with kr. A
+// secret that does not decrypt returns the row without it (SecretHint
+// says why) and an error wrapping errBadSecret, so a list can carry on.
+func scanProviderKey(sc scanner, kr *secrets.Keyring) (storage.ProviderKey, error) {
 	var (
 		pk               storage.ProviderKey
-		forward          string
+		forward, keyID   string
 		created, updated string
 	)
 	err := sc.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase, &pk.SecretHost,
-		&forward, &pk.APIVersion, &pk.Revision, &created, &updated)
+		&forward, &pk.APIVersion, &pk.Revision, &created, &updated, &keyID)
 	if err != nil {
 		return storage.ProviderKey{}, err
 	}
@@ -29,14 +37,21 @@ func scanProviderKey(sc scanner) (storage.ProviderKey, error) {
 			return storage.ProviderKey{}, fmt.Errorf("decode forward_headers of provider key %q: %w", pk.ID, err)
 		}
 	}
-	pk.SecretHint = storage.MaskSecret(pk.Secret)
 	if err := scanMeta(&pk.Meta, pk.Revision, created, updated); err != nil {
 		return storage.ProviderKey{}, err
 	}
+	if pk.Secret, err = kr.OpenProviderSecret(pk.ID, pk.Secret, keyID); err != nil {
+		pk.SecretHint = secrets.Unreadable(err)
+		return pk, fmt.Errorf("%w: %w", errBadSecret, err)
+	}
+	pk.SecretHint = storage.MaskSecret(pk.Secret)
 	return pk, nil
 }
 
-func listProviderKeys(ctx context.Context, q querier) ([]storage.ProviderKey, error) {
+// listProviderKeys lists every provider key. A row whose secret does not
+// decrypt is left out and reported in bad when bad is not nil (the
+// proxy's Load), and listed without its secret otherwise.
+func listProviderKeys(ctx context.Context, q querier, kr *secrets.Keyring, bad *[]storage.UnreadableRow) ([]storage.ProviderKey, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys ORDER BY display_name`)
 	if err != nil {
 		return nil, fmt.Errorf("list provider keys: %w", err)
@@ -44,8 +59,13 @@ func listProviderKeys(ctx context.Context, q querier) ([]storage.ProviderKey, er
 	defer rows.Close()
 	var pks []storage.ProviderKey
 	for rows.Next() {
-		pk, err := scanProviderKey(rows)
-		if err != nil {
+		pk, err := scanProviderKey(rows, kr)
+		switch {
+		case errors.Is(err, errBadSecret) && bad != nil:
+			*bad = append(*bad, storage.UnreadableRow{Kind: storage.KindProviderKey, ID: pk.ID, Name: pk.DisplayName, Reason: err.Error()})
+			continue
+		case errors.Is(err, errBadSecret):
+		case err != nil:
 			return nil, fmt.Errorf("list provider keys: %w", err)
 		}
 		pks = append(pks, pk)
@@ -56,24 +76,29 @@ func listProviderKeys(ctx context.Context, q querier) ([]storage.ProviderKey, er
 	return pks, nil
 }
 
-func getProviderKey(ctx context.Context, q querier, id string) (storage.ProviderKey, error) {
-	pk, err := scanProviderKey(q.QueryRowContext(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys WHERE id = ?`, id))
-	if err != nil {
+// getProviderKey reads one provider key; one whose secret does not
+// decrypt comes back without it.
+func getProviderKey(ctx context.Context, q querier, kr *secrets.Keyring, id string) (storage.ProviderKey, error) {
+	pk, err := scanProviderKey(q.QueryRowContext(ctx, `SELECT `+providerKeyColumns+` FROM provider_keys WHERE id = ?`, id), kr)
+	if err != nil && !errors.Is(err, errBadSecret) {
 		return storage.ProviderKey{}, mapErr("get", resource{kind: kindProviderKey, id: id}, err)
 	}
 	return pk, nil
 }
 
 // ListProviderKeys returns every provider key, secrets included, sorted by
-// display name. It returns nil when there are none.
+// display name. It returns nil when there are none. A key whose secret
+// cannot be decrypted (encrypted under a key the store was not given)
+// is listed without it, its SecretHint saying why.
 func (s *Store) ListProviderKeys(ctx context.Context) ([]storage.ProviderKey, error) {
-	return listProviderKeys(ctx, s.reader)
+	return listProviderKeys(ctx, s.reader, s.secrets, nil)
 }
 
 // GetProviderKey returns the provider key with the given id, secret
-// included. It returns ErrNotFound if there is none.
+// included (or, as ListProviderKeys, without it if it cannot be
+// decrypted). It returns ErrNotFound if there is none.
 func (s *Store) GetProviderKey(ctx context.Context, id string) (storage.ProviderKey, error) {
-	return getProviderKey(ctx, s.reader, id)
+	return getProviderKey(ctx, s.reader, s.secrets, id)
 }
 
 // CreateProviderKey stores a new provider key under a new ID and returns it,
@@ -95,7 +120,7 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 		if err := w.insertProviderKey(r.id, &pk, forward); err != nil {
 			return err
 		}
-		out, err = getProviderKey(ctx, w.tx, r.id)
+		out, err = getProviderKey(ctx, w.tx, s.secrets, r.id)
 		return err
 	})
 	if err != nil {
@@ -105,34 +130,46 @@ func (s *Store) CreateProviderKey(ctx context.Context, pk storage.ProviderKey) (
 }
 
 // insertProviderKey stores pk under id, its secret bound to its base
-// URL's host; forward is providerKeyArgs's.
+// URL's host and encrypted under the current key if the store has one;
+// forward is providerKeyArgs's.
 func (w *txWrite) insertProviderKey(id string, pk *storage.ProviderKey, forward string) error {
 	rev, err := w.revision()
 	if err != nil {
 		return err
 	}
+	secret, keyID, err := w.secrets.SealProviderSecret(id, pk.Secret)
+	if err != nil {
+		return err
+	}
 	return w.exec(`INSERT INTO provider_keys (`+providerKeyColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now, keyID)
 }
 
 // updateProviderKey replaces the provider key pk.ID. A new secret is bound
-// to the host it is sent to from now on; no secret keeps the stored one
-// and its host.
+// to the host it is sent to from now on (and encrypted as
+// insertProviderKey's); no secret keeps the stored one and its host.
 func (w *txWrite) updateProviderKey(pk *storage.ProviderKey, forward string) error {
 	rev, err := w.revision()
 	if err != nil {
 		return err
 	}
+	var secret, keyID string
+	if pk.Secret != "" {
+		if secret, keyID, err = w.secrets.SealProviderSecret(pk.ID, pk.Secret); err != nil {
+			return err
+		}
+	}
 	return w.exec(`UPDATE provider_keys SET
 			display_name = ?1, provider = ?2, adapter = ?3,
 			secret = CASE WHEN ?4 = '' THEN secret ELSE ?4 END,
+			secret_key_id = CASE WHEN ?4 = '' THEN secret_key_id ELSE ?12 END,
 			secret_host = CASE WHEN ?4 = '' THEN secret_host ELSE ?5 END,
 			api_base = ?6, forward_headers = ?7, revision = ?8, updated_at = ?9,
 			api_version = ?11
 		WHERE id = ?10`,
-		pk.DisplayName, pk.Provider, pk.Adapter, pk.Secret, pk.BaseHost(), pk.APIBase, forward, rev, w.now, pk.ID,
-		pk.APIVersion)
+		pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.BaseHost(), pk.APIBase, forward, rev, w.now, pk.ID,
+		pk.APIVersion, keyID)
 }
 
 // deleteProviderKey deletes the provider key id, which no model may use.
@@ -195,7 +232,7 @@ func (s *Store) UpdateProviderKey(ctx context.Context, pk storage.ProviderKey, i
 		if err := w.updateProviderKey(&pk, forward); err != nil {
 			return err
 		}
-		out, err = getProviderKey(ctx, w.tx, pk.ID)
+		out, err = getProviderKey(ctx, w.tx, s.secrets, pk.ID)
 		return err
 	})
 	if err != nil {

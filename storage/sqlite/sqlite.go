@@ -33,6 +33,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/aisix/aisix/storage"
+	"github.com/aisix/aisix/storage/secrets"
 )
 
 // busyTimeout is how long a connection waits for another connection's lock
@@ -69,6 +70,8 @@ type Store struct {
 	schemaRead bool
 	// usage is the ledger's write side (usage.go).
 	usage usageWriter
+	// secrets encrypts provider secrets; nil stores them as plaintext.
+	secrets *secrets.Keyring
 }
 
 // Option configures a Store.
@@ -83,6 +86,15 @@ func WithNow(now func() time.Time) Option {
 // WithNewID sets the ID generator for new rows (default: a random UUIDv4).
 func WithNewID(newID func() string) Option {
 	return func(s *Store) { s.newID = newID }
+}
+
+// WithSecrets makes the store encrypt every provider secret it writes
+// under kr's current key and decrypt what it reads with any key of kr
+// (secrets.go). Without it (or with nil) secrets are written as
+// plaintext, and a row encrypted under a key the store lacks reads back
+// without its secret and is reported by Load as unreadable.
+func WithSecrets(kr *secrets.Keyring) Option {
+	return func(s *Store) { s.secrets = kr }
 }
 
 // WithLogger sets where Open reports what it fixed on its own, such as a
@@ -246,6 +258,10 @@ func (s *Store) dsn(writer bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
 	if writer {
+		// Deleted and overwritten content (a provider secret's plaintext
+		// before it was encrypted, a revoked key) is zeroed in the file
+		// rather than left in free space.
+		q.Add("_pragma", "secure_delete(1)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
@@ -371,12 +387,14 @@ type txWrite struct {
 	now   string
 	rev   int64
 	stmts map[string]*sql.Stmt
+	// secrets seals the provider secrets the transaction writes.
+	secrets *secrets.Keyring
 }
 
 // withWrite runs fn in a write transaction (see withTx).
 func (s *Store) withWrite(ctx context.Context, fn func(w *txWrite) error) error {
 	return s.withTx(ctx, func(tx *sql.Tx) error {
-		return fn(&txWrite{ctx: ctx, tx: tx, now: formatTime(s.now()), stmts: make(map[string]*sql.Stmt)})
+		return fn(&txWrite{ctx: ctx, tx: tx, now: formatTime(s.now()), stmts: make(map[string]*sql.Stmt), secrets: s.secrets})
 	})
 }
 
@@ -433,7 +451,7 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 // Load reads the whole dataset, secrets included, and its revision in one
 // read transaction, so the result is a consistent snapshot.
 func (s *Store) Load(ctx context.Context) (storage.Dataset, error) {
-	ds, err := readOne(ctx, s, func(tx *sql.Tx) (storage.Dataset, error) { return loadDataset(ctx, tx, true) })
+	ds, err := readOne(ctx, s, func(tx *sql.Tx) (storage.Dataset, error) { return loadDataset(ctx, tx, s.secrets, true) })
 	if err != nil {
 		return storage.Dataset{}, fmt.Errorf("load dataset: %w", err)
 	}
@@ -444,7 +462,7 @@ func (s *Store) Load(ctx context.Context) (storage.Dataset, error) {
 // one transaction. With unreadable, rows that do not decode are left out
 // and listed in Unreadable (what the proxy loads); without, they are
 // listed with what their columns say (what Apply compares with).
-func loadDataset(ctx context.Context, q querier, unreadable bool) (storage.Dataset, error) {
+func loadDataset(ctx context.Context, q querier, kr *secrets.Keyring, unreadable bool) (storage.Dataset, error) {
 	var ds storage.Dataset
 	if err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'revision'`).Scan(&ds.Revision); err != nil {
 		return ds, fmt.Errorf("read revision: %w", err)
@@ -454,7 +472,7 @@ func loadDataset(ctx context.Context, q querier, unreadable bool) (storage.Datas
 		bad = &ds.Unreadable
 	}
 	var err error
-	if ds.ProviderKeys, err = listProviderKeys(ctx, q); err != nil {
+	if ds.ProviderKeys, err = listProviderKeys(ctx, q, kr, bad); err != nil {
 		return ds, err
 	}
 	if ds.Models, err = listModels(ctx, q, bad); err != nil {

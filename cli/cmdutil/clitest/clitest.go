@@ -33,6 +33,9 @@ type Env struct {
 	Server string
 	// TTY makes stdout claim to be a terminal.
 	TTY bool
+	// Vars are more environment variables for every run (set after the
+	// ones Run sets, so they may replace them).
+	Vars map[string]string
 }
 
 // New returns a local-mode environment on a new database path (the file
@@ -70,6 +73,12 @@ func (e *Env) Run(stdin string, args ...string) Result {
 	e.t.Setenv("AISIX_CONFIG", "")
 	e.t.Setenv("AISIX_OUTPUT", "")
 	e.t.Setenv("XDG_CONFIG_HOME", e.t.TempDir())
+	for _, k := range []string{"AISIX_SECRET_KEY", "AISIX_SECRET_KEY_FILE", "AISIX_SECRET_KEY_PREVIOUS"} {
+		e.t.Setenv(k, "")
+	}
+	for k, v := range e.Vars {
+		e.t.Setenv(k, v)
+	}
 	code := cli.Run(context.Background(), args, ios)
 	return Result{Code: code, Stdout: out.String(), Stderr: errOut.String()}
 }
