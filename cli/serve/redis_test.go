@@ -244,6 +244,9 @@ func TestServeRedisDownAndBack(t *testing.T) {
 		}
 	}
 	r.logs.waitFor(t, `"level":"WARN","msg":"redis unreachable or too slow: rate limits and budgets count per replica"`)
+	if st := r.redisDependency(t); st.Status != "unreachable" || st.Impact == "" {
+		t.Errorf("info's redis dependency with Redis down: %+v, want unreachable with its impact", st)
+	}
 	if err := srv.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +254,30 @@ func TestServeRedisDownAndBack(t *testing.T) {
 	if code, _ := r.chat(t, "sk-rpm", "gpt-shared"); code != http.StatusOK {
 		t.Fatalf("after Redis returned: %d", code)
 	}
+	// Both parts (limits, cooldowns) back: the dependency is ok again.
+	deadline := time.Now().Add(10 * time.Second)
+	for st := r.redisDependency(t); st.Status != "ok"; st = r.redisDependency(t) {
+		if time.Now().After(deadline) {
+			t.Fatalf("info's redis dependency after Redis returned: %+v, want ok", st)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the cooldown sharer's reconnection
+	}
+}
+
+// redisDependency is the "redis" entry of GET /admin/v1/info's dependencies.
+func (r *replica) redisDependency(t *testing.T) (st struct{ Name, Status, Impact string }) {
+	t.Helper()
+	var info struct {
+		Dependencies []struct{ Name, Status, Impact string } `json:"dependencies"`
+	}
+	r.getJSON(t, "/admin/v1/info", &info)
+	for _, d := range info.Dependencies {
+		if d.Name == "redis" {
+			return d
+		}
+	}
+	t.Fatalf("no redis dependency in GET /admin/v1/info: %+v", info)
+	return st
 }
 
 // TestRedisURLRefused: a bad --redis is one line that does not quote the

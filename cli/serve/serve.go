@@ -201,6 +201,9 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		return err
 	}
 	defer rds.Close()
+	if st := rds.State(); st != nil {
+		dependencies.Register("redis", deps.Degradable(st.Degraded, st.Since, deps.ImpactRedis))
+	}
 
 	// Limits: one limiter, in-process or on Redis; budgets start from the
 	// ledger's spend in their current period (seeded before the first
