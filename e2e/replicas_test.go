@@ -1,0 +1,221 @@
+package e2e
+
+// Three replicas of the real binary on one PostgreSQL (and, further down,
+// one Redis): what a team running aisix behind a load balancer relies on.
+// Each drill synchronises on what the replicas answer, bounded generously;
+// the convergence figures are logged (go test -v -run TestReplicas), not
+// asserted, beyond a bound no healthy replica comes near.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aisix/aisix/storage/postgres/pgtest"
+)
+
+// startPostgres starts a PostgreSQL server of the test's own (the drills
+// stop and restart it) and returns it with the URL of a fresh database. It
+// skips the test when the binaries are missing, unless CI is set.
+func startPostgres(t *testing.T) (*pgtest.Server, string) {
+	t.Helper()
+	srv, err := pgtest.Start(context.Background())
+	if errors.Is(err, pgtest.ErrNotInstalled) && os.Getenv("CI") == "" {
+		t.Skipf("skipping: %v (install the postgresql package)", err)
+	}
+	if err != nil {
+		t.Fatalf("start PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	url, err := srv.CreateDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, url
+}
+
+// models lists the aliases GET /v1/models gives key, with the status.
+func (g *gateway) models(ctx context.Context, key string) (int, []string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.proxy+"/v1/models", nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, nil, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return resp.StatusCode, nil, err
+	}
+	var ids []string
+	for _, m := range list.Data {
+		ids = append(ids, m.ID)
+	}
+	return resp.StatusCode, ids, nil
+}
+
+// waitKey polls g until the caller key key is accepted and returns how long
+// after since that was. It fails the test after bound.
+func (g *gateway) waitKey(t testing.TB, key string, since time.Time, bound time.Duration) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	for {
+		code, _, err := g.models(ctx, key)
+		if code == http.StatusOK {
+			return time.Since(since)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("replica %s did not accept a new caller key within %v (last: %d %v)", g.proxy, bound, code, err)
+		}
+		time.Sleep(2 * time.Millisecond) // polling another process
+	}
+}
+
+// percentile is the p-th percentile (0-100) of ds, which it sorts.
+func percentile(ds []time.Duration, p int) time.Duration {
+	slices.Sort(ds)
+	i := (len(ds)*p + 99) / 100
+	return ds[max(0, min(len(ds)-1, i-1))]
+}
+
+// chatOK sends a chat-prod request through g and fails unless it is a 200;
+// it returns the target that served it.
+func chatOK(t testing.TB, g *gateway, key string) string {
+	t.Helper()
+	a := g.mustChat(t, key, chatBody("chat-prod", false), nil, 30*time.Second)
+	if a.status != http.StatusOK {
+		t.Fatalf("replica %s: chat-prod answered %d: %s", g.proxy, a.status, a.body)
+	}
+	return a.header.Get("x-aisix-served-by")
+}
+
+func TestReplicasOnPostgres(t *testing.T) {
+	_, url := startPostgres(t)
+	primary := newUpstream(t, "primary", "", func(w http.ResponseWriter, c *upstreamCall) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(completion("hello from the primary"))
+	})
+	secondary := newUpstream(t, "secondary", "", func(w http.ResponseWriter, c *upstreamCall) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(completion("hello from the secondary"))
+	})
+	replicas := make([]*gateway, 3)
+	for i := range replicas {
+		replicas[i] = startGateway(t, serveOptions{db: url})
+	}
+	one := replicas[0]
+	setupTutorial(t, one, primary.base, secondary.base, fastTimeouts)
+	for _, g := range replicas {
+		g.waitKey(t, callerKey, time.Now(), 10*time.Second)
+		if by := chatOK(t, g, callerKey); by != "gpt-4o-primary" {
+			t.Fatalf("replica %s: served by %q, want gpt-4o-primary", g.proxy, by)
+		}
+	}
+
+	t.Run("writes converge", func(t *testing.T) {
+		// Each write is a new caller key through replica 1's admin API;
+		// replicas 2 and 3 are polled until they accept it.
+		const writes = 100
+		var lags []time.Duration
+		for i := range writes {
+			key := fmt.Sprintf("sk-converge-%03d", i)
+			one.createCallerKey(t, key, "chat-prod")
+			written := time.Now()
+			var wg sync.WaitGroup
+			got := make([]time.Duration, 2)
+			for j, g := range replicas[1:] {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got[j] = g.waitKey(t, key, written, 10*time.Second)
+				}()
+			}
+			wg.Wait()
+			lags = append(lags, got...)
+		}
+		p50, p99, worst := percentile(lags, 50), percentile(lags, 99), percentile(lags, 100)
+		t.Logf("convergence over %d writes seen by 2 replicas: p50 %v, p99 %v, max %v", writes, p50, p99, worst)
+		if p99 > time.Second {
+			t.Errorf("p99 convergence %v is over 1 s", p99)
+		}
+	})
+
+	t.Run("local-mode CLI write", func(t *testing.T) {
+		// The CLI on the same URL writes straight to PostgreSQL; every
+		// replica serves the key it made.
+		cmd := one.command("apikey", "create", "--name", "from-cli", "--allow-model", "chat-prod", "--key-stdin", "-q")
+		cmd.Stdin = strings.NewReader("sk-from-the-cli\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("aisix apikey create: %v\n%s", err, out)
+		}
+		written := time.Now()
+		for _, g := range replicas {
+			lag := g.waitKey(t, "sk-from-the-cli", written, 10*time.Second)
+			t.Logf("replica %s serves the CLI's key after %v", g.proxy, lag)
+			chatOK(t, g, "sk-from-the-cli")
+		}
+	})
+
+	t.Run("one usage ledger", func(t *testing.T) {
+		// Each replica serves a caller key of this subtest's; the ledger in
+		// PostgreSQL has every replica's attempts, whichever one served.
+		const key = "sk-ledger-all-replicas"
+		id := one.createCallerKey(t, key, "chat-prod")
+		for _, g := range replicas {
+			g.waitKey(t, key, time.Now(), 10*time.Second)
+			for range 2 {
+				chatOK(t, g, key)
+			}
+		}
+		var rep usageReport
+		deadline := time.Now().Add(20 * time.Second) // each replica writes within about a second
+		for {
+			rep = usageReport{}
+			out := one.run(t, "usage", "-o", "json", "--by", "key")
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("aisix usage -o json: %v\n%s", err, out)
+			}
+			var got int64
+			for _, r := range rep.Rows {
+				if r.KeyID == id {
+					got = r.Successes
+				}
+			}
+			if got == 6 {
+				break
+			}
+			if got > 6 || time.Now().After(deadline) {
+				t.Fatalf("the ledger has %d successes for the key, want 6 (2 per replica): %+v", got, rep.Rows)
+			}
+			time.Sleep(50 * time.Millisecond) // polling the ledger another process writes
+		}
+	})
+}
+
+// command is an aisix CLI command in local mode on the gateway's database.
+func (g *gateway) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(binDir, "aisix"), args...)
+	cmd.Env = g.env
+	return cmd
+}
