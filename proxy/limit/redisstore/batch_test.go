@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/limit"
+	"github.com/aisix/aisix/proxy/limit/redisstore/redistest"
 )
 
 func modelSubject(id string, lim limit.Limits) limit.Subject {
@@ -18,7 +19,7 @@ func modelSubject(id string, lim limit.Limits) limit.Subject {
 // (restarted, SCRIPT FLUSH) costs one more, once, and counts once.
 func TestBatchOneRoundTrip(t *testing.T) {
 	flush(t)
-	c := client(t, requireServer(t).addr(), 5*time.Second)
+	c := client(t, requireServer(t).Addr(), 5*time.Second)
 	if err := c.ScriptFlush(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestBatchRejectionRevertsOthers(t *testing.T) {
 // TestBatchFallback: a batch with Redis down answers from memory within
 // the bound, and is settled there after Redis is back.
 func TestBatchFallback(t *testing.T) {
-	port, err := freePort()
+	port, err := redistest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func benchStores(b *testing.B) []struct {
 		{"memory", func(*testing.B) (limit.Store, *countHook) { return limit.NewMemory(), nil }},
 		{"redis", func(b *testing.B) (limit.Store, *countHook) {
 			flush(b)
-			c := client(b, requireServer(b).addr(), time.Second)
+			c := client(b, requireServer(b).Addr(), time.Second)
 			h := &countHook{}
 			c.AddHook(h)
 			s := New(c, Options{Timeout: time.Second})
@@ -145,7 +145,7 @@ func BenchmarkAcquireDegraded(b *testing.B) {
 
 // BenchmarkPing is the floor: one round trip to the test's redis-server.
 func BenchmarkPing(b *testing.B) {
-	c := client(b, requireServer(b).addr(), time.Second)
+	c := client(b, requireServer(b).Addr(), time.Second)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

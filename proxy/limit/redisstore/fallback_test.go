@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/limit"
+	"github.com/aisix/aisix/proxy/limit/redisstore/redistest"
 )
 
 // bound is the per-call timeout of the fallback tests, the default's.
@@ -57,15 +59,9 @@ func timedAcquire(t *testing.T, l *limit.Limiter, now time.Time, s limit.Subject
 }
 
 func TestFallbackWhenRedisStopsAndReturns(t *testing.T) {
-	requireServer(t)
-	dir := t.TempDir()
-	srv, err := startServer(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.stop() })
-	a, aEvents := degradingStore(t, srv.addr())
-	b, _ := degradingStore(t, srv.addr())
+	srv := redistest.New(t)
+	a, aEvents := degradingStore(t, srv.Addr())
+	b, _ := degradingStore(t, srv.Addr())
 	la, lb := limit.New(limit.Options{Store: a}), limit.New(limit.Options{Store: b})
 	s := callerKey("k", limit.Limits{RPM: 2})
 	now := time.Now()
@@ -80,7 +76,9 @@ func TestFallbackWhenRedisStopsAndReturns(t *testing.T) {
 		t.Fatal("a third admission across replicas with rpm 2")
 	}
 
-	srv.stop()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	// Down: every replica counts for itself, within the bound.
 	if _, rej := timedAcquire(t, la, now, s); rej != nil {
 		t.Fatalf("first request with Redis down: %v, want admitted by the fallback", rej)
@@ -110,11 +108,9 @@ func TestFallbackWhenRedisStopsAndReturns(t *testing.T) {
 		t.Fatal(rej)
 	}
 
-	srv2, err := startServer(dir, srv.port)
-	if err != nil {
+	if err := srv.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv2.stop() })
 	wantEvent(t, aEvents, false)
 	if a.Degraded() {
 		t.Fatal("Degraded() = true after the health check succeeded")
@@ -156,7 +152,7 @@ func waitShared(t *testing.T, s *Store) {
 // TestFallbackClosedPort: a Store whose server was never there answers at
 // once, from memory.
 func TestFallbackClosedPort(t *testing.T) {
-	port, err := freePort()
+	port, err := redistest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

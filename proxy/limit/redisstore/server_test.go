@@ -2,132 +2,21 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/aisix/aisix/proxy/limit/redisstore/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
-// shared is the redis-server of this test binary, started by TestMain; nil
-// when redis-server is missing outside CI.
-var shared *server
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
-// skipReason says why shared is nil.
-var skipReason string
-
-func TestMain(m *testing.M) {
-	// go-redis logs failed dials to stderr; the fallback tests fail dials
-	// on purpose.
-	redis.SetLogger(quiet{})
-	os.Exit(run(m))
-}
-
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
-
-func run(m *testing.M) int {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, "redisstore: redis-server is required in CI (apt-get install redis-server)")
-			return 1
-		}
-		skipReason = "redis-server not found on PATH: install it (apt-get install redis-server) to run the Redis store's tests"
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "redisstore-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	srv, err := startServer(dir, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "redisstore: start redis-server:", err)
-		return 1
-	}
-	shared = srv
-	defer srv.stop()
-	return m.Run()
-}
-
-// server is a throwaway redis-server on a loopback port.
-type server struct {
-	port int
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// startServer starts redis-server with no persistence in a directory under
-// dir, on port (0: a free one), and waits until it answers.
-func startServer(dir string, port int) (*server, error) {
-	if port == 0 {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		port = p
-	}
-	d := filepath.Join(dir, strconv.Itoa(port))
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		return nil, err
-	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", d, "--logfile", filepath.Join(d, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{port: port, dir: d, cmd: cmd}
-	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return s, nil
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("redis-server on port %d did not answer: %w", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop kills the server and waits for it to exit.
-func (s *server) stop() {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-	}
-}
-
-// requireServer skips the test when there is no redis-server.
-func requireServer(tb testing.TB) *server {
+// requireServer returns the test binary's redis-server; it skips the test
+// when there is none.
+func requireServer(tb testing.TB) *redistest.Server {
 	tb.Helper()
-	if shared == nil {
-		tb.Skip(skipReason)
-	}
-	return shared
+	return redistest.Shared(tb)
 }
 
 // client returns a client of srv configured as Open configures one, with
@@ -145,10 +34,7 @@ func client(tb testing.TB, addr string, timeout time.Duration) *redis.Client {
 // flush empties the shared server.
 func flush(tb testing.TB) {
 	tb.Helper()
-	srv := requireServer(tb)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr()})
-	defer c.Close()
-	if err := c.FlushAll(context.Background()).Err(); err != nil {
+	if err := requireServer(tb).Flush(context.Background()); err != nil {
 		tb.Fatalf("FLUSHALL: %v", err)
 	}
 }
@@ -170,7 +56,7 @@ func newStore(tb testing.TB, opts Options) *Store {
 			}
 		}
 	}
-	s := New(client(tb, srv.addr(), opts.Timeout), opts)
+	s := New(client(tb, srv.Addr(), opts.Timeout), opts)
 	tb.Cleanup(func() { _ = s.Close() })
 	return s
 }
