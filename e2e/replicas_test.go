@@ -11,11 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -177,6 +179,41 @@ func TestReplicasOnPostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("apply of 1000 models is one reload on every replica", func(t *testing.T) {
+		var file strings.Builder
+		file.WriteString("_format_version: \"1\"\nmodels:\n")
+		for i := range 1000 {
+			fmt.Fprintf(&file, "  - {display_name: bulk-%04d, provider: openai, model_name: gpt-4o-mini, provider_key: openai-primary}\n", i)
+		}
+		file.WriteString("api_keys:\n  - {display_name: bulk, key_env: BULK_KEY, allowed_models: [bulk-0999]}\n")
+		path := filepath.Join(t.TempDir(), "bulk.yaml")
+		if err := os.WriteFile(path, []byte(file.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := make([]float64, len(replicas))
+		for i, g := range replicas {
+			before[i] = metricValue(t, g, "aisix_config_reloads_total")
+		}
+		cmd := one.command("apply", "-f", path, "-o", "json")
+		cmd.Env = append(cmd.Env, "BULK_KEY=sk-bulk-applied")
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("aisix apply: %v\n%s", err, out)
+		}
+		applied := time.Now()
+		for i, g := range replicas {
+			lag := g.waitKey(t, "sk-bulk-applied", applied, 30*time.Second)
+			_, ids, err := g.models(context.Background(), "sk-bulk-applied")
+			if err != nil || !slices.Equal(ids, []string{"bulk-0999"}) {
+				t.Fatalf("replica %s: /v1/models for the bulk key: %v %v", g.proxy, ids, err)
+			}
+			if n := metricValue(t, g, "aisix_config_reloads_total") - before[i]; n != 1 {
+				t.Errorf("replica %s reloaded %v times for one apply, want 1", g.proxy, n)
+			}
+			t.Logf("replica %s serves the 1000-model apply %v after it returned (apply took %v)", g.proxy, lag, applied.Sub(start))
+		}
+	})
+
 	t.Run("one usage ledger", func(t *testing.T) {
 		// Each replica serves a caller key of this subtest's; the ledger in
 		// PostgreSQL has every replica's attempts, whichever one served.
@@ -218,4 +255,124 @@ func (g *gateway) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(binDir, "aisix"), args...)
 	cmd.Env = g.env
 	return cmd
+}
+
+// burst sends n chat-prod requests with key, spread evenly over the
+// replicas and conc at a time on each, and counts the answers by status.
+// Every answer must be a 200 or a 429.
+func burst(t *testing.T, replicas []*gateway, key string, n, conc int) (ok, limited map[*gateway]int) {
+	t.Helper()
+	ok, limited = map[*gateway]int{}, map[*gateway]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, g := range replicas {
+		jobs := make(chan struct{}, n)
+		for range n / len(replicas) {
+			jobs <- struct{}{}
+		}
+		close(jobs)
+		for range conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range jobs {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					resp, err := g.chat(ctx, key, chatBody("chat-prod", false), nil)
+					if err != nil {
+						cancel()
+						t.Errorf("replica %s: %v", g.proxy, err)
+						return
+					}
+					_ = resp.Body.Close()
+					cancel()
+					mu.Lock()
+					switch resp.StatusCode {
+					case http.StatusOK:
+						ok[g]++
+					case http.StatusTooManyRequests:
+						limited[g]++
+					default:
+						t.Errorf("replica %s: status %d, want 200 or 429", g.proxy, resp.StatusCode)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	return ok, limited
+}
+
+func total(m map[*gateway]int) (n int) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// createLimitedKey stores a caller key for chat-prod with an rpm limit and
+// waits until every replica accepts it.
+func createLimitedKey(t *testing.T, replicas []*gateway, key string, rpm int) {
+	t.Helper()
+	replicas[0].create(t, "apikeys", map[string]any{
+		"key_hash": sha256Hex(key), "allowed_models": []string{"chat-prod"},
+		"rate_limit": map[string]any{"rpm": rpm},
+	})
+	for _, g := range replicas {
+		g.waitKey(t, key, time.Now(), 10*time.Second)
+	}
+}
+
+// readyDetail is the replica's /readyz?verbose.
+func (g *gateway) readyDetail(t testing.TB) (int, string) {
+	t.Helper()
+	resp, err := g.client.Get(g.proxy + "/readyz?verbose")
+	if err != nil {
+		t.Fatalf("GET /readyz: %v", err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = io.Copy(&b, resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+// waitReadyDetail polls /readyz?verbose until it contains want.
+func (g *gateway) waitReadyDetail(t testing.TB, want string, bound time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		code, body := g.readyDetail(t)
+		if code == http.StatusOK && strings.Contains(body, want) {
+			return time.Since(start)
+		}
+		if time.Since(start) > bound {
+			t.Fatalf("replica %s: /readyz?verbose has no %q within %v: %d %s", g.proxy, want, bound, code, body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process
+	}
+}
+
+// metricValue reads one unlabelled sample from the replica's /metrics.
+func metricValue(t testing.TB, g *gateway, name string) float64 {
+	t.Helper()
+	resp, err := g.client.Get(g.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("/metrics of %s has no sample %s", g.proxy, name)
+	return 0
 }
