@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/affinity"
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/limit"
 
 	"github.com/aisix/aisix/proxy/health"
@@ -74,6 +75,9 @@ type Options struct {
 	// Ready reports readiness for /readyz; nil means "a snapshot has been
 	// loaded".
 	Ready func() bool
+	// Deps are the engines the server depends on (the store, Redis), listed
+	// by /readyz; one that is down is reported, not a reason to be unready.
+	Deps *deps.Set
 	// Transport sends upstream requests; nil gets a tuned *http.Transport
 	// (pooled keep-alive connections, many idle connections per host,
 	// HTTP/2 when the upstream offers it).
@@ -120,6 +124,7 @@ type Server struct {
 	transport  http.RoundTripper
 	now        func() time.Time
 	ready      func() bool
+	deps       *deps.Set
 
 	// affinity maps Responses API response ids to the target that made them.
 	affinity *affinity.Map
@@ -147,6 +152,7 @@ func New(opts Options) *Server {
 		transport:    opts.Transport,
 		now:          opts.Now,
 		ready:        opts.Ready,
+		deps:         opts.Deps,
 		observer:     opts.Observer,
 		tracer:       opts.Tracer,
 		maxBody:      opts.MaxBodyBytes,
@@ -320,11 +326,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/livez":
 		plain(w, http.StatusOK, "ok\n")
 	case "/readyz":
-		if s.ready() {
-			plain(w, http.StatusOK, "ok\n")
-			return
-		}
-		plain(w, http.StatusServiceUnavailable, "not ready\n")
+		s.readyz(w, r)
 	default:
 		if id, rest, ok := responsePath(r.URL.Path); ok {
 			s.responseResource(w, r, vals, id, rest)
@@ -453,4 +455,13 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)
 	}
+}
+
+// readyz answers /readyz (deps.ServeReadyz): ready once a snapshot is
+// loaded and until the drain, whatever the dependencies' state.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	deps.ServeReadyz(w, r, []deps.Check{
+		{Name: "snapshot", OK: s.table.Loaded(), Detail: "revision " + strconv.FormatInt(s.table.Snapshot().Revision, 10), Fail: "not ready"},
+		{Name: "ready", OK: s.ready(), Fail: "not ready"},
+	}, s.deps.States())
 }

@@ -128,6 +128,7 @@ func (d viewData) clone() viewData {
 	c.snap.Models = slices.Clone(d.snap.Models)
 	c.snap.Groups = slices.Clone(d.snap.Groups)
 	c.snap.ConfigErrors = slices.Clone(d.snap.ConfigErrors)
+	c.snap.Dependencies = slices.Clone(d.snap.Dependencies)
 	c.snap.Limits = slices.Clone(d.snap.Limits)
 	c.limitRates = maps.Clone(d.limitRates)
 	c.samples = slices.Clone(d.samples)

@@ -102,10 +102,34 @@ type Snapshot struct {
 	// stored (skipped, or answering a configuration error); none when the
 	// configuration is sound.
 	ConfigErrors []ConfigError
+	// Dependencies are the engines the server depends on (its store, and
+	// Redis when limits are shared); each that is not ok gets a warning
+	// line at the top of the screen. None from a server that tracks none.
+	Dependencies []Dependency
+	// RowsFrom, when set, is when the models, groups and limits shown were
+	// read: the server answered, but could not read them (its store is
+	// away), so they are the last ones read.
+	RowsFrom time.Time
 	// Limits are the caller keys, models and targets (a direct model's
 	// provider limit) that have limits, with what the server counts
 	// against them now; none when nothing has a limit.
 	Limits []LimitRow
+}
+
+// Dependency is one engine the server depends on.
+type Dependency struct {
+	// Name is "store" or "redis".
+	Name string
+	// Status is "ok" or "unreachable".
+	Status string
+	// Since is when it entered Status.
+	Since time.Time
+	// Revision is, for the store, the revision the server serves (its
+	// last snapshot while the store is away); 0 when not told.
+	Revision int64
+	// Impact says what the server does without it ("limits counted per
+	// replica, cooldowns local").
+	Impact string
 }
 
 // LimitRow is one caller key, model or target with limits.

@@ -166,9 +166,11 @@ func (m *Model) mainLines(avail int) []string {
 		}
 		return []string{"", st.dim.Render(msg)}
 	}
-	// Config errors go first: they are what to fix. They take at most a
-	// third of the screen, so the models keep the rest.
-	var top []string
+	// A dependency that is down goes first, one line each: what the
+	// server runs without. Then config errors: they are what to fix. They
+	// take at most a third of the screen, so the models keep the rest.
+	top := m.dependencyLines(d.snap, max(1, (avail-1)/3))
+	avail = max(avail-len(top), 0)
 	if errs := d.snap.ConfigErrors; len(errs) > 0 {
 		h := min(1+min(len(errs), maxConfigErrorLines), max(1, (avail-1)/3))
 		top = append(m.configErrorsSection(errs, h), "")
@@ -265,6 +267,35 @@ const maxConfigErrorLines = 5
 
 // configErrorsSection lists the rows the server does not serve as stored:
 // kind, name (the id of a row without one) and reason, in h lines at most.
+// dependencyLines are the warning lines of the dependencies that are not
+// ok, at most h: "⚠ store unreachable since 05:12:03 — serving revision 42
+// (last snapshot)", "⚠ redis unreachable since 05:12:03 — limits counted
+// per replica, cooldowns local".
+func (m *Model) dependencyLines(s Snapshot, h int) []string {
+	st := m.styles
+	var lines []string
+	for _, d := range s.Dependencies {
+		if d.Status == "ok" || d.Status == "" || len(lines) >= h {
+			continue
+		}
+		line := "  " + st.errText.Render(symWarning+" "+d.Name+" "+d.Status+" since "+clock(d.Since, m.loc()))
+		switch {
+		case d.Revision > 0:
+			line += " — serving revision " + fmt.Sprint(d.Revision) + " (last snapshot)"
+		case d.Impact != "":
+			line += " — " + d.Impact
+		}
+		if !s.RowsFrom.IsZero() && len(lines) == 0 {
+			line += st.dim.Render(" · rows as of " + clock(s.RowsFrom, m.loc()))
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) > 0 {
+		lines = append(lines, "")
+	}
+	return lines
+}
+
 func (m *Model) configErrorsSection(errs []ConfigError, h int) []string {
 	st := m.styles
 	title, n := st.fit(st.section.Render("CONFIG ERRORS")+" "+st.errText.Render(fmt.Sprint(len(errs))), len(errs), h)

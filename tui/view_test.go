@@ -59,6 +59,9 @@ func TestView(t *testing.T) {
 			s.ConfigErrors = manyConfigErrors(9)
 			return send(t, m, refreshMsg{snap: s, since: 8, next: 8})
 		}},
+		{name: "dependencies_down_120x40", w: 120, h: 40, setup: depsDown},
+		{name: "dependencies_down_80x24", w: 80, h: 24, setup: depsDown},
+		{name: "dependencies_down_40x12", w: 40, h: 12, setup: depsDown},
 		{name: "limits_120x40", w: 120, h: 40, setup: limited},
 		{name: "limits_80x24", w: 80, h: 24, setup: limited},
 		{name: "limits_40x12", w: 40, h: 12, setup: limited},
@@ -85,6 +88,19 @@ func TestView(t *testing.T) {
 			golden.RequireEqual(t, []byte(m.View()))
 		})
 	}
+}
+
+// depsDown feeds a snapshot whose server has lost its store (the rows are
+// its last ones) and Redis.
+func depsDown(t *testing.T, m Model, c *fakeClock) Model {
+	s := tutorialSnapshot(c.Now(), 2)
+	s.Dependencies = []Dependency{
+		{Name: "store", Status: "unreachable", Since: c.Now().Add(-90 * time.Second), Revision: 42},
+		{Name: "redis", Status: "unreachable", Since: c.Now().Add(-30 * time.Second), Impact: "limits counted per replica, cooldowns local"},
+		{Name: "other", Status: "ok", Since: c.Now().Add(-time.Hour)},
+	}
+	s.RowsFrom = c.Now().Add(-91 * time.Second)
+	return send(t, m, refreshMsg{snap: s, since: 8, next: 8})
 }
 
 // troubled feeds the troubled snapshot to m.

@@ -80,6 +80,14 @@ type Config struct {
 
 	// Metrics is the Prometheus listener's settings.
 	Metrics MetricsConfig
+
+	// Redis, when set, is the redis:// or rediss:// URL of the Redis that
+	// serve replicas share rate limits, budgets and cooldowns through
+	// (redis); RedisTimeout bounds each call to it (redis_timeout; 0: the
+	// default) and RedisPrefix starts every key (redis_prefix).
+	Redis        string
+	RedisTimeout time.Duration
+	RedisPrefix  string
 }
 
 // MetricsConfig is where /metrics is served and how.
@@ -131,6 +139,9 @@ var configKeys = []configKey{
 	// collectors' and platforms' docs tell operators to set.
 	{"tracing.otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", ""},
 	{"resources_file", "AISIX_RESOURCES_FILE", ""},
+	{"redis", "AISIX_REDIS", ""},
+	{"redis_timeout", "AISIX_REDIS_TIMEOUT", "50ms"},
+	{"redis_prefix", "AISIX_REDIS_PREFIX", "aisix:"},
 }
 
 // flagKeys maps flag names to the config keys they set.
@@ -155,6 +166,8 @@ var flagKeys = map[string]string{
 	"metrics-token": "metrics.token",
 	"otlp-endpoint": "tracing.otlp_endpoint",
 	"resources":     "resources_file",
+	"redis":         "redis",
+	"redis-timeout": "redis_timeout",
 }
 
 // LoadConfig resolves the configuration from flags (only those the user set
@@ -225,6 +238,8 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		VertexTokenURL:      strings.TrimSpace(v.GetString("upstream.vertex_token_url")),
 		OTLPEndpoint:        strings.TrimSpace(v.GetString("tracing.otlp_endpoint")),
 		ResourcesFile:       strings.TrimSpace(v.GetString("resources_file")),
+		Redis:               strings.TrimSpace(v.GetString("redis")),
+		RedisPrefix:         v.GetString("redis_prefix"),
 	}
 	if c.AdminKey == "" {
 		if env := v.GetString("admin_key_env"); env != "" {
@@ -242,6 +257,9 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		return nil, err
 	}
 	if c.BodyReadTimeout, err = parseDuration("proxy.body_read_timeout", v.GetString("proxy.body_read_timeout")); err != nil {
+		return nil, err
+	}
+	if c.RedisTimeout, err = parseDuration("redis_timeout", v.GetString("redis_timeout")); err != nil {
 		return nil, err
 	}
 	if c.Metrics, err = metricsConfig(v); err != nil {

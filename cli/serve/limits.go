@@ -17,11 +17,23 @@ import (
 // start a period from zero. Each budgeted caller key and model is seeded
 // once per period: with what the ledger holds for the period less what the
 // limiter already counted.
+//
+// With a shared store (Redis), every replica seeds, at its own start, the
+// same figure of the same ledger (PostgreSQL): adding it would count the
+// period's spend once per replica. The shared store's SeedSpend raises the
+// spend to at least the figure instead (raises), so the whole ledger
+// figure is passed and the result is max(shared spend, ledger) however
+// many replicas seed, in whatever order; neither side is lost — the
+// shared count holds what the ledger has not written yet, the ledger what
+// Redis lost (a restart, a fallback to per-replica counting).
 type budgets struct {
 	lim    *limit.Limiter
 	ledger storage.UsageReader
 	logger *slog.Logger
 	now    func() time.Time
+	// raises is true when the limiter's store raises the spend to a seed
+	// instead of adding it.
+	raises bool
 
 	mu     sync.Mutex
 	seeded map[seedKey]bool
@@ -79,6 +91,9 @@ func (b *budgets) seed(ctx context.Context, snap *routing.Snapshot) {
 		b.seeded[sk] = true
 		have := b.lim.Status(s.Key, now).Spend(p)
 		if d := spent[sk] - have; d > 0 {
+			if b.raises {
+				d = spent[sk]
+			}
 			b.lim.SeedSpend(s.Key, p, start, d)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/metrics"
 	"github.com/aisix/aisix/proxy/routing"
@@ -23,9 +24,10 @@ type metricsServer struct {
 	srv  *http.Server
 }
 
-func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *health.Registry, version string, dropped func() uint64, logger *slog.Logger) *metricsServer {
+func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *health.Registry, dependencies *deps.Set, version string, dropped func() uint64, logger *slog.Logger) *metricsServer {
 	m := metrics.New(metrics.Options{
 		Table:           table,
+		Deps:            dependencies,
 		State:           func(id string) string { return reg.Status(id).State },
 		LatencyBuckets:  cfg.LatencyBuckets,
 		OverheadBuckets: cfg.OverheadBuckets,

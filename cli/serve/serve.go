@@ -23,6 +23,7 @@ import (
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/proxy"
 	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/proxy/limit"
@@ -73,6 +74,8 @@ Prometheus metrics are served at /metrics on their own listener
 	fl.String("metrics-addr", "127.0.0.1:9090", `Prometheus /metrics listen address ("" disables)`)
 	fl.String("metrics-token", "", "bearer token /metrics requires (default: none)")
 	fl.String("resources", "", "a resources file (aisix apply's format) the store is made to match, --prune included, at start-up and on SIGHUP; an invalid file is refused whole and the last good configuration keeps serving")
+	fl.String("redis", "", "redis:// or rediss:// URL of a Redis that replicas share rate limits, budgets and cooldowns through (default: each replica keeps its own)")
+	fl.String("redis-timeout", "50ms", "bound of each Redis call; a slower answer counts as Redis down")
 	fl.String("otlp-endpoint", "", "send OpenTelemetry traces over OTLP/HTTP to this collector base URL, e.g. http://localhost:4318 (default $OTEL_EXPORTER_OTLP_ENDPOINT; off when empty)")
 	return cmd
 }
@@ -127,6 +130,9 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	table := routing.NewTable(store, logger.With("component", "routing"),
 		routing.WithEgress(egress), routing.WithAzureTokens(tokens, cfg.AzureAuthority),
 		routing.WithVertexTokens(tokens, cfg.VertexTokenURL))
+	// The engines serve depends on, for /readyz, /admin/v1/info and metrics.
+	dependencies := &deps.Set{}
+	dependencies.Register("store", table.StoreState)
 	// File mode: the store matches the resources file before the first
 	// load, and again on SIGHUP.
 	resFile, err := newResourcesFile(cfg.ResourcesFile, store, logger.With("component", "resources"), func(ctx context.Context) {
@@ -171,7 +177,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	}
 	// Prometheus metrics observe every proxied request beside the ledger,
 	// and report its drops.
-	mets := newMetricsServer(cfg.Metrics, table, reg, version, dropped, logger.With("component", "metrics"))
+	mets := newMetricsServer(cfg.Metrics, table, reg, dependencies, version, dropped, logger.With("component", "metrics"))
 	observers := observe.Multi{mets}
 	if ledger != nil {
 		observers = append(observers, ledger)
@@ -185,12 +191,19 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		defer tracer.shutdown(logger)
 	}
 
-	// Limits: one in-process limiter; budgets start from the ledger's
-	// spend in their current period (seeded before the first request, and
-	// again for keys and models that gain a budget later).
-	limiter := limit.New(limit.Options{SweepEvery: time.Minute})
+	// Shared runtime state (--redis): the limiter's store.
+	rds, err := openRedis(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer rds.Close()
+
+	// Limits: one limiter, in-process or on Redis; budgets start from the
+	// ledger's spend in their current period (seeded before the first
+	// request, and again for keys and models that gain a budget later).
+	limiter := limit.New(rds.limiterOptions())
 	defer limiter.Close()
-	seeder := &budgets{lim: limiter, logger: logger.With("component", "limits"), now: time.Now}
+	seeder := &budgets{lim: limiter, logger: logger.With("component", "limits"), now: time.Now, raises: rds != nil}
 	if ledger != nil {
 		seeder.ledger = store
 	}
@@ -208,6 +221,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		Version:      version,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Ready:        ready,
+		Deps:         dependencies,
 		Egress:       egress,
 		// 0 in the config means off; the proxy reads negative as off.
 		WriteTimeout:    offIfZero(cfg.StreamWriteTimeout),
@@ -236,6 +250,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 			}
 		},
 		Ready:     ready,
+		Deps:      dependencies,
 		Usage:     store,
 		Logger:    logger.With("component", "admin"),
 		Version:   version,

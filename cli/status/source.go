@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aisix/aisix/cli/model"
@@ -19,12 +20,62 @@ type Source struct {
 	URL    string
 	// Now is the clock used to order groups; nil means time.Now.
 	Now func() time.Time
+
+	mu   sync.Mutex
+	last tui.Snapshot // the last snapshot read in full
+	have bool
 }
 
 var _ tui.StatusSource = (*Source)(nil)
 
-// Fetch reads the status rows, the models and the server info.
+// Fetch reads the status rows, the models and the server info. A server
+// whose store is away cannot list its models but still answers GET
+// /admin/v1/info: then the snapshot is the last one read in full, with
+// the server's info and dependencies now and RowsFrom saying how old its
+// rows are, so the dashboard says what is wrong instead of "unreachable".
 func (s *Source) Fetch(ctx context.Context) (tui.Snapshot, error) {
+	snap, err := s.fetch(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.last, s.have = snap, true
+		return snap, nil
+	}
+	info, ierr := s.Client.Info(ctx)
+	if ierr != nil || !anyDown(info.Dependencies) {
+		return tui.Snapshot{}, err
+	}
+	last := tui.Snapshot{Server: s.URL}
+	if s.have {
+		last = s.last
+		if last.RowsFrom.IsZero() {
+			last.RowsFrom = last.ServerTime
+		}
+	}
+	last.Version, last.StartedAt, last.ServerTime = info.Version, info.StartedAt, info.ServerTime
+	last.Dependencies = dependenciesOf(info.Dependencies)
+	return last, nil
+}
+
+func anyDown(ds []admin.Dependency) bool {
+	for _, d := range ds {
+		if !d.OK() {
+			return true
+		}
+	}
+	return false
+}
+
+// dependenciesOf maps the info's dependencies to the dashboard's.
+func dependenciesOf(ds []admin.Dependency) []tui.Dependency {
+	out := make([]tui.Dependency, len(ds))
+	for i, d := range ds {
+		out[i] = tui.Dependency{Name: d.Name, Status: d.Status, Since: d.Since, Revision: d.Revision, Impact: d.Impact}
+	}
+	return out
+}
+
+func (s *Source) fetch(ctx context.Context) (tui.Snapshot, error) {
 	rows, err := s.Client.ModelsStatus(ctx)
 	if err != nil {
 		return tui.Snapshot{}, err
@@ -99,7 +150,7 @@ func eventOf(e admin.Event) tui.Event {
 
 func buildSnapshot(url string, info admin.Info, rows []admin.StatusRow, models []storage.Model, now time.Time, ex extras) tui.Snapshot {
 	snap := tui.Snapshot{Server: url, Version: info.Version, StartedAt: info.StartedAt, ServerTime: info.ServerTime,
-		ConfigErrors: ex.configErrors}
+		ConfigErrors: ex.configErrors, Dependencies: dependenciesOf(info.Dependencies)}
 	byName := make(map[string]admin.StatusRow, len(rows))
 	for _, r := range rows {
 		byName[r.DisplayName] = r

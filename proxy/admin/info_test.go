@@ -2,9 +2,15 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aisix/aisix/proxy/deps"
+	"github.com/aisix/aisix/storage"
 )
 
 func TestInfo(t *testing.T) {
@@ -27,7 +33,8 @@ func TestInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Info{Version: "9.9.9", StartedAt: started, ServerTime: now,
-		ConfigErrors: []ConfigError{{Kind: "model", ID: "m1", Name: "broken", Reason: "retries: must be between 0 and 10"}}}
+		ConfigErrors: []ConfigError{{Kind: "model", ID: "m1", Name: "broken", Reason: "retries: must be between 0 and 10"}},
+		Dependencies: []Dependency{}}
 	if !reflect.DeepEqual(in, want) {
 		t.Errorf("info %+v, want %+v", in, want)
 	}
@@ -112,4 +119,66 @@ func TestEvents(t *testing.T) {
 			t.Errorf("events %v next %d err %v", evs, next, err)
 		}
 	})
+}
+
+// unreachableStore is a store whose revision probe fails while down is set,
+// as a PostgreSQL store's does while the database is away.
+type unreachableStore struct {
+	storage.Store
+	down atomic.Bool
+}
+
+func (s *unreachableStore) Revision(ctx context.Context) (int64, error) {
+	if s.down.Load() {
+		return 0, errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	return s.Store.(storage.Source).Revision(ctx)
+}
+
+func (s *unreachableStore) Load(ctx context.Context) (storage.Dataset, error) {
+	return s.Store.(storage.Source).Load(ctx)
+}
+
+// TestInfoDependencies: GET /admin/v1/info lists the dependencies, and
+// answers while the store is unreachable (store_revision 0); /readyz stays
+// 200 and says which dependency is down.
+func TestInfoDependencies(t *testing.T) {
+	since := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
+	store := &unreachableStore{Store: openStore(t)}
+	var set deps.Set
+	set.Register("store", func() deps.State {
+		if store.down.Load() {
+			return deps.State{Status: deps.StatusUnreachable, Since: since, Revision: 7, LastError: "connection refused"}
+		}
+		return deps.State{Status: deps.StatusOK, Since: since, Revision: 7}
+	})
+	c, e := newClient(t, func(cfg *Config) { cfg.Store = store; cfg.Deps = &set })
+	ctx := context.Background()
+	in, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Dependencies) != 1 || in.Dependencies[0].Name != "store" || !in.Dependencies[0].OK() || in.Dependencies[0].Revision != 7 {
+		t.Errorf("dependencies %+v", in.Dependencies)
+	}
+	if r := e.raw(t, "GET", "/readyz", ""); r.status != 200 || string(r.body) != "ok\n" {
+		t.Errorf("readyz: %d %q", r.status, r.body)
+	}
+
+	store.down.Store(true)
+	in, err = c.Info(ctx)
+	if err != nil {
+		t.Fatalf("info while the store is down: %v", err)
+	}
+	if in.StoreRevision != 0 || len(in.Dependencies) != 1 || in.Dependencies[0].Status != deps.StatusUnreachable || !in.Dependencies[0].Since.Equal(since) {
+		t.Errorf("info while down: %+v", in)
+	}
+	r := e.raw(t, "GET", "/readyz?verbose", "")
+	if want := "ok\n[+]ready ok\n[-]store unreachable since 2030-05-06T07:08:09Z (serving revision 7): connection refused\n"; r.status != 200 || string(r.body) != want {
+		t.Errorf("readyz?verbose while down: %d\n%s\nwant\n%s", r.status, r.body, want)
+	}
+	r = e.raw(t, "GET", "/readyz", "", "Accept: application/json")
+	if r.status != 200 || !strings.Contains(string(r.body), `"status":"unreachable"`) {
+		t.Errorf("readyz json: %d %s", r.status, r.body)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/storage"
@@ -41,6 +42,9 @@ type Config struct {
 	OnChange func()
 	// Ready reports readiness for /readyz; nil is always ready.
 	Ready func() bool
+	// Deps are the engines the server depends on, listed by /readyz and
+	// GET /admin/v1/info ("dependencies"); nil lists none.
+	Deps *deps.Set
 	// Logger receives one line per write and per rejected authentication;
 	// nil discards.
 	Logger *slog.Logger
@@ -104,6 +108,7 @@ type Server struct {
 	status   StatusSource
 	onChange func()
 	ready    func() bool
+	deps     *deps.Set
 	log      *slog.Logger
 	maxBody  int64
 	now      func() time.Time
@@ -132,6 +137,7 @@ func New(cfg Config) *Server {
 		status:        cfg.Status,
 		onChange:      cfg.OnChange,
 		ready:         cfg.Ready,
+		deps:          cfg.Deps,
 		log:           cfg.Logger,
 		maxBody:       cfg.MaxBodyBytes,
 		now:           cfg.Now,
@@ -274,12 +280,10 @@ func (s *Server) livez(w http.ResponseWriter, _ *http.Request) {
 	writeText(w, http.StatusOK, "ok")
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if s.ready != nil && !s.ready() {
-		writeText(w, http.StatusServiceUnavailable, "draining")
-		return
-	}
-	writeText(w, http.StatusOK, "ok")
+// readyz answers /readyz (deps.ServeReadyz): ready until the drain,
+// whatever the dependencies' state.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	deps.ServeReadyz(w, r, []deps.Check{{Name: "ready", OK: s.ready == nil || s.ready(), Fail: "draining"}}, s.deps.States())
 }
 
 func writeText(w http.ResponseWriter, status int, body string) {

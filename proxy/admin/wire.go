@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
@@ -529,7 +530,8 @@ type Info struct {
 	Version    string    `json:"version"`
 	StartedAt  time.Time `json:"started_at"`
 	ServerTime time.Time `json:"server_time"`
-	// StoreRevision is the store-wide revision; 0 when the store cannot tell.
+	// StoreRevision is the store-wide revision; 0 when the store cannot
+	// tell, or cannot be reached (see Dependencies).
 	StoreRevision int64 `json:"store_revision"`
 	// ConfigRevision is the store revision the proxy's routing snapshot was
 	// built from; 0 when unknown. Equal to StoreRevision once every write is
@@ -540,7 +542,15 @@ type Info struct {
 	ConfigErrors []ConfigError `json:"config_errors"`
 	// ResourcesFile is serve's file mode (--resources), when it is on.
 	ResourcesFile *ResourcesFile `json:"resources_file,omitempty"`
+	// Dependencies are the engines the server depends on ("store", and
+	// "redis" when limits are shared), each ok or unreachable since when;
+	// while the store is unreachable the server keeps serving its last
+	// snapshot (Revision). Never null; empty when the server tracks none.
+	Dependencies []Dependency `json:"dependencies"`
 }
+
+// Dependency is one engine the server depends on, as /readyz reports it.
+type Dependency = deps.State
 
 // ResourcesFile is the state of serve's resources file: the last apply
 // that succeeded and the last one that was refused (the file is applied at

@@ -19,6 +19,39 @@ type Registry struct {
 	ring  ring
 	subMu sync.Mutex
 	subs  atomic.Pointer[[]*subscriber]
+
+	sharer atomic.Pointer[Sharer]
+}
+
+// Sharer is told of the cooldowns this registry arms and clears, to share
+// them with other replicas (package proxy/health/sharedcooldown), which
+// apply them with Target.ApplyCooldown and Target.ApplyRecovery. Its
+// methods run on a request's goroutine, outside the target's lock: they
+// must not block.
+type Sharer interface {
+	// Armed: target id's cooldown was (re)armed at armedAt, for reason,
+	// until until.
+	Armed(id, reason string, armedAt, until time.Time)
+	// Recovered: a good answer cleared target id's cooldown, the one armed
+	// at armedAt (or earlier).
+	Recovered(id string, armedAt time.Time)
+}
+
+// SetSharer makes the registry tell s of every cooldown armed and cleared
+// here (not of those applied from s); nil stops it.
+func (r *Registry) SetSharer(s Sharer) {
+	if s == nil {
+		r.sharer.Store(nil)
+		return
+	}
+	r.sharer.Store(&s)
+}
+
+func (r *Registry) share() Sharer {
+	if p := r.sharer.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Option configures a Registry.
@@ -117,6 +150,7 @@ type Target struct {
 	id  string
 
 	until       atomic.Int64  // cooldown end, Unix ns; 0 when none
+	armedAt     atomic.Int64  // when the cooldown was last armed, Unix ns (here or on the replica that shared it)
 	probeAt     atomic.Int64  // when a probe was claimed, Unix ns; 0 when none
 	armed       atomic.Uint64 // how many times a cooldown was (re)armed
 	requests    atomic.Uint64
@@ -224,15 +258,25 @@ func (t *Target) Recover(a Attempt) (recovered bool) {
 		return false
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.armed.Load() != uint64(a) {
+		t.mu.Unlock()
 		return false
 	}
 	recovered = t.until.Load() != 0
+	armedAt := t.armedAt.Load()
+	t.clearLocked()
+	t.mu.Unlock()
+	if sh := t.reg.share(); recovered && sh != nil {
+		sh.Recovered(t.id, time.Unix(0, armedAt))
+	}
+	return recovered
+}
+
+// clearLocked clears the cooldown, its reason and any probe; t.mu held.
+func (t *Target) clearLocked() {
 	t.until.Store(0)
 	t.probeAt.Store(0)
 	t.reason = ""
-	return recovered
 }
 
 // Failed records a failed attempt with its reason and a caller-safe detail.
@@ -244,23 +288,72 @@ func (t *Target) Failed(reason, detail string, cooldown time.Duration) (until ti
 	t.failures.Add(1)
 	now := t.reg.now()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.lastErr = detail
 	t.lastErrAt = now
 	if cooldown <= 0 {
+		t.mu.Unlock()
 		return time.Time{}, false
 	}
-	prev := t.until.Load()
 	until = now.Add(cooldown)
+	entered = t.armLocked(reason, now, until)
+	t.mu.Unlock()
+	if sh := t.reg.share(); sh != nil {
+		sh.Armed(t.id, reason, now, until)
+	}
+	return until, entered
+}
+
+// armLocked arms the cooldown until until, armed at armedAt, for reason,
+// and reports whether the target was not cooling down before; t.mu held.
+// Bumping armed makes answers to attempts sent before it unable to clear
+// it (see Recover).
+func (t *Target) armLocked(reason string, armedAt, until time.Time) (entered bool) {
+	prev := t.until.Load()
 	t.armed.Add(1)
 	t.until.Store(until.UnixNano())
+	if a := armedAt.UnixNano(); a > t.armedAt.Load() {
+		t.armedAt.Store(a)
+	}
 	t.probeAt.Store(0)
 	t.reason = reason
-	entered = prev == 0 || prev <= now.UnixNano()
+	entered = prev == 0 || prev <= t.reg.now().UnixNano()
 	if entered {
 		t.cooldowns.Add(1)
 	}
-	return until, entered
+	return entered
+}
+
+// ApplyCooldown applies a cooldown another replica armed at armedAt, until
+// until, without telling the Sharer. It changes nothing when the target
+// already cools down at least as long, or when until has passed; else it
+// arms the cooldown as Failed does (answers to attempts sent before it
+// cannot clear it) and reports true.
+func (t *Target) ApplyCooldown(reason string, armedAt, until time.Time) bool {
+	if !until.After(t.reg.now()) {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if until.UnixNano() <= t.until.Load() {
+		return false
+	}
+	t.armLocked(reason, armedAt, until)
+	return true
+}
+
+// ApplyRecovery applies another replica's good answer that cleared the
+// cooldown armed there at armedAt, without telling the Sharer. A cooldown
+// armed here after armedAt is newer news than that answer and stays;
+// otherwise the cooldown (or half-open state) is cleared as Recover clears
+// it, and ApplyRecovery reports whether there was one.
+func (t *Target) ApplyRecovery(armedAt time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.until.Load() == 0 || t.armedAt.Load() > armedAt.UnixNano() {
+		return false
+	}
+	t.clearLocked()
+	return true
 }
 
 // Neutral records an attempt that says nothing about the target's health:

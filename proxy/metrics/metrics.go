@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
@@ -71,6 +72,9 @@ type Options struct {
 	Token string
 	// Version is aisix_build_info's version label.
 	Version string
+	// Deps are the dependencies aisix_dependency_up reports, read at
+	// scrape time; nil reports none.
+	Deps *deps.Set
 }
 
 // Metrics holds the gateway's metrics. It implements observe.Observer;
@@ -79,6 +83,7 @@ type Metrics struct {
 	reg      *prometheus.Registry
 	table    *routing.Table
 	state    func(string) string
+	deps     *deps.Set
 	token    [sha256.Size]byte
 	hasToken bool
 
@@ -123,7 +128,7 @@ func New(opts Options) *Metrics {
 	if len(over) == 0 {
 		over = DefaultOverheadBuckets
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), table: opts.Table, state: opts.State}
+	m := &Metrics{reg: prometheus.NewRegistry(), table: opts.Table, state: opts.State, deps: opts.Deps}
 	if opts.Token != "" {
 		m.token, m.hasToken = sha256.Sum256([]byte(opts.Token)), true
 	}
@@ -187,6 +192,7 @@ func New(opts Options) *Metrics {
 			return float64(m.table.ReloadFailures())
 		}),
 		&stateCollector{m: m},
+		&depsCollector{m: m},
 	)
 	for op := range m.overheadBy {
 		m.overheadBy[op] = m.overhead.WithLabelValues(endpointOf(provider.Op(op)))

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
@@ -61,12 +63,14 @@ func newFixture(t testing.TB) *fixture {
 	if err := f.table.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	var set deps.Set
+	set.Register("store", f.table.StoreState)
 	f.m = New(Options{Table: f.table, State: func(id string) string {
 		if s := f.state[id]; s != "" {
 			return s
 		}
 		return "healthy"
-	}, Version: "test"})
+	}, Version: "test", Deps: &set})
 	f.refresh(t)
 	return f
 }
@@ -211,6 +215,7 @@ func TestFamiliesAtStartup(t *testing.T) {
 		"aisix_probes_total", "aisix_target_state", "aisix_tokens_total", "aisix_cost_usd_total", "aisix_config_reloads_total",
 		"aisix_config_reload_failures_total", "aisix_config_errors", "aisix_config_revision", "aisix_config_build_duration_seconds",
 		"aisix_usage_records_dropped_total", "aisix_build_info", "go_goroutines", "process_open_fds",
+		"aisix_dependency_up", "aisix_dependency_since_timestamp_seconds", "aisix_store_last_contact_age_seconds",
 	} {
 		if !have[name] {
 			t.Errorf("family %s missing at start-up", name)
@@ -431,5 +436,39 @@ func TestLimitRejections(t *testing.T) {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("exposition lacks %s", want)
 		}
+	}
+}
+
+// TestDependencyUp: aisix_dependency_up{dependency="store"} is 1 from
+// start-up, 0 once the store stops answering (the snapshot keeps
+// serving), and 1 again when it is back.
+func TestDependencyUp(t *testing.T) {
+	f := newFixture(t)
+	up := func() string {
+		t.Helper()
+		for _, line := range strings.Split(expose(t, f.m), "\n") {
+			if strings.HasPrefix(line, `aisix_dependency_up{dependency="store"} `) {
+				return strings.TrimPrefix(line, `aisix_dependency_up{dependency="store"} `)
+			}
+		}
+		t.Fatal("no aisix_dependency_up for the store")
+		return ""
+	}
+	if got := up(); got != "1" {
+		t.Errorf("at start-up: %s, want 1", got)
+	}
+	f.src.Fail(errors.New("connection refused"))
+	if err := f.table.Reload(context.Background()); err == nil {
+		t.Fatal("reload of a failing store succeeded")
+	}
+	if got := up(); got != "0" {
+		t.Errorf("while the store fails: %s, want 0", got)
+	}
+	f.src.Fail(nil)
+	if err := f.table.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := up(); got != "1" {
+		t.Errorf("after the store is back: %s, want 1", got)
 	}
 }

@@ -624,7 +624,8 @@ func TestTableReload(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if !strings.Contains(logs.String(), "still serving the previous snapshot") || strings.Contains(logs.String(), "sk-one") {
+	if !strings.Contains(logs.String(), "store unreachable; serving the last snapshot") || !strings.Contains(logs.String(), "store reachable again") ||
+		strings.Contains(logs.String(), "sk-one") {
 		t.Errorf("logs:\n%s", logs.String())
 	}
 }

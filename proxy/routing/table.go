@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -28,11 +30,13 @@ type Table struct {
 	buildNS  atomic.Int64
 	failures atomic.Uint64
 
-	mu       sync.Mutex // serialises reloads; guards rr and hooks
-	rr       map[string]*atomic.Uint64
-	hooks    []func(old, cur *Snapshot)
-	lastErr  string
-	watchErr string
+	mu    sync.Mutex // serialises reloads; guards rr and hooks
+	rr    map[string]*atomic.Uint64
+	hooks []func(old, cur *Snapshot)
+	// store is whether the source answers, from every revision probe and
+	// load (Reload, Watch); lastOK is when one last succeeded, in Unix ns.
+	store  *deps.Tracker
+	lastOK atomic.Int64
 }
 
 // NewTable returns a table over src holding an empty snapshot until the
@@ -41,7 +45,7 @@ func NewTable(src storage.Source, logger *slog.Logger, opts ...Option) *Table {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	t := &Table{src: src, logger: logger, opts: newOptions(opts), rr: map[string]*atomic.Uint64{}}
+	t := &Table{src: src, logger: logger, opts: newOptions(opts), rr: map[string]*atomic.Uint64{}, store: deps.NewTracker(nil)}
 	t.opts.auths = newAuthCache()
 	t.snap.Store(build(storage.Dataset{Revision: -1}, nil, t.opts))
 	return t
@@ -59,6 +63,48 @@ func (t *Table) BuildDuration() time.Duration { return time.Duration(t.buildNS.L
 
 // ReloadFailures counts the reloads that could not load the store.
 func (t *Table) ReloadFailures() uint64 { return t.failures.Load() }
+
+// StoreState is the source's state as the table last found it: ok, or
+// unreachable since the first of a run of failed probes and loads, with
+// the revision served meanwhile (the last snapshot). It is the "store"
+// dependency serve registers.
+func (t *Table) StoreState() deps.State {
+	st := t.store.State()
+	st.Revision = t.snap.Load().Revision
+	if !st.OK() {
+		st.Impact = "serving the last snapshot"
+	}
+	return st
+}
+
+// SinceLastLoad is how long ago the source last answered a revision probe
+// or a load (0 before the first).
+func (t *Table) SinceLastLoad() time.Duration {
+	ns := t.lastOK.Load()
+	if ns == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, ns))
+}
+
+// storeFailed records a failed probe or load and logs the loss of the
+// store once per outage (not once per poll).
+func (t *Table) storeFailed(err error) {
+	if t.store.Fail(err) {
+		t.logger.Warn("store unreachable; serving the last snapshot and retrying with backoff",
+			"revision", t.snap.Load().Revision, "err", deps.Redact(err.Error()))
+	}
+}
+
+// storeAnswered records a probe or load that succeeded and logs the
+// store's return once, with how long it was lost.
+func (t *Table) storeAnswered() {
+	t.lastOK.Store(time.Now().UnixNano())
+	if back, downFor := t.store.Succeed(); back {
+		t.logger.Info("store reachable again", "revision", t.snap.Load().Revision,
+			"down_for", downFor.Round(time.Millisecond).String())
+	}
+}
 
 // CallerKeys returns the snapshot's caller keys, in no order. It lives here
 // rather than in snapshot.go only to keep the metrics change to one file.
@@ -91,6 +137,7 @@ func (t *Table) Reload(ctx context.Context) error {
 	// cheap, a full load and build is not (about 40 ms at 11,000 rows).
 	if t.loaded.Load() {
 		if rev, err := t.src.Revision(ctx); err == nil && rev == t.snap.Load().Revision {
+			t.storeAnswered()
 			return nil
 		}
 	}
@@ -98,10 +145,15 @@ func (t *Table) Reload(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("load configuration: %w", err)
 		t.failures.Add(1)
-		t.logFailure(err)
+		if ctx.Err() == nil {
+			t.storeFailed(err)
+		}
 		return err
 	}
 	cur := t.snap.Load()
+	// The store is back only once what it holds is live: a dataset at the
+	// live revision is, and so is one swapped in below.
+	defer t.storeAnswered()
 	if t.loaded.Load() {
 		// Reloads are serialised by mu, so a lower revision is not an
 		// older read finishing late: the store went back (a restored
@@ -119,10 +171,6 @@ func (t *Table) Reload(ctx context.Context) error {
 	t.opts.auths.rotate()
 	t.snap.Store(next)
 	t.loaded.Store(true)
-	if t.lastErr != "" {
-		t.logger.Info("configuration recovered", "revision", next.Revision)
-		t.lastErr = ""
-	}
 	for _, re := range next.configErrs {
 		t.logger.Warn("configuration row not served as stored", "revision", next.Revision,
 			"kind", re.Kind, "id", re.ID, "name", re.Name, "reason", re.Reason)
@@ -134,16 +182,6 @@ func (t *Table) Reload(ctx context.Context) error {
 		fn(cur, next)
 	}
 	return nil
-}
-
-// logFailure logs a failed reload at error level once per distinct error,
-// so a broken store polled every second does not flood the log.
-func (t *Table) logFailure(err error) {
-	if msg := err.Error(); msg != t.lastErr {
-		t.logger.Error("configuration reload failed; still serving the previous snapshot",
-			"revision", t.snap.Load().Revision, "err", err)
-		t.lastErr = msg
-	}
 }
 
 // counter returns the round-robin counter of a routing model, shared by
@@ -165,39 +203,71 @@ func (t *Table) pruneCounters(s *Snapshot) {
 	}
 }
 
+// Backoff of Watch's revision probes while the store is unreachable: the
+// poll interval doubling up to watchMaxBackoff, each wait jittered by
+// ±20% so that replicas that lost a shared store together do not retry
+// in step. watchProbeTimeout bounds one probe.
+const (
+	watchMaxBackoff   = 5 * time.Second
+	watchProbeTimeout = 5 * time.Second
+)
+
 // Watch polls the source's revision every interval and reloads when it
 // differs from the live snapshot's; this is how a running server notices
-// writes made straight to the store by another process. It returns when
-// ctx is done.
+// writes made straight to the store by another process. While the store
+// does not answer it keeps the live snapshot and probes with backoff (see
+// watchMaxBackoff), logging the loss once and the return once
+// (StoreState reports it meanwhile); the first probe that answers
+// reloads if the store moved on. It returns when ctx is done.
 func (t *Table) Watch(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = time.Second
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
+	wait := every
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
-		rev, err := t.src.Revision(ctx)
-		if err != nil {
+		if err := t.probe(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			if msg := err.Error(); msg != t.watchErr {
-				t.logger.Warn("read configuration revision", "err", err)
-				t.watchErr = msg
-			}
+			wait = min(2*wait, watchMaxBackoff)
+			timer.Reset(jitter(wait))
 			continue
 		}
-		t.watchErr = ""
-		if t.loaded.Load() && rev == t.snap.Load().Revision {
-			continue
-		}
-		if err := t.Reload(ctx); err != nil && errors.Is(err, context.Canceled) {
-			return
-		}
+		wait = every
+		timer.Reset(wait)
 	}
+}
+
+// probe reads the source's revision, bounded by watchProbeTimeout, and
+// reloads when it is not the live snapshot's.
+func (t *Table) probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, watchProbeTimeout)
+	rev, err := t.src.Revision(pctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			t.storeFailed(fmt.Errorf("read configuration revision: %w", err))
+		}
+		return err
+	}
+	if t.loaded.Load() && rev == t.snap.Load().Revision {
+		t.storeAnswered()
+		return nil
+	}
+	if err := t.Reload(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// jitter returns d ±20%.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
 }

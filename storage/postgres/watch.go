@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -27,7 +28,8 @@ const watchAppName = "aisix watch"
 // config write notifies when it commits, and reads Revision every poll
 // interval (WithPollInterval, 5 s) as well, so a notification lost with a
 // dropped connection is caught up with. When the connection drops it
-// reconnects with backoff (100 ms doubling to 5 s), polling meanwhile,
+// reconnects with backoff (100 ms doubling to 5 s, jittered), polling
+// meanwhile, logging the loss and the return once each at info level,
 // and reads the revision once listening again. onChange runs on Watch's
 // goroutine, once per revision that is newer than the last it was given
 // (a burst of writes may come as one call with the latest); it is not
@@ -53,18 +55,31 @@ func (s *Store) Watch(ctx context.Context, onChange func(rev int64)) {
 		}
 	}
 	backoff := watchMinBackoff
+	// lost is set from a failed connect or a dropped connection until the
+	// next LISTEN: the listener says so once each way, at info level (the
+	// routing table's probes report the store itself being unreachable).
+	lost := false
 	for ctx.Err() == nil {
 		conn, err := s.listen(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.WarnContext(ctx, "config change listener cannot connect; polling", "error", err, "retry_in", backoff)
+				if !lost {
+					s.log.InfoContext(ctx, "config change listener cannot connect; polling and retrying with backoff", "error", err)
+				} else {
+					s.log.DebugContext(ctx, "config change listener cannot connect", "error", err, "retry_in", backoff)
+				}
 			}
+			lost = true
 			poll()
-			if !sleep(ctx, backoff) {
+			if !sleep(ctx, jitter(backoff)) {
 				return
 			}
 			backoff = min(2*backoff, watchMaxBackoff)
 			continue
+		}
+		if lost {
+			s.log.InfoContext(ctx, "config change listener connected again")
+			lost = false
 		}
 		backoff = watchMinBackoff
 		// Writes made while not listening notified no one.
@@ -74,8 +89,15 @@ func (s *Store) Watch(ctx context.Context, onChange func(rev int64)) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.WarnContext(ctx, "config change listener lost its connection; reconnecting", "error", err)
+		s.log.InfoContext(ctx, "config change listener lost its connection; reconnecting", "error", err)
+		lost = true
 	}
+}
+
+// jitter returns d ±20%, so that replicas that lost a shared database
+// together do not reconnect in step.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
 }
 
 // listen opens Watch's connection and LISTENs on NotifyChannel.

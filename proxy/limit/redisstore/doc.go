@@ -86,6 +86,7 @@
 // (and the slot, after its lease) on its own.
 //
 // SeedSpend differs from Memory's on purpose: it raises the period's spend
-// to at least the seeded figure rather than adding to it, because every
-// replica seeds the same ledger figure at start-up.
+// (in Redis, and in the fallback) to at least the seeded figure rather than
+// adding to it, because every replica seeds the same ledger figure at
+// start-up; RaisesSeed tells a caller to seed the whole figure.
 package redisstore

@@ -206,3 +206,27 @@ func TestFallbackSlowRedis(t *testing.T) {
 		t.Error("Degraded() = false after a timeout")
 	}
 }
+
+// TestSeedRaisesInFallback: the in-process fallback raises a seeded spend
+// as Redis does, so seeding the same figure twice (a reload while degraded)
+// counts it once.
+func TestSeedRaisesInFallback(t *testing.T) {
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, events := degradingStore(t, "127.0.0.1:"+strconv.Itoa(port))
+	k := limit.Key{Scope: limit.ScopeModel, ID: "m"}
+	now := time.Now()
+	st.SeedSpend(k, limit.PeriodMonth, now, 3) // Redis down: falls back
+	wantEvent(t, events, true)
+	st.SeedSpend(k, limit.PeriodMonth, now, 3)
+	st.SeedSpend(k, limit.PeriodMonth, now, 2)
+	if got := st.Status(k, now).SpendMonthUSD; got != 3 {
+		t.Errorf("fallback spend after seeding 3, 3 and 2: %v, want 3", got)
+	}
+	st.SeedSpend(k, limit.PeriodMonth, now, 5)
+	if got := st.Status(k, now).SpendMonthUSD; got != 5 {
+		t.Errorf("fallback spend after seeding 5: %v, want 5", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,7 +72,10 @@ type Store struct {
 	closed   sync.Once
 }
 
-var _ limit.Store = (*Store)(nil)
+var (
+	_ limit.Store   = (*Store)(nil)
+	_ limit.Sweeper = (*Store)(nil)
+)
 
 // New returns a Store on client. The client should be made with
 // ContextTimeoutEnabled and without retries (as Open does), so that the
@@ -101,24 +105,40 @@ func New(client redis.UniversalClient, opts Options) *Store {
 }
 
 // Open connects to the Redis server of url (redis://[user:password@]host:port/db
-// or rediss:// for TLS) with options fit for a Store: context deadlines
-// respected, no retries, dial, read and write timeouts of opts.Timeout. It
-// does not contact the server: a Store on a server that is down starts
-// degraded at its first call.
+// or rediss:// for TLS) with ClientOptions. It does not contact the
+// server: a Store on a server that is down starts degraded at its first
+// call.
 func Open(url string, opts Options) (*Store, error) {
+	ro, err := ClientOptions(url, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	return New(redis.NewClient(ro), opts), nil
+}
+
+// ClientOptions parses url (redis:// or rediss://) into client options fit
+// for a Store: context deadlines respected, no retries, dial, read, write
+// and pool timeouts of timeout (DefaultTimeout when zero), no CLIENT
+// SETINFO. A client made from them may be shared with other users of the
+// same server.
+func ClientOptions(url string, timeout time.Duration) (*redis.Options, error) {
 	ro, err := redis.ParseURL(url)
 	if err != nil {
+		// net/url's errors quote the whole URL, password included.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("parse redis url: %w", err)
 	}
-	t := opts.Timeout
-	if t <= 0 {
-		t = DefaultTimeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
 	}
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
-	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, t, t
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = timeout, timeout, timeout, timeout
 	ro.DisableIdentity = true
-	return New(redis.NewClient(ro), opts), nil
+	return ro, nil
 }
 
 // Close stops the health checker and closes the client.
@@ -461,15 +481,20 @@ func (s *Store) settleCall(a *limit.Admission, h *handle, now time.Time, tokens 
 			spendTTL(limit.PeriodDay, now), spendTTL(limit.PeriodWeek, now), spendTTL(limit.PeriodMonth, now)}}
 }
 
-// SeedSpend implements limit.Store. In Redis, unlike in memory, the seed
-// raises the period's spend to at least usd rather than adding to it:
-// every replica seeds the same figure from the shared ledger at start-up,
-// and it must count once. The in-process fallback is seeded too.
+// SeedSpend implements limit.Store. Unlike Memory's, it raises the
+// period's spend to at least usd rather than adding to it (see
+// RaisesSeed): every replica seeds the same figure from the shared ledger
+// at start-up, and it must count once. The in-process fallback is raised
+// the same way.
 func (s *Store) SeedSpend(key limit.Key, p limit.Period, start time.Time, usd float64) {
 	if !p.Valid() || usd <= 0 {
 		return
 	}
-	s.mem.SeedSpend(key, p, start, usd)
+	// The fallback raises to at least usd too, so that SeedSpend means
+	// the same whichever side answers.
+	if have := s.mem.Status(key, limit.PeriodStart(p, start)).Spend(p); usd > have {
+		s.mem.SeedSpend(key, p, start, usd-have)
+	}
 	if s.degraded.Load() {
 		return
 	}
@@ -482,6 +507,16 @@ func (s *Store) SeedSpend(key limit.Key, p limit.Period, start time.Time, usd fl
 		s.fail(err)
 	}
 }
+
+// Sweep implements limit.Sweeper for the in-process fallback: the state
+// it counted while Redis was down is dropped once idle. Redis's keys
+// expire on their own.
+func (s *Store) Sweep(now time.Time) int { return s.mem.Sweep(now) }
+
+// RaisesSeed reports that SeedSpend raises the spend to at least the
+// seeded figure instead of adding it: a caller seeds the ledger's whole
+// figure for the period, not its difference from Status.
+func (s *Store) RaisesSeed() bool { return true }
 
 // Status implements limit.Store: Redis's figures, or the in-process
 // store's while degraded.

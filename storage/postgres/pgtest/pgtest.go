@@ -264,6 +264,22 @@ func (s *Server) Stop() error {
 	return errors.Join(err, os.RemoveAll(s.dir))
 }
 
+// Halt stops the server (pg_ctl stop -m fast: what was committed is kept)
+// and keeps its directory and port, for Restart: a test that takes the
+// database away from a running aisix. Use a server of the test's own
+// (Start), not Shared's, which other tests are using.
+func (s *Server) Halt() error {
+	out, err := s.command(filepath.Join(s.bin, "pg_ctl"), "stop", "-m", "fast", "-w", "-D", s.data()).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Restart starts a halted server again, on the same port and data
+// directory, and waits until it accepts connections.
+func (s *Server) Restart(ctx context.Context) error { return s.start(ctx) }
+
 // The test binary's server, started by Main.
 var (
 	mu       sync.Mutex
