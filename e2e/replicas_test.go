@@ -20,9 +20,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aisix/aisix/proxy/limit/redisstore/redistest"
 	"github.com/aisix/aisix/storage/postgres/pgtest"
 )
 
@@ -350,6 +352,143 @@ func (g *gateway) waitReadyDetail(t testing.TB, want string, bound time.Duration
 		}
 		time.Sleep(20 * time.Millisecond) // polling another process
 	}
+}
+
+func TestReplicasWithRedis(t *testing.T) {
+	pg, url := startPostgres(t)
+	rd := redistest.New(t)
+	var broken atomic.Bool
+	primary := newUpstream(t, "primary", "", func(w http.ResponseWriter, c *upstreamCall) {
+		if broken.Load() {
+			writeOpenAIError(w, http.StatusInternalServerError, "The server had an error while processing your request.", "server_error", nil, nil)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(completion("hello from the primary"))
+	})
+	secondary := newUpstream(t, "secondary", "", func(w http.ResponseWriter, c *upstreamCall) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(completion("hello from the secondary"))
+	})
+	replicas := make([]*gateway, 3)
+	for i := range replicas {
+		replicas[i] = startGateway(t, serveOptions{db: url, args: []string{"--redis", rd.URL()}})
+	}
+	one := replicas[0]
+	setupTutorial(t, one, primary.base, secondary.base, fastTimeouts)
+	for _, g := range replicas {
+		g.waitKey(t, callerKey, time.Now(), 10*time.Second)
+	}
+
+	t.Run("shared rpm is exact", func(t *testing.T) {
+		createLimitedKey(t, replicas, "sk-shared-rpm", 60)
+		ok, limited := burst(t, replicas, "sk-shared-rpm", 300, 8)
+		t.Logf("rpm 60 over 3 replicas, 300 concurrent requests: %d ok, %d limited (per replica ok: %v)", total(ok), total(limited), ok)
+		if total(ok) != 60 || total(limited) != 240 {
+			t.Fatalf("%d ok and %d limited, want exactly 60 and 240", total(ok), total(limited))
+		}
+	})
+
+	t.Run("a cooldown found by one replica is skipped by the others", func(t *testing.T) {
+		broken.Store(true)
+		if by := chatOK(t, one, callerKey); by != "gpt-4o-secondary" {
+			t.Fatalf("replica 1 with a broken primary: served by %q", by)
+		}
+		found := time.Now()
+		if st := one.status(t, "gpt-4o-primary").Status; st != "cooldown" {
+			t.Fatalf("replica 1: primary is %q after failing, want cooldown", st)
+		}
+		for _, g := range replicas[1:] {
+			for g.status(t, "gpt-4o-primary").Status != "cooldown" {
+				if time.Since(found) > 10*time.Second {
+					t.Fatalf("replica %s never saw the primary's cooldown", g.proxy)
+				}
+				time.Sleep(5 * time.Millisecond) // polling another process
+			}
+			t.Logf("replica %s sees the cooldown %v after replica 1 entered it", g.proxy, time.Since(found))
+		}
+		hits := primary.hits.Load()
+		for _, g := range replicas[1:] {
+			if by := chatOK(t, g, callerKey); by != "gpt-4o-secondary" {
+				t.Fatalf("replica %s: served by %q, want the secondary", g.proxy, by)
+			}
+		}
+		if n := primary.hits.Load() - hits; n != 0 {
+			t.Fatalf("replicas 2 and 3 sent %d requests to the primary another replica had cooled down", n)
+		}
+		broken.Store(false)
+	})
+
+	t.Run("Redis down: per-replica limits, then shared again", func(t *testing.T) {
+		createLimitedKey(t, replicas, "sk-redis-down", 5)
+		if err := rd.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range replicas {
+			g.waitReadyDetail(t, "redis", 10*time.Second)
+		}
+		ok, limited := burst(t, replicas, "sk-redis-down", 30, 2)
+		t.Logf("Redis down, rpm 5, 10 requests per replica: ok per replica %v, %d limited", ok, total(limited))
+		for _, g := range replicas {
+			if ok[g] != 5 {
+				t.Errorf("replica %s let %d through with Redis down, want its own 5", g.proxy, ok[g])
+			}
+		}
+		for _, g := range replicas {
+			chatOK(t, g, callerKey) // no limit: always served
+		}
+		if err := rd.Restart(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range replicas {
+			lag := g.waitReadyDetail(t, "[+]redis", 30*time.Second)
+			t.Logf("replica %s shares again %v after Redis restarted", g.proxy, lag)
+		}
+		createLimitedKey(t, replicas, "sk-redis-back", 30)
+		ok, limited = burst(t, replicas, "sk-redis-back", 90, 4)
+		if total(ok) != 30 {
+			t.Fatalf("after Redis returned: %d ok, %d limited, want exactly 30 ok", total(ok), total(limited))
+		}
+	})
+
+	t.Run("PostgreSQL down: every replica serves its last snapshot, then catches up", func(t *testing.T) {
+		if err := pg.Halt(); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range replicas {
+			g.waitReadyDetail(t, "store", 30*time.Second)
+			chatOK(t, g, callerKey)
+		}
+		if err := pg.Restart(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		restarted := time.Now()
+		// The first write after the restart (replica 1's pool reconnects).
+		var id string
+		for {
+			code, data := one.adminDo(t, http.MethodPost, "/admin/v1/apikeys", map[string]any{
+				"key_hash": sha256Hex("sk-after-pg-restart"), "allowed_models": []string{"chat-prod"},
+			})
+			if code == http.StatusCreated {
+				var e map[string]any
+				_ = json.Unmarshal(data, &e)
+				id, _ = e["id"].(string)
+				break
+			}
+			if time.Since(restarted) > 30*time.Second {
+				t.Fatalf("replica 1 cannot write 30 s after PostgreSQL restarted: %d %s", code, data)
+			}
+			time.Sleep(50 * time.Millisecond) // polling another process
+		}
+		if id == "" {
+			t.Fatal("no id for the key written after the restart")
+		}
+		for _, g := range replicas {
+			lag := g.waitKey(t, "sk-after-pg-restart", restarted, 30*time.Second)
+			t.Logf("replica %s serves a write made after PostgreSQL restarted %v after the restart", g.proxy, lag)
+			chatOK(t, g, "sk-after-pg-restart")
+		}
+	})
 }
 
 // metricValue reads one unlabelled sample from the replica's /metrics.
