@@ -71,6 +71,9 @@ type serveOptions struct {
 	config string
 	// args are extra serve flags.
 	args []string
+	// env are extra environment variables (NAME=value) of serve and of
+	// the CLI commands run on its database.
+	env []string
 }
 
 // startGateway starts `aisix serve` and waits until both listeners answer
@@ -94,6 +97,7 @@ func startGateway(t testing.TB, opts serveOptions) *gateway {
 	if tmp := os.Getenv("TMPDIR"); tmp != "" {
 		g.env = append(g.env, "TMPDIR="+tmp)
 	}
+	g.env = append(g.env, opts.env...)
 	g.args = append([]string{"serve", "--db", g.db, "--drain-timeout", "2s"}, opts.args...)
 	if opts.config != "" {
 		cfg := filepath.Join(dir, "aisix.yaml")

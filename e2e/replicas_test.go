@@ -48,6 +48,10 @@ func startPostgres(t *testing.T) (*pgtest.Server, string) {
 	return srv, url
 }
 
+// replicaEnv is what every replica (and the CLI on their database) is
+// given: a shared PostgreSQL holds provider secrets only encrypted.
+var replicaEnv = []string{"AISIX_SECRET_KEY=" + strings.Repeat("5e", 32)}
+
 // models lists the aliases GET /v1/models gives key, with the status.
 func (g *gateway) models(ctx context.Context, key string) (int, []string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.proxy+"/v1/models", nil)
@@ -126,7 +130,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	})
 	replicas := make([]*gateway, 3)
 	for i := range replicas {
-		replicas[i] = startGateway(t, serveOptions{db: url})
+		replicas[i] = startGateway(t, serveOptions{db: url, env: replicaEnv})
 	}
 	one := replicas[0]
 	setupTutorial(t, one, primary.base, secondary.base, fastTimeouts)
@@ -305,6 +309,15 @@ func burst(t *testing.T, replicas []*gateway, key string, n, conc int) (ok, limi
 	return ok, limited
 }
 
+// perReplica lists m's counts in the replicas' order.
+func perReplica(replicas []*gateway, m map[*gateway]int) []int {
+	out := make([]int, len(replicas))
+	for i, g := range replicas {
+		out[i] = m[g]
+	}
+	return out
+}
+
 func total(m map[*gateway]int) (n int) {
 	for _, v := range m {
 		n += v
@@ -372,7 +385,7 @@ func TestReplicasWithRedis(t *testing.T) {
 	})
 	replicas := make([]*gateway, 3)
 	for i := range replicas {
-		replicas[i] = startGateway(t, serveOptions{db: url, args: []string{"--redis", rd.URL()}})
+		replicas[i] = startGateway(t, serveOptions{db: url, env: replicaEnv, args: []string{"--redis", rd.URL()}})
 	}
 	one := replicas[0]
 	setupTutorial(t, one, primary.base, secondary.base, fastTimeouts)
@@ -383,7 +396,7 @@ func TestReplicasWithRedis(t *testing.T) {
 	t.Run("shared rpm is exact", func(t *testing.T) {
 		createLimitedKey(t, replicas, "sk-shared-rpm", 60)
 		ok, limited := burst(t, replicas, "sk-shared-rpm", 300, 8)
-		t.Logf("rpm 60 over 3 replicas, 300 concurrent requests: %d ok, %d limited (per replica ok: %v)", total(ok), total(limited), ok)
+		t.Logf("rpm 60 over 3 replicas, 300 concurrent requests: %d ok, %d limited (ok per replica: %v)", total(ok), total(limited), perReplica(replicas, ok))
 		if total(ok) != 60 || total(limited) != 240 {
 			t.Fatalf("%d ok and %d limited, want exactly 60 and 240", total(ok), total(limited))
 		}
@@ -425,10 +438,10 @@ func TestReplicasWithRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, g := range replicas {
-			g.waitReadyDetail(t, "redis", 10*time.Second)
+			g.waitReadyDetail(t, "[-]redis", 10*time.Second)
 		}
 		ok, limited := burst(t, replicas, "sk-redis-down", 30, 2)
-		t.Logf("Redis down, rpm 5, 10 requests per replica: ok per replica %v, %d limited", ok, total(limited))
+		t.Logf("Redis down, rpm 5, 10 requests per replica: ok per replica %v, %d limited", perReplica(replicas, ok), total(limited))
 		for _, g := range replicas {
 			if ok[g] != 5 {
 				t.Errorf("replica %s let %d through with Redis down, want its own 5", g.proxy, ok[g])
@@ -456,7 +469,7 @@ func TestReplicasWithRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, g := range replicas {
-			g.waitReadyDetail(t, "store", 30*time.Second)
+			g.waitReadyDetail(t, "[-]store", 30*time.Second)
 			chatOK(t, g, callerKey)
 		}
 		if err := pg.Restart(context.Background()); err != nil {
