@@ -231,29 +231,36 @@ func TestReplicasOnPostgres(t *testing.T) {
 				chatOK(t, g, key)
 			}
 		}
-		var rep usageReport
-		deadline := time.Now().Add(20 * time.Second) // each replica writes within about a second
-		for {
-			rep = usageReport{}
-			out := one.run(t, "usage", "-o", "json", "--by", "key")
-			if err := json.Unmarshal([]byte(out), &rep); err != nil {
-				t.Fatalf("aisix usage -o json: %v\n%s", err, out)
-			}
-			var got int64
-			for _, r := range rep.Rows {
-				if r.KeyID == id {
-					got = r.Successes
-				}
-			}
-			if got == 6 {
-				break
-			}
-			if got > 6 || time.Now().After(deadline) {
-				t.Fatalf("the ledger has %d successes for the key, want 6 (2 per replica): %+v", got, rep.Rows)
-			}
-			time.Sleep(50 * time.Millisecond) // polling the ledger another process writes
-		}
+		waitUsage(t, one, id, 6, 20*time.Second)
 	})
+}
+
+// waitUsage polls `aisix usage` until the caller key id has want
+// successes in the ledger, and fails the test if it gets more or bound
+// passes first.
+func waitUsage(t *testing.T, g *gateway, id string, want int64, bound time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		var rep usageReport
+		out := g.run(t, "usage", "-o", "json", "--by", "key")
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("aisix usage -o json: %v\n%s", err, out)
+		}
+		var got int64
+		for _, r := range rep.Rows {
+			if r.KeyID == id {
+				got = r.Successes
+			}
+		}
+		if got == want {
+			return
+		}
+		if got > want || time.Now().After(deadline) {
+			t.Fatalf("the ledger has %d successes for key %s, want %d: %+v", got, id, want, rep.Rows)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the ledger other processes write
+	}
 }
 
 // command is an aisix CLI command in local mode on the gateway's database.
@@ -465,12 +472,30 @@ func TestReplicasWithRedis(t *testing.T) {
 	})
 
 	t.Run("PostgreSQL down: every replica serves its last snapshot, then catches up", func(t *testing.T) {
+		const outageKey = "sk-during-the-outage"
+		outageID := one.createCallerKey(t, outageKey, "chat-prod")
+		for _, g := range replicas {
+			g.waitKey(t, outageKey, time.Now(), 10*time.Second)
+		}
 		if err := pg.Halt(); err != nil {
 			t.Fatal(err)
 		}
 		for _, g := range replicas {
 			g.waitReadyDetail(t, "[-]store", 30*time.Second)
-			chatOK(t, g, callerKey)
+			for range 2 {
+				chatOK(t, g, outageKey)
+			}
+		}
+		// Each replica's ledger has tried to write them, been refused, and
+		// keeps them.
+		for _, g := range replicas {
+			deadline := time.Now().Add(30 * time.Second)
+			for metricValue(t, g, "aisix_usage_records_backlog") < 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("replica %s: the usage ledger never kept the records the database refused", g.proxy)
+				}
+				time.Sleep(20 * time.Millisecond) // polling another process
+			}
 		}
 		if err := pg.Restart(context.Background()); err != nil {
 			t.Fatal(err)
@@ -501,6 +526,9 @@ func TestReplicasWithRedis(t *testing.T) {
 			t.Logf("replica %s serves a write made after PostgreSQL restarted %v after the restart", g.proxy, lag)
 			chatOK(t, g, "sk-after-pg-restart")
 		}
+		// The usage of the requests served while the database was away
+		// was kept and written when it returned.
+		waitUsage(t, one, outageID, 6, 30*time.Second)
 	})
 }
 

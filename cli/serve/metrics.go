@@ -13,6 +13,7 @@ import (
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/metrics"
 	"github.com/aisix/aisix/proxy/routing"
+	"github.com/aisix/aisix/proxy/usage"
 )
 
 // metricsServer is the Prometheus metrics of one serve and their own
@@ -24,7 +25,12 @@ type metricsServer struct {
 	srv  *http.Server
 }
 
-func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *health.Registry, dependencies *deps.Set, version string, dropped func() uint64, logger *slog.Logger) *metricsServer {
+func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *health.Registry, dependencies *deps.Set, version string, ledger *usage.Ledger, logger *slog.Logger) *metricsServer {
+	var dropped func() uint64
+	var backlog func() int
+	if ledger != nil { // nil: usage.ledger is off
+		dropped, backlog = ledger.Dropped, ledger.Backlog
+	}
 	m := metrics.New(metrics.Options{
 		Table:           table,
 		Deps:            dependencies,
@@ -34,6 +40,7 @@ func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *heal
 		Token:           cfg.Token,
 		Version:         version,
 		UsageDropped:    dropped,
+		UsageBacklog:    backlog,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())

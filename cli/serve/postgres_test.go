@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -54,19 +53,7 @@ func TestServeOnPostgres(t *testing.T) {
 		r := replica{proxy: freeAddr(t), admin: freeAddr(t)}
 		c.ProxyAddr, c.AdminAddr = r.proxy, r.admin
 		c.Metrics.Addr = ""
-		logs := &syncBuffer{ch: make(chan struct{}, 1)}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- Run(ctx, c, logs, "test") }()
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Error("serve did not stop")
-			}
-		})
-		logs.waitFor(t, `"msg":"aisix started"`)
+		logs := startServe(t, c)
 		return r, logs
 	}
 	r1, logs := start()

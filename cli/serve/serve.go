@@ -163,7 +163,6 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	// costs the SQLite writes (about 10 µs of CPU a record), so
 	// usage.ledger: false turns it off; metrics still count the tokens.
 	var ledger *usage.Ledger
-	dropped := func() uint64 { return 0 }
 	if cfg.UsageLedger {
 		retention := cfg.UsageRetention
 		if retention == 0 {
@@ -177,11 +176,10 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 				logger.Error("flush usage ledger", "err", err, "dropped_total", ledger.Dropped())
 			}
 		}()
-		dropped = ledger.Dropped
 	}
 	// Prometheus metrics observe every proxied request beside the ledger,
-	// and report its drops.
-	mets := newMetricsServer(cfg.Metrics, table, reg, dependencies, version, dropped, logger.With("component", "metrics"))
+	// and report its drops and backlog.
+	mets := newMetricsServer(cfg.Metrics, table, reg, dependencies, version, ledger, logger.With("component", "metrics"))
 	observers := observe.Multi{mets}
 	if ledger != nil {
 		observers = append(observers, ledger)

@@ -64,6 +64,9 @@ type Options struct {
 	// UsageDropped returns how many usage records the usage ledger
 	// dropped (its queue was full), read at scrape time. nil reads 0.
 	UsageDropped func() uint64
+	// UsageBacklog returns how many usage records the ledger keeps to
+	// write again because the store refused them; nil reports 0.
+	UsageBacklog func() int
 	// LatencyBuckets and OverheadBuckets replace the default histogram
 	// buckets, in seconds (ascending).
 	LatencyBuckets  []float64
@@ -183,6 +186,13 @@ func New(opts Options) *Metrics {
 				return 0
 			}
 			return float64(opts.UsageDropped())
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "usage_records_backlog",
+			Help: "Usage records kept to write again because the store refused them (its database is away)."}, func() float64 {
+			if opts.UsageBacklog == nil {
+				return 0
+			}
+			return float64(opts.UsageBacklog())
 		}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "config_reload_failures_total",
 			Help: "Configuration reloads that could not read the store (the previous snapshot kept serving)."}, func() float64 {

@@ -214,7 +214,7 @@ func TestFamiliesAtStartup(t *testing.T) {
 		"aisix_upstream_time_to_first_token_seconds", "aisix_failovers_total", "aisix_retries_total", "aisix_cooldowns_total",
 		"aisix_probes_total", "aisix_target_state", "aisix_tokens_total", "aisix_cost_usd_total", "aisix_config_reloads_total",
 		"aisix_config_reload_failures_total", "aisix_config_errors", "aisix_config_revision", "aisix_config_build_duration_seconds",
-		"aisix_usage_records_dropped_total", "aisix_build_info", "go_goroutines", "process_open_fds",
+		"aisix_usage_records_dropped_total", "aisix_usage_records_backlog", "aisix_build_info", "go_goroutines", "process_open_fds",
 		"aisix_dependency_up", "aisix_dependency_since_timestamp_seconds", "aisix_store_last_contact_age_seconds",
 	} {
 		if !have[name] {

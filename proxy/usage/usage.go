@@ -9,6 +9,13 @@
 // warning at most once per interval. One background writer drains the
 // queues in bounded batches into the store; another goroutine prunes
 // records older than the retention. Close flushes what is queued.
+//
+// A store that refuses writes (its database is away) loses nothing at
+// first: the writer keeps the refused records, and those that arrive
+// meanwhile, in a bounded backlog (MaxBacklog; beyond it the oldest are
+// dropped and counted), tries again once per FlushInterval, and writes
+// the backlog, oldest first, when the store takes writes again. One line
+// is logged when writes start failing and one when they succeed again.
 package usage
 
 import (
@@ -33,6 +40,9 @@ const (
 	DefaultRetention       = 30 * 24 * time.Hour
 	DefaultPruneInterval   = time.Hour
 	DefaultDropLogInterval = time.Minute
+	// DefaultMaxBacklog keeps about a minute of records at 1,500 attempts
+	// a second (some 30 MB) while the store is away.
+	DefaultMaxBacklog = 100_000
 )
 
 // maxShards caps the number of queues.
@@ -62,6 +72,9 @@ type Options struct {
 	// DropLogInterval is the least time between two warnings about
 	// dropped records.
 	DropLogInterval time.Duration
+	// MaxBacklog caps the records kept to write again while the store
+	// refuses writes; beyond it the oldest are dropped.
+	MaxBacklog int
 	// Now is the clock of the pruner; nil is time.Now.
 	Now func() time.Time
 }
@@ -95,6 +108,15 @@ type Ledger struct {
 	once   sync.Once
 	// finalCtx is the context of the last flush, set by Close.
 	finalCtx atomic.Pointer[context.Context]
+
+	// The writer goroutine's own: the records the store refused, kept to
+	// write again (at most maxBacklog), when writes began to fail (zero
+	// while they succeed) and when they were last tried.
+	backlog    []storage.UsageRecord
+	maxBacklog int
+	failing    time.Time
+	lastTry    time.Time
+	backlogLen atomic.Int64
 }
 
 var _ observe.Observer = (*Ledger)(nil)
@@ -127,6 +149,9 @@ func New(opts Options) *Ledger {
 	if opts.DropLogInterval <= 0 {
 		opts.DropLogInterval = DefaultDropLogInterval
 	}
+	if opts.MaxBacklog <= 0 {
+		opts.MaxBacklog = DefaultMaxBacklog
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -140,7 +165,7 @@ func New(opts Options) *Ledger {
 		high: max(per/2, 1), wake: make(chan struct{}, 1),
 		batch: opts.BatchSize, every: opts.FlushInterval,
 		retention: opts.Retention, pruneEvery: opts.PruneInterval, dropLogEvery: opts.DropLogInterval,
-		now:  opts.Now,
+		now: opts.Now, maxBacklog: opts.MaxBacklog,
 		quit: make(chan struct{}), done: make(chan struct{}), pruned: make(chan struct{}),
 	}
 	for i := range l.shards {
@@ -201,8 +226,13 @@ func (l *Ledger) Attempt(a *observe.Attempt) {
 func (l *Ledger) Request(*observe.Request) {}
 
 // Dropped is the number of records dropped so far: queue full, Close
-// already called, or a store write that failed.
+// already called, the backlog over MaxBacklog, or the store still refusing
+// writes at Close.
 func (l *Ledger) Dropped() uint64 { return l.dropped.Load() }
+
+// Backlog is the number of records kept to write again because the store
+// refused them.
+func (l *Ledger) Backlog() int { return int(l.backlogLen.Load()) }
 
 // Written is the number of records stored so far.
 func (l *Ledger) Written() uint64 { return l.written.Load() }
@@ -257,6 +287,11 @@ func (l *Ledger) writeLoop() {
 		case <-l.quit:
 			ctx := *l.finalCtx.Load()
 			l.drain(ctx, buf)
+			if n := len(l.backlog); n > 0 {
+				l.dropped.Add(uint64(n))
+				l.log.Error("usage ledger: the store still refuses writes at shutdown; records lost", "records", n)
+				l.setBacklog(nil)
+			}
 			l.warnDrops(&lastDrops, &lastWarn, true)
 			return
 		}
@@ -265,8 +300,20 @@ func (l *Ledger) writeLoop() {
 	}
 }
 
-// drain writes everything queued, in batches of at most BatchSize.
+// drain writes everything queued, in batches of at most BatchSize; while
+// the store refuses writes it keeps them in the backlog instead, and tries
+// the store again at most once per FlushInterval.
 func (l *Ledger) drain(ctx context.Context, buf []storage.UsageRecord) {
+	if !l.failing.IsZero() {
+		if time.Since(l.lastTry) < l.every && ctx == l.ctx {
+			l.queueToBacklog()
+			return
+		}
+		if !l.writeBacklog(ctx) {
+			l.queueToBacklog()
+			return
+		}
+	}
 	for {
 		buf = buf[:0]
 		for _, ch := range l.shards {
@@ -283,36 +330,106 @@ func (l *Ledger) drain(ctx context.Context, buf []storage.UsageRecord) {
 		if len(buf) == 0 {
 			return
 		}
-		l.write(ctx, buf)
+		if err := l.write(ctx, buf); err != nil {
+			l.keep(buf)
+			l.queueToBacklog()
+			return
+		}
+		// Drop the references the batch holds (strings of old snapshots).
+		clear(buf)
 		if len(buf) < cap(buf) {
 			return
 		}
 	}
 }
 
-// write stores one batch; a batch the store refuses is lost, counted and
-// logged.
-func (l *Ledger) write(ctx context.Context, buf []storage.UsageRecord) {
+// writeBacklog writes the backlog, oldest first, and reports whether all
+// of it is written; the first refusal stops it.
+func (l *Ledger) writeBacklog(ctx context.Context) bool {
+	written := 0
+	for len(l.backlog) > 0 {
+		chunk := l.backlog[:min(l.batch, len(l.backlog))]
+		if err := l.write(ctx, chunk); err != nil {
+			l.setBacklog(l.backlog)
+			return false
+		}
+		written += len(chunk)
+		clear(chunk)
+		l.backlog = l.backlog[len(chunk):]
+	}
+	l.setBacklog(nil)
+	l.log.Info("usage ledger: the store takes writes again; the records kept meanwhile are written",
+		"records", written, "failed_for", time.Since(l.failing).Round(time.Millisecond).String())
+	l.failing = time.Time{}
+	return true
+}
+
+// queueToBacklog moves every queued record to the backlog (the store is
+// refusing writes), so the queues keep room for new attempts.
+func (l *Ledger) queueToBacklog() {
+	for _, ch := range l.shards {
+	shard:
+		for {
+			select {
+			case r := <-ch:
+				l.backlog = append(l.backlog, r)
+			default:
+				break shard
+			}
+		}
+	}
+	l.setBacklog(l.backlog)
+}
+
+// keep adds a batch the store refused to the backlog.
+func (l *Ledger) keep(recs []storage.UsageRecord) {
+	l.backlog = append(l.backlog, recs...)
+	clear(recs)
+	l.setBacklog(l.backlog)
+}
+
+// setBacklog stores b as the backlog, dropping (and counting) its oldest
+// records beyond maxBacklog.
+func (l *Ledger) setBacklog(b []storage.UsageRecord) {
+	if over := len(b) - l.maxBacklog; over > 0 {
+		l.dropped.Add(uint64(over))
+		b = append([]storage.UsageRecord(nil), b[over:]...)
+	}
+	l.backlog = b
+	l.backlogLen.Store(int64(len(b)))
+}
+
+// write stores one batch. A batch the store refuses is the caller's to
+// keep (the error is returned, and logged when writes begin to fail); one
+// that cannot be written because ctx ended, or that made the store panic,
+// is lost and counted, and nil is returned.
+func (l *Ledger) write(ctx context.Context, buf []storage.UsageRecord) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			l.dropped.Add(uint64(len(buf)))
 			l.log.Error("usage ledger: store write panicked", "panic", fmt.Sprint(p), "records", len(buf))
+			err = nil
 		}
 	}()
 	if err := ctx.Err(); err != nil {
 		l.dropped.Add(uint64(len(buf)))
-		return
+		return nil
 	}
+	l.lastTry = time.Now()
 	if err := l.store.AppendUsage(ctx, buf); err != nil {
-		l.dropped.Add(uint64(len(buf)))
-		if !errors.Is(err, context.Canceled) {
-			l.log.Error("usage ledger: store write failed; records lost", "err", err, "records", len(buf))
+		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+			l.dropped.Add(uint64(len(buf)))
+			return nil
 		}
-		return
+		if l.failing.IsZero() {
+			l.failing = time.Now()
+			l.log.Error("usage ledger: store write failed; keeping the records to write again",
+				"err", err, "records", len(buf), "max_backlog", l.maxBacklog)
+		}
+		return err
 	}
 	l.written.Add(uint64(len(buf)))
-	// Drop the references the batch holds (strings of old snapshots).
-	clear(buf)
+	return nil
 }
 
 // warnDrops logs the records dropped since the last warning, at most once

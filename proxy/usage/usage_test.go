@@ -29,6 +29,21 @@ type memStore struct {
 	gate    chan struct{}
 	entered chan struct{}
 	fail    error
+	calls   int
+}
+
+// setFail makes AppendUsage fail with err (nil: succeed again).
+func (m *memStore) setFail(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fail = err
+}
+
+// callCount is the number of AppendUsage calls so far.
+func (m *memStore) callCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls
 }
 
 func (m *memStore) AppendUsage(ctx context.Context, recs []storage.UsageRecord) error {
@@ -43,11 +58,12 @@ func (m *memStore) AppendUsage(ctx context.Context, recs []storage.UsageRecord) 
 			return ctx.Err()
 		}
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
 	if m.fail != nil {
 		return m.fail
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.records = append(m.records, recs...)
 	return nil
 }
@@ -197,6 +213,101 @@ func TestStoreFailure(t *testing.T) {
 	}
 	if l.Dropped() != 10 || l.Written() != 0 || !strings.Contains(logs.String(), "disk full") {
 		t.Errorf("dropped %d written %d, log:\n%s", l.Dropped(), l.Written(), logs.String())
+	}
+}
+
+// TestStoreOutageKeepsRecords: while the store refuses writes (its
+// database is away) the records are kept, not dropped, the store is tried
+// again about once per flush interval, and when it takes writes again every
+// record is written; the outage is logged once each way.
+func TestStoreOutageKeepsRecords(t *testing.T) {
+	st := &memStore{}
+	st.setFail(errors.New("dial tcp 127.0.0.1:5432: connect: connection refused"))
+	var logs syncLog
+	l := usage.New(usage.Options{Store: st, Logger: slog.New(slog.NewTextHandler(&logs, nil)), FlushInterval: 5 * time.Millisecond})
+	for i := range 300 {
+		l.Attempt(attempt(i))
+	}
+	waitUntil(t, "the records kept in the backlog", func() bool { return l.Backlog() == 300 })
+	calls := st.callCount()
+	waitUntil(t, "a second try of the store", func() bool { return st.callCount() > calls })
+	for i := range 300 {
+		l.Attempt(attempt(300 + i))
+	}
+	st.setFail(nil)
+	waitUntil(t, "every record written", func() bool { return st.len() == 600 })
+	if err := l.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Dropped() != 0 || l.Written() != 600 || l.Backlog() != 0 {
+		t.Errorf("dropped %d, written %d, backlog %d; want 0, 600, 0", l.Dropped(), l.Written(), l.Backlog())
+	}
+	st.mu.Lock()
+	seen := map[string]bool{}
+	for _, r := range st.records {
+		seen[r.CallID] = true
+	}
+	st.mu.Unlock()
+	if len(seen) != 600 {
+		t.Errorf("%d distinct records written, want 600 (none lost, none twice)", len(seen))
+	}
+	out := logs.String()
+	if n := strings.Count(out, "store write failed"); n != 1 {
+		t.Errorf("the failure logged %d times, want once:\n%s", n, out)
+	}
+	if n := strings.Count(out, "takes writes again"); n != 1 || !strings.Contains(out, "records=") {
+		t.Errorf("the return logged %d times, want once:\n%s", n, out)
+	}
+}
+
+// TestBacklogBound: a backlog past MaxBacklog drops its oldest records and
+// counts them.
+func TestBacklogBound(t *testing.T) {
+	st := &memStore{}
+	st.setFail(errors.New("connection refused"))
+	l := usage.New(usage.Options{Store: st, FlushInterval: 5 * time.Millisecond, MaxBacklog: 50})
+	for i := range 80 {
+		l.Attempt(attempt(i))
+	}
+	waitUntil(t, "the backlog full", func() bool { return l.Backlog() == 50 && l.Dropped() == 30 })
+	st.setFail(nil)
+	waitUntil(t, "the backlog written", func() bool { return st.len() == 50 })
+	if err := l.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Dropped() != 30 || l.Written() != 50 {
+		t.Errorf("dropped %d, written %d; want 30 and 50", l.Dropped(), l.Written())
+	}
+}
+
+// syncLog is a log buffer safe to read while the writer logs.
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitUntil polls cond (the ledger's writer is another goroutine) for up
+// to 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
