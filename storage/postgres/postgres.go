@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -153,7 +154,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	if err := s.pool.Ping(ctx); err != nil {
 		s.pool.Close()
-		return nil, fmt.Errorf("open store %s: %w", s.name, err)
+		return nil, fmt.Errorf("open store %s: %w", s.name, connectError{err})
 	}
 	if err := s.prepareSchema(ctx); err != nil {
 		s.pool.Close()
@@ -418,4 +419,23 @@ func nullIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// connectError is a failed connection said in one line: the server's own
+// error (a refused login, a missing database) or the network's (a refused
+// or timed-out dial), not pgx's list of every address it tried.
+type connectError struct{ err error }
+
+func (e connectError) Unwrap() error { return e.err }
+
+func (e connectError) Error() string {
+	var pgErr *pgconn.PgError
+	if errors.As(e.err, &pgErr) {
+		return "cannot connect: " + pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
+	}
+	var opErr *net.OpError
+	if errors.As(e.err, &opErr) {
+		return "cannot connect: " + opErr.Error()
+	}
+	return e.err.Error()
 }
