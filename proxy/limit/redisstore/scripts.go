@@ -13,27 +13,33 @@ import "github.com/redis/go-redis/v9"
 // of the slots in the window, "o" a lower bound of the oldest slot with a
 // count (no slot before it has one; absent in a hash written before it
 // existed: the window's start), and one field per slot epoch. It keeps
-// n = window/slot + 1 slots, like limit.Memory's. An admission reads h, s
-// and o in one HMGET and, under traffic, the one slot at o: no call reads
-// the whole hash or walks its empty slots more than once.
+// n = window/slot + 1 slots, like limit.Memory's. Under traffic an
+// admission costs one HMGET (h, s, o, the current slot and the window's
+// first, the one whose leaving frees a place) and one HSET per window: no
+// call reads the whole hash or walks its empty slots more than once.
 const luaHelpers = `
 local function I(x) return string.format('%d', x) end
 
 -- advance moves window k's head to epoch e if it is later, dropping the
 -- slots that leave, and refreshes the key's TTL (ttl ms) when the head
 -- moves: the TTL then outlasts the head's slot, the newest content. It
--- returns the sum, the head and the oldest bound.
+-- returns the window: k, n, e, s (sum), h (head), o (oldest bound), cur
+-- (slot e's count) and first (the count of slot h-n+1, when known).
 local function advance(k, e, n, ttl)
-  local r = redis.call('HMGET', k, 'h', 's', 'o')
+  local r = redis.call('HMGET', k, 'h', 's', 'o', I(e), I(e - n + 1))
+  local w = {k = k, n = n, e = e, cur = tonumber(r[4]) or 0}
   local h = tonumber(r[1])
   if h and e <= h then
-    return tonumber(r[2]) or 0, h, tonumber(r[3]) or (h - n + 1)
+    w.s, w.h, w.o = tonumber(r[2]) or 0, h, tonumber(r[3]) or (h - n + 1)
+    if e == h then w.first = tonumber(r[5]) or 0 end
+    return w
   end
   if not h or e - h >= n then
     if h then redis.call('DEL', k) end
     redis.call('HSET', k, 'h', I(e), 's', '0', 'o', I(e))
     redis.call('PEXPIRE', k, ttl)
-    return 0, e, e
+    w.s, w.h, w.o, w.cur, w.first = 0, e, e, 0, 0
+    return w
   end
   local s = tonumber(r[2]) or 0
   local f = {}
@@ -49,53 +55,90 @@ local function advance(k, e, n, ttl)
   if #gone > 0 then redis.call('HDEL', k, unpack(gone)) end
   redis.call('HSET', k, 'h', I(e), 's', I(s))
   redis.call('PEXPIRE', k, ttl)
-  return s, e, math.max(tonumber(r[3]) or (h - n + 1), e - n + 1)
+  w.s, w.h, w.o, w.first = s, e, math.max(tonumber(r[3]) or (h - n + 1), e - n + 1), tonumber(r[5]) or 0
+  return w
 end
 
--- add counts v in slot e of window k (head h, oldest bound o), keeping o
--- a lower bound. It returns the bound and what it counted (0 for a slot
--- outside the window).
-local function add(k, e, v, h, n, o)
-  if v <= 0 or e <= h - n or e > h then return o, 0 end
-  redis.call('HINCRBY', k, I(e), I(v))
-  redis.call('HINCRBY', k, 's', I(v))
-  if e < o then
-    redis.call('HSET', k, 'o', I(e))
-    o = e
+-- put sets slot e of window w to v, the sum to s, and o to e when the
+-- slot has a count before the oldest bound, in one HSET.
+local function put(w, e, v, s)
+  if v > 0 and e < w.o then
+    redis.call('HSET', w.k, I(e), I(v), 's', I(s), 'o', I(e))
+    w.o = e
+  else
+    redis.call('HSET', w.k, I(e), I(v), 's', I(s))
   end
-  return o, v
+  w.s = s
+  if e == w.e then w.cur = v end
+  if e == w.h - w.n + 1 and w.first then w.first = v end
 end
 
--- sub takes up to v back from slot e of window k and, in the same write,
--- adds back (a settle's real tokens in the slot of its admission). It
--- returns whether it wrote: false when the slot is not in the window or
--- not there (expired), and nothing was taken or added.
-local function sub(k, e, v, n, back)
-  local r = redis.call('HMGET', k, 'h', 'o', I(e))
+-- add counts v in window w's slot e (the epoch it was advanced to). It
+-- returns what it counted: 0 for a slot outside the window.
+local function add(w, v)
+  local e = w.e
+  if v <= 0 or e <= w.h - w.n or e > w.h then return 0 end
+  if w.cur then
+    put(w, e, w.cur + v, w.s + v)
+  else
+    redis.call('HINCRBY', w.k, I(e), I(v))
+    redis.call('HINCRBY', w.k, 's', I(v))
+    w.s = w.s + v
+    if e < w.o then
+      redis.call('HSET', w.k, 'o', I(e))
+      w.o = e
+    end
+  end
+  return v
+end
+
+-- take takes up to v back from window w's slot e.
+local function take(w, e, v)
+  if v <= 0 or e <= w.h - w.n or e > w.h then return end
+  local cur
+  if e == w.e and w.cur then cur = w.cur else cur = tonumber(redis.call('HGET', w.k, I(e))) end
+  if not cur or cur <= 0 then return end
+  v = math.min(v, cur)
+  put(w, e, cur - v, w.s - v)
+end
+
+-- sub takes up to v back from slot e of window k, not advanced (a revert).
+local function sub(k, e, v, n)
+  local r = redis.call('HMGET', k, 'h', 's', I(e))
   local h, cur = tonumber(r[1]), tonumber(r[3])
-  if not h or not cur or v <= 0 or e <= h - n or e > h then return false end
-  local d = (back or 0) - math.min(v, cur)
-  if d ~= 0 then
-    redis.call('HINCRBY', k, I(e), I(d))
-    redis.call('HINCRBY', k, 's', I(d))
-  end
-  if d > -cur and e < (tonumber(r[2]) or (h - n + 1)) then redis.call('HSET', k, 'o', I(e)) end
-  return true
+  if not h or not cur or v <= 0 or e <= h - n or e > h then return end
+  v = math.min(v, cur)
+  redis.call('HSET', k, I(e), I(cur - v), 's', I((tonumber(r[2]) or 0) - v))
 end
 
--- first_set returns the epoch of the oldest slot with a count, the one
--- whose leaving frees the first place (-1 if none), from the oldest bound
--- o on, and moves o there: under traffic the slot at o, found at once.
-local function first_set(k, h, n, o)
-  local from = math.max(o, h - n + 1)
-  for ep = from, h do
-    local v = redis.call('HGET', k, I(ep))
-    if v and tonumber(v) > 0 then
-      if ep ~= o then redis.call('HSET', k, 'o', I(ep)) end
+-- first_set returns the epoch of window w's oldest slot with a count, the
+-- one whose leaving frees the first place (-1 if none), from the oldest
+-- bound on, and moves the bound there: under traffic the window's first
+-- slot, whose count advance read.
+local function first_set(w)
+  local h, o = w.h, w.o
+  local start = h - w.n + 1
+  for ep = math.max(o, start), h do
+    local v
+    if ep == w.e and w.cur then
+      v = w.cur
+    elseif ep == start and w.first then
+      v = w.first
+    else
+      v = tonumber(redis.call('HGET', w.k, I(ep)))
+    end
+    if v and v > 0 then
+      if ep ~= o then
+        redis.call('HSET', w.k, 'o', I(ep))
+        w.o = ep
+      end
       return ep
     end
   end
-  if o ~= h + 1 then redis.call('HSET', k, 'o', I(h + 1)) end
+  if o ~= h + 1 then
+    redis.call('HSET', w.k, 'o', I(h + 1))
+    w.o = h + 1
+  end
   return -1
 end
 
@@ -119,18 +162,19 @@ local function slots(k, h, n)
   return eps, vals
 end
 
--- until_below returns the epoch of the slot whose leaving brings the sum
--- to at most target (the oldest slots leave first), or -1 if it is
--- already there. It reads the slots from the oldest bound on, 64 at a
--- time, and stops at that slot.
-local function until_below(k, h, n, s, target, o)
+-- until_below returns the epoch of the slot of window w whose leaving
+-- brings the sum to at most target (the oldest slots leave first), or -1
+-- if it is already there. It reads the slots from the oldest bound on, 64
+-- at a time, and stops at that slot.
+local function until_below(w, target)
+  local h, s = w.h, w.s
   if s <= target then return -1 end
   local left = s
-  local ep = math.max(o, h - n + 1)
+  local ep = math.max(w.o, h - w.n + 1)
   while ep <= h do
     local f = {}
     for x = ep, math.min(ep + 63, h) do f[#f + 1] = I(x) end
-    local vals = redis.call('HMGET', k, unpack(f))
+    local vals = redis.call('HMGET', w.k, unpack(f))
     for i = 1, #f do
       local v = tonumber(vals[i])
       if v and v > 0 then
@@ -170,6 +214,15 @@ if budget > 0 then
   if sp >= budget then return {'B'} end
 end
 
+-- The windows without a limit are dropped, in one call.
+local drop = {}
+for i, ks in ipairs({{1, 7}, {2, 8}, {3}, {4}}) do
+  if tonumber(ARGV[2 + i]) <= 0 then
+    for _, j in ipairs(ks) do drop[#drop + 1] = KEYS[j] end
+  end
+end
+if #drop > 0 then redis.call('DEL', unpack(drop)) end
+
 local refused = false
 local cfail = 0
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[14])
@@ -182,22 +235,20 @@ end
 -- a slotted counter ks (like a token window, n slots of slotus µs), the
 -- counts converted when a limit change crosses maxexact. It returns the
 -- count, the member whose leaving frees a place ('' if none), the slot
--- whose leaving does (-1 if none) and the slotted window's head.
+-- whose leaving does (-1 if none) and the slotted window (nil for an
+-- exact log).
 local maxexact = tonumber(ARGV[17])
 local nowus = tonumber(ARGV[1])
 local function reqwin(k, ks, lim, cut, e, n, slotus, ttl)
-  if lim <= 0 then
-    redis.call('DEL', k, ks)
-    return 0, '', -1, 0, 0
-  end
+  if lim <= 0 then return 0, '', -1 end
   if lim <= maxexact then
     if redis.call('EXISTS', ks) == 1 then
       -- Slotted to exact: each counted request becomes an entry at the end
       -- of its slot (or now), so none leaves early; the oldest beyond the
       -- limit are dropped.
-      local s, h = advance(ks, e, n, ttl)
-      local eps, vals = slots(ks, h, n)
-      local skip = math.max(s - lim, 0)
+      local w = advance(ks, e, n, ttl)
+      local eps, vals = slots(ks, w.h, n)
+      local skip = math.max(w.s - lim, 0)
       for _, ep in ipairs(eps) do
         local at = math.min((ep + 1) * slotus - 1, nowus)
         for j = 1, vals[ep] do
@@ -219,44 +270,42 @@ local function reqwin(k, ks, lim, cut, e, n, slotus, ttl)
     end
     if c >= lim then
       refused = true
-      return c, redis.call('ZRANGE', k, 0, 0)[1], -1, 0, 0
+      return c, redis.call('ZRANGE', k, 0, 0)[1], -1
     end
-    return c, '', -1, 0, 0
+    return c, '', -1
   end
-  local s, h, o = advance(ks, e, n, ttl)
+  local w = advance(ks, e, n, ttl)
   if redis.call('EXISTS', k) == 1 then
     -- Exact to slotted: each entry counted in its slot.
     local all = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
     for i = 2, #all, 2 do
       local ep = math.floor(tonumber(all[i]) / slotus)
-      if ep > h - n and ep <= h then
+      if ep > w.h - n and ep <= w.h then
         redis.call('HINCRBY', ks, I(ep), 1)
-        s = s + 1
-        o = math.min(o, ep)
+        w.s = w.s + 1
+        w.o = math.min(w.o, ep)
       end
     end
-    redis.call('HSET', ks, 's', I(s), 'o', I(o))
+    redis.call('HSET', ks, 's', I(w.s), 'o', I(w.o))
     redis.call('DEL', k)
+    w.cur, w.first = nil, nil
   end
-  if s < lim then return s, '', -1, h, o end
+  if w.s < lim then return w.s, '', -1, w end
   refused = true
-  return s, '', until_below(ks, h, n, s, lim - 1, o), h, o
+  return w.s, '', until_below(w, lim - 1), w
 end
-local rpmN, rpmFull, rpmEp, rpmH, rpmO = reqwin(KEYS[1], KEYS[7], rpm, ARGV[12], etpm, 61, 1000000, 62000)
-local _, rpdFull, rpdEp, rpdH, rpdO = reqwin(KEYS[2], KEYS[8], rpd, ARGV[13], etpd, 1441, 60000000, 86520000)
+local rpmN, rpmFull, rpmEp, rpmW = reqwin(KEYS[1], KEYS[7], rpm, ARGV[12], etpm, 61, 1000000, 62000)
+local _, rpdFull, rpdEp, rpdW = reqwin(KEYS[2], KEYS[8], rpd, ARGV[13], etpd, 1441, 60000000, 86520000)
 
 local function tokwin(k, lim, e, n, ttl)
-  if lim <= 0 then
-    redis.call('DEL', k)
-    return 0, 0, -1, 0
-  end
-  local s, h, o = advance(k, e, n, ttl)
-  if s == 0 or s + tokens <= lim then return s, h, -1, o end
+  if lim <= 0 then return 0, -1 end
+  local w = advance(k, e, n, ttl)
+  if w.s == 0 or w.s + tokens <= lim then return w.s, -1, w end
   refused = true
-  return s, h, until_below(k, h, n, s, math.max(lim - tokens, 0), o), o
+  return w.s, until_below(w, math.max(lim - tokens, 0)), w
 end
-local tpmS, tpmH, tpmEp, tpmO = tokwin(KEYS[3], tpm, etpm, 61, 62000)
-local _, tpdH, tpdEp, tpdO = tokwin(KEYS[4], tpd, etpd, 1441, 86520000)
+local tpmS, tpmEp, tpmW = tokwin(KEYS[3], tpm, etpm, 61, 62000)
+local _, tpdEp, tpdW = tokwin(KEYS[4], tpd, etpd, 1441, 86520000)
 
 if refused then
   return {'R', cfail, rpmFull, rpdFull, tpmEp, tpdEp, rpmEp, rpdEp}
@@ -269,25 +318,23 @@ if rpm > 0 and rpm <= maxexact then
   rpmN = rpmN + 1
   oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
 elseif rpm > 0 then
-  rpmO = add(KEYS[7], etpm, 1, rpmH, 61, rpmO)
+  add(rpmW, 1)
   rpmN = rpmN + 1
-  rpmReset = first_set(KEYS[7], rpmH, 61, rpmO)
+  rpmReset = first_set(rpmW)
 end
 if rpd > 0 and rpd <= maxexact then
   redis.call('ZADD', KEYS[2], ARGV[1], member)
   redis.call('PEXPIRE', KEYS[2], 86401000)
 elseif rpd > 0 then
-  add(KEYS[8], etpd, 1, rpdH, 1441, rpdO)
+  add(rpdW, 1)
 end
 local resetEp = -1
 if tpm > 0 then
-  local added
-  tpmO, added = add(KEYS[3], etpm, tokens, tpmH, 61, tpmO)
-  tpmS = tpmS + added
-  if tpmS > 0 then resetEp = first_set(KEYS[3], tpmH, 61, tpmO) end
+  tpmS = tpmS + add(tpmW, tokens)
+  if tpmS > 0 then resetEp = first_set(tpmW) end
 end
 if tpd > 0 then
-  add(KEYS[4], etpd, tokens, tpdH, 1441, tpdO)
+  add(tpdW, tokens)
 end
 redis.call('ZADD', KEYS[5], ARGV[15], member)
 redis.call('PEXPIRE', KEYS[5], ARGV[16])
@@ -324,11 +371,18 @@ local est, tokens = tonumber(ARGV[7]), tonumber(ARGV[8])
 local function win(k, bitv, enow, eat, n, ttl)
   local counted = bit.band(c, bitv) ~= 0
   if not counted and redis.call('EXISTS', k) == 0 then return end
-  local _, h, o = advance(k, enow, n, ttl)
-  -- Settled in the slot of its admission (the usual case), the estimate
-  -- is replaced by the tokens in one write.
-  if counted and sub(k, eat, est, n, eat == enow and tokens or 0) and eat == enow then return end
-  add(k, enow, tokens, h, n, o)
+  local w = advance(k, enow, n, ttl)
+  if counted and est > 0 and eat == enow then
+    -- Settled in the slot of its admission (the usual case): the
+    -- estimate is replaced by the tokens in one write.
+    if eat > w.h - n then
+      local d = tokens - math.min(est, w.cur)
+      if d ~= 0 then put(w, eat, w.cur + d, w.s + d) end
+    end
+    return
+  end
+  if counted then take(w, eat, est) end
+  add(w, tokens)
 end
 win(KEYS[1], 4, tonumber(ARGV[3]), tonumber(ARGV[5]), 61, 62000)
 win(KEYS[2], 8, tonumber(ARGV[4]), tonumber(ARGV[6]), 1441, 86520000)
@@ -370,8 +424,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[5])
 local inflight = redis.call('ZCARD', KEYS[5])
 local function tok(k, e, n, ttl)
   if redis.call('EXISTS', k) == 0 then return 0 end
-  local s = advance(k, e, n, ttl)
-  return s
+  return advance(k, e, n, ttl).s
 end
 local rpm = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf') + tok(KEYS[9], tonumber(ARGV[3]), 61, 62000)
 local rpd = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf') + tok(KEYS[10], tonumber(ARGV[4]), 1441, 86520000)
