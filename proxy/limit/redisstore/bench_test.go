@@ -70,19 +70,29 @@ func runBench(b *testing.B, subjects func(i int) []limit.Subject) {
 			l := limit.New(limit.Options{Store: st})
 			b.Cleanup(func() { _ = l.Close() })
 			t0 := time.Now()
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
+			step := func(i int) {
 				now := t0.Add(time.Duration(i) * time.Millisecond)
 				tk, rej := l.Acquire(now, 100, subjects(i)...)
 				if rej != nil {
 					b.Fatalf("refused: %v", rej)
 				}
 				tk.DoneAt(now, 120, 0.0001)
+			}
+			b.ReportAllocs()
+			var cpu0 time.Duration
+			if h != nil {
+				cpu0 = serverCPU(b)
+			}
+			i := 0
+			for b.Loop() {
+				step(i)
 				i++
 			}
 			if h != nil {
 				b.ReportMetric(float64(h.n.Load())/float64(i), "roundtrips/op")
+				b.ReportMetric(float64(serverCPU(b)-cpu0)/float64(i)/1e3, "redis-µs/op")
+				// Per script, in the state the loop left.
+				scriptCosts(b, func(j int) { step(i + j) })
 			}
 			if s, ok := st.(*Store); ok && s.Degraded() {
 				b.Fatal("store degraded during the benchmark")
@@ -109,6 +119,14 @@ func BenchmarkAcquireDoneKeyAndModel(b *testing.B) {
 // concurrency only.
 func BenchmarkAcquireDoneRPMConcurrency(b *testing.B) {
 	s := []limit.Subject{callerKey("k", limit.Limits{RPM: 1 << 16, Concurrency: 64})}
+	runBench(b, func(int) []limit.Subject { return s })
+}
+
+// BenchmarkAcquireDoneHighLimits is the caller key of the e2e bench
+// (e2e/bench): rpm, tpm and concurrency that never refuse, the rpm above
+// the exact log's size, so counted in 1 s slots.
+func BenchmarkAcquireDoneHighLimits(b *testing.B) {
+	s := []limit.Subject{callerKey("k", limit.Limits{RPM: 1_000_000_000, TPM: 1_000_000_000_000, Concurrency: 100_000})}
 	runBench(b, func(int) []limit.Subject { return s })
 }
 

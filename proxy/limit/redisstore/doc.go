@@ -37,7 +37,7 @@
 //	aisix:rl:{caller_key:k1}:rpd     sorted set, the same over 24 h
 //	aisix:rl:{caller_key:k1}:rpm:s   hash, slot → requests, for an rpm above 65,536
 //	aisix:rl:{caller_key:k1}:rpd:s   hash, the same for rpd
-//	aisix:rl:{caller_key:k1}:tpm     hash, 1 s slot → tokens, 61 slots, with the head and sum
+//	aisix:rl:{caller_key:k1}:tpm     hash, 1 s slot → tokens, 61 slots, with the head, sum and oldest slot
 //	aisix:rl:{caller_key:k1}:tpd     hash, 1 min slot → tokens, 1441 slots
 //	aisix:rl:{caller_key:k1}:conc    sorted set of admissions in flight, scored by lease end
 //	aisix:rl:{caller_key:k1}:spend:month:1796083200   nano-USD spent in the month from that instant
@@ -49,8 +49,10 @@
 // limit.Memory's are (see its package doc): exact sliding logs for request
 // limits up to 65,536 per window, slotted counters above and for tokens, a
 // lower limit keeps the newest entries, a limit crossing 65,536 converts the
-// counts conservatively. Every key has a TTL a little past the longest time
-// its content can matter, so an idle scope leaves nothing behind; a period's
+// counts conservatively. A slotted window keeps its sum and a bound of its
+// oldest counted slot, so an admission reads a few fields of it, never the
+// whole hash. Every key has a TTL a little past the longest time its
+// content can matter, so an idle scope leaves nothing behind; a period's
 // spend lives until a day after the period ends.
 //
 // # Clocks

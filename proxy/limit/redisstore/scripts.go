@@ -8,71 +8,149 @@ import "github.com/redis/go-redis/v9"
 // until the year 2255); the exact nanosecond of an admission is the prefix
 // of its member, read back in Go.
 //
-// A token window is a hash: field "h" is the epoch (time/slot) of the newest
-// slot, "s" the sum of the slots in the window, and one field per slot
-// epoch. It keeps n = window/slot + 1 slots, like limit.Memory's.
+// A slotted window (tokens, and requests above the exact log's size) is a
+// hash: field "h" is the epoch (time/slot) of the newest slot, "s" the sum
+// of the slots in the window, "o" a lower bound of the oldest slot with a
+// count (no slot before it has one; absent in a hash written before it
+// existed: the window's start), and one field per slot epoch. It keeps
+// n = window/slot + 1 slots, like limit.Memory's. Under traffic an
+// admission costs one HMGET (h, s, o, the current slot and the window's
+// first, the one whose leaving frees a place) and one HSET per window: no
+// call reads the whole hash or walks its empty slots more than once.
 const luaHelpers = `
 local function I(x) return string.format('%d', x) end
 
-local function advance(k, e, n)
-  local h = tonumber(redis.call('HGET', k, 'h'))
-  if not h then
-    redis.call('HSET', k, 'h', I(e), 's', '0')
-    return 0, e
+-- advance moves window k's head to epoch e if it is later, dropping the
+-- slots that leave, and refreshes the key's TTL (ttl ms) when the head
+-- moves: the TTL then outlasts the head's slot, the newest content. It
+-- returns the window: k, n, e, s (sum), h (head), o (oldest bound), cur
+-- (slot e's count) and first (the count of slot h-n+1, when known).
+local function advance(k, e, n, ttl)
+  local r = redis.call('HMGET', k, 'h', 's', 'o', I(e), I(e - n + 1))
+  local w = {k = k, n = n, e = e, cur = tonumber(r[4]) or 0}
+  local h = tonumber(r[1])
+  if h and e <= h then
+    w.s, w.h, w.o = tonumber(r[2]) or 0, h, tonumber(r[3]) or (h - n + 1)
+    if e == h then w.first = tonumber(r[5]) or 0 end
+    return w
   end
-  local s = tonumber(redis.call('HGET', k, 's')) or 0
-  if e <= h then return s, h end
-  if e - h >= n then
-    redis.call('DEL', k)
-    redis.call('HSET', k, 'h', I(e), 's', '0')
-    return 0, e
+  if not h or e - h >= n then
+    if h then redis.call('DEL', k) end
+    redis.call('HSET', k, 'h', I(e), 's', '0', 'o', I(e))
+    redis.call('PEXPIRE', k, ttl)
+    w.s, w.h, w.o, w.cur, w.first = 0, e, e, 0, 0
+    return w
   end
-  for ep = h - n + 1, e - n do
-    local v = redis.call('HGET', k, I(ep))
-    if v then
-      s = s - tonumber(v)
-      redis.call('HDEL', k, I(ep))
+  local s = tonumber(r[2]) or 0
+  local f = {}
+  for ep = h - n + 1, e - n do f[#f + 1] = I(ep) end
+  local vals = redis.call('HMGET', k, unpack(f))
+  local gone = {}
+  for i = 1, #f do
+    if vals[i] then
+      s = s - tonumber(vals[i])
+      gone[#gone + 1] = f[i]
     end
   end
+  if #gone > 0 then redis.call('HDEL', k, unpack(gone)) end
   redis.call('HSET', k, 'h', I(e), 's', I(s))
-  return s, e
+  redis.call('PEXPIRE', k, ttl)
+  w.s, w.h, w.o, w.first = s, e, math.max(tonumber(r[3]) or (h - n + 1), e - n + 1), tonumber(r[5]) or 0
+  return w
 end
 
-local function add(k, e, v, h, n)
-  if v <= 0 or e <= h - n or e > h then return end
-  redis.call('HINCRBY', k, I(e), I(v))
-  redis.call('HINCRBY', k, 's', I(v))
+-- put sets slot e of window w to v, the sum to s, and o to e when the
+-- slot has a count before the oldest bound, in one HSET.
+local function put(w, e, v, s)
+  if v > 0 and e < w.o then
+    redis.call('HSET', w.k, I(e), I(v), 's', I(s), 'o', I(e))
+    w.o = e
+  else
+    redis.call('HSET', w.k, I(e), I(v), 's', I(s))
+  end
+  w.s = s
+  if e == w.e then w.cur = v end
+  if e == w.h - w.n + 1 and w.first then w.first = v end
 end
 
-local function sub(k, e, v, n)
-  local h = tonumber(redis.call('HGET', k, 'h'))
-  if not h or v <= 0 or e <= h - n or e > h then return end
-  local cur = tonumber(redis.call('HGET', k, I(e)))
-  if not cur then return end
+-- add counts v in window w's slot e (the epoch it was advanced to). It
+-- returns what it counted: 0 for a slot outside the window.
+local function add(w, v)
+  local e = w.e
+  if v <= 0 or e <= w.h - w.n or e > w.h then return 0 end
+  if w.cur then
+    put(w, e, w.cur + v, w.s + v)
+  else
+    redis.call('HINCRBY', w.k, I(e), I(v))
+    redis.call('HINCRBY', w.k, 's', I(v))
+    w.s = w.s + v
+    if e < w.o then
+      redis.call('HSET', w.k, 'o', I(e))
+      w.o = e
+    end
+  end
+  return v
+end
+
+-- take takes up to v back from window w's slot e.
+local function take(w, e, v)
+  if v <= 0 or e <= w.h - w.n or e > w.h then return end
+  local cur
+  if e == w.e and w.cur then cur = w.cur else cur = tonumber(redis.call('HGET', w.k, I(e))) end
+  if not cur or cur <= 0 then return end
   v = math.min(v, cur)
-  redis.call('HINCRBY', k, I(e), I(-v))
-  redis.call('HINCRBY', k, 's', I(-v))
+  put(w, e, cur - v, w.s - v)
 end
 
--- first_set returns the epoch of the oldest slot with a count, the one
--- whose leaving frees the first place: under traffic the oldest slot of
--- the window, found at once.
-local function first_set(k, h, n)
-  for ep = h - n + 1, h do
-    local v = redis.call('HGET', k, I(ep))
-    if v and tonumber(v) > 0 then return ep end
+-- sub takes up to v back from slot e of window k, not advanced (a revert).
+local function sub(k, e, v, n)
+  local r = redis.call('HMGET', k, 'h', 's', I(e))
+  local h, cur = tonumber(r[1]), tonumber(r[3])
+  if not h or not cur or v <= 0 or e <= h - n or e > h then return end
+  v = math.min(v, cur)
+  redis.call('HSET', k, I(e), I(cur - v), 's', I((tonumber(r[2]) or 0) - v))
+end
+
+-- first_set returns the epoch of window w's oldest slot with a count, the
+-- one whose leaving frees the first place (-1 if none), from the oldest
+-- bound on, and moves the bound there: under traffic the window's first
+-- slot, whose count advance read.
+local function first_set(w)
+  local h, o = w.h, w.o
+  local start = h - w.n + 1
+  for ep = math.max(o, start), h do
+    local v
+    if ep == w.e and w.cur then
+      v = w.cur
+    elseif ep == start and w.first then
+      v = w.first
+    else
+      v = tonumber(redis.call('HGET', w.k, I(ep)))
+    end
+    if v and v > 0 then
+      if ep ~= o then
+        redis.call('HSET', w.k, 'o', I(ep))
+        w.o = ep
+      end
+      return ep
+    end
+  end
+  if o ~= h + 1 then
+    redis.call('HSET', w.k, 'o', I(h + 1))
+    w.o = h + 1
   end
   return -1
 end
 
 -- slots returns the epochs of the window's slots with a count, oldest
--- first, and their counts.
+-- first, and their counts: the whole hash, for the rare conversion of a
+-- slotted window to an exact log.
 local function slots(k, h, n)
   local all = redis.call('HGETALL', k)
   local eps, vals = {}, {}
   for i = 1, #all, 2 do
     local f = all[i]
-    if f ~= 'h' and f ~= 's' then
+    if f ~= 'h' and f ~= 's' and f ~= 'o' then
       local ep, v = tonumber(f), tonumber(all[i + 1])
       if ep > h - n and ep <= h and v > 0 then
         eps[#eps + 1] = ep
@@ -84,16 +162,27 @@ local function slots(k, h, n)
   return eps, vals
 end
 
--- until_below returns the epoch of the slot whose leaving brings the sum
--- to at most target (the oldest slots leave first), or -1 if it is
--- already there.
-local function until_below(k, h, n, s, target)
+-- until_below returns the epoch of the slot of window w whose leaving
+-- brings the sum to at most target (the oldest slots leave first), or -1
+-- if it is already there. It reads the slots from the oldest bound on, 64
+-- at a time, and stops at that slot.
+local function until_below(w, target)
+  local h, s = w.h, w.s
   if s <= target then return -1 end
-  local eps, vals = slots(k, h, n)
   local left = s
-  for _, ep in ipairs(eps) do
-    left = left - vals[ep]
-    if left <= target then return ep end
+  local ep = math.max(w.o, h - w.n + 1)
+  while ep <= h do
+    local f = {}
+    for x = ep, math.min(ep + 63, h) do f[#f + 1] = I(x) end
+    local vals = redis.call('HMGET', w.k, unpack(f))
+    for i = 1, #f do
+      local v = tonumber(vals[i])
+      if v and v > 0 then
+        left = left - v
+        if left <= target then return ep + i - 1 end
+      end
+    end
+    ep = ep + #f
   end
   return h
 end`
@@ -125,6 +214,15 @@ if budget > 0 then
   if sp >= budget then return {'B'} end
 end
 
+-- The windows without a limit are dropped, in one call.
+local drop = {}
+for i, ks in ipairs({{1, 7}, {2, 8}, {3}, {4}}) do
+  if tonumber(ARGV[2 + i]) <= 0 then
+    for _, j in ipairs(ks) do drop[#drop + 1] = KEYS[j] end
+  end
+end
+if #drop > 0 then redis.call('DEL', unpack(drop)) end
+
 local refused = false
 local cfail = 0
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[14])
@@ -137,22 +235,20 @@ end
 -- a slotted counter ks (like a token window, n slots of slotus µs), the
 -- counts converted when a limit change crosses maxexact. It returns the
 -- count, the member whose leaving frees a place ('' if none), the slot
--- whose leaving does (-1 if none) and the slotted window's head.
+-- whose leaving does (-1 if none) and the slotted window (nil for an
+-- exact log).
 local maxexact = tonumber(ARGV[17])
 local nowus = tonumber(ARGV[1])
-local function reqwin(k, ks, lim, cut, e, n, slotus)
-  if lim <= 0 then
-    redis.call('DEL', k, ks)
-    return 0, '', -1, 0
-  end
+local function reqwin(k, ks, lim, cut, e, n, slotus, ttl)
+  if lim <= 0 then return 0, '', -1 end
   if lim <= maxexact then
     if redis.call('EXISTS', ks) == 1 then
       -- Slotted to exact: each counted request becomes an entry at the end
       -- of its slot (or now), so none leaves early; the oldest beyond the
       -- limit are dropped.
-      local s, h = advance(ks, e, n)
-      local eps, vals = slots(ks, h, n)
-      local skip = math.max(s - lim, 0)
+      local w = advance(ks, e, n, ttl)
+      local eps, vals = slots(ks, w.h, n)
+      local skip = math.max(w.s - lim, 0)
       for _, ep in ipairs(eps) do
         local at = math.min((ep + 1) * slotus - 1, nowus)
         for j = 1, vals[ep] do
@@ -174,43 +270,42 @@ local function reqwin(k, ks, lim, cut, e, n, slotus)
     end
     if c >= lim then
       refused = true
-      return c, redis.call('ZRANGE', k, 0, 0)[1], -1, 0
+      return c, redis.call('ZRANGE', k, 0, 0)[1], -1
     end
-    return c, '', -1, 0
+    return c, '', -1
   end
-  local s, h = advance(ks, e, n)
+  local w = advance(ks, e, n, ttl)
   if redis.call('EXISTS', k) == 1 then
     -- Exact to slotted: each entry counted in its slot.
     local all = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
     for i = 2, #all, 2 do
       local ep = math.floor(tonumber(all[i]) / slotus)
-      if ep > h - n and ep <= h then
+      if ep > w.h - n and ep <= w.h then
         redis.call('HINCRBY', ks, I(ep), 1)
-        s = s + 1
+        w.s = w.s + 1
+        w.o = math.min(w.o, ep)
       end
     end
-    redis.call('HSET', ks, 's', I(s))
+    redis.call('HSET', ks, 's', I(w.s), 'o', I(w.o))
     redis.call('DEL', k)
+    w.cur, w.first = nil, nil
   end
-  if s < lim then return s, '', -1, h end
+  if w.s < lim then return w.s, '', -1, w end
   refused = true
-  return s, '', until_below(ks, h, n, s, lim - 1), h
+  return w.s, '', until_below(w, lim - 1), w
 end
-local rpmN, rpmFull, rpmEp, rpmH = reqwin(KEYS[1], KEYS[7], rpm, ARGV[12], etpm, 61, 1000000)
-local _, rpdFull, rpdEp, rpdH = reqwin(KEYS[2], KEYS[8], rpd, ARGV[13], etpd, 1441, 60000000)
+local rpmN, rpmFull, rpmEp, rpmW = reqwin(KEYS[1], KEYS[7], rpm, ARGV[12], etpm, 61, 1000000, 62000)
+local _, rpdFull, rpdEp, rpdW = reqwin(KEYS[2], KEYS[8], rpd, ARGV[13], etpd, 1441, 60000000, 86520000)
 
-local function tokwin(k, lim, e, n)
-  if lim <= 0 then
-    redis.call('DEL', k)
-    return 0, 0, -1
-  end
-  local s, h = advance(k, e, n)
-  if s == 0 or s + tokens <= lim then return s, h, -1 end
+local function tokwin(k, lim, e, n, ttl)
+  if lim <= 0 then return 0, -1 end
+  local w = advance(k, e, n, ttl)
+  if w.s == 0 or w.s + tokens <= lim then return w.s, -1, w end
   refused = true
-  return s, h, until_below(k, h, n, s, math.max(lim - tokens, 0))
+  return w.s, until_below(w, math.max(lim - tokens, 0)), w
 end
-local tpmS, tpmH, tpmEp = tokwin(KEYS[3], tpm, etpm, 61)
-local _, tpdH, tpdEp = tokwin(KEYS[4], tpd, etpd, 1441)
+local tpmS, tpmEp, tpmW = tokwin(KEYS[3], tpm, etpm, 61, 62000)
+local _, tpdEp, tpdW = tokwin(KEYS[4], tpd, etpd, 1441, 86520000)
 
 if refused then
   return {'R', cfail, rpmFull, rpdFull, tpmEp, tpdEp, rpmEp, rpdEp}
@@ -223,28 +318,23 @@ if rpm > 0 and rpm <= maxexact then
   rpmN = rpmN + 1
   oldest = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
 elseif rpm > 0 then
-  add(KEYS[7], etpm, 1, rpmH, 61)
-  redis.call('PEXPIRE', KEYS[7], 62000)
+  add(rpmW, 1)
   rpmN = rpmN + 1
-  rpmReset = first_set(KEYS[7], rpmH, 61)
+  rpmReset = first_set(rpmW)
 end
 if rpd > 0 and rpd <= maxexact then
   redis.call('ZADD', KEYS[2], ARGV[1], member)
   redis.call('PEXPIRE', KEYS[2], 86401000)
 elseif rpd > 0 then
-  add(KEYS[8], etpd, 1, rpdH, 1441)
-  redis.call('PEXPIRE', KEYS[8], 86520000)
+  add(rpdW, 1)
 end
 local resetEp = -1
 if tpm > 0 then
-  add(KEYS[3], etpm, tokens, tpmH, 61)
-  tpmS = tonumber(redis.call('HGET', KEYS[3], 's'))
-  if tpmS > 0 then resetEp = first_set(KEYS[3], tpmH, 61) end
-  redis.call('PEXPIRE', KEYS[3], 62000)
+  tpmS = tpmS + add(tpmW, tokens)
+  if tpmS > 0 then resetEp = first_set(tpmW) end
 end
 if tpd > 0 then
-  add(KEYS[4], etpd, tokens, tpdH, 1441)
-  redis.call('PEXPIRE', KEYS[4], 86520000)
+  add(tpdW, tokens)
 end
 redis.call('ZADD', KEYS[5], ARGV[15], member)
 redis.call('PEXPIRE', KEYS[5], ARGV[16])
@@ -281,18 +371,30 @@ local est, tokens = tonumber(ARGV[7]), tonumber(ARGV[8])
 local function win(k, bitv, enow, eat, n, ttl)
   local counted = bit.band(c, bitv) ~= 0
   if not counted and redis.call('EXISTS', k) == 0 then return end
-  local _, h = advance(k, enow, n)
-  if counted then sub(k, eat, est, n) end
-  add(k, enow, tokens, h, n)
-  redis.call('PEXPIRE', k, ttl)
+  local w = advance(k, enow, n, ttl)
+  if counted and est > 0 and eat == enow then
+    -- Settled in the slot of its admission (the usual case): the
+    -- estimate is replaced by the tokens in one write.
+    if eat > w.h - n then
+      local d = tokens - math.min(est, w.cur)
+      if d ~= 0 then put(w, eat, w.cur + d, w.s + d) end
+    end
+    return
+  end
+  if counted then take(w, eat, est) end
+  add(w, tokens)
 end
 win(KEYS[1], 4, tonumber(ARGV[3]), tonumber(ARGV[5]), 61, 62000)
 win(KEYS[2], 8, tonumber(ARGV[4]), tonumber(ARGV[6]), 1441, 86520000)
 redis.call('ZREM', KEYS[3], ARGV[1])
-if tonumber(ARGV[9]) > 0 then
+local cost = tonumber(ARGV[9])
+if cost > 0 then
+  -- A period's spend expires a day after the period ends: its TTL is set
+  -- once, when the first cost (or SeedSpend) creates it.
   for i = 4, 6 do
-    redis.call('INCRBY', KEYS[i], ARGV[9])
-    redis.call('PEXPIRE', KEYS[i], ARGV[i + 6])
+    if redis.call('INCRBY', KEYS[i], ARGV[9]) == cost then
+      redis.call('PEXPIRE', KEYS[i], ARGV[i + 6])
+    end
   end
 end
 return 1
@@ -320,15 +422,14 @@ return 1
 var statusScript = redis.NewScript(luaHelpers + `
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[5])
 local inflight = redis.call('ZCARD', KEYS[5])
-local function tok(k, e, n)
+local function tok(k, e, n, ttl)
   if redis.call('EXISTS', k) == 0 then return 0 end
-  local s = advance(k, e, n)
-  return s
+  return advance(k, e, n, ttl).s
 end
-local rpm = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf') + tok(KEYS[9], tonumber(ARGV[3]), 61)
-local rpd = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf') + tok(KEYS[10], tonumber(ARGV[4]), 1441)
-local tpm = tok(KEYS[3], tonumber(ARGV[3]), 61)
-local tpd = tok(KEYS[4], tonumber(ARGV[4]), 1441)
+local rpm = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf') + tok(KEYS[9], tonumber(ARGV[3]), 61, 62000)
+local rpd = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[2], '+inf') + tok(KEYS[10], tonumber(ARGV[4]), 1441, 86520000)
+local tpm = tok(KEYS[3], tonumber(ARGV[3]), 61, 62000)
+local tpd = tok(KEYS[4], tonumber(ARGV[4]), 1441, 86520000)
 return {inflight, rpm, rpd, tpm, tpd,
   redis.call('GET', KEYS[6]) or '0', redis.call('GET', KEYS[7]) or '0', redis.call('GET', KEYS[8]) or '0'}
 `)

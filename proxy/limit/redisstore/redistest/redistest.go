@@ -136,6 +136,17 @@ func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 // Port is the server's TCP port on 127.0.0.1.
 func (s *Server) Port() int { return s.port }
 
+// PID is the process id of the running server, or 0 while it is stopped:
+// for a benchmark that reads the server's CPU time from /proc.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Stop kills the server (as a crash would: no shutdown, no save) and
 // waits until it has exited, so the port no longer answers. Restart
 // starts it again. Stop of a stopped server does nothing.

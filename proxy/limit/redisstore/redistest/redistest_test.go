@@ -25,11 +25,18 @@ func TestStopAndRestartOnTheSamePort(t *testing.T) {
 	if err := ping(addr); err != nil {
 		t.Fatalf("PING a started server: %v", err)
 	}
+	pid := srv.PID()
+	if pid <= 0 {
+		t.Fatalf("PID() = %d of a running server", pid)
+	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if srv.Running() {
 		t.Error("Running() after Stop")
+	}
+	if got := srv.PID(); got != 0 {
+		t.Errorf("PID() = %d after Stop, want 0", got)
 	}
 	if err := ping(addr); err == nil {
 		t.Fatal("PING answered after Stop")
@@ -45,6 +52,9 @@ func TestStopAndRestartOnTheSamePort(t *testing.T) {
 	}
 	if err := ping(addr); err != nil {
 		t.Fatalf("PING after Restart: %v", err)
+	}
+	if got := srv.PID(); got <= 0 || got == pid {
+		t.Errorf("PID() = %d after Restart, want a new process (was %d)", got, pid)
 	}
 }
 
