@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -63,17 +64,46 @@ func TestFallbackWhenRedisStopsAndReturns(t *testing.T) {
 	a, aEvents := degradingStore(t, srv.Addr())
 	b, _ := degradingStore(t, srv.Addr())
 	la, lb := limit.New(limit.Options{Store: a}), limit.New(limit.Options{Store: b})
-	s := callerKey("k", limit.Limits{RPM: 2})
 	now := time.Now()
 
-	// Shared: one admission on each replica fills the rpm of 2.
-	for _, l := range []*limit.Limiter{la, lb} {
-		if _, rej := l.Acquire(now, 0, s); rej != nil {
-			t.Fatalf("with Redis up: %v", rej)
+	// Shared: one admission on each replica fills the rpm of 2. The first
+	// calls load the scripts; on a busy machine one may outlast the 50 ms
+	// bound and fall back for a moment, which this test is not about (the
+	// shared counts are exact in store_test.go, under a generous bound):
+	// such a try is repeated on a new key once both stores are back.
+	var s limit.Subject
+	for try := 1; ; try++ {
+		s = callerKey(fmt.Sprintf("k%d", try), limit.Limits{RPM: 2})
+		for _, l := range []*limit.Limiter{la, lb} {
+			if _, rej := l.Acquire(now, 0, s); rej != nil {
+				t.Fatalf("with Redis up: %v", rej)
+			}
 		}
-	}
-	if _, rej := la.Acquire(now, 0, s); rej == nil {
-		t.Fatal("a third admission across replicas with rpm 2")
+		_, rej := la.Acquire(now, 0, s)
+		if !a.Degraded() && !b.Degraded() {
+			if rej == nil {
+				t.Fatal("a third admission across replicas with rpm 2")
+			}
+			break
+		}
+		if try == 5 {
+			t.Fatal("the stores kept falling back with Redis up")
+		}
+		for a.Degraded() || b.Degraded() {
+			time.Sleep(5 * time.Millisecond) // the health PING runs every 20 ms
+		}
+		// Take replica 1's events of that moment, through its return.
+		for last := false; ; {
+			select {
+			case last = <-aEvents:
+				continue
+			default:
+			}
+			if !last {
+				break
+			}
+			time.Sleep(time.Millisecond) // the return's event follows its state
+		}
 	}
 
 	if err := srv.Stop(); err != nil {
