@@ -390,9 +390,14 @@ func TestReplicasWithRedis(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(completion("hello from the secondary"))
 	})
+	// A generous Redis bound: on a busy machine under -race a call may
+	// outlast the default 50 ms, fall back for a moment and count per
+	// replica, which the exact-count drills would report as a miscount.
+	// A stopped Redis refuses connections at once, so the drills of
+	// Redis going away do not wait on it.
 	replicas := make([]*gateway, 3)
 	for i := range replicas {
-		replicas[i] = startGateway(t, serveOptions{db: url, env: replicaEnv, args: []string{"--redis", rd.URL()}})
+		replicas[i] = startGateway(t, serveOptions{db: url, env: replicaEnv, args: []string{"--redis", rd.URL(), "--redis-timeout", "1s"}})
 	}
 	one := replicas[0]
 	setupTutorial(t, one, primary.base, secondary.base, fastTimeouts)
