@@ -351,7 +351,9 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	if c.respID != "" {
 		c.remember(t, c.respID)
 	}
-	c.releaseBody()
+	if c.cont == nil {
+		c.releaseBody() // a continuation re-sends it
+	}
 	c.served(cd, http.StatusOK)
 	// The target has answered: settle its cooldown and probe now, not when
 	// the stream ends minutes later.
@@ -379,6 +381,9 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 		drainAfterDone(st.br, cancel)
 		return
 	}
+	if c.cont != nil {
+		c.cont.see(c.out)
+	}
 	if sw.buffer(c.out) != nil {
 		c.callerFailed(cd, sw)
 		return
@@ -401,11 +406,11 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			case c.r.Context().Err() != nil:
 				c.callerFailed(cd, sw)
 			case context.Cause(actx) == errStalled:
-				c.failCommitted(cd, sw, timeoutFailure(t, "upstream stream stalled for more than "+ms(t.StreamIdleTimeout)))
+				c.endCommitted(cd, sw, timeoutFailure(t, "upstream stream stalled for more than "+ms(t.StreamIdleTimeout)))
 			case err == io.EOF:
-				c.failCommitted(cd, sw, streamAbortFailure(t, "upstream stream ended before the answer was complete"))
+				c.endCommitted(cd, sw, streamAbortFailure(t, "upstream stream ended before the answer was complete"))
 			default:
-				c.failCommitted(cd, sw, streamAbortFailure(t, "upstream stream was cut mid-answer"))
+				c.endCommitted(cd, sw, streamAbortFailure(t, "upstream stream was cut mid-answer"))
 			}
 			return
 		}
@@ -421,10 +426,10 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			c.s.logger.Warn("dropped a malformed stream event", "call_id", c.callID, "target", t.Name, "bytes", len(ev.Data))
 			continue
 		case err != nil:
-			c.failCommitted(cd, sw, streamAbortFailure(t, "upstream sent a malformed stream event mid-answer"))
+			c.endCommitted(cd, sw, streamAbortFailure(t, "upstream sent a malformed stream event mid-answer"))
 			return
 		case info.Error != nil:
-			c.failCommitted(cd, sw, inBandFailure(t, info.Error))
+			c.endCommitted(cd, sw, inBandFailure(t, info.Error))
 			return
 		case info.Done:
 			if sw.write(out) != nil {
@@ -435,6 +440,9 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			c.observeAttempt(cd, observe.OutcomeOK, "", false)
 			drainAfterDone(st.br, cancel)
 			return
+		}
+		if c.cont != nil {
+			c.cont.see(out)
 		}
 		if len(out) > 0 {
 			wd.progress()
