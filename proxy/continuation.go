@@ -83,19 +83,11 @@ type chunkView struct {
 // eachData calls fn with the data of every SSE frame in frames.
 func eachData(frames []byte, fn func(data []byte)) {
 	for len(frames) > 0 {
-		end := bytes.Index(frames, []byte("\n\n"))
-		if end < 0 {
-			end = len(frames)
-		}
-		frame := frames[:end]
-		frames = frames[min(end+2, len(frames)):]
+		var frame []byte
+		frame, frames = cutFrame(frames)
 		for len(frame) > 0 {
-			line := frame
-			if i := bytes.IndexByte(frame, '\n'); i >= 0 {
-				line, frame = frame[:i], frame[i+1:]
-			} else {
-				frame = nil
-			}
+			var line []byte
+			line, frame = cutLine(frame)
 			if v, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
 				fn(v)
 			}
@@ -110,7 +102,7 @@ func (k *contState) see(out []byte) {
 		return
 	}
 	eachData(out, func(data []byte) {
-		if data[0] != '{' {
+		if len(data) == 0 || data[0] != '{' {
 			return
 		}
 		var v chunkView
@@ -227,17 +219,20 @@ func (c *call) prefill(t *routing.Target) (*provider.Inbound, error) {
 	return &provider.Inbound{Op: provider.OpChat, Body: body, Req: &req, Header: hdr}, nil
 }
 
+var errContinued = errors.New("the stream is continued on another target")
+
 var errNotContinuable = errors.New("a request for several choices is not continued")
 
 // endCommitted ends a committed stream that failed with f: continued on
 // the next healthy targets when the model allows it, else with f's
 // terminal error event.
-func (c *call) endCommitted(cd *candidate, sw *streamWriter, f *failure) {
+func (c *call) endCommitted(cd *candidate, sw *streamWriter, cancel context.CancelCauseFunc, f *failure) {
 	k := c.cont
 	if !k.can() {
 		c.failCommitted(cd, sw, f)
 		return
 	}
+	cancel(errContinued) // the failed attempt holds nothing while the next one runs
 	c.recordFailure(cd, f)
 	k.cut(c.usage)
 	c.upstream += time.Since(c.attStart)
@@ -358,40 +353,17 @@ func (c *call) contStream(from, nx *candidate, sw *streamWriter, in *provider.In
 	// is committed, so only the target's own stream bounds apply.
 	wd := startWatchdog(t0, t, time.Time{}, cancel)
 	defer wd.stop()
-	req, err := t.Endpoint.NewRequest(actx, in, body)
-	if err != nil {
-		return c.credentialFailure(t, actx, err), contFailed
-	}
-	resp, err := c.s.transport.RoundTrip(req)
-	if err != nil {
-		return c.errorFailure(t, actx, err), contFailed
+	// A refusal (a 400 about the last assistant message) is this target's
+	// failure; the caller never sees it.
+	resp, f := c.openStream(t, actx, in, body)
+	if f != nil {
+		return f, contFailed
 	}
 	defer resp.Body.Close()
-	c.attStatus = resp.StatusCode
-	if resp.StatusCode/100 != 2 {
-		// A refusal (a 400 about the last assistant message) is this
-		// target's; the caller never sees it.
-		bp := getBuf()
-		defer putBuf(bp)
-		rb, err := readBody(resp.Body, maxErrorBody, bp)
-		if err != nil && !errors.Is(err, errTooLarge) {
-			return c.errorFailure(t, actx, err), contFailed
-		}
-		if err != nil {
-			rb = (*bp)[:maxErrorBody]
-		}
-		return c.statusFailure(t, resp, rb), contFailed
-	}
 	wd.headers()
-	st := ssePool.Get().(*sseState)
-	st.fr = flushingReader{r: resp.Body, wd: wd, sw: sw}
-	st.br.Reset(&st.fr)
-	st.sr.Reset(st.br, maxEventBytes)
-	defer func() {
-		st.br.Reset(nil)
-		st.fr, st.src = flushingReader{}, nil
-		ssePool.Put(st)
-	}()
+	st := getSSE(resp.Body, wd, maxEventBytes)
+	defer putSSE(st, maxEventBytes)
+	st.fr.sw = sw
 	dec := t.Endpoint.Stream(in, &c.model.Alias)
 	if fr, ok := dec.(provider.Framer); ok {
 		st.src = fr.Frames(st.br, maxEventBytes)
