@@ -399,10 +399,11 @@ func (c *call) contStream(from, nx *candidate, sw *streamWriter, in *provider.In
 		}
 		if info.Content && added == contFailed {
 			added, ttft = contCut, time.Since(t0)
+			k.seams = append(k.seams, ": aisix-continued from="+from.t.Name+" to="+t.Name+"\n\n"...)
 			c.attTTFT = ttft
 			wd.commit()
 		}
-		k.buf = k.rewrite(k.buf[:0], out, c.usage, from.t.Name, t.Name)
+		k.buf = k.rewrite(k.buf[:0], out, c.usage)
 		if len(k.buf) > 0 {
 			wd.progress()
 			write := sw.buffer
@@ -446,11 +447,10 @@ func (c *call) contReadFailure(t *routing.Target, actx context.Context, err erro
 // rewrite appends to dst the continuation's frames as the caller's
 // stream carries them: the first attempt's id and created, no role, no
 // chunk left empty, usage summed over the attempts (u is the one in
-// flight's), and before [DONE] a comment naming the seam.
-func (k *contState) rewrite(dst, frames []byte, u provider.Usage, from, to string) []byte {
+// flight's), and before [DONE] a comment naming each seam.
+func (k *contState) rewrite(dst, frames []byte, u provider.Usage) []byte {
 	eachData(frames, func(data []byte) {
 		if string(data) == "[DONE]" {
-			k.seams = append(k.seams, ": aisix-continued from="+from+" to="+to+"\n\n"...)
 			dst = append(dst, k.seams...)
 			dst = append(dst, "data: [DONE]\n\n"...)
 			return

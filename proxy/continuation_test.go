@@ -262,3 +262,65 @@ func TestContinuationCost(t *testing.T) {
 	t.Logf("uninterrupted %v, continued %v (+%v); continuation body %d bytes vs %d (+%d: the prefill of %d bytes and its message)",
 		plain.took, cont.took, cont.took-plain.took, second, first, second-first, len(strings.Join(all[:40], "")))
 }
+
+// TestContinuationChain: an in-band error on the primary, a cut on the
+// first continuation, and the third target completes the answer, with
+// max_continuations 2; the event feed names each seam.
+func TestContinuationChain(t *testing.T) {
+	all := words(0, 30)
+	a := upstream(t, "a", proxytest.Stream(proxytest.StreamOptions{Chunks: all, RoleChunk: true, ErrorAt: 11}))
+	b := upstream(t, "b", proxytest.Stream(proxytest.StreamOptions{Chunks: all[10:], RoleChunk: true, CutAfter: 10}))
+	c := upstream(t, "c", proxytest.Stream(proxytest.StreamOptions{Chunks: all[20:], RoleChunk: true}))
+	ds := pair(a, b, continueRouting(2))
+	ds.ProviderKeys = append(ds.ProviderKeys, providerKey("pk-third", c.BaseURL()))
+	ds.Models = append(ds.Models, directModel("gpt-4o-third", "pk-third"))
+	ds.Models[2].Routing.Targets = targets("gpt-4o-primary", "gpt-4o-secondary", "gpt-4o-third")
+	e := newEnv(t, ds)
+	r := e.stream("chat-prod")
+	if got, want := r.content(t), strings.Join(all, ""); got != want {
+		t.Fatalf("content = %q\nwant      %q", got, want)
+	}
+	checkSeamless(t, r, "gpt-4o-secondary", "gpt-4o-third")
+	if !strings.Contains(r.raw, ": aisix-continued from=gpt-4o-primary to=gpt-4o-secondary\n\n: aisix-continued from=gpt-4o-secondary to=gpt-4o-third") {
+		t.Errorf("seam comments missing; tail:\n%s", r.raw[max(len(r.raw)-300, 0):])
+	}
+	if _, content := lastMessage(t, c.Requests()[0].Body); content != strings.Join(all[:20], "") {
+		t.Errorf("third target's prefill = %q, want the 20 chunks of both attempts", content)
+	}
+	var details []string
+	for _, ev := range events(e.reg, "failover") {
+		details = append(details, ev.Target+": "+ev.Detail)
+	}
+	want := []string{"gpt-4o-secondary: continuing a cut stream from gpt-4o-primary", "gpt-4o-third: continuing a cut stream from gpt-4o-secondary"}
+	if strings.Join(details, "|") != strings.Join(want, "|") {
+		t.Errorf("failover events = %q, want %q", details, want)
+	}
+	for _, id := range []string{"id-gpt-4o-primary", "id-gpt-4o-secondary"} {
+		if st := e.reg.Status(id); st.State != "cooldown" {
+			t.Errorf("%s state = %s, want cooldown", id, st.State)
+		}
+	}
+}
+
+// TestContinuationLimit: with max_continuations 1, a continuation that
+// is cut too ends the stream with its terminal error; the third target
+// is not called.
+func TestContinuationLimit(t *testing.T) {
+	all := words(0, 30)
+	a := upstream(t, "a", proxytest.Stream(proxytest.StreamOptions{Chunks: all, RoleChunk: true, CutAfter: 10}))
+	b := upstream(t, "b", proxytest.Stream(proxytest.StreamOptions{Chunks: all[10:], RoleChunk: true, CutAfter: 10}))
+	c := upstream(t, "c")
+	ds := pair(a, b, continueRouting(1))
+	ds.ProviderKeys = append(ds.ProviderKeys, providerKey("pk-third", c.BaseURL()))
+	ds.Models = append(ds.Models, directModel("gpt-4o-third", "pk-third"))
+	ds.Models[2].Routing.Targets = targets("gpt-4o-primary", "gpt-4o-secondary", "gpt-4o-third")
+	e := newEnv(t, ds)
+	r := e.stream("chat-prod")
+	if got := r.content(t); got != strings.Join(all[:20], "") {
+		t.Errorf("content = %q", got)
+	}
+	if _, ok := r.errorEvent(); !ok || r.done() {
+		t.Errorf("want the terminal error and no [DONE]:\n%s", r.raw)
+	}
+	wantHits(t, c, 0)
+}
