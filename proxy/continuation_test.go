@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/proxytest"
 	"github.com/aisix/aisix/storage"
 )
@@ -323,4 +325,67 @@ func TestContinuationLimit(t *testing.T) {
 		t.Errorf("want the terminal error and no [DONE]:\n%s", r.raw)
 	}
 	wantHits(t, c, 0)
+}
+
+// TestContinuationNotForSeveralChoices: a stream asking for n > 1 ends
+// with the terminal error event, as without continuation.
+func TestContinuationNotForSeveralChoices(t *testing.T) {
+	primary := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{Chunks: words(0, 10), RoleChunk: true, CutAfter: 5}))
+	secondary := upstream(t, "secondary")
+	e := newEnv(t, pair(primary, secondary, continueRouting(1)))
+	r := e.streamBody(`{"model":"chat-prod","messages":[{"role":"user","content":"Count."}],"stream":true,"n":2}`)
+	if _, ok := r.errorEvent(); !ok || r.done() {
+		t.Errorf("want the terminal error event:\n%s", r.raw)
+	}
+	wantHits(t, secondary, 0)
+}
+
+// TestContinuationCallerGone: a caller that hangs up while the
+// continuation streams cancels the continuation's upstream request and
+// cools nobody for it.
+func TestContinuationCallerGone(t *testing.T) {
+	all := words(0, 20)
+	wait := make(chan struct{})
+	primary := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{Chunks: all, RoleChunk: true, CutAfter: 5}))
+	secondary := upstream(t, "secondary", proxytest.Stream(proxytest.StreamOptions{Chunks: all[5:], RoleChunk: true, WaitAfter: 2, Wait: wait}))
+	defer close(wait)
+	rec := &recorder{}
+	e := newEnv(t, pair(primary, secondary, continueRouting(1)), withObserver(rec))
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.front.URL+"/v1/chat/completions", strings.NewReader(chatBody("chat-prod", true)))
+	req.Header.Set("Authorization", "Bearer "+callerKey)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Read until the continuation's text arrives, then hang up.
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(got.String(), " w6") {
+		n, err := resp.Body.Read(buf)
+		got.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("stream ended before the continuation: %v\n%s", err, got.String())
+		}
+	}
+	cancel()
+	// The continuation attempt is recorded once its relay has noticed
+	// the caller is gone: client_closed, and its target not cooled.
+	deadline := time.Now().Add(10 * time.Second)
+	var atts []observe.Attempt
+	for len(atts) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d attempt records, want 2", len(atts))
+		}
+		a, _ := rec.take()
+		atts = append(atts, a...)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if a := atts[1]; a.Target.Name != "gpt-4o-secondary" || a.Outcome != observe.OutcomeClientClosed {
+		t.Errorf("continuation record = %s %s, want gpt-4o-secondary client_closed", a.Target.Name, a.Outcome)
+	}
+	if st := e.reg.Status("id-gpt-4o-secondary"); st.State != "healthy" {
+		t.Errorf("secondary state after the caller left = %s, want healthy", st.State)
+	}
 }
