@@ -265,6 +265,15 @@ func TestContinuationCost(t *testing.T) {
 		plain.took, cont.took, cont.took-plain.took, second, first, second-first, len(strings.Join(all[:40], "")))
 }
 
+// three is pair with a third target, gpt-4o-third on c.
+func three(a, b, c *proxytest.Upstream, r storage.Routing) storage.Dataset {
+	ds := pair(a, b, r)
+	ds.ProviderKeys = append(ds.ProviderKeys, providerKey("pk-third", c.BaseURL()))
+	ds.Models = append(ds.Models, directModel("gpt-4o-third", "pk-third"))
+	ds.Models[2].Routing.Targets = targets("gpt-4o-primary", "gpt-4o-secondary", "gpt-4o-third")
+	return ds
+}
+
 // TestContinuationChain: an in-band error on the primary, a cut on the
 // first continuation, and the third target completes the answer, with
 // max_continuations 2; the event feed names each seam.
@@ -273,11 +282,7 @@ func TestContinuationChain(t *testing.T) {
 	a := upstream(t, "a", proxytest.Stream(proxytest.StreamOptions{Chunks: all, RoleChunk: true, ErrorAt: 11}))
 	b := upstream(t, "b", proxytest.Stream(proxytest.StreamOptions{Chunks: all[10:], RoleChunk: true, CutAfter: 10}))
 	c := upstream(t, "c", proxytest.Stream(proxytest.StreamOptions{Chunks: all[20:], RoleChunk: true}))
-	ds := pair(a, b, continueRouting(2))
-	ds.ProviderKeys = append(ds.ProviderKeys, providerKey("pk-third", c.BaseURL()))
-	ds.Models = append(ds.Models, directModel("gpt-4o-third", "pk-third"))
-	ds.Models[2].Routing.Targets = targets("gpt-4o-primary", "gpt-4o-secondary", "gpt-4o-third")
-	e := newEnv(t, ds)
+	e := newEnv(t, three(a, b, c, continueRouting(2)))
 	r := e.stream("chat-prod")
 	if got, want := r.content(t), strings.Join(all, ""); got != want {
 		t.Fatalf("content = %q\nwant      %q", got, want)
@@ -312,11 +317,7 @@ func TestContinuationLimit(t *testing.T) {
 	a := upstream(t, "a", proxytest.Stream(proxytest.StreamOptions{Chunks: all, RoleChunk: true, CutAfter: 10}))
 	b := upstream(t, "b", proxytest.Stream(proxytest.StreamOptions{Chunks: all[10:], RoleChunk: true, CutAfter: 10}))
 	c := upstream(t, "c")
-	ds := pair(a, b, continueRouting(1))
-	ds.ProviderKeys = append(ds.ProviderKeys, providerKey("pk-third", c.BaseURL()))
-	ds.Models = append(ds.Models, directModel("gpt-4o-third", "pk-third"))
-	ds.Models[2].Routing.Targets = targets("gpt-4o-primary", "gpt-4o-secondary", "gpt-4o-third")
-	e := newEnv(t, ds)
+	e := newEnv(t, three(a, b, c, continueRouting(1)))
 	r := e.stream("chat-prod")
 	if got := r.content(t); got != strings.Join(all[:20], "") {
 		t.Errorf("content = %q", got)
