@@ -233,6 +233,26 @@ const sseBufSize = 4 << 10
 
 var ssePool = sync.Pool{New: func() any { return &sseState{br: bufio.NewReaderSize(nil, sseBufSize)} }}
 
+// getSSE is a pooled reader of the stream body, its events up to
+// maxEvent bytes; putSSE gives it back.
+func getSSE(body io.Reader, wd *watchdog, maxEvent int) *sseState {
+	st := ssePool.Get().(*sseState)
+	st.fr = flushingReader{r: body, wd: wd}
+	st.br.Reset(&st.fr)
+	st.sr.Reset(st.br, maxEvent)
+	return st
+}
+
+func putSSE(st *sseState, maxEvent int) {
+	st.br.Reset(nil)
+	st.fr = flushingReader{}
+	st.src = nil
+	if maxEvent > maxEventBytes {
+		st.sr = provider.SSEReader{} // the pool keeps no outsized buffer
+	}
+	ssePool.Put(st)
+}
+
 // streamAttempt is one streaming call. Until the first chunk that carries
 // content, any failure is a failed attempt and the walk goes on; the chunks
 // seen before it are held back. On that chunk the response is committed
@@ -245,44 +265,16 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	wd := startWatchdog(t0, t, c.deadline, cancel)
 	defer wd.stop()
 
-	req, err := t.Endpoint.NewRequest(actx, c.inbound(), body)
-	if err != nil {
-		return c.credentialFailure(t, actx, err), false
-	}
-	resp, err := c.s.transport.RoundTrip(req)
-	if err != nil {
-		return c.errorFailure(t, actx, err), false
+	resp, f := c.openStream(t, actx, c.inbound(), body)
+	if f != nil {
+		return f, false
 	}
 	defer resp.Body.Close()
-	c.attStatus = resp.StatusCode
-	if resp.StatusCode/100 != 2 {
-		bp := getBuf()
-		defer putBuf(bp)
-		rb, err := readBody(resp.Body, maxErrorBody, bp)
-		switch {
-		case errors.Is(err, errTooLarge):
-			rb = (*bp)[:maxErrorBody]
-		case err != nil:
-			return c.errorFailure(t, actx, err), false
-		}
-		return c.statusFailure(t, resp, rb), false
-	}
 	wd.headers()
 
 	maxEvent, maxHeld := c.streamLimits()
-	st := ssePool.Get().(*sseState)
-	st.fr = flushingReader{r: resp.Body, wd: wd}
-	st.br.Reset(&st.fr)
-	st.sr.Reset(st.br, maxEvent)
-	defer func() {
-		st.br.Reset(nil)
-		st.fr = flushingReader{}
-		st.src = nil
-		if maxEvent > maxEventBytes {
-			st.sr = provider.SSEReader{} // the pool keeps no outsized buffer
-		}
-		ssePool.Put(st)
-	}()
+	st := getSSE(resp.Body, wd, maxEvent)
+	defer putSSE(st, maxEvent)
 
 	dec := c.streamDecoder(t)
 	if f, ok := dec.(provider.Framer); ok {
@@ -325,6 +317,34 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	return nil, true
 }
 
+// openStream sends one streaming request. A non-2xx answer is read
+// (up to maxErrorBody) and returned as its failure.
+func (c *call) openStream(t *routing.Target, actx context.Context, in *provider.Inbound, body []byte) (*http.Response, *failure) {
+	req, err := t.Endpoint.NewRequest(actx, in, body)
+	if err != nil {
+		return nil, c.credentialFailure(t, actx, err)
+	}
+	resp, err := c.s.transport.RoundTrip(req)
+	if err != nil {
+		return nil, c.errorFailure(t, actx, err)
+	}
+	c.attStatus = resp.StatusCode
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	bp := getBuf()
+	defer putBuf(bp)
+	rb, err := readBody(resp.Body, maxErrorBody, bp)
+	switch {
+	case errors.Is(err, errTooLarge):
+		rb = (*bp)[:maxErrorBody]
+	case err != nil:
+		return nil, c.errorFailure(t, actx, err)
+	}
+	return nil, c.statusFailure(t, resp, rb) // its body is rebuilt, not kept
+}
+
 // preCommitReadFailure classifies a stream that failed before its first
 // content: every such failure is retryable.
 func (c *call) preCommitReadFailure(t *routing.Target, actx context.Context, err error) *failure {
@@ -351,7 +371,9 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 	if c.respID != "" {
 		c.remember(t, c.respID)
 	}
-	c.releaseBody()
+	if c.cont == nil {
+		c.releaseBody() // a continuation re-sends it
+	}
 	c.served(cd, http.StatusOK)
 	// The target has answered: settle its cooldown and probe now, not when
 	// the stream ends minutes later.
@@ -379,6 +401,9 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 		drainAfterDone(st.br, cancel)
 		return
 	}
+	if c.cont != nil {
+		c.cont.see(c.out)
+	}
 	if sw.buffer(c.out) != nil {
 		c.callerFailed(cd, sw)
 		return
@@ -401,11 +426,11 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			case c.r.Context().Err() != nil:
 				c.callerFailed(cd, sw)
 			case context.Cause(actx) == errStalled:
-				c.failCommitted(cd, sw, timeoutFailure(t, "upstream stream stalled for more than "+ms(t.StreamIdleTimeout)))
+				c.endCommitted(cd, sw, cancel, timeoutFailure(t, "upstream stream stalled for more than "+ms(t.StreamIdleTimeout)))
 			case err == io.EOF:
-				c.failCommitted(cd, sw, streamAbortFailure(t, "upstream stream ended before the answer was complete"))
+				c.endCommitted(cd, sw, cancel, streamAbortFailure(t, "upstream stream ended before the answer was complete"))
 			default:
-				c.failCommitted(cd, sw, streamAbortFailure(t, "upstream stream was cut mid-answer"))
+				c.endCommitted(cd, sw, cancel, streamAbortFailure(t, "upstream stream was cut mid-answer"))
 			}
 			return
 		}
@@ -421,10 +446,10 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			c.s.logger.Warn("dropped a malformed stream event", "call_id", c.callID, "target", t.Name, "bytes", len(ev.Data))
 			continue
 		case err != nil:
-			c.failCommitted(cd, sw, streamAbortFailure(t, "upstream sent a malformed stream event mid-answer"))
+			c.endCommitted(cd, sw, cancel, streamAbortFailure(t, "upstream sent a malformed stream event mid-answer"))
 			return
 		case info.Error != nil:
-			c.failCommitted(cd, sw, inBandFailure(t, info.Error))
+			c.endCommitted(cd, sw, cancel, inBandFailure(t, info.Error))
 			return
 		case info.Done:
 			if sw.write(out) != nil {
@@ -435,6 +460,9 @@ func (c *call) relay(cd *candidate, actx context.Context, cancel context.CancelC
 			c.observeAttempt(cd, observe.OutcomeOK, "", false)
 			drainAfterDone(st.br, cancel)
 			return
+		}
+		if c.cont != nil {
+			c.cont.see(out)
 		}
 		if len(out) > 0 {
 			wd.progress()

@@ -121,6 +121,9 @@ type call struct {
 	rejected   bool
 	// winner is the target that served the request.
 	winner *routing.Target
+	// cont follows a stream its routing model may continue on another
+	// target (continuation.go); nil otherwise.
+	cont *contState
 }
 
 var callPool = sync.Pool{New: func() any { return new(call) }}
@@ -223,6 +226,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt
 	if !c.plan() {
 		return
 	}
+	c.planContinuation()
 	c.run()
 }
 
@@ -340,6 +344,9 @@ func (s *Server) accessLog(c *call) {
 	}
 	if c.rt.op != provider.OpChat {
 		a = append(a, slog.String("endpoint", c.rt.op.String()))
+	}
+	if n := c.continued(); n > 0 {
+		a = append(a, slog.Int("continued", n))
 	}
 	rec.AddAttrs(a...)
 	_ = s.logHandler.Handle(context.Background(), rec)

@@ -236,7 +236,14 @@ func (s streamResult) errorEvent() (sseEvent, bool) {
 // stream sends a streaming request and reads the whole answer.
 func (e *env) stream(model string) streamResult {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.front.URL+"/v1/chat/completions", strings.NewReader(chatBody(model, true)))
+	return e.streamBody(chatBody(model, true))
+}
+
+// streamBody sends a streaming chat-completions request with body and
+// reads the whole answer.
+func (e *env) streamBody(body string) streamResult {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.front.URL+"/v1/chat/completions", strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -243,21 +243,13 @@ func (d *messagesDecoder) Event(dst, name, data []byte) ([]byte, provider.EventI
 	agg := provider.EventInfo{Usage: info.Usage}
 	out := dst
 	for len(frames) > 0 {
-		end := bytes.Index(frames, []byte("\n\n"))
-		if end < 0 {
-			end = len(frames)
-		}
-		frame := frames[:end]
-		frames = frames[min(end+2, len(frames)):]
+		var frame []byte
+		frame, frames = cutFrame(frames)
 		// One chunk per frame; a multi-line one has a data line per line.
 		d.data = d.data[:0]
 		for len(frame) > 0 {
-			line := frame
-			if i := bytes.IndexByte(frame, '\n'); i >= 0 {
-				line, frame = frame[:i], frame[i+1:]
-			} else {
-				frame = nil
-			}
+			var line []byte
+			line, frame = cutLine(frame)
 			if v, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
 				if len(d.data) > 0 {
 					d.data = append(d.data, '\n')
@@ -288,6 +280,23 @@ func (d *messagesDecoder) Event(dst, name, data []byte) ([]byte, provider.EventI
 }
 
 func (d *messagesDecoder) End(dst []byte) []byte { return d.out.End(dst) }
+
+// cutFrame splits the first SSE frame (up to a blank line) off frames.
+func cutFrame(frames []byte) (frame, rest []byte) {
+	end := bytes.Index(frames, []byte("\n\n"))
+	if end < 0 {
+		return frames, nil
+	}
+	return frames[:end], frames[end+2:]
+}
+
+// cutLine splits the first line off a frame.
+func cutLine(frame []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(frame, '\n'); i >= 0 {
+		return frame[:i], frame[i+1:]
+	}
+	return frame, nil
+}
 
 // answerEstimate answers count_tokens for a target whose provider has no
 // token counter: the gateway's estimate (messages.CountTokensEstimate),

@@ -47,13 +47,14 @@ type cooldownSpec struct {
 
 // routingSpec is the routing block without its targets.
 type routingSpec struct {
-	Strategy           string `json:"strategy,omitempty"`
-	Retries            *int   `json:"retries,omitempty"`
-	MaxFallbacks       *int   `json:"max_fallbacks,omitempty"`
-	RetryOn429         *bool  `json:"retry_on_429,omitempty"`
-	FallbackOnStatuses []int  `json:"fallback_on_statuses,omitempty"`
-	WhenAllUnavailable string `json:"when_all_unavailable,omitempty"`
-	Timeout            *int64 `json:"timeout,omitempty"`
+	Strategy           string         `json:"strategy,omitempty"`
+	Retries            *int           `json:"retries,omitempty"`
+	MaxFallbacks       *int           `json:"max_fallbacks,omitempty"`
+	RetryOn429         *bool          `json:"retry_on_429,omitempty"`
+	FallbackOnStatuses []int          `json:"fallback_on_statuses,omitempty"`
+	WhenAllUnavailable string         `json:"when_all_unavailable,omitempty"`
+	Timeout            *int64         `json:"timeout,omitempty"`
+	StreamFailure      *StreamFailure `json:"stream_failure,omitempty"`
 }
 
 // rateLimitSpec is the stored form of a RateLimit: in a model's spec
@@ -134,6 +135,7 @@ func EncodeModelSpec(m *Model) ([]byte, error) {
 			FallbackOnStatuses: r.FallbackOnStatuses,
 			WhenAllUnavailable: r.WhenAllUnavailable,
 			Timeout:            r.Timeout,
+			StreamFailure:      r.StreamFailure,
 		}
 	}
 	b, err := json.Marshal(sp)
@@ -180,6 +182,7 @@ func DecodeModelSpec(m *Model, kind string, spec []byte) error {
 			FallbackOnStatuses: r.FallbackOnStatuses,
 			WhenAllUnavailable: r.WhenAllUnavailable,
 			Timeout:            r.Timeout,
+			StreamFailure:      r.StreamFailure,
 		}
 	}
 	return nil

@@ -247,7 +247,30 @@ type Routing struct {
 	WhenAllUnavailable string   `json:"when_all_unavailable,omitempty"`
 	// Timeout bounds the whole request, retries and failovers included, in ms.
 	Timeout *int64 `json:"timeout,omitempty"`
+	// StreamFailure is what a committed stream that fails does; nil is
+	// mode error (the terminal error event).
+	StreamFailure *StreamFailure `json:"stream_failure,omitempty"`
 }
+
+// StreamFailure is a routing model's policy for a chat-completions stream
+// that fails after its first content reached the caller: mode error ends
+// it with a terminal error event; mode continue sends the conversation,
+// with the text so far as a partial assistant turn, to the next healthy
+// target and relays its continuation into the same stream, at most
+// MaxContinuations times (1..3; 0 means 1).
+type StreamFailure struct {
+	Mode             string `json:"mode"`
+	MaxContinuations int    `json:"max_continuations,omitempty"`
+}
+
+// Stream failure modes.
+const (
+	StreamFailureError    = "error"
+	StreamFailureContinue = "continue"
+)
+
+// MaxContinuationsLimit is the most continuations a stream may have.
+const MaxContinuationsLimit = 3
 
 // Target is one entry of a routing model: the display name of a direct model.
 type Target struct {

@@ -472,6 +472,16 @@ func (r *Routing) validate() error {
 	default:
 		return FieldErrorf("routing.when_all_unavailable", "must be fail or try_anyway")
 	}
+	if sf := r.StreamFailure; sf != nil {
+		switch sf.Mode {
+		case StreamFailureError, StreamFailureContinue:
+		default:
+			return FieldErrorf("routing.stream_failure.mode", "must be continue or error")
+		}
+		if sf.MaxContinuations < 0 || sf.MaxContinuations > MaxContinuationsLimit {
+			return FieldErrorf("routing.stream_failure.max_continuations", "must be 1 to %d", MaxContinuationsLimit)
+		}
+	}
 	return nonNegative("routing.timeout", r.Timeout)
 }
 

@@ -245,6 +245,10 @@ func TestLimitFlags(t *testing.T) {
 		if m = modelOf("chat-prod"); m.RateLimit == nil || m.RateLimit.RPM != 600 || m.Budget == nil || m.Budget.Period != storage.BudgetMonth || len(m.Routing.Targets) != 2 {
 			t.Errorf("routing group after a rerun: %+v %+v %+v", m.RateLimit, m.Budget, m.Routing)
 		}
+		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--target", "gpt-4o-secondary", "--stream-failure", "continue", "--max-continuations", "2", "-q")
+		if m = modelOf("chat-prod"); m.Routing.StreamFailure == nil || *m.Routing.StreamFailure != (storage.StreamFailure{Mode: "continue", MaxContinuations: 2}) {
+			t.Errorf("routing group with --stream-failure continue: %+v", m.Routing.StreamFailure)
+		}
 		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--no-budget", "--tpm", "5000", "-q")
 		if m = modelOf("chat-prod"); m.RateLimit == nil || *m.RateLimit != (storage.RateLimit{RPM: 600, TPM: 5000}) || m.Budget != nil {
 			t.Errorf("routing group after --no-budget --tpm: %+v %+v", m.RateLimit, m.Budget)
@@ -256,6 +260,9 @@ func TestLimitFlags(t *testing.T) {
 		}{
 			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--provider-rpm", "5"}, 2, "unknown flag: --provider-rpm"},
 			{[]string{"model", "route", "chat-prod", "--explain", "--rpm", "5"}, 2, "--explain cannot be combined with --rpm"},
+			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--stream-failure", "retry"}, 2, `--stream-failure must be continue or error (got "retry")`},
+			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--max-continuations", "2"}, 2, "--max-continuations needs --stream-failure continue"},
+			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--stream-failure", "continue", "--max-continuations", "4"}, 1, "routing.stream_failure.max_continuations: must be 1 to 3"},
 			{[]string{"model", "update", "gpt-4o-primary", "--budget", "5/year"}, 2, `--budget "5/year": the period must be day, week or month`},
 			{[]string{"model", "update", "gpt-4o-primary", "--provider-tpd", "-1"}, 2, "--provider-tpd must be 0 (no limit) or more"},
 			{[]string{"model", "update", "gpt-4o-primary", "--no-provider-limit", "--provider-rpm", "1"}, 2, "--no-provider-limit and --provider-rpm cannot be used together"},

@@ -28,6 +28,8 @@ type RouteOptions struct {
 	RetryOn429         bool
 	WhenAllUnavailable string
 	FallbackOnStatuses []int
+	StreamFailure      string
+	MaxContinuations   int
 	Explain            bool
 	Limits             modelLimits
 	Output             output.Options
@@ -60,7 +62,7 @@ which targets would be tried right now, and why.`,
 				return cmdutil.FlagErrorf("at least one --target is required")
 			}
 			if opts.Explain && fl.NFlag() > 1+boolToInt(fl.Changed("output")) {
-				for _, n := range append([]string{"target", "strategy", "retries", "max-fallbacks", "timeout", "retry-on-429", "when-all-unavailable", "fallback-on-status"}, opts.Limits.names()...) {
+				for _, n := range append([]string{"target", "strategy", "retries", "max-fallbacks", "timeout", "retry-on-429", "when-all-unavailable", "fallback-on-status", "stream-failure", "max-continuations"}, opts.Limits.names()...) {
 					if fl.Changed(n) {
 						return cmdutil.FlagErrorf("--explain cannot be combined with --%s", n)
 					}
@@ -87,6 +89,8 @@ which targets would be tried right now, and why.`,
 	fl.BoolVar(&opts.RetryOn429, "retry-on-429", true, "treat an upstream 429 as retryable (false: return it to the caller)")
 	fl.StringVar(&opts.WhenAllUnavailable, "when-all-unavailable", "", "when every target cools down: try_anyway (default) or fail")
 	fl.IntSliceVar(&opts.FallbackOnStatuses, "fallback-on-status", nil, "extra upstream statuses that fail over (repeat or comma-separate)")
+	fl.StringVar(&opts.StreamFailure, "stream-failure", "", "a chat stream cut after its first content: error (default: the terminal error event) or continue (the next healthy target continues the answer)")
+	fl.IntVar(&opts.MaxContinuations, "max-continuations", 0, "with --stream-failure continue: continuations per stream, 1 to 3 (default 1)")
 	fl.BoolVar(&opts.Explain, "explain", false, "print the order targets would be tried in now (needs a running server)")
 	opts.Limits.add(fl)
 	opts.Output.AddFlags(cmd)
@@ -127,6 +131,15 @@ func (o *RouteOptions) routing(cmd *cobra.Command) (*storage.Routing, error) {
 	if fl.Changed("retry-on-429") {
 		b := o.RetryOn429
 		r.RetryOn429 = &b
+	}
+	switch {
+	case o.StreamFailure == "" && fl.Changed("max-continuations"):
+		return nil, cmdutil.FlagErrorf("--max-continuations needs --stream-failure continue")
+	case o.StreamFailure != "":
+		if o.StreamFailure != storage.StreamFailureContinue && o.StreamFailure != storage.StreamFailureError {
+			return nil, cmdutil.FlagErrorf("--stream-failure must be continue or error (got %q)", o.StreamFailure)
+		}
+		r.StreamFailure = &storage.StreamFailure{Mode: o.StreamFailure, MaxContinuations: o.MaxContinuations}
 	}
 	if o.Timeout != "" {
 		ms, err := cmdutil.ParseMillis("timeout", o.Timeout)

@@ -341,7 +341,8 @@ func TestModels(t *testing.T) {
 		"timeout": 60000,
 		"routing": {"strategy": "weighted", "targets": [{"model": "full", "weight": 3}],
 			"retries": 1, "max_fallbacks": 0, "retry_on_429": false, "fallback_on_statuses": [404],
-			"when_all_unavailable": "try_anyway", "timeout": 90000}
+			"when_all_unavailable": "try_anyway", "timeout": 90000,
+			"stream_failure": {"mode": "continue", "max_continuations": 2}}
 	}`
 	r = e.mustAdmin(t, 201, "POST", "/admin/v1/models", routing)
 	groupID := r.id(t)
@@ -572,6 +573,9 @@ func TestErrors(t *testing.T) {
 		{name: "wrong type for list", method: "POST", path: "/admin/v1/apikeys", body: `{"key_hash":"` + pkHash + `","allowed_models":"*"}`, status: 400, msg: `field "allowed_models": expected array`},
 		{name: "wrong type for bool", method: "POST", path: "/admin/v1/apikeys", body: `{"key_hash":"` + pkHash + `","allowed_models":[],"disabled":"yes"}`, status: 400, msg: `field "disabled": expected boolean`},
 		{name: "wrong type for string", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":5}`, status: 400, msg: `field "display_name": expected string`},
+		{name: "stream_failure unknown field", method: "POST", path: "/admin/v1/models", body: `{"display_name":"sf","routing":{"targets":[{"model":"fx-direct"}],"stream_failure":{"mode":"continue","hedge":1}}}`, status: 400, msg: `unknown field "hedge"`},
+		{name: "stream_failure mode", method: "POST", path: "/admin/v1/models", body: `{"display_name":"sf","routing":{"targets":[{"model":"fx-direct"}],"stream_failure":{"mode":"retry"}}}`, status: 400, msg: "routing.stream_failure.mode: must be continue or error", field: "routing.stream_failure.mode"},
+		{name: "stream_failure max_continuations", method: "POST", path: "/admin/v1/models", body: `{"display_name":"sf","routing":{"targets":[{"model":"fx-direct"}],"stream_failure":{"mode":"continue","max_continuations":4}}}`, status: 400, msg: "routing.stream_failure.max_continuations: must be 1 to 3", field: "routing.stream_failure.max_continuations"},
 		// Validation and references (storage.ErrInvalid).
 		{name: "missing display_name", method: "POST", path: "/admin/v1/models", body: `{"provider":"openai","model_name":"m","provider_key_id":"` + f.pk + `"}`, status: 400, msg: "display_name", field: "display_name"},
 		{name: "display_name with space", method: "POST", path: "/admin/v1/models", body: `{"display_name":"a b","routing":{"targets":[{"model":"fx-direct"}]}}`, status: 400, msg: "display_name", field: "display_name"},

@@ -1073,3 +1073,32 @@ func TestGeminiEndpoint(t *testing.T) {
 		t.Errorf("bad model name: target error %+v", d.Err)
 	}
 }
+
+// TestStreamFailureContinuations: stream_failure mode continue gives the
+// group its continuations (0 means 1); mode error or none gives none.
+func TestStreamFailureContinuations(t *testing.T) {
+	for _, c := range []struct {
+		sf   *storage.StreamFailure
+		want int
+	}{
+		{nil, 0},
+		{&storage.StreamFailure{Mode: storage.StreamFailureError, MaxContinuations: 2}, 0},
+		{&storage.StreamFailure{Mode: storage.StreamFailureContinue}, 1},
+		{&storage.StreamFailure{Mode: storage.StreamFailureContinue, MaxContinuations: 3}, 3},
+	} {
+		ds := storage.Dataset{
+			ProviderKeys: []storage.ProviderKey{{ID: "pk", DisplayName: "pk", Provider: "openai", Adapter: "openai", Secret: "sk-x", APIBase: "https://api.openai.com/v1"}},
+			Models: []storage.Model{
+				{ID: "m1", DisplayName: "a", Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk"},
+				{ID: "g", DisplayName: "group", Routing: &storage.Routing{Targets: []storage.Target{{Model: "a"}}, StreamFailure: c.sf}},
+			},
+		}
+		tbl := routing.NewTable(proxytest.NewSource(ds), slog.New(slog.DiscardHandler))
+		if err := tbl.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := tbl.Snapshot().Model("group").Group.Continuations; got != c.want {
+			t.Errorf("stream_failure %+v: continuations %d, want %d", c.sf, got, c.want)
+		}
+	}
+}

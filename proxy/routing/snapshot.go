@@ -268,7 +268,11 @@ type Group struct {
 	FailWhenAllUnavailable bool
 	// Timeout bounds the whole request; 0 is none.
 	Timeout time.Duration
-	rr      *atomic.Uint64
+	// Continuations is how many times a committed chat-completions stream
+	// may be continued on another target (stream_failure mode continue);
+	// 0 is mode error: the stream ends with its terminal error event.
+	Continuations int
+	rr            *atomic.Uint64
 }
 
 // FallbackOn reports whether a status is listed in fallback_on_statuses.
@@ -670,6 +674,9 @@ func (b *builder) resolveGroup(m *storage.Model, counters func(string) *atomic.U
 	}
 	if r.MaxFallbacks != nil {
 		g.MaxFallbacks = *r.MaxFallbacks
+	}
+	if sf := r.StreamFailure; sf != nil && sf.Mode == storage.StreamFailureContinue {
+		g.Continuations = max(sf.MaxContinuations, 1)
 	}
 	for _, st := range r.FallbackOnStatuses {
 		g.fallbackOn.add(st)

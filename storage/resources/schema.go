@@ -44,6 +44,7 @@ var (
 		"strategy":             {storage.StrategyFailover, storage.StrategyRoundRobin, storage.StrategyWeighted},
 		"when_all_unavailable": {storage.WhenAllUnavailableFail, storage.WhenAllUnavailableTryAnyway},
 		"period":               {storage.BudgetDay, storage.BudgetWeek, storage.BudgetMonth},
+		"mode":                 {storage.StreamFailureContinue, storage.StreamFailureError},
 	}
 )
 

@@ -44,6 +44,7 @@ func fullRouting(name string, targets ...string) storage.Model {
 		FallbackOnStatuses: []int{429, 500, 502},
 		WhenAllUnavailable: storage.WhenAllUnavailableTryAnyway,
 		Timeout:            ptr(int64(120000)),
+		StreamFailure:      &storage.StreamFailure{Mode: storage.StreamFailureContinue, MaxContinuations: 2},
 	}
 	m.RateLimit = &storage.RateLimit{RPD: 50_000, TPD: 10_000_000}
 	m.Budget = &storage.Budget{AmountUSD: 12.5, Period: storage.BudgetWeek}
