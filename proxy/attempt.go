@@ -258,6 +258,9 @@ func putSSE(st *sseState, maxEvent int) {
 // seen before it are held back. On that chunk the response is committed
 // (headers, held chunks) and relayed event by event.
 func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
+	if h := c.hedge; h != nil && !h.used {
+		return c.hedgedStream(cd, body)
+	}
 	t := cd.t
 	actx, cancel := context.WithCancelCause(c.r.Context())
 	defer cancel(nil)
@@ -280,46 +283,56 @@ func (c *call) streamAttempt(cd *candidate, body []byte) (*failure, bool) {
 	if f, ok := dec.(provider.Framer); ok {
 		st.src = f.Frames(st.br, maxEvent)
 	}
-	out := c.out[:0]
-	var info provider.EventInfo
-	for {
-		ev, err := st.next()
-		if err != nil {
-			c.out = out
-			return c.preCommitReadFailure(t, actx, err), false
-		}
-		out, info, err = dec.Event(out, ev.Name, ev.Data)
-		c.usage.Merge(info.Usage)
-		if info.ID != "" && c.respID == "" {
-			c.respID = info.ID
-		}
-		switch {
-		case err != nil:
-			c.out = out
-			return decodeFailure(t, "upstream sent a malformed stream event before any content"), false
-		case info.Error != nil:
-			c.out = out
-			return inBandFailure(t, info.Error), false
-		case info.Content || info.Finished:
-		case info.Done:
-			c.out = out
-			return streamAbortFailure(t, "upstream stream ended before any content"), false
-		case len(out) > maxHeld:
-			c.out = out[:0]
-			return decodeFailure(t, "upstream sent more than "+strconv.Itoa(maxHeld)+" bytes of stream events before any content"), false
-		default:
-			continue
-		}
-		break
+	out, info, f := c.firstContent(t, actx, st, dec, c.out[:0], &c.usage, &c.respID, maxHeld)
+	if f != nil {
+		c.out = out
+		return f, false
 	}
 	c.out = out
 	c.relay(cd, actx, cancel, st, dec, wd, t0, info)
 	return nil, true
 }
 
+// firstContent reads a stream's events up to its first content, decoded
+// into out, the usage they report merged into *usage and the Responses
+// API id into *respID. Any failure before that content is the attempt's.
+func (c *call) firstContent(t *routing.Target, actx context.Context, st *sseState, dec provider.StreamDecoder, out []byte,
+	usage *provider.Usage, respID *string, maxHeld int) ([]byte, provider.EventInfo, *failure) {
+	var info provider.EventInfo
+	for {
+		ev, err := st.next()
+		if err != nil {
+			return out, info, c.preCommitReadFailure(t, actx, err)
+		}
+		out, info, err = dec.Event(out, ev.Name, ev.Data)
+		usage.Merge(info.Usage)
+		if info.ID != "" && *respID == "" {
+			*respID = info.ID
+		}
+		switch {
+		case err != nil:
+			return out, info, decodeFailure(t, "upstream sent a malformed stream event before any content")
+		case info.Error != nil:
+			return out, info, inBandFailure(t, info.Error)
+		case info.Content || info.Finished:
+			return out, info, nil
+		case info.Done:
+			return out, info, streamAbortFailure(t, "upstream stream ended before any content")
+		case len(out) > maxHeld:
+			return out[:0], info, decodeFailure(t, "upstream sent more than "+strconv.Itoa(maxHeld)+" bytes of stream events before any content")
+		}
+	}
+}
+
 // openStream sends one streaming request. A non-2xx answer is read
 // (up to maxErrorBody) and returned as its failure.
 func (c *call) openStream(t *routing.Target, actx context.Context, in *provider.Inbound, body []byte) (*http.Response, *failure) {
+	return c.openStreamStatus(t, actx, in, body, &c.attStatus)
+}
+
+// openStreamStatus is openStream recording the upstream's status in
+// *status (a hedged attempt's own, not the call's).
+func (c *call) openStreamStatus(t *routing.Target, actx context.Context, in *provider.Inbound, body []byte, status *int) (*http.Response, *failure) {
 	req, err := t.Endpoint.NewRequest(actx, in, body)
 	if err != nil {
 		return nil, c.credentialFailure(t, actx, err)
@@ -328,7 +341,7 @@ func (c *call) openStream(t *routing.Target, actx context.Context, in *provider.
 	if err != nil {
 		return nil, c.errorFailure(t, actx, err)
 	}
-	c.attStatus = resp.StatusCode
+	*status = resp.StatusCode
 	if resp.StatusCode/100 == 2 {
 		return resp, nil
 	}

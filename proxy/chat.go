@@ -124,6 +124,11 @@ type call struct {
 	// cont follows a stream its routing model may continue on another
 	// target (continuation.go); nil otherwise.
 	cont *contState
+	// hedge follows the hedged first token of a stream its routing model
+	// hedges (hedge.go); nil otherwise. hedgeMark is the observe.Attempt
+	// Hedge of the attempt being observed.
+	hedge     *hedgeState
+	hedgeMark string
 }
 
 var callPool = sync.Pool{New: func() any { return new(call) }}
@@ -227,6 +232,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt
 		return
 	}
 	c.planContinuation()
+	c.planHedge()
 	c.run()
 }
 
@@ -463,6 +469,10 @@ func (c *call) run() {
 			break
 		}
 		cd := &c.cands[i]
+		if c.hedge != nil && c.hedge.passed(cd) {
+			left-- // started as the hedge of the first attempt
+			continue
+		}
 		if cd.halfOpen && !c.claimProbe(cd, i == len(c.cands)-1 || left == 1) {
 			continue
 		}
@@ -727,6 +737,9 @@ func (c *call) settled(cd *candidate, recovered bool) {
 // recordFailure records a failed attempt: trail, health (cooldown), events.
 func (c *call) recordFailure(cd *candidate, f *failure) {
 	t := cd.t
+	if f.recorded {
+		return // a hedged stream's attempts, recorded as they ended
+	}
 	if f.clientGone {
 		cd.h.Neutral()
 		c.observeAttempt(cd, observe.OutcomeClientClosed, "", false)

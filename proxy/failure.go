@@ -75,6 +75,9 @@ type failure struct {
 	contentType string
 
 	clientGone bool
+	// recorded: the attempts that failed were recorded as they ended (a
+	// hedged stream's two).
+	recorded bool
 }
 
 // Causes that end an attempt's context.

@@ -28,6 +28,7 @@ func (c *call) observeAttempt(cd *candidate, outcome, reason string, cooled bool
 		Model: c.model, Target: cd.t, From: c.from, N: c.attempts, Stream: c.req.Stream,
 		Start: c.attStart, Latency: time.Since(c.attStart), TTFT: c.attTTFT,
 		Status: c.attStatus, Outcome: outcome, Reason: reason, Cooldown: cooled, Probe: c.probing, Usage: c.usage,
+		Hedge: c.hedgeMark,
 	}
 	if p := cd.t.Price; p != nil && c.usage.Known() {
 		a.Cost, a.Priced = p.Cost(c.usage), true

@@ -55,6 +55,7 @@ type routingSpec struct {
 	WhenAllUnavailable string         `json:"when_all_unavailable,omitempty"`
 	Timeout            *int64         `json:"timeout,omitempty"`
 	StreamFailure      *StreamFailure `json:"stream_failure,omitempty"`
+	Hedge              *Hedge         `json:"hedge,omitempty"`
 }
 
 // rateLimitSpec is the stored form of a RateLimit: in a model's spec
@@ -136,6 +137,7 @@ func EncodeModelSpec(m *Model) ([]byte, error) {
 			WhenAllUnavailable: r.WhenAllUnavailable,
 			Timeout:            r.Timeout,
 			StreamFailure:      r.StreamFailure,
+			Hedge:              r.Hedge,
 		}
 	}
 	b, err := json.Marshal(sp)
@@ -183,6 +185,7 @@ func DecodeModelSpec(m *Model, kind string, spec []byte) error {
 			WhenAllUnavailable: r.WhenAllUnavailable,
 			Timeout:            r.Timeout,
 			StreamFailure:      r.StreamFailure,
+			Hedge:              r.Hedge,
 		}
 	}
 	return nil

@@ -250,7 +250,28 @@ type Routing struct {
 	// StreamFailure is what a committed stream that fails does; nil is
 	// mode error (the terminal error event).
 	StreamFailure *StreamFailure `json:"stream_failure,omitempty"`
+	// Hedge starts the next target of the walk in parallel when a
+	// chat-completions stream's first target is slow to its first
+	// content; nil is no hedging.
+	Hedge *Hedge `json:"hedge,omitempty"`
 }
+
+// Hedge is a routing model's hedged first token: when the first target
+// of a streaming chat completion has sent no content AfterMS
+// milliseconds (1..MaxHedgeAfterMS) after the attempt started, or its
+// own recent p95 time to first token (After "p95"), the next target
+// is started in parallel; the first to send content serves the request.
+// Exactly one of AfterMS and After is set.
+type Hedge struct {
+	AfterMS int64  `json:"after_ms,omitempty"`
+	After   string `json:"after,omitempty"`
+}
+
+// HedgeAfterP95 is Hedge.After's one value.
+const HedgeAfterP95 = "p95"
+
+// MaxHedgeAfterMS is the longest fixed hedge delay: ten minutes.
+const MaxHedgeAfterMS = 600000
 
 // StreamFailure is a routing model's policy for a chat-completions stream
 // that fails after its first content reached the caller: mode error ends

@@ -482,6 +482,16 @@ func (r *Routing) validate() error {
 			return FieldErrorf("routing.stream_failure.max_continuations", "must be 1 to %d", MaxContinuationsLimit)
 		}
 	}
+	if h := r.Hedge; h != nil {
+		switch {
+		case h.After != "" && h.AfterMS != 0:
+			return FieldErrorf("routing.hedge", "set after_ms or after, not both")
+		case h.After != "" && h.After != HedgeAfterP95:
+			return FieldErrorf("routing.hedge.after", "must be p95")
+		case h.After == "" && (h.AfterMS < 1 || h.AfterMS > MaxHedgeAfterMS):
+			return FieldErrorf("routing.hedge.after_ms", "must be 1 to %d", MaxHedgeAfterMS)
+		}
+	}
 	return nonNegative("routing.timeout", r.Timeout)
 }
 

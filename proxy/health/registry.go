@@ -423,6 +423,16 @@ func (t *Target) status(now time.Time) Status {
 	return st
 }
 
+// TTFTP95 is the p95 of the target's recent times to first content, and
+// false when fewer than min samples are known.
+func (t *Target) TTFTP95(min int) (time.Duration, bool) {
+	if n := t.ttft.n.Load(); n < uint64(min) {
+		return 0, false
+	}
+	_, p95 := t.ttft.percentiles()
+	return p95, true
+}
+
 // window keeps the most recent samples of a duration, lock-free: writers
 // claim a slot with one atomic add; readers copy and sort.
 type window struct {

@@ -100,6 +100,7 @@ type Metrics struct {
 	upstream  *prometheus.HistogramVec // target, outcome (ok, error)
 	upTTFT    *prometheus.HistogramVec // target
 	failovers *prometheus.CounterVec   // from, to
+	hedges    *prometheus.CounterVec   // alias, outcome (won, lost)
 	retries   *prometheus.CounterVec   // target
 	cooldowns *prometheus.CounterVec   // target, status_reason
 	probes    *prometheus.CounterVec   // target, result
@@ -153,6 +154,8 @@ func New(opts Options) *Metrics {
 	m.upstream = histogram("upstream_duration_seconds", "Upstream calls' time to their end (the whole answer read, or the failure), by target and outcome (ok, error).", lat, "target", "outcome")
 	m.upTTFT = histogram("upstream_time_to_first_token_seconds", "Streamed upstream calls' time to their first content.", lat, "target")
 	m.failovers = counter("failovers_total", "Moves of a request from a failed target to another.", "from", "to")
+	m.hedges = counter("hedges_total", "Attempts of hedged streams (routing.hedge), by alias and outcome: won (it served the request) or lost (cancelled when the other sent content first; its tokens are in tokens_total).",
+		"alias", "outcome")
 	m.retries = counter("retries_total", "Attempts on the same target as the failed one before.", "target")
 	m.cooldowns = counter("cooldowns_total", "Cooldowns a target entered, by status_reason.", "target", "status_reason")
 	m.probes = counter("probes_total", "Half-open probes of a target whose cooldown ran out, by result (passed, failed, abandoned: the caller went away).", "target", "result")
@@ -177,7 +180,7 @@ func New(opts Options) *Metrics {
 
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.inFlight, m.requests, m.duration, m.ttft, m.overhead, m.attempts, m.upstream, m.upTTFT,
-		m.failovers, m.retries, m.cooldowns, m.probes, m.tokens, m.cost, m.reloads, m.build, m.limited,
+		m.failovers, m.hedges, m.retries, m.cooldowns, m.probes, m.tokens, m.cost, m.reloads, m.build, m.limited,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "build_info", Help: "Always 1; the version is a label.",
 			ConstLabels: prometheus.Labels{"version": opts.Version}}, func() float64 { return 1 }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "usage_records_dropped_total",
@@ -323,6 +326,9 @@ func (m *Metrics) Attempt(a *observe.Attempt) {
 		m.attemptSlow(a)
 		return
 	}
+	if a.Hedge != "" {
+		m.hedge(a)
+	}
 	ok := a.OK()
 	if ok {
 		ts.ok.Inc()
@@ -382,6 +388,9 @@ func (m *Metrics) Attempt(a *observe.Attempt) {
 func (m *Metrics) attemptSlow(a *observe.Attempt) {
 	t := a.Target.Name
 	m.attempts.WithLabelValues(t, a.Outcome, a.Reason).Inc()
+	if a.Hedge != "" {
+		m.hedge(a)
+	}
 	switch {
 	case a.OK() || a.Outcome == observe.OutcomeSlowClient:
 		m.upstream.WithLabelValues(t, "ok").Observe(a.Latency.Seconds())
@@ -406,6 +415,16 @@ func (m *Metrics) attemptSlow(a *observe.Attempt) {
 	if a.Usage.Known() || a.Priced {
 		m.keyUsageSlow(a).add(a)
 	}
+}
+
+// hedge counts an attempt of a hedged stream (rare: its series are not
+// cached).
+func (m *Metrics) hedge(a *observe.Attempt) {
+	alias := ""
+	if a.Model != nil {
+		alias = a.Model.Name
+	}
+	m.hedges.WithLabelValues(alias, a.Hedge).Inc()
 }
 
 func (m *Metrics) keyUsageSlow(a *observe.Attempt) *keyUsage {

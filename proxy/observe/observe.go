@@ -74,7 +74,21 @@ type Attempt struct {
 	// when the target has no price (no cost is ever guessed).
 	Cost   float64
 	Priced bool
+	// Hedge is set on the two attempts of a hedged stream (routing.hedge):
+	// HedgeWon on the one that served it, HedgeLost on the one cancelled
+	// when the other sent content first.
+	Hedge string
 }
+
+// Hedge outcomes of an attempt.
+const (
+	HedgeWon  = "won"
+	HedgeLost = "lost"
+	// OutcomeHedgeLost is the outcome and status_reason of a hedged
+	// attempt cancelled because the other one sent content first: not a
+	// failure of its target.
+	OutcomeHedgeLost = "hedge_lost"
+)
 
 // OK reports whether the attempt answered.
 func (a *Attempt) OK() bool { return a.Outcome == OutcomeOK }

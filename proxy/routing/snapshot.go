@@ -272,7 +272,18 @@ type Group struct {
 	// may be continued on another target (stream_failure mode continue);
 	// 0 is mode error: the stream ends with its terminal error event.
 	Continuations int
-	rr            *atomic.Uint64
+	// Hedge, when set, starts the next target of a streaming chat
+	// completion's walk in parallel when the first is slow to its first
+	// content (proxy/hedge.go); nil is no hedging.
+	Hedge *Hedge
+	rr    *atomic.Uint64
+}
+
+// Hedge is when a group hedges: a fixed delay after the first attempt
+// starts, or (P95) that target's own recent p95 time to first content.
+type Hedge struct {
+	After time.Duration
+	P95   bool
 }
 
 // FallbackOn reports whether a status is listed in fallback_on_statuses.
@@ -677,6 +688,9 @@ func (b *builder) resolveGroup(m *storage.Model, counters func(string) *atomic.U
 	}
 	if sf := r.StreamFailure; sf != nil && sf.Mode == storage.StreamFailureContinue {
 		g.Continuations = max(sf.MaxContinuations, 1)
+	}
+	if h := r.Hedge; h != nil {
+		g.Hedge = &Hedge{After: time.Duration(h.AfterMS) * time.Millisecond, P95: h.After == storage.HedgeAfterP95}
 	}
 	for _, st := range r.FallbackOnStatuses {
 		g.fallbackOn.add(st)

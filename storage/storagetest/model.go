@@ -45,6 +45,7 @@ func fullRouting(name string, targets ...string) storage.Model {
 		WhenAllUnavailable: storage.WhenAllUnavailableTryAnyway,
 		Timeout:            ptr(int64(120000)),
 		StreamFailure:      &storage.StreamFailure{Mode: storage.StreamFailureContinue, MaxContinuations: 2},
+		Hedge:              &storage.Hedge{AfterMS: 250},
 	}
 	m.RateLimit = &storage.RateLimit{RPD: 50_000, TPD: 10_000_000}
 	m.Budget = &storage.Budget{AmountUSD: 12.5, Period: storage.BudgetWeek}

@@ -1,0 +1,178 @@
+package proxy_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisix/aisix/proxy"
+	"github.com/aisix/aisix/proxy/limit"
+	"github.com/aisix/aisix/proxy/observe"
+	"github.com/aisix/aisix/proxy/proxytest"
+	"github.com/aisix/aisix/storage"
+)
+
+func hedgeRouting(ms int64) storage.Routing {
+	return storage.Routing{Hedge: &storage.Hedge{AfterMS: ms}}
+}
+
+// slowFirst is a stream whose first content comes after delay; cancelled
+// is closed when the proxy cancels the request before then.
+func slowFirst(delay time.Duration, cancelled chan<- struct{}) proxytest.Behavior {
+	return func(w http.ResponseWriter, c *proxytest.Call) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`data: {"id":"chatcmpl-slow","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}` + "\n\n"))
+		w.(http.Flusher).Flush()
+		tm := time.NewTimer(delay)
+		defer tm.Stop()
+		select {
+		case <-c.R.Context().Done():
+			close(cancelled)
+			return
+		case <-tm.C:
+		}
+		_, _ = w.Write([]byte(`data: {"id":"chatcmpl-slow","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"slow"},"finish_reason":"stop"}]}` + "\n\ndata: [DONE]\n\n"))
+	}
+}
+
+// TestHedgeSlowPrimary: a primary slow to its first content (2 s) and a
+// fast secondary with after_ms 200: the answer comes from the secondary
+// at about 200 ms, the primary's request is cancelled, and the observer
+// sees the hedge won by the secondary and lost by the primary.
+func TestHedgeSlowPrimary(t *testing.T) {
+	cancelled := make(chan struct{})
+	primary := upstream(t, "primary", slowFirst(2*time.Second, cancelled))
+	secondary := upstream(t, "secondary", proxytest.Stream(proxytest.StreamOptions{RoleChunk: true}))
+	rec := &recorder{}
+	e := newEnv(t, pair(primary, secondary, hedgeRouting(200)), withObserver(rec))
+	r := e.stream("chat-prod")
+	if r.status != http.StatusOK || !r.done() {
+		t.Fatalf("status %d: %s", r.status, r.raw)
+	}
+	if got := r.content(t); got != "hello from secondary" {
+		t.Errorf("content = %q", got)
+	}
+	if r.took < 200*time.Millisecond || r.took > 1500*time.Millisecond {
+		t.Errorf("took %v: want about 200 ms, well under the primary's 2 s", r.took)
+	}
+	t.Logf("hedged answer in %v (after_ms 200)", r.took)
+	wantHeader(t, r.header, "X-Aisix-Served-By", "gpt-4o-secondary")
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the primary's request was not cancelled")
+	}
+	wantHits(t, primary, 1)
+	wantHits(t, secondary, 1)
+	var atts []observe.Attempt
+	deadline := time.Now().Add(5 * time.Second)
+	for len(atts) < 2 && time.Now().Before(deadline) {
+		a, _ := rec.take()
+		atts = append(atts, a...)
+		if len(atts) < 2 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var won, lost int
+	for _, a := range atts {
+		switch a.Hedge {
+		case observe.HedgeWon:
+			won++
+			if a.Target.Name != "gpt-4o-secondary" || !a.OK() {
+				t.Errorf("won by %s (%s), want the secondary, ok", a.Target.Name, a.Outcome)
+			}
+		case observe.HedgeLost:
+			lost++
+			if a.Target.Name != "gpt-4o-primary" || a.Outcome != observe.OutcomeHedgeLost || a.Reason != observe.OutcomeHedgeLost || a.Cooldown {
+				t.Errorf("lost attempt = %s %s/%s cooldown %v", a.Target.Name, a.Outcome, a.Reason, a.Cooldown)
+			}
+		}
+	}
+	if won != 1 || lost != 1 {
+		t.Errorf("hedge attempts: %d won, %d lost; want 1 and 1 (%+v)", won, lost, atts)
+	}
+	if st := e.reg.Status("id-gpt-4o-primary"); st.State != "healthy" || st.Failures != 0 {
+		t.Errorf("primary = %+v: the hedge's loser is not blamed", st)
+	}
+	if !strings.Contains(r.header.Get("X-Aisix-Attempts"), "gpt-4o-primary=hedge_lost") {
+		t.Logf("attempts header %q (set at commit, before the loser is known)", r.header.Get("X-Aisix-Attempts"))
+	}
+}
+
+// TestHedgeFastPrimary: a primary that sends content before the deadline
+// is never hedged.
+func TestHedgeFastPrimary(t *testing.T) {
+	primary := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{RoleChunk: true}))
+	secondary := upstream(t, "secondary")
+	e := newEnv(t, pair(primary, secondary, hedgeRouting(2000)))
+	for range 3 {
+		r := e.stream("chat-prod")
+		if r.status != http.StatusOK || r.content(t) != "hello from primary" {
+			t.Fatalf("status %d: %s", r.status, r.raw)
+		}
+	}
+	wantHits(t, primary, 3)
+	wantHits(t, secondary, 0)
+}
+
+// TestHedgePrimaryFailsDuringHedge: the primary fails before content
+// while the hedge runs: the hedge goes on as the next attempt, and the
+// walk makes no second failover to it.
+func TestHedgePrimaryFailsDuringHedge(t *testing.T) {
+	primary := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{RoleChunk: true, FirstDelay: 400 * time.Millisecond, CutBeforeContent: true}))
+	secondary := upstream(t, "secondary", proxytest.Stream(proxytest.StreamOptions{RoleChunk: true, FirstDelay: 600 * time.Millisecond}))
+	e := newEnv(t, pair(primary, secondary, hedgeRouting(100)))
+	r := e.stream("chat-prod")
+	if r.status != http.StatusOK || r.content(t) != "hello from secondary" {
+		t.Fatalf("status %d: %s", r.status, r.raw)
+	}
+	wantHits(t, primary, 1)
+	wantHits(t, secondary, 1)
+	if st := e.reg.Status("id-gpt-4o-primary"); st.Failures != 1 {
+		t.Errorf("primary = %+v: its own failure is recorded", st)
+	}
+}
+
+// TestHedgeNotWhenNextUnavailable: no hedge when the next target is
+// cooling down or at its provider_limit; the slow primary serves.
+func TestHedgeNotWhenNextUnavailable(t *testing.T) {
+	for _, tc := range []string{"cooling", "provider_limit"} {
+		t.Run(tc, func(t *testing.T) {
+			primary := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{RoleChunk: true, FirstDelay: 400 * time.Millisecond}))
+			secondary := upstream(t, "secondary", proxytest.Stream(proxytest.StreamOptions{RoleChunk: true}))
+			ds := pair(primary, secondary, hedgeRouting(50))
+			if tc == "provider_limit" {
+				ds.Models[1].ProviderLimit = &storage.RateLimit{RPM: 1}
+			}
+			var lim *limit.Limiter
+			e := newEnv(t, ds, func(o *proxy.Options) {
+				lim = limit.New(limit.Options{Now: o.Now})
+				o.Limiter = lim
+			})
+			if tc == "cooling" {
+				e.reg.Target("id-gpt-4o-secondary").Failed("server_error", "test", time.Hour)
+			} else if r := e.stream("gpt-4o-secondary"); r.status != http.StatusOK {
+				t.Fatalf("the secondary's one request a minute: %d %s", r.status, r.raw)
+			}
+			r := e.stream("chat-prod")
+			if r.status != http.StatusOK || r.content(t) != "hello from primary" {
+				t.Fatalf("status %d: %s", r.status, r.raw)
+			}
+			wantHits(t, secondary, map[string]int{"cooling": 0, "provider_limit": 1}[tc])
+		})
+	}
+}
+
+// TestHedgeUnset: without a hedge a slow primary is waited for.
+func TestHedgeUnset(t *testing.T) {
+	primary := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{RoleChunk: true, FirstDelay: 300 * time.Millisecond}))
+	secondary := upstream(t, "secondary")
+	e := newEnv(t, pair(primary, secondary, storage.Routing{}))
+	r := e.stream("chat-prod")
+	if r.status != http.StatusOK || r.content(t) != "hello from primary" {
+		t.Fatalf("status %d: %s", r.status, r.raw)
+	}
+	wantHits(t, secondary, 0)
+}
