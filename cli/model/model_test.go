@@ -249,6 +249,14 @@ func TestLimitFlags(t *testing.T) {
 		if m = modelOf("chat-prod"); m.Routing.StreamFailure == nil || *m.Routing.StreamFailure != (storage.StreamFailure{Mode: "continue", MaxContinuations: 2}) {
 			t.Errorf("routing group with --stream-failure continue: %+v", m.Routing.StreamFailure)
 		}
+		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--target", "gpt-4o-secondary", "--hedge-after", "200ms", "-q")
+		if m = modelOf("chat-prod"); m.Routing.Hedge == nil || *m.Routing.Hedge != (storage.Hedge{AfterMS: 200}) {
+			t.Errorf("routing group with --hedge-after 200ms: %+v", m.Routing.Hedge)
+		}
+		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--target", "gpt-4o-secondary", "--hedge-after", "p95", "-q")
+		if m = modelOf("chat-prod"); m.Routing.Hedge == nil || *m.Routing.Hedge != (storage.Hedge{After: "p95"}) {
+			t.Errorf("routing group with --hedge-after p95: %+v", m.Routing.Hedge)
+		}
 		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--no-budget", "--tpm", "5000", "-q")
 		if m = modelOf("chat-prod"); m.RateLimit == nil || *m.RateLimit != (storage.RateLimit{RPM: 600, TPM: 5000}) || m.Budget != nil {
 			t.Errorf("routing group after --no-budget --tpm: %+v %+v", m.RateLimit, m.Budget)
@@ -263,6 +271,8 @@ func TestLimitFlags(t *testing.T) {
 			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--stream-failure", "retry"}, 2, `--stream-failure must be continue or error (got "retry")`},
 			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--max-continuations", "2"}, 2, "--max-continuations needs --stream-failure continue"},
 			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--stream-failure", "continue", "--max-continuations", "4"}, 1, "routing.stream_failure.max_continuations: must be 1 to 3"},
+			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--hedge-after", "soon"}, 2, `--hedge-after must be a duration such as 200ms, or p95 (got "soon")`},
+			{[]string{"model", "route", "chat-prod", "--target", "gpt-4o-primary", "--hedge-after", "0"}, 1, "routing.hedge.after_ms: must be 1 to 600000"},
 			{[]string{"model", "update", "gpt-4o-primary", "--budget", "5/year"}, 2, `--budget "5/year": the period must be day, week or month`},
 			{[]string{"model", "update", "gpt-4o-primary", "--provider-tpd", "-1"}, 2, "--provider-tpd must be 0 (no limit) or more"},
 			{[]string{"model", "update", "gpt-4o-primary", "--no-provider-limit", "--provider-rpm", "1"}, 2, "--no-provider-limit and --provider-rpm cannot be used together"},

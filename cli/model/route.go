@@ -30,6 +30,7 @@ type RouteOptions struct {
 	FallbackOnStatuses []int
 	StreamFailure      string
 	MaxContinuations   int
+	HedgeAfter         string
 	Explain            bool
 	Limits             modelLimits
 	Output             output.Options
@@ -62,7 +63,7 @@ which targets would be tried right now, and why.`,
 				return cmdutil.FlagErrorf("at least one --target is required")
 			}
 			if opts.Explain && fl.NFlag() > 1+boolToInt(fl.Changed("output")) {
-				for _, n := range append([]string{"target", "strategy", "retries", "max-fallbacks", "timeout", "retry-on-429", "when-all-unavailable", "fallback-on-status", "stream-failure", "max-continuations"}, opts.Limits.names()...) {
+				for _, n := range append([]string{"target", "strategy", "retries", "max-fallbacks", "timeout", "retry-on-429", "when-all-unavailable", "fallback-on-status", "stream-failure", "max-continuations", "hedge-after"}, opts.Limits.names()...) {
 					if fl.Changed(n) {
 						return cmdutil.FlagErrorf("--explain cannot be combined with --%s", n)
 					}
@@ -91,6 +92,7 @@ which targets would be tried right now, and why.`,
 	fl.IntSliceVar(&opts.FallbackOnStatuses, "fallback-on-status", nil, "extra upstream statuses that fail over (repeat or comma-separate)")
 	fl.StringVar(&opts.StreamFailure, "stream-failure", "", "a chat stream cut after its first content: error (default: the terminal error event) or continue (the next healthy target continues the answer)")
 	fl.IntVar(&opts.MaxContinuations, "max-continuations", 0, "with --stream-failure continue: continuations per stream, 1 to 3 (default 1)")
+	fl.StringVar(&opts.HedgeAfter, "hedge-after", "", "hedge a chat stream's first token: start the next target too when the first has sent no content after this long (e.g. 200ms), or after its own recent p95 time to first token (p95)")
 	fl.BoolVar(&opts.Explain, "explain", false, "print the order targets would be tried in now (needs a running server)")
 	opts.Limits.add(fl)
 	opts.Output.AddFlags(cmd)
@@ -140,6 +142,17 @@ func (o *RouteOptions) routing(cmd *cobra.Command) (*storage.Routing, error) {
 			return nil, cmdutil.FlagErrorf("--stream-failure must be continue or error (got %q)", o.StreamFailure)
 		}
 		r.StreamFailure = &storage.StreamFailure{Mode: o.StreamFailure, MaxContinuations: o.MaxContinuations}
+	}
+	switch o.HedgeAfter {
+	case "":
+	case storage.HedgeAfterP95:
+		r.Hedge = &storage.Hedge{After: storage.HedgeAfterP95}
+	default:
+		ms, err := cmdutil.ParseMillis("hedge-after", o.HedgeAfter)
+		if err != nil {
+			return nil, cmdutil.FlagErrorf("--hedge-after must be a duration such as 200ms, or p95 (got %q)", o.HedgeAfter)
+		}
+		r.Hedge = &storage.Hedge{AfterMS: ms}
 	}
 	if o.Timeout != "" {
 		ms, err := cmdutil.ParseMillis("timeout", o.Timeout)

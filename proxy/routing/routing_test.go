@@ -1102,3 +1102,31 @@ func TestStreamFailureContinuations(t *testing.T) {
 		}
 	}
 }
+
+// TestHedge: routing.hedge gives the group its hedge deadline.
+func TestHedge(t *testing.T) {
+	for _, c := range []struct {
+		h    *storage.Hedge
+		want *routing.Hedge
+	}{
+		{nil, nil},
+		{&storage.Hedge{AfterMS: 200}, &routing.Hedge{After: 200 * time.Millisecond}},
+		{&storage.Hedge{After: storage.HedgeAfterP95}, &routing.Hedge{P95: true}},
+	} {
+		ds := storage.Dataset{
+			ProviderKeys: []storage.ProviderKey{{ID: "pk", DisplayName: "pk", Provider: "openai", Adapter: "openai", Secret: "sk-x", APIBase: "https://api.openai.com/v1"}},
+			Models: []storage.Model{
+				{ID: "m1", DisplayName: "a", Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk"},
+				{ID: "g", DisplayName: "group", Routing: &storage.Routing{Targets: []storage.Target{{Model: "a"}}, Hedge: c.h}},
+			},
+		}
+		tbl := routing.NewTable(proxytest.NewSource(ds), slog.New(slog.DiscardHandler))
+		if err := tbl.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := tbl.Snapshot().Model("group").Group.Hedge
+		if (got == nil) != (c.want == nil) || got != nil && *got != *c.want {
+			t.Errorf("hedge %+v: group hedge %+v, want %+v", c.h, got, c.want)
+		}
+	}
+}

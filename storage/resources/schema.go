@@ -45,6 +45,7 @@ var (
 		"when_all_unavailable": {storage.WhenAllUnavailableFail, storage.WhenAllUnavailableTryAnyway},
 		"period":               {storage.BudgetDay, storage.BudgetWeek, storage.BudgetMonth},
 		"mode":                 {storage.StreamFailureContinue, storage.StreamFailureError},
+		"after":                {storage.HedgeAfterP95},
 	}
 )
 
