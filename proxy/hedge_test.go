@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -172,4 +173,33 @@ func TestHedgeUnset(t *testing.T) {
 		t.Fatalf("status %d: %s", r.status, r.raw)
 	}
 	wantHits(t, secondary, 0)
+}
+
+// TestHedgeP95: after p95 hedges at the primary's own recent p95 time to
+// first content, and not at all while it has fewer than 20 samples.
+func TestHedgeP95(t *testing.T) {
+	for _, samples := range []int{19, 20} {
+		t.Run(strconv.Itoa(samples), func(t *testing.T) {
+			cancelled := make(chan struct{})
+			primary := upstream(t, "primary", slowFirst(500*time.Millisecond, cancelled))
+			secondary := upstream(t, "secondary", proxytest.Stream(proxytest.StreamOptions{RoleChunk: true}))
+			e := newEnv(t, pair(primary, secondary, storage.Routing{Hedge: &storage.Hedge{After: storage.HedgeAfterP95}}))
+			ht := e.reg.Target("id-gpt-4o-primary")
+			for range samples {
+				ht.Succeeded(ht.Begin(), 100*time.Millisecond, 50*time.Millisecond)
+			}
+			r := e.stream("chat-prod")
+			if r.status != http.StatusOK {
+				t.Fatalf("status %d: %s", r.status, r.raw)
+			}
+			want := map[int]string{19: "slow", 20: "hello from secondary"}[samples]
+			if got := r.content(t); got != want {
+				t.Errorf("content = %q, want %q", got, want)
+			}
+			if samples == 20 && r.took > 400*time.Millisecond {
+				t.Errorf("took %v: want about the 50 ms p95, well under the primary's 500 ms", r.took)
+			}
+			wantHits(t, secondary, map[int]int{19: 0, 20: 1}[samples])
+		})
+	}
 }

@@ -472,3 +472,29 @@ func TestDependencyUp(t *testing.T) {
 		t.Errorf("after the store is back: %s, want 1", got)
 	}
 }
+
+// TestHedges: the two attempts of a hedged stream count in hedges_total
+// by the group's alias, and the loser's reported tokens in tokens_total.
+func TestHedges(t *testing.T) {
+	f := newFixture(t)
+	lost := &observe.Attempt{Key: f.key, Model: f.group, Target: f.prim.Direct, N: 1, Stream: true,
+		Outcome: observe.OutcomeHedgeLost, Reason: observe.OutcomeHedgeLost, Hedge: observe.HedgeLost, Usage: provider.Usage{Input: 10}}
+	won := &observe.Attempt{Key: f.key, Model: f.group, Target: f.secnd.Direct, From: f.prim.Direct, N: 2, Stream: true,
+		Outcome: observe.OutcomeOK, Hedge: observe.HedgeWon, Usage: provider.Usage{Input: 10, Output: 5}}
+	f.m.Attempt(lost)
+	f.m.Attempt(won)
+	for _, tc := range []struct {
+		name string
+		c    prometheus.Collector
+		want float64
+	}{
+		{"won", f.m.hedges.WithLabelValues("chat-prod", "won"), 1},
+		{"lost", f.m.hedges.WithLabelValues("chat-prod", "lost"), 1},
+		{"loser's attempt", f.m.attempts.WithLabelValues("gpt-4o-primary", "hedge_lost", "hedge_lost"), 1},
+		{"loser's input tokens", f.m.tokens.WithLabelValues("chat-prod", "gpt-4o-primary", "demo", "input"), 10},
+	} {
+		if got := testutil.ToFloat64(tc.c); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
