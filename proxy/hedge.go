@@ -185,6 +185,7 @@ func (c *call) hedgedStream(a *candidate, body []byte) (*failure, bool) {
 		}
 		f.recorded = true
 		c.useLeg(lb)
+		c.attSpan = nil // both legs' spans ended with their failures
 		return &f, false
 	}
 	lose := la
@@ -243,8 +244,6 @@ func (c *call) legFirst(l *hedgeLeg) {
 
 // close ends the leg's upstream request and gives back its reader.
 func (l *hedgeLeg) close(c *call) {
-	l.cancel(nil)
-	l.wd.stop()
 	if l.st != nil {
 		maxEvent, _ := c.streamLimits()
 		putSSE(l.st, maxEvent)
@@ -253,6 +252,8 @@ func (l *hedgeLeg) close(c *call) {
 	if l.resp != nil {
 		_ = l.resp.Body.Close()
 	}
+	l.wd.stop()
+	l.cancel(nil)
 }
 
 // useLeg makes l the call's attempt in flight, for the records.
