@@ -30,6 +30,7 @@ func (c *call) observeAttempt(cd *candidate, outcome, reason string, cooled bool
 		Status: c.attStatus, Outcome: outcome, Reason: reason, Cooldown: cooled, Probe: c.probing, Usage: c.usage,
 		Hedge: c.hedgeMark,
 	}
+	c.hedgeMark = "" // a continuation after the hedge's winner is not the hedge
 	if p := cd.t.Price; p != nil && c.usage.Known() {
 		a.Cost, a.Priced = p.Cost(c.usage), true
 	}
