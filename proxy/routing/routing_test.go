@@ -1086,18 +1086,7 @@ func TestStreamFailureContinuations(t *testing.T) {
 		{&storage.StreamFailure{Mode: storage.StreamFailureContinue}, 1},
 		{&storage.StreamFailure{Mode: storage.StreamFailureContinue, MaxContinuations: 3}, 3},
 	} {
-		ds := storage.Dataset{
-			ProviderKeys: []storage.ProviderKey{{ID: "pk", DisplayName: "pk", Provider: "openai", Adapter: "openai", Secret: "sk-x", APIBase: "https://api.openai.com/v1"}},
-			Models: []storage.Model{
-				{ID: "m1", DisplayName: "a", Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk"},
-				{ID: "g", DisplayName: "group", Routing: &storage.Routing{Targets: []storage.Target{{Model: "a"}}, StreamFailure: c.sf}},
-			},
-		}
-		tbl := routing.NewTable(proxytest.NewSource(ds), slog.New(slog.DiscardHandler))
-		if err := tbl.Reload(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if got := tbl.Snapshot().Model("group").Group.Continuations; got != c.want {
+		if got := oneTargetGroup(t, storage.Routing{StreamFailure: c.sf}).Continuations; got != c.want {
 			t.Errorf("stream_failure %+v: continuations %d, want %d", c.sf, got, c.want)
 		}
 	}
@@ -1113,20 +1102,28 @@ func TestHedge(t *testing.T) {
 		{&storage.Hedge{AfterMS: 200}, &routing.Hedge{After: 200 * time.Millisecond}},
 		{&storage.Hedge{After: storage.HedgeAfterP95}, &routing.Hedge{P95: true}},
 	} {
-		ds := storage.Dataset{
-			ProviderKeys: []storage.ProviderKey{{ID: "pk", DisplayName: "pk", Provider: "openai", Adapter: "openai", Secret: "sk-x", APIBase: "https://api.openai.com/v1"}},
-			Models: []storage.Model{
-				{ID: "m1", DisplayName: "a", Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk"},
-				{ID: "g", DisplayName: "group", Routing: &storage.Routing{Targets: []storage.Target{{Model: "a"}}, Hedge: c.h}},
-			},
-		}
-		tbl := routing.NewTable(proxytest.NewSource(ds), slog.New(slog.DiscardHandler))
-		if err := tbl.Reload(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		got := tbl.Snapshot().Model("group").Group.Hedge
+		got := oneTargetGroup(t, storage.Routing{Hedge: c.h}).Hedge
 		if (got == nil) != (c.want == nil) || got != nil && *got != *c.want {
 			t.Errorf("hedge %+v: group hedge %+v, want %+v", c.h, got, c.want)
 		}
 	}
+}
+
+// oneTargetGroup is the group the routing r (its targets replaced by one
+// direct model) builds.
+func oneTargetGroup(t *testing.T, r storage.Routing) *routing.Group {
+	t.Helper()
+	r.Targets = []storage.Target{{Model: "a"}}
+	ds := storage.Dataset{
+		ProviderKeys: []storage.ProviderKey{{ID: "pk", DisplayName: "pk", Provider: "openai", Adapter: "openai", Secret: "sk-x", APIBase: "https://api.openai.com/v1"}},
+		Models: []storage.Model{
+			{ID: "m1", DisplayName: "a", Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk"},
+			{ID: "g", DisplayName: "group", Routing: &r},
+		},
+	}
+	tbl := routing.NewTable(proxytest.NewSource(ds), slog.New(slog.DiscardHandler))
+	if err := tbl.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return tbl.Snapshot().Model("group").Group
 }
