@@ -185,7 +185,8 @@ func (c *call) hedgedStream(a *candidate, body []byte) (*failure, bool) {
 		}
 		f.recorded = true
 		c.useLeg(lb)
-		c.attSpan = nil // both legs' spans ended with their failures
+		c.upstream += lb.start.Sub(la.start) // an upstream was in flight since the first leg began
+		c.attSpan = nil                      // both legs' spans ended with their failures
 		return &f, false
 	}
 	lose := la
@@ -201,6 +202,10 @@ func (c *call) hedgedStream(a *candidate, body []byte) (*failure, bool) {
 	c.hedgeMark = observe.HedgeWon
 	if win == lb {
 		c.attSpan = lb.span
+		// The wait on the first leg before the hedge was upstream time,
+		// not the gateway's: the attempt's own latency starts at its
+		// start, the request's upstream time at the first leg's.
+		c.upstream += lb.start.Sub(la.start)
 	}
 	c.relay(win.cd, win.actx, win.cancel, win.st, win.dec, win.wd, win.start, win.info)
 	if win.tk != nil {

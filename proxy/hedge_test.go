@@ -67,13 +67,19 @@ func TestHedgeSlowPrimary(t *testing.T) {
 	wantHits(t, primary, 1)
 	wantHits(t, secondary, 1)
 	var atts []observe.Attempt
+	var reqs []observe.Request
 	deadline := time.Now().Add(5 * time.Second)
-	for len(atts) < 2 && time.Now().Before(deadline) {
-		a, _ := rec.take()
-		atts = append(atts, a...)
-		if len(atts) < 2 {
+	for (len(atts) < 2 || len(reqs) < 1) && time.Now().Before(deadline) {
+		a, q := rec.take()
+		atts, reqs = append(atts, a...), append(reqs, q...)
+		if len(atts) < 2 || len(reqs) < 1 {
 			time.Sleep(5 * time.Millisecond)
 		}
+	}
+	// The 200 ms spent waiting on the primary is upstream time, not the
+	// gateway's overhead.
+	if len(reqs) != 1 || reqs[0].Overhead() >= 100*time.Millisecond {
+		t.Errorf("request records %+v: want one, with the wait before the hedge counted as upstream time", reqs)
 	}
 	var won, lost int
 	for _, a := range atts {
