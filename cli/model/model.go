@@ -493,9 +493,35 @@ func printEffective(w io.Writer, m *storage.Model) error {
 			{"retry on 429", strconv.FormatBool(e.RetryOn429)},
 			{"timeout", timeout},
 			{"when all unavailable", e.WhenAllUnavailable},
+			{"stream failure", streamFailureText(e.StreamFailure)},
+			{"hedge", hedgeText(e.Hedge)},
 		}
 	}
 	return limits.WriteSection(w, "Effective settings (defaults applied):", rows)
+}
+
+// streamFailureText is the effective stream_failure: "error (terminal
+// error event)" or "continue (at most 2 continuations)".
+func streamFailureText(sf storage.StreamFailure) string {
+	if sf.Mode != storage.StreamFailureContinue {
+		return "error (terminal error event)"
+	}
+	if sf.MaxContinuations == 1 {
+		return "continue (at most 1 continuation)"
+	}
+	return fmt.Sprintf("continue (at most %d continuations)", sf.MaxContinuations)
+}
+
+// hedgeText is the effective hedge: "off", "after 200ms" or "after the
+// first target's p95 time to first token".
+func hedgeText(h *storage.Hedge) string {
+	switch {
+	case h == nil:
+		return "off"
+	case h.After == storage.HedgeAfterP95:
+		return "after the first target's p95 time to first token"
+	}
+	return "after " + millis(h.AfterMS)
 }
 
 // printLimits writes the "Limits" section of `model get`.

@@ -86,7 +86,7 @@ func TestGetShowsEffectiveSettings(t *testing.T) {
 			}
 		}
 		out = e.Must("", "model", "get", "chat-prod").Stdout
-		for _, re := range []string{`(?m)^  strategy +failover$`, `(?m)^  max fallbacks +1$`, `(?m)^  timeout +none$`, `(?m)^  retry on 429 +true$`} {
+		for _, re := range []string{`(?m)^  strategy +failover$`, `(?m)^  max fallbacks +1$`, `(?m)^  timeout +none$`, `(?m)^  retry on 429 +true$`, `(?m)^  stream failure +error \(terminal error event\)$`, `(?m)^  hedge +off$`} {
 			if !regexp.MustCompile(re).MatchString(out) {
 				t.Errorf("get chat-prod on a terminal does not match %s:\n%s", re, out)
 			}
@@ -253,6 +253,15 @@ func TestLimitFlags(t *testing.T) {
 		if m = modelOf("chat-prod"); m.Routing.Hedge == nil || *m.Routing.Hedge != (storage.Hedge{AfterMS: 200}) {
 			t.Errorf("routing group with --hedge-after 200ms: %+v", m.Routing.Hedge)
 		}
+		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--target", "gpt-4o-secondary", "--stream-failure", "continue", "--max-continuations", "2", "--hedge-after", "200ms", "-q")
+		e.TTY = true
+		out := e.Must("", "model", "get", "chat-prod").Stdout
+		e.TTY = false
+		for _, re := range []string{`(?m)^  stream failure +continue \(at most 2 continuations\)$`, `(?m)^  hedge +after 200ms$`} {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("get chat-prod with continuation and a hedge does not match %s:\n%s", re, out)
+			}
+		}
 		e.Must("", "model", "route", "chat-prod", "--target", "gpt-4o-primary", "--target", "gpt-4o-secondary", "--hedge-after", "p95", "-q")
 		if m = modelOf("chat-prod"); m.Routing.Hedge == nil || *m.Routing.Hedge != (storage.Hedge{After: "p95"}) {
 			t.Errorf("routing group with --hedge-after p95: %+v", m.Routing.Hedge)
@@ -285,7 +294,7 @@ func TestLimitFlags(t *testing.T) {
 		}
 
 		e.TTY = true
-		out := e.Must("", "model", "get", "gpt-4o-limited").Stdout
+		out = e.Must("", "model", "get", "gpt-4o-limited").Stdout
 		for _, re := range []string{`(?m)^Limits:$`, `(?m)^  budget +200\.00 USD per month$`, `(?m)^  provider tpm +90000$`} {
 			if !regexp.MustCompile(re).MatchString(out) {
 				t.Errorf("get on a terminal does not match %s:\n%s", re, out)

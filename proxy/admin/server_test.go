@@ -1079,12 +1079,18 @@ func TestModelEffective(t *testing.T) {
 			`{"timeout_ms":1000,"stream_header_timeout_ms":1000,"stream_first_chunk_timeout_ms":1000,"stream_idle_timeout_ms":1000,"connect_timeout_ms":5000,"retries":0,
 			"cooldown":{"enabled":false,"default_seconds":30,"max_seconds":600,"trigger_statuses":[]}}`},
 		{"routing with defaults", `{"display_name":"r-plain","routing":{"targets":[{"model":"ef-direct"},{"model":"d-plain"},{"model":"d-set"}]}}`,
-			`{"strategy":"failover","retries":0,"max_fallbacks":2,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway"}`},
+			`{"strategy":"failover","retries":0,"max_fallbacks":2,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway","stream_failure":{"mode":"error"},"hedge":null}`},
 		{"routing as in the tutorial", routingBody("chat-prod", "ef-direct", "d-plain"),
-			`{"strategy":"failover","retries":1,"max_fallbacks":1,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway"}`},
+			`{"strategy":"failover","retries":1,"max_fallbacks":1,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway","stream_failure":{"mode":"error"},"hedge":null}`},
 		{"routing with more fallbacks than targets", `{"display_name":"r-many","routing":{"strategy":"round_robin","targets":[{"model":"ef-direct"},{"model":"d-set"}],
 			"max_fallbacks":5,"retry_on_429":false,"timeout":9000,"when_all_unavailable":"fail"}}`,
-			`{"strategy":"round_robin","retries":0,"max_fallbacks":1,"retry_on_429":false,"timeout_ms":9000,"when_all_unavailable":"fail"}`},
+			`{"strategy":"round_robin","retries":0,"max_fallbacks":1,"retry_on_429":false,"timeout_ms":9000,"when_all_unavailable":"fail","stream_failure":{"mode":"error"},"hedge":null}`},
+		{"routing that continues and hedges", `{"display_name":"r-cont","routing":{"targets":[{"model":"ef-direct"},{"model":"d-set"}],
+			"stream_failure":{"mode":"continue"},"hedge":{"after_ms":250}}}`,
+			`{"strategy":"failover","retries":0,"max_fallbacks":1,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway","stream_failure":{"mode":"continue","max_continuations":1},"hedge":{"after_ms":250}}`},
+		{"routing that hedges at p95", `{"display_name":"r-p95","routing":{"targets":[{"model":"ef-direct"},{"model":"d-set"}],
+			"stream_failure":{"mode":"continue","max_continuations":3},"hedge":{"after":"p95"}}}`,
+			`{"strategy":"failover","retries":0,"max_fallbacks":1,"retry_on_429":true,"timeout_ms":0,"when_all_unavailable":"try_anyway","stream_failure":{"mode":"continue","max_continuations":3},"hedge":{"after":"p95"}}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := e.mustAdmin(t, 201, "POST", "/admin/v1/models", c.body)

@@ -299,6 +299,12 @@ type RoutingEffective struct {
 	// TimeoutMs bounds the whole request; 0 is none beyond the attempts'.
 	TimeoutMs          int64  `json:"timeout_ms"`
 	WhenAllUnavailable string `json:"when_all_unavailable"`
+	// StreamFailure is what a committed stream that fails does: mode
+	// "error" (the terminal error event) or "continue" with its
+	// max_continuations.
+	StreamFailure storage.StreamFailure `json:"stream_failure"`
+	// Hedge is the hedged first token, null when the model does not hedge.
+	Hedge *storage.Hedge `json:"hedge"`
 }
 
 // EffectiveOf is m's effective settings (routing.EffectiveOf) in the
@@ -318,6 +324,8 @@ func EffectiveOf(m *storage.Model) any {
 			RetryOn429:         e.RetryOn429,
 			TimeoutMs:          e.RoutingTimeout.Milliseconds(),
 			WhenAllUnavailable: e.WhenAllUnavailable,
+			StreamFailure:      storage.StreamFailure{Mode: e.StreamFailure, MaxContinuations: e.Continuations},
+			Hedge:              effectiveHedge(e),
 		}
 	}
 	return DirectEffective{
@@ -334,6 +342,17 @@ func EffectiveOf(m *storage.Model) any {
 			TriggerStatuses: nonNil(e.CooldownTriggers),
 		},
 	}
+}
+
+// effectiveHedge is e's hedge in the API's shape, nil when none.
+func effectiveHedge(e routing.Effective) *storage.Hedge {
+	switch {
+	case e.HedgeP95:
+		return &storage.Hedge{After: storage.HedgeAfterP95}
+	case e.HedgeAfter > 0:
+		return &storage.Hedge{AfterMS: e.HedgeAfter.Milliseconds()}
+	}
+	return nil
 }
 
 // ModelEntry is the entry of m as the API returns it, effective settings

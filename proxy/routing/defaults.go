@@ -55,6 +55,14 @@ type Effective struct {
 	RetryOn429         bool
 	RoutingTimeout     time.Duration // 0: none beyond the attempts' own bounds
 	WhenAllUnavailable string
+	// StreamFailure is stream_failure's mode ("error" when unset) and
+	// Continuations its max_continuations (0 with mode error).
+	StreamFailure string
+	Continuations int
+	// HedgeAfter is the fixed hedge delay; HedgeP95 hedges at the first
+	// target's own p95 time to first token; neither: no hedging.
+	HedgeAfter time.Duration
+	HedgeP95   bool
 }
 
 // EffectiveOf resolves m's settings with the defaults applied.
@@ -66,6 +74,13 @@ func EffectiveOf(m *storage.Model) Effective {
 			RetryOn429:         r.RetryOn429 == nil || *r.RetryOn429,
 			RoutingTimeout:     millis(r.Timeout),
 			WhenAllUnavailable: r.WhenAllUnavailable,
+			StreamFailure:      storage.StreamFailureError,
+		}
+		if sf := r.StreamFailure; sf != nil && sf.Mode == storage.StreamFailureContinue {
+			e.StreamFailure, e.Continuations = sf.Mode, max(sf.MaxContinuations, 1)
+		}
+		if h := r.Hedge; h != nil {
+			e.HedgeAfter, e.HedgeP95 = time.Duration(h.AfterMS)*time.Millisecond, h.After == storage.HedgeAfterP95
 		}
 		if e.Strategy == "" {
 			e.Strategy = storage.StrategyFailover
