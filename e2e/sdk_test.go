@@ -58,7 +58,10 @@ const (
 	sdkCountTokens = 1234 // the fake Anthropic API's count_tokens answer
 	sdkUpText      = "hello from openai-up"
 	sdkClaudeText  = "hello from claude-up"
-	sdkToolAnswer  = "It is 18 °C and sunny in Paris."
+	// sdkContText is the answer of the continuation group: claude-cut
+	// sends its first four words, claude-cont the rest.
+	sdkContText   = "hello from claude, cut after four words and continued by the next target"
+	sdkToolAnswer = "It is 18 °C and sunny in Paris."
 )
 
 // ---- node and the SDK packages ----
@@ -765,6 +768,10 @@ func (f *sdkAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"input_tokens": sdkCountTokens})
 	case c.req.Stream && len(c.req.Tools) > 0:
 		claudeToolStream(w, c)
+	case c.req.Stream && strings.HasSuffix(c.req.Model, "-cut"):
+		claudeCutStream(w, sdkContText, 4)
+	case c.req.Stream && strings.HasSuffix(c.req.Model, "-cont"):
+		claudeContinue(w, c)
 	case c.req.Stream:
 		claudeTextStream(w, sdkClaudeText)
 	case len(c.req.Tools) > 0:
@@ -779,12 +786,7 @@ func (f *sdkAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 // content_block_stop, message_delta (stop_reason, usage), message_stop.
 func claudeTextStream(w http.ResponseWriter, text string) {
 	s := newSDKSSE(w)
-	s.send("message_start", map[string]any{"type": "message_start", "message": map[string]any{
-		"id": "msg_01SDKTextStream00000001", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
-		"content": []any{}, "stop_reason": nil, "stop_sequence": nil,
-		"usage": map[string]any{"input_tokens": 25, "output_tokens": 1},
-	}})
-	s.send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+	claudeStreamStart(s, "msg_01SDKTextStream00000001", 25)
 	s.send("ping", map[string]any{"type": "ping"})
 	first, rest, _ := strings.Cut(text, " ")
 	for _, d := range []string{first, " " + rest} {
@@ -792,6 +794,65 @@ func claudeTextStream(w http.ResponseWriter, text string) {
 	}
 	s.send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
 	s.send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 15}})
+	s.send("message_stop", map[string]any{"type": "message_stop"})
+}
+
+// claudeStreamStart sends a Messages stream's message_start (with
+// input tokens in) and the start of its text block at index 0.
+func claudeStreamStart(s *sdkSSE, id string, in int) {
+	s.send("message_start", map[string]any{"type": "message_start", "message": map[string]any{
+		"id": id, "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+		"content": []any{}, "stop_reason": nil, "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": in, "output_tokens": 1},
+	}})
+	s.send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+}
+
+// claudeCutStream streams text a word a delta, in the API's event order,
+// and drops the connection after cut deltas.
+func claudeCutStream(w http.ResponseWriter, text string, cut int) {
+	s := newSDKSSE(w)
+	claudeStreamStart(s, "msg_01SDKCutStream000000001", 25)
+	for i, word := range strings.SplitAfter(text, " ") {
+		if i == cut {
+			panic(http.ErrAbortHandler)
+		}
+		s.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": word}})
+	}
+}
+
+// claudeContinue continues sdkContText from the request's assistant last
+// turn (a prefill), as the API does: the answer goes on from the prefill's
+// last character. A prefill that ends in whitespace is refused, as the API
+// refuses it; one that is not the start of sdkContText is refused too (the
+// fake knows only that answer).
+func claudeContinue(w http.ResponseWriter, c *anthropicCall) {
+	last := len(c.req.Messages) - 1
+	bs, _ := c.req.blocks(last)
+	prefill := ""
+	for _, b := range bs {
+		prefill += b.Text
+	}
+	switch {
+	case c.req.Messages[last].Role != "assistant":
+		anthropicError(w, http.StatusBadRequest, "invalid_request_error", "the -cont fake answers only a prefill")
+		return
+	case strings.TrimRight(prefill, " \t\n") != prefill:
+		anthropicError(w, http.StatusBadRequest, "invalid_request_error", "messages: final assistant content cannot end with trailing whitespace")
+		return
+	case !strings.HasPrefix(sdkContText, prefill):
+		anthropicError(w, http.StatusBadRequest, "invalid_request_error", "the -cont fake does not know this prefill")
+		return
+	}
+	rest := sdkContText[len(prefill):]
+	s := newSDKSSE(w)
+	claudeStreamStart(s, "msg_01SDKContinue0000000001", 40)
+	s.send("ping", map[string]any{"type": "ping"})
+	for _, word := range strings.SplitAfter(rest, " ") {
+		s.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": word}})
+	}
+	s.send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	s.send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 6}})
 	s.send("message_stop", map[string]any{"type": "message_stop"})
 }
 
@@ -811,6 +872,7 @@ func claudeTextStream(w http.ResponseWriter, text string) {
 //	claude-pass   claude-down-pass (529)        -> claude-up (Anthropic: passed through)
 //	embed-mixed   claude-noembed (Anthropic: no embeddings) -> gpt-up-embed
 //	gpt-broken    (OpenAI: a stream that drops after its first content)
+//	claude-continued claude-cut (Anthropic: drops after four words) -> claude-cont (continues the prefill), stream_failure continue
 //	claude-limited (Anthropic, 429), claude-overloaded (Anthropic, 529)
 //
 // The …-down models never cool down: every request through their group
@@ -900,6 +962,11 @@ func newSDKRig(t *testing.T) *sdkRig {
 	model("claude-noembed", "anthropic", claudeModel, claudePK)
 	group("embed-mixed", "claude-noembed", "gpt-up-embed")
 	model("gpt-broken", "openai", "gpt-4o-mini-broken", upPK)
+	model("claude-cut", "anthropic", claudeModel+"-cut", claudePK)
+	model("claude-cont", "anthropic", claudeModel+"-cont", claudePK)
+	g.create(t, "models", map[string]any{"display_name": "claude-continued", "routing": map[string]any{
+		"targets":        []map[string]any{{"model": "claude-cut"}, {"model": "claude-cont"}},
+		"stream_failure": map[string]any{"mode": "continue"}}})
 	model("claude-limited", "anthropic", claudeModel+"-ratelimited", claudePK)
 	model("claude-overloaded", "anthropic", claudeModel+"-overloaded-down", claudePK)
 	g.createCallerKey(t, callerKey, "*")
@@ -1041,6 +1108,13 @@ func TestSDKAnthropic(t *testing.T) {
 	})
 	t.Run("a translated stream that breaks after content ends with an error event", func(t *testing.T) {
 		runSDK(t, rig.g, "anthropic-stream-error.mjs", "AISIX_MODEL=gpt-broken", "AISIX_SERVED_BY=gpt-broken")
+	})
+	t.Run("a stream cut mid-answer continued on the next target", func(t *testing.T) {
+		runSDK(t, rig.g, "anthropic-continued.mjs", "AISIX_MODEL=claude-continued", "AISIX_SERVED_BY=claude-cut",
+			"AISIX_EXPECT_TEXT="+sdkContText)
+		if rig.anthropic.count("messages "+claudeModel+"-cont") != 1 {
+			t.Errorf("claude-cont saw %d requests, want the one continuation", rig.anthropic.count("messages "+claudeModel+"-cont"))
+		}
 	})
 	t.Run("count_tokens from Anthropic and estimated for OpenAI", func(t *testing.T) {
 		runSDK(t, rig.g, "anthropic-count-tokens.mjs", "AISIX_MODEL=claude-pass", "AISIX_PRIMARY=claude-down-pass", "AISIX_SERVED_BY=claude-up", "AISIX_ESTIMATE_MODEL=chat-prod", "AISIX_MIXED_MODEL=claude-prod",

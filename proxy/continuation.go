@@ -12,20 +12,26 @@ import (
 	"unicode"
 
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/proxy/messages"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/routing"
 )
 
 // Mid-stream continuation (a routing model's stream_failure mode
-// continue). A committed chat-completions stream that is cut, stalls past
+// continue). A committed chat-completions or Messages stream that is cut, stalls past
 // its idle bound or reports an in-band error is not ended with the
 // terminal error event: the conversation, with the text relayed so far as
 // a partial assistant turn (a prefill), goes to the next healthy target of
 // the walk, and that target's continuation is relayed into the same
-// caller stream. Its chunks are rewritten on the way: the first attempt's
-// id and created, no role, no empty chunks, the usage of every attempt
-// summed; an SSE comment before [DONE] names the seam. When no
+// caller stream. Its events are rewritten on the way, in the caller's wire
+// (continuation_messages.go for Messages callers): for chat chunks the
+// first attempt's id and created, no role, no empty chunks, the usage of
+// every attempt summed; an SSE comment before [DONE] names the seam. A
+// target that does not speak Anthropic's wire may answer a prefill with a
+// new reply rather than its continuation: its text is held back while it
+// repeats the text so far (seam.go), dropped when it does, and refused
+// when it turns out a different answer. When no
 // continuation succeeds the caller gets the original failure's terminal
 // error, never the continuation target's own refusal.
 //
@@ -52,17 +58,31 @@ type contState struct {
 	pendingIn  bool
 	pendingOut int64
 	seams      []byte // the SSE comments written before [DONE]
+	seam       string // the comment of the continuation in flight, added with its first text
 	buf        []byte
+
+	wire callerWire
+	// Messages callers: the caller's open text block (-1: none), the
+	// next block index, and the continuation's block indexes mapped to
+	// the caller's.
+	open, next int
+	idx        []int
+
+	// The seam check of the continuation in flight (seam.go).
+	verifying bool
+	prior     string // the text so far when the continuation started
+	held      []byte // its text held back while it repeats prior
+	mismatch  bool   // it turned out a new, different answer
 }
 
 // planContinuation prepares continuation for a stream whose routing
 // model asks for it.
 func (c *call) planContinuation() {
 	g := c.model.Group
-	if g == nil || g.Continuations == 0 || !c.req.Stream || c.rt != routeChat {
+	if g == nil || g.Continuations == 0 || !c.req.Stream || c.rt != routeChat && c.rt != routeMessages {
 		return
 	}
-	c.cont = &contState{max: g.Continuations}
+	c.cont = &contState{max: g.Continuations, wire: c.rt.wire, open: -1}
 }
 
 // chunkView is what continuation reads of an OpenAI chunk.
@@ -101,6 +121,10 @@ func (k *contState) see(out []byte) {
 	if k.blocked {
 		return
 	}
+	if k.wire == wireAnthropic {
+		k.seeMessages(out)
+		return
+	}
 	eachData(out, func(data []byte) {
 		if len(data) == 0 || data[0] != '{' {
 			return
@@ -136,13 +160,13 @@ func (k *contState) can() bool {
 }
 
 // cut records the attempt that just failed: its reported usage, or, for
-// what it did not report, an estimate (a chunk a token; its prompt from
-// the next attempt's, which is that prompt plus this output).
+// what it did not report, an estimate (a chunk a token, or what it
+// reported if more; its prompt from the next attempt's, which is that
+// prompt plus this output).
 func (k *contState) cut(u provider.Usage) {
-	out := u.Output
-	if out == 0 {
-		out = k.chunks
-	}
+	// A cut stream's reported output is partial at best (Anthropic's
+	// message_start says 1): its chunks are the better count.
+	out := max(u.Output, k.chunks)
 	k.spent.Output += out
 	k.spent.Cached += u.Cached
 	k.spent.Reasoning += u.Reasoning
@@ -169,28 +193,30 @@ func (k *contState) total(u provider.Usage) provider.Usage {
 }
 
 // prefill is the caller's conversation with the text so far as the last,
-// assistant, message, as t's adapter sees it. An Anthropic-wire target
-// gets it without trailing whitespace, which Anthropic refuses in a
-// prefill.
-func (c *call) prefill(t *routing.Target) (*provider.Inbound, error) {
+// assistant, message, as t's adapter sees it, and whether t serves it
+// through the Messages translation. A prefill that may reach Anthropic's
+// wire (an Anthropic-wire target, or any target of a Messages caller)
+// goes without trailing whitespace, which Anthropic refuses in a prefill.
+func (c *call) prefill(t *routing.Target) (*provider.Inbound, serveMode, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(c.body, &top); err != nil {
-		return nil, err
+		return nil, modeNative, err
 	}
 	if n, ok := top["n"]; ok {
 		if v, err := strconv.Atoi(string(n)); err == nil && v > 1 {
-			return nil, errNotContinuable
+			return nil, modeNative, errNotContinuable
 		}
 	}
 	var msgs []json.RawMessage
 	if err := json.Unmarshal(top["messages"], &msgs); err != nil {
-		return nil, err
+		return nil, modeNative, err
 	}
-	text := c.cont.text.String()
-	c.cont.stripLead = false
-	if t.Endpoint.Supports(provider.OpMessages) {
+	k := c.cont
+	text := k.text.String()
+	k.stripLead = false
+	if k.wire == wireAnthropic || t.Endpoint.Supports(provider.OpMessages) {
 		trimmed := strings.TrimRightFunc(text, unicode.IsSpace)
-		c.cont.stripLead = len(trimmed) < len(text)
+		k.stripLead = len(trimmed) < len(text)
 		text = trimmed
 	}
 	turn, err := json.Marshal(struct {
@@ -198,25 +224,32 @@ func (c *call) prefill(t *routing.Target) (*provider.Inbound, error) {
 		Content string `json:"content"`
 	}{"assistant", text})
 	if err != nil {
-		return nil, err
+		return nil, modeNative, err
 	}
 	top["messages"], err = json.Marshal(append(msgs, turn))
 	if err != nil {
-		return nil, err
+		return nil, modeNative, err
 	}
 	body, err := json.Marshal(top)
 	if err != nil {
-		return nil, err
-	}
-	req, err := provider.ParseRequest(body)
-	if err != nil {
-		return nil, err
+		return nil, modeNative, err
 	}
 	hdr := c.r.Header
 	if c.traceHdr != nil {
 		hdr = c.traceHdr
 	}
-	return &provider.Inbound{Op: provider.OpChat, Body: body, Req: &req, Header: hdr}, nil
+	op, mode := c.rt.op, modeNative
+	if op == provider.OpMessages && !t.Endpoint.Supports(provider.OpMessages) {
+		if body, _, err = messages.ToChat(body, c.req.Model, messages.ToChatOptions{}); err != nil {
+			return nil, modeNative, err
+		}
+		op, mode = provider.OpChat, modeTranslated
+	}
+	req, err := provider.ParseRequestFor(body, op)
+	if err != nil {
+		return nil, modeNative, err
+	}
+	return &provider.Inbound{Op: op, Body: body, Req: &req, Header: hdr}, mode, nil
 }
 
 var errContinued = errors.New("the stream is continued on another target")
@@ -277,17 +310,18 @@ func (c *call) continueStream(cd *candidate, sw *streamWriter, orig *failure) (*
 	for i := idx + 1; i < len(c.cands) && k.can(); i++ {
 		nx := &c.cands[i]
 		t := nx.t
-		if t.Err != nil || nx.halfOpen || !t.Endpoint.Supports(provider.OpChat) {
+		if t.Err != nil || nx.halfOpen || !c.serves(t) {
 			continue
 		}
-		if av, _ := nx.h.Check(c.s.health.Now()); av != health.Available {
+		now := c.s.health.Now()
+		if av, _ := nx.h.Check(now); av != health.Available || !nx.h.TakesPrefill(now) {
 			continue
 		}
 		if c.r.Context().Err() != nil {
 			c.status, c.outcome = statusClientClosed, "client_closed"
 			return last, true
 		}
-		in, err := c.prefill(t)
+		in, mode, err := c.prefill(t)
 		if errors.Is(err, errNotContinuable) {
 			k.blocked = true
 			break
@@ -298,8 +332,11 @@ func (c *call) continueStream(cd *candidate, sw *streamWriter, orig *failure) (*
 		if !c.admitTarget(nx) {
 			continue
 		}
-		f, end := c.contAttempt(from, nx, sw, in)
+		f, end := c.contAttempt(from, nx, sw, in, mode)
 		c.settleTarget(nx, end == contDone)
+		if end == contFailed && refusedPrefill(f) {
+			nx.h.RefusedPrefill(c.s.health.Now())
+		}
 		switch end {
 		case contDone, contCaller:
 			return last, true
@@ -313,7 +350,7 @@ func (c *call) continueStream(cd *candidate, sw *streamWriter, orig *failure) (*
 
 // contAttempt is one continuation: a streaming call on nx whose chunks go
 // into the caller's stream sw, rewritten (rewrite).
-func (c *call) contAttempt(from, nx *candidate, sw *streamWriter, in *provider.Inbound) (*failure, contEnd) {
+func (c *call) contAttempt(from, nx *candidate, sw *streamWriter, in *provider.Inbound, mode serveMode) (*failure, contEnd) {
 	k, t := c.cont, nx.t
 	body, err := t.Endpoint.Body(in)
 	if err != nil {
@@ -336,7 +373,8 @@ func (c *call) contAttempt(from, nx *candidate, sw *streamWriter, in *provider.I
 		c.upstream += time.Since(c.attStart)
 		c.upCounted = true
 	}()
-	f, end := c.contStream(from, nx, sw, in, body)
+	k.startSeam(from.t, t)
+	f, end := c.contStream(nx, sw, in, mode, body)
 	if f != nil {
 		c.recordFailure(nx, f)
 	}
@@ -344,7 +382,7 @@ func (c *call) contAttempt(from, nx *candidate, sw *streamWriter, in *provider.I
 }
 
 // contStream makes the call of contAttempt and relays it.
-func (c *call) contStream(from, nx *candidate, sw *streamWriter, in *provider.Inbound, body []byte) (*failure, contEnd) {
+func (c *call) contStream(nx *candidate, sw *streamWriter, in *provider.Inbound, mode serveMode, body []byte) (*failure, contEnd) {
 	k, t := c.cont, nx.t
 	actx, cancel := context.WithCancelCause(c.r.Context())
 	defer cancel(nil)
@@ -364,11 +402,11 @@ func (c *call) contStream(from, nx *candidate, sw *streamWriter, in *provider.In
 	st := getSSE(resp.Body, wd, maxEventBytes)
 	defer putSSE(st, maxEventBytes)
 	st.fr.sw = sw
-	dec := t.Endpoint.Stream(in, &c.model.Alias)
+	dec := c.decoderFor(t, in, mode, c.body)
 	if fr, ok := dec.(provider.Framer); ok {
 		st.src = fr.Frames(st.br, maxEventBytes)
 	}
-	added := contFailed // becomes contCut with the first content
+	added := contFailed // becomes contCut with the first text the caller gets
 	var ttft time.Duration
 	for {
 		ev, rerr := st.next()
@@ -397,13 +435,19 @@ func (c *call) contStream(from, nx *candidate, sw *streamWriter, in *provider.In
 		case info.Error != nil:
 			return inBandFailure(t, info.Error), added
 		}
-		if info.Content && added == contFailed {
-			added, ttft = contCut, time.Since(t0)
-			k.seams = append(k.seams, ": aisix-continued from="+from.t.Name+" to="+t.Name+"\n\n"...)
+		if info.Content && ttft == 0 {
+			ttft = time.Since(t0)
 			c.attTTFT = ttft
 			wd.commit()
 		}
+		before := k.text.Len()
 		k.buf = k.rewrite(k.buf[:0], out, c.usage)
+		if k.mismatch {
+			return seamFailure(t), added
+		}
+		if k.text.Len() > before {
+			added = contCut
+		}
 		if len(k.buf) > 0 {
 			wd.progress()
 			write := sw.buffer
@@ -449,6 +493,9 @@ func (c *call) contReadFailure(t *routing.Target, actx context.Context, err erro
 // chunk left empty, usage summed over the attempts (u is the one in
 // flight's), and before [DONE] a comment naming each seam.
 func (k *contState) rewrite(dst, frames []byte, u provider.Usage) []byte {
+	if k.wire == wireAnthropic {
+		return k.rewriteMessages(dst, frames, u)
+	}
 	eachData(frames, func(data []byte) {
 		if string(data) == "[DONE]" {
 			dst = append(dst, k.seams...)
@@ -484,24 +531,32 @@ func (k *contState) rewriteChunk(data []byte, u provider.Usage) ([]byte, bool) {
 		var delta map[string]json.RawMessage
 		_ = json.Unmarshal(ch["delta"], &delta)
 		delete(delta, "role")
+		fin := ch["finish_reason"]
+		finished := len(fin) > 0 && string(fin) != "null"
 		if raw, ok := delta["content"]; ok {
 			var s string
 			if json.Unmarshal(raw, &s) == nil {
-				if k.stripLead {
-					s = strings.TrimLeftFunc(s, unicode.IsSpace)
-					k.stripLead = s == ""
+				s = k.take(s)
+				if finished {
+					s = k.release() + s
 				}
 				if s == "" {
 					delete(delta, "content")
 				} else {
-					k.text.WriteString(s)
-					k.chunks++
 					delta["content"], _ = json.Marshal(s)
 				}
 			}
+		} else if finished {
+			if s := k.release(); s != "" {
+				if delta == nil {
+					delta = map[string]json.RawMessage{}
+				}
+				delta["content"], _ = json.Marshal(s)
+			}
 		}
-		fin := ch["finish_reason"]
-		finished := len(fin) > 0 && string(fin) != "null"
+		if k.mismatch {
+			return nil, false
+		}
 		if len(delta) == 0 && !finished {
 			continue
 		}

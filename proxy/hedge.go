@@ -14,14 +14,17 @@ import (
 )
 
 // Hedged first tokens (a routing model's hedge). When the first attempt
-// of a streaming chat completion has sent no content by the hedge
+// of a streaming chat completion or Messages request has sent no content by the hedge
 // deadline (after_ms from the attempt's start, or the target's own
 // recent p95 time to first content), the next target of the walk is
 // started in parallel; the first of the two to send content is
 // committed and relayed, the other is cancelled at once. A request is
 // hedged at most once, and only on its first attempt. The hedge is not
 // started when the next target is cooling down, half-open, broken, does
-// not serve chat completions, or its provider_limit refuses it.
+// not serve the request's operation, or its provider_limit refuses it.
+// Each leg has its own upstream body and decoder (one may be served
+// natively, the other through the Messages translation) and its own
+// attempt span and traceparent.
 //
 // The loser is not blamed (no cooldown: we cancelled it); its attempt is
 // observed with outcome hedge_lost, and the tokens it reported, so the
@@ -50,7 +53,7 @@ type hedgeState struct {
 // model asks for it.
 func (c *call) planHedge() {
 	g := c.model.Group
-	if g == nil || g.Hedge == nil || !c.req.Stream || c.rt != routeChat {
+	if g == nil || g.Hedge == nil || !c.req.Stream || c.rt != routeChat && c.rt != routeMessages {
 		return
 	}
 	c.hedge = &hedgeState{g: g.Hedge}
@@ -64,6 +67,8 @@ func (h *hedgeState) passed(cd *candidate) bool { return h.b == cd }
 type hedgeLeg struct {
 	cd     *candidate
 	body   []byte
+	in     provider.Inbound // the leg's own: its header carries its traceparent
+	mode   serveMode
 	actx   context.Context
 	cancel context.CancelCauseFunc
 	wd     *watchdog
@@ -107,7 +112,7 @@ func (c *call) hedgeCandidate(a *candidate) (*candidate, *limit.Ticket) {
 	}
 	b := &c.cands[i+1]
 	t := b.t
-	if t.Err != nil || b.halfOpen || b.h == nil || !t.Endpoint.Supports(provider.OpChat) {
+	if t.Err != nil || b.halfOpen || b.h == nil || !c.serves(t) {
 		return nil, nil
 	}
 	if av, _ := b.h.Check(c.s.health.Now()); av != health.Available {
@@ -132,8 +137,8 @@ func (c *call) hedgedStream(a *candidate, body []byte) (*failure, bool) {
 		return c.streamAttempt(a, body)
 	}
 	done := make(chan *hedgeLeg, 2)
-	la := c.startLeg(a, body, c.attStart, done)
-	la.n, la.span = c.attempts, c.attSpan
+	la := &hedgeLeg{cd: a, body: body, in: *c.inbound(), mode: c.mode, start: c.attStart, n: c.attempts, span: c.attSpan}
+	c.startLeg(la, done)
 	tm := time.NewTimer(after)
 	select {
 	case l := <-done:
@@ -145,7 +150,7 @@ func (c *call) hedgedStream(a *candidate, body []byte) (*failure, bool) {
 	if b == nil {
 		return c.finishAlone(<-done)
 	}
-	bbody, err := b.t.Endpoint.Body(&c.in)
+	bbody, bin, bmode, err := c.bodyFor(b.t)
 	if err != nil {
 		if tk != nil {
 			tk.Done(0, 0)
@@ -159,11 +164,16 @@ func (c *call) hedgedStream(a *candidate, body []byte) (*failure, bool) {
 	c.s.health.Publish(health.Event{Kind: health.EventFailover, Model: c.model.Name,
 		Target: b.t.Name, TargetID: b.t.ID, Detail: "hedge for " + a.t.Name + " after " + ms(after), CallID: c.callID})
 	la.tk, c.tTicket = c.tTicket, nil
-	lb := c.startLeg(b, bbody, time.Now(), done)
-	lb.tk, lb.from, lb.n = tk, a.t, c.attempts
+	lb := &hedgeLeg{cd: b, body: bbody, in: *bin, mode: bmode, start: time.Now(), tk: tk, from: a.t, n: c.attempts}
 	if c.span != nil {
 		lb.span = c.span.StartAttempt(b.t, lb.n)
+		lb.in.Header = c.r.Header.Clone()
+		if lb.in.Header == nil {
+			lb.in.Header = make(http.Header, 2)
+		}
+		lb.span.Inject(lb.in.Header)
 	}
+	c.startLeg(lb, done)
 
 	var win *hedgeLeg
 	var last *failure
@@ -216,23 +226,20 @@ func (c *call) hedgedStream(a *candidate, body []byte) (*failure, bool) {
 	return nil, true
 }
 
-// startLeg starts the attempt on cd, up to its first content, on a
+// startLeg starts the leg's attempt, up to its first content, on a
 // goroutine that sends the leg on done when it has it or has failed.
-func (c *call) startLeg(cd *candidate, body []byte, start time.Time, done chan<- *hedgeLeg) *hedgeLeg {
-	l := &hedgeLeg{cd: cd, body: body, start: start}
+func (c *call) startLeg(l *hedgeLeg, done chan<- *hedgeLeg) {
 	l.actx, l.cancel = context.WithCancelCause(c.r.Context())
-	l.wd = startWatchdog(start, cd.t, c.deadline, l.cancel)
+	l.wd = startWatchdog(l.start, l.cd.t, c.deadline, l.cancel)
 	go func() {
 		c.legFirst(l)
 		done <- l
 	}()
-	return l
 }
 
 // legFirst opens the leg's stream and reads it up to its first content.
 func (c *call) legFirst(l *hedgeLeg) {
-	t := l.cd.t
-	in := &provider.Inbound{Op: c.in.Op, Body: c.in.Body, Req: c.in.Req, Header: c.in.Header}
+	t, in := l.cd.t, &l.in
 	l.resp, l.f = c.openStreamStatus(t, l.actx, in, l.body, &l.status)
 	if l.f != nil {
 		return
@@ -240,7 +247,7 @@ func (c *call) legFirst(l *hedgeLeg) {
 	l.wd.headers()
 	maxEvent, maxHeld := c.streamLimits()
 	l.st = getSSE(l.resp.Body, l.wd, maxEvent)
-	l.dec = t.Endpoint.Stream(in, &c.model.Alias)
+	l.dec = c.decoderFor(t, in, l.mode, c.body)
 	if f, ok := l.dec.(provider.Framer); ok {
 		l.st.src = f.Frames(l.st.br, maxEvent)
 	}

@@ -243,7 +243,14 @@ func (e *env) stream(model string) streamResult {
 // reads the whole answer.
 func (e *env) streamBody(body string) streamResult {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.front.URL+"/v1/chat/completions", strings.NewReader(body))
+	return e.streamAt("/v1/chat/completions", body)
+}
+
+// streamAt sends a streaming request with body to path and reads the
+// whole answer.
+func (e *env) streamAt(path, body string) streamResult {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.front.URL+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -127,35 +127,43 @@ func (c *call) prepare(t *routing.Target) ([]byte, error) {
 	if c.upFor == t {
 		return c.upBody, nil
 	}
-	ep := t.Endpoint
-	mode := modeNative
-	switch {
-	case ep.Supports(c.rt.op):
-	case c.rt.op == provider.OpMessages && ep.Supports(provider.OpChat):
-		mode = modeTranslated
-	case c.rt.op == provider.OpCountTokens:
-		mode = modeEstimate
-	default:
-		return nil, errUnsupportedEndpoint
+	if c.rt.op == provider.OpCountTokens && !t.Endpoint.Supports(provider.OpCountTokens) {
+		c.upBody, c.upFor, c.mode = nil, t, modeEstimate
+		return nil, nil
 	}
-	var b []byte
-	switch mode {
-	case modeNative:
-		var err error
-		if b, err = ep.Body(&c.in); err != nil {
-			return nil, err
-		}
-	case modeTranslated:
-		if err := c.translateToChat(); err != nil {
-			return nil, err
-		}
-		var err error
-		if b, err = ep.Body(&c.chatIn); err != nil {
-			return nil, err
-		}
+	b, _, mode, err := c.bodyFor(t)
+	if err != nil {
+		return nil, err
 	}
 	c.upBody, c.upFor, c.mode = b, t, mode
 	return b, nil
+}
+
+// bodyFor is t's upstream body for this request, the inbound its adapter
+// reads and how t serves it (native or translated), without touching the
+// call's cached body: a hedge builds the second target's while the first
+// one's is in flight.
+func (c *call) bodyFor(t *routing.Target) ([]byte, *provider.Inbound, serveMode, error) {
+	ep := t.Endpoint
+	switch {
+	case ep.Supports(c.rt.op):
+		b, err := ep.Body(&c.in)
+		return b, &c.in, modeNative, err
+	case c.rt.op == provider.OpMessages && ep.Supports(provider.OpChat):
+		if err := c.translateToChat(); err != nil {
+			return nil, nil, modeTranslated, err
+		}
+		b, err := ep.Body(&c.chatIn)
+		return b, &c.chatIn, modeTranslated, err
+	}
+	return nil, nil, modeNative, errUnsupportedEndpoint
+}
+
+// serves reports whether t can serve this request's operation, natively
+// or through the Messages translation.
+func (c *call) serves(t *routing.Target) bool {
+	ep := t.Endpoint
+	return ep.Supports(c.rt.op) || c.rt.op == provider.OpMessages && ep.Supports(provider.OpChat)
 }
 
 var errUnsupportedEndpoint = errors.New("this target does not serve the endpoint")
@@ -205,11 +213,19 @@ func (c *call) answer(t *routing.Target, rb []byte) ([]byte, error) {
 // streamDecoder is the decoder of a streaming answer from t, in the
 // caller's wire.
 func (c *call) streamDecoder(t *routing.Target) provider.StreamDecoder {
-	dec := t.Endpoint.Stream(c.inbound(), &c.model.Alias)
-	if c.mode != modeTranslated {
+	return c.decoderFor(t, c.inbound(), c.mode, c.body)
+}
+
+// decoderFor is the decoder of a streaming answer from t to in, in the
+// caller's wire: translated into Anthropic's events when t serves a
+// Messages caller (body, the caller's Messages request, sizes the
+// estimated input of message_start) through its chat completions.
+func (c *call) decoderFor(t *routing.Target, in *provider.Inbound, mode serveMode, body []byte) provider.StreamDecoder {
+	dec := t.Endpoint.Stream(in, &c.model.Alias)
+	if mode != modeTranslated {
 		return dec
 	}
-	est, err := messages.CountTokensEstimate(c.body)
+	est, err := messages.CountTokensEstimate(body)
 	if err != nil || est < 1 {
 		est = 1
 	}

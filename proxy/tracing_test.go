@@ -381,3 +381,52 @@ func TestTracingOff(t *testing.T) {
 		t.Errorf("upstream traceparent %q, want the caller's %q", got, tp)
 	}
 }
+
+// TestTracingHedge: a hedged stream's two legs are two attempt spans, and
+// each upstream got the traceparent of its own leg's span (the hedge leg
+// does not carry the first attempt's).
+func TestTracingHedge(t *testing.T) {
+	rc := newOTLPReceiver(t)
+	tr := newTracer(t, rc)
+	cancelled := make(chan struct{})
+	pri := upstream(t, "pri", slowFirst(2*time.Second, cancelled))
+	sec := upstream(t, "sec", proxytest.Stream(proxytest.StreamOptions{RoleChunk: true}))
+	e := newEnv(t, pair(pri, sec, hedgeRouting(100)), withTracer(tr))
+	req, err := http.NewRequest(http.MethodPost, e.front.URL+"/v1/chat/completions", strings.NewReader(chatBody("chat-prod", true)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+callerKey)
+	req.Header.Set("Traceparent", "00-"+callerTraceID+"-"+callerSpanID+"-01")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Aisix-Served-By") != "gpt-4o-secondary" {
+		t.Fatalf("status %d, served by %q", resp.StatusCode, resp.Header.Get("X-Aisix-Served-By"))
+	}
+	<-cancelled
+	spans, _ := flush(t, tr, rc)
+	byTarget := map[string]*tracepb.Span{}
+	for _, s := range spans {
+		if s.Kind == tracepb.Span_SPAN_KIND_CLIENT {
+			byTarget[attr(s.Attributes, "aisix.target")] = s
+		}
+	}
+	for _, c := range []struct {
+		up     *proxytest.Upstream
+		target string
+	}{{pri, "gpt-4o-primary"}, {sec, "gpt-4o-secondary"}} {
+		span := byTarget[c.target]
+		reqs := c.up.Requests()
+		if span == nil || len(reqs) != 1 {
+			t.Fatalf("%s: span %v, %d upstream requests", c.target, span, len(reqs))
+		}
+		want := "00-" + callerTraceID + "-" + hex.EncodeToString(span.SpanId) + "-01"
+		if got := reqs[0].Header.Get("Traceparent"); got != want {
+			t.Errorf("%s's upstream traceparent %q, want its own leg's %q", c.target, got, want)
+		}
+	}
+}

@@ -164,6 +164,9 @@ type Target struct {
 	costNanos   atomic.Uint64 // USD × 1e9 of the priced answers
 	latency     window
 	ttft        window
+	// noPrefill: until when (Unix ns) the target is known not to continue
+	// from a prefill (it refused one or restarted the answer).
+	noPrefill atomic.Int64
 
 	mu        sync.Mutex
 	reason    string
@@ -173,6 +176,22 @@ type Target struct {
 
 // ID is the model id.
 func (t *Target) ID() string { return t.id }
+
+// PrefillMemory is how long a target that refused a prefill, or answered
+// one with a new reply, is passed over for mid-stream continuations.
+const PrefillMemory = 10 * time.Minute
+
+// RefusedPrefill records that the target did not continue from a prefill
+// at now: continuations pass it over for PrefillMemory.
+func (t *Target) RefusedPrefill(now time.Time) {
+	t.noPrefill.Store(now.Add(PrefillMemory).UnixNano())
+}
+
+// TakesPrefill reports whether the target may be sent a continuation at
+// now: it has not refused a prefill in the last PrefillMemory.
+func (t *Target) TakesPrefill(now time.Time) bool {
+	return now.UnixNano() >= t.noPrefill.Load()
+}
 
 // Check reports whether the target may be used at now, and until when it
 // cools down when it may not.
