@@ -344,7 +344,11 @@ func (s *Server) accessLog(c *call) {
 		if u.Cached > 0 {
 			a = append(a, slog.Int64("tokens_cached", u.Cached))
 		}
-		if c.obs.Priced && c.obs.OK() {
+		if k := c.cont; k != nil && k.n > 0 {
+			if usd, priced := k.cost(); priced {
+				a = append(a, slog.Float64("cost_usd", usd)) // every attempt's, the cut ones estimated
+			}
+		} else if c.obs.Priced && c.obs.OK() {
 			a = append(a, slog.Float64("cost_usd", c.obs.Cost))
 		}
 	}

@@ -57,9 +57,16 @@ type contState struct {
 	spent      provider.Usage
 	pendingIn  bool
 	pendingOut int64
-	seams      []byte // the SSE comments written before [DONE]
-	seam       string // the comment of the continuation in flight, added with its first text
-	buf        []byte
+	// cuts are the attempts that were cut, for the request's cost; done
+	// is the usage and price of the continuation that completed the
+	// answer, if one did.
+	cuts      []cutAttempt
+	done      bool
+	doneU     provider.Usage
+	donePrice *routing.Price
+	seams     []byte // the SSE comments written before [DONE]
+	seam      string // the comment of the continuation in flight, added with its first text
+	buf       []byte
 
 	wire callerWire
 	// Messages callers: the caller's open text block (-1: none), the
@@ -163,10 +170,11 @@ func (k *contState) can() bool {
 // what it did not report, an estimate (a chunk a token, or what it
 // reported if more; its prompt from the next attempt's, which is that
 // prompt plus this output).
-func (k *contState) cut(u provider.Usage) {
+func (k *contState) cut(u provider.Usage, price *routing.Price) {
 	// A cut stream's reported output is partial at best (Anthropic's
 	// message_start says 1): its chunks are the better count.
 	out := max(u.Output, k.chunks)
+	k.cuts = append(k.cuts, cutAttempt{price: price, u: provider.Usage{Input: u.Input, Output: out, Cached: u.Cached, Reasoning: u.Reasoning}, pendingIn: u.Input == 0})
 	k.spent.Output += out
 	k.spent.Cached += u.Cached
 	k.spent.Reasoning += u.Reasoning
@@ -177,6 +185,50 @@ func (k *contState) cut(u provider.Usage) {
 		k.pendingIn, k.pendingOut = true, out
 	}
 	k.chunks = 0
+}
+
+// cutAttempt is an attempt that was cut: its target's price and its usage
+// (output estimated as in cut; input, when it reported none, resolved at
+// the end from a later attempt's).
+type cutAttempt struct {
+	price     *routing.Price
+	u         provider.Usage
+	pendingIn bool
+}
+
+// cost is what every attempt of the continued request cost: the cut ones
+// at their targets' prices on their usage, a missing input estimated as
+// the prompt (a later attempt's input less the text before it) plus the
+// text before the cut one, and the continuation's that completed the
+// answer, if one did. priced is false when no attempt had a price.
+func (k *contState) cost() (usd float64, priced bool) {
+	prompt, known := int64(0), false
+	var before int64
+	for _, a := range k.cuts {
+		if !a.pendingIn {
+			prompt, known = max(a.u.Input-before, 0), true
+			break
+		}
+		before += a.u.Output
+	}
+	if !known && k.done && k.doneU.Input > 0 {
+		prompt, known = max(k.doneU.Input-before, 0), true
+	}
+	before = 0
+	for _, a := range k.cuts {
+		if a.price != nil {
+			u := a.u
+			if a.pendingIn && known {
+				u.Input = prompt + before
+			}
+			usd, priced = usd+a.price.Cost(u), true
+		}
+		before += a.u.Output
+	}
+	if k.done && k.donePrice != nil && k.doneU.Known() {
+		usd, priced = usd+k.donePrice.Cost(k.doneU), true
+	}
+	return usd, priced
 }
 
 // total is the usage of every attempt, the one in flight's u included.
@@ -267,7 +319,7 @@ func (c *call) endCommitted(cd *candidate, sw *streamWriter, cancel context.Canc
 	}
 	cancel(errContinued) // the failed attempt holds nothing while the next one runs
 	c.recordFailure(cd, f)
-	k.cut(c.usage)
+	k.cut(c.usage, cd.t.Price)
 	c.upstream += time.Since(c.attStart)
 	c.upCounted = true
 	// The first attempt's provider_limit is settled now, on its own
@@ -278,10 +330,7 @@ func (c *call) endCommitted(cd *candidate, sw *streamWriter, cancel context.Canc
 		_ = sw.write(c.out)
 		c.status = last.status
 	}
-	c.usage = k.total(provider.Usage{})
-	if c.obs.OK() {
-		c.usage = k.total(c.obs.Usage)
-	}
+	c.usage = k.total(k.doneU) // doneU is zero when no continuation completed the answer
 }
 
 // Ways a continuation attempt ends.
@@ -342,7 +391,7 @@ func (c *call) continueStream(cd *candidate, sw *streamWriter, orig *failure) (*
 			return last, true
 		case contCut:
 			last, from = f, nx
-			k.cut(c.usage)
+			k.cut(c.usage, nx.t.Price)
 		}
 	}
 	return last, false
@@ -464,6 +513,7 @@ func (c *call) contStream(nx *candidate, sw *streamWriter, in *provider.Inbound,
 		}
 	}
 	nx.h.Succeeded(nx.att, time.Since(t0), ttft)
+	k.done, k.doneU, k.donePrice = true, c.usage, t.Price
 	c.addTrail(t.Name, "continued")
 	c.observeAttempt(nx, observe.OutcomeOK, reasonContinuation, false)
 	drainAfterDone(st.br, cancel)

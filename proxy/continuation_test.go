@@ -390,3 +390,31 @@ func TestContinuationCallerGone(t *testing.T) {
 		t.Errorf("secondary state after the caller left = %s, want healthy", st.State)
 	}
 }
+
+// TestContinuationCostUSD: the access line's cost_usd of a continued
+// stream is every attempt's: the cut one's 40 chunks as 40 tokens out at
+// its price, and the continuation's reported 10 in and 9 out at its own.
+func TestContinuationCostUSD(t *testing.T) {
+	all := words(0, 60)
+	primary := upstream(t, "primary", proxytest.Stream(proxytest.StreamOptions{Chunks: all, RoleChunk: true, CutAfter: 40}))
+	secondary := upstream(t, "secondary", proxytest.Stream(proxytest.StreamOptions{Chunks: all[40:], RoleChunk: true}))
+	ds := pair(primary, secondary, continueRouting(1))
+	ds.Models[0].Price = &storage.ModelPrice{Input: 1000, Output: 3000}
+	ds.Models[1].Price = &storage.ModelPrice{Input: 2000, Output: 5000}
+	logs := &syncBuffer{}
+	e := newEnv(t, ds, infoLogs(logs))
+	r := e.streamBody(usageBody)
+	if got := r.content(t); got != strings.Join(all, "") {
+		t.Fatalf("content = %q", got)
+	}
+	line := accessLine(t, logs, r.header.Get("X-Aisix-Call-Id"))
+	want := (40*3000 + 10*2000 + 9*5000) / 1e6
+	if got, _ := line["cost_usd"].(float64); got < want*0.999 || got > want*1.001 {
+		t.Errorf("access line cost_usd = %v, want %v (the cut attempt's and the continuation's)", line["cost_usd"], want)
+	}
+	// With no observer at all (no ledger, no metrics) the tokens are still
+	// every attempt's.
+	if line["tokens_in"] != 10.0 || line["tokens_out"] != 49.0 {
+		t.Errorf("access line tokens = %v in, %v out; want 10 and 49", line["tokens_in"], line["tokens_out"])
+	}
+}
