@@ -190,6 +190,11 @@ func (m *Metrics) resolve(c *cache, s *routing.Snapshot) {
 		ms.duration[provider.OpChat].store(m.duration.WithLabelValues(endpoints[provider.OpChat], md.Name))
 		c.models[md] = ms
 		c.names.aliases[md.Name] = true
+		if md.Group != nil && md.Group.Hedge != nil {
+			// A hedging group's series exist from its first snapshot, at zero.
+			m.hedges.WithLabelValues(md.Name, observe.HedgeWon)
+			m.hedges.WithLabelValues(md.Name, observe.HedgeLost)
+		}
 		var ts []*routing.Target
 		if md.Direct != nil {
 			ts = []*routing.Target{md.Direct}
@@ -273,7 +278,7 @@ func (m *Metrics) forget(old, cur labelNames) {
 			}
 		}
 	}
-	gone(old.aliases, cur.aliases, del("alias", m.requests, m.duration, m.ttft, m.tokens, m.cost))
+	gone(old.aliases, cur.aliases, del("alias", m.requests, m.duration, m.ttft, m.tokens, m.cost, m.hedges))
 	gone(old.targets, cur.targets, del("target", m.attempts, m.upstream, m.upTTFT, m.retries, m.cooldowns, m.probes, m.tokens, m.cost))
 	gone(old.targets, cur.targets, del("from", m.failovers))
 	gone(old.targets, cur.targets, del("to", m.failovers))

@@ -498,3 +498,35 @@ func TestHedges(t *testing.T) {
 		}
 	}
 }
+
+// TestHedgeSeriesFromStart: a hedging group's hedges_total series exist at
+// zero from its first snapshot (dashboards do not start empty), and go
+// when the group is deleted.
+func TestHedgeSeriesFromStart(t *testing.T) {
+	ds := tutorial()
+	ds.Models[2].Routing.Hedge = &storage.Hedge{AfterMS: 200}
+	src := proxytest.NewSource(ds)
+	table := routing.NewTable(src, nil)
+	if err := table.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m := New(Options{Table: table, Version: "test"})
+	m.Swap(table.Snapshot())
+	if n := testutil.CollectAndCount(m.hedges); n != 2 {
+		t.Errorf("%d hedges_total series before any request, want won and lost for chat-prod", n)
+	}
+	if got := testutil.ToFloat64(m.hedges.WithLabelValues("chat-prod", "won")); got != 0 {
+		t.Errorf("won = %v, want 0", got)
+	}
+	src.Update(func(ds *storage.Dataset) {
+		ds.Models = ds.Models[:2]
+		ds.APIKeys[0].AllowedModels = []string{"*"}
+	})
+	if err := table.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.Swap(table.Snapshot())
+	if n := testutil.CollectAndCount(m.hedges); n != 0 {
+		t.Errorf("%d hedges_total series after the group was deleted, want 0", n)
+	}
+}
