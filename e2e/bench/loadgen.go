@@ -48,9 +48,13 @@ type LoadConfig struct {
 	// Duration is how long requests are started for.
 	Duration time.Duration
 	// Stream reads the answer as an SSE stream: time to first byte is
-	// recorded, and a stream that does not end with "data: [DONE]" counts
-	// as an error.
+	// recorded, and a stream that does not end with End (default
+	// "data: [DONE]") counts as an error.
 	Stream bool
+	// End is the bytes a complete stream ends with (nil: "data: [DONE]",
+	// the chat completions end; at most 32 bytes); Marker what a complete
+	// non-streamed answer contains (nil: "choices").
+	End, Marker []byte
 	// Bodies are request bodies; each request takes one at random.
 	Bodies [][]byte
 	// Auths are Authorization header values; each request takes one at
@@ -110,6 +114,8 @@ const maxErrorKinds = 16
 // worker is one sender's private state; results are merged at the end.
 type worker struct {
 	cfg     *LoadConfig
+	end     []byte // the stream end (cfg.End or doneEvent)
+	marker  []byte // what an answer holds (cfg.Marker or choices)
 	rng     *rand.Rand
 	buf     []byte
 	lat     []time.Duration
@@ -121,8 +127,15 @@ type worker struct {
 }
 
 func newWorker(cfg *LoadConfig, seed uint64) *worker {
+	end, marker := cfg.End, cfg.Marker
+	if end == nil {
+		end = doneEvent
+	}
+	if marker == nil {
+		marker = choices
+	}
 	return &worker{
-		cfg:  cfg,
+		cfg: cfg, end: end, marker: marker,
 		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		buf:  make([]byte, 32<<10),
 		errs: map[string]int{},
@@ -181,7 +194,7 @@ func (w *worker) do(ctx context.Context, start time.Time) {
 	var (
 		total   int
 		first   time.Time
-		tail    [16]byte
+		tail    [32]byte
 		tailLen int
 		sawJSON bool
 	)
@@ -194,7 +207,7 @@ func (w *worker) do(ctx context.Context, start time.Time) {
 			total += n
 			chunk := w.buf[:n]
 			if !w.cfg.Stream && !sawJSON {
-				sawJSON = bytes.Contains(chunk, choices)
+				sawJSON = bytes.Contains(chunk, w.marker)
 			}
 			// Keep the last bytes seen, for the [DONE] check.
 			if len(chunk) >= len(tail) {
@@ -221,7 +234,7 @@ func (w *worker) do(ctx context.Context, start time.Time) {
 	case total == 0:
 		w.fail("empty body")
 		return
-	case w.cfg.Stream && !bytes.HasSuffix(tail[:tailLen], doneEvent):
+	case w.cfg.Stream && !bytes.HasSuffix(tail[:tailLen], w.end):
 		w.fail("stream cut before [DONE]")
 		return
 	case !w.cfg.Stream && !sawJSON:

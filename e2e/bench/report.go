@@ -43,6 +43,8 @@ func (r *Report) Markdown() string {
 	r.summary(&b)
 	for _, sc := range r.Scenarios {
 		switch {
+		case sc.Messages:
+			continue // translationTable
 		case sc.Stream:
 			r.streamTable(&b, sc)
 		case sc.Mode == ClosedLoop:
@@ -51,9 +53,13 @@ func (r *Report) Markdown() string {
 			r.plainTable(&b, sc)
 		}
 	}
+	r.translationTable(&b)
 	r.redisTable(&b)
 	if len(r.Failover) > 0 {
 		r.failoverTable(&b)
+	}
+	if len(r.Streams) > 0 {
+		r.streamsTable(&b)
 	}
 	if r.Scale != nil {
 		r.scaleTable(&b)
@@ -185,6 +191,7 @@ func (r *Report) summary(b *strings.Builder) {
 			"add50": Median(paired(ps, pd, minus(p50))), "cpu": Median(each(ps, cpu)), "rps": Median(each(cs, rps)),
 			"cpumax": Median(each(cs, cpu)), "scpu": Median(each(ss, cpu)), "rss": maxOf(peak),
 			"add99": Median(paired(ps, pd, minus(p99))), "tadd50": Median(paired(ss, sd, minus(t50))),
+			"rssmax": maxOf(each(cs, rss)),
 		}
 		med[t] = m
 		maxRPS, cpuMax, sAdd, sCPU := dash, dash, dash, dash
@@ -211,6 +218,38 @@ func (r *Report) summary(b *strings.Builder) {
 	row(b, "*goal (issue 6)*", "≤ +0.150 ms", "", "", "≥ 0.9× nginx", "≤ 1.5× nginx", "", "≤ 2× nginx", "≤ 30 MB")
 	fmt.Fprintf(b, "\nPeak RSS here is the largest VmHWM of any run of any scenario. The mock server's CPU/req (direct runs) is what a "+
 		"minimal Go net/http server costs on this machine at the same load.\n\n")
+	r.goalsTable(b, med)
+}
+
+// goalsTable is issue 20's table: aisix beside nginx, one figure a row,
+// with the ratio and the goal (when nginx ran).
+func (r *Report) goalsTable(b *strings.Builder, med map[string]map[string]float64) {
+	a, n := med[TargetAisix], med[TargetNginx]
+	if a == nil || n == nil {
+		return
+	}
+	o := r.Opts
+	fmt.Fprintf(b, "### Against nginx\n\n")
+	header(b, "figure", "nginx", "aisix", "aisix / nginx", "goal")
+	ratioOf := func(x, y float64) string {
+		if !(x > 0 && y > 0) {
+			return dash
+		}
+		return fmt.Sprintf("%.2f×", x/y)
+	}
+	line := func(name, format, k, goal string) {
+		row(b, name, fmt.Sprintf(format, n[k]), fmt.Sprintf(format, a[k]), ratioOf(a[k], n[k]), goal)
+	}
+	line(fmt.Sprintf("CPU per request at max throughput (c=%d)", o.Concurrency), "%.1f µs", "cpumax", "≤ 1.5×")
+	line(fmt.Sprintf("max rps (c=%d)", o.Concurrency), "%.0f", "rps", "≥ 0.9×")
+	row(b, fmt.Sprintf("added p50 at %s rps", fmtRate(o.Rate)), fmt.Sprintf("%+.3f ms", n["add50"]), fmt.Sprintf("%+.3f ms", a["add50"]), "", "≤ +0.15 ms")
+	line(fmt.Sprintf("streaming CPU per request (%d chunks)", o.Chunks), "%.1f µs", "scpu", "≤ 2×")
+	if sa, sn := r.streamsKiB(TargetAisix), r.streamsKiB(TargetNginx); sa > 0 || sn > 0 {
+		row(b, fmt.Sprintf("memory per concurrent open stream (%d streams of ~%s)", o.OpenStreams, o.StreamHold),
+			fmt.Sprintf("%.1f KiB", sn), fmt.Sprintf("%.1f KiB", sa), ratioOf(sa, sn), "≤ 1.5×")
+	}
+	row(b, fmt.Sprintf("peak RSS under the c=%d load", o.Concurrency), fmt.Sprintf("%.1f MB", n["rssmax"]), fmt.Sprintf("%.1f MB", a["rssmax"]), "", "≤ 30 MiB")
+	fmt.Fprintf(b, "\nMedians over the runs of this session; nginx %s its access log.\n\n", map[bool]string{true: "writes", false: "does not write"}[o.NginxAccessLog])
 }
 
 func maxOf(xs []float64) float64 {
@@ -413,6 +452,9 @@ func (r *Report) errorNotes(b *strings.Builder) {
 			add(fmt.Sprintf("scale run %d", i+1), x.Load)
 		}
 		add("scale streams", s.Streams)
+	}
+	for i, x := range r.Streams {
+		add(fmt.Sprintf("open streams through %s, run %d", x.Target, i/2+1), x.Load)
 	}
 	if len(lines) > 0 {
 		fmt.Fprintf(b, "### Errors\n\n%s\n", strings.Join(lines, "\n"))

@@ -69,6 +69,11 @@ type Options struct {
 	ScalePool       int
 	ScaleStreams    int
 	ScaleChunkDelay time.Duration
+	// OpenStreams > 0 adds the open-streams memory rows: that many
+	// concurrent streams, each lasting about StreamHold, through aisix and
+	// nginx (streams.go).
+	OpenStreams int
+	StreamHold  time.Duration
 	// AisixLogLevel is aisix's --log-level (its logs go to the temp dir).
 	AisixLogLevel string
 	// KeepTemp keeps the temp directory (logs, databases, nginx.conf).
@@ -97,6 +102,8 @@ func DefaultOptions() Options {
 		ScalePool:       1000,
 		ScaleStreams:    1000,
 		ScaleChunkDelay: 100 * time.Millisecond,
+		OpenStreams:     1000,
+		StreamHold:      10 * time.Second,
 		AisixLogLevel:   "info",
 	}
 }
@@ -134,6 +141,11 @@ const (
 	ScenarioPlain  = "plain"
 	ScenarioClosed = "closed"
 	ScenarioStream = "stream"
+	// The translation scenarios: Messages callers served by the OpenAI
+	// mock through the Anthropic↔OpenAI translation, beside the plain and
+	// stream scenarios' zero-decode chat completions.
+	ScenarioMessages       = "messages"
+	ScenarioMessagesStream = "messages-stream"
 )
 
 // ScenarioReport holds every run of one scenario.
@@ -141,8 +153,11 @@ type ScenarioReport struct {
 	ID    string
 	Title string
 	Mode  Mode
-	// Stream is set for the streaming scenario.
+	// Stream is set for the streaming scenarios.
 	Stream bool
+	// Messages is set for the translation scenarios: /v1/messages with a
+	// Messages body, aisix only.
+	Messages bool
 	// Targets in table order; Samples has one Sample per run for each.
 	Targets []string
 	Samples map[string][]Sample
@@ -182,7 +197,9 @@ type Report struct {
 	// SmallWrites are admin PUT response times on the small store.
 	SmallWrites []time.Duration
 	Scale       *ScaleReport
-	Elapsed     time.Duration
+	// Streams are the open-streams runs (aisix and nginx), when made.
+	Streams []StreamsSample
+	Elapsed time.Duration
 	// LoadAvg is the machine's 1-minute load average at the start of each
 	// measured run: other work on the machine skews the figures.
 	LoadAvg []float64
@@ -296,6 +313,11 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 			rep.SmallWrites = append(rep.SmallWrites, writes...)
 		}
 	}
+	if opts.OpenStreams > 0 {
+		if rep.Streams, err = r.openStreams(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Scale {
 		rep.Scale, err = r.scale(ctx)
 		if err != nil {
@@ -321,6 +343,8 @@ func (o *Options) check() error {
 		return errors.New("concurrency must be at least 1")
 	case o.Duration > 10*time.Minute:
 		return errors.New("duration must be at most 10m")
+	case o.OpenStreams < 0 || o.OpenStreams > 0 && o.StreamHold < time.Second:
+		return errors.New("open streams must not be negative, and a stream must last at least 1s")
 	case o.Scale && (o.ScaleKeys < 1 || o.ScaleModels < 1 || o.ScalePool < 1 || o.ScalePool > o.ScaleKeys || o.ScaleStreams < 1):
 		return errors.New("scale: keys, models, pool (at most keys) and streams must be positive")
 	}
@@ -532,6 +556,10 @@ func (r *rig) scenarios() []*ScenarioReport {
 			Targets: with(append([]string{TargetDirect, TargetAisix}, r.redisTargets()...)...), Samples: map[string][]Sample{}},
 		{ID: ScenarioStream, Title: fmt.Sprintf("Streaming, %s streams/s of %d chunks (open loop)", fmtRate(r.opts.StreamRate), r.opts.Chunks), Mode: OpenLoop, Stream: true,
 			Targets: with(append([]string{TargetDirect, TargetAisix}, r.redisTargets()...)...), Samples: map[string][]Sample{}},
+		{ID: ScenarioMessages, Title: "Messages callers, translated", Mode: OpenLoop, Messages: true,
+			Targets: []string{TargetAisix}, Samples: map[string][]Sample{}},
+		{ID: ScenarioMessagesStream, Title: "Messages streams, translated", Mode: OpenLoop, Stream: true, Messages: true,
+			Targets: []string{TargetAisix}, Samples: map[string][]Sample{}},
 	}
 }
 
@@ -545,6 +573,22 @@ func chatBody(model string, stream bool) []byte {
 	}
 	return []byte(s + "}")
 }
+
+// messagesBody is a small Messages request for model.
+func messagesBody(model string, stream bool) []byte {
+	s := `{"model":"` + model + `","max_tokens":32,"messages":[{"role":"user","content":"Say hello."}]`
+	if stream {
+		s += `,"stream":true`
+	}
+	return []byte(s + "}")
+}
+
+// What a complete Messages stream ends with, and what a Messages answer
+// holds.
+var (
+	messageStop   = []byte(`"message_stop"}` + "\n\n")
+	messageMarker = []byte(`"type":"message"`)
+)
 
 // launched is a target ready to take load.
 type launched struct {
@@ -590,6 +634,11 @@ func (r *rig) launch(ctx context.Context, target string) (*launched, error) {
 func (r *rig) loadConfig(sc *ScenarioReport, url, model string, d time.Duration) LoadConfig {
 	cfg := LoadConfig{URL: url, Mode: sc.Mode, Duration: d, Stream: sc.Stream,
 		Bodies: [][]byte{chatBody(model, sc.Stream)}, Auths: []string{"Bearer " + callerKey}}
+	if sc.Messages {
+		cfg.URL = strings.Replace(url, "/v1/chat/completions", "/v1/messages", 1)
+		cfg.Bodies = [][]byte{messagesBody(model, sc.Stream)}
+		cfg.End, cfg.Marker = messageStop, messageMarker
+	}
 	switch {
 	case sc.Mode == ClosedLoop:
 		cfg.Concurrency = r.opts.Concurrency

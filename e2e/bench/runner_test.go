@@ -22,6 +22,7 @@ func TestRunTiny(t *testing.T) {
 	o.Nginx = "off"
 	o.ScaleKeys, o.ScaleModels, o.ScalePool, o.ScaleStreams = 40, 12, 8, 16
 	o.ScaleChunkDelay = 5 * time.Millisecond
+	o.OpenStreams, o.StreamHold = 16, time.Second
 	var log strings.Builder
 	o.Log = &log
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -35,6 +36,9 @@ func TestRunTiny(t *testing.T) {
 		ScenarioPlain:  {TargetDirect, TargetAisix, TargetAisixGroup},
 		ScenarioClosed: {TargetDirect, TargetAisix},
 		ScenarioStream: {TargetDirect, TargetAisix},
+		// The translation scenarios.
+		ScenarioMessages:       {TargetAisix},
+		ScenarioMessagesStream: {TargetAisix},
 	}
 	for id, targets := range wantTargets {
 		sc := rep.Scenario(id)
@@ -99,8 +103,18 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("stream RSS %d, HWM %d", s.StreamRSS, s.StreamHWM)
 	}
 
+	if len(rep.Streams) != 1 {
+		t.Fatalf("%d open-streams runs, want 1 (aisix; nginx is off)", len(rep.Streams))
+	}
+	if os := rep.Streams[0]; os.Target != TargetAisix || os.Load.Requests < o.OpenStreams || os.Load.Errors != 0 ||
+		os.IdleRSS <= 0 || os.PeakRSS < os.IdleRSS || os.Streams != o.OpenStreams {
+		t.Errorf("open streams: %+v", os)
+	}
+
 	md := rep.Markdown()
 	for _, want := range []string{
+		"### Open streams: 16 concurrent streams of ~1s (20 chunks)", "per open stream",
+		"### Translation: Messages callers on an OpenAI-wire target", "| /v1/messages (translated) |", "µs per chunk",
 		"### Summary", "| aisix |", "| aisix group |", "| direct (mock) |",
 		"### Fixed 1000 rps", "### Closed loop, c=64", "### Streaming, 200 streams/s",
 		"### Failover cost", "attempts on the primary during the cooldown run", "### Scale: 40 caller keys, 12 models",

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/aisix/aisix/storage"
@@ -170,24 +169,7 @@ func (r *rig) scale(ctx context.Context) (*ScaleReport, error) {
 		return nil, err
 	}
 	sr.IdleRSS = idle.RSS
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if m, err := ReadMem(a.c.pid()); err == nil {
-					sr.StreamRSS = max(sr.StreamRSS, m.RSS)
-				}
-			}
-		}
-	}()
+	peakRSS := sampleRSS([]int{a.c.pid()})
 	// At least long enough for every stream to run to its end twice.
 	d := max(o.Duration, 2*time.Duration(o.Chunks+2)*o.ScaleChunkDelay+time.Second)
 	client := NewClient(o.ScaleStreams)
@@ -196,8 +178,7 @@ func (r *rig) scale(ctx context.Context) (*ScaleReport, error) {
 		Bodies: [][]byte{chatBody(scaleSlow, true)}, Auths: auths, Client: client, Timeout: time.Minute,
 	})
 	client.CloseIdleConnections()
-	close(stop)
-	wg.Wait()
+	sr.StreamRSS = peakRSS()
 	if err != nil {
 		return nil, err
 	}

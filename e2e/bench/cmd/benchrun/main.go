@@ -46,6 +46,8 @@ func run() int {
 	fs.IntVar(&o.ScalePool, "scale-pool", o.ScalePool, "keys requests pick from at random")
 	fs.IntVar(&o.ScaleStreams, "scale-streams", o.ScaleStreams, "concurrent open streams")
 	fs.DurationVar(&o.ScaleChunkDelay, "scale-chunk-delay", o.ScaleChunkDelay, "mock delay between chunks for the open streams")
+	fs.IntVar(&o.OpenStreams, "open-streams", o.OpenStreams, "concurrent slow streams of the open-streams memory rows (0: none)")
+	fs.DurationVar(&o.StreamHold, "stream-hold", o.StreamHold, "how long each of the open streams lasts")
 	fs.StringVar(&o.AisixLogLevel, "aisix-log-level", o.AisixLogLevel, "aisix --log-level")
 	fs.StringVar(&o.AisixBin, "aisix", "", "prebuilt aisix binary (default: build ./cmd/aisix)")
 	fs.StringVar(&o.MockBin, "mock", "", "prebuilt mockupstream binary (default: build ./e2e/cmd/mockupstream)")
