@@ -220,18 +220,30 @@ func (m *Metrics) resolve(c *cache, s *routing.Snapshot) {
 			}
 		}
 	}
-	n := 0
-	for _, k := range s.CallerKeys() {
+	keys := s.CallerKeys()
+	for _, k := range keys {
 		c.names.keys[keyLabel(k)] = true
-		for _, md := range models {
-			if !k.AllowsModel(md) {
+	}
+	// Usage series ahead of use, up to maxUsagePrecreate: the walk follows
+	// each key's own list and stops there, so a large configuration
+	// (10,000 keys × 1,000 models) costs about that many steps, not
+	// keys × models.
+	n := 0
+	for _, k := range keys {
+		for _, md := range k.AllowedModels(s) {
+			if n >= maxUsagePrecreate {
+				return
+			}
+			ms := c.models[md]
+			if ms == nil {
 				continue
 			}
-			for _, us := range c.models[md].usage {
-				if n < maxUsagePrecreate {
-					us.forKey(m, k)
-					n++
+			for _, us := range ms.usage {
+				if n >= maxUsagePrecreate {
+					return
 				}
+				us.forKey(m, k)
+				n++
 			}
 		}
 	}

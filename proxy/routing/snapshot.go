@@ -104,6 +104,22 @@ func (k *CallerKey) AllowsModel(m *Model) bool {
 	return ok
 }
 
+// AllowedModels is the models of s the key may call, in s's order of
+// models when it may call all of them ("*"); unordered otherwise. It costs
+// the size of the key's list, not of the configuration.
+func (k *CallerKey) AllowedModels(s *Snapshot) []*Model {
+	if k.All {
+		return s.sorted
+	}
+	out := make([]*Model, 0, len(k.allowed))
+	for id := range k.allowed {
+		if m := s.modelsByID[id]; m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // ProviderKey is a resolved upstream credential. Its String and LogValue
 // never show the secret.
 type ProviderKey struct {
