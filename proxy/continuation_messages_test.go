@@ -340,3 +340,18 @@ func TestMessagesHedge(t *testing.T) {
 		t.Errorf("hedge attempts: %d won, %d lost", won, lost)
 	}
 }
+
+// TestMessagesContinuationSeamRestart: a Messages caller's cut stream
+// continued by an OpenAI-wire target that starts the answer again: the
+// repeat is dropped at the seam (in the translated events too), so the
+// caller's one text block has every word once.
+func TestMessagesContinuationSeamRestart(t *testing.T) {
+	all := words(0, 30)
+	ant := anthropicUpstream(t, "claude", proxytest.AnthropicStream(proxytest.AnthropicStreamOptions{Chunks: all, CutAfter: 20}))
+	oai := upstream(t, "gpt", proxytest.Stream(proxytest.StreamOptions{Chunks: all, RoleChunk: true}))
+	e := newEnv(t, mixed(ant, oai, true, continueRouting(1)))
+	m := checkSeamlessMessages(t, e.streamAt("/v1/messages", messagesContBody), claude, gpt)
+	if want := strings.Join(all, ""); m.text != want {
+		t.Errorf("text = %q\nwant   %q", m.text, want)
+	}
+}
