@@ -83,8 +83,30 @@ func (pk *ProviderKey) Validate() error {
 			return FieldErrorf("api_version", "must be a date YYYY-MM-DD, optionally followed by -preview (such as 2024-10-21 or 2025-01-01-preview), or v1")
 		}
 	}
+	if err := pk.validateUpstreamTLS(); err != nil {
+		return err
+	}
 	_, err := CanonicalForwardHeaders(pk.ForwardHeaders)
 	return err
+}
+
+// validateUpstreamTLS checks the upstream TLS file paths: a client
+// certificate and its key go together, and a path is one line of at most
+// 4096 bytes. Whether the files exist and parse is checked where they are
+// read (the routing snapshot), as the admin API may run on another
+// machine than the one that writes them.
+func (pk *ProviderKey) validateUpstreamTLS() error {
+	for _, f := range []struct{ name, path string }{
+		{"tls_ca_file", pk.TLSCAFile}, {"tls_cert_file", pk.TLSCertFile}, {"tls_key_file", pk.TLSKeyFile},
+	} {
+		if len(f.path) > 4096 || strings.ContainsAny(f.path, "\x00\r\n") || (f.path != "" && strings.TrimSpace(f.path) != f.path) {
+			return FieldErrorf(f.name, "must be a file path on one line, without surrounding spaces (at most 4096 bytes)")
+		}
+	}
+	if (pk.TLSCertFile == "") != (pk.TLSKeyFile == "") {
+		return FieldErrorf("tls_cert_file", "and tls_key_file go together: set both or neither")
+	}
+	return nil
 }
 
 // ValidateWrite checks a provider key about to be stored: Validate, and
