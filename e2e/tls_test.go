@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -204,3 +205,81 @@ func TestTLSRefusals(t *testing.T) {
 		}
 	})
 }
+
+func TestUpstreamTLS(t *testing.T) {
+	f := newTLSFiles(t)
+	up := proxytest.NewMTLS("private-gw", f.ca.Server(t, "private-gw").TLSCertificate(t), f.ca.Pool())
+	t.Cleanup(up.Close)
+	g := startGateway(t, serveOptions{})
+
+	// The CLI's flags, in local mode; serve notices the write.
+	out := g.run(t, "provider-key", "create", "--name", "gw-mtls", "--provider", "openai", "--api-base", up.BaseURL(),
+		"--secret", primarySecret, "--tls-ca-file", f.caFile, "--tls-cert-file", f.clientCert, "--tls-key-file", f.clientKy, "-o", "json")
+	if !strings.Contains(out, `"tls_ca_file": "`+f.caFile+`"`) || strings.Contains(out, "PRIVATE KEY") {
+		t.Fatalf("provider-key create -o json:\n%s", out)
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ID == "" {
+		t.Fatalf("provider-key create -o json: %v:\n%s", err, out)
+	}
+	keyFor := func(name string, extra map[string]any) string {
+		body := map[string]any{"display_name": name, "provider": "openai", "secret": primarySecret, "api_base": up.BaseURL()}
+		for k, v := range extra {
+			body[k] = v
+		}
+		return g.create(t, "provider_keys", body)
+	}
+	pks := map[string]string{
+		"via-mtls":    created.ID,
+		"via-ca-only": keyFor("gw-ca-only", map[string]any{"tls_ca_file": f.caFile}),
+		"via-plain":   keyFor("gw-plain", nil),
+	}
+	keyFor("gw-missing", map[string]any{"tls_ca_file": filepath.Join(f.dir, "absent.pem")})
+	var models []string
+	for m, pk := range pks {
+		g.create(t, "models", map[string]any{"display_name": m, "provider": "openai", "model_name": "gpt-4o-mini", "provider_key_id": pk})
+		models = append(models, m)
+	}
+	g.createCallerKey(t, callerKey, models...)
+
+	if a := g.mustChat(t, callerKey, chatBody("via-mtls", false), nil, 30*time.Second); a.status != http.StatusOK {
+		t.Fatalf("through the key with the CA and client certificate: %s", a.dump())
+	}
+	if a := g.mustChat(t, callerKey, chatBody("via-mtls", true), nil, 30*time.Second); a.status != http.StatusOK || !strings.Contains(string(a.body), "[DONE]") {
+		t.Fatalf("stream through the key with the CA and client certificate: %s", a.dump())
+	}
+	// The same upstream without the CA fails verification; with the CA
+	// but no client certificate, the upstream refuses the handshake.
+	for _, tt := range []struct{ model, message string }{
+		// Verification against the system roots fails: the handshake
+		// error class, not a panic nor an answer.
+		{"via-plain", "transport error: TLS handshake failed"},
+		// Verified, but the upstream refuses a client without a
+		// certificate (TLS 1.3 reports it on the first read).
+		{"via-ca-only", "transport error:"},
+	} {
+		a := g.mustChat(t, callerKey, chatBody(tt.model, false), nil, 30*time.Second)
+		msg, typ, _, _ := a.envelope(t)
+		if a.status != http.StatusBadGateway || typ != "transport_error" || !strings.HasPrefix(msg, tt.message) {
+			t.Errorf("%s: status %d, want 502 with %q: %s", tt.model, a.status, tt.message, a.dump())
+		}
+		line := g.accessLine(t, a.header.Get("X-Aisix-Call-Id"), 30*time.Second)
+		if trail, _ := line["trail"].(string); trail != tt.model+"=transport_error" {
+			t.Errorf("%s: access trail %q", tt.model, trail)
+		}
+	}
+	if up.Conns() == 0 {
+		t.Error("the upstream saw no connection")
+	}
+	if strings.Contains(g.log.String(), "panic") {
+		t.Errorf("serve panicked:\n%s", g.log.String())
+	}
+	// A file that cannot be read is a config error of its key, listed.
+	info := g.mustAdmin(t, http.MethodGet, "/admin/v1/info", nil, http.StatusOK)
+	if b, _ := json.Marshal(info["config_errors"]); !strings.Contains(string(b), "gw-missing") || !strings.Contains(string(b), "tls_ca_file") {
+		t.Errorf("config_errors do not list the key with an absent CA file: %s", b)
+	}
+}
+

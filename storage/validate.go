@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/textproto"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -94,13 +95,14 @@ func (pk *ProviderKey) Validate() error {
 // certificate and its key go together, and a path is one line of at most
 // 4096 bytes. Whether the files exist and parse is checked where they are
 // read (the routing snapshot), as the admin API may run on another
-// machine than the one that writes them.
+// machine than the one that writes them. Paths are absolute: a relative
+// one would depend on where serve was started.
 func (pk *ProviderKey) validateUpstreamTLS() error {
 	for _, f := range []struct{ name, path string }{
 		{"tls_ca_file", pk.TLSCAFile}, {"tls_cert_file", pk.TLSCertFile}, {"tls_key_file", pk.TLSKeyFile},
 	} {
-		if len(f.path) > 4096 || strings.ContainsAny(f.path, "\x00\r\n") || (f.path != "" && strings.TrimSpace(f.path) != f.path) {
-			return FieldErrorf(f.name, "must be a file path on one line, without surrounding spaces (at most 4096 bytes)")
+		if f.path != "" && (len(f.path) > 4096 || strings.ContainsAny(f.path, "\x00\r\n") || !filepath.IsAbs(f.path)) {
+			return FieldErrorf(f.name, "must be an absolute file path on the gateway's machine, on one line (at most 4096 bytes)")
 		}
 	}
 	if (pk.TLSCertFile == "") != (pk.TLSKeyFile == "") {

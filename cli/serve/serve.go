@@ -140,7 +140,14 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	tokens := &http.Client{Timeout: 10 * time.Second, Transport: proxy.NewEgressTransport(proxy.DefaultConnectTimeout, egress)}
 	table := routing.NewTable(store, logger.With("component", "routing"),
 		routing.WithEgress(egress), routing.WithAzureTokens(tokens, cfg.AzureAuthority),
-		routing.WithVertexTokens(tokens, cfg.VertexTokenURL))
+		routing.WithVertexTokens(tokens, cfg.VertexTokenURL),
+		// A provider key with upstream TLS files gets the proxy's tuned
+		// transport with its own TLS settings.
+		routing.WithUpstreamTransport(func(c *tls.Config) *http.Transport {
+			t := proxy.NewEgressTransport(proxy.DefaultConnectTimeout, egress)
+			t.TLSClientConfig = c
+			return t
+		}))
 	// The engines serve depends on, for /readyz, /admin/v1/info and metrics.
 	dependencies := &deps.Set{}
 	dependencies.Register("store", table.StoreState)

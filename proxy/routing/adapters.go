@@ -73,6 +73,11 @@ func resolveProviderKey(pk *storage.ProviderKey, o *options) *ProviderKey {
 			Message: fmt.Sprintf("the %q adapter of provider key %q is not implemented yet", out.Adapter, pk.DisplayName)}
 		return out
 	}
+	if err == nil && pk.HasUpstreamTLS() {
+		if out.Transport, err = upstreamTransport(pk, o); err != nil {
+			err = fmt.Errorf("provider key %q: upstream tls: %w", pk.DisplayName, err)
+		}
+	}
 	if err != nil {
 		out.Err = &ConfigError{Status: http.StatusBadGateway, Type: "config_error", Message: err.Error()}
 		out.bind = nil
