@@ -8,12 +8,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
-	"log"
 	"math/big"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -160,11 +156,7 @@ func serial(tb testing.TB) *big.Int {
 // that refuses, at the handshake, a client without a certificate issued
 // by clientCAs: a private gateway in front of a self-hosted model.
 func NewMTLS(name string, server tls.Certificate, clientCAs *x509.CertPool, script ...Behavior) *Upstream {
-	u := &Upstream{Name: name, done: make(chan struct{}), hitC: make(chan struct{}, 1)}
-	u.Script(script...)
-	u.server = httptest.NewUnstartedServer(http.HandlerFunc(u.serve))
-	u.server.Config.ErrorLog = log.New(io.Discard, "", 0)
-	u.server.Config.ConnState = u.connState
+	u := newUnstarted(name, script)
 	u.server.EnableHTTP2 = true
 	u.server.TLS = &tls.Config{
 		Certificates: []tls.Certificate{server},

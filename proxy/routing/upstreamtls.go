@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aisix/aisix/proxy/certreload"
@@ -116,44 +115,20 @@ func defaultUpstreamTransport(conf *tls.Config, egress EgressPolicy) *http.Trans
 }
 
 // transportCache keeps per-key transports across builds, as authCache
-// keeps credentials: what the latest build did not use is dropped, its
-// idle connections closed (in-flight requests of older snapshots finish
-// on theirs).
+// keeps credentials: a transport the latest build did not use has its idle
+// connections closed (in-flight requests of older snapshots finish on
+// theirs).
 type transportCache struct {
-	mu   sync.Mutex
-	prev map[string]*http.Transport
-	next map[string]*http.Transport
+	c buildCache[string, *http.Transport]
 }
 
 func newTransportCache() *transportCache {
-	return &transportCache{prev: map[string]*http.Transport{}, next: map[string]*http.Transport{}}
+	return &transportCache{c: newBuildCache[string](func(t *http.Transport) { t.CloseIdleConnections() })}
 }
 
 func (c *transportCache) get(key string, build func() (*http.Transport, error)) (*http.Transport, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t, ok := c.next[key]; ok {
-		return t, nil
-	}
-	t, ok := c.prev[key]
-	if !ok {
-		var err error
-		if t, err = build(); err != nil {
-			return nil, err
-		}
-	}
-	c.next[key] = t
-	return t, nil
+	return c.c.get(key, build)
 }
 
 // rotate ends a build.
-func (c *transportCache) rotate() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, t := range c.prev {
-		if c.next[k] != t {
-			t.CloseIdleConnections()
-		}
-	}
-	c.prev, c.next = c.next, map[string]*http.Transport{}
-}
+func (c *transportCache) rotate() { c.c.rotate() }
