@@ -57,11 +57,13 @@ func (c *Config) AdminHTTPClient(server string, timeout time.Duration) (*http.Cl
 }
 
 // IsLoopbackHost reports whether host (no port) is "localhost" or a
-// loopback address (127.0.0.0/8, ::1).
+// loopback address (127.0.0.0/8, ::1). The unspecified addresses (0.0.0.0,
+// ::) count too: a connection to them goes to this machine, and they are
+// what the default admin URL holds when serve listens on every interface.
 func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
 		return true
 	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }

@@ -17,6 +17,7 @@ func TestAdminHTTPClientRefusesPlainRemote(t *testing.T) {
 		{"http://localhost:3001", false, false},
 		{"http://LOCALHOST.:3001", false, false},
 		{"http://[::1]:3001", false, false},
+		{"http://0.0.0.0:3001", false, false},
 		{"https://192.0.2.1:3001", false, false},
 		{"http://192.0.2.1:3001", false, true},
 		{"http://admin.example.com", false, true},

@@ -187,7 +187,11 @@ func (f *Factory) AdminClient(cmd *cobra.Command) (*admin.Client, string, error)
 	}
 	url := c.Server
 	if url == "" {
-		url = "http://" + c.AdminAddr
+		scheme := "http://"
+		if c.AdminTLS.Enabled() {
+			scheme = "https://" // the same config file's admin.tls
+		}
+		url = scheme + c.AdminAddr
 	}
 	if c.AdminKey == "" {
 		return nil, url, errors.New("no admin key: set AISIX_ADMIN_KEY or --admin-key")
