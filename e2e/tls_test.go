@@ -8,8 +8,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -282,4 +282,3 @@ func TestUpstreamTLS(t *testing.T) {
 		t.Errorf("config_errors do not list the key with an absent CA file: %s", b)
 	}
 }
-
