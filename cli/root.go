@@ -82,6 +82,10 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 	pf.String("db", "", "SQLite database file for local mode (default $XDG_DATA_HOME/aisix/aisix.db; env AISIX_DB)")
 	pf.String("server", "", "admin API URL for remote mode, e.g. http://127.0.0.1:3001 (env AISIX_SERVER)")
 	pf.String("admin-key", "", "admin key for remote mode and status (prefer env AISIX_ADMIN_KEY)")
+	pf.String("ca-file", "", "PEM CA bundle to verify an https:// --server with (env AISIX_CA_FILE; default: the system roots)")
+	pf.String("client-cert", "", "PEM client certificate for an admin API that requires one (env AISIX_CLIENT_CERT)")
+	pf.String("client-key", "", "PEM private key of --client-cert (env AISIX_CLIENT_KEY)")
+	pf.Bool("insecure", false, "allow sending the admin key over plain http:// to a host that is not loopback (env AISIX_INSECURE)")
 	pf.String("secret-key-file", "", "key file of the key that encrypts provider secrets at rest (env AISIX_SECRET_KEY_FILE; or the key itself in AISIX_SECRET_KEY)")
 
 	root.AddCommand(

@@ -61,6 +61,8 @@ type gateway struct {
 	log     *logBuffer
 	exited  chan struct{}
 	client  *http.Client
+	// proxyScheme and adminScheme are "http" or "https".
+	proxyScheme, adminScheme string
 }
 
 // serveOptions tune startGateway.
@@ -74,6 +76,11 @@ type serveOptions struct {
 	// env are extra environment variables (NAME=value) of serve and of
 	// the CLI commands run on its database.
 	env []string
+	// proxyTLS and adminTLS say the listeners speak TLS (their URLs are
+	// https://); client, when set, is the client of readiness checks and
+	// requests (one that trusts the listeners' CA).
+	proxyTLS, adminTLS bool
+	client             *http.Client
 }
 
 // startGateway starts `aisix serve` and waits until both listeners answer
@@ -81,7 +88,16 @@ type serveOptions struct {
 func startGateway(t testing.TB, opts serveOptions) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	g := &gateway{t: t, dir: dir, db: opts.db, client: &http.Client{}}
+	g := &gateway{t: t, dir: dir, db: opts.db, client: &http.Client{}, proxyScheme: "http", adminScheme: "http"}
+	if opts.client != nil {
+		g.client = opts.client
+	}
+	if opts.proxyTLS {
+		g.proxyScheme = "https"
+	}
+	if opts.adminTLS {
+		g.adminScheme = "https"
+	}
 	if g.db == "" {
 		g.db = filepath.Join(dir, "aisix.db")
 	}
@@ -144,7 +160,7 @@ func (g *gateway) startOnce(t testing.TB) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.proxy, g.admin, g.metrics = "http://"+proxyAddr, "http://"+adminAddr, "http://"+metricsAddr
+	g.proxy, g.admin, g.metrics = g.proxyScheme+"://"+proxyAddr, g.adminScheme+"://"+adminAddr, "http://"+metricsAddr
 	args := append(append([]string(nil), g.args...), "--proxy-addr", proxyAddr, "--admin-addr", adminAddr, "--metrics-addr", metricsAddr)
 	g.cmd = exec.Command(filepath.Join(binDir, "aisix"), args...)
 	g.cmd.Env = g.env
@@ -167,7 +183,7 @@ func (g *gateway) startOnce(t testing.TB) error {
 func (g *gateway) waitReady(url string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(url)
+		resp, err := g.client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -28,6 +28,15 @@ var (
 // pass-through.
 const maxErrorBody = 1 << 20
 
+// transportFor is the transport t's requests go through: its provider
+// key's own when it has upstream TLS files, else the shared one.
+func (s *Server) transportFor(t *routing.Target) http.RoundTripper {
+	if t.Transport != nil {
+		return t.Transport
+	}
+	return s.transport
+}
+
 // plainAttempt is one non-streaming call: the whole answer is read, its
 // model value spliced, and written with a Content-Length.
 func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
@@ -45,7 +54,7 @@ func (c *call) plainAttempt(cd *candidate, body []byte) (*failure, bool) {
 		return c.credentialFailure(t, actx, err), false
 	}
 	t0 := time.Now()
-	resp, err := c.s.transport.RoundTrip(req)
+	resp, err := c.s.transportFor(t).RoundTrip(req)
 	if err != nil {
 		return c.errorFailure(t, actx, err), false
 	}
@@ -337,7 +346,7 @@ func (c *call) openStreamStatus(t *routing.Target, actx context.Context, in *pro
 	if err != nil {
 		return nil, c.credentialFailure(t, actx, err)
 	}
-	resp, err := c.s.transport.RoundTrip(req)
+	resp, err := c.s.transportFor(t).RoundTrip(req)
 	if err != nil {
 		return nil, c.errorFailure(t, actx, err)
 	}

@@ -273,6 +273,9 @@ func (p *planner) providerKeyFields(cur, pk *ProviderKey) []FieldChange {
 	curFwd, _ := CanonicalForwardHeaders(cur.ForwardHeaders)
 	fs.compare("forward_headers", curFwd, fwd)
 	fs.compare("api_version", cur.APIVersion, pk.APIVersion)
+	fs.compare("tls_ca_file", cur.TLSCAFile, pk.TLSCAFile)
+	fs.compare("tls_cert_file", cur.TLSCertFile, pk.TLSCertFile)
+	fs.compare("tls_key_file", cur.TLSKeyFile, pk.TLSKeyFile)
 	if pk.Secret != "" && pk.Secret != cur.Secret {
 		fs = append(fs, FieldChange{Field: "secret", Old: secretShown, New: secretShown, Secret: true})
 	}

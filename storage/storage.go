@@ -64,7 +64,22 @@ type ProviderKey struct {
 	// "2025-01-01-preview" or "v1"); only azure-openai keys may set it, and
 	// empty means DefaultAzureAPIVersion.
 	APIVersion string
+	// TLSCAFile, TLSCertFile and TLSKeyFile are PEM files on the gateway's
+	// machine for upstreams behind a private CA or requiring a client
+	// certificate (a private gateway to self-hosted models): the CA bundle
+	// verifies the upstream instead of the system roots, and the
+	// certificate and key (set together) are presented to it. They are
+	// read when the proxy builds its routing snapshot; verification is
+	// never skipped.
+	TLSCAFile   string
+	TLSCertFile string
+	TLSKeyFile  string
 	Meta
+}
+
+// HasUpstreamTLS reports whether the key sets any upstream TLS file.
+func (pk *ProviderKey) HasUpstreamTLS() bool {
+	return pk.TLSCAFile != "" || pk.TLSCertFile != "" || pk.TLSKeyFile != ""
 }
 
 // DefaultAzureAPIVersion is the api-version of an azure-openai provider key

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/textproto"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -83,8 +84,31 @@ func (pk *ProviderKey) Validate() error {
 			return FieldErrorf("api_version", "must be a date YYYY-MM-DD, optionally followed by -preview (such as 2024-10-21 or 2025-01-01-preview), or v1")
 		}
 	}
+	if err := pk.validateUpstreamTLS(); err != nil {
+		return err
+	}
 	_, err := CanonicalForwardHeaders(pk.ForwardHeaders)
 	return err
+}
+
+// validateUpstreamTLS checks the upstream TLS file paths: a client
+// certificate and its key go together, and a path is one line of at most
+// 4096 bytes. Whether the files exist and parse is checked where they are
+// read (the routing snapshot), as the admin API may run on another
+// machine than the one that writes them. Paths are absolute: a relative
+// one would depend on where serve was started.
+func (pk *ProviderKey) validateUpstreamTLS() error {
+	for _, f := range []struct{ name, path string }{
+		{"tls_ca_file", pk.TLSCAFile}, {"tls_cert_file", pk.TLSCertFile}, {"tls_key_file", pk.TLSKeyFile},
+	} {
+		if f.path != "" && (len(f.path) > 4096 || strings.ContainsAny(f.path, "\x00\r\n") || !filepath.IsAbs(f.path)) {
+			return FieldErrorf(f.name, "must be an absolute file path on the gateway's machine, on one line (at most 4096 bytes)")
+		}
+	}
+	if (pk.TLSCertFile == "") != (pk.TLSKeyFile == "") {
+		return FieldErrorf("tls_cert_file", "and tls_key_file go together: set both or neither")
+	}
+	return nil
 }
 
 // ValidateWrite checks a provider key about to be stored: Validate, and

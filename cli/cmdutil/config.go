@@ -83,6 +83,14 @@ type Config struct {
 	// Metrics is the Prometheus listener's settings.
 	Metrics MetricsConfig
 
+	// ProxyTLS and AdminTLS, when their files are set, make the proxy and
+	// the admin listener speak TLS (proxy.tls, admin.tls).
+	ProxyTLS ListenerTLS
+	AdminTLS ListenerTLS
+	// ClientTLS is how remote commands and the dashboard reach an admin
+	// API over https:// (ca_file, client_cert, client_key, insecure).
+	ClientTLS ClientTLS
+
 	// Secrets is where the key that encrypts provider secrets at rest
 	// comes from (see Keyring).
 	Secrets secrets.Sources
@@ -106,6 +114,31 @@ type MetricsConfig struct {
 	// buckets, in seconds; nil keeps them.
 	LatencyBuckets  []float64
 	OverheadBuckets []float64
+}
+
+// ListenerTLS is one listener's certificate files; zero is plain HTTP.
+type ListenerTLS struct {
+	CertFile string
+	KeyFile  string
+	// ClientCAFile, when set (admin listener only), requires a client
+	// certificate issued by that CA.
+	ClientCAFile string
+}
+
+// Enabled reports whether the listener speaks TLS.
+func (t ListenerTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// ClientTLS is the admin client's TLS settings.
+type ClientTLS struct {
+	// CAFile is a PEM bundle trusted instead of the system roots.
+	CAFile string
+	// CertFile and KeyFile are a client certificate for an admin listener
+	// that requires one.
+	CertFile string
+	KeyFile  string
+	// Insecure allows sending the admin key over plain http:// to a host
+	// that is not loopback.
+	Insecure bool
 }
 
 // configKey binds one setting: its viper key, its environment variable, its
@@ -150,6 +183,15 @@ var configKeys = []configKey{
 	// nothing checks is private; a key file is (see secrets.ReadKeyFile).
 	{"secret_key_file", "AISIX_SECRET_KEY_FILE", ""},
 	{"redis", "AISIX_REDIS", ""},
+	{"proxy.tls.cert_file", "AISIX_PROXY_TLS_CERT_FILE", ""},
+	{"proxy.tls.key_file", "AISIX_PROXY_TLS_KEY_FILE", ""},
+	{"admin.tls.cert_file", "AISIX_ADMIN_TLS_CERT_FILE", ""},
+	{"admin.tls.key_file", "AISIX_ADMIN_TLS_KEY_FILE", ""},
+	{"admin.tls.client_ca_file", "AISIX_ADMIN_TLS_CLIENT_CA_FILE", ""},
+	{"ca_file", "AISIX_CA_FILE", ""},
+	{"client_cert", "AISIX_CLIENT_CERT", ""},
+	{"client_key", "AISIX_CLIENT_KEY", ""},
+	{"insecure", "AISIX_INSECURE", false},
 	{"redis_timeout", "AISIX_REDIS_TIMEOUT", "50ms"},
 	{"redis_prefix", "AISIX_REDIS_PREFIX", "aisix:"},
 }
@@ -181,6 +223,16 @@ var flagKeys = map[string]string{
 
 	"redis":         "redis",
 	"redis-timeout": "redis_timeout",
+
+	"proxy-tls-cert":      "proxy.tls.cert_file",
+	"proxy-tls-key":       "proxy.tls.key_file",
+	"admin-tls-cert":      "admin.tls.cert_file",
+	"admin-tls-key":       "admin.tls.key_file",
+	"admin-tls-client-ca": "admin.tls.client_ca_file",
+	"ca-file":             "ca_file",
+	"client-cert":         "client_cert",
+	"client-key":          "client_key",
+	"insecure":            "insecure",
 }
 
 // LoadConfig resolves the configuration from flags (only those the user set
@@ -258,6 +310,21 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		},
 		Redis:       strings.TrimSpace(v.GetString("redis")),
 		RedisPrefix: v.GetString("redis_prefix"),
+		ProxyTLS: ListenerTLS{
+			CertFile: strings.TrimSpace(v.GetString("proxy.tls.cert_file")),
+			KeyFile:  strings.TrimSpace(v.GetString("proxy.tls.key_file")),
+		},
+		AdminTLS: ListenerTLS{
+			CertFile:     strings.TrimSpace(v.GetString("admin.tls.cert_file")),
+			KeyFile:      strings.TrimSpace(v.GetString("admin.tls.key_file")),
+			ClientCAFile: strings.TrimSpace(v.GetString("admin.tls.client_ca_file")),
+		},
+		ClientTLS: ClientTLS{
+			CAFile:   strings.TrimSpace(v.GetString("ca_file")),
+			CertFile: strings.TrimSpace(v.GetString("client_cert")),
+			KeyFile:  strings.TrimSpace(v.GetString("client_key")),
+			Insecure: v.GetBool("insecure"),
+		},
 	}
 	if c.AdminKey == "" {
 		if env := v.GetString("admin_key_env"); env != "" {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -80,7 +79,11 @@ func (f *Factory) openStore(cmd *cobra.Command, mode sqlite.MigrateMode, log *sl
 		if c.AdminKey == "" {
 			return nil, errors.New("remote mode needs an admin key: set AISIX_ADMIN_KEY or --admin-key")
 		}
-		return admin.NewClient(c.Server, c.AdminKey, &http.Client{Timeout: 30 * time.Second}), nil
+		hc, err := c.AdminHTTPClient(c.Server, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return admin.NewClient(c.Server, c.AdminKey, hc), nil
 	}
 	kr, err := c.Keyring()
 	if err != nil {
@@ -184,12 +187,20 @@ func (f *Factory) AdminClient(cmd *cobra.Command) (*admin.Client, string, error)
 	}
 	url := c.Server
 	if url == "" {
-		url = "http://" + c.AdminAddr
+		scheme := "http://"
+		if c.AdminTLS.Enabled() {
+			scheme = "https://" // the same config file's admin.tls
+		}
+		url = scheme + c.AdminAddr
 	}
 	if c.AdminKey == "" {
 		return nil, url, errors.New("no admin key: set AISIX_ADMIN_KEY or --admin-key")
 	}
-	return admin.NewClient(url, c.AdminKey, &http.Client{Timeout: 10 * time.Second}), url, nil
+	hc, err := c.AdminHTTPClient(url, 10*time.Second)
+	if err != nil {
+		return nil, url, err
+	}
+	return admin.NewClient(url, c.AdminKey, hc), url, nil
 }
 
 // WithStore opens the configured store, runs fn with the command's context,

@@ -33,8 +33,28 @@ type CreateOptions struct {
 	// APIVersion is the Azure OpenAI api-version (azure-openai only).
 	APIVersion     string
 	ForwardHeaders []string
-	Secret         cmdutil.SecretFlags
-	Output         output.Options
+	// TLS is the upstream TLS files (paths on the gateway's machine).
+	TLS    upstreamTLS
+	Secret cmdutil.SecretFlags
+	Output output.Options
+}
+
+// upstreamTLS are the --tls-* flags' values.
+type upstreamTLS struct{ CAFile, CertFile, KeyFile string }
+
+// upstreamTLSFlags are the --tls-* flags, with their usage.
+var upstreamTLSFlags = [...]struct{ name, usage string }{
+	{"tls-ca-file", "PEM CA bundle (absolute path on the gateway's machine) that verifies the upstream instead of the system roots"},
+	{"tls-cert-file", "PEM client certificate (absolute path on the gateway's machine) presented to the upstream; with --tls-key-file"},
+	{"tls-key-file", "PEM private key of --tls-cert-file (absolute path on the gateway's machine)"},
+}
+
+// addUpstreamTLSFlags adds the --tls-* flags, bound to u; extra is added
+// to each usage.
+func addUpstreamTLSFlags(cmd *cobra.Command, u *upstreamTLS, extra string) {
+	for i, dst := range []*string{&u.CAFile, &u.CertFile, &u.KeyFile} {
+		cmd.Flags().StringVar(dst, upstreamTLSFlags[i].name, "", upstreamTLSFlags[i].usage+extra)
+	}
 }
 
 func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *CreateOptions) error) *cobra.Command {
@@ -74,6 +94,7 @@ func newCmdCreate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 	fl.StringVar(&opts.APIBase, "api-base", "", "upstream base URL, e.g. https://api.openai.com/v1 (azure-openai: also a bare resource name)")
 	fl.StringVar(&opts.APIVersion, "api-version", "", apiVersionUsage)
 	addForwardHeaderFlag(cmd, &opts.ForwardHeaders)
+	addUpstreamTLSFlags(cmd, &opts.TLS, "")
 	addSecretFlags(cmd, &opts.Secret)
 	opts.Output.AddFlags(cmd)
 	return cmd
@@ -102,6 +123,7 @@ func createRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts
 			DisplayName: opts.Name, Provider: opts.Provider, Adapter: opts.Adapter,
 			APIBase: opts.APIBase, Secret: secret, ForwardHeaders: opts.ForwardHeaders,
 			APIVersion: opts.APIVersion,
+			TLSCAFile:  opts.TLS.CAFile, TLSCertFile: opts.TLS.CertFile, TLSKeyFile: opts.TLS.KeyFile,
 		})
 		if err != nil {
 			return fmt.Errorf("provider key %q: %w", opts.Name, err)
@@ -183,8 +205,11 @@ type UpdateOptions struct {
 	APIVersion *string
 	// ForwardHeaders, when set, replaces the list (empty: forward none).
 	ForwardHeaders *[]string
-	Secret         cmdutil.SecretFlags
-	Output         output.Options
+	// TLSCAFile, TLSCertFile and TLSKeyFile, when set, replace the
+	// upstream TLS files ("" removes one).
+	TLSCAFile, TLSCertFile, TLSKeyFile *string
+	Secret                             cmdutil.SecretFlags
+	Output                             output.Options
 }
 
 func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command, *UpdateOptions) error) *cobra.Command {
@@ -193,6 +218,7 @@ func newCmdUpdate(f *cmdutil.Factory, runF func(context.Context, *cobra.Command,
 		name, provider, adapter, apiBase, apiVersion string
 		forward                                      []string
 		clearForward                                 bool
+		tlsFiles                                     upstreamTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "update <name|id>",
@@ -226,6 +252,15 @@ points back.`,
 			if fl.Changed("api-version") {
 				opts.APIVersion = &apiVersion
 			}
+			if fl.Changed("tls-ca-file") {
+				opts.TLSCAFile = &tlsFiles.CAFile
+			}
+			if fl.Changed("tls-cert-file") {
+				opts.TLSCertFile = &tlsFiles.CertFile
+			}
+			if fl.Changed("tls-key-file") {
+				opts.TLSKeyFile = &tlsFiles.KeyFile
+			}
 			switch {
 			case clearForward && fl.Changed("forward-header"):
 				return cmdutil.FlagErrorf("--forward-header and --clear-forward-headers cannot be used together")
@@ -251,6 +286,7 @@ points back.`,
 	fl.StringVar(&apiVersion, "api-version", "", apiVersionUsage+"; \"\" for the default")
 	addForwardHeaderFlag(cmd, &forward)
 	fl.BoolVar(&clearForward, "clear-forward-headers", false, "forward no caller headers beyond the adapter's own")
+	addUpstreamTLSFlags(cmd, &tlsFiles, "; \"\" removes it")
 	addSecretFlags(cmd, &opts.Secret)
 	opts.Output.AddFlags(cmd)
 	return cmd
@@ -276,6 +312,9 @@ func updateRun(ctx context.Context, f *cmdutil.Factory, cmd *cobra.Command, opts
 		set(&pk.Adapter, opts.Adapter)
 		set(&pk.APIBase, opts.APIBase)
 		set(&pk.APIVersion, opts.APIVersion)
+		set(&pk.TLSCAFile, opts.TLSCAFile)
+		set(&pk.TLSCertFile, opts.TLSCertFile)
+		set(&pk.TLSKeyFile, opts.TLSKeyFile)
 		if opts.ForwardHeaders != nil {
 			pk.ForwardHeaders = *opts.ForwardHeaders // the given flags replace the list
 		}

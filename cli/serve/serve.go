@@ -5,6 +5,7 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/proxy"
 	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/proxy/certreload"
 	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
@@ -76,6 +78,11 @@ Prometheus metrics are served at /metrics on their own listener
 	fl.String("resources", "", "a resources file (aisix apply's format) the store is made to match, --prune included, at start-up and on SIGHUP; an invalid file is refused whole and the last good configuration keeps serving")
 	fl.String("redis", "", "redis:// or rediss:// URL of a Redis that replicas share rate limits, budgets and cooldowns through (default: each replica keeps its own)")
 	fl.String("redis-timeout", "50ms", "bound of each Redis call; a slower answer counts as Redis down")
+	fl.String("proxy-tls-cert", "", "PEM certificate chain the proxy serves TLS with (proxy.tls.cert_file; reloaded when the file changes)")
+	fl.String("proxy-tls-key", "", "PEM private key of --proxy-tls-cert (proxy.tls.key_file)")
+	fl.String("admin-tls-cert", "", "PEM certificate chain the admin API serves TLS with (admin.tls.cert_file; reloaded when the file changes)")
+	fl.String("admin-tls-key", "", "PEM private key of --admin-tls-cert (admin.tls.key_file)")
+	fl.String("admin-tls-client-ca", "", "PEM CA bundle admin clients must present a certificate from (admin.tls.client_ca_file: mTLS)")
 	fl.String("otlp-endpoint", "", "send OpenTelemetry traces over OTLP/HTTP to this collector base URL, e.g. http://localhost:4318 (default $OTEL_EXPORTER_OTLP_ENDPOINT; off when empty)")
 	return cmd
 }
@@ -133,7 +140,14 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	tokens := &http.Client{Timeout: 10 * time.Second, Transport: proxy.NewEgressTransport(proxy.DefaultConnectTimeout, egress)}
 	table := routing.NewTable(store, logger.With("component", "routing"),
 		routing.WithEgress(egress), routing.WithAzureTokens(tokens, cfg.AzureAuthority),
-		routing.WithVertexTokens(tokens, cfg.VertexTokenURL))
+		routing.WithVertexTokens(tokens, cfg.VertexTokenURL),
+		// A provider key with upstream TLS files gets the proxy's tuned
+		// transport with its own TLS settings.
+		routing.WithUpstreamTransport(func(c *tls.Config) *http.Transport {
+			t := proxy.NewEgressTransport(proxy.DefaultConnectTimeout, egress)
+			t.TLSClientConfig = c
+			return t
+		}))
 	// The engines serve depends on, for /readyz, /admin/v1/info and metrics.
 	dependencies := &deps.Set{}
 	dependencies.Register("store", table.StoreState)
@@ -284,6 +298,14 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		},
 	})
 
+	proxyTLS, err := listenerTLS("proxy.tls", cfg.ProxyTLS, logger.With("component", "proxy"))
+	if err != nil {
+		return err
+	}
+	adminTLS, err := listenerTLS("admin.tls", cfg.AdminTLS, logger.With("component", "admin"))
+	if err != nil {
+		return err
+	}
 	proxyLn, err := net.Listen("tcp", cfg.ProxyAddr)
 	if err != nil {
 		return fmt.Errorf("listen on proxy address: %w", err)
@@ -303,6 +325,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         proxyTLS,
 	}
 	adminSrv := &http.Server{
 		Handler:           adminHandler,
@@ -311,6 +334,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         adminTLS,
 	}
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
@@ -328,6 +352,9 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		"version", version,
 		"proxy_addr", proxyLn.Addr().String(),
 		"admin_addr", adminLn.Addr().String(),
+		"proxy_tls", proxyTLS != nil,
+		"admin_tls", adminTLS != nil,
+		"admin_mtls", cfg.AdminTLS.ClientCAFile != "",
 		"metrics_addr", mets.Addr(),
 		"db", store.Path(),
 		"startup_ms", time.Since(started).Milliseconds())
@@ -373,11 +400,36 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	return err
 }
 
+// serveHTTP serves srv on ln: over TLS (HTTP/2 and HTTP/1.1 by ALPN, the
+// certificate from srv.TLSConfig's reloader) when srv has a TLSConfig.
 func serveHTTP(srv *http.Server, ln net.Listener) error {
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// listenerTLS is the tls.Config of a listener configured with key's
+// files, nil for plain HTTP. Files that do not load are an error naming
+// the setting and the file.
+func listenerTLS(key string, lt cmdutil.ListenerTLS, logger *slog.Logger) (*tls.Config, error) {
+	if !lt.Enabled() {
+		if lt.ClientCAFile != "" {
+			return nil, fmt.Errorf("%s.client_ca_file needs %s.cert_file and %s.key_file", key, key, key)
+		}
+		return nil, nil
+	}
+	r, err := certreload.New(certreload.Files{CertFile: lt.CertFile, KeyFile: lt.KeyFile, ClientCAFile: lt.ClientCAFile}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return r.TLSConfig(), nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

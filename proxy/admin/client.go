@@ -166,6 +166,9 @@ func providerKeyFromEntry(e *Entry[ProviderKeyValue]) storage.ProviderKey {
 
 		ForwardHeaders: v.ForwardHeaders,
 		APIVersion:     v.APIVersion,
+		TLSCAFile:      v.TLSCAFile,
+		TLSCertFile:    v.TLSCertFile,
+		TLSKeyFile:     v.TLSKeyFile,
 	}
 }
 
@@ -177,6 +180,9 @@ func providerKeyBody(pk storage.ProviderKey) providerKeyInput {
 		APIBase:        pk.APIBase,
 		ForwardHeaders: pk.ForwardHeaders,
 		APIVersion:     pk.APIVersion,
+		TLSCAFile:      pk.TLSCAFile,
+		TLSCertFile:    pk.TLSCertFile,
+		TLSKeyFile:     pk.TLSKeyFile,
 	}
 	if pk.Secret != "" {
 		in.Secret = &pk.Secret

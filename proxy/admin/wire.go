@@ -88,6 +88,11 @@ type providerKeyInput struct {
 	ForwardHeaders []string `json:"forward_headers"`
 	// APIVersion is the Azure OpenAI api-version (azure-openai only).
 	APIVersion string `json:"api_version,omitempty"`
+	// TLSCAFile, TLSCertFile and TLSKeyFile are upstream TLS files on the
+	// gateway's machine (storage.ProviderKey's); omitted is none.
+	TLSCAFile   string `json:"tls_ca_file,omitempty"`
+	TLSCertFile string `json:"tls_cert_file,omitempty"`
+	TLSKeyFile  string `json:"tls_key_file,omitempty"`
 	// SecretHost and SecretNeedsReentry are read-only: accepted, so that a
 	// value read back can be sent again, and ignored (the store binds a
 	// secret to a host itself).
@@ -104,6 +109,9 @@ func (in providerKeyInput) LogValue() slog.Value {
 		slog.String("api_base", in.APIBase),
 		slog.Any("forward_headers", in.ForwardHeaders),
 		slog.String("api_version", in.APIVersion),
+		slog.String("tls_ca_file", in.TLSCAFile),
+		slog.String("tls_cert_file", in.TLSCertFile),
+		slog.String("tls_key_file", in.TLSKeyFile),
 		slog.String("secret", "REDACTED"),
 	)
 }
@@ -137,6 +145,9 @@ func (in *providerKeyInput) toStorage(id, secret string) storage.ProviderKey {
 		APIBase:        in.APIBase,
 		ForwardHeaders: in.ForwardHeaders,
 		APIVersion:     in.APIVersion,
+		TLSCAFile:      in.TLSCAFile,
+		TLSCertFile:    in.TLSCertFile,
+		TLSKeyFile:     in.TLSKeyFile,
 	}
 }
 
@@ -162,6 +173,11 @@ type ProviderKeyValue struct {
 	// APIVersion is the Azure OpenAI api-version of an azure-openai key;
 	// omitted when empty (the default, storage.DefaultAzureAPIVersion).
 	APIVersion string `json:"api_version,omitempty"`
+	// TLSCAFile, TLSCertFile and TLSKeyFile are the key's upstream TLS
+	// files (paths, never their contents); omitted when unset.
+	TLSCAFile   string `json:"tls_ca_file,omitempty"`
+	TLSCertFile string `json:"tls_cert_file,omitempty"`
+	TLSKeyFile  string `json:"tls_key_file,omitempty"`
 	// SecretHost is the host the secret was entered for; the proxy sends
 	// it nowhere else.
 	SecretHost string `json:"secret_host"`
@@ -187,6 +203,9 @@ func ProviderKeyEntry(pk storage.ProviderKey) Entry[ProviderKeyValue] {
 
 		ForwardHeaders:     pk.ForwardHeaders,
 		APIVersion:         pk.APIVersion,
+		TLSCAFile:          pk.TLSCAFile,
+		TLSCertFile:        pk.TLSCertFile,
+		TLSKeyFile:         pk.TLSKeyFile,
 		SecretHost:         pk.SecretHost,
 		SecretNeedsReentry: !pk.SecretBound(),
 	}

@@ -216,7 +216,13 @@ func (c *Checker) Check(ctx context.Context, pk storage.ProviderKey, req Request
 		return res, nil
 	}
 	start := time.Now()
-	resp, err := c.transport.RoundTrip(hreq)
+	rt := c.transport
+	if rpk.Transport != nil {
+		// The key's own (upstream TLS files), built for this check.
+		rt = rpk.Transport
+		defer rpk.Transport.CloseIdleConnections()
+	}
+	resp, err := rt.RoundTrip(hreq)
 	var answer []byte
 	if err == nil {
 		// The status is in: an answer cut short (or cut off by the

@@ -107,12 +107,18 @@ type Upstream struct {
 
 // New starts an upstream that answers by the script (default: OK()).
 func New(name string, script ...Behavior) *Upstream {
+	u := newUnstarted(name, script)
+	u.server.Start()
+	return u
+}
+
+// newUnstarted is an upstream whose server is not started yet.
+func newUnstarted(name string, script []Behavior) *Upstream {
 	u := &Upstream{Name: name, done: make(chan struct{}), hitC: make(chan struct{}, 1)}
 	u.Script(script...)
 	u.server = httptest.NewUnstartedServer(http.HandlerFunc(u.serve))
 	u.server.Config.ErrorLog = log.New(io.Discard, "", 0)
 	u.server.Config.ConnState = u.connState
-	u.server.Start()
 	return u
 }
 
@@ -120,11 +126,7 @@ func New(name string, script ...Behavior) *Upstream {
 // (ALPN h2), as real providers are. Its certificate is self-signed: trust
 // Certificate() in the client.
 func NewTLS(name string, script ...Behavior) *Upstream {
-	u := &Upstream{Name: name, done: make(chan struct{}), hitC: make(chan struct{}, 1)}
-	u.Script(script...)
-	u.server = httptest.NewUnstartedServer(http.HandlerFunc(u.serve))
-	u.server.Config.ErrorLog = log.New(io.Discard, "", 0)
-	u.server.Config.ConnState = u.connState
+	u := newUnstarted(name, script)
 	u.server.EnableHTTP2 = true
 	u.server.StartTLS()
 	return u

@@ -73,6 +73,11 @@ func resolveProviderKey(pk *storage.ProviderKey, o *options) *ProviderKey {
 			Message: fmt.Sprintf("the %q adapter of provider key %q is not implemented yet", out.Adapter, pk.DisplayName)}
 		return out
 	}
+	if err == nil && pk.HasUpstreamTLS() {
+		if out.Transport, err = upstreamTransport(pk, o); err != nil {
+			err = fmt.Errorf("provider key %q: upstream tls: %w", pk.DisplayName, err)
+		}
+	}
 	if err != nil {
 		out.Err = &ConfigError{Status: http.StatusBadGateway, Type: "config_error", Message: err.Error()}
 		out.bind = nil
@@ -311,40 +316,62 @@ func (o *options) azureAuth(id, secret, resourceHost string) (azure.Auth, error)
 // authCache keeps Azure and Vertex credentials (azure.Auth, vertex.Auth)
 // across builds, keyed by provider key id and a hash of the secret and
 // where its tokens come from: a changed secret gets a new credential.
-// Entries the latest build did not use are dropped.
-type authCache struct {
-	mu   sync.Mutex
-	prev map[[32]byte]any
-	next map[[32]byte]any
-}
+type authCache struct{ c buildCache[[32]byte, any] }
 
-func newAuthCache() *authCache {
-	return &authCache{prev: map[[32]byte]any{}, next: map[[32]byte]any{}}
-}
+func newAuthCache() *authCache { return &authCache{c: newBuildCache[[32]byte, any](nil)} }
 
 func (c *authCache) get(id, secret, authority string, make func() (any, error)) (any, error) {
-	k := sha256.Sum256([]byte(id + "\x00" + secret + "\x00" + authority))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if a, ok := c.next[k]; ok {
-		return a, nil
-	}
-	a, ok := c.prev[k]
-	if !ok {
-		var err error
-		if a, err = make(); err != nil {
-			return nil, err
-		}
-	}
-	c.next[k] = a
-	return a, nil
+	return c.c.get(sha256.Sum256([]byte(id+"\x00"+secret+"\x00"+authority)), make)
 }
 
 // rotate ends a build: what it used is what the next build may reuse.
-func (c *authCache) rotate() {
+func (c *authCache) rotate() { c.c.rotate() }
+
+// buildCache keeps what one build made for the next: a value the latest
+// build did not ask for is dropped at rotate (and handed to drop, when
+// set), so the cache holds what the current snapshot uses.
+type buildCache[K comparable, V comparable] struct {
+	mu   sync.Mutex
+	prev map[K]V
+	next map[K]V
+	drop func(V)
+}
+
+func newBuildCache[K comparable, V comparable](drop func(V)) buildCache[K, V] {
+	return buildCache[K, V]{prev: map[K]V{}, next: map[K]V{}, drop: drop}
+}
+
+// get returns the value under k: this build's, the previous build's, or
+// a new one from make.
+func (c *buildCache[K, V]) get(k K, make func() (V, error)) (V, error) {
 	c.mu.Lock()
-	c.prev, c.next = c.next, map[[32]byte]any{}
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if v, ok := c.next[k]; ok {
+		return v, nil
+	}
+	v, ok := c.prev[k]
+	if !ok {
+		var err error
+		if v, err = make(); err != nil {
+			return v, err
+		}
+	}
+	c.next[k] = v
+	return v, nil
+}
+
+// rotate ends a build.
+func (c *buildCache[K, V]) rotate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drop != nil {
+		for k, v := range c.prev {
+			if c.next[k] != v {
+				c.drop(v)
+			}
+		}
+	}
+	c.prev, c.next = c.next, map[K]V{}
 }
 
 // usableURL parses a base URL and refuses what must not be sent to: not

@@ -6,6 +6,7 @@ package routing
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -140,8 +141,12 @@ type ProviderKey struct {
 	// ForwardHeaders are caller header names (canonical) this key lets
 	// through beyond the adapter's allowlist.
 	ForwardHeaders []string
+	// Transport, when set, is the key's own transport (upstream TLS
+	// files: a private CA, a client certificate); nil is the proxy's
+	// shared one.
+	Transport *http.Transport
 	// Err is set when the key cannot be dispatched (adapter not
-	// implemented, no base URL).
+	// implemented, no base URL, upstream TLS files that do not load).
 	Err *ConfigError
 	// bind resolves one upstream model behind the key (see adapters.go);
 	// nil when Err is set.
@@ -221,6 +226,10 @@ type Target struct {
 	Limit limit.Subject
 	// Endpoint is the adapter's resolved upstream; nil when Err is set.
 	Endpoint provider.Endpoint
+	// Transport is ProviderKey.Transport as an interface, nil when the
+	// key has none (the proxy's shared transport), so the attempt path
+	// pays one nil check.
+	Transport http.RoundTripper
 	// Err is set when the target cannot be dispatched.
 	Err *ConfigError
 }
@@ -473,6 +482,11 @@ type options struct {
 	// auths keeps Azure and Vertex credentials (and their cached tokens)
 	// from one build to the next; nil builds new ones.
 	auths *authCache
+	// newTransport makes the transport of a key with upstream TLS files
+	// (nil: defaultUpstreamTransport); transports keeps those transports
+	// across builds (nil: new ones each build).
+	newTransport func(*tls.Config) *http.Transport
+	transports   *transportCache
 }
 
 func newOptions(opts []Option) options {
@@ -826,6 +840,9 @@ func resolveTarget(m *storage.Model, pk *ProviderKey) *Target {
 				Message: fmt.Sprintf("model %q cannot use provider key %q: %v", m.DisplayName, pk.Name, err)}
 		}
 		t.Endpoint = ep
+		if pk.Transport != nil {
+			t.Transport = pk.Transport
+		}
 	}
 	to := resolveTimeouts(m)
 	t.Timeout, t.StreamHeaderTimeout, t.StreamFirstTimeout, t.StreamIdleTimeout = to.timeout, to.header, to.first, to.idle

@@ -47,6 +47,7 @@ func NewTable(src storage.Source, logger *slog.Logger, opts ...Option) *Table {
 	}
 	t := &Table{src: src, logger: logger, opts: newOptions(opts), rr: map[string]*atomic.Uint64{}, store: deps.NewTracker(nil)}
 	t.opts.auths = newAuthCache()
+	t.opts.transports = newTransportCache()
 	t.snap.Store(build(storage.Dataset{Revision: -1}, nil, t.opts))
 	return t
 }
@@ -169,6 +170,7 @@ func (t *Table) Reload(ctx context.Context) error {
 	next := build(ds, t.counter, t.opts)
 	t.buildNS.Store(int64(time.Since(began)))
 	t.opts.auths.rotate()
+	t.opts.transports.rotate()
 	t.snap.Store(next)
 	t.loaded.Store(true)
 	for _, re := range next.configErrs {

@@ -15,7 +15,7 @@ import (
 )
 
 const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, secret_host, forward_headers,
-	api_version, revision, created_at, updated_at, secret_key_id`
+	api_version, revision, created_at, updated_at, secret_key_id, tls_ca_file, tls_cert_file, tls_key_file`
 
 // errBadSecret marks a provider key whose secret could not be decrypted.
 var errBadSecret = errors.New("unreadable provider secret")
@@ -30,7 +30,8 @@ func scanProviderKey(row pgx.Row, kr *secrets.Keyring) (storage.ProviderKey, err
 		keyID   string
 	)
 	err := row.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase, &pk.SecretHost,
-		&forward, &pk.APIVersion, &pk.Revision, &pk.CreatedAt, &pk.UpdatedAt, &keyID)
+		&forward, &pk.APIVersion, &pk.Revision, &pk.CreatedAt, &pk.UpdatedAt, &keyID,
+		&pk.TLSCAFile, &pk.TLSCertFile, &pk.TLSKeyFile)
 	if err != nil {
 		return storage.ProviderKey{}, err
 	}
@@ -169,8 +170,9 @@ func (w *txWrite) insertProviderKey(id string, pk *storage.ProviderKey, forward 
 		return err
 	}
 	return w.exec(`INSERT INTO provider_keys (`+providerKeyColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		id, pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now, keyID)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		id, pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now, keyID,
+		pk.TLSCAFile, pk.TLSCertFile, pk.TLSKeyFile)
 }
 
 // updateProviderKey replaces the provider key pk.ID. A new secret is bound
@@ -194,10 +196,10 @@ func (w *txWrite) updateProviderKey(pk *storage.ProviderKey, forward string) err
 			secret_key_id = CASE WHEN $4 = '' THEN secret_key_id ELSE $12 END,
 			secret_host = CASE WHEN $4 = '' THEN secret_host ELSE $5 END,
 			api_base = $6, forward_headers = $7, revision = $8, updated_at = $9,
-			api_version = $11
+			api_version = $11, tls_ca_file = $13, tls_cert_file = $14, tls_key_file = $15
 		WHERE id = $10`,
 		pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.BaseHost(), pk.APIBase, forward, rev, w.now, pk.ID,
-		pk.APIVersion, keyID)
+		pk.APIVersion, keyID, pk.TLSCAFile, pk.TLSCertFile, pk.TLSKeyFile)
 }
 
 // deleteProviderKey deletes the provider key id, which no model may use.

@@ -43,6 +43,7 @@ func Export(ds storage.Dataset, kinds []string) *File {
 			f.ProviderKeys = append(f.ProviderKeys, ProviderKey{
 				DisplayName: pk.DisplayName, Provider: pk.Provider, Adapter: pk.Adapter,
 				APIBase: pk.APIBase, APIVersion: pk.APIVersion, ForwardHeaders: pk.ForwardHeaders,
+				TLSCAFile: pk.TLSCAFile, TLSCertFile: pk.TLSCertFile, TLSKeyFile: pk.TLSKeyFile,
 				SecretEnv: SecretEnvName(pk.DisplayName),
 			})
 		}

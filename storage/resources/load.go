@@ -323,6 +323,20 @@ func (d *decoder) lookupEnv(path, name string) (string, bool) {
 	return v, ok && v != ""
 }
 
+// relativeToFile is path made absolute against the resources file's
+// directory ("" stays ""), so the store holds a path the gateway can open
+// wherever it runs from.
+func (d *decoder) relativeToFile(path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	p := filepath.Join(filepath.Dir(d.name), path)
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
+
 // readSecretFile reads a secret_file, relative to the resources file.
 func (d *decoder) readSecretFile(path, file string) (string, bool) {
 	if !filepath.IsAbs(file) {

@@ -61,8 +61,14 @@ type ProviderKey struct {
 	APIBase        string   `json:"api_base,omitempty"`
 	APIVersion     string   `json:"api_version,omitempty"`
 	ForwardHeaders []string `json:"forward_headers,omitempty"`
-	Secret         string   `json:"secret,omitempty"`
-	APIKey         string   `json:"api_key,omitempty"`
+	// TLSCAFile, TLSCertFile and TLSKeyFile are upstream TLS files (see
+	// storage.ProviderKey); a relative path is relative to the resources
+	// file, and is stored absolute.
+	TLSCAFile   string `json:"tls_ca_file,omitempty"`
+	TLSCertFile string `json:"tls_cert_file,omitempty"`
+	TLSKeyFile  string `json:"tls_key_file,omitempty"`
+	Secret      string `json:"secret,omitempty"`
+	APIKey      string `json:"api_key,omitempty"`
 	// SecretEnv names an environment variable that holds the secret.
 	SecretEnv string `json:"secret_env,omitempty"`
 	// SecretFile is a file that holds the secret (a trailing line break is
@@ -122,6 +128,7 @@ func (f *File) Desired() storage.Desired {
 		d.ProviderKeys = append(d.ProviderKeys, storage.ProviderKey{
 			DisplayName: p.DisplayName, Provider: p.Provider, Adapter: p.Adapter,
 			APIBase: p.APIBase, APIVersion: p.APIVersion, ForwardHeaders: p.ForwardHeaders,
+			TLSCAFile: p.TLSCAFile, TLSCertFile: p.TLSCertFile, TLSKeyFile: p.TLSKeyFile,
 			Secret: secret,
 		})
 	}

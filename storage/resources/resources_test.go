@@ -446,3 +446,34 @@ func TestSchema(t *testing.T) {
 		t.Errorf("model properties: %v", model)
 	}
 }
+
+// TestUpstreamTLSFiles: a provider key's upstream TLS files are stored
+// absolute (a relative one against the resources file's directory), and a
+// client certificate without its key is refused with its line.
+func TestUpstreamTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	doc := `_format_version: "1"
+provider_keys:
+  - display_name: private-gw
+    provider: openai
+    api_base: https://gw.internal/v1
+    secret: sk-private-0000000001
+    tls_ca_file: tls/ca.pem
+    tls_cert_file: /etc/aisix/gw.crt
+    tls_key_file: /etc/aisix/gw.key
+`
+	name := filepath.Join(dir, "resources.yaml")
+	f, err := resources.Load(name, []byte(doc), resources.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := f.Desired().ProviderKeys[0]
+	if pk.TLSCAFile != filepath.Join(dir, "tls", "ca.pem") || pk.TLSCertFile != "/etc/aisix/gw.crt" || pk.TLSKeyFile != "/etc/aisix/gw.key" {
+		t.Errorf("tls files %q %q %q", pk.TLSCAFile, pk.TLSCertFile, pk.TLSKeyFile)
+	}
+	doc = strings.Replace(doc, "    tls_key_file: /etc/aisix/gw.key\n", "", 1)
+	_, err = resources.Load(name, []byte(doc), resources.Options{})
+	if err == nil || !strings.Contains(err.Error(), "tls_cert_file") {
+		t.Fatalf("cert without key: %v", err)
+	}
+}

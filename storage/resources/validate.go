@@ -115,9 +115,13 @@ func (d *decoder) providerKey(base string, p *ProviderKey) {
 		path := base + "." + given[1]
 		d.errorf(d.node(path), path, "give the secret once: %s is set too", given[0])
 	}
+	for _, f := range []*string{&p.TLSCAFile, &p.TLSCertFile, &p.TLSKeyFile} {
+		*f = d.relativeToFile(*f)
+	}
 	sp := storage.ProviderKey{
 		DisplayName: p.DisplayName, Provider: p.Provider, Adapter: p.Adapter,
 		APIBase: p.APIBase, APIVersion: p.APIVersion, ForwardHeaders: p.ForwardHeaders,
+		TLSCAFile: p.TLSCAFile, TLSCertFile: p.TLSCertFile, TLSKeyFile: p.TLSKeyFile,
 	}
 	if err := sp.ValidateWrite(); err != nil {
 		d.storageError(base, err, nil)

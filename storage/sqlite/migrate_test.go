@@ -63,6 +63,7 @@ func TestMigrations(t *testing.T) {
 		{8, "0008_api_key_limits", "2025-01-02T03:04:05.000000000Z"},
 		{9, "0009_usage_dims", "2025-01-02T03:04:05.000000000Z"},
 		{10, "0010_provider_key_secret_key_id", "2025-01-02T03:04:05.000000000Z"},
+		{11, "0011_provider_key_tls", "2025-01-02T03:04:05.000000000Z"},
 	}
 	if got := appliedMigrations(t, db); !slices.Equal(got, want) {
 		t.Fatalf("schema_migrations = %+v, want %+v", got, want)

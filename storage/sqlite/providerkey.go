@@ -12,7 +12,7 @@ import (
 )
 
 const providerKeyColumns = `id, display_name, provider, adapter, secret, api_base, secret_host, forward_headers,
-	api_version, revision, created_at, updated_at, secret_key_id`
+	api_version, revision, created_at, updated_at, secret_key_id, tls_ca_file, tls_cert_file, tls_key_file`
 
 // errBadSecret marks a provider key whose secret could not be decrypted.
 var errBadSecret = errors.New("unreadable provider secret")
@@ -27,7 +27,8 @@ func scanProviderKey(sc scanner, kr *secrets.Keyring) (storage.ProviderKey, erro
 		created, updated string
 	)
 	err := sc.Scan(&pk.ID, &pk.DisplayName, &pk.Provider, &pk.Adapter, &pk.Secret, &pk.APIBase, &pk.SecretHost,
-		&forward, &pk.APIVersion, &pk.Revision, &created, &updated, &keyID)
+		&forward, &pk.APIVersion, &pk.Revision, &created, &updated, &keyID,
+		&pk.TLSCAFile, &pk.TLSCertFile, &pk.TLSKeyFile)
 	if err != nil {
 		return storage.ProviderKey{}, err
 	}
@@ -142,8 +143,9 @@ func (w *txWrite) insertProviderKey(id string, pk *storage.ProviderKey, forward 
 		return err
 	}
 	return w.exec(`INSERT INTO provider_keys (`+providerKeyColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now, keyID)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.APIBase, pk.BaseHost(), forward, pk.APIVersion, rev, w.now, w.now, keyID,
+		pk.TLSCAFile, pk.TLSCertFile, pk.TLSKeyFile)
 }
 
 // updateProviderKey replaces the provider key pk.ID. A new secret is bound
@@ -166,10 +168,10 @@ func (w *txWrite) updateProviderKey(pk *storage.ProviderKey, forward string) err
 			secret_key_id = CASE WHEN ?4 = '' THEN secret_key_id ELSE ?12 END,
 			secret_host = CASE WHEN ?4 = '' THEN secret_host ELSE ?5 END,
 			api_base = ?6, forward_headers = ?7, revision = ?8, updated_at = ?9,
-			api_version = ?11
+			api_version = ?11, tls_ca_file = ?13, tls_cert_file = ?14, tls_key_file = ?15
 		WHERE id = ?10`,
 		pk.DisplayName, pk.Provider, pk.Adapter, secret, pk.BaseHost(), pk.APIBase, forward, rev, w.now, pk.ID,
-		pk.APIVersion, keyID)
+		pk.APIVersion, keyID, pk.TLSCAFile, pk.TLSCertFile, pk.TLSKeyFile)
 }
 
 // deleteProviderKey deletes the provider key id, which no model may use.

@@ -390,6 +390,36 @@ var providerKeyCases = []testCase{
 			t.Errorf("forward_headers of a key without = %q, want none", other.ForwardHeaders)
 		}
 	}},
+	{"UpstreamTLS", func(t *testing.T, s storage.Store) {
+		in := providerKey("private-gateway")
+		in.TLSCAFile, in.TLSCertFile, in.TLSKeyFile = "/etc/aisix/gw-ca.pem", "/etc/aisix/gw.crt", "/etc/aisix/gw.key"
+		created := mustCreateProviderKey(t, s, in)
+		tlsOf := func(pk storage.ProviderKey) [3]string { return [3]string{pk.TLSCAFile, pk.TLSCertFile, pk.TLSKeyFile} }
+		want := tlsOf(in)
+		got, err := s.GetProviderKey(t.Context(), created.ID)
+		noErr(t, err, "GetProviderKey")
+		if tlsOf(created) != want || tlsOf(got) != want {
+			t.Errorf("tls files = %q, read back %q, want %q", tlsOf(created), tlsOf(got), want)
+		}
+		if src, ok := s.(storage.Source); ok {
+			ds, err := src.Load(t.Context())
+			noErr(t, err, "Load")
+			if len(ds.ProviderKeys) != 1 || tlsOf(ds.ProviderKeys[0]) != want {
+				t.Errorf("Load tls files = %v, want %q", ds.ProviderKeys, want)
+			}
+		}
+		up := got
+		up.Secret = ""
+		up.TLSCertFile, up.TLSKeyFile = "", ""
+		got, err = s.UpdateProviderKey(t.Context(), up, 0)
+		noErr(t, err, "UpdateProviderKey")
+		if tlsOf(got) != [3]string{"/etc/aisix/gw-ca.pem", "", ""} {
+			t.Errorf("tls files after clearing the client certificate = %q", tlsOf(got))
+		}
+		up.TLSCertFile = "/etc/aisix/gw.crt"
+		_, err = s.UpdateProviderKey(t.Context(), up, 0)
+		wantErr(t, err, storage.ErrInvalid, "tls_cert_file")
+	}},
 	{"APIBase", func(t *testing.T, s storage.Store) {
 		for i, base := range []string{
 			"http://127.0.0.1:9000/v1",
