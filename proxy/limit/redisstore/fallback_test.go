@@ -16,9 +16,12 @@ import (
 // bound is the per-call timeout of the fallback tests, the default's.
 const bound = DefaultTimeout
 
-// slack is what an answer may take beyond the bound: scheduling, and the
-// race detector.
-const slack = 150 * time.Millisecond
+// slack is what an answer may take beyond the bound: scheduling, the race
+// detector, and a busy 2-core machine (a call held up 470 ms was seen
+// under load). It stays well under what an unbounded call would take
+// (go-redis's own read timeout is 3 s, its dial timeout 5 s), so the
+// test still fails when the bound is lost.
+const slack = 1500 * time.Millisecond
 
 // degradingStore returns a Store on addr with the default bound, a fast
 // health check, and a channel of its state changes.
