@@ -23,6 +23,7 @@ import (
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/proxy"
 	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/proxy/authguard"
 	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
@@ -179,7 +180,13 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	}
 	// Prometheus metrics observe every proxied request beside the ledger,
 	// and report its drops and backlog.
-	mets := newMetricsServer(cfg.Metrics, table, reg, dependencies, version, ledger, logger.With("component", "metrics"))
+	// The caller-key guard (proxy/authguard): nil, and free, when
+	// proxy.auth_failure_burst is 0.
+	var guard *authguard.Guard
+	if cfg.AuthFailureBurst > 0 {
+		guard = authguard.New(authguard.Options{Burst: cfg.AuthFailureBurst, PerSecond: cfg.AuthFailurePerSecond})
+	}
+	mets := newMetricsServer(cfg.Metrics, table, reg, dependencies, version, ledger, guard, logger.With("component", "metrics"))
 	observers := observe.Multi{mets}
 	if ledger != nil {
 		observers = append(observers, ledger)
@@ -231,6 +238,8 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		// 0 in the config means off; the proxy reads negative as off.
 		WriteTimeout:    offIfZero(cfg.StreamWriteTimeout),
 		BodyReadTimeout: offIfZero(cfg.BodyReadTimeout),
+		RealIP:          cfg.RealIP,
+		AuthGuard:       guard,
 	})
 	// Provider-key tests from the admin API go out under the same egress
 	// policy as proxied requests.
