@@ -443,13 +443,6 @@ func (c *call) plan() bool {
 	return true
 }
 
-// serves reports whether ep can serve op, natively or as prepare serves
-// it otherwise (Messages through chat completions, count_tokens by the
-// estimate).
-func serves(ep provider.Endpoint, op provider.Op) bool {
-	return ep.Supports(op) || op == provider.OpMessages && ep.Supports(provider.OpChat) || op == provider.OpCountTokens
-}
-
 // releaseBody returns the caller's body buffer, when pooled, to the pool.
 // A committed stream calls it early: nothing reads the caller's body after
 // commit, and a stream can stay open for minutes.

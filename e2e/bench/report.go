@@ -120,7 +120,6 @@ func rps(s Sample) float64     { return s.Load.RPS }
 func cpu(s Sample) float64     { return s.CPUPerReq }
 func mockCPU(s Sample) float64 { return s.MockCPUPerReq }
 func reqs(s Sample) float64    { return float64(s.Load.Requests) }
-func errs(s Sample) float64    { return float64(s.Load.Errors) }
 func lag50(s Sample) float64   { return float64(s.Load.Lag.P50) / float64(time.Microsecond) }
 func lag99(s Sample) float64   { return float64(s.Load.Lag.P99) / float64(time.Microsecond) }
 func minus(f func(Sample) float64) func(a, b Sample) float64 {
