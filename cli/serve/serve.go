@@ -180,12 +180,9 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	}
 	// Prometheus metrics observe every proxied request beside the ledger,
 	// and report its drops and backlog.
-	// The caller-key guard (proxy/authguard): nil, and free, when
-	// proxy.auth_failure_burst is 0.
-	var guard *authguard.Guard
-	if cfg.AuthFailureBurst > 0 {
-		guard = authguard.New(authguard.Options{Burst: cfg.AuthFailureBurst, PerSecond: cfg.AuthFailurePerSecond})
-	}
+	// The caller-key guard (proxy/authguard); with proxy.auth_failure_burst
+	// 0 it only counts the 401s for the metrics.
+	guard := authguard.New(authguard.Options{Burst: cfg.AuthFailureBurst, PerSecond: cfg.AuthFailurePerSecond, CountOnly: cfg.AuthFailureBurst == 0})
 	mets := newMetricsServer(cfg.Metrics, table, reg, dependencies, version, ledger, guard, logger.With("component", "metrics"))
 	observers := observe.Multi{mets}
 	if ledger != nil {

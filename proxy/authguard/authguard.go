@@ -66,6 +66,9 @@ type Options struct {
 	MaxAddresses int
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// CountOnly counts failures (for the metrics) and refuses nobody:
+	// the guard turned off but still counting.
+	CountOnly bool
 }
 
 // Guard is the per-address failure budget. A nil *Guard allows everything
@@ -75,6 +78,7 @@ type Guard struct {
 	perShard    int
 	now         func() time.Time
 	seed        uint64
+	countOnly   bool
 
 	// entries counts the addresses tracked: while 0, Allow is one load.
 	entries   atomic.Int64
@@ -105,7 +109,7 @@ func New(opts Options) *Guard {
 	if opts.Burst < 0 {
 		return nil
 	}
-	g := &Guard{burst: float64(opts.Burst), rate: opts.PerSecond, now: opts.Now, seed: rand.Uint64() | 1}
+	g := &Guard{burst: float64(opts.Burst), rate: opts.PerSecond, now: opts.Now, seed: rand.Uint64() | 1, countOnly: opts.CountOnly}
 	if g.burst == 0 {
 		g.burst = DefaultBurst
 	}
@@ -164,7 +168,7 @@ func (g *Guard) Fail(addr netip.Addr) {
 		return
 	}
 	g.failures.Add(1)
-	if !addr.IsValid() {
+	if g.countOnly || !addr.IsValid() {
 		return
 	}
 	now := g.now().UnixNano()

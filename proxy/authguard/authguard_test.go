@@ -139,6 +139,13 @@ func TestNilAndDisabled(t *testing.T) {
 	if authguard.New(authguard.Options{Burst: -1}) != nil {
 		t.Fatal("negative burst should disable the guard")
 	}
+	counting, _ := newGuard(authguard.Options{Burst: 1, CountOnly: true})
+	for range 5 {
+		counting.Fail(attacker)
+	}
+	if ok, _ := counting.Allow(attacker); !ok || counting.Failures() != 5 || counting.Len() != 0 {
+		t.Fatal("a count-only guard should count failures and refuse nobody")
+	}
 	real, _ := newGuard(authguard.Options{Burst: 1})
 	real.Fail(netip.Addr{})
 	if ok, _ := real.Allow(netip.Addr{}); !ok || real.Len() != 0 || real.Failures() != 1 {
