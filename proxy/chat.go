@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -45,6 +46,7 @@ type call struct {
 	r      *http.Request
 	vals   *hdrVals
 	callID string
+	addr   netip.Addr // the caller's address (proxy/realip)
 	model  *routing.Model
 	req    provider.Request
 	in     provider.Inbound // the request as adapters see it
@@ -181,9 +183,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, vals *hdrVals, rt
 		return
 	}
 	snap := s.table.Snapshot()
-	key := s.authenticate(w, r, snap, rt.wire)
+	c.addr = s.ClientAddr(r)
+	key, status := s.authenticate(w, r, snap, rt.wire, c.addr)
 	if key == nil {
-		c.status = http.StatusUnauthorized
+		c.status = status
 		return
 	}
 	c.key = key
@@ -317,6 +320,7 @@ func (s *Server) accessLog(c *call) {
 	var buf [16]slog.Attr
 	a := append(buf[:0],
 		slog.String("call_id", c.callID),
+		slog.String("client_ip", addrString(c.addr)),
 		slog.String("model", clip(c.req.Model)),
 		slog.Bool("stream", c.req.Stream),
 		slog.Int("status", c.status),
@@ -360,6 +364,14 @@ func (s *Server) accessLog(c *call) {
 	}
 	rec.AddAttrs(a...)
 	_ = s.logHandler.Handle(context.Background(), rec)
+}
+
+// addrString is a's text for the access line; "" for a fake peer.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // plan builds the walk: strategy order, then runtime filtering (cooling
@@ -429,13 +441,6 @@ func (c *call) plan() bool {
 	c.cands = append(append(healthy, cooling...), broken...)
 	c.budget = g.Budget()
 	return true
-}
-
-// serves reports whether ep can serve op, natively or as prepare serves
-// it otherwise (Messages through chat completions, count_tokens by the
-// estimate).
-func serves(ep provider.Endpoint, op provider.Op) bool {
-	return ep.Supports(op) || op == provider.OpMessages && ep.Supports(provider.OpChat) || op == provider.OpCountTokens
 }
 
 // releaseBody returns the caller's body buffer, when pooled, to the pool.

@@ -111,7 +111,7 @@ func (s *Server) responseResource(w http.ResponseWriter, r *http.Request, vals *
 		return
 	}
 	snap := s.table.Snapshot()
-	key := s.authenticate(w, r, snap, wireOpenAI)
+	key, _ := s.authenticate(w, r, snap, wireOpenAI, s.ClientAddr(r))
 	if key == nil {
 		return
 	}

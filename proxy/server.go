@@ -10,17 +10,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aisix/aisix/proxy/affinity"
+	"github.com/aisix/aisix/proxy/authguard"
 	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/limit"
 
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
+	"github.com/aisix/aisix/proxy/realip"
 	"github.com/aisix/aisix/proxy/routing"
 )
 
@@ -108,6 +111,14 @@ type Options struct {
 	// and targets (see proxy/limit); nil is an in-process limiter of its
 	// own on the Now clock. Only configured limits cost anything.
 	Limiter *limit.Limiter
+	// RealIP finds the caller's address (the access line's client_ip, the
+	// key guard's address) behind trusted proxies; nil trusts nobody: the
+	// peer's address is the caller's.
+	RealIP *realip.Resolver
+	// AuthGuard slows caller-key guessing: 401s spend a per-address
+	// budget, and an address over it gets 429 before its key is looked
+	// at (see proxy/authguard); nil: no guard.
+	AuthGuard *authguard.Guard
 }
 
 // DefaultResponseAffinity is the default of Options.ResponseAffinity.
@@ -131,6 +142,8 @@ type Server struct {
 	observer observe.Observer
 	tracer   observe.Tracer
 	limiter  *limit.Limiter
+	realIP   *realip.Resolver
+	guard    *authguard.Guard
 
 	serverHdr     []string
 	maxBody       int64
@@ -155,6 +168,8 @@ func New(opts Options) *Server {
 		deps:         opts.Deps,
 		observer:     opts.Observer,
 		tracer:       opts.Tracer,
+		realIP:       opts.RealIP,
+		guard:        opts.AuthGuard,
 		maxBody:      opts.MaxBodyBytes,
 		maxResp:      opts.MaxResponseBytes,
 		keepAlive:    opts.KeepAliveInterval,
@@ -382,29 +397,46 @@ func callerKey(r *http.Request, wire callerWire) (string, bool) {
 	return "", false
 }
 
-// authenticate resolves the caller key or writes the 401.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, snap *routing.Snapshot, wire callerWire) *routing.CallerKey {
+// authenticate resolves the caller key or writes the refusal, and
+// returns its status: 401 for a missing or wrong key (spending addr's
+// budget in the guard), 429 when addr is over that budget (the key is not
+// looked at: a guess from a throttled address learns nothing).
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, snap *routing.Snapshot, wire callerWire, addr netip.Addr) (*routing.CallerKey, int) {
+	if ok, wait := s.guard.Allow(addr); !ok {
+		refuseUnread(w, r)
+		secs := strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10)
+		w.Header()["Retry-After"] = []string{secs}
+		writeErrorFor(w, wire, http.StatusTooManyRequests, "rate_limit_exceeded",
+			"too many requests with a missing or invalid API key from this address; retry after "+secs+"s", "auth_throttled")
+		return nil, http.StatusTooManyRequests
+	}
 	raw, ok := callerKey(r, wire)
 	if !ok {
+		s.guard.Fail(addr)
 		refuseUnread(w, r)
 		msg := "missing or malformed Authorization header"
 		if wire == wireAnthropic {
 			msg = "missing or malformed x-api-key or Authorization header"
 		}
 		writeErrorFor(w, wire, http.StatusUnauthorized, "invalid_api_key", msg, "")
-		return nil
+		return nil, http.StatusUnauthorized
 	}
 	key := snap.Authenticate(raw)
 	switch {
 	case key == nil, key.Disabled, !key.ExpiresAt.IsZero() && !s.now().Before(key.ExpiresAt):
 		// One text for unknown, disabled and expired keys: a caller cannot
 		// tell which keys exist.
+		s.guard.Fail(addr)
 		refuseUnread(w, r)
 		writeErrorFor(w, wire, http.StatusUnauthorized, "invalid_api_key", "invalid API key", "")
-		return nil
+		return nil, http.StatusUnauthorized
 	}
-	return key
+	return key, http.StatusOK
 }
+
+// ClientAddr is the caller's address of r: the peer's, or behind trusted
+// proxies the one X-Forwarded-For names (see proxy/realip).
+func (s *Server) ClientAddr(r *http.Request) netip.Addr { return s.realIP.Request(r) }
 
 // refuseUnread prepares the answer to a request refused before its body
 // is read: Connection: close keeps net/http from waiting to discard a body
@@ -419,7 +451,7 @@ func refuseUnread(w http.ResponseWriter, r *http.Request) {
 // routing groups included, sorted.
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	snap := s.table.Snapshot()
-	key := s.authenticate(w, r, snap, wireOpenAI)
+	key, _ := s.authenticate(w, r, snap, wireOpenAI, s.ClientAddr(r))
 	if key == nil {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/aisix/aisix/proxy/realip"
 	"github.com/aisix/aisix/storage/secrets"
 )
 
@@ -102,6 +103,16 @@ type Config struct {
 	Redis        string
 	RedisTimeout time.Duration
 	RedisPrefix  string
+
+	// RealIP finds the proxy callers' address: proxy.trusted_proxies (CIDRs
+	// or addresses; empty trusts nobody) parsed once here (see
+	// proxy/realip).
+	RealIP *realip.Resolver
+	// AuthFailureBurst and AuthFailurePerSecond size the per-address
+	// bucket 401s spend (proxy.auth_failure_burst, 0 turns the guard off;
+	// proxy.auth_failure_per_second; see proxy/authguard).
+	AuthFailureBurst     int
+	AuthFailurePerSecond float64
 }
 
 // MetricsConfig is where /metrics is served and how.
@@ -194,6 +205,9 @@ var configKeys = []configKey{
 	{"insecure", "AISIX_INSECURE", false},
 	{"redis_timeout", "AISIX_REDIS_TIMEOUT", "50ms"},
 	{"redis_prefix", "AISIX_REDIS_PREFIX", "aisix:"},
+	{"proxy.trusted_proxies", "AISIX_PROXY_TRUSTED_PROXIES", []string(nil)},
+	{"proxy.auth_failure_burst", "AISIX_PROXY_AUTH_FAILURE_BURST", 10},
+	{"proxy.auth_failure_per_second", "AISIX_PROXY_AUTH_FAILURE_PER_SECOND", 1.0},
 }
 
 // flagKeys maps flag names to the config keys they set.
@@ -350,6 +364,9 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 	if c.Metrics, err = metricsConfig(v); err != nil {
 		return nil, err
 	}
+	if err = callerConfig(v, c); err != nil {
+		return nil, err
+	}
 	c.UsageLedger = v.GetBool("usage.ledger")
 	if c.UsageRetention, err = ParseAge(v.GetString("usage.retention")); err != nil {
 		return nil, fmt.Errorf("usage.retention: %w", err)
@@ -387,6 +404,27 @@ func metricsConfig(v *viper.Viper) (MetricsConfig, error) {
 		}
 	}
 	return mc, nil
+}
+
+// callerConfig reads the caller-side settings: the trusted proxies and
+// the caller-key guard's bucket.
+func callerConfig(v *viper.Viper, c *Config) error {
+	// A list in the file; in the environment, comma- or space-separated.
+	var list []string
+	for _, s := range v.GetStringSlice("proxy.trusted_proxies") {
+		list = append(list, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })...)
+	}
+	var err error
+	if c.RealIP, err = realip.Parse(list); err != nil {
+		return fmt.Errorf("proxy.trusted_proxies: %w", err)
+	}
+	c.AuthFailureBurst = v.GetInt("proxy.auth_failure_burst")
+	c.AuthFailurePerSecond = v.GetFloat64("proxy.auth_failure_per_second")
+	if c.AuthFailureBurst < 0 || c.AuthFailurePerSecond <= 0 {
+		return fmt.Errorf("proxy.auth_failure_burst must be 0 (off) or more and proxy.auth_failure_per_second positive (got %d and %v)",
+			c.AuthFailureBurst, c.AuthFailurePerSecond)
+	}
+	return nil
 }
 
 func parseDuration(key, s string) (time.Duration, error) {

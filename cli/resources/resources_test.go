@@ -317,7 +317,7 @@ func (s *fakeStore) Apply(_ context.Context, d storage.Desired, opts storage.App
 
 // run runs diff or apply on st with args, stdin a terminal or not, and
 // returns the command's error and output.
-func run(t *testing.T, st *fakeStore, stdinTTY bool, stdin string, args ...string) (error, string, string) {
+func run(t *testing.T, st *fakeStore, stdinTTY bool, stdin string, args ...string) (string, string, error) {
 	t.Helper()
 	ios, in, out, errOut := iostreams.Test()
 	ios.SetTTY(stdinTTY, false)
@@ -345,7 +345,7 @@ func run(t *testing.T, st *fakeStore, stdinTTY bool, stdin string, args ...strin
 	cmd.SetErr(errOut)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	err := cmd.ExecuteContext(context.Background())
-	return err, out.String(), errOut.String()
+	return out.String(), errOut.String(), err
 }
 
 func TestDiffAndApply(t *testing.T) {
@@ -353,7 +353,7 @@ func TestDiffAndApply(t *testing.T) {
 	st := newFake()
 	file := writeFile(t, "resources.yaml", tutorial)
 
-	err, out, _ := run(t, st, false, "", "diff", "-f", file)
+	out, _, err := run(t, st, false, "", "diff", "-f", file)
 	wantPlan := `+ create apikey demo
 + create model chat-prod
 + create model gpt-4o-primary
@@ -365,7 +365,7 @@ func TestDiffAndApply(t *testing.T) {
 		t.Fatalf("diff on an empty store: err %v\n%s", err, out)
 	}
 
-	err, out, _ = run(t, st, false, "", "apply", "-f", file)
+	out, _, err = run(t, st, false, "", "apply", "-f", file)
 	if err != nil || out != wantPlan+"applied: revision 2\n" {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
@@ -374,12 +374,12 @@ func TestDiffAndApply(t *testing.T) {
 	}
 
 	// Idempotent: a second apply changes nothing and diff exits 0.
-	err, out, _ = run(t, st, false, "", "apply", "-f", file)
+	out, _, err = run(t, st, false, "", "apply", "-f", file)
 	if err != nil || out != "= 6 unchanged\nnothing to change\n" {
 		t.Errorf("second apply: %v\n%s", err, out)
 	}
 	n := len(st.calls)
-	if err, out, _ = run(t, st, false, "", "diff", "-f", file); err != nil || out != "= 6 unchanged\nnothing to change\n" {
+	if out, _, err = run(t, st, false, "", "diff", "-f", file); err != nil || out != "= 6 unchanged\nnothing to change\n" {
 		t.Errorf("diff after apply: %v\n%s", err, out)
 	}
 	if len(st.calls) != n+1 || !st.calls[n].DryRun {
@@ -389,48 +389,48 @@ func TestDiffAndApply(t *testing.T) {
 	// An edit shows up field by field, secrets as (changed).
 	t.Setenv("SECONDARY_OPENAI_API_KEY", "sk-rotated-0000000003")
 	edited := writeFile(t, "edited.yaml", strings.Replace(tutorial, "      retries: 1\n", "      retries: 2\n", 1))
-	err, out, _ = run(t, st, false, "", "diff", "-f", edited)
+	out, _, err = run(t, st, false, "", "diff", "-f", edited)
 	if !errors.Is(err, cmdutil.ErrSilent) ||
 		!strings.Contains(out, "~ update provider-key openai-secondary: secret: (changed)\n") ||
 		!strings.Contains(out, "~ update model chat-prod: routing ") || !strings.Contains(out, "= 4 unchanged\n") {
 		t.Errorf("diff of an edit: %v\n%s", err, out)
 	}
-	err, out, _ = run(t, st, false, "", "diff", "-f", edited, "-o", "json")
+	out, _, err = run(t, st, false, "", "diff", "-f", edited, "-o", "json")
 	var res storage.ApplyResult
 	if !errors.Is(err, cmdutil.ErrSilent) || json.Unmarshal([]byte(out), &res) != nil || !res.Changed() || res.Applied {
 		t.Errorf("diff -o json: %v\n%s", err, out)
 	}
-	if err, out, _ = run(t, st, false, "", "apply", "-f", edited, "--dry-run"); err != nil || !strings.HasSuffix(out, "dry run: nothing applied\n") {
+	if out, _, err = run(t, st, false, "", "apply", "-f", edited, "--dry-run"); err != nil || !strings.HasSuffix(out, "dry run: nothing applied\n") {
 		t.Errorf("apply --dry-run: %v\n%s", err, out)
 	}
-	if _, out, _ = run(t, st, false, "", "diff", "-f", edited); !strings.Contains(out, "~ update") {
+	if out, _, _ = run(t, st, false, "", "diff", "-f", edited); !strings.Contains(out, "~ update") {
 		t.Errorf("--dry-run applied something:\n%s", out)
 	}
 
 	// Without --prune nothing is deleted; what the file drops is kept.
 	small := writeFile(t, "small.yaml", tutorial[:strings.Index(tutorial, "api_keys:")])
-	err, out, _ = run(t, st, false, "", "apply", "-f", small)
+	out, _, err = run(t, st, false, "", "apply", "-f", small)
 	if err != nil || !strings.Contains(out, "1 not in the file, kept (--prune deletes them): apikey demo\n") || st.state["api_key demo"] == nil {
 		t.Errorf("apply without --prune: %v\n%s", err, out)
 	}
 
 	// --prune in a script needs --yes: exit 2, one line, nothing written.
 	rev := st.rev
-	err, out, _ = run(t, st, false, "", "apply", "-f", small, "--prune")
+	out, _, err = run(t, st, false, "", "apply", "-f", small, "--prune")
 	var fe *cmdutil.FlagError
 	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "pass --yes") || st.rev != rev || !strings.Contains(out, "- delete apikey demo\n") {
 		t.Errorf("--prune without --yes: %v\n%s", err, out)
 	}
 	// On a terminal it asks; "n" keeps everything.
-	err, _, errOut := run(t, st, true, "n\n", "apply", "-f", small, "--prune")
+	_, errOut, err := run(t, st, true, "n\n", "apply", "-f", small, "--prune")
 	if !errors.Is(err, cmdutil.ErrCancel) || st.rev != rev || !strings.Contains(errOut, "Delete 1 resource not in the file? [y/N]") {
 		t.Errorf("--prune, answered n: %v %q", err, errOut)
 	}
-	err, out, _ = run(t, st, true, "y\n", "apply", "-f", small, "--prune")
+	out, _, err = run(t, st, true, "y\n", "apply", "-f", small, "--prune")
 	if err != nil || !strings.HasSuffix(out, fmt.Sprintf("applied: revision %d\n", rev+1)) || st.state["api_key demo"] != nil {
 		t.Errorf("--prune, answered y: %v\n%s", err, out)
 	}
-	err, out, _ = run(t, st, false, "", "apply", "-f", file, "--prune", "--yes", "-o", "json")
+	out, _, err = run(t, st, false, "", "apply", "-f", file, "--prune", "--yes", "-o", "json")
 	if err != nil || json.Unmarshal([]byte(out), &res) != nil || !res.Applied {
 		t.Errorf("apply --prune --yes -o json: %v\n%s", err, out)
 	}
@@ -440,7 +440,7 @@ func TestApplyRefusesAChangedStore(t *testing.T) {
 	setEnv(t)
 	st := newFake()
 	st.bump = true
-	err, _, _ := run(t, st, false, "", "apply", "-f", writeFile(t, "r.yaml", tutorial))
+	_, _, err := run(t, st, false, "", "apply", "-f", writeFile(t, "r.yaml", tutorial))
 	if err == nil || !strings.Contains(err.Error(), "store changed since the plan was made") || len(st.state) != 0 {
 		t.Errorf("err = %v, state %v", err, st.state)
 	}
@@ -448,7 +448,7 @@ func TestApplyRefusesAChangedStore(t *testing.T) {
 
 func TestDiffErrorIsExit2(t *testing.T) {
 	st := newFake()
-	err, _, errOut := run(t, st, false, "", "diff", "-f", writeFile(t, "r.yaml", "_format_version: \"2\"\n"))
+	_, errOut, err := run(t, st, false, "", "diff", "-f", writeFile(t, "r.yaml", "_format_version: \"2\"\n"))
 	var ee *cmdutil.ExitError
 	if !errors.As(err, &ee) || ee.Code != 2 || !strings.Contains(errOut, `_format_version: must be "1" (got "2")`) {
 		t.Errorf("err = %v, stderr %q", err, errOut)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/cli/cmdutil"
+	"github.com/aisix/aisix/proxy/authguard"
 	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/metrics"
@@ -25,7 +26,7 @@ type metricsServer struct {
 	srv  *http.Server
 }
 
-func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *health.Registry, dependencies *deps.Set, version string, ledger *usage.Ledger, logger *slog.Logger) *metricsServer {
+func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *health.Registry, dependencies *deps.Set, version string, ledger *usage.Ledger, guard *authguard.Guard, logger *slog.Logger) *metricsServer {
 	var dropped func() uint64
 	var backlog func() int
 	if ledger != nil { // nil: usage.ledger is off
@@ -41,6 +42,8 @@ func newMetricsServer(cfg cmdutil.MetricsConfig, table *routing.Table, reg *heal
 		Version:         version,
 		UsageDropped:    dropped,
 		UsageBacklog:    backlog,
+		AuthFailures:    guard.Failures,
+		AuthThrottled:   guard.Throttled,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())

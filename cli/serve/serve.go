@@ -24,6 +24,7 @@ import (
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/proxy"
 	"github.com/aisix/aisix/proxy/admin"
+	"github.com/aisix/aisix/proxy/authguard"
 	"github.com/aisix/aisix/proxy/certreload"
 	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
@@ -193,7 +194,10 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	}
 	// Prometheus metrics observe every proxied request beside the ledger,
 	// and report its drops and backlog.
-	mets := newMetricsServer(cfg.Metrics, table, reg, dependencies, version, ledger, logger.With("component", "metrics"))
+	// The caller-key guard (proxy/authguard); with proxy.auth_failure_burst
+	// 0 it only counts the 401s for the metrics.
+	guard := authguard.New(authguard.Options{Burst: cfg.AuthFailureBurst, PerSecond: cfg.AuthFailurePerSecond, CountOnly: cfg.AuthFailureBurst == 0})
+	mets := newMetricsServer(cfg.Metrics, table, reg, dependencies, version, ledger, guard, logger.With("component", "metrics"))
 	observers := observe.Multi{mets}
 	if ledger != nil {
 		observers = append(observers, ledger)
@@ -245,6 +249,8 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		// 0 in the config means off; the proxy reads negative as off.
 		WriteTimeout:    offIfZero(cfg.StreamWriteTimeout),
 		BodyReadTimeout: offIfZero(cfg.BodyReadTimeout),
+		RealIP:          cfg.RealIP,
+		AuthGuard:       guard,
 	})
 	// Provider-key tests from the admin API go out under the same egress
 	// policy as proxied requests.

@@ -367,10 +367,14 @@ func runOpen(ctx context.Context, cfg *LoadConfig) ([]*worker, time.Time) {
 		go func() {
 			defer wg.Done()
 			var sl *sleeper
+			defer func() {
+				if sl != nil {
+					sl.close()
+				}
+			}()
 			for due := range jobs {
 				if sl == nil {
 					sl = newSleeper()
-					defer sl.close()
 				}
 				sl.waitUntil(due)
 				w.lag = append(w.lag, time.Since(due))

@@ -39,7 +39,6 @@ func TestSharerHook(t *testing.T) {
 
 	tg.Begin()
 	tg.Failed("transport_error", "dial refused", 30*time.Second)
-	armedAt := clk.Now()
 	if len(sh.armed) != 1 || sh.armed[0] != "m1 transport_error 30s" {
 		t.Fatalf("Armed calls %v, want one for m1's 30s cooldown", sh.armed)
 	}
@@ -62,7 +61,7 @@ func TestSharerHook(t *testing.T) {
 	if len(sh.armed) != 2 || sh.armed[1] != "m1 status_429 1m0s" {
 		t.Fatalf("a cooldown pushed 30s further: Armed calls %v, want a second one", sh.armed)
 	}
-	armedAt = clk.Now()
+	armedAt := clk.Now()
 	clk.Advance(61 * time.Second)
 	if !tg.Succeeded(tg.Begin(), time.Millisecond, 0) {
 		t.Fatal("probe's success did not recover")

@@ -19,13 +19,14 @@ func TestTutorialSeries(t *testing.T) {
 			series++
 		}
 	}
-	// Of the 418 lines, 348 are histogram lines (buckets, _sum, _count):
+	// Of the 420 lines, 348 are histogram lines (buckets, _sum, _count):
 	// request duration 3 models, TTFT 3, overhead 6 endpoints, upstream 2
 	// targets × ok/error, upstream TTFT 2, config build 1; 17 are limit
 	// rejections (3 scopes × 6 dimensions, no target budget), fixed
 	// whatever the config. The store dependency adds 3 (up, since, last
-	// contact), one per family; the usage ledger's backlog 1.
-	if families != 27 || series != 418 {
-		t.Errorf("%d families, %d series lines; want 27 and 418", families, series)
+	// contact), one per family; the usage ledger's backlog 1; the caller-key guard's failures
+	// and throttled counts 2.
+	if families != 29 || series != 420 {
+		t.Errorf("%d families, %d series lines; want 29 and 420", families, series)
 	}
 }

@@ -78,6 +78,11 @@ type Options struct {
 	// Deps are the dependencies aisix_dependency_up reports, read at
 	// scrape time; nil reports none.
 	Deps *deps.Set
+	// AuthFailures and AuthThrottled return how many requests the proxy
+	// answered 401 (a missing or wrong caller key) and how many it refused
+	// 429 because their address was over its failure budget
+	// (proxy/authguard), read at scrape time; nil reads 0.
+	AuthFailures, AuthThrottled func() uint64
 }
 
 // Metrics holds the gateway's metrics. It implements observe.Observer;
@@ -197,6 +202,8 @@ func New(opts Options) *Metrics {
 			}
 			return float64(opts.UsageBacklog())
 		}),
+		readCounter("auth_failures_total", "Proxy requests refused 401: a missing or wrong caller key.", opts.AuthFailures),
+		readCounter("auth_throttled_total", "Proxy requests refused 429 before their caller key was checked: their address had too many 401s (proxy/authguard).", opts.AuthThrottled),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "config_reload_failures_total",
 			Help: "Configuration reloads that could not read the store (the previous snapshot kept serving)."}, func() float64 {
 			if m.table == nil {
@@ -229,6 +236,17 @@ func New(opts Options) *Metrics {
 		m.Swap(nil)
 	}
 	return m
+}
+
+// readCounter is a counter read at scrape time from read; 0 when read is
+// nil, so the family exists from start-up.
+func readCounter(name, help string, read func() uint64) prometheus.CounterFunc {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help}, func() float64 {
+		if read == nil {
+			return 0
+		}
+		return float64(read())
+	})
 }
 
 // Registry is the metrics' own registry.

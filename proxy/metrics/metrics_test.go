@@ -216,6 +216,7 @@ func TestFamiliesAtStartup(t *testing.T) {
 		"aisix_config_reload_failures_total", "aisix_config_errors", "aisix_config_revision", "aisix_config_build_duration_seconds",
 		"aisix_usage_records_dropped_total", "aisix_usage_records_backlog", "aisix_build_info", "go_goroutines", "process_open_fds",
 		"aisix_dependency_up", "aisix_dependency_since_timestamp_seconds", "aisix_store_last_contact_age_seconds",
+		"aisix_auth_failures_total", "aisix_auth_throttled_total",
 	} {
 		if !have[name] {
 			t.Errorf("family %s missing at start-up", name)

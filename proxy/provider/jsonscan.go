@@ -270,28 +270,8 @@ func eachMember(b []byte, i int, fn func(m member) bool) (int, error) {
 	return end, err
 }
 
-// eachElement walks the array starting at b[i], calling fn with each
-// element's span. fn returning false stops the walk (the returned end index
-// is then 0).
-func eachElement(b []byte, i int, fn func(vs, ve int) bool) (int, error) {
-	end, err := walkArray(b, i, func(vs int) (int, error) {
-		ve, err := skipValue(b, vs)
-		if err != nil {
-			return 0, err
-		}
-		if !fn(vs, ve) {
-			return 0, errStopWalk
-		}
-		return ve, nil
-	})
-	if err == errStopWalk {
-		return 0, nil
-	}
-	return end, err
-}
-
 // errStopWalk ends a walk early on the caller's request; it never escapes
-// eachMember or eachElement.
+// eachMember.
 var errStopWalk = errors.New("stop walk")
 
 // walkObject walks the object at b[i] in one pass: fn gets each member's

@@ -173,7 +173,7 @@ func AppendData(dst, data []byte) []byte {
 // name is empty, or is not one line: it must never add lines of its own),
 // then data as data lines (AppendData).
 func AppendEvent(dst, name, data []byte) []byte {
-	if len(name) > 0 && bytes.IndexAny(name, "\r\n") < 0 {
+	if len(name) > 0 && !bytes.ContainsAny(name, "\r\n") {
 		dst = append(dst, "event: "...)
 		dst = append(dst, name...)
 		dst = append(dst, '\n')

@@ -55,17 +55,6 @@ func fullRouting(name string, targets ...string) storage.Model {
 	return m
 }
 
-func targetNames(m storage.Model) []string {
-	if m.Routing == nil {
-		return nil
-	}
-	var names []string
-	for _, tg := range m.Routing.Targets {
-		names = append(names, tg.Model)
-	}
-	return names
-}
-
 var modelCases = []testCase{
 	{"CreateAndGetDirect", func(t *testing.T, s storage.Store) {
 		rv := newRevisions(t, s)

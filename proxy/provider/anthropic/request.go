@@ -505,8 +505,7 @@ func imageSource(field, u string) (*anSource, error) {
 
 // The caller's OpenAI request parts (shared by every translating wire).
 type (
-	oaMessage  = provider.ChatMessage
-	oaToolCall = provider.ChatToolCall
-	oaTool     = provider.ChatTool
-	oaPart     = provider.ChatPart
+	oaMessage = provider.ChatMessage
+	oaTool    = provider.ChatTool
+	oaPart    = provider.ChatPart
 )

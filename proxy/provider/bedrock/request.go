@@ -365,8 +365,7 @@ func dataImage(u, field string) (*cImage, error) {
 
 // The caller's OpenAI request parts (shared by every translating wire).
 type (
-	chatMessage  = provider.ChatMessage
-	chatToolCall = provider.ChatToolCall
-	chatTool     = provider.ChatTool
-	chatPart     = provider.ChatPart
+	chatMessage = provider.ChatMessage
+	chatTool    = provider.ChatTool
+	chatPart    = provider.ChatPart
 )

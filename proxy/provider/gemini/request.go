@@ -550,8 +550,7 @@ func (g *gmGenConfig) empty() bool {
 
 // The caller's OpenAI request parts (shared by every translating wire).
 type (
-	oaMessage  = provider.ChatMessage
-	oaToolCall = provider.ChatToolCall
-	oaTool     = provider.ChatTool
-	oaPart     = provider.ChatPart
+	oaMessage = provider.ChatMessage
+	oaTool    = provider.ChatTool
+	oaPart    = provider.ChatPart
 )
