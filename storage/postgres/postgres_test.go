@@ -94,4 +94,8 @@ func TestConformance(t *testing.T) {
 		s, _ := newStore(t)
 		return s, s
 	})
+	storagetest.RunAdminKeys(t, func(t *testing.T) storage.AdminKeyStore {
+		s, _ := newStore(t)
+		return s
+	})
 }

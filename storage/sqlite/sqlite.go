@@ -487,6 +487,7 @@ const (
 	kindProviderKey = "provider key"
 	kindModel       = "model"
 	kindAPIKey      = "API key"
+	kindAdminKey    = "admin key"
 )
 
 // resource names what a statement was reading or writing, for messages.
@@ -522,7 +523,7 @@ func mapErr(op string, r resource, err error) error {
 			case strings.Contains(msg, ".display_name"):
 				return storage.Errorf(storage.ErrConflict, "name %q already in use by another %s", r.name, r.kind)
 			case strings.Contains(msg, ".key_hash"):
-				return storage.Errorf(storage.ErrConflict, "key_hash already in use by another API key")
+				return storage.Errorf(storage.ErrConflict, "key_hash already in use by another %s", r.kind)
 			case strings.Contains(msg, ".id"):
 				return storage.Errorf(storage.ErrConflict, "%s id %q already exists", r.kind, r.id)
 			}

@@ -43,6 +43,9 @@ func TestConformance(t *testing.T) {
 		s := openStore(t, filepath.Join(t.TempDir(), "aisix.db"))
 		return s, s
 	})
+	storagetest.RunAdminKeys(t, func(t *testing.T) storage.AdminKeyStore {
+		return openStore(t, filepath.Join(t.TempDir(), "aisix.db"))
+	})
 }
 
 func hashOf(seed string) string {
