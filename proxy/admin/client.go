@@ -452,3 +452,42 @@ func (c *Client) TestProviderKey(ctx context.Context, id, model string, timeout 
 	}
 	return res, nil
 }
+
+// ListAdminKeys lists the server's stored admin keys (admin scope).
+func (c *Client) ListAdminKeys(ctx context.Context) ([]storage.AdminKey, error) {
+	var vs []adminKeyView
+	if err := c.do(ctx, http.MethodGet, "/admin/v1/"+kindAdminKey, nil, 0, &vs); err != nil {
+		return nil, err
+	}
+	out := make([]storage.AdminKey, len(vs))
+	for i, v := range vs {
+		out[i] = v.toStorage()
+	}
+	return out, nil
+}
+
+// CreateAdminKey stores k on the server; k.KeyHash is the hash of a key
+// the caller minted, so the plaintext never travels.
+func (c *Client) CreateAdminKey(ctx context.Context, k storage.AdminKey) (storage.AdminKey, error) {
+	var out mintedKey
+	in := adminKeyInput{DisplayName: k.DisplayName, Scope: k.Scope, KeyHash: k.KeyHash}
+	if err := c.do(ctx, http.MethodPost, "/admin/v1/"+kindAdminKey, in, 0, &out); err != nil {
+		return storage.AdminKey{}, err
+	}
+	return out.toStorage(), nil
+}
+
+// RotateAdminKey gives the admin key with id or name ref the hash of a
+// new key the caller minted.
+func (c *Client) RotateAdminKey(ctx context.Context, ref, keyHash string) (storage.AdminKey, error) {
+	var out mintedKey
+	if err := c.do(ctx, http.MethodPost, resourcePath(kindAdminKey, ref)+"/rotate", rotateInput{KeyHash: keyHash}, 0, &out); err != nil {
+		return storage.AdminKey{}, err
+	}
+	return out.toStorage(), nil
+}
+
+// DeleteAdminKey deletes the admin key with id or name ref.
+func (c *Client) DeleteAdminKey(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, resourcePath(kindAdminKey, ref), nil, 0, nil)
+}

@@ -34,6 +34,10 @@ func TestClientConformance(t *testing.T) {
 		c, _ := newClient(t)
 		return c
 	})
+	storagetest.RunAdminKeys(t, func(t *testing.T) storage.AdminKeyStore {
+		c, _ := newClient(t)
+		return c
+	})
 }
 
 func TestClientErrors(t *testing.T) {

@@ -61,8 +61,20 @@ func (s *Server) handleAction(pattern string, fn apiFunc) {
 }
 
 func (s *Server) handleAuthed(pattern, kind string, write bool, fn apiFunc) {
+	scope := routeScope(pattern)
+	s.scopes[pattern] = scope
 	s.handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authenticate(w, r) {
+		id, ok := s.authenticate(w, r)
+		if !ok {
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+		if err := allowed(id, r, scope); err != nil {
+			status := s.writeError(w, r, err)
+			if write {
+				_, body := s.classify(err)
+				s.logWrite(r, kind, r.PathValue("id"), status, 0, body.ErrorMsg)
+			}
 			return
 		}
 		resp, err := fn(w, r)
@@ -96,6 +108,7 @@ func (s *Server) logWrite(r *http.Request, kind, id string, status int, revision
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
+		slog.String("admin_key", keyIDOf(r)),
 		slog.String("kind", kind),
 		slog.String("id", id),
 		slog.Int("status", status),

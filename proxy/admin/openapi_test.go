@@ -16,6 +16,7 @@ import (
 
 type openAPIOperation struct {
 	Security    *[]map[string]any          `json:"security"`
+	Scope       string                     `json:"x-aisix-scope"`
 	RequestBody map[string]any             `json:"requestBody"`
 	Responses   map[string]json.RawMessage `json:"responses"`
 }

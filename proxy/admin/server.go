@@ -32,9 +32,14 @@ type StatusSource interface {
 type Config struct {
 	// Store holds the resources. Required.
 	Store storage.Store
-	// Keys are the accepted admin keys. With none, every authenticated route
-	// answers 401.
+	// Keys are the bootstrap admin keys (scope admin), from the config or
+	// the environment. With none and no stored admin keys, every
+	// authenticated route answers 401.
 	Keys []string
+	// AdminKeys keeps the scoped admin keys (/admin/v1/admin_keys); nil
+	// uses Store when it is a storage.AdminKeyStore, and without either
+	// only Keys authenticate and the admin key routes answer 501.
+	AdminKeys storage.AdminKeyStore
 	// Status reports runtime model state; nil reports every direct model healthy.
 	Status StatusSource
 	// OnChange, when set, is called after each successful write, before the
@@ -124,9 +129,13 @@ type Server struct {
 	// usageReader answers usage queries; nil when there is no ledger.
 	usageReader storage.UsageReader
 
+	keyStore adminKeys
+
 	mux *http.ServeMux
-	// routes lists every registered pattern, for the OpenAPI test.
+	// routes lists every registered pattern, for the OpenAPI test, and
+	// scopes the scope each authenticated one needs.
 	routes        []string
+	scopes        map[string]string
 	resourcesFile func() *ResourcesFile
 }
 
@@ -151,6 +160,7 @@ func New(cfg Config) *Server {
 		resourcesFile: cfg.ResourcesFile,
 		limits:        cfg.Limits,
 		mux:           http.NewServeMux(),
+		scopes:        map[string]string{},
 	}
 	for _, k := range cfg.Keys {
 		// An empty key would match a request that sends "Bearer " and nothing.
@@ -172,6 +182,10 @@ func New(cfg Config) *Server {
 	}
 	if s.keyCheck == nil {
 		s.keyCheck = keycheck.New(keycheck.Options{})
+	}
+	s.keyStore = adminKeys{store: cfg.AdminKeys, now: s.now}
+	if ks, ok := cfg.Store.(storage.AdminKeyStore); ok && s.keyStore.store == nil {
+		s.keyStore.store = ks
 	}
 	s.usageReader = cfg.Usage
 	if ur, ok := cfg.Store.(storage.UsageReader); ok && s.usageReader == nil {
@@ -209,6 +223,11 @@ func (s *Server) registerRoutes() {
 
 	s.handleAPI("POST /admin/v1/apply", kindApply, s.apply)
 
+	s.handleAPI("GET /admin/v1/"+kindAdminKey, kindAdminKey, s.listAdminKeys)
+	s.handleAPI("POST /admin/v1/"+kindAdminKey, kindAdminKey, s.createAdminKey)
+	s.handleAPI("DELETE /admin/v1/"+kindAdminKey+"/{id}", kindAdminKey, s.deleteAdminKey)
+	s.handleAPI("POST /admin/v1/"+kindAdminKey+"/{id}/rotate", kindAdminKey, s.rotateAdminKey)
+
 	s.handleAPI("GET /admin/v1/info", "", s.info)
 	s.handleAPI("GET /admin/v1/events", "", s.listEvents)
 	s.handleAPI("GET /admin/v1/usage", "", s.usage)
@@ -232,8 +251,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(w, r)
 		return
 	}
-	if isAdminAPIPath(r.URL.Path) && !s.authenticate(w, r) {
-		return
+	if isAdminAPIPath(r.URL.Path) {
+		if _, ok := s.authenticate(w, r); !ok {
+			return
+		}
 	}
 	// Let the mux decide between 404 and 405 (and compute Allow), but keep
 	// only its verdict.
@@ -296,14 +317,26 @@ func writeText(w http.ResponseWriter, status int, body string) {
 const bearerPrefix = "Bearer "
 
 // authenticate checks the admin key of r and answers 401 itself when it is
-// missing or wrong. It never reads the body and never logs key material.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
+// missing or wrong (503 when the stored admin keys cannot be read). It
+// returns who the key is. It never reads the body and never logs key
+// material.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (identity, bool) {
 	key, reason := adminKey(r)
-	if reason == "" && !s.keyMatches(key) {
-		reason = "unknown admin key"
-	}
 	if reason == "" {
-		return true
+		sum := sha256.Sum256([]byte(key))
+		if s.keyMatches(sum) {
+			return identity{ID: bootstrapID, Scope: storage.ScopeAdmin}, true
+		}
+		k, ok, err := s.keyStore.lookup(r.Context(), sum)
+		if err != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelError, "admin keys could not be read", slog.String("error", err.Error()))
+			s.writeError(w, r, errorf(http.StatusServiceUnavailable, "admin keys could not be read from the store; bootstrap admin keys still work"))
+			return identity{}, false
+		}
+		if ok {
+			return identity{ID: k.ID, Name: k.DisplayName, Scope: k.Scope}, true
+		}
+		reason = "unknown admin key"
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelWarn, "admin authentication failed",
 		slog.String("method", r.Method),
@@ -313,7 +346,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 	)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aisix-admin"`)
 	s.writeError(w, r, errorf(http.StatusUnauthorized, "missing or malformed admin authorization"))
-	return false
+	return identity{}, false
 }
 
 // adminKey extracts the admin key from r: Authorization: Bearer, or
@@ -337,11 +370,11 @@ func adminKey(r *http.Request) (key, reason string) {
 	return key, ""
 }
 
-// keyMatches compares key with every configured key in constant time.
-// Hashing both sides first gives equal lengths, so the comparison time
-// reveals neither the length nor a prefix of a configured key.
-func (s *Server) keyMatches(key string) bool {
-	sum := sha256.Sum256([]byte(key))
+// keyMatches compares a key's hash sum with every bootstrap key's in
+// constant time. Hashing both sides first gives equal lengths, so the
+// comparison time reveals neither the length nor a prefix of a configured
+// key.
+func (s *Server) keyMatches(sum [sha256.Size]byte) bool {
 	match := 0
 	for i := range s.keys {
 		match |= subtle.ConstantTimeCompare(sum[:], s.keys[i][:])

@@ -9,7 +9,9 @@ import (
 
 // RunAdminKeys runs the admin key conformance suite on an empty
 // storage.AdminKeyStore from newStore (a database store, or the admin API
-// client in front of one), which must arrange for it to be closed.
+// client in front of one), which must arrange for it to be closed. A store
+// may leave KeyHash out of what it returns (the admin API never shows it);
+// when it is there it must be the stored one.
 func RunAdminKeys(t *testing.T, newStore func(t *testing.T) storage.AdminKeyStore) {
 	t.Helper()
 	t.Run("AdminKeys/lifecycle", func(t *testing.T) {
@@ -26,7 +28,7 @@ func RunAdminKeys(t *testing.T, newStore func(t *testing.T) storage.AdminKeyStor
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ops.ID == "" || ops.Scope != storage.ScopeRead || ops.KeyHash != hash || ops.CreatedAt.IsZero() || !ops.RotatedAt.IsZero() {
+		if ops.ID == "" || ops.Scope != storage.ScopeRead || !sameHash(ops, hash) || ops.CreatedAt.IsZero() || !ops.RotatedAt.IsZero() {
 			t.Errorf("created %+v", ops)
 		}
 		_, hash2, _ := storage.MintAdminKey()
@@ -35,7 +37,7 @@ func RunAdminKeys(t *testing.T, newStore func(t *testing.T) storage.AdminKeyStor
 			t.Fatal(err)
 		}
 		ks, err := s.ListAdminKeys(ctx)
-		if err != nil || len(ks) != 2 || ks[0].DisplayName != "ci" || ks[1].DisplayName != "ops" || ks[1].ID != ops.ID || ks[1].KeyHash != hash {
+		if err != nil || len(ks) != 2 || ks[0].DisplayName != "ci" || ks[1].DisplayName != "ops" || ks[1].ID != ops.ID || !sameHash(ks[1], hash) {
 			t.Fatalf("list = %+v, %v; want ci then ops", ks, err)
 		}
 		_, hash3, _ := storage.MintAdminKey()
@@ -43,7 +45,7 @@ func RunAdminKeys(t *testing.T, newStore func(t *testing.T) storage.AdminKeyStor
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rot.ID != ops.ID || rot.KeyHash != hash3 || rot.Scope != storage.ScopeRead || rot.RotatedAt.IsZero() {
+		if rot.ID != ops.ID || !sameHash(rot, hash3) || rot.Scope != storage.ScopeRead || rot.RotatedAt.IsZero() {
 			t.Errorf("rotated by name: %+v", rot)
 		}
 		if _, err := s.RotateAdminKey(ctx, ci.ID, hash3); !errors.Is(err, storage.ErrConflict) {
@@ -52,7 +54,7 @@ func RunAdminKeys(t *testing.T, newStore func(t *testing.T) storage.AdminKeyStor
 		if err := s.DeleteAdminKey(ctx, ci.ID); err != nil {
 			t.Fatal(err)
 		}
-		if ks, _ := s.ListAdminKeys(ctx); len(ks) != 1 || ks[0].KeyHash != hash3 {
+		if ks, _ := s.ListAdminKeys(ctx); len(ks) != 1 || ks[0].ID != ops.ID || !sameHash(ks[0], hash3) {
 			t.Errorf("after delete: %+v", ks)
 		}
 		if err := s.DeleteAdminKey(ctx, "ci"); !errors.Is(err, storage.ErrNotFound) {
@@ -90,3 +92,6 @@ func RunAdminKeys(t *testing.T, newStore func(t *testing.T) storage.AdminKeyStor
 		}
 	})
 }
+
+// sameHash reports whether k carries hash, or no hash at all.
+func sameHash(k storage.AdminKey, hash string) bool { return k.KeyHash == "" || k.KeyHash == hash }
