@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/aisix/aisix/cli/adminkey"
 	"github.com/aisix/aisix/cli/apikey"
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/cli/demo"
@@ -93,6 +94,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		providerkey.NewCmdProviderKey(f),
 		model.NewCmdModel(f),
 		apikey.NewCmdAPIKey(f),
+		adminkey.NewCmdAdminKey(f),
 		status.NewCmdStatus(f),
 		usage.NewCmdUsage(f, nil),
 		migrate.NewCmdMigrate(f, nil),
