@@ -1,4 +1,8 @@
 # aisix — build, run and test. `make run` and `make test` work on a fresh clone.
+# The Go release aisix is built and tested with: the go command fetches it
+# through the module proxy on first use (about 10 s). A machine's own Go
+# (1.26) is too old for go.mod's `go 1.27`, and ignores a toolchain line.
+export GOTOOLCHAIN := go1.27.3
 GO        ?= go
 BIN       ?= bin/aisix
 VERSION   ?= 0.1.0

@@ -569,7 +569,7 @@ func TestErrors(t *testing.T) {
 		{name: "provider_limit on a routing model", method: "POST", path: "/admin/v1/models", body: `{"display_name":"plr","routing":{"targets":[{"model":"fx-direct"}]},"provider_limit":{"rpm":5}}`, status: 400, msg: "provider_limit: applies to direct models only", field: "provider_limit"},
 		{name: "wrong type", method: "POST", path: "/admin/v1/models", body: `{"display_name":"x","timeout":"soon"}`, status: 400, msg: `field "timeout": expected integer`, field: "timeout"},
 		{name: "fraction for integer", method: "POST", path: "/admin/v1/models", body: `{"display_name":"x","retries":1.5}`, status: 400, msg: `field "retries": expected integer`},
-		{name: "nested wrong type", method: "POST", path: "/admin/v1/models", body: `{"display_name":"x","routing":{"targets":[{"model":"a","weight":"heavy"}]}}`, status: 400, msg: `field "routing.targets.weight": expected integer`},
+		{name: "nested wrong type", method: "POST", path: "/admin/v1/models", body: `{"display_name":"x","routing":{"targets":[{"model":"a","weight":"heavy"}]}}`, status: 400, msg: `field "routing.targets.0.weight": expected integer`},
 		{name: "wrong type for list", method: "POST", path: "/admin/v1/apikeys", body: `{"key_hash":"` + pkHash + `","allowed_models":"*"}`, status: 400, msg: `field "allowed_models": expected array`},
 		{name: "wrong type for bool", method: "POST", path: "/admin/v1/apikeys", body: `{"key_hash":"` + pkHash + `","allowed_models":[],"disabled":"yes"}`, status: 400, msg: `field "disabled": expected boolean`},
 		{name: "wrong type for string", method: "POST", path: "/admin/v1/provider_keys", body: `{"display_name":5}`, status: 400, msg: `field "display_name": expected string`},
