@@ -43,6 +43,10 @@ func TestConformance(t *testing.T) {
 		s := openStore(t, filepath.Join(t.TempDir(), "aisix.db"))
 		return s, s
 	})
+	storagetest.RunAudit(t, func(t *testing.T) (storage.AuditStore, storage.AuditReader) {
+		s := openStore(t, filepath.Join(t.TempDir(), "aisix.db"))
+		return s, s
+	})
 }
 
 func hashOf(seed string) string {
