@@ -93,6 +93,11 @@ type Config struct {
 	// /admin/v1/models/status. AtLimit need not be set: the server fills
 	// it in. nil lists none.
 	Limits func() []LimitRow
+	// Audit, when set, keeps the audit log: every write and every failed
+	// authentication is appended to it and logged (component "audit"),
+	// and GET /admin/v1/audit lists it. nil keeps none (the route
+	// answers 501).
+	Audit storage.AuditStore
 }
 
 // Scopes of Config.LimitUsage.
@@ -123,6 +128,8 @@ type Server struct {
 	limits     func() []LimitRow
 	// usageReader answers usage queries; nil when there is no ledger.
 	usageReader storage.UsageReader
+	// auditStore keeps the audit log; nil when there is none.
+	auditStore storage.AuditStore
 
 	mux *http.ServeMux
 	// routes lists every registered pattern, for the OpenAPI test.
@@ -150,6 +157,7 @@ func New(cfg Config) *Server {
 		limitUsage:    cfg.LimitUsage,
 		resourcesFile: cfg.ResourcesFile,
 		limits:        cfg.Limits,
+		auditStore:    cfg.Audit,
 		mux:           http.NewServeMux(),
 	}
 	for _, k := range cfg.Keys {
@@ -213,6 +221,7 @@ func (s *Server) registerRoutes() {
 	s.handleAPI("GET /admin/v1/events", "", s.listEvents)
 	s.handleAPI("GET /admin/v1/usage", "", s.usage)
 	s.handleAPI("GET /admin/v1/limits", "", s.listLimits)
+	s.handleAPI("GET /admin/v1/audit", "", s.listAudit)
 }
 
 func (s *Server) handle(pattern string, h http.Handler) {
@@ -311,6 +320,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
 		slog.String("remote_addr", r.RemoteAddr),
 		slog.String("reason", reason),
 	)
+	s.auditAuthFailure(r, reason)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aisix-admin"`)
 	s.writeError(w, r, errorf(http.StatusUnauthorized, "missing or malformed admin authorization"))
 	return false
