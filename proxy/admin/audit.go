@@ -274,12 +274,12 @@ func (s *Server) auditRecord(r *http.Request, kind string, status int, errMsg st
 	}
 }
 
-// recordAudit logs rec in one line and appends it to the store. The
+// recordAudit logs rec in one line (component "audit") and appends it
+// to the store. The
 // request's context may end as soon as the answer is sent, so the append
 // runs under a context of its own, bounded by auditAppendTimeout.
 func (s *Server) recordAudit(ctx context.Context, rec storage.AuditRecord) {
 	attrs := []slog.Attr{
-		slog.String("component", "audit"),
 		slog.String("admin_key_id", rec.AdminKeyID),
 		slog.String("source", rec.Source),
 		slog.String("method", rec.Method),
@@ -297,12 +297,11 @@ func (s *Server) recordAudit(ctx context.Context, rec storage.AuditRecord) {
 			attrs = append(attrs, slog.String("changes", string(b)))
 		}
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+	s.auditLog.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditAppendTimeout)
 	defer cancel()
 	if err := s.auditStore.AppendAudit(actx, rec); err != nil {
-		s.log.LogAttrs(ctx, slog.LevelError, "audit record not stored",
-			slog.String("component", "audit"),
+		s.auditLog.LogAttrs(ctx, slog.LevelError, "audit record not stored",
 			slog.String("method", rec.Method),
 			slog.String("path", rec.Path),
 			slog.Int("status", rec.Status),

@@ -98,6 +98,9 @@ type Config struct {
 	// and GET /admin/v1/audit lists it. nil keeps none (the route
 	// answers 501).
 	Audit storage.AuditStore
+	// AuditLogger receives the audit log's lines; nil is Logger with
+	// component "audit".
+	AuditLogger *slog.Logger
 }
 
 // Scopes of Config.LimitUsage.
@@ -130,6 +133,7 @@ type Server struct {
 	usageReader storage.UsageReader
 	// auditStore keeps the audit log; nil when there is none.
 	auditStore storage.AuditStore
+	auditLog   *slog.Logger
 
 	mux *http.ServeMux
 	// routes lists every registered pattern, for the OpenAPI test.
@@ -180,6 +184,10 @@ func New(cfg Config) *Server {
 	}
 	if s.keyCheck == nil {
 		s.keyCheck = keycheck.New(keycheck.Options{})
+	}
+	s.auditLog = cfg.AuditLogger
+	if s.auditLog == nil {
+		s.auditLog = s.log.With("component", "audit")
 	}
 	s.usageReader = cfg.Usage
 	if ur, ok := cfg.Store.(storage.UsageReader); ok && s.usageReader == nil {
