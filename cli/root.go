@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aisix/aisix/cli/apikey"
+	"github.com/aisix/aisix/cli/audit"
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/cli/demo"
 	"github.com/aisix/aisix/cli/doctor"
@@ -95,6 +96,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		apikey.NewCmdAPIKey(f),
 		status.NewCmdStatus(f),
 		usage.NewCmdUsage(f, nil),
+		audit.NewCmdAudit(f, nil),
 		migrate.NewCmdMigrate(f, nil),
 		demo.NewCmdDemo(f, nil),
 		doctor.NewCmdDoctor(f, nil),
