@@ -102,7 +102,7 @@ func SecretChange(field string) FieldChange {
 }
 
 // AuditColumns are the columns of an audit_records row, in the order
-// AuditArgs and ScanAudit use; the SQLite and PostgreSQL stores share them.
+// AuditArgs and ScanAuditRows use; the SQLite and PostgreSQL stores share them.
 const AuditColumns = "ts, admin_key_id, source, method, path, kind, resource_id, name, changes, status, error"
 
 // AuditArgs are the column values of rec, in AuditColumns' order: the
@@ -116,8 +116,30 @@ func AuditArgs(rec *AuditRecord) ([]any, error) {
 		rec.Kind, rec.ResourceID, rec.Name, string(changes), rec.Status, rec.Error}, nil
 }
 
-// ScanAudit reads one row of AuditColumns with scan (a Rows' Scan).
-func ScanAudit(scan func(dest ...any) error) (AuditRecord, error) {
+// AuditRows are the rows of a query of AuditColumns: a database/sql
+// *Rows or a pgx Rows.
+type AuditRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanAuditRows reads every row of rows; the slice is empty, not nil,
+// when there is none. The caller closes rows.
+func ScanAuditRows(rows AuditRows) ([]AuditRecord, error) {
+	out := []AuditRecord{}
+	for rows.Next() {
+		rec, err := scanAudit(rows.Scan)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
+
+// scanAudit reads one row of AuditColumns with scan (a Rows' Scan).
+func scanAudit(scan func(dest ...any) error) (AuditRecord, error) {
 	var (
 		rec     AuditRecord
 		ts      int64

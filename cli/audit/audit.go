@@ -70,10 +70,10 @@ RFC 3339 times. -o json prints {"items": [...]}, the admin API's shape.`,
 func (o *Options) parse(f *cmdutil.Factory, cmd *cobra.Command, since, until string) error {
 	now := f.Now()
 	var err error
-	if o.Query.Since, err = admin.ParseAuditTime("--since", since, now); err != nil {
+	if o.Query.Since, err = admin.ParseAuditTime("since", since, now); err != nil {
 		return flagError(err)
 	}
-	if o.Query.Until, err = admin.ParseAuditTime("--until", until, now); err != nil {
+	if o.Query.Until, err = admin.ParseAuditTime("until", until, now); err != nil {
 		return flagError(err)
 	}
 	if o.Query.Limit < 1 {
@@ -92,10 +92,9 @@ func flagError(err error) error {
 	for _, name := range []string{"limit", "until", "since"} {
 		if rest, ok := strings.CutPrefix(msg, name+": "); ok {
 			msg = "--" + name + " " + rest
+			break
 		}
 	}
-	msg = strings.Replace(msg, "--since: ", "--since ", 1)
-	msg = strings.Replace(msg, "--until: ", "--until ", 1)
 	return cmdutil.FlagErrorf("%s", msg)
 }
 

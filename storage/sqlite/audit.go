@@ -37,15 +37,8 @@ func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.
 		return nil, fmt.Errorf("list audit records: %w", err)
 	}
 	defer rows.Close()
-	out := []storage.AuditRecord{}
-	for rows.Next() {
-		rec, err := storage.ScanAudit(rows.Scan)
-		if err != nil {
-			return nil, fmt.Errorf("list audit records: %w", err)
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := storage.ScanAuditRows(rows)
+	if err != nil {
 		return nil, fmt.Errorf("list audit records: %w", err)
 	}
 	return out, nil
