@@ -15,6 +15,7 @@ import (
 
 	"github.com/aisix/aisix/cli/adminkey"
 	"github.com/aisix/aisix/cli/apikey"
+	"github.com/aisix/aisix/cli/audit"
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/cli/demo"
 	"github.com/aisix/aisix/cli/doctor"
@@ -97,6 +98,7 @@ through the admin API of a running server (remote mode: --server or AISIX_SERVER
 		adminkey.NewCmdAdminKey(f),
 		status.NewCmdStatus(f),
 		usage.NewCmdUsage(f, nil),
+		audit.NewCmdAudit(f, nil),
 		migrate.NewCmdMigrate(f, nil),
 		demo.NewCmdDemo(f, nil),
 		doctor.NewCmdDoctor(f, nil),

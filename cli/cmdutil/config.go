@@ -73,6 +73,9 @@ type Config struct {
 	UsageRetention time.Duration
 	// UsageLedger turns the usage ledger on (usage.ledger, default true).
 	UsageLedger bool
+	// AuditRetention is how long serve keeps admin audit log records
+	// (audit.retention: "90d", "2160h"; 0 keeps them forever).
+	AuditRetention time.Duration
 	// OTLPEndpoint, when set, is the OTLP/HTTP collector serve sends
 	// traces to (its base URL, as OTEL_EXPORTER_OTLP_ENDPOINT); empty: no
 	// tracing.
@@ -185,6 +188,7 @@ var configKeys = []configKey{
 	{"metrics.overhead_buckets", "", []float64(nil)},
 	{"usage.retention", "AISIX_USAGE_RETENTION", "30d"},
 	{"usage.ledger", "AISIX_USAGE_LEDGER", true},
+	{"audit.retention", "AISIX_AUDIT_RETENTION", "90d"},
 	// The standard OpenTelemetry variable, not an AISIX_ one: it is what
 	// collectors' and platforms' docs tell operators to set.
 	{"tracing.otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", ""},
@@ -370,6 +374,9 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 	c.UsageLedger = v.GetBool("usage.ledger")
 	if c.UsageRetention, err = ParseAge(v.GetString("usage.retention")); err != nil {
 		return nil, fmt.Errorf("usage.retention: %w", err)
+	}
+	if c.AuditRetention, err = ParseAge(v.GetString("audit.retention")); err != nil {
+		return nil, fmt.Errorf("audit.retention: %w", err)
 	}
 	if c.DB == "" {
 		c.DB = DefaultDBPath()

@@ -19,6 +19,7 @@ type backend interface {
 	storage.Store
 	storage.Source
 	storage.UsageStore
+	storage.AuditStore
 	storage.Applier
 	// Migrations is what opening did to the schema.
 	Migrations() storage.MigrationReport

@@ -192,6 +192,15 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 			}
 		}()
 	}
+	// The admin audit log is pruned in the background, stopping with serve.
+	auditCtx, stopAudit := context.WithCancel(context.Background())
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		p := &auditPruner{store: store, retention: cfg.AuditRetention, every: auditPruneEvery, now: time.Now, logger: logger.With("component", "audit")}
+		p.run(auditCtx)
+	}()
+	defer func() { stopAudit(); <-auditDone }()
 	// Prometheus metrics observe every proxied request beside the ledger,
 	// and report its drops and backlog.
 	// The caller-key guard (proxy/authguard); with proxy.auth_failure_burst
@@ -274,12 +283,16 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 				logger.Error("reload configuration after admin write", "err", err)
 			}
 		},
-		Ready:     ready,
-		Deps:      dependencies,
-		Usage:     store,
-		Logger:    logger.With("component", "admin"),
-		Version:   version,
-		StartedAt: started,
+		Ready: ready,
+		Deps:  dependencies,
+		Usage: store,
+		// The audit log: every admin write and failed admin
+		// authentication, pruned after audit.retention by the pruner above.
+		Audit:       store,
+		AuditLogger: logger.With("component", "audit"),
+		Logger:      logger.With("component", "admin"),
+		Version:     version,
+		StartedAt:   started,
 		ConfigRevision: func() int64 {
 			if snap := table.Snapshot(); snap != nil {
 				return snap.Revision

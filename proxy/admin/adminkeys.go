@@ -271,3 +271,21 @@ func (v adminKeyView) toStorage() storage.AdminKey {
 	}
 	return k
 }
+
+// adminKeyByRef is the stored admin key with id or name ref, read from the
+// store (for the audit log's field summary).
+func (s *Server) adminKeyByRef(ctx context.Context, ref string) (storage.AdminKey, bool) {
+	if s.keyStore.store == nil {
+		return storage.AdminKey{}, false
+	}
+	ks, err := s.keyStore.store.ListAdminKeys(ctx)
+	if err != nil {
+		return storage.AdminKey{}, false
+	}
+	for _, k := range ks {
+		if k.ID == ref || k.DisplayName == ref {
+			return k, true
+		}
+	}
+	return storage.AdminKey{}, false
+}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -152,5 +153,58 @@ func TestAdminKeyLifecycle(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no admin write line naming the bootstrap key:\n%s", e.logs.String())
+	}
+}
+
+// TestAdminKeysInTheAuditLog: admin key writes and a refused write are in
+// the audit log with the admin key's id, the refusal with its 403, and no
+// key or key hash anywhere in it.
+func TestAdminKeysInTheAuditLog(t *testing.T) {
+	st := openStore(t)
+	e := newEnv(t, func(c *Config) { c.Store, c.Audit = st, st })
+	keys := scopedKeys(t, e)
+	ks, err := st.ListAdminKeys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, k := range ks {
+		ids[k.Scope] = k.ID
+	}
+	if r := e.raw(t, "POST", "/admin/v1/models", `{"display_name":"x"}`, "Authorization: Bearer "+keys[storage.ScopeRead]); r.status != http.StatusForbidden {
+		t.Fatalf("read key writing: %d", r.status)
+	}
+	rot := e.admin(t, "POST", "/admin/v1/admin_keys/key-write/rotate", "")
+	if rot.status != http.StatusOK {
+		t.Fatalf("rotate: %d %s", rot.status, rot.body)
+	}
+	r := e.admin(t, "GET", "/admin/v1/audit?since=1h", "")
+	var out struct {
+		Items []storage.AuditRecord `json:"items"`
+	}
+	r.decode(t, &out)
+	var creates, refused, rotated int
+	for _, rec := range out.Items {
+		switch {
+		case rec.Kind == kindAdminKey && rec.Method == "POST" && rec.Status == http.StatusCreated && rec.AdminKeyID == bootstrapID:
+			creates++
+		case rec.Kind == "models" && rec.Status == http.StatusForbidden && rec.AdminKeyID == ids[storage.ScopeRead]:
+			refused++
+		case rec.Kind == kindAdminKey && strings.HasSuffix(rec.Path, "/rotate") && rec.Status == http.StatusOK && rec.Name == "key-write":
+			rotated++
+			if len(rec.Changes) != 1 || !strings.Contains(fmt.Sprint(rec.Changes[0].Fields), "key") {
+				t.Errorf("rotation's change summary: %+v", rec.Changes)
+			}
+		}
+	}
+	if creates != 4 || refused != 1 || rotated != 1 {
+		t.Errorf("audit: %d admin key creates, %d refused writes, %d rotations; want 4, 1, 1:\n%s", creates, refused, rotated, r.body)
+	}
+	var m struct{ Key string }
+	rot.decode(t, &m)
+	for _, k := range append([]string{m.Key}, keys[storage.ScopeAdmin], keys[storage.ScopeRead], keys[storage.ScopeWrite], keys[storage.ScopeStatus]) {
+		if strings.Contains(string(r.body), k) || strings.Contains(string(r.body), storage.HashKey(k)) {
+			t.Errorf("the audit log holds an admin key or its hash")
+		}
 	}
 }

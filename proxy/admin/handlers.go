@@ -70,21 +70,36 @@ func (s *Server) handleAuthed(pattern, kind string, write bool, fn apiFunc) {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
 		if err := allowed(id, r, scope); err != nil {
-			status := s.writeError(w, r, err)
+			status, body := s.classify(err)
+			if write || scope == storage.ScopeAdmin {
+				// A refused write (or a refused read of admin keys or the
+				// audit log) is recorded as any failed write.
+				s.finishAudit(r, s.beginAudit(r, kind), r.PathValue("id"), status, nil, body.ErrorMsg)
+			}
+			s.writeError(w, r, err)
 			if write {
-				_, body := s.classify(err)
 				s.logWrite(r, kind, r.PathValue("id"), status, 0, body.ErrorMsg)
 			}
 			return
 		}
+		var aw *auditWrite
+		if write {
+			aw = s.beginAudit(r, kind)
+		}
 		resp, err := fn(w, r)
 		if err != nil {
-			status := s.writeError(w, r, err)
 			if write {
-				_, body := s.classify(err)
+				// Recorded before the answer, so a client that reads the
+				// audit log after its write finds the write there.
+				status, body := s.classify(err)
+				s.finishAudit(r, aw, r.PathValue("id"), status, nil, body.ErrorMsg)
 				s.logWrite(r, kind, r.PathValue("id"), status, 0, body.ErrorMsg)
 			}
+			s.writeError(w, r, err)
 			return
+		}
+		if write {
+			s.finishAudit(r, aw, resp.id, resp.status, resp.body, "")
 		}
 		if write && !resp.unchanged && s.onChange != nil {
 			s.onChange()

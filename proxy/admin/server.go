@@ -98,6 +98,14 @@ type Config struct {
 	// /admin/v1/models/status. AtLimit need not be set: the server fills
 	// it in. nil lists none.
 	Limits func() []LimitRow
+	// Audit, when set, keeps the audit log: every write and every failed
+	// authentication is appended to it and logged (component "audit"),
+	// and GET /admin/v1/audit lists it. nil keeps none (the route
+	// answers 501).
+	Audit storage.AuditStore
+	// AuditLogger receives the audit log's lines; nil is Logger with
+	// component "audit".
+	AuditLogger *slog.Logger
 }
 
 // Scopes of Config.LimitUsage.
@@ -128,6 +136,9 @@ type Server struct {
 	limits     func() []LimitRow
 	// usageReader answers usage queries; nil when there is no ledger.
 	usageReader storage.UsageReader
+	// auditStore keeps the audit log; nil when there is none.
+	auditStore storage.AuditStore
+	auditLog   *slog.Logger
 
 	keyStore adminKeys
 
@@ -159,6 +170,7 @@ func New(cfg Config) *Server {
 		limitUsage:    cfg.LimitUsage,
 		resourcesFile: cfg.ResourcesFile,
 		limits:        cfg.Limits,
+		auditStore:    cfg.Audit,
 		mux:           http.NewServeMux(),
 		scopes:        map[string]string{},
 	}
@@ -186,6 +198,10 @@ func New(cfg Config) *Server {
 	s.keyStore = adminKeys{store: cfg.AdminKeys, now: s.now}
 	if ks, ok := cfg.Store.(storage.AdminKeyStore); ok && s.keyStore.store == nil {
 		s.keyStore.store = ks
+	}
+	s.auditLog = cfg.AuditLogger
+	if s.auditLog == nil {
+		s.auditLog = s.log.With("component", "audit")
 	}
 	s.usageReader = cfg.Usage
 	if ur, ok := cfg.Store.(storage.UsageReader); ok && s.usageReader == nil {
@@ -232,6 +248,7 @@ func (s *Server) registerRoutes() {
 	s.handleAPI("GET /admin/v1/events", "", s.listEvents)
 	s.handleAPI("GET /admin/v1/usage", "", s.usage)
 	s.handleAPI("GET /admin/v1/limits", "", s.listLimits)
+	s.handleAPI("GET /admin/v1/audit", "", s.listAudit)
 }
 
 func (s *Server) handle(pattern string, h http.Handler) {
@@ -344,6 +361,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (identity,
 		slog.String("remote_addr", r.RemoteAddr),
 		slog.String("reason", reason),
 	)
+	s.auditAuthFailure(r, reason)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aisix-admin"`)
 	s.writeError(w, r, errorf(http.StatusUnauthorized, "missing or malformed admin authorization"))
 	return identity{}, false

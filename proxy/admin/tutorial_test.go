@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/health"
+	"github.com/aisix/aisix/storage"
 )
 
 var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -25,9 +26,11 @@ func TestTutorial(t *testing.T) {
 	now := time.Now()
 	status := fakeStatus{}
 	e := newEnv(t, func(c *Config) {
+		c.Store = openStore(t)
 		c.Keys = []string{adminKey}
 		c.Status = status
 		c.Now = func() time.Time { return now }
+		c.Audit = c.Store.(storage.AuditStore)
 	})
 	// printf '%s' "${CALLER_KEY}" | shasum -a 256 | awk '{print $1}'
 	callerKeyHash := hashKey(callerKey)
@@ -217,4 +220,8 @@ func TestTutorial(t *testing.T) {
 			t.Errorf("GET %s after clean-up: %d %q, want []", kind, r.status, r.body)
 		}
 	}
+	checkTutorialAudit(t, e, tutorialIDs{
+		primaryPK: primaryPKID, secondaryPK: secondaryPKID,
+		primaryModel: primaryModelID, secondaryModel: secondaryModelID, chatProd: chatProdID, apiKey: apiKeyID,
+	}, adminKey, primaryOpenAIAPIKey, secondaryOpenAIAPIKey, callerKey, callerKeyHash)
 }

@@ -20,7 +20,7 @@ var migrationFS embed.FS
 
 // SchemaVersion is the schema version this binary uses: the number of its
 // embedded migrations (a test checks that they agree).
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migrateLock is the key of the advisory lock Open holds while it reads
 // and migrates the schema, so that replicas starting together take turns.

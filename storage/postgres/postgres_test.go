@@ -98,4 +98,8 @@ func TestConformance(t *testing.T) {
 		s, _ := newStore(t)
 		return s
 	})
+	storagetest.RunAudit(t, func(t *testing.T) (storage.AuditStore, storage.AuditReader) {
+		s, _ := newStore(t)
+		return s, s
+	})
 }

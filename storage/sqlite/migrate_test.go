@@ -65,13 +65,14 @@ func TestMigrations(t *testing.T) {
 		{10, "0010_provider_key_secret_key_id", "2025-01-02T03:04:05.000000000Z"},
 		{11, "0011_provider_key_tls", "2025-01-02T03:04:05.000000000Z"},
 		{12, "0012_admin_keys", "2025-01-02T03:04:05.000000000Z"},
+		{13, "0013_audit", "2025-01-02T03:04:05.000000000Z"},
 	}
 	if got := appliedMigrations(t, db); !slices.Equal(got, want) {
 		t.Fatalf("schema_migrations = %+v, want %+v", got, want)
 	}
 	tables, err := queryStrings(t.Context(), db, `SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`)
 	mustNoErr(t, err)
-	wantTables := []string{"admin_keys", "api_key_models", "api_keys", "meta", "model_targets", "models", "provider_keys", "schema_migrations", "usage_dims", "usage_records"}
+	wantTables := []string{"admin_keys", "api_key_models", "api_keys", "audit_records", "meta", "model_targets", "models", "provider_keys", "schema_migrations", "usage_dims", "usage_records"}
 	if !slices.Equal(tables, wantTables) {
 		t.Errorf("tables = %q, want %q", tables, wantTables)
 	}

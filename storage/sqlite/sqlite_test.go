@@ -46,6 +46,10 @@ func TestConformance(t *testing.T) {
 	storagetest.RunAdminKeys(t, func(t *testing.T) storage.AdminKeyStore {
 		return openStore(t, filepath.Join(t.TempDir(), "aisix.db"))
 	})
+	storagetest.RunAudit(t, func(t *testing.T) (storage.AuditStore, storage.AuditReader) {
+		s := openStore(t, filepath.Join(t.TempDir(), "aisix.db"))
+		return s, s
+	})
 }
 
 func hashOf(seed string) string {
