@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/aisix/aisix/cli/cmdutil"
 	"github.com/aisix/aisix/cli/output"
+	"github.com/aisix/aisix/proxy/admin"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -51,26 +51,8 @@ func keyStore(s storage.Store) (storage.AdminKeyStore, error) {
 // minted is the machine shape of a create or rotate: the key's entry and
 // the plaintext, shown this once.
 type minted struct {
-	Entry     view   `json:"entry"`
-	Plaintext string `json:"plaintext"`
-}
-
-// view is an admin key as `-o json` shows it: never its hash.
-type view struct {
-	ID          string     `json:"id"`
-	DisplayName string     `json:"display_name"`
-	Scope       string     `json:"scope"`
-	CreatedAt   time.Time  `json:"created_at"`
-	RotatedAt   *time.Time `json:"rotated_at,omitempty"`
-}
-
-func viewOf(k storage.AdminKey) view {
-	v := view{ID: k.ID, DisplayName: k.DisplayName, Scope: k.Scope, CreatedAt: k.CreatedAt}
-	if !k.RotatedAt.IsZero() {
-		t := k.RotatedAt
-		v.RotatedAt = &t
-	}
-	return v
+	Entry     admin.AdminKeyView `json:"entry"`
+	Plaintext string             `json:"plaintext"`
 }
 
 func newCmdCreate(f *cmdutil.Factory) *cobra.Command {
@@ -132,7 +114,7 @@ func printMinted(f *cmdutil.Factory, o *output.Options, k storage.AdminKey, plai
 		_, err := fmt.Fprintln(f.IO.Out, k.ID)
 		return err
 	case o.Format != output.FormatTable:
-		return o.Print(f.IO, nil, minted{Entry: viewOf(k), Plaintext: plaintext}, output.Table{})
+		return o.Print(f.IO, nil, minted{Entry: admin.AdminKeyViewOf(k), Plaintext: plaintext}, output.Table{})
 	}
 	if err := output.WriteTable(f.IO, table([]storage.AdminKey{k})); err != nil {
 		return err
@@ -162,9 +144,9 @@ func newCmdList(f *cmdutil.Factory) *cobra.Command {
 					return err
 				}
 				ids := make([]string, len(all))
-				views := make([]view, len(all))
+				views := make([]admin.AdminKeyView, len(all))
 				for i, k := range all {
-					ids[i], views[i] = k.ID, viewOf(k)
+					ids[i], views[i] = k.ID, admin.AdminKeyViewOf(k)
 				}
 				return o.Print(f.IO, ids, views, table(all))
 			})

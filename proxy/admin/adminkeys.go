@@ -140,9 +140,9 @@ func allowed(id identity, r *http.Request, scope string) error {
 	return errorf(http.StatusForbidden, "this admin key (scope %s) may not %s %s: it needs scope %s", id.Scope, r.Method, r.URL.Path, scope)
 }
 
-// adminKeyView is an admin key as the API shows it: never the key or its
-// hash.
-type adminKeyView struct {
+// AdminKeyView is an admin key as the API (and `aisix admin-key -o json`)
+// shows it: never the key or its hash.
+type AdminKeyView struct {
 	ID          string     `json:"id"`
 	DisplayName string     `json:"display_name"`
 	Scope       string     `json:"scope"`
@@ -150,8 +150,9 @@ type adminKeyView struct {
 	RotatedAt   *time.Time `json:"rotated_at,omitempty"`
 }
 
-func viewOf(k storage.AdminKey) adminKeyView {
-	v := adminKeyView{ID: k.ID, DisplayName: k.DisplayName, Scope: k.Scope, CreatedAt: k.CreatedAt}
+// AdminKeyViewOf is k as the API shows it.
+func AdminKeyViewOf(k storage.AdminKey) AdminKeyView {
+	v := AdminKeyView{ID: k.ID, DisplayName: k.DisplayName, Scope: k.Scope, CreatedAt: k.CreatedAt}
 	if !k.RotatedAt.IsZero() {
 		t := k.RotatedAt
 		v.RotatedAt = &t
@@ -162,7 +163,7 @@ func viewOf(k storage.AdminKey) adminKeyView {
 // mintedKey is a create or rotate answer: the key and, when the server
 // minted it, the plaintext, shown this once.
 type mintedKey struct {
-	adminKeyView
+	AdminKeyView
 	Key string `json:"key,omitempty"`
 }
 
@@ -195,9 +196,9 @@ func (s *Server) listAdminKeys(_ http.ResponseWriter, r *http.Request) (response
 	if err != nil {
 		return response{}, err
 	}
-	out := make([]adminKeyView, len(ks))
+	out := make([]AdminKeyView, len(ks))
 	for i, k := range ks {
-		out[i] = viewOf(k)
+		out[i] = AdminKeyViewOf(k)
 	}
 	return response{status: http.StatusOK, body: out}, nil
 }
@@ -222,7 +223,7 @@ func (s *Server) createAdminKey(w http.ResponseWriter, r *http.Request) (respons
 		return response{}, err
 	}
 	s.keyStore.invalidate()
-	return response{status: http.StatusCreated, body: mintedKey{adminKeyView: viewOf(k), Key: plaintext}, id: k.ID,
+	return response{status: http.StatusCreated, body: mintedKey{AdminKeyView: AdminKeyViewOf(k), Key: plaintext}, id: k.ID,
 		location: resourcePath(kindAdminKey, k.ID)}, nil
 }
 
@@ -248,7 +249,7 @@ func (s *Server) rotateAdminKey(w http.ResponseWriter, r *http.Request) (respons
 		return response{}, err
 	}
 	s.keyStore.invalidate()
-	return response{status: http.StatusOK, body: mintedKey{adminKeyView: viewOf(k), Key: plaintext}, id: k.ID}, nil
+	return response{status: http.StatusOK, body: mintedKey{AdminKeyView: AdminKeyViewOf(k), Key: plaintext}, id: k.ID}, nil
 }
 
 func (s *Server) deleteAdminKey(_ http.ResponseWriter, r *http.Request) (response, error) {
@@ -264,7 +265,7 @@ func (s *Server) deleteAdminKey(_ http.ResponseWriter, r *http.Request) (respons
 }
 
 // toStorage is the key a view shows (without its hash).
-func (v adminKeyView) toStorage() storage.AdminKey {
+func (v AdminKeyView) toStorage() storage.AdminKey {
 	k := storage.AdminKey{ID: v.ID, DisplayName: v.DisplayName, Scope: v.Scope, CreatedAt: v.CreatedAt}
 	if v.RotatedAt != nil {
 		k.RotatedAt = *v.RotatedAt

@@ -97,7 +97,7 @@ func (s *Server) viewOf(ctx context.Context, kind, id string) *auditView {
 		}
 		// The view never holds the key or its hash; a rotation shows as
 		// the key's secret changed.
-		name, value = k.DisplayName, viewOf(k)
+		name, value = k.DisplayName, AdminKeyViewOf(k)
 		secrets = map[string]string{"key": k.KeyHash}
 	default:
 		return nil

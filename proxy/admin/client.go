@@ -455,7 +455,7 @@ func (c *Client) TestProviderKey(ctx context.Context, id, model string, timeout 
 
 // ListAdminKeys lists the server's stored admin keys (admin scope).
 func (c *Client) ListAdminKeys(ctx context.Context) ([]storage.AdminKey, error) {
-	var vs []adminKeyView
+	var vs []AdminKeyView
 	if err := c.do(ctx, http.MethodGet, "/admin/v1/"+kindAdminKey, nil, 0, &vs); err != nil {
 		return nil, err
 	}
