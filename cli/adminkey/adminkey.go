@@ -72,26 +72,8 @@ func newCmdCreate(f *cmdutil.Factory) *cobra.Command {
 			if storage.ScopeRank(scope) == 0 {
 				return cmdutil.FlagErrorf("--scope must be one of %s (got %q)", strings.Join(storage.Scopes, ", "), scope)
 			}
-			if err := o.Prepare(f, cmd); err != nil {
-				return err
-			}
-			if o.Quiet && keyFile == "" {
-				return cmdutil.FlagErrorf("-q would lose the new key: add --key-file PATH, or use -o json")
-			}
-			plaintext, hash, err := storage.MintAdminKey()
-			if err != nil {
-				return err
-			}
-			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
-				ks, err := keyStore(s)
-				if err != nil {
-					return err
-				}
-				k, err := ks.CreateAdminKey(ctx, storage.AdminKey{DisplayName: name, Scope: scope, KeyHash: hash})
-				if err != nil {
-					return err
-				}
-				return printMinted(f, &o, k, plaintext, keyFile)
+			return mintAndStore(f, cmd, &o, keyFile, func(ctx context.Context, ks storage.AdminKeyStore, hash string) (storage.AdminKey, error) {
+				return ks.CreateAdminKey(ctx, storage.AdminKey{DisplayName: name, Scope: scope, KeyHash: hash})
 			})
 		},
 	}
@@ -101,6 +83,34 @@ func newCmdCreate(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&keyFile, "key-file", "", "also write the key to this file (mode 0600)")
 	o.AddFlags(cmd)
 	return cmd
+}
+
+// mintAndStore is create and rotate: a new key minted here, its hash
+// stored by store (the plaintext never leaves this process but for the
+// output), and the key printed once.
+func mintAndStore(f *cmdutil.Factory, cmd *cobra.Command, o *output.Options, keyFile string,
+	store func(ctx context.Context, ks storage.AdminKeyStore, hash string) (storage.AdminKey, error)) error {
+	if err := o.Prepare(f, cmd); err != nil {
+		return err
+	}
+	if o.Quiet && keyFile == "" {
+		return cmdutil.FlagErrorf("-q would lose the new key: add --key-file PATH, or use -o json")
+	}
+	plaintext, hash, err := storage.MintAdminKey()
+	if err != nil {
+		return err
+	}
+	return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
+		ks, err := keyStore(s)
+		if err != nil {
+			return err
+		}
+		k, err := store(ctx, ks, hash)
+		if err != nil {
+			return err
+		}
+		return printMinted(f, o, k, plaintext, keyFile)
+	})
 }
 
 func printMinted(f *cmdutil.Factory, o *output.Options, k storage.AdminKey, plaintext, keyFile string) error {
@@ -192,26 +202,8 @@ func newCmdRotate(f *cmdutil.Factory) *cobra.Command {
 		Short: "Replace an admin key's secret (same id and scope); the old one stops working",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Prepare(f, cmd); err != nil {
-				return err
-			}
-			if o.Quiet && keyFile == "" {
-				return cmdutil.FlagErrorf("-q would lose the new key: add --key-file PATH, or use -o json")
-			}
-			plaintext, hash, err := storage.MintAdminKey()
-			if err != nil {
-				return err
-			}
-			return f.WithStore(cmd, func(ctx context.Context, s storage.Store) error {
-				ks, err := keyStore(s)
-				if err != nil {
-					return err
-				}
-				k, err := ks.RotateAdminKey(ctx, args[0], hash)
-				if err != nil {
-					return err
-				}
-				return printMinted(f, &o, k, plaintext, keyFile)
+			return mintAndStore(f, cmd, &o, keyFile, func(ctx context.Context, ks storage.AdminKeyStore, hash string) (storage.AdminKey, error) {
+				return ks.RotateAdminKey(ctx, args[0], hash)
 			})
 		},
 	}
