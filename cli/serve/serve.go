@@ -266,6 +266,9 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	keyCheck := keycheck.New(keycheck.Options{Egress: egress, AzureAuthority: cfg.AzureAuthority, VertexTokenURL: cfg.VertexTokenURL})
 	defer keyCheck.Close()
 	adminHandler := admin.New(admin.Config{
+		// Its own budget per address, with the proxy's settings: admin
+		// guesses never lock proxy callers out, nor the other way round.
+		AuthGuard:  authguard.New(authguard.Options{Burst: cfg.AuthFailureBurst, PerSecond: cfg.AuthFailurePerSecond, CountOnly: cfg.AuthFailureBurst == 0}),
 		LimitUsage: limitUsage(limiter, table, time.Now),
 		ResourcesFile: func() *admin.ResourcesFile {
 			if resFile == nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aisix/aisix/proxy/authguard"
 	"github.com/aisix/aisix/storage"
 )
 
@@ -206,5 +207,47 @@ func TestAdminKeysInTheAuditLog(t *testing.T) {
 		if strings.Contains(string(r.body), k) || strings.Contains(string(r.body), storage.HashKey(k)) {
 			t.Errorf("the audit log holds an admin key or its hash")
 		}
+	}
+}
+
+// TestAdminAuthGuard: wrong admin keys from one address spend its budget
+// (each one logged and audited), then get 429 with Retry-After and no log
+// line or audit record of their own; a right key from that address still
+// passes.
+func TestAdminAuthGuard(t *testing.T) {
+	st := openStore(t)
+	e := newEnv(t, func(c *Config) {
+		c.Store, c.Audit = st, st
+		c.AuthGuard = authguard.New(authguard.Options{Burst: 3, PerSecond: 0.001})
+	})
+	var statuses []int
+	for range 6 {
+		statuses = append(statuses, e.raw(t, "GET", "/admin/v1/models", "", "Authorization: Bearer not-a-key").status)
+	}
+	if fmt.Sprint(statuses) != "[401 401 401 429 429 429]" {
+		t.Errorf("statuses %v, want three 401s then 429s", statuses)
+	}
+	r := e.raw(t, "GET", "/admin/v1/models", "", "Authorization: Bearer not-a-key")
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !strings.Contains(string(r.body), "too many failed admin authentications") {
+		t.Errorf("throttled answer: %d %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if r := e.admin(t, "GET", "/admin/v1/models", ""); r.status != http.StatusOK {
+		t.Errorf("the right key from the throttled address: %d, want 200", r.status)
+	}
+	if n := strings.Count(e.logs.String(), "admin authentication failed"); n != 3 {
+		t.Errorf("%d failure log lines, want 3 (throttled ones are not logged)", n)
+	}
+	recs, err := st.ListAudit(t.Context(), storage.AuditQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := 0
+	for _, rec := range recs {
+		if rec.Kind == storage.AuditKindAuth {
+			auth++
+		}
+	}
+	if auth != 3 {
+		t.Errorf("%d failed-auth audit records, want 3", auth)
 	}
 }

@@ -11,9 +11,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aisix/aisix/proxy/authguard"
 	"github.com/aisix/aisix/proxy/deps"
 	"github.com/aisix/aisix/proxy/health"
 	"github.com/aisix/aisix/proxy/keycheck"
@@ -40,6 +43,11 @@ type Config struct {
 	// uses Store when it is a storage.AdminKeyStore, and without either
 	// only Keys authenticate and the admin key routes answer 501.
 	AdminKeys storage.AdminKeyStore
+	// AuthGuard slows admin key guessing: each failed authentication spends
+	// its address's budget, and an address over it gets 429 for a wrong
+	// key (without a log line or an audit record of its own: they stay
+	// bounded), while a right key always passes; nil: no guard.
+	AuthGuard *authguard.Guard
 	// Status reports runtime model state; nil reports every direct model healthy.
 	Status StatusSource
 	// OnChange, when set, is called after each successful write, before the
@@ -141,6 +149,7 @@ type Server struct {
 	auditLog   *slog.Logger
 
 	keyStore adminKeys
+	guard    *authguard.Guard
 
 	mux *http.ServeMux
 	// routes lists every registered pattern, for the OpenAPI test, and
@@ -196,6 +205,7 @@ func New(cfg Config) *Server {
 		s.keyCheck = keycheck.New(keycheck.Options{})
 	}
 	s.keyStore = adminKeys{store: cfg.AdminKeys, now: s.now}
+	s.guard = cfg.AuthGuard
 	if ks, ok := cfg.Store.(storage.AdminKeyStore); ok && s.keyStore.store == nil {
 		s.keyStore.store = ks
 	}
@@ -355,6 +365,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (identity,
 		}
 		reason = "unknown admin key"
 	}
+	addr := peerAddr(r)
+	if ok, wait := s.guard.Allow(addr); !ok {
+		// Over budget: answered without a log line or an audit record,
+		// so a flood of guesses cannot flood either.
+		secs := strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10)
+		w.Header().Set("Retry-After", secs)
+		s.writeError(w, r, errorf(http.StatusTooManyRequests, "too many failed admin authentications from this address; retry after %ss", secs))
+		return identity{}, false
+	}
+	s.guard.Fail(addr)
 	s.log.LogAttrs(r.Context(), slog.LevelWarn, "admin authentication failed",
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
@@ -365,6 +385,15 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (identity,
 	w.Header().Set("WWW-Authenticate", `Bearer realm="aisix-admin"`)
 	s.writeError(w, r, errorf(http.StatusUnauthorized, "missing or malformed admin authorization"))
 	return identity{}, false
+}
+
+// peerAddr is r's TCP peer address (the invalid Addr when it has none).
+func peerAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // adminKey extracts the admin key from r: Authorization: Bearer, or
