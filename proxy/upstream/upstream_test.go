@@ -158,52 +158,42 @@ func TestStaleIdleConnection(t *testing.T) {
 	}
 }
 
-// TestHTTP2GoesToBase: an origin that negotiates h2 over TLS is served by
-// the base transport, over HTTP/2.
-func TestHTTP2GoesToBase(t *testing.T) {
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, r.Proto)
-	}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	base := srv.Client().Transport.(*http.Transport).Clone()
-	base.ForceAttemptHTTP2 = true
-	tr := upstream.New(base)
-	defer tr.CloseIdleConnections()
-	for range 2 {
-		resp := post(t, context.Background(), tr, srv.URL, "x")
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.ProtoMajor != 2 || string(b) != "HTTP/2.0" {
-			t.Fatalf("served over %s (%q), want HTTP/2", resp.Proto, b)
-		}
-	}
-}
-
-// TestHTTP1OverTLS: a TLS origin that only speaks HTTP/1.1 is served by
+// TestTLSOrigins: an origin that negotiates h2 over TLS is served by the
+// base transport over HTTP/2; one that only speaks HTTP/1.1 is served by
 // the Transport itself, with keep-alive.
-func TestHTTP1OverTLS(t *testing.T) {
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, r.Proto)
-	}))
-	conns := countConns(srv)
-	srv.StartTLS()
-	defer srv.Close()
-	base := srv.Client().Transport.(*http.Transport).Clone()
-	base.ForceAttemptHTTP2 = true
-	tr := upstream.New(base)
-	defer tr.CloseIdleConnections()
-	for range 3 {
-		resp := post(t, context.Background(), tr, srv.URL, "x")
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.ProtoMajor != 1 || string(b) != "HTTP/1.1" {
-			t.Fatalf("served over %s (%q), want HTTP/1.1", resp.Proto, b)
-		}
-	}
-	if n := conns.Load(); n != 1 {
-		t.Errorf("%d TLS connections for 3 requests, want 1", n)
+func TestTLSOrigins(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		h2        bool
+		wantMajor int
+		wantProto string
+	}{{"h2", true, 2, "HTTP/2.0"}, {"http1", false, 1, "HTTP/1.1"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, r.Proto)
+			}))
+			conns := countConns(srv)
+			srv.EnableHTTP2 = tt.h2
+			srv.StartTLS()
+			defer srv.Close()
+			base := srv.Client().Transport.(*http.Transport).Clone()
+			base.ForceAttemptHTTP2 = true
+			tr := upstream.New(base)
+			defer tr.CloseIdleConnections()
+			for range 3 {
+				resp := post(t, context.Background(), tr, srv.URL, "x")
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.ProtoMajor != tt.wantMajor || string(b) != tt.wantProto {
+					t.Fatalf("served over %s (%q), want %s", resp.Proto, b, tt.wantProto)
+				}
+			}
+			// HTTP/1.1: one connection for all three. h2: the ALPN probe's
+			// connection, then the base's one.
+			if want := map[bool]int64{false: 1, true: 2}[tt.h2]; conns.Load() != want {
+				t.Errorf("%d TLS connections for 3 requests, want %d", conns.Load(), want)
+			}
+		})
 	}
 }
 
