@@ -25,6 +25,7 @@ import (
 	"github.com/aisix/aisix/proxy/provider"
 	"github.com/aisix/aisix/proxy/realip"
 	"github.com/aisix/aisix/proxy/routing"
+	"github.com/aisix/aisix/proxy/upstream"
 )
 
 // Defaults of Options.
@@ -81,9 +82,11 @@ type Options struct {
 	// Deps are the engines the server depends on (the store, Redis), listed
 	// by /readyz; one that is down is reported, not a reason to be unready.
 	Deps *deps.Set
-	// Transport sends upstream requests; nil gets a tuned *http.Transport
-	// (pooled keep-alive connections, many idle connections per host,
-	// HTTP/2 when the upstream offers it).
+	// Transport sends upstream requests; nil gets proxy/upstream's
+	// HTTP/1.1 client over NewTransport's tuned *http.Transport (pooled
+	// keep-alive connections, no goroutine per connection; HTTP/2 origins
+	// are served by the *http.Transport). A *http.Transport given here is
+	// wrapped the same way; any other RoundTripper is used as it is.
 	Transport http.RoundTripper
 	// Egress is the policy the default transport's dialer applies to every
 	// address it connects to (names resolving to metadata or link-local
@@ -202,12 +205,17 @@ func New(opts Options) *Server {
 	if s.keepAlive == 0 {
 		s.keepAlive = DefaultKeepAliveInterval
 	}
-	if s.transport == nil {
+	switch tr := s.transport.(type) {
+	case nil:
 		ct := opts.ConnectTimeout
 		if ct <= 0 {
 			ct = DefaultConnectTimeout
 		}
-		s.transport = newTransport(ct, opts.Egress)
+		s.transport = upstream.New(newTransport(ct, opts.Egress))
+	case *http.Transport:
+		// A tuned *http.Transport (NewTransport's, with a caller's TLS
+		// settings) gets the same HTTP/1.1 client in front of it.
+		s.transport = upstream.New(tr)
 	}
 	if s.ready == nil {
 		s.ready = s.table.Loaded

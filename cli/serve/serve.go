@@ -342,12 +342,20 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		adminLn.Close()
 		return err
 	}
+	// Both listeners speak HTTP/1.1 and HTTP/2: over TLS by ALPN, and on a
+	// plain listener by prior knowledge (h2c), for callers and sidecars
+	// that multiplex many streams on one connection without TLS.
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
 	proxySrv := &http.Server{
 		Handler:           mets.Wrap(proxyHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		TLSConfig:         proxyTLS,
+		Protocols:         &protos,
 	}
 	adminSrv := &http.Server{
 		Handler:           adminHandler,
@@ -357,6 +365,7 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		TLSConfig:         adminTLS,
+		Protocols:         &protos,
 	}
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())

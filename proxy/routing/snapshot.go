@@ -25,6 +25,7 @@ import (
 
 	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/provider"
+	"github.com/aisix/aisix/proxy/upstream"
 
 	"github.com/aisix/aisix/storage"
 )
@@ -144,7 +145,7 @@ type ProviderKey struct {
 	// Transport, when set, is the key's own transport (upstream TLS
 	// files: a private CA, a client certificate); nil is the proxy's
 	// shared one.
-	Transport *http.Transport
+	Transport *upstream.Transport
 	// Err is set when the key cannot be dispatched (adapter not
 	// implemented, no base URL, upstream TLS files that do not load).
 	Err *ConfigError

@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/aisix/aisix/proxy/certreload"
+	"github.com/aisix/aisix/proxy/upstream"
 	"github.com/aisix/aisix/storage"
 )
 
 // Upstream TLS per provider key: a key with tls_ca_file, or
-// tls_cert_file and tls_key_file, gets its own http.Transport, built here
+// tls_cert_file and tls_key_file, gets its own transport, built here
 // at snapshot build and shared by every request to its targets. Keys
 // without them keep Target.Transport nil, and the proxy's one shared
 // transport serves them with nothing more to do per request.
@@ -55,20 +56,23 @@ func upstreamTLSConfig(pk *storage.ProviderKey) (*tls.Config, error) {
 // made when the files are unchanged (same paths, sizes and modification
 // times), so its pooled connections survive a reload; a new one
 // otherwise.
-func upstreamTransport(pk *storage.ProviderKey, o *options) (*http.Transport, error) {
+//
+// The transport is the proxy's HTTP/1.1 client (proxy/upstream) over the
+// *http.Transport made for the key, which serves its HTTP/2 origins.
+func upstreamTransport(pk *storage.ProviderKey, o *options) (*upstream.Transport, error) {
 	stamp, err := tlsStamp(pk)
 	if err != nil {
 		return nil, err
 	}
-	build := func() (*http.Transport, error) {
+	build := func() (*upstream.Transport, error) {
 		conf, err := upstreamTLSConfig(pk)
 		if err != nil {
 			return nil, err
 		}
 		if o.newTransport != nil {
-			return o.newTransport(conf), nil
+			return upstream.New(o.newTransport(conf)), nil
 		}
-		return defaultUpstreamTransport(conf, o.egress), nil
+		return upstream.New(defaultUpstreamTransport(conf, o.egress)), nil
 	}
 	if o.transports == nil {
 		return build()
@@ -119,14 +123,14 @@ func defaultUpstreamTransport(conf *tls.Config, egress EgressPolicy) *http.Trans
 // connections closed (in-flight requests of older snapshots finish on
 // theirs).
 type transportCache struct {
-	c buildCache[string, *http.Transport]
+	c buildCache[string, *upstream.Transport]
 }
 
 func newTransportCache() *transportCache {
-	return &transportCache{c: newBuildCache[string](func(t *http.Transport) { t.CloseIdleConnections() })}
+	return &transportCache{c: newBuildCache[string](func(t *upstream.Transport) { t.CloseIdleConnections() })}
 }
 
-func (c *transportCache) get(key string, build func() (*http.Transport, error)) (*http.Transport, error) {
+func (c *transportCache) get(key string, build func() (*upstream.Transport, error)) (*upstream.Transport, error) {
 	return c.c.get(key, build)
 }
 

@@ -39,10 +39,10 @@ func TestUpstreamTLSTransport(t *testing.T) {
 	}
 	s1 := reload(2)
 	tr := s1.ProviderKey("pk-tls").Transport
-	if tr == nil || tr.TLSClientConfig == nil || tr.TLSClientConfig.RootCAs == nil || len(tr.TLSClientConfig.Certificates) != 1 {
+	if tr == nil || tr.Base().TLSClientConfig == nil || tr.Base().TLSClientConfig.RootCAs == nil || len(tr.Base().TLSClientConfig.Certificates) != 1 {
 		t.Fatalf("key with TLS files: transport %+v", tr)
 	}
-	if tr.TLSClientConfig.InsecureSkipVerify {
+	if tr.Base().TLSClientConfig.InsecureSkipVerify {
 		t.Fatal("verification skipped")
 	}
 	if s1.ProviderKey("pk-plain").Transport != nil {
