@@ -69,10 +69,13 @@ func upstreamTransport(pk *storage.ProviderKey, o *options) (*upstream.Transport
 		if err != nil {
 			return nil, err
 		}
+		var base *http.Transport
 		if o.newTransport != nil {
-			return upstream.New(o.newTransport(conf)), nil
+			base = o.newTransport(conf)
+		} else {
+			base = defaultUpstreamTransport(conf, o.egress)
 		}
-		return upstream.New(defaultUpstreamTransport(conf, o.egress)), nil
+		return upstream.New(base), nil
 	}
 	if o.transports == nil {
 		return build()
