@@ -84,6 +84,9 @@ type Config struct {
 	// match at start-up and on SIGHUP (resources_file).
 	ResourcesFile string
 
+	// PprofAddr, when set, is the loopback address serve offers the Go
+	// runtime's profiles on (pprof.addr; see proxy/profiling).
+	PprofAddr string
 	// Metrics is the Prometheus listener's settings.
 	Metrics MetricsConfig
 
@@ -184,6 +187,7 @@ var configKeys = []configKey{
 	{"upstream.vertex_token_url", "AISIX_UPSTREAM_VERTEX_TOKEN_URL", ""},
 	{"metrics.addr", "AISIX_METRICS_ADDR", "127.0.0.1:9090"},
 	{"metrics.token", "AISIX_METRICS_TOKEN", ""},
+	{"pprof.addr", "AISIX_PPROF_ADDR", ""},
 	{"metrics.latency_buckets", "", []float64(nil)},
 	{"metrics.overhead_buckets", "", []float64(nil)},
 	{"usage.retention", "AISIX_USAGE_RETENTION", "30d"},
@@ -234,6 +238,7 @@ var flagKeys = map[string]string{
 
 	"metrics-addr":  "metrics.addr",
 	"metrics-token": "metrics.token",
+	"pprof-addr":    "pprof.addr",
 	"otlp-endpoint": "tracing.otlp_endpoint",
 	"resources":     "resources_file",
 
@@ -320,6 +325,7 @@ func LoadConfig(flags *pflag.FlagSet, explicitFile string) (*Config, error) {
 		AzureAuthority:      strings.TrimRight(strings.TrimSpace(v.GetString("upstream.azure_authority")), "/"),
 		VertexTokenURL:      strings.TrimSpace(v.GetString("upstream.vertex_token_url")),
 		OTLPEndpoint:        strings.TrimSpace(v.GetString("tracing.otlp_endpoint")),
+		PprofAddr:           strings.TrimSpace(v.GetString("pprof.addr")),
 		ResourcesFile:       strings.TrimSpace(v.GetString("resources_file")),
 		Secrets: secrets.Sources{
 			Key:      os.Getenv("AISIX_SECRET_KEY"),

@@ -31,6 +31,7 @@ import (
 	"github.com/aisix/aisix/proxy/keycheck"
 	"github.com/aisix/aisix/proxy/limit"
 	"github.com/aisix/aisix/proxy/observe"
+	"github.com/aisix/aisix/proxy/profiling"
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/proxy/tracing"
 	"github.com/aisix/aisix/proxy/usage"
@@ -76,6 +77,7 @@ Prometheus metrics are served at /metrics on their own listener
 	fl.Bool("deny-private-egress", false, "also refuse upstreams on loopback, private and unique-local addresses")
 	fl.String("metrics-addr", "127.0.0.1:9090", `Prometheus /metrics listen address ("" disables)`)
 	fl.String("metrics-token", "", "bearer token /metrics requires (default: none)")
+	fl.String("pprof-addr", "", "loopback address to serve Go runtime profiles on, /debug/pprof/ (pprof.addr; default: off)")
 	fl.String("resources", "", "a resources file (aisix apply's format) the store is made to match, --prune included, at start-up and on SIGHUP; an invalid file is refused whole and the last good configuration keeps serving")
 	fl.String("redis", "", "redis:// or rediss:// URL of a Redis that replicas share rate limits, budgets and cooldowns through (default: each replica keeps its own)")
 	fl.String("redis-timeout", "50ms", "bound of each Redis call; a slower answer counts as Redis down")
@@ -109,6 +111,11 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 	for _, k := range keys {
 		if k == cmdutil.QuickstartAdminKey && !isLoopback(cfg.AdminAddr) {
 			return fmt.Errorf("refusing the well-known quickstart admin key on non-loopback admin address %s: set a strong admin key", cfg.AdminAddr)
+		}
+	}
+	if cfg.PprofAddr != "" {
+		if err := profiling.CheckAddr(cfg.PprofAddr); err != nil {
+			return err
 		}
 	}
 	lw := newLogWriter(logw)
@@ -341,6 +348,21 @@ func Run(ctx context.Context, cfg *cmdutil.Config, logw io.Writer, version strin
 		proxyLn.Close()
 		adminLn.Close()
 		return err
+	}
+	if cfg.PprofAddr != "" {
+		ln, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			proxyLn.Close()
+			adminLn.Close()
+			mets.close()
+			return fmt.Errorf("listen on pprof address: %w", err)
+		}
+		// Not drained: a profile in progress ends with the process.
+		srv := profiling.Server()
+		srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+		defer srv.Close()
+		go srv.Serve(ln) //nolint:errcheck // returns when closed
+		logger.Info("serving Go runtime profiles", "pprof_addr", ln.Addr().String())
 	}
 	// Both listeners speak HTTP/1.1 and HTTP/2: over TLS by ALPN, and on a
 	// plain listener by prior knowledge (h2c), for callers and sidecars

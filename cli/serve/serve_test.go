@@ -49,6 +49,10 @@ func TestRefusesToStart(t *testing.T) {
 			c.AdminKey = "k"
 			c.LogLevel = "loud"
 		}, "log level must be"},
+		{"profiles on all interfaces", func(c *cmdutil.Config) {
+			c.AdminKey = "k"
+			c.PprofAddr = "0.0.0.0:0"
+		}, "only a loopback address is allowed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

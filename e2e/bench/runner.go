@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -78,6 +79,13 @@ type Options struct {
 	AisixLogLevel string
 	// KeepTemp keeps the temp directory (logs, databases, nginx.conf).
 	KeepTemp bool
+	// Only, when not empty, runs only the scenarios with these ids (see
+	// the Scenario ids); the failover, open-streams and scale rows still
+	// follow their own options.
+	Only []string
+	// ProfileDir, when set, is where the runtime profiles of every
+	// measured aisix run are saved (profile.go).
+	ProfileDir string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -287,6 +295,9 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	}
 	rep.RedisVersion = r.redisVersion
 	scenarios := r.scenarios()
+	if len(opts.Only) > 0 {
+		scenarios = slices.DeleteFunc(scenarios, func(sc *ScenarioReport) bool { return !slices.Contains(opts.Only, sc.ID) })
+	}
 	rep.Scenarios = scenarios
 	for run := 0; run < opts.Runs; run++ {
 		for _, sc := range scenarios {
@@ -347,6 +358,11 @@ func (o *Options) check() error {
 		return errors.New("open streams must not be negative, and a stream must last at least 1s")
 	case o.Scale && (o.ScaleKeys < 1 || o.ScaleModels < 1 || o.ScalePool < 1 || o.ScalePool > o.ScaleKeys || o.ScaleStreams < 1):
 		return errors.New("scale: keys, models, pool (at most keys) and streams must be positive")
+	}
+	for _, id := range o.Only {
+		if !slices.Contains([]string{ScenarioPlain, ScenarioClosed, ScenarioStream, ScenarioMessages, ScenarioMessagesStream}, id) {
+			return fmt.Errorf("unknown scenario %q (plain, closed, stream, messages, messages-stream)", id)
+		}
 	}
 	if o.GoCmd == "" {
 		o.GoCmd = "go"
@@ -493,6 +509,7 @@ type aisixProc struct {
 	url     string // chat completions URL
 	admin   *adminClient
 	startup time.Duration // process start to ready
+	pprof   string        // /debug/pprof/ URL, with Options.ProfileDir
 }
 
 func (a *aisixProc) stop() {
@@ -521,12 +538,22 @@ func (r *rig) startAisix(ctx context.Context, db string, extra ...string) (*aisi
 		// machine, and nothing scrapes it during a run (the metrics
 		// observer still counts every request).
 		"--metrics-addr", ""}, extra...)
+	var pprofURL string
+	if r.opts.ProfileDir != "" {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		args = append(args, "--pprof-addr", addr)
+		pprofURL = "http://" + addr + "/debug/pprof/"
+	}
 	c, err := r.cs.start(r.tmp, "aisix", syscall.SIGKILL, env, r.aisixBin, args...)
 	if err != nil {
 		return nil, err
 	}
 	a := &aisixProc{r: r, c: c, url: "http://" + proxyAddr + "/v1/chat/completions",
-		admin: newAdminClient("http://"+adminAddr, r.adminKey)}
+		admin: newAdminClient("http://"+adminAddr, r.adminKey), pprof: pprofURL}
 	err = waitFor(ctx, c, 60*time.Second, "aisix", func() error {
 		if err := httpOK("http://" + proxyAddr + "/readyz")(); err != nil {
 			return err
@@ -594,8 +621,9 @@ var (
 type launched struct {
 	url   string
 	model string
-	pids  []int // processes whose CPU and memory count; none for direct
-	redis int   // redis-server's pid when the target uses it
+	pids  []int  // processes whose CPU and memory count; none for direct
+	redis int    // redis-server's pid when the target uses it
+	pprof string // aisix's /debug/pprof/ URL, with Options.ProfileDir
 	stop  func()
 }
 
@@ -612,7 +640,7 @@ func (r *rig) launch(ctx context.Context, target string) (*launched, error) {
 		if target == TargetAisixGroup {
 			model = modelGroup
 		}
-		l := &launched{url: a.url, model: model, pids: []int{a.c.pid()}, stop: a.stop}
+		l := &launched{url: a.url, model: model, pids: []int{a.c.pid()}, pprof: a.pprof, stop: a.stop}
 		if target == TargetAisixRedis {
 			l.redis = r.redisPID
 		}
@@ -657,18 +685,20 @@ func (r *rig) measure(ctx context.Context, sc *ScenarioReport, target string) (S
 		return Sample{}, err
 	}
 	defer l.stop()
-	return r.measureLoadOf(ctx, r.loadConfig(sc, l.url, l.model, r.opts.Duration), l.pids, l.redis)
+	prof := r.profilerFor(l, fmt.Sprintf("%s-%s-%d", sc.ID, target, len(sc.Samples[target])+1))
+	return r.measureLoadOf(ctx, r.loadConfig(sc, l.url, l.model, r.opts.Duration), l.pids, l.redis, prof)
 }
 
 // measureLoad warms up with cfg, then runs it and reads the CPU and memory
 // of pids around the measured part.
 func (r *rig) measureLoad(ctx context.Context, cfg LoadConfig, pids []int) (Sample, error) {
-	return r.measureLoadOf(ctx, cfg, pids, 0)
+	return r.measureLoadOf(ctx, cfg, pids, 0, nil)
 }
 
 // measureLoadOf is measureLoad that also reads the CPU of redis-server
-// (its pid; 0: none).
-func (r *rig) measureLoadOf(ctx context.Context, cfg LoadConfig, pids []int, redisPID int) (Sample, error) {
+// (its pid; 0: none) and, with prof, saves the run's CPU profile and the
+// allocations so far.
+func (r *rig) measureLoadOf(ctx context.Context, cfg LoadConfig, pids []int, redisPID int, prof *profiler) (Sample, error) {
 	client := NewClient(max(cfg.Concurrency, 1024))
 	defer client.CloseIdleConnections()
 	cfg.Client = client
@@ -696,11 +726,17 @@ func (r *rig) measureLoadOf(ctx context.Context, cfg LoadConfig, pids []int, red
 			return Sample{}, err
 		}
 	}
+	profiled := prof.cpu(ctx, cfg.Duration)
 	res, err := RunLoad(ctx, cfg)
 	if err != nil {
 		return Sample{}, err
 	}
 	after, err := ReadUsage(pids)
+	if err == nil {
+		if perr := errors.Join(profiled(), prof.save(ctx, "allocs", "allocs")); perr != nil {
+			r.logf("  profiles: %v", perr)
+		}
+	}
 	if err != nil {
 		return Sample{}, err
 	}

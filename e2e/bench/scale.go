@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -161,6 +162,20 @@ func (r *rig) scale(ctx context.Context) (*ScaleReport, error) {
 	r.logf("scale: admin writes")
 	if sr.Writes, sr.CatchUp, err = measureWrites(ctx, a.admin, m0.id, m0.name, m0.pk, 5); err != nil {
 		return nil, err
+	}
+	if prof := r.profilerFor(&launched{pprof: a.pprof}, "scale-writes"); prof != nil {
+		// The heap of the big store, then a CPU profile of admin writes
+		// one after another (not measured).
+		perr := prof.save(ctx, "heap", "heap")
+		wait := prof.cpu(ctx, 3*time.Second)
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+			if _, _, err := measureWrites(ctx, a.admin, m0.id, m0.name, m0.pk, 1); err != nil {
+				return nil, err
+			}
+		}
+		if perr = errors.Join(perr, wait()); perr != nil {
+			r.logf("  profiles: %v", perr)
+		}
 	}
 
 	r.logf("scale: %d concurrent streams", o.ScaleStreams)

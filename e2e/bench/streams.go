@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -74,7 +75,7 @@ func (r *rig) openStreams(ctx context.Context) ([]StreamsSample, error) {
 		}
 		for _, t := range ts {
 			r.logf("run %d/%d: %d open streams through %s", run+1, o.Runs, o.OpenStreams, t)
-			s, err := r.streamsRun(ctx, t, port)
+			s, err := r.streamsRun(ctx, t, port, run+1)
 			if err != nil {
 				return nil, fmt.Errorf("open streams through %s: %w", t, err)
 			}
@@ -108,7 +109,7 @@ func (r *rig) configureSlow(ctx context.Context, port int) error {
 
 // streamsRun starts target fresh on the slow mock and holds the streams
 // open for about two stream lengths.
-func (r *rig) streamsRun(ctx context.Context, target string, slowPort int) (StreamsSample, error) {
+func (r *rig) streamsRun(ctx context.Context, target string, slowPort, run int) (StreamsSample, error) {
 	var l *launched
 	var err error
 	switch target {
@@ -125,7 +126,7 @@ func (r *rig) streamsRun(ctx context.Context, target string, slowPort int) (Stre
 		var a *aisixProc
 		a, err = r.startAisix(ctx, r.mainDB())
 		if err == nil {
-			l = &launched{url: a.url, model: modelSlow, pids: []int{a.c.pid()}, stop: a.stop}
+			l = &launched{url: a.url, model: modelSlow, pids: []int{a.c.pid()}, pprof: a.pprof, stop: a.stop}
 		}
 	}
 	if err != nil {
@@ -139,6 +140,15 @@ func (r *rig) streamsRun(ctx context.Context, target string, slowPort int) (Stre
 	}
 	s.IdleRSS = idle.RSS
 	peakRSS := sampleRSS(l.pids)
+	if prof := r.profilerFor(l, fmt.Sprintf("open-streams-%s-%d", target, run)); prof != nil {
+		// Halfway: every client has a stream open.
+		t := time.AfterFunc(r.opts.StreamHold, func() {
+			if err := errors.Join(prof.save(ctx, "heap", "heap"), prof.save(ctx, "goroutine", "goroutine"), prof.save(ctx, "heap?debug=1", "memstats.txt")); err != nil {
+				r.logf("  profiles: %v", err)
+			}
+		})
+		defer t.Stop()
+	}
 	client := NewClient(r.opts.OpenStreams)
 	s.Load, err = RunLoad(ctx, LoadConfig{
 		URL: l.url, Mode: ClosedLoop, Concurrency: r.opts.OpenStreams, Duration: 2*r.opts.StreamHold + time.Second, Stream: true,

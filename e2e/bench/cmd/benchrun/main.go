@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,6 +54,8 @@ func run() int {
 	fs.StringVar(&o.MockBin, "mock", "", "prebuilt mockupstream binary (default: build ./e2e/cmd/mockupstream)")
 	fs.StringVar(&o.GoCmd, "go", o.GoCmd, "go command used to build")
 	fs.BoolVar(&o.KeepTemp, "keep", false, "keep the temp dir (logs, databases, nginx.conf)")
+	only := fs.String("only", "", "comma-separated scenario ids to run (plain, closed, stream, messages, messages-stream; default: all)")
+	fs.StringVar(&o.ProfileDir, "profile", "", "save the runtime profiles of every measured aisix run into this directory (CPU and allocations per run, heap and goroutines of the open streams)")
 	out := fs.String("out", "", "also write the table to this file")
 	timeout := fs.Duration("timeout", 30*time.Minute, "stop the whole session after this long")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -62,6 +65,9 @@ func run() int {
 		return 2
 	}
 	o.Log = os.Stderr
+	if *only != "" {
+		o.Only = strings.Split(*only, ",")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
