@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -71,8 +70,6 @@ type AdminKeyStore interface {
 	DeleteAdminKey(ctx context.Context, ref string) error
 }
 
-var keyHashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // ValidateAdminKey checks an admin key before it is stored.
 func ValidateAdminKey(k AdminKey) error {
 	if err := ValidateDisplayName("display_name", k.DisplayName); err != nil {
@@ -86,10 +83,25 @@ func ValidateAdminKey(k AdminKey) error {
 
 // ValidateKeyHash checks a key's stored form: lower-case hex SHA-256.
 func ValidateKeyHash(h string) error {
-	if !keyHashRE.MatchString(h) {
-		return FieldErrorf("key_hash", "must be the lower-case hex SHA-256 of the key (64 characters)")
+	if !isKeyHash(h) {
+		return FieldErrorf("key_hash", "must be the lower-case hex SHA-256 of the key (64 characters 0-9a-f)")
 	}
 	return nil
+}
+
+// isKeyHash reports whether h is 64 lower-case hex characters. Every
+// caller key of a snapshot build passes through it (a regexp took a
+// fifth of a build at 10,000 keys).
+func isKeyHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // MintAdminKey returns a new admin key ("ak-" and 48 hex characters: 192

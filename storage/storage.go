@@ -412,6 +412,17 @@ type Source interface {
 	Load(ctx context.Context) (Dataset, error)
 }
 
+// A DeltaSource can also load the dataset as the changes to one it loaded
+// before, reading only the rows written since: at 10,000 caller keys, a
+// reload after one write reads a few rows of them instead of all.
+type DeltaSource interface {
+	Source
+	// LoadSince returns what Load would return now, given prev, a dataset
+	// this source returned and that nobody modified. The result may share
+	// prev's unchanged rows and slices; neither is modified afterwards.
+	LoadSince(ctx context.Context, prev Dataset) (Dataset, error)
+}
+
 // MaskSecret returns a form of secret that is safe to show: a short prefix
 // and the last four characters of a long secret, "***" otherwise. A JSON
 // secret (one that starts with "{": the Entra ID, Bedrock and Vertex

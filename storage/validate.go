@@ -29,7 +29,6 @@ const (
 
 var (
 	providerRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
-	keyHashRe  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	// azureResourceRe matches a bare Azure OpenAI resource name (the
 	// subdomain of openai.azure.com): letters, digits and hyphens.
 	azureResourceRe   = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$`)
@@ -526,8 +525,8 @@ func (k *APIKey) Validate() error {
 			return err
 		}
 	}
-	if !keyHashRe.MatchString(k.KeyHash) {
-		return FieldErrorf("key_hash", "must be the lower-case hex SHA-256 of the key (64 characters 0-9a-f)")
+	if err := ValidateKeyHash(k.KeyHash); err != nil {
+		return err
 	}
 	if k.AllowedModels == nil {
 		return FieldErrorf("allowed_models", "is required (use [\"*\"] for every model)")

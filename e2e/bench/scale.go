@@ -164,8 +164,8 @@ func (r *rig) scale(ctx context.Context) (*ScaleReport, error) {
 		return nil, err
 	}
 	if prof := r.profilerFor(&launched{pprof: a.pprof}, "scale-writes"); prof != nil {
-		// The heap of the big store, then a CPU profile of admin writes
-		// one after another (not measured).
+		// The heap of the big store, a CPU profile of admin writes one
+		// after another (not measured), and the heap after them.
 		perr := prof.save(ctx, "heap", "heap")
 		wait := prof.cpu(ctx, 3*time.Second)
 		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
@@ -173,7 +173,7 @@ func (r *rig) scale(ctx context.Context) (*ScaleReport, error) {
 				return nil, err
 			}
 		}
-		if perr = errors.Join(perr, wait()); perr != nil {
+		if perr = errors.Join(perr, wait(), prof.save(ctx, "heap?gc=1", "heap-after")); perr != nil {
 			r.logf("  profiles: %v", perr)
 		}
 	}

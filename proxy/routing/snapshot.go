@@ -43,7 +43,9 @@ type Snapshot struct {
 	// Revision is the store revision the snapshot was built from.
 	Revision int64
 
-	keysByHash   map[string]*CallerKey
+	keysByHash map[string]*CallerKey
+	// keys are the caller keys of keysByHash in the dataset's order.
+	keys         []*CallerKey
 	models       map[string]*Model
 	modelsByID   map[string]*Model
 	providerKeys map[string]*ProviderKey
@@ -89,6 +91,11 @@ type CallerKey struct {
 	// Limit is the key's rate limit and budget (scope caller_key); its
 	// Limits are zero when the key has none.
 	Limit limit.Subject
+	// revision and allowedIDs (the ids of allowed, in the row's order) are
+	// the row it was built from, so the next build can tell whether it may
+	// reuse it.
+	revision   int64
+	allowedIDs []string
 }
 
 // AllowsModel reports whether the key may call m, by id: access follows
@@ -107,15 +114,17 @@ func (k *CallerKey) AllowsModel(m *Model) bool {
 }
 
 // AllowedModels is the models of s the key may call, in s's order of
-// models when it may call all of them ("*"); unordered otherwise. It costs
-// the size of the key's list, not of the configuration.
+// models when it may call all of them ("*"), in the key's own order
+// otherwise: the same models in the same order for every snapshot of the
+// same configuration. It costs the size of the key's list, not of the
+// configuration.
 func (k *CallerKey) AllowedModels(s *Snapshot) []*Model {
 	if k.All {
 		return s.sorted
 	}
 	out := make([]*Model, 0, len(k.allowed))
-	for id := range k.allowed {
-		if m := s.modelsByID[id]; m != nil {
+	for _, id := range k.allowedIDs {
+		if m := s.modelsByID[id]; m != nil && !slices.Contains(out, m) {
 			out = append(out, m)
 		}
 	}
@@ -463,7 +472,7 @@ func (c *keyCache) put(raw string, k *CallerKey) {
 // The error is for a dataset that cannot be used at all. No dataset is
 // that today, so it is nil; a failed load is the Source's error instead.
 func Build(ds storage.Dataset, opts ...Option) (*Snapshot, error) {
-	return build(ds, nil, newOptions(opts)), nil
+	return build(ds, nil, nil, newOptions(opts)), nil
 }
 
 // Option configures Build and NewTable.
@@ -507,24 +516,30 @@ func WithEgress(p EgressPolicy) Option {
 
 // builder is the state of one build.
 type builder struct {
-	s *Snapshot
-	o *options
+	s    *Snapshot
+	prev *Snapshot // the snapshot s replaces, or nil
+	o    *options
 	// skippedKeys and skippedModels hold why a provider key (by id) or a
 	// model (by display name) was skipped, for the rows that refer to it.
 	skippedKeys   map[string]string
 	skippedModels map[string]string
 }
 
-func build(ds storage.Dataset, counters func(id string) *atomic.Uint64, o options) *Snapshot {
+// build makes the snapshot of ds. prev, when not nil, is the snapshot it
+// replaces: caller keys whose row did not change since are taken from it
+// as they are (a CallerKey depends on its own row only), which is most of
+// a rebuild's work at tens of thousands of keys.
+func build(ds storage.Dataset, prev *Snapshot, counters func(id string) *atomic.Uint64, o options) *Snapshot {
 	s := &Snapshot{
 		Revision:     ds.Revision,
 		keysByHash:   make(map[string]*CallerKey, len(ds.APIKeys)),
+		keys:         make([]*CallerKey, 0, len(ds.APIKeys)),
 		models:       make(map[string]*Model, len(ds.Models)),
 		modelsByID:   make(map[string]*Model, len(ds.Models)),
 		providerKeys: make(map[string]*ProviderKey, len(ds.ProviderKeys)),
 		cache:        newKeyCache(),
 	}
-	b := &builder{s: s, o: &o, skippedKeys: map[string]string{}, skippedModels: map[string]string{}}
+	b := &builder{s: s, prev: prev, o: &o, skippedKeys: map[string]string{}, skippedModels: map[string]string{}}
 	for _, u := range ds.Unreadable {
 		b.problem(u.Kind, u.ID, u.Name, u.Reason)
 		switch u.Kind {
@@ -648,19 +663,41 @@ func (b *builder) callerKeys(keys []storage.APIKey) {
 	hashes := tally(keys, func(k *storage.APIKey) string { return k.KeyHash })
 	for i := range keys {
 		k := &keys[i]
+		// A key reused from prev was built from this very row, which was
+		// valid then and is now.
+		ck := b.reuse(k)
 		var reason string
-		if err := k.Validate(); err != nil {
-			reason = err.Error()
-		} else if hashes[k.KeyHash] > 1 {
+		if ck == nil {
+			if err := k.Validate(); err != nil {
+				reason = err.Error()
+			}
+		}
+		if reason == "" && hashes[k.KeyHash] > 1 {
 			reason = "its key hash is shared with another caller key"
 		}
 		if reason != "" {
 			b.problem(kindAPIKey, k.ID, k.DisplayName, reason)
 			continue
 		}
-		ck := b.callerKey(k)
+		if ck == nil {
+			ck = b.callerKey(k)
+		}
 		s.keysByHash[k.KeyHash] = ck
+		s.keys = append(s.keys, ck)
 	}
+}
+
+// reuse returns prev's CallerKey of k when k's row is the one it was built
+// from (same id and revision, same allowed model ids), nil otherwise.
+func (b *builder) reuse(k *storage.APIKey) *CallerKey {
+	if b.prev == nil || len(k.AllowedModelIDs) == 0 || k.Revision == 0 {
+		return nil
+	}
+	ck := b.prev.keysByHash[k.KeyHash]
+	if ck == nil || ck.ID != k.ID || ck.revision != k.Revision || !slices.Equal(ck.allowedIDs, k.AllowedModelIDs) {
+		return nil
+	}
+	return ck
 }
 
 // callerKey resolves a caller key's access by model id, from
@@ -671,7 +708,8 @@ func (b *builder) callerKeys(keys []storage.APIKey) {
 // rename, since the names it holds are the ones that were stored.
 func (b *builder) callerKey(k *storage.APIKey) *CallerKey {
 	ck := &CallerKey{ID: k.ID, Name: k.DisplayName, Disabled: k.Disabled,
-		Limit: subject(limit.ScopeCallerKey, k.ID, k.RateLimit, k.Budget)}
+		Limit:    subject(limit.ScopeCallerKey, k.ID, k.RateLimit, k.Budget),
+		revision: k.Revision}
 	if k.ExpiresAt != nil {
 		ck.ExpiresAt = *k.ExpiresAt
 	}
@@ -686,6 +724,7 @@ func (b *builder) callerKey(k *storage.APIKey) *CallerKey {
 			}
 		}
 	}
+	ck.allowedIDs = ids
 	ck.allowed = make(map[string]struct{}, len(ids))
 	for _, id := range ids {
 		if id == "*" {

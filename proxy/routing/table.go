@@ -37,7 +37,17 @@ type Table struct {
 	// load (Reload, Watch); lastOK is when one last succeeded, in Unix ns.
 	store  *deps.Tracker
 	lastOK atomic.Int64
+	// last is the dataset of the live snapshot and lastFull when a load
+	// last read it whole (under mu): a storage.DeltaSource reloads as the
+	// changes to it (see fullLoadEvery).
+	last     storage.Dataset
+	lastFull time.Time
 }
+
+// fullLoadEvery bounds how long a DeltaSource goes without a whole load.
+// Deltas follow the revisions every write stamps on its rows; a hand edit
+// of the database that stamps none is picked up by the next whole load.
+const fullLoadEvery = time.Minute
 
 // NewTable returns a table over src holding an empty snapshot until the
 // first Reload. opts apply to every snapshot it builds.
@@ -48,7 +58,7 @@ func NewTable(src storage.Source, logger *slog.Logger, opts ...Option) *Table {
 	t := &Table{src: src, logger: logger, opts: newOptions(opts), rr: map[string]*atomic.Uint64{}, store: deps.NewTracker(nil)}
 	t.opts.auths = newAuthCache()
 	t.opts.transports = newTransportCache()
-	t.snap.Store(build(storage.Dataset{Revision: -1}, nil, t.opts))
+	t.snap.Store(build(storage.Dataset{Revision: -1}, nil, nil, t.opts))
 	return t
 }
 
@@ -107,15 +117,10 @@ func (t *Table) storeAnswered() {
 	}
 }
 
-// CallerKeys returns the snapshot's caller keys, in no order. It lives here
-// rather than in snapshot.go only to keep the metrics change to one file.
-func (s *Snapshot) CallerKeys() []*CallerKey {
-	out := make([]*CallerKey, 0, len(s.keysByHash))
-	for _, k := range s.keysByHash {
-		out = append(out, k)
-	}
-	return out
-}
+// CallerKeys returns the snapshot's caller keys in the store's order (by
+// creation): the same order for every snapshot of one configuration. The
+// slice is the snapshot's own: read it, do not change it.
+func (s *Snapshot) CallerKeys() []*CallerKey { return s.keys }
 
 // OnSwap registers fn to run after every swap, with the previous and the
 // new snapshot. fn runs on the reloading goroutine and must be quick.
@@ -142,7 +147,7 @@ func (t *Table) Reload(ctx context.Context) error {
 			return nil
 		}
 	}
-	ds, err := t.src.Load(ctx)
+	ds, err := t.load(ctx)
 	if err != nil {
 		err = fmt.Errorf("load configuration: %w", err)
 		t.failures.Add(1)
@@ -167,12 +172,15 @@ func (t *Table) Reload(ctx context.Context) error {
 		}
 	}
 	began := time.Now()
-	next := build(ds, t.counter, t.opts)
+	next := build(ds, cur, t.counter, t.opts)
 	t.buildNS.Store(int64(time.Since(began)))
 	t.opts.auths.rotate()
 	t.opts.transports.rotate()
 	t.snap.Store(next)
 	t.loaded.Store(true)
+	if _, ok := t.src.(storage.DeltaSource); ok {
+		t.last = ds
+	}
 	for _, re := range next.configErrs {
 		t.logger.Warn("configuration row not served as stored", "revision", next.Revision,
 			"kind", re.Kind, "id", re.ID, "name", re.Name, "reason", re.Reason)
@@ -184,6 +192,19 @@ func (t *Table) Reload(ctx context.Context) error {
 		fn(cur, next)
 	}
 	return nil
+}
+
+// load reads the dataset: as the changes to the live one when the source
+// can (and a whole load is recent), whole otherwise. Called under mu.
+func (t *Table) load(ctx context.Context) (storage.Dataset, error) {
+	if d, ok := t.src.(storage.DeltaSource); ok && t.loaded.Load() && time.Since(t.lastFull) < fullLoadEvery {
+		return d.LoadSince(ctx, t.last)
+	}
+	ds, err := t.src.Load(ctx)
+	if err == nil {
+		t.lastFull = time.Now()
+	}
+	return ds, err
 }
 
 // counter returns the round-robin counter of a routing model, shared by

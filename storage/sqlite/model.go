@@ -77,21 +77,9 @@ func scanTarget(sc scanner) (routingID string, t storage.Target, err error) {
 // listed with only what its columns say otherwise (the admin API, so the
 // row can still be seen, replaced or deleted).
 func listModels(ctx context.Context, q querier, bad *[]storage.UnreadableRow) ([]storage.Model, error) {
-	targets := make(map[string][]storage.Target)
-	trows, err := q.QueryContext(ctx, targetsQuery+` ORDER BY t.routing_model_id, t.position`)
+	targets, err := allTargets(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("list model targets: %w", err)
-	}
-	defer trows.Close()
-	for trows.Next() {
-		id, t, err := scanTarget(trows)
-		if err != nil {
-			return nil, fmt.Errorf("list model targets: %w", err)
-		}
-		targets[id] = append(targets[id], t)
-	}
-	if err := trows.Err(); err != nil {
-		return nil, fmt.Errorf("list model targets: %w", err)
+		return nil, err
 	}
 
 	rows, err := q.QueryContext(ctx, `SELECT `+modelColumns+` FROM models ORDER BY display_name`)
@@ -119,6 +107,28 @@ func listModels(ctx context.Context, q querier, bad *[]storage.UnreadableRow) ([
 		return nil, fmt.Errorf("list models: %w", err)
 	}
 	return ms, nil
+}
+
+// allTargets is every routing model's targets, by routing model id, in
+// order.
+func allTargets(ctx context.Context, q querier) (map[string][]storage.Target, error) {
+	targets := make(map[string][]storage.Target)
+	rows, err := q.QueryContext(ctx, targetsQuery+` ORDER BY t.routing_model_id, t.position`)
+	if err != nil {
+		return nil, fmt.Errorf("list model targets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		id, t, err := scanTarget(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list model targets: %w", err)
+		}
+		targets[id] = append(targets[id], t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list model targets: %w", err)
+	}
+	return targets, nil
 }
 
 func getModel(ctx context.Context, q querier, id string) (storage.Model, error) {
