@@ -1,15 +1,11 @@
 package metrics
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/aisix/aisix/proxy/observe"
 	"github.com/aisix/aisix/proxy/provider"
-	"github.com/aisix/aisix/proxy/proxytest"
-	"github.com/aisix/aisix/proxy/routing"
-	"github.com/aisix/aisix/storage"
 )
 
 // records are one answered request's records on the tutorial config.
@@ -56,31 +52,5 @@ func BenchmarkObserveFailover(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f.failover()
-	}
-}
-
-// BenchmarkSwapLarge measures resolving the series of a snapshot with
-// 1,000 models and 10,000 caller keys: what every admin write costs the
-// metrics at that size (it used to walk keys × models).
-func BenchmarkSwapLarge(b *testing.B) {
-	var ds storage.Dataset
-	ds.ProviderKeys = []storage.ProviderKey{{ID: "pk", DisplayName: "pk", Provider: "openai", Adapter: "openai", Secret: "sk-pk", APIBase: "http://127.0.0.1:1/v1"}}
-	ds.ProviderKeys[0].SecretHost = ds.ProviderKeys[0].BaseHost()
-	for i := range 1000 {
-		name := fmt.Sprintf("m-%04d", i)
-		ds.Models = append(ds.Models, storage.Model{ID: "id-" + name, DisplayName: name, Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk"})
-	}
-	for i := range 10000 {
-		ds.APIKeys = append(ds.APIKeys, storage.APIKey{ID: fmt.Sprintf("key-%05d", i), DisplayName: fmt.Sprintf("key-%05d", i),
-			KeyHash: proxytest.KeyHash(fmt.Sprintf("sk-%05d", i)), AllowedModels: []string{fmt.Sprintf("m-%04d", i%1000)}})
-	}
-	snap, err := routing.Build(ds)
-	if err != nil || len(snap.Models()) != 1000 || len(snap.CallerKeys()) != 10000 {
-		b.Fatalf("snapshot: %v, %v", err, snap.ConfigErrors())
-	}
-	m := New(Options{Version: "bench"})
-	b.ReportAllocs()
-	for b.Loop() {
-		m.Swap(snap)
 	}
 }

@@ -34,26 +34,53 @@ type labelNames struct {
 }
 
 type modelSeries struct {
-	name     string
-	requests [nOps][nWires][nClasses][nOutcomes]slot[prometheus.Counter]
-	duration [nOps]slot[prometheus.Observer]
-	ttft     prometheus.Observer
+	*modelNamed
 	// usage is by target of the model (immutable after the swap).
 	usage map[*routing.Target]*usageSeries
 }
 
+// modelNamed is the series of one model name (alias), kept across swaps
+// while the name is configured.
+type modelNamed struct {
+	name     string
+	requests [nOps][nWires][nClasses][nOutcomes]slot[prometheus.Counter]
+	duration [nOps]slot[prometheus.Observer]
+	ttft     prometheus.Observer
+}
+
 type targetSeries struct {
+	*targetNamed
+	// from holds the failovers into this target, by the target failed
+	// (immutable after the swap: every pair of a routing group).
+	from map[*routing.Target]prometheus.Counter
+}
+
+// targetNamed is the series of one target name, kept across swaps while
+// the name is configured.
+type targetNamed struct {
 	name                string
 	ok                  prometheus.Counter
 	upOK, upErr, upTTFT prometheus.Observer
 	retries             prometheus.Counter
 	probes              [len(probeResults)]prometheus.Counter
-	// from holds the failovers into this target, by the target failed
-	// (immutable after the swap: every pair of a routing group).
-	from      map[*routing.Target]prometheus.Counter
-	failures  cowMap[failKey, prometheus.Counter]
-	cooldowns cowMap[string, prometheus.Counter]
+	failures            cowMap[failKey, prometheus.Counter]
+	cooldowns           cowMap[string, prometheus.Counter]
 }
+
+// named holds the series already resolved for the label values of the
+// live configuration, so that a swap after a one-row write resolves the
+// series of that row, not those of every model, target and caller key
+// again (at 1,000 models and 10,000 keys that was most of a write's
+// cost). An entry goes when its name leaves the configuration, with the
+// series forget deletes; a name that comes back gets new ones.
+type named struct {
+	models  map[string]*modelNamed  // under Metrics.mu
+	targets map[string]*targetNamed // under Metrics.mu
+	mu      sync.Mutex              // guards usage: requests may add to it
+	usage   map[usageKey]*keyUsage
+}
+
+type usageKey struct{ alias, target, key string }
 
 type failKey struct{ outcome, reason string }
 
@@ -74,12 +101,24 @@ func (u *usageSeries) forKey(m *Metrics, k *routing.CallerKey) *keyUsage {
 type keyUsage struct{ in, out, cached, cost prometheus.Counter }
 
 func (m *Metrics) newKeyUsage(alias, target, key string) *keyUsage {
-	return &keyUsage{
+	n := &m.named
+	k := usageKey{alias, target, key}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if ku := n.usage[k]; ku != nil {
+		return ku
+	}
+	ku := &keyUsage{
 		in:     m.tokens.WithLabelValues(alias, target, key, "input"),
 		out:    m.tokens.WithLabelValues(alias, target, key, "output"),
 		cached: m.tokens.WithLabelValues(alias, target, key, "cached"),
 		cost:   m.cost.WithLabelValues(alias, target, key),
 	}
+	if n.usage == nil {
+		n.usage = map[usageKey]*keyUsage{}
+	}
+	n.usage[k] = ku
+	return ku
 }
 
 func (k *keyUsage) add(a *observe.Attempt) {
@@ -165,7 +204,7 @@ func (m *Metrics) Swap(s *routing.Snapshot) {
 		names:   labelNames{aliases: map[string]bool{"": true}, targets: map[string]bool{}, keys: map[string]bool{}},
 	}
 	// A caller asking for a model that does not exist gets a 404.
-	c.unknown = &modelSeries{usage: map[*routing.Target]*usageSeries{}} // no first token ever: no ttft
+	c.unknown = &modelSeries{modelNamed: &modelNamed{}, usage: map[*routing.Target]*usageSeries{}} // no first token ever: no ttft
 	c.unknown.requests[provider.OpChat][0][4][1].store(m.requests.WithLabelValues(endpoints[provider.OpChat], wires[0], "", classes[4], outcomes[1]))
 	if s != nil {
 		m.resolve(c, s)
@@ -186,8 +225,6 @@ func (m *Metrics) resolve(c *cache, s *routing.Snapshot) {
 	}
 	for _, md := range models {
 		ms := m.newModelSeries(md.Name)
-		ms.requests[provider.OpChat][0][2][0].store(m.requests.WithLabelValues(endpoints[provider.OpChat], wires[0], md.Name, classes[2], outcomes[0]))
-		ms.duration[provider.OpChat].store(m.duration.WithLabelValues(endpoints[provider.OpChat], md.Name))
 		c.models[md] = ms
 		c.names.aliases[md.Name] = true
 		if md.Group != nil && md.Group.Hedge != nil {
@@ -195,12 +232,7 @@ func (m *Metrics) resolve(c *cache, s *routing.Snapshot) {
 			m.hedges.WithLabelValues(md.Name, observe.HedgeWon)
 			m.hedges.WithLabelValues(md.Name, observe.HedgeLost)
 		}
-		var ts []*routing.Target
-		if md.Direct != nil {
-			ts = []*routing.Target{md.Direct}
-		} else if md.Group != nil {
-			ts = md.Group.Targets
-		}
+		ts := modelTargets(md)
 		for _, t := range ts {
 			if c.targets[t] == nil {
 				continue // a target the group cannot use: never attempted
@@ -238,7 +270,13 @@ func (m *Metrics) resolve(c *cache, s *routing.Snapshot) {
 			if ms == nil {
 				continue
 			}
-			for _, us := range ms.usage {
+			// In the model's order of targets, not the map's: the same
+			// pairs every swap, so the series made by the last one serve.
+			for _, t := range modelTargets(md) {
+				us := ms.usage[t]
+				if us == nil {
+					continue
+				}
 				if n >= maxUsagePrecreate {
 					return
 				}
@@ -249,27 +287,57 @@ func (m *Metrics) resolve(c *cache, s *routing.Snapshot) {
 	}
 }
 
-func (m *Metrics) newModelSeries(name string) *modelSeries {
-	return &modelSeries{name: name, ttft: m.ttft.WithLabelValues(name), usage: map[*routing.Target]*usageSeries{}}
+// newModelSeries is the series of model name in a new cache: its named
+// ones as resolved by an earlier swap when there was one. Called under mu.
+// modelTargets is md's target, or its group's targets in order.
+func modelTargets(md *routing.Model) []*routing.Target {
+	switch {
+	case md.Direct != nil:
+		return []*routing.Target{md.Direct}
+	case md.Group != nil:
+		return md.Group.Targets
+	}
+	return nil
 }
 
+func (m *Metrics) newModelSeries(name string) *modelSeries {
+	n := m.named.models[name]
+	if n == nil {
+		n = &modelNamed{name: name, ttft: m.ttft.WithLabelValues(name)}
+		n.requests[provider.OpChat][0][2][0].store(m.requests.WithLabelValues(endpoints[provider.OpChat], wires[0], name, classes[2], outcomes[0]))
+		n.duration[provider.OpChat].store(m.duration.WithLabelValues(endpoints[provider.OpChat], name))
+		if m.named.models == nil {
+			m.named.models = map[string]*modelNamed{}
+		}
+		m.named.models[name] = n
+	}
+	return &modelSeries{modelNamed: n, usage: map[*routing.Target]*usageSeries{}}
+}
+
+// newTargetSeries is newModelSeries for target name. Called under mu.
 func (m *Metrics) newTargetSeries(name string) *targetSeries {
-	ts := &targetSeries{
-		name:    name,
-		ok:      m.attempts.WithLabelValues(name, "ok", ""),
-		upOK:    m.upstream.WithLabelValues(name, "ok"),
-		upErr:   m.upstream.WithLabelValues(name, "error"),
-		upTTFT:  m.upTTFT.WithLabelValues(name),
-		retries: m.retries.WithLabelValues(name),
-		from:    map[*routing.Target]prometheus.Counter{},
+	n := m.named.targets[name]
+	if n == nil {
+		n = &targetNamed{
+			name:    name,
+			ok:      m.attempts.WithLabelValues(name, "ok", ""),
+			upOK:    m.upstream.WithLabelValues(name, "ok"),
+			upErr:   m.upstream.WithLabelValues(name, "error"),
+			upTTFT:  m.upTTFT.WithLabelValues(name),
+			retries: m.retries.WithLabelValues(name),
+		}
+		for i, r := range probeResults {
+			n.probes[i] = m.probes.WithLabelValues(name, r)
+		}
+		for _, r := range cooldownReasons {
+			n.cooldowns.add(r, m.cooldowns.WithLabelValues(name, r))
+		}
+		if m.named.targets == nil {
+			m.named.targets = map[string]*targetNamed{}
+		}
+		m.named.targets[name] = n
 	}
-	for i, r := range probeResults {
-		ts.probes[i] = m.probes.WithLabelValues(name, r)
-	}
-	for _, r := range cooldownReasons {
-		ts.cooldowns.add(r, m.cooldowns.WithLabelValues(name, r))
-	}
-	return ts
+	return &targetSeries{targetNamed: n, from: map[*routing.Target]prometheus.Counter{}}
 }
 
 // forget deletes the series of the label values in old that cur lacks.
@@ -295,6 +363,26 @@ func (m *Metrics) forget(old, cur labelNames) {
 	gone(old.targets, cur.targets, del("from", m.failovers))
 	gone(old.targets, cur.targets, del("to", m.failovers))
 	gone(old.keys, cur.keys, del("caller_key", m.tokens, m.cost))
+
+	// What was resolved for the names that left goes with their series.
+	n := &m.named
+	for name := range n.models {
+		if !cur.aliases[name] {
+			delete(n.models, name)
+		}
+	}
+	for name := range n.targets {
+		if !cur.targets[name] {
+			delete(n.targets, name)
+		}
+	}
+	n.mu.Lock()
+	for k := range n.usage {
+		if !cur.aliases[k.alias] || !cur.targets[k.target] || !cur.keys[k.key] {
+			delete(n.usage, k)
+		}
+	}
+	n.mu.Unlock()
 }
 
 // stateCollector reads runtime state at scrape time: each direct model's

@@ -122,6 +122,9 @@ type Metrics struct {
 
 	mu    sync.Mutex // serialises Swap
 	cache atomic.Pointer[cache]
+	// named keeps, from one swap to the next, the series resolved for
+	// each label value still configured (see named).
+	named named
 }
 
 var _ observe.Observer = (*Metrics)(nil)

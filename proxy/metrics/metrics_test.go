@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -529,5 +530,89 @@ func TestHedgeSeriesFromStart(t *testing.T) {
 	m.Swap(table.Snapshot())
 	if n := testutil.CollectAndCount(m.hedges); n != 0 {
 		t.Errorf("%d hedges_total series after the group was deleted, want 0", n)
+	}
+}
+
+// TestSwapKeepsNamedSeries: a swap after a write that leaves a model, its
+// targets and the caller key alone keeps their counts (the series resolved
+// for them are reused), and a model that leaves the configuration and
+// comes back starts again from zero, like every series of a new name.
+func TestSwapKeepsNamedSeries(t *testing.T) {
+	f := newFixture(t)
+	a, r := f.records()
+	f.m.Attempt(a)
+	f.m.Request(r)
+	reload := func(fn func(ds *storage.Dataset)) {
+		t.Helper()
+		f.src.Update(fn)
+		if err := f.table.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if f.table.Snapshot().Model("chat-prod") != nil {
+			f.refresh(t)
+		}
+	}
+	counts := func() (req, att, tok float64) {
+		return testutil.ToFloat64(f.m.requests.WithLabelValues("/v1/chat/completions", "openai", "chat-prod", "2xx", "ok")),
+			testutil.ToFloat64(f.m.attempts.WithLabelValues("gpt-4o-primary", "ok", "")),
+			testutil.ToFloat64(f.m.tokens.WithLabelValues("chat-prod", "gpt-4o-primary", "demo", "input"))
+	}
+	// An unrelated write: a model added.
+	reload(func(ds *storage.Dataset) {
+		m := ds.Models[0]
+		m.ID, m.DisplayName = "id-extra", "extra"
+		ds.Models = append(ds.Models, m)
+	})
+	a, r = f.records()
+	f.m.Attempt(a)
+	f.m.Request(r)
+	if req, att, tok := counts(); req != 2 || att != 2 || tok != 24 {
+		t.Fatalf("after an unrelated swap: requests %v, attempts %v, input tokens %v; want 2, 2, 24", req, att, tok)
+	}
+	// chat-prod leaves, then comes back: a new name, new series.
+	var group storage.Model
+	reload(func(ds *storage.Dataset) {
+		group = ds.Models[2]
+		ds.Models = append(ds.Models[:2], ds.Models[3:]...)
+	})
+	reload(func(ds *storage.Dataset) { ds.Models = append(ds.Models, group) })
+	if req, _, tok := counts(); req != 0 || tok != 0 {
+		t.Fatalf("chat-prod back after it left: requests %v, input tokens %v; want 0, 0", req, tok)
+	}
+	a, r = f.records()
+	f.m.Attempt(a)
+	f.m.Request(r)
+	if req, _, tok := counts(); req != 1 || tok != 12 {
+		t.Fatalf("chat-prod back, one request: requests %v, input tokens %v; want 1, 12", req, tok)
+	}
+}
+
+// TestSwapSeriesStable: more key and model pairs than are pre-created, and
+// swap after swap of the same configuration pre-creates the same ones, so
+// the series (and the memory) do not grow with the number of admin writes.
+func TestSwapSeriesStable(t *testing.T) {
+	var ds storage.Dataset
+	ds.ProviderKeys = []storage.ProviderKey{{ID: "pk", DisplayName: "pk", Provider: "openai", Adapter: "openai", Secret: "sk-pk", APIBase: "http://127.0.0.1:1/v1"}}
+	ds.ProviderKeys[0].SecretHost = ds.ProviderKeys[0].BaseHost()
+	for i := range 100 {
+		name := fmt.Sprintf("m-%03d", i)
+		ds.Models = append(ds.Models, storage.Model{ID: "id-" + name, DisplayName: name, Provider: "openai", ModelName: "gpt-4o-mini", ProviderKeyID: "pk"})
+	}
+	for i := range 1000 {
+		ds.APIKeys = append(ds.APIKeys, storage.APIKey{ID: fmt.Sprintf("key-%04d", i), DisplayName: fmt.Sprintf("key-%04d", i),
+			KeyHash: proxytest.KeyHash(fmt.Sprintf("sk-%04d", i)), AllowedModels: []string{fmt.Sprintf("m-%03d", i%100), fmt.Sprintf("m-%03d", (i+1)%100), fmt.Sprintf("m-%03d", (i+2)%100)}})
+	}
+	m := New(Options{Version: "test"})
+	var counts []int
+	for range 4 {
+		snap, err := routing.Build(ds)
+		if err != nil || len(snap.CallerKeys()) != 1000 {
+			t.Fatalf("snapshot: %v, %v", err, snap.ConfigErrors())
+		}
+		m.Swap(snap)
+		counts = append(counts, testutil.CollectAndCount(m.tokens))
+	}
+	if counts[0] != 3*maxUsagePrecreate || slices.Min(counts) != slices.Max(counts) {
+		t.Fatalf("token series after each of 4 swaps of one configuration: %v, want %d every time", counts, 3*maxUsagePrecreate)
 	}
 }
