@@ -151,15 +151,39 @@ func (c *call) setLimitHeaders(h http.Header) {
 		return
 	}
 	lh := c.ticket.Headers()
+	if !lh.HasRequests && !lh.HasTokens {
+		return
+	}
+	// Up to six values: their text in one string, their slices in one
+	// array (two allocations, not twelve, on every limited request).
+	var (
+		names [6]string
+		ends  [6]int
+		n     int
+		buf   [128]byte
+	)
+	b := buf[:0]
+	add := func(name string, nb []byte) {
+		b, names[n], ends[n] = nb, name, len(nb)
+		n++
+	}
 	if lh.HasRequests {
-		h[limit.HeaderLimitRequests] = []string{strconv.FormatInt(lh.LimitRequests, 10)}
-		h[limit.HeaderRemainingRequests] = []string{strconv.FormatInt(lh.RemainingRequests, 10)}
-		h[limit.HeaderResetRequests] = []string{limit.FormatReset(lh.ResetRequests)}
+		add(limit.HeaderLimitRequests, strconv.AppendInt(b, lh.LimitRequests, 10))
+		add(limit.HeaderRemainingRequests, strconv.AppendInt(b, lh.RemainingRequests, 10))
+		add(limit.HeaderResetRequests, limit.AppendReset(b, lh.ResetRequests))
 	}
 	if lh.HasTokens {
-		h[limit.HeaderLimitTokens] = []string{strconv.FormatInt(lh.LimitTokens, 10)}
-		h[limit.HeaderRemainingTokens] = []string{strconv.FormatInt(lh.RemainingTokens, 10)}
-		h[limit.HeaderResetTokens] = []string{limit.FormatReset(lh.ResetTokens)}
+		add(limit.HeaderLimitTokens, strconv.AppendInt(b, lh.LimitTokens, 10))
+		add(limit.HeaderRemainingTokens, strconv.AppendInt(b, lh.RemainingTokens, 10))
+		add(limit.HeaderResetTokens, limit.AppendReset(b, lh.ResetTokens))
+	}
+	text := string(b)
+	vals := make([]string, n)
+	start := 0
+	for i := range n {
+		vals[i] = text[start:ends[i]]
+		h[names[i]] = vals[i : i+1 : i+1]
+		start = ends[i]
 	}
 }
 

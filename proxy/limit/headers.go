@@ -45,16 +45,22 @@ const (
 // waits that long finds the limit freed; zero and negative durations are
 // "0s".
 func FormatReset(d time.Duration) string {
+	var a [24]byte
+	return string(AppendReset(a[:0], d))
+}
+
+// AppendReset appends FormatReset(d) to b.
+func AppendReset(b []byte, d time.Duration) []byte {
 	if d <= 0 {
-		return "0s"
+		return append(b, "0s"...)
 	}
 	if r := d % time.Millisecond; r != 0 {
 		d += time.Millisecond - r
 	}
 	if d < time.Second {
-		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+		return append(strconv.AppendInt(b, int64(d/time.Millisecond), 10), "ms"...)
 	}
-	return d.String()
+	return append(b, d.String()...)
 }
 
 // RetryAfterSeconds is the Retry-After header value for d: whole seconds,

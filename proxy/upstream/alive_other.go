@@ -4,6 +4,10 @@ package upstream
 
 import "net"
 
-// alive cannot peek without blocking here: an idle connection is taken
+// peeker cannot peek without blocking here: an idle connection is taken
 // as open, and a stale one is retried once (see RoundTrip).
-func alive(net.Conn) bool { return true }
+type peeker struct{}
+
+func newPeeker(net.Conn) *peeker { return &peeker{} }
+
+func (*peeker) alive() bool { return true }

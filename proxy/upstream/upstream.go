@@ -69,6 +69,7 @@ type origin struct {
 // and pooled while it is idle.
 type conn struct {
 	nc        net.Conn
+	peek      *peeker // the liveness check of nc while idle
 	br        *bufio.Reader
 	idleSince time.Time
 	reused    bool
@@ -242,7 +243,7 @@ func (t *Transport) get(ctx context.Context, o *origin) (*conn, error) {
 	for {
 		select {
 		case c := <-o.idle:
-			if (t.idleTimeout > 0 && time.Since(c.idleSince) > t.idleTimeout) || !alive(c.nc) {
+			if (t.idleTimeout > 0 && time.Since(c.idleSince) > t.idleTimeout) || !c.peek.alive() {
 				c.nc.Close()
 				continue
 			}
@@ -295,7 +296,7 @@ func (t *Transport) dialConn(ctx context.Context, o *origin) (*conn, error) {
 	}
 	br := readers.Get().(*bufio.Reader)
 	br.Reset(nc)
-	return &conn{nc: nc, br: br}, nil
+	return &conn{nc: nc, peek: newPeeker(nc), br: br}, nil
 }
 
 // handshakeTimeout is net/http's "TLS handshake timeout" error.
@@ -500,7 +501,7 @@ func (t *Transport) sweep() {
 		om := t.origins.Load()
 		for _, m := range []map[string]*origin{om.plain, om.tls} {
 			for _, o := range m {
-				kept += o.closeIdle(func(c *conn) bool { return now.Sub(c.idleSince) > t.idleTimeout || !alive(c.nc) })
+				kept += o.closeIdle(func(c *conn) bool { return now.Sub(c.idleSince) > t.idleTimeout || !c.peek.alive() })
 			}
 		}
 		if kept == 0 {
