@@ -12,16 +12,18 @@ import (
 )
 
 // LoadSince is Load as the changes to prev (storage.DeltaSource). Provider
-// keys and models are read whole (hundreds or a few thousand rows); caller
-// keys, the table that grows to tens of thousands, are read only where
-// their row was written after prev: every write stamps the rows it writes
-// with the revision it makes (0001_init.sql), so those are the rows whose
-// revision is above prev's. The rest are prev's, with what a join renders
-// brought up to date: an allowed model renamed since gets its new name, one
-// deleted since is dropped (the store's ON DELETE CASCADE does the same to
-// the stored list). Deleted keys are found by a count, then their ids.
-// The result is what Load returns, row for row and in the same order; a
-// store whose revision went backwards (a restored backup) is loaded whole.
+// keys are read whole (a few rows, and their secrets may have been
+// re-encrypted without a write); models and caller keys, the tables that
+// grow to thousands and tens of thousands, only where their row was
+// written after prev: every write stamps the rows it writes with the
+// revision it makes (0001_init.sql; deleting a model stamps the keys that
+// allowed it), so those are the rows whose revision is above prev's. The
+// rest are prev's, with what a join renders brought up to date: a target
+// or allowed model renamed since gets its new name, an allowed model
+// deleted since is dropped (ON DELETE CASCADE does the same to the stored
+// list). Deleted rows are found by a count, then the ids. The result is
+// what Load returns, row for row and in the same order; a store whose
+// revision went backwards (a restored backup) is loaded whole.
 func (s *Store) LoadSince(ctx context.Context, prev storage.Dataset) (storage.Dataset, error) {
 	ds, err := readOne(ctx, s, func(tx *sql.Tx) (storage.Dataset, error) {
 		var rev int64
