@@ -140,7 +140,8 @@ func (t *Table) Reload(ctx context.Context) error {
 	defer t.mu.Unlock()
 	// Several writers can ask for a reload at once; whoever gets the lock
 	// second usually finds the revision already live. A revision probe is
-	// cheap, a full load and build is not (about 40 ms at 11,000 rows).
+	// cheap, a load and build is not (at 11,000 rows in SQLite about
+	// 20 ms as changes, 120 ms whole).
 	if t.loaded.Load() {
 		if rev, err := t.src.Revision(ctx); err == nil && rev == t.snap.Load().Revision {
 			t.storeAnswered()
