@@ -26,13 +26,14 @@ type profiler struct {
 	name string
 }
 
-// profilerFor is the profiler of the aisix l runs (nil: no profiles) for
-// the given file name prefix.
-func (r *rig) profilerFor(l *launched, name string) *profiler {
-	if r.opts.ProfileDir == "" || l.pprof == "" {
+// profilerFor is the profiler of the aisix serving profiles at pprofURL
+// ("" for nginx or the mock: nil, no profiles) for the given file name
+// prefix.
+func (r *rig) profilerFor(pprofURL, name string) *profiler {
+	if r.opts.ProfileDir == "" || pprofURL == "" {
 		return nil
 	}
-	return &profiler{base: l.pprof, dir: r.opts.ProfileDir, name: strings.ReplaceAll(name, " ", "_")}
+	return &profiler{base: pprofURL, dir: r.opts.ProfileDir, name: strings.ReplaceAll(name, " ", "_")}
 }
 
 // cpu starts a CPU profile of d; the returned func waits for it and saves it.

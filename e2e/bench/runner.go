@@ -685,7 +685,7 @@ func (r *rig) measure(ctx context.Context, sc *ScenarioReport, target string) (S
 		return Sample{}, err
 	}
 	defer l.stop()
-	prof := r.profilerFor(l, fmt.Sprintf("%s-%s-%d", sc.ID, target, len(sc.Samples[target])+1))
+	prof := r.profilerFor(l.pprof, fmt.Sprintf("%s-%s-%d", sc.ID, target, len(sc.Samples[target])+1))
 	return r.measureLoadOf(ctx, r.loadConfig(sc, l.url, l.model, r.opts.Duration), l.pids, l.redis, prof)
 }
 

@@ -163,7 +163,7 @@ func (r *rig) scale(ctx context.Context) (*ScaleReport, error) {
 	if sr.Writes, sr.CatchUp, err = measureWrites(ctx, a.admin, m0.id, m0.name, m0.pk, 5); err != nil {
 		return nil, err
 	}
-	if prof := r.profilerFor(&launched{pprof: a.pprof}, "scale-writes"); prof != nil {
+	if prof := r.profilerFor(a.pprof, "scale-writes"); prof != nil {
 		// The heap of the big store, a CPU profile of admin writes one
 		// after another (not measured), and the heap after them.
 		perr := prof.save(ctx, "heap", "heap")

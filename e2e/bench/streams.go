@@ -140,7 +140,7 @@ func (r *rig) streamsRun(ctx context.Context, target string, slowPort, run int) 
 	}
 	s.IdleRSS = idle.RSS
 	peakRSS := sampleRSS(l.pids)
-	if prof := r.profilerFor(l, fmt.Sprintf("open-streams-%s-%d", target, run)); prof != nil {
+	if prof := r.profilerFor(l.pprof, fmt.Sprintf("open-streams-%s-%d", target, run)); prof != nil {
 		// Halfway: every client has a stream open.
 		t := time.AfterFunc(r.opts.StreamHold, func() {
 			if err := errors.Join(prof.save(ctx, "heap", "heap"), prof.save(ctx, "goroutine", "goroutine"), prof.save(ctx, "heap?debug=1", "memstats.txt")); err != nil {

@@ -2,13 +2,10 @@ package metrics
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/aisix/aisix/proxy/routing"
-	"github.com/aisix/aisix/storage"
-	"github.com/aisix/aisix/storage/sqlite"
-	"github.com/aisix/aisix/storage/storagetest"
+	"github.com/aisix/aisix/storage/sqlite/sqlitetest"
 )
 
 // BenchmarkSwapLarge is what the metrics add to an admin write at 1,000
@@ -18,14 +15,7 @@ import (
 // runs it. It used to walk keys × models.
 func BenchmarkSwapLarge(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "aisix.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	if _, err := s.Apply(ctx, storagetest.Large(20, 1000, 10000), storage.ApplyOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	s := sqlitetest.Large(b, 20, 1000, 10000)
 	ds, err := s.Load(ctx)
 	if err != nil {
 		b.Fatal(err)

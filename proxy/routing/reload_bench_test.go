@@ -2,13 +2,11 @@ package routing_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/aisix/aisix/proxy/routing"
 	"github.com/aisix/aisix/storage"
-	"github.com/aisix/aisix/storage/sqlite"
-	"github.com/aisix/aisix/storage/storagetest"
+	"github.com/aisix/aisix/storage/sqlite/sqlitetest"
 )
 
 // wholeLoads hides a store's LoadSince: every reload loads whole.
@@ -21,14 +19,7 @@ type wholeLoads struct{ storage.Source }
 // (storage.DeltaSource), "whole" everything.
 func BenchmarkReloadAfterWrite(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "aisix.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	if _, err := s.Apply(ctx, storagetest.Large(20, 1000, 10000), storage.ApplyOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	s := sqlitetest.Large(b, 20, 1000, 10000)
 	ms, err := s.ListModels(ctx)
 	if err != nil {
 		b.Fatal(err)
